@@ -1,0 +1,98 @@
+# autodata - build, test, demo, bench, fuzz.  See README.md.
+#
+#   make            build build/autodata (BUILD=dir to build elsewhere) (release, -O2)
+#   make demo       install missing packages, build, run examples/sim.yaml end to end
+#   make test       install missing packages, build with ASan+UBSan, unit + e2e tests
+#   make bench      client / store / sim-scale benchmarks (bench/)
+#   make fuzz       libFuzzer targets in fuzz/, FUZZ_SECONDS each (default 60)
+#
+# Sources are found by wildcard: a new .c under src/ is built without editing this file.
+# src/cli/main.c is the only file with main(); everything else goes in the library.
+
+CC       ?= cc
+PKGS     := libcurl jansson yaml-0.1 sqlite3 libxxhash
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -ljansson -lyaml -lsqlite3 -lxxhash)
+WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wno-unused-parameter
+CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) $(WARN) -g
+CFLAGS   ?= -O2
+LDLIBS   := $(PKG_LIBS) -lm -lpthread
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC  := $(sort $(shell find src -name '*.c' ! -path 'src/cli/main.c'))
+MAIN_SRC := src/cli/main.c
+HDRS     := $(shell find src -name '*.h')
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+
+BUILD    ?= build
+REL_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+SAN_OBJ  := $(LIB_SRC:%.c=$(BUILD)/asan/obj/%.o)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/asan/obj/%.o)
+
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GITREV   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DEFS     := -DAD_VERSION=\"$(VERSION)\" -DAD_GITREV=\"$(GITREV)\"
+
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps demo test unit e2e bench fuzz clean asan
+
+all: $(BUILD)/autodata
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) $(DEFS) $(CFLAGS_EXTRA) -c $< -o $@
+
+$(BUILD)/asan/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -O1 $(SAN) $(DEFS) $(CFLAGS_EXTRA) -c $< -o $@
+
+$(BUILD)/autodata: $(REL_OBJ) $(BUILD)/obj/$(MAIN_SRC:.c=.o)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/asan/autodata: $(SAN_OBJ) $(BUILD)/asan/obj/$(MAIN_SRC:.c=.o)
+	$(CC) $(SAN) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/asan/unit_tests: $(SAN_OBJ) $(UNIT_OBJ)
+	$(CC) $(SAN) $^ -o $@ $(LDLIBS) -lcriterion
+
+asan: $(BUILD)/asan/autodata $(BUILD)/asan/unit_tests
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh
+
+unit: $(BUILD)/asan/unit_tests
+	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/asan/unit_tests -j2 --timeout 120
+
+e2e: $(BUILD)/asan/autodata
+	AUTODATA=$(BUILD)/asan/autodata tests/e2e/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory e2e
+
+bench: deps all
+	AUTODATA_BENCH=1 scripts/install-deps.sh
+	bench/run.sh
+
+$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(HDRS)
+	@mkdir -p $(BUILD)/fuzz
+	clang $(CFLAGS_BASE) -O1 $(DEFS) -fsanitize=fuzzer,address,undefined $< $(LIB_SRC) -o $@ $(LDLIBS)
+
+fuzz: deps $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
+	@for f in $(FUZZ_SRC:fuzz/%.c=%); do \
+	  mkdir -p $(BUILD)/fuzz/corpus-$$f; \
+	  echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
+	  $(BUILD)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    $(BUILD)/fuzz/corpus-$$f fuzz/corpus/$$f 2>$(BUILD)/fuzz/$$f.log || { tail -40 $(BUILD)/fuzz/$$f.log; exit 1; }; \
+	  tail -1 $(BUILD)/fuzz/$$f.log; \
+	done
+
+clean:
+	rm -rf build

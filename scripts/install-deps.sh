@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# install-deps.sh - install the Debian packages autodata needs, only those missing.
+# Idempotent: a second run installs nothing and prints nothing but a summary line.
+set -euo pipefail
+
+# Build and runtime libraries, test tools, fuzzing toolchain.
+PKGS=(
+  build-essential pkg-config
+  libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev sqlite3
+  libxxhash-dev libcriterion-dev
+  clang libclang-rt-14-dev
+  curl
+)
+# `make bench` also needs Node.js + npm for the openai npm peer.
+if [ "${AUTODATA_BENCH:-0}" = 1 ]; then PKGS+=(nodejs npm); fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+
+# Node/npm may already be present outside dpkg (e.g. a distro image); accept that.
+if [ "${AUTODATA_BENCH:-0}" = 1 ] && command -v node >/dev/null && command -v npm >/dev/null; then
+  filtered=()
+  for p in "${missing[@]}"; do
+    case "$p" in nodejs|npm) ;; *) filtered+=("$p");; esac
+  done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+  [ ${#missing[@]} -eq 0 ] && { echo "install-deps: all packages present"; exit 0; }
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

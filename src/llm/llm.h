@@ -1,0 +1,156 @@
+/* llm.h - the asynchronous model client (OpenAI-compatible Chat Completions).
+ *
+ * One llm_client drives every model call of a process from one event loop
+ * (libcurl multi + timers). Callers submit requests with a completion callback
+ * and then pump the loop with llm_client_run_once().
+ *
+ * CALLBACK CONTRACT (libuv's rule): if llm_submit() returns an error, neither
+ * callback is ever called for that request. If it returns 0, `done` is called
+ * exactly once, always from inside llm_client_run_once() and never from inside
+ * llm_submit(). `attempt` (optional) is called once per attempt, before `done`,
+ * so the store can record every attempt.
+ *
+ * Endpoints: each has a configured name (used in cache keys, logs, errors) and
+ * one or more base URLs (least-outstanding balancing, failover when one is
+ * down). The base URL "sim" selects the in-process sim backend (src/sim/sim.h):
+ * same request, same reply as `autodata sim-server` over HTTP.
+ *
+ * Admission control is ours: at most max_inflight transfers are inside curl per
+ * endpoint (adaptive within that bound); the rest wait in our queue, so the
+ * request timeout measures the request, not the queue.
+ *
+ * Secrets: the API key is read from the environment variable named by
+ * api_key_env at llm_client_add_endpoint() time; it is never logged, never put
+ * in an error message and never part of a request body or cache key.
+ *
+ * Not thread-safe: one client per thread.
+ */
+#ifndef AD_LLM_H
+#define AD_LLM_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+typedef struct llm_client llm_client;
+
+#define LLM_MAX_URLS 16
+#define LLM_MAX_HEADERS 32
+
+struct llm_endpoint_config {
+  const char *name;                     /* configured name, e.g. "local-vllm" */
+  const char *base_urls[LLM_MAX_URLS];  /* "http://127.0.0.1:8000/v1" or "sim" */
+  int n_urls;
+  const char *api_key_env;              /* env var holding the key; NULL = none */
+  const char *headers[LLM_MAX_HEADERS]; /* extra "Name: value" headers */
+  int n_headers;
+  int max_inflight;                     /* transfers inside curl; default 64 */
+  double requests_per_min;              /* 0 = unlimited */
+  double tokens_per_min;                /* 0 = unlimited (estimated from usage) */
+  int connect_timeout_ms;               /* default 10000 */
+  int request_timeout_ms;               /* default 600000 */
+  int max_retries;                      /* per call; default 8 */
+  int backoff_base_ms;                  /* default 500 */
+  int backoff_max_ms;                   /* default 30000 */
+  int adaptive;                         /* adaptive concurrency (default on: 1) */
+  const json_t *extra_body;             /* merged into every request (borrowed, copied) */
+};
+
+/* Sampling parameters. Fields left at their LLM_UNSET value are omitted. */
+#define LLM_UNSET (-1.0)
+struct llm_params {
+  double temperature;          /* LLM_UNSET to omit */
+  double top_p;                /* LLM_UNSET to omit */
+  int max_tokens;              /* <= 0 to omit */
+  int has_seed;
+  int64_t seed;
+  const json_t *stop;          /* string or array, or NULL */
+  const json_t *response_format; /* e.g. {"type":"json_schema",...}, or NULL */
+  const json_t *tools;         /* array, or NULL */
+  const json_t *tool_choice;   /* or NULL */
+  const json_t *extra;         /* object merged last (per-role extras), or NULL */
+};
+void llm_params_init(struct llm_params *p);
+
+/* Build a Chat Completions request body. messages is borrowed (copied in).
+ * Returns a new reference, or NULL on bad arguments. */
+json_t *llm_request_build(const char *model, const json_t *messages, const struct llm_params *p);
+
+/* A parsed reply. Strings are owned by the reply; free with llm_reply_free(). */
+struct llm_reply {
+  char *content;           /* "" when the server sent null content */
+  char *reasoning_content; /* NULL when absent */
+  json_t *tool_calls;      /* array or NULL */
+  char *finish_reason;     /* NULL when absent */
+  char *model;             /* model the server reports, NULL when absent */
+  int64_t prompt_tokens;
+  int64_t completion_tokens;
+  int64_t total_tokens;
+};
+/* Parse a response body. Returns 0, AD_EPARSE (not JSON / wrong shape) or
+ * AD_EHTTP (an {"error":...} object). err receives a one-line description. */
+int llm_reply_parse(const char *body, size_t len, struct llm_reply *out, char *err, size_t errlen);
+void llm_reply_free(struct llm_reply *r);
+
+/* One attempt of one call, as reported to the attempt callback. */
+struct llm_attempt {
+  int number;              /* 1-based */
+  const char *endpoint;    /* configured endpoint name */
+  const char *url;         /* base URL tried (never carries a key) */
+  int http_status;         /* 0 when no HTTP answer */
+  int transport_error;     /* curl code, 0 if none */
+  int64_t latency_us;
+  int retry;               /* 1 if another attempt follows */
+  int64_t retry_after_ms;  /* delay before the next attempt */
+  const char *error;       /* NULL on success, else a one-line diagnosis */
+};
+
+/* The final outcome of a call. Everything is borrowed for the callback's duration. */
+struct llm_result {
+  int rc;                        /* 0 ok, else AD_EHTTP / AD_ENET / AD_ETIMEOUT / AD_ERETRIES / AD_EPARSE / AD_ECANCELED */
+  const char *error;             /* NULL on success; "endpoint 'x' (url): what it answered" */
+  const struct llm_reply *reply; /* valid when rc == 0 */
+  const char *body;              /* raw response body of the last attempt (may be NULL) */
+  size_t body_len;
+  int http_status;               /* of the last attempt */
+  int attempts;
+  int64_t latency_us;            /* submit to completion */
+  const char *endpoint;
+};
+
+typedef void (*llm_done_fn)(void *ud, const struct llm_result *res);
+typedef void (*llm_attempt_fn)(void *ud, const struct llm_attempt *a);
+
+llm_client *llm_client_new(void);
+/* Copies everything it needs from cfg. Returns 0, AD_EINVAL (with a message in
+ * llm_client_errmsg), AD_EEXISTS for a duplicate name. */
+AD_WUR int llm_client_add_endpoint(llm_client *c, const struct llm_endpoint_config *cfg);
+/* The last error message set on the client (borrowed). */
+const char *llm_client_errmsg(const llm_client *c);
+
+/* Submit a request body (borrowed; serialised at once) to a named endpoint.
+ * Returns 0 or AD_ENOTFOUND (no such endpoint) / AD_ENOMEM. */
+AD_WUR int llm_submit(llm_client *c, const char *endpoint, const json_t *body, llm_done_fn done,
+                      llm_attempt_fn attempt, void *ud);
+
+/* Drive transfers and timers for at most max_wait_ms, firing callbacks.
+ * Returns the number of calls still outstanding (queued + in flight + backing off). */
+int llm_client_run_once(llm_client *c, int max_wait_ms);
+/* Outstanding calls. */
+int llm_client_pending(const llm_client *c);
+/* Cancel everything outstanding: each pending call's done fires with AD_ECANCELED
+ * during the next llm_client_run_once(). */
+void llm_client_cancel_all(llm_client *c);
+/* Free the client. Outstanding calls are dropped without callbacks. */
+void llm_client_free(llm_client *c);
+
+/* Per-endpoint counters for progress and benchmarks. */
+struct llm_endpoint_stats {
+  int64_t calls_ok, calls_failed, attempts, retries;
+  int64_t prompt_tokens, completion_tokens;
+  int inflight, queued, concurrency_limit;
+};
+int llm_client_endpoint_stats(const llm_client *c, const char *endpoint, struct llm_endpoint_stats *out);
+
+#endif

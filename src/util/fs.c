@@ -1,0 +1,84 @@
+/* fs.c - file helpers. */
+#include "util/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fs_read_all(const char *path, size_t limit, char **out, size_t *len) {
+  *out = NULL;
+  FILE *f = fopen(path, "rb");
+  if (!f) return AD_EIO;
+  size_t cap = 4096, n = 0;
+  char *p = malloc(cap);
+  if (!p) { fclose(f); return AD_ENOMEM; }
+  for (;;) {
+    if (n + 1 >= cap) {
+      if (cap > limit + 1) { free(p); fclose(f); return AD_ETOOBIG; }
+      char *q = realloc(p, cap * 2);
+      if (!q) { free(p); fclose(f); return AD_ENOMEM; }
+      p = q;
+      cap *= 2;
+    }
+    size_t got = fread(p + n, 1, cap - n - 1, f);
+    n += got;
+    if (n > limit) { free(p); fclose(f); return AD_ETOOBIG; }
+    if (got == 0) break;
+  }
+  int err = ferror(f);
+  fclose(f);
+  if (err) { free(p); errno = EIO; return AD_EIO; }
+  p[n] = '\0';
+  *out = p;
+  if (len) *len = n;
+  return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len) {
+  size_t pl = strlen(path);
+  char *tmp = malloc(pl + 5);
+  if (!tmp) return AD_ENOMEM;
+  memcpy(tmp, path, pl);
+  memcpy(tmp + pl, ".tmp", 5);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) { free(tmp); return AD_EIO; }
+  const char *p = data;
+  size_t left = len;
+  while (left) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      close(fd);
+      unlink(tmp);
+      free(tmp);
+      errno = e;
+      return e == ENOSPC ? AD_EFULL : AD_EIO;
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+  if (fsync(fd) || close(fd)) { unlink(tmp); free(tmp); return AD_EIO; }
+  int rc = rename(tmp, path) ? AD_EIO : 0;
+  free(tmp);
+  return rc;
+}
+
+int fs_mkdirs(const char *path) {
+  char tmp[4096];
+  size_t n = strlen(path);
+  if (n == 0 || n >= sizeof tmp) return AD_EINVAL;
+  memcpy(tmp, path, n + 1);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(tmp, 0755) && errno != EEXIST) return AD_EIO;
+    *p = '/';
+  }
+  if (mkdir(tmp, 0755) && errno != EEXIST) return AD_EIO;
+  return 0;
+}

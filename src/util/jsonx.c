@@ -1,0 +1,83 @@
+/* jsonx.c - jansson helpers. */
+#include "util/jsonx.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *jx_str(const json_t *obj, const char *key) {
+  const json_t *v = json_object_get(obj, key);
+  return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+long long jx_int(const json_t *obj, const char *key, long long dflt) {
+  const json_t *v = json_object_get(obj, key);
+  if (json_is_integer(v)) return (long long)json_integer_value(v);
+  if (json_is_real(v)) return (long long)json_real_value(v);
+  return dflt;
+}
+
+double jx_num(const json_t *obj, const char *key, double dflt) {
+  const json_t *v = json_object_get(obj, key);
+  return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+char *jx_dump_canonical(const json_t *v) {
+  return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+}
+
+static int dump_cb(const char *p, size_t n, void *ud) {
+  return buf_append((struct buf *)ud, p, n) ? -1 : 0;
+}
+
+int jx_dump_buf(const json_t *v, struct buf *out, size_t flags) {
+  if (json_dump_callback(v, dump_cb, out, flags | JSON_ENCODE_ANY)) return AD_ETOOBIG;
+  return 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n) {
+  unsigned c = p[0];
+  size_t len;
+  unsigned min;
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) { len = 2; min = 0x80; }
+  else if (c >= 0xe0 && c <= 0xef) { len = 3; min = 0x800; }
+  else if (c >= 0xf0 && c <= 0xf4) { len = 4; min = 0x10000; }
+  else return 0;
+  if (n < len) return 0;
+  unsigned cp = c & (0x3f >> (len - 1));
+  for (size_t i = 1; i < len; i++) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (p[i] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return len;
+}
+
+json_t *jx_string_lossy(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n) {
+    size_t k = utf8_seq(p + i, n - i);
+    if (!k || p[i] == 0) break;
+    i += k;
+  }
+  if (i == n) return json_stringn(s, n);
+  struct buf b = BUF_INIT;
+  for (i = 0; i < n;) {
+    size_t k = utf8_seq(p + i, n - i);
+    if (k && p[i] != 0) {
+      if (buf_append(&b, p + i, k)) goto oom;
+      i += k;
+    } else {
+      if (buf_append(&b, "\xef\xbf\xbd", 3)) goto oom;
+      i++;
+    }
+  }
+  json_t *r = json_stringn(buf_str(&b), b.len);
+  buf_free(&b);
+  return r;
+oom:
+  buf_free(&b);
+  return NULL;
+}

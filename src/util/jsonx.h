@@ -1,0 +1,30 @@
+/* jsonx.h - small helpers over jansson.
+ *
+ * Ownership follows jansson: getters return borrowed references valid while the
+ * parent lives. jx_dump_canonical() is the one serialisation used for anything
+ * hashed or compared (sorted keys, compact, no ASCII escaping), so the same
+ * value always gives the same bytes.
+ */
+#ifndef AD_JSONX_H
+#define AD_JSONX_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "util/buf.h"
+
+/* Borrowed string member, or NULL when missing or not a string. */
+const char *jx_str(const json_t *obj, const char *key);
+/* Integer member (real values truncated), or dflt. */
+long long jx_int(const json_t *obj, const char *key, long long dflt);
+/* Number member (integer or real), or dflt. */
+double jx_num(const json_t *obj, const char *key, double dflt);
+/* Canonical compact dump with sorted keys; caller frees. NULL on failure. */
+char *jx_dump_canonical(const json_t *v);
+/* Compact dump in insertion order appended to a buf (for request bodies, JSONL). */
+int jx_dump_buf(const json_t *v, struct buf *out, size_t flags);
+/* json_string() for arbitrary bytes: invalid UTF-8 is replaced by U+FFFD.
+ * Returns a new reference (never NULL unless out of memory). */
+json_t *jx_string_lossy(const char *s, size_t n);
+
+#endif
