@@ -1,0 +1,23 @@
+/* world.h - the sim world's models (see docs/sim.md).
+ *
+ * sim_world_answer() answers one Chat Completions request whose model names a
+ * sim world model (sim-challenger, sim-orchestrator, sim-quality, sim-judge,
+ * sim-solver@SKILL). It reads the prompts the program really renders and
+ * answers in the real formats. Every draw is seeded from the request (messages,
+ * seed, model), so the same request gets the same reply. Thread-safe.
+ *
+ * Returns 1 and sets *content (malloc'd, caller frees) and the token counts when
+ * the model is a sim world model; 0 when it is not (the caller makes a generic
+ * reply); -1 for a malformed request, with a message in err.
+ */
+#ifndef AD_SIM_WORLD_H
+#define AD_SIM_WORLD_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+int sim_world_answer(const json_t *request, char **content, int64_t *prompt_tokens,
+                     int64_t *completion_tokens, char *err, size_t errlen);
+
+#endif
