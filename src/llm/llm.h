@@ -56,6 +56,11 @@ struct llm_endpoint_config {
   int adaptive;                         /* adaptive concurrency (default on: 1) */
   const json_t *extra_body;             /* merged into every request (borrowed, copied) */
 };
+/* Fill cfg with the defaults above (adaptive = 1, max_retries = 8, ...). A zeroed
+ * config also works: zero/negative numbers mean the default, except max_retries,
+ * where 0 means "no retries" and only a negative value means the default, and
+ * adaptive, where 0 means off. */
+void llm_endpoint_config_init(struct llm_endpoint_config *cfg);
 
 /* Sampling parameters. Fields left at their LLM_UNSET value are omitted. */
 #define LLM_UNSET (-1.0)
@@ -123,6 +128,9 @@ typedef void (*llm_done_fn)(void *ud, const struct llm_result *res);
 typedef void (*llm_attempt_fn)(void *ud, const struct llm_attempt *a);
 
 llm_client *llm_client_new(void);
+/* Seed the retry-jitter generator (a fixed default seed otherwise, so runs and
+ * tests are reproducible). */
+void llm_client_set_seed(llm_client *c, uint64_t seed);
 /* Copies everything it needs from cfg. Returns 0, AD_EINVAL (with a message in
  * llm_client_errmsg), AD_EEXISTS for a duplicate name. */
 AD_WUR int llm_client_add_endpoint(llm_client *c, const struct llm_endpoint_config *cfg);

@@ -44,5 +44,7 @@ struct sim_faults {
 int sim_faults_parse(const char *spec, struct sim_faults *out, char *err, size_t errlen);
 /* Draw a fault for one request given a uniform u in [0,1). */
 enum sim_fault sim_faults_draw(const struct sim_faults *f, double u);
+/* The spec name of a fault kind ("429", "drop", ...; "none" for SIM_FAULT_NONE). */
+const char *sim_fault_name(enum sim_fault f);
 
 #endif

@@ -25,12 +25,22 @@ start_sim_server() {
   local port=$1; shift
   "$AUTODATA" sim-server --host 127.0.0.1 --port "$port" "$@" >"$E2E_TMP/sim-$port.log" 2>&1 &
   E2E_PIDS+=($!)
+  eval "SIM_PID_$port=$!"
   for _ in $(seq 1 100); do
     if curl -s -o /dev/null "http://127.0.0.1:$port/v1/models"; then return 0; fi
     sleep 0.05
   done
   echo "sim-server on port $port did not start:"; cat "$E2E_TMP/sim-$port.log"
   return 1
+}
+
+# stop_sim_server PORT: stops it and prints the chat completions it answered.
+stop_sim_server() {
+  local port=$1 pid
+  eval "pid=\${SIM_PID_$port:-}"
+  [ -n "$pid" ] || return 1
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  sed -n 's/.* requests (\([0-9]*\) chat completions.*/\1/p' "$E2E_TMP/sim-$port.log" | tail -1
 }
 
 cleanup() {

@@ -1,0 +1,332 @@
+/* cmd_chat_load.c - `autodata chat-load` (hidden): a load and fault-tolerance driver.
+ *
+ * Submits N distinct deterministic requests at once (request i depends only on i
+ * and --seed) to one endpoint and prints one JSON line per finished call,
+ *   {"i":3,"ok":true,"content_hash":"9f1c...","attempts":2}
+ * (with "error" instead of "content_hash" on failure), then a summary line
+ * {"summary":true,...}. Exit 0 when every call succeeded exactly once, else 1.
+ * Used by tests/e2e/t_client_faults.sh and the client benchmark (bench/client).
+ *
+ * --store FILE persists every call the way the run loop does (src/loop/run.c):
+ * canonical request text + cache key at submit, store_call_put() with the
+ * request and reply bodies and the attempt list in the done callback,
+ * store_maybe_flush() once per loop iteration, a final store_flush() (all inside
+ * the measured time). --cache-lookup adds the loop's store_cache_get() per call.
+ * The summary reports wall time, calls/s (overall and between the 10% and 90%
+ * completion marks, which leaves out ramp-up and tail), this process's CPU per
+ * call (getrusage: user + system, also split) and its peak RSS (ru_maxrss).
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli/cmd.h"
+#include "llm/llm.h"
+#include "store/store.h"
+#include "util/hash.h"
+#include "util/jsonx.h"
+#include "util/rng.h"
+#include "util/timeu.h"
+
+#define LOAD_MAX_ATTEMPTS 16
+
+struct load_state {
+  int *done_count; /* per call i */
+  int n, ok, failed, duplicates, quiet, finished;
+  int64_t attempts;
+  int64_t t10_us, t90_us; /* when 10% / 90% of the calls had finished */
+  store *st;              /* --store, or NULL */
+  store_id run;
+  int store_failed;
+};
+struct load_call {
+  struct load_state *s;
+  int i;
+  char *canon; /* --store: canonical request text (owned), freed in load_done */
+  size_t canon_len;
+  char key[33];
+  int n_att;
+  struct store_attempt att[LOAD_MAX_ATTEMPTS];
+  char *att_err[LOAD_MAX_ATTEMPTS];
+};
+
+static void load_attempt(void *ud, const struct llm_attempt *a) {
+  struct load_call *lc = ud;
+  if (lc->n_att >= LOAD_MAX_ATTEMPTS) return;
+  int k = lc->n_att++;
+  lc->att_err[k] = a->error ? strdup(a->error) : NULL;
+  lc->att[k] = (struct store_attempt){.number = a->number, .http_status = a->http_status,
+                                      .error = lc->att_err[k], .latency_us = a->latency_us,
+                                      .retry_after_ms = a->retry ? a->retry_after_ms : 0};
+}
+
+/* Record one finished call in the store, as src/loop/run.c record_call() does. */
+static void load_record(struct load_state *s, struct load_call *lc, const struct llm_result *res) {
+  struct store_call sc;
+  memset(&sc, 0, sizeof sc);
+  sc.run = s->run;
+  sc.role = "load";
+  sc.round = -1;
+  sc.endpoint = "load";
+  sc.model = "load";
+  sc.cache_key = lc->key;
+  sc.request = lc->canon;
+  sc.request_len = lc->canon_len;
+  sc.reply = res->body;
+  sc.reply_len = res->body_len;
+  sc.error = res->rc ? (res->error ? res->error : ad_strerror(res->rc)) : NULL;
+  sc.http_status = res->http_status;
+  if (res->rc == 0 && res->reply) {
+    sc.prompt_tokens = res->reply->prompt_tokens;
+    sc.completion_tokens = res->reply->completion_tokens;
+  }
+  sc.latency_us = res->latency_us;
+  sc.attempts = res->attempts;
+  sc.retries = res->attempts > 0 ? res->attempts - 1 : 0;
+  sc.attempt_list = lc->att;
+  sc.n_attempt_list = lc->n_att;
+  if (store_call_put(s->st, &sc) && !s->store_failed) {
+    s->store_failed = 1;
+    fprintf(stderr, "autodata chat-load: %s\n", store_errmsg(s->st));
+  }
+}
+
+static void load_call_release(struct load_call *lc) {
+  free(lc->canon);
+  lc->canon = NULL;
+  for (int k = 0; k < lc->n_att; k++) free(lc->att_err[k]);
+  lc->n_att = 0;
+}
+
+static void load_done(void *ud, const struct llm_result *res) {
+  struct load_call *lc = ud;
+  struct load_state *s = lc->s;
+  if (s->done_count[lc->i]++) s->duplicates++;
+  s->attempts += res->attempts;
+  s->finished++;
+  if (s->finished == (s->n + 9) / 10) s->t10_us = time_now_us();
+  if (s->finished == (s->n * 9 + 9) / 10) s->t90_us = time_now_us();
+  if (s->st) load_record(s, lc, res);
+  load_call_release(lc);
+  json_t *line;
+  if (res->rc == 0) {
+    s->ok++;
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016" PRIx64, hash64_str(res->reply->content));
+    line = json_pack("{s:i,s:b,s:s,s:i}", "i", lc->i, "ok", 1, "content_hash", hex, "attempts",
+                     res->attempts);
+  } else {
+    s->failed++;
+    line = json_pack("{s:i,s:b,s:s,s:i}", "i", lc->i, "ok", 0, "error",
+                     res->error ? res->error : "?", "attempts", res->attempts);
+  }
+  if (!s->quiet || res->rc) {
+    char *txt = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    if (txt) printf("%s\n", txt);
+    free(txt);
+  }
+  json_decref(line);
+}
+
+static json_t *load_request(const char *model, int i, uint64_t seed, int max_tokens) {
+  char user[160];
+  snprintf(user, sizeof user, "chat-load request %d: write a short note about topic %d.", i,
+           (int)((uint64_t)i * 7919u % 1000u));
+  json_t *msgs = json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "system", "content",
+                           "You are a load-test model.", "role", "user", "content", user);
+  struct llm_params p;
+  llm_params_init(&p);
+  p.temperature = 1.0;
+  p.max_tokens = max_tokens;
+  p.has_seed = 1;
+  p.seed = (int64_t)rng_derive(seed, "chat-load/%d", i);
+  json_t *body = msgs ? llm_request_build(model, msgs, &p) : NULL;
+  json_decref(msgs);
+  return body;
+}
+
+static int num_arg(const char *flag, const char *v, double lo, double hi, double *out) {
+  char *end;
+  double d = strtod(v, &end);
+  if (!*v || *end || d < lo || d > hi) {
+    fprintf(stderr, "autodata chat-load: %s expects a number in [%g, %g], got '%s'\n", flag, lo, hi, v);
+    return -1;
+  }
+  *out = d;
+  return 0;
+}
+
+int cmd_chat_load(int argc, char **argv) {
+  enum { O_BASE = 1, O_MODEL, O_CALLS, O_CONC, O_SEED, O_RETRIES, O_TIMEOUT, O_BBASE, O_BMAX,
+         O_NOADAPT, O_RPM, O_TPM, O_QUIET, O_MAXTOK, O_KEY, O_STORE, O_CACHE };
+  static const struct option opts[] = {
+      {"base-url", required_argument, 0, O_BASE}, {"model", required_argument, 0, O_MODEL},
+      {"calls", required_argument, 0, O_CALLS}, {"concurrency", required_argument, 0, O_CONC},
+      {"seed", required_argument, 0, O_SEED}, {"retries", required_argument, 0, O_RETRIES},
+      {"timeout-ms", required_argument, 0, O_TIMEOUT}, {"backoff-base-ms", required_argument, 0, O_BBASE},
+      {"backoff-max-ms", required_argument, 0, O_BMAX}, {"no-adaptive", no_argument, 0, O_NOADAPT},
+      {"rpm", required_argument, 0, O_RPM}, {"tpm", required_argument, 0, O_TPM},
+      {"quiet", no_argument, 0, O_QUIET}, {"max-tokens", required_argument, 0, O_MAXTOK},
+      {"api-key-env", required_argument, 0, O_KEY}, {"store", required_argument, 0, O_STORE},
+      {"cache-lookup", no_argument, 0, O_CACHE}, {0, 0, 0, 0}};
+  struct llm_endpoint_config cfg;
+  llm_endpoint_config_init(&cfg);
+  cfg.name = "load";
+  const char *model = NULL, *store_file = NULL;
+  int cache_lookup = 0;
+  double calls = 100, conc = 64, seed = 1, v, maxtok = 64;
+  int quiet = 0;
+  optind = 1;
+  opterr = 0;
+  int o;
+  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (o) {
+    case O_BASE:
+      if (cfg.n_urls == LLM_MAX_URLS) {
+        fprintf(stderr, "autodata chat-load: at most %d --base-url\n", LLM_MAX_URLS);
+        return 2;
+      }
+      cfg.base_urls[cfg.n_urls++] = optarg;
+      break;
+    case O_MODEL: model = optarg; break;
+    case O_CALLS: if (num_arg("--calls", optarg, 1, 1e7, &calls)) return 2; break;
+    case O_CONC: if (num_arg("--concurrency", optarg, 1, 1e5, &conc)) return 2; break;
+    case O_SEED: if (num_arg("--seed", optarg, 0, 9e15, &seed)) return 2; break;
+    case O_RETRIES: if (num_arg("--retries", optarg, 0, 100, &v)) return 2; cfg.max_retries = (int)v; break;
+    case O_TIMEOUT: if (num_arg("--timeout-ms", optarg, 1, 864e5, &v)) return 2; cfg.request_timeout_ms = (int)v; break;
+    case O_BBASE: if (num_arg("--backoff-base-ms", optarg, 1, 1e7, &v)) return 2; cfg.backoff_base_ms = (int)v; break;
+    case O_BMAX: if (num_arg("--backoff-max-ms", optarg, 1, 1e7, &v)) return 2; cfg.backoff_max_ms = (int)v; break;
+    case O_NOADAPT: cfg.adaptive = 0; break;
+    case O_RPM: if (num_arg("--rpm", optarg, 0, 1e9, &cfg.requests_per_min)) return 2; break;
+    case O_TPM: if (num_arg("--tpm", optarg, 0, 1e12, &cfg.tokens_per_min)) return 2; break;
+    case O_QUIET: quiet = 1; break;
+    case O_MAXTOK: if (num_arg("--max-tokens", optarg, 1, 1e6, &maxtok)) return 2; break;
+    case O_KEY: cfg.api_key_env = optarg; break;
+    case O_STORE: store_file = optarg; break;
+    case O_CACHE: cache_lookup = 1; break;
+    default:
+      fprintf(stderr, "autodata chat-load: unknown or incomplete option '%s'\n", argv[optind - 1]);
+      return 2;
+    }
+  }
+  if (!cfg.n_urls || !model || optind != argc) {
+    fprintf(stderr, "usage: autodata chat-load --base-url URL [--base-url URL2 ...] --model M "
+                    "[--calls N] [--concurrency C] [--seed S] [--retries N] [--timeout-ms MS] "
+                    "[--backoff-base-ms MS] [--backoff-max-ms MS] [--no-adaptive] [--rpm R] "
+                    "[--tpm T] [--max-tokens N] [--store FILE [--cache-lookup]] [--quiet]\n");
+    return 2;
+  }
+  if (cache_lookup && !store_file) {
+    fprintf(stderr, "autodata chat-load: --cache-lookup needs --store FILE\n");
+    return 2;
+  }
+  cfg.max_inflight = (int)conc;
+  int n = (int)calls, rc = 1;
+  struct load_state st = {0};
+  st.n = n;
+  st.quiet = quiet;
+  st.done_count = calloc((size_t)n, sizeof *st.done_count);
+  struct load_call *lcs = calloc((size_t)n, sizeof *lcs);
+  llm_client *c = llm_client_new();
+  if (!st.done_count || !lcs || !c) {
+    fprintf(stderr, "autodata: error: out of memory\n");
+    goto cleanup;
+  }
+  if (store_file) {
+    int orc = store_open(store_file, 0, &st.st);
+    if (orc) {
+      fprintf(stderr, "autodata chat-load: %s\n", st.st ? store_errmsg(st.st) : "out of memory");
+      rc = 2;
+      goto cleanup;
+    }
+    struct store_run_info info = {.recipe_name = "chat-load",
+                                  .recipe_sha256 = "0000000000000000000000000000000000000000000000000000000000000000",
+                                  .seed = (uint64_t)seed, .version = "chat-load",
+                                  .command_line = "autodata chat-load"};
+    int resumed = 0;
+    if (store_run_begin(st.st, &info, 1, &st.run, &resumed)) {
+      fprintf(stderr, "autodata chat-load: %s\n", store_errmsg(st.st));
+      rc = 2;
+      goto cleanup;
+    }
+  }
+  llm_client_set_seed(c, (uint64_t)seed);
+  if (llm_client_add_endpoint(c, &cfg)) {
+    fprintf(stderr, "autodata chat-load: %s\n", llm_client_errmsg(c));
+    rc = 2;
+    goto cleanup;
+  }
+  struct rusage ru0, ru1;
+  getrusage(RUSAGE_SELF, &ru0);
+  int64_t t0 = time_now_us();
+  for (int i = 0; i < n; i++) {
+    lcs[i].s = &st;
+    lcs[i].i = i;
+    json_t *body = load_request(model, i, (uint64_t)seed, (int)maxtok);
+    int src = body ? 0 : AD_ENOMEM;
+    if (!src && st.st) { /* as run_call(): canonical text, cache key, optional lookup */
+      lcs[i].canon = jx_dump_canonical(body);
+      if (!lcs[i].canon) src = AD_ENOMEM;
+      else {
+        lcs[i].canon_len = strlen(lcs[i].canon);
+        store_cache_key_text("load", lcs[i].canon, lcs[i].canon_len, lcs[i].key);
+        char *hit = NULL;
+        if (cache_lookup && store_cache_get(st.st, lcs[i].key, &hit, NULL) == 0) free(hit);
+      }
+    }
+    if (!src) src = llm_submit(c, "load", body, load_done, st.st ? load_attempt : NULL, &lcs[i]);
+    json_decref(body);
+    if (src) {
+      fprintf(stderr, "autodata chat-load: submit %d: %s\n", i, llm_client_errmsg(c));
+      load_call_release(&lcs[i]);
+      goto cleanup;
+    }
+  }
+  while (llm_client_run_once(c, 1000) > 0) {
+    if (st.st && store_maybe_flush(st.st, time_now_ms()) && !st.store_failed) {
+      st.store_failed = 1;
+      fprintf(stderr, "autodata chat-load: %s\n", store_errmsg(st.st));
+    }
+  }
+  if (st.st && store_flush(st.st)) {
+    st.store_failed = 1;
+    fprintf(stderr, "autodata chat-load: %s\n", store_errmsg(st.st));
+  }
+  int64_t wall = time_now_us() - t0;
+  getrusage(RUSAGE_SELF, &ru1);
+  int64_t usr = (int64_t)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) * 1000000 +
+                (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec);
+  int64_t sys = (int64_t)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1000000 +
+                (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec);
+  int64_t cpu = usr + sys;
+  double steady = 0;
+  int n_mid = (n * 9 + 9) / 10 - (n + 9) / 10;
+  if (st.t90_us > st.t10_us) steady = n_mid * 1e6 / (double)(st.t90_us - st.t10_us);
+  int missing = 0;
+  for (int i = 0; i < n; i++) missing += st.done_count[i] == 0;
+  struct llm_endpoint_stats es;
+  if (llm_client_endpoint_stats(c, "load", &es)) memset(&es, 0, sizeof es);
+  printf("{\"summary\":true,\"calls\":%d,\"ok\":%d,\"failed\":%d,\"missing\":%d,\"duplicates\":%d,"
+         "\"attempts\":%lld,\"retries\":%lld,\"wall_ms\":%.1f,\"calls_per_s\":%.1f,"
+         "\"steady_calls_per_s\":%.1f,\"client_cpu_us_per_call\":%.1f,"
+         "\"client_user_us_per_call\":%.1f,\"client_sys_us_per_call\":%.1f,"
+         "\"peak_rss_kb\":%ld,\"store\":%s,\"concurrency_limit\":%d,\"prompt_tokens\":%lld,"
+         "\"completion_tokens\":%lld}\n",
+         n, st.ok, st.failed, missing, st.duplicates, (long long)es.attempts, (long long)es.retries,
+         wall / 1000.0, wall > 0 ? n * 1e6 / (double)wall : 0.0, steady, (double)cpu / n,
+         (double)usr / n, (double)sys / n, ru1.ru_maxrss, st.st ? "true" : "false",
+         es.concurrency_limit, (long long)es.prompt_tokens, (long long)es.completion_tokens);
+  rc = st.ok == n && !st.duplicates && !missing && !st.store_failed ? 0 : 1;
+cleanup:
+  llm_client_free(c);
+  if (lcs)
+    for (int i = 0; i < n; i++) load_call_release(&lcs[i]);
+  if (st.st && store_close(st.st) && rc == 0) rc = 1;
+  free(lcs);
+  free(st.done_count);
+  return rc;
+}

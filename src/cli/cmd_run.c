@@ -1,0 +1,134 @@
+/* cmd_run.c - `autodata run RECIPE`: run (or resume) a recipe end to end. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cmd.h"
+#include "loop/run.h"
+#include "recipe/recipe.h"
+#include "util/buf.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: autodata run RECIPE [options]\n\n"
+          "Run the recipe's agentic loop over its sources; on an existing store, resume.\n\n"
+          "  --limit N          process only the first N sources (a quick preview)\n"
+          "  --concurrency N    sources in flight (default: the recipe's, 64)\n"
+          "  --new-run          start a new run even if the store holds a different one\n"
+          "  --cache-from FILE  reuse answered model calls from another run store\n"
+          "  --method M         agentic (the default; baselines come later)\n"
+          "  --progress MODE    live | plain (default: live on a terminal)\n"
+          "  --quiet            no progress lines\n");
+}
+
+static int parse_size(const char *s, size_t *out) {
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  if (*s == '\0' || *end || v < 0) return -1;
+  *out = (size_t)v;
+  return 0;
+}
+
+int cmd_run(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"limit", required_argument, 0, 'l'},  {"concurrency", required_argument, 0, 'c'},
+      {"new-run", no_argument, 0, 'n'},      {"cache-from", required_argument, 0, 'f'},
+      {"method", required_argument, 0, 'm'}, {"progress", required_argument, 0, 'p'},
+      {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  struct run_opts o;
+  memset(&o, 0, sizeof o);
+  o.progress = -1;
+  size_t conc = 0;
+  int ch;
+  optind = 1;
+  while ((ch = getopt_long(argc, argv, "hq", longopts, NULL)) != -1) {
+    switch (ch) {
+    case 'l':
+      if (parse_size(optarg, &o.limit)) {
+        fprintf(stderr, "autodata run: --limit expects a non-negative integer, got '%s'\n", optarg);
+        return 2;
+      }
+      break;
+    case 'c':
+      if (parse_size(optarg, &conc) || conc == 0 || conc > 100000) {
+        fprintf(stderr, "autodata run: --concurrency expects an integer in 1..100000, got '%s'\n", optarg);
+        return 2;
+      }
+      o.concurrency = (int)conc;
+      break;
+    case 'n': o.new_run = 1; break;
+    case 'f': o.cache_from = optarg; break;
+    case 'm':
+      if (strcmp(optarg, "agentic")) {
+        fprintf(stderr, "autodata run: --method '%s' is not available; this version runs 'agentic'\n", optarg);
+        return 2;
+      }
+      break;
+    case 'p':
+      if (!strcmp(optarg, "live")) o.progress = 1;
+      else if (!strcmp(optarg, "plain")) o.progress = 0;
+      else {
+        fprintf(stderr, "autodata run: --progress expects live or plain, got '%s'\n", optarg);
+        return 2;
+      }
+      break;
+    case 'q': o.quiet = 1; break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (optind != argc - 1) {
+    usage(stderr);
+    return 2;
+  }
+  const char *path = argv[optind];
+
+  /* The command line, for the record (it never carries secrets: keys come from
+   * the environment). */
+  struct buf cl = BUF_INIT;
+  int ok = buf_puts(&cl, "autodata") == 0;
+  for (int i = 0; ok && i < argc; i++) ok = buf_printf(&cl, " %s", argv[i]) == 0;
+  o.command_line = buf_str(&cl);
+
+  struct recipe *rc = NULL;
+  struct recipe_diag diag;
+  memset(&diag, 0, sizeof diag);
+  if (recipe_load(path, NULL, &rc, &diag)) {
+    for (int i = 0; i < diag.n; i++) fprintf(stderr, "%s\n", diag.msgs[i]);
+    if (diag.dropped) fprintf(stderr, "(%d more errors)\n", diag.dropped);
+    recipe_diag_free(&diag);
+    buf_free(&cl);
+    return 2;
+  }
+  recipe_diag_free(&diag);
+
+  struct run_summary sum;
+  char err[1024] = "";
+  int rc_ = run_execute(rc, &o, &sum, err, sizeof err);
+  int status = 0;
+  if (rc_) {
+    fprintf(stderr, "autodata run: %s\n", err[0] ? err : ad_strerror(rc_));
+    status = 1;
+  } else {
+    size_t finished = sum.done + sum.exhausted;
+    printf("%s %s in %.1fs: %zu sources, %zu finished (%zu accepted, %zu exhausted), %zu pending\n",
+           rc->name, sum.stopped ? "stopped" : "done", sum.seconds, sum.sources, finished,
+           sum.done, sum.exhausted, sum.pending);
+    printf("examples accepted: %zu; candidates rejected this session: %zu\n", sum.accepted,
+           sum.rejected_candidates);
+    printf("model calls sent: %lld, answered from the cache: %lld, tokens: %lld",
+           (long long)sum.calls_sent, (long long)sum.cache_hits,
+           (long long)(sum.prompt_tokens + sum.completion_tokens));
+    if (sum.cost > 0) printf(", cost: %.4f", sum.cost);
+    printf("\n");
+    if (sum.stopped) printf("stopped: %s (run the same command again to resume)\n", sum.stop_reason);
+    printf("dataset:    %s\nrejections: %s\ndata card:  %s\nstore:      %s\n", sum.dataset_path,
+           sum.rejected_path, sum.card_path, sum.store_path);
+    if (sum.stopped) status = 3;
+  }
+  recipe_free(rc);
+  buf_free(&cl);
+  return status;
+}

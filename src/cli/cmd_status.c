@@ -1,0 +1,147 @@
+/* cmd_status.c - `autodata status --store FILE [--run ID] [--json]`: progress and
+ * statistics of a run store. Opens the store read-only (no lock), so it works
+ * while a run is writing to it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cmd.h"
+#include "store/store.h"
+#include "util/jsonx.h"
+
+static void status_usage(FILE *f) {
+  fprintf(f,
+          "usage: autodata status --store FILE [--run ID] [--json]\n\n"
+          "Progress and statistics of a run store: sources by state, accepted examples,\n"
+          "rejections by reason, model calls by role and status, retries, cache hits,\n"
+          "tokens and cost by model. Read-only: safe while a run is going on.\n\n"
+          "  --store FILE   the run store (SQLite file)\n"
+          "  --run ID       a run in the store (default: the latest)\n"
+          "  --json         print the statistics as one JSON object\n");
+}
+
+static long long ji(const json_t *o, const char *k) { return jx_int(o, k, 0); }
+
+static void print_human(const char *path, const json_t *s) {
+  const json_t *run = json_object_get(s, "run");
+  char when[64] = "?";
+  time_t t = (time_t)jx_num(run, "created", 0);
+  struct tm tm;
+  if (t && localtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+  const char *recipe = jx_str(run, "recipe_name");
+  printf("store %s: run %lld, recipe %s, seed %lld, %s (started %s)\n", path, ji(run, "id"),
+         recipe ? recipe : "?", ji(run, "seed"), jx_str(run, "status") ? jx_str(run, "status") : "?",
+         when);
+
+  const json_t *src = json_object_get(s, "sources");
+  printf("sources:     %lld total: %lld done, %lld in progress, %lld pending, %lld exhausted\n",
+         ji(src, "total"), ji(src, "done"), ji(src, "in_progress"), ji(src, "pending"),
+         ji(src, "exhausted"));
+  printf("accepted:    %lld examples (%lld candidates evaluated)\n", ji(s, "accepted"),
+         ji(s, "candidates"));
+
+  const json_t *rej = json_object_get(s, "rejections");
+  printf("rejections: ");
+  if (!json_object_size(rej)) printf(" none");
+  const char *k;
+  json_t *v;
+  int first = 1;
+  json_object_foreach((json_t *)rej, k, v) {
+    printf("%s %s %lld", first ? "" : ",", k, (long long)json_integer_value(v));
+    first = 0;
+  }
+  printf("\n");
+
+  const json_t *calls = json_object_get(s, "calls");
+  printf("calls:       %lld (%lld ok, %lld failed, %lld from the cache); %lld attempts, %lld "
+         "retries\n",
+         ji(calls, "total"), ji(calls, "ok"), ji(calls, "error"), ji(calls, "cache_hits"),
+         ji(calls, "attempts"), ji(calls, "retries"));
+  json_object_foreach(json_object_get(calls, "by_role"), k, v) {
+    printf("  %-16s %8lld ok %6lld failed %6lld cached\n", k, ji(v, "ok"), ji(v, "error"),
+           ji(v, "cache_hits"));
+  }
+
+  const json_t *tok = json_object_get(s, "tokens");
+  printf("tokens:      %lld prompt, %lld completion (cache hits excluded)\n", ji(tok, "prompt"),
+         ji(tok, "completion"));
+  json_object_foreach(json_object_get(tok, "by_model"), k, v) {
+    printf("  %-24s %12lld prompt %12lld completion %8lld calls", k, ji(v, "prompt"),
+           ji(v, "completion"), ji(v, "calls"));
+    if (json_object_get(v, "cost_usd")) printf("  $%.4f", jx_num(v, "cost_usd", 0));
+    printf("\n");
+  }
+  if (json_object_get(s, "cost_usd")) {
+    printf("cost:        $%.4f", jx_num(s, "cost_usd", 0));
+    const json_t *un = json_object_get(s, "unpriced_models");
+    if (json_array_size(un)) printf(" (no price for %zu model(s))", json_array_size(un));
+    printf("\n");
+  }
+  const json_t *lat = json_object_get(s, "latency_ms");
+  if (lat)
+    printf("latency:     mean %.0f ms, p50 %.0f ms, p95 %.0f ms\n", jx_num(lat, "mean", 0),
+           jx_num(lat, "p50", 0), jx_num(lat, "p95", 0));
+}
+
+int cmd_status(int argc, char **argv) {
+  const char *path = NULL;
+  int as_json = 0;
+  long long run = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      status_usage(stdout);
+      return 0;
+    } else if (!strcmp(argv[i], "--json")) {
+      as_json = 1;
+    } else if (!strcmp(argv[i], "--store") && i + 1 < argc) {
+      path = argv[++i];
+    } else if (!strncmp(argv[i], "--store=", 8)) {
+      path = argv[i] + 8;
+    } else if (!strcmp(argv[i], "--run") && i + 1 < argc) {
+      char *end;
+      run = strtoll(argv[++i], &end, 10);
+      if (*end || run <= 0) {
+        fprintf(stderr, "autodata status: --run needs a positive run id, not '%s'\n", argv[i]);
+        return 2;
+      }
+    } else {
+      fprintf(stderr, "autodata status: unknown or incomplete option '%s'\n\n", argv[i]);
+      status_usage(stderr);
+      return 2;
+    }
+  }
+  if (!path) {
+    fprintf(stderr, "autodata status: --store FILE is required\n\n");
+    status_usage(stderr);
+    return 2;
+  }
+  store *st = NULL;
+  json_t *stats = NULL;
+  int ret = 1;
+  int rc = store_open(path, STORE_OPEN_READONLY, &st);
+  if (rc) {
+    fprintf(stderr, "autodata status: %s\n", st ? store_errmsg(st) : ad_strerror(rc));
+    ret = (rc == AD_ENOTFOUND) ? 2 : 1;
+    goto cleanup;
+  }
+  rc = store_stats(st, (store_id)run, &stats);
+  if (rc) {
+    fprintf(stderr, "autodata status: %s\n", store_errmsg(st));
+    ret = (rc == AD_ENOTFOUND) ? 2 : 1;
+    goto cleanup;
+  }
+  if (as_json) {
+    char *text = json_dumps(stats, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (!text) goto cleanup;
+    puts(text);
+    free(text);
+  } else {
+    print_human(path, stats);
+  }
+  ret = 0;
+cleanup:
+  json_decref(stats);
+  store_close(st);
+  return ret;
+}

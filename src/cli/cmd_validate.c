@@ -1,0 +1,158 @@
+/* cmd_validate.c - `autodata validate RECIPE`: check a recipe without running it.
+ *
+ * Prints a summary of the effective recipe (after defaults and interpolation):
+ * roles, models, endpoints, prompt hashes, accept bounds, budgets, checks; or
+ * every error found, one "file:line:column: message" per line. Exit 0 when the
+ * recipe is valid, 2 otherwise (and on usage errors).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cmd.h"
+#include "recipe/recipe.h"
+#include "util/jsonx.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: autodata validate [--json] [--prompts DIR] RECIPE\n\n"
+          "Check a recipe without running it: print the effective configuration or every\n"
+          "error found (file:line:column: message).\n\n"
+          "  --json         print the effective configuration as canonical JSON\n"
+          "  --prompts DIR  default prompts folder (else $AUTODATA_PROMPTS, else the one\n"
+          "                 next to the executable)\n");
+}
+
+static const char *yesno(int b) { return b ? "yes" : "no"; }
+
+static void print_prompt(const char *label, const struct recipe_prompt *p) {
+  if (!p->path) return;
+  printf("      %-14s %s  sha256:%.16s  %s%s\n", label, p->path, p->sha256,
+         p->tpl.system ? "system+user" : "user only", "");
+}
+
+static void print_summary(const struct recipe *r) {
+  printf("recipe      %s  (sha256:%.16s)\n", r->path, r->sha256);
+  printf("name        %s\n", r->name);
+  printf("task        %s   method %s   seed %lld   concurrency %d\n", recipe_task_name(r->task),
+         r->method, (long long)r->seed, r->concurrency);
+  if (r->goal && *r->goal) printf("goal        %.200s%s\n", r->goal, strlen(r->goal) > 200 ? "..." : "");
+  const struct src_options *s = &r->sources;
+  printf("sources     %s  (format %s; fields id=%s title=%s text=%s; max_chars %zu; limit %zu; "
+         "shuffle %s",
+         s->path, src_format_name(s->format), s->id_field, s->title_field, s->text_field,
+         s->max_chars, s->limit, yesno(s->shuffle));
+  if (s->shuffle) printf(", seed %llu", (unsigned long long)s->shuffle_seed);
+  printf(")\n");
+  printf("prompts     %s\n", r->prompts_dir ? r->prompts_dir : "(no default prompts folder)");
+  printf("endpoints\n");
+  for (int i = 0; i < r->n_endpoints; i++) {
+    const struct recipe_endpoint *e = &r->endpoints[i];
+    printf("  %-14s", e->name);
+    for (int k = 0; k < e->n_urls; k++) printf("%s%s", k ? ", " : "", e->base_urls[k]);
+    if (e->builtin) printf("  (built in)");
+    printf("\n    max_inflight %d, retries %d, timeouts %d/%d ms", e->max_inflight, e->max_retries,
+           e->connect_timeout_ms, e->request_timeout_ms);
+    if (e->requests_per_min > 0) printf(", %g req/min", e->requests_per_min);
+    if (e->tokens_per_min > 0) printf(", %g tok/min", e->tokens_per_min);
+    if (e->api_key_env) printf(", key from $%s", e->api_key_env);
+    if (e->n_headers) printf(", %d header(s)", e->n_headers);
+    printf(", json_schema %s\n", yesno(e->json_schema));
+    for (int k = 0; k < e->n_prices; k++)
+      printf("    price %s: %g in / %g out per Mtok\n", e->prices[k].model,
+             e->prices[k].input_per_mtok, e->prices[k].output_per_mtok);
+  }
+  printf("roles\n");
+  for (int i = 0; i < RECIPE_N_ROLES; i++) {
+    const struct recipe_role *ro = &r->roles[i];
+    if (!ro->present) {
+      printf("  %-13s (off)\n", recipe_role_name((enum recipe_role_id)i));
+      continue;
+    }
+    printf("  %-13s %s / %s  temperature %g", recipe_role_name((enum recipe_role_id)i),
+           ro->endpoint, ro->model, ro->temperature);
+    if (ro->top_p != LLM_UNSET) printf("  top_p %g", ro->top_p);
+    if (ro->max_tokens > 0) printf("  max_tokens %d", ro->max_tokens);
+    if (i == RECIPE_ROLE_WEAK || i == RECIPE_ROLE_STRONG) printf("  samples %d", ro->samples);
+    printf("\n");
+    print_prompt("prompt", &ro->prompt);
+    print_prompt("system_prompt", &ro->system_prompt);
+  }
+  printf("accept      %s%s, short-circuit %s, pass threshold %g\n",
+         r->accept_preset[0] ? "preset " : "bounds", r->accept_preset, yesno(r->accept.short_circuit),
+         r->accept.pass_threshold);
+  for (int i = 0; i < r->accept.n; i++) {
+    char b[128];
+    accept_bound_format(&r->accept.bounds[i], b, sizeof b);
+    printf("  %s\n", b);
+  }
+  const struct recipe_budgets *b = &r->budgets;
+  printf("budgets     rounds/source %d, examples/source %d", b->rounds_per_source,
+         b->examples_per_source);
+  if (b->max_calls) printf(", max calls %lld", (long long)b->max_calls);
+  if (b->max_tokens) printf(", max tokens %lld", (long long)b->max_tokens);
+  if (b->max_cost > 0) printf(", max cost %g", b->max_cost);
+  printf("\n");
+  const struct recipe_checks *c = &r->checks;
+  printf("checks      context %d..%d chars, leakage %d-grams > %g, rubric %d..%d items, max weight "
+         "%d, dedup %s, matcher %s\n",
+         c->min_context_chars, c->max_context_chars, c->leakage_ngram, c->leakage_max_overlap,
+         c->rubric_min, c->rubric_max, c->max_weight, yesno(c->dedup),
+         recipe_matcher_name(c->verifiable_matcher));
+  printf("output      %s  (store %s)\n", r->output_folder, r->store_path);
+}
+
+int cmd_validate(int argc, char **argv) {
+  int json_out = 0;
+  const char *path = NULL, *prompts = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      usage(stdout);
+      return 0;
+    } else if (!strcmp(argv[i], "--json")) {
+      json_out = 1;
+    } else if (!strcmp(argv[i], "--prompts") && i + 1 < argc) {
+      prompts = argv[++i];
+    } else if (argv[i][0] == '-' && argv[i][1]) {
+      fprintf(stderr, "autodata validate: unknown option '%s'\n\n", argv[i]);
+      usage(stderr);
+      return 2;
+    } else if (!path) {
+      path = argv[i];
+    } else {
+      fprintf(stderr, "autodata validate: one recipe at a time\n");
+      return 2;
+    }
+  }
+  if (!path) {
+    usage(stderr);
+    return 2;
+  }
+  struct recipe_load_opts opts = {0};
+  opts.prompts_dir = prompts;
+  struct recipe *r = NULL;
+  struct recipe_diag diag = {0};
+  int rc = recipe_load(path, &opts, &r, &diag);
+  if (rc) {
+    for (int i = 0; i < diag.n; i++) fprintf(stderr, "%s\n", diag.msgs[i]);
+    if (diag.dropped) fprintf(stderr, "(%d more errors not shown)\n", diag.dropped);
+    int total = diag.n + diag.dropped;
+    fprintf(stderr, "autodata validate: %s: %d error%s\n", path, total ? total : 1,
+            total == 1 ? "" : "s");
+    recipe_diag_free(&diag);
+    return 2;
+  }
+  if (json_out) {
+    json_t *j = recipe_to_json(r);
+    char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    if (s) printf("%s\n", s);
+    free(s);
+    json_decref(j);
+  } else {
+    print_summary(r);
+    printf("ok: %s is valid\n", path);
+  }
+  recipe_free(r);
+  recipe_diag_free(&diag);
+  return 0;
+}

@@ -1,0 +1,151 @@
+/* candidate.h - parse and validate a challenger's candidate example.
+ *
+ * Two task kinds:
+ *   rubric      {"question_type"?, "context", "question", "reference_answer",
+ *                "rubric": [{"criterion": "...", "weight": 5}, ...]}
+ *   verifiable  {"question", "answer", "context"?}   (a numeric answer is accepted
+ *                and kept as its text, e.g. 17 -> "17")
+ *
+ * cand_parse() runs, in order: extraction from the raw reply (extract.h), the
+ * schema (field presence and types), then the programmatic checks configured
+ * in struct cand_checks. The first problem found is reported as a cand_issue:
+ *
+ *   kind            reason                  example
+ *   CAND_PARSE      "parse_error"           no JSON object in the reply / truncated
+ *   CAND_SCHEMA     "not_object"            the JSON value is not an object
+ *                   "missing_field"         "question" missing
+ *                   "field_type"            "context" is a number
+ *                   "empty_field"           "question" is blank
+ *                   "rubric_type"           "rubric" is not an array
+ *                   "rubric_item_type"      rubric[2] is not an object
+ *                   "rubric_empty_criterion"
+ *                   "rubric_weight_type"    weight missing, a string ("5"), a bool or
+ *                                           a non-integral number
+ *   CAND_CHECK      "check:rubric_size"     size outside [rubric_min, rubric_max]
+ *                   "check:rubric_weight"   weight < 1 or > max_weight
+ *                   "check:context_length"  context outside [min, max] characters
+ *                   "check:leakage"         reference answer leaks into the context
+ *                   "check:duplicate"       question already seen for this source
+ *
+ * The message names the field / item and says what is expected, so it can go
+ * straight into the challenger's feedback ("QV reason: <reason>: <message>").
+ * The episode's rejection reason is "parse_error" for CAND_PARSE and
+ * CAND_SCHEMA, and the reason itself ("check:...") for CAND_CHECK.
+ *
+ * Pure functions, thread-safe.
+ */
+#ifndef AD_CANDIDATE_H
+#define AD_CANDIDATE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum cand_task { CAND_TASK_RUBRIC = 0, CAND_TASK_VERIFIABLE = 1 };
+
+/* "rubric" / "verifiable" -> 0 and *t, else -1. */
+int cand_task_parse(const char *name, enum cand_task *t);
+const char *cand_task_name(enum cand_task t);
+
+/* Programmatic checks, filled from the recipe's `checks` section. */
+struct cand_checks {
+  int max_context_chars;      /* characters (UTF-8 code points); 0 = no limit; default 6000 */
+  int min_context_chars;      /* rubric tasks only; default 0 */
+  int leakage_ngram;          /* word n-gram size; default 8; 0 disables the leakage check */
+  double leakage_max_overlap; /* max fraction of the reference's n-grams found in the context;
+                                 default 0.5 */
+  int rubric_min, rubric_max; /* criteria count bounds; default 1 and 20 */
+  int max_weight;             /* weights must be in [1, max_weight]; default 7 */
+  int dedup;                  /* reject duplicate questions; default 1 */
+};
+void cand_checks_default(struct cand_checks *c);
+
+struct cand_criterion {
+  const char *criterion; /* borrowed from cand.json */
+  int weight;
+};
+
+#define CAND_MAX_RUBRIC 256 /* hard cap on criteria, whatever rubric_max says */
+
+struct cand {
+  enum cand_task task;
+  json_t *json;                  /* the parsed object (owned: one reference) */
+  const char *question_type;     /* borrowed; "" when absent */
+  const char *context;           /* borrowed; "" when absent (verifiable) */
+  const char *question;          /* borrowed */
+  const char *reference_answer;  /* rubric: reference_answer; verifiable: answer (borrowed) */
+  struct cand_criterion *rubric; /* owned array (malloc), n_rubric items; NULL for verifiable */
+  int n_rubric;
+  int total_weight;
+  uint64_t question_hash;        /* cand_question_hash(question) */
+  char answer_buf[64];           /* holds a numeric "answer" rendered as text */
+};
+
+enum cand_issue_kind { CAND_OK = 0, CAND_PARSE, CAND_SCHEMA, CAND_CHECK };
+
+struct cand_issue {
+  enum cand_issue_kind kind;
+  char reason[48];   /* see the table above; "" when kind == CAND_OK */
+  char message[512]; /* human-readable, names the field/item and the expectation */
+};
+
+/* Hashes of normalised questions already seen (earlier candidates of this
+ * source and accepted examples). Borrowed; may be NULL with n == 0. */
+struct cand_seen {
+  const uint64_t *hashes;
+  size_t n;
+};
+
+/* Parse a raw challenger reply (text[0..len)) into out. Returns 0 when the
+ * candidate passed everything; otherwise a negative AD_E* code (AD_EPARSE for
+ * CAND_PARSE/CAND_SCHEMA, AD_EINVAL for CAND_CHECK) with issue filled in.
+ * Whenever the schema step succeeded (including CAND_CHECK failures), *out is
+ * filled and must be released with cand_free(); on CAND_PARSE/CAND_SCHEMA
+ * failures *out is left empty (cand_free() on it is still safe).
+ * checks NULL = defaults; seen may be NULL. */
+int cand_parse(const char *text, size_t len, enum cand_task task, const struct cand_checks *checks,
+               const struct cand_seen *seen, struct cand *out, struct cand_issue *issue);
+
+/* Same from an already-parsed JSON value (borrowed; cand takes its own reference). */
+int cand_from_json(json_t *obj, enum cand_task task, const struct cand_checks *checks,
+                   const struct cand_seen *seen, struct cand *out, struct cand_issue *issue);
+
+/* Run only the programmatic checks on a filled cand. Returns 0 or AD_EINVAL
+ * with issue filled (kind CAND_CHECK). */
+int cand_check(const struct cand *c, const struct cand_checks *checks, const struct cand_seen *seen,
+               struct cand_issue *issue);
+
+void cand_free(struct cand *c);
+
+/* Hash of a normalised question: lowercase ASCII, every run of characters that
+ * are not letters/digits (ASCII) becomes one space, trimmed. Bytes >= 0x80 are
+ * kept as they are. Stable (XXH3), may be stored. */
+uint64_t cand_question_hash(const char *question);
+
+/* Fraction in [0,1] of the reference's distinct word n-grams (lowercased,
+ * punctuation stripped; n shrinks to the reference's word count when that is
+ * shorter) that also occur in text. 0 when the reference has no words. */
+double cand_ngram_overlap(const char *reference, const char *text, int n);
+
+/* 1 when the words of `answer` appear as a contiguous word sequence in text
+ * (same tokenisation as above), else 0. An answer with no words gives 0. */
+int cand_answer_in_text(const char *answer, const char *text);
+
+/* Candidate as the JSON shown to the quality verifier (context, question,
+ * question_type, reference_answer/answer, rubric). New reference. */
+json_t *cand_to_json(const struct cand *c);
+
+/* The rubric as the judge prompt's `rubric` variable: a new array of
+ * {"number": 1, "weight": 5, "criterion": "..."} (numbers 1-based). Empty
+ * array for verifiable candidates. */
+json_t *cand_rubric_vars(const struct cand *c);
+
+/* JSON Schema of a candidate for the task (new reference), and the full
+ * Chat Completions response_format object wrapping it:
+ * {"type":"json_schema","json_schema":{"name":"rubric_candidate"|"verifiable_candidate",
+ *  "strict":true,"schema":...}}.
+ * The schema asks for integer weights >= 1; the cap is checked by cand_check(). */
+json_t *cand_json_schema(enum cand_task task);
+json_t *cand_response_format(enum cand_task task);
+
+#endif

@@ -1,0 +1,159 @@
+/* feedback.c - challenger feedback and orchestrator history (see feedback.h). */
+#include "loop/feedback.h"
+
+#include <math.h>
+#include <string.h>
+
+const char *const fb_heading_too_easy = "Questions that were TOO EASY (weak model scored too high):";
+const char *const fb_heading_failed_on_strong =
+    "Questions that FAILED ON STRONG (weak was low but strong also struggled or scored worse):";
+const char *const fb_heading_quality = "Questions that FAILED QUALITY CHECK (quality verifier rejected):";
+const char *const fb_closing =
+    "Generate an ENTIRELY NEW question from a DIFFERENT angle that requires deeper reasoning.";
+const char *const fb_orchestrator_heading = "Instructions from the lead data scientist:";
+
+static const char refinement_line[] =
+    "REFINEMENT: The following questions were previously generated for this source but did not "
+    "meet our criteria:";
+
+enum fb_group fb_group_of(const char *v) {
+  if (!v || !*v || strcmp(v, "accepted") == 0) return FB_NONE;
+  if (strcmp(v, "too_easy") == 0) return FB_TOO_EASY;
+  if (strcmp(v, "too_hard") == 0 || strcmp(v, "failed_on_strong") == 0 || strcmp(v, "no_gap") == 0)
+    return FB_FAILED_ON_STRONG;
+  if (strncmp(v, "parse_error", 11) == 0 || strncmp(v, "check:", 6) == 0 ||
+      strncmp(v, "quality:", 8) == 0 || strncmp(v, "schema", 6) == 0)
+    return FB_QUALITY;
+  return FB_NONE;
+}
+
+static long pct(double x) {
+  if (!isfinite(x)) return 0;
+  return lround(x * 100.0);
+}
+
+/* Append s on one line: whitespace runs -> one space, trimmed, cut to max
+ * bytes on a UTF-8 boundary with an ellipsis. */
+static int put_line(struct buf *out, const char *s, size_t max) {
+  int rc = 0;
+  size_t k = 0;
+  int space = 0, any = 0;
+  for (const char *p = s; *p; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+      space = any;
+      continue;
+    }
+    if (k >= max && (c & 0xC0) != 0x80) return buf_puts(out, "…");
+    if (space) {
+      if ((rc = buf_putc(out, ' '))) return rc;
+      k++;
+      space = 0;
+    }
+    if ((rc = buf_putc(out, (char)(c < 0x20 ? ' ' : c)))) return rc;
+    k++;
+    any = 1;
+  }
+  return 0;
+}
+
+static int put_item(struct buf *out, int num, const struct fb_round *r, enum fb_group g) {
+  int rc;
+  const char *qt = r->question_type && r->question_type[0] ? r->question_type : "unspecified";
+  if ((rc = buf_printf(out, "%d. [", num))) return rc;
+  if ((rc = put_line(out, qt, 80))) return rc;
+  if ((rc = buf_puts(out, "] \""))) return rc;
+  if (r->question && r->question[0]) rc = put_line(out, r->question, FB_MAX_QUESTION);
+  else rc = buf_puts(out, "(no question: the reply did not parse)");
+  if (rc) return rc;
+  if ((rc = buf_puts(out, "\" — "))) return rc;
+  switch (g) {
+  case FB_TOO_EASY: return buf_printf(out, "weak avg: %ld%%", pct(r->weak_mean));
+  case FB_FAILED_ON_STRONG:
+    if (r->strong_ran)
+      return buf_printf(out, "weak avg: %ld%%, strong avg: %ld%%, gap: %ld%%", pct(r->weak_mean),
+                        pct(r->strong_mean), pct(r->gap));
+    return buf_printf(out, "weak avg: %ld%%, strong avg: n/a, gap: n/a", pct(r->weak_mean));
+  case FB_QUALITY: {
+    const char *reason = r->qv_reason && r->qv_reason[0] ? r->qv_reason : r->verdict;
+    if ((rc = buf_puts(out, "QV reason: "))) return rc;
+    if ((rc = put_line(out, reason ? reason : "rejected", 200))) return rc;
+    if (r->qv_message && r->qv_message[0]) {
+      if ((rc = buf_puts(out, ": "))) return rc;
+      if ((rc = put_line(out, r->qv_message, 1000))) return rc;
+    }
+    return 0;
+  }
+  case FB_NONE: break;
+  }
+  return 0;
+}
+
+/* Groups in order; history adds round/excerpt lines. Sets *items. */
+static int put_groups(struct buf *out, const struct fb_round *r, int n, int history, int *items) {
+  static const enum fb_group order[] = {FB_TOO_EASY, FB_FAILED_ON_STRONG, FB_QUALITY};
+  const char *heads[] = {fb_heading_too_easy, fb_heading_failed_on_strong, fb_heading_quality};
+  int num = 0, rc;
+  for (int gi = 0; gi < 3; gi++) {
+    int first = 1;
+    for (int i = 0; i < n; i++) {
+      if (fb_group_of(r[i].verdict) != order[gi]) continue;
+      if (first) {
+        if (num > 0 && (rc = buf_puts(out, "\n\n"))) return rc;
+        if ((rc = buf_puts(out, heads[gi]))) return rc;
+        first = 0;
+      }
+      if ((rc = buf_putc(out, '\n'))) return rc;
+      if ((rc = put_item(out, ++num, &r[i], order[gi]))) return rc;
+      if (history) {
+        if ((rc = buf_printf(out, "\n   round %d, verdict %s", r[i].round, r[i].verdict))) return rc;
+        if (r[i].weak_excerpt && r[i].weak_excerpt[0]) {
+          if ((rc = buf_puts(out, "; a weak answer began: \""))) return rc;
+          if ((rc = put_line(out, r[i].weak_excerpt, 300))) return rc;
+          if ((rc = buf_putc(out, '"'))) return rc;
+        }
+      }
+    }
+  }
+  *items = num;
+  return 0;
+}
+
+int fb_compose(struct buf *out, const struct fb_round *r, int n, const char *analysis) {
+  int rc, items = 0;
+  int any = 0;
+  for (int i = 0; i < n; i++)
+    if (fb_group_of(r[i].verdict) != FB_NONE) any = 1;
+  if (any) {
+    if ((rc = buf_puts(out, refinement_line))) return rc;
+    if ((rc = buf_puts(out, "\n\n"))) return rc;
+    if ((rc = put_groups(out, r, n, 0, &items))) return rc;
+    if ((rc = buf_puts(out, "\n\n"))) return rc;
+    if ((rc = buf_puts(out, fb_closing))) return rc;
+  }
+  if (analysis && analysis[0]) {
+    size_t a = 0, e = strlen(analysis);
+    while (a < e && (analysis[a] == '\n' || analysis[a] == ' ' || analysis[a] == '\r' || analysis[a] == '\t')) a++;
+    while (e > a && (analysis[e - 1] == '\n' || analysis[e - 1] == ' ' || analysis[e - 1] == '\r' || analysis[e - 1] == '\t')) e--;
+    if (e > a) {
+      if (any && (rc = buf_puts(out, "\n\n"))) return rc;
+      if ((rc = buf_puts(out, fb_orchestrator_heading))) return rc;
+      if ((rc = buf_putc(out, '\n'))) return rc;
+      if ((rc = buf_append(out, analysis + a, e - a))) return rc;
+    }
+  }
+  return 0;
+}
+
+int fb_history(struct buf *out, const struct fb_round *r, int n) {
+  int rc, items = 0;
+  if (n <= 0) return buf_puts(out, "No earlier rounds for this source.");
+  if ((rc = put_groups(out, r, n, 1, &items))) return rc;
+  int c[4] = {0, 0, 0, 0};
+  for (int i = 0; i < n; i++) c[fb_group_of(r[i].verdict)]++;
+  if (items && (rc = buf_puts(out, "\n\n"))) return rc;
+  return buf_printf(out,
+                    "Rounds so far: %d (too easy: %d, failed on strong: %d, failed quality check: %d, "
+                    "other: %d).",
+                    n, c[FB_TOO_EASY], c[FB_FAILED_ON_STRONG], c[FB_QUALITY], c[FB_NONE]);
+}

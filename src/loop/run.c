@@ -1,0 +1,533 @@
+/* run.c - the run: scheduler, model calls behind the store's cache, progress.
+ *
+ * One event loop: llm_client_run_once() fires call completions; cache hits wait
+ * in a ready queue and are delivered from the same loop (never from inside
+ * run_call), so an episode sees the same order of events whether a reply came
+ * from the network or from the store. After every iteration the store's batch
+ * is flushed when due, and new episodes are started up to the concurrency.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "loop/run_int.h"
+#include "report/report.h"
+#include "util/fs.h"
+#include "util/hash.h"
+#include "version.h"
+#include "util/jsonx.h"
+#include "util/log.h"
+#include "util/rng.h"
+#include "util/timeu.h"
+
+static volatile sig_atomic_t g_signals;
+
+static void on_signal(int sig) {
+  (void)sig;
+  g_signals++;
+}
+
+int64_t run_seed(const struct run *r, const char *source_id, int round, const char *label,
+                 int sample) {
+  return (int64_t)rng_derive((uint64_t)r->rc->seed, "%s|%d|%s|%d", source_id, round, label, sample);
+}
+
+void run_store_failed(struct run *r, const char *what) {
+  if (!r->fatal) {
+    r->fatal = 1;
+    snprintf(r->fatal_msg, sizeof r->fatal_msg, "store error while %s: %s", what,
+             store_errmsg(r->st));
+  }
+  r->stopping = 1;
+}
+
+/* ---- calls ------------------------------------------------------------------ */
+
+static void call_free(struct call *c) {
+  json_decref(c->body);
+  free(c->canon);
+  free(c->cached);
+  for (int i = 0; i < c->n_attempts; i++) free(c->attempt_err[i]);
+  free(c);
+}
+
+static double call_cost(const struct run *r, const struct call *c, int64_t pt, int64_t ct) {
+  const struct recipe_role *ro = &r->rc->roles[c->role];
+  double in = 0, out = 0;
+  if (recipe_price(r->rc, ro->endpoint_index, ro->model, &in, &out)) return 0;
+  return (double)pt / 1e6 * in + (double)ct / 1e6 * out;
+}
+
+static int budget_exceeded(struct run *r) {
+  const struct recipe_budgets *b = &r->rc->budgets;
+  const struct run_summary *s = r->sum;
+  const char *why = NULL;
+  char msg[200];
+  if (b->max_calls > 0 && s->calls_sent >= b->max_calls) why = "max_calls";
+  else if (b->max_tokens > 0 && s->prompt_tokens + s->completion_tokens >= b->max_tokens) why = "max_tokens";
+  else if (b->max_cost > 0 && s->cost >= b->max_cost) why = "max_cost";
+  if (!why) return 0;
+  if (!r->sum->stopped) {
+    r->sum->stopped = 1;
+    snprintf(msg, sizeof msg, "budget reached: %s", why);
+    snprintf(r->sum->stop_reason, sizeof r->sum->stop_reason, "%s", msg);
+    json_t *ev = json_pack("{s:s,s:s}", "msg", msg, "budget", why);
+    if (store_event_put(r->st, r->run_id, LOG_WARN, ev)) run_store_failed(r, "recording an event");
+    json_decref(ev);
+  }
+  r->stopping = 1;
+  return 1;
+}
+
+static void call_deliver(struct call *c, const struct call_out *out) {
+  struct run *r = c->run;
+  r->outstanding--;
+  c->cb(c->ep, c->sample, out);
+}
+
+static void on_attempt(void *ud, const struct llm_attempt *a) {
+  struct call *c = ud;
+  if (c->n_attempts >= CALL_MAX_ATTEMPTS) return;
+  int i = c->n_attempts++;
+  c->attempt_err[i] = a->error ? strdup(a->error) : NULL;
+  c->attempts[i].number = a->number;
+  c->attempts[i].http_status = a->http_status;
+  c->attempts[i].error = c->attempt_err[i];
+  c->attempts[i].latency_us = a->latency_us;
+  c->attempts[i].retry_after_ms = a->retry ? a->retry_after_ms : 0;
+}
+
+static void record_call(struct run *r, struct call *c, const struct llm_result *res,
+                        const char *canon, size_t canon_len) {
+  const struct recipe_role *ro = &r->rc->roles[c->role];
+  struct store_call sc;
+  memset(&sc, 0, sizeof sc);
+  sc.run = r->run_id;
+  sc.role = c->label;
+  sc.source_id = c->ep ? ep_source_id(c->ep) : NULL;
+  sc.round = c->ep ? ep_round(c->ep) : -1;
+  sc.endpoint = ro->endpoint;
+  sc.model = ro->model;
+  sc.cache_key = c->key;
+  sc.request = canon;
+  sc.request_len = canon_len;
+  if (res) {
+    sc.reply = res->body;
+    sc.reply_len = res->body_len;
+    sc.error = res->rc ? (res->error ? res->error : ad_strerror(res->rc)) : NULL;
+    sc.http_status = res->http_status;
+    if (res->rc == 0 && res->reply) {
+      sc.prompt_tokens = res->reply->prompt_tokens;
+      sc.completion_tokens = res->reply->completion_tokens;
+    }
+    sc.latency_us = res->latency_us;
+    sc.attempts = res->attempts;
+    sc.retries = res->attempts > 0 ? res->attempts - 1 : 0;
+  } else {
+    sc.cache_hit = 1;
+  }
+  sc.attempt_list = c->attempts;
+  sc.n_attempt_list = c->n_attempts;
+  if (store_call_put(r->st, &sc)) run_store_failed(r, "recording a model call");
+}
+
+static void on_done(void *ud, const struct llm_result *res) {
+  struct call *c = ud;
+  struct run *r = c->run;
+  if (res->rc != AD_ECANCELED) record_call(r, c, res, c->canon, c->canon_len);
+  struct call_out out;
+  memset(&out, 0, sizeof out);
+  if (res->rc == 0 && res->reply) {
+    r->sum->prompt_tokens += res->reply->prompt_tokens;
+    r->sum->completion_tokens += res->reply->completion_tokens;
+    r->sum->cost += call_cost(r, c, res->reply->prompt_tokens, res->reply->completion_tokens);
+    out.ok = 1;
+    out.content = res->reply->content ? res->reply->content : "";
+  } else if (res->rc == AD_ECANCELED) {
+    out.budget_stop = 1;
+  } else {
+    out.error = res->error ? res->error : ad_strerror(res->rc);
+  }
+  call_deliver(c, &out);
+  call_free(c);
+}
+
+int run_call(struct run *r, struct episode *ep, enum recipe_role_id role, const char *label,
+             int sample, json_t *body, call_cb cb) {
+  struct call *c = calloc(1, sizeof *c);
+  if (!c) {
+    json_decref(body);
+    return AD_ENOMEM;
+  }
+  c->run = r;
+  c->ep = ep;
+  c->cb = cb;
+  c->sample = sample;
+  c->role = role;
+  c->body = body;
+  snprintf(c->label, sizeof c->label, "%s", label);
+  const struct recipe_role *ro = &r->rc->roles[role];
+  c->canon = jx_dump_canonical(body);
+  if (!c->canon) {
+    call_free(c);
+    return AD_ENOMEM;
+  }
+  c->canon_len = strlen(c->canon);
+  store_cache_key_text(ro->endpoint, c->canon, c->canon_len, c->key);
+  char *reply = NULL;
+  size_t len = 0;
+  int rc = store_cache_get(r->st, c->key, &reply, &len);
+  if (rc == 0) {
+    c->cache_hit = 1;
+    c->cached = reply;
+    c->cached_len = len;
+    r->sum->cache_hits++;
+    record_call(r, c, NULL, NULL, 0);
+    if (r->ready_tail)
+      r->ready_tail->next = c;
+    else
+      r->ready_head = c;
+    r->ready_tail = c;
+    r->outstanding++;
+    return 0;
+  }
+  if (rc != AD_ENOTFOUND) {
+    run_store_failed(r, "reading the cache");
+    call_free(c);
+    return rc;
+  }
+  if (r->stopping || budget_exceeded(r)) {
+    call_free(c);
+    return AD_EBUDGET;
+  }
+  rc = llm_submit(r->llm, ro->endpoint, body, on_done, on_attempt, c);
+  if (rc) {
+    call_free(c);
+    return rc;
+  }
+  r->sum->calls_sent++;
+  r->outstanding++;
+  return 0;
+}
+
+/* Deliver cache hits queued so far (and those their callbacks queue). */
+static void drain_ready(struct run *r) {
+  while (r->ready_head) {
+    struct call *c = r->ready_head;
+    r->ready_head = c->next;
+    if (!r->ready_head) r->ready_tail = NULL;
+    struct llm_reply rep;
+    char err[256];
+    struct call_out out;
+    memset(&out, 0, sizeof out);
+    memset(&rep, 0, sizeof rep);
+    if (llm_reply_parse(c->cached, c->cached_len, &rep, err, sizeof err) == 0) {
+      out.ok = 1;
+      out.content = rep.content ? rep.content : "";
+    } else {
+      out.error = err; /* a cached reply that no longer parses: treat as a failed call */
+    }
+    call_deliver(c, &out);
+    llm_reply_free(&rep);
+    call_free(c);
+  }
+}
+
+/* ---- episodes ----------------------------------------------------------------- */
+
+void run_episode_ended(struct run *r, struct episode *ep, int finished, int accepted) {
+  (void)accepted;
+  r->active--;
+  if (finished) {
+    if (accepted)
+      r->sum->done++;
+    else
+      r->sum->exhausted++;
+  }
+  ep_free(ep);
+}
+
+/* Start episodes up to the concurrency. Sources already finished in the store
+ * are skipped (resume). */
+static void start_episodes(struct run *r) {
+  while (!r->stopping && r->active < r->concurrency && r->next_doc < r->corpus.n) {
+    const struct src_doc *doc = &r->corpus.docs[r->next_doc++];
+    struct store_source ss;
+    int rc = store_source_get(r->st, r->run_id, doc->id, &ss);
+    if (rc == 0 && (ss.state == STORE_SRC_DONE || ss.state == STORE_SRC_EXHAUSTED)) {
+      r->sum->skipped_done++;
+      if (ss.state == STORE_SRC_DONE) {
+        r->sum->done++;
+        r->sum->accepted += (size_t)ss.accepted;
+      } else {
+        r->sum->exhausted++;
+      }
+      continue;
+    }
+    if (rc != 0 && rc != AD_ENOTFOUND) {
+      run_store_failed(r, "reading a source");
+      return;
+    }
+    if (store_source_set_state(r->st, r->run_id, doc->id, STORE_SRC_IN_PROGRESS, -1)) {
+      run_store_failed(r, "marking a source in progress");
+      return;
+    }
+    struct episode *ep = ep_new(r, doc);
+    if (!ep) {
+      r->fatal = 1;
+      snprintf(r->fatal_msg, sizeof r->fatal_msg, "out of memory");
+      r->stopping = 1;
+      return;
+    }
+    r->active++;
+    ep_start(ep);
+  }
+}
+
+/* ---- progress ----------------------------------------------------------------- */
+
+static void progress(struct run *r, int final) {
+  if (r->opts->quiet) return;
+  int64_t now = time_now_ms();
+  int interval = r->live_progress ? 250 : 5000;
+  if (!final && now - r->last_progress_ms < interval) return;
+  r->last_progress_ms = now;
+  const struct run_summary *s = r->sum;
+  double el = (double)(now - r->t0_ms) / 1000.0;
+  size_t finished = s->done + s->exhausted;
+  size_t fresh = finished - s->skipped_done;
+  double rate = s->accepted + s->rejected_candidates
+                    ? 100.0 * (double)s->done / (double)(finished ? finished : 1)
+                    : 0;
+  double eta = fresh && el > 0 ? el / (double)fresh * (double)(r->corpus.n - finished) : -1;
+  char etas[32] = "?";
+  if (eta >= 0) snprintf(etas, sizeof etas, "%.0fs", eta);
+  char costs[32] = "";
+  if (s->cost > 0) snprintf(costs, sizeof costs, ", $%.2f", s->cost);
+  char line[400];
+  snprintf(line, sizeof line,
+           "sources %zu/%zu, accepted %zu (%.0f%% of finished), %.1f calls/s, %.0f tok/s%s, "
+           "cache %lld, ETA %s",
+           finished, r->corpus.n, s->accepted, rate, el > 0 ? (double)s->calls_sent / el : 0,
+           el > 0 ? (double)(s->prompt_tokens + s->completion_tokens) / el : 0, costs,
+           (long long)s->cache_hits, final ? "0s" : etas);
+  if (r->live_progress) {
+    fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
+  } else {
+    fprintf(stderr, "autodata: %s\n", line);
+  }
+  fflush(stderr);
+}
+
+/* ---- setup ------------------------------------------------------------------- */
+
+static json_t *run_extra(const struct run *r) {
+  const struct recipe *rc = r->rc;
+  json_t *prompts = json_object();
+  for (int i = 0; i < RECIPE_N_ROLES; i++) {
+    const struct recipe_role *ro = &rc->roles[i];
+    if (!ro->present || !ro->prompt.text) continue;
+    json_object_set_new(prompts, recipe_role_name((enum recipe_role_id)i),
+                        json_pack("{s:s,s:s,s:o}", "path", ro->prompt.path ? ro->prompt.path : "",
+                                  "sha256", ro->prompt.sha256, "text",
+                                  jx_string_lossy(ro->prompt.text, ro->prompt.len)));
+  }
+  json_t *corpus = json_pack("{s:s,s:I,s:s,s:I,s:I}", "path", rc->sources.path ? rc->sources.path : "",
+                             "count", (json_int_t)r->corpus.n, "sha256", r->corpus.sha256,
+                             "read", (json_int_t)r->corpus.n_read, "truncated",
+                             (json_int_t)r->corpus.n_truncated);
+  return json_pack("{s:o,s:o,s:o,s:s,s:s}", "recipe", recipe_to_json(rc), "prompts", prompts,
+                   "corpus", corpus, "command_line",
+                   r->opts->command_line ? r->opts->command_line : "", "version", ad_version());
+}
+
+static json_t *prices_json(const struct recipe *rc) {
+  json_t *p = json_object();
+  for (int i = 0; i < rc->n_endpoints; i++)
+    for (int k = 0; k < rc->endpoints[i].n_prices; k++) {
+      const struct recipe_price *pr = &rc->endpoints[i].prices[k];
+      json_object_set_new(p, pr->model, json_pack("{s:f,s:f}", "prompt_per_mtok", pr->input_per_mtok,
+                                                  "completion_per_mtok", pr->output_per_mtok));
+    }
+  return p;
+}
+
+static int setup_llm(struct run *r, char *err, size_t errlen) {
+  r->llm = llm_client_new();
+  if (!r->llm) return AD_ENOMEM;
+  llm_client_set_seed(r->llm, (uint64_t)r->rc->seed);
+  for (int i = 0; i < r->rc->n_endpoints; i++) {
+    struct llm_endpoint_config cfg;
+    if (recipe_endpoint_config(r->rc, i, &cfg)) return AD_EINVAL;
+    int rc = llm_client_add_endpoint(r->llm, &cfg);
+    if (rc) {
+      snprintf(err, errlen, "endpoint '%s': %s", r->rc->endpoints[i].name,
+               llm_client_errmsg(r->llm));
+      return rc;
+    }
+  }
+  return 0;
+}
+
+static void init_checks(struct run *r) {
+  const struct recipe_checks *k = &r->rc->checks;
+  cand_checks_default(&r->checks);
+  r->checks.max_context_chars = k->max_context_chars;
+  r->checks.min_context_chars = k->min_context_chars;
+  r->checks.leakage_ngram = k->leakage_ngram;
+  r->checks.leakage_max_overlap = k->leakage_max_overlap;
+  r->checks.rubric_min = k->rubric_min;
+  r->checks.rubric_max = k->rubric_max;
+  r->checks.max_weight = k->max_weight;
+  r->checks.dedup = k->dedup;
+}
+
+int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_summary *sum,
+                char *err, size_t errlen) {
+  struct run r;
+  memset(&r, 0, sizeof r);
+  memset(sum, 0, sizeof *sum);
+  r.rc = rc;
+  r.opts = o;
+  r.sum = sum;
+  r.t0_ms = time_now_ms();
+  int rc_ = 0;
+  struct sigaction sa, old_int, old_term;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  g_signals = 0;
+
+  /* Sources. */
+  struct src_options so = rc->sources;
+  if (o->limit) so.limit = o->limit;
+  rc_ = src_load(&so, &r.corpus, err, errlen);
+  if (rc_) goto out;
+  sum->sources = r.corpus.n;
+  init_checks(&r);
+  r.concurrency = o->concurrency > 0 ? o->concurrency : rc->concurrency;
+  if (r.concurrency < 1) r.concurrency = 1;
+
+  /* Store. */
+  if (fs_mkdirs(rc->output_folder)) {
+    snprintf(err, errlen, "cannot create output folder %s: %s", rc->output_folder, strerror(errno));
+    rc_ = AD_EIO;
+    goto out;
+  }
+  snprintf(sum->store_path, sizeof sum->store_path, "%s", rc->store_path);
+  rc_ = store_open(rc->store_path, 0, &r.st);
+  if (rc_) {
+    snprintf(err, errlen, "%s", r.st ? store_errmsg(r.st) : "out of memory");
+    goto out;
+  }
+  if (o->cache_from && (rc_ = store_attach_cache(r.st, o->cache_from))) {
+    snprintf(err, errlen, "%s", store_errmsg(r.st));
+    goto out;
+  }
+  r.prompt_hashes = json_object();
+  for (int i = 0; i < RECIPE_N_ROLES; i++)
+    if (rc->roles[i].present)
+      json_object_set_new(r.prompt_hashes, recipe_role_name((enum recipe_role_id)i),
+                          json_string(rc->roles[i].prompt.sha256));
+  {
+    json_t *extra = run_extra(&r);
+    json_t *prices = prices_json(rc);
+    struct store_run_info info = {rc->name, rc->sha256, r.prompt_hashes, (uint64_t)rc->seed,
+                                  ad_version(), o->command_line, prices, extra};
+    int resumed = 0;
+    rc_ = store_run_begin(r.st, &info, o->new_run, &r.run_id, &resumed);
+    json_decref(extra);
+    json_decref(prices);
+    if (rc_) {
+      snprintf(err, errlen, "%s%s", store_errmsg(r.st),
+               rc_ == AD_EMISMATCH ? " (use --new-run to start a new run in this store, or "
+                                     "point output.folder elsewhere)"
+                                   : "");
+      goto out;
+    }
+    if (resumed && !o->quiet) log_info("resuming run %lld in %s", (long long)r.run_id, rc->store_path);
+  }
+  for (size_t i = 0; i < r.corpus.n; i++) {
+    char sha[65];
+    sha256_hex(r.corpus.docs[i].text, r.corpus.docs[i].text_len, sha);
+    if ((rc_ = store_source_put(r.st, r.run_id, r.corpus.docs[i].id, r.corpus.docs[i].title, sha))) {
+      snprintf(err, errlen, "%s", store_errmsg(r.st));
+      goto out;
+    }
+  }
+  if ((rc_ = store_flush(r.st))) {
+    snprintf(err, errlen, "%s", store_errmsg(r.st));
+    goto out;
+  }
+  if ((rc_ = setup_llm(&r, err, errlen))) goto out;
+  r.live_progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
+
+  /* The loop. */
+  int signals_seen = 0;
+  for (;;) {
+    if (g_signals > signals_seen) {
+      signals_seen = g_signals;
+      if (!sum->stopped) {
+        sum->stopped = 1;
+        snprintf(sum->stop_reason, sizeof sum->stop_reason, "interrupted by a signal");
+      }
+      r.stopping = 1;
+      if (signals_seen >= 2) llm_client_cancel_all(r.llm);
+    }
+    start_episodes(&r);
+    drain_ready(&r);
+    if (r.active == 0 && (r.stopping || r.next_doc >= r.corpus.n)) break;
+    llm_client_run_once(r.llm, r.ready_head ? 0 : 100);
+    drain_ready(&r);
+    if (store_maybe_flush(r.st, time_now_ms())) run_store_failed(&r, "committing");
+    progress(&r, 0);
+  }
+  if (store_run_set_status(r.st, r.run_id, r.fatal ? "failed" : sum->stopped ? "interrupted" : "done"))
+    run_store_failed(&r, "finishing the run");
+  if (store_flush(r.st) && !r.fatal) run_store_failed(&r, "committing");
+  progress(&r, 1);
+  if (r.fatal) {
+    snprintf(err, errlen, "%s", r.fatal_msg);
+    rc_ = AD_EIO;
+    goto out;
+  }
+  sum->pending = r.corpus.n - sum->done - sum->exhausted;
+
+  /* Outputs, from the store alone. */
+  {
+    struct report_paths paths;
+    rc_ = report_write_all(r.st, r.run_id, rc->output_folder, &paths, err, errlen);
+    if (rc_) goto out;
+    snprintf(sum->dataset_path, sizeof sum->dataset_path, "%s", paths.dataset);
+    snprintf(sum->rejected_path, sizeof sum->rejected_path, "%s", paths.rejected);
+    snprintf(sum->card_path, sizeof sum->card_path, "%s", paths.card);
+  }
+
+out:
+  sum->seconds = (double)(time_now_ms() - r.t0_ms) / 1000.0;
+  /* Free the client first: outstanding calls are dropped without callbacks,
+   * then queued cache hits, then the store. */
+  llm_client_free(r.llm);
+  while (r.ready_head) {
+    struct call *c = r.ready_head;
+    r.ready_head = c->next;
+    call_free(c);
+  }
+  if (r.st) {
+    int frc = store_close(r.st);
+    if (frc && !rc_) {
+      snprintf(err, errlen, "closing the store: %s", ad_strerror(frc));
+      rc_ = frc;
+    }
+  }
+  json_decref(r.prompt_hashes);
+  src_corpus_free(&r.corpus);
+  sigaction(SIGINT, &old_int, NULL);
+  sigaction(SIGTERM, &old_term, NULL);
+  return rc_;
+}

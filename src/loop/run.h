@@ -1,0 +1,56 @@
+/* run.h - a run: many Agentic Self-Instruct episodes on one event loop.
+ *
+ * run_execute() loads the corpus, opens (or resumes) the store, and drives one
+ * episode per source, `concurrency` sources in flight, every model call through
+ * the async client (src/llm) with the store's model-call cache in front of it:
+ * a call answered before (in this store, or in --cache-from) is never sent
+ * again. Finished sources are skipped on resume; an episode cut mid-round is
+ * replayed from the cache and sends only the calls that are missing. Every
+ * sampling seed is derived from (run seed, source, round, role, sample), so the
+ * same recipe and seed give the same dataset, in-process or over HTTP, with or
+ * without transient faults.
+ *
+ * Budgets (max_calls, max_tokens, max_cost) and SIGINT/SIGTERM stop the run
+ * cleanly: no new call is sent, calls in flight finish (or are cancelled on a
+ * second signal), unfinished sources stay "in_progress" for a later resume, and
+ * the outputs are written from what is done.
+ *
+ * At the end run_execute() writes dataset.jsonl, rejected.jsonl and DATACARD.md
+ * into the recipe's output folder (regenerable from the store alone).
+ */
+#ifndef AD_RUN_H
+#define AD_RUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "recipe/recipe.h"
+
+struct run_opts {
+  int new_run;              /* start a new run even if the store holds a different one */
+  const char *cache_from;   /* another store whose answered calls may be reused */
+  size_t limit;             /* 0 = the recipe's sources.limit */
+  int concurrency;          /* 0 = the recipe's */
+  int quiet;                /* no progress lines */
+  int progress;             /* -1 auto (TTY: live line), 0 plain lines, 1 live line */
+  const char *command_line; /* recorded in the store and the card */
+};
+
+struct run_summary {
+  size_t sources, done, exhausted, pending, skipped_done;
+  size_t accepted, rejected_candidates;
+  int64_t calls_sent, cache_hits, prompt_tokens, completion_tokens;
+  double cost;
+  double seconds;
+  int stopped;              /* 1 when a budget or a signal stopped the run early */
+  char stop_reason[256];
+  char dataset_path[4096], rejected_path[4096], card_path[4096], store_path[4096];
+};
+
+/* Run the recipe. Returns 0 when the run finished or stopped cleanly (see
+ * sum->stopped), else an AD_E* code with a one-line message in err (nothing
+ * already stored is lost). */
+int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_summary *sum,
+                char *err, size_t errlen);
+
+#endif

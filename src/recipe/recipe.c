@@ -1,0 +1,1479 @@
+/* recipe.c - YAML recipe loading and validation (see recipe.h, docs/recipes.md).
+ *
+ * The file is parsed with libyaml's document API into a node tree whose nodes
+ * carry start marks; every check then reports "file:line:column: message". The
+ * loader keeps going after an error (falling back to defaults) so that one run
+ * of `autodata validate` lists as many problems as possible.
+ */
+#include "recipe/recipe.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "util/buf.h"
+#include "util/fs.h"
+#include "util/hash.h"
+#include "util/jsonx.h"
+
+#ifndef AD_PREFIX
+#define AD_PREFIX "/usr/local"
+#endif
+
+#define RECIPE_MAX_ENDPOINTS 256
+#define RECIPE_MAX_PRICES 256
+#define RECIPE_JSON_BUDGET 20000 /* YAML nodes converted to JSON per recipe */
+#define RECIPE_JSON_DEPTH 32
+
+/* ---- names -------------------------------------------------------------- */
+
+static const char *const role_names[RECIPE_N_ROLES] = {"orchestrator", "challenger", "quality",
+                                                       "weak",         "strong",     "judge"};
+
+const char *recipe_role_name(enum recipe_role_id r) {
+  return (unsigned)r < RECIPE_N_ROLES ? role_names[r] : "?";
+}
+
+const char *recipe_task_name(enum recipe_task t) {
+  return t == RECIPE_TASK_VERIFIABLE ? "verifiable" : "rubric";
+}
+
+static const char *const matcher_names[] = {"auto", "exact", "normalised", "numeric", "llm"};
+
+const char *recipe_matcher_name(enum recipe_matcher m) {
+  return (unsigned)m < 5 ? matcher_names[m] : "?";
+}
+
+const char *recipe_default_prompt_file(enum recipe_role_id role, enum recipe_task task) {
+  int v = task == RECIPE_TASK_VERIFIABLE;
+  switch (role) {
+  case RECIPE_ROLE_ORCHESTRATOR: return "orchestrator.md";
+  case RECIPE_ROLE_CHALLENGER: return v ? "challenger-verifiable.md" : "challenger-rubric.md";
+  case RECIPE_ROLE_QUALITY: return "quality.md";
+  case RECIPE_ROLE_WEAK:
+  case RECIPE_ROLE_STRONG: return "solver.md";
+  case RECIPE_ROLE_JUDGE: return v ? "judge-verifiable.md" : "judge-rubric.md";
+  default: return NULL;
+  }
+}
+
+/* ---- accept presets ----------------------------------------------------- */
+
+static const char *const preset_cs_deployed[] = {
+    "weak_mean <= 0.65", "weak_max <= 0.75",  "weak_min > 0", "strong_mean >= 0.60",
+    "strong_mean < 0.95", "strong_min > 0", "gap >= 0.20",  NULL};
+static const char *const preset_cs_prose[] = {"strong_mean >= 0.65", "weak_mean < 0.50",
+                                              "gap >= 0.20", NULL};
+static const char *const preset_math_exact[] = {"weak_correct <= 1", "strong_correct >= 3", NULL};
+
+int recipe_accept_preset(const char *name, enum recipe_task task, struct accept_spec *s) {
+  const char *const *list = NULL;
+  if (!strcmp(name, "verifiable-majority")) {
+    accept_spec_default_verifiable(s);
+    return 0;
+  }
+  if (!strcmp(name, "cs-deployed")) list = preset_cs_deployed;
+  else if (!strcmp(name, "cs-prose")) list = preset_cs_prose;
+  else if (!strcmp(name, "math-exact")) list = preset_math_exact;
+  else return AD_ENOTFOUND;
+  if (task == RECIPE_TASK_VERIFIABLE) accept_spec_default_verifiable(s);
+  else accept_spec_default_rubric(s);
+  s->n = 0;
+  for (int i = 0; list[i]; i++) {
+    char e[256];
+    if (accept_bound_parse(list[i], &s->bounds[s->n], e, sizeof e)) return AD_EINTERNAL;
+    s->n++;
+  }
+  return 0;
+}
+
+/* ---- prompts folder ----------------------------------------------------- */
+
+static int is_dir(const char *p) {
+  struct stat sb;
+  return !stat(p, &sb) && S_ISDIR(sb.st_mode);
+}
+
+static int is_file(const char *p) {
+  struct stat sb;
+  return !stat(p, &sb) && S_ISREG(sb.st_mode);
+}
+
+int recipe_default_prompts_dir(char *out, size_t n) {
+  const char *env = getenv("AUTODATA_PROMPTS");
+  if (env && *env) {
+    if (!is_dir(env)) return AD_ENOTFOUND;
+    snprintf(out, n, "%s", env);
+    return 0;
+  }
+  char exe[PATH_MAX];
+  ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (l > 0) {
+    exe[l] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = '\0';
+    static const char *const rel[] = {"../../prompts", "../prompts"};
+    for (int i = 0; i < 2; i++) {
+      char cand[PATH_MAX + 32], marker[PATH_MAX + 48];
+      snprintf(cand, sizeof cand, "%s/%s", exe, rel[i]);
+      snprintf(marker, sizeof marker, "%s/solver.md", cand);
+      if (is_file(marker)) {
+        char *real = realpath(cand, NULL);
+        snprintf(out, n, "%s", real ? real : cand);
+        free(real);
+        return 0;
+      }
+    }
+  }
+  const char *share = AD_PREFIX "/share/autodata/prompts";
+  if (is_file(AD_PREFIX "/share/autodata/prompts/solver.md")) {
+    snprintf(out, n, "%s", share);
+    return 0;
+  }
+  return AD_ENOTFOUND;
+}
+
+/* ---- diagnostics -------------------------------------------------------- */
+
+void recipe_diag_free(struct recipe_diag *d) {
+  if (!d) return;
+  for (int i = 0; i < d->n; i++) free(d->msgs[i]);
+  memset(d, 0, sizeof *d);
+}
+
+struct ld {
+  yaml_document_t doc;
+  const char *file;
+  struct recipe *r;
+  struct recipe_diag *diag;
+  int nerr;
+  const struct recipe_load_opts *opts;
+  int json_budget;
+  int explicit_samples[RECIPE_N_ROLES];
+  yaml_node_t *role_nodes[RECIPE_N_ROLES];
+  yaml_node_t *prompt_nodes[RECIPE_N_ROLES], *sysprompt_nodes[RECIPE_N_ROLES];
+  char *prompt_rel[RECIPE_N_ROLES], *sysprompt_rel[RECIPE_N_ROLES];
+};
+
+static void add_msg(struct ld *L, char *msg) {
+  L->nerr++;
+  if (!L->diag) { free(msg); return; }
+  if (L->diag->n < RECIPE_MAX_ERRORS) L->diag->msgs[L->diag->n++] = msg;
+  else { L->diag->dropped++; free(msg); }
+}
+
+static void AD_PRINTF(4, 5) err_pos(struct ld *L, int line, int col, const char *fmt, ...) {
+  char body[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(body, sizeof body, fmt, ap);
+  va_end(ap);
+  char *msg = NULL;
+  if (line > 0) {
+    if (asprintf(&msg, "%s:%d:%d: %s", L->file, line, col, body) < 0) msg = NULL;
+  } else {
+    if (asprintf(&msg, "%s: %s", L->file, body) < 0) msg = NULL;
+  }
+  if (msg) add_msg(L, msg);
+  else L->nerr++;
+}
+
+#define NLINE(n) ((int)(n)->start_mark.line + 1)
+#define NCOL(n) ((int)(n)->start_mark.column + 1)
+#define err_at(L, n, ...) err_pos((L), NLINE(n), NCOL(n), __VA_ARGS__)
+
+/* ---- node helpers ------------------------------------------------------- */
+
+static yaml_node_t *node(struct ld *L, int id) { return yaml_document_get_node(&L->doc, id); }
+
+static const char *kind_name(const yaml_node_t *n) {
+  switch (n->type) {
+  case YAML_MAPPING_NODE: return "a mapping";
+  case YAML_SEQUENCE_NODE: return "a list";
+  case YAML_SCALAR_NODE: return "a scalar";
+  default: return "nothing";
+  }
+}
+
+static const char *sval(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+
+static int is_null(const yaml_node_t *n) {
+  if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return 0;
+  const char *v = sval(n);
+  return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
+}
+
+/* A short, printable excerpt of a scalar for messages. */
+static void excerpt(const char *s, char *out, size_t n) {
+  size_t j = 0;
+  for (size_t i = 0; s[i] && j + 4 < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    out[j++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    if (i >= 60) { out[j++] = '.'; out[j++] = '.'; out[j++] = '.'; break; }
+  }
+  out[j] = '\0';
+}
+
+static int valid_var_char(char c, int first) {
+  return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (!first && c >= '0' && c <= '9');
+}
+
+static const char *lookup_var(struct ld *L, const char *name) {
+  if (L->opts && L->opts->getenv_fn) return L->opts->getenv_fn(L->opts->getenv_ud, name);
+  return getenv(name);
+}
+
+/* Interpolate ${VAR} / ${VAR:-default} / $${ in a scalar. Returns a malloc'd
+ * string, or NULL after reporting an error. */
+static char *interpolate(struct ld *L, const yaml_node_t *n) {
+  const char *s = sval(n);
+  size_t len = n->data.scalar.length;
+  struct buf b;
+  buf_init(&b, RECIPE_MAX_FILE);
+  int plain = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+  for (size_t i = 0; i < len;) {
+    if (s[i] == '$' && i + 2 < len && s[i + 1] == '$' && s[i + 2] == '{') {
+      if (buf_puts(&b, "${")) goto oom;
+      i += 3;
+      continue;
+    }
+    if (s[i] != '$' || i + 1 >= len || s[i + 1] != '{') {
+      if (buf_putc(&b, s[i])) goto oom;
+      i++;
+      continue;
+    }
+    int col = NCOL(n);
+    if (plain && !memchr(s, '\n', i)) col += (int)i;
+    const char *close = memchr(s + i + 2, '}', len - i - 2);
+    if (!close) {
+      err_pos(L, NLINE(n), col, "unterminated '${' (expected '${NAME}' or '${NAME:-default}')");
+      goto fail;
+    }
+    const char *nm = s + i + 2;
+    size_t nl = 0;
+    while (nm + nl < close && valid_var_char(nm[nl], nl == 0)) nl++;
+    const char *rest = nm + nl;
+    int has_default = 0;
+    if (rest + 1 < close + 1 && rest[0] == ':' && rest + 1 < close && rest[1] == '-') has_default = 1;
+    if (nl == 0 || (rest != close && !has_default)) {
+      char ex[80];
+      snprintf(ex, sizeof ex, "%.*s", (int)(close - nm > 60 ? 60 : close - nm), nm);
+      excerpt(ex, ex, sizeof ex);
+      err_pos(L, NLINE(n), col,
+              "bad variable reference '${%s}' (expected '${NAME}' or '${NAME:-default}'; NAME is "
+              "letters, digits and '_')", ex);
+      goto fail;
+    }
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)(nl > 255 ? 255 : nl), nm);
+    const char *v = lookup_var(L, name);
+    if (v && *v) {
+      if (buf_puts(&b, v)) goto oom;
+    } else if (has_default) {
+      if (buf_append(&b, rest + 2, (size_t)(close - rest - 2))) goto oom;
+    } else {
+      err_pos(L, NLINE(n), col,
+              "environment variable '%s' is %s (write '${%s:-default}' to give a default)", name,
+              v ? "empty" : "not set", name);
+      goto fail;
+    }
+    i = (size_t)(close - s) + 1;
+  }
+  return buf_take(&b, NULL);
+oom:
+  err_at(L, n, "out of memory (or value too long) while interpolating");
+fail:
+  buf_free(&b);
+  return NULL;
+}
+
+/* Check that n is a mapping whose keys are unique scalars from allowed[]. */
+static int check_map(struct ld *L, yaml_node_t *n, const char *path, const char *const *allowed) {
+  if (n->type != YAML_MAPPING_NODE) {
+    err_at(L, n, "%s: expected a mapping, got %s", path, kind_name(n));
+    return -1;
+  }
+  for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+    yaml_node_t *k = node(L, p->key);
+    if (!k) continue;
+    if (k->type != YAML_SCALAR_NODE) {
+      err_at(L, k, "%s: keys must be plain strings, got %s", path, kind_name(k));
+      continue;
+    }
+    for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
+      yaml_node_t *k2 = node(L, q->key);
+      if (k2 && k2->type == YAML_SCALAR_NODE && !strcmp(sval(k2), sval(k))) {
+        char ex[80];
+        excerpt(sval(k), ex, sizeof ex);
+        err_at(L, k, "duplicate key '%s' in %s (first at line %d)", ex, path, NLINE(k2));
+        break;
+      }
+    }
+    if (!allowed) continue;
+    int ok = 0;
+    for (int i = 0; allowed[i] && !ok; i++) ok = !strcmp(allowed[i], sval(k));
+    if (!ok) {
+      char list[512] = "", ex[80];
+      size_t off = 0;
+      for (int i = 0; allowed[i]; i++)
+        off += (size_t)snprintf(list + off, off < sizeof list ? sizeof list - off : 0, "%s%s",
+                                i ? ", " : "", allowed[i]);
+      excerpt(sval(k), ex, sizeof ex);
+      err_at(L, k, "unknown key '%s' in %s; expected one of: %s", ex, path, list);
+    }
+  }
+  return 0;
+}
+
+static yaml_node_t *map_get(struct ld *L, yaml_node_t *n, const char *key) {
+  if (!n || n->type != YAML_MAPPING_NODE) return NULL;
+  for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+    yaml_node_t *k = node(L, p->key);
+    if (k && k->type == YAML_SCALAR_NODE && !strcmp(sval(k), key)) return node(L, p->value);
+  }
+  return NULL;
+}
+
+/* Value as a string (interpolated). Returns 0, or -1 after reporting. */
+static int get_scalar(struct ld *L, yaml_node_t *n, const char *path, char **out) {
+  *out = NULL;
+  if (n->type != YAML_SCALAR_NODE) {
+    err_at(L, n, "%s: expected a string, got %s", path, kind_name(n));
+    return -1;
+  }
+  *out = interpolate(L, n);
+  return *out ? 0 : -1;
+}
+
+static int get_str(struct ld *L, yaml_node_t *n, const char *path, int allow_empty, char **dst) {
+  char *v;
+  if (get_scalar(L, n, path, &v)) return -1;
+  if (!allow_empty && !*v) {
+    err_at(L, n, "%s: must not be empty", path);
+    free(v);
+    return -1;
+  }
+  free(*dst);
+  *dst = v;
+  return 0;
+}
+
+static int get_int(struct ld *L, yaml_node_t *n, const char *path, long long lo, long long hi,
+                   long long *dst) {
+  char *v;
+  if (get_scalar(L, n, path, &v)) return -1;
+  char *end;
+  errno = 0;
+  long long x = strtoll(v, &end, 0);
+  int bad = !*v || *end || errno;
+  if (bad) {
+    char ex[80];
+    excerpt(v, ex, sizeof ex);
+    err_at(L, n, "%s: expected an integer, got '%s'", path, ex);
+    free(v);
+    return -1;
+  }
+  free(v);
+  if (x < lo || x > hi) {
+    err_at(L, n, "%s: %lld is out of range (%lld..%lld)", path, x, lo, hi);
+    return -1;
+  }
+  *dst = x;
+  return 0;
+}
+
+static int get_intv(struct ld *L, yaml_node_t *n, const char *path, int lo, int hi, int *dst) {
+  long long x;
+  if (get_int(L, n, path, lo, hi, &x)) return -1;
+  *dst = (int)x;
+  return 0;
+}
+
+static int get_num(struct ld *L, yaml_node_t *n, const char *path, double lo, double hi,
+                   double *dst) {
+  char *v;
+  if (get_scalar(L, n, path, &v)) return -1;
+  char *end;
+  errno = 0;
+  double x = strtod(v, &end);
+  int bad = !*v || *end || !isfinite(x);
+  if (bad) {
+    char ex[80];
+    excerpt(v, ex, sizeof ex);
+    err_at(L, n, "%s: expected a number, got '%s'", path, ex);
+    free(v);
+    return -1;
+  }
+  free(v);
+  if (x < lo || x > hi) {
+    err_at(L, n, "%s: %g is out of range (%g..%g)", path, x, lo, hi);
+    return -1;
+  }
+  *dst = x;
+  return 0;
+}
+
+static int parse_bool(const char *v, int *out) {
+  static const char *const t[] = {"true", "yes", "on", "1"}, *const f[] = {"false", "no", "off", "0"};
+  for (int i = 0; i < 4; i++) {
+    if (!strcasecmp(v, t[i])) { *out = 1; return 0; }
+    if (!strcasecmp(v, f[i])) { *out = 0; return 0; }
+  }
+  return -1;
+}
+
+static int get_bool(struct ld *L, yaml_node_t *n, const char *path, int *dst) {
+  char *v;
+  if (get_scalar(L, n, path, &v)) return -1;
+  int b;
+  if (parse_bool(v, &b)) {
+    char ex[80];
+    excerpt(v, ex, sizeof ex);
+    err_at(L, n, "%s: expected a boolean (true/false), got '%s'", path, ex);
+    free(v);
+    return -1;
+  }
+  free(v);
+  *dst = b;
+  return 0;
+}
+
+/* One of names[] (NULL-terminated); returns the index, or -1 after reporting. */
+static int get_enum(struct ld *L, yaml_node_t *n, const char *path, const char *const *names) {
+  char *v;
+  if (get_scalar(L, n, path, &v)) return -1;
+  for (int i = 0; names[i]; i++) {
+    if (!strcmp(names[i], v)) { free(v); return i; }
+  }
+  char list[256] = "", ex[80];
+  size_t off = 0;
+  for (int i = 0; names[i]; i++)
+    off += (size_t)snprintf(list + off, off < sizeof list ? sizeof list - off : 0, "%s%s",
+                            i ? ", " : "", names[i]);
+  excerpt(v, ex, sizeof ex);
+  err_at(L, n, "%s: unknown value '%s'; expected one of: %s", path, ex, list);
+  free(v);
+  return -1;
+}
+
+/* YAML -> JSON for extra_body / extra. Plain scalars are typed (null, bool,
+ * integer, real, else string); quoted scalars stay strings. */
+static json_t *to_json(struct ld *L, yaml_node_t *n, const char *path, int depth) {
+  if (--L->json_budget < 0) {
+    if (L->json_budget == -1) err_at(L, n, "%s: too many nodes (more than %d)", path, RECIPE_JSON_BUDGET);
+    return NULL;
+  }
+  if (depth > RECIPE_JSON_DEPTH) {
+    err_at(L, n, "%s: nested deeper than %d levels", path, RECIPE_JSON_DEPTH);
+    return NULL;
+  }
+  if (n->type == YAML_SCALAR_NODE) {
+    if (is_null(n)) return json_null();
+    char *v = interpolate(L, n);
+    if (!v) return NULL;
+    json_t *j = NULL;
+    if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+      char *end;
+      if (!strcmp(v, "true") || !strcmp(v, "false")) j = json_boolean(!strcmp(v, "true"));
+      else if (!strcmp(v, "null") || !strcmp(v, "~")) j = json_null();
+      if (!j && *v) {
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        if (!*end && !errno) j = json_integer(x);
+      }
+      if (!j && *v) {
+        double d = strtod(v, &end);
+        if (!*end && isfinite(d)) j = json_real(d);
+      }
+    }
+    if (!j) j = jx_string_lossy(v, strlen(v));
+    free(v);
+    return j;
+  }
+  if (n->type == YAML_SEQUENCE_NODE) {
+    json_t *a = json_array();
+    for (yaml_node_item_t *it = n->data.sequence.items.start; a && it < n->data.sequence.items.top; it++) {
+      yaml_node_t *c = node(L, *it);
+      json_t *cj = c ? to_json(L, c, path, depth + 1) : NULL;
+      if (!cj) { json_decref(a); return NULL; }
+      json_array_append_new(a, cj);
+    }
+    return a;
+  }
+  if (n->type == YAML_MAPPING_NODE) {
+    json_t *o = json_object();
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; o && p < n->data.mapping.pairs.top; p++) {
+      yaml_node_t *k = node(L, p->key), *v = node(L, p->value);
+      if (!k || !v) continue;
+      if (k->type != YAML_SCALAR_NODE) {
+        err_at(L, k, "%s: keys must be strings, got %s", path, kind_name(k));
+        json_decref(o);
+        return NULL;
+      }
+      json_t *kj = jx_string_lossy(sval(k), k->data.scalar.length);
+      const char *key = kj ? json_string_value(kj) : "";
+      if (json_object_get(o, key)) {
+        err_at(L, k, "%s: duplicate key '%s'", path, key);
+        json_decref(kj);
+        json_decref(o);
+        return NULL;
+      }
+      json_t *vj = to_json(L, v, path, depth + 1);
+      if (!vj) { json_decref(kj); json_decref(o); return NULL; }
+      json_object_set_new(o, key, vj);
+      json_decref(kj);
+    }
+    return o;
+  }
+  return NULL;
+}
+
+static json_t *get_object(struct ld *L, yaml_node_t *n, const char *path) {
+  if (n->type != YAML_MAPPING_NODE) {
+    err_at(L, n, "%s: expected a mapping, got %s", path, kind_name(n));
+    return NULL;
+  }
+  return to_json(L, n, path, 0);
+}
+
+/* ---- sections ----------------------------------------------------------- */
+
+static const char *const k_top[] = {"name",   "task",    "seed",   "method",  "goal",
+                                    "concurrency", "sources", "endpoints", "roles", "accept",
+                                    "budgets", "checks", "output", NULL};
+static const char *const k_sources[] = {"path",      "format",    "id_field", "title_field",
+                                        "text_field", "max_chars", "limit",    "shuffle",
+                                        "shuffle_seed", NULL};
+static const char *const k_endpoint[] = {"base_url",       "base_urls",    "api_key_env",
+                                         "headers",        "max_inflight", "requests_per_min",
+                                         "tokens_per_min", "connect_timeout_ms",
+                                         "request_timeout_ms", "max_retries", "extra_body",
+                                         "json_schema",    "prices",       NULL};
+static const char *const k_price[] = {"input_per_mtok", "output_per_mtok", NULL};
+static const char *const k_role[] = {"endpoint", "model", "prompt", "system_prompt", "temperature",
+                                     "top_p",    "max_tokens", "extra", NULL};
+static const char *const k_solver[] = {"endpoint", "model", "prompt", "system_prompt",
+                                       "temperature", "top_p", "max_tokens", "extra", "samples",
+                                       NULL};
+static const char *const k_roles[] = {"orchestrator", "challenger", "quality", "weak",
+                                     "strong", "judge", NULL};
+static const char *const k_accept[] = {"preset", "bounds", "short_circuit", "pass_threshold", NULL};
+static const char *const k_budgets[] = {"rounds_per_source", "examples_per_source", "max_calls",
+                                        "max_tokens", "max_cost", NULL};
+static const char *const k_checks[] = {"max_context_chars", "min_context_chars", "leakage_ngram",
+                                       "leakage_max_overlap", "rubric_min", "rubric_max",
+                                       "max_weight", "dedup", "verifiable_matcher", NULL};
+static const char *const k_output[] = {"folder", "store", NULL};
+static const char *const v_task[] = {"rubric", "verifiable", NULL};
+static const char *const v_method[] = {"agentic", "self-instruct", "cot-self-instruct", NULL};
+static const char *const v_format[] = {"auto", "jsonl", "dir", NULL};
+static const char *const v_matcher[] = {"auto", "exact", "normalised", "numeric", "llm", "normalized", NULL};
+static const char *const v_presets[] = {"cs-deployed", "cs-prose", "math-exact", "verifiable-majority", NULL};
+
+static void parse_sources(struct ld *L, yaml_node_t *n) {
+  struct src_options *o = &L->r->sources;
+  if (check_map(L, n, "sources", k_sources)) return;
+  yaml_node_t *v;
+  if ((v = map_get(L, n, "path"))) get_str(L, v, "sources.path", 0, (char **)&o->path);
+  else err_at(L, n, "missing required key 'path' in sources");
+  if ((v = map_get(L, n, "format"))) {
+    int f = get_enum(L, v, "sources.format", v_format);
+    if (f >= 0) o->format = (enum src_format)f;
+  }
+  if ((v = map_get(L, n, "id_field"))) get_str(L, v, "sources.id_field", 0, (char **)&o->id_field);
+  if ((v = map_get(L, n, "title_field"))) get_str(L, v, "sources.title_field", 0, (char **)&o->title_field);
+  if ((v = map_get(L, n, "text_field"))) get_str(L, v, "sources.text_field", 0, (char **)&o->text_field);
+  long long x;
+  if ((v = map_get(L, n, "max_chars")) && !get_int(L, v, "sources.max_chars", 0, LLONG_MAX, &x))
+    o->max_chars = (size_t)x;
+  if ((v = map_get(L, n, "limit")) && !get_int(L, v, "sources.limit", 0, LLONG_MAX, &x))
+    o->limit = (size_t)x;
+  if ((v = map_get(L, n, "shuffle"))) get_bool(L, v, "sources.shuffle", &o->shuffle);
+  if ((v = map_get(L, n, "shuffle_seed")) && !get_int(L, v, "sources.shuffle_seed", LLONG_MIN, LLONG_MAX, &x))
+    o->shuffle_seed = (uint64_t)x;
+}
+
+static int valid_name(const char *s) {
+  if (!*s) return 0;
+  for (; *s; s++)
+    if (!(valid_var_char(*s, 0) || *s == '-' || *s == '.')) return 0;
+  return 1;
+}
+
+static int valid_url(const char *u) {
+  return !strcmp(u, "sim") || !strncmp(u, "http://", 7) || !strncmp(u, "https://", 8);
+}
+
+static void add_url(struct ld *L, struct recipe_endpoint *e, yaml_node_t *n, const char *path) {
+  char *u = NULL;
+  if (get_str(L, n, path, 0, &u)) return;
+  if (!valid_url(u)) {
+    char ex[80];
+    excerpt(u, ex, sizeof ex);
+    err_at(L, n, "%s: '%s' is not a URL (expected http://..., https://... or sim)", path, ex);
+    free(u);
+    return;
+  }
+  if (e->n_urls >= LLM_MAX_URLS) {
+    err_at(L, n, "%s: more than %d URLs", path, LLM_MAX_URLS);
+    free(u);
+    return;
+  }
+  e->base_urls[e->n_urls++] = u;
+}
+
+static int header_name_ok(const char *s) {
+  if (!*s) return 0;
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c <= 0x20 || c >= 0x7f || c == ':') return 0;
+  }
+  return 1;
+}
+
+static int secret_header(const char *name) {
+  return !strcasecmp(name, "authorization") || !strcasecmp(name, "proxy-authorization") ||
+         strcasestr(name, "key") || strcasestr(name, "token") || strcasestr(name, "secret") ||
+         strcasestr(name, "cookie");
+}
+
+static void parse_headers(struct ld *L, struct recipe_endpoint *e, yaml_node_t *n, const char *path) {
+  if (check_map(L, n, path, NULL)) return;
+  for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+    yaml_node_t *k = node(L, p->key), *v = node(L, p->value);
+    if (!k || !v || k->type != YAML_SCALAR_NODE) continue;
+    char ex[80];
+    excerpt(sval(k), ex, sizeof ex);
+    if (!header_name_ok(sval(k))) {
+      err_at(L, k, "%s: '%s' is not a valid header name", path, ex);
+      continue;
+    }
+    if (e->n_headers >= LLM_MAX_HEADERS) {
+      err_at(L, k, "%s: more than %d headers", path, LLM_MAX_HEADERS);
+      return;
+    }
+    char *val = NULL;
+    if (get_scalar(L, v, path, &val)) continue;
+    if (strpbrk(val, "\r\n")) {
+      err_at(L, v, "%s.%s: header values must not contain line breaks", path, ex);
+      free(val);
+      continue;
+    }
+    char *h = NULL, *raw = NULL;
+    if (asprintf(&h, "%s: %s", sval(k), val) < 0) h = NULL;
+    if (secret_header(sval(k))) {
+      if (asprintf(&raw, "%s: <redacted>", sval(k)) < 0) raw = NULL;
+    } else if (asprintf(&raw, "%s: %s", sval(k), sval(v)) < 0) {
+      raw = NULL;
+    }
+    free(val);
+    if (!h || !raw) { free(h); free(raw); err_at(L, k, "out of memory"); return; }
+    e->headers[e->n_headers] = h;
+    e->headers_raw[e->n_headers] = raw;
+    e->n_headers++;
+  }
+}
+
+static void parse_prices(struct ld *L, struct recipe_endpoint *e, yaml_node_t *n, const char *path) {
+  if (check_map(L, n, path, NULL)) return;
+  size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+  if (cnt > RECIPE_MAX_PRICES) {
+    err_at(L, n, "%s: more than %d models", path, RECIPE_MAX_PRICES);
+    return;
+  }
+  e->prices = calloc(cnt ? cnt : 1, sizeof *e->prices);
+  if (!e->prices) return;
+  for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+    yaml_node_t *k = node(L, p->key), *v = node(L, p->value);
+    if (!k || !v || k->type != YAML_SCALAR_NODE) continue;
+    char sub[512], ex[80];
+    excerpt(sval(k), ex, sizeof ex);
+    snprintf(sub, sizeof sub, "%s.%s", path, ex);
+    if (check_map(L, v, sub, k_price)) continue;
+    struct recipe_price *pr = &e->prices[e->n_prices];
+    yaml_node_t *f;
+    char fp[600];
+    snprintf(fp, sizeof fp, "%s.input_per_mtok", sub);
+    if ((f = map_get(L, v, "input_per_mtok"))) get_num(L, f, fp, 0, 1e9, &pr->input_per_mtok);
+    snprintf(fp, sizeof fp, "%s.output_per_mtok", sub);
+    if ((f = map_get(L, v, "output_per_mtok"))) get_num(L, f, fp, 0, 1e9, &pr->output_per_mtok);
+    pr->model = strdup(sval(k));
+    if (pr->model) e->n_prices++;
+  }
+}
+
+static void endpoint_defaults(struct recipe_endpoint *e) {
+  e->max_inflight = 64;
+  e->connect_timeout_ms = 10000;
+  e->request_timeout_ms = 600000;
+  e->max_retries = 8;
+  e->json_schema = 1;
+}
+
+static void parse_endpoint(struct ld *L, struct recipe_endpoint *e, yaml_node_t *n, const char *name) {
+  char path[300];
+  snprintf(path, sizeof path, "endpoints.%s", name);
+  endpoint_defaults(e);
+  e->line = NLINE(n);
+  e->col = NCOL(n);
+  if (check_map(L, n, path, k_endpoint)) return;
+  yaml_node_t *v, *u1 = map_get(L, n, "base_url"), *u2 = map_get(L, n, "base_urls");
+  char fp[340];
+#define FP(key) (snprintf(fp, sizeof fp, "%s.%s", path, key), fp)
+  if (u1 && u2) err_at(L, u2, "%s: give either base_url or base_urls, not both", path);
+  if (u1) add_url(L, e, u1, FP("base_url"));
+  else if (u2) {
+    if (u2->type != YAML_SEQUENCE_NODE) {
+      err_at(L, u2, "%s: expected a list of URLs, got %s", FP("base_urls"), kind_name(u2));
+    } else {
+      if (u2->data.sequence.items.top == u2->data.sequence.items.start)
+        err_at(L, u2, "%s: the list is empty", FP("base_urls"));
+      for (yaml_node_item_t *it = u2->data.sequence.items.start; it < u2->data.sequence.items.top; it++) {
+        yaml_node_t *c = node(L, *it);
+        if (c) add_url(L, e, c, FP("base_urls"));
+      }
+    }
+  } else if (!strcmp(name, "sim")) {
+    e->base_urls[e->n_urls++] = strdup("sim");
+  } else {
+    err_at(L, n, "missing required key 'base_url' (or 'base_urls') in %s", path);
+  }
+  if ((v = map_get(L, n, "api_key_env"))) {
+    if (!get_str(L, v, FP("api_key_env"), 0, &e->api_key_env) && !valid_name(e->api_key_env)) {
+      /* Probably a key pasted in: never echo or keep it. */
+      err_at(L, v, "%s: not an environment variable name (give the NAME of the variable that "
+             "holds the key, never the key itself)", fp);
+      free(e->api_key_env);
+      e->api_key_env = NULL;
+    }
+  }
+  if ((v = map_get(L, n, "headers"))) parse_headers(L, e, v, FP("headers"));
+  if ((v = map_get(L, n, "max_inflight"))) get_intv(L, v, FP("max_inflight"), 1, 100000, &e->max_inflight);
+  if ((v = map_get(L, n, "requests_per_min"))) get_num(L, v, FP("requests_per_min"), 0, 1e9, &e->requests_per_min);
+  if ((v = map_get(L, n, "tokens_per_min"))) get_num(L, v, FP("tokens_per_min"), 0, 1e12, &e->tokens_per_min);
+  if ((v = map_get(L, n, "connect_timeout_ms"))) get_intv(L, v, FP("connect_timeout_ms"), 1, 3600000, &e->connect_timeout_ms);
+  if ((v = map_get(L, n, "request_timeout_ms"))) get_intv(L, v, FP("request_timeout_ms"), 1, 86400000, &e->request_timeout_ms);
+  if ((v = map_get(L, n, "max_retries"))) get_intv(L, v, FP("max_retries"), 0, 100, &e->max_retries);
+  if ((v = map_get(L, n, "extra_body"))) e->extra_body = get_object(L, v, FP("extra_body"));
+  if ((v = map_get(L, n, "json_schema"))) get_bool(L, v, FP("json_schema"), &e->json_schema);
+  if ((v = map_get(L, n, "prices"))) parse_prices(L, e, v, FP("prices"));
+#undef FP
+}
+
+static void parse_endpoints(struct ld *L, yaml_node_t *n) {
+  struct recipe *r = L->r;
+  if (n && !check_map(L, n, "endpoints", NULL)) {
+    size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    if (cnt > RECIPE_MAX_ENDPOINTS) {
+      err_at(L, n, "endpoints: more than %d endpoints", RECIPE_MAX_ENDPOINTS);
+      cnt = 0;
+    }
+    r->endpoints = calloc(cnt + 1, sizeof *r->endpoints);
+    if (!r->endpoints) return;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; cnt && p < n->data.mapping.pairs.top; p++) {
+      yaml_node_t *k = node(L, p->key), *v = node(L, p->value);
+      if (!k || !v || k->type != YAML_SCALAR_NODE) continue;
+      char ex[80];
+      excerpt(sval(k), ex, sizeof ex);
+      if (!valid_name(sval(k))) {
+        err_at(L, k, "endpoints: '%s' is not a valid endpoint name (letters, digits, '_', '-', '.')", ex);
+        continue;
+      }
+      if (recipe_find_endpoint(r, sval(k)) >= 0) continue; /* duplicate: reported by check_map */
+      struct recipe_endpoint *e = &r->endpoints[r->n_endpoints];
+      e->name = strdup(sval(k));
+      if (!e->name) return;
+      r->n_endpoints++;
+      parse_endpoint(L, e, v, e->name);
+    }
+  }
+  if (!r->endpoints) {
+    r->endpoints = calloc(1, sizeof *r->endpoints);
+    if (!r->endpoints) return;
+  }
+  if (recipe_find_endpoint(r, "sim") < 0) {
+    struct recipe_endpoint *e = &r->endpoints[r->n_endpoints];
+    endpoint_defaults(e);
+    e->name = strdup("sim");
+    e->base_urls[0] = strdup("sim");
+    e->n_urls = 1;
+    e->builtin = 1;
+    if (e->name && e->base_urls[0]) r->n_endpoints++;
+  }
+}
+
+static void parse_role(struct ld *L, enum recipe_role_id id, yaml_node_t *n) {
+  struct recipe_role *ro = &L->r->roles[id];
+  char path[64], fp[96];
+  snprintf(path, sizeof path, "roles.%s", role_names[id]);
+#define FP(key) (snprintf(fp, sizeof fp, "%s.%s", path, key), fp)
+  int optional = id == RECIPE_ROLE_ORCHESTRATOR || id == RECIPE_ROLE_QUALITY;
+  if (optional && n->type == YAML_SCALAR_NODE) {
+    int b = 0;
+    char *v = NULL;
+    if (is_null(n)) { ro->present = 0; return; }
+    if (get_scalar(L, n, path, &v)) return;
+    if (parse_bool(v, &b) || b) {
+      err_at(L, n, "%s: expected a mapping (or false to turn the role off)", path);
+    }
+    free(v);
+    ro->present = 0;
+    return;
+  }
+  int solver = id == RECIPE_ROLE_WEAK || id == RECIPE_ROLE_STRONG;
+  ro->line = NLINE(n);
+  ro->col = NCOL(n);
+  L->role_nodes[id] = n;
+  if (check_map(L, n, path, solver ? k_solver : k_role)) return;
+  ro->present = 1;
+  yaml_node_t *v;
+  if ((v = map_get(L, n, "endpoint"))) {
+    if (!get_str(L, v, FP("endpoint"), 0, &ro->endpoint)) {
+      ro->endpoint_index = recipe_find_endpoint(L->r, ro->endpoint);
+      if (ro->endpoint_index < 0) {
+        char list[512] = "";
+        size_t off = 0;
+        for (int i = 0; i < L->r->n_endpoints; i++)
+          off += (size_t)snprintf(list + off, off < sizeof list ? sizeof list - off : 0, "%s%s",
+                                  i ? ", " : "", L->r->endpoints[i].name);
+        char ex[80];
+        excerpt(ro->endpoint, ex, sizeof ex);
+        err_at(L, v, "%s: endpoint '%s' is not declared; declared endpoints: %s", fp, ex, list);
+      }
+    }
+  } else {
+    err_at(L, n, "missing required key 'endpoint' in %s", path);
+  }
+  if ((v = map_get(L, n, "model"))) get_str(L, v, FP("model"), 0, &ro->model);
+  else err_at(L, n, "missing required key 'model' in %s", path);
+  if ((v = map_get(L, n, "prompt"))) {
+    L->prompt_nodes[id] = v;
+    get_str(L, v, FP("prompt"), 0, &L->prompt_rel[id]);
+  }
+  if ((v = map_get(L, n, "system_prompt"))) {
+    L->sysprompt_nodes[id] = v;
+    get_str(L, v, FP("system_prompt"), 0, &L->sysprompt_rel[id]);
+  }
+  if ((v = map_get(L, n, "temperature"))) get_num(L, v, FP("temperature"), 0, 10, &ro->temperature);
+  if ((v = map_get(L, n, "top_p"))) get_num(L, v, FP("top_p"), 0, 1, &ro->top_p);
+  if ((v = map_get(L, n, "max_tokens"))) get_intv(L, v, FP("max_tokens"), 1, 100000000, &ro->max_tokens);
+  if ((v = map_get(L, n, "extra"))) ro->extra = get_object(L, v, FP("extra"));
+  if (solver && (v = map_get(L, n, "samples"))) {
+    if (!get_intv(L, v, FP("samples"), 1, EP_MAX_SAMPLES, &ro->samples)) L->explicit_samples[id] = 1;
+  }
+#undef FP
+}
+
+static void role_defaults(struct recipe *r) {
+  for (int i = 0; i < RECIPE_N_ROLES; i++) {
+    struct recipe_role *ro = &r->roles[i];
+    ro->endpoint_index = -1;
+    ro->top_p = LLM_UNSET;
+    ro->samples = 1;
+    switch (i) {
+    case RECIPE_ROLE_WEAK:
+    case RECIPE_ROLE_STRONG: ro->temperature = 1.0; ro->samples = 3; break;
+    case RECIPE_ROLE_CHALLENGER:
+    case RECIPE_ROLE_ORCHESTRATOR: ro->temperature = 0.7; break;
+    default: ro->temperature = 0.0; break;
+    }
+  }
+}
+
+static void parse_roles(struct ld *L, yaml_node_t *n, yaml_node_t *root) {
+  struct recipe *r = L->r;
+  if (!n) {
+    err_at(L, root, "missing required key 'roles' in the recipe (challenger, weak, strong and "
+           "judge are required)");
+    return;
+  }
+  if (check_map(L, n, "roles", k_roles)) return;
+  for (int i = 0; i < RECIPE_N_ROLES; i++) {
+    yaml_node_t *v = map_get(L, n, role_names[i]);
+    if (v) parse_role(L, (enum recipe_role_id)i, v);
+    else if (i != RECIPE_ROLE_ORCHESTRATOR && i != RECIPE_ROLE_QUALITY)
+      err_at(L, n, "missing required key '%s' in roles", role_names[i]);
+  }
+  /* quality defaults to the judge's endpoint and model when not mentioned */
+  struct recipe_role *q = &r->roles[RECIPE_ROLE_QUALITY], *j = &r->roles[RECIPE_ROLE_JUDGE];
+  if (!map_get(L, n, "quality") && j->present && j->endpoint && j->model) {
+    q->present = 1;
+    q->endpoint = strdup(j->endpoint);
+    q->model = strdup(j->model);
+    q->endpoint_index = j->endpoint_index;
+  }
+}
+
+static void parse_bounds_list(struct ld *L, yaml_node_t *n, const char *path, struct accept_spec *s) {
+  if (n->type != YAML_SEQUENCE_NODE) {
+    err_at(L, n, "%s: expected a list of bounds like 'weak_mean <= 0.65', got %s", path, kind_name(n));
+    return;
+  }
+  int idx = 0;
+  for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, idx++) {
+    yaml_node_t *c = node(L, *it);
+    if (!c) continue;
+    char ip[80];
+    snprintf(ip, sizeof ip, "%s[%d]", path, idx);
+    char *text = NULL;
+    if (get_scalar(L, c, ip, &text)) continue;
+    if (s->n >= ACCEPT_MAX_BOUNDS) {
+      err_at(L, c, "%s: more than %d bounds", ip, ACCEPT_MAX_BOUNDS);
+      free(text);
+      return;
+    }
+    char e[512];
+    if (accept_bound_parse(text, &s->bounds[s->n], e, sizeof e)) err_at(L, c, "%s: %s", ip, e);
+    else s->n++;
+    free(text);
+  }
+}
+
+static void set_preset(struct ld *L, yaml_node_t *v, const char *path) {
+  struct recipe *r = L->r;
+  int i = get_enum(L, v, path, v_presets);
+  if (i < 0) return;
+  if (recipe_accept_preset(v_presets[i], r->task, &r->accept)) {
+    err_at(L, v, "%s: preset '%s' failed to build (accept module rejected its bounds)", path, v_presets[i]);
+    return;
+  }
+  snprintf(r->accept_preset, sizeof r->accept_preset, "%s", v_presets[i]);
+}
+
+static void parse_accept(struct ld *L, yaml_node_t *n) {
+  struct recipe *r = L->r;
+  if (r->task == RECIPE_TASK_VERIFIABLE) accept_spec_default_verifiable(&r->accept);
+  else accept_spec_default_rubric(&r->accept);
+  if (!n) return;
+  if (n->type == YAML_SCALAR_NODE) { /* accept: cs-deployed */
+    set_preset(L, n, "accept");
+    return;
+  }
+  if (n->type == YAML_SEQUENCE_NODE) {
+    r->accept.n = 0;
+    parse_bounds_list(L, n, "accept", &r->accept);
+    return;
+  }
+  if (check_map(L, n, "accept", k_accept)) return;
+  yaml_node_t *v, *b = map_get(L, n, "bounds");
+  if ((v = map_get(L, n, "preset"))) set_preset(L, v, "accept.preset");
+  else if (b) r->accept.n = 0;
+  if (b) parse_bounds_list(L, b, "accept.bounds", &r->accept); /* appended to a preset */
+  if ((v = map_get(L, n, "short_circuit"))) get_bool(L, v, "accept.short_circuit", &r->accept.short_circuit);
+  if ((v = map_get(L, n, "pass_threshold"))) get_num(L, v, "accept.pass_threshold", 0, 1, &r->accept.pass_threshold);
+  if (r->accept.n == 0) err_at(L, n, "accept: no bounds (give a preset or a list of bounds)");
+}
+
+static void parse_budgets(struct ld *L, yaml_node_t *n) {
+  struct recipe_budgets *b = &L->r->budgets;
+  b->rounds_per_source = 5;
+  b->examples_per_source = 1;
+  if (!n || check_map(L, n, "budgets", k_budgets)) return;
+  yaml_node_t *v;
+  long long x;
+  if ((v = map_get(L, n, "rounds_per_source"))) get_intv(L, v, "budgets.rounds_per_source", 1, 1000, &b->rounds_per_source);
+  if ((v = map_get(L, n, "examples_per_source"))) get_intv(L, v, "budgets.examples_per_source", 1, 1000, &b->examples_per_source);
+  if ((v = map_get(L, n, "max_calls")) && !get_int(L, v, "budgets.max_calls", 0, LLONG_MAX, &x)) b->max_calls = x;
+  if ((v = map_get(L, n, "max_tokens")) && !get_int(L, v, "budgets.max_tokens", 0, LLONG_MAX, &x)) b->max_tokens = x;
+  if ((v = map_get(L, n, "max_cost"))) get_num(L, v, "budgets.max_cost", 0, 1e12, &b->max_cost);
+}
+
+static void parse_checks(struct ld *L, yaml_node_t *n) {
+  struct recipe_checks *c = &L->r->checks;
+  c->max_context_chars = 6000;
+  c->min_context_chars = 0;
+  c->leakage_ngram = 8;
+  c->leakage_max_overlap = 0.5;
+  c->rubric_min = 1;
+  c->rubric_max = 20;
+  c->max_weight = 7;
+  c->dedup = 1;
+  c->verifiable_matcher = RECIPE_MATCH_AUTO;
+  if (!n || check_map(L, n, "checks", k_checks)) return;
+  yaml_node_t *v;
+  if ((v = map_get(L, n, "max_context_chars"))) get_intv(L, v, "checks.max_context_chars", 0, INT_MAX, &c->max_context_chars);
+  if ((v = map_get(L, n, "min_context_chars"))) get_intv(L, v, "checks.min_context_chars", 0, INT_MAX, &c->min_context_chars);
+  if ((v = map_get(L, n, "leakage_ngram"))) get_intv(L, v, "checks.leakage_ngram", 1, 100, &c->leakage_ngram);
+  if ((v = map_get(L, n, "leakage_max_overlap"))) get_num(L, v, "checks.leakage_max_overlap", 0, 1, &c->leakage_max_overlap);
+  if ((v = map_get(L, n, "rubric_min"))) get_intv(L, v, "checks.rubric_min", 1, 1000, &c->rubric_min);
+  if ((v = map_get(L, n, "rubric_max"))) get_intv(L, v, "checks.rubric_max", 1, 1000, &c->rubric_max);
+  if ((v = map_get(L, n, "max_weight"))) get_intv(L, v, "checks.max_weight", 1, 1000, &c->max_weight);
+  if ((v = map_get(L, n, "dedup"))) get_bool(L, v, "checks.dedup", &c->dedup);
+  if ((v = map_get(L, n, "verifiable_matcher"))) {
+    int m = get_enum(L, v, "checks.verifiable_matcher", v_matcher);
+    if (m == 5) m = RECIPE_MATCH_NORMALISED;
+    if (m >= 0) c->verifiable_matcher = (enum recipe_matcher)m;
+  }
+  if (c->rubric_min > c->rubric_max)
+    err_at(L, n, "checks: rubric_min (%d) is larger than rubric_max (%d)", c->rubric_min, c->rubric_max);
+  if (c->max_context_chars && c->min_context_chars > c->max_context_chars)
+    err_at(L, n, "checks: min_context_chars (%d) is larger than max_context_chars (%d)",
+           c->min_context_chars, c->max_context_chars);
+}
+
+/* ---- prompt files ------------------------------------------------------- */
+
+static char *join_path(const char *dir, const char *rel) {
+  char *p = NULL;
+  if (asprintf(&p, "%s/%s", dir, rel) < 0) return NULL;
+  return p;
+}
+
+/* Resolve a prompt path: absolute as is; else the recipe's folder, then the
+ * default prompts folder. Returns a malloc'd existing path, or NULL with the
+ * places tried in tried. */
+static char *resolve_prompt(struct ld *L, const char *rel, char *tried, size_t n) {
+  tried[0] = '\0';
+  if (rel[0] == '/') {
+    snprintf(tried, n, "%s", rel);
+    return is_file(rel) ? strdup(rel) : NULL;
+  }
+  const char *dirs[2] = {L->r->dir, L->r->prompts_dir};
+  size_t off = 0;
+  for (int i = 0; i < 2; i++) {
+    if (!dirs[i]) continue;
+    char *p = join_path(dirs[i], rel);
+    if (!p) return NULL;
+    if (is_file(p)) return p;
+    off += (size_t)snprintf(tried + off, off < n ? n - off : 0, "%s%s", off ? ", " : "", p);
+    free(p);
+  }
+  return NULL;
+}
+
+static int load_prompt_file(struct ld *L, struct recipe_prompt *pr, const char *path, int whole,
+                            int line, int col, const char *what) {
+  size_t len = 0;
+  int rc = fs_read_all(path, RECIPE_MAX_PROMPT_FILE, &pr->text, &len);
+  if (rc) {
+    err_pos(L, line, col, "%s: cannot read prompt file '%s': %s", what, path,
+            rc == AD_ETOOBIG ? "larger than 1 MiB" : strerror(errno));
+    return -1;
+  }
+  pr->path = strdup(path);
+  pr->len = len;
+  sha256_hex(pr->text, len, pr->sha256);
+  char e[1024];
+  if (whole) rc = tpl_compile(pr->text, len, path, 1, &pr->tpl.user, e, sizeof e);
+  else rc = tpl_prompt_compile(pr->text, len, path, &pr->tpl, e, sizeof e);
+  if (rc) {
+    char *msg = NULL;
+    if (asprintf(&msg, "%s (prompt of %s)", e, what) >= 0) add_msg(L, msg);
+    else L->nerr++;
+    return -1;
+  }
+  return 0;
+}
+
+static void load_prompts(struct ld *L) {
+  struct recipe *r = L->r;
+  for (int i = 0; i < RECIPE_N_ROLES; i++) {
+    struct recipe_role *ro = &r->roles[i];
+    if (!ro->present) continue;
+    char what[64], tried[2048];
+    snprintf(what, sizeof what, "roles.%s.prompt", role_names[i]);
+    yaml_node_t *pn = L->prompt_nodes[i], *rn = L->role_nodes[i];
+    int line = pn ? NLINE(pn) : rn ? NLINE(rn) : 0, col = pn ? NCOL(pn) : rn ? NCOL(rn) : 0;
+    if (L->prompt_rel[i]) {
+      char *p = resolve_prompt(L, L->prompt_rel[i], tried, sizeof tried);
+      if (!p) {
+        err_pos(L, line, col, "%s: prompt file '%s' not found (looked for: %s)", what, L->prompt_rel[i], tried);
+      } else {
+        load_prompt_file(L, &ro->prompt, p, 0, line, col, what);
+        free(p);
+      }
+    } else {
+      const char *def = recipe_default_prompt_file((enum recipe_role_id)i, r->task);
+      char *p = r->prompts_dir ? join_path(r->prompts_dir, def) : NULL;
+      if (!p || !is_file(p)) {
+        err_pos(L, line, col,
+                "%s: no prompt given and the default prompt file '%s' was not found (%s); set "
+                "AUTODATA_PROMPTS to the prompts folder or give roles.%s.prompt",
+                what, def, r->prompts_dir ? r->prompts_dir : "no default prompts folder found",
+                role_names[i]);
+      } else {
+        load_prompt_file(L, &ro->prompt, p, 0, line, col, what);
+      }
+      free(p);
+    }
+    if (L->sysprompt_rel[i]) {
+      snprintf(what, sizeof what, "roles.%s.system_prompt", role_names[i]);
+      pn = L->sysprompt_nodes[i];
+      char *p = resolve_prompt(L, L->sysprompt_rel[i], tried, sizeof tried);
+      if (!p) err_at(L, pn, "%s: prompt file '%s' not found (looked for: %s)", what, L->sysprompt_rel[i], tried);
+      else load_prompt_file(L, &ro->system_prompt, p, 1, NLINE(pn), NCOL(pn), what);
+      free(p);
+    }
+  }
+}
+
+/* ---- load --------------------------------------------------------------- */
+
+static void free_prompt(struct recipe_prompt *p) {
+  free(p->path);
+  free(p->text);
+  tpl_prompt_free(&p->tpl);
+}
+
+void recipe_free(struct recipe *r) {
+  if (!r) return;
+  free(r->path);
+  free(r->dir);
+  free(r->prompts_dir);
+  free(r->name);
+  free(r->method);
+  free(r->goal);
+  free((char *)r->sources.path);
+  free((char *)r->sources.id_field);
+  free((char *)r->sources.title_field);
+  free((char *)r->sources.text_field);
+  for (int i = 0; i < r->n_endpoints; i++) {
+    struct recipe_endpoint *e = &r->endpoints[i];
+    free(e->name);
+    for (int k = 0; k < e->n_urls; k++) free(e->base_urls[k]);
+    free(e->api_key_env);
+    for (int k = 0; k < e->n_headers; k++) { free(e->headers[k]); free(e->headers_raw[k]); }
+    json_decref(e->extra_body);
+    for (int k = 0; k < e->n_prices; k++) free(e->prices[k].model);
+    free(e->prices);
+  }
+  free(r->endpoints);
+  for (int i = 0; i < RECIPE_N_ROLES; i++) {
+    struct recipe_role *ro = &r->roles[i];
+    free(ro->endpoint);
+    free(ro->model);
+    free_prompt(&ro->prompt);
+    free_prompt(&ro->system_prompt);
+    json_decref(ro->extra);
+  }
+  free(r->output_folder);
+  free(r->store_path);
+  free(r);
+}
+
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return strdup(".");
+  if (slash == path) return strdup("/");
+  return strndup(path, (size_t)(slash - path));
+}
+
+static int valid_recipe_name(const char *s) {
+  if (!strcmp(s, ".") || !strcmp(s, "..")) return 0;
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c < 0x20 || c == 0x7f || c == '/' || c == '\\') return 0;
+  }
+  return 1;
+}
+
+static void parse_root(struct ld *L, yaml_node_t *root) {
+  struct recipe *r = L->r;
+  yaml_node_t *v;
+  if (check_map(L, root, "the recipe", k_top)) {
+    parse_accept(L, NULL);
+    parse_budgets(L, NULL);
+    parse_checks(L, NULL);
+    return;
+  }
+  if ((v = map_get(L, root, "name"))) {
+    if (!get_str(L, v, "name", 0, &r->name) && !valid_recipe_name(r->name)) {
+      err_at(L, v, "name: must not contain '/', '\\' or control characters (it names the output folder)");
+    }
+  } else {
+    err_at(L, root, "missing required key 'name' in the recipe");
+  }
+  if ((v = map_get(L, root, "task"))) {
+    int t = get_enum(L, v, "task", v_task);
+    if (t >= 0) r->task = (enum recipe_task)t;
+  }
+  long long x;
+  if ((v = map_get(L, root, "seed")) && !get_int(L, v, "seed", LLONG_MIN, LLONG_MAX, &x)) r->seed = x;
+  r->sources.shuffle_seed = (uint64_t)r->seed;
+  if ((v = map_get(L, root, "method"))) {
+    int m = get_enum(L, v, "method", v_method);
+    if (m >= 0) { free(r->method); r->method = strdup(v_method[m]); }
+  }
+  if ((v = map_get(L, root, "goal"))) get_str(L, v, "goal", 1, &r->goal);
+  if ((v = map_get(L, root, "concurrency"))) get_intv(L, v, "concurrency", 1, 1000000, &r->concurrency);
+  if ((v = map_get(L, root, "sources"))) parse_sources(L, v);
+  else err_at(L, root, "missing required key 'sources' in the recipe");
+  parse_endpoints(L, map_get(L, root, "endpoints"));
+  parse_roles(L, map_get(L, root, "roles"), root);
+  parse_accept(L, map_get(L, root, "accept"));
+  parse_budgets(L, map_get(L, root, "budgets"));
+  parse_checks(L, map_get(L, root, "checks"));
+  if ((v = map_get(L, root, "output")) && !check_map(L, v, "output", k_output)) {
+    yaml_node_t *f;
+    if ((f = map_get(L, v, "folder"))) get_str(L, f, "output.folder", 0, &r->output_folder);
+    if ((f = map_get(L, v, "store"))) get_str(L, f, "output.store", 0, &r->store_path);
+  }
+}
+
+static int recipe_init_defaults(struct recipe *r) {
+  r->seed = 1;
+  r->task = RECIPE_TASK_RUBRIC;
+  r->method = strdup("agentic");
+  r->goal = strdup("");
+  r->concurrency = 64;
+  src_options_init(&r->sources);
+  r->sources.path = NULL;
+  r->sources.id_field = strdup("id");
+  r->sources.title_field = strdup("title");
+  r->sources.text_field = strdup("text");
+  role_defaults(r);
+  return r->method && r->goal && r->sources.id_field && r->sources.title_field && r->sources.text_field
+             ? 0 : AD_ENOMEM;
+}
+
+int recipe_load_mem(const char *text, size_t n, const char *virtual_path,
+                    const struct recipe_load_opts *opts, struct recipe **out,
+                    struct recipe_diag *diag) {
+  int rc = 0;
+  struct ld L;
+  memset(&L, 0, sizeof L);
+  yaml_parser_t parser;
+  int parser_ok = 0, doc_ok = 0;
+  *out = NULL;
+  if (!virtual_path) virtual_path = "recipe.yaml";
+  L.file = virtual_path;
+  L.diag = diag;
+  L.opts = opts;
+  L.json_budget = RECIPE_JSON_BUDGET;
+  struct recipe *r = L.r = calloc(1, sizeof *r);
+  if (!r) return AD_ENOMEM;
+  if ((rc = recipe_init_defaults(r))) goto cleanup;
+  r->path = strdup(virtual_path);
+  r->dir = dir_of(virtual_path);
+  if (!r->path || !r->dir) { rc = AD_ENOMEM; goto cleanup; }
+  sha256_hex(text, n, r->sha256);
+  if (!(opts && opts->skip_prompts)) {
+    if (opts && opts->prompts_dir) {
+      r->prompts_dir = strdup(opts->prompts_dir);
+    } else {
+      char pd[PATH_MAX];
+      if (!recipe_default_prompts_dir(pd, sizeof pd)) r->prompts_dir = strdup(pd);
+    }
+  }
+  if (!yaml_parser_initialize(&parser)) { rc = AD_ENOMEM; goto cleanup; }
+  parser_ok = 1;
+  yaml_parser_set_input_string(&parser, (const unsigned char *)text, n);
+  if (!yaml_parser_load(&parser, &L.doc)) {
+    const char *prob = parser.problem ? parser.problem : "syntax error";
+    if (parser.context)
+      err_pos(&L, (int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1,
+              "YAML syntax error: %s %s (line %d)", prob, parser.context, (int)parser.context_mark.line + 1);
+    else
+      err_pos(&L, (int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1,
+              "YAML syntax error: %s", prob);
+    rc = AD_EPARSE;
+    goto cleanup;
+  }
+  doc_ok = 1;
+  yaml_node_t *root = yaml_document_get_root_node(&L.doc);
+  if (!root || is_null(root)) {
+    err_pos(&L, 1, 1, "the recipe is empty (expected a mapping with name, sources, roles, ...)");
+    rc = AD_EINVAL;
+    goto cleanup;
+  }
+  parse_root(&L, root);
+  /* Defaults that depend on other fields. */
+  if (!strcmp(r->accept_preset, "math-exact")) {
+    if (!L.explicit_samples[RECIPE_ROLE_WEAK]) r->roles[RECIPE_ROLE_WEAK].samples = 4;
+    if (!L.explicit_samples[RECIPE_ROLE_STRONG]) r->roles[RECIPE_ROLE_STRONG].samples = 4;
+  }
+  if (!r->output_folder && r->name) {
+    if (asprintf(&r->output_folder, "runs/%s", r->name) < 0) r->output_folder = NULL;
+  }
+  if (!r->store_path && r->output_folder) {
+    if (asprintf(&r->store_path, "%s/store.db", r->output_folder) < 0) r->store_path = NULL;
+  }
+  if (!(opts && opts->skip_prompts)) load_prompts(&L); /* runs after errors too: report them all */
+  if (L.nerr) rc = AD_EINVAL;
+cleanup:
+  if (rc == AD_ENOMEM && L.nerr == 0) err_pos(&L, 0, 0, "out of memory");
+  for (int i = 0; i < RECIPE_N_ROLES; i++) {
+    free(L.prompt_rel[i]);
+    free(L.sysprompt_rel[i]);
+  }
+  if (doc_ok) yaml_document_delete(&L.doc);
+  if (parser_ok) yaml_parser_delete(&parser);
+  if (rc) {
+    recipe_free(r);
+    return rc;
+  }
+  *out = r;
+  return 0;
+}
+
+int recipe_load(const char *path, const struct recipe_load_opts *opts, struct recipe **out,
+                struct recipe_diag *diag) {
+  char *text = NULL;
+  size_t len = 0;
+  *out = NULL;
+  int rc = fs_read_all(path, RECIPE_MAX_FILE, &text, &len);
+  if (rc) {
+    char *msg = NULL;
+    int e = errno;
+    if (rc == AD_ETOOBIG) rc = asprintf(&msg, "%s: recipe file larger than %u bytes", path, (unsigned)RECIPE_MAX_FILE) < 0 ? AD_ENOMEM : AD_ETOOBIG;
+    else if (rc == AD_EIO) rc = asprintf(&msg, "%s: cannot read recipe: %s", path, strerror(e)) < 0 ? AD_ENOMEM : AD_EIO;
+    if (diag && msg && diag->n < RECIPE_MAX_ERRORS) diag->msgs[diag->n++] = msg;
+    else free(msg);
+    return rc;
+  }
+  rc = recipe_load_mem(text, len, path, opts, out, diag);
+  free(text);
+  return rc;
+}
+
+/* ---- queries ------------------------------------------------------------ */
+
+int recipe_find_endpoint(const struct recipe *r, const char *name) {
+  for (int i = 0; i < r->n_endpoints; i++)
+    if (r->endpoints[i].name && !strcmp(r->endpoints[i].name, name)) return i;
+  return -1;
+}
+
+int recipe_endpoint_config(const struct recipe *r, int i, struct llm_endpoint_config *out) {
+  if (!r || i < 0 || i >= r->n_endpoints) return AD_EINVAL;
+  const struct recipe_endpoint *e = &r->endpoints[i];
+  llm_endpoint_config_init(out);
+  out->name = e->name;
+  for (int k = 0; k < e->n_urls; k++) out->base_urls[k] = e->base_urls[k];
+  out->n_urls = e->n_urls;
+  out->api_key_env = e->api_key_env;
+  for (int k = 0; k < e->n_headers; k++) out->headers[k] = e->headers[k];
+  out->n_headers = e->n_headers;
+  out->max_inflight = e->max_inflight;
+  out->requests_per_min = e->requests_per_min;
+  out->tokens_per_min = e->tokens_per_min;
+  out->connect_timeout_ms = e->connect_timeout_ms;
+  out->request_timeout_ms = e->request_timeout_ms;
+  out->max_retries = e->max_retries;
+  out->backoff_base_ms = 500;
+  out->backoff_max_ms = 30000;
+  out->adaptive = 1;
+  out->extra_body = e->extra_body;
+  return 0;
+}
+
+int recipe_price(const struct recipe *r, int i, const char *model, double *in_per_mtok,
+                 double *out_per_mtok) {
+  *in_per_mtok = *out_per_mtok = 0;
+  if (!r || i < 0 || i >= r->n_endpoints || !model) return AD_ENOTFOUND;
+  const struct recipe_endpoint *e = &r->endpoints[i];
+  for (int k = 0; k < e->n_prices; k++) {
+    if (!strcmp(e->prices[k].model, model)) {
+      *in_per_mtok = e->prices[k].input_per_mtok;
+      *out_per_mtok = e->prices[k].output_per_mtok;
+      return 0;
+    }
+  }
+  return AD_ENOTFOUND;
+}
+
+/* ---- canonical JSON ----------------------------------------------------- */
+
+static json_t *jstr(const char *s) { return s ? jx_string_lossy(s, strlen(s)) : json_null(); }
+
+static json_t *prompt_json(const struct recipe_prompt *p) {
+  if (!p->path) return json_null();
+  return json_pack("{s:o, s:s}", "path", jstr(p->path), "sha256", p->sha256);
+}
+
+json_t *recipe_to_json(const struct recipe *r) {
+  json_t *root = json_object();
+  if (!root) return NULL;
+  json_object_set_new(root, "name", jstr(r->name));
+  json_object_set_new(root, "task", json_string(recipe_task_name(r->task)));
+  json_object_set_new(root, "seed", json_integer(r->seed));
+  json_object_set_new(root, "method", jstr(r->method));
+  json_object_set_new(root, "goal", jstr(r->goal));
+  json_object_set_new(root, "concurrency", json_integer(r->concurrency));
+  json_object_set_new(root, "recipe_sha256", json_string(r->sha256));
+
+  const struct src_options *s = &r->sources;
+  json_object_set_new(root, "sources",
+                      json_pack("{s:o, s:s, s:o, s:o, s:o, s:I, s:I, s:b, s:I}", "path", jstr(s->path),
+                                "format", src_format_name(s->format), "id_field", jstr(s->id_field),
+                                "title_field", jstr(s->title_field), "text_field", jstr(s->text_field),
+                                "max_chars", (json_int_t)s->max_chars, "limit", (json_int_t)s->limit,
+                                "shuffle", s->shuffle, "shuffle_seed", (json_int_t)s->shuffle_seed));
+
+  json_t *eps = json_object();
+  for (int i = 0; eps && i < r->n_endpoints; i++) {
+    const struct recipe_endpoint *e = &r->endpoints[i];
+    json_t *urls = json_array(), *hdrs = json_array(), *prices = json_object();
+    for (int k = 0; k < e->n_urls; k++) json_array_append_new(urls, jstr(e->base_urls[k]));
+    for (int k = 0; k < e->n_headers; k++) json_array_append_new(hdrs, jstr(e->headers_raw[k]));
+    for (int k = 0; k < e->n_prices; k++)
+      json_object_set_new(prices, e->prices[k].model,
+                          json_pack("{s:f, s:f}", "input_per_mtok", e->prices[k].input_per_mtok,
+                                    "output_per_mtok", e->prices[k].output_per_mtok));
+    json_t *ej = json_pack("{s:o, s:o, s:o, s:i, s:f, s:f, s:i, s:i, s:i, s:O, s:b, s:o, s:b}",
+                           "base_urls", urls, "api_key_env", jstr(e->api_key_env), "headers", hdrs,
+                           "max_inflight", e->max_inflight, "requests_per_min", e->requests_per_min,
+                           "tokens_per_min", e->tokens_per_min, "connect_timeout_ms",
+                           e->connect_timeout_ms, "request_timeout_ms", e->request_timeout_ms,
+                           "max_retries", e->max_retries, "extra_body",
+                           e->extra_body ? e->extra_body : json_null(), "json_schema", e->json_schema,
+                           "prices", prices, "builtin", e->builtin);
+    if (ej) json_object_set_new(eps, e->name, ej);
+  }
+  json_object_set_new(root, "endpoints", eps);
+
+  json_t *roles = json_object();
+  for (int i = 0; roles && i < RECIPE_N_ROLES; i++) {
+    const struct recipe_role *ro = &r->roles[i];
+    if (!ro->present) {
+      json_object_set_new(roles, role_names[i], json_null());
+      continue;
+    }
+    json_t *rj = json_pack("{s:o, s:o, s:o, s:o, s:f, s:o, s:o, s:O, s:i}", "endpoint",
+                           jstr(ro->endpoint), "model", jstr(ro->model), "prompt",
+                           prompt_json(&ro->prompt), "system_prompt",
+                           prompt_json(&ro->system_prompt), "temperature", ro->temperature,
+                           "top_p", ro->top_p == LLM_UNSET ? json_null() : json_real(ro->top_p),
+                           "max_tokens", ro->max_tokens > 0 ? json_integer(ro->max_tokens) : json_null(),
+                           "extra", ro->extra ? ro->extra : json_null(), "samples", ro->samples);
+    if (rj) json_object_set_new(roles, role_names[i], rj);
+  }
+  json_object_set_new(root, "roles", roles);
+
+  json_t *bounds = json_array();
+  for (int i = 0; bounds && i < r->accept.n; i++) {
+    char b[128];
+    accept_bound_format(&r->accept.bounds[i], b, sizeof b);
+    json_array_append_new(bounds, json_string(b));
+  }
+  json_object_set_new(root, "accept",
+                      json_pack("{s:o, s:o, s:b, s:f}", "preset",
+                                r->accept_preset[0] ? json_string(r->accept_preset) : json_null(),
+                                "bounds", bounds, "short_circuit", r->accept.short_circuit,
+                                "pass_threshold", r->accept.pass_threshold));
+  const struct recipe_budgets *b = &r->budgets;
+  json_object_set_new(root, "budgets",
+                      json_pack("{s:i, s:i, s:I, s:I, s:f}", "rounds_per_source", b->rounds_per_source,
+                                "examples_per_source", b->examples_per_source, "max_calls",
+                                (json_int_t)b->max_calls, "max_tokens", (json_int_t)b->max_tokens,
+                                "max_cost", b->max_cost));
+  const struct recipe_checks *c = &r->checks;
+  json_object_set_new(root, "checks",
+                      json_pack("{s:i, s:i, s:i, s:f, s:i, s:i, s:i, s:b, s:s}", "max_context_chars",
+                                c->max_context_chars, "min_context_chars", c->min_context_chars,
+                                "leakage_ngram", c->leakage_ngram, "leakage_max_overlap",
+                                c->leakage_max_overlap, "rubric_min", c->rubric_min, "rubric_max",
+                                c->rubric_max, "max_weight", c->max_weight, "dedup", c->dedup,
+                                "verifiable_matcher", recipe_matcher_name(c->verifiable_matcher)));
+  json_object_set_new(root, "output", json_pack("{s:o, s:o}", "folder", jstr(r->output_folder),
+                                                "store", jstr(r->store_path)));
+  return root;
+}

@@ -1,0 +1,239 @@
+/* recipe.h - YAML recipes -> a fully validated struct recipe.
+ *
+ * A recipe says which corpus to read, which model endpoints exist, which model
+ * and prompt plays each role, how acceptance is decided, the budgets and the
+ * programmatic checks. docs/recipes.md is the user reference.
+ *
+ * Parsing uses libyaml's document API so every error names file:line:column
+ * (1-based). `${VAR}` and `${VAR:-default}` are interpolated in every scalar
+ * value (not in keys) before it is typed; `$${` writes a literal `${`. Unknown
+ * keys, wrong types, missing required keys, references to undeclared endpoints,
+ * missing prompt files, template syntax errors in prompt files and bad accept
+ * bounds are all errors. The loader collects as many errors as it can (up to
+ * RECIPE_MAX_ERRORS) rather than stopping at the first.
+ *
+ * Secrets: only the NAME of the API-key variable is kept (api_key_env); header
+ * values are kept interpolated (they go to the server) but recipe_to_json()
+ * prints their uninterpolated text and redacts values of headers whose name
+ * suggests a secret (authorization, *key*, *token*, *secret*).
+ *
+ * Ownership: a struct recipe owns every string, json_t and compiled template it
+ * points to; recipe_free() releases them all. A loaded recipe is read-only and
+ * may be shared by threads.
+ */
+#ifndef AD_RECIPE_H
+#define AD_RECIPE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llm/llm.h"
+#include "loop/accept.h"
+#include "prompt/template.h"
+#include "source/source.h"
+#include "util/err.h"
+
+#define RECIPE_MAX_ERRORS 32
+#define RECIPE_MAX_FILE (4u * 1024 * 1024) /* recipe file size cap */
+#define RECIPE_MAX_PROMPT_FILE (1u * 1024 * 1024)
+
+enum recipe_task { RECIPE_TASK_RUBRIC = 0, RECIPE_TASK_VERIFIABLE };
+
+enum recipe_role_id {
+  RECIPE_ROLE_ORCHESTRATOR = 0,
+  RECIPE_ROLE_CHALLENGER,
+  RECIPE_ROLE_QUALITY,
+  RECIPE_ROLE_WEAK,
+  RECIPE_ROLE_STRONG,
+  RECIPE_ROLE_JUDGE,
+  RECIPE_N_ROLES
+};
+/* "orchestrator", "challenger", "quality", "weak", "strong", "judge". */
+const char *recipe_role_name(enum recipe_role_id r);
+const char *recipe_task_name(enum recipe_task t);
+
+enum recipe_matcher {
+  RECIPE_MATCH_AUTO = 0,  /* numeric comparison when both parse as numbers, else normalised */
+  RECIPE_MATCH_EXACT,
+  RECIPE_MATCH_NORMALISED,
+  RECIPE_MATCH_NUMERIC,
+  RECIPE_MATCH_LLM        /* the judge role decides */
+};
+const char *recipe_matcher_name(enum recipe_matcher m);
+
+struct recipe_price {
+  char *model;
+  double input_per_mtok;   /* currency units per million prompt tokens */
+  double output_per_mtok;  /* per million completion tokens */
+};
+
+struct recipe_endpoint {
+  char *name;
+  char *base_urls[LLM_MAX_URLS];
+  int n_urls;
+  char *api_key_env;           /* NULL = no key */
+  char *headers[LLM_MAX_HEADERS]; /* "Name: value" (interpolated) */
+  char *headers_raw[LLM_MAX_HEADERS]; /* "Name: value" as written (for recipe_to_json) */
+  int n_headers;
+  int max_inflight;            /* default 64 */
+  double requests_per_min;     /* 0 = unlimited */
+  double tokens_per_min;       /* 0 = unlimited */
+  int connect_timeout_ms;      /* default 10000 */
+  int request_timeout_ms;      /* default 600000 */
+  int max_retries;             /* default 8 */
+  json_t *extra_body;          /* object or NULL */
+  int json_schema;             /* endpoint supports response_format json_schema; default 1 */
+  struct recipe_price *prices;
+  int n_prices;
+  int builtin;                 /* 1 for the implicit `sim` endpoint */
+  int line, col;               /* where it is declared (0 for builtin) */
+};
+
+struct recipe_prompt {
+  char *path;         /* resolved path of the file, NULL when not set */
+  char *text;         /* whole file */
+  size_t len;
+  char sha256[65];    /* of the file's bytes */
+  struct tpl_prompt tpl; /* compiled system/user parts */
+};
+
+struct recipe_role {
+  int present;        /* 0: role not used (orchestrator absent, quality: false) */
+  char *endpoint;     /* endpoint name */
+  int endpoint_index; /* index into recipe.endpoints */
+  char *model;
+  struct recipe_prompt prompt;
+  struct recipe_prompt system_prompt; /* optional file whose WHOLE text is one template,
+                                         compiled into system_prompt.tpl.user (no split);
+                                         when set it replaces prompt's system part:
+                                         tpl_prompt_render(&prompt.tpl,
+                                         system_prompt.tpl.user, ...) */
+  double temperature; /* defaults: solvers 1.0, challenger 0.7, judge/quality 0.0,
+                         orchestrator 0.7 */
+  double top_p;       /* LLM_UNSET when not set */
+  int max_tokens;     /* 0 when not set */
+  json_t *extra;      /* object merged into the request body, or NULL */
+  int samples;        /* weak/strong: default 3 (4 with preset math-exact); others 1 */
+  int line, col;      /* position of the role's mapping (0 when defaulted) */
+};
+
+struct recipe_budgets {
+  int rounds_per_source;    /* default 5 */
+  int examples_per_source;  /* default 1 */
+  int64_t max_calls;        /* 0 = none */
+  int64_t max_tokens;       /* 0 = none */
+  double max_cost;          /* 0 = none */
+};
+
+struct recipe_checks {
+  int max_context_chars;        /* default 6000 */
+  int min_context_chars;        /* default 0 */
+  int leakage_ngram;            /* default 8 */
+  double leakage_max_overlap;   /* default 0.5: share of the reference answer's
+                                   n-grams found in the context above which the
+                                   candidate leaks */
+  int rubric_min;               /* default 1 */
+  int rubric_max;               /* default 20 */
+  int max_weight;               /* default 7 */
+  int dedup;                    /* default 1 */
+  enum recipe_matcher verifiable_matcher; /* default AUTO */
+};
+
+struct recipe {
+  /* Provenance */
+  char *path;            /* as given */
+  char *dir;             /* folder of the recipe file ("." for a bare name) */
+  char sha256[65];       /* of the recipe file's bytes */
+  char *prompts_dir;     /* default prompts folder used, NULL if none was found */
+
+  /* Top level */
+  char *name;
+  enum recipe_task task;
+  int64_t seed;          /* default 1 */
+  char *method;          /* "agentic" (default) | "self-instruct" | "cot-self-instruct" */
+  char *goal;            /* "" when not set */
+  int concurrency;       /* sources in flight; default 64 */
+
+  /* sources: strings inside point into recipe-owned memory */
+  struct src_options sources;
+
+  struct recipe_endpoint *endpoints; /* declared ones, then `sim` if not declared */
+  int n_endpoints;
+
+  struct recipe_role roles[RECIPE_N_ROLES];
+
+  struct accept_spec accept;
+  char accept_preset[32]; /* "" when bounds were listed or defaulted */
+
+  struct recipe_budgets budgets;
+  struct recipe_checks checks;
+
+  char *output_folder;   /* default "runs/<name>" */
+  char *store_path;      /* default "<output_folder>/store.db" */
+};
+
+/* Errors collected while loading; each message is one line
+ * "file:line:col: message". */
+struct recipe_diag {
+  int n;
+  char *msgs[RECIPE_MAX_ERRORS];
+  int dropped;           /* errors past RECIPE_MAX_ERRORS, not stored */
+};
+void recipe_diag_free(struct recipe_diag *d);
+
+struct recipe_load_opts {
+  const char *prompts_dir;  /* default prompts folder; NULL = recipe_default_prompts_dir() */
+  int skip_prompts;         /* 1: do not read prompt files (fuzzing); prompts stay empty */
+  /* Variable lookup for ${VAR}; NULL = getenv. */
+  const char *(*getenv_fn)(void *ud, const char *name);
+  void *getenv_ud;
+};
+
+/* Load and validate the recipe file at path. opts may be NULL. On success
+ * returns 0 and *out (free with recipe_free). On failure returns AD_EIO (file
+ * unreadable), AD_ETOOBIG (file too big), AD_EPARSE (YAML syntax) or AD_EINVAL
+ * (validation), *out is NULL and diag holds at least one message (diag may be
+ * NULL to ignore them; free with recipe_diag_free). */
+AD_WUR int recipe_load(const char *path, const struct recipe_load_opts *opts, struct recipe **out,
+                       struct recipe_diag *diag);
+/* The same from memory: virtual_path names the file in messages and gives the
+ * folder relative prompt paths resolve against. text need not be NUL-terminated. */
+AD_WUR int recipe_load_mem(const char *text, size_t n, const char *virtual_path,
+                           const struct recipe_load_opts *opts, struct recipe **out,
+                           struct recipe_diag *diag);
+void recipe_free(struct recipe *r);
+
+/* Index of the endpoint called name, or -1. */
+int recipe_find_endpoint(const struct recipe *r, const char *name);
+
+/* Fill out for endpoint i (0 <= i < n_endpoints). Every pointer in out borrows
+ * from r and is valid while r lives. Fields the recipe leaves unset get the llm
+ * defaults (backoff 500/30000 ms, adaptive on). Returns 0 or AD_EINVAL for a bad i. */
+int recipe_endpoint_config(const struct recipe *r, int i, struct llm_endpoint_config *out);
+
+/* Price per million tokens of model on endpoint i; returns 0 and sets both, or
+ * AD_ENOTFOUND when the recipe lists no price for it (cost then unknown, 0). */
+int recipe_price(const struct recipe *r, int i, const char *model, double *in_per_mtok,
+                 double *out_per_mtok);
+
+/* The effective configuration as canonical JSON material (new reference): every
+ * field after defaults, prompts as {path, sha256}, no secrets. Dump it with
+ * jx_dump_canonical() for a stable byte form. NULL only when out of memory. */
+json_t *recipe_to_json(const struct recipe *r);
+
+/* Locate the default prompts folder: $AUTODATA_PROMPTS, else
+ * <exe dir>/../../prompts, <exe dir>/../prompts, else AD_PREFIX/share/autodata/prompts.
+ * A folder counts when it holds solver.md. Writes it to out and returns 0, or
+ * AD_ENOTFOUND. */
+int recipe_default_prompts_dir(char *out, size_t n);
+
+/* The default prompt file name for a role and task ("challenger-rubric.md"). */
+const char *recipe_default_prompt_file(enum recipe_role_id role, enum recipe_task task);
+
+/* Accept presets: fill s for preset name given the task. Returns 0, or
+ * AD_ENOTFOUND for an unknown name. Names: cs-deployed, cs-prose, math-exact,
+ * verifiable-majority. */
+int recipe_accept_preset(const char *name, enum recipe_task task, struct accept_spec *s);
+
+#endif

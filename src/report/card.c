@@ -1,0 +1,906 @@
+/* card.c - DATACARD.md: a Hugging Face dataset card for a run, from the store.
+ *
+ * Everything comes from the store: the run row (recipe, prompts, corpus,
+ * command line, version, seed, prices), sources, candidates, examples and
+ * calls. Nothing time-dependent is printed (no dates, no latencies), so the
+ * same store gives the same card. See report.h for the secrets scrub. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "report/report.h"
+#include "util/jsonx.h"
+
+extern char **environ;
+
+/* ======== a sticky-error writer ======== */
+
+struct cw {
+  struct buf *b;
+  int rc;
+};
+
+static void out(struct cw *w, const char *fmt, ...) AD_PRINTF(2, 3);
+static void out(struct cw *w, const char *fmt, ...) {
+  if (w->rc) return;
+  va_list ap;
+  va_start(ap, fmt);
+  w->rc = buf_vprintf(w->b, fmt, ap);
+  va_end(ap);
+}
+
+static void outs(struct cw *w, const char *s) {
+  if (!w->rc) w->rc = buf_puts(w->b, s ? s : "");
+}
+
+/* A markdown table cell: '|' escaped, line breaks as spaces, NULL as "—". */
+static void cell(struct cw *w, const char *s) {
+  if (!s) {
+    outs(w, "—");
+    return;
+  }
+  for (const char *p = s; *p && !w->rc; p++) {
+    if (*p == '|') w->rc = buf_puts(w->b, "\\|");
+    else if (*p == '\n' || *p == '\r' || *p == '\t') w->rc = buf_putc(w->b, ' ');
+    else w->rc = buf_putc(w->b, *p);
+  }
+}
+
+/* Inline code: `s` (backticks inside replaced by '), for paths and hashes. */
+static void code(struct cw *w, const char *s) {
+  if (!s) {
+    outs(w, "not recorded");
+    return;
+  }
+  outs(w, "`");
+  for (const char *p = s; *p && !w->rc; p++)
+    w->rc = buf_putc(w->b, (*p == '`' || *p == '\n' || *p == '|') ? '\'' : *p);
+  outs(w, "`");
+}
+
+/* A fenced block longer than any backtick run inside text. */
+static void fenced(struct cw *w, const char *lang, const char *text) {
+  size_t run = 0, longest = 0;
+  for (const char *p = text; *p; p++) {
+    run = *p == '`' ? run + 1 : 0;
+    if (run > longest) longest = run;
+  }
+  size_t fl = longest >= 3 ? longest + 1 : 3;
+  char fence[64];
+  if (fl >= sizeof fence) fl = sizeof fence - 1; /* a 63-backtick run inside a prompt: give up */
+  memset(fence, '`', fl);
+  fence[fl] = '\0';
+  size_t tl = strlen(text);
+  out(w, "%s%s\n%s%s%s\n\n", fence, lang ? lang : "", text, (tl && text[tl - 1] == '\n') ? "" : "\n",
+      fence);
+}
+
+/* A YAML double-quoted scalar. */
+static void yaml_str(struct cw *w, const char *s) {
+  outs(w, "\"");
+  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && !w->rc; p++) {
+    if (*p == '"' || *p == '\\') out(w, "\\%c", *p);
+    else if (*p < 0x20) outs(w, " ");
+    else w->rc = buf_putc(w->b, (char)*p);
+  }
+  outs(w, "\"");
+}
+
+/* A JSON scalar as text: strings as is, numbers with %g, null/missing as NULL. */
+static const char *scalar(const json_t *v, char *tmp, size_t n) {
+  if (!v || json_is_null(v)) return NULL;
+  if (json_is_string(v)) return json_string_value(v);
+  if (json_is_integer(v)) snprintf(tmp, n, "%lld", (long long)json_integer_value(v));
+  else if (json_is_real(v)) snprintf(tmp, n, "%g", json_real_value(v));
+  else if (json_is_true(v)) snprintf(tmp, n, "true");
+  else if (json_is_false(v)) snprintf(tmp, n, "false");
+  else {
+    char *d = jx_dump_canonical(v);
+    snprintf(tmp, n, "%s", d ? d : "?");
+    free(d);
+  }
+  return tmp;
+}
+
+static void cell_json(struct cw *w, const json_t *v, const char *dflt) {
+  char tmp[512];
+  const char *s = scalar(v, tmp, sizeof tmp);
+  cell(w, s ? s : dflt);
+}
+
+/* ======== ordering helpers ======== */
+
+static const char *const k_role_order[] = {"orchestrator", "challenger", "challenger_repair",
+                                           "quality",      "weak",       "strong",
+                                           "judge",        "judge_weak", "judge_strong"};
+
+static int role_rank(const char *r) {
+  for (size_t i = 0; i < sizeof k_role_order / sizeof *k_role_order; i++)
+    if (!strcmp(r, k_role_order[i])) return (int)i;
+  return 1000;
+}
+
+static int cmp_role(const void *a, const void *b) {
+  const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+  int rx = role_rank(x), ry = role_rank(y);
+  return rx != ry ? (rx < ry ? -1 : 1) : strcmp(x, y);
+}
+
+/* The keys of obj in role order (known roles first, then by name); caller frees
+ * the array (keys are borrowed). NULL with *n = 0 for an empty/absent object. */
+static const char **role_keys(const json_t *obj, size_t *n) {
+  *n = 0;
+  size_t cnt = json_is_object(obj) ? json_object_size(obj) : 0;
+  if (!cnt) return NULL;
+  const char **keys = calloc(cnt, sizeof *keys);
+  if (!keys) return NULL;
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)obj, k, v) keys[(*n)++] = k;
+  qsort(keys, *n, sizeof *keys, cmp_role);
+  return keys;
+}
+
+/* ======== the data the card summarises ======== */
+
+struct dstat {
+  size_t n;
+  double sum, sumsq, min, max;
+};
+
+static void dstat_add(struct dstat *d, const json_t *v) {
+  if (!json_is_number(v)) return;
+  double x = json_number_value(v);
+  if (!isfinite(x)) return;
+  if (!d->n || x < d->min) d->min = x;
+  if (!d->n || x > d->max) d->max = x;
+  d->n++;
+  d->sum += x;
+  d->sumsq += x * x;
+}
+
+struct card_data {
+  store *st;
+  store_id run;
+  json_t *row;
+  const json_t *meta, *recipe;
+  /* examples */
+  size_t n_examples;
+  struct dstat weak, strong, gap, weak_std;
+  size_t *rounds; /* rounds[r] = examples accepted after r rounds */
+  size_t n_rounds, rounds_unknown;
+  json_t *src_rounds; /* source_id -> rounds_used (fallback) */
+  /* sources */
+  size_t src_total, src_pending, src_progress, src_done, src_exhausted;
+  /* candidates */
+  size_t cand_total, cand_accepted, cand_rejected;
+  json_t *reasons; /* reason -> count */
+  /* calls */
+  json_t *roles; /* role -> {calls, ok, error, cache_hits, retries, prompt, completion, cost} */
+  int any_priced, any_unpriced;
+  char *err;
+  size_t errn;
+  int rc; /* our own failure inside a callback */
+};
+
+static int oom(struct card_data *d) {
+  return d->rc = report_err(d->err, d->errn, AD_ENOMEM, "out of memory");
+}
+
+static int source_row(void *ud, const json_t *row) {
+  struct card_data *d = ud;
+  const char *state = jx_str(row, "state");
+  d->src_total++;
+  if (!state) return 0;
+  if (!strcmp(state, "pending")) d->src_pending++;
+  else if (!strcmp(state, "in_progress")) d->src_progress++;
+  else if (!strcmp(state, "done")) d->src_done++;
+  else if (!strcmp(state, "exhausted")) d->src_exhausted++;
+  const char *id = jx_str(row, "source_id");
+  if (id && json_object_set_new(d->src_rounds, id, json_integer(jx_int(row, "rounds_used", 0))))
+    return oom(d);
+  return 0;
+}
+
+static int add_round(struct card_data *d, long long r) {
+  if (r <= 0 || r > 100000) {
+    d->rounds_unknown++;
+    return 0;
+  }
+  if ((size_t)r >= d->n_rounds) {
+    size_t nn = (size_t)r + 1;
+    size_t *p = realloc(d->rounds, nn * sizeof *p);
+    if (!p) return oom(d);
+    memset(p + d->n_rounds, 0, (nn - d->n_rounds) * sizeof *p);
+    d->rounds = p;
+    d->n_rounds = nn;
+  }
+  d->rounds[r]++;
+  return 0;
+}
+
+static int example_row(void *ud, const json_t *row) {
+  struct card_data *d = ud;
+  const json_t *ex = json_object_get(row, "example");
+  d->n_examples++;
+  dstat_add(&d->weak, json_object_get(ex, "weak_mean"));
+  dstat_add(&d->strong, json_object_get(ex, "strong_mean"));
+  dstat_add(&d->gap, json_object_get(ex, "gap"));
+  dstat_add(&d->weak_std, json_object_get(ex, "weak_std"));
+  long long r = jx_int(ex, "rounds_used", 0);
+  if (r <= 0) {
+    const char *sid = jx_str(row, "source_id");
+    r = sid ? jx_int(d->src_rounds, sid, 0) : 0;
+  }
+  return add_round(d, r);
+}
+
+static int candidate_row(void *ud, const json_t *row) {
+  struct card_data *d = ud;
+  const char *verdict = jx_str(row, "verdict");
+  d->cand_total++;
+  if (verdict && !strcmp(verdict, "accepted")) {
+    d->cand_accepted++;
+    return 0;
+  }
+  d->cand_rejected++;
+  const char *reason = jx_str(row, "reason");
+  if (!reason) reason = jx_str(json_object_get(row, "record"), "reason");
+  if (!reason) reason = "unspecified";
+  long long c = jx_int(d->reasons, reason, 0);
+  if (json_object_set_new(d->reasons, reason, json_integer(c + 1))) return oom(d);
+  return 0;
+}
+
+/* Price per million tokens of model on endpoint: the run's prices first
+ * ({"model": {"prompt_per_mtok","completion_per_mtok"}}), then the recipe's
+ * endpoint prices ({"model": {"input_per_mtok","output_per_mtok"}}). */
+static int price_of(const struct card_data *d, const char *endpoint, const char *model,
+                    double *pin, double *pout) {
+  if (!model) return 0;
+  const json_t *p = json_object_get(json_object_get(json_object_get(d->row, "info"), "prices"),
+                                    model);
+  if (json_is_object(p)) {
+    *pin = jx_num(p, "prompt_per_mtok", 0);
+    *pout = jx_num(p, "completion_per_mtok", 0);
+    return 1;
+  }
+  if (endpoint) {
+    const json_t *ep = json_object_get(json_object_get(d->recipe, "endpoints"), endpoint);
+    p = json_object_get(json_object_get(ep, "prices"), model);
+    if (json_is_object(p)) {
+      *pin = jx_num(p, "input_per_mtok", 0);
+      *pout = jx_num(p, "output_per_mtok", 0);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int bump(json_t *o, const char *k, long long by) {
+  return json_object_set_new(o, k, json_integer(jx_int(o, k, 0) + by));
+}
+
+static int call_row(void *ud, const json_t *row) {
+  struct card_data *d = ud;
+  const char *role = jx_str(row, "role");
+  if (!role) role = "unknown";
+  json_t *r = json_object_get(d->roles, role);
+  if (!r) {
+    r = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:b}", "calls", (json_int_t)0, "ok",
+                  (json_int_t)0, "error", (json_int_t)0, "cache_hits", (json_int_t)0, "retries",
+                  (json_int_t)0, "prompt", (json_int_t)0, "completion", (json_int_t)0, "cost",
+                  0.0, "priced", 0);
+    if (!r || json_object_set_new(d->roles, role, r)) return oom(d);
+  }
+  const json_t *h = json_object_get(row, "cache_hit"); /* a boolean (or 0/1) */
+  int hit = json_is_true(h) || (json_is_integer(h) && json_integer_value(h) != 0);
+  const char *status = jx_str(row, "status");
+  int bad = bump(r, "calls", 1);
+  bad |= bump(r, hit ? "cache_hits" : (status && !strcmp(status, "ok")) ? "ok" : "error", 1);
+  bad |= bump(r, "retries", jx_int(row, "retries", 0));
+  if (!hit) { /* tokens and cost count real calls only */
+    long long pt = jx_int(row, "prompt_tokens", 0), ct = jx_int(row, "completion_tokens", 0);
+    bad |= bump(r, "prompt", pt);
+    bad |= bump(r, "completion", ct);
+    double pin = 0, pout = 0;
+    if (price_of(d, jx_str(row, "endpoint"), jx_str(row, "model"), &pin, &pout)) {
+      double cost = jx_num(r, "cost", 0) + (double)pt / 1e6 * pin + (double)ct / 1e6 * pout;
+      bad |= json_object_set_new(r, "cost", json_real(cost));
+      bad |= json_object_set_new(r, "priced", json_true());
+      d->any_priced = 1;
+    } else if (pt || ct) {
+      d->any_unpriced = 1;
+    }
+  }
+  return bad ? oom(d) : 0;
+}
+
+static int read_err(struct card_data *d, int rc) {
+  if (d->rc) return d->rc;
+  return report_err(d->err, d->errn, rc, "%s", store_errmsg(d->st));
+}
+
+static int collect(struct card_data *d) {
+  int rc = report_run_row(d->st, d->run, &d->row, d->err, d->errn);
+  if (rc) return rc;
+  d->run = (store_id)jx_int(d->row, "id", d->run);
+  d->meta = report_run_meta(d->row);
+  d->recipe = json_object_get(d->meta, "recipe");
+  d->src_rounds = json_object();
+  d->reasons = json_object();
+  d->roles = json_object();
+  if (!d->src_rounds || !d->reasons || !d->roles) return oom(d);
+  if ((rc = store_sources_each(d->st, d->run, source_row, d))) return read_err(d, rc);
+  if ((rc = store_examples_each(d->st, d->run, example_row, d))) return read_err(d, rc);
+  if ((rc = store_candidates_each(d->st, d->run, NULL, candidate_row, d))) return read_err(d, rc);
+  if ((rc = store_calls_each(d->st, d->run, NULL, 0, call_row, d))) return read_err(d, rc);
+  return 0;
+}
+
+static void card_data_free(struct card_data *d) {
+  json_decref(d->row);
+  json_decref(d->src_rounds);
+  json_decref(d->reasons);
+  json_decref(d->roles);
+  free(d->rounds);
+}
+
+/* ======== sections ======== */
+
+const char *report_size_category(size_t c) {
+  if (c < 1000) return "n<1K";
+  if (c < 10000) return "1K<n<10K";
+  if (c < 100000) return "10K<n<100K";
+  if (c < 1000000) return "100K<n<1M";
+  if (c < 10000000) return "1M<n<10M";
+  if (c < 100000000) return "10M<n<100M";
+  return "100M<n<1B";
+}
+
+static double pct(size_t a, size_t b) { return b ? 100.0 * (double)a / (double)b : 0.0; }
+
+static const char *recipe_name(const struct card_data *d) {
+  const char *n = jx_str(d->row, "recipe_name");
+  if (!n) n = jx_str(d->recipe, "name");
+  return n ? n : "autodata dataset";
+}
+
+static void front_matter(struct cw *w, const struct card_data *d) {
+  outs(w, "---\nlicense: other\npretty_name: ");
+  yaml_str(w, recipe_name(d));
+  out(w,
+      "\ntask_categories:\n- question-answering\n- text-generation\n"
+      "size_categories:\n- %s\n"
+      "tags:\n- synthetic\n- autodata\n- agentic-self-instruct\n"
+      "configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: "
+      "dataset.jsonl\n---\n\n",
+      report_size_category(d->n_examples));
+}
+
+static void summary(struct cw *w, const struct card_data *d) {
+  const json_t *corpus = json_object_get(d->meta, "corpus");
+  const char *task = jx_str(d->recipe, "task");
+  const char *method = jx_str(d->recipe, "method");
+  const char *goal = jx_str(d->recipe, "goal");
+  const char *version = jx_str(d->row, "version");
+  out(w, "# %s\n\n## Summary\n\n", recipe_name(d));
+  out(w, "%zu accepted %s%sexamples, made by autodata %s from ", d->n_examples, task ? task : "",
+      task ? "-task " : "", version ? version : "(version not recorded)");
+  if (json_object_get(corpus, "count"))
+    out(w, "%lld source documents", jx_int(corpus, "count", 0));
+  else
+    out(w, "%zu source documents", d->src_total);
+  out(w, " with the Agentic Self-Instruct method (method: %s; run %lld, status %s).\n\n",
+      method ? method : "agentic", (long long)d->run,
+      jx_str(d->row, "status") ? jx_str(d->row, "status") : "unknown");
+  if (goal) out(w, "Goal given to the agent: %s\n\n", goal);
+  outs(w,
+       "Per source document, an orchestrator model wrote instructions for a challenger model, "
+       "which proposed one example (context, question, reference answer and a weighted rubric, "
+       "or a question with a verifiable answer). Programmatic checks and a quality-verifier "
+       "model screened it; a weak and a strong solver model answered it several times without "
+       "seeing the rubric or reference; a judge model scored each answer. The program (never a "
+       "model) kept the example only when the scores met the acceptance bounds below; otherwise "
+       "the round's evidence went back to the orchestrator for another round, up to the round "
+       "budget.\n\n"
+       "Files: `dataset.jsonl` (one accepted example per line, with its weak and strong scores "
+       "and provenance: source id, rounds used, prompt hashes), `rejected.jsonl` (every rejected "
+       "candidate with its reason and statistics) and the run store (every model call, round "
+       "and verdict).\n\n"
+       "**Licence:** `license: other` is a placeholder. Set it to what the source corpus's "
+       "licence and the model providers' terms allow before publishing.\n\n");
+}
+
+static void role_table(struct cw *w, const struct card_data *d) {
+  const json_t *roles = json_object_get(d->recipe, "roles");
+  outs(w, "### Roles\n\n");
+  size_t n = 0;
+  const char **keys = role_keys(roles, &n);
+  if (!keys) {
+    if (json_object_size(roles)) w->rc = AD_ENOMEM;
+    outs(w, "The run did not record its roles.\n\n");
+    return;
+  }
+  outs(w, "| role | endpoint | model | temperature | top_p | max_tokens | samples | prompt sha256 "
+          "|\n|---|---|---|---|---|---|---|---|\n");
+  for (size_t i = 0; i < n; i++) {
+    const json_t *r = json_object_get(roles, keys[i]);
+    if (!json_is_object(r)) continue;
+    outs(w, "| ");
+    cell(w, keys[i]);
+    outs(w, " | ");
+    cell_json(w, json_object_get(r, "endpoint"), NULL);
+    outs(w, " | ");
+    cell_json(w, json_object_get(r, "model"), NULL);
+    outs(w, " | ");
+    cell_json(w, json_object_get(r, "temperature"), "default");
+    outs(w, " | ");
+    cell_json(w, json_object_get(r, "top_p"), "default");
+    outs(w, " | ");
+    cell_json(w, json_object_get(r, "max_tokens"), "default");
+    outs(w, " | ");
+    cell_json(w, json_object_get(r, "samples"), "1");
+    outs(w, " | ");
+    const char *sha = jx_str(json_object_get(r, "prompt"), "sha256");
+    if (sha) code(w, sha);
+    else outs(w, "—");
+    outs(w, " |\n");
+  }
+  free(keys);
+  outs(w, "\nThe weak and strong solvers see the context and question only, never the rubric or "
+          "the reference answer. The solver and judge prompts are fixed for the run (their "
+          "hashes are checked on resume); the orchestrator can change only the challenger's "
+          "instructions.\n\n");
+
+  const json_t *eps = json_object_get(d->recipe, "endpoints");
+  if (json_object_size(eps)) {
+    outs(w, "Endpoints (OpenAI-compatible servers; API keys are never recorded):\n\n"
+            "| endpoint | base URLs | max in flight |\n|---|---|---|\n");
+    size_t ne = 0;
+    const char **ek = role_keys(eps, &ne); /* unknown names: sorted by name */
+    for (size_t i = 0; i < ne; i++) {
+      const json_t *e = json_object_get(eps, ek[i]);
+      outs(w, "| ");
+      cell(w, ek[i]);
+      outs(w, " | ");
+      const json_t *urls = json_object_get(e, "base_urls");
+      size_t j;
+      const json_t *u;
+      json_array_foreach(urls, j, u) {
+        if (j) outs(w, ", ");
+        cell(w, json_string_value(u));
+      }
+      if (!json_array_size(urls)) outs(w, "—");
+      outs(w, " | ");
+      cell_json(w, json_object_get(e, "max_inflight"), NULL);
+      outs(w, " |\n");
+    }
+    if (!ek) w->rc = AD_ENOMEM;
+    free(ek);
+    outs(w, "\n");
+  }
+}
+
+static void kv_table(struct cw *w, const json_t *obj) {
+  outs(w, "| setting | value |\n|---|---|\n");
+  size_t n = 0;
+  const char **keys = role_keys(obj, &n); /* no role names here: plain name order */
+  for (size_t i = 0; i < n; i++) {
+    outs(w, "| ");
+    cell(w, keys[i]);
+    outs(w, " | ");
+    cell_json(w, json_object_get(obj, keys[i]), NULL);
+    outs(w, " |\n");
+  }
+  free(keys);
+  outs(w, "\n");
+}
+
+static void agent_section(struct cw *w, const struct card_data *d) {
+  outs(w, "## How it was made: the agent\n\n");
+  role_table(w, d);
+
+  const json_t *acc = json_object_get(d->recipe, "accept");
+  outs(w, "### Acceptance criteria\n\n");
+  const json_t *bounds = json_object_get(acc, "bounds");
+  if (json_array_size(bounds)) {
+    const char *preset = jx_str(acc, "preset");
+    out(w, "An example is accepted only when it passes the quality checks and **all** of these "
+           "bounds hold over its solver statistics%s%s%s:\n\n",
+        preset ? " (preset `" : "", preset ? preset : "", preset ? "`)" : "");
+    size_t i;
+    const json_t *b;
+    json_array_foreach(bounds, i, b) {
+      outs(w, "- ");
+      code(w, json_string_value(b));
+      outs(w, "\n");
+    }
+    const json_t *sc = json_object_get(acc, "short_circuit");
+    if (sc)
+      out(w, "\nShort-circuit: %s.",
+          json_is_true(sc) ? "on (the strong solver is skipped when the weak solver's scores "
+                             "already fail a weak bound)"
+                           : "off (both solvers always run)");
+    const json_t *pt = json_object_get(acc, "pass_threshold");
+    if (json_is_number(pt))
+      out(w, " Pass threshold for a rubric score to count as correct: %g.",
+          json_number_value(pt));
+    outs(w, "\n\n");
+  } else {
+    outs(w, "The run did not record its acceptance bounds.\n\n");
+  }
+
+  outs(w, "### Budgets\n\n");
+  const json_t *bud = json_object_get(d->recipe, "budgets");
+  if (json_object_size(bud)) {
+    kv_table(w, bud);
+    outs(w, "(0 = no limit.)\n\n");
+  } else {
+    outs(w, "Not recorded.\n\n");
+  }
+
+  outs(w, "### Quality checks and filters\n\n");
+  const json_t *checks = json_object_get(d->recipe, "checks");
+  if (json_object_size(checks)) {
+    outs(w, "Programmatic checks run on every candidate before the quality-verifier model "
+            "(context length bounds, n-gram leakage of the reference answer into the context, "
+            "rubric size and weight caps, duplicates):\n\n");
+    kv_table(w, checks);
+  } else {
+    outs(w, "Not recorded.\n\n");
+  }
+}
+
+static void corpus_section(struct cw *w, const struct card_data *d) {
+  const json_t *c = json_object_get(d->meta, "corpus");
+  const json_t *src = json_object_get(d->recipe, "sources");
+  const char *path = jx_str(c, "path");
+  if (!path) path = jx_str(src, "path");
+  outs(w, "## Source corpus\n\n- path: ");
+  code(w, path);
+  outs(w, "\n- documents: ");
+  if (json_object_get(c, "count")) out(w, "%lld", jx_int(c, "count", 0));
+  else out(w, "%zu registered in the store", d->src_total);
+  outs(w, "\n- sha256: ");
+  code(w, jx_str(c, "sha256"));
+  outs(w, "\n- truncated documents: ");
+  if (json_object_get(c, "truncated")) {
+    out(w, "%lld", jx_int(c, "truncated", 0));
+    const json_t *mc = json_object_get(src, "max_chars");
+    if (json_is_integer(mc)) out(w, " (cut at %lld characters)", (long long)json_integer_value(mc));
+  } else {
+    outs(w, "not recorded");
+  }
+  outs(w, "\n\nRecord the corpus's origin, version and licence here: the dataset inherits "
+          "them.\n\n");
+}
+
+static int cmp_reason(const void *a, const void *b, void *ud) {
+  const json_t *r = ud;
+  const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+  long long cx = jx_int(r, x, 0), cy = jx_int(r, y, 0);
+  if (cx != cy) return cx > cy ? -1 : 1;
+  return strcmp(x, y);
+}
+
+static void stat_row(struct cw *w, const char *name, const struct dstat *s) {
+  if (!s->n) {
+    out(w, "| %s | — | — | — | — |\n", name);
+    return;
+  }
+  double mean = s->sum / (double)s->n;
+  double var = s->sumsq / (double)s->n - mean * mean;
+  out(w, "| %s | %.3f | %.3f | %.3f | %.3f |\n", name, mean, var > 0 ? sqrt(var) : 0.0, s->min,
+      s->max);
+}
+
+static void results_section(struct cw *w, const struct card_data *d) {
+  size_t processed = d->src_done + d->src_exhausted;
+  outs(w, "## Results\n\n");
+  out(w,
+      "| | count |\n|---|---|\n| sources | %zu |\n| processed | %zu |\n| accepted (done) | %zu "
+      "|\n| exhausted (round budget spent) | %zu |\n| pending or in progress | %zu |\n"
+      "| accepted examples | %zu |\n| candidates evaluated | %zu |\n| candidates rejected | %zu "
+      "|\n\n",
+      d->src_total, processed, d->src_done, d->src_exhausted, d->src_pending + d->src_progress,
+      d->n_examples, d->cand_total, d->cand_rejected);
+  out(w, "Acceptance rate: %.1f%% of processed sources (%zu of %zu); %.1f%% of candidates (%zu of "
+         "%zu).\n\n",
+      pct(d->src_done, processed), d->src_done, processed, pct(d->cand_accepted, d->cand_total),
+      d->cand_accepted, d->cand_total);
+
+  outs(w, "### Rejections by reason\n\n");
+  size_t nr = json_object_size(d->reasons);
+  if (!nr) {
+    outs(w, "No candidate was rejected.\n\n");
+  } else {
+    const char **keys = calloc(nr, sizeof *keys);
+    if (!keys) {
+      w->rc = AD_ENOMEM;
+      return;
+    }
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(d->reasons, k, v) keys[i++] = k;
+    qsort_r(keys, nr, sizeof *keys, cmp_reason, d->reasons);
+    outs(w, "| reason | count | share |\n|---|---|---|\n");
+    for (i = 0; i < nr; i++) {
+      long long c = jx_int(d->reasons, keys[i], 0);
+      outs(w, "| ");
+      code(w, keys[i]);
+      out(w, " | %lld | %.1f%% |\n", c, pct((size_t)c, d->cand_rejected));
+    }
+    free(keys);
+    outs(w, "\nReasons: `too_easy`: the weak solver scored above a weak bound; `too_hard`: the "
+            "weak solver scored below one (for example a weak score of 0); `failed_on_strong`: "
+            "the strong solver missed a strong bound; `no_gap`: the strong–weak gap was too "
+            "small; `quality:*`: the quality verifier failed it; `check:*`: a programmatic check "
+            "failed it; `parse_error`: the challenger's reply was not a valid candidate. Each "
+            "rejected candidate is in `rejected.jsonl` with its statistics.\n\n");
+  }
+
+  outs(w, "### Rounds to accept\n\n");
+  if (!d->n_examples) {
+    outs(w, "No example was accepted.\n\n");
+  } else {
+    outs(w, "| rounds | examples |\n|---|---|\n");
+    for (size_t r = 1; r < d->n_rounds; r++)
+      if (d->rounds[r]) out(w, "| %zu | %zu |\n", r, d->rounds[r]);
+    if (d->rounds_unknown) out(w, "| not recorded | %zu |\n", d->rounds_unknown);
+    double sum = 0;
+    size_t cnt = 0;
+    for (size_t r = 1; r < d->n_rounds; r++) {
+      sum += (double)r * (double)d->rounds[r];
+      cnt += d->rounds[r];
+    }
+    if (cnt) out(w, "\nMean rounds to accept: %.2f.\n", sum / (double)cnt);
+    outs(w, "\n");
+  }
+
+  outs(w, "### Scores of the accepted examples\n\n");
+  if (!d->n_examples) {
+    outs(w, "No example was accepted.\n\n");
+  } else {
+    outs(w, "Rubric scores in [0, 1] (or correct fractions for verifiable tasks); the spread is "
+            "over accepted examples (std is the population standard deviation).\n\n"
+            "| statistic | mean | std | min | max |\n|---|---|---|---|---|\n");
+    stat_row(w, "weak mean", &d->weak);
+    stat_row(w, "strong mean", &d->strong);
+    stat_row(w, "gap (strong − weak)", &d->gap);
+    stat_row(w, "weak std (per example)", &d->weak_std);
+    outs(w, "\n");
+  }
+}
+
+static void cost_section(struct cw *w, const struct card_data *d) {
+  outs(w, "## Cost\n\n");
+  size_t n = 0;
+  const char **keys = role_keys(d->roles, &n);
+  if (!keys) {
+    if (json_object_size(d->roles)) w->rc = AD_ENOMEM;
+    outs(w, "No model call is recorded.\n\n");
+    return;
+  }
+  outs(w, "Tokens and cost count real calls only: calls answered from the store's cache cost "
+          "nothing.\n\n| role | calls | ok | failed | cache hits | retries | prompt tokens | "
+          "completion tokens | cost (USD) |\n|---|---|---|---|---|---|---|---|---|\n");
+  long long t[7] = {0};
+  static const char *const cols[7] = {"calls", "ok", "error", "cache_hits",
+                                      "retries", "prompt", "completion"};
+  double tcost = 0;
+  for (size_t i = 0; i < n; i++) {
+    const json_t *r = json_object_get(d->roles, keys[i]);
+    outs(w, "| ");
+    cell(w, keys[i]);
+    for (int c = 0; c < 7; c++) {
+      long long v = jx_int(r, cols[c], 0);
+      t[c] += v;
+      out(w, " | %lld", v);
+    }
+    if (json_is_true(json_object_get(r, "priced"))) {
+      double cost = jx_num(r, "cost", 0);
+      tcost += cost;
+      out(w, " | %.4f |\n", cost);
+    } else {
+      outs(w, " | — |\n");
+    }
+  }
+  free(keys);
+  outs(w, "| **total**");
+  for (int c = 0; c < 7; c++) out(w, " | %lld", t[c]);
+  if (d->any_priced) out(w, " | %.4f%s |\n", tcost, d->any_unpriced ? " (partial)" : "");
+  else outs(w, " | — |\n");
+  if (!d->any_priced)
+    outs(w, "\nNo prices were given for these models, so cost is unknown (add `prices` to the "
+            "recipe's endpoints).\n");
+  else if (d->any_unpriced)
+    outs(w, "\nSome models had no price: the total counts priced models only.\n");
+  outs(w, "\n");
+}
+
+static void prompt_block(struct cw *w, const char *role, const char *path, const char *sha,
+                         const char *text) {
+  out(w, "### %s\n\n- path: ", role);
+  code(w, path);
+  outs(w, "\n- sha256: ");
+  code(w, sha);
+  outs(w, "\n\n");
+  if (text) fenced(w, "text", text);
+  else outs(w, "The prompt's text is not recorded in the store.\n\n");
+}
+
+static void prompts_section(struct cw *w, const struct card_data *d) {
+  outs(w, "## Prompts\n\nEvery prompt the run used, in full. Verify a file with "
+          "`sha256sum`; the same hashes are in each example's `prompt_hashes`.\n\n");
+  const json_t *prompts = json_object_get(d->meta, "prompts");
+  const json_t *hashes = json_object_get(d->row, "prompt_hashes");
+  const json_t *roles = json_object_get(d->recipe, "roles");
+  int any = 0;
+  size_t n = 0;
+  const char **keys = role_keys(prompts, &n);
+  for (size_t i = 0; i < n; i++) {
+    const json_t *p = json_object_get(prompts, keys[i]);
+    const char *sha = jx_str(p, "sha256");
+    if (!sha) sha = jx_str(hashes, keys[i]);
+    prompt_block(w, keys[i], jx_str(p, "path"), sha, jx_str(p, "text"));
+    any = 1;
+  }
+  if (json_object_size(prompts) && !keys) w->rc = AD_ENOMEM;
+  free(keys);
+  /* prompts known only by hash (from the run row or the recipe) */
+  const json_t *srcs[2] = {hashes, roles};
+  for (int s = 0; s < 2; s++) {
+    keys = role_keys(srcs[s], &n);
+    for (size_t i = 0; i < n; i++) {
+      if (json_object_get(prompts, keys[i])) continue;
+      if (s == 1 && json_object_get(hashes, keys[i])) continue;
+      const json_t *v = json_object_get(srcs[s], keys[i]);
+      const char *sha = s == 0 ? json_string_value(v) : jx_str(json_object_get(v, "prompt"),
+                                                                "sha256");
+      const char *path = s == 0 ? jx_str(json_object_get(json_object_get(roles, keys[i]),
+                                                         "prompt"), "path")
+                                : jx_str(json_object_get(v, "prompt"), "path");
+      if (!sha) continue;
+      prompt_block(w, keys[i], path, sha, NULL);
+      any = 1;
+    }
+    free(keys);
+  }
+  if (!any) outs(w, "The run did not record its prompts.\n\n");
+}
+
+static void reproduce_section(struct cw *w, const struct card_data *d) {
+  const char *cl = jx_str(d->row, "command_line");
+  const char *version = jx_str(d->row, "version");
+  outs(w, "## Reproduce\n\n");
+  if (cl) fenced(w, "sh", cl);
+  else outs(w, "The command line is not recorded.\n\n");
+  outs(w, "- autodata version: ");
+  code(w, version);
+  out(w, "\n- seed: %llu\n- recipe: ", (unsigned long long)(uint64_t)jx_int(d->row, "seed", 0));
+  code(w, recipe_name(d));
+  outs(w, ", sha256 ");
+  code(w, jx_str(d->row, "recipe_sha256"));
+  outs(w, "\n\nEvery sampling seed derives from the run seed, the source, the round, the role "
+          "and the sample index, and every model call is in the store. Running the same recipe, "
+          "prompts and seed on the store resumes or replays the run from its cache without new "
+          "model calls; `autodata card` and `autodata export` regenerate these files from the "
+          "store alone.\n\n");
+}
+
+static void limitations_section(struct cw *w) {
+  outs(w,
+       "## Limitations\n\n"
+       "- The examples, reference answers and rubrics were written by a language model and "
+       "scored by language models; they can be wrong, and a model judge can be fooled or "
+       "inconsistent.\n"
+       "- \"Accepted\" means only that the acceptance bounds above held for the sampled solver "
+       "answers: difficulty is relative to the weak and strong models used here and measured "
+       "with few samples.\n"
+       "- The data inherits the topics, biases and errors of the source corpus and of the "
+       "models.\n"
+       "- The agent optimises for the acceptance bounds; read a sample of `dataset.jsonl` and "
+       "`rejected.jsonl` before training on it.\n"
+       "- Not recorded by the run (add them when you publish): the corpus licence, the training "
+       "method and reward model used with this data, held-out and contamination checks against "
+       "your evaluation sets (`autodata export --holdout N --seed S` makes a seeded held-out "
+       "split), and post-training evaluations.\n");
+}
+
+/* ======== the secrets scrub ======== */
+
+static int secret_name(const char *name, size_t len) {
+  static const char *const pats[] = {"KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD"};
+  for (size_t p = 0; p < sizeof pats / sizeof *pats; p++) {
+    size_t pl = strlen(pats[p]);
+    for (size_t i = 0; i + pl <= len; i++)
+      if (!strncasecmp(name + i, pats[p], pl)) return 1;
+  }
+  return 0;
+}
+
+/* Replace every occurrence of the values of secret-looking environment
+ * variables in b by "[redacted]". */
+static int scrub(struct buf *b) {
+  for (char **e = environ; e && *e; e++) {
+    const char *eq = strchr(*e, '=');
+    if (!eq || !secret_name(*e, (size_t)(eq - *e))) continue;
+    const char *val = eq + 1;
+    size_t vl = strlen(val);
+    if (vl < 8 || !memmem(b->data ? b->data : "", b->len, val, vl)) continue;
+    struct buf nb;
+    buf_init(&nb, b->limit);
+    const char *p = b->data, *end = b->data + b->len;
+    int rc = 0;
+    while (!rc && p < end) {
+      const char *hit = memmem(p, (size_t)(end - p), val, vl);
+      if (!hit) {
+        rc = buf_append(&nb, p, (size_t)(end - p));
+        break;
+      }
+      rc = buf_append(&nb, p, (size_t)(hit - p));
+      if (!rc) rc = buf_puts(&nb, "[redacted]");
+      p = hit + vl;
+    }
+    if (rc) {
+      buf_free(&nb);
+      return rc;
+    }
+    buf_free(b);
+    *b = nb;
+  }
+  return 0;
+}
+
+/* ======== entry points ======== */
+
+int report_card_render(store *st, store_id run, struct buf *dst, char *err, size_t n) {
+  struct card_data d;
+  memset(&d, 0, sizeof d);
+  d.st = st;
+  d.run = run;
+  d.err = err;
+  d.errn = n;
+  struct buf b;
+  buf_init(&b, 0);
+  struct cw w = {&b, 0};
+  int rc = collect(&d);
+  if (rc) goto cleanup;
+  front_matter(&w, &d);
+  summary(&w, &d);
+  agent_section(&w, &d);
+  corpus_section(&w, &d);
+  results_section(&w, &d);
+  cost_section(&w, &d);
+  prompts_section(&w, &d);
+  reproduce_section(&w, &d);
+  limitations_section(&w);
+  if (!w.rc) w.rc = scrub(&b);
+  if (w.rc) {
+    rc = report_err(err, n, w.rc, "rendering the data card: %s", ad_strerror(w.rc));
+    goto cleanup;
+  }
+  if ((rc = buf_append(dst, b.data, b.len)))
+    report_err(err, n, rc, "rendering the data card: %s", ad_strerror(rc));
+cleanup:
+  buf_free(&b);
+  card_data_free(&d);
+  return rc;
+}
+
+int report_write_card(store *st, store_id run, const char *path, char *err, size_t n) {
+  struct buf b;
+  buf_init(&b, 0);
+  struct report_file rf;
+  int rc = report_card_render(st, run, &b, err, n);
+  if (!rc && !(rc = report_file_open(&rf, path, err, n))) {
+    rc = report_file_write(&rf, b.data, b.len, err, n);
+    if (!rc) rc = report_file_commit(&rf, err, n);
+  }
+  buf_free(&b);
+  return rc;
+}

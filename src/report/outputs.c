@@ -1,0 +1,262 @@
+/* outputs.c - dataset.jsonl, rejected.jsonl, report_write_all() and the
+ * helpers the report module shares (errors, run lookup, atomic output files). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "report/report.h"
+#include "util/fs.h"
+#include "util/jsonx.h"
+
+/* ======== shared helpers ======== */
+
+int report_err(char *err, size_t n, int code, const char *fmt, ...) {
+  if (err && n) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+  }
+  return code;
+}
+
+struct run_pick {
+  store_id want;
+  json_t *row;
+};
+
+static int pick_run(void *ud, const json_t *row) {
+  struct run_pick *p = ud;
+  if (p->want > 0 && jx_int(row, "id", 0) != p->want) return 0;
+  json_t *copy = json_deep_copy(row);
+  if (!copy) return AD_ENOMEM;
+  json_decref(p->row);
+  p->row = copy; /* run 0: rows come by id, the last one is the latest */
+  return p->want > 0 ? 1 : 0;
+}
+
+int report_run_row(store *st, store_id run, json_t **row, char *err, size_t n) {
+  struct run_pick p = {run, NULL};
+  *row = NULL;
+  int rc = store_runs_each(st, pick_run, &p);
+  if (rc < 0) {
+    json_decref(p.row);
+    if (rc == AD_ENOMEM) return report_err(err, n, rc, "out of memory reading runs");
+    return report_err(err, n, rc, "%s", store_errmsg(st));
+  }
+  if (!p.row) {
+    if (run > 0)
+      return report_err(err, n, AD_ENOTFOUND,
+                        "store %s has no run %lld (see `autodata status --store %s`)",
+                        store_path(st), (long long)run, store_path(st));
+    return report_err(err, n, AD_ENOTFOUND,
+                      "store %s holds no run yet: start one with `autodata run`",
+                      store_path(st));
+  }
+  *row = p.row;
+  return 0;
+}
+
+const json_t *report_run_meta(const json_t *run_row) {
+  const json_t *info = json_object_get(run_row, "info");
+  if (!json_is_object(info)) return NULL;
+  if (json_object_get(info, "recipe") || json_object_get(info, "prompts")) return info;
+  const json_t *extra = json_object_get(info, "extra");
+  if (json_is_object(extra)) return extra;
+  return info;
+}
+
+int report_file_open(struct report_file *rf, const char *path, char *err, size_t n) {
+  memset(rf, 0, sizeof *rf);
+  size_t pl = strlen(path);
+  rf->path = strdup(path);
+  rf->tmp = malloc(pl + 5);
+  if (!rf->path || !rf->tmp) {
+    report_file_abort(rf);
+    return report_err(err, n, AD_ENOMEM, "out of memory");
+  }
+  memcpy(rf->tmp, path, pl);
+  memcpy(rf->tmp + pl, ".tmp", 5);
+  rf->f = fopen(rf->tmp, "we");
+  if (!rf->f) {
+    int e = errno;
+    report_err(err, n, AD_EIO, "cannot write %s: %s (check that its folder exists and is writable)",
+               rf->tmp, strerror(e));
+    free(rf->path);
+    free(rf->tmp);
+    memset(rf, 0, sizeof *rf);
+    return AD_EIO;
+  }
+  return 0;
+}
+
+static int io_fail(struct report_file *rf, int e, char *err, size_t n) {
+  int code = e == ENOSPC ? AD_EFULL : AD_EIO;
+  report_err(err, n, code, "writing %s failed: %s%s", rf->path ? rf->path : "?", strerror(e),
+             e == ENOSPC ? " (free some disk space and run the command again)" : "");
+  report_file_abort(rf);
+  return code;
+}
+
+int report_file_write(struct report_file *rf, const void *p, size_t len, char *err, size_t n) {
+  if (!rf->f) return report_err(err, n, AD_EINVAL, "output file is not open");
+  if (len && fwrite(p, 1, len, rf->f) != len) return io_fail(rf, errno ? errno : EIO, err, n);
+  return 0;
+}
+
+int report_file_commit(struct report_file *rf, char *err, size_t n) {
+  if (!rf->f) return report_err(err, n, AD_EINVAL, "output file is not open");
+  if (fflush(rf->f) || fsync(fileno(rf->f))) return io_fail(rf, errno ? errno : EIO, err, n);
+  FILE *f = rf->f;
+  rf->f = NULL;
+  if (fclose(f)) return io_fail(rf, errno ? errno : EIO, err, n);
+  if (rename(rf->tmp, rf->path)) return io_fail(rf, errno, err, n);
+  free(rf->path);
+  free(rf->tmp);
+  memset(rf, 0, sizeof *rf);
+  return 0;
+}
+
+void report_file_abort(struct report_file *rf) {
+  if (rf->f) fclose(rf->f);
+  if (rf->tmp) unlink(rf->tmp);
+  free(rf->path);
+  free(rf->tmp);
+  memset(rf, 0, sizeof *rf);
+}
+
+/* ======== dataset.jsonl ======== */
+
+struct line_ctx {
+  struct report_file *rf;
+  size_t count;
+  int rc; /* our own failure (vs a store read error) */
+  char *err;
+  size_t n;
+};
+
+static int write_json_line(struct line_ctx *c, const json_t *v) {
+  char *text = jx_dump_canonical(v);
+  if (!text) return c->rc = report_err(c->err, c->n, AD_ENOMEM, "out of memory");
+  size_t len = strlen(text);
+  text[len] = '\n'; /* overwrite the NUL: write len + 1 bytes */
+  int rc = report_file_write(c->rf, text, len + 1, c->err, c->n);
+  free(text);
+  if (rc) return c->rc = rc;
+  c->count++;
+  return 0;
+}
+
+static int dataset_row(void *ud, const json_t *row) {
+  struct line_ctx *c = ud;
+  const json_t *ex = json_object_get(row, "example");
+  if (!json_is_object(ex))
+    return c->rc = report_err(c->err, c->n, AD_ECORRUPT, "example '%s' in the store is not a JSON "
+                              "object", jx_str(row, "example_id") ? jx_str(row, "example_id") : "?");
+  return write_json_line(c, ex);
+}
+
+/* Run the iterator `each` into a fresh atomic file at path. */
+typedef int (*each_fn)(store *st, store_id run, void *arg, struct line_ctx *c);
+
+static int write_lines(store *st, store_id run, const char *path, each_fn each, void *arg,
+                       size_t *count, char *err, size_t n) {
+  json_t *row = NULL;
+  int rc = report_run_row(st, run, &row, err, n);
+  if (rc) return rc;
+  run = (store_id)jx_int(row, "id", run);
+  json_decref(row);
+  struct report_file rf;
+  if ((rc = report_file_open(&rf, path, err, n))) return rc;
+  struct line_ctx c = {&rf, 0, 0, err, n};
+  rc = each(st, run, arg, &c);
+  if (rc) {
+    if (!c.rc) report_err(err, n, rc, "%s", store_errmsg(st));
+    report_file_abort(&rf);
+    return c.rc ? c.rc : rc;
+  }
+  if ((rc = report_file_commit(&rf, err, n))) return rc;
+  if (count) *count = c.count;
+  return 0;
+}
+
+static int each_example(store *st, store_id run, void *arg, struct line_ctx *c) {
+  (void)arg;
+  return store_examples_each(st, run, dataset_row, c);
+}
+
+int report_write_dataset(store *st, store_id run, const char *path, size_t *count, char *err,
+                         size_t n) {
+  return write_lines(st, run, path, each_example, NULL, count, err, n);
+}
+
+/* ======== rejected.jsonl ======== */
+
+static json_t *or_null(const json_t *v) { return v ? json_incref((json_t *)v) : json_null(); }
+
+static int rejected_row(void *ud, const json_t *row) {
+  struct line_ctx *c = ud;
+  const json_t *rec = json_object_get(row, "record");
+  const json_t *cand = json_object_get(rec, "candidate");
+  const json_t *reason = json_object_get(row, "reason");
+  if (!json_is_string(reason)) reason = json_object_get(rec, "reason");
+  json_t *o = json_object();
+  if (!o) return c->rc = report_err(c->err, c->n, AD_ENOMEM, "out of memory");
+  int bad = 0;
+  bad |= json_object_set_new(o, "source_id", or_null(json_object_get(row, "source_id")));
+  bad |= json_object_set_new(o, "round", or_null(json_object_get(row, "round")));
+  bad |= json_object_set_new(o, "index", or_null(json_object_get(row, "index")));
+  bad |= json_object_set_new(o, "reason", or_null(reason));
+  bad |= json_object_set_new(o, "detail", or_null(json_object_get(rec, "detail")));
+  bad |= json_object_set_new(o, "question", or_null(json_object_get(cand, "question")));
+  bad |= json_object_set_new(o, "question_type", or_null(json_object_get(cand, "question_type")));
+  bad |= json_object_set_new(o, "stats", or_null(json_object_get(rec, "stats")));
+  bad |= json_object_set_new(o, "quality", or_null(json_object_get(rec, "quality")));
+  int rc = bad ? (c->rc = report_err(c->err, c->n, AD_ENOMEM, "out of memory"))
+               : write_json_line(c, o);
+  json_decref(o);
+  return rc;
+}
+
+static int each_rejected(store *st, store_id run, void *arg, struct line_ctx *c) {
+  (void)arg;
+  return store_candidates_each(st, run, "rejected", rejected_row, c);
+}
+
+int report_write_rejected(store *st, store_id run, const char *path, size_t *count, char *err,
+                          size_t n) {
+  return write_lines(st, run, path, each_rejected, NULL, count, err, n);
+}
+
+/* ======== all outputs ======== */
+
+static int join_path(char *out, size_t cap, const char *folder, const char *name, char *err,
+                     size_t n) {
+  size_t fl = strlen(folder);
+  int slash = fl && folder[fl - 1] == '/';
+  int w = snprintf(out, cap, "%s%s%s", folder, slash ? "" : "/", name);
+  if (w < 0 || (size_t)w >= cap)
+    return report_err(err, n, AD_ETOOBIG, "output path too long: %s/%s", folder, name);
+  return 0;
+}
+
+int report_write_all(store *st, store_id run, const char *folder, struct report_paths *out,
+                     char *err, size_t n) {
+  struct report_paths local;
+  struct report_paths *p = out ? out : &local;
+  memset(p, 0, sizeof *p);
+  int rc;
+  if (!folder || !*folder) return report_err(err, n, AD_EINVAL, "no output folder given");
+  if ((rc = fs_mkdirs(folder)))
+    return report_err(err, n, rc, "cannot create the output folder %s: %s", folder,
+                      strerror(errno));
+  if ((rc = join_path(p->dataset, sizeof p->dataset, folder, "dataset.jsonl", err, n)) ||
+      (rc = join_path(p->rejected, sizeof p->rejected, folder, "rejected.jsonl", err, n)) ||
+      (rc = join_path(p->card, sizeof p->card, folder, "DATACARD.md", err, n)))
+    return rc;
+  if ((rc = report_write_dataset(st, run, p->dataset, &p->n_examples, err, n))) return rc;
+  if ((rc = report_write_rejected(st, run, p->rejected, &p->n_rejected, err, n))) return rc;
+  return report_write_card(st, run, p->card, err, n);
+}

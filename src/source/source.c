@@ -1,0 +1,498 @@
+/* source.c - corpus readers (JSONL file, folder of .txt/.md). See source.h. */
+#include "source/source.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "util/buf.h"
+#include "util/fs.h"
+#include "util/hash.h"
+#include "util/jsonx.h"
+#include "util/rng.h"
+
+#define SRC_TITLE_MAX 200
+#define SRC_TITLE_SCAN_LINES 50
+
+const char *src_format_name(enum src_format f) {
+  switch (f) {
+  case SRC_FORMAT_JSONL: return "jsonl";
+  case SRC_FORMAT_DIR: return "dir";
+  default: return "auto";
+  }
+}
+
+void src_options_init(struct src_options *o) {
+  memset(o, 0, sizeof *o);
+  o->format = SRC_FORMAT_AUTO;
+  o->id_field = "id";
+  o->title_field = "title";
+  o->text_field = "text";
+  o->max_chars = 20000;
+  o->shuffle_seed = 1;
+}
+
+/* ---- UTF-8 helpers ------------------------------------------------------ */
+
+static int is_cont(unsigned char c) { return (c & 0xc0) == 0x80; }
+static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+size_t src_utf8_chars(const char *text, size_t len) {
+  size_t n = 0;
+  for (size_t i = 0; i < len; i++) n += !is_cont((unsigned char)text[i]);
+  return n;
+}
+
+size_t src_truncate_len(const char *text, size_t len, size_t max_chars) {
+  if (max_chars == 0) return len;
+  size_t chars = 0, cut = len;
+  for (size_t i = 0; i < len; i++) {
+    if (!is_cont((unsigned char)text[i])) {
+      if (chars == max_chars) { cut = i; break; }
+      chars++;
+    }
+  }
+  if (cut == len) return len;
+  if (!is_ws(text[cut])) {
+    size_t back = cut / 5 > 100 ? cut / 5 : 100; /* look back 20% or 100 bytes */
+    size_t lower = cut > back ? cut - back : 0;
+    size_t p = cut;
+    while (p > lower && !is_ws(text[p - 1])) p--;
+    if (p > 0 && is_ws(text[p - 1])) cut = p - 1;
+  }
+  while (cut > 0 && is_ws(text[cut - 1])) cut--;
+  return cut;
+}
+
+/* Valid UTF-8 without NULs: return a malloc'd copy (repaired if needed). */
+static char *repair_utf8(const char *s, size_t n, size_t *out_len) {
+  json_t *j = jx_string_lossy(s, n);
+  if (!j) return NULL;
+  size_t l = json_string_length(j);
+  char *r = malloc(l + 1);
+  if (r) {
+    memcpy(r, json_string_value(j), l);
+    r[l] = '\0';
+    *out_len = l;
+  }
+  json_decref(j);
+  return r;
+}
+
+/* ---- corpus building ---------------------------------------------------- */
+
+struct builder {
+  struct src_doc *docs;
+  size_t n, cap;
+  struct sha256 sha;
+};
+
+static struct src_doc *new_doc(struct builder *b) {
+  if (b->n == b->cap) {
+    size_t nc = b->cap ? b->cap * 2 : 64;
+    struct src_doc *p = realloc(b->docs, nc * sizeof *p);
+    if (!p) return NULL;
+    b->docs = p;
+    b->cap = nc;
+  }
+  struct src_doc *d = &b->docs[b->n++];
+  memset(d, 0, sizeof *d);
+  return d;
+}
+
+static void doc_free(struct src_doc *d) {
+  free(d->id);
+  free(d->title);
+  free(d->text);
+  free(d->file);
+  json_decref(d->meta);
+  memset(d, 0, sizeof *d);
+}
+
+void src_corpus_free(struct src_corpus *c) {
+  if (!c) return;
+  for (size_t i = 0; i < c->n; i++) doc_free(&c->docs[i]);
+  free(c->docs);
+  memset(c, 0, sizeof *c);
+}
+
+static void hash_doc(struct builder *b, const struct src_doc *d) {
+  sha256_update(&b->sha, d->id, strlen(d->id) + 1);
+  sha256_update(&b->sha, d->text, d->text_len);
+  sha256_update(&b->sha, "", 1);
+}
+
+/* ---- JSONL -------------------------------------------------------------- */
+
+static int field_type_error(char *err, size_t errlen, const char *path, long line, const char *field,
+                            const json_t *v, const char *expected) {
+  static const char *const names[] = {"an object", "an array", "a string", "an integer",
+                                      "a real", "true", "false", "null"};
+  snprintf(err, errlen, "%s:%ld: field '%s' is %s, expected %s", path, line, field,
+           names[json_typeof(v)], expected);
+  return AD_EPARSE;
+}
+
+static int jsonl_line(struct builder *b, const struct src_options *o, const char *path, long line,
+                      const char *p, size_t n, char *err, size_t errlen) {
+  int rc = 0;
+  char *fixed = NULL;
+  json_t *root = NULL;
+  size_t k = 0;
+  while (k < n && is_ws(p[k])) k++;
+  if (k == n) return 0; /* blank line */
+  json_t *probe = jx_string_lossy(p, n);
+  if (!probe) return AD_ENOMEM;
+  if (json_string_length(probe) != n || memcmp(json_string_value(probe), p, n)) {
+    size_t fl = json_string_length(probe);
+    fixed = malloc(fl + 1);
+    if (!fixed) { json_decref(probe); return AD_ENOMEM; }
+    memcpy(fixed, json_string_value(probe), fl);
+    p = fixed;
+    n = fl;
+  }
+  json_decref(probe);
+  json_error_t jerr;
+  root = json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr);
+  if (!root) {
+    snprintf(err, errlen, "%s:%ld: invalid JSON at column %d: %s", path, line, jerr.column, jerr.text);
+    rc = AD_EPARSE;
+    goto cleanup;
+  }
+  if (!json_is_object(root)) {
+    snprintf(err, errlen, "%s:%ld: expected a JSON object per line", path, line);
+    rc = AD_EPARSE;
+    goto cleanup;
+  }
+  json_t *text = json_object_get(root, o->text_field);
+  if (!text) {
+    snprintf(err, errlen, "%s:%ld: missing string field '%s' (set sources.text_field to the field "
+             "that holds the document text)", path, line, o->text_field);
+    rc = AD_EPARSE;
+    goto cleanup;
+  }
+  if (!json_is_string(text)) {
+    rc = field_type_error(err, errlen, path, line, o->text_field, text, "a string");
+    goto cleanup;
+  }
+  json_t *id = json_object_get(root, o->id_field);
+  char idbuf[32];
+  const char *ids = NULL;
+  if (!id || json_is_null(id)) {
+    snprintf(idbuf, sizeof idbuf, "%ld", line);
+    ids = idbuf;
+  } else if (json_is_string(id)) {
+    ids = json_string_value(id);
+    if (!*ids) {
+      snprintf(err, errlen, "%s:%ld: field '%s' is an empty string", path, line, o->id_field);
+      rc = AD_EPARSE;
+      goto cleanup;
+    }
+  } else if (json_is_integer(id)) {
+    snprintf(idbuf, sizeof idbuf, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+    ids = idbuf;
+  } else {
+    rc = field_type_error(err, errlen, path, line, o->id_field, id, "a string or an integer");
+    goto cleanup;
+  }
+  json_t *title = json_object_get(root, o->title_field);
+  if (title && !json_is_null(title) && !json_is_string(title)) {
+    rc = field_type_error(err, errlen, path, line, o->title_field, title, "a string");
+    goto cleanup;
+  }
+  struct src_doc *d = new_doc(b);
+  if (!d) { rc = AD_ENOMEM; goto cleanup; }
+  d->line = line;
+  d->id = strdup(ids);
+  d->title = strdup(json_is_string(title) ? json_string_value(title) : "");
+  d->text_len = json_string_length(text);
+  d->text = malloc(d->text_len + 1);
+  d->meta = json_deep_copy(root);
+  if (!d->id || !d->title || !d->text || !d->meta) { rc = AD_ENOMEM; goto cleanup; }
+  memcpy(d->text, json_string_value(text), d->text_len);
+  d->text[d->text_len] = '\0';
+  json_object_del(d->meta, o->text_field);
+  json_object_del(d->meta, o->id_field);
+  json_object_del(d->meta, o->title_field);
+  hash_doc(b, d);
+cleanup:
+  if (rc == AD_ENOMEM) snprintf(err, errlen, "%s:%ld: out of memory", path, line);
+  json_decref(root);
+  free(fixed);
+  return rc;
+}
+
+static int read_jsonl(struct builder *b, const struct src_options *o, char *err, size_t errlen) {
+  int rc = 0;
+  FILE *f = fopen(o->path, "rb");
+  if (!f) {
+    snprintf(err, errlen, "%s: cannot open: %s", o->path, strerror(errno));
+    return AD_EIO;
+  }
+  struct buf line;
+  buf_init(&line, AD_MAX_LINE + 1);
+  char chunk[65536];
+  long lineno = 1;
+  size_t got;
+  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+    size_t i = 0;
+    while (i < got) {
+      char *nl = memchr(chunk + i, '\n', got - i);
+      size_t take = nl ? (size_t)(nl - (chunk + i)) : got - i;
+      if (line.len + take > AD_MAX_LINE) {
+        snprintf(err, errlen, "%s:%ld: line longer than %u bytes", o->path, lineno,
+                 (unsigned)AD_MAX_LINE);
+        rc = AD_ETOOBIG;
+        goto cleanup;
+      }
+      if ((rc = buf_append(&line, chunk + i, take))) goto cleanup;
+      i += take;
+      if (nl) {
+        rc = jsonl_line(b, o, o->path, lineno, buf_str(&line), line.len, err, errlen);
+        if (rc) goto cleanup;
+        buf_reset(&line);
+        lineno++;
+        i++;
+      }
+    }
+  }
+  if (ferror(f)) {
+    snprintf(err, errlen, "%s: read error: %s", o->path, strerror(errno));
+    rc = AD_EIO;
+    goto cleanup;
+  }
+  if (line.len) rc = jsonl_line(b, o, o->path, lineno, buf_str(&line), line.len, err, errlen);
+cleanup:
+  if (rc == AD_ENOMEM) snprintf(err, errlen, "%s: out of memory", o->path);
+  buf_free(&line);
+  fclose(f);
+  return rc;
+}
+
+/* ---- folder ------------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Title: first markdown heading in the first lines, else first non-blank line. */
+static char *make_title(const char *t, size_t n) {
+  const char *first = NULL;
+  size_t first_len = 0;
+  size_t pos = 0;
+  for (int ln = 0; pos < n && ln < SRC_TITLE_SCAN_LINES; ln++) {
+    const char *nl = memchr(t + pos, '\n', n - pos);
+    size_t e = nl ? (size_t)(nl - t) : n;
+    size_t a = pos, z = e;
+    while (a < z && is_ws(t[a])) a++;
+    while (z > a && is_ws(t[z - 1])) z--;
+    if (a < z) {
+      size_t h = a;
+      while (h < z && t[h] == '#') h++;
+      if (h > a && h - a <= 6 && h < z && (t[h] == ' ' || t[h] == '\t')) {
+        while (h < z && is_ws(t[h])) h++;
+        first = t + h;
+        first_len = z - h;
+        break;
+      }
+      if (!first) {
+        first = t + a;
+        first_len = z - a;
+      }
+    }
+    pos = e + 1;
+  }
+  if (!first) return strdup("");
+  if (first_len > SRC_TITLE_MAX) {
+    first_len = SRC_TITLE_MAX;
+    while (first_len > 0 && is_cont((unsigned char)first[first_len])) first_len--;
+  }
+  return strndup(first, first_len);
+}
+
+static int has_ext(const char *name) {
+  const char *dot = strrchr(name, '.');
+  return dot && dot != name && (!strcasecmp(dot, ".txt") || !strcasecmp(dot, ".md"));
+}
+
+static int read_dir(struct builder *b, const struct src_options *o, char *err, size_t errlen) {
+  int rc = 0;
+  char **names = NULL;
+  size_t nn = 0, cap = 0;
+  char *raw = NULL, *path = NULL;
+  DIR *dir = opendir(o->path);
+  if (!dir) {
+    snprintf(err, errlen, "%s: cannot open folder: %s", o->path, strerror(errno));
+    return AD_EIO;
+  }
+  struct dirent *de;
+  while ((de = readdir(dir))) {
+    if (de->d_name[0] == '.' || !has_ext(de->d_name)) continue;
+    if (nn == cap) {
+      size_t nc = cap ? cap * 2 : 64;
+      char **p = realloc(names, nc * sizeof *p);
+      if (!p) { rc = AD_ENOMEM; goto cleanup; }
+      names = p;
+      cap = nc;
+    }
+    if (!(names[nn] = strdup(de->d_name))) { rc = AD_ENOMEM; goto cleanup; }
+    nn++;
+  }
+  if (nn) qsort(names, nn, sizeof *names, cmp_str);
+  for (size_t i = 0; i < nn; i++) {
+    if (asprintf(&path, "%s/%s", o->path, names[i]) < 0) { path = NULL; rc = AD_ENOMEM; goto cleanup; }
+    struct stat sb;
+    if (stat(path, &sb) || !S_ISREG(sb.st_mode)) {
+      free(path);
+      path = NULL;
+      continue;
+    }
+    size_t len = 0;
+    rc = fs_read_all(path, AD_MAX_LINE, &raw, &len);
+    if (rc) {
+      if (rc == AD_ETOOBIG)
+        snprintf(err, errlen, "%s: file larger than %u bytes", path, (unsigned)AD_MAX_LINE);
+      else if (rc != AD_ENOMEM)
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+      goto cleanup;
+    }
+    struct src_doc *d = new_doc(b);
+    if (!d) { rc = AD_ENOMEM; goto cleanup; }
+    d->file = path;
+    path = NULL;
+    d->text = repair_utf8(raw, len, &d->text_len);
+    free(raw);
+    raw = NULL;
+    const char *dot = strrchr(names[i], '.');
+    d->id = strndup(names[i], (size_t)(dot - names[i]));
+    if (!d->text || !d->id) { rc = AD_ENOMEM; goto cleanup; }
+    d->title = make_title(d->text, d->text_len);
+    if (!d->title) { rc = AD_ENOMEM; goto cleanup; }
+    hash_doc(b, d);
+  }
+cleanup:
+  if (rc == AD_ENOMEM) snprintf(err, errlen, "%s: out of memory", o->path);
+  for (size_t i = 0; i < nn; i++) free(names[i]);
+  free(names);
+  free(raw);
+  free(path);
+  closedir(dir);
+  return rc;
+}
+
+/* ---- src_load ----------------------------------------------------------- */
+
+static const char *doc_where(const struct src_doc *d, const char *path, char *tmp, size_t n) {
+  if (d->file) return d->file;
+  snprintf(tmp, n, "%s:%ld", path, d->line);
+  return tmp;
+}
+
+static int cmp_doc_id(const void *a, const void *b) {
+  const struct src_doc *const *x = a, *const *y = b;
+  int c = strcmp((*x)->id, (*y)->id);
+  if (c) return c;
+  return *x < *y ? -1 : *x > *y;
+}
+
+static int check_dups(struct builder *b, const char *path, char *err, size_t errlen) {
+  if (b->n < 2) return 0;
+  struct src_doc **idx = malloc(b->n * sizeof *idx);
+  if (!idx) return AD_ENOMEM;
+  for (size_t i = 0; i < b->n; i++) idx[i] = &b->docs[i];
+  qsort(idx, b->n, sizeof *idx, cmp_doc_id);
+  int rc = 0;
+  for (size_t i = 1; i < b->n; i++) {
+    if (!strcmp(idx[i - 1]->id, idx[i]->id)) {
+      char w1[512], w2[512];
+      snprintf(err, errlen, "duplicate source id '%s': %s and %s", idx[i]->id,
+               doc_where(idx[i - 1], path, w1, sizeof w1), doc_where(idx[i], path, w2, sizeof w2));
+      rc = AD_EEXISTS;
+      break;
+    }
+  }
+  free(idx);
+  return rc;
+}
+
+int src_load(const struct src_options *o, struct src_corpus *out, char *err, size_t errlen) {
+  char dummy[1];
+  if (!err || !errlen) { err = dummy; errlen = sizeof dummy; }
+  err[0] = '\0';
+  memset(out, 0, sizeof *out);
+  if (!o || !o->path || !*o->path) {
+    snprintf(err, errlen, "sources.path is not set");
+    return AD_EINVAL;
+  }
+  struct src_options opt = *o;
+  if (!opt.id_field) opt.id_field = "id";
+  if (!opt.title_field) opt.title_field = "title";
+  if (!opt.text_field) opt.text_field = "text";
+  struct stat sb;
+  if (stat(opt.path, &sb)) {
+    snprintf(err, errlen, "%s: cannot open: %s", opt.path, strerror(errno));
+    return AD_EIO;
+  }
+  if (opt.format == SRC_FORMAT_AUTO) opt.format = S_ISDIR(sb.st_mode) ? SRC_FORMAT_DIR : SRC_FORMAT_JSONL;
+  if (opt.format == SRC_FORMAT_JSONL && S_ISDIR(sb.st_mode)) {
+    snprintf(err, errlen, "%s: is a folder but sources.format is jsonl", opt.path);
+    return AD_EINVAL;
+  }
+  if (opt.format == SRC_FORMAT_DIR && !S_ISDIR(sb.st_mode)) {
+    snprintf(err, errlen, "%s: is not a folder but sources.format is dir", opt.path);
+    return AD_EINVAL;
+  }
+  struct builder b = {0};
+  sha256_init(&b.sha);
+  int rc = opt.format == SRC_FORMAT_DIR ? read_dir(&b, &opt, err, errlen)
+                                        : read_jsonl(&b, &opt, err, errlen);
+  if (!rc && b.n == 0) {
+    snprintf(err, errlen, "%s: no documents found%s", opt.path,
+             opt.format == SRC_FORMAT_DIR ? " (expected *.txt or *.md files)" : "");
+    rc = AD_EINVAL;
+  }
+  if (!rc) rc = check_dups(&b, opt.path, err, errlen);
+  if (rc) {
+    if (rc == AD_ENOMEM && !err[0]) snprintf(err, errlen, "%s: out of memory", opt.path);
+    for (size_t i = 0; i < b.n; i++) doc_free(&b.docs[i]);
+    free(b.docs);
+    return rc;
+  }
+  unsigned char digest[32];
+  sha256_final(&b.sha, digest);
+  for (int i = 0; i < 32; i++) snprintf(out->sha256 + 2 * i, 3, "%02x", digest[i]);
+  out->n_read = b.n;
+  out->format = opt.format;
+  if (opt.shuffle && b.n > 1) {
+    struct rng r;
+    rng_seed(&r, opt.shuffle_seed);
+    for (size_t i = b.n - 1; i > 0; i--) {
+      size_t j = (size_t)rng_below(&r, (uint64_t)i + 1);
+      struct src_doc tmp = b.docs[i];
+      b.docs[i] = b.docs[j];
+      b.docs[j] = tmp;
+    }
+  }
+  if (opt.limit && opt.limit < b.n) {
+    for (size_t i = opt.limit; i < b.n; i++) doc_free(&b.docs[i]);
+    b.n = opt.limit;
+  }
+  for (size_t i = 0; i < b.n; i++) {
+    struct src_doc *d = &b.docs[i];
+    d->orig_chars = src_utf8_chars(d->text, d->text_len);
+    size_t keep = src_truncate_len(d->text, d->text_len, opt.max_chars);
+    if (keep < d->text_len) {
+      d->text[keep] = '\0';
+      d->text_len = keep;
+      d->truncated = 1;
+      out->n_truncated++;
+    }
+  }
+  out->docs = b.docs;
+  out->n = b.n;
+  return 0;
+}

@@ -1,0 +1,91 @@
+/* source.h - source readers: a JSONL file or a folder of .txt/.md documents.
+ *
+ * src_load() reads a whole corpus into memory, validates it and applies the
+ * recipe's options in this order: read (file order; folders sorted by name) ->
+ * corpus hash -> duplicate-id check -> optional seeded shuffle (Fisher-Yates with
+ * util/rng.h) -> limit -> truncation of each text at max_chars on a word boundary.
+ *
+ * JSONL: one JSON object per line; blank lines skipped; a line longer than
+ * AD_MAX_LINE, a line that is not a JSON object, or an object without a string
+ * text field is an error naming "file:line" (and the field). The id field may be
+ * a string or an integer; when missing the id is the line number ("17"). The
+ * title field is optional (""). Other members are kept in `meta`.
+ * Folder: every regular *.txt / *.md file (not recursive, hidden files skipped),
+ * sorted by byte order of the name; id = file name without extension; title = the
+ * first markdown heading ("# Title") in the first 50 lines, else the first
+ * non-blank line (at most 200 bytes).
+ * Invalid UTF-8 is replaced by U+FFFD (and NUL bytes too) before anything else.
+ *
+ * Errors are returned as AD_E* codes with a message the user can act on in err.
+ * Not thread-safe per corpus; independent corpora may be loaded concurrently.
+ */
+#ifndef AD_SOURCE_H
+#define AD_SOURCE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+enum src_format { SRC_FORMAT_AUTO = 0, SRC_FORMAT_JSONL, SRC_FORMAT_DIR };
+
+/* Name of a format ("auto", "jsonl", "dir"). */
+const char *src_format_name(enum src_format f);
+
+struct src_options {
+  const char *path;         /* .jsonl file or folder (borrowed) */
+  enum src_format format;   /* AUTO: a folder -> DIR, anything else -> JSONL */
+  const char *id_field;     /* default "id" */
+  const char *title_field;  /* default "title" */
+  const char *text_field;   /* default "text" */
+  size_t max_chars;         /* characters (code points) kept per text; 0 = no cap; default 20000 */
+  size_t limit;             /* documents kept after the shuffle; 0 = all */
+  int shuffle;              /* 0/1 */
+  uint64_t shuffle_seed;    /* used when shuffle = 1 */
+};
+/* Defaults: AUTO, "id"/"title"/"text", max_chars 20000, limit 0, no shuffle, seed 1. */
+void src_options_init(struct src_options *o);
+
+struct src_doc {
+  char *id;            /* unique within the corpus */
+  char *title;         /* "" when none */
+  char *text;          /* valid UTF-8, NUL-terminated, possibly truncated */
+  size_t text_len;     /* bytes of text */
+  size_t orig_chars;   /* characters before truncation */
+  int truncated;       /* 1 when text was cut at max_chars */
+  long line;           /* JSONL line number (1-based); 0 for folder documents */
+  char *file;          /* folder documents: the file's path; NULL for JSONL */
+  json_t *meta;        /* JSONL: the other members of the object (new ref); NULL otherwise */
+};
+
+struct src_corpus {
+  struct src_doc *docs;   /* n documents, in use order (after shuffle and limit) */
+  size_t n;
+  size_t n_read;          /* documents read before the limit */
+  size_t n_truncated;     /* of the n kept */
+  enum src_format format; /* the format actually read */
+  char sha256[65];        /* SHA-256 over "id\0text\0" of every document read, in
+                             reading order, texts as read (after UTF-8 repair, before
+                             truncation), before shuffle and limit */
+};
+
+/* Read a corpus. On success fills *out (free with src_corpus_free). On failure
+ * *out is left empty and err holds e.g. "data/papers.jsonl:17: missing string
+ * field 'text'". Returns 0, AD_EIO (cannot open/read), AD_EPARSE (bad line or
+ * field), AD_EEXISTS (duplicate id, naming both places), AD_ETOOBIG (line over
+ * AD_MAX_LINE), AD_EINVAL (bad options, e.g. empty folder), AD_ENOMEM. */
+AD_WUR int src_load(const struct src_options *o, struct src_corpus *out, char *err, size_t errlen);
+void src_corpus_free(struct src_corpus *c);
+
+/* Byte length to keep of text[0..len) so that at most max_chars characters
+ * remain, cutting at the last whitespace before the limit when there is one in
+ * the last 20% (at least 100 bytes) of the kept part (else at the character
+ * boundary). Trailing
+ * whitespace of the kept part is dropped. Returns len when no cut is needed. */
+size_t src_truncate_len(const char *text, size_t len, size_t max_chars);
+
+/* Count UTF-8 characters (code points; invalid bytes count one each). */
+size_t src_utf8_chars(const char *text, size_t len);
+
+#endif

@@ -1,0 +1,342 @@
+/* store.c - the store front end: argument checks, dispatch to the backend,
+ * error messages, the cache key and source-state names. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_impl.h"
+#include "util/hash.h"
+#include "util/jsonx.h"
+
+int store_seterr(store *st, int code, const char *fmt, ...) {
+  if (!st) return code;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(st->errmsg, sizeof st->errmsg, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+static int is_postgres(const char *path) {
+  return !strncmp(path, "postgres://", 11) || !strncmp(path, "postgresql://", 13);
+}
+
+int store_open(const char *path, int flags, store **out) {
+  if (!out) return AD_EINVAL;
+  *out = NULL;
+  store *st = calloc(1, sizeof *st);
+  if (!st) return AD_ENOMEM;
+  *out = st;
+  st->flags = flags;
+  st->ops = &store_sqlite_ops;
+  if (!path || !*path) return store_seterr(st, AD_EINVAL, "store: no path given");
+  st->path = strdup(path);
+  if (!st->path) return store_seterr(st, AD_ENOMEM, "store: out of memory");
+  if (is_postgres(path))
+    return store_seterr(st, AD_EINVAL,
+                        "store %s: the PostgreSQL backend is not built in this version; "
+                        "use a SQLite file path",
+                        path);
+  int rc = st->ops->open(st, path, flags);
+  if (rc == 0) st->errmsg[0] = 0;
+  return rc;
+}
+
+int store_close(store *st) {
+  if (!st) return 0;
+  int rc = 0;
+  if (st->impl && st->ops->close) rc = st->ops->close(st);
+  free(st->path);
+  free(st);
+  return rc;
+}
+
+const char *store_errmsg(const store *st) {
+  if (!st) return "store: out of memory";
+  return st->errmsg[0] ? st->errmsg : "no error";
+}
+
+const char *store_path(const store *st) { return st && st->path ? st->path : ""; }
+
+/* Every other entry point needs an open backend. */
+#define NEED_OPEN(st)                                                                  \
+  do {                                                                                 \
+    if (!(st)) return AD_EINVAL;                                                       \
+    if (!(st)->impl) return store_seterr((st), AD_EINVAL, "store %s is not open",      \
+                                         store_path(st));                              \
+  } while (0)
+
+int store_attach_cache(store *st, const char *other_path) {
+  NEED_OPEN(st);
+  if (!other_path || !*other_path)
+    return store_seterr(st, AD_EINVAL, "store %s: --cache-from needs a path", st->path);
+  return st->ops->attach_cache(st, other_path);
+}
+
+int store_maybe_flush(store *st, int64_t now_ms) {
+  NEED_OPEN(st);
+  return st->ops->maybe_flush(st, now_ms);
+}
+
+int store_flush(store *st) {
+  NEED_OPEN(st);
+  return st->ops->flush(st);
+}
+
+size_t store_pending(const store *st) {
+  return st && st->impl ? st->ops->pending(st) : 0;
+}
+
+void store_set_batch(store *st, int max_rows, int max_ms) {
+  if (st && st->impl) st->ops->set_batch(st, max_rows, max_ms);
+}
+
+static int need_write(store *st) {
+  if (st->flags & STORE_OPEN_READONLY)
+    return store_seterr(st, AD_EREADONLY, "store %s was opened read-only", st->path);
+  return 0;
+}
+
+static int bad_run(store *st, store_id run) {
+  if (run <= 0) return store_seterr(st, AD_EINVAL, "store %s: invalid run id %lld", st->path,
+                                    (long long)run);
+  return 0;
+}
+
+static int bad_str(store *st, const char *what, const char *s) {
+  if (!s || !*s) return store_seterr(st, AD_EINVAL, "store %s: %s is missing", st->path, what);
+  return 0;
+}
+
+int store_run_begin(store *st, const struct store_run_info *info, int new_run, store_id *run,
+                    int *resumed) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_write(st))) return rc;
+  if (!info || !run) return store_seterr(st, AD_EINVAL, "store %s: run info missing", st->path);
+  if ((rc = bad_str(st, "recipe sha256", info->recipe_sha256))) return rc;
+  if (info->prompt_hashes && !json_is_object(info->prompt_hashes))
+    return store_seterr(st, AD_EINVAL, "store %s: prompt hashes must be an object", st->path);
+  int dummy;
+  return st->ops->run_begin(st, info, new_run, run, resumed ? resumed : &dummy);
+}
+
+int store_run_set_status(store *st, store_id run, const char *status) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_write(st)) || (rc = bad_run(st, run)) || (rc = bad_str(st, "status", status)))
+    return rc;
+  return st->ops->run_set_status(st, run, status);
+}
+
+int store_run_latest(store *st, store_id *run) {
+  NEED_OPEN(st);
+  if (!run) return AD_EINVAL;
+  return st->ops->run_latest(st, run);
+}
+
+static const char *const state_names[] = {"pending", "in_progress", "done", "exhausted"};
+
+const char *store_source_state_name(enum store_source_state s) {
+  if ((unsigned)s < sizeof state_names / sizeof *state_names) return state_names[s];
+  return "unknown";
+}
+
+int store_source_state_parse(const char *name, enum store_source_state *out) {
+  for (unsigned i = 0; name && i < sizeof state_names / sizeof *state_names; i++)
+    if (!strcmp(name, state_names[i])) {
+      if (out) *out = (enum store_source_state)i;
+      return 0;
+    }
+  return AD_EINVAL;
+}
+
+static int bad_state(store *st, enum store_source_state s) {
+  if ((unsigned)s > STORE_SRC_EXHAUSTED)
+    return store_seterr(st, AD_EINVAL, "store %s: invalid source state %d", st->path, (int)s);
+  return 0;
+}
+
+int store_source_put(store *st, store_id run, const char *source_id, const char *title,
+                     const char *text_sha256) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_write(st)) || (rc = bad_run(st, run)) ||
+      (rc = bad_str(st, "source id", source_id)))
+    return rc;
+  return st->ops->source_put(st, run, source_id, title, text_sha256);
+}
+
+int store_source_set_state(store *st, store_id run, const char *source_id,
+                           enum store_source_state state, int rounds_used) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_write(st)) || (rc = bad_run(st, run)) ||
+      (rc = bad_str(st, "source id", source_id)) || (rc = bad_state(st, state)))
+    return rc;
+  return st->ops->source_set_state(st, run, source_id, state, rounds_used);
+}
+
+int store_source_get(store *st, store_id run, const char *source_id, struct store_source *out) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = bad_str(st, "source id", source_id))) return rc;
+  if (!out) return AD_EINVAL;
+  return st->ops->source_get(st, run, source_id, out);
+}
+
+static int bad_verdict(store *st, const char *verdict) {
+  if (!verdict || (strcmp(verdict, "accepted") && strcmp(verdict, "rejected")))
+    return store_seterr(st, AD_EINVAL,
+                        "store %s: verdict must be \"accepted\" or \"rejected\", not \"%s\"",
+                        st->path, verdict ? verdict : "(null)");
+  return 0;
+}
+
+int store_candidate_put(store *st, store_id run, const char *source_id, int round, int index,
+                        const char *verdict, const char *reason, const json_t *record) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_write(st)) || (rc = bad_run(st, run)) ||
+      (rc = bad_str(st, "source id", source_id)) || (rc = bad_verdict(st, verdict)))
+    return rc;
+  return st->ops->candidate_put(st, run, source_id, round, index, verdict, reason, record);
+}
+
+int store_example_put(store *st, store_id run, const char *source_id, const char *example_id,
+                      const json_t *example) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_write(st)) || (rc = bad_run(st, run)) ||
+      (rc = bad_str(st, "source id", source_id)) ||
+      (rc = bad_str(st, "example id", example_id)))
+    return rc;
+  if (!example) return store_seterr(st, AD_EINVAL, "store %s: example missing", st->path);
+  return st->ops->example_put(st, run, source_id, example_id, example);
+}
+
+int store_episode_finish(store *st, store_id run, const struct store_episode_end *e) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_write(st)) || (rc = bad_run(st, run))) return rc;
+  if (!e) return store_seterr(st, AD_EINVAL, "store %s: episode end missing", st->path);
+  if ((rc = bad_str(st, "source id", e->source_id)) || (rc = bad_state(st, e->state)))
+    return rc;
+  if (e->cand_record && (rc = bad_verdict(st, e->verdict))) return rc;
+  if (e->example && (rc = bad_str(st, "example id", e->example_id))) return rc;
+  return st->ops->episode_finish(st, run, e);
+}
+
+/* ---- cache key ---- */
+
+void store_cache_key_text(const char *endpoint_name, const char *canonical_body, size_t len,
+                          char out[33]) {
+  /* XXH3-128 over "<endpoint>\0<canonical body>". hash128_hex takes one span,
+   * so build it in a stack buffer when small, else on the heap. */
+  size_t en = endpoint_name ? strlen(endpoint_name) : 0;
+  size_t n = en + 1 + len;
+  char small[8192];
+  char *p = n <= sizeof small ? small : malloc(n);
+  if (!p) { /* cannot happen in practice; fall back to a degenerate but valid key */
+    hash128_hex(canonical_body, len, out);
+    return;
+  }
+  if (en) memcpy(p, endpoint_name, en);
+  p[en] = 0;
+  if (len) memcpy(p + en + 1, canonical_body, len);
+  hash128_hex(p, n, out);
+  if (p != small) free(p);
+}
+
+int store_cache_key(const char *endpoint_name, const json_t *request_body, char out[33]) {
+  if (!endpoint_name || !request_body || !out) return AD_EINVAL;
+  char *canon = jx_dump_canonical(request_body);
+  if (!canon) return AD_ENOMEM;
+  store_cache_key_text(endpoint_name, canon, strlen(canon), out);
+  free(canon);
+  return 0;
+}
+
+static int bad_key(store *st, const char *key) {
+  size_t n = key ? strlen(key) : 0;
+  if (n != 32 || strspn(key, "0123456789abcdef") != 32)
+    return store_seterr(st, AD_EINVAL, "store %s: cache key must be 32 lowercase hex digits",
+                        st->path);
+  return 0;
+}
+
+int store_call_put(store *st, const struct store_call *c) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_write(st))) return rc;
+  if (!c) return AD_EINVAL;
+  if ((rc = bad_run(st, c->run)) || (rc = bad_str(st, "call role", c->role))) return rc;
+  if (c->cache_key && (rc = bad_key(st, c->cache_key))) return rc;
+  if (c->n_attempt_list < 0 || (c->n_attempt_list && !c->attempt_list))
+    return store_seterr(st, AD_EINVAL, "store %s: bad attempt list", st->path);
+  return st->ops->call_put(st, c);
+}
+
+int store_cache_get(store *st, const char *key, char **reply_body, size_t *len) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = bad_key(st, key))) return rc;
+  if (!reply_body) return AD_EINVAL;
+  *reply_body = NULL;
+  if (len) *len = 0;
+  return st->ops->cache_get(st, key, reply_body, len);
+}
+
+int store_event_put(store *st, store_id run, enum log_level level, const json_t *event) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_write(st)) || (rc = bad_run(st, run))) return rc;
+  if (!event) return store_seterr(st, AD_EINVAL, "store %s: event missing", st->path);
+  return st->ops->event_put(st, run, level, event);
+}
+
+#define NEED_FN(st, fn) \
+  do {                  \
+    NEED_OPEN(st);      \
+    if (!(fn)) return AD_EINVAL; \
+  } while (0)
+
+int store_runs_each(store *st, store_row_fn fn, void *ud) {
+  NEED_FN(st, fn);
+  return st->ops->runs_each(st, fn, ud);
+}
+
+int store_sources_each(store *st, store_id run, store_row_fn fn, void *ud) {
+  NEED_FN(st, fn);
+  return st->ops->sources_each(st, run, fn, ud);
+}
+
+int store_candidates_each(store *st, store_id run, const char *verdict, store_row_fn fn,
+                          void *ud) {
+  NEED_FN(st, fn);
+  return st->ops->candidates_each(st, run, verdict, fn, ud);
+}
+
+int store_examples_each(store *st, store_id run, store_row_fn fn, void *ud) {
+  NEED_FN(st, fn);
+  return st->ops->examples_each(st, run, fn, ud);
+}
+
+int store_calls_each(store *st, store_id run, const char *role, int with_bodies,
+                     store_row_fn fn, void *ud) {
+  NEED_FN(st, fn);
+  return st->ops->calls_each(st, run, role, with_bodies, fn, ud);
+}
+
+int store_events_each(store *st, store_id run, store_row_fn fn, void *ud) {
+  NEED_FN(st, fn);
+  return st->ops->events_each(st, run, fn, ud);
+}
+
+int store_stats(store *st, store_id run, json_t **out) {
+  NEED_OPEN(st);
+  if (!out) return AD_EINVAL;
+  *out = NULL;
+  return st->ops->stats(st, run, out);
+}

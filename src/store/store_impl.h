@@ -1,0 +1,70 @@
+/* store_impl.h - for store backends only: the vtable and the handle's layout.
+ *
+ * Callers include store.h and never this file. A backend fills a struct
+ * store_ops (redis dictType style) and keeps its own state in st->impl. The
+ * public store_* functions in store.c check arguments, then dispatch through
+ * st->ops; a backend reports errors with store_seterr() and returns AD_E* codes.
+ * Every backend is tested by the same suite (tests/unit/test_store.c).
+ */
+#ifndef AD_STORE_IMPL_H
+#define AD_STORE_IMPL_H
+
+#include "store/store.h"
+
+struct store_ops {
+  const char *name; /* "sqlite", "postgres" */
+  int (*open)(store *st, const char *path, int flags);
+  int (*close)(store *st); /* flush + free impl; st itself is freed by store.c */
+  int (*attach_cache)(store *st, const char *other_path);
+  int (*flush)(store *st);
+  int (*maybe_flush)(store *st, int64_t now_ms);
+  size_t (*pending)(const store *st);
+  void (*set_batch)(store *st, int max_rows, int max_ms);
+  int (*run_begin)(store *st, const struct store_run_info *info, int new_run, store_id *run,
+                   int *resumed);
+  int (*run_set_status)(store *st, store_id run, const char *status);
+  int (*run_latest)(store *st, store_id *run);
+  int (*source_put)(store *st, store_id run, const char *source_id, const char *title,
+                    const char *text_sha256);
+  int (*source_set_state)(store *st, store_id run, const char *source_id,
+                          enum store_source_state state, int rounds_used);
+  int (*source_get)(store *st, store_id run, const char *source_id, struct store_source *out);
+  int (*candidate_put)(store *st, store_id run, const char *source_id, int round, int index,
+                       const char *verdict, const char *reason, const json_t *record);
+  int (*example_put)(store *st, store_id run, const char *source_id, const char *example_id,
+                     const json_t *example);
+  int (*episode_finish)(store *st, store_id run, const struct store_episode_end *e);
+  int (*call_put)(store *st, const struct store_call *c);
+  int (*cache_get)(store *st, const char *key, char **reply_body, size_t *len);
+  int (*event_put)(store *st, store_id run, enum log_level level, const json_t *event);
+  int (*runs_each)(store *st, store_row_fn fn, void *ud);
+  int (*sources_each)(store *st, store_id run, store_row_fn fn, void *ud);
+  int (*candidates_each)(store *st, store_id run, const char *verdict, store_row_fn fn,
+                         void *ud);
+  int (*examples_each)(store *st, store_id run, store_row_fn fn, void *ud);
+  int (*calls_each)(store *st, store_id run, const char *role, int with_bodies,
+                    store_row_fn fn, void *ud);
+  int (*events_each)(store *st, store_id run, store_row_fn fn, void *ud);
+  int (*stats)(store *st, store_id run, json_t **out);
+};
+
+struct store {
+  const struct store_ops *ops;
+  void *impl;        /* backend state */
+  char *path;
+  int flags;
+  char errmsg[1024];
+};
+
+/* Set st->errmsg (printf style) and return code, so backends can write
+ * `return store_seterr(st, AD_EIO, "...")`. */
+int store_seterr(store *st, int code, const char *fmt, ...) AD_PRINTF(3, 4);
+
+extern const struct store_ops store_sqlite_ops;
+
+/* Tests and tools only: run SQL on a SQLite store's own connection (e.g.
+ * "PRAGMA max_page_count = 50" to simulate a full disk). AD_EINVAL when st is
+ * not a SQLite store. */
+int store_sqlite_exec(store *st, const char *sql);
+
+#endif

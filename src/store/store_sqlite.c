@@ -1,0 +1,1645 @@
+/* store_sqlite.c - the SQLite backend of the run store (see store.h).
+ *
+ * Layout of this file:
+ *   schema and migrations      the versioned SQL steps
+ *   pending batch              an arena + a queue of (statement, bound values)
+ *   errors                     SQLite result codes -> AD_E* with actionable text
+ *   lock                       "<path>.lock", an OFD write lock holding our pid
+ *   open / close / flush
+ *   writes                     *_put: queue rows; run_begin writes at once
+ *   reads                      iterators and aggregates
+ *
+ * Why a queue rather than an open transaction: when a COMMIT fails (disk full),
+ * SQLite may roll the whole transaction back by itself. Keeping the rows in
+ * memory until a COMMIT succeeds lets a later flush retry them, and guarantees
+ * that a batch is either entirely in the file or not at all. One writer
+ * connection, prepared statements reused, WAL, synchronous=NORMAL.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/store_impl.h"
+#include "util/buf.h"
+#include "util/jsonx.h"
+#include "util/timeu.h"
+
+#define APP_ID 0x41444154 /* "ADAT" in PRAGMA application_id */
+#define DEFAULT_MAX_ROWS 1000
+#define DEFAULT_MAX_MS 50
+#define MAX_BATCH_BYTES (32u * 1024 * 1024) /* flush early past this much queued data */
+#define CHUNK_SIZE (1u << 20)
+
+/* ======== Schema and migrations ======== */
+
+/* Step i (0-based) brings the schema from version i to i+1. Append only: never
+ * edit a released step; add a new one (ALTER TABLE / CREATE INDEX ...). */
+static const char *const migrations[] = {
+    /* 1: the initial schema */
+    "CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, applied REAL NOT NULL);"
+    "CREATE TABLE runs("
+    "  id INTEGER PRIMARY KEY,"
+    "  recipe_name TEXT, recipe_sha256 TEXT NOT NULL, prompt_hashes TEXT NOT NULL,"
+    "  seed INTEGER NOT NULL, version TEXT, command_line TEXT,"
+    "  created REAL NOT NULL, status TEXT NOT NULL, info TEXT);"
+    "CREATE TABLE sources("
+    "  run INTEGER NOT NULL REFERENCES runs(id), source_id TEXT NOT NULL, title TEXT,"
+    "  text_sha256 TEXT, state TEXT NOT NULL DEFAULT 'pending',"
+    "  accepted INTEGER NOT NULL DEFAULT 0, rounds_used INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(run, source_id));"
+    "CREATE TABLE candidates("
+    "  run INTEGER NOT NULL REFERENCES runs(id), source_id TEXT NOT NULL,"
+    "  round INTEGER NOT NULL, idx INTEGER NOT NULL, verdict TEXT NOT NULL, reason TEXT,"
+    "  record TEXT, created REAL NOT NULL,"
+    "  PRIMARY KEY(run, source_id, round, idx));"
+    "CREATE INDEX candidates_verdict ON candidates(run, verdict, reason);"
+    "CREATE TABLE examples("
+    "  run INTEGER NOT NULL REFERENCES runs(id), example_id TEXT NOT NULL,"
+    "  source_id TEXT NOT NULL, example TEXT NOT NULL, created REAL NOT NULL,"
+    "  PRIMARY KEY(run, example_id));"
+    "CREATE INDEX examples_source ON examples(run, source_id);"
+    "CREATE TABLE calls("
+    "  id INTEGER PRIMARY KEY, run INTEGER NOT NULL REFERENCES runs(id),"
+    "  role TEXT NOT NULL, source_id TEXT, round INTEGER, endpoint TEXT, model TEXT,"
+    "  cache_key TEXT, status TEXT NOT NULL, error TEXT,"
+    "  http_status INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER,"
+    "  latency_us INTEGER, attempts INTEGER, retries INTEGER,"
+    "  cache_hit INTEGER NOT NULL DEFAULT 0, attempt_list TEXT, created REAL NOT NULL);"
+    "CREATE INDEX calls_cache ON calls(cache_key) WHERE status = 'ok' AND cache_hit = 0;"
+    "CREATE INDEX calls_run_role ON calls(run, role);"
+    /* bodies apart, so scans of calls (status, stats) do not read megabytes of text */
+    "CREATE TABLE call_bodies("
+    "  call_id INTEGER PRIMARY KEY REFERENCES calls(id), request TEXT, reply TEXT);"
+    "CREATE TABLE events("
+    "  id INTEGER PRIMARY KEY, run INTEGER NOT NULL REFERENCES runs(id),"
+    "  time REAL NOT NULL, level TEXT NOT NULL, event TEXT NOT NULL);"
+    "CREATE INDEX events_run ON events(run);",
+};
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
+
+/* Queued write statements. */
+enum {
+  W_RUN_STATUS,
+  W_SRC_INS,
+  W_SRC_STATE,
+  W_CAND,
+  W_EXAMPLE,
+  W_SRC_ACCEPTED,
+  W_CALL,
+  W_CALL_BODY,
+  W_EVENT,
+  W_N
+};
+static const char *const write_sql[W_N] = {
+    [W_RUN_STATUS] = "UPDATE runs SET status = ?1 WHERE id = ?2",
+    [W_SRC_INS] = "INSERT OR IGNORE INTO sources(run, source_id, title, text_sha256) "
+                  "VALUES (?1, ?2, ?3, ?4)",
+    [W_SRC_STATE] = "UPDATE sources SET state = ?1, rounds_used = CASE WHEN ?2 < 0 THEN "
+                    "rounds_used ELSE ?2 END WHERE run = ?3 AND source_id = ?4",
+    [W_CAND] = "INSERT OR REPLACE INTO candidates(run, source_id, round, idx, verdict, "
+               "reason, record, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [W_EXAMPLE] = "INSERT OR REPLACE INTO examples(run, example_id, source_id, example, "
+                  "created) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [W_SRC_ACCEPTED] = "UPDATE sources SET accepted = (SELECT count(*) FROM examples WHERE "
+                       "run = ?1 AND source_id = ?2) WHERE run = ?1 AND source_id = ?2",
+    [W_CALL] = "INSERT INTO calls(run, role, source_id, round, endpoint, model, cache_key, "
+               "status, error, http_status, prompt_tokens, completion_tokens, latency_us, "
+               "attempts, retries, cache_hit, attempt_list, created) VALUES (?1, ?2, ?3, ?4, "
+               "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    /* always queued right after its W_CALL, in the same transaction */
+    [W_CALL_BODY] = "INSERT INTO call_bodies(call_id, request, reply) "
+                    "VALUES (last_insert_rowid(), ?1, ?2)",
+    [W_EVENT] = "INSERT INTO events(run, time, level, event) VALUES (?1, ?2, ?3, ?4)",
+};
+
+static const char CACHE_SQL[] =
+    "SELECT b.reply FROM calls c JOIN call_bodies b ON b.call_id = c.id "
+    "WHERE c.cache_key = ?1 AND c.status = 'ok' AND c.cache_hit = 0 "
+    "AND b.reply IS NOT NULL LIMIT 1";
+
+/* ======== Pending batch ======== */
+
+enum { V_NULL, V_INT, V_REAL, V_TEXT };
+struct val {
+  int type;
+  int64_t i;
+  double d;
+  const char *s; /* in the arena */
+  size_t n;
+};
+struct op {
+  int stmt;
+  int nv;
+  size_t v0;     /* first value in sq.vals */
+  int cacheable; /* a successful, non-hit call: key/reply usable by cache_get */
+  char key[33];
+  size_t reply_v; /* index of the reply value */
+};
+struct chunk {
+  struct chunk *next;
+  size_t used, cap;
+  char data[];
+};
+
+struct sq {
+  sqlite3 *db;
+  int ro;
+  int lock_fd;
+  sqlite3_stmt *w[W_N];
+  sqlite3_stmt *cache_stmt;
+  sqlite3 *cache_db; /* --cache-from, read-only */
+  sqlite3_stmt *cache_db_stmt;
+  char *cache_path;
+  struct op *ops;
+  size_t n_ops, cap_ops;
+  struct val *vals;
+  size_t n_vals, cap_vals;
+  struct chunk *chunks;
+  size_t batch_bytes;
+  int64_t last_commit_ms;
+  int max_rows, max_ms;
+  store_id max_run; /* highest run id in the file */
+};
+
+#define SQ(st) ((struct sq *)(st)->impl)
+
+static char *arena_alloc(struct sq *q, size_t n) {
+  struct chunk *c = q->chunks;
+  if (!c || c->cap - c->used < n) {
+    size_t cap = n > CHUNK_SIZE ? n : CHUNK_SIZE;
+    struct chunk *nc = malloc(sizeof *nc + cap);
+    if (!nc) return NULL;
+    nc->next = c;
+    nc->used = 0;
+    nc->cap = cap;
+    q->chunks = nc;
+    c = nc;
+  }
+  char *p = c->data + c->used;
+  c->used += (n + 7) & ~(size_t)7;
+  if (c->used > c->cap) c->used = c->cap;
+  q->batch_bytes += n;
+  return p;
+}
+
+static void arena_reset(struct sq *q) {
+  /* keep one standard chunk for the next batch */
+  struct chunk *keep = NULL, *c = q->chunks;
+  while (c) {
+    struct chunk *next = c->next;
+    if (!keep && c->cap == CHUNK_SIZE) {
+      keep = c;
+      keep->next = NULL;
+      keep->used = 0;
+    } else {
+      free(c);
+    }
+    c = next;
+  }
+  q->chunks = keep;
+  q->batch_bytes = 0;
+}
+
+static void queue_reset(struct sq *q) {
+  q->n_ops = 0;
+  q->n_vals = 0;
+  arena_reset(q);
+}
+
+/* Start an op. Returns NULL on ENOMEM. */
+static struct op *op_begin(struct sq *q, int stmt) {
+  if (q->n_ops == q->cap_ops) {
+    size_t cap = q->cap_ops ? q->cap_ops * 2 : 256;
+    struct op *p = realloc(q->ops, cap * sizeof *p);
+    if (!p) return NULL;
+    q->ops = p;
+    q->cap_ops = cap;
+  }
+  struct op *o = &q->ops[q->n_ops++];
+  memset(o, 0, sizeof *o);
+  o->stmt = stmt;
+  o->v0 = q->n_vals;
+  return o;
+}
+
+static struct val *val_push(struct sq *q) {
+  if (q->n_vals == q->cap_vals) {
+    size_t cap = q->cap_vals ? q->cap_vals * 2 : 2048;
+    struct val *p = realloc(q->vals, cap * sizeof *p);
+    if (!p) return NULL;
+    q->vals = p;
+    q->cap_vals = cap;
+  }
+  struct val *v = &q->vals[q->n_vals++];
+  q->ops[q->n_ops - 1].nv++;
+  return v;
+}
+
+static int v_int(struct sq *q, int64_t i) {
+  struct val *v = val_push(q);
+  if (!v) return AD_ENOMEM;
+  v->type = V_INT;
+  v->i = i;
+  return 0;
+}
+
+static int v_real(struct sq *q, double d) {
+  struct val *v = val_push(q);
+  if (!v) return AD_ENOMEM;
+  v->type = V_REAL;
+  v->d = d;
+  return 0;
+}
+
+/* Text value (copied); s == NULL gives SQL NULL; n == 0 means strlen. */
+static int v_textn(struct sq *q, const char *s, size_t n) {
+  struct val *v = val_push(q);
+  if (!v) return AD_ENOMEM;
+  if (!s) {
+    v->type = V_NULL;
+    return 0;
+  }
+  if (!n) n = strlen(s);
+  char *p = arena_alloc(q, n + 1);
+  if (!p) return AD_ENOMEM;
+  memcpy(p, s, n);
+  p[n] = 0;
+  v->type = V_TEXT;
+  v->s = p;
+  v->n = n;
+  return 0;
+}
+static int v_text(struct sq *q, const char *s) { return v_textn(q, s, 0); }
+
+/* JSON value as canonical text (NULL json -> SQL NULL). */
+static int v_json(struct sq *q, const json_t *j) {
+  if (!j) return v_textn(q, NULL, 0);
+  char *s = jx_dump_canonical(j);
+  if (!s) return AD_ENOMEM;
+  int rc = v_textn(q, s, strlen(s));
+  free(s);
+  return rc;
+}
+
+/* Roll the queue back to n_ops ops (a call that failed half-way queues nothing). */
+static void queue_truncate(struct sq *q, size_t n_ops) {
+  if (n_ops >= q->n_ops) return;
+  q->n_vals = q->ops[n_ops].v0;
+  q->n_ops = n_ops;
+}
+
+/* ======== Errors ======== */
+
+static int sq_err(store *st, sqlite3 *db, int src, const char *doing) {
+  const char *path = store_path(st);
+  const char *m = db ? sqlite3_errmsg(db) : sqlite3_errstr(src);
+  switch (src & 0xff) {
+  case SQLITE_FULL:
+    return store_seterr(st, AD_EFULL,
+                        "store %s: disk full while %s (%s). Free space on that disk (or move "
+                        "the store) and run the same command again: nothing half-written is "
+                        "in the store, and what was saved is resumed",
+                        path, doing, m);
+  case SQLITE_READONLY:
+  case SQLITE_PERM:
+  case SQLITE_AUTH:
+    return store_seterr(st, AD_EREADONLY,
+                        "store %s is read-only (%s while %s). Make the file and its directory "
+                        "writable, or give another --store path",
+                        path, m, doing);
+  case SQLITE_CORRUPT:
+  case SQLITE_NOTADB:
+    return store_seterr(st, AD_ECORRUPT,
+                        "store %s is not an autodata store or is damaged (%s while %s). Check "
+                        "the --store path; if it is the right file, move it away and start a "
+                        "new store (or restore a backup)",
+                        path, m, doing);
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+    return store_seterr(st, AD_EBUSY,
+                        "store %s is locked by another process (%s while %s); try again when "
+                        "it is done",
+                        path, m, doing);
+  case SQLITE_CANTOPEN:
+    return store_seterr(st, AD_EIO,
+                        "cannot open store %s (%s): check that the path is right and its "
+                        "directory exists and is accessible",
+                        path, m);
+  case SQLITE_NOMEM:
+    return store_seterr(st, AD_ENOMEM, "store %s: out of memory while %s", path, doing);
+  case SQLITE_TOOBIG:
+    return store_seterr(st, AD_ETOOBIG, "store %s: a value is too big while %s (%s)", path,
+                        doing, m);
+  case SQLITE_CONSTRAINT:
+  case SQLITE_MISMATCH:
+  case SQLITE_RANGE:
+  case SQLITE_ERROR:
+    return store_seterr(st, AD_EINTERNAL, "store %s: %s while %s", path, m, doing);
+  default:
+    return store_seterr(st, AD_EIO,
+                        "store %s: I/O error while %s (%s). Check the disk and the file; "
+                        "then run the same command again to resume",
+                        path, doing, m);
+  }
+}
+
+/* Errors after which the same batch may succeed later (keep it queued). */
+static int transient(int src) {
+  switch (src & 0xff) {
+  case SQLITE_CONSTRAINT:
+  case SQLITE_MISMATCH:
+  case SQLITE_RANGE:
+  case SQLITE_TOOBIG:
+  case SQLITE_ERROR:
+    return 0;
+  default:
+    return 1;
+  }
+}
+
+static int exec(store *st, const char *sql, const char *doing) {
+  struct sq *q = SQ(st);
+  int rc = sqlite3_exec(q->db, sql, NULL, NULL, NULL);
+  return rc == SQLITE_OK ? 0 : sq_err(st, q->db, rc, doing);
+}
+
+static void rollback(struct sq *q) {
+  if (!sqlite3_get_autocommit(q->db)) sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ======== Lock ======== */
+
+static int take_lock(store *st, struct sq *q, const char *path) {
+  struct buf lp = BUF_INIT;
+  int rc = buf_printf(&lp, "%s.lock", path);
+  if (rc) return store_seterr(st, rc, "store %s: path too long", path);
+  int fd = open(buf_str(&lp), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    int e = errno;
+    if (e == EACCES || e == EROFS || e == EPERM)
+      rc = store_seterr(st, AD_EREADONLY,
+                        "store %s is read-only: cannot create its lock file %s (%s). Make the "
+                        "directory writable, or give another --store path",
+                        path, buf_str(&lp), strerror(e));
+    else
+      rc = store_seterr(st, AD_EIO, "cannot open store %s: lock file %s: %s", path,
+                        buf_str(&lp), strerror(e));
+    buf_free(&lp);
+    return rc;
+  }
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+    int e = errno;
+    if (e == EAGAIN || e == EACCES) {
+      char pid[32] = "";
+      ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+      long holder = n > 0 ? strtol(pid, NULL, 10) : 0;
+      if (holder > 0)
+        rc = store_seterr(st, AD_EBUSY,
+                          "store %s is in use by pid %ld (lock %s): wait for that run to end "
+                          "or stop it; `autodata status --store %s` works meanwhile",
+                          path, holder, buf_str(&lp), path);
+      else
+        rc = store_seterr(st, AD_EBUSY, "store %s is in use by another process (lock %s)",
+                          path, buf_str(&lp));
+    } else {
+      rc = store_seterr(st, AD_EIO, "store %s: cannot lock %s: %s", path, buf_str(&lp),
+                        strerror(e));
+    }
+    close(fd);
+    buf_free(&lp);
+    return rc;
+  }
+  char pid[32];
+  int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) == n) {
+    /* pid recorded */
+  }
+  q->lock_fd = fd;
+  buf_free(&lp);
+  return 0;
+}
+
+/* ======== Open / close / flush ======== */
+
+static int pragma_int(sqlite3 *db, const char *sql, int64_t *out) {
+  sqlite3_stmt *s = NULL;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      *out = sqlite3_column_int64(s, 0);
+      rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+      *out = 0;
+      rc = SQLITE_OK;
+    }
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+/* Check the identity and version of an open database. fresh=1 when it is empty.
+ * db is st's main db or another store's (for --cache-from; name its path). */
+static int check_schema(store *st, sqlite3 *db, const char *path, int64_t *version, int *fresh) {
+  int64_t app = 0, ver = 0, objects = 0;
+  int rc;
+  if ((rc = pragma_int(db, "PRAGMA application_id", &app)) ||
+      (rc = pragma_int(db, "PRAGMA user_version", &ver)) ||
+      (rc = pragma_int(db, "SELECT count(*) FROM sqlite_master", &objects))) {
+    int code = sq_err(st, db, rc, "reading the schema version");
+    if (db != SQ(st)->db) /* name the other store, not ours */
+      return store_seterr(st, code, "%s (in --cache-from %s)", store_errmsg(st), path);
+    return code;
+  }
+  *fresh = (ver == 0 && objects == 0 && app == 0);
+  *version = ver;
+  if (*fresh) return 0;
+  if (app != APP_ID || ver == 0)
+    return store_seterr(st, AD_ECORRUPT,
+                        "%s is a SQLite database but not an autodata store. Check the path, "
+                        "or give a new file",
+                        path);
+  if (ver > SCHEMA_VERSION)
+    return store_seterr(st, AD_EMISMATCH,
+                        "store %s has schema version %lld, written by a newer autodata; this "
+                        "one (schema %d) cannot read it safely. Use a newer autodata",
+                        path, (long long)ver, SCHEMA_VERSION);
+  return 0;
+}
+
+static int migrate(store *st, int64_t from) {
+  struct sq *q = SQ(st);
+  for (int v = (int)from; v < SCHEMA_VERSION; v++) {
+    char sql[256];
+    int rc = exec(st, "BEGIN IMMEDIATE", "starting a schema migration");
+    if (rc) return rc;
+    if ((rc = exec(st, migrations[v], "migrating the schema"))) goto fail;
+    snprintf(sql, sizeof sql,
+             "INSERT INTO schema_migrations(version, applied) VALUES (%d, %.3f);"
+             "PRAGMA user_version = %d; PRAGMA application_id = %d;",
+             v + 1, time_wall(), v + 1, APP_ID);
+    if ((rc = exec(st, sql, "migrating the schema"))) goto fail;
+    if ((rc = exec(st, "COMMIT", "committing a schema migration"))) goto fail;
+    continue;
+  fail:
+    rollback(q);
+    return rc;
+  }
+  return 0;
+}
+
+static void sq_free(struct sq *q) {
+  for (int i = 0; i < W_N; i++) sqlite3_finalize(q->w[i]);
+  sqlite3_finalize(q->cache_stmt);
+  sqlite3_finalize(q->cache_db_stmt);
+  if (q->cache_db) sqlite3_close(q->cache_db);
+  if (q->db) sqlite3_close(q->db);
+  if (q->lock_fd >= 0) close(q->lock_fd);
+  queue_reset(q);
+  free(q->chunks);
+  free(q->ops);
+  free(q->vals);
+  free(q->cache_path);
+  free(q);
+}
+
+static int sq_open(store *st, const char *path, int flags) {
+  struct sq *q = calloc(1, sizeof *q);
+  if (!q) return store_seterr(st, AD_ENOMEM, "store %s: out of memory", path);
+  q->lock_fd = -1;
+  q->ro = !!(flags & STORE_OPEN_READONLY);
+  q->max_rows = DEFAULT_MAX_ROWS;
+  q->max_ms = DEFAULT_MAX_MS;
+  q->last_commit_ms = time_now_ms();
+  int rc = 0, src;
+  int64_t version = 0;
+  int fresh = 0;
+  st->impl = q; /* so helpers can reach the db; undone on failure */
+
+  if (q->ro) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+      rc = store_seterr(st, AD_ENOTFOUND, "no store at %s (%s)", path, strerror(errno));
+      goto fail;
+    }
+    src = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+      rc = sq_err(st, q->db, src, "opening");
+      goto fail;
+    }
+    sqlite3_busy_timeout(q->db, 5000);
+    if ((rc = check_schema(st, q->db, path, &version, &fresh))) goto fail;
+    if (fresh) {
+      rc = store_seterr(st, AD_ENOTFOUND, "%s is empty: not an autodata store yet", path);
+      goto fail;
+    }
+    if (version < SCHEMA_VERSION) {
+      rc = store_seterr(st, AD_EMISMATCH,
+                        "store %s has the older schema version %lld; open it once for "
+                        "writing (e.g. resume the run) to upgrade it",
+                        path, (long long)version);
+      goto fail;
+    }
+  } else {
+    if ((rc = take_lock(st, q, path))) goto fail;
+    src = sqlite3_open_v2(path, &q->db,
+                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+      rc = sq_err(st, q->db, src, "opening");
+      goto fail;
+    }
+    if (sqlite3_db_readonly(q->db, "main") == 1) {
+      rc = store_seterr(st, AD_EREADONLY,
+                        "store %s is read-only (file permissions or a read-only disk). Make "
+                        "it writable, or give another --store path",
+                        path);
+      goto fail;
+    }
+    sqlite3_busy_timeout(q->db, 5000);
+    sqlite3_extended_result_codes(q->db, 1);
+    if ((rc = check_schema(st, q->db, path, &version, &fresh))) goto fail;
+    /* Call rows are 2-4 KB: 16 KB pages pack them with little slack (4 KB pages
+     * waste about a third). Only effective before the first table exists. */
+    if (fresh && (rc = exec(st, "PRAGMA page_size = 16384", "setting the page size"))) goto fail;
+    if ((rc = exec(st, "PRAGMA journal_mode = WAL", "switching to WAL")) ||
+        (rc = exec(st,
+                   "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                   /* checkpoint every 64 MB of WAL rather than 16 MB: fewer, longer
+                    * sequential writes (about 1.5x the write rate in bench/store) */
+                   "PRAGMA wal_autocheckpoint = 4096; PRAGMA journal_size_limit = 67108864",
+                   "setting pragmas")))
+      goto fail;
+    if ((rc = migrate(st, version))) goto fail;
+    for (int i = 0; i < W_N; i++) {
+      src = sqlite3_prepare_v3(q->db, write_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->w[i],
+                               NULL);
+      if (src != SQLITE_OK) {
+        rc = sq_err(st, q->db, src, "preparing statements");
+        goto fail;
+      }
+    }
+  }
+  src = sqlite3_prepare_v3(q->db, CACHE_SQL, -1, SQLITE_PREPARE_PERSISTENT, &q->cache_stmt, NULL);
+  if (src != SQLITE_OK) {
+    rc = sq_err(st, q->db, src, "preparing statements");
+    goto fail;
+  }
+  if ((src = pragma_int(q->db, "SELECT coalesce(max(id), 0) FROM runs", &q->max_run))) {
+    rc = sq_err(st, q->db, src, "reading runs");
+    goto fail;
+  }
+  return 0;
+fail:
+  sq_free(q);
+  st->impl = NULL;
+  return rc;
+}
+
+/* Remove ops [i, i+n) from the queue (their arena bytes stay until the reset). */
+static void drop_ops(struct sq *q, size_t i, size_t n) {
+  size_t v0 = q->ops[i].v0, nv = 0;
+  for (size_t k = i; k < i + n; k++) nv += (size_t)q->ops[k].nv;
+  memmove(&q->vals[v0], &q->vals[v0 + nv], (q->n_vals - v0 - nv) * sizeof *q->vals);
+  q->n_vals -= nv;
+  memmove(&q->ops[i], &q->ops[i + n], (q->n_ops - i - n) * sizeof *q->ops);
+  q->n_ops -= n;
+  for (size_t k = i; k < q->n_ops; k++) {
+    q->ops[k].v0 -= nv;
+    if (q->ops[k].cacheable) q->ops[k].reply_v -= nv;
+  }
+}
+
+static int sq_flush(store *st) {
+  struct sq *q = SQ(st);
+  if (q->ro || !q->n_ops) {
+    q->last_commit_ms = time_now_ms();
+    return 0;
+  }
+  int src = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+  if (src != SQLITE_OK) {
+    rollback(q);
+    return sq_err(st, q->db, src, "starting a transaction");
+  }
+  for (size_t i = 0; i < q->n_ops; i++) {
+    const struct op *o = &q->ops[i];
+    sqlite3_stmt *s = q->w[o->stmt];
+    for (int j = 0; j < o->nv; j++) {
+      const struct val *v = &q->vals[o->v0 + (size_t)j];
+      switch (v->type) {
+      case V_INT: sqlite3_bind_int64(s, j + 1, v->i); break;
+      case V_REAL: sqlite3_bind_double(s, j + 1, v->d); break;
+      case V_TEXT: sqlite3_bind_text64(s, j + 1, v->s, v->n, SQLITE_STATIC, SQLITE_UTF8); break;
+      default: sqlite3_bind_null(s, j + 1); break;
+      }
+    }
+    src = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE) {
+      int rc = sq_err(st, q->db, src,
+                      transient(src) ? "saving a batch of records"
+                                     : "saving a record (the row was dropped)");
+      sqlite3_clear_bindings(s);
+      rollback(q);
+      if (!transient(src)) {
+        /* This row can never be written (a bug in the caller or here): drop it
+         * (a call together with its body) so the rest of the batch can still be
+         * committed by the next flush. */
+        size_t n = 1;
+        if (o->stmt == W_CALL && i + 1 < q->n_ops && q->ops[i + 1].stmt == W_CALL_BODY) n = 2;
+        drop_ops(q, i, n);
+      }
+      return rc;
+    }
+  }
+  for (int i = 0; i < W_N; i++) sqlite3_clear_bindings(q->w[i]); /* no dangling STATIC text */
+  src = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
+  if (src != SQLITE_OK) {
+    int rc = sq_err(st, q->db, src, "committing a batch of records");
+    rollback(q);
+    return rc;
+  }
+  queue_reset(q);
+  q->last_commit_ms = time_now_ms();
+  return 0;
+}
+
+static int sq_maybe_flush(store *st, int64_t now_ms) {
+  struct sq *q = SQ(st);
+  if (!q->n_ops) return 0;
+  if (q->n_ops >= (size_t)q->max_rows || q->batch_bytes >= MAX_BATCH_BYTES ||
+      now_ms - q->last_commit_ms >= q->max_ms)
+    return sq_flush(st);
+  return 0;
+}
+
+static size_t sq_pending(const store *st) { return SQ(st)->n_ops; }
+
+static void sq_set_batch(store *st, int max_rows, int max_ms) {
+  struct sq *q = SQ(st);
+  q->max_rows = max_rows > 0 ? max_rows : DEFAULT_MAX_ROWS;
+  q->max_ms = max_ms > 0 ? max_ms : DEFAULT_MAX_MS;
+}
+
+static int sq_close(store *st) {
+  struct sq *q = SQ(st);
+  int rc = q->ro ? 0 : sq_flush(st);
+  sq_free(q);
+  st->impl = NULL;
+  return rc;
+}
+
+/* Percent-free read-only open of another store for cache hits. */
+static int sq_attach_cache(store *st, const char *other) {
+  struct sq *q = SQ(st);
+  if (q->cache_db) {
+    sqlite3_finalize(q->cache_db_stmt);
+    sqlite3_close(q->cache_db);
+    q->cache_db = NULL;
+    q->cache_db_stmt = NULL;
+  }
+  struct stat sb;
+  if (stat(other, &sb) != 0)
+    return store_seterr(st, AD_ENOTFOUND, "--cache-from %s: no such store (%s)", other,
+                        strerror(errno));
+  sqlite3 *db = NULL;
+  int src = sqlite3_open_v2(other, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+  int rc = 0;
+  int64_t version;
+  int fresh;
+  if (src != SQLITE_OK) {
+    rc = sq_err(st, db, src, "opening the --cache-from store");
+    goto fail;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  if ((rc = check_schema(st, db, other, &version, &fresh))) goto fail;
+  if (fresh) {
+    rc = store_seterr(st, AD_ECORRUPT, "--cache-from %s is empty, not an autodata store",
+                      other);
+    goto fail;
+  }
+  src = sqlite3_prepare_v3(db, CACHE_SQL, -1, SQLITE_PREPARE_PERSISTENT, &q->cache_db_stmt, NULL);
+  if (src != SQLITE_OK) {
+    rc = sq_err(st, db, src, "reading the --cache-from store");
+    goto fail;
+  }
+  q->cache_db = db;
+  return 0;
+fail:
+  if (db) sqlite3_close(db);
+  return rc;
+}
+
+/* ======== Writes ======== */
+
+static int check_run(store *st, store_id run) {
+  if (run > SQ(st)->max_run)
+    return store_seterr(st, AD_EINVAL, "store %s: no run %lld (start one with store_run_begin)",
+                        store_path(st), (long long)run);
+  return 0;
+}
+
+/* Finish a queued call: on failure drop everything queued since mark. */
+static int queued(store *st, size_t mark, int rc) {
+  if (rc) {
+    queue_truncate(SQ(st), mark);
+    return store_seterr(st, rc, "store %s: %s while queueing a record", store_path(st),
+                        ad_strerror(rc));
+  }
+  return 0;
+}
+
+static int sq_run_set_status(store *st, store_id run, const char *status) {
+  struct sq *q = SQ(st);
+  int rc = check_run(st, run);
+  if (rc) return rc;
+  size_t mark = q->n_ops;
+  if (!op_begin(q, W_RUN_STATUS)) return queued(st, mark, AD_ENOMEM);
+  rc = v_text(q, status);
+  if (!rc) rc = v_int(q, run);
+  return queued(st, mark, rc);
+}
+
+static void short_hash(char out[16], const char *h) {
+  snprintf(out, 16, "%.8s\u2026", h ? h : "none");
+}
+
+/* Describe what differs between the stored run and info into b. */
+static int run_diff(struct buf *b, const char *old_sha, const char *old_prompts, int64_t old_seed,
+                    const struct store_run_info *info) {
+  int rc = 0;
+  if (strcmp(old_sha, info->recipe_sha256)) {
+    char a[16], c[16];
+    short_hash(a, old_sha);
+    short_hash(c, info->recipe_sha256);
+    rc |= buf_printf(b, "%srecipe changed: sha256 %s -> %s", b->len ? "; " : "", a, c);
+  }
+  json_t *old = json_loads(old_prompts ? old_prompts : "{}", 0, NULL);
+  const json_t *neu = info->prompt_hashes;
+  const char *k;
+  json_t *v;
+  if (json_is_object(old)) {
+    json_object_foreach(old, k, v) {
+      const json_t *nv = neu ? json_object_get(neu, k) : NULL;
+      if (!nv)
+        rc |= buf_printf(b, "%sprompt '%s' removed", b->len ? "; " : "", k);
+      else if (!json_equal(v, (json_t *)nv)) {
+        char a[16], c[16];
+        short_hash(a, json_string_value(v));
+        short_hash(c, json_string_value(nv));
+        rc |= buf_printf(b, "%sprompt '%s' changed (sha256 %s -> %s)", b->len ? "; " : "", k,
+                         a, c);
+      }
+    }
+  }
+  if (neu) {
+    json_object_foreach((json_t *)neu, k, v) {
+      if (!json_is_object(old) || !json_object_get(old, k))
+        rc |= buf_printf(b, "%sprompt '%s' added", b->len ? "; " : "", k);
+    }
+  }
+  json_decref(old);
+  if ((uint64_t)old_seed != info->seed)
+    rc |= buf_printf(b, "%sseed %llu -> %llu", b->len ? "; " : "",
+                     (unsigned long long)(uint64_t)old_seed, (unsigned long long)info->seed);
+  return rc ? AD_ENOMEM : 0;
+}
+
+static int sq_run_begin(store *st, const struct store_run_info *info, int new_run, store_id *run,
+                        int *resumed) {
+  struct sq *q = SQ(st);
+  int rc = sq_flush(st);
+  if (rc) return rc;
+  *resumed = 0;
+  sqlite3_stmt *s = NULL;
+  struct buf diff = BUF_INIT;
+  char *prompts = NULL, *infotext = NULL;
+  json_t *infoj = NULL;
+  int src = sqlite3_prepare_v2(q->db,
+                               "SELECT id, recipe_sha256, prompt_hashes, seed FROM runs "
+                               "ORDER BY id DESC LIMIT 1",
+                               -1, &s, NULL);
+  if (src != SQLITE_OK) {
+    rc = sq_err(st, q->db, src, "reading runs");
+    goto cleanup;
+  }
+  src = sqlite3_step(s);
+  if (src == SQLITE_ROW && !new_run) {
+    store_id id = sqlite3_column_int64(s, 0);
+    if ((rc = run_diff(&diff, (const char *)sqlite3_column_text(s, 1),
+                       (const char *)sqlite3_column_text(s, 2), sqlite3_column_int64(s, 3),
+                       info))) {
+      rc = store_seterr(st, rc, "store %s: out of memory", store_path(st));
+      goto cleanup;
+    }
+    if (diff.len) {
+      rc = store_seterr(st, AD_EMISMATCH,
+                        "store %s holds run %lld made with different settings: %s. Resume "
+                        "with the same recipe, prompts and seed; or start a new run in this "
+                        "store (cached calls are reused); or use another store",
+                        store_path(st), (long long)id, buf_str(&diff));
+      goto cleanup;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE runs SET status = 'running' WHERE id = %lld",
+             (long long)id);
+    if ((rc = exec(st, sql, "resuming the run"))) goto cleanup;
+    *run = id;
+    *resumed = 1;
+    goto cleanup;
+  } else if (src != SQLITE_ROW && src != SQLITE_DONE) {
+    rc = sq_err(st, q->db, src, "reading runs");
+    goto cleanup;
+  }
+  sqlite3_finalize(s);
+  s = NULL;
+
+  /* a new run */
+  prompts = info->prompt_hashes ? jx_dump_canonical(info->prompt_hashes) : strdup("{}");
+  infoj = json_object();
+  if (!prompts || !infoj) {
+    rc = store_seterr(st, AD_ENOMEM, "store %s: out of memory", store_path(st));
+    goto cleanup;
+  }
+  if (info->prices) json_object_set(infoj, "prices", (json_t *)info->prices);
+  if (info->extra) json_object_set(infoj, "extra", (json_t *)info->extra);
+  infotext = jx_dump_canonical(infoj);
+  src = sqlite3_prepare_v2(q->db,
+                           "INSERT INTO runs(recipe_name, recipe_sha256, prompt_hashes, seed, "
+                           "version, command_line, created, status, info) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8)",
+                           -1, &s, NULL);
+  if (src != SQLITE_OK) {
+    rc = sq_err(st, q->db, src, "creating a run");
+    goto cleanup;
+  }
+  sqlite3_bind_text(s, 1, info->recipe_name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, info->recipe_sha256, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 3, prompts, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 4, (sqlite3_int64)info->seed);
+  sqlite3_bind_text(s, 5, info->version, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 6, info->command_line, -1, SQLITE_STATIC);
+  sqlite3_bind_double(s, 7, time_wall());
+  sqlite3_bind_text(s, 8, infotext, -1, SQLITE_STATIC);
+  if ((rc = exec(st, "BEGIN IMMEDIATE", "creating a run"))) goto cleanup;
+  src = sqlite3_step(s);
+  if (src != SQLITE_DONE) {
+    rc = sq_err(st, q->db, src, "creating a run");
+    rollback(q);
+    goto cleanup;
+  }
+  *run = sqlite3_last_insert_rowid(q->db);
+  if ((rc = exec(st, "COMMIT", "creating a run"))) {
+    rollback(q);
+    goto cleanup;
+  }
+  q->max_run = *run;
+cleanup:
+  sqlite3_finalize(s);
+  buf_free(&diff);
+  free(prompts);
+  free(infotext);
+  json_decref(infoj);
+  return rc;
+}
+
+static int sq_run_latest(store *st, store_id *run) {
+  struct sq *q = SQ(st);
+  int64_t id = 0;
+  int src = pragma_int(q->db, "SELECT coalesce(max(id), 0) FROM runs", &id);
+  if (src) return sq_err(st, q->db, src, "reading runs");
+  if (id > q->max_run) q->max_run = id;
+  if (!id) return store_seterr(st, AD_ENOTFOUND, "store %s holds no run yet", store_path(st));
+  *run = id;
+  return 0;
+}
+
+static int sq_source_put(store *st, store_id run, const char *source_id, const char *title,
+                         const char *text_sha256) {
+  struct sq *q = SQ(st);
+  int rc = check_run(st, run);
+  if (rc) return rc;
+  sqlite3_stmt *s = NULL;
+  int src = sqlite3_prepare_v2(q->db,
+                               "SELECT text_sha256 FROM sources WHERE run = ?1 AND source_id = ?2",
+                               -1, &s, NULL);
+  if (src == SQLITE_OK) {
+    sqlite3_bind_int64(s, 1, run);
+    sqlite3_bind_text(s, 2, source_id, -1, SQLITE_STATIC);
+    src = sqlite3_step(s);
+  }
+  if (src == SQLITE_ROW) {
+    const char *old = (const char *)sqlite3_column_text(s, 0);
+    if (old && text_sha256 && strcmp(old, text_sha256)) {
+      char a[16], c[16];
+      short_hash(a, old);
+      short_hash(c, text_sha256);
+      rc = store_seterr(st, AD_EMISMATCH,
+                        "store %s: source '%s' changed since the run started (sha256 %s -> "
+                        "%s); resume with the same corpus or start a new run",
+                        store_path(st), source_id, a, c);
+    }
+    sqlite3_finalize(s);
+    return rc; /* already registered */
+  }
+  if (src != SQLITE_DONE) {
+    rc = sq_err(st, q->db, src, "reading sources");
+    sqlite3_finalize(s);
+    return rc;
+  }
+  sqlite3_finalize(s);
+  size_t mark = q->n_ops;
+  if (!op_begin(q, W_SRC_INS)) return queued(st, mark, AD_ENOMEM);
+  rc = v_int(q, run);
+  if (!rc) rc = v_text(q, source_id);
+  if (!rc) rc = v_text(q, title);
+  if (!rc) rc = v_text(q, text_sha256);
+  return queued(st, mark, rc);
+}
+
+static int q_src_state(struct sq *q, store_id run, const char *source_id,
+                       enum store_source_state state, int rounds_used) {
+  if (!op_begin(q, W_SRC_STATE)) return AD_ENOMEM;
+  int rc = v_text(q, store_source_state_name(state));
+  if (!rc) rc = v_int(q, rounds_used);
+  if (!rc) rc = v_int(q, run);
+  if (!rc) rc = v_text(q, source_id);
+  return rc;
+}
+
+static int sq_source_set_state(store *st, store_id run, const char *source_id,
+                               enum store_source_state state, int rounds_used) {
+  struct sq *q = SQ(st);
+  int rc = check_run(st, run);
+  if (rc) return rc;
+  size_t mark = q->n_ops;
+  return queued(st, mark, q_src_state(q, run, source_id, state, rounds_used));
+}
+
+static int q_cand(struct sq *q, store_id run, const char *source_id, int round, int index,
+                  const char *verdict, const char *reason, const json_t *record) {
+  if (!op_begin(q, W_CAND)) return AD_ENOMEM;
+  int rc = v_int(q, run);
+  if (!rc) rc = v_text(q, source_id);
+  if (!rc) rc = v_int(q, round);
+  if (!rc) rc = v_int(q, index);
+  if (!rc) rc = v_text(q, verdict);
+  if (!rc) rc = v_text(q, reason);
+  if (!rc) rc = v_json(q, record);
+  if (!rc) rc = v_real(q, time_wall());
+  return rc;
+}
+
+static int q_example(struct sq *q, store_id run, const char *source_id, const char *example_id,
+                     const json_t *example) {
+  if (!op_begin(q, W_EXAMPLE)) return AD_ENOMEM;
+  int rc = v_int(q, run);
+  if (!rc) rc = v_text(q, example_id);
+  if (!rc) rc = v_text(q, source_id);
+  if (!rc) rc = v_json(q, example);
+  if (!rc) rc = v_real(q, time_wall());
+  if (rc) return rc;
+  if (!op_begin(q, W_SRC_ACCEPTED)) return AD_ENOMEM;
+  rc = v_int(q, run);
+  if (!rc) rc = v_text(q, source_id);
+  return rc;
+}
+
+static int sq_candidate_put(store *st, store_id run, const char *source_id, int round,
+                            int index, const char *verdict, const char *reason,
+                            const json_t *record) {
+  struct sq *q = SQ(st);
+  int rc = check_run(st, run);
+  if (rc) return rc;
+  size_t mark = q->n_ops;
+  return queued(st, mark, q_cand(q, run, source_id, round, index, verdict, reason, record));
+}
+
+static int sq_example_put(store *st, store_id run, const char *source_id,
+                          const char *example_id, const json_t *example) {
+  struct sq *q = SQ(st);
+  int rc = check_run(st, run);
+  if (rc) return rc;
+  size_t mark = q->n_ops;
+  return queued(st, mark, q_example(q, run, source_id, example_id, example));
+}
+
+static int sq_episode_finish(store *st, store_id run, const struct store_episode_end *e) {
+  struct sq *q = SQ(st);
+  int rc = check_run(st, run);
+  if (rc) return rc;
+  size_t mark = q->n_ops;
+  if (e->cand_record)
+    rc = q_cand(q, run, e->source_id, e->round, e->index, e->verdict, e->reason,
+                e->cand_record);
+  if (!rc && e->example) rc = q_example(q, run, e->source_id, e->example_id, e->example);
+  if (!rc) rc = q_src_state(q, run, e->source_id, e->state, e->rounds_used);
+  return queued(st, mark, rc);
+}
+
+static json_t *attempts_json(const struct store_call *c) {
+  json_t *a = json_array();
+  for (int i = 0; a && i < c->n_attempt_list; i++) {
+    const struct store_attempt *t = &c->attempt_list[i];
+    json_t *o = json_pack("{s:i, s:i, s:I}", "n", t->number, "http_status", t->http_status,
+                          "latency_us", (json_int_t)t->latency_us);
+    if (!o) break;
+    if (t->error)
+      json_object_set_new(o, "error", jx_string_lossy(t->error, strlen(t->error)));
+    if (t->retry_after_ms)
+      json_object_set_new(o, "retry_after_ms", json_integer((json_int_t)t->retry_after_ms));
+    json_array_append_new(a, o);
+  }
+  return a;
+}
+
+static int sq_call_put(store *st, const struct store_call *c) {
+  struct sq *q = SQ(st);
+  int rc = check_run(st, c->run);
+  if (rc) return rc;
+  size_t mark = q->n_ops;
+  if (!op_begin(q, W_CALL)) return queued(st, mark, AD_ENOMEM);
+  int ok = !c->error;
+  rc = v_int(q, c->run);
+  if (!rc) rc = v_text(q, c->role);
+  if (!rc) rc = v_text(q, c->source_id);
+  if (!rc) rc = v_int(q, c->round);
+  if (!rc) rc = v_text(q, c->endpoint);
+  if (!rc) rc = v_text(q, c->model);
+  if (!rc) rc = v_text(q, c->cache_key);
+  if (!rc) rc = v_text(q, ok ? "ok" : "error");
+  if (!rc) rc = v_text(q, c->error);
+  if (!rc) rc = v_int(q, c->http_status);
+  if (!rc) rc = v_int(q, c->prompt_tokens);
+  if (!rc) rc = v_int(q, c->completion_tokens);
+  if (!rc) rc = v_int(q, c->latency_us);
+  if (!rc) rc = v_int(q, c->attempts);
+  if (!rc) rc = v_int(q, c->retries);
+  if (!rc) rc = v_int(q, c->cache_hit ? 1 : 0);
+  if (!rc) {
+    if (c->n_attempt_list) {
+      json_t *a = attempts_json(c);
+      rc = a ? v_json(q, a) : AD_ENOMEM;
+      json_decref(a);
+    } else {
+      rc = v_text(q, NULL);
+    }
+  }
+  if (!rc) rc = v_real(q, time_wall());
+  if (!rc && (c->request || c->reply)) {
+    struct op *o = op_begin(q, W_CALL_BODY);
+    if (!o) return queued(st, mark, AD_ENOMEM);
+    if (c->cache_key && ok && !c->cache_hit && c->reply) {
+      o->cacheable = 1;
+      memcpy(o->key, c->cache_key, 33);
+      o->reply_v = q->n_vals + 1;
+    }
+    rc = v_textn(q, c->request, c->request_len);
+    if (!rc) rc = v_textn(q, c->reply, c->reply_len);
+  }
+  return queued(st, mark, rc);
+}
+
+static int copy_out(const char *p, size_t n, char **reply, size_t *len) {
+  char *r = malloc(n + 1);
+  if (!r) return AD_ENOMEM;
+  memcpy(r, p, n);
+  r[n] = 0;
+  *reply = r;
+  if (len) *len = n;
+  return 0;
+}
+
+static int cache_query(store *st, sqlite3 *db, sqlite3_stmt *s, const char *key, char **reply,
+                       size_t *len) {
+  sqlite3_bind_text(s, 1, key, 32, SQLITE_STATIC);
+  int src = sqlite3_step(s);
+  int rc = AD_ENOTFOUND;
+  if (src == SQLITE_ROW) {
+    const char *p = (const char *)sqlite3_column_text(s, 0);
+    size_t n = (size_t)sqlite3_column_bytes(s, 0);
+    rc = p ? copy_out(p, n, reply, len) : AD_ENOTFOUND;
+  } else if (src != SQLITE_DONE) {
+    rc = sq_err(st, db, src, "reading the cache");
+  }
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  return rc;
+}
+
+static int sq_cache_get(store *st, const char *key, char **reply, size_t *len) {
+  struct sq *q = SQ(st);
+  for (size_t i = q->n_ops; i-- > 0;) {
+    const struct op *o = &q->ops[i];
+    if (o->cacheable && !memcmp(o->key, key, 32)) {
+      const struct val *v = &q->vals[o->reply_v];
+      return copy_out(v->s, v->n, reply, len);
+    }
+  }
+  int rc = cache_query(st, q->db, q->cache_stmt, key, reply, len);
+  if (rc == AD_ENOTFOUND && q->cache_db)
+    rc = cache_query(st, q->cache_db, q->cache_db_stmt, key, reply, len);
+  if (rc == AD_ENOTFOUND) store_seterr(st, rc, "no cached reply for key %s", key);
+  return rc;
+}
+
+static const char *level_name(enum log_level l) {
+  switch (l) {
+  case LOG_ERROR: return "error";
+  case LOG_WARN: return "warn";
+  case LOG_INFO: return "info";
+  default: return "debug";
+  }
+}
+
+static int sq_event_put(store *st, store_id run, enum log_level level, const json_t *event) {
+  struct sq *q = SQ(st);
+  int rc = check_run(st, run);
+  if (rc) return rc;
+  size_t mark = q->n_ops;
+  if (!op_begin(q, W_EVENT)) return queued(st, mark, AD_ENOMEM);
+  rc = v_int(q, run);
+  if (!rc) rc = v_real(q, time_wall());
+  if (!rc) rc = v_text(q, level_name(level));
+  if (!rc) rc = v_json(q, event);
+  return queued(st, mark, rc);
+}
+
+/* ======== Reads ======== */
+
+/* Column kinds for row objects: 'i' integer, 'r' real, 't' text (NULL -> null),
+ * 'j' JSON text parsed (unparsable -> the text as a string), 'b' boolean. */
+struct col {
+  const char *name;
+  char kind;
+};
+
+static json_t *col_value(sqlite3_stmt *s, int i, char kind) {
+  int type = sqlite3_column_type(s, i);
+  if (type == SQLITE_NULL) return json_null();
+  switch (kind) {
+  case 'i': return json_integer((json_int_t)sqlite3_column_int64(s, i));
+  case 'r': return json_real(sqlite3_column_double(s, i));
+  case 'b': return json_boolean(sqlite3_column_int64(s, i) != 0);
+  case 'j': {
+    const char *p = (const char *)sqlite3_column_text(s, i);
+    size_t n = (size_t)sqlite3_column_bytes(s, i);
+    json_t *v = json_loadb(p, n, JSON_DECODE_ANY, NULL);
+    return v ? v : jx_string_lossy(p, n);
+  }
+  default: {
+    const char *p = (const char *)sqlite3_column_text(s, i);
+    return jx_string_lossy(p ? p : "", (size_t)sqlite3_column_bytes(s, i));
+  }
+  }
+}
+
+static json_t *row_obj(sqlite3_stmt *s, const struct col *cols, int n) {
+  json_t *o = json_object();
+  for (int i = 0; o && i < n; i++) {
+    json_t *v = col_value(s, i, cols[i].kind);
+    if (!v || json_object_set_new(o, cols[i].name, v)) {
+      json_decref(o);
+      return NULL;
+    }
+  }
+  return o;
+}
+
+/* Writable handles flush before reading so reads see every put. */
+static int pre_read(store *st) {
+  struct sq *q = SQ(st);
+  return (!q->ro && q->n_ops) ? sq_flush(st) : 0;
+}
+
+static int resolve_run(store *st, store_id *run) {
+  int rc = pre_read(st);
+  if (rc) return rc;
+  if (*run > 0) return 0;
+  return sq_run_latest(st, run);
+}
+
+/* Prepare sql, bind run (if > 0) as ?1 and text1 (if any) as ?2. */
+static int prep(store *st, const char *sql, store_id run, const char *text1, sqlite3_stmt **out) {
+  struct sq *q = SQ(st);
+  int src = sqlite3_prepare_v2(q->db, sql, -1, out, NULL);
+  if (src != SQLITE_OK) return sq_err(st, q->db, src, "reading");
+  if (run > 0) sqlite3_bind_int64(*out, 1, run);
+  if (text1) sqlite3_bind_text(*out, 2, text1, -1, SQLITE_TRANSIENT);
+  return 0;
+}
+
+static int each(store *st, sqlite3_stmt *s, const struct col *cols, int n, store_row_fn fn,
+                void *ud) {
+  struct sq *q = SQ(st);
+  int rc = 0, src;
+  while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+    json_t *row = row_obj(s, cols, n);
+    if (!row) {
+      rc = store_seterr(st, AD_ENOMEM, "store %s: out of memory", store_path(st));
+      break;
+    }
+    rc = fn(ud, row);
+    json_decref(row);
+    if (rc) break;
+  }
+  if (!rc && src != SQLITE_DONE) rc = sq_err(st, q->db, src, "reading");
+  sqlite3_finalize(s);
+  return rc;
+}
+
+#define NCOLS(a) ((int)(sizeof(a) / sizeof *(a)))
+
+static const struct col run_cols[] = {
+    {"id", 'i'},           {"recipe_name", 't'}, {"recipe_sha256", 't'}, {"prompt_hashes", 'j'},
+    {"seed", 'i'},         {"version", 't'},     {"command_line", 't'},  {"created", 'r'},
+    {"status", 't'},       {"info", 'j'}};
+#define RUN_SELECT                                                                        \
+  "SELECT id, recipe_name, recipe_sha256, prompt_hashes, seed, version, command_line, "  \
+  "created, status, info FROM runs"
+
+static int sq_runs_each(store *st, store_row_fn fn, void *ud) {
+  sqlite3_stmt *s;
+  int rc = pre_read(st);
+  if (rc || (rc = prep(st, RUN_SELECT " ORDER BY id", 0, NULL, &s))) return rc;
+  return each(st, s, run_cols, NCOLS(run_cols), fn, ud);
+}
+
+static int sq_sources_each(store *st, store_id run, store_row_fn fn, void *ud) {
+  static const struct col cols[] = {{"source_id", 't'}, {"title", 't'},    {"text_sha256", 't'},
+                                    {"state", 't'},     {"accepted", 'i'}, {"rounds_used", 'i'}};
+  sqlite3_stmt *s;
+  int rc = resolve_run(st, &run);
+  if (rc || (rc = prep(st,
+                       "SELECT source_id, title, text_sha256, state, accepted, rounds_used "
+                       "FROM sources WHERE run = ?1 ORDER BY rowid",
+                       run, NULL, &s)))
+    return rc;
+  return each(st, s, cols, NCOLS(cols), fn, ud);
+}
+
+static int sq_source_get(store *st, store_id run, const char *source_id,
+                         struct store_source *out) {
+  struct sq *q = SQ(st);
+  sqlite3_stmt *s;
+  int rc = resolve_run(st, &run);
+  if (rc || (rc = prep(st,
+                       "SELECT source_id, text_sha256, state, accepted, rounds_used FROM "
+                       "sources WHERE run = ?1 AND source_id = ?2",
+                       run, source_id, &s)))
+    return rc;
+  int src = sqlite3_step(s);
+  if (src == SQLITE_ROW) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->source_id, sizeof out->source_id, "%s",
+             (const char *)sqlite3_column_text(s, 0));
+    const char *h = (const char *)sqlite3_column_text(s, 1);
+    snprintf(out->text_sha256, sizeof out->text_sha256, "%s", h ? h : "");
+    enum store_source_state state = STORE_SRC_PENDING;
+    (void)store_source_state_parse((const char *)sqlite3_column_text(s, 2), &state);
+    out->state = state;
+    out->accepted = sqlite3_column_int(s, 3);
+    out->rounds_used = sqlite3_column_int(s, 4);
+    rc = 0;
+  } else if (src == SQLITE_DONE) {
+    rc = store_seterr(st, AD_ENOTFOUND, "store %s: run %lld has no source '%s'",
+                      store_path(st), (long long)run, source_id);
+  } else {
+    rc = sq_err(st, q->db, src, "reading sources");
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+static int sq_candidates_each(store *st, store_id run, const char *verdict, store_row_fn fn,
+                              void *ud) {
+  static const struct col cols[] = {{"source_id", 't'}, {"round", 'i'},  {"index", 'i'},
+                                    {"verdict", 't'},   {"reason", 't'}, {"record", 'j'}};
+  sqlite3_stmt *s;
+  int rc = resolve_run(st, &run);
+  if (rc || (rc = prep(st,
+                       verdict ? "SELECT source_id, round, idx, verdict, reason, record FROM "
+                                 "candidates WHERE run = ?1 AND verdict = ?2 "
+                                 "ORDER BY source_id, round, idx"
+                               : "SELECT source_id, round, idx, verdict, reason, record FROM "
+                                 "candidates WHERE run = ?1 ORDER BY source_id, round, idx",
+                       run, verdict, &s)))
+    return rc;
+  return each(st, s, cols, NCOLS(cols), fn, ud);
+}
+
+static int sq_examples_each(store *st, store_id run, store_row_fn fn, void *ud) {
+  static const struct col cols[] = {
+      {"example_id", 't'}, {"source_id", 't'}, {"created", 'r'}, {"example", 'j'}};
+  sqlite3_stmt *s;
+  int rc = resolve_run(st, &run);
+  if (rc || (rc = prep(st,
+                       "SELECT example_id, source_id, created, example FROM examples "
+                       "WHERE run = ?1 ORDER BY example_id",
+                       run, NULL, &s)))
+    return rc;
+  return each(st, s, cols, NCOLS(cols), fn, ud);
+}
+
+static int sq_calls_each(store *st, store_id run, const char *role, int with_bodies,
+                         store_row_fn fn, void *ud) {
+  static const struct col cols[] = {
+      {"id", 'i'},           {"role", 't'},          {"source_id", 't'},
+      {"round", 'i'},        {"endpoint", 't'},      {"model", 't'},
+      {"cache_key", 't'},    {"status", 't'},        {"error", 't'},
+      {"http_status", 'i'},  {"prompt_tokens", 'i'}, {"completion_tokens", 'i'},
+      {"latency_us", 'i'},   {"attempts", 'i'},      {"retries", 'i'},
+      {"cache_hit", 'b'},    {"attempt_list", 'j'},  {"request", 't'},
+      {"reply", 't'}};
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "SELECT c.id, role, source_id, round, endpoint, model, cache_key, status, error, "
+           "http_status, prompt_tokens, completion_tokens, latency_us, attempts, retries, "
+           "cache_hit, attempt_list%s FROM calls c%s WHERE run = ?1%s ORDER BY c.id",
+           with_bodies ? ", b.request, b.reply" : "",
+           with_bodies ? " LEFT JOIN call_bodies b ON b.call_id = c.id" : "",
+           role ? " AND role = ?2" : "");
+  sqlite3_stmt *s;
+  int rc = resolve_run(st, &run);
+  if (rc || (rc = prep(st, sql, run, role, &s))) return rc;
+  return each(st, s, cols, NCOLS(cols) - (with_bodies ? 0 : 2), fn, ud);
+}
+
+static int sq_events_each(store *st, store_id run, store_row_fn fn, void *ud) {
+  static const struct col cols[] = {{"id", 'i'}, {"time", 'r'}, {"level", 't'}, {"event", 'j'}};
+  sqlite3_stmt *s;
+  int rc = resolve_run(st, &run);
+  if (rc || (rc = prep(st,
+                       "SELECT id, time, level, event FROM events WHERE run = ?1 ORDER BY id",
+                       run, NULL, &s)))
+    return rc;
+  return each(st, s, cols, NCOLS(cols), fn, ud);
+}
+
+/* ---- aggregates ---- */
+
+static int set_int(json_t *o, const char *k, int64_t v) {
+  return json_object_set_new(o, k, json_integer((json_int_t)v)) ? AD_ENOMEM : 0;
+}
+
+/* Run a query bound to run as ?1 and hand every row to cb. */
+typedef int (*agg_fn)(sqlite3_stmt *s, json_t *acc);
+static int agg(store *st, store_id run, const char *sql, agg_fn cb, json_t *acc) {
+  sqlite3_stmt *s;
+  int rc = prep(st, sql, run, NULL, &s);
+  if (rc) return rc;
+  int src;
+  while ((src = sqlite3_step(s)) == SQLITE_ROW)
+    if ((rc = cb(s, acc))) break;
+  if (!rc && src != SQLITE_DONE) rc = sq_err(st, SQ(st)->db, src, "computing statistics");
+  sqlite3_finalize(s);
+  return rc;
+}
+
+static const char *col_str(sqlite3_stmt *s, int i, const char *dflt) {
+  const char *p = (const char *)sqlite3_column_text(s, i);
+  return p ? p : dflt;
+}
+
+static int agg_sources(sqlite3_stmt *s, json_t *o) {
+  int64_t n = sqlite3_column_int64(s, 1);
+  json_t *tot = json_object_get(o, "total");
+  return set_int(o, col_str(s, 0, "unknown"), n) ||
+                 set_int(o, "total", json_integer_value(tot) + n)
+             ? AD_ENOMEM
+             : 0;
+}
+
+static int agg_pairs(sqlite3_stmt *s, json_t *o) {
+  return set_int(o, col_str(s, 0, "unknown"), sqlite3_column_int64(s, 1));
+}
+
+/* role, status, cache_hit, count, attempts, retries */
+static int agg_calls(sqlite3_stmt *s, json_t *calls) {
+  const char *role = col_str(s, 0, "unknown");
+  const char *status = col_str(s, 1, "unknown");
+  int hit = sqlite3_column_int(s, 2);
+  int64_t n = sqlite3_column_int64(s, 3);
+  json_t *by = json_object_get(calls, "by_role");
+  json_t *r = json_object_get(by, role);
+  if (!r) {
+    r = json_pack("{s:i, s:i, s:i}", "ok", 0, "error", 0, "cache_hits", 0);
+    if (!r || json_object_set_new(by, role, r)) return AD_ENOMEM;
+  }
+  const char *k = hit ? "cache_hits" : (!strcmp(status, "ok") ? "ok" : "error");
+  int rc = set_int(r, k, json_integer_value(json_object_get(r, k)) + n);
+  const char *tk = hit ? "cache_hits" : (!strcmp(status, "ok") ? "ok" : "error");
+  rc |= set_int(calls, tk, json_integer_value(json_object_get(calls, tk)) + n);
+  rc |= set_int(calls, "total", json_integer_value(json_object_get(calls, "total")) + n);
+  rc |= set_int(calls, "attempts",
+                json_integer_value(json_object_get(calls, "attempts")) +
+                    sqlite3_column_int64(s, 4));
+  rc |= set_int(calls, "retries",
+                json_integer_value(json_object_get(calls, "retries")) +
+                    sqlite3_column_int64(s, 5));
+  return rc ? AD_ENOMEM : 0;
+}
+
+/* model, prompt, completion, calls ; acc = {"tokens": ..., "prices": ...} */
+static int agg_tokens(sqlite3_stmt *s, json_t *acc) {
+  json_t *tokens = json_object_get(acc, "tokens");
+  json_t *by = json_object_get(tokens, "by_model");
+  const char *model = col_str(s, 0, "unknown");
+  int64_t p = sqlite3_column_int64(s, 1), c = sqlite3_column_int64(s, 2);
+  json_t *m = json_pack("{s:I, s:I, s:I}", "prompt", (json_int_t)p, "completion", (json_int_t)c,
+                        "calls", (json_int_t)sqlite3_column_int64(s, 3));
+  if (!m || json_object_set_new(by, model, m)) return AD_ENOMEM;
+  int rc = set_int(tokens, "prompt", json_integer_value(json_object_get(tokens, "prompt")) + p);
+  rc |= set_int(tokens, "completion",
+                json_integer_value(json_object_get(tokens, "completion")) + c);
+  json_t *price = json_object_get(json_object_get(acc, "prices"), model);
+  if (json_is_object(price)) {
+    double cost = (double)p / 1e6 * jx_num(price, "prompt_per_mtok", 0) +
+                  (double)c / 1e6 * jx_num(price, "completion_per_mtok", 0);
+    rc |= json_object_set_new(m, "cost_usd", json_real(cost));
+    double tot = jx_num(acc, "cost_usd", 0) + cost;
+    rc |= json_object_set_new(acc, "cost_usd", json_real(tot));
+  } else if (p || c) {
+    json_t *un = json_object_get(acc, "unpriced");
+    if (un) rc |= json_array_append_new(un, json_string(model));
+  }
+  return rc ? AD_ENOMEM : 0;
+}
+
+struct capture {
+  json_t *row;
+};
+static int capture_row(void *ud, const json_t *row) {
+  ((struct capture *)ud)->row = json_deep_copy(row);
+  return 0;
+}
+
+static int sq_stats(store *st, store_id run, json_t **out) {
+  struct sq *q = SQ(st);
+  int rc = resolve_run(st, &run);
+  if (rc) return rc;
+  json_t *res = json_object(), *sources = NULL, *rej = NULL, *calls = NULL, *acc = NULL;
+  sqlite3_stmt *s = NULL;
+  struct capture cap = {NULL};
+  if (!res) return AD_ENOMEM;
+
+  /* the run row */
+  if ((rc = prep(st, RUN_SELECT " WHERE id = ?1", run, NULL, &s))) goto cleanup;
+  rc = each(st, s, run_cols, NCOLS(run_cols), capture_row, &cap);
+  s = NULL;
+  if (rc) goto cleanup;
+  if (!cap.row) {
+    rc = store_seterr(st, AD_ENOTFOUND, "store %s has no run %lld", store_path(st),
+                      (long long)run);
+    goto cleanup;
+  }
+  json_object_set_new(res, "run", cap.row);
+
+  sources = json_pack("{s:i, s:i, s:i, s:i, s:i}", "total", 0, "pending", 0, "in_progress", 0,
+                      "done", 0, "exhausted", 0);
+  rej = json_object();
+  calls = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:{}}", "total", 0, "ok", 0, "error", 0,
+                    "cache_hits", 0, "attempts", 0, "retries", 0, "by_role");
+  acc = json_pack("{s:{s:i, s:i, s:{}}, s:[]}", "tokens", "prompt", 0, "completion", 0,
+                  "by_model", "unpriced");
+  if (!sources || !rej || !calls || !acc) {
+    rc = AD_ENOMEM;
+    goto cleanup;
+  }
+  json_t *prices = json_object_get(json_object_get(cap.row, "info"), "prices");
+  if (prices) json_object_set(acc, "prices", prices);
+
+  if ((rc = agg(st, run, "SELECT state, count(*) FROM sources WHERE run = ?1 GROUP BY state",
+                agg_sources, sources)))
+    goto cleanup;
+  json_object_set(res, "sources", sources);
+  int64_t n = 0;
+  char sql[160];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM examples WHERE run = %lld", (long long)run);
+  if ((rc = pragma_int(q->db, sql, &n))) {
+    rc = sq_err(st, q->db, rc, "computing statistics");
+    goto cleanup;
+  }
+  set_int(res, "accepted", n);
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM candidates WHERE run = %lld", (long long)run);
+  if ((rc = pragma_int(q->db, sql, &n))) {
+    rc = sq_err(st, q->db, rc, "computing statistics");
+    goto cleanup;
+  }
+  set_int(res, "candidates", n);
+  if ((rc = agg(st, run,
+                "SELECT coalesce(reason, 'unspecified'), count(*) FROM candidates WHERE run = ?1 "
+                "AND verdict = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1",
+                agg_pairs, rej)))
+    goto cleanup;
+  json_object_set(res, "rejections", rej);
+  if ((rc = agg(st, run,
+                "SELECT role, status, cache_hit, count(*), coalesce(sum(attempts), 0), "
+                "coalesce(sum(retries), 0) FROM calls WHERE run = ?1 "
+                "GROUP BY role, status, cache_hit",
+                agg_calls, calls)))
+    goto cleanup;
+  json_object_set(res, "calls", calls);
+  if ((rc = agg(st, run,
+                "SELECT model, coalesce(sum(prompt_tokens), 0), "
+                "coalesce(sum(completion_tokens), 0), count(*) FROM calls "
+                "WHERE run = ?1 AND cache_hit = 0 GROUP BY model ORDER BY model",
+                agg_tokens, acc)))
+    goto cleanup;
+  json_object_set(res, "tokens", json_object_get(acc, "tokens"));
+  if (json_object_get(acc, "cost_usd")) {
+    json_object_set(res, "cost_usd", json_object_get(acc, "cost_usd"));
+    if (json_array_size(json_object_get(acc, "unpriced")))
+      json_object_set(res, "unpriced_models", json_object_get(acc, "unpriced"));
+  }
+
+  /* latency of real successful calls: mean, p50, p95 */
+  int64_t cnt = 0, mean = 0;
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM calls WHERE run = %lld AND status = 'ok' AND cache_hit = 0",
+           (long long)run);
+  if ((rc = pragma_int(q->db, sql, &cnt))) {
+    rc = sq_err(st, q->db, rc, "computing statistics");
+    goto cleanup;
+  }
+  if (cnt > 0) {
+    int64_t p50 = 0, p95 = 0;
+    snprintf(sql, sizeof sql,
+             "SELECT CAST(avg(latency_us) AS INTEGER) FROM calls WHERE run = %lld AND "
+             "status = 'ok' AND cache_hit = 0",
+             (long long)run);
+    int src = pragma_int(q->db, sql, &mean);
+    snprintf(sql, sizeof sql,
+             "SELECT latency_us FROM calls WHERE run = %lld AND status = 'ok' AND cache_hit = 0 "
+             "ORDER BY latency_us LIMIT 1 OFFSET %lld",
+             (long long)run, (long long)((cnt - 1) / 2));
+    if (!src) src = pragma_int(q->db, sql, &p50);
+    snprintf(sql, sizeof sql,
+             "SELECT latency_us FROM calls WHERE run = %lld AND status = 'ok' AND cache_hit = 0 "
+             "ORDER BY latency_us LIMIT 1 OFFSET %lld",
+             (long long)run, (long long)((cnt - 1) * 95 / 100));
+    if (!src) src = pragma_int(q->db, sql, &p95);
+    if (src) {
+      rc = sq_err(st, q->db, src, "computing statistics");
+      goto cleanup;
+    }
+    json_object_set_new(res, "latency_ms",
+                        json_pack("{s:f, s:f, s:f}", "mean", (double)mean / 1000.0, "p50",
+                                  (double)p50 / 1000.0, "p95", (double)p95 / 1000.0));
+  }
+  *out = res;
+  res = NULL;
+cleanup:
+  sqlite3_finalize(s);
+  json_decref(sources);
+  json_decref(rej);
+  json_decref(calls);
+  json_decref(acc);
+  json_decref(res);
+  return rc;
+}
+
+int store_sqlite_exec(store *st, const char *sql) {
+  if (!st || !st->impl || st->ops != &store_sqlite_ops) return AD_EINVAL;
+  return exec(st, sql, "running SQL");
+}
+
+const struct store_ops store_sqlite_ops = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .attach_cache = sq_attach_cache,
+    .flush = sq_flush,
+    .maybe_flush = sq_maybe_flush,
+    .pending = sq_pending,
+    .set_batch = sq_set_batch,
+    .run_begin = sq_run_begin,
+    .run_set_status = sq_run_set_status,
+    .run_latest = sq_run_latest,
+    .source_put = sq_source_put,
+    .source_set_state = sq_source_set_state,
+    .source_get = sq_source_get,
+    .candidate_put = sq_candidate_put,
+    .example_put = sq_example_put,
+    .episode_finish = sq_episode_finish,
+    .call_put = sq_call_put,
+    .cache_get = sq_cache_get,
+    .event_put = sq_event_put,
+    .runs_each = sq_runs_each,
+    .sources_each = sq_sources_each,
+    .candidates_each = sq_candidates_each,
+    .examples_each = sq_examples_each,
+    .calls_each = sq_calls_each,
+    .events_each = sq_events_each,
+    .stats = sq_stats,
+};

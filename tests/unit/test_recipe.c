@@ -1,0 +1,698 @@
+/* test_recipe.c - recipe loading: defaults, presets, interpolation, endpoint
+ * conversion, canonical JSON, and one test per kind of error message (with its
+ * file:line:column and wording). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "recipe/recipe.h"
+#include "util/hash.h"
+#include "util/jsonx.h"
+
+static char tmpdir[64], promptdir[128];
+
+static void write_at(const char *path, const char *content) {
+  FILE *f = fopen(path, "wb");
+  cr_assert_not_null(f, "cannot write %s", path);
+  fwrite(content, 1, strlen(content), f);
+  fclose(f);
+}
+
+static void setup(void) {
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/ad_rcp_XXXXXX");
+  cr_assert_not_null(mkdtemp(tmpdir));
+  snprintf(promptdir, sizeof promptdir, "%s/prompts", tmpdir);
+  cr_assert_eq(mkdir(promptdir, 0755), 0);
+  const char *names[] = {"orchestrator", "challenger-rubric", "challenger-verifiable", "quality",
+                         "solver", "judge-rubric", "judge-verifiable"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+    char p[256], body[256];
+    snprintf(p, sizeof p, "%s/%s.md", promptdir, names[i]);
+    snprintf(body, sizeof body, "=== system ===\nYou are the %s.\n=== user ===\n{{question}}\n", names[i]);
+    write_at(p, body);
+  }
+}
+
+static void teardown(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(recipe, .init = setup, .fini = teardown);
+
+static const char *fake_env(void *ud, const char *name) {
+  (void)ud;
+  if (!strcmp(name, "MODEL")) return "big-model";
+  if (!strcmp(name, "TEMP")) return "0.25";
+  if (!strcmp(name, "EMPTY")) return "";
+  if (!strcmp(name, "TOKEN")) return "sk-secret-value";
+  return NULL;
+}
+
+static const char *MINIMAL =
+    "name: demo\n"
+    "sources:\n"
+    "  path: data/papers.jsonl\n"
+    "roles:\n"
+    "  challenger: {endpoint: sim, model: sim-challenger}\n"
+    "  weak: {endpoint: sim, model: sim-solver@0.35}\n"
+    "  strong: {endpoint: sim, model: sim-solver@0.8}\n"
+    "  judge: {endpoint: sim, model: sim-judge}\n";
+
+/* Load text as <tmpdir>/recipe.yaml (in memory). */
+static int load(const char *text, struct recipe **r, struct recipe_diag *d) {
+  struct recipe_load_opts o = {0};
+  o.prompts_dir = promptdir;
+  o.getenv_fn = fake_env;
+  char vp[128];
+  snprintf(vp, sizeof vp, "%s/recipe.yaml", tmpdir);
+  memset(d, 0, sizeof *d);
+  return recipe_load_mem(text, strlen(text), vp, &o, r, d);
+}
+
+static struct recipe *load_ok(const char *text) {
+  struct recipe *r = NULL;
+  struct recipe_diag d;
+  int rc = load(text, &r, &d);
+  cr_assert_eq(rc, 0, "load failed (%d): %s", rc, d.n ? d.msgs[0] : "");
+  recipe_diag_free(&d);
+  return r;
+}
+
+/* Expect failure and that some message equals "<tmpdir>/recipe.yaml:" + want. */
+static void expect_error(const char *text, const char *want) {
+  struct recipe *r = NULL;
+  struct recipe_diag d;
+  int rc = load(text, &r, &d);
+  cr_assert_neq(rc, 0, "expected an error: %s", want);
+  cr_assert_null(r);
+  char full[1024];
+  snprintf(full, sizeof full, "%s/recipe.yaml:%s", tmpdir, want);
+  int found = 0;
+  for (int i = 0; i < d.n && !found; i++) found = !strcmp(d.msgs[i], full);
+  if (!found) {
+    for (int i = 0; i < d.n; i++) fprintf(stderr, "  got: %s\n", d.msgs[i]);
+    cr_assert_fail("missing error: %s", full);
+  }
+  recipe_diag_free(&d);
+}
+
+static char *with(const char *extra) {
+  char *s = NULL;
+  cr_assert_geq(asprintf(&s, "%s%s", MINIMAL, extra), 0);
+  return s;
+}
+
+/* ---- defaults ---- */
+
+Test(recipe, minimal_defaults) {
+  struct recipe *r = load_ok(MINIMAL);
+  cr_assert_str_eq(r->name, "demo");
+  cr_assert_eq(r->task, RECIPE_TASK_RUBRIC);
+  cr_assert_eq(r->seed, 1);
+  cr_assert_str_eq(r->method, "agentic");
+  cr_assert_eq(r->concurrency, 64);
+  cr_assert_str_eq(r->goal, "");
+  cr_assert_str_eq(r->sources.path, "data/papers.jsonl");
+  cr_assert_eq(r->sources.format, SRC_FORMAT_AUTO);
+  cr_assert_str_eq(r->sources.id_field, "id");
+  cr_assert_str_eq(r->sources.text_field, "text");
+  cr_assert_eq(r->sources.max_chars, 20000);
+  cr_assert_eq(r->sources.limit, 0);
+  cr_assert_eq(r->sources.shuffle_seed, 1, "shuffle_seed defaults to seed");
+  /* sim is built in */
+  cr_assert_eq(r->n_endpoints, 1);
+  cr_assert_str_eq(r->endpoints[0].name, "sim");
+  cr_assert_str_eq(r->endpoints[0].base_urls[0], "sim");
+  cr_assert_eq(r->endpoints[0].builtin, 1);
+  /* roles */
+  const struct recipe_role *ro = r->roles;
+  cr_assert_eq(ro[RECIPE_ROLE_ORCHESTRATOR].present, 0, "orchestrator absent -> off");
+  cr_assert_eq(ro[RECIPE_ROLE_QUALITY].present, 1, "quality defaults on");
+  cr_assert_str_eq(ro[RECIPE_ROLE_QUALITY].model, "sim-judge", "quality uses the judge's model");
+  cr_assert_eq(ro[RECIPE_ROLE_WEAK].samples, 3);
+  cr_assert_eq(ro[RECIPE_ROLE_STRONG].samples, 3);
+  cr_assert_float_eq(ro[RECIPE_ROLE_WEAK].temperature, 1.0, 1e-9);
+  cr_assert_float_eq(ro[RECIPE_ROLE_STRONG].temperature, 1.0, 1e-9);
+  cr_assert_float_eq(ro[RECIPE_ROLE_CHALLENGER].temperature, 0.7, 1e-9);
+  cr_assert_float_eq(ro[RECIPE_ROLE_JUDGE].temperature, 0.0, 1e-9);
+  cr_assert_float_eq(ro[RECIPE_ROLE_QUALITY].temperature, 0.0, 1e-9);
+  cr_assert_eq(ro[RECIPE_ROLE_WEAK].top_p, LLM_UNSET);
+  cr_assert_eq(ro[RECIPE_ROLE_WEAK].endpoint_index, 0);
+  /* default prompt files per role and task */
+  cr_assert(strstr(ro[RECIPE_ROLE_CHALLENGER].prompt.path, "/challenger-rubric.md"));
+  cr_assert(strstr(ro[RECIPE_ROLE_JUDGE].prompt.path, "/judge-rubric.md"));
+  cr_assert(strstr(ro[RECIPE_ROLE_WEAK].prompt.path, "/solver.md"));
+  cr_assert(strstr(ro[RECIPE_ROLE_QUALITY].prompt.path, "/quality.md"));
+  char hex[65];
+  sha256_hex(ro[RECIPE_ROLE_WEAK].prompt.text, ro[RECIPE_ROLE_WEAK].prompt.len, hex);
+  cr_assert_str_eq(ro[RECIPE_ROLE_WEAK].prompt.sha256, hex);
+  cr_assert_not_null(ro[RECIPE_ROLE_WEAK].prompt.tpl.system);
+  cr_assert_not_null(ro[RECIPE_ROLE_WEAK].prompt.tpl.user);
+  /* budgets, checks, output */
+  cr_assert_eq(r->budgets.rounds_per_source, 5);
+  cr_assert_eq(r->budgets.examples_per_source, 1);
+  cr_assert_eq(r->budgets.max_calls, 0);
+  cr_assert_eq(r->checks.max_context_chars, 6000);
+  cr_assert_eq(r->checks.leakage_ngram, 8);
+  cr_assert_float_eq(r->checks.leakage_max_overlap, 0.5, 1e-9);
+  cr_assert_eq(r->checks.rubric_min, 1);
+  cr_assert_eq(r->checks.rubric_max, 20);
+  cr_assert_eq(r->checks.max_weight, 7);
+  cr_assert_eq(r->checks.dedup, 1);
+  cr_assert_eq(r->checks.verifiable_matcher, RECIPE_MATCH_AUTO);
+  cr_assert_str_eq(r->output_folder, "runs/demo");
+  cr_assert_str_eq(r->store_path, "runs/demo/store.db");
+  sha256_hex(MINIMAL, strlen(MINIMAL), hex);
+  cr_assert_str_eq(r->sha256, hex);
+  recipe_free(r);
+}
+
+static void bounds_text(const struct accept_spec *s, char *out, size_t n) {
+  out[0] = '\0';
+  for (int i = 0; i < s->n; i++) {
+    char b[64];
+    accept_bound_format(&s->bounds[i], b, sizeof b);
+    strncat(out, b, n - strlen(out) - 1);
+    strncat(out, "; ", n - strlen(out) - 1);
+  }
+}
+
+/* The paper's deployed CS gate: weak_avg <= 0.65, max_weak <= 0.75, no zero weak
+ * score, 0.60 <= strong_avg < 0.95, no zero strong score, gap >= 0.20. */
+static void assert_cs_deployed(const struct accept_spec *s) {
+  struct ep_stats st;
+  /* a textbook accept */
+  memset(&st, 0, sizeof st);
+  st.n_weak = st.n_strong = 3;
+  double w[3] = {0.3, 0.5, 0.4}, g[3] = {0.8, 0.9, 0.7};
+  memcpy(st.weak, w, sizeof w);
+  memcpy(st.strong, g, sizeof g);
+  st.strong_ran = 1;
+  ep_stats_compute(&st, s->pass_threshold);
+  char failed[128];
+  cr_assert_null(accept_evaluate(s, &st, failed, sizeof failed), "should accept; failed %s", failed);
+  /* best weak above 0.75 -> too easy */
+  st.weak[1] = 0.8;
+  ep_stats_compute(&st, s->pass_threshold);
+  cr_assert_not_null(accept_evaluate(s, &st, failed, sizeof failed));
+  cr_assert_str_eq(failed, "weak_max <= 0.75");
+  /* a weak zero is rejected */
+  st.weak[1] = 0.0;
+  ep_stats_compute(&st, s->pass_threshold);
+  cr_assert_not_null(accept_evaluate(s, &st, failed, sizeof failed));
+  cr_assert_str_eq(failed, "weak_min > 0");
+  /* strong mean >= 0.95 is rejected */
+  st.weak[1] = 0.5;
+  st.strong[0] = st.strong[1] = st.strong[2] = 0.96;
+  ep_stats_compute(&st, s->pass_threshold);
+  cr_assert_not_null(accept_evaluate(s, &st, failed, sizeof failed));
+  cr_assert_str_eq(failed, "strong_mean < 0.95");
+}
+
+Test(recipe, default_accept_is_the_papers_cs_deployed_gate) {
+  struct recipe *r = load_ok(MINIMAL);
+  cr_assert_str_eq(r->accept_preset, "");
+  struct accept_spec preset;
+  cr_assert_eq(recipe_accept_preset("cs-deployed", RECIPE_TASK_RUBRIC, &preset), 0);
+  char a[1024], b[1024];
+  bounds_text(&r->accept, a, sizeof a);
+  bounds_text(&preset, b, sizeof b);
+  cr_assert_str_eq(b, "weak_mean <= 0.65; weak_max <= 0.75; weak_min > 0; strong_mean >= 0.6; "
+                      "strong_mean < 0.95; strong_min > 0; gap >= 0.2; ");
+  /* the default and the preset agree as predicates (order of bounds aside) */
+  assert_cs_deployed(&r->accept);
+  assert_cs_deployed(&preset);
+  cr_assert_eq(r->accept.short_circuit, 1);
+  recipe_free(r);
+}
+
+Test(recipe, presets) {
+  char *t = with("accept: {preset: cs-prose}\n");
+  struct recipe *r = load_ok(t);
+  char b[1024];
+  bounds_text(&r->accept, b, sizeof b);
+  cr_assert_str_eq(b, "strong_mean >= 0.65; weak_mean < 0.5; gap >= 0.2; ");
+  cr_assert_str_eq(r->accept_preset, "cs-prose");
+  recipe_free(r);
+  free(t);
+
+  t = with("accept: math-exact\n"); /* scalar shorthand */
+  r = load_ok(t);
+  bounds_text(&r->accept, b, sizeof b);
+  cr_assert_str_eq(b, "weak_correct <= 1; strong_correct >= 3; ");
+  cr_assert_eq(r->roles[RECIPE_ROLE_WEAK].samples, 4, "math-exact runs 4+4 samples");
+  cr_assert_eq(r->roles[RECIPE_ROLE_STRONG].samples, 4);
+  recipe_free(r);
+  free(t);
+
+  /* explicit samples win over the preset's */
+  const char *ms = "name: m\nsources: {path: x.jsonl}\naccept: {preset: math-exact}\nroles:\n"
+                   "  challenger: {endpoint: sim, model: c}\n"
+                   "  weak: {endpoint: sim, model: w, samples: 8}\n"
+                   "  strong: {endpoint: sim, model: s}\n  judge: {endpoint: sim, model: j}\n";
+  r = load_ok(ms);
+  cr_assert_eq(r->roles[RECIPE_ROLE_WEAK].samples, 8);
+  cr_assert_eq(r->roles[RECIPE_ROLE_STRONG].samples, 4);
+  recipe_free(r);
+
+  /* preset plus extra bounds: appended; short_circuit / pass_threshold settable */
+  t = with("accept:\n  preset: cs-prose\n  bounds: [\"weak_std <= 0.3\"]\n  short_circuit: false\n"
+           "  pass_threshold: 0.6\n");
+  r = load_ok(t);
+  bounds_text(&r->accept, b, sizeof b);
+  cr_assert_str_eq(b, "strong_mean >= 0.65; weak_mean < 0.5; gap >= 0.2; weak_std <= 0.3; ");
+  cr_assert_eq(r->accept.short_circuit, 0);
+  cr_assert_float_eq(r->accept.pass_threshold, 0.6, 1e-9);
+  recipe_free(r);
+  free(t);
+
+  /* a plain list replaces the default */
+  t = with("accept:\n  - gap >= 0.5\n");
+  r = load_ok(t);
+  bounds_text(&r->accept, b, sizeof b);
+  cr_assert_str_eq(b, "gap >= 0.5; ");
+  recipe_free(r);
+  free(t);
+}
+
+Test(recipe, verifiable_task_defaults) {
+  char *t = with("task: verifiable\n");
+  struct recipe *r = load_ok(t);
+  cr_assert_eq(r->task, RECIPE_TASK_VERIFIABLE);
+  cr_assert(strstr(r->roles[RECIPE_ROLE_CHALLENGER].prompt.path, "/challenger-verifiable.md"));
+  cr_assert(strstr(r->roles[RECIPE_ROLE_JUDGE].prompt.path, "/judge-verifiable.md"));
+  struct accept_spec v;
+  accept_spec_default_verifiable(&v);
+  char a[512], b[512];
+  bounds_text(&r->accept, a, sizeof a);
+  bounds_text(&v, b, sizeof b);
+  cr_assert_str_eq(a, b);
+  recipe_free(r);
+  free(t);
+}
+
+/* ---- interpolation ---- */
+
+Test(recipe, interpolation) {
+  char *t = with("goal: \"use ${MODEL} at ${TEMP}, ${MISSING:-fallback}, ${EMPTY:-was empty}, $${LITERAL}\"\n"
+                 "seed: ${SEED:-7}\n"
+                 "checks: {leakage_max_overlap: \"${TEMP}\"}\n");
+  struct recipe *r = load_ok(t);
+  cr_assert_str_eq(r->goal, "use big-model at 0.25, fallback, was empty, ${LITERAL}");
+  cr_assert_eq(r->seed, 7, "interpolated before typing");
+  cr_assert_float_eq(r->checks.leakage_max_overlap, 0.25, 1e-9);
+  recipe_free(r);
+  free(t);
+}
+
+Test(recipe, error_unset_variable) {
+  char *t = with("goal: text ${NOT_SET} more\n");
+  expect_error(t, "9:12: environment variable 'NOT_SET' is not set (write '${NOT_SET:-default}' to give a default)");
+  free(t);
+  t = with("goal: ${EMPTY}\n");
+  expect_error(t, "9:7: environment variable 'EMPTY' is empty (write '${EMPTY:-default}' to give a default)");
+  free(t);
+}
+
+Test(recipe, error_bad_variable_reference) {
+  char *t = with("goal: ${1BAD}\n");
+  expect_error(t, "9:7: bad variable reference '${1BAD}' (expected '${NAME}' or '${NAME:-default}'; "
+                  "NAME is letters, digits and '_')");
+  free(t);
+  t = with("goal: ${OPEN\n");
+  expect_error(t, "9:7: unterminated '${' (expected '${NAME}' or '${NAME:-default}')");
+  free(t);
+}
+
+/* ---- one test per error kind ---- */
+
+Test(recipe, error_unknown_key) {
+  const char *t = "name: x\nsources: {path: a}\nroles:\n"
+                  "  challenger: {endpoint: sim, model: c}\n"
+                  "  weak:\n    endpoint: sim\n    model: w\n    temprature: 1\n"
+                  "  strong: {endpoint: sim, model: s}\n  judge: {endpoint: sim, model: j}\n";
+  expect_error(t, "8:5: unknown key 'temprature' in roles.weak; expected one of: endpoint, model, "
+                  "prompt, system_prompt, temperature, top_p, max_tokens, extra, samples");
+  char *t2 = with("colour: blue\n");
+  expect_error(t2, "9:1: unknown key 'colour' in the recipe; expected one of: name, task, seed, "
+                   "method, goal, concurrency, sources, endpoints, roles, accept, budgets, checks, output");
+  free(t2);
+  /* samples is only for solvers */
+  t2 = with("");
+  free(t2);
+  const char *t3 = "name: x\nsources: {path: a}\nroles:\n"
+                   "  challenger: {endpoint: sim, model: c, samples: 2}\n"
+                   "  weak: {endpoint: sim, model: w}\n"
+                   "  strong: {endpoint: sim, model: s}\n  judge: {endpoint: sim, model: j}\n";
+  expect_error(t3, "4:41: unknown key 'samples' in roles.challenger; expected one of: endpoint, "
+                   "model, prompt, system_prompt, temperature, top_p, max_tokens, extra");
+}
+
+Test(recipe, error_type) {
+  char *t = with("seed: abc\nconcurrency: 2.5\nchecks:\n  dedup: maybe\n  leakage_max_overlap: lots\n"
+                 "sources2: 1\n");
+  expect_error(t, "9:7: seed: expected an integer, got 'abc'");
+  expect_error(t, "10:14: concurrency: expected an integer, got '2.5'");
+  expect_error(t, "12:10: checks.dedup: expected a boolean (true/false), got 'maybe'");
+  expect_error(t, "13:24: checks.leakage_max_overlap: expected a number, got 'lots'");
+  free(t);
+  t = with("budgets: [1, 2]\n");
+  expect_error(t, "9:10: budgets: expected a mapping, got a list");
+  free(t);
+  t = with("goal: {a: 1}\n");
+  expect_error(t, "9:7: goal: expected a string, got a mapping");
+  free(t);
+}
+
+Test(recipe, error_out_of_range_and_enum) {
+  char *t = with("budgets: {rounds_per_source: 0}\ntask: rubrik\nchecks: {leakage_max_overlap: 1.5}\n");
+  expect_error(t, "9:30: budgets.rounds_per_source: 0 is out of range (1..1000)");
+  expect_error(t, "10:7: task: unknown value 'rubrik'; expected one of: rubric, verifiable");
+  expect_error(t, "11:31: checks.leakage_max_overlap: 1.5 is out of range (0..1)");
+  free(t);
+}
+
+Test(recipe, error_missing_required_keys) {
+  expect_error("sources: {path: a}\nroles:\n  challenger: {endpoint: sim, model: c}\n"
+               "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
+               "  judge: {endpoint: sim, model: j}\n",
+               "1:1: missing required key 'name' in the recipe");
+  expect_error("name: x\nsources: {path: a}\nroles:\n  challenger: {endpoint: sim, model: c}\n"
+               "  weak: {endpoint: sim}\n  strong: {endpoint: sim, model: s}\n",
+               "5:9: missing required key 'model' in roles.weak");
+  expect_error("name: x\nsources: {path: a}\nroles:\n  challenger: {endpoint: sim, model: c}\n"
+               "  weak: {endpoint: sim}\n  strong: {endpoint: sim, model: s}\n",
+               "4:3: missing required key 'judge' in roles");
+  expect_error("name: x\nsources: {format: jsonl}\nroles: {}\n", "2:10: missing required key 'path' in sources");
+}
+
+Test(recipe, error_undeclared_endpoint) {
+  const char *t = "name: x\nsources: {path: a}\n"
+                  "endpoints:\n  local: {base_url: \"http://127.0.0.1:8000/v1\"}\n"
+                  "roles:\n  challenger: {endpoint: locl, model: c}\n"
+                  "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
+                  "  judge: {endpoint: sim, model: j}\n";
+  expect_error(t, "6:26: roles.challenger.endpoint: endpoint 'locl' is not declared; declared "
+                  "endpoints: local, sim");
+}
+
+Test(recipe, error_missing_prompt_file) {
+  const char *t = "name: x\nsources: {path: a}\nroles:\n"
+                  "  challenger: {endpoint: sim, model: c, prompt: nope.md}\n"
+                  "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
+                  "  judge: {endpoint: sim, model: j}\n";
+  char want[512];
+  snprintf(want, sizeof want,
+           "4:49: roles.challenger.prompt: prompt file 'nope.md' not found (looked for: %s/nope.md, "
+           "%s/nope.md)", tmpdir, promptdir);
+  expect_error(t, want);
+}
+
+Test(recipe, error_prompt_template_syntax) {
+  char p[256];
+  snprintf(p, sizeof p, "%s/broken.md", tmpdir);
+  write_at(p, "=== user ===\nfine\n{{#rubric}} never closed\n");
+  const char *t = "name: x\nsources: {path: a}\nroles:\n"
+                  "  challenger: {endpoint: sim, model: c, prompt: broken.md}\n"
+                  "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
+                  "  judge: {endpoint: sim, model: j}\n";
+  struct recipe *r;
+  struct recipe_diag d;
+  cr_assert_eq(load(t, &r, &d), AD_EINVAL);
+  cr_assert_eq(d.n, 1);
+  char want[512];
+  snprintf(want, sizeof want, "%s:3:1: section 'rubric' is never closed (expected '{{/rubric}}') "
+           "(prompt of roles.challenger.prompt)", p);
+  cr_assert_str_eq(d.msgs[0], want);
+  recipe_diag_free(&d);
+}
+
+Test(recipe, error_bad_accept_bound) {
+  char *t = with("accept:\n  - weak_mean <= 0.65\n  - wek_mean < 3\n");
+  struct recipe *r;
+  struct recipe_diag d;
+  cr_assert_eq(load(t, &r, &d), AD_EINVAL);
+  cr_assert_eq(d.n, 1);
+  char prefix[256];
+  snprintf(prefix, sizeof prefix, "%s/recipe.yaml:11:5: accept[1]: ", tmpdir);
+  cr_assert_eq(strncmp(d.msgs[0], prefix, strlen(prefix)), 0, "%s", d.msgs[0]);
+  cr_assert(strstr(d.msgs[0], "wek_mean"), "%s", d.msgs[0]);
+  recipe_diag_free(&d);
+  free(t);
+  t = with("accept: {preset: cs-strict}\n");
+  expect_error(t, "9:18: accept.preset: unknown value 'cs-strict'; expected one of: cs-deployed, "
+                  "cs-prose, math-exact, verifiable-majority");
+  free(t);
+}
+
+Test(recipe, error_duplicate_key) {
+  char *t = with("seed: 1\nseed: 2\n");
+  expect_error(t, "10:1: duplicate key 'seed' in the recipe (first at line 9)");
+  free(t);
+}
+
+Test(recipe, error_yaml_syntax) {
+  struct recipe *r;
+  struct recipe_diag d;
+  cr_assert_eq(load("name: x\nroles: [a, b\n", &r, &d), AD_EPARSE);
+  cr_assert_eq(d.n, 1);
+  char prefix[256];
+  snprintf(prefix, sizeof prefix, "%s/recipe.yaml:3:1: YAML syntax error: ", tmpdir);
+  cr_assert_eq(strncmp(d.msgs[0], prefix, strlen(prefix)), 0, "%s", d.msgs[0]);
+  recipe_diag_free(&d);
+  expect_error("", "1:1: the recipe is empty (expected a mapping with name, sources, roles, ...)");
+  expect_error("- a\n- b\n", "1:1: the recipe: expected a mapping, got a list");
+}
+
+Test(recipe, error_endpoint_problems) {
+  const char *t = "name: x\nsources: {path: a}\n"
+                  "endpoints:\n"
+                  "  a: {base_url: \"ftp://x\"}\n"
+                  "  b: {max_inflight: 2}\n"
+                  "  c: {base_url: \"http://h\", base_urls: [\"http://i\"]}\n"
+                  "  d: {base_url: \"http://h\", api_key_env: \"sk-abc 123\"}\n"
+                  "  e: {base_url: \"http://h\", headers: {\"Bad Name\": v}}\n"
+                  "roles:\n  challenger: {endpoint: sim, model: c}\n"
+                  "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
+                  "  judge: {endpoint: sim, model: j}\n";
+  expect_error(t, "4:17: endpoints.a.base_url: 'ftp://x' is not a URL (expected http://..., https://... or sim)");
+  expect_error(t, "5:6: missing required key 'base_url' (or 'base_urls') in endpoints.b");
+  expect_error(t, "6:40: endpoints.c: give either base_url or base_urls, not both");
+  /* the pasted value is never echoed */
+  expect_error(t, "7:42: endpoints.d.api_key_env: not an environment variable name (give the NAME "
+                  "of the variable that holds the key, never the key itself)");
+  expect_error(t, "8:39: endpoints.e.headers: 'Bad Name' is not a valid header name");
+}
+
+Test(recipe, collects_many_errors) {
+  char *t = with("seed: x\nconcurrency: y\nbudgets: {max_cost: z}\nchecks: {dedup: w}\n");
+  struct recipe *r;
+  struct recipe_diag d;
+  cr_assert_eq(load(t, &r, &d), AD_EINVAL);
+  cr_assert_eq(d.n, 4, "all four errors are reported, got %d", d.n);
+  recipe_diag_free(&d);
+  free(t);
+}
+
+/* ---- endpoints ---- */
+
+Test(recipe, endpoint_conversion) {
+  const char *t =
+      "name: x\nsources: {path: a}\n"
+      "endpoints:\n"
+      "  vllm:\n"
+      "    base_urls: [\"http://127.0.0.1:8000/v1\", \"http://127.0.0.1:8001/v1\"]\n"
+      "    api_key_env: VLLM_KEY\n"
+      "    headers: {X-Team: data, Authorization: \"Bearer ${TOKEN}\"}\n"
+      "    max_inflight: 128\n    requests_per_min: 600\n    tokens_per_min: 1e6\n"
+      "    connect_timeout_ms: 2000\n    request_timeout_ms: 90000\n    max_retries: 3\n"
+      "    extra_body: {chat_template_kwargs: {enable_thinking: false}, top_k: 20, tag: \"007\", n: ~}\n"
+      "    json_schema: false\n"
+      "    prices: {big-model: {input_per_mtok: 0.5, output_per_mtok: 2}}\n"
+      "roles:\n  challenger: {endpoint: vllm, model: \"${MODEL}\", extra: {seed_offset: 3}}\n"
+      "  weak: {endpoint: sim, model: w, top_p: 0.9, max_tokens: 512}\n"
+      "  strong: {endpoint: vllm, model: s}\n  judge: {endpoint: sim, model: j}\n";
+  struct recipe *r = load_ok(t);
+  cr_assert_eq(r->n_endpoints, 2);
+  int i = recipe_find_endpoint(r, "vllm");
+  cr_assert_eq(i, 0);
+  cr_assert_eq(recipe_find_endpoint(r, "sim"), 1);
+  cr_assert_eq(recipe_find_endpoint(r, "other"), -1);
+  struct llm_endpoint_config c;
+  cr_assert_eq(recipe_endpoint_config(r, i, &c), 0);
+  cr_assert_str_eq(c.name, "vllm");
+  cr_assert_eq(c.n_urls, 2);
+  cr_assert_str_eq(c.base_urls[1], "http://127.0.0.1:8001/v1");
+  cr_assert_str_eq(c.api_key_env, "VLLM_KEY");
+  cr_assert_eq(c.n_headers, 2);
+  cr_assert_str_eq(c.headers[0], "X-Team: data");
+  cr_assert_str_eq(c.headers[1], "Authorization: Bearer sk-secret-value");
+  cr_assert_eq(c.max_inflight, 128);
+  cr_assert_float_eq(c.requests_per_min, 600, 1e-9);
+  cr_assert_float_eq(c.tokens_per_min, 1e6, 1e-9);
+  cr_assert_eq(c.connect_timeout_ms, 2000);
+  cr_assert_eq(c.request_timeout_ms, 90000);
+  cr_assert_eq(c.max_retries, 3);
+  cr_assert_eq(c.adaptive, 1);
+  cr_assert_gt(c.backoff_base_ms, 0);
+  char *eb = jx_dump_canonical(c.extra_body);
+  cr_assert_str_eq(eb, "{\"chat_template_kwargs\":{\"enable_thinking\":false},\"n\":null,\"tag\":\"007\",\"top_k\":20}");
+  free(eb);
+  cr_assert_eq(r->endpoints[i].json_schema, 0);
+  double in, out;
+  cr_assert_eq(recipe_price(r, i, "big-model", &in, &out), 0);
+  cr_assert_float_eq(in, 0.5, 1e-12);
+  cr_assert_float_eq(out, 2.0, 1e-12);
+  cr_assert_eq(recipe_price(r, i, "unknown", &in, &out), AD_ENOTFOUND);
+  cr_assert_eq(recipe_endpoint_config(r, 5, &c), AD_EINVAL);
+  /* sim defaults */
+  cr_assert_eq(recipe_endpoint_config(r, 1, &c), 0);
+  cr_assert_str_eq(c.base_urls[0], "sim");
+  cr_assert_eq(c.max_inflight, 64);
+  cr_assert_eq(c.max_retries, 8);
+  cr_assert_null(c.api_key_env);
+  /* roles */
+  cr_assert_str_eq(r->roles[RECIPE_ROLE_CHALLENGER].model, "big-model");
+  cr_assert_eq(r->roles[RECIPE_ROLE_CHALLENGER].endpoint_index, 0);
+  cr_assert_eq(json_integer_value(json_object_get(r->roles[RECIPE_ROLE_CHALLENGER].extra, "seed_offset")), 3);
+  cr_assert_float_eq(r->roles[RECIPE_ROLE_WEAK].top_p, 0.9, 1e-9);
+  cr_assert_eq(r->roles[RECIPE_ROLE_WEAK].max_tokens, 512);
+
+  /* canonical JSON: no secrets, header text as written, secret headers redacted */
+  json_t *j = recipe_to_json(r);
+  char *s = jx_dump_canonical(j);
+  cr_assert_null(strstr(s, "sk-secret-value"), "the key never reaches the card");
+  cr_assert_not_null(strstr(s, "\"Authorization: <redacted>\""));
+  cr_assert_not_null(strstr(s, "\"X-Team: data\""));
+  cr_assert_not_null(strstr(s, "\"api_key_env\":\"VLLM_KEY\""));
+  cr_assert_not_null(strstr(s, r->roles[RECIPE_ROLE_WEAK].prompt.sha256));
+  /* stable: a second load gives the same bytes */
+  struct recipe *r2 = load_ok(t);
+  json_t *j2 = recipe_to_json(r2);
+  char *s2 = jx_dump_canonical(j2);
+  cr_assert_str_eq(s, s2);
+  free(s);
+  free(s2);
+  json_decref(j);
+  json_decref(j2);
+  recipe_free(r2);
+  recipe_free(r);
+}
+
+Test(recipe, sim_can_be_declared_with_settings) {
+  char *t = with("endpoints:\n  sim: {max_inflight: 7}\n");
+  struct recipe *r = load_ok(t);
+  cr_assert_eq(r->n_endpoints, 1);
+  cr_assert_eq(r->endpoints[0].max_inflight, 7);
+  cr_assert_str_eq(r->endpoints[0].base_urls[0], "sim");
+  cr_assert_eq(r->endpoints[0].builtin, 0);
+  recipe_free(r);
+  free(t);
+}
+
+/* ---- roles and prompts ---- */
+
+Test(recipe, optional_roles_and_prompt_resolution) {
+  char p[256];
+  /* a prompt next to the recipe wins over the prompts folder */
+  snprintf(p, sizeof p, "%s/solver.md", tmpdir);
+  write_at(p, "local solver {{question}}");
+  snprintf(p, sizeof p, "%s/sys.md", tmpdir);
+  write_at(p, "system {{x}}\n=== user ===\nnot split");
+  snprintf(p, sizeof p, "%s/strong.md", promptdir);
+  write_at(p, "strong prompt");
+  const char *t = "name: x\nsources: {path: a}\nroles:\n"
+                  "  orchestrator: {endpoint: sim, model: o}\n"
+                  "  quality: false\n"
+                  "  challenger: {endpoint: sim, model: c}\n"
+                  "  weak: {endpoint: sim, model: w, prompt: solver.md, system_prompt: sys.md}\n"
+                  "  strong: {endpoint: sim, model: s, prompt: strong.md}\n"
+                  "  judge: {endpoint: sim, model: j}\n";
+  struct recipe *r = load_ok(t);
+  cr_assert_eq(r->roles[RECIPE_ROLE_ORCHESTRATOR].present, 1);
+  cr_assert(strstr(r->roles[RECIPE_ROLE_ORCHESTRATOR].prompt.path, "/orchestrator.md"));
+  cr_assert_eq(r->roles[RECIPE_ROLE_QUALITY].present, 0);
+  char want[256];
+  snprintf(want, sizeof want, "%s/solver.md", tmpdir);
+  cr_assert_str_eq(r->roles[RECIPE_ROLE_WEAK].prompt.path, want);
+  cr_assert_null(r->roles[RECIPE_ROLE_WEAK].prompt.tpl.system);
+  snprintf(want, sizeof want, "%s/strong.md", promptdir);
+  cr_assert_str_eq(r->roles[RECIPE_ROLE_STRONG].prompt.path, want);
+  /* the system_prompt file is one template, not split */
+  const struct recipe_role *w = &r->roles[RECIPE_ROLE_WEAK];
+  json_t *vars = json_pack("{s:s, s:i}", "question", "Q?", "x", 1), *msgs = NULL;
+  char err[256];
+  cr_assert_eq(tpl_prompt_render(&w->prompt.tpl, w->system_prompt.tpl.user, vars, 0, &msgs, err,
+                                 sizeof err), 0, "%s", err);
+  cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 0), "content")),
+                   "system 1\n=== user ===\nnot split");
+  cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 1), "content")),
+                   "local solver Q?");
+  json_decref(msgs);
+  json_decref(vars);
+  json_t *j = recipe_to_json(r);
+  cr_assert(json_is_null(json_object_get(json_object_get(j, "roles"), "quality")));
+  json_decref(j);
+  recipe_free(r);
+}
+
+Test(recipe, no_prompts_folder_is_an_error_naming_the_role) {
+  struct recipe_load_opts o = {0};
+  o.prompts_dir = "/nonexistent-prompts";
+  struct recipe *r;
+  struct recipe_diag d = {0};
+  cr_assert_eq(recipe_load_mem(MINIMAL, strlen(MINIMAL), "r.yaml", &o, &r, &d), AD_EINVAL);
+  cr_assert_geq(d.n, 5);
+  cr_assert_str_eq(d.msgs[0], "r.yaml:5:15: roles.challenger.prompt: no prompt given and the "
+                              "default prompt file 'challenger-rubric.md' was not found "
+                              "(/nonexistent-prompts); set AUTODATA_PROMPTS to the prompts folder "
+                              "or give roles.challenger.prompt");
+  recipe_diag_free(&d);
+}
+
+/* ---- files, robustness ---- */
+
+Test(recipe, load_from_file) {
+  char p[256];
+  snprintf(p, sizeof p, "%s/r.yaml", tmpdir);
+  write_at(p, MINIMAL);
+  struct recipe_load_opts o = {0};
+  o.prompts_dir = promptdir;
+  struct recipe *r;
+  struct recipe_diag d = {0};
+  cr_assert_eq(recipe_load(p, &o, &r, &d), 0);
+  cr_assert_str_eq(r->dir, tmpdir);
+  char hex[65];
+  sha256_hex(MINIMAL, strlen(MINIMAL), hex);
+  cr_assert_str_eq(r->sha256, hex);
+  recipe_free(r);
+  cr_assert_eq(recipe_load("/nonexistent/r.yaml", &o, &r, &d), AD_EIO);
+  cr_assert_str_eq(d.msgs[0], "/nonexistent/r.yaml: cannot read recipe: No such file or directory");
+  recipe_diag_free(&d);
+}
+
+Test(recipe, alias_bomb_is_bounded) {
+  /* billion laughs inside extra_body: the converter's node budget stops it */
+  const char *t = "name: x\nsources: {path: a}\n"
+                  "endpoints:\n  e:\n    base_url: http://h\n    extra_body:\n"
+                  "      a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                  "      b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                  "      c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                  "      d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                  "      e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                  "      f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                  "      g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+                  "roles:\n  challenger: {endpoint: sim, model: c}\n"
+                  "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
+                  "  judge: {endpoint: sim, model: j}\n";
+  struct recipe *r;
+  struct recipe_diag d;
+  cr_assert_eq(load(t, &r, &d), AD_EINVAL);
+  cr_assert(strstr(d.msgs[0], "too many nodes"), "%s", d.msgs[0]);
+  recipe_diag_free(&d);
+}

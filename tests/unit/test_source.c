@@ -1,0 +1,266 @@
+/* test_source.c - source readers: JSONL fields, bad lines, folders, truncation,
+ * shuffle determinism, duplicate ids, UTF-8 repair, corpus hash. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "source/source.h"
+
+static char tmpdir[64];
+
+static void mk_tmp(void) {
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/ad_src_XXXXXX");
+  cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static char *write_file(const char *name, const char *content) {
+  static char path[256];
+  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+  FILE *f = fopen(path, "wb");
+  cr_assert_not_null(f);
+  fwrite(content, 1, strlen(content), f);
+  fclose(f);
+  return path;
+}
+
+static void rm_tmp(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(source, .init = mk_tmp, .fini = rm_tmp);
+
+static int load(const char *path, struct src_options *o, struct src_corpus *c, char *err, size_t n) {
+  o->path = path;
+  return src_load(o, c, err, n);
+}
+
+Test(source, jsonl_default_fields) {
+  const char *p = write_file("a.jsonl",
+                             "{\"id\":\"p1\",\"title\":\"One\",\"text\":\"alpha\",\"year\":2020}\n"
+                             "\n   \n"
+                             "{\"text\":\"no id here\"}\n"
+                             "{\"id\":7,\"text\":\"int id\"}");
+  struct src_options o;
+  src_options_init(&o);
+  struct src_corpus c;
+  char err[256];
+  cr_assert_eq(load(p, &o, &c, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(c.n, 3);
+  cr_assert_eq(c.n_read, 3);
+  cr_assert_eq(c.format, SRC_FORMAT_JSONL);
+  cr_assert_str_eq(c.docs[0].id, "p1");
+  cr_assert_str_eq(c.docs[0].title, "One");
+  cr_assert_str_eq(c.docs[0].text, "alpha");
+  cr_assert_eq(c.docs[0].line, 1);
+  cr_assert_eq(json_integer_value(json_object_get(c.docs[0].meta, "year")), 2020);
+  cr_assert_null(json_object_get(c.docs[0].meta, "text"), "text is not duplicated in meta");
+  cr_assert_str_eq(c.docs[1].id, "4", "missing id -> line number");
+  cr_assert_str_eq(c.docs[1].title, "");
+  cr_assert_str_eq(c.docs[2].id, "7");
+  cr_assert_eq(strlen(c.sha256), 64);
+  src_corpus_free(&c);
+}
+
+Test(source, jsonl_custom_fields) {
+  const char *p = write_file("b.jsonl", "{\"doc_id\":\"x\",\"heading\":\"H\",\"body\":\"B\",\"id\":\"ignored\"}\n");
+  struct src_options o;
+  src_options_init(&o);
+  o.id_field = "doc_id";
+  o.title_field = "heading";
+  o.text_field = "body";
+  struct src_corpus c;
+  char err[256];
+  cr_assert_eq(load(p, &o, &c, err, sizeof err), 0, "%s", err);
+  cr_assert_str_eq(c.docs[0].id, "x");
+  cr_assert_str_eq(c.docs[0].title, "H");
+  cr_assert_str_eq(c.docs[0].text, "B");
+  cr_assert_str_eq(json_string_value(json_object_get(c.docs[0].meta, "id")), "ignored");
+  src_corpus_free(&c);
+}
+
+static void expect_fail(const char *content, int want_rc, const char *want_suffix) {
+  const char *p = write_file("bad.jsonl", content);
+  char path[256];
+  snprintf(path, sizeof path, "%s", p);
+  struct src_options o;
+  src_options_init(&o);
+  struct src_corpus c;
+  char err[512];
+  int rc = load(path, &o, &c, err, sizeof err);
+  cr_assert_eq(rc, want_rc, "rc %d: %s", rc, err);
+  char want[768];
+  snprintf(want, sizeof want, "%s%s", path, want_suffix);
+  cr_assert_eq(strncmp(err, want, strlen(want)), 0, "got '%s', want prefix '%s'", err, want);
+  cr_assert_eq(c.n, 0);
+  cr_assert_null(c.docs);
+}
+
+Test(source, jsonl_bad_lines_name_file_line_field) {
+  expect_fail("{\"text\":\"ok\"}\n\n{not json}\n", AD_EPARSE, ":3: invalid JSON at column");
+  expect_fail("{\"text\":\"ok\"}\n{\"body\":\"x\"}\n", AD_EPARSE,
+              ":2: missing string field 'text' (set sources.text_field");
+  expect_fail("{\"text\":42}\n", AD_EPARSE, ":1: field 'text' is an integer, expected a string");
+  expect_fail("[1,2]\n", AD_EPARSE, ":1: expected a JSON object per line");
+  expect_fail("{\"id\":[1],\"text\":\"x\"}\n", AD_EPARSE,
+              ":1: field 'id' is an array, expected a string or an integer");
+  expect_fail("{\"id\":\"\",\"text\":\"x\"}\n", AD_EPARSE, ":1: field 'id' is an empty string");
+  expect_fail("\n\n", AD_EINVAL, ": no documents found");
+}
+
+Test(source, duplicate_ids_are_an_error) {
+  const char *p = write_file("d.jsonl", "{\"id\":\"a\",\"text\":\"1\"}\n{\"id\":\"b\",\"text\":\"2\"}\n"
+                                        "{\"id\":\"a\",\"text\":\"3\"}\n");
+  char path[256];
+  snprintf(path, sizeof path, "%s", p);
+  struct src_options o;
+  src_options_init(&o);
+  struct src_corpus c;
+  char err[512], want[700];
+  cr_assert_eq(load(path, &o, &c, err, sizeof err), AD_EEXISTS);
+  snprintf(want, sizeof want, "duplicate source id 'a': %s:1 and %s:3", path, path);
+  cr_assert_str_eq(err, want);
+  /* a missing id defaults to the line number, which can collide with an explicit one */
+  p = write_file("d2.jsonl", "{\"id\":\"2\",\"text\":\"1\"}\n{\"text\":\"2\"}\n");
+  cr_assert_eq(load(p, &o, &c, err, sizeof err), AD_EEXISTS);
+}
+
+Test(source, missing_path) {
+  struct src_options o;
+  src_options_init(&o);
+  struct src_corpus c;
+  char err[256];
+  cr_assert_eq(load("/nonexistent/x.jsonl", &o, &c, err, sizeof err), AD_EIO);
+  cr_assert_str_eq(err, "/nonexistent/x.jsonl: cannot open: No such file or directory");
+}
+
+Test(source, folder_of_documents) {
+  char sub[128];
+  snprintf(sub, sizeof sub, "%s/docs", tmpdir);
+  cr_assert_eq(mkdir(sub, 0755), 0);
+  write_file("docs/b-paper.md", "\n---\nintro text\n\n## The Real Title  \nbody\n");
+  write_file("docs/a-note.txt", "\n\n  First line here  \nsecond\n");
+  write_file("docs/c.json", "{\"ignored\":true}");
+  write_file("docs/.hidden.md", "# hidden");
+  write_file("docs/bad-utf8.md", "caf\xc3 \xff ok");
+  struct src_options o;
+  src_options_init(&o);
+  struct src_corpus c;
+  char err[256];
+  cr_assert_eq(load(sub, &o, &c, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(c.format, SRC_FORMAT_DIR);
+  cr_assert_eq(c.n, 3);
+  cr_assert_str_eq(c.docs[0].id, "a-note");
+  cr_assert_str_eq(c.docs[0].title, "First line here");
+  cr_assert_str_eq(c.docs[1].id, "b-paper");
+  cr_assert_str_eq(c.docs[1].title, "The Real Title");
+  cr_assert_str_eq(c.docs[2].id, "bad-utf8");
+  cr_assert_str_eq(c.docs[2].text, "caf\xef\xbf\xbd \xef\xbf\xbd ok", "invalid UTF-8 replaced by U+FFFD");
+  cr_assert_not_null(strstr(c.docs[1].file, "docs/b-paper.md"));
+  cr_assert_eq(c.docs[0].line, 0);
+  src_corpus_free(&c);
+  /* forcing the wrong format is an error */
+  o.format = SRC_FORMAT_JSONL;
+  cr_assert_eq(load(sub, &o, &c, err, sizeof err), AD_EINVAL);
+  cr_assert(strstr(err, "is a folder"), "%s", err);
+}
+
+Test(source, jsonl_invalid_utf8_repaired) {
+  const char *p = write_file("u.jsonl", "{\"text\":\"a\xff" "b\"}\n");
+  struct src_options o;
+  src_options_init(&o);
+  struct src_corpus c;
+  char err[256];
+  cr_assert_eq(load(p, &o, &c, err, sizeof err), 0, "%s", err);
+  cr_assert_str_eq(c.docs[0].text, "a\xef\xbf\xbd" "b");
+  src_corpus_free(&c);
+}
+
+Test(source, truncate_on_word_boundary) {
+  cr_assert_eq(src_truncate_len("hello world", 11, 20), 11);
+  cr_assert_eq(src_truncate_len("hello world", 11, 0), 11);
+  cr_assert_eq(src_truncate_len("hello world again", 17, 8), 5, "cut back to 'hello'");
+  cr_assert_eq(src_truncate_len("hello world again", 17, 11), 11, "cut falls on the space");
+  cr_assert_eq(src_truncate_len("abcdefghijklmnop", 16, 5), 5, "no space: hard cut");
+  /* multi-byte characters: 5 chars of "ééééééé" = 10 bytes */
+  const char *e = "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9";
+  cr_assert_eq(src_truncate_len(e, strlen(e), 5), 10);
+  cr_assert_eq(src_utf8_chars(e, strlen(e)), 7);
+
+  const char *p = write_file("t.jsonl", "{\"id\":\"long\",\"text\":\"one two three four five six\"}\n"
+                                        "{\"id\":\"short\",\"text\":\"tiny\"}\n");
+  struct src_options o;
+  src_options_init(&o);
+  o.max_chars = 12;
+  struct src_corpus c;
+  char err[256];
+  cr_assert_eq(load(p, &o, &c, err, sizeof err), 0, "%s", err);
+  cr_assert_str_eq(c.docs[0].text, "one two");
+  cr_assert_eq(c.docs[0].text_len, 7);
+  cr_assert_eq(c.docs[0].truncated, 1);
+  cr_assert_eq(c.docs[0].orig_chars, 27);
+  cr_assert_eq(c.docs[1].truncated, 0);
+  cr_assert_eq(c.n_truncated, 1);
+  char sha_trunc[65];
+  memcpy(sha_trunc, c.sha256, 65);
+  src_corpus_free(&c);
+  o.max_chars = 0;
+  cr_assert_eq(load(p, &o, &c, err, sizeof err), 0);
+  cr_assert_str_eq(c.docs[0].text, "one two three four five six");
+  cr_assert_str_eq(c.sha256, sha_trunc, "the corpus hash is over texts as read");
+  src_corpus_free(&c);
+}
+
+static char *order_of(const char *path, int shuffle, uint64_t seed, size_t limit, char *sha) {
+  struct src_options o;
+  src_options_init(&o);
+  o.shuffle = shuffle;
+  o.shuffle_seed = seed;
+  o.limit = limit;
+  struct src_corpus c;
+  char err[256];
+  cr_assert_eq(load(path, &o, &c, err, sizeof err), 0, "%s", err);
+  static char buf[2048];
+  buf[0] = '\0';
+  for (size_t i = 0; i < c.n; i++) {
+    strcat(buf, c.docs[i].id);
+    strcat(buf, ",");
+  }
+  if (sha) memcpy(sha, c.sha256, 65);
+  cr_assert_eq(c.n_read, 40);
+  src_corpus_free(&c);
+  return strdup(buf);
+}
+
+Test(source, shuffle_is_seeded_and_limit_applies_after) {
+  char content[4096] = "";
+  for (int i = 0; i < 40; i++) {
+    char line[64];
+    snprintf(line, sizeof line, "{\"id\":\"d%02d\",\"text\":\"t%d\"}\n", i, i);
+    strcat(content, line);
+  }
+  char path[256];
+  snprintf(path, sizeof path, "%s", write_file("s.jsonl", content));
+  char sha0[65], sha1[65];
+  char *plain = order_of(path, 0, 0, 0, sha0);
+  char *a = order_of(path, 1, 42, 0, sha1);
+  char *b = order_of(path, 1, 42, 0, NULL);
+  char *other = order_of(path, 1, 43, 0, NULL);
+  char *lim = order_of(path, 1, 42, 5, NULL);
+  cr_assert(strncmp(plain, "d00,d01,d02,", 12) == 0);
+  cr_assert_str_eq(a, b, "same seed, same order");
+  cr_assert_str_neq(a, plain);
+  cr_assert_str_neq(a, other, "another seed, another order");
+  cr_assert_eq(strncmp(a, lim, strlen(lim)), 0, "limit keeps the first N of the shuffled order");
+  cr_assert_eq(strlen(lim), 5 * 4);
+  cr_assert_str_eq(sha0, sha1, "hash independent of shuffle");
+  free(plain);
+  free(a);
+  free(b);
+  free(other);
+  free(lim);
+}
