@@ -8,12 +8,6 @@
  * result waits in the sim list), and then handles finished attempts: success ->
  * `done`; retryable failure with retries left -> backoff heap; else -> `done`
  * with a one-line diagnosis. Every attempt goes through finish_attempt(), HTTP or sim.
- *
- * Curl is driven with curl_multi_socket_action() and our own epoll set (socket and
- * timer callbacks), not curl_multi_perform()/curl_multi_poll(): those walk every
- * transfer and poll every socket on each wakeup, which at thousands of transfers in
- * flight cost more CPU than the transfers themselves. Here a wakeup only touches the
- * sockets that are ready and the transfers whose curl timer is due.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -22,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <unistd.h>
 
 #include "llm/llm.h"
 #include "llm/retry.h"
@@ -94,8 +86,6 @@ struct llm_call {
 
 struct llm_client {
   CURLM *multi;
-  int epfd;                  /* epoll set of curl's sockets (socket callback) */
-  int64_t curl_deadline_ms;  /* curl's timer (timer callback), -1 = none */
   struct llm_ep *eps;
   struct llm_call *all; /* doubly linked list of outstanding calls */
   int outstanding;
@@ -263,47 +253,11 @@ static void call_free(struct llm_call *k) {
 
 /* ---------------------------------------------------------------- client setup */
 
-/* CURLMOPT_SOCKETFUNCTION: mirror what curl wants to wait for in our epoll set.
- * socketp is 1 once the socket is in the set (curl_multi_assign). */
-static int curl_sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp) {
-  llm_client *c = userp;
-  if (what == CURL_POLL_REMOVE) {
-    epoll_ctl(c->epfd, EPOLL_CTL_DEL, s, NULL); /* fails harmlessly if already closed */
-    curl_multi_assign(c->multi, s, NULL);
-    return 0;
-  }
-  struct epoll_event ev;
-  memset(&ev, 0, sizeof ev);
-  ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-  ev.data.fd = s;
-  int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  int r = epoll_ctl(c->epfd, op, s, &ev);
-  if (r && op == EPOLL_CTL_ADD && errno == EEXIST) r = epoll_ctl(c->epfd, EPOLL_CTL_MOD, s, &ev);
-  if (r && op == EPOLL_CTL_MOD && errno == ENOENT) r = epoll_ctl(c->epfd, EPOLL_CTL_ADD, s, &ev);
-  if (r) return -1; /* curl fails the transfers on this socket */
-  if (!socketp) curl_multi_assign(c->multi, s, (void *)1);
-  return 0;
-}
-
-/* CURLMOPT_TIMERFUNCTION: remember when curl wants curl_multi_socket_action(TIMEOUT). */
-static int curl_timer_cb(CURLM *m, long timeout_ms, void *userp) {
-  llm_client *c = userp;
-  c->curl_deadline_ms = timeout_ms < 0 ? -1 : time_now_ms() + timeout_ms;
-  return 0;
-}
-
 llm_client *llm_client_new(void) {
   llm_client *c = calloc(1, sizeof *c);
   if (!c) return NULL;
-  c->curl_deadline_ms = -1;
-  c->epfd = epoll_create1(EPOLL_CLOEXEC);
-  c->multi = c->epfd >= 0 ? curl_multi_init() : NULL;
-  if (!c->multi || curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, curl_sock_cb) != CURLM_OK ||
-      curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) != CURLM_OK ||
-      curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb) != CURLM_OK ||
-      curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) != CURLM_OK) {
-    if (c->multi) curl_multi_cleanup(c->multi);
-    if (c->epfd >= 0) close(c->epfd);
+  c->multi = curl_multi_init();
+  if (!c->multi) {
     free(c);
     return NULL;
   }
@@ -882,43 +836,31 @@ static void admit(llm_client *c, struct llm_ep *ep, int64_t now) {
   }
 }
 
-/* One finished transfer: take the handle out of the multi and classify the attempt. */
-static int finish_transfer(llm_client *c, CURL *e, CURLcode cc) {
-  struct llm_call *k = NULL;
-  long status = 0, os_errno = 0;
-  curl_off_t connect_us = 0;
-  curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&k);
-  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
-  curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connect_us);
-  curl_multi_remove_handle(c->multi, e);
-  c->n_curl--;
-  k->easy = NULL;
-  easy_release(c, e);
-  struct outcome o;
-  memset(&o, 0, sizeof o);
-  o.http_status = (int)status;
-  if (cc != CURLE_OK) classify_transport(k, cc, os_errno, connect_us > 0, &o);
-  finish_attempt(c, k, &o);
-  return 1;
-}
-
-/* Finished transfers. The messages are read before any handle is removed: curl 7.88's
- * curl_multi_remove_handle() walks the queue of unread messages, so removing while
- * others are unread costs O(k^2) over a batch of k completions. */
 static int drain_curl(llm_client *c) {
-  int fired = 0, left, nd;
+  int fired = 0, left;
   CURLMsg *m;
-  struct { CURL *e; CURLcode cc; } dn[256];
-  do {
-    nd = 0;
-    while (nd < 256 && (m = curl_multi_info_read(c->multi, &left))) {
-      if (m->msg != CURLMSG_DONE) continue;
-      dn[nd].e = m->easy_handle;
-      dn[nd++].cc = m->data.result;
-    }
-    for (int i = 0; i < nd; i++) fired += finish_transfer(c, dn[i].e, dn[i].cc);
-  } while (nd == 256);
+  while ((m = curl_multi_info_read(c->multi, &left))) {
+    if (m->msg != CURLMSG_DONE) continue;
+    CURL *e = m->easy_handle;
+    CURLcode cc = m->data.result;
+    struct llm_call *k = NULL;
+    long status = 0, os_errno = 0;
+    curl_off_t connect_us = 0;
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&k);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
+    curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connect_us);
+    curl_multi_remove_handle(c->multi, e);
+    c->n_curl--;
+    k->easy = NULL;
+    easy_release(c, e);
+    struct outcome o;
+    memset(&o, 0, sizeof o);
+    o.http_status = (int)status;
+    if (cc != CURLE_OK) classify_transport(k, cc, os_errno, connect_us > 0, &o);
+    finish_attempt(c, k, &o);
+    fired++;
+  }
   return fired;
 }
 
@@ -992,25 +934,6 @@ static int do_cancel(llm_client *c) {
   return fired;
 }
 
-/* Hand curl the sockets that are ready (without waiting), then its timer if due. */
-static void curl_io(llm_client *c) {
-  struct epoll_event evs[256];
-  int running, n, rounds = 0;
-  do {
-    n = epoll_wait(c->epfd, evs, 256, 0);
-    for (int i = 0; i < n; i++) {
-      int mask = ((evs[i].events & (EPOLLIN | EPOLLHUP)) ? CURL_CSELECT_IN : 0) |
-                 ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
-                 ((evs[i].events & EPOLLERR) ? CURL_CSELECT_ERR : 0);
-      curl_multi_socket_action(c->multi, evs[i].data.fd, mask, &running);
-    }
-  } while (n == 256 && ++rounds < 16);
-  if (c->curl_deadline_ms >= 0 && c->curl_deadline_ms <= time_now_ms()) {
-    c->curl_deadline_ms = -1; /* the timer callback sets it again if needed */
-    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-  }
-}
-
 static int step(llm_client *c) {
   int fired = 0;
   if (c->cancel_upto) fired += do_cancel(c);
@@ -1037,8 +960,9 @@ static int step(llm_client *c) {
     finish_attempt(c, k, &o);
     fired++;
   }
-  if (c->n_curl || c->curl_deadline_ms >= 0) {
-    curl_io(c);
+  if (c->n_curl) {
+    int running;
+    curl_multi_perform(c->multi, &running);
     fired += drain_curl(c);
   }
   return fired;
@@ -1062,11 +986,7 @@ int llm_client_run_once(llm_client *c, int max_wait_ms) {
   int64_t wait = deadline - now;
   int64_t t = next_timer(c);
   if (t >= 0 && t - now < wait) wait = t - now;
-  if (c->curl_deadline_ms >= 0 && c->curl_deadline_ms - now < wait) wait = c->curl_deadline_ms - now;
-  if (wait > 0) { /* level-triggered: the event stays pending for curl_io() in step() */
-    struct epoll_event ev;
-    epoll_wait(c->epfd, &ev, 1, (int)wait);
-  }
+  if (wait > 0) curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL);
   step(c);
   return c->outstanding;
 }
@@ -1092,8 +1012,7 @@ void llm_client_free(llm_client *c) {
     nx = ep->next;
     ep_free(ep);
   }
-  curl_multi_cleanup(c->multi); /* may still call curl_sock_cb: close the epoll set after */
-  close(c->epfd);
+  curl_multi_cleanup(c->multi);
   free(c);
 }
 
