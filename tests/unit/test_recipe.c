@@ -343,8 +343,6 @@ Test(recipe, error_unknown_key) {
                    "method, goal, concurrency, sources, endpoints, roles, accept, budgets, checks, output");
   free(t2);
   /* samples is only for solvers */
-  t2 = with("");
-  free(t2);
   const char *t3 = "name: x\nsources: {path: a}\nroles:\n"
                    "  challenger: {endpoint: sim, model: c, samples: 2}\n"
                    "  weak: {endpoint: sim, model: w}\n"

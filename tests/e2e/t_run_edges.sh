@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# t_run_edges.sh - `autodata run` at its edges: a budget stop and its resume, a model
+# that answers garbage in one role, the lock against a second process, and the
+# store-only regeneration of the card and the exports.
+source "$(dirname "$0")/lib.sh"
+T=$E2E_TMP
+"$AUTODATA" sim-sources --count 30 --seed 4 --out "$T/src.jsonl" 2>/dev/null
+export AUTODATA_SIM_SOURCES=$T/src.jsonl
+
+# Reference run.
+AUTODATA_OUT=$T/ref "$AUTODATA" run examples/sim.yaml --quiet >/dev/null 2>&1
+check "reference run exits 0" test $? -eq 0
+
+# A call budget stops the run cleanly (exit 3), resuming finishes it identically.
+AUTODATA_MAX_CALLS=300 AUTODATA_OUT=$T/b "$AUTODATA" run examples/sim.yaml --quiet >"$T/b1.out" 2>&1; rc=$?
+check "budget stop exits 3" test "$rc" -eq 3
+check "budget stop says why" grep -q "budget reached: max_calls" "$T/b1.out"
+check "budget stop leaves sources in progress or pending" bash -c \
+  "'$AUTODATA' status --store '$T/b/store.db' --json | python3 -c \"import json,sys; s=json.load(sys.stdin)['sources']; sys.exit(0 if s['in_progress']+s['pending']>0 else 1)\""
+AUTODATA_OUT=$T/b "$AUTODATA" run examples/sim.yaml --quiet >"$T/b2.out" 2>&1; rc=$?
+check "resume after the budget stop exits 0" test "$rc" -eq 0
+check "resume after the budget stop gives the reference dataset" cmp "$T/ref/dataset.jsonl" "$T/b/dataset.jsonl"
+
+# A judge that answers prose, not verdicts: every candidate ends with a recorded
+# reason, the run does not fail.
+sed -e 's/model: sim-judge}/model: not-a-sim-model}/' examples/sim.yaml >"$T/garbage-judge.yaml"
+AUTODATA_OUT=$T/g "$AUTODATA" run "$T/garbage-judge.yaml" --quiet >"$T/g.out" 2>&1; rc=$?
+check "garbage judge: run exits 0" test "$rc" -eq 0
+check "garbage judge: no example accepted" test ! -s "$T/g/dataset.jsonl"
+check "garbage judge: rejections say error:weak" grep -q '"reason":"error:weak"' "$T/g/rejected.jsonl"
+check "garbage judge: the detail names the parse problem" bash -c \
+  "grep -q 'no weak answer could be judged' '$T/g/rejected.jsonl'"
+
+# The card and the exports come from the store alone.
+"$AUTODATA" card --store "$T/ref/store.db" --out "$T/card.md" >/dev/null 2>&1
+check "card regenerated from the store equals the run's" cmp "$T/ref/DATACARD.md" "$T/card.md"
+check "card holds the sha256 of every prompt the run used" bash -c \
+  "for h in \$(cd prompts && sha256sum orchestrator.md challenger-rubric.md quality.md solver.md judge-rubric.md | cut -c1-64); do grep -q \$h '$T/card.md' || exit 1; done"
+"$AUTODATA" export --store "$T/ref/store.db" --format chat --holdout 3 --seed 7 --out "$T/exp" >/dev/null 2>&1
+check "chat export: train + heldout cover the dataset" test \
+  "$(( $(wc -l <"$T/exp/train.jsonl") + $(wc -l <"$T/exp/heldout.jsonl") ))" -eq "$(wc -l <"$T/ref/dataset.jsonl")"
+check "chat export lines carry messages" bash -c "head -1 '$T/exp/train.jsonl' | grep -q '\"messages\"'"
+
+# A second process on the same store is refused while the first runs.
+port=$(free_port)
+start_sim_server "$port" --latency-ms 100 || fail "sim-server start"
+AUTODATA_SIM_URL=http://127.0.0.1:$port/v1 AUTODATA_OUT=$T/l "$AUTODATA" run examples/sim-http.yaml --quiet >/dev/null 2>&1 &
+first=$!
+for _ in $(seq 1 50); do [ -e "$T/l/store.db" ] && break; sleep 0.1; done
+sleep 0.3
+AUTODATA_SIM_URL=http://127.0.0.1:$port/v1 AUTODATA_OUT=$T/l "$AUTODATA" run examples/sim-http.yaml --quiet >"$T/l2.out" 2>&1; rc=$?
+check "second process refused" test "$rc" -ne 0
+check "refusal names the lock holder" grep -q "in use by pid $first" "$T/l2.out"
+kill -INT "$first"; wait "$first"; rc=$?
+check "SIGINT stops the first run cleanly (exit 3)" test "$rc" -eq 3
+finish
