@@ -1,5 +1,6 @@
 /* extract.c - pull one JSON value out of messy model text (see extract.h). */
 #include "loop/extract.h"
+#include "util/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -184,13 +185,6 @@ static void excerpt(const char *t, size_t len, char *out, size_t outlen, size_t 
 
 
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || errlen == 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /* A '{' or '[' at t[p] that looks like the start of JSON rather than prose. */
 static int json_looking(const char *t, size_t p, size_t len) {
@@ -211,11 +205,11 @@ json_t *extract_json(const char *text, size_t len, const char *const *keys, int 
   int think_cut = text && rlen == 0 && len > 0 && base >= len &&
                   find(text, len, "<think>") && !find(text, len, "</think>");
   if (think_cut) {
-    set_err(err, errlen, "reply truncated inside a <think> block (no '</think>' and no answer)");
+    ad_set_err(err, errlen, "reply truncated inside a <think> block (no '</think>' and no answer)");
     return NULL;
   }
   if (skip_ws(t, 0, rlen) >= rlen) {
-    set_err(err, errlen, "empty reply%s", base > 3 ? " after the <think> block" : "");
+    ad_set_err(err, errlen, "empty reply%s", base > 3 ? " after the <think> block" : "");
     return NULL;
   }
   int allow_array = (flags & EXTRACT_ALLOW_ARRAY) != 0;
@@ -280,7 +274,7 @@ json_t *extract_json(const char *text, size_t len, const char *const *keys, int 
   if (fallback) {
     if (trunc_pos >= 0 && (size_t)trunc_pos < fallback_pos) {
       json_decref(fallback);
-      set_err(err, errlen,
+      ad_set_err(err, errlen,
               "reply truncated: unbalanced braces at byte %zu (the object opened there never closes)",
               base + (size_t)trunc_pos);
       return NULL;
@@ -288,19 +282,19 @@ json_t *extract_json(const char *text, size_t len, const char *const *keys, int 
     return fallback;
   }
   if (trunc_pos >= 0) {
-    set_err(err, errlen,
+    ad_set_err(err, errlen,
             "reply truncated: unbalanced braces at byte %zu (the object opened there never closes)",
             base + (size_t)trunc_pos);
   } else if (perr[0]) {
-    set_err(err, errlen, "%s", perr);
+    ad_set_err(err, errlen, "%s", perr);
   } else if (any_trunc >= 0) {
-    set_err(err, errlen,
+    ad_set_err(err, errlen,
             "reply truncated: unbalanced braces at byte %zu (the object opened there never closes)",
             base + (size_t)any_trunc);
   } else {
     char ex[64];
     excerpt(t, rlen, ex, sizeof ex, 40);
-    set_err(err, errlen, "expected a JSON object; found prose starting '%s'", ex);
+    ad_set_err(err, errlen, "expected a JSON object; found prose starting '%s'", ex);
   }
   return NULL;
 }

@@ -14,14 +14,6 @@
 #include "loop/extract.h"
 #include "util/err.h"
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) AD_PRINTF(3, 4);
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || errlen == 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /* A JSON value as a boolean: true/false, 1/0, "yes"/"no"/"true"/"false"/
  * "pass"/"fail"/"met"/"unmet"/"1"/"0". Returns 0/1, or -1 when not a boolean. */
@@ -82,12 +74,12 @@ int score_parse_verdicts(const char *text, size_t len, int n, int *met, char *er
   for (int i = 0; i < n; i++) met[i] = 0;
   json_t *root = extract_json(text, len, keys, EXTRACT_ALLOW_ARRAY, e1, sizeof e1);
   if (!root) {
-    set_err(err, errlen, "judge reply: %s", e1);
+    ad_set_err(err, errlen, "judge reply: %s", e1);
     return AD_EPARSE;
   }
   json_t *arr = json_is_array(root) ? root : json_object_get(root, "verdicts");
   if (!json_is_array(arr)) {
-    set_err(err, errlen, "judge reply: expected {\"verdicts\": [{\"criterion\": 1, \"met\": true}, ...]}");
+    ad_set_err(err, errlen, "judge reply: expected {\"verdicts\": [{\"criterion\": 1, \"met\": true}, ...]}");
     json_decref(root);
     return AD_EPARSE;
   }
@@ -95,7 +87,7 @@ int score_parse_verdicts(const char *text, size_t len, int n, int *met, char *er
   char *got = calloc((size_t)(n > 0 ? n : 1), 1);
   if (!got) {
     json_decref(root);
-    set_err(err, errlen, "out of memory");
+    ad_set_err(err, errlen, "out of memory");
     return AD_ENOMEM;
   }
   size_t i;
@@ -119,7 +111,7 @@ int score_parse_verdicts(const char *text, size_t len, int n, int *met, char *er
   free(got);
   json_decref(root);
   if (usable == 0 && total > 0) {
-    set_err(err, errlen, "judge reply: no verdict has a boolean \"met\"");
+    ad_set_err(err, errlen, "judge reply: no verdict has a boolean \"met\"");
     return AD_EPARSE;
   }
   return seen;
@@ -481,7 +473,7 @@ int score_parse_correct(const char *text, size_t len, int *correct, char *err, s
       *correct = b;
       return 0;
     }
-    set_err(err, errlen, "verifier reply: \"correct\" must be true or false");
+    ad_set_err(err, errlen, "verifier reply: \"correct\" must be true or false");
     return AD_EPARSE;
   }
   /* line form: CORRECT: yes|no */
@@ -503,7 +495,7 @@ int score_parse_correct(const char *text, size_t len, int *correct, char *err, s
       }
     }
   }
-  set_err(err, errlen, "verifier reply: %s; expected {\"correct\": true|false, \"reason\": \"...\"}", e1);
+  ad_set_err(err, errlen, "verifier reply: %s; expected {\"correct\": true|false, \"reason\": \"...\"}", e1);
   return AD_EPARSE;
 }
 
@@ -591,7 +583,7 @@ int score_parse_qv(const char *text, size_t len, struct score_qv *out, char *err
   size_t vl = 0;
   const char *ov = line_value(t, n, "OVERALL:", &vl);
   if (!ov) {
-    set_err(err, errlen,
+    ad_set_err(err, errlen,
             "quality verifier reply: %s; expected {\"pass\": true|false, \"issues\": [...], "
             "\"feedback\": \"...\"}",
             e1[0] ? e1 : "no verdict");
@@ -600,7 +592,7 @@ int score_parse_qv(const char *text, size_t len, struct score_qv *out, char *err
   if (starts_ci(ov, vl, "PASS")) out->pass = 1;
   else if (starts_ci(ov, vl, "FAIL")) out->pass = 0;
   else {
-    set_err(err, errlen, "quality verifier reply: OVERALL must be PASS or FAIL");
+    ad_set_err(err, errlen, "quality verifier reply: OVERALL must be PASS or FAIL");
     return AD_EPARSE;
   }
   const char *c;

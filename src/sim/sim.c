@@ -134,24 +134,6 @@ static char *generic_content(const char *model, uint64_t h) {
  * (json_dumps was a third of sim_handle's time). Strings are escaped as JSON
  * and invalid UTF-8 becomes U+FFFD, like jx_string_lossy(). */
 
-/* Length of the valid UTF-8 sequence at p (2..4), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n) {
-  unsigned c = p[0];
-  size_t len;
-  unsigned min;
-  if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80;
-  else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800;
-  else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000;
-  else return 0;
-  if (n < len) return 0;
-  unsigned cp = c & (0x3f >> (len - 1));
-  for (size_t i = 1; i < len; i++) {
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return len;
-}
 
 static int put_str(struct buf *b, const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s, *e = p + n;
@@ -163,7 +145,7 @@ static int put_str(struct buf *b, const char *s, size_t n) {
     if (rc || p >= e) break;
     unsigned c = *p;
     if (c >= 0x80) {
-      size_t l = utf8_len(p, (size_t)(e - p));
+      size_t l = jx_utf8_seq(p, (size_t)(e - p));
       if (l) rc = buf_append(b, p, l), p += l;
       else rc = buf_append(b, "\xef\xbf\xbd", 3), p++;
       continue;

@@ -41,6 +41,8 @@ enum {
 /* Human-readable text for a code returned by any autodata function. Never NULL. */
 const char *ad_strerror(int code);
 
+#include <stddef.h>
+
 #if defined(__GNUC__)
 #define AD_WUR __attribute__((warn_unused_result))
 #define AD_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -48,5 +50,8 @@ const char *ad_strerror(int code);
 #define AD_WUR
 #define AD_PRINTF(a, b)
 #endif
+
+/* printf into a caller's message buffer; a no-op when err is NULL or errlen 0. */
+void ad_set_err(char *err, size_t errlen, const char *fmt, ...) AD_PRINTF(3, 4);
 
 #endif

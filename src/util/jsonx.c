@@ -34,8 +34,7 @@ int jx_dump_buf(const json_t *v, struct buf *out, size_t flags) {
   return 0;
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n) {
+size_t jx_utf8_seq(const unsigned char *p, size_t n) {
   unsigned c = p[0];
   size_t len;
   unsigned min;
@@ -58,14 +57,14 @@ json_t *jx_string_lossy(const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
   size_t i = 0;
   while (i < n) {
-    size_t k = utf8_seq(p + i, n - i);
+    size_t k = jx_utf8_seq(p + i, n - i);
     if (!k || p[i] == 0) break;
     i += k;
   }
   if (i == n) return json_stringn(s, n);
   struct buf b = BUF_INIT;
   for (i = 0; i < n;) {
-    size_t k = utf8_seq(p + i, n - i);
+    size_t k = jx_utf8_seq(p + i, n - i);
     if (k && p[i] != 0) {
       if (buf_append(&b, p + i, k)) goto oom;
       i += k;

@@ -23,6 +23,9 @@ double jx_num(const json_t *obj, const char *key, double dflt);
 char *jx_dump_canonical(const json_t *v);
 /* Compact dump in insertion order appended to a buf (for request bodies, JSONL). */
 int jx_dump_buf(const json_t *v, struct buf *out, size_t flags);
+/* Length (1..4) of the valid UTF-8 sequence starting at p[0] (n bytes available),
+ * or 0 when it is invalid (overlong, surrogate, out of range, truncated). */
+size_t jx_utf8_seq(const unsigned char *p, size_t n);
 /* json_string() for arbitrary bytes: invalid UTF-8 is replaced by U+FFFD.
  * Returns a new reference (never NULL unless out of memory). */
 json_t *jx_string_lossy(const char *s, size_t n);
