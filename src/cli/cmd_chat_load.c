@@ -1,7 +1,9 @@
 /* cmd_chat_load.c - `autodata chat-load` (hidden): a load and fault-tolerance driver.
  *
- * Submits N distinct deterministic requests at once (request i depends only on i
- * and --seed) to one endpoint and prints one JSON line per finished call,
+ * Submits N distinct deterministic requests (request i depends only on i and
+ * --seed) to one endpoint, keeping max(1024, 2 x concurrency) of them submitted and
+ * unfinished (the client queues what is above its concurrency limit), and prints one
+ * JSON line per finished call (only failures with --quiet),
  *   {"i":3,"ok":true,"content_hash":"9f1c...","attempts":2}
  * (with "error" instead of "content_hash" on failure), then a summary line
  * {"summary":true,...}. Exit 0 when every call succeeded exactly once, else 1.
@@ -270,34 +272,43 @@ int cmd_chat_load(int argc, char **argv) {
   getrusage(RUSAGE_SELF, &ru0);
   int64_t t0 = time_now_us();
   st.t0_us = t0;
-  for (int i = 0; i < n; i++) {
-    lcs[i].s = &st;
-    lcs[i].i = i;
-    json_t *body = load_request(model, i, (uint64_t)seed, (int)maxtok);
-    int src = body ? 0 : AD_ENOMEM;
-    if (!src && st.st) { /* as run_call(): canonical text, cache key, optional lookup */
-      lcs[i].canon = jx_dump_canonical(body);
-      if (!lcs[i].canon) src = AD_ENOMEM;
-      else {
-        lcs[i].canon_len = strlen(lcs[i].canon);
-        store_cache_key_text("load", lcs[i].canon, lcs[i].canon_len, lcs[i].key);
-        char *hit = NULL;
-        if (cache_lookup && store_cache_get(st.st, lcs[i].key, &hit, NULL) == 0) free(hit);
+  /* Requests are built and submitted as the run goes, keeping twice the concurrency
+   * queued, so the first request goes out at once and memory stays flat. */
+  int next = 0, window = (int)conc * 2 > 1024 ? (int)conc * 2 : 1024;
+  for (;;) {
+    for (; next < n && next - st.finished < window; next++) {
+      int i = next;
+      lcs[i].s = &st;
+      lcs[i].i = i;
+      json_t *body = load_request(model, i, (uint64_t)seed, (int)maxtok);
+      int src = body ? 0 : AD_ENOMEM;
+      if (!src && st.st) { /* as run_call(): canonical text, cache key, optional lookup */
+        lcs[i].canon = jx_dump_canonical(body);
+        if (!lcs[i].canon) src = AD_ENOMEM;
+        else {
+          lcs[i].canon_len = strlen(lcs[i].canon);
+          store_cache_key_text("load", lcs[i].canon, lcs[i].canon_len, lcs[i].key);
+          char *hit = NULL;
+          if (cache_lookup && store_cache_get(st.st, lcs[i].key, &hit, NULL) == 0) free(hit);
+        }
+      }
+      if (!src) src = llm_submit(c, "load", body, load_done, st.st ? load_attempt : NULL, &lcs[i]);
+      json_decref(body);
+      if (src) {
+        fprintf(stderr, "autodata chat-load: submit %d: %s\n", i, llm_client_errmsg(c));
+        load_call_release(&lcs[i]);
+        goto cleanup;
       }
     }
-    if (!src) src = llm_submit(c, "load", body, load_done, st.st ? load_attempt : NULL, &lcs[i]);
-    json_decref(body);
-    if (src) {
-      fprintf(stderr, "autodata chat-load: submit %d: %s\n", i, llm_client_errmsg(c));
-      load_call_release(&lcs[i]);
-      goto cleanup;
-    }
-  }
-  while (llm_client_run_once(c, 1000) > 0) {
+    if (llm_client_run_once(c, 1000) <= 0 && next >= n) break;
     if (st.st && store_maybe_flush(st.st, time_now_ms()) && !st.store_failed) {
       st.store_failed = 1;
       fprintf(stderr, "autodata chat-load: %s\n", store_errmsg(st.st));
     }
+  }
+  if (st.st && store_run_set_status(st.st, st.run, st.failed ? "failed" : "done") && !st.store_failed) {
+    st.store_failed = 1;
+    fprintf(stderr, "autodata chat-load: %s\n", store_errmsg(st.st));
   }
   if (st.st && store_flush(st.st)) {
     st.store_failed = 1;
