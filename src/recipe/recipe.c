@@ -7,6 +7,8 @@
  */
 #include "recipe/recipe.h"
 
+#include "loop/candidate.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -988,14 +990,16 @@ static void parse_budgets(struct ld *L, yaml_node_t *n) {
 
 static void parse_checks(struct ld *L, yaml_node_t *n) {
   struct recipe_checks *c = &L->r->checks;
-  c->max_context_chars = 6000;
-  c->min_context_chars = 0;
-  c->leakage_ngram = 8;
-  c->leakage_max_overlap = 0.5;
-  c->rubric_min = 1;
-  c->rubric_max = 20;
-  c->max_weight = 7;
-  c->dedup = 1;
+  struct cand_checks d; /* the defaults live with the checks themselves */
+  cand_checks_default(&d);
+  c->max_context_chars = d.max_context_chars;
+  c->min_context_chars = d.min_context_chars;
+  c->leakage_ngram = d.leakage_ngram;
+  c->leakage_max_overlap = d.leakage_max_overlap;
+  c->rubric_min = d.rubric_min;
+  c->rubric_max = d.rubric_max;
+  c->max_weight = d.max_weight;
+  c->dedup = d.dedup;
   c->verifiable_matcher = RECIPE_MATCH_AUTO;
   if (!n || check_map(L, n, "checks", k_checks)) return;
   yaml_node_t *v;
