@@ -21,6 +21,12 @@ AUTODATA_OUT=$T/b "$AUTODATA" run examples/sim.yaml --quiet >"$T/b2.out" 2>&1; r
 check "resume after the budget stop exits 0" test "$rc" -eq 0
 check "resume after the budget stop gives the reference dataset" cmp "$T/ref/dataset.jsonl" "$T/b/dataset.jsonl"
 
+# --cache-from: a fresh store answered entirely from another run's calls.
+AUTODATA_OUT=$T/cf "$AUTODATA" run examples/sim.yaml --quiet --cache-from "$T/ref/store.db" >"$T/cf.out" 2>&1
+check "--cache-from run exits 0" test $? -eq 0
+check "--cache-from sends no call" grep -q "model calls sent: 0," "$T/cf.out"
+check "--cache-from gives the same dataset" cmp "$T/ref/dataset.jsonl" "$T/cf/dataset.jsonl"
+
 # A judge that answers prose, not verdicts: every candidate ends with a recorded
 # reason, the run does not fail.
 sed -e 's/model: sim-judge}/model: not-a-sim-model}/' examples/sim.yaml >"$T/garbage-judge.yaml"
