@@ -11,6 +11,7 @@
 
 #define AD_COMMANDS(XX)                                                           \
   XX("run", run, "run (or resume) a recipe: the agentic loop over its sources")          \
+  XX("compare", compare, "compare runs side by side: gap, acceptance, cost, with 95% CIs") \
   XX("status", status, "progress and statistics of a run store")                  \
   XX("card", card, "regenerate DATACARD.md from a run store")                 \
   XX("export", export, "training exports: jsonl, chat (SFT), rl (GRPO)")  \

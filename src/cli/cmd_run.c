@@ -12,12 +12,19 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: autodata run RECIPE [options]\n\n"
-          "Run the recipe's agentic loop over its sources; on an existing store, resume.\n\n"
+          "Run the recipe's agentic loop (or a one-shot baseline) over its sources; on an\n"
+          "existing store, resume.\n\n"
           "  --limit N          process only the first N sources (a quick preview)\n"
           "  --concurrency N    sources in flight (default: the recipe's, 64)\n"
           "  --new-run          start a new run even if the store holds a different one\n"
           "  --cache-from FILE  reuse answered model calls from another run store\n"
-          "  --method M         agentic (the default; baselines come later)\n"
+          "  --method M         agentic (default: the recipe's method:), self-instruct or\n"
+          "                     cot-self-instruct (one shot, same evaluation; docs/baselines.md)\n"
+          "  --cot-k N          cot-self-instruct: filter samples per example (default 4)\n"
+          "  --rip-threshold X  cot-self-instruct, rubric tasks: RIP keeps lowest score >= X (0.5)\n"
+          "  --ac-share X       cot-self-instruct, verifiable: majority share needed (0.5)\n"
+          "  --out DIR          output folder (default: the recipe's; a baseline with the\n"
+          "                     default runs/<name> writes to runs/<name>-<method>)\n"
           "  --progress MODE    live | plain (default: live on a terminal)\n"
           "  --quiet            no progress lines\n");
 }
@@ -36,12 +43,17 @@ int cmd_run(int argc, char **argv) {
       {"new-run", no_argument, 0, 'n'},      {"cache-from", required_argument, 0, 'f'},
       {"method", required_argument, 0, 'm'}, {"progress", required_argument, 0, 'p'},
       {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
+      {"cot-k", required_argument, 0, 'k'},  {"rip-threshold", required_argument, 0, 't'},
+      {"ac-share", required_argument, 0, 'a'}, {"out", required_argument, 0, 'o'},
       {0, 0, 0, 0}};
   struct run_opts o;
   memset(&o, 0, sizeof o);
   o.progress = -1;
   size_t conc = 0;
+  struct bl_params bl;
+  bl_params_default(&bl);
   int ch;
+  char *end;
   optind = 1;
   while ((ch = getopt_long(argc, argv, "hq", longopts, NULL)) != -1) {
     switch (ch) {
@@ -60,12 +72,36 @@ int cmd_run(int argc, char **argv) {
       break;
     case 'n': o.new_run = 1; break;
     case 'f': o.cache_from = optarg; break;
-    case 'm':
-      if (strcmp(optarg, "agentic")) {
-        fprintf(stderr, "autodata run: --method '%s' is not available; this version runs 'agentic'\n", optarg);
+    case 'm': {
+      enum bl_method m;
+      if (bl_method_parse(optarg, &m)) {
+        fprintf(stderr, "autodata run: --method expects agentic, self-instruct or cot-self-instruct, got '%s'\n", optarg);
         return 2;
       }
+      o.method = optarg;
       break;
+    }
+    case 'k': {
+      long v = strtol(optarg, &end, 10);
+      if (*optarg == '\0' || *end || v < 1 || v > BL_MAX_K) {
+        fprintf(stderr, "autodata run: --cot-k expects an integer in 1..%d, got '%s'\n", BL_MAX_K, optarg);
+        return 2;
+      }
+      bl.k = (int)v;
+      break;
+    }
+    case 't':
+    case 'a': {
+      double v = strtod(optarg, &end);
+      if (*optarg == '\0' || *end || !(v >= 0 && v <= 1)) {
+        fprintf(stderr, "autodata run: --%s expects a number in [0, 1], got '%s'\n",
+                ch == 't' ? "rip-threshold" : "ac-share", optarg);
+        return 2;
+      }
+      if (ch == 't') bl.rip_threshold = v; else bl.ac_min_share = v;
+      break;
+    }
+    case 'o': o.output_folder = optarg; break;
     case 'p':
       if (!strcmp(optarg, "live")) o.progress = 1;
       else if (!strcmp(optarg, "plain")) o.progress = 0;
@@ -84,6 +120,7 @@ int cmd_run(int argc, char **argv) {
     return 2;
   }
   const char *path = argv[optind];
+  o.bl = &bl;
 
   /* The command line, for the record (it never carries secrets: keys come from
    * the environment). */
@@ -113,19 +150,26 @@ int cmd_run(int argc, char **argv) {
     status = 1;
   } else {
     size_t finished = sum.done + sum.exhausted;
-    printf("%s %s in %.1fs: %zu sources, %zu finished (%zu accepted, %zu exhausted), %zu pending\n",
+    int is_bl = strcmp(sum.method, "agentic") != 0;
+    printf("%s %s in %.1fs: %zu sources, %zu finished (%zu %s, %zu %s), %zu pending\n",
            rc->name, sum.stopped ? "stopped" : "done", sum.seconds, sum.sources, finished,
-           sum.done, sum.exhausted, sum.pending);
-    printf("examples accepted: %zu; candidates rejected this session: %zu\n", sum.accepted,
-           sum.rejected_candidates);
+           sum.done, is_bl ? "kept" : "accepted", sum.exhausted, is_bl ? "not kept" : "exhausted",
+           sum.pending);
+    if (strcmp(sum.method, "agentic"))
+      printf("method %s: examples kept by its filter: %zu; candidates that passed the acceptance "
+             "gate this session: %zu, failed it: %zu\n",
+             sum.method, sum.kept, sum.accepted, sum.rejected_candidates);
+    else
+      printf("examples accepted: %zu; candidates rejected this session: %zu\n", sum.accepted,
+             sum.rejected_candidates);
     printf("model calls sent: %lld, answered from the cache: %lld, tokens: %lld",
            (long long)sum.calls_sent, (long long)sum.cache_hits,
            (long long)(sum.prompt_tokens + sum.completion_tokens));
     if (sum.cost > 0) printf(", cost: %.4f", sum.cost);
     printf("\n");
     if (sum.stopped) printf("stopped: %s (run the same command again to resume)\n", sum.stop_reason);
-    printf("dataset:    %s\nrejections: %s\ndata card:  %s\nstore:      %s\n", sum.dataset_path,
-           sum.rejected_path, sum.card_path, sum.store_path);
+    printf("dataset:    %s\nrejections: %s\ncandidates: %s\ndata card:  %s\nstore:      %s\n",
+           sum.dataset_path, sum.rejected_path, sum.candidates_path, sum.card_path, sum.store_path);
     if (sum.stopped) status = 3;
   }
   recipe_free(rc);

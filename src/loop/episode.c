@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loop/baseline.h"
 #include "loop/extract.h"
 #include "loop/feedback.h"
 #include "loop/run_int.h"
@@ -66,11 +67,29 @@ struct episode {
   struct sample weak[EP_MAX_SAMPLES], strong[EP_MAX_SAMPLES];
   int n_weak, n_strong;      /* samples requested */
   struct ep_stats stats;
+
+  /* baselines (one-shot methods, see baseline.h) */
+  int baseline;              /* 1: no orchestrator, no feedback, no short-circuit, 1 round */
+  char *pre_reason, *pre_detail;       /* first check / quality failure (gate and filter) */
+  char *filter_reason, *filter_detail; /* the CoT filter's failure */
+  json_t *filter_info;       /* the CoT filter's record, NULL for self-instruct */
+  int passed_filter;         /* the example is kept in the dataset */
+  struct sample filt[EP_MAX_SAMPLES];
+  int n_filt;
 };
 
 /* ---- small helpers -------------------------------------------------------- */
 
 static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
+
+static void set_str(char **dst, const char *s) {
+  free(*dst);
+  *dst = xstrdup(s);
+}
+
+/* A solver phase: weak, strong, or the CoT-Self-Instruct filter's samples (drawn
+ * from the strong solver's role under their own labels and seeds). */
+enum ph { PH_WEAK = 0, PH_STRONG, PH_FILTER };
 
 static int is_verifiable(const struct episode *ep) { return ep->rc->task == RECIPE_TASK_VERIFIABLE; }
 
@@ -106,6 +125,16 @@ static void round_reset(struct episode *ep) {
   }
   ep->n_weak = ep->n_strong = 0;
   memset(&ep->stats, 0, sizeof ep->stats);
+  for (int i = 0; i < EP_MAX_SAMPLES; i++) sample_reset(&ep->filt[i]);
+  ep->n_filt = 0;
+  free(ep->pre_reason);
+  free(ep->pre_detail);
+  free(ep->filter_reason);
+  free(ep->filter_detail);
+  ep->pre_reason = ep->pre_detail = ep->filter_reason = ep->filter_detail = NULL;
+  json_decref(ep->filter_info);
+  ep->filter_info = NULL;
+  ep->passed_filter = 0;
 }
 
 static void seen_add(struct episode *ep, uint64_t h) {
@@ -140,7 +169,14 @@ static json_t *build_request(struct episode *ep, enum recipe_role_id role, const
   const struct recipe_role *ro = &rc->roles[role];
   json_t *messages = NULL;
   const tpl *sys = ro->system_prompt.tpl.user; /* NULL unless a system_prompt file is set */
-  if (tpl_prompt_render(&ro->prompt.tpl, sys, vars, 0, &messages, err, errlen)) return NULL;
+  const struct tpl_prompt *pt = &ro->prompt.tpl;
+  int bl_chal = ep->baseline && role == RECIPE_ROLE_CHALLENGER;
+  if (bl_chal) {
+    /* Baselines use their method's own challenger prompt (run.c loads it). */
+    pt = &ep->run->bl_prompt;
+    sys = NULL;
+  }
+  if (tpl_prompt_render(pt, sys, vars, 0, &messages, err, errlen)) return NULL;
   struct llm_params p;
   llm_params_init(&p);
   p.temperature = ro->temperature;
@@ -151,7 +187,10 @@ static json_t *build_request(struct episode *ep, enum recipe_role_id role, const
   p.extra = ro->extra;
   json_t *rf = NULL;
   const struct recipe_endpoint *e = &rc->endpoints[ro->endpoint_index];
-  if ((role == RECIPE_ROLE_CHALLENGER) && e->json_schema) rf = cand_response_format(cand_task_of(ep));
+  /* CoT-Self-Instruct reasons before its JSON: no response_format for it. */
+  if ((role == RECIPE_ROLE_CHALLENGER) && e->json_schema &&
+      !(bl_chal && ep->run->method == BL_COT_SELF_INSTRUCT))
+    rf = cand_response_format(cand_task_of(ep));
   p.response_format = rf;
   json_t *body = llm_request_build(ro->model, messages, &p);
   json_decref(rf);
@@ -193,7 +232,7 @@ static double r6(double x) { return isfinite(x) ? round(x * 1e6) / 1e6 : 0.0; }
 static void round_begin(struct episode *ep);
 static void challenge(struct episode *ep);
 static void quality(struct episode *ep);
-static void solvers(struct episode *ep, enum recipe_role_id role);
+static void solvers(struct episode *ep, enum ph p);
 static void round_end(struct episode *ep, const char *reason, const char *detail);
 
 /* The run is stopping (budget, signal): leave the source in progress. */
@@ -330,6 +369,14 @@ static void on_challenger(struct episode *ep, int sample, const struct call_out 
   if (rc == 0 || issue.kind == CAND_CHECK) ep->have_cand = 1;
   if (ep->have_cand) seen_add(ep, ep->cand.question_hash);
   if (rc == 0) { quality(ep); return; }
+  if (issue.kind == CAND_CHECK && ep->baseline) {
+    /* Baselines evaluate every parsed candidate; the failed check is the
+     * candidate's gate and filter verdict. */
+    set_str(&ep->pre_reason, issue.reason);
+    set_str(&ep->pre_detail, issue.message);
+    quality(ep);
+    return;
+  }
   if (issue.kind == CAND_CHECK) { round_end(ep, issue.reason, issue.message); return; }
   if (!ep->repaired) { repair(ep, issue.message); return; }
   round_end(ep, "parse_error", issue.message);
@@ -338,8 +385,26 @@ static void on_challenger(struct episode *ep, int sample, const struct call_out 
 static void on_quality(struct episode *ep, int sample, const struct call_out *out) {
   (void)sample;
   if (out->budget_stop) { park(ep); return; }
-  if (!out->ok) { round_end(ep, "error:quality", out->error); return; }
   char err[512];
+  if (ep->baseline) {
+    /* Recorded, never a stop: the candidate is evaluated anyway. */
+    if (!out->ok) {
+      if (!ep->pre_reason) { set_str(&ep->pre_reason, "error:quality"); set_str(&ep->pre_detail, out->error); }
+    } else if (score_parse_qv(out->content, strlen(out->content), &ep->qv, err, sizeof err)) {
+      if (!ep->pre_reason) { set_str(&ep->pre_reason, "error:quality_reply"); set_str(&ep->pre_detail, err); }
+    } else {
+      ep->have_qv = 1;
+      if (!ep->qv.pass && !ep->pre_reason) {
+        char reason[64];
+        score_qv_reason(&ep->qv, reason, sizeof reason);
+        set_str(&ep->pre_reason, reason);
+        set_str(&ep->pre_detail, ep->qv.feedback);
+      }
+    }
+    solvers(ep, PH_WEAK);
+    return;
+  }
+  if (!out->ok) { round_end(ep, "error:quality", out->error); return; }
   if (score_parse_qv(out->content, strlen(out->content), &ep->qv, err, sizeof err))
     { round_end(ep, "error:quality_reply", err); return; }
   ep->have_qv = 1;
@@ -348,11 +413,11 @@ static void on_quality(struct episode *ep, int sample, const struct call_out *ou
     score_qv_reason(&ep->qv, reason, sizeof reason);
     { round_end(ep, reason, ep->qv.feedback); return; }
   }
-  solvers(ep, RECIPE_ROLE_WEAK);
+  solvers(ep, PH_WEAK);
 }
 
 static void quality(struct episode *ep) {
-  if (!ep->rc->roles[RECIPE_ROLE_QUALITY].present) { solvers(ep, RECIPE_ROLE_WEAK); return; }
+  if (!ep->rc->roles[RECIPE_ROLE_QUALITY].present) { solvers(ep, PH_WEAK); return; }
   char err[512];
   json_t *vars = base_vars(ep);
   json_t *cj = cand_to_json(&ep->cand);
@@ -368,38 +433,50 @@ static void quality(struct episode *ep) {
 
 /* ---- solvers and judging ------------------------------------------------------ */
 
-static void phase_done(struct episode *ep, enum recipe_role_id role);
-
-static struct sample *sample_of(struct episode *ep, enum recipe_role_id role, int i) {
-  return role == RECIPE_ROLE_WEAK ? &ep->weak[i] : &ep->strong[i];
+static enum recipe_role_id ph_role(enum ph p) {
+  return p == PH_WEAK ? RECIPE_ROLE_WEAK : RECIPE_ROLE_STRONG;
+}
+static const char *ph_label(enum ph p) {
+  return p == PH_WEAK ? "weak" : p == PH_STRONG ? "strong" : "filter";
+}
+static const char *ph_judge_label(enum ph p) {
+  return p == PH_WEAK ? "judge_weak" : p == PH_STRONG ? "judge_strong" : "judge_filter";
+}
+static const char *ph_error(enum ph p) {
+  return p == PH_WEAK ? "error:weak" : p == PH_STRONG ? "error:strong" : "error:filter";
 }
 
-static void sample_finish(struct episode *ep, enum recipe_role_id role, int i, int ok,
-                          double score, const char *error) {
-  struct sample *s = sample_of(ep, role, i);
+static void phase_done(struct episode *ep, enum ph p);
+
+static struct sample *sample_of(struct episode *ep, enum ph p, int i) {
+  return p == PH_WEAK ? &ep->weak[i] : p == PH_STRONG ? &ep->strong[i] : &ep->filt[i];
+}
+
+static void sample_finish(struct episode *ep, enum ph p, int i, int ok, double score,
+                          const char *error) {
+  struct sample *s = sample_of(ep, p, i);
   if (s->done) return;
   s->done = 1;
   s->ok = ok;
   s->score = score;
   if (!ok) s->error = xstrdup(error ? error : "failed");
-  if (--ep->pending == 0) phase_done(ep, role);
+  if (--ep->pending == 0) phase_done(ep, p);
 }
 
-static void on_judge(struct episode *ep, enum recipe_role_id role, int i,
-                     const struct call_out *out) {
+static void on_judge(struct episode *ep, enum ph p, int i, const struct call_out *out) {
   if (out->budget_stop) {
-    sample_of(ep, role, i)->done = 1;
+    sample_of(ep, p, i)->done = 1;
     if (--ep->pending == 0) park(ep);
     return;
   }
-  if (!out->ok) { sample_finish(ep, role, i, 0, 0, out->error); return; }
+  if (!out->ok) { sample_finish(ep, p, i, 0, 0, out->error); return; }
   char err[512];
   size_t len = strlen(out->content);
   if (is_verifiable(ep)) {
     int correct = 0;
     if (score_parse_correct(out->content, len, &correct, err, sizeof err))
-      { sample_finish(ep, role, i, 0, 0, err); return; }
-    { sample_finish(ep, role, i, 1, correct ? 1.0 : 0.0, NULL); return; }
+      { sample_finish(ep, p, i, 0, 0, err); return; }
+    { sample_finish(ep, p, i, 1, correct ? 1.0 : 0.0, NULL); return; }
   }
   int n = ep->cand.n_rubric;
   int *met = calloc((size_t)n + 1, sizeof *met);
@@ -407,30 +484,36 @@ static void on_judge(struct episode *ep, enum recipe_role_id role, int i,
   if (!met || !w) {
     free(met);
     free(w);
-    { sample_finish(ep, role, i, 0, 0, "out of memory"); return; }
+    { sample_finish(ep, p, i, 0, 0, "out of memory"); return; }
   }
   for (int k = 0; k < n; k++) w[k] = ep->cand.rubric[k].weight;
   int got = score_parse_verdicts(out->content, len, n, met, err, sizeof err);
   if (got < 0)
-    sample_finish(ep, role, i, 0, 0, err);
+    sample_finish(ep, p, i, 0, 0, err);
   else
-    sample_finish(ep, role, i, 1, score_rubric(w, met, n), NULL);
+    sample_finish(ep, p, i, 1, score_rubric(w, met, n), NULL);
   free(met);
   free(w);
 }
 
 static void on_judge_weak(struct episode *ep, int i, const struct call_out *o) {
-  on_judge(ep, RECIPE_ROLE_WEAK, i, o);
+  on_judge(ep, PH_WEAK, i, o);
 }
 static void on_judge_strong(struct episode *ep, int i, const struct call_out *o) {
-  on_judge(ep, RECIPE_ROLE_STRONG, i, o);
+  on_judge(ep, PH_STRONG, i, o);
+}
+static void on_judge_filter(struct episode *ep, int i, const struct call_out *o) {
+  on_judge(ep, PH_FILTER, i, o);
 }
 
-/* Judge one answer: a judge call (rubric, or the LLM matcher), or locally. */
-static void judge(struct episode *ep, enum recipe_role_id role, int i) {
-  struct sample *s = sample_of(ep, role, i);
+/* Judge one answer: a judge call (rubric, or the LLM matcher), or locally.
+ * Answer-Consistency samples (filter phase, verifiable tasks) are matched
+ * locally whatever the matcher: the filter groups extracted answers itself. */
+static void judge(struct episode *ep, enum ph p, int i) {
+  struct sample *s = sample_of(ep, p, i);
   const struct recipe *rc = ep->rc;
-  if (is_verifiable(ep) && rc->checks.verifiable_matcher != RECIPE_MATCH_LLM) {
+  if (is_verifiable(ep) &&
+      (rc->checks.verifiable_matcher != RECIPE_MATCH_LLM || p == PH_FILTER)) {
     char *ans = score_final_answer(s->answer, strlen(s->answer));
     enum score_matcher m;
     double dummy;
@@ -444,7 +527,7 @@ static void judge(struct episode *ep, enum recipe_role_id role, int i) {
     }
     int match = ans ? score_match(m, ans, ep->cand.reference_answer) : 0;
     free(ans);
-    { sample_finish(ep, role, i, 1, match ? 1.0 : 0.0, NULL); return; }
+    { sample_finish(ep, p, i, 1, match ? 1.0 : 0.0, NULL); return; }
   }
   char err[512];
   json_t *vars = base_vars(ep);
@@ -452,44 +535,49 @@ static void judge(struct episode *ep, enum recipe_role_id role, int i) {
   json_object_set_new(vars, "response", jx_string_lossy(s->answer, strlen(s->answer)));
   json_object_set_new(vars, "reference_answer", json_string(ep->cand.reference_answer));
   json_object_set_new(vars, "rubric", cand_rubric_vars(&ep->cand));
-  const char *label = role == RECIPE_ROLE_WEAK ? "judge_weak" : "judge_strong";
+  const char *label = ph_judge_label(p);
   json_t *body = build_request(ep, RECIPE_ROLE_JUDGE, label, i, vars, NULL, err, sizeof err);
   json_decref(vars);
-  if (!body) { sample_finish(ep, role, i, 0, 0, err); return; }
+  if (!body) { sample_finish(ep, p, i, 0, 0, err); return; }
   if (run_call(ep->run, ep, RECIPE_ROLE_JUDGE, label, i, body,
-               role == RECIPE_ROLE_WEAK ? on_judge_weak : on_judge_strong)) {
+               p == PH_WEAK ? on_judge_weak : p == PH_STRONG ? on_judge_strong : on_judge_filter)) {
     s->done = 1;
     if (--ep->pending == 0) park(ep);
   }
 }
 
-static void on_solver(struct episode *ep, enum recipe_role_id role, int i,
-                      const struct call_out *out) {
+static void on_solver(struct episode *ep, enum ph p, int i, const struct call_out *out) {
   if (out->budget_stop) {
-    sample_of(ep, role, i)->done = 1;
+    sample_of(ep, p, i)->done = 1;
     if (--ep->pending == 0) park(ep);
     return;
   }
-  if (!out->ok) { sample_finish(ep, role, i, 0, 0, out->error); return; }
-  sample_of(ep, role, i)->answer = xstrdup(out->content);
-  judge(ep, role, i);
+  if (!out->ok) { sample_finish(ep, p, i, 0, 0, out->error); return; }
+  sample_of(ep, p, i)->answer = xstrdup(out->content);
+  judge(ep, p, i);
 }
 
 static void on_weak(struct episode *ep, int i, const struct call_out *o) {
-  on_solver(ep, RECIPE_ROLE_WEAK, i, o);
+  on_solver(ep, PH_WEAK, i, o);
 }
 static void on_strong(struct episode *ep, int i, const struct call_out *o) {
-  on_solver(ep, RECIPE_ROLE_STRONG, i, o);
+  on_solver(ep, PH_STRONG, i, o);
+}
+static void on_filter(struct episode *ep, int i, const struct call_out *o) {
+  on_solver(ep, PH_FILTER, i, o);
 }
 
-static void solvers(struct episode *ep, enum recipe_role_id role) {
+static int *ph_count(struct episode *ep, enum ph p) {
+  return p == PH_WEAK ? &ep->n_weak : p == PH_STRONG ? &ep->n_strong : &ep->n_filt;
+}
+
+static void solvers(struct episode *ep, enum ph p) {
+  enum recipe_role_id role = ph_role(p);
   const struct recipe_role *ro = &ep->rc->roles[role];
-  int n = ro->samples < 1 ? 1 : (ro->samples > EP_MAX_SAMPLES ? EP_MAX_SAMPLES : ro->samples);
-  const char *label = role == RECIPE_ROLE_WEAK ? "weak" : "strong";
-  if (role == RECIPE_ROLE_WEAK)
-    ep->n_weak = n;
-  else
-    ep->n_strong = n;
+  int want = p == PH_FILTER ? ep->run->bl.k : ro->samples;
+  int n = want < 1 ? 1 : (want > EP_MAX_SAMPLES ? EP_MAX_SAMPLES : want);
+  const char *label = ph_label(p);
+  *ph_count(ep, p) = n;
   ep->pending = n;
   json_t *vars = base_vars(ep);
   json_object_set_new(vars, "context", json_string(ep->cand.context ? ep->cand.context : ""));
@@ -503,14 +591,14 @@ static void solvers(struct episode *ep, enum recipe_role_id role) {
     if (!body) {
       /* A template error is the same for every sample: fail them all. */
       json_decref(vars);
-      for (int k = i; k < n; k++) sample_of(ep, role, k)->done = 1;
+      for (int k = i; k < n; k++) sample_of(ep, p, k)->done = 1;
       ep->pending -= n - i;
-      if (ep->pending == 0) round_end(ep, role == RECIPE_ROLE_WEAK ? "error:weak" : "error:strong", err);
+      if (ep->pending == 0) round_end(ep, ph_error(p), err);
       return;
     }
     if (run_call(ep->run, ep, role, label, i, body,
-                 role == RECIPE_ROLE_WEAK ? on_weak : on_strong)) {
-      sample_of(ep, role, i)->done = 1;
+                 p == PH_WEAK ? on_weak : p == PH_STRONG ? on_strong : on_filter)) {
+      sample_of(ep, p, i)->done = 1;
       refused++;
     }
   }
@@ -539,34 +627,126 @@ static const char *first_error(const struct sample *s, int n) {
   return "no answer";
 }
 
-static void phase_done(struct episode *ep, enum recipe_role_id role) {
+/* ---- baselines: the filter and the decision ---------------------------------- */
+
+/* The CoT-Self-Instruct filter over the filter samples: RIP (rubric) or
+ * Answer-Consistency (verifiable). Sets filter_info and, on failure,
+ * filter_reason/detail. */
+static void cot_filter(struct episode *ep) {
+  const struct bl_params *bp = &ep->run->bl;
+  char d[600];
+  json_decref(ep->filter_info);
+  if (!is_verifiable(ep)) {
+    double scores[EP_MAX_SAMPLES];
+    int n = 0;
+    json_t *sc = json_array();
+    for (int i = 0; i < ep->n_filt; i++)
+      if (ep->filt[i].ok) {
+        scores[n++] = ep->filt[i].score;
+        json_array_append_new(sc, json_real(r6(ep->filt[i].score)));
+      }
+    double q = 0;
+    int keep = bl_rip(scores, n, bp->rip_threshold, &q);
+    ep->filter_info = json_pack("{s:s,s:i,s:i,s:o,s:f,s:f,s:b}", "name", "rip", "k", bp->k,
+                                "scored", n, "scores", sc, "quality", r6(q), "threshold",
+                                bp->rip_threshold, "pass", keep);
+    if (n == 0) {
+      snprintf(d, sizeof d, "no filter answer could be judged: %s", first_error(ep->filt, ep->n_filt));
+      set_str(&ep->filter_reason, "error:filter");
+      set_str(&ep->filter_detail, d);
+    } else if (!keep) {
+      snprintf(d, sizeof d, "RIP: lowest of %d scores %.3f < threshold %.3f", n, q, bp->rip_threshold);
+      set_str(&ep->filter_reason, "filter:rip");
+      set_str(&ep->filter_detail, d);
+    }
+    return;
+  }
+  char *ans[EP_MAX_SAMPLES];
+  json_t *aj = json_array();
+  for (int i = 0; i < ep->n_filt; i++) {
+    ans[i] = ep->filt[i].ok && ep->filt[i].answer
+                 ? score_final_answer(ep->filt[i].answer, strlen(ep->filt[i].answer))
+                 : NULL;
+    json_array_append_new(aj, ans[i] ? jx_string_lossy(ans[i], strlen(ans[i])) : json_null());
+  }
+  struct bl_majority m;
+  int keep = bl_answer_consistency((const char *const *)ans, ep->n_filt, ep->cand.reference_answer,
+                                   bp->ac_min_share, &m);
+  ep->filter_info = json_pack("{s:s,s:i,s:o,s:o,s:i,s:f,s:b,s:f,s:s,s:b}", "name",
+                              "answer_consistency", "k", bp->k, "answers", aj, "majority",
+                              m.winner >= 0 ? jx_string_lossy(ans[m.winner], strlen(ans[m.winner]))
+                                            : json_null(),
+                              "count", m.count, "share", r6(m.share), "tied", m.tied, "min_share",
+                              bp->ac_min_share, "reference", ep->cand.reference_answer, "pass", keep);
+  if (!keep) {
+    if (m.winner < 0)
+      snprintf(d, sizeof d, "Answer-Consistency: no majority answer (%s %d of %d)",
+               m.tied ? "tie at" : "top count", m.count, ep->n_filt);
+    else if (m.share + 1e-12 < bp->ac_min_share)
+      snprintf(d, sizeof d, "Answer-Consistency: majority share %.2f < %.2f", m.share, bp->ac_min_share);
+    else
+      snprintf(d, sizeof d, "Answer-Consistency: majority answer %.60s (%d of %d) differs from the generated answer %.60s",
+               ans[m.winner], m.count, ep->n_filt, ep->cand.reference_answer);
+    set_str(&ep->filter_reason, "filter:answer_consistency");
+    set_str(&ep->filter_detail, d);
+  }
+  for (int i = 0; i < ep->n_filt; i++) free(ans[i]);
+}
+
+/* A baseline candidate has been evaluated: record the gate (the recipe's
+ * acceptance, the same predicate as the agentic loop, never looped on) and the
+ * method's own filter (which decides what the dataset keeps). */
+static void baseline_decide(struct episode *ep) {
+  char failed[128], d[200];
+  if (ep->run->method == BL_COT_SELF_INSTRUCT) cot_filter(ep);
+  ep->passed_filter = !ep->pre_reason && !ep->filter_reason;
+  if (ep->pre_reason) {
+    round_end(ep, ep->pre_reason, ep->pre_detail);
+    return;
+  }
+  const char *reason = accept_evaluate(&ep->rc->accept, &ep->stats, failed, sizeof failed);
+  if (!reason) { round_end(ep, NULL, NULL); return; }
+  snprintf(d, sizeof d, "bound failed: %s", failed);
+  round_end(ep, reason, d);
+}
+
+static void phase_done(struct episode *ep, enum ph p) {
   /* A parked sample (run stopping) leaves done=1, ok=0, error=NULL. */
-  struct sample *ss = role == RECIPE_ROLE_WEAK ? ep->weak : ep->strong;
-  int n = role == RECIPE_ROLE_WEAK ? ep->n_weak : ep->n_strong;
+  struct sample *ss = p == PH_WEAK ? ep->weak : p == PH_STRONG ? ep->strong : ep->filt;
+  int n = *ph_count(ep, p);
   for (int i = 0; i < n; i++)
     if (ss[i].done && !ss[i].ok && !ss[i].error) { park(ep); return; }
+  if (p == PH_FILTER) { baseline_decide(ep); return; }
   fill_stats(ep);
   char failed[128];
-  if (role == RECIPE_ROLE_WEAK) {
+  if (p == PH_WEAK) {
     if (ep->stats.n_weak == 0) {
       char d[600];
       snprintf(d, sizeof d, "no weak answer could be judged: %s", first_error(ep->weak, ep->n_weak));
       { round_end(ep, "error:weak", d); return; }
     }
-    if (ep->rc->accept.short_circuit &&
+    /* Baselines never short-circuit: every statistic is measured. */
+    if (!ep->baseline && ep->rc->accept.short_circuit &&
         !accept_check_group(&ep->rc->accept, ACC_WEAK, &ep->stats, failed, sizeof failed)) {
       const char *reason = accept_evaluate(&ep->rc->accept, &ep->stats, failed, sizeof failed);
       char d[200];
       snprintf(d, sizeof d, "weak gate failed: %s", failed);
       { round_end(ep, reason ? reason : "too_easy", d); return; }
     }
-    { solvers(ep, RECIPE_ROLE_STRONG); return; }
+    { solvers(ep, PH_STRONG); return; }
   }
   if (ep->stats.n_strong == 0) {
     char d[600];
     snprintf(d, sizeof d, "no strong answer could be judged: %s",
              first_error(ep->strong, ep->n_strong));
     { round_end(ep, "error:strong", d); return; }
+  }
+  if (ep->baseline) {
+    if (ep->run->method == BL_COT_SELF_INSTRUCT)
+      solvers(ep, PH_FILTER);
+    else
+      baseline_decide(ep);
+    return;
   }
   const char *reason = accept_evaluate(&ep->rc->accept, &ep->stats, failed, sizeof failed);
   if (!reason) { round_end(ep, NULL, NULL); return; }
@@ -576,6 +756,15 @@ static void phase_done(struct episode *ep, enum recipe_role_id role) {
 }
 
 /* ---- the end of a round ------------------------------------------------------ */
+
+/* Why a baseline candidate is not kept (NULL when it is): a failed check or
+ * quality verdict, the CoT filter, or the round's own failure (errors). */
+static const char *filter_reason_of(const struct episode *ep, const char *reason) {
+  if (ep->passed_filter) return NULL;
+  if (ep->pre_reason) return ep->pre_reason;
+  if (ep->filter_reason) return ep->filter_reason;
+  return reason ? reason : "not_evaluated";
+}
 
 static json_t *candidate_record(struct episode *ep, const char *reason, const char *detail) {
   json_t *rec = json_object();
@@ -611,14 +800,26 @@ static json_t *candidate_record(struct episode *ep, const char *reason, const ch
     if (ep->weak[i].error) json_array_append_new(errs, json_pack("{s:s,s:i,s:s}", "role", "weak", "sample", i, "error", ep->weak[i].error));
   for (int i = 0; i < ep->n_strong; i++)
     if (ep->strong[i].error) json_array_append_new(errs, json_pack("{s:s,s:i,s:s}", "role", "strong", "sample", i, "error", ep->strong[i].error));
+  for (int i = 0; i < ep->n_filt; i++)
+    if (ep->filt[i].error) json_array_append_new(errs, json_pack("{s:s,s:i,s:s}", "role", "filter", "sample", i, "error", ep->filt[i].error));
   if (json_array_size(errs))
     json_object_set_new(rec, "sample_errors", errs);
   else
     json_decref(errs);
+  if (ep->baseline) {
+    const char *fr = filter_reason_of(ep, reason);
+    const char *fd = ep->pre_reason ? ep->pre_detail : ep->filter_reason ? ep->filter_detail : detail;
+    json_object_set_new(rec, "method", json_string(bl_method_name(ep->run->method)));
+    json_object_set_new(rec, "passed_gate", json_boolean(!reason));
+    json_object_set_new(rec, "passed_filter", json_boolean(ep->passed_filter));
+    json_object_set_new(rec, "filter_reason", fr ? json_string(fr) : json_null());
+    json_object_set_new(rec, "filter_detail", fr && fd ? jx_string_lossy(fd, strlen(fd)) : json_null());
+    json_object_set_new(rec, "filter", ep->filter_info ? json_deep_copy(ep->filter_info) : json_null());
+  }
   return rec;
 }
 
-static json_t *example_record(struct episode *ep, const char *example_id) {
+static json_t *example_record(struct episode *ep, const char *example_id, const char *reason) {
   const struct cand *c = &ep->cand;
   json_t *ex = json_object();
   json_object_set_new(ex, "id", json_string(example_id));
@@ -646,6 +847,13 @@ static json_t *example_record(struct episode *ep, const char *example_id) {
   json_object_set_new(ex, "weak_std", json_real(r6(ep->stats.weak_std)));
   json_object_set_new(ex, "rounds_used", json_integer(ep->round));
   json_object_set_new(ex, "prompt_hashes", json_deep_copy(ep->run->prompt_hashes));
+  if (ep->baseline) {
+    json_object_set_new(ex, "method", json_string(bl_method_name(ep->run->method)));
+    json_object_set_new(ex, "passed_filter", json_true());
+    json_object_set_new(ex, "passed_gate", json_boolean(!reason));
+    json_object_set_new(ex, "gate_reason", reason ? json_string(reason) : json_null());
+    json_object_set_new(ex, "filter", ep->filter_info ? json_deep_copy(ep->filter_info) : json_null());
+  }
   return ex;
 }
 
@@ -655,10 +863,12 @@ static void round_end(struct episode *ep, const char *reason, const char *detail
   json_t *rec = candidate_record(ep, reason, detail);
   json_t *ex = NULL;
   char example_id[300] = "";
-  if (!reason) {
+  /* The agentic loop keeps what passes the gate; a baseline keeps what passes
+   * its own filter (the gate is recorded, never looped on). */
+  if (ep->baseline ? ep->passed_filter : !reason) {
     ep->accepted++;
     snprintf(example_id, sizeof example_id, "%s-%d", ep->doc->id, ep->accepted);
-    ex = example_record(ep, example_id);
+    ex = example_record(ep, example_id, reason);
   }
   /* Summary for the next rounds' feedback. */
   json_t *h = json_object();
@@ -680,7 +890,7 @@ static void round_end(struct episode *ep, const char *reason, const char *detail
     }
   json_array_append_new(ep->history, h);
 
-  int finished = ep->accepted >= rc->budgets.examples_per_source ||
+  int finished = ep->baseline || ep->accepted >= rc->budgets.examples_per_source ||
                  ep->round >= rc->budgets.rounds_per_source;
   int rc_store;
   if (finished) {
@@ -709,6 +919,7 @@ static void round_end(struct episode *ep, const char *reason, const char *detail
     r->sum->rejected_candidates++;
   else
     r->sum->accepted++;
+  if (ex && ep->baseline) r->sum->kept++;
   if (rc_store) {
     run_store_failed(r, "recording a round");
     { park(ep); return; }
@@ -732,6 +943,7 @@ struct episode *ep_new(struct run *r, const struct src_doc *doc) {
   ep->doc = doc;
   ep->round = 1;
   ep->history = json_array();
+  ep->baseline = r->method != BL_AGENTIC;
   return ep;
 }
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "loop/run_int.h"
+#include "report/compare.h"
 #include "report/report.h"
 #include "util/fs.h"
 #include "util/hash.h"
@@ -262,7 +263,10 @@ static void start_episodes(struct run *r) {
       r->sum->skipped_done++;
       if (ss.state == STORE_SRC_DONE) {
         r->sum->done++;
-        r->sum->accepted += (size_t)ss.accepted;
+        if (r->method == BL_AGENTIC)
+          r->sum->accepted += (size_t)ss.accepted;
+        else
+          r->sum->kept += (size_t)ss.accepted; /* baselines store what their filter keeps */
       } else {
         r->sum->exhausted++;
       }
@@ -325,12 +329,140 @@ static void progress(struct run *r, int final) {
 
 /* ---- setup ------------------------------------------------------------------- */
 
+/* The method and its settings, as recorded in the run info ("method"). */
+static json_t *method_json(const struct run *r) {
+  if (r->method == BL_AGENTIC) return json_pack("{s:s}", "name", "agentic");
+  if (r->method == BL_SELF_INSTRUCT) return json_pack("{s:s}", "name", "self-instruct");
+  return json_pack("{s:s,s:i,s:f,s:f}", "name", bl_method_name(r->method), "k", r->bl.k,
+                   "rip_threshold", r->bl.rip_threshold, "ac_min_share", r->bl.ac_min_share);
+}
+
+/* Resolve the method, its settings and the output paths. */
+static int setup_method(struct run *r, char *err, size_t errlen) {
+  const struct recipe *rc = r->rc;
+  const char *name = r->opts->method ? r->opts->method : rc->method ? rc->method : "agentic";
+  if (bl_method_parse(name, &r->method)) {
+    snprintf(err, errlen, "unknown method '%s' (expected agentic, self-instruct or cot-self-instruct)", name);
+    return AD_EINVAL;
+  }
+  snprintf(r->sum->method, sizeof r->sum->method, "%s", bl_method_name(r->method));
+  bl_params_default(&r->bl);
+  if (r->opts->bl) r->bl = *r->opts->bl;
+  if (bl_params_check(&r->bl, err, errlen)) return AD_EINVAL;
+  /* Output folder: the option, else the recipe's; a baseline whose recipe
+   * keeps the default folder runs/<name> goes to runs/<name>-<method>. */
+  const char *folder = rc->output_folder;
+  char *def = NULL, *def_store = NULL, *alt = NULL;
+  int rc_ = 0;
+  if (asprintf(&def, "runs/%s", rc->name) < 0) def = NULL;
+  if (asprintf(&def_store, "%s/store.db", rc->output_folder) < 0) def_store = NULL;
+  if (!def || !def_store) { rc_ = AD_ENOMEM; goto done; }
+  int default_store = !strcmp(rc->store_path, def_store);
+  if (r->opts->output_folder) {
+    folder = r->opts->output_folder;
+    default_store = 1;
+  } else if (r->method != BL_AGENTIC && !strcmp(rc->output_folder, def) && default_store) {
+    if (asprintf(&alt, "%s-%s", def, bl_method_name(r->method)) < 0) { rc_ = AD_ENOMEM; goto done; }
+    folder = alt;
+  }
+  r->output_folder = strdup(folder);
+  if (default_store) {
+    if (asprintf(&r->store_path, "%s/store.db", folder) < 0) r->store_path = NULL;
+  } else {
+    r->store_path = strdup(rc->store_path);
+  }
+  if (!r->output_folder || !r->store_path) rc_ = AD_ENOMEM;
+done:
+  free(def);
+  free(def_store);
+  free(alt);
+  if (rc_ == AD_ENOMEM) snprintf(err, errlen, "out of memory");
+  return rc_;
+}
+
+/* Load and compile the baseline's challenger prompt <method>-<task>.md from the
+ * default prompts folder. */
+static int load_baseline_prompt(struct run *r, char *err, size_t errlen) {
+  char dir[4096];
+  const struct recipe *rc = r->rc;
+  if (rc->prompts_dir)
+    snprintf(dir, sizeof dir, "%s", rc->prompts_dir);
+  else if (recipe_default_prompts_dir(dir, sizeof dir)) {
+    snprintf(err, errlen, "method %s: the default prompts folder was not found (set AUTODATA_PROMPTS)",
+             bl_method_name(r->method));
+    return AD_ENOTFOUND;
+  }
+  if (asprintf(&r->bl_prompt_path, "%s/%s-%s.md", dir, bl_method_name(r->method),
+               recipe_task_name(rc->task)) < 0) {
+    r->bl_prompt_path = NULL;
+    return AD_ENOMEM;
+  }
+  int rc_ = fs_read_all(r->bl_prompt_path, RECIPE_MAX_PROMPT_FILE, &r->bl_prompt_text, &r->bl_prompt_len);
+  if (rc_) {
+    snprintf(err, errlen, "method %s: cannot read its challenger prompt %s: %s",
+             bl_method_name(r->method), r->bl_prompt_path, ad_strerror(rc_));
+    return rc_;
+  }
+  sha256_hex(r->bl_prompt_text, r->bl_prompt_len, r->bl_prompt_sha);
+  char e2[512];
+  rc_ = tpl_prompt_compile(r->bl_prompt_text, r->bl_prompt_len, r->bl_prompt_path, &r->bl_prompt, e2, sizeof e2);
+  if (rc_) snprintf(err, errlen, "%s", e2);
+  return rc_;
+}
+
+static int latest_run_row(void *ud, const json_t *row) {
+  json_t **out = ud;
+  json_decref(*out);
+  *out = json_deep_copy(row);
+  return 0;
+}
+
+/* Resume must not mix methods: compare the latest run's recorded method (runs
+ * from before methods existed are agentic) with this one. */
+static int check_method(struct run *r, char *err, size_t errlen) {
+  json_t *row = NULL;
+  int rc_ = store_runs_each(r->st, latest_run_row, &row);
+  if (rc_ || !row) {
+    json_decref(row);
+    if (rc_) snprintf(err, errlen, "%s", store_errmsg(r->st));
+    return rc_;
+  }
+  const json_t *info = json_object_get(row, "info");
+  const json_t *extra = json_object_get(info, "extra");
+  const json_t *old = json_object_get(extra, "method");
+  json_t *def = json_pack("{s:s}", "name", "agentic");
+  json_t *neu = method_json(r);
+  if (!old) old = def;
+  if (!json_equal((json_t *)old, neu)) {
+    char *a = jx_dump_canonical(old), *b = jx_dump_canonical(neu);
+    snprintf(err, errlen,
+             "store %s holds a run of another method or filter setting: %s -> %s (use --new-run "
+             "to start a new run in this store, or --out DIR for another folder)",
+             r->store_path, a ? a : "?", b ? b : "?");
+    free(a);
+    free(b);
+    rc_ = AD_EMISMATCH;
+  }
+  json_decref(def);
+  json_decref(neu);
+  json_decref(row);
+  return rc_;
+}
+
 static json_t *run_extra(const struct run *r) {
   const struct recipe *rc = r->rc;
   json_t *prompts = json_object();
   for (int i = 0; i < RECIPE_N_ROLES; i++) {
     const struct recipe_role *ro = &rc->roles[i];
     if (!ro->present || !ro->prompt.text) continue;
+    if (r->method != BL_AGENTIC && i == RECIPE_ROLE_ORCHESTRATOR) continue;
+    if (r->method != BL_AGENTIC && i == RECIPE_ROLE_CHALLENGER) {
+      json_object_set_new(prompts, "challenger",
+                          json_pack("{s:s,s:s,s:o}", "path", r->bl_prompt_path, "sha256",
+                                    r->bl_prompt_sha, "text",
+                                    jx_string_lossy(r->bl_prompt_text, r->bl_prompt_len)));
+      continue;
+    }
     json_object_set_new(prompts, recipe_role_name((enum recipe_role_id)i),
                         json_pack("{s:s,s:s,s:o}", "path", ro->prompt.path ? ro->prompt.path : "",
                                   "sha256", ro->prompt.sha256, "text",
@@ -340,9 +472,10 @@ static json_t *run_extra(const struct run *r) {
                              "count", (json_int_t)r->corpus.n, "sha256", r->corpus.sha256,
                              "read", (json_int_t)r->corpus.n_read, "truncated",
                              (json_int_t)r->corpus.n_truncated);
-  return json_pack("{s:o,s:o,s:o,s:s,s:s}", "recipe", recipe_to_json(rc), "prompts", prompts,
+  return json_pack("{s:o,s:o,s:o,s:s,s:s,s:o}", "recipe", recipe_to_json(rc), "prompts", prompts,
                    "corpus", corpus, "command_line",
-                   r->opts->command_line ? r->opts->command_line : "", "version", ad_version());
+                   r->opts->command_line ? r->opts->command_line : "", "version", ad_version(),
+                   "method", method_json(r));
 }
 
 static json_t *prices_json(const struct recipe *rc) {
@@ -409,18 +542,20 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
   rc_ = src_load(&so, &r.corpus, err, errlen);
   if (rc_) goto out;
   sum->sources = r.corpus.n;
+  if ((rc_ = setup_method(&r, err, errlen))) goto out;
+  if (r.method != BL_AGENTIC && (rc_ = load_baseline_prompt(&r, err, errlen))) goto out;
   init_checks(&r);
   r.concurrency = o->concurrency > 0 ? o->concurrency : rc->concurrency;
   if (r.concurrency < 1) r.concurrency = 1;
 
   /* Store. */
-  if (fs_mkdirs(rc->output_folder)) {
-    snprintf(err, errlen, "cannot create output folder %s: %s", rc->output_folder, strerror(errno));
+  if (fs_mkdirs(r.output_folder)) {
+    snprintf(err, errlen, "cannot create output folder %s: %s", r.output_folder, strerror(errno));
     rc_ = AD_EIO;
     goto out;
   }
-  snprintf(sum->store_path, sizeof sum->store_path, "%s", rc->store_path);
-  rc_ = store_open(rc->store_path, 0, &r.st);
+  snprintf(sum->store_path, sizeof sum->store_path, "%s", r.store_path);
+  rc_ = store_open(r.store_path, 0, &r.st);
   if (rc_) {
     snprintf(err, errlen, "%s", r.st ? store_errmsg(r.st) : "out of memory");
     goto out;
@@ -430,10 +565,14 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
     goto out;
   }
   r.prompt_hashes = json_object();
-  for (int i = 0; i < RECIPE_N_ROLES; i++)
-    if (rc->roles[i].present)
-      json_object_set_new(r.prompt_hashes, recipe_role_name((enum recipe_role_id)i),
-                          json_string(rc->roles[i].prompt.sha256));
+  for (int i = 0; i < RECIPE_N_ROLES; i++) {
+    if (!rc->roles[i].present) continue;
+    const char *sha = rc->roles[i].prompt.sha256;
+    if (r.method != BL_AGENTIC && i == RECIPE_ROLE_ORCHESTRATOR) continue; /* not used */
+    if (r.method != BL_AGENTIC && i == RECIPE_ROLE_CHALLENGER) sha = r.bl_prompt_sha;
+    json_object_set_new(r.prompt_hashes, recipe_role_name((enum recipe_role_id)i), json_string(sha));
+  }
+  if (!o->new_run && (rc_ = check_method(&r, err, errlen))) goto out;
   {
     json_t *extra = run_extra(&r);
     json_t *prices = prices_json(rc);
@@ -450,7 +589,7 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
                                    : "");
       goto out;
     }
-    if (resumed && !o->quiet) log_info("resuming run %lld in %s", (long long)r.run_id, rc->store_path);
+    if (resumed && !o->quiet) log_info("resuming run %lld in %s", (long long)r.run_id, r.store_path);
   }
   for (size_t i = 0; i < r.corpus.n; i++) {
     char sha[65];
@@ -501,7 +640,15 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
   /* Outputs, from the store alone. */
   {
     struct report_paths paths;
-    rc_ = report_write_all(r.st, r.run_id, rc->output_folder, &paths, err, errlen);
+    rc_ = report_write_all(r.st, r.run_id, r.output_folder, &paths, err, errlen);
+    if (rc_) goto out;
+    int n = snprintf(sum->candidates_path, sizeof sum->candidates_path, "%s/candidates.jsonl", r.output_folder);
+    if (n < 0 || (size_t)n >= sizeof sum->candidates_path) {
+      snprintf(err, errlen, "output folder path too long: %s", r.output_folder);
+      rc_ = AD_EINVAL;
+      goto out;
+    }
+    rc_ = compare_write_candidates(r.st, r.run_id, sum->candidates_path, NULL, err, errlen);
     if (rc_) goto out;
     snprintf(sum->dataset_path, sizeof sum->dataset_path, "%s", paths.dataset);
     snprintf(sum->rejected_path, sizeof sum->rejected_path, "%s", paths.rejected);
@@ -527,6 +674,11 @@ out:
   }
   json_decref(r.prompt_hashes);
   src_corpus_free(&r.corpus);
+  tpl_prompt_free(&r.bl_prompt);
+  free(r.bl_prompt_path);
+  free(r.bl_prompt_text);
+  free(r.output_folder);
+  free(r.store_path);
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
   return rc_;

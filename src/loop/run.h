@@ -15,8 +15,16 @@
  * second signal), unfinished sources stay "in_progress" for a later resume, and
  * the outputs are written from what is done.
  *
- * At the end run_execute() writes dataset.jsonl, rejected.jsonl and DATACARD.md
- * into the recipe's output folder (regenerable from the store alone).
+ * At the end run_execute() writes dataset.jsonl, rejected.jsonl, candidates.jsonl
+ * and DATACARD.md into the output folder (regenerable from the store alone).
+ *
+ * Methods (docs/baselines.md): "agentic" runs the loop above; the one-shot
+ * baselines "self-instruct" and "cot-self-instruct" play one round per source
+ * with their own challenger prompt, no orchestrator and no feedback, evaluate
+ * every parsed candidate with weak and strong (no short-circuit), record the
+ * recipe's acceptance verdict and keep in dataset.jsonl what passes the
+ * method's filter. The method and its filter settings are part of the run's
+ * identity: resuming a store with another method is refused.
  */
 #ifndef AD_RUN_H
 #define AD_RUN_H
@@ -24,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "loop/baseline.h"
 #include "recipe/recipe.h"
 
 struct run_opts {
@@ -34,17 +43,25 @@ struct run_opts {
   int quiet;                /* no progress lines */
   int progress;             /* -1 auto (TTY: live line), 0 plain lines, 1 live line */
   const char *command_line; /* recorded in the store and the card */
+  const char *method;       /* NULL = the recipe's `method:` ("agentic" by default);
+                               "self-instruct" | "cot-self-instruct" (docs/baselines.md) */
+  const struct bl_params *bl; /* CoT filter settings; NULL = defaults (k 4, RIP 0.5, share 0.5) */
+  const char *output_folder;  /* NULL = the recipe's; for a baseline whose recipe keeps the
+                                 default runs/<name>, runs/<name>-<method> */
 };
 
 struct run_summary {
   size_t sources, done, exhausted, pending, skipped_done;
-  size_t accepted, rejected_candidates;
+  size_t accepted, rejected_candidates; /* candidates that passed / failed the gate */
+  size_t kept;              /* baselines: examples kept by the method's filter this session */
+  char method[32];          /* the method that ran */
   int64_t calls_sent, cache_hits, prompt_tokens, completion_tokens;
   double cost;
   double seconds;
   int stopped;              /* 1 when a budget or a signal stopped the run early */
   char stop_reason[256];
   char dataset_path[4096], rejected_path[4096], card_path[4096], store_path[4096];
+  char candidates_path[4096];
 };
 
 /* Run the recipe. Returns 0 when the run finished or stopped cleanly (see

@@ -8,6 +8,7 @@
 
 #include "llm/llm.h"
 #include "loop/accept.h"
+#include "loop/baseline.h"
 #include "loop/candidate.h"
 #include "loop/run.h"
 #include "recipe/recipe.h"
@@ -69,6 +70,15 @@ struct run {
   char fatal_msg[512];
   int64_t t0_ms, last_progress_ms;
   int live_progress;
+
+  /* The method (docs/baselines.md). Baselines use their own challenger prompt. */
+  enum bl_method method;
+  struct bl_params bl;
+  struct tpl_prompt bl_prompt;  /* compiled <method>-<task>.md (baselines only) */
+  char *bl_prompt_path, *bl_prompt_text;
+  size_t bl_prompt_len;
+  char bl_prompt_sha[65];
+  char *output_folder, *store_path; /* effective (owned) */
 };
 
 /* Submit a call for role (label for the store) with the request body (taken).

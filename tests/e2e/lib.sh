@@ -34,13 +34,18 @@ start_sim_server() {
   return 1
 }
 
-# stop_sim_server PORT: stops it and prints the chat completions it answered.
+# stop_sim_server PORT: stops it and sets SIM_CHAT_COUNT to the chat completions
+# it answered (from its closing stats line). Call it directly, not in $(...): a
+# subshell cannot wait for the server.
 stop_sim_server() {
   local port=$1 pid
+  SIM_CHAT_COUNT=
   eval "pid=\${SIM_PID_$port:-}"
   [ -n "$pid" ] || return 1
-  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  sed -n 's/.* requests (\([0-9]*\) chat completions.*/\1/p' "$E2E_TMP/sim-$port.log" | tail -1
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  SIM_CHAT_COUNT=$(sed -n 's/.* requests (\([0-9]*\) chat completions.*/\1/p' "$E2E_TMP/sim-$port.log" | tail -1)
+  [ -n "$SIM_CHAT_COUNT" ]
 }
 
 cleanup() {
