@@ -13,4 +13,4 @@ fi
 export AUTODATA_SIM_SOURCES="$OUT/sources.jsonl" AUTODATA_OUT="$OUT"
 "$AUTODATA" run examples/sim.yaml
 echo
-echo "Next: autodata status --store $OUT/store.db   |   less $OUT/DATACARD.md"
+echo "Next: $AUTODATA status --store $OUT/store.db   |   less $OUT/DATACARD.md"
