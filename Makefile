@@ -13,7 +13,7 @@ CC       ?= cc
 PKGS     := libcurl jansson yaml-0.1 sqlite3 libxxhash
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -ljansson -lyaml -lsqlite3 -lxxhash)
-WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wno-unused-parameter
+WARN     := -Wall -Wextra -Wpedantic -Wshadow
 CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) $(WARN) -g
 CFLAGS   ?= -O2
 LDLIBS   := $(PKG_LIBS) -lm -lpthread
