@@ -1,5 +1,6 @@
 /* cmd_run.c - `autodata run RECIPE`: run (or resume) a recipe end to end. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,12 @@ static void usage(FILE *f) {
           "  --cache-from FILE  reuse answered model calls from another run store\n"
           "  --method M         agentic (default: the recipe's method:), self-instruct or\n"
           "                     cot-self-instruct (one shot, same evaluation; docs/baselines.md)\n"
-          "  --cot-k N          cot-self-instruct: filter samples per example (default 4)\n"
-          "  --rip-threshold X  cot-self-instruct, rubric tasks: RIP keeps lowest score >= X (0.5)\n"
-          "  --ac-share X       cot-self-instruct, verifiable: majority share needed (0.5)\n"
+          "  --cot-k N          cot-self-instruct: filter samples per example (default: the\n"
+          "                     recipe's baselines.k, 4)\n"
+          "  --rip-threshold X  cot-self-instruct, rubric tasks: RIP keeps lowest score >= X\n"
+          "                     (default: baselines.rip_threshold, 0.5)\n"
+          "  --ac-share X       cot-self-instruct, verifiable: majority share needed\n"
+          "                     (default: baselines.ac_min_share, 0.5)\n"
           "  --out DIR          output folder (default: the recipe's; a baseline with the\n"
           "                     default runs/<name> writes to runs/<name>-<method>)\n"
           "  --progress MODE    live | plain (default: live on a terminal)\n"
@@ -50,8 +54,9 @@ int cmd_run(int argc, char **argv) {
   memset(&o, 0, sizeof o);
   o.progress = -1;
   size_t conc = 0;
-  struct bl_params bl;
-  bl_params_default(&bl);
+  /* Filter settings the user gives; the rest are "not given" (k 0, NAN) and
+   * come from the recipe's `baselines:` (run.h, struct run_opts.bl). */
+  struct bl_params bl = {0, NAN, NAN};
   int ch;
   char *end;
   optind = 1;

@@ -99,6 +99,8 @@ static void print_summary(const struct recipe *r) {
          c->min_context_chars, c->max_context_chars, c->leakage_ngram, c->leakage_max_overlap,
          c->rubric_min, c->rubric_max, c->max_weight, yesno(c->dedup),
          recipe_matcher_name(c->verifiable_matcher));
+  printf("baselines   cot k %d, rip threshold %g, answer-consistency share %g\n", r->baselines.k,
+         r->baselines.rip_threshold, r->baselines.ac_min_share);
   printf("output      %s  (store %s)\n", r->output_folder, r->store_path);
 }
 

@@ -346,8 +346,17 @@ static int setup_method(struct run *r, char *err, size_t errlen) {
     return AD_EINVAL;
   }
   snprintf(r->sum->method, sizeof r->sum->method, "%s", bl_method_name(r->method));
-  bl_params_default(&r->bl);
-  if (r->opts->bl) r->bl = *r->opts->bl;
+  /* The recipe's `baselines:` (defaults k 4, 0.5, 0.5), each overridden by
+   * the option when given (k > 0, a threshold or share that is not NaN). */
+  r->bl.k = rc->baselines.k;
+  r->bl.rip_threshold = rc->baselines.rip_threshold;
+  r->bl.ac_min_share = rc->baselines.ac_min_share;
+  if (r->opts->bl) {
+    const struct bl_params *ob = r->opts->bl;
+    if (ob->k > 0) r->bl.k = ob->k;
+    if (!isnan(ob->rip_threshold)) r->bl.rip_threshold = ob->rip_threshold;
+    if (!isnan(ob->ac_min_share)) r->bl.ac_min_share = ob->ac_min_share;
+  }
   if (bl_params_check(&r->bl, err, errlen)) return AD_EINVAL;
   /* Output folder: the option, else the recipe's; a baseline whose recipe
    * keeps the default folder runs/<name> goes to runs/<name>-<method>. */

@@ -45,7 +45,9 @@ struct run_opts {
   const char *command_line; /* recorded in the store and the card */
   const char *method;       /* NULL = the recipe's `method:` ("agentic" by default);
                                "self-instruct" | "cot-self-instruct" (docs/baselines.md) */
-  const struct bl_params *bl; /* CoT filter settings; NULL = defaults (k 4, RIP 0.5, share 0.5) */
+  const struct bl_params *bl; /* CoT filter settings that override the recipe's `baselines:`,
+                                 field by field: k <= 0 and a NaN threshold/share mean "not
+                                 given" (the recipe's value is used); NULL = all from the recipe */
   const char *output_folder;  /* NULL = the recipe's; for a baseline whose recipe keeps the
                                  default runs/<name>, runs/<name>-<method> */
 };

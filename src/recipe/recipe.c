@@ -7,6 +7,7 @@
  */
 #include "recipe/recipe.h"
 
+#include "loop/baseline.h"
 #include "loop/candidate.h"
 
 #include <errno.h>
@@ -550,7 +551,7 @@ static json_t *get_object(struct ld *L, yaml_node_t *n, const char *path) {
 
 static const char *const k_top[] = {"name",   "task",    "seed",   "method",  "goal",
                                     "concurrency", "sources", "endpoints", "roles", "accept",
-                                    "budgets", "checks", "output", NULL};
+                                    "budgets", "checks", "baselines", "output", NULL};
 static const char *const k_sources[] = {"path",      "format",    "id_field", "title_field",
                                         "text_field", "max_chars", "limit",    "shuffle",
                                         "shuffle_seed", NULL};
@@ -573,6 +574,7 @@ static const char *const k_budgets[] = {"rounds_per_source", "examples_per_sourc
 static const char *const k_checks[] = {"max_context_chars", "min_context_chars", "leakage_ngram",
                                        "leakage_max_overlap", "rubric_min", "rubric_max",
                                        "max_weight", "dedup", "verifiable_matcher", NULL};
+static const char *const k_baselines[] = {"k", "rip_threshold", "ac_min_share", NULL};
 static const char *const k_output[] = {"folder", "store", NULL};
 static const char *const v_task[] = {"rubric", "verifiable", NULL};
 static const char *const v_method[] = {"agentic", "self-instruct", "cot-self-instruct", NULL};
@@ -1023,6 +1025,30 @@ static void parse_checks(struct ld *L, yaml_node_t *n) {
            c->min_context_chars, c->max_context_chars);
 }
 
+static void parse_baselines(struct ld *L, yaml_node_t *n) {
+  struct recipe_baselines *b = &L->r->baselines;
+  struct bl_params d; /* the defaults live with the filters themselves */
+  bl_params_default(&d);
+  b->k = d.k;
+  b->rip_threshold = d.rip_threshold;
+  b->ac_min_share = d.ac_min_share;
+  if (!n || check_map(L, n, "baselines", k_baselines)) return;
+  yaml_node_t *v;
+  /* BL_MAX_K is what the run accepts; the filter's samples share the solvers'
+   * per-candidate cap. */
+  _Static_assert(BL_MAX_K <= EP_MAX_SAMPLES, "cot k must fit the per-candidate sample arrays");
+  if ((v = map_get(L, n, "k"))) get_intv(L, v, "baselines.k", 1, BL_MAX_K, &b->k);
+  if ((v = map_get(L, n, "rip_threshold")))
+    get_num(L, v, "baselines.rip_threshold", 0, 1, &b->rip_threshold);
+  if ((v = map_get(L, n, "ac_min_share"))) {
+    double x = 0;
+    if (!get_num(L, v, "baselines.ac_min_share", 0, 1, &x)) {
+      if (x > 0) b->ac_min_share = x;
+      else err_at(L, v, "baselines.ac_min_share: must be greater than 0 (a share in (0, 1]), got %g", x);
+    }
+  }
+}
+
 /* ---- prompt files ------------------------------------------------------- */
 
 static char *join_path(const char *dir, const char *rel) {
@@ -1186,6 +1212,7 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
     parse_accept(L, NULL);
     parse_budgets(L, NULL);
     parse_checks(L, NULL);
+    parse_baselines(L, NULL);
     return;
   }
   if ((v = map_get(L, root, "name"))) {
@@ -1215,6 +1242,7 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
   parse_accept(L, map_get(L, root, "accept"));
   parse_budgets(L, map_get(L, root, "budgets"));
   parse_checks(L, map_get(L, root, "checks"));
+  parse_baselines(L, map_get(L, root, "baselines"));
   if ((v = map_get(L, root, "output")) && !check_map(L, v, "output", k_output)) {
     yaml_node_t *f;
     if ((f = map_get(L, v, "folder"))) get_str(L, f, "output.folder", 0, &r->output_folder);
@@ -1477,6 +1505,10 @@ json_t *recipe_to_json(const struct recipe *r) {
                                 c->leakage_max_overlap, "rubric_min", c->rubric_min, "rubric_max",
                                 c->rubric_max, "max_weight", c->max_weight, "dedup", c->dedup,
                                 "verifiable_matcher", recipe_matcher_name(c->verifiable_matcher)));
+  const struct recipe_baselines *bl = &r->baselines;
+  json_object_set_new(root, "baselines",
+                      json_pack("{s:i, s:f, s:f}", "k", bl->k, "rip_threshold", bl->rip_threshold,
+                                "ac_min_share", bl->ac_min_share));
   json_object_set_new(root, "output", json_pack("{s:o, s:o}", "folder", jstr(r->output_folder),
                                                 "store", jstr(r->store_path)));
   return root;

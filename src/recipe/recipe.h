@@ -140,6 +140,15 @@ struct recipe_checks {
   enum recipe_matcher verifiable_matcher; /* default AUTO */
 };
 
+/* Settings of the baseline methods (docs/baselines.md), the recipe's
+ * `baselines:` mapping. Only cot-self-instruct reads them; `autodata run`'s
+ * --cot-k, --rip-threshold and --ac-share override them when given. */
+struct recipe_baselines {
+  int k;                 /* CoT filter samples per example, 1..64 (BL_MAX_K); default 4 */
+  double rip_threshold;  /* RIP keeps lowest score >= this, in [0, 1]; default 0.5 */
+  double ac_min_share;   /* Answer-Consistency plurality share, in (0, 1]; default 0.5 */
+};
+
 struct recipe {
   /* Provenance */
   char *path;            /* as given */
@@ -168,6 +177,7 @@ struct recipe {
 
   struct recipe_budgets budgets;
   struct recipe_checks checks;
+  struct recipe_baselines baselines;
 
   char *output_folder;   /* default "runs/<name>" */
   char *store_path;      /* default "<output_folder>/store.db" */

@@ -3,7 +3,13 @@
  * Everything comes from the store: the run row (recipe, prompts, corpus,
  * command line, version, seed, prices), sources, candidates, examples and
  * calls. Nothing time-dependent is printed (no dates, no latencies), so the
- * same store gives the same card. See report.h for the secrets scrub. */
+ * same store gives the same card. See report.h for the secrets scrub.
+ *
+ * The method comes from the run info (info.extra.method, docs/baselines.md;
+ * else the recipe's `method`, else agentic). A baseline's card says what the
+ * method did (one round per source, no orchestrator, no feedback, its own
+ * challenger prompt) and what the dataset holds (examples that passed the
+ * method's filters; the acceptance gate only recorded, as passed_gate). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -174,9 +180,16 @@ struct card_data {
   json_t *src_rounds; /* source_id -> rounds_used (fallback) */
   /* sources */
   size_t src_total, src_pending, src_progress, src_done, src_exhausted;
+  /* the method */
+  const char *method;        /* "agentic", "self-instruct", "cot-self-instruct", ... */
+  int baseline;              /* 1 for any method but agentic */
+  const json_t *method_info; /* the recorded {"name", "k", ...}, or NULL */
+  size_t ex_passed_gate;     /* baselines: kept examples whose passed_gate is true */
   /* candidates */
   size_t cand_total, cand_accepted, cand_rejected;
   json_t *reasons; /* reason -> count */
+  size_t cand_kept;        /* baselines: candidates with passed_filter true */
+  json_t *filter_reasons;  /* baselines: filter_reason -> count (not kept) */
   /* calls */
   json_t *roles; /* role -> {calls, ok, error, cache_hits, retries, prompt, completion, cost} */
   int any_priced, any_unpriced;
@@ -229,6 +242,7 @@ static int example_row(void *ud, const json_t *row) {
   dstat_add(&d->strong, json_object_get(ex, "strong_mean"));
   dstat_add(&d->gap, json_object_get(ex, "gap"));
   dstat_add(&d->weak_std, json_object_get(ex, "weak_std"));
+  if (json_is_true(json_object_get(ex, "passed_gate"))) d->ex_passed_gate++;
   long long r = jx_int(ex, "rounds_used", 0);
   if (r <= 0) {
     const char *sid = jx_str(row, "source_id");
@@ -241,6 +255,18 @@ static int candidate_row(void *ud, const json_t *row) {
   struct card_data *d = ud;
   const char *verdict = jx_str(row, "verdict");
   d->cand_total++;
+  if (d->baseline) {
+    const json_t *rec = json_object_get(row, "record");
+    if (json_is_true(json_object_get(rec, "passed_filter"))) {
+      d->cand_kept++;
+    } else {
+      const char *fr = jx_str(rec, "filter_reason");
+      if (!fr) fr = "unspecified";
+      if (json_object_set_new(d->filter_reasons, fr,
+                              json_integer(jx_int(d->filter_reasons, fr, 0) + 1)))
+        return oom(d);
+    }
+  }
   if (verdict && !strcmp(verdict, "accepted")) {
     d->cand_accepted++;
     return 0;
@@ -329,10 +355,17 @@ static int collect(struct card_data *d) {
   d->run = (store_id)jx_int(d->row, "id", d->run);
   d->meta = report_run_meta(d->row);
   d->recipe = json_object_get(d->meta, "recipe");
+  d->method_info = json_object_get(d->meta, "method");
+  if (!json_is_object(d->method_info)) d->method_info = NULL;
+  d->method = jx_str(d->method_info, "name");
+  if (!d->method) d->method = jx_str(d->recipe, "method");
+  if (!d->method) d->method = "agentic"; /* runs from before methods existed */
+  d->baseline = strcmp(d->method, "agentic") != 0;
   d->src_rounds = json_object();
   d->reasons = json_object();
+  d->filter_reasons = json_object();
   d->roles = json_object();
-  if (!d->src_rounds || !d->reasons || !d->roles) return oom(d);
+  if (!d->src_rounds || !d->reasons || !d->filter_reasons || !d->roles) return oom(d);
   if ((rc = store_sources_each(d->st, d->run, source_row, d))) return read_err(d, rc);
   if ((rc = store_examples_each(d->st, d->run, example_row, d))) return read_err(d, rc);
   if ((rc = store_candidates_each(d->st, d->run, NULL, candidate_row, d))) return read_err(d, rc);
@@ -344,6 +377,7 @@ static void card_data_free(struct card_data *d) {
   json_decref(d->row);
   json_decref(d->src_rounds);
   json_decref(d->reasons);
+  json_decref(d->filter_reasons);
   json_decref(d->roles);
   free(d->rounds);
 }
@@ -374,27 +408,137 @@ static void front_matter(struct cw *w, const struct card_data *d) {
   out(w,
       "\ntask_categories:\n- question-answering\n- text-generation\n"
       "size_categories:\n- %s\n"
-      "tags:\n- synthetic\n- autodata\n- agentic-self-instruct\n"
-      "configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: "
-      "dataset.jsonl\n---\n\n",
+      "tags:\n- synthetic\n- autodata\n- ",
       report_size_category(d->n_examples));
+  /* a baseline's tag is its method's name; a tag is one plain word */
+  if (!d->baseline) outs(w, "agentic-self-instruct");
+  else
+    for (const char *p = d->method; *p && !w->rc; p++)
+      w->rc = buf_putc(w->b, (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ? *p : '-');
+  outs(w, "\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: "
+          "dataset.jsonl\n---\n\n");
 }
 
-static void summary(struct cw *w, const struct card_data *d) {
-  const json_t *corpus = json_object_get(d->meta, "corpus");
+static const char *base_name(const char *p) {
+  const char *s = p ? strrchr(p, '/') : NULL;
+  return s ? s + 1 : p;
+}
+
+/* The challenger prompt the run used, as recorded (a baseline records its
+ * method's own prompt there). */
+static const char *challenger_prompt_path(const struct card_data *d) {
+  return jx_str(json_object_get(json_object_get(d->meta, "prompts"), "challenger"), "path");
+}
+
+static int is_cot(const struct card_data *d) { return !strcmp(d->method, "cot-self-instruct"); }
+
+/* The CoT filter's settings in prose ("K 4, RIP threshold 0.5, ..."), or
+ * "settings not recorded". */
+static void cot_settings(struct cw *w, const struct card_data *d) {
+  const json_t *m = d->method_info;
+  char a[64], b[64], c[64];
+  const char *k = scalar(json_object_get(m, "k"), a, sizeof a);
+  const char *rip = scalar(json_object_get(m, "rip_threshold"), b, sizeof b);
+  const char *ac = scalar(json_object_get(m, "ac_min_share"), c, sizeof c);
+  if (!k && !rip && !ac) {
+    outs(w, "filter settings not recorded");
+    return;
+  }
+  out(w, "K = %s filter samples, RIP threshold %s, Answer-Consistency share %s",
+      k ? k : "not recorded", rip ? rip : "not recorded", ac ? ac : "not recorded");
+}
+
+/* The paragraph on the CoT-Self-Instruct filter of this run's task. */
+static void cot_filter_prose(struct cw *w, const struct card_data *d) {
   const char *task = jx_str(d->recipe, "task");
-  const char *method = jx_str(d->recipe, "method");
-  const char *goal = jx_str(d->recipe, "goal");
-  const char *version = jx_str(d->row, "version");
-  out(w, "# %s\n\n## Summary\n\n", recipe_name(d));
-  out(w, "%zu accepted %s%sexamples, made by autodata %s from ", d->n_examples, task ? task : "",
-      task ? "-task " : "", version ? version : "(version not recorded)");
+  int verifiable = task && !strcmp(task, "verifiable");
+  const json_t *m = d->method_info;
+  char a[64], b[64];
+  const char *k = scalar(json_object_get(m, "k"), a, sizeof a);
+  const char *x = scalar(json_object_get(m, verifiable ? "ac_min_share" : "rip_threshold"), b,
+                         sizeof b);
+  out(w, " The CoT-Self-Instruct filter then drew %s more answers from the strong solver's role "
+         "(their own seeds)", k ? k : "K");
+  if (verifiable)
+    out(w, " and applied **Answer-Consistency**: the example is kept when the final answers "
+           "have a unique most common answer, its share of the samples is at least %s, and it "
+           "is the same answer as the generated one.",
+        x ? x : "the recorded share");
+  else
+    out(w, " and applied **RIP**: the judge scored each answer against the example's rubric, "
+           "and the example is kept when the lowest of those scores is at least %s.",
+        x ? x : "the recorded threshold");
+}
+
+static void corpus_count(struct cw *w, const struct card_data *d) {
+  const json_t *corpus = json_object_get(d->meta, "corpus");
   if (json_object_get(corpus, "count"))
     out(w, "%lld source documents", jx_int(corpus, "count", 0));
   else
     out(w, "%zu source documents", d->src_total);
+}
+
+/* The summary of a baseline run (self-instruct, cot-self-instruct). */
+static void summary_baseline(struct cw *w, const struct card_data *d) {
+  const char *task = jx_str(d->recipe, "task");
+  const char *goal = jx_str(d->recipe, "goal");
+  const char *version = jx_str(d->row, "version");
+  const char *status = jx_str(d->row, "status");
+  const char *prompt = challenger_prompt_path(d);
+  out(w, "%zu %s%sexamples kept by the **%s** baseline method, made by autodata %s from ",
+      d->n_examples, task ? task : "", task ? "-task " : "", d->method,
+      version ? version : "(version not recorded)");
+  corpus_count(w, d);
+  out(w, " (method: %s", d->method);
+  if (is_cot(d)) {
+    outs(w, "; ");
+    cot_settings(w, d);
+  }
+  out(w, "; run %lld, status %s). This is a one-shot baseline, not the Agentic Self-Instruct "
+         "loop.\n\n",
+      (long long)d->run, status ? status : "unknown");
+  if (goal && *goal) out(w, "Goal given to the challenger: %s\n\n", goal);
+  outs(w, "Per source document there was **one round, with no orchestrator and no feedback**: "
+          "one challenger call, with the method's own challenger prompt (");
+  code(w, prompt ? base_name(prompt) : NULL);
+  outs(w, "), wrote one example (context, question, reference answer and a weighted rubric, or "
+          "a question with a verifiable answer) from the source alone");
+  if (is_cot(d)) outs(w, ", reasoning and planning step by step before writing it");
+  outs(w, ". Nothing was revised or retried. Programmatic checks and a quality-verifier model "
+          "screened every candidate; a weak and a strong solver model answered it several "
+          "times without seeing the rubric or reference; a judge model scored each answer.");
+  if (is_cot(d)) cot_filter_prose(w, d);
+  out(w, "\n\n**What the dataset holds:** the examples that passed the method's filters (the "
+         "programmatic checks and the quality verifier%s). The recipe's acceptance gate (the "
+         "bounds below) was computed for every candidate and recorded, per example as "
+         "`passed_gate` (with `gate_reason`), but it did not select the examples: %zu of the "
+         "%zu kept examples passed it.\n\n",
+      is_cot(d) ? ", then the CoT-Self-Instruct filter" : "", d->ex_passed_gate, d->n_examples);
+  outs(w, "Files: `dataset.jsonl` (one kept example per line, with its weak and strong scores, "
+          "`method`, `passed_filter`, `passed_gate`, `gate_reason`, `filter` and provenance: "
+          "source id, prompt hashes), `rejected.jsonl` (every candidate the acceptance gate "
+          "rejected, with its reason and statistics), `candidates.jsonl` (every candidate, with "
+          "its gate verdict, `passed_filter` and `filter_reason`) and the run store (every model "
+          "call and verdict).\n\n"
+          "**Licence:** `license: other` is a placeholder. Set it to what the source corpus's "
+          "licence and the model providers' terms allow before publishing.\n\n");
+}
+
+static void summary(struct cw *w, const struct card_data *d) {
+  const char *task = jx_str(d->recipe, "task");
+  const char *method = d->method;
+  const char *goal = jx_str(d->recipe, "goal");
+  const char *version = jx_str(d->row, "version");
+  out(w, "# %s\n\n## Summary\n\n", recipe_name(d));
+  if (d->baseline) {
+    summary_baseline(w, d);
+    return;
+  }
+  out(w, "%zu accepted %s%sexamples, made by autodata %s from ", d->n_examples, task ? task : "",
+      task ? "-task " : "", version ? version : "(version not recorded)");
+  corpus_count(w, d);
   out(w, " with the Agentic Self-Instruct method (method: %s; run %lld, status %s).\n\n",
-      method ? method : "agentic", (long long)d->run,
+      method, (long long)d->run,
       jx_str(d->row, "status") ? jx_str(d->row, "status") : "unknown");
   if (goal) out(w, "Goal given to the agent: %s\n\n", goal);
   outs(w,
@@ -426,9 +570,11 @@ static void role_table(struct cw *w, const struct card_data *d) {
   }
   outs(w, "| role | endpoint | model | temperature | top_p | max_tokens | samples | prompt sha256 "
           "|\n|---|---|---|---|---|---|---|---|\n");
+  const json_t *hashes = json_object_get(d->row, "prompt_hashes");
   for (size_t i = 0; i < n; i++) {
     const json_t *r = json_object_get(roles, keys[i]);
     if (!json_is_object(r)) continue;
+    if (d->baseline && !strcmp(keys[i], "orchestrator")) continue; /* never called */
     outs(w, "| ");
     cell(w, keys[i]);
     outs(w, " | ");
@@ -444,16 +590,24 @@ static void role_table(struct cw *w, const struct card_data *d) {
     outs(w, " | ");
     cell_json(w, json_object_get(r, "samples"), "1");
     outs(w, " | ");
-    const char *sha = jx_str(json_object_get(r, "prompt"), "sha256");
+    /* a baseline's challenger used the method's prompt: the run's hash */
+    const char *sha = d->baseline ? jx_str(hashes, keys[i]) : NULL;
+    if (!sha) sha = jx_str(json_object_get(r, "prompt"), "sha256");
     if (sha) code(w, sha);
     else outs(w, "—");
     outs(w, " |\n");
   }
   free(keys);
-  outs(w, "\nThe weak and strong solvers see the context and question only, never the rubric or "
-          "the reference answer. The solver and judge prompts are fixed for the run (their "
-          "hashes are checked on resume); the orchestrator can change only the challenger's "
-          "instructions.\n\n");
+  if (d->baseline)
+    outs(w, "\nThe weak and strong solvers see the context and question only, never the rubric "
+            "or the reference answer. Every prompt is fixed for the run (the hashes are checked "
+            "on resume). The challenger used the method's own prompt; the orchestrator role was "
+            "not used (no call, not part of the run's prompt hashes).\n\n");
+  else
+    outs(w, "\nThe weak and strong solvers see the context and question only, never the rubric or "
+            "the reference answer. The solver and judge prompts are fixed for the run (their "
+            "hashes are checked on resume); the orchestrator can change only the challenger's "
+            "instructions.\n\n");
 
   const json_t *eps = json_object_get(d->recipe, "endpoints");
   if (json_object_size(eps)) {
@@ -499,8 +653,44 @@ static void kv_table(struct cw *w, const json_t *obj) {
   outs(w, "\n");
 }
 
+/* A baseline's method: what it did and its settings. */
+static void method_table(struct cw *w, const struct card_data *d) {
+  const char *prompt = challenger_prompt_path(d);
+  const char *sha = jx_str(json_object_get(d->row, "prompt_hashes"), "challenger");
+  outs(w, "### Method\n\n| setting | value |\n|---|---|\n| method | ");
+  code(w, d->method);
+  outs(w, " |\n| rounds per source | 1 |\n| orchestrator | not used |\n| feedback | none |\n"
+          "| challenger prompt | ");
+  code(w, prompt);
+  outs(w, " |\n| challenger prompt sha256 | ");
+  code(w, sha);
+  outs(w, " |\n");
+  if (is_cot(d)) {
+    static const char *const keys[3][2] = {{"k", "filter samples (K, from the strong solver)"},
+                                           {"rip_threshold", "RIP threshold (rubric tasks)"},
+                                           {"ac_min_share",
+                                            "Answer-Consistency share (verifiable tasks)"}};
+    for (int i = 0; i < 3; i++) {
+      out(w, "| %s | ", keys[i][1]);
+      cell_json(w, json_object_get(d->method_info, keys[i][0]), "not recorded");
+      outs(w, " |\n");
+    }
+  }
+  outs(w, "| kept in `dataset.jsonl` | candidates that passed the programmatic checks and the "
+          "quality verifier");
+  if (is_cot(d)) outs(w, ", then the CoT-Self-Instruct filter");
+  outs(w, " |\n\nEvery parsed candidate was evaluated fully: the weak and strong solvers always "
+          "ran and were judged, also for a candidate that failed a check, so every statistic "
+          "exists.\n\n");
+}
+
 static void agent_section(struct cw *w, const struct card_data *d) {
-  outs(w, "## How it was made: the agent\n\n");
+  if (d->baseline) {
+    out(w, "## How it was made: the %s baseline\n\n", d->method);
+    method_table(w, d);
+  } else {
+    outs(w, "## How it was made: the agent\n\n");
+  }
   role_table(w, d);
 
   const json_t *acc = json_object_get(d->recipe, "accept");
@@ -508,9 +698,17 @@ static void agent_section(struct cw *w, const struct card_data *d) {
   const json_t *bounds = json_object_get(acc, "bounds");
   if (json_array_size(bounds)) {
     const char *preset = jx_str(acc, "preset");
-    out(w, "An example is accepted only when it passes the quality checks and **all** of these "
-           "bounds hold over its solver statistics%s%s%s:\n\n",
-        preset ? " (preset `" : "", preset ? preset : "", preset ? "`)" : "");
+    if (d->baseline)
+      out(w, "The acceptance gate was computed for every candidate exactly as in the agentic "
+             "loop and **recorded, not applied**: it did not decide what the dataset holds "
+             "(each example's `passed_gate` and `gate_reason`; the gate's rejections are in "
+             "`rejected.jsonl`). A candidate passes it when it passes the quality checks and "
+             "**all** of these bounds hold over its solver statistics%s%s%s:\n\n",
+          preset ? " (preset `" : "", preset ? preset : "", preset ? "`)" : "");
+    else
+      out(w, "An example is accepted only when it passes the quality checks and **all** of "
+             "these bounds hold over its solver statistics%s%s%s:\n\n",
+          preset ? " (preset `" : "", preset ? preset : "", preset ? "`)" : "");
     size_t i;
     const json_t *b;
     json_array_foreach(bounds, i, b) {
@@ -519,7 +717,9 @@ static void agent_section(struct cw *w, const struct card_data *d) {
       outs(w, "\n");
     }
     const json_t *sc = json_object_get(acc, "short_circuit");
-    if (sc)
+    if (d->baseline)
+      outs(w, "\nShort-circuit: not used by a baseline (both solvers always run).");
+    else if (sc)
       out(w, "\nShort-circuit: %s.",
           json_is_true(sc) ? "on (the strong solver is skipped when the weak solver's scores "
                              "already fail a weak bound)"
@@ -537,7 +737,10 @@ static void agent_section(struct cw *w, const struct card_data *d) {
   const json_t *bud = json_object_get(d->recipe, "budgets");
   if (json_object_size(bud)) {
     kv_table(w, bud);
-    outs(w, "(0 = no limit.)\n\n");
+    outs(w, "(0 = no limit.)");
+    if (d->baseline) outs(w, " A baseline plays one round per source whatever "
+                             "`rounds_per_source` says.");
+    outs(w, "\n\n");
   } else {
     outs(w, "Not recorded.\n\n");
   }
@@ -549,6 +752,9 @@ static void agent_section(struct cw *w, const struct card_data *d) {
             "(context length bounds, n-gram leakage of the reference answer into the context, "
             "rubric size and weight caps, duplicates):\n\n");
     kv_table(w, checks);
+    if (d->baseline)
+      outs(w, "For this baseline the checks and the quality verifier are part of the method's "
+              "own filter: a candidate that fails one is not kept.\n\n");
   } else {
     outs(w, "Not recorded.\n\n");
   }
@@ -597,8 +803,91 @@ static void stat_row(struct cw *w, const char *name, const struct dstat *s) {
       s->max);
 }
 
+/* A "| reason | count | share |" table of reasons (reason -> count), by count
+ * then name; share of total. Out of memory sets w->rc. */
+static void reason_table(struct cw *w, const json_t *reasons, size_t total) {
+  size_t nr = json_object_size(reasons);
+  const char **keys = calloc(nr ? nr : 1, sizeof *keys);
+  if (!keys) {
+    w->rc = AD_ENOMEM;
+    return;
+  }
+  size_t i = 0;
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)reasons, k, v) keys[i++] = k;
+  qsort_r(keys, nr, sizeof *keys, cmp_reason, (void *)reasons);
+  outs(w, "| reason | count | share |\n|---|---|---|\n");
+  for (i = 0; i < nr; i++) {
+    long long c = jx_int(reasons, keys[i], 0);
+    outs(w, "| ");
+    code(w, keys[i]);
+    out(w, " | %lld | %.1f%% |\n", c, pct((size_t)c, total));
+  }
+  free(keys);
+}
+
+/* Results of a baseline run: what was kept, why not, the gate as recorded. */
+static void results_baseline(struct cw *w, const struct card_data *d) {
+  size_t processed = d->src_done + d->src_exhausted;
+  outs(w, "## Results\n\n");
+  out(w,
+      "| | count |\n|---|---|\n| sources | %zu |\n| processed (one round each) | %zu |\n"
+      "| kept (done) | %zu |\n| not kept (exhausted) | %zu |\n| pending or in progress | %zu |\n"
+      "| kept examples | %zu |\n| kept examples that passed the acceptance gate | %zu |\n"
+      "| candidates evaluated | %zu |\n| candidates kept by the method's filters | %zu |\n"
+      "| candidates that passed the acceptance gate | %zu |\n\n",
+      d->src_total, processed, d->src_done, d->src_exhausted, d->src_pending + d->src_progress,
+      d->n_examples, d->ex_passed_gate, d->cand_total, d->cand_kept, d->cand_accepted);
+  out(w, "Kept: %.1f%% of processed sources (%zu of %zu). Acceptance gate (recorded only): "
+         "%.1f%% of candidates (%zu of %zu).\n\n",
+      pct(d->src_done, processed), d->src_done, processed, pct(d->cand_accepted, d->cand_total),
+      d->cand_accepted, d->cand_total);
+
+  outs(w, "### Why candidates were not kept\n\n");
+  size_t not_kept = d->cand_total - d->cand_kept;
+  if (!json_object_size(d->filter_reasons)) {
+    outs(w, "Every candidate was kept.\n\n");
+  } else {
+    reason_table(w, d->filter_reasons, not_kept);
+    outs(w, "\n`check:*`: a programmatic check failed it; `quality:*`: the quality verifier "
+            "failed it; `filter:rip` / `filter:answer_consistency`: the CoT-Self-Instruct filter "
+            "rejected it; `parse_error`: the challenger's reply was not a valid candidate; "
+            "`error:*`: a model call failed. Each candidate is in `candidates.jsonl` with its "
+            "`filter_reason` and `filter_detail`.\n\n");
+  }
+
+  outs(w, "### Acceptance-gate rejections by reason (recorded only)\n\n");
+  if (!json_object_size(d->reasons)) {
+    outs(w, "No candidate failed the acceptance gate.\n\n");
+  } else {
+    reason_table(w, d->reasons, d->cand_rejected);
+    outs(w, "\nThe gate did not select the dataset: a kept example may have failed it (its "
+            "`passed_gate` is false and `gate_reason` says why). Each gate rejection is in "
+            "`rejected.jsonl`.\n\n");
+  }
+
+  outs(w, "### Scores of the kept examples\n\n");
+  if (!d->n_examples) {
+    outs(w, "No example was kept.\n\n");
+  } else {
+    outs(w, "Rubric scores in [0, 1] (or correct fractions for verifiable tasks); the spread is "
+            "over kept examples (std is the population standard deviation).\n\n"
+            "| statistic | mean | std | min | max |\n|---|---|---|---|---|\n");
+    stat_row(w, "weak mean", &d->weak);
+    stat_row(w, "strong mean", &d->strong);
+    stat_row(w, "gap (strong − weak)", &d->gap);
+    stat_row(w, "weak std (per example)", &d->weak_std);
+    outs(w, "\n");
+  }
+}
+
 static void results_section(struct cw *w, const struct card_data *d) {
   size_t processed = d->src_done + d->src_exhausted;
+  if (d->baseline) {
+    results_baseline(w, d);
+    return;
+  }
   outs(w, "## Results\n\n");
   out(w,
       "| | count |\n|---|---|\n| sources | %zu |\n| processed | %zu |\n| accepted (done) | %zu "
@@ -613,28 +902,10 @@ static void results_section(struct cw *w, const struct card_data *d) {
       d->cand_accepted, d->cand_total);
 
   outs(w, "### Rejections by reason\n\n");
-  size_t nr = json_object_size(d->reasons);
-  if (!nr) {
+  if (!json_object_size(d->reasons)) {
     outs(w, "No candidate was rejected.\n\n");
   } else {
-    const char **keys = calloc(nr, sizeof *keys);
-    if (!keys) {
-      w->rc = AD_ENOMEM;
-      return;
-    }
-    size_t i = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach(d->reasons, k, v) keys[i++] = k;
-    qsort_r(keys, nr, sizeof *keys, cmp_reason, d->reasons);
-    outs(w, "| reason | count | share |\n|---|---|---|\n");
-    for (i = 0; i < nr; i++) {
-      long long c = jx_int(d->reasons, keys[i], 0);
-      outs(w, "| ");
-      code(w, keys[i]);
-      out(w, " | %lld | %.1f%% |\n", c, pct((size_t)c, d->cand_rejected));
-    }
-    free(keys);
+    reason_table(w, d->reasons, d->cand_rejected);
     outs(w, "\nReasons: `too_easy`: the weak solver scored above a weak bound; `too_hard`: the "
             "weak solver scored below one (for example a weak score of 0); `failed_on_strong`: "
             "the strong solver missed a strong bound; `no_gap`: the strong–weak gap was too "
@@ -758,6 +1029,7 @@ static void prompts_section(struct cw *w, const struct card_data *d) {
     for (size_t i = 0; i < n; i++) {
       if (json_object_get(prompts, keys[i])) continue;
       if (s == 1 && json_object_get(hashes, keys[i])) continue;
+      if (d->baseline && !strcmp(keys[i], "orchestrator")) continue; /* not used */
       const json_t *v = json_object_get(srcs[s], keys[i]);
       const char *sha = s == 0 ? json_string_value(v) : jx_str(json_object_get(v, "prompt"),
                                                                 "sha256");
@@ -792,19 +1064,31 @@ static void reproduce_section(struct cw *w, const struct card_data *d) {
           "store alone.\n\n");
 }
 
-static void limitations_section(struct cw *w) {
+static void limitations_section(struct cw *w, const struct card_data *d) {
   outs(w,
        "## Limitations\n\n"
        "- The examples, reference answers and rubrics were written by a language model and "
        "scored by language models; they can be wrong, and a model judge can be fooled or "
-       "inconsistent.\n"
-       "- \"Accepted\" means only that the acceptance bounds above held for the sampled solver "
-       "answers: difficulty is relative to the weak and strong models used here and measured "
-       "with few samples.\n"
-       "- The data inherits the topics, biases and errors of the source corpus and of the "
-       "models.\n"
-       "- The agent optimises for the acceptance bounds; read a sample of `dataset.jsonl` and "
-       "`rejected.jsonl` before training on it.\n"
+       "inconsistent.\n");
+  if (d->baseline)
+    outs(w,
+         "- \"Kept\" means only that the example passed the method's filters. `passed_gate` tells whether the acceptance bounds held for the "
+         "sampled solver answers, relative to the weak and strong models used here and measured "
+         "with few samples.\n"
+         "- The data inherits the topics, biases and errors of the source corpus and of the "
+         "models.\n"
+         "- One-shot generation is not steered towards the bounds; read a sample of "
+         "`dataset.jsonl` and `candidates.jsonl` before training on it.\n");
+  else
+    outs(w,
+         "- \"Accepted\" means only that the acceptance bounds above held for the sampled solver "
+         "answers: difficulty is relative to the weak and strong models used here and measured "
+         "with few samples.\n"
+         "- The data inherits the topics, biases and errors of the source corpus and of the "
+         "models.\n"
+         "- The agent optimises for the acceptance bounds; read a sample of `dataset.jsonl` and "
+         "`rejected.jsonl` before training on it.\n");
+  outs(w,
        "- Not recorded by the run (add them when you publish): the corpus licence, the training "
        "method and reward model used with this data, held-out and contamination checks against "
        "your evaluation sets (`autodata export --holdout N --seed S` makes a seeded held-out "
@@ -878,7 +1162,7 @@ int report_card_render(store *st, store_id run, struct buf *dst, char *err, size
   cost_section(&w, &d);
   prompts_section(&w, &d);
   reproduce_section(&w, &d);
-  limitations_section(&w);
+  limitations_section(&w, &d);
   if (!w.rc) w.rc = scrub(&b);
   if (w.rc) {
     rc = report_err(err, n, w.rc, "rendering the data card: %s", ad_strerror(w.rc));

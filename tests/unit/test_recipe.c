@@ -340,7 +340,8 @@ Test(recipe, error_unknown_key) {
                   "prompt, system_prompt, temperature, top_p, max_tokens, extra, samples");
   char *t2 = with("colour: blue\n");
   expect_error(t2, "9:1: unknown key 'colour' in the recipe; expected one of: name, task, seed, "
-                   "method, goal, concurrency, sources, endpoints, roles, accept, budgets, checks, output");
+                   "method, goal, concurrency, sources, endpoints, roles, accept, budgets, checks, "
+                   "baselines, output");
   free(t2);
   /* samples is only for solvers */
   const char *t3 = "name: x\nsources: {path: a}\nroles:\n"
@@ -693,4 +694,92 @@ Test(recipe, alias_bomb_is_bounded) {
   cr_assert_eq(load(t, &r, &d), AD_EINVAL);
   cr_assert(strstr(d.msgs[0], "too many nodes"), "%s", d.msgs[0]);
   recipe_diag_free(&d);
+}
+
+/* ---- baselines: the CoT-Self-Instruct filter settings ---- */
+
+Test(recipe, baselines_defaults) {
+  struct recipe *r = load_ok(MINIMAL);
+  cr_assert_eq(r->baselines.k, 4);
+  cr_assert_float_eq(r->baselines.rip_threshold, 0.5, 1e-12);
+  cr_assert_float_eq(r->baselines.ac_min_share, 0.5, 1e-12);
+  json_t *j = recipe_to_json(r);
+  char *s = jx_dump_canonical(json_object_get(j, "baselines"));
+  cr_assert_str_eq(s, "{\"ac_min_share\":0.5,\"k\":4,\"rip_threshold\":0.5}");
+  free(s);
+  json_decref(j);
+  recipe_free(r);
+  /* an empty mapping keeps the defaults too */
+  char *t = with("baselines: {}\n");
+  r = load_ok(t);
+  cr_assert_eq(r->baselines.k, 4);
+  cr_assert_float_eq(r->baselines.ac_min_share, 0.5, 1e-12);
+  recipe_free(r);
+  free(t);
+}
+
+Test(recipe, baselines_values) {
+  char *t = with("method: cot-self-instruct\nbaselines:\n  k: 8\n  rip_threshold: ${TEMP}\n"
+                 "  ac_min_share: 1\n");
+  struct recipe *r = load_ok(t);
+  cr_assert_str_eq(r->method, "cot-self-instruct");
+  cr_assert_eq(r->baselines.k, 8);
+  cr_assert_float_eq(r->baselines.rip_threshold, 0.25, 1e-12, "interpolated like every value");
+  cr_assert_float_eq(r->baselines.ac_min_share, 1.0, 1e-12);
+  json_t *j = recipe_to_json(r);
+  const json_t *b = json_object_get(j, "baselines");
+  cr_assert_eq(json_integer_value(json_object_get(b, "k")), 8);
+  cr_assert_float_eq(json_number_value(json_object_get(b, "rip_threshold")), 0.25, 1e-12);
+  cr_assert_float_eq(json_number_value(json_object_get(b, "ac_min_share")), 1.0, 1e-12);
+  json_decref(j);
+  recipe_free(r);
+  free(t);
+  /* the edges of each range are valid */
+  t = with("baselines: {k: 1, rip_threshold: 0, ac_min_share: 0.001}\n");
+  r = load_ok(t);
+  cr_assert_eq(r->baselines.k, 1);
+  cr_assert_float_eq(r->baselines.rip_threshold, 0.0, 1e-12);
+  cr_assert_float_eq(r->baselines.ac_min_share, 0.001, 1e-12);
+  recipe_free(r);
+  free(t);
+  t = with("baselines: {k: 64, rip_threshold: 1}\n");
+  r = load_ok(t);
+  cr_assert_eq(r->baselines.k, 64);
+  cr_assert_float_eq(r->baselines.rip_threshold, 1.0, 1e-12);
+  recipe_free(r);
+  free(t);
+}
+
+Test(recipe, baselines_errors) {
+  char *t = with("baselines:\n  k: 4\n  rip: 0.5\n");
+  expect_error(t, "11:3: unknown key 'rip' in baselines; expected one of: k, rip_threshold, "
+                  "ac_min_share");
+  free(t);
+  t = with("baselines: [4]\n");
+  expect_error(t, "9:12: baselines: expected a mapping, got a list");
+  free(t);
+  t = with("baselines: 4\n");
+  expect_error(t, "9:12: baselines: expected a mapping, got a scalar");
+  free(t);
+  t = with("baselines:\n  k: four\n  rip_threshold: high\n  ac_min_share: [1]\n");
+  expect_error(t, "10:6: baselines.k: expected an integer, got 'four'");
+  expect_error(t, "11:18: baselines.rip_threshold: expected a number, got 'high'");
+  expect_error(t, "12:17: baselines.ac_min_share: expected a string, got a list");
+  free(t);
+  t = with("baselines:\n  k: 2.5\n");
+  expect_error(t, "10:6: baselines.k: expected an integer, got '2.5'");
+  free(t);
+  t = with("baselines:\n  k: 0\n  rip_threshold: 1.5\n  ac_min_share: 0\n");
+  expect_error(t, "10:6: baselines.k: 0 is out of range (1..64)");
+  expect_error(t, "11:18: baselines.rip_threshold: 1.5 is out of range (0..1)");
+  expect_error(t, "12:17: baselines.ac_min_share: must be greater than 0 (a share in (0, 1]), got 0");
+  free(t);
+  t = with("baselines:\n  k: 65\n  rip_threshold: -0.1\n  ac_min_share: 1.01\n");
+  expect_error(t, "10:6: baselines.k: 65 is out of range (1..64)");
+  expect_error(t, "11:18: baselines.rip_threshold: -0.1 is out of range (0..1)");
+  expect_error(t, "12:17: baselines.ac_min_share: 1.01 is out of range (0..1)");
+  free(t);
+  t = with("baselines:\n  k: 4\n  k: 5\n");
+  expect_error(t, "11:3: duplicate key 'k' in baselines (first at line 10)");
+  free(t);
 }

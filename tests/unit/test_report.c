@@ -38,6 +38,9 @@ TestSuite(report, .init = tmp_setup, .fini = tmp_teardown);
 #define SHA_JUDGE "d00d000000000000000000000000000000000000000000000000000000000002"
 #define CHAL_TEXT "You are the challenger.\n```json\n{\"question\": \"...\"}\n```\nWrite {{source}}."
 #define JUDGE_TEXT "Judge the answer against each criterion. Reply with JSON."
+#define SHA_COT "c07c07000000000000000000000000000000000000000000000000000000000c"
+#define SHA_ORCH "0c0c0c000000000000000000000000000000000000000000000000000000000e"
+#define COT_TEXT "Step 1 #Main Elements List#, Step 2 #Plan#, Step 3 #Synthetic Example#."
 
 static char *slurp(const char *path) {
   char *t = NULL;
@@ -69,8 +72,13 @@ static store *open_ro(void) {
   return st;
 }
 
-static store_id begin(store *st, const char *command_line) {
-  json_t *hashes = json_pack("{s:s, s:s}", "challenger", SHA_CHAL, "judge", SHA_JUDGE);
+/* method: NULL for an agentic run as recorded before methods existed, else the
+ * run info's `method` object (stolen). A baseline run also gets what the loop
+ * records for one: its own challenger prompt, and no orchestrator among the
+ * prompts and hashes although the recipe declares one. */
+static store_id begin_method(store *st, const char *command_line, json_t *method) {
+  json_t *hashes = json_pack("{s:s, s:s}", "challenger", method ? SHA_COT : SHA_CHAL, "judge",
+                             SHA_JUDGE);
   json_t *prices = json_pack("{s:{s:f, s:f}}", "m-strong", "prompt_per_mtok", 2.0,
                              "completion_per_mtok", 10.0);
   json_t *extra = json_pack(
@@ -105,6 +113,18 @@ static store_id begin(store *st, const char *command_line) {
       CHAL_TEXT, "judge", "path", "prompts/judge.md", "sha256", SHA_JUDGE, "text", JUDGE_TEXT,
       "corpus", "path", "corpus.jsonl", "count", 4, "sha256", "feedbeef", "truncated", 1);
   cr_assert_not_null(extra);
+  if (method) {
+    json_t *recipe = json_object_get(extra, "recipe");
+    json_object_set_new(json_object_get(recipe, "roles"), "orchestrator",
+                        json_pack("{s:s, s:s, s:f, s:i, s:{s:s, s:s}}", "endpoint", "local",
+                                  "model", "m-orch", "temperature", 0.7, "samples", 1, "prompt",
+                                  "path", "prompts/orchestrator.md", "sha256", SHA_ORCH));
+    json_object_set_new(json_object_get(extra, "prompts"), "challenger",
+                        json_pack("{s:s, s:s, s:s}", "path",
+                                  "/opt/prompts/cot-self-instruct-rubric.md", "sha256", SHA_COT,
+                                  "text", COT_TEXT));
+    json_object_set_new(extra, "method", method);
+  }
   struct store_run_info info = {.recipe_name = "cs-qa",
                                 .recipe_sha256 = SHA_RECIPE,
                                 .prompt_hashes = hashes,
@@ -121,6 +141,10 @@ static store_id begin(store *st, const char *command_line) {
   json_decref(prices);
   json_decref(extra);
   return run;
+}
+
+static store_id begin(store *st, const char *command_line) {
+  return begin_method(st, command_line, NULL);
 }
 
 static json_t *example(const char *id, const char *sid, double weak, int rounds) {
@@ -650,4 +674,162 @@ Test(report, errors_are_clear) {
   char *a4[] = {"export", "--store", dbpath, "--format", "rl", "--out", dir, "--holdout", "1",
                 "--seed", "5", NULL};
   cr_assert_eq(cmd_export(11, a4), 0);
+}
+
+/* ---- the data card of a baseline run ---- */
+
+/* A cot-self-instruct run: s1 kept although it failed the gate (too_easy),
+ * s2 kept and passed the gate, s3 not kept by RIP (gate: failed_on_strong),
+ * s4 not kept by the quality verifier. */
+static void build_baseline_store(void) {
+  store *st = open_rw();
+  json_t *method = json_pack("{s:s, s:i, s:f, s:f}", "name", "cot-self-instruct", "k", 6,
+                             "rip_threshold", 0.4, "ac_min_share", 0.75);
+  store_id run = begin_method(st, "autodata run cs.yaml --method cot-self-instruct", method);
+  const char *sids[] = {"s1", "s2", "s3", "s4"};
+  for (int i = 0; i < 4; i++)
+    cr_assert_eq(store_source_put(st, run, sids[i], "T", SHA_RECIPE), 0, "%s", store_errmsg(st));
+  struct {
+    const char *sid, *reason, *filter_reason;
+    double weak;
+  } c[4] = {{"s1", "too_easy", NULL, 0.9},
+            {"s2", NULL, NULL, 0.25},
+            {"s3", "failed_on_strong", "filter:rip", 0.1},
+            {"s4", "quality:leakage", "quality:leakage", 0.5}};
+  for (int i = 0; i < 4; i++) {
+    const char *verdict = c[i].reason ? "rejected" : "accepted";
+    json_t *rec = cand_record(c[i].sid, 1, verdict, c[i].reason, NULL, c[i].weak);
+    json_object_set_new(rec, "method", json_string("cot-self-instruct"));
+    json_object_set_new(rec, "passed_gate", json_boolean(!c[i].reason));
+    json_object_set_new(rec, "passed_filter", json_boolean(!c[i].filter_reason));
+    json_object_set_new(rec, "filter_reason",
+                        c[i].filter_reason ? json_string(c[i].filter_reason) : json_null());
+    json_t *ex = NULL;
+    char id[16];
+    snprintf(id, sizeof id, "%s-1", c[i].sid);
+    if (!c[i].filter_reason) {
+      ex = example(id, c[i].sid, c[i].weak, 1);
+      json_object_set_new(ex, "method", json_string("cot-self-instruct"));
+      json_object_set_new(ex, "passed_filter", json_true());
+      json_object_set_new(ex, "passed_gate", json_boolean(!c[i].reason));
+      json_object_set_new(ex, "gate_reason", c[i].reason ? json_string(c[i].reason) : json_null());
+    }
+    struct store_episode_end end = {c[i].sid, ex ? STORE_SRC_DONE : STORE_SRC_EXHAUSTED,
+                                    1, 1, 0, verdict, c[i].reason, rec, ex ? id : NULL, ex};
+    cr_assert_eq(store_episode_finish(st, run, &end), 0, "%s", store_errmsg(st));
+    json_decref(rec);
+    json_decref(ex);
+  }
+  put_call(st, run, "challenger", "m-chal", 0, 0, 1000, 500);
+  put_call(st, run, "filter", "m-strong", 0, 0, 100, 10);
+  cr_assert_eq(store_flush(st), 0, "%s", store_errmsg(st));
+  store_close(st);
+}
+
+Test(report, card_of_a_baseline_says_which_method_made_the_data) {
+  build_baseline_store();
+  store *st = open_ro();
+  char *c = render_card(st);
+  /* front matter: the method's tag, not the agentic one */
+  cr_assert_not_null(strstr(c, "tags:\n- synthetic\n- autodata\n- cot-self-instruct\nconfigs:"),
+                     "%s", c);
+  cr_assert_null(strstr(c, "agentic-self-instruct\n"));
+  /* summary: the method and its settings, from the run info */
+  cr_assert_not_null(strstr(c, "2 rubric-task examples kept by the **cot-self-instruct** "
+                               "baseline method, made by autodata 0.3.0 from 4 source documents "
+                               "(method: cot-self-instruct; K = 6 filter samples, RIP threshold "
+                               "0.4, Answer-Consistency share 0.75; run 1, status running)"),
+                     "%s", c);
+  cr_assert_not_null(strstr(c, "**one round, with no orchestrator and no feedback**"));
+  cr_assert_not_null(strstr(c, "the method's own challenger prompt "
+                               "(`cot-self-instruct-rubric.md`)"));
+  cr_assert_not_null(strstr(c, "drew 6 more answers from the strong solver's role"));
+  cr_assert_not_null(strstr(c, "applied **RIP**"), "a rubric task names RIP");
+  cr_assert_null(strstr(c, "applied **Answer-Consistency**"));
+  cr_assert_not_null(strstr(c, "recorded, per example as `passed_gate` (with `gate_reason`), "
+                               "but it did not select the examples: 1 of the 2 kept examples "
+                               "passed it."));
+  cr_assert_not_null(strstr(c, "`candidates.jsonl`"));
+  cr_assert_null(strstr(c, "went back to the orchestrator"), "no agentic prose");
+  /* how it was made: the method table, and no orchestrator among the roles or prompts */
+  const char *sections[] = {"## Summary", "## How it was made: the cot-self-instruct baseline",
+                            "### Method", "### Roles", "### Acceptance criteria", "### Budgets",
+                            "### Quality checks and filters", "## Source corpus", "## Results",
+                            "### Why candidates were not kept",
+                            "### Acceptance-gate rejections by reason (recorded only)",
+                            "### Scores of the kept examples", "## Cost", "## Prompts",
+                            "## Reproduce", "## Limitations"};
+  const char *prev = c;
+  for (size_t i = 0; i < sizeof sections / sizeof *sections; i++) {
+    const char *sec = strstr(c, sections[i]);
+    cr_assert_not_null(sec, "missing section %s", sections[i]);
+    cr_assert_gt(sec, prev, "section %s out of order", sections[i]);
+    prev = sec;
+  }
+  cr_assert_not_null(strstr(c, "| method | `cot-self-instruct` |\n| rounds per source | 1 |\n"
+                               "| orchestrator | not used |\n| feedback | none |\n"
+                               "| challenger prompt | `/opt/prompts/cot-self-instruct-rubric.md` "
+                               "|\n| challenger prompt sha256 | `" SHA_COT "` |\n"
+                               "| filter samples (K, from the strong solver) | 6 |\n"
+                               "| RIP threshold (rubric tasks) | 0.4 |\n"
+                               "| Answer-Consistency share (verifiable tasks) | 0.75 |\n"),
+                     "%s", c);
+  cr_assert_null(strstr(c, "| orchestrator | local"), "orchestrator listed as a used role");
+  cr_assert_null(strstr(c, "m-orch"));
+  cr_assert_null(strstr(c, SHA_ORCH), "the orchestrator's prompt is not the run's");
+  cr_assert_null(strstr(c, "### orchestrator"));
+  /* the challenger row and prompt are the method's */
+  cr_assert_not_null(strstr(c, "| challenger | local | m-chal | 0.7 | default | default | 1 | `"
+                               SHA_COT "` |"), "%s", c);
+  cr_assert_not_null(strstr(c, "```text\n" COT_TEXT "\n```\n"));
+  cr_assert_null(strstr(c, CHAL_TEXT), "the agentic challenger prompt was not used");
+  cr_assert_not_null(strstr(c, "**recorded, not applied**"));
+  cr_assert_not_null(strstr(c, "Short-circuit: not used by a baseline"));
+  /* results: kept vs not kept, why, and the gate as recorded */
+  cr_assert_not_null(strstr(c, "| kept (done) | 2 |\n| not kept (exhausted) | 2 |"));
+  cr_assert_not_null(strstr(c, "| kept examples that passed the acceptance gate | 1 |"));
+  cr_assert_not_null(strstr(c, "| candidates kept by the method's filters | 2 |"));
+  cr_assert_not_null(strstr(c, "Acceptance gate (recorded only): 25.0% of candidates (1 of 4)"));
+  const char *why = strstr(c, "### Why candidates were not kept");
+  const char *gate = strstr(c, "### Acceptance-gate rejections");
+  const char *rip = strstr(why, "| `filter:rip` | 1 | 50.0% |");
+  cr_assert(rip && rip < gate, "%s", c);
+  cr_assert_not_null(strstr(why, "| `quality:leakage` | 1 | 50.0% |"));
+  cr_assert_not_null(strstr(gate, "| `too_easy` | 1 | 33.3% |"), "%s", gate);
+  cr_assert_null(strstr(c, "### Rounds to accept"));
+  cr_assert_not_null(strstr(c, "| weak mean | 0.575 |"), "scores over the kept examples");
+  cr_assert_not_null(strstr(c, "| filter | 1 |"), "the filter's calls are costed");
+  cr_assert_not_null(strstr(c, "\"Kept\" means only that the example passed the method's "
+                               "filters."));
+  free(c);
+  store_close(st);
+}
+
+Test(report, card_method_of_an_agentic_run_and_a_self_instruct_run) {
+  /* agentic, recorded as such: the agentic card */
+  store *st = open_rw();
+  begin_method(st, "autodata run x.yaml", json_pack("{s:s}", "name", "agentic"));
+  char *c = render_card(st);
+  cr_assert_not_null(strstr(c, "with the Agentic Self-Instruct method (method: agentic;"));
+  cr_assert_not_null(strstr(c, "## How it was made: the agent\n"));
+  cr_assert_null(strstr(c, "### Method"));
+  free(c);
+  store_close(st);
+  /* self-instruct: no CoT filter or its settings */
+  tmp_teardown();
+  tmp_setup();
+  st = open_rw();
+  begin_method(st, "autodata run x.yaml --method self-instruct",
+               json_pack("{s:s}", "name", "self-instruct"));
+  c = render_card(st);
+  cr_assert_not_null(strstr(c, "0 rubric-task examples kept by the **self-instruct** baseline "
+                               "method"), "%s", c);
+  cr_assert_not_null(strstr(c, "(method: self-instruct; run 1, status running)"));
+  cr_assert_not_null(strstr(c, "(the programmatic checks and the quality verifier). "));
+  cr_assert_null(strstr(c, "CoT-Self-Instruct filter"));
+  cr_assert_null(strstr(c, "filter samples"));
+  cr_assert_not_null(strstr(c, "- self-instruct\nconfigs:"));
+  cr_assert_not_null(strstr(c, "No example was kept."));
+  free(c);
+  store_close(st);
 }
