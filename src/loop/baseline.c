@@ -36,8 +36,8 @@ int bl_params_check(const struct bl_params *p, char *err, size_t errlen) {
     snprintf(err, errlen, "rip threshold must be in [0, 1], got %g", p->rip_threshold);
     return -1;
   }
-  if (!isfinite(p->ac_min_share) || p->ac_min_share < 0 || p->ac_min_share > 1) {
-    snprintf(err, errlen, "answer-consistency share must be in [0, 1], got %g", p->ac_min_share);
+  if (!isfinite(p->ac_min_share) || p->ac_min_share <= 0 || p->ac_min_share > 1) {
+    snprintf(err, errlen, "answer-consistency share must be in (0, 1], got %g", p->ac_min_share);
     return -1;
   }
   return 0;

@@ -32,6 +32,12 @@ Test(baseline, params_check) {
   p.rip_threshold = 1.5;
   cr_assert_eq(bl_params_check(&p, err, sizeof err), -1);
   cr_assert(strstr(err, "rip"));
+  bl_params_default(&p);
+  p.ac_min_share = 0; /* a zero share would keep any answer: refused, as in recipes */
+  cr_assert_eq(bl_params_check(&p, err, sizeof err), -1);
+  cr_assert(strstr(err, "answer-consistency"));
+  p.ac_min_share = 1;
+  cr_assert_eq(bl_params_check(&p, err, sizeof err), 0);
 }
 
 Test(baseline, rip_lowest_score_rule) {
