@@ -828,6 +828,23 @@ static void reason_table(struct cw *w, const json_t *reasons, size_t total) {
 }
 
 /* Results of a baseline run: what was kept, why not, the gate as recorded. */
+/* The score spread over the dataset's examples ("accepted" or "kept"). */
+static void scores_table(struct cw *w, const struct card_data *d, const char *which) {
+  out(w, "### Scores of the %s examples\n\n", which);
+  if (!d->n_examples) {
+    out(w, "No example was %s.\n\n", which);
+    return;
+  }
+  out(w, "Rubric scores in [0, 1] (or correct fractions for verifiable tasks); the spread is "
+         "over %s examples (std is the population standard deviation).\n\n"
+         "| statistic | mean | std | min | max |\n|---|---|---|---|---|\n", which);
+  stat_row(w, "weak mean", &d->weak);
+  stat_row(w, "strong mean", &d->strong);
+  stat_row(w, "gap (strong − weak)", &d->gap);
+  stat_row(w, "weak std (per example)", &d->weak_std);
+  outs(w, "\n");
+}
+
 static void results_baseline(struct cw *w, const struct card_data *d) {
   size_t processed = d->src_done + d->src_exhausted;
   outs(w, "## Results\n\n");
@@ -867,19 +884,7 @@ static void results_baseline(struct cw *w, const struct card_data *d) {
             "`rejected.jsonl`.\n\n");
   }
 
-  outs(w, "### Scores of the kept examples\n\n");
-  if (!d->n_examples) {
-    outs(w, "No example was kept.\n\n");
-  } else {
-    outs(w, "Rubric scores in [0, 1] (or correct fractions for verifiable tasks); the spread is "
-            "over kept examples (std is the population standard deviation).\n\n"
-            "| statistic | mean | std | min | max |\n|---|---|---|---|---|\n");
-    stat_row(w, "weak mean", &d->weak);
-    stat_row(w, "strong mean", &d->strong);
-    stat_row(w, "gap (strong − weak)", &d->gap);
-    stat_row(w, "weak std (per example)", &d->weak_std);
-    outs(w, "\n");
-  }
+  scores_table(w, d, "kept");
 }
 
 static void results_section(struct cw *w, const struct card_data *d) {
@@ -932,19 +937,7 @@ static void results_section(struct cw *w, const struct card_data *d) {
     outs(w, "\n");
   }
 
-  outs(w, "### Scores of the accepted examples\n\n");
-  if (!d->n_examples) {
-    outs(w, "No example was accepted.\n\n");
-  } else {
-    outs(w, "Rubric scores in [0, 1] (or correct fractions for verifiable tasks); the spread is "
-            "over accepted examples (std is the population standard deviation).\n\n"
-            "| statistic | mean | std | min | max |\n|---|---|---|---|---|\n");
-    stat_row(w, "weak mean", &d->weak);
-    stat_row(w, "strong mean", &d->strong);
-    stat_row(w, "gap (strong − weak)", &d->gap);
-    stat_row(w, "weak std (per example)", &d->weak_std);
-    outs(w, "\n");
-  }
+  scores_table(w, d, "accepted");
 }
 
 static void cost_section(struct cw *w, const struct card_data *d) {
