@@ -34,6 +34,8 @@ static void usage(FILE *f) {
           "                    slow=0.05,truncate=0.01 (probabilities per request, sum <= 1)\n"
           "  --retry-after S   Retry-After seconds sent with 429 (default 1)\n"
           "  --slow-ms MS      extra delay of a 'slow' fault (default 2000)\n"
+          "  --no-response-format  answer 400 to requests with response_format, like a\n"
+          "                    server without structured outputs\n"
           "  --quiet           no stats line at exit\n"
           "See docs/sim-server.md.\n",
           SIM_SERVER_MAX_THREADS);
@@ -55,13 +57,14 @@ static int parse_int(const char *flag, const char *v, long long lo, long long hi
 
 int cmd_sim_server(int argc, char **argv) {
   enum { O_HOST = 1, O_PORT, O_SEED, O_LAT, O_JIT, O_FAULTS, O_THREADS, O_RETRY, O_SLOW, O_QUIET,
-         O_HELP };
+         O_NORF, O_HELP };
   static const struct option longopts[] = {
       {"host", required_argument, 0, O_HOST},       {"port", required_argument, 0, O_PORT},
       {"seed", required_argument, 0, O_SEED},       {"latency-ms", required_argument, 0, O_LAT},
       {"jitter-ms", required_argument, 0, O_JIT},   {"faults", required_argument, 0, O_FAULTS},
       {"threads", required_argument, 0, O_THREADS}, {"retry-after", required_argument, 0, O_RETRY},
       {"slow-ms", required_argument, 0, O_SLOW},    {"quiet", no_argument, 0, O_QUIET},
+      {"no-response-format", no_argument, 0, O_NORF},
       {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0}};
   struct sim_server_opts o = {.host = "127.0.0.1", .port = 8000, .threads = 2};
   const char *faults = "";
@@ -112,6 +115,7 @@ int cmd_sim_server(int argc, char **argv) {
         if (parse_int("--slow-ms", optarg, 0, 3600000, &slow)) return 2;
         break;
       case O_QUIET: quiet = 1; break;
+      case O_NORF: o.no_response_format = 1; break;
       case 'h':
       case O_HELP: usage(stdout); return 0;
       case ':':

@@ -188,7 +188,7 @@ static json_t *build_request(struct episode *ep, enum recipe_role_id role, const
   json_t *rf = NULL;
   const struct recipe_endpoint *e = &rc->endpoints[ro->endpoint_index];
   /* CoT-Self-Instruct reasons before its JSON: no response_format for it. */
-  if ((role == RECIPE_ROLE_CHALLENGER) && e->json_schema &&
+  if ((role == RECIPE_ROLE_CHALLENGER) && e->json_schema && run_schema_ok(ep->run, ro->endpoint) &&
       !(bl_chal && ep->run->method == BL_COT_SELF_INSTRUCT))
     rf = cand_response_format(cand_task_of(ep));
   p.response_format = rf;

@@ -136,10 +136,51 @@ static void record_call(struct run *r, struct call *c, const struct llm_result *
   if (store_call_put(r->st, &sc)) run_store_failed(r, "recording a model call");
 }
 
+int run_schema_ok(const struct run *r, const char *endpoint) {
+  return !json_object_get(r->no_schema, endpoint);
+}
+
+/* A 400 that names response_format: the server has no structured outputs. */
+static int refused_schema(const struct call *c, const struct llm_result *res) {
+  return res->rc == AD_EHTTP && res->http_status == 400 && res->error &&
+         json_object_get(c->body, "response_format") &&
+         (strcasestr(res->error, "response_format") || strcasestr(res->error, "json_schema") ||
+          strcasestr(res->error, "structured output"));
+}
+
+/* Send the same request again without response_format (the parser extracts the
+ * JSON from the text), and stop asking this endpoint for it in this run. */
+static void resend_without_schema(struct run *r, struct call *c, const struct llm_result *res) {
+  const char *endpoint = r->rc->roles[c->role].endpoint;
+  if (!json_object_get(r->no_schema, endpoint)) {
+    log_warn("endpoint '%s' refused response_format (%s); sending its requests without it",
+             endpoint, res->error);
+    json_t *ev = json_pack("{s:s,s:s,s:s}", "msg", "endpoint refused response_format",
+                           "endpoint", endpoint, "error", res->error);
+    if (store_event_put(r->st, r->run_id, LOG_WARN, ev)) run_store_failed(r, "recording an event");
+    json_decref(ev);
+    json_object_set_new(r->no_schema, endpoint, json_true());
+  }
+  json_t *body = json_deep_copy(c->body);
+  json_object_del(body, "response_format");
+  r->outstanding--; /* this call ends here; run_call counts the new one */
+  if (run_call(r, c->ep, c->role, c->label, c->sample, body, c->cb)) {
+    struct call_out out;
+    memset(&out, 0, sizeof out);
+    out.budget_stop = 1;
+    c->cb(c->ep, c->sample, &out);
+  }
+}
+
 static void on_done(void *ud, const struct llm_result *res) {
   struct call *c = ud;
   struct run *r = c->run;
   if (res->rc != AD_ECANCELED) record_call(r, c, res, c->canon, c->canon_len);
+  if (refused_schema(c, res)) {
+    resend_without_schema(r, c, res);
+    call_free(c);
+    return;
+  }
   struct call_out out;
   memset(&out, 0, sizeof out);
   if (res->rc == 0 && res->reply) {
@@ -537,6 +578,7 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
   r.opts = o;
   r.sum = sum;
   r.t0_ms = time_now_ms();
+  r.no_schema = json_object();
   int rc_ = 0;
   struct sigaction sa, old_int, old_term;
   memset(&sa, 0, sizeof sa);
@@ -682,6 +724,7 @@ out:
     }
   }
   json_decref(r.prompt_hashes);
+  json_decref(r.no_schema);
   src_corpus_free(&r.corpus);
   tpl_prompt_free(&r.bl_prompt);
   free(r.bl_prompt_path);

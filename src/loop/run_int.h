@@ -70,6 +70,7 @@ struct run {
   char fatal_msg[512];
   int64_t t0_ms, last_progress_ms;
   int live_progress;
+  json_t *no_schema;           /* endpoint name -> true: it refused response_format */
 
   /* The method (docs/baselines.md). Baselines use their own challenger prompt. */
   enum bl_method method;
@@ -89,6 +90,9 @@ int run_call(struct run *r, struct episode *ep, enum recipe_role_id role, const 
 /* Sampling seed for (source, round, role label, sample). */
 int64_t run_seed(const struct run *r, const char *source_id, int round, const char *label,
                  int sample);
+/* 0 when the endpoint has refused response_format in this run (requests then go
+ * without it and the JSON is extracted from the text), else 1. */
+int run_schema_ok(const struct run *r, const char *endpoint);
 /* Record a store failure as fatal (stops the run). */
 void run_store_failed(struct run *r, const char *what);
 

@@ -329,6 +329,14 @@ static int answer(struct conn *c, const char *body, size_t len) {
     default: {
       if (fault == SIM_FAULT_SLOW) delay_us += (int64_t)f->slow_ms * 1000;
       struct sim_response r;
+      if (chat && s->o.no_response_format && memmem(body, len, "\"response_format\"", 17)) {
+        static const char msg[] =
+            "{\"error\":{\"message\":\"response_format is not supported by this server\","
+            "\"type\":\"invalid_request_error\",\"param\":\"response_format\"}}";
+        rc = render(&b, 400, NULL, msg, sizeof msg - 1, ka, http10, -1);
+        if (!rc) rc = queue_reply(c, &b, sizeof msg - 1, 0, delay_us, !ka);
+        break;
+      }
       sim_handle(c->method, c->path, body, len, &r);
       int trunc = fault == SIM_FAULT_TRUNCATE;
       rc = render(&b, r.status, r.content_type, r.body ? r.body : "", r.len, ka && !trunc, http10,

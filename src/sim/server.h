@@ -34,6 +34,8 @@ struct sim_server_opts {
   int latency_ms;            /* added to every chat completions reply */
   int jitter_ms;             /* uniform in [-jitter, +jitter] around latency_ms, floor 0 */
   struct sim_faults faults;  /* from sim_faults_parse(); zeroed = no faults */
+  int no_response_format;    /* answer 400 to requests carrying "response_format", as servers
+                                without structured outputs do (tests the client's fallback) */
 };
 
 struct sim_server_stats {

@@ -47,6 +47,15 @@ check "chat export: train + heldout cover the dataset" test \
   "$(( $(wc -l <"$T/exp/train.jsonl") + $(wc -l <"$T/exp/heldout.jsonl") ))" -eq "$(wc -l <"$T/ref/dataset.jsonl")"
 check "chat export lines carry messages" bash -c "head -1 '$T/exp/train.jsonl' | grep -q '\"messages\"'"
 
+# A server without structured outputs (400 on response_format): the run warns once,
+# sends the challenger's requests without it and still makes the same dataset.
+nrf_port=$(free_port)
+start_sim_server "$nrf_port" --no-response-format || fail "sim-server start"
+AUTODATA_SIM_URL=http://127.0.0.1:$nrf_port/v1 AUTODATA_OUT=$T/nrf "$AUTODATA" run examples/sim-http.yaml --quiet >"$T/nrf.out" 2>"$T/nrf.err"; rc=$?
+check "no response_format: run exits 0" test "$rc" -eq 0
+check "no response_format: one warning naming the endpoint" test "$(grep -c "endpoint 'simhttp' refused response_format" "$T/nrf.err")" -eq 1
+check "no response_format: same dataset as with it" cmp "$T/ref/dataset.jsonl" "$T/nrf/dataset.jsonl"
+
 # A second process on the same store is refused while the first runs.
 port=$(free_port)
 start_sim_server "$port" --latency-ms 100 || fail "sim-server start"
