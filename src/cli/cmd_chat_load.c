@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 
 #include "cli/cmd.h"
+#include "loop/run.h"
 #include "llm/llm.h"
 #include "store/store.h"
 #include "util/hash.h"
@@ -79,17 +80,7 @@ static void load_record(struct load_state *s, struct load_call *lc, const struct
   sc.cache_key = lc->key;
   sc.request = lc->canon;
   sc.request_len = lc->canon_len;
-  sc.reply = res->body;
-  sc.reply_len = res->body_len;
-  sc.error = res->rc ? (res->error ? res->error : ad_strerror(res->rc)) : NULL;
-  sc.http_status = res->http_status;
-  if (res->rc == 0 && res->reply) {
-    sc.prompt_tokens = res->reply->prompt_tokens;
-    sc.completion_tokens = res->reply->completion_tokens;
-  }
-  sc.latency_us = res->latency_us;
-  sc.attempts = res->attempts;
-  sc.retries = res->attempts > 0 ? res->attempts - 1 : 0;
+  run_call_outcome(&sc, res);
   sc.attempt_list = lc->att;
   sc.n_attempt_list = lc->n_att;
   if (store_call_put(s->st, &sc) && !s->store_failed) {

@@ -102,6 +102,20 @@ static void on_attempt(void *ud, const struct llm_attempt *a) {
   c->attempts[i].retry_after_ms = a->retry ? a->retry_after_ms : 0;
 }
 
+void run_call_outcome(struct store_call *sc, const struct llm_result *res) {
+  sc->reply = res->body;
+  sc->reply_len = res->body_len;
+  sc->error = res->rc ? (res->error ? res->error : ad_strerror(res->rc)) : NULL;
+  sc->http_status = res->http_status;
+  if (res->rc == 0 && res->reply) {
+    sc->prompt_tokens = res->reply->prompt_tokens;
+    sc->completion_tokens = res->reply->completion_tokens;
+  }
+  sc->latency_us = res->latency_us;
+  sc->attempts = res->attempts;
+  sc->retries = res->attempts > 0 ? res->attempts - 1 : 0;
+}
+
 static void record_call(struct run *r, struct call *c, const struct llm_result *res,
                         const char *canon, size_t canon_len) {
   const struct recipe_role *ro = &r->rc->roles[c->role];
@@ -116,21 +130,10 @@ static void record_call(struct run *r, struct call *c, const struct llm_result *
   sc.cache_key = c->key;
   sc.request = canon;
   sc.request_len = canon_len;
-  if (res) {
-    sc.reply = res->body;
-    sc.reply_len = res->body_len;
-    sc.error = res->rc ? (res->error ? res->error : ad_strerror(res->rc)) : NULL;
-    sc.http_status = res->http_status;
-    if (res->rc == 0 && res->reply) {
-      sc.prompt_tokens = res->reply->prompt_tokens;
-      sc.completion_tokens = res->reply->completion_tokens;
-    }
-    sc.latency_us = res->latency_us;
-    sc.attempts = res->attempts;
-    sc.retries = res->attempts > 0 ? res->attempts - 1 : 0;
-  } else {
+  if (res)
+    run_call_outcome(&sc, res);
+  else
     sc.cache_hit = 1;
-  }
   sc.attempt_list = c->attempts;
   sc.n_attempt_list = c->n_attempts;
   if (store_call_put(r->st, &sc)) run_store_failed(r, "recording a model call");

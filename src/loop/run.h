@@ -33,7 +33,9 @@
 #include <stdint.h>
 
 #include "loop/baseline.h"
+#include "llm/llm.h"
 #include "recipe/recipe.h"
+#include "store/store.h"
 
 struct run_opts {
   int new_run;              /* start a new run even if the store holds a different one */
@@ -65,6 +67,11 @@ struct run_summary {
   char dataset_path[4096], rejected_path[4096], card_path[4096], store_path[4096];
   char candidates_path[4096];
 };
+
+/* Fill the outcome fields of a store call record (reply, error, HTTP status,
+ * tokens, latency, attempts, retries) from a finished call. Pointers borrow from
+ * res. The one place that maps a client result to a store row. */
+void run_call_outcome(struct store_call *sc, const struct llm_result *res);
 
 /* Run the recipe. Returns 0 when the run finished or stopped cleanly (see
  * sum->stopped), else an AD_E* code with a one-line message in err (nothing
