@@ -173,9 +173,12 @@ int cmd_run(int argc, char **argv) {
     if (sum.cost > 0) printf(", cost: %.4f", sum.cost);
     printf("\n");
     if (sum.stopped) printf("stopped: %s (run the same command again to resume)\n", sum.stop_reason);
+    else if (sum.parked)
+      printf("%zu sources were set aside after calls failed for infrastructure reasons (see "
+             "`autodata status`); run the same command again to resume them\n", sum.parked);
     printf("dataset:    %s\nrejections: %s\ncandidates: %s\ndata card:  %s\nstore:      %s\n",
            sum.dataset_path, sum.rejected_path, sum.candidates_path, sum.card_path, sum.store_path);
-    if (sum.stopped) status = 3;
+    if (sum.stopped || sum.parked) status = 3;
   }
   recipe_free(rc);
   buf_free(&cl);

@@ -175,6 +175,43 @@ static void resend_without_schema(struct run *r, struct call *c, const struct ll
   }
 }
 
+/* Failed calls in a row (each after its own retries) that stop the run. */
+#define RUN_INFRA_STOP 3
+
+/* Whether a call's final failure is the infrastructure's (the endpoint is down,
+ * overloaded, misconfigured, or answers garbage) rather than this request's
+ * (400/413/422: e.g. a prompt longer than the model's context, or a reply over
+ * the size cap). Only the request's failures become a candidate's rejection
+ * reason; an infrastructure failure sets the episode aside, unfinished, so a
+ * later run resumes it: no source is written off because a server was down. */
+static int infra_failure(const struct llm_result *res) {
+  switch (res->rc) {
+  case 0:
+  case AD_ECANCELED:
+  case AD_ETOOBIG: return 0;
+  case AD_EHTTP:
+    return !(res->http_status == 400 || res->http_status == 413 || res->http_status == 422);
+  default: return 1; /* AD_ENET, AD_ETIMEOUT, AD_EPARSE (garbage after retries), ... */
+  }
+}
+
+static void on_infra_failure(struct run *r, const struct call *c, const struct llm_result *res) {
+  const char *endpoint = r->rc->roles[c->role].endpoint;
+  const char *why = res->error ? res->error : ad_strerror(res->rc);
+  log_warn("%s call failed after %d attempts, source set aside for a later run: %s", c->label,
+           res->attempts, why);
+  json_t *ev = json_pack("{s:s,s:s,s:s,s:s?}", "msg", "infrastructure failure", "endpoint",
+                         endpoint, "error", why, "source_id", c->ep ? ep_source_id(c->ep) : NULL);
+  if (store_event_put(r->st, r->run_id, LOG_WARN, ev)) run_store_failed(r, "recording an event");
+  json_decref(ev);
+  if (++r->infra_streak >= RUN_INFRA_STOP && !r->sum->stopped) {
+    r->sum->stopped = 1;
+    snprintf(r->sum->stop_reason, sizeof r->sum->stop_reason,
+             "%d calls in a row failed after their retries; last: %s", r->infra_streak, why);
+    r->stopping = 1;
+  }
+}
+
 static void on_done(void *ud, const struct llm_result *res) {
   struct call *c = ud;
   struct run *r = c->run;
@@ -187,6 +224,7 @@ static void on_done(void *ud, const struct llm_result *res) {
   struct call_out out;
   memset(&out, 0, sizeof out);
   if (res->rc == 0 && res->reply) {
+    r->infra_streak = 0;
     r->sum->prompt_tokens += res->reply->prompt_tokens;
     r->sum->completion_tokens += res->reply->completion_tokens;
     r->sum->cost += call_cost(r, c, res->reply->prompt_tokens, res->reply->completion_tokens);
@@ -194,6 +232,9 @@ static void on_done(void *ud, const struct llm_result *res) {
     out.content = res->reply->content ? res->reply->content : "";
   } else if (res->rc == AD_ECANCELED) {
     out.budget_stop = 1;
+  } else if (infra_failure(res)) {
+    on_infra_failure(r, c, res);
+    out.budget_stop = 1; /* set the episode aside */
   } else {
     out.error = res->error ? res->error : ad_strerror(res->rc);
   }
@@ -292,6 +333,8 @@ void run_episode_ended(struct run *r, struct episode *ep, int finished, int acce
       r->sum->done++;
     else
       r->sum->exhausted++;
+  } else {
+    r->sum->parked++;
   }
   ep_free(ep);
 }

@@ -62,7 +62,8 @@ struct run_summary {
   int64_t calls_sent, cache_hits, prompt_tokens, completion_tokens;
   double cost;
   double seconds;
-  int stopped;              /* 1 when a budget or a signal stopped the run early */
+  size_t parked;            /* episodes set aside unfinished (infrastructure errors, stop) */
+  int stopped;              /* 1 when a budget, a signal or failing endpoints stopped the run */
   char stop_reason[256];
   char dataset_path[4096], rejected_path[4096], card_path[4096], store_path[4096];
   char candidates_path[4096];

@@ -23,7 +23,8 @@ struct call_out {
   int ok;               /* 1: content is the model's reply */
   const char *content;  /* reply content ("" when none) */
   const char *error;    /* when !ok: one-line diagnosis */
-  int budget_stop;      /* the call was not sent: the run is stopping */
+  int budget_stop;      /* set the episode aside, unfinished: the run is stopping, or the
+                           call failed for infrastructure reasons (see run.c) */
 };
 
 typedef void (*call_cb)(struct episode *ep, int sample, const struct call_out *out);
@@ -71,6 +72,7 @@ struct run {
   int64_t t0_ms, last_progress_ms;
   int live_progress;
   json_t *no_schema;           /* endpoint name -> true: it refused response_format */
+  int infra_streak;            /* calls in a row that failed for infrastructure reasons */
 
   /* The method (docs/baselines.md). Baselines use their own challenger prompt. */
   enum bl_method method;

@@ -56,6 +56,21 @@ check "no response_format: run exits 0" test "$rc" -eq 0
 check "no response_format: one warning naming the endpoint" test "$(grep -c "endpoint 'simhttp' refused response_format" "$T/nrf.err")" -eq 1
 check "no response_format: same dataset as with it" cmp "$T/ref/dataset.jsonl" "$T/nrf/dataset.jsonl"
 
+# A server that is down: the run stops after a few failed calls, writes no source
+# off, and a rerun once the server is up finishes with the reference dataset.
+down_port=$(free_port)
+sed -e 's/max_retries: 12/max_retries: 1/' examples/sim-http.yaml >"$T/down.yaml"
+AUTODATA_SIM_URL=http://127.0.0.1:$down_port/v1 AUTODATA_OUT=$T/down "$AUTODATA" run "$T/down.yaml" --quiet >"$T/down1.out" 2>&1; rc=$?
+check "down server: run stops with exit 3" test "$rc" -eq 3
+check "down server: the reason names the endpoint and the refusal" \
+  grep -q "stopped: 3 calls in a row failed after their retries; last: endpoint 'simhttp' (http://127.0.0.1:$down_port/v1): connection refused" "$T/down1.out"
+check "down server: no source written off" bash -c \
+  "'$AUTODATA' status --store '$T/down/store.db' --json | python3 -c \"import json,sys; s=json.load(sys.stdin)['sources']; sys.exit(0 if s['exhausted']==0 and s['done']==0 else 1)\""
+start_sim_server "$down_port" || fail "sim-server start"
+AUTODATA_SIM_URL=http://127.0.0.1:$down_port/v1 AUTODATA_OUT=$T/down "$AUTODATA" run "$T/down.yaml" --quiet >"$T/down2.out" 2>&1; rc=$?
+check "down server: the rerun finishes (exit 0)" test "$rc" -eq 0
+check "down server: the rerun gives the reference dataset" cmp "$T/ref/dataset.jsonl" "$T/down/dataset.jsonl"
+
 # A second process on the same store is refused while the first runs.
 port=$(free_port)
 start_sim_server "$port" --latency-ms 100 || fail "sim-server start"
