@@ -10,9 +10,9 @@
 # src/cli/main.c is the only file with main(); everything else goes in the library.
 
 CC       ?= cc
-PKGS     := libcurl jansson yaml-0.1 sqlite3 libxxhash
+PKGS     := libcurl jansson yaml-0.1 sqlite3 libxxhash libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -ljansson -lyaml -lsqlite3 -lxxhash)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -ljansson -lyaml -lsqlite3 -lxxhash -lzstd)
 WARN     := -Wall -Wextra -Wpedantic -Wshadow
 CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) $(WARN) -g
 CFLAGS   ?= -O2

@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config
   libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev sqlite3
-  libxxhash-dev libcriterion-dev
+  libxxhash-dev libzstd-dev libcriterion-dev
   clang libclang-rt-14-dev
   curl
 )

@@ -10,9 +10,9 @@ set -eu
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 CC=${CC:-cc}
-PKGS="jansson sqlite3 libxxhash"
+PKGS="jansson sqlite3 libxxhash libzstd"
 PKG_CFLAGS=$(pkg-config --cflags $PKGS 2>/dev/null || true)
-PKG_LIBS=$(pkg-config --libs $PKGS 2>/dev/null || echo -ljansson -lsqlite3 -lxxhash)
+PKG_LIBS=$(pkg-config --libs $PKGS 2>/dev/null || echo -ljansson -lsqlite3 -lxxhash -lzstd)
 mkdir -p "$BUILD/bench"
 $CC -std=c17 -D_GNU_SOURCE -Isrc $PKG_CFLAGS -Wall -Wextra -Wpedantic -Wshadow \
   -Wno-unused-parameter -g -O2 \

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <zstd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,15 @@ static const char *const write_sql[W_N] = {
     [W_EVENT] = "INSERT INTO events(run, time, level, event) VALUES (?1, ?2, ?3, ?4)",
 };
 
+/* Call bodies (request and reply) of BODY_ZSTD_MIN bytes or more are stored as
+ * zstd frames in BLOB columns; shorter ones, and every row written before this
+ * existed, as TEXT. Readers tell them apart by the column's type, so no schema
+ * change was needed. Prompts repeat the source text in several requests, so this
+ * cuts a store to about a fifth. */
+#define BODY_ZSTD_MIN 1024
+#define BODY_ZSTD_LEVEL 3
+#define BODY_MAX ((size_t)256 * 1024 * 1024) /* refuse to inflate past this */
+
 static const char CACHE_SQL[] =
     "SELECT b.reply FROM calls c JOIN call_bodies b ON b.call_id = c.id "
     "WHERE c.cache_key = ?1 AND c.status = 'ok' AND c.cache_hit = 0 "
@@ -164,9 +174,25 @@ struct sq {
   int64_t last_commit_ms;
   int max_rows, max_ms;
   store_id max_run; /* highest run id in the file */
+  ZSTD_CCtx *zc;     /* body compression, created on first use */
 };
 
 #define SQ(st) ((struct sq *)(st)->impl)
+
+/* Bind a call body compressed (BLOB); falls back to TEXT if compression fails. */
+static void bind_body_zstd(struct sq *q, sqlite3_stmt *s, int idx, const char *p, size_t n) {
+  if (!q->zc) q->zc = ZSTD_createCCtx();
+  size_t cap = ZSTD_compressBound(n);
+  void *z = q->zc ? malloc(cap) : NULL;
+  size_t zn = z ? ZSTD_compressCCtx(q->zc, z, cap, p, n, BODY_ZSTD_LEVEL) : 0;
+  if (!z || ZSTD_isError(zn)) {
+    free(z);
+    sqlite3_bind_text64(s, idx, p, n, SQLITE_STATIC, SQLITE_UTF8);
+    return;
+  }
+  sqlite3_bind_blob64(s, idx, z, zn, free); /* SQLite frees it */
+}
+
 
 static char *arena_alloc(struct sq *q, size_t n) {
   struct chunk *c = q->chunks;
@@ -501,6 +527,7 @@ static void sq_free(struct sq *q) {
   for (int i = 0; i < W_N; i++) sqlite3_finalize(q->w[i]);
   sqlite3_finalize(q->cache_stmt);
   sqlite3_finalize(q->cache_db_stmt);
+  ZSTD_freeCCtx(q->zc);
   if (q->cache_db) sqlite3_close(q->cache_db);
   if (q->db) sqlite3_close(q->db);
   if (q->lock_fd >= 0) close(q->lock_fd);
@@ -637,7 +664,12 @@ static int sq_flush(store *st) {
       switch (v->type) {
       case V_INT: sqlite3_bind_int64(s, j + 1, v->i); break;
       case V_REAL: sqlite3_bind_double(s, j + 1, v->d); break;
-      case V_TEXT: sqlite3_bind_text64(s, j + 1, v->s, v->n, SQLITE_STATIC, SQLITE_UTF8); break;
+      case V_TEXT:
+        if (o->stmt == W_CALL_BODY && v->n >= BODY_ZSTD_MIN)
+          bind_body_zstd(q, s, j + 1, v->s, v->n);
+        else
+          sqlite3_bind_text64(s, j + 1, v->s, v->n, SQLITE_STATIC, SQLITE_UTF8);
+        break;
       default: sqlite3_bind_null(s, j + 1); break;
       }
     }
@@ -1120,15 +1152,57 @@ static int copy_out(const char *p, size_t n, char **reply, size_t *len) {
   return 0;
 }
 
+/* A body column as a malloc'd NUL-terminated string (TEXT as is, BLOB inflated).
+ * NULL for SQL NULL, a damaged frame or no memory. */
+static char *column_body(sqlite3_stmt *s, int i, size_t *len) {
+  int type = sqlite3_column_type(s, i);
+  if (type == SQLITE_NULL) return NULL;
+  if (type != SQLITE_BLOB) {
+    const char *p = (const char *)sqlite3_column_text(s, i);
+    size_t n = (size_t)sqlite3_column_bytes(s, i);
+    char *r = p ? malloc(n + 1) : NULL;
+    if (!r) return NULL;
+    memcpy(r, p, n);
+    r[n] = 0;
+    if (len) *len = n;
+    return r;
+  }
+  const void *z = sqlite3_column_blob(s, i);
+  size_t zn = (size_t)sqlite3_column_bytes(s, i);
+  unsigned long long n = ZSTD_getFrameContentSize(z, zn);
+  if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > BODY_MAX) return NULL;
+  char *r = malloc((size_t)n + 1);
+  if (!r) return NULL;
+  size_t got = ZSTD_decompress(r, (size_t)n, z, zn);
+  if (ZSTD_isError(got) || got != n) {
+    free(r);
+    return NULL;
+  }
+  r[n] = 0;
+  if (len) *len = (size_t)n;
+  return r;
+}
+
 static int cache_query(store *st, sqlite3 *db, sqlite3_stmt *s, const char *key, char **reply,
                        size_t *len) {
   sqlite3_bind_text(s, 1, key, 32, SQLITE_STATIC);
   int src = sqlite3_step(s);
   int rc = AD_ENOTFOUND;
   if (src == SQLITE_ROW) {
-    const char *p = (const char *)sqlite3_column_text(s, 0);
-    size_t n = (size_t)sqlite3_column_bytes(s, 0);
-    rc = p ? copy_out(p, n, reply, len) : AD_ENOTFOUND;
+    size_t n = 0;
+    char *body = column_body(s, 0, &n);
+    if (body) {
+      *reply = body;
+      if (len) *len = n;
+      rc = 0;
+    } else {
+      rc = sqlite3_column_type(s, 0) == SQLITE_BLOB
+               ? store_seterr(st, AD_ECORRUPT,
+                              "store %s: a cached reply is damaged (its zstd frame does not "
+                              "inflate); move the store away to start afresh",
+                              store_path(st))
+               : AD_ENOTFOUND;
+    }
   } else if (src != SQLITE_DONE) {
     rc = sq_err(st, db, src, "reading the cache");
   }
@@ -1187,6 +1261,13 @@ struct col {
 static json_t *col_value(sqlite3_stmt *s, int i, char kind) {
   int type = sqlite3_column_type(s, i);
   if (type == SQLITE_NULL) return json_null();
+  if (type == SQLITE_BLOB) { /* a compressed call body */
+    size_t n = 0;
+    char *body = column_body(s, i, &n);
+    json_t *v = body ? jx_string_lossy(body, n) : json_null();
+    free(body);
+    return v;
+  }
   switch (kind) {
   case 'i': return json_integer((json_int_t)sqlite3_column_int64(s, i));
   case 'r': return json_real(sqlite3_column_double(s, i));

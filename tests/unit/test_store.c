@@ -16,6 +16,7 @@
 #include "cli/cmd.h"
 #include "store/store.h"
 #include "store/store_impl.h"
+#include "util/buf.h"
 #include "util/jsonx.h"
 #include "util/timeu.h"
 
@@ -478,6 +479,53 @@ Test(store, cache_serves_only_successful_real_calls) {
   cr_assert_null(b);
   cr_assert_eq(store_cache_get(st, k_hit, &b, NULL), AD_ENOTFOUND);
   cr_assert_eq(store_cache_get(st, "not-a-key", &b, NULL), AD_EINVAL);
+  store_close(st);
+}
+
+static int body_cb(void *ud, const json_t *row) {
+  json_t **out = ud;
+  *out = json_deep_copy(row);
+  return 1;
+}
+
+Test(store, large_bodies_are_compressed_and_read_back_exactly) {
+  store *st = open_rw(dbpath);
+  store_id run = simple_run(st);
+  /* A request that repeats a source text, as challenger requests do, and a reply
+   * with multi-byte UTF-8; both past the compression threshold. */
+  struct buf rq = BUF_INIT, rp = BUF_INIT;
+  cr_assert_eq(buf_puts(&rq, "{\"messages\":\""), 0);
+  for (int i = 0; i < 2000; i++) cr_assert_eq(buf_printf(&rq, "fact F-%04x = %d. ", i, i % 97), 0);
+  cr_assert_eq(buf_puts(&rq, "\"}"), 0);
+  for (int i = 0; i < 300; i++) cr_assert_eq(buf_puts(&rp, "réponse ✓ "), 0);
+  const char *key = "44444444444444444444444444444444";
+  struct store_call c = {.run = run, .role = "challenger", .endpoint = "e", .model = "m",
+                         .cache_key = key, .request = buf_str(&rq), .reply = buf_str(&rp),
+                         .http_status = 200, .attempts = 1};
+  cr_assert_eq(store_call_put(st, &c), 0, "%s", store_errmsg(st));
+  cr_assert_eq(store_flush(st), 0, "%s", store_errmsg(st));
+  cr_assert_eq(count_rows(dbpath, "SELECT count(*) FROM call_bodies WHERE typeof(request) = "
+                                  "'blob' AND typeof(reply) = 'blob'"), 1);
+  cr_assert_lt(count_rows(dbpath, "SELECT length(request) FROM call_bodies"),
+               (int64_t)rq.len / 4, "the repeated source text compresses");
+  char *b = NULL;
+  size_t n = 0;
+  cr_assert_eq(store_cache_get(st, key, &b, &n), 0, "%s", store_errmsg(st));
+  cr_assert_eq(n, rp.len);
+  cr_assert_str_eq(b, buf_str(&rp));
+  free(b);
+  json_t *row = NULL;
+  cr_assert_eq(store_calls_each(st, run, "challenger", 1, body_cb, &row), 1);
+  cr_assert_str_eq(jx_str(row, "request"), buf_str(&rq));
+  cr_assert_str_eq(jx_str(row, "reply"), buf_str(&rp));
+  json_decref(row);
+  /* A small body stays TEXT. */
+  put_call(st, run, "weak_solver", "55555555555555555555555555555555", "{\"ok\":true}", NULL, 0);
+  cr_assert_eq(store_flush(st), 0);
+  cr_assert_eq(count_rows(dbpath, "SELECT count(*) FROM call_bodies WHERE typeof(reply) = 'text'"),
+               1);
+  buf_free(&rq);
+  buf_free(&rp);
   store_close(st);
 }
 
