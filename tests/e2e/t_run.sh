@@ -23,6 +23,10 @@ ids=[json.loads(l)['id'] for l in open('$T/a/dataset.jsonl')]
 sys.exit(0 if ids==sorted(ids) and len(set(ids))==len(ids) else 1)\""
 check "no wall-clock fields in the dataset" bash -c "! grep -q -E '\"(created|time|timestamp)\"' '$T/a/dataset.jsonl'"
 
+check "a reply that did not parse got its repair turn" bash -c \
+  "sqlite3 '$T/a/store.db' \"SELECT count(*) FROM calls WHERE role = 'challenger_repair'\" | grep -qv '^0$'"
+check "repaired candidates are recorded as such" grep -q '"repaired":true' "$T/a/candidates.jsonl"
+
 # A second run resumes: nothing to do, nothing sent, same bytes.
 cp "$T/a/dataset.jsonl" "$T/a.first"
 run_sim examples/sim.yaml "$T/a" >"$T/a2.out" 2>&1
