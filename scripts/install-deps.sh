@@ -3,13 +3,14 @@
 # Idempotent: a second run installs nothing and prints nothing but a summary line.
 set -euo pipefail
 
-# Build and runtime libraries, test tools, fuzzing toolchain.
+# Build and runtime libraries, fuzzing toolchain, and the tools the end-to-end tests
+# use (curl, sqlite3, python3 for JSON checks).
 PKGS=(
   build-essential pkg-config
   libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev sqlite3
   libxxhash-dev libzstd-dev libcriterion-dev
   clang libclang-rt-14-dev
-  curl
+  curl python3
 )
 # `make bench` also needs Node.js + npm for the openai npm peer.
 if [ "${AUTODATA_BENCH:-0}" = 1 ]; then PKGS+=(nodejs npm); fi
