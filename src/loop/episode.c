@@ -463,12 +463,16 @@ static void sample_finish(struct episode *ep, enum ph p, int i, int ok, double s
   if (--ep->pending == 0) phase_done(ep, p);
 }
 
+/* A sample whose next call was not made (the run is stopping, or the call failed
+ * for infrastructure reasons): done without a score or an error, which
+ * phase_done reads as "set the episode aside". */
+static void sample_set_aside(struct episode *ep, enum ph p, int i) {
+  sample_of(ep, p, i)->done = 1;
+  if (--ep->pending == 0) park(ep);
+}
+
 static void on_judge(struct episode *ep, enum ph p, int i, const struct call_out *out) {
-  if (out->budget_stop) {
-    sample_of(ep, p, i)->done = 1;
-    if (--ep->pending == 0) park(ep);
-    return;
-  }
+  if (out->budget_stop) { sample_set_aside(ep, p, i); return; }
   if (!out->ok) { sample_finish(ep, p, i, 0, 0, out->error); return; }
   char err[512];
   size_t len = strlen(out->content);
@@ -540,18 +544,12 @@ static void judge(struct episode *ep, enum ph p, int i) {
   json_decref(vars);
   if (!body) { sample_finish(ep, p, i, 0, 0, err); return; }
   if (run_call(ep->run, ep, RECIPE_ROLE_JUDGE, label, i, body,
-               p == PH_WEAK ? on_judge_weak : p == PH_STRONG ? on_judge_strong : on_judge_filter)) {
-    s->done = 1;
-    if (--ep->pending == 0) park(ep);
-  }
+               p == PH_WEAK ? on_judge_weak : p == PH_STRONG ? on_judge_strong : on_judge_filter))
+    sample_set_aside(ep, p, i);
 }
 
 static void on_solver(struct episode *ep, enum ph p, int i, const struct call_out *out) {
-  if (out->budget_stop) {
-    sample_of(ep, p, i)->done = 1;
-    if (--ep->pending == 0) park(ep);
-    return;
-  }
+  if (out->budget_stop) { sample_set_aside(ep, p, i); return; }
   if (!out->ok) { sample_finish(ep, p, i, 0, 0, out->error); return; }
   sample_of(ep, p, i)->answer = xstrdup(out->content);
   judge(ep, p, i);
