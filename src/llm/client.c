@@ -425,8 +425,24 @@ static double estimate_tokens(const json_t *body, size_t len) {
   return (double)len / 4.0 + (double)mt;
 }
 
-int llm_submit(llm_client *c, const char *endpoint, const json_t *body, llm_done_fn done,
-               llm_attempt_fn attempt, void *ud) {
+/* Endpoint extras first, then the request over them (the call's own fields win). */
+static json_t *merge_extra(const struct llm_ep *ep, const json_t *body) {
+  json_t *merged = json_deep_copy(ep->extra_body);
+  if (merged && json_object_update_recursive(merged, (json_t *)body)) {
+    json_decref(merged);
+    merged = NULL;
+  }
+  return merged;
+}
+
+json_t *llm_merge_extra(const llm_client *c, const char *endpoint, const json_t *body) {
+  const struct llm_ep *ep = endpoint ? find_ep((llm_client *)c, endpoint) : NULL;
+  if (!ep || !json_is_object(body)) return NULL;
+  return ep->extra_body ? merge_extra(ep, body) : json_deep_copy(body);
+}
+
+static int check_submit(llm_client *c, const char *endpoint, const json_t *body,
+                        llm_done_fn done, struct llm_ep **out) {
   struct llm_ep *ep = endpoint ? find_ep(c, endpoint) : NULL;
   if (!ep) {
     set_err(c, "no endpoint named '%s'", endpoint ? endpoint : "(null)");
@@ -436,16 +452,23 @@ int llm_submit(llm_client *c, const char *endpoint, const json_t *body, llm_done
     set_err(c, "endpoint '%s': request body must be a JSON object and done must be set", ep->name);
     return AD_EINVAL;
   }
-  struct llm_call *k = calloc(1, sizeof *k);
-  if (!k) goto oom;
+  *out = ep;
+  return 0;
+}
+
+/* Queue a call whose wire body is text (taken). */
+static int submit_body(llm_client *c, struct llm_ep *ep, const json_t *body, char *text,
+                       size_t len, llm_done_fn done, llm_attempt_fn attempt, void *ud);
+
+int llm_submit(llm_client *c, const char *endpoint, const json_t *body, llm_done_fn done,
+               llm_attempt_fn attempt, void *ud) {
+  struct llm_ep *ep;
+  int rc = check_submit(c, endpoint, body, done, &ep);
+  if (rc) return rc;
   json_t *merged = NULL;
-  if (ep->extra_body) {
-    /* Endpoint extras first, then the request over them (the call's own fields win). */
-    merged = json_deep_copy(ep->extra_body);
-    if (!merged || json_object_update_recursive(merged, (json_t *)body)) {
-      json_decref(merged);
-      goto oom;
-    }
+  if (ep->extra_body && !(merged = merge_extra(ep, body))) {
+    set_err(c, "out of memory submitting a request to endpoint '%s'", ep->name);
+    return AD_ENOMEM;
   }
   struct buf b;
   buf_init(&b, AD_MAX_REQUEST);
@@ -453,13 +476,49 @@ int llm_submit(llm_client *c, const char *endpoint, const json_t *body, llm_done
   json_decref(merged);
   if (drc) {
     buf_free(&b);
-    free(k);
     set_err(c, "endpoint '%s': request body larger than %u MiB", ep->name,
             AD_MAX_REQUEST / (1024 * 1024));
     return drc;
   }
-  k->body = buf_take(&b, &k->body_len);
-  if (!k->body) goto oom;
+  size_t len;
+  char *text = buf_take(&b, &len);
+  if (!text) {
+    set_err(c, "out of memory submitting a request to endpoint '%s'", ep->name);
+    return AD_ENOMEM;
+  }
+  return submit_body(c, ep, body, text, len, done, attempt, ud);
+}
+
+int llm_submit_serialized(llm_client *c, const char *endpoint, const json_t *body,
+                          const char *text, size_t len, llm_done_fn done, llm_attempt_fn attempt,
+                          void *ud) {
+  struct llm_ep *ep;
+  int rc = check_submit(c, endpoint, body, done, &ep);
+  if (rc) return rc;
+  if (len > AD_MAX_REQUEST) {
+    set_err(c, "endpoint '%s': request body larger than %u MiB", ep->name,
+            AD_MAX_REQUEST / (1024 * 1024));
+    return AD_ETOOBIG;
+  }
+  char *copy = malloc(len + 1);
+  if (!copy) {
+    set_err(c, "out of memory submitting a request to endpoint '%s'", ep->name);
+    return AD_ENOMEM;
+  }
+  memcpy(copy, text, len);
+  copy[len] = '\0';
+  return submit_body(c, ep, body, copy, len, done, attempt, ud);
+}
+
+static int submit_body(llm_client *c, struct llm_ep *ep, const json_t *body, char *text,
+                       size_t len, llm_done_fn done, llm_attempt_fn attempt, void *ud) {
+  struct llm_call *k = calloc(1, sizeof *k);
+  if (!k) {
+    free(text);
+    goto oom;
+  }
+  k->body = text;
+  k->body_len = len;
   k->ep = ep;
   k->seq = c->next_seq++;
   k->done = done;

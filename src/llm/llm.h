@@ -142,6 +142,21 @@ const char *llm_client_errmsg(const llm_client *c);
 AD_WUR int llm_submit(llm_client *c, const char *endpoint, const json_t *body, llm_done_fn done,
                       llm_attempt_fn attempt, void *ud);
 
+/* The body as it goes on the wire: a copy of the endpoint's extra_body with
+ * body's fields merged over it recursively (the request's own fields win), or a
+ * plain copy when the endpoint has no extras. New reference; NULL for an
+ * unknown endpoint, a body that is not an object, or no memory. */
+json_t *llm_merge_extra(const llm_client *c, const char *endpoint, const json_t *body);
+
+/* Like llm_submit(), for a caller that serialises the body anyway (e.g. for a
+ * cache key): body must already be merged (llm_merge_extra) and text[0..len)
+ * is its serialisation, sent as is (copied; any key order). body is read only
+ * for estimates (max_tokens). Same callback contract and errors as llm_submit(),
+ * plus AD_ETOOBIG past AD_MAX_REQUEST. */
+AD_WUR int llm_submit_serialized(llm_client *c, const char *endpoint, const json_t *body,
+                                 const char *text, size_t len, llm_done_fn done,
+                                 llm_attempt_fn attempt, void *ud);
+
 /* Drive transfers and timers for at most max_wait_ms, firing callbacks.
  * Returns the number of calls still outstanding (queued + in flight + backing off). */
 int llm_client_run_once(llm_client *c, int max_wait_ms);

@@ -194,9 +194,6 @@ static json_t *build_request(struct episode *ep, enum recipe_role_id role, const
   p.response_format = rf;
   json_t *body = llm_request_build(ro->model, messages, &p);
   json_decref(rf);
-  /* The endpoint's extra body goes into the request here (the client would
-   * merge it anyway) so that the cache key covers it. */
-  if (body && e->extra_body) json_object_update_missing(body, e->extra_body);
   if (!body) snprintf(err, errlen, "could not build the %s request", label);
   if (messages_out && body)
     *messages_out = messages;
@@ -345,8 +342,6 @@ static void repair(struct episode *ep, const char *problem) {
   p.extra = ro->extra;
   json_t *body = llm_request_build(ro->model, messages, &p);
   json_decref(messages);
-  const struct recipe_endpoint *e = &ep->rc->endpoints[ro->endpoint_index];
-  if (body && e->extra_body) json_object_update_missing(body, e->extra_body);
   ep->repaired = 1;
   if (!body) { round_end(ep, "parse_error", problem); return; }
   if (run_call(ep->run, ep, RECIPE_ROLE_CHALLENGER, "challenger_repair", 0, body, on_challenger))

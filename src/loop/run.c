@@ -257,6 +257,16 @@ int run_call(struct run *r, struct episode *ep, enum recipe_role_id role, const 
   c->body = body;
   snprintf(c->label, sizeof c->label, "%s", label);
   const struct recipe_role *ro = &r->rc->roles[role];
+  /* The body as sent (endpoint extras merged in), so the cache key covers it;
+   * its canonical text is both the key's material and what goes on the wire. */
+  json_t *wire = llm_merge_extra(r->llm, ro->endpoint, body);
+  if (!wire) {
+    call_free(c);
+    return AD_ENOMEM;
+  }
+  json_decref(c->body);
+  c->body = wire;
+  body = wire;
   c->canon = jx_dump_canonical(body);
   if (!c->canon) {
     call_free(c);
@@ -290,7 +300,8 @@ int run_call(struct run *r, struct episode *ep, enum recipe_role_id role, const 
     call_free(c);
     return AD_EBUDGET;
   }
-  rc = llm_submit(r->llm, ro->endpoint, body, on_done, on_attempt, c);
+  rc = llm_submit_serialized(r->llm, ro->endpoint, body, c->canon, c->canon_len, on_done,
+                             on_attempt, c);
   if (rc) {
     call_free(c);
     return rc;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "llm/llm.h"
+#include "util/jsonx.h"
 #include "llm/retry.h"
 #include "util/buf.h"
 #include "util/timeu.h"
@@ -409,6 +410,52 @@ Test(llm_client, sim_done_only_from_the_loop) {
   cr_assert_eq(st.inflight + st.queued, 0);
   cr_assert_eq(st.concurrency_limit, 16);
   json_decref(b);
+  llm_client_free(c);
+}
+
+Test(llm_client, merge_extra_and_serialized_submit) {
+  llm_client *c = llm_client_new();
+  struct llm_endpoint_config cfg;
+  llm_endpoint_config_init(&cfg);
+  cfg.name = "s";
+  cfg.base_urls[0] = "sim";
+  cfg.n_urls = 1;
+  json_t *extra = json_pack("{s:{s:b,s:i},s:i}", "chat_template_kwargs", "enable_thinking", 0,
+                            "depth", 1, "top_k", 20);
+  cfg.extra_body = extra;
+  cr_assert_eq(llm_client_add_endpoint(c, &cfg), 0);
+  /* The request's own fields win, nested objects merge. */
+  json_t *b = json_pack("{s:s,s:[{s:s,s:s}],s:{s:i},s:i}", "model", "m", "messages", "role", "user",
+                        "content", "hi", "chat_template_kwargs", "depth", 2, "top_k", 5);
+  json_t *w = llm_merge_extra(c, "s", b);
+  cr_assert_not_null(w);
+  char *t = jx_dump_canonical(w);
+  cr_assert_str_eq(t, "{\"chat_template_kwargs\":{\"depth\":2,\"enable_thinking\":false},"
+                      "\"messages\":[{\"content\":\"hi\",\"role\":\"user\"}],\"model\":\"m\","
+                      "\"top_k\":5}");
+  cr_assert_null(llm_merge_extra(c, "nope", b));
+  /* Merging again changes nothing (what the run relies on for its cache key). */
+  json_t *w2 = llm_merge_extra(c, "s", w);
+  char *t2 = jx_dump_canonical(w2);
+  cr_assert_str_eq(t, t2);
+  /* The serialised submission gets the same reply as the plain one. */
+  struct rec r1 = {0}, r2 = {0};
+  cr_assert_eq(llm_submit(c, "s", b, rec_done, rec_attempt, &r1), 0);
+  cr_assert_eq(llm_submit_serialized(c, "s", w, t, strlen(t), rec_done, rec_attempt, &r2), 0);
+  cr_assert_eq(r2.done, 0, "never inside llm_submit_serialized");
+  cr_assert_eq(llm_submit_serialized(c, "nope", w, t, strlen(t), rec_done, rec_attempt, &r2),
+               AD_ENOTFOUND);
+  drain(c, 5000);
+  cr_assert_eq(r1.done, 1);
+  cr_assert_eq(r2.done, 1);
+  cr_assert_eq(r2.rc, 0);
+  cr_assert_str_eq(r1.content, r2.content);
+  free(t);
+  free(t2);
+  json_decref(w);
+  json_decref(w2);
+  json_decref(b);
+  json_decref(extra);
   llm_client_free(c);
 }
 
