@@ -26,8 +26,11 @@ start_sim_server() {
   "$AUTODATA" sim-server --host 127.0.0.1 --port "$port" "$@" >"$E2E_TMP/sim-$port.log" 2>&1 &
   E2E_PIDS+=($!)
   eval "SIM_PID_$port=$!"
-  for _ in $(seq 1 100); do
+  local pid=$!
+  # Up to 30 s: a loaded machine running ASan builds can be slow to start one.
+  for _ in $(seq 1 600); do
     if curl -s -o /dev/null "http://127.0.0.1:$port/v1/models"; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || break   # it exited (e.g. the port was taken)
     sleep 0.05
   done
   echo "sim-server on port $port did not start:"; cat "$E2E_TMP/sim-$port.log"
