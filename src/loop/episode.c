@@ -14,9 +14,11 @@
  *   DECIDE: the recipe's acceptance bounds -> accepted or a rejection reason
  *
  * A round ends with a record in the store; the rejected round's summary feeds
- * the next round's feedback block. A failed or malformed reply in any role ends
- * that candidate with a recorded reason ("error:<role>", "parse_error", ...),
- * never the run. The episode ends when it has examples_per_source accepted
+ * the next round's feedback block. A malformed reply, or a call the server
+ * refused for its content (400/413/422), ends that candidate with a recorded
+ * reason ("error:<role>", "parse_error", ...), never the run; a call that failed
+ * for infrastructure reasons sets the episode aside unfinished (run.c), so no
+ * source is written off because a server was down. The episode ends when it has examples_per_source accepted
  * examples (source "done") or its rounds are spent ("exhausted"); that end is
  * written in one store transaction with the final candidate and example.
  */

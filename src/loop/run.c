@@ -402,9 +402,7 @@ static void progress(struct run *r, int final) {
   double el = (double)(now - r->t0_ms) / 1000.0;
   size_t finished = s->done + s->exhausted;
   size_t fresh = finished - s->skipped_done;
-  double rate = s->accepted + s->rejected_candidates
-                    ? 100.0 * (double)s->done / (double)(finished ? finished : 1)
-                    : 0;
+  double rate = finished ? 100.0 * (double)s->done / (double)finished : 0;
   double eta = fresh && el > 0 ? el / (double)fresh * (double)(r->corpus.n - finished) : -1;
   char etas[32] = "?";
   if (eta >= 0) snprintf(etas, sizeof etas, "%.0fs", eta);
