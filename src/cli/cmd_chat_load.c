@@ -9,9 +9,9 @@
  * {"summary":true,...}. Exit 0 when every call succeeded exactly once, else 1.
  * Used by tests/e2e/t_client_faults.sh and the client benchmark (bench/client).
  *
- * --store FILE persists every call the way the run loop does (src/loop/run.c):
- * canonical request text + cache key at submit, store_call_put() with the
- * request and reply bodies and the attempt list in the done callback,
+ * --store FILE persists every call the way the run loop does, through the same
+ * recorder (src/loop/callrec.h): canonical request text + cache key at submit, the
+ * row with the request and reply bodies and the attempt list in the done callback,
  * store_maybe_flush() once per loop iteration, a final store_flush() (all inside
  * the measured time). --cache-lookup adds the loop's store_cache_get() per call.
  * The summary reports wall time, calls/s (overall and between the 10% and 90%
@@ -27,15 +27,13 @@
 #include <sys/resource.h>
 
 #include "cli/cmd.h"
-#include "loop/run.h"
+#include "loop/callrec.h"
 #include "llm/llm.h"
 #include "store/store.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
 #include "util/rng.h"
 #include "util/timeu.h"
-
-#define LOAD_MAX_ATTEMPTS 16
 
 struct load_state {
   int *done_count; /* per call i */
@@ -50,50 +48,21 @@ struct load_state {
 struct load_call {
   struct load_state *s;
   int i;
-  char *canon; /* --store: canonical request text (owned), freed in load_done */
-  size_t canon_len;
-  char key[33];
-  int n_att;
-  struct store_attempt att[LOAD_MAX_ATTEMPTS];
-  char *att_err[LOAD_MAX_ATTEMPTS];
+  struct callrec rec; /* --store: the call's record */
 };
 
 static void load_attempt(void *ud, const struct llm_attempt *a) {
   struct load_call *lc = ud;
-  if (lc->n_att >= LOAD_MAX_ATTEMPTS) return;
-  int k = lc->n_att++;
-  lc->att_err[k] = a->error ? strdup(a->error) : NULL;
-  lc->att[k] = (struct store_attempt){.number = a->number, .http_status = a->http_status,
-                                      .error = lc->att_err[k], .latency_us = a->latency_us,
-                                      .retry_after_ms = a->retry ? a->retry_after_ms : 0};
+  callrec_attempt(&lc->rec, a);
 }
 
-/* Record one finished call in the store, as src/loop/run.c record_call() does. */
+/* Record one finished call in the store, as the run loop does. */
 static void load_record(struct load_state *s, struct load_call *lc, const struct llm_result *res) {
-  struct store_call sc;
-  memset(&sc, 0, sizeof sc);
-  sc.run = s->run;
-  sc.role = "load";
-  sc.round = -1;
-  sc.endpoint = "load";
-  sc.model = "load";
-  sc.cache_key = lc->key;
-  sc.request = lc->canon;
-  sc.request_len = lc->canon_len;
-  run_call_outcome(&sc, res);
-  sc.attempt_list = lc->att;
-  sc.n_attempt_list = lc->n_att;
-  if (store_call_put(s->st, &sc) && !s->store_failed) {
+  struct callrec_id id = {"load", NULL, -1, "load", "load"};
+  if (callrec_put(s->st, s->run, &lc->rec, &id, res) && !s->store_failed) {
     s->store_failed = 1;
     fprintf(stderr, "autodata chat-load: %s\n", store_errmsg(s->st));
   }
-}
-
-static void load_call_release(struct load_call *lc) {
-  free(lc->canon);
-  lc->canon = NULL;
-  for (int k = 0; k < lc->n_att; k++) free(lc->att_err[k]);
-  lc->n_att = 0;
 }
 
 static void load_done(void *ud, const struct llm_result *res) {
@@ -106,7 +75,7 @@ static void load_done(void *ud, const struct llm_result *res) {
   if (s->finished == (s->n + 9) / 10) s->t10_us = time_now_us();
   if (s->finished == (s->n * 9 + 9) / 10) s->t90_us = time_now_us();
   if (s->st) load_record(s, lc, res);
-  load_call_release(lc);
+  callrec_release(&lc->rec);
   json_t *line;
   if (res->rc == 0 && s->quiet) {
     s->ok++;
@@ -273,21 +242,16 @@ int cmd_chat_load(int argc, char **argv) {
       lcs[i].i = i;
       json_t *body = load_request(model, i, (uint64_t)seed, (int)maxtok);
       int src = body ? 0 : AD_ENOMEM;
-      if (!src && st.st) { /* as run_call(): canonical text, cache key, optional lookup */
-        lcs[i].canon = jx_dump_canonical(body);
-        if (!lcs[i].canon) src = AD_ENOMEM;
-        else {
-          lcs[i].canon_len = strlen(lcs[i].canon);
-          store_cache_key_text("load", lcs[i].canon, lcs[i].canon_len, lcs[i].key);
-          char *hit = NULL;
-          if (cache_lookup && store_cache_get(st.st, lcs[i].key, &hit, NULL) == 0) free(hit);
-        }
+      if (!src && st.st) { /* as the run does: canonical text, cache key, optional lookup */
+        callrec_begin(&lcs[i].rec, "load", body);
+        char *hit = NULL;
+        if (cache_lookup && store_cache_get(st.st, lcs[i].rec.key, &hit, NULL) == 0) free(hit);
       }
       if (!src) src = llm_submit(c, "load", body, load_done, st.st ? load_attempt : NULL, &lcs[i]);
       json_decref(body);
       if (src) {
         fprintf(stderr, "autodata chat-load: submit %d: %s\n", i, llm_client_errmsg(c));
-        load_call_release(&lcs[i]);
+        callrec_release(&lcs[i].rec);
         goto cleanup;
       }
     }
@@ -333,7 +297,7 @@ int cmd_chat_load(int argc, char **argv) {
 cleanup:
   llm_client_free(c);
   if (lcs)
-    for (int i = 0; i < n; i++) load_call_release(&lcs[i]);
+    for (int i = 0; i < n; i++) callrec_release(&lcs[i].rec);
   if (st.st && store_close(st.st) && rc == 0) rc = 1;
   free(lcs);
   free(st.done_count);

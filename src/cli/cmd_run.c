@@ -6,8 +6,11 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "loop/method.h"
 #include "loop/run.h"
 #include "recipe/recipe.h"
+#include "report/report.h"
+#include "store/store.h"
 #include "util/buf.h"
 
 static void usage(FILE *f) {
@@ -39,6 +42,20 @@ static int parse_size(const char *s, size_t *out) {
   if (*s == '\0' || *end || v < 0) return -1;
   *out = (size_t)v;
   return 0;
+}
+
+/* The run's outputs, from its store alone (report/report.h): what is done, also when
+ * the run stopped early. */
+static int write_outputs(const struct run_summary *sum, struct report_paths *paths, char *err,
+                         size_t errlen) {
+  store *st = NULL;
+  int rc = store_open(sum->store_path, STORE_OPEN_READONLY, &st);
+  if (rc)
+    ad_set_err(err, errlen, "%s", st ? store_errmsg(st) : ad_strerror(rc));
+  else
+    rc = report_write_all(st, sum->run_id, sum->output_folder, paths, err, errlen);
+  if (st) (void)store_close(st); /* read-only: nothing left to commit */
+  return rc;
 }
 
 int cmd_run(int argc, char **argv) {
@@ -78,8 +95,7 @@ int cmd_run(int argc, char **argv) {
     case 'n': o.new_run = 1; break;
     case 'f': o.cache_from = optarg; break;
     case 'm': {
-      enum bl_method m;
-      if (bl_method_parse(optarg, &m)) {
+      if (!method_find(optarg)) {
         fprintf(stderr, "autodata run: --method expects agentic, self-instruct or cot-self-instruct, got '%s'\n", optarg);
         return 2;
       }
@@ -149,18 +165,20 @@ int cmd_run(int argc, char **argv) {
   struct run_summary sum;
   char err[1024] = "";
   int rc_ = run_execute(rc, &o, &sum, err, sizeof err);
+  struct report_paths paths;
+  if (!rc_) rc_ = write_outputs(&sum, &paths, err, sizeof err);
   int status = 0;
   if (rc_) {
     fprintf(stderr, "autodata run: %s\n", err[0] ? err : ad_strerror(rc_));
     status = 1;
   } else {
     size_t finished = sum.done + sum.exhausted;
-    int is_bl = strcmp(sum.method, "agentic") != 0;
+    int is_bl = sum.baseline;
     printf("%s %s in %.1fs: %zu sources, %zu finished (%zu %s, %zu %s), %zu pending\n",
            rc->name, sum.stopped ? "stopped" : "done", sum.seconds, sum.sources, finished,
            sum.done, is_bl ? "kept" : "accepted", sum.exhausted, is_bl ? "not kept" : "exhausted",
            sum.pending);
-    if (strcmp(sum.method, "agentic"))
+    if (is_bl)
       printf("method %s: examples kept by its filter: %zu; candidates that passed the acceptance "
              "gate this session: %zu, failed it: %zu\n",
              sum.method, sum.kept, sum.accepted, sum.rejected_candidates);
@@ -177,7 +195,7 @@ int cmd_run(int argc, char **argv) {
       printf("%zu sources were set aside after calls failed for infrastructure reasons (see "
              "`autodata status`); run the same command again to resume them\n", sum.parked);
     printf("dataset:    %s\nrejections: %s\ncandidates: %s\ndata card:  %s\nstore:      %s\n",
-           sum.dataset_path, sum.rejected_path, sum.candidates_path, sum.card_path, sum.store_path);
+           paths.dataset, paths.rejected, paths.candidates, paths.card, sum.store_path);
     if (sum.stopped || sum.parked) status = 3;
   }
   recipe_free(rc);

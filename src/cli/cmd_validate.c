@@ -34,7 +34,7 @@ static void print_prompt(const char *label, const struct recipe_prompt *p) {
 static void print_summary(const struct recipe *r) {
   printf("recipe      %s  (sha256:%.16s)\n", r->path, r->sha256);
   printf("name        %s\n", r->name);
-  printf("task        %s   method %s   seed %lld   concurrency %d\n", recipe_task_name(r->task),
+  printf("task        %s   method %s   seed %lld   concurrency %d\n", cand_task_name(r->task),
          r->method, (long long)r->seed, r->concurrency);
   if (r->goal && *r->goal) printf("goal        %.200s%s\n", r->goal, strlen(r->goal) > 200 ? "..." : "");
   const struct src_options *s = &r->sources;
@@ -93,12 +93,12 @@ static void print_summary(const struct recipe *r) {
   if (b->max_tokens) printf(", max tokens %lld", (long long)b->max_tokens);
   if (b->max_cost > 0) printf(", max cost %g", b->max_cost);
   printf("\n");
-  const struct recipe_checks *c = &r->checks;
+  const struct cand_checks *c = &r->checks;
   printf("checks      context %d..%d chars, leakage %d-grams > %g, rubric %d..%d items, max weight "
          "%d, dedup %s, matcher %s\n",
          c->min_context_chars, c->max_context_chars, c->leakage_ngram, c->leakage_max_overlap,
          c->rubric_min, c->rubric_max, c->max_weight, yesno(c->dedup),
-         recipe_matcher_name(c->verifiable_matcher));
+         score_matcher_name(r->verifiable_matcher));
   printf("baselines   cot k %d, rip threshold %g, answer-consistency share %g\n", r->baselines.k,
          r->baselines.rip_threshold, r->baselines.ac_min_share);
   printf("output      %s  (store %s)\n", r->output_folder, r->store_path);

@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 #include "cli/cmd.h"
-#include "version.h"
+#include "util/version.h"
 
 int cmd_version(int argc, char **argv) {
   (void)argc;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "util/mem.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -28,6 +29,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(name, "--version")) name = "version";
+  mem_init();
   if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
     fprintf(stderr, "autodata: error: libcurl failed to initialise\n");
     return 1;

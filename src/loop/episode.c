@@ -1,61 +1,95 @@
-/* episode.c - one source's Agentic Self-Instruct episode, as a state machine.
+/* episode.c - the episode core: state, requests, steps, judging, records.
  *
- * A round runs these phases; each phase submits calls and the last completion
- * of the phase moves the episode on (no threads, no blocking):
+ * A round is a sequence of steps chosen by the method (method.h); each step submits
+ * calls through the environment (episode.h) and, when its last call is back, leaves
+ * its outcome on the episode and calls the method's next(). The steps:
  *
- *   ORCHESTRATOR (rounds >= 2, when the recipe has one): history -> instructions
- *   CHALLENGER: source + instructions + feedback -> candidate JSON
- *     parse + schema (one repair turn that shows the model its parse error)
- *     programmatic checks (context length, leakage, rubric, duplicates)
- *   QUALITY (when the recipe has one): LLM verifier pass/fail
- *   WEAK x n: each answer judged (rubric judge, LLM verifier or a local matcher)
- *     weak gate (short-circuit: a failing weak gate skips the strong solver)
- *   STRONG x n: each answer judged
- *   DECIDE: the recipe's acceptance bounds -> accepted or a rejection reason
+ *   ORCHESTRATE  history of this source's rounds -> instructions for the challenger
+ *   CHALLENGE    source + instructions + feedback -> candidate JSON; parse + schema
+ *                (one REPAIR turn that shows the model its parse error), then the
+ *                programmatic checks (context length, leakage, rubric, duplicates)
+ *   QUALITY      the LLM quality verifier's pass/fail
+ *   WEAK, STRONG, FILTER
+ *                n solver samples, each judged (rubric judge, LLM verifier or a local
+ *                matcher); statistics of weak and strong
  *
- * A round ends with a record in the store; the rejected round's summary feeds
- * the next round's feedback block. A malformed reply, or a call the server
- * refused for its content (400/413/422), ends that candidate with a recorded
- * reason ("error:<role>", "parse_error", ...), never the run; a call that failed
- * for infrastructure reasons sets the episode aside unfinished (run.c), so no
- * source is written off because a server was down. The episode ends when it has examples_per_source accepted
- * examples (source "done") or its rounds are spent ("exhausted"); that end is
- * written in one store transaction with the final candidate and example.
+ * A round ends with a record (through the environment); its summary feeds the next
+ * round's feedback block and orchestrator history. A malformed reply, or a call the
+ * server refused for its content, ends in a recorded reason ("error:<role>",
+ * "parse_error", ...), never in a stop; a call set aside (the run is stopping, or an
+ * infrastructure failure) parks the episode unfinished, so no source is written off
+ * because a server was down. The episode finishes when it has examples_per_source
+ * examples or its rounds are spent; that last record carries the source's end.
+ *
+ * Invariant: the episode ends (FINISHED or PARKED) only when none of its calls is
+ * outstanding; `inflight` counts them and ep_deliver() checks it.
  */
+#include "loop/episode.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop/baseline.h"
-#include "loop/extract.h"
-#include "loop/feedback.h"
-#include "loop/run_int.h"
-#include "loop/score.h"
-#include "prompt/template.h"
+#include "eval/extract.h"
+#include "eval/feedback.h"
+#include "loop/method.h"
 #include "util/buf.h"
 #include "util/jsonx.h"
-#include "util/log.h"
+#include "util/mem.h"
 
-struct sample {
-  int done;      /* judged or failed */
-  int ok;        /* judged: score valid */
-  double score;
-  char *answer;  /* solver reply (owned) */
-  char *error;   /* why the sample has no score (owned) */
+/* ---- the solver phases ---------------------------------------------------------- */
+
+enum { PH_WEAK = 0, PH_STRONG, PH_FILTER, N_PH };
+
+/* One row per solver phase. FILTER samples come from the strong solver's role under
+ * their own labels (and so their own seeds). Answer-Consistency groups extracted
+ * answers itself, so FILTER samples of a verifiable task are matched locally whatever
+ * the recipe's matcher. */
+static const struct phase {
+  enum ep_state state;
+  enum recipe_role_id role;
+  const char *label, *judge_label, *error;
+  int local_match;
+} k_phases[N_PH] = {
+    [PH_WEAK] = {EP_WEAK, RECIPE_ROLE_WEAK, "weak", "judge_weak", "error:weak", 0},
+    [PH_STRONG] = {EP_STRONG, RECIPE_ROLE_STRONG, "strong", "judge_strong", "error:strong", 0},
+    [PH_FILTER] = {EP_FILTER, RECIPE_ROLE_STRONG, "filter", "judge_filter", "error:filter", 1},
 };
 
+static int phase_of(enum ep_state s) {
+  switch (s) {
+  case EP_WEAK: return PH_WEAK;
+  case EP_STRONG: return PH_STRONG;
+  case EP_FILTER: return PH_FILTER;
+  default: return -1;
+  }
+}
+
+/* A call's tag: what kind of call, for which phase and sample. */
+enum { CALL_ORCHESTRATOR = 1, CALL_CHALLENGER, CALL_QUALITY, CALL_SOLVER, CALL_JUDGE };
+#define TAG(kind, ph, sample) (((kind) << 16) | ((ph) << 8) | (sample))
+#define TAG_KIND(t) ((t) >> 16)
+#define TAG_PHASE(t) (((t) >> 8) & 0xff)
+#define TAG_SAMPLE(t) ((t) & 0xff)
+
 struct episode {
-  struct run *run;
+  const struct ep_config *cfg;
   const struct recipe *rc;
+  const struct method_ops *method;
+  struct ep_env env;
   const struct src_doc *doc;
+  enum ep_state state;
+  int inflight;              /* calls submitted and not yet delivered */
   int round;                 /* 1-based */
-  int accepted;              /* examples accepted so far */
+  int accepted;              /* examples kept so far */
   json_t *history;           /* array of round summaries (feedback material) */
   uint64_t *seen;            /* normalised-question hashes of this source */
   size_t n_seen, cap_seen;
+  void *mstate;              /* the method's state (method->state_size bytes) */
 
   /* the current round */
+  char *fail_reason, *fail_detail; /* the last step's failure; NULL when it succeeded */
   char *instructions;        /* orchestrator output, NULL when none */
   char *orch_error;
   json_t *chal_messages;     /* challenger request messages (for the repair turn) */
@@ -65,55 +99,37 @@ struct episode {
   int have_cand;
   struct score_qv qv;
   int have_qv;
-  int pending;               /* samples of the current solver phase still open */
-  struct sample weak[EP_MAX_SAMPLES], strong[EP_MAX_SAMPLES];
-  int n_weak, n_strong;      /* samples requested */
-  struct ep_stats stats;
-
-  /* baselines (one-shot methods, see baseline.h) */
-  int baseline;              /* 1: no orchestrator, no feedback, no short-circuit, 1 round */
-  char *pre_reason, *pre_detail;       /* first check / quality failure (gate and filter) */
-  char *filter_reason, *filter_detail; /* the CoT filter's failure */
-  json_t *filter_info;       /* the CoT filter's record, NULL for self-instruct */
-  int passed_filter;         /* the example is kept in the dataset */
-  struct sample filt[EP_MAX_SAMPLES];
-  int n_filt;
+  int pending;               /* samples of the current phase still open */
+  struct ep_sample samples[N_PH][ACCEPT_MAX_SAMPLES];
+  int n_samples[N_PH];       /* samples requested */
+  struct accept_stats stats;
 };
 
-/* ---- small helpers -------------------------------------------------------- */
+static void next(struct episode *ep, enum ep_state done) { ep->method->next(ep, done); }
 
-static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
+/* ---- small helpers ------------------------------------------------------------ */
 
-static void set_str(char **dst, const char *s) {
-  free(*dst);
-  *dst = xstrdup(s);
-}
+static int is_verifiable(const struct episode *ep) { return ep->rc->task == CAND_TASK_VERIFIABLE; }
 
-/* A solver phase: weak, strong, or the CoT-Self-Instruct filter's samples (drawn
- * from the strong solver's role under their own labels and seeds). */
-enum ph { PH_WEAK = 0, PH_STRONG, PH_FILTER };
-
-static int is_verifiable(const struct episode *ep) { return ep->rc->task == RECIPE_TASK_VERIFIABLE; }
-
-static enum cand_task cand_task_of(const struct episode *ep) {
-  return is_verifiable(ep) ? CAND_TASK_VERIFIABLE : CAND_TASK_RUBRIC;
-}
-
-static void sample_reset(struct sample *s) {
+static void sample_reset(struct ep_sample *s) {
   free(s->answer);
   free(s->error);
   memset(s, 0, sizeof *s);
 }
 
+static void set_failure(struct episode *ep, const char *reason, const char *detail) {
+  xset_str(&ep->fail_reason, reason);
+  xset_str(&ep->fail_detail, detail ? detail : "");
+}
+
 static void round_reset(struct episode *ep) {
-  free(ep->instructions);
-  ep->instructions = NULL;
-  free(ep->orch_error);
-  ep->orch_error = NULL;
+  set_failure(ep, NULL, NULL);
+  xset_str(&ep->fail_detail, NULL);
+  xset_str(&ep->instructions, NULL);
+  xset_str(&ep->orch_error, NULL);
   json_decref(ep->chal_messages);
   ep->chal_messages = NULL;
-  free(ep->chal_raw);
-  ep->chal_raw = NULL;
+  xset_str(&ep->chal_raw, NULL);
   ep->repaired = 0;
   if (ep->have_cand) cand_free(&ep->cand);
   memset(&ep->cand, 0, sizeof ep->cand);
@@ -121,78 +137,85 @@ static void round_reset(struct episode *ep) {
   memset(&ep->qv, 0, sizeof ep->qv);
   ep->have_qv = 0;
   ep->pending = 0;
-  for (int i = 0; i < EP_MAX_SAMPLES; i++) {
-    sample_reset(&ep->weak[i]);
-    sample_reset(&ep->strong[i]);
+  for (int p = 0; p < N_PH; p++) {
+    for (int i = 0; i < ACCEPT_MAX_SAMPLES; i++) sample_reset(&ep->samples[p][i]);
+    ep->n_samples[p] = 0;
   }
-  ep->n_weak = ep->n_strong = 0;
   memset(&ep->stats, 0, sizeof ep->stats);
-  for (int i = 0; i < EP_MAX_SAMPLES; i++) sample_reset(&ep->filt[i]);
-  ep->n_filt = 0;
-  free(ep->pre_reason);
-  free(ep->pre_detail);
-  free(ep->filter_reason);
-  free(ep->filter_detail);
-  ep->pre_reason = ep->pre_detail = ep->filter_reason = ep->filter_detail = NULL;
-  json_decref(ep->filter_info);
-  ep->filter_info = NULL;
-  ep->passed_filter = 0;
+  if (ep->mstate) {
+    if (ep->method->reset) ep->method->reset(ep->mstate);
+    memset(ep->mstate, 0, ep->method->state_size);
+  }
 }
 
 static void seen_add(struct episode *ep, uint64_t h) {
   for (size_t i = 0; i < ep->n_seen; i++)
     if (ep->seen[i] == h) return;
   if (ep->n_seen == ep->cap_seen) {
-    size_t cap = ep->cap_seen ? ep->cap_seen * 2 : 8;
-    uint64_t *p = realloc(ep->seen, cap * sizeof *p);
-    if (!p) return; /* dedup is best effort under memory pressure */
-    ep->seen = p;
-    ep->cap_seen = cap;
+    ep->cap_seen = ep->cap_seen ? ep->cap_seen * 2 : 8;
+    ep->seen = xrealloc(ep->seen, ep->cap_seen * sizeof *ep->seen);
   }
   ep->seen[ep->n_seen++] = h;
 }
+
+/* The episode is set aside unfinished. */
+static void park(struct episode *ep) { ep->state = EP_PARKED; }
+
+/* Submit a call; 0, or the environment refused it (the run is stopping). */
+static int submit(struct episode *ep, enum recipe_role_id role, const char *label, int sample,
+                  int tag, json_t *body) {
+  struct ep_call c = {role, label, sample, tag, ep->doc->id, ep->round, body};
+  int rc = ep->env.submit(ep->env.data, ep, &c);
+  if (rc == 0) ep->inflight++;
+  return rc;
+}
+
+/* ---- requests ------------------------------------------------------------------ */
 
 /* Variables every prompt may use. New reference. */
 static json_t *base_vars(const struct episode *ep) {
   const struct recipe *rc = ep->rc;
   return json_pack("{s:s, s:s, s:s, s:i, s:s, s:b, s:i, s:i, s:i}", "source_title",
                    ep->doc->title ? ep->doc->title : "", "source_text", ep->doc->text, "goal",
-                   rc->goal ? rc->goal : "", "round", ep->round, "task", recipe_task_name(rc->task),
+                   rc->goal ? rc->goal : "", "round", ep->round, "task", cand_task_name(rc->task),
                    "verifiable", is_verifiable(ep), "max_weight", rc->checks.max_weight,
                    "rubric_min", rc->checks.rubric_min, "rubric_max", rc->checks.rubric_max);
 }
 
-/* Render a role's prompt with vars and build its request body (taken by the
- * caller). Returns NULL with a message in err on a template error. */
+/* Sampling parameters of a role, with the seed of (label, sample). */
+static void role_params(const struct episode *ep, enum recipe_role_id role, const char *label,
+                        int sample, struct llm_params *p) {
+  const struct recipe_role *ro = &ep->rc->roles[role];
+  llm_params_init(p);
+  p->temperature = ro->temperature;
+  p->top_p = ro->top_p;
+  p->max_tokens = ro->max_tokens;
+  p->has_seed = 1;
+  p->seed = ep->env.seed(ep->env.data, ep->doc->id, ep->round, label, sample);
+  p->extra = ro->extra;
+}
+
+/* Render a role's prompt with vars and build its request body (the caller owns it).
+ * Returns NULL with a message in err on a template error. messages_out (may be NULL)
+ * gets the rendered messages. */
 static json_t *build_request(struct episode *ep, enum recipe_role_id role, const char *label,
                              int sample, const json_t *vars, json_t **messages_out, char *err,
                              size_t errlen) {
-  const struct recipe *rc = ep->rc;
-  const struct recipe_role *ro = &rc->roles[role];
-  json_t *messages = NULL;
+  const struct recipe_role *ro = &ep->rc->roles[role];
   const tpl *sys = ro->system_prompt.tpl.user; /* NULL unless a system_prompt file is set */
   const struct tpl_prompt *pt = &ro->prompt.tpl;
-  int bl_chal = ep->baseline && role == RECIPE_ROLE_CHALLENGER;
-  if (bl_chal) {
-    /* Baselines use their method's own challenger prompt (run.c loads it). */
-    pt = &ep->run->bl_prompt;
+  if (role == RECIPE_ROLE_CHALLENGER && ep->cfg->challenger_tpl) {
+    pt = ep->cfg->challenger_tpl; /* the method's own challenger prompt */
     sys = NULL;
   }
+  json_t *messages = NULL;
   if (tpl_prompt_render(pt, sys, vars, 0, &messages, err, errlen)) return NULL;
   struct llm_params p;
-  llm_params_init(&p);
-  p.temperature = ro->temperature;
-  p.top_p = ro->top_p;
-  p.max_tokens = ro->max_tokens;
-  p.has_seed = 1;
-  p.seed = run_seed(ep->run, ep->doc->id, ep->round, label, sample);
-  p.extra = ro->extra;
+  role_params(ep, role, label, sample, &p);
   json_t *rf = NULL;
-  const struct recipe_endpoint *e = &rc->endpoints[ro->endpoint_index];
-  /* CoT-Self-Instruct reasons before its JSON: no response_format for it. */
-  if ((role == RECIPE_ROLE_CHALLENGER) && e->json_schema && run_schema_ok(ep->run, ro->endpoint) &&
-      !(bl_chal && ep->run->method == BL_COT_SELF_INSTRUCT))
-    rf = cand_response_format(cand_task_of(ep));
+  if (role == RECIPE_ROLE_CHALLENGER && ep->method->challenger_schema &&
+      ep->rc->endpoints[ro->endpoint_index].json_schema && ep->env.schema_ok(ep->env.data, role))
+    rf = cand_response_format(ep->rc->task);
   p.response_format = rf;
   json_t *body = llm_request_build(ro->model, messages, &p);
   json_decref(rf);
@@ -204,49 +227,12 @@ static json_t *build_request(struct episode *ep, enum recipe_role_id role, const
   return body;
 }
 
-static json_t *stats_json(const struct ep_stats *s) {
-  json_t *o = json_object();
-  json_object_set_new(o, "n_weak", json_integer(s->n_weak));
-  json_object_set_new(o, "n_strong", json_integer(s->n_strong));
-  json_object_set_new(o, "strong_ran", json_boolean(s->strong_ran));
-#define NUM(f) json_object_set_new(o, #f, json_real(isfinite(s->f) ? round(s->f * 1e6) / 1e6 : 0.0))
-  NUM(weak_mean); NUM(weak_std); NUM(weak_min); NUM(weak_max);
-  NUM(strong_mean); NUM(strong_std); NUM(strong_min); NUM(strong_max); NUM(gap);
-#undef NUM
-  json_object_set_new(o, "weak_correct", json_integer(s->weak_correct));
-  json_object_set_new(o, "strong_correct", json_integer(s->strong_correct));
-  return o;
-}
-
-static json_t *scores_json(const double *x, int n) {
-  json_t *a = json_array();
-  for (int i = 0; i < n; i++) json_array_append_new(a, json_real(round(x[i] * 1e6) / 1e6));
-  return a;
-}
-
-static double r6(double x) { return isfinite(x) ? round(x * 1e6) / 1e6 : 0.0; }
-
-/* ---- phases ----------------------------------------------------------------- */
-
-static void round_begin(struct episode *ep);
-static void challenge(struct episode *ep);
-static void quality(struct episode *ep);
-static void solvers(struct episode *ep, enum ph p);
-static void round_end(struct episode *ep, const char *reason, const char *detail);
-
-/* The run is stopping (budget, signal): leave the source in progress. */
-static void park(struct episode *ep) { run_episode_ended(ep->run, ep, 0, 0); }
-
-/* fb_round views over the history array (borrowed strings). */
+/* fb_round views over the history array (borrowed strings; the caller frees the array). */
 static struct fb_round *history_view(const struct episode *ep, int *n) {
   size_t len = json_array_size(ep->history);
   *n = (int)len;
   if (!len) return NULL;
-  struct fb_round *r = calloc(len, sizeof *r);
-  if (!r) {
-    *n = 0;
-    return NULL;
-  }
+  struct fb_round *r = xcalloc(len, sizeof *r);
   for (size_t i = 0; i < len; i++) {
     const json_t *h = json_array_get(ep->history, i);
     r[i].round = (int)jx_int(h, "round", 0);
@@ -264,61 +250,72 @@ static struct fb_round *history_view(const struct episode *ep, int *n) {
   return r;
 }
 
-static void on_orchestrator(struct episode *ep, int sample, const struct call_out *out) {
-  (void)sample;
-  if (out->budget_stop) { park(ep); return; }
-  if (out->ok) {
-    size_t n = 0;
-    const char *t = extract_skip_think(out->content, strlen(out->content), &n);
-    ep->instructions = strndup(t, n);
-  } else {
-    /* The round goes on from the template's feedback alone. */
-    ep->orch_error = xstrdup(out->error);
-  }
-  challenge(ep);
-}
-
-static void round_begin(struct episode *ep) {
-  round_reset(ep);
-  if (!ep->rc->roles[RECIPE_ROLE_ORCHESTRATOR].present || ep->round == 1) {
-    challenge(ep);
-    return;
-  }
-  char err[512];
-  json_t *vars = base_vars(ep);
-  struct buf hist = BUF_INIT;
+/* The history (orchestrator) or feedback (challenger) text of the earlier rounds. A
+ * block too big for its cap is left out rather than cut. New reference. */
+static json_t *history_text(const struct episode *ep, int for_orchestrator) {
+  struct buf b = BUF_INIT;
   int n;
   struct fb_round *view = history_view(ep, &n);
-  if (fb_history(&hist, view, n)) buf_reset(&hist);
+  int rc = for_orchestrator ? fb_history(&b, view, n) : fb_compose(&b, view, n, NULL);
+  if (rc) buf_reset(&b);
   free(view);
-  json_object_set_new(vars, "history", json_string(buf_str(&hist)));
-  buf_free(&hist);
+  json_t *s = json_string(buf_str(&b));
+  buf_free(&b);
+  return s;
+}
+
+/* A step failed before any call went out (a template error): the round ends. */
+static void end_round_now(struct episode *ep, const char *reason, const char *detail) {
+  ep_end_round(ep, reason, detail, 0);
+}
+
+/* ---- ORCHESTRATE ------------------------------------------------------------------ */
+
+void ep_orchestrate(struct episode *ep) {
+  char err[512];
+  ep->state = EP_ORCHESTRATE;
+  set_failure(ep, NULL, NULL);
+  json_t *vars = base_vars(ep);
+  json_object_set_new(vars, "history", history_text(ep, 1));
   json_t *body = build_request(ep, RECIPE_ROLE_ORCHESTRATOR, "orchestrator", 0, vars, NULL, err,
                                sizeof err);
   json_decref(vars);
-  if (!body) { round_end(ep, "error:orchestrator", err); return; }
-  if (run_call(ep->run, ep, RECIPE_ROLE_ORCHESTRATOR, "orchestrator", 0, body, on_orchestrator))
+  if (!body) {
+    end_round_now(ep, "error:orchestrator", err);
+    return;
+  }
+  if (submit(ep, RECIPE_ROLE_ORCHESTRATOR, "orchestrator", 0, TAG(CALL_ORCHESTRATOR, 0, 0), body))
     park(ep);
 }
 
-static void on_challenger(struct episode *ep, int sample, const struct call_out *out);
+static void on_orchestrator(struct episode *ep, const struct ep_reply *out) {
+  if (out->ok) {
+    size_t n = 0;
+    const char *t = extract_skip_think(out->content, strlen(out->content), &n);
+    ep->instructions = xstrndup(t, n);
+  } else {
+    ep->orch_error = xstrdup(out->error); /* the round goes on from the feedback alone */
+  }
+  next(ep, EP_ORCHESTRATE);
+}
 
-static void challenge(struct episode *ep) {
+/* ---- CHALLENGE and REPAIR ----------------------------------------------------------- */
+
+void ep_challenge(struct episode *ep) {
   char err[512];
+  ep->state = EP_CHALLENGE;
+  set_failure(ep, NULL, NULL);
   json_t *vars = base_vars(ep);
-  struct buf fb = BUF_INIT;
-  int n;
-  struct fb_round *view = history_view(ep, &n);
-  if (fb_compose(&fb, view, n, NULL)) buf_reset(&fb);
-  free(view);
-  json_object_set_new(vars, "feedback", json_string(buf_str(&fb)));
+  json_object_set_new(vars, "feedback", history_text(ep, 0));
   json_object_set_new(vars, "instructions", json_string(ep->instructions ? ep->instructions : ""));
-  buf_free(&fb);
   json_t *body = build_request(ep, RECIPE_ROLE_CHALLENGER, "challenger", 0, vars,
                                &ep->chal_messages, err, sizeof err);
   json_decref(vars);
-  if (!body) { round_end(ep, "error:challenger", err); return; }
-  if (run_call(ep->run, ep, RECIPE_ROLE_CHALLENGER, "challenger", 0, body, on_challenger))
+  if (!body) {
+    end_round_now(ep, "error:challenger", err);
+    return;
+  }
+  if (submit(ep, RECIPE_ROLE_CHALLENGER, "challenger", 0, TAG(CALL_CHALLENGER, 0, 0), body))
     park(ep);
 }
 
@@ -333,88 +330,55 @@ static void repair(struct episode *ep, const char *problem) {
            "with the same content and nothing before or after it.",
            problem);
   json_array_append_new(messages, json_pack("{s:s,s:s}", "role", "user", "content", msg));
-  const struct recipe_role *ro = &ep->rc->roles[RECIPE_ROLE_CHALLENGER];
   struct llm_params p;
-  llm_params_init(&p);
-  p.temperature = ro->temperature;
-  p.top_p = ro->top_p;
-  p.max_tokens = ro->max_tokens;
-  p.has_seed = 1;
-  p.seed = run_seed(ep->run, ep->doc->id, ep->round, "challenger_repair", 0);
-  p.extra = ro->extra;
-  json_t *body = llm_request_build(ro->model, messages, &p);
+  role_params(ep, RECIPE_ROLE_CHALLENGER, "challenger_repair", 0, &p);
+  json_t *body = llm_request_build(ep->rc->roles[RECIPE_ROLE_CHALLENGER].model, messages, &p);
   json_decref(messages);
+  ep->state = EP_REPAIR;
   ep->repaired = 1;
-  if (!body) { round_end(ep, "parse_error", problem); return; }
-  if (run_call(ep->run, ep, RECIPE_ROLE_CHALLENGER, "challenger_repair", 0, body, on_challenger))
+  if (!body) {
+    end_round_now(ep, "parse_error", problem);
+    return;
+  }
+  if (submit(ep, RECIPE_ROLE_CHALLENGER, "challenger_repair", 0, TAG(CALL_CHALLENGER, 0, 0), body))
     park(ep);
 }
 
-static void on_challenger(struct episode *ep, int sample, const struct call_out *out) {
-  (void)sample;
-  if (out->budget_stop) { park(ep); return; }
-  if (!out->ok) { round_end(ep, "error:challenger", out->error); return; }
-  free(ep->chal_raw);
-  ep->chal_raw = xstrdup(out->content);
+static void on_challenger(struct episode *ep, const struct ep_reply *out) {
+  if (!out->ok) {
+    set_failure(ep, "error:challenger", out->error);
+    next(ep, EP_CHALLENGE);
+    return;
+  }
+  xset_str(&ep->chal_raw, out->content);
   if (ep->have_cand) cand_free(&ep->cand);
   ep->have_cand = 0;
   struct cand_seen seen = {ep->seen, ep->n_seen};
   struct cand_issue issue;
   memset(&issue, 0, sizeof issue);
-  int rc = cand_parse(out->content, strlen(out->content), cand_task_of(ep), &ep->run->checks,
+  int rc = cand_parse(out->content, strlen(out->content), ep->rc->task, &ep->rc->checks,
                       ep->rc->checks.dedup ? &seen : NULL, &ep->cand, &issue);
-  if (rc == 0 || issue.kind == CAND_CHECK) ep->have_cand = 1;
-  if (ep->have_cand) seen_add(ep, ep->cand.question_hash);
-  if (rc == 0) { quality(ep); return; }
-  if (issue.kind == CAND_CHECK && ep->baseline) {
-    /* Baselines evaluate every parsed candidate; the failed check is the
-     * candidate's gate and filter verdict. */
-    set_str(&ep->pre_reason, issue.reason);
-    set_str(&ep->pre_detail, issue.message);
-    quality(ep);
+  if (rc == 0 || issue.kind == CAND_CHECK) {
+    ep->have_cand = 1;
+    seen_add(ep, ep->cand.question_hash);
+  }
+  if (rc != 0 && issue.kind != CAND_CHECK && !ep->repaired) {
+    repair(ep, issue.message);
     return;
   }
-  if (issue.kind == CAND_CHECK) { round_end(ep, issue.reason, issue.message); return; }
-  if (!ep->repaired) { repair(ep, issue.message); return; }
-  round_end(ep, "parse_error", issue.message);
+  if (rc != 0) set_failure(ep, issue.kind == CAND_CHECK ? issue.reason : "parse_error", issue.message);
+  next(ep, EP_CHALLENGE);
 }
 
-static void on_quality(struct episode *ep, int sample, const struct call_out *out) {
-  (void)sample;
-  if (out->budget_stop) { park(ep); return; }
-  char err[512];
-  if (ep->baseline) {
-    /* Recorded, never a stop: the candidate is evaluated anyway. */
-    if (!out->ok) {
-      if (!ep->pre_reason) { set_str(&ep->pre_reason, "error:quality"); set_str(&ep->pre_detail, out->error); }
-    } else if (score_parse_qv(out->content, strlen(out->content), &ep->qv, err, sizeof err)) {
-      if (!ep->pre_reason) { set_str(&ep->pre_reason, "error:quality_reply"); set_str(&ep->pre_detail, err); }
-    } else {
-      ep->have_qv = 1;
-      if (!ep->qv.pass && !ep->pre_reason) {
-        char reason[64];
-        score_qv_reason(&ep->qv, reason, sizeof reason);
-        set_str(&ep->pre_reason, reason);
-        set_str(&ep->pre_detail, ep->qv.feedback);
-      }
-    }
-    solvers(ep, PH_WEAK);
+/* ---- QUALITY -------------------------------------------------------------------------- */
+
+void ep_quality(struct episode *ep) {
+  ep->state = EP_QUALITY;
+  set_failure(ep, NULL, NULL);
+  if (!ep->rc->roles[RECIPE_ROLE_QUALITY].present) {
+    next(ep, EP_QUALITY);
     return;
   }
-  if (!out->ok) { round_end(ep, "error:quality", out->error); return; }
-  if (score_parse_qv(out->content, strlen(out->content), &ep->qv, err, sizeof err))
-    { round_end(ep, "error:quality_reply", err); return; }
-  ep->have_qv = 1;
-  if (!ep->qv.pass) {
-    char reason[64];
-    score_qv_reason(&ep->qv, reason, sizeof reason);
-    { round_end(ep, reason, ep->qv.feedback); return; }
-  }
-  solvers(ep, PH_WEAK);
-}
-
-static void quality(struct episode *ep) {
-  if (!ep->rc->roles[RECIPE_ROLE_QUALITY].present) { solvers(ep, PH_WEAK); return; }
   char err[512];
   json_t *vars = base_vars(ep);
   json_t *cj = cand_to_json(&ep->cand);
@@ -424,111 +388,96 @@ static void quality(struct episode *ep) {
   free(cs);
   json_t *body = build_request(ep, RECIPE_ROLE_QUALITY, "quality", 0, vars, NULL, err, sizeof err);
   json_decref(vars);
-  if (!body) { round_end(ep, "error:quality", err); return; }
-  if (run_call(ep->run, ep, RECIPE_ROLE_QUALITY, "quality", 0, body, on_quality)) park(ep);
+  if (!body) {
+    end_round_now(ep, "error:quality", err);
+    return;
+  }
+  if (submit(ep, RECIPE_ROLE_QUALITY, "quality", 0, TAG(CALL_QUALITY, 0, 0), body)) park(ep);
 }
 
-/* ---- solvers and judging ------------------------------------------------------ */
-
-static enum recipe_role_id ph_role(enum ph p) {
-  return p == PH_WEAK ? RECIPE_ROLE_WEAK : RECIPE_ROLE_STRONG;
-}
-static const char *ph_label(enum ph p) {
-  return p == PH_WEAK ? "weak" : p == PH_STRONG ? "strong" : "filter";
-}
-static const char *ph_judge_label(enum ph p) {
-  return p == PH_WEAK ? "judge_weak" : p == PH_STRONG ? "judge_strong" : "judge_filter";
-}
-static const char *ph_error(enum ph p) {
-  return p == PH_WEAK ? "error:weak" : p == PH_STRONG ? "error:strong" : "error:filter";
-}
-
-static void phase_done(struct episode *ep, enum ph p);
-
-static struct sample *sample_of(struct episode *ep, enum ph p, int i) {
-  return p == PH_WEAK ? &ep->weak[i] : p == PH_STRONG ? &ep->strong[i] : &ep->filt[i];
+static void on_quality(struct episode *ep, const struct ep_reply *out) {
+  char err[512];
+  if (!out->ok) {
+    set_failure(ep, "error:quality", out->error);
+  } else if (score_parse_qv(out->content, strlen(out->content), &ep->qv, err, sizeof err)) {
+    set_failure(ep, "error:quality_reply", err);
+  } else {
+    ep->have_qv = 1;
+    if (!ep->qv.pass) {
+      char reason[64];
+      score_qv_reason(&ep->qv, reason, sizeof reason);
+      set_failure(ep, reason, ep->qv.feedback);
+    }
+  }
+  next(ep, EP_QUALITY);
 }
 
-static void sample_finish(struct episode *ep, enum ph p, int i, int ok, double score,
+/* ---- WEAK, STRONG, FILTER: solver samples and their judging ------------------------------ */
+
+/* Fill stats from the judged samples of the phases run so far. */
+static void fill_stats(struct episode *ep) {
+  struct accept_stats *s = &ep->stats;
+  s->n_weak = s->n_strong = 0;
+  for (int i = 0; i < ep->n_samples[PH_WEAK]; i++)
+    if (ep->samples[PH_WEAK][i].ok) s->weak[s->n_weak++] = ep->samples[PH_WEAK][i].score;
+  for (int i = 0; i < ep->n_samples[PH_STRONG]; i++)
+    if (ep->samples[PH_STRONG][i].ok) s->strong[s->n_strong++] = ep->samples[PH_STRONG][i].score;
+  s->strong_ran = ep->n_samples[PH_STRONG] > 0;
+  accept_stats_compute(s, ep->rc->accept.pass_threshold);
+}
+
+/* The phase's last sample is in: park when one was set aside, else report. */
+static void phase_done(struct episode *ep, int ph) {
+  int n = ep->n_samples[ph], judged = 0;
+  for (int i = 0; i < n; i++) {
+    const struct ep_sample *s = &ep->samples[ph][i];
+    if (s->done && !s->ok && !s->error) { /* set aside */
+      park(ep);
+      return;
+    }
+    judged += s->ok;
+  }
+  if (ph != PH_FILTER) fill_stats(ep);
+  if (!judged) {
+    char d[600];
+    snprintf(d, sizeof d, "no %s answer could be judged: %s", k_phases[ph].label,
+             ep_first_error(ep, k_phases[ph].state));
+    set_failure(ep, k_phases[ph].error, d);
+  }
+  next(ep, k_phases[ph].state);
+}
+
+static void sample_finish(struct episode *ep, int ph, int i, int ok, double score,
                           const char *error) {
-  struct sample *s = sample_of(ep, p, i);
+  struct ep_sample *s = &ep->samples[ph][i];
   if (s->done) return;
   s->done = 1;
   s->ok = ok;
   s->score = score;
   if (!ok) s->error = xstrdup(error ? error : "failed");
-  if (--ep->pending == 0) phase_done(ep, p);
+  if (--ep->pending == 0) phase_done(ep, ph);
 }
 
-/* A sample whose next call was not made (the run is stopping, or the call failed
- * for infrastructure reasons): done without a score or an error, which
- * phase_done reads as "set the episode aside". */
-static void sample_set_aside(struct episode *ep, enum ph p, int i) {
-  sample_of(ep, p, i)->done = 1;
-  if (--ep->pending == 0) park(ep);
+/* A sample whose next call was not made or not answered (the run is stopping, or an
+ * infrastructure failure): done without a score or an error, which phase_done reads
+ * as "set the episode aside". */
+static void sample_set_aside(struct episode *ep, int ph, int i) {
+  ep->samples[ph][i].done = 1;
+  if (--ep->pending == 0) phase_done(ep, ph);
 }
 
-static void on_judge(struct episode *ep, enum ph p, int i, const struct call_out *out) {
-  if (out->budget_stop) { sample_set_aside(ep, p, i); return; }
-  if (!out->ok) { sample_finish(ep, p, i, 0, 0, out->error); return; }
-  char err[512];
-  size_t len = strlen(out->content);
-  if (is_verifiable(ep)) {
-    int correct = 0;
-    if (score_parse_correct(out->content, len, &correct, err, sizeof err))
-      { sample_finish(ep, p, i, 0, 0, err); return; }
-    { sample_finish(ep, p, i, 1, correct ? 1.0 : 0.0, NULL); return; }
-  }
-  int n = ep->cand.n_rubric;
-  int *met = calloc((size_t)n + 1, sizeof *met);
-  int *w = calloc((size_t)n + 1, sizeof *w);
-  if (!met || !w) {
-    free(met);
-    free(w);
-    { sample_finish(ep, p, i, 0, 0, "out of memory"); return; }
-  }
-  for (int k = 0; k < n; k++) w[k] = ep->cand.rubric[k].weight;
-  int got = score_parse_verdicts(out->content, len, n, met, err, sizeof err);
-  if (got < 0)
-    sample_finish(ep, p, i, 0, 0, err);
-  else
-    sample_finish(ep, p, i, 1, score_rubric(w, met, n), NULL);
-  free(met);
-  free(w);
-}
-
-static void on_judge_weak(struct episode *ep, int i, const struct call_out *o) {
-  on_judge(ep, PH_WEAK, i, o);
-}
-static void on_judge_strong(struct episode *ep, int i, const struct call_out *o) {
-  on_judge(ep, PH_STRONG, i, o);
-}
-static void on_judge_filter(struct episode *ep, int i, const struct call_out *o) {
-  on_judge(ep, PH_FILTER, i, o);
-}
-
-/* Judge one answer: a judge call (rubric, or the LLM matcher), or locally.
- * Answer-Consistency samples (filter phase, verifiable tasks) are matched
- * locally whatever the matcher: the filter groups extracted answers itself. */
-static void judge(struct episode *ep, enum ph p, int i) {
-  struct sample *s = sample_of(ep, p, i);
+/* Judge one answer: locally with a matcher, or through a judge call. */
+static void judge(struct episode *ep, int ph, int i) {
+  struct ep_sample *s = &ep->samples[ph][i];
   const struct recipe *rc = ep->rc;
-  if (is_verifiable(ep) &&
-      (rc->checks.verifiable_matcher != RECIPE_MATCH_LLM || p == PH_FILTER)) {
+  if (is_verifiable(ep) && (rc->verifiable_matcher != SCORE_LLM || k_phases[ph].local_match)) {
+    /* the FILTER phase may get here with the LLM matcher: match it the auto way */
+    enum score_matcher m = rc->verifiable_matcher == SCORE_LLM ? SCORE_AUTO : rc->verifiable_matcher;
     char *ans = score_final_answer(s->answer, strlen(s->answer));
-    enum score_matcher m;
-    double dummy;
-    switch (rc->checks.verifiable_matcher) {
-    case RECIPE_MATCH_EXACT: m = SCORE_EXACT; break;
-    case RECIPE_MATCH_NORMALISED: m = SCORE_NORMALISED; break;
-    case RECIPE_MATCH_NUMERIC: m = SCORE_NUMERIC; break;
-    default:
-      m = score_parse_number(ep->cand.reference_answer, &dummy) == 0 ? SCORE_NUMERIC
-                                                                     : SCORE_NORMALISED;
-    }
     int match = ans ? score_match(m, ans, ep->cand.reference_answer) : 0;
     free(ans);
-    { sample_finish(ep, p, i, 1, match ? 1.0 : 0.0, NULL); return; }
+    sample_finish(ep, ph, i, 1, match ? 1.0 : 0.0, NULL);
+    return;
   }
   char err[512];
   json_t *vars = base_vars(ep);
@@ -536,64 +485,82 @@ static void judge(struct episode *ep, enum ph p, int i) {
   json_object_set_new(vars, "response", jx_string_lossy(s->answer, strlen(s->answer)));
   json_object_set_new(vars, "reference_answer", json_string(ep->cand.reference_answer));
   json_object_set_new(vars, "rubric", cand_rubric_vars(&ep->cand));
-  const char *label = ph_judge_label(p);
+  const char *label = k_phases[ph].judge_label;
   json_t *body = build_request(ep, RECIPE_ROLE_JUDGE, label, i, vars, NULL, err, sizeof err);
   json_decref(vars);
-  if (!body) { sample_finish(ep, p, i, 0, 0, err); return; }
-  if (run_call(ep->run, ep, RECIPE_ROLE_JUDGE, label, i, body,
-               p == PH_WEAK ? on_judge_weak : p == PH_STRONG ? on_judge_strong : on_judge_filter))
-    sample_set_aside(ep, p, i);
+  if (!body) {
+    sample_finish(ep, ph, i, 0, 0, err);
+    return;
+  }
+  if (submit(ep, RECIPE_ROLE_JUDGE, label, i, TAG(CALL_JUDGE, ph, i), body))
+    sample_set_aside(ep, ph, i);
 }
 
-static void on_solver(struct episode *ep, enum ph p, int i, const struct call_out *out) {
-  if (out->budget_stop) { sample_set_aside(ep, p, i); return; }
-  if (!out->ok) { sample_finish(ep, p, i, 0, 0, out->error); return; }
-  sample_of(ep, p, i)->answer = xstrdup(out->content);
-  judge(ep, p, i);
+static void on_judge(struct episode *ep, int ph, int i, const struct ep_reply *out) {
+  if (!out->ok) {
+    sample_finish(ep, ph, i, 0, 0, out->error);
+    return;
+  }
+  char err[512];
+  size_t len = strlen(out->content);
+  if (is_verifiable(ep)) {
+    int correct = 0;
+    if (score_parse_correct(out->content, len, &correct, err, sizeof err))
+      sample_finish(ep, ph, i, 0, 0, err);
+    else
+      sample_finish(ep, ph, i, 1, correct ? 1.0 : 0.0, NULL);
+    return;
+  }
+  int n = ep->cand.n_rubric;
+  int *met = xcalloc((size_t)n + 1, sizeof *met);
+  int *w = xcalloc((size_t)n + 1, sizeof *w);
+  for (int k = 0; k < n; k++) w[k] = ep->cand.rubric[k].weight;
+  if (score_parse_verdicts(out->content, len, n, met, err, sizeof err) < 0)
+    sample_finish(ep, ph, i, 0, 0, err);
+  else
+    sample_finish(ep, ph, i, 1, score_rubric(w, met, n), NULL);
+  free(met);
+  free(w);
 }
 
-static void on_weak(struct episode *ep, int i, const struct call_out *o) {
-  on_solver(ep, PH_WEAK, i, o);
-}
-static void on_strong(struct episode *ep, int i, const struct call_out *o) {
-  on_solver(ep, PH_STRONG, i, o);
-}
-static void on_filter(struct episode *ep, int i, const struct call_out *o) {
-  on_solver(ep, PH_FILTER, i, o);
-}
-
-static int *ph_count(struct episode *ep, enum ph p) {
-  return p == PH_WEAK ? &ep->n_weak : p == PH_STRONG ? &ep->n_strong : &ep->n_filt;
+static void on_solver(struct episode *ep, int ph, int i, const struct ep_reply *out) {
+  if (!out->ok) {
+    sample_finish(ep, ph, i, 0, 0, out->error);
+    return;
+  }
+  ep->samples[ph][i].answer = xstrdup(out->content);
+  judge(ep, ph, i);
 }
 
-static void solvers(struct episode *ep, enum ph p) {
-  enum recipe_role_id role = ph_role(p);
-  const struct recipe_role *ro = &ep->rc->roles[role];
-  int want = p == PH_FILTER ? ep->run->bl.k : ro->samples;
-  int n = want < 1 ? 1 : (want > EP_MAX_SAMPLES ? EP_MAX_SAMPLES : want);
-  const char *label = ph_label(p);
-  *ph_count(ep, p) = n;
+void ep_solve(struct episode *ep, enum ep_state phase, int n) {
+  int ph = phase_of(phase);
+  if (ph < 0) abort(); /* a method bug: not a solver phase */
+  const struct phase *P = &k_phases[ph];
+  if (n <= 0) n = ep->rc->roles[P->role].samples;
+  if (n < 1) n = 1;
+  if (n > ACCEPT_MAX_SAMPLES) n = ACCEPT_MAX_SAMPLES;
+  ep->state = phase;
+  set_failure(ep, NULL, NULL);
+  ep->n_samples[ph] = n;
   ep->pending = n;
   json_t *vars = base_vars(ep);
   json_object_set_new(vars, "context", json_string(ep->cand.context ? ep->cand.context : ""));
   json_object_set_new(vars, "question", json_string(ep->cand.question));
-  /* Submit all samples first, counting failures to start; a failure to start
-   * means the run is stopping. */
+  /* Submit every sample first; a sample that cannot start means the run is stopping. */
   int refused = 0;
   for (int i = 0; i < n; i++) {
     char err[512];
-    json_t *body = build_request(ep, role, label, i, vars, NULL, err, sizeof err);
+    json_t *body = build_request(ep, P->role, P->label, i, vars, NULL, err, sizeof err);
     if (!body) {
       /* A template error is the same for every sample: fail them all. */
       json_decref(vars);
-      for (int k = i; k < n; k++) sample_of(ep, p, k)->done = 1;
+      for (int k = i; k < n; k++) ep->samples[ph][k].done = 1;
       ep->pending -= n - i;
-      if (ep->pending == 0) round_end(ep, ph_error(p), err);
+      if (ep->pending == 0) end_round_now(ep, P->error, err);
       return;
     }
-    if (run_call(ep->run, ep, role, label, i, body,
-                 p == PH_WEAK ? on_weak : p == PH_STRONG ? on_strong : on_filter)) {
-      sample_of(ep, p, i)->done = 1;
+    if (submit(ep, P->role, P->label, i, TAG(CALL_SOLVER, ph, i), body)) {
+      ep->samples[ph][i].done = 1;
       refused++;
     }
   }
@@ -604,174 +571,36 @@ static void solvers(struct episode *ep, enum ph p) {
   }
 }
 
-/* Fill stats from the judged samples of the phases run so far. */
-static void fill_stats(struct episode *ep) {
-  struct ep_stats *s = &ep->stats;
-  s->n_weak = s->n_strong = 0;
-  for (int i = 0; i < ep->n_weak; i++)
-    if (ep->weak[i].ok) s->weak[s->n_weak++] = ep->weak[i].score;
-  for (int i = 0; i < ep->n_strong; i++)
-    if (ep->strong[i].ok) s->strong[s->n_strong++] = ep->strong[i].score;
-  s->strong_ran = ep->n_strong > 0;
-  ep_stats_compute(s, ep->rc->accept.pass_threshold);
+/* ---- the end of a round ------------------------------------------------------------- */
+
+static json_t *scores_json(const double *x, int n) {
+  json_t *a = json_array();
+  for (int i = 0; i < n; i++) json_array_append_new(a, json_real(jx_round6(x[i])));
+  return a;
 }
 
-static const char *first_error(const struct sample *s, int n) {
-  for (int i = 0; i < n; i++)
-    if (s[i].error) return s[i].error;
-  return "no answer";
+static json_t *stats_json(const struct accept_stats *s) {
+  json_t *o = json_object();
+  json_object_set_new(o, "n_weak", json_integer(s->n_weak));
+  json_object_set_new(o, "n_strong", json_integer(s->n_strong));
+  json_object_set_new(o, "strong_ran", json_boolean(s->strong_ran));
+#define NUM(f) json_object_set_new(o, #f, json_real(jx_round6(s->f)))
+  NUM(weak_mean); NUM(weak_std); NUM(weak_min); NUM(weak_max);
+  NUM(strong_mean); NUM(strong_std); NUM(strong_min); NUM(strong_max); NUM(gap);
+#undef NUM
+  json_object_set_new(o, "weak_correct", json_integer(s->weak_correct));
+  json_object_set_new(o, "strong_correct", json_integer(s->strong_correct));
+  return o;
 }
 
-/* ---- baselines: the filter and the decision ---------------------------------- */
-
-/* The CoT-Self-Instruct filter over the filter samples: RIP (rubric) or
- * Answer-Consistency (verifiable). Sets filter_info and, on failure,
- * filter_reason/detail. */
-static void cot_filter(struct episode *ep) {
-  const struct bl_params *bp = &ep->run->bl;
-  char d[600];
-  json_decref(ep->filter_info);
-  if (!is_verifiable(ep)) {
-    double scores[EP_MAX_SAMPLES];
-    int n = 0;
-    json_t *sc = json_array();
-    for (int i = 0; i < ep->n_filt; i++)
-      if (ep->filt[i].ok) {
-        scores[n++] = ep->filt[i].score;
-        json_array_append_new(sc, json_real(r6(ep->filt[i].score)));
-      }
-    double q = 0;
-    int keep = bl_rip(scores, n, bp->rip_threshold, &q);
-    ep->filter_info = json_pack("{s:s,s:i,s:i,s:o,s:f,s:f,s:b}", "name", "rip", "k", bp->k,
-                                "scored", n, "scores", sc, "quality", r6(q), "threshold",
-                                bp->rip_threshold, "pass", keep);
-    if (n == 0) {
-      snprintf(d, sizeof d, "no filter answer could be judged: %s", first_error(ep->filt, ep->n_filt));
-      set_str(&ep->filter_reason, "error:filter");
-      set_str(&ep->filter_detail, d);
-    } else if (!keep) {
-      snprintf(d, sizeof d, "RIP: lowest of %d scores %.3f < threshold %.3f", n, q, bp->rip_threshold);
-      set_str(&ep->filter_reason, "filter:rip");
-      set_str(&ep->filter_detail, d);
-    }
-    return;
-  }
-  char *ans[EP_MAX_SAMPLES];
-  json_t *aj = json_array();
-  for (int i = 0; i < ep->n_filt; i++) {
-    ans[i] = ep->filt[i].ok && ep->filt[i].answer
-                 ? score_final_answer(ep->filt[i].answer, strlen(ep->filt[i].answer))
-                 : NULL;
-    json_array_append_new(aj, ans[i] ? jx_string_lossy(ans[i], strlen(ans[i])) : json_null());
-  }
-  struct bl_majority m;
-  int keep = bl_answer_consistency((const char *const *)ans, ep->n_filt, ep->cand.reference_answer,
-                                   bp->ac_min_share, &m);
-  ep->filter_info = json_pack("{s:s,s:i,s:o,s:o,s:i,s:f,s:b,s:f,s:s,s:b}", "name",
-                              "answer_consistency", "k", bp->k, "answers", aj, "majority",
-                              m.winner >= 0 ? jx_string_lossy(ans[m.winner], strlen(ans[m.winner]))
-                                            : json_null(),
-                              "count", m.count, "share", r6(m.share), "tied", m.tied, "min_share",
-                              bp->ac_min_share, "reference", ep->cand.reference_answer, "pass", keep);
-  if (!keep) {
-    if (m.winner < 0)
-      snprintf(d, sizeof d, "Answer-Consistency: no majority answer (%s %d of %d)",
-               m.tied ? "tie at" : "top count", m.count, ep->n_filt);
-    else if (m.share + 1e-12 < bp->ac_min_share)
-      snprintf(d, sizeof d, "Answer-Consistency: majority share %.2f < %.2f", m.share, bp->ac_min_share);
-    else
-      snprintf(d, sizeof d, "Answer-Consistency: majority answer %.60s (%d of %d) differs from the generated answer %.60s",
-               ans[m.winner], m.count, ep->n_filt, ep->cand.reference_answer);
-    set_str(&ep->filter_reason, "filter:answer_consistency");
-    set_str(&ep->filter_detail, d);
-  }
-  for (int i = 0; i < ep->n_filt; i++) free(ans[i]);
-}
-
-/* A baseline candidate has been evaluated: record the gate (the recipe's
- * acceptance, the same predicate as the agentic loop, never looped on) and the
- * method's own filter (which decides what the dataset keeps). */
-static void baseline_decide(struct episode *ep) {
-  char failed[128], d[200];
-  if (ep->run->method == BL_COT_SELF_INSTRUCT) cot_filter(ep);
-  ep->passed_filter = !ep->pre_reason && !ep->filter_reason;
-  if (ep->pre_reason) {
-    round_end(ep, ep->pre_reason, ep->pre_detail);
-    return;
-  }
-  const char *reason = accept_evaluate(&ep->rc->accept, &ep->stats, failed, sizeof failed);
-  if (!reason) { round_end(ep, NULL, NULL); return; }
-  snprintf(d, sizeof d, "bound failed: %s", failed);
-  round_end(ep, reason, d);
-}
-
-static void phase_done(struct episode *ep, enum ph p) {
-  /* A parked sample (run stopping) leaves done=1, ok=0, error=NULL. */
-  struct sample *ss = p == PH_WEAK ? ep->weak : p == PH_STRONG ? ep->strong : ep->filt;
-  int n = *ph_count(ep, p);
-  for (int i = 0; i < n; i++)
-    if (ss[i].done && !ss[i].ok && !ss[i].error) { park(ep); return; }
-  if (p == PH_FILTER) { baseline_decide(ep); return; }
-  fill_stats(ep);
-  char failed[128];
-  if (p == PH_WEAK) {
-    if (ep->stats.n_weak == 0) {
-      char d[600];
-      snprintf(d, sizeof d, "no weak answer could be judged: %s", first_error(ep->weak, ep->n_weak));
-      { round_end(ep, "error:weak", d); return; }
-    }
-    /* Baselines never short-circuit: every statistic is measured. */
-    if (!ep->baseline && ep->rc->accept.short_circuit &&
-        !accept_check_group(&ep->rc->accept, ACC_WEAK, &ep->stats, failed, sizeof failed)) {
-      const char *reason = accept_evaluate(&ep->rc->accept, &ep->stats, failed, sizeof failed);
-      char d[200];
-      snprintf(d, sizeof d, "weak gate failed: %s", failed);
-      { round_end(ep, reason ? reason : "too_easy", d); return; }
-    }
-    { solvers(ep, PH_STRONG); return; }
-  }
-  if (ep->stats.n_strong == 0) {
-    char d[600];
-    snprintf(d, sizeof d, "no strong answer could be judged: %s",
-             first_error(ep->strong, ep->n_strong));
-    { round_end(ep, "error:strong", d); return; }
-  }
-  if (ep->baseline) {
-    if (ep->run->method == BL_COT_SELF_INSTRUCT)
-      solvers(ep, PH_FILTER);
-    else
-      baseline_decide(ep);
-    return;
-  }
-  const char *reason = accept_evaluate(&ep->rc->accept, &ep->stats, failed, sizeof failed);
-  if (!reason) { round_end(ep, NULL, NULL); return; }
-  char d[200];
-  snprintf(d, sizeof d, "bound failed: %s", failed);
-  round_end(ep, reason, d);
-}
-
-/* ---- the end of a round ------------------------------------------------------ */
-
-/* Why a baseline candidate is not kept (NULL when it is): a failed check or
- * quality verdict, the CoT filter, or the round's own failure (errors). */
-static const char *filter_reason_of(const struct episode *ep, const char *reason) {
-  if (ep->passed_filter) return NULL;
-  if (ep->pre_reason) return ep->pre_reason;
-  if (ep->filter_reason) return ep->filter_reason;
-  return reason ? reason : "not_evaluated";
-}
-
-static json_t *candidate_record(struct episode *ep, const char *reason, const char *detail) {
+static json_t *candidate_record(const struct episode *ep, const char *reason, const char *detail) {
   json_t *rec = json_object();
   json_object_set_new(rec, "source_id", json_string(ep->doc->id));
   json_object_set_new(rec, "round", json_integer(ep->round));
   json_object_set_new(rec, "index", json_integer(0));
   json_object_set_new(rec, "instructions", ep->instructions ? json_string(ep->instructions) : json_null());
   if (ep->orch_error) json_object_set_new(rec, "orchestrator_error", json_string(ep->orch_error));
-  if (ep->have_cand)
-    json_object_set_new(rec, "candidate", cand_to_json(&ep->cand));
-  else
-    json_object_set_new(rec, "candidate", json_null());
+  json_object_set_new(rec, "candidate", ep->have_cand ? cand_to_json(&ep->cand) : json_null());
   if (!ep->have_cand && ep->chal_raw)
     json_object_set_new(rec, "raw", jx_string_lossy(ep->chal_raw, strlen(ep->chal_raw)));
   json_object_set_new(rec, "repaired", json_boolean(ep->repaired));
@@ -788,39 +617,28 @@ static json_t *candidate_record(struct episode *ep, const char *reason, const ch
   }
   json_object_set_new(rec, "weak_scores", scores_json(ep->stats.weak, ep->stats.n_weak));
   json_object_set_new(rec, "strong_scores", scores_json(ep->stats.strong, ep->stats.n_strong));
-  json_object_set_new(rec, "stats", ep->n_weak ? stats_json(&ep->stats) : json_null());
+  json_object_set_new(rec, "stats", ep->n_samples[PH_WEAK] ? stats_json(&ep->stats) : json_null());
   /* Sample failures, for the record. */
   json_t *errs = json_array();
-  for (int i = 0; i < ep->n_weak; i++)
-    if (ep->weak[i].error) json_array_append_new(errs, json_pack("{s:s,s:i,s:s}", "role", "weak", "sample", i, "error", ep->weak[i].error));
-  for (int i = 0; i < ep->n_strong; i++)
-    if (ep->strong[i].error) json_array_append_new(errs, json_pack("{s:s,s:i,s:s}", "role", "strong", "sample", i, "error", ep->strong[i].error));
-  for (int i = 0; i < ep->n_filt; i++)
-    if (ep->filt[i].error) json_array_append_new(errs, json_pack("{s:s,s:i,s:s}", "role", "filter", "sample", i, "error", ep->filt[i].error));
+  for (int ph = 0; ph < N_PH; ph++)
+    for (int i = 0; i < ep->n_samples[ph]; i++)
+      if (ep->samples[ph][i].error)
+        json_array_append_new(errs, json_pack("{s:s,s:i,s:s}", "role", k_phases[ph].label, "sample",
+                                               i, "error", ep->samples[ph][i].error));
   if (json_array_size(errs))
     json_object_set_new(rec, "sample_errors", errs);
   else
     json_decref(errs);
-  if (ep->baseline) {
-    const char *fr = filter_reason_of(ep, reason);
-    const char *fd = ep->pre_reason ? ep->pre_detail : ep->filter_reason ? ep->filter_detail : detail;
-    json_object_set_new(rec, "method", json_string(bl_method_name(ep->run->method)));
-    json_object_set_new(rec, "passed_gate", json_boolean(!reason));
-    json_object_set_new(rec, "passed_filter", json_boolean(ep->passed_filter));
-    json_object_set_new(rec, "filter_reason", fr ? json_string(fr) : json_null());
-    json_object_set_new(rec, "filter_detail", fr && fd ? jx_string_lossy(fd, strlen(fd)) : json_null());
-    json_object_set_new(rec, "filter", ep->filter_info ? json_deep_copy(ep->filter_info) : json_null());
-  }
   return rec;
 }
 
-static json_t *example_record(struct episode *ep, const char *example_id, const char *reason) {
+static json_t *example_record(const struct episode *ep, const char *example_id) {
   const struct cand *c = &ep->cand;
   json_t *ex = json_object();
   json_object_set_new(ex, "id", json_string(example_id));
   json_object_set_new(ex, "source_id", json_string(ep->doc->id));
   json_object_set_new(ex, "source_title", json_string(ep->doc->title ? ep->doc->title : ""));
-  json_object_set_new(ex, "task", json_string(recipe_task_name(ep->rc->task)));
+  json_object_set_new(ex, "task", json_string(cand_task_name(ep->rc->task)));
   json_object_set_new(ex, "question_type", json_string(c->question_type ? c->question_type : ""));
   json_object_set_new(ex, "context", json_string(c->context ? c->context : ""));
   json_object_set_new(ex, "question", json_string(c->question));
@@ -836,36 +654,17 @@ static json_t *example_record(struct episode *ep, const char *example_id, const 
   }
   json_object_set_new(ex, "weak_scores", scores_json(ep->stats.weak, ep->stats.n_weak));
   json_object_set_new(ex, "strong_scores", scores_json(ep->stats.strong, ep->stats.n_strong));
-  json_object_set_new(ex, "weak_mean", json_real(r6(ep->stats.weak_mean)));
-  json_object_set_new(ex, "strong_mean", json_real(r6(ep->stats.strong_mean)));
-  json_object_set_new(ex, "gap", json_real(r6(ep->stats.gap)));
-  json_object_set_new(ex, "weak_std", json_real(r6(ep->stats.weak_std)));
+  json_object_set_new(ex, "weak_mean", json_real(jx_round6(ep->stats.weak_mean)));
+  json_object_set_new(ex, "strong_mean", json_real(jx_round6(ep->stats.strong_mean)));
+  json_object_set_new(ex, "gap", json_real(jx_round6(ep->stats.gap)));
+  json_object_set_new(ex, "weak_std", json_real(jx_round6(ep->stats.weak_std)));
   json_object_set_new(ex, "rounds_used", json_integer(ep->round));
-  json_object_set_new(ex, "prompt_hashes", json_deep_copy(ep->run->prompt_hashes));
-  if (ep->baseline) {
-    json_object_set_new(ex, "method", json_string(bl_method_name(ep->run->method)));
-    json_object_set_new(ex, "passed_filter", json_true());
-    json_object_set_new(ex, "passed_gate", json_boolean(!reason));
-    json_object_set_new(ex, "gate_reason", reason ? json_string(reason) : json_null());
-    json_object_set_new(ex, "filter", ep->filter_info ? json_deep_copy(ep->filter_info) : json_null());
-  }
+  json_object_set_new(ex, "prompt_hashes", json_deep_copy(ep->cfg->prompt_hashes));
   return ex;
 }
 
-static void round_end(struct episode *ep, const char *reason, const char *detail) {
-  struct run *r = ep->run;
-  const struct recipe *rc = ep->rc;
-  json_t *rec = candidate_record(ep, reason, detail);
-  json_t *ex = NULL;
-  char example_id[300] = "";
-  /* The agentic loop keeps what passes the gate; a baseline keeps what passes
-   * its own filter (the gate is recorded, never looped on). */
-  if (ep->baseline ? ep->passed_filter : !reason) {
-    ep->accepted++;
-    snprintf(example_id, sizeof example_id, "%s-%d", ep->doc->id, ep->accepted);
-    ex = example_record(ep, example_id, reason);
-  }
-  /* Summary for the next rounds' feedback. */
+/* The round's summary, for the next rounds' feedback and orchestrator history. */
+static void history_add(struct episode *ep, const char *reason, const char *detail) {
   json_t *h = json_object();
   json_object_set_new(h, "round", json_integer(ep->round));
   if (ep->have_cand) {
@@ -878,79 +677,157 @@ static void round_end(struct episode *ep, const char *reason, const char *detail
   json_object_set_new(h, "strong_mean", json_real(ep->stats.strong_mean));
   json_object_set_new(h, "gap", json_real(ep->stats.gap));
   json_object_set_new(h, "strong_ran", json_boolean(ep->stats.strong_ran));
-  for (int i = 0; i < ep->n_weak; i++)
-    if (ep->weak[i].answer) {
-      json_object_set_new(h, "weak_excerpt", jx_string_lossy(ep->weak[i].answer, strlen(ep->weak[i].answer) > 300 ? 300 : strlen(ep->weak[i].answer)));
-      break;
-    }
-  json_array_append_new(ep->history, h);
-
-  int finished = ep->baseline || ep->accepted >= rc->budgets.examples_per_source ||
-                 ep->round >= rc->budgets.rounds_per_source;
-  int rc_store;
-  if (finished) {
-    struct store_episode_end e;
-    memset(&e, 0, sizeof e);
-    e.source_id = ep->doc->id;
-    e.state = ep->accepted > 0 ? STORE_SRC_DONE : STORE_SRC_EXHAUSTED;
-    e.rounds_used = ep->round;
-    e.round = ep->round;
-    e.index = 0;
-    e.verdict = reason ? "rejected" : "accepted";
-    e.reason = reason;
-    e.cand_record = rec;
-    e.example_id = ex ? example_id : NULL;
-    e.example = ex;
-    rc_store = store_episode_finish(r->st, r->run_id, &e);
-  } else {
-    rc_store = store_candidate_put(r->st, r->run_id, ep->doc->id, ep->round, 0,
-                                   reason ? "rejected" : "accepted", reason, rec);
-    if (!rc_store && ex) rc_store = store_example_put(r->st, r->run_id, ep->doc->id, example_id, ex);
-    if (!rc_store) rc_store = store_source_set_state(r->st, r->run_id, ep->doc->id, STORE_SRC_IN_PROGRESS, ep->round);
+  for (int i = 0; i < ep->n_samples[PH_WEAK]; i++) {
+    const char *a = ep->samples[PH_WEAK][i].answer;
+    if (!a) continue;
+    size_t len = strlen(a);
+    json_object_set_new(h, "weak_excerpt", jx_string_lossy(a, len > 300 ? 300 : len));
+    break;
   }
+  json_array_append_new(ep->history, h);
+}
+
+static void round_begin(struct episode *ep) {
+  round_reset(ep);
+  ep->state = EP_IDLE;
+  next(ep, EP_IDLE);
+}
+
+void ep_end_round(struct episode *ep, const char *reason, const char *detail, int keep) {
+  const struct recipe *rc = ep->rc;
+  /* reason and detail may point into the round's state: keep copies */
+  char *why = xstrdup(reason), *what = xstrdup(detail);
+  json_t *rec = candidate_record(ep, why, what);
+  json_t *ex = NULL;
+  char example_id[300] = "";
+  if (keep) {
+    ep->accepted++;
+    snprintf(example_id, sizeof example_id, "%s-%d", ep->doc->id, ep->accepted);
+    ex = example_record(ep, example_id);
+  }
+  if (ep->method->annotate) ep->method->annotate(ep, why, what, rec, ex);
+  history_add(ep, why, what);
+  int max_rounds = ep->method->max_rounds ? ep->method->max_rounds : rc->budgets.rounds_per_source;
+  int finished = ep->accepted >= rc->budgets.examples_per_source || ep->round >= max_rounds;
+  struct ep_round_end e = {ep->doc->id, ep->round, why,    rec, ex ? example_id : NULL,
+                           ex,          finished,  ep->accepted};
+  int rc_store = ep->env.record(ep->env.data, &e);
   json_decref(rec);
   json_decref(ex);
-  if (reason)
-    r->sum->rejected_candidates++;
-  else
-    r->sum->accepted++;
-  if (ex && ep->baseline) r->sum->kept++;
+  free(why);
+  free(what);
   if (rc_store) {
-    run_store_failed(r, "recording a round");
-    { park(ep); return; }
-  }
-  if (finished) {
-    run_episode_ended(r, ep, 1, ep->accepted);
+    park(ep);
     return;
   }
-  if (r->stopping) { park(ep); return; }
+  if (finished) {
+    ep->state = EP_FINISHED;
+    return;
+  }
+  if (ep->env.stopping(ep->env.data)) {
+    park(ep);
+    return;
+  }
   ep->round++;
   round_begin(ep);
 }
 
-/* ---- life cycle --------------------------------------------------------------- */
+/* ---- life cycle and delivery ----------------------------------------------------------- */
 
-struct episode *ep_new(struct run *r, const struct src_doc *doc) {
-  struct episode *ep = calloc(1, sizeof *ep);
-  if (!ep) return NULL;
-  ep->run = r;
-  ep->rc = r->rc;
+struct episode *ep_new(const struct ep_config *cfg, const struct ep_env *env,
+                       const struct src_doc *doc) {
+  struct episode *ep = xcalloc(1, sizeof *ep);
+  ep->cfg = cfg;
+  ep->rc = cfg->rc;
+  ep->method = cfg->method;
+  ep->env = *env;
   ep->doc = doc;
   ep->round = 1;
   ep->history = json_array();
-  ep->baseline = r->method != BL_AGENTIC;
+  if (ep->method->state_size) ep->mstate = xcalloc(1, ep->method->state_size);
   return ep;
 }
 
-void ep_start(struct episode *ep) { round_begin(ep); }
+enum ep_state ep_start(struct episode *ep) {
+  round_begin(ep);
+  return ep->state;
+}
+
+enum ep_state ep_deliver(struct episode *ep, int tag, const struct ep_reply *out) {
+  if (ep->inflight <= 0 || ep_ended(ep->state)) abort(); /* a delivery nobody asked for */
+  ep->inflight--;
+  int kind = TAG_KIND(tag), ph = TAG_PHASE(tag), i = TAG_SAMPLE(tag);
+  int solver_call = kind == CALL_SOLVER || kind == CALL_JUDGE;
+  if (solver_call && (ph >= N_PH || i >= ep->n_samples[ph])) abort();
+  if (out->set_aside) {
+    if (solver_call)
+      sample_set_aside(ep, ph, i);
+    else
+      park(ep);
+  } else {
+    switch (kind) {
+    case CALL_ORCHESTRATOR: on_orchestrator(ep, out); break;
+    case CALL_CHALLENGER: on_challenger(ep, out); break;
+    case CALL_QUALITY: on_quality(ep, out); break;
+    case CALL_SOLVER: on_solver(ep, ph, i, out); break;
+    case CALL_JUDGE: on_judge(ep, ph, i, out); break;
+    default: abort();
+    }
+  }
+  if (ep_ended(ep->state) && ep->inflight) abort(); /* ended with calls outstanding */
+  return ep->state;
+}
 
 void ep_free(struct episode *ep) {
   if (!ep) return;
   round_reset(ep);
   json_decref(ep->history);
   free(ep->seen);
+  free(ep->mstate);
   free(ep);
 }
 
+static const char *const k_state_names[] = {"idle",   "orchestrate", "challenge", "repair",
+                                            "quality", "weak",       "strong",    "filter",
+                                            "finished", "parked"};
+
+const char *ep_state_name(enum ep_state s) {
+  return (unsigned)s < sizeof k_state_names / sizeof *k_state_names ? k_state_names[s] : "?";
+}
+
+enum ep_state ep_state(const struct episode *ep) { return ep->state; }
 const char *ep_source_id(const struct episode *ep) { return ep->doc->id; }
 int ep_round(const struct episode *ep) { return ep->round; }
+int ep_accepted(const struct episode *ep) { return ep->accepted; }
+
+/* ---- what methods read ------------------------------------------------------------------- */
+
+struct ep_failure ep_failure(const struct episode *ep) {
+  struct ep_failure f = {ep->fail_reason, ep->fail_detail ? ep->fail_detail : ""};
+  return f;
+}
+const struct recipe *ep_recipe(const struct episode *ep) { return ep->rc; }
+const struct bl_params *ep_filter_params(const struct episode *ep) { return ep->cfg->filter; }
+const struct method_ops *ep_method(const struct episode *ep) { return ep->method; }
+const struct cand *ep_cand(const struct episode *ep) { return ep->have_cand ? &ep->cand : NULL; }
+const struct score_qv *ep_qv(const struct episode *ep) { return ep->have_qv ? &ep->qv : NULL; }
+const struct accept_stats *ep_stats(const struct episode *ep) { return &ep->stats; }
+void *ep_method_state(struct episode *ep) { return ep->mstate; }
+
+const struct ep_sample *ep_samples(const struct episode *ep, enum ep_state phase, int *n) {
+  int ph = phase_of(phase);
+  if (ph < 0) {
+    *n = 0;
+    return NULL;
+  }
+  *n = ep->n_samples[ph];
+  return ep->samples[ph];
+}
+
+const char *ep_first_error(const struct episode *ep, enum ep_state phase) {
+  int n;
+  const struct ep_sample *s = ep_samples(ep, phase, &n);
+  for (int i = 0; i < n; i++)
+    if (s[i].error) return s[i].error;
+  return "no answer";
+}

@@ -34,8 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "loop/baseline.h"
-#include "llm/llm.h"
+#include "eval/baseline.h"
 #include "recipe/recipe.h"
 #include "store/store.h"
 
@@ -61,24 +60,21 @@ struct run_summary {
   size_t accepted, rejected_candidates; /* candidates that passed / failed the gate */
   size_t kept;              /* baselines: examples kept by the method's filter this session */
   char method[32];          /* the method that ran */
+  int baseline;             /* 1 for a one-shot baseline method (method_ops.baseline) */
   int64_t calls_sent, cache_hits, prompt_tokens, completion_tokens;
   double cost;
   double seconds;
   size_t parked;            /* episodes set aside unfinished (infrastructure errors, stop) */
   int stopped;              /* 1 when a budget, a signal or failing endpoints stopped the run */
   char stop_reason[256];
-  char dataset_path[4096], rejected_path[4096], card_path[4096], store_path[4096];
-  char candidates_path[4096];
+  store_id run_id;          /* the run in the store */
+  char store_path[4096];    /* the store file */
+  char output_folder[4096]; /* where the outputs belong */
 };
 
-/* Fill the outcome fields of a store call record (reply, error, HTTP status,
- * tokens, latency, attempts, retries) from a finished call. Pointers borrow from
- * res. The one place that maps a client result to a store row. */
-void run_call_outcome(struct store_call *sc, const struct llm_result *res);
-
 /* Run the recipe. Returns 0 when the run finished or stopped cleanly (see
- * sum->stopped), else an AD_E* code with a one-line message in err (nothing
- * already stored is lost). */
+ * sum->stopped; the store is closed and its outputs may be written), else an AD_E*
+ * code with a one-line message in err (nothing already stored is lost). */
 int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_summary *sum,
                 char *err, size_t errlen);
 

@@ -7,8 +7,6 @@
  */
 #include "recipe/recipe.h"
 
-#include "loop/baseline.h"
-#include "loop/candidate.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -45,18 +43,8 @@ const char *recipe_role_name(enum recipe_role_id r) {
   return (unsigned)r < RECIPE_N_ROLES ? role_names[r] : "?";
 }
 
-const char *recipe_task_name(enum recipe_task t) {
-  return t == RECIPE_TASK_VERIFIABLE ? "verifiable" : "rubric";
-}
-
-static const char *const matcher_names[] = {"auto", "exact", "normalised", "numeric", "llm"};
-
-const char *recipe_matcher_name(enum recipe_matcher m) {
-  return (unsigned)m < 5 ? matcher_names[m] : "?";
-}
-
-const char *recipe_default_prompt_file(enum recipe_role_id role, enum recipe_task task) {
-  int v = task == RECIPE_TASK_VERIFIABLE;
+const char *recipe_default_prompt_file(enum recipe_role_id role, enum cand_task task) {
+  int v = task == CAND_TASK_VERIFIABLE;
   switch (role) {
   case RECIPE_ROLE_ORCHESTRATOR: return "orchestrator.md";
   case RECIPE_ROLE_CHALLENGER: return v ? "challenger-verifiable.md" : "challenger-rubric.md";
@@ -77,7 +65,7 @@ static const char *const preset_cs_prose[] = {"strong_mean >= 0.65", "weak_mean 
                                               "gap >= 0.20", NULL};
 static const char *const preset_math_exact[] = {"weak_correct <= 1", "strong_correct >= 3", NULL};
 
-int recipe_accept_preset(const char *name, enum recipe_task task, struct accept_spec *s) {
+int recipe_accept_preset(const char *name, enum cand_task task, struct accept_spec *s) {
   const char *const *list = NULL;
   if (!strcmp(name, "verifiable-majority")) {
     accept_spec_default_verifiable(s);
@@ -87,7 +75,7 @@ int recipe_accept_preset(const char *name, enum recipe_task task, struct accept_
   else if (!strcmp(name, "cs-prose")) list = preset_cs_prose;
   else if (!strcmp(name, "math-exact")) list = preset_math_exact;
   else return AD_ENOTFOUND;
-  if (task == RECIPE_TASK_VERIFIABLE) accept_spec_default_verifiable(s);
+  if (task == CAND_TASK_VERIFIABLE) accept_spec_default_verifiable(s);
   else accept_spec_default_rubric(s);
   s->n = 0;
   for (int i = 0; list[i]; i++) {
@@ -579,7 +567,11 @@ static const char *const k_output[] = {"folder", "store", NULL};
 static const char *const v_task[] = {"rubric", "verifiable", NULL};
 static const char *const v_method[] = {"agentic", "self-instruct", "cot-self-instruct", NULL};
 static const char *const v_format[] = {"auto", "jsonl", "dir", NULL};
+/* Indexed as enum score_matcher ("normalized" is read as SCORE_NORMALISED). */
 static const char *const v_matcher[] = {"auto", "exact", "normalised", "numeric", "llm", "normalized", NULL};
+_Static_assert(SCORE_AUTO == 0 && SCORE_EXACT == 1 && SCORE_NORMALISED == 2 && SCORE_NUMERIC == 3 &&
+                   SCORE_LLM == 4,
+               "v_matcher is indexed by enum score_matcher");
 static const char *const v_presets[] = {"cs-deployed", "cs-prose", "math-exact", "verifiable-majority", NULL};
 
 static void parse_sources(struct ld *L, yaml_node_t *n) {
@@ -871,7 +863,7 @@ static void parse_role(struct ld *L, enum recipe_role_id id, yaml_node_t *n) {
   if ((v = map_get(L, n, "max_tokens"))) get_intv(L, v, FP("max_tokens"), 1, 100000000, &ro->max_tokens);
   if ((v = map_get(L, n, "extra"))) ro->extra = get_object(L, v, FP("extra"));
   if (solver && (v = map_get(L, n, "samples"))) {
-    if (!get_intv(L, v, FP("samples"), 1, EP_MAX_SAMPLES, &ro->samples)) L->explicit_samples[id] = 1;
+    if (!get_intv(L, v, FP("samples"), 1, ACCEPT_MAX_SAMPLES, &ro->samples)) L->explicit_samples[id] = 1;
   }
 #undef FP
 }
@@ -954,7 +946,7 @@ static void set_preset(struct ld *L, yaml_node_t *v, const char *path) {
 
 static void parse_accept(struct ld *L, yaml_node_t *n) {
   struct recipe *r = L->r;
-  if (r->task == RECIPE_TASK_VERIFIABLE) accept_spec_default_verifiable(&r->accept);
+  if (r->task == CAND_TASK_VERIFIABLE) accept_spec_default_verifiable(&r->accept);
   else accept_spec_default_rubric(&r->accept);
   if (!n) return;
   if (n->type == YAML_SCALAR_NODE) { /* accept: cs-deployed */
@@ -991,18 +983,9 @@ static void parse_budgets(struct ld *L, yaml_node_t *n) {
 }
 
 static void parse_checks(struct ld *L, yaml_node_t *n) {
-  struct recipe_checks *c = &L->r->checks;
-  struct cand_checks d; /* the defaults live with the checks themselves */
-  cand_checks_default(&d);
-  c->max_context_chars = d.max_context_chars;
-  c->min_context_chars = d.min_context_chars;
-  c->leakage_ngram = d.leakage_ngram;
-  c->leakage_max_overlap = d.leakage_max_overlap;
-  c->rubric_min = d.rubric_min;
-  c->rubric_max = d.rubric_max;
-  c->max_weight = d.max_weight;
-  c->dedup = d.dedup;
-  c->verifiable_matcher = RECIPE_MATCH_AUTO;
+  struct cand_checks *c = &L->r->checks;
+  cand_checks_default(c); /* the defaults live with the checks themselves */
+  L->r->verifiable_matcher = SCORE_AUTO;
   if (!n || check_map(L, n, "checks", k_checks)) return;
   yaml_node_t *v;
   if ((v = map_get(L, n, "max_context_chars"))) get_intv(L, v, "checks.max_context_chars", 0, INT_MAX, &c->max_context_chars);
@@ -1015,8 +998,8 @@ static void parse_checks(struct ld *L, yaml_node_t *n) {
   if ((v = map_get(L, n, "dedup"))) get_bool(L, v, "checks.dedup", &c->dedup);
   if ((v = map_get(L, n, "verifiable_matcher"))) {
     int m = get_enum(L, v, "checks.verifiable_matcher", v_matcher);
-    if (m == 5) m = RECIPE_MATCH_NORMALISED;
-    if (m >= 0) c->verifiable_matcher = (enum recipe_matcher)m;
+    if (m == 5) m = SCORE_NORMALISED; /* "normalized" */
+    if (m >= 0) L->r->verifiable_matcher = (enum score_matcher)m;
   }
   if (c->rubric_min > c->rubric_max)
     err_at(L, n, "checks: rubric_min (%d) is larger than rubric_max (%d)", c->rubric_min, c->rubric_max);
@@ -1026,17 +1009,13 @@ static void parse_checks(struct ld *L, yaml_node_t *n) {
 }
 
 static void parse_baselines(struct ld *L, yaml_node_t *n) {
-  struct recipe_baselines *b = &L->r->baselines;
-  struct bl_params d; /* the defaults live with the filters themselves */
-  bl_params_default(&d);
-  b->k = d.k;
-  b->rip_threshold = d.rip_threshold;
-  b->ac_min_share = d.ac_min_share;
+  struct bl_params *b = &L->r->baselines;
+  bl_params_default(b); /* the defaults live with the filters themselves */
   if (!n || check_map(L, n, "baselines", k_baselines)) return;
   yaml_node_t *v;
   /* BL_MAX_K is what the run accepts; the filter's samples share the solvers'
    * per-candidate cap. */
-  _Static_assert(BL_MAX_K <= EP_MAX_SAMPLES, "cot k must fit the per-candidate sample arrays");
+  _Static_assert(BL_MAX_K <= ACCEPT_MAX_SAMPLES, "cot k must fit the per-candidate sample arrays");
   if ((v = map_get(L, n, "k"))) get_intv(L, v, "baselines.k", 1, BL_MAX_K, &b->k);
   if ((v = map_get(L, n, "rip_threshold")))
     get_num(L, v, "baselines.rip_threshold", 0, 1, &b->rip_threshold);
@@ -1224,7 +1203,7 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
   }
   if ((v = map_get(L, root, "task"))) {
     int t = get_enum(L, v, "task", v_task);
-    if (t >= 0) r->task = (enum recipe_task)t;
+    if (t >= 0) r->task = (enum cand_task)t;
   }
   long long x;
   if ((v = map_get(L, root, "seed")) && !get_int(L, v, "seed", LLONG_MIN, LLONG_MAX, &x)) r->seed = x;
@@ -1252,7 +1231,7 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
 
 static int recipe_init_defaults(struct recipe *r) {
   r->seed = 1;
-  r->task = RECIPE_TASK_RUBRIC;
+  r->task = CAND_TASK_RUBRIC;
   r->method = strdup("agentic");
   r->goal = strdup("");
   r->concurrency = 64;
@@ -1425,7 +1404,7 @@ json_t *recipe_to_json(const struct recipe *r) {
   json_t *root = json_object();
   if (!root) return NULL;
   json_object_set_new(root, "name", jstr(r->name));
-  json_object_set_new(root, "task", json_string(recipe_task_name(r->task)));
+  json_object_set_new(root, "task", json_string(cand_task_name(r->task)));
   json_object_set_new(root, "seed", json_integer(r->seed));
   json_object_set_new(root, "method", jstr(r->method));
   json_object_set_new(root, "goal", jstr(r->goal));
@@ -1497,15 +1476,15 @@ json_t *recipe_to_json(const struct recipe *r) {
                                 "examples_per_source", b->examples_per_source, "max_calls",
                                 (json_int_t)b->max_calls, "max_tokens", (json_int_t)b->max_tokens,
                                 "max_cost", b->max_cost));
-  const struct recipe_checks *c = &r->checks;
+  const struct cand_checks *c = &r->checks;
   json_object_set_new(root, "checks",
                       json_pack("{s:i, s:i, s:i, s:f, s:i, s:i, s:i, s:b, s:s}", "max_context_chars",
                                 c->max_context_chars, "min_context_chars", c->min_context_chars,
                                 "leakage_ngram", c->leakage_ngram, "leakage_max_overlap",
                                 c->leakage_max_overlap, "rubric_min", c->rubric_min, "rubric_max",
                                 c->rubric_max, "max_weight", c->max_weight, "dedup", c->dedup,
-                                "verifiable_matcher", recipe_matcher_name(c->verifiable_matcher)));
-  const struct recipe_baselines *bl = &r->baselines;
+                                "verifiable_matcher", score_matcher_name(r->verifiable_matcher)));
+  const struct bl_params *bl = &r->baselines;
   json_object_set_new(root, "baselines",
                       json_pack("{s:i, s:f, s:f}", "k", bl->k, "rip_threshold", bl->rip_threshold,
                                 "ac_min_share", bl->ac_min_share));

@@ -28,8 +28,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "eval/accept.h"
+#include "eval/baseline.h"
+#include "eval/candidate.h"
+#include "eval/score.h"
 #include "llm/llm.h"
-#include "loop/accept.h"
 #include "prompt/template.h"
 #include "source/source.h"
 #include "util/err.h"
@@ -37,8 +40,6 @@
 #define RECIPE_MAX_ERRORS 32
 #define RECIPE_MAX_FILE (4u * 1024 * 1024) /* recipe file size cap */
 #define RECIPE_MAX_PROMPT_FILE (1u * 1024 * 1024)
-
-enum recipe_task { RECIPE_TASK_RUBRIC = 0, RECIPE_TASK_VERIFIABLE };
 
 enum recipe_role_id {
   RECIPE_ROLE_ORCHESTRATOR = 0,
@@ -51,16 +52,6 @@ enum recipe_role_id {
 };
 /* "orchestrator", "challenger", "quality", "weak", "strong", "judge". */
 const char *recipe_role_name(enum recipe_role_id r);
-const char *recipe_task_name(enum recipe_task t);
-
-enum recipe_matcher {
-  RECIPE_MATCH_AUTO = 0,  /* numeric comparison when both parse as numbers, else normalised */
-  RECIPE_MATCH_EXACT,
-  RECIPE_MATCH_NORMALISED,
-  RECIPE_MATCH_NUMERIC,
-  RECIPE_MATCH_LLM        /* the judge role decides */
-};
-const char *recipe_matcher_name(enum recipe_matcher m);
 
 struct recipe_price {
   char *model;
@@ -126,29 +117,6 @@ struct recipe_budgets {
   double max_cost;          /* 0 = none */
 };
 
-struct recipe_checks {
-  int max_context_chars;        /* default 6000 */
-  int min_context_chars;        /* default 0 */
-  int leakage_ngram;            /* default 8 */
-  double leakage_max_overlap;   /* default 0.5: share of the reference answer's
-                                   n-grams found in the context above which the
-                                   candidate leaks */
-  int rubric_min;               /* default 1 */
-  int rubric_max;               /* default 20 */
-  int max_weight;               /* default 7 */
-  int dedup;                    /* default 1 */
-  enum recipe_matcher verifiable_matcher; /* default AUTO */
-};
-
-/* Settings of the baseline methods (docs/baselines.md), the recipe's
- * `baselines:` mapping. Only cot-self-instruct reads them; `autodata run`'s
- * --cot-k, --rip-threshold and --ac-share override them when given. */
-struct recipe_baselines {
-  int k;                 /* CoT filter samples per example, 1..64 (BL_MAX_K); default 4 */
-  double rip_threshold;  /* RIP keeps lowest score >= this, in [0, 1]; default 0.5 */
-  double ac_min_share;   /* Answer-Consistency plurality share, in (0, 1]; default 0.5 */
-};
-
 struct recipe {
   /* Provenance */
   char *path;            /* as given */
@@ -158,7 +126,7 @@ struct recipe {
 
   /* Top level */
   char *name;
-  enum recipe_task task;
+  enum cand_task task;   /* "rubric" (default) | "verifiable" */
   int64_t seed;          /* default 1 */
   char *method;          /* "agentic" (default) | "self-instruct" | "cot-self-instruct" */
   char *goal;            /* "" when not set */
@@ -176,8 +144,11 @@ struct recipe {
   char accept_preset[32]; /* "" when bounds were listed or defaulted */
 
   struct recipe_budgets budgets;
-  struct recipe_checks checks;
-  struct recipe_baselines baselines;
+  struct cand_checks checks;          /* `checks:` (defaults: cand_checks_default) */
+  enum score_matcher verifiable_matcher; /* checks.verifiable_matcher; default SCORE_AUTO */
+  struct bl_params baselines;         /* `baselines:` (defaults: bl_params_default); only
+                                         cot-self-instruct reads them; `autodata run`'s
+                                         --cot-k, --rip-threshold, --ac-share override them */
 
   char *output_folder;   /* default "runs/<name>" */
   char *store_path;      /* default "<output_folder>/store.db" */
@@ -239,11 +210,11 @@ json_t *recipe_to_json(const struct recipe *r);
 int recipe_default_prompts_dir(char *out, size_t n);
 
 /* The default prompt file name for a role and task ("challenger-rubric.md"). */
-const char *recipe_default_prompt_file(enum recipe_role_id role, enum recipe_task task);
+const char *recipe_default_prompt_file(enum recipe_role_id role, enum cand_task task);
 
 /* Accept presets: fill s for preset name given the task. Returns 0, or
  * AD_ENOTFOUND for an unknown name. Names: cs-deployed, cs-prose, math-exact,
  * verifiable-majority. */
-int recipe_accept_preset(const char *name, enum recipe_task task, struct accept_spec *s);
+int recipe_accept_preset(const char *name, enum cand_task task, struct accept_spec *s);
 
 #endif

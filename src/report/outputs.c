@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "report/compare.h"
 #include "report/report.h"
 #include "util/fs.h"
 #include "util/jsonx.h"
@@ -254,9 +255,11 @@ int report_write_all(store *st, store_id run, const char *folder, struct report_
                       strerror(errno));
   if ((rc = join_path(p->dataset, sizeof p->dataset, folder, "dataset.jsonl", err, n)) ||
       (rc = join_path(p->rejected, sizeof p->rejected, folder, "rejected.jsonl", err, n)) ||
-      (rc = join_path(p->card, sizeof p->card, folder, "DATACARD.md", err, n)))
+      (rc = join_path(p->card, sizeof p->card, folder, "DATACARD.md", err, n)) ||
+      (rc = join_path(p->candidates, sizeof p->candidates, folder, "candidates.jsonl", err, n)))
     return rc;
   if ((rc = report_write_dataset(st, run, p->dataset, &p->n_examples, err, n))) return rc;
   if ((rc = report_write_rejected(st, run, p->rejected, &p->n_rejected, err, n))) return rc;
-  return report_write_card(st, run, p->card, err, n);
+  if ((rc = report_write_card(st, run, p->card, err, n))) return rc;
+  return compare_write_candidates(st, run, p->candidates, &p->n_candidates, err, n);
 }

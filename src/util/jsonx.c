@@ -2,6 +2,7 @@
 #include "util/jsonx.h"
 
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 const char *jx_str(const json_t *obj, const char *key) {
@@ -80,3 +81,5 @@ oom:
   buf_free(&b);
   return NULL;
 }
+
+double jx_round6(double x) { return isfinite(x) ? round(x * 1e6) / 1e6 : 0.0; }

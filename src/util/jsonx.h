@@ -19,6 +19,9 @@ const char *jx_str(const json_t *obj, const char *key);
 long long jx_int(const json_t *obj, const char *key, long long dflt);
 /* Number member (integer or real), or dflt. */
 double jx_num(const json_t *obj, const char *key, double dflt);
+/* x rounded to 6 decimals, the precision of every score in the records; 0 for a
+ * value that is not finite. */
+double jx_round6(double x);
 /* Canonical compact dump with sorted keys; caller frees. NULL on failure. */
 char *jx_dump_canonical(const json_t *v);
 /* Compact dump in insertion order appended to a buf (for request bodies, JSONL). */

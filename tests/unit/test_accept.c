@@ -4,23 +4,23 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "loop/accept.h"
+#include "eval/accept.h"
 
-static struct ep_stats mk(const double *w, int nw, const double *s, int ns, double thr) {
-  struct ep_stats st;
+static struct accept_stats mk(const double *w, int nw, const double *s, int ns, double thr) {
+  struct accept_stats st;
   memset(&st, 0, sizeof st);
   st.n_weak = nw;
   st.n_strong = ns;
   for (int i = 0; i < nw; i++) st.weak[i] = w[i];
   for (int i = 0; i < ns; i++) st.strong[i] = s[i];
   st.strong_ran = ns > 0;
-  ep_stats_compute(&st, thr);
+  accept_stats_compute(&st, thr);
   return st;
 }
 
 Test(accept, stats_compute) {
   double w[] = {0.2, 0.4, 0.6}, s[] = {1.0, 0.5, 0.9};
-  struct ep_stats st = mk(w, 3, s, 3, 0.5);
+  struct accept_stats st = mk(w, 3, s, 3, 0.5);
   cr_assert_float_eq(st.weak_mean, 0.4, 1e-12);
   cr_assert_float_eq(st.weak_std, sqrt((0.04 + 0 + 0.04) / 3), 1e-12);
   cr_assert_float_eq(st.weak_min, 0.2, 1e-12);
@@ -36,12 +36,12 @@ Test(accept, stats_compute) {
 }
 
 Test(accept, stats_empty_and_clamped) {
-  struct ep_stats st;
+  struct accept_stats st;
   memset(&st, 0, sizeof st);
   st.n_weak = 0;
-  st.n_strong = 1000; /* clamped to EP_MAX_SAMPLES */
-  ep_stats_compute(&st, 1.0);
-  cr_assert_eq(st.n_strong, EP_MAX_SAMPLES);
+  st.n_strong = 1000; /* clamped to ACCEPT_MAX_SAMPLES */
+  accept_stats_compute(&st, 1.0);
+  cr_assert_eq(st.n_strong, ACCEPT_MAX_SAMPLES);
   cr_assert_eq(st.weak_mean, 0);
   cr_assert_eq(st.weak_pass_rate, 0);
   cr_assert_eq(st.strong_correct, 0);
@@ -49,17 +49,17 @@ Test(accept, stats_empty_and_clamped) {
 
 Test(accept, get_every_name) {
   double w[] = {0, 1}, s[] = {1, 1};
-  struct ep_stats st = mk(w, 2, s, 2, 1.0);
+  struct accept_stats st = mk(w, 2, s, 2, 1.0);
   for (int i = 0; accept_stat_names[i]; i++) {
     double v = -99;
-    cr_assert_eq(ep_stats_get(&st, accept_stat_names[i], &v), 0, "%s", accept_stat_names[i]);
+    cr_assert_eq(accept_stats_get(&st, accept_stat_names[i], &v), 0, "%s", accept_stat_names[i]);
     cr_assert_neq(v, -99);
   }
   double v;
-  cr_assert_eq(ep_stats_get(&st, "weak_median", &v), -1);
-  cr_assert_eq(ep_stats_get(&st, "n_weak", &v), 0);
+  cr_assert_eq(accept_stats_get(&st, "weak_median", &v), -1);
+  cr_assert_eq(accept_stats_get(&st, "n_weak", &v), 0);
   cr_assert_eq(v, 2);
-  cr_assert_eq(ep_stats_get(&st, "strong_correct", &v), 0);
+  cr_assert_eq(accept_stats_get(&st, "strong_correct", &v), 0);
   cr_assert_eq(v, 2);
 }
 
@@ -130,7 +130,7 @@ Test(accept, operators_at_boundaries) {
     double vals[3] = {c[i].at, c[i].below, c[i].above};
     int want[3] = {c[i].r_at, c[i].r_below, c[i].r_above};
     for (int k = 0; k < 3; k++) {
-      struct ep_stats st = mk(&vals[k], 1, NULL, 0, 0.5);
+      struct accept_stats st = mk(&vals[k], 1, NULL, 0, 0.5);
       cr_assert_eq(accept_check_group(&s, ACC_WEAK, &st, NULL, 0), want[k], "%s with %g", c[i].bound,
                    vals[k]);
     }
@@ -140,7 +140,7 @@ Test(accept, operators_at_boundaries) {
 Test(accept, mean_of_equal_scores_meets_inclusive_bound) {
   /* (0.65+0.65+0.65)/3 is not exactly 0.65 in binary; the gate must still pass. */
   double w[] = {0.65, 0.65, 0.65};
-  struct ep_stats st = mk(w, 3, NULL, 0, 0.5);
+  struct accept_stats st = mk(w, 3, NULL, 0, 0.5);
   struct accept_spec s;
   memset(&s, 0, sizeof s);
   accept_bound_parse("weak_mean <= 0.65", &s.bounds[0], NULL, 0);
@@ -172,7 +172,7 @@ Test(accept, default_rubric_reasons) {
   char failed[128];
   /* accepted */
   double w1[] = {0.3, 0.4, 0.5}, s1[] = {0.8, 0.9, 0.7};
-  struct ep_stats st = mk(w1, 3, s1, 3, 0.5);
+  struct accept_stats st = mk(w1, 3, s1, 3, 0.5);
   cr_assert_null(accept_evaluate(&s, &st, failed, sizeof failed));
   cr_assert_str_eq(failed, "");
   /* weak mean too high -> too_easy */
@@ -217,7 +217,7 @@ Test(accept, weak_gate_checked_first) {
   struct accept_spec s;
   accept_spec_default_rubric(&s);
   double w[] = {0.9, 0.9, 0.9}, st_[] = {0.1, 0.1, 0.1};
-  struct ep_stats st = mk(w, 3, st_, 3, 0.5);
+  struct accept_stats st = mk(w, 3, st_, 3, 0.5);
   cr_assert_str_eq(accept_evaluate(&s, &st, NULL, 0), "too_easy");
   cr_assert_eq(accept_check_group(&s, ACC_WEAK, &st, NULL, 0), 0);
   cr_assert_eq(accept_check_group(&s, ACC_STRONG, &st, NULL, 0), 0);
@@ -230,7 +230,7 @@ Test(accept, default_verifiable) {
   cr_assert_float_eq(s.pass_threshold, 1.0, 1e-12);
   char failed[64];
   double w_ok[] = {0, 0, 1}, s_ok[] = {1, 1, 0};
-  struct ep_stats st = mk(w_ok, 3, s_ok, 3, 1.0);
+  struct accept_stats st = mk(w_ok, 3, s_ok, 3, 1.0);
   cr_assert_null(accept_evaluate(&s, &st, failed, sizeof failed));
   double w_easy[] = {1, 1, 0};
   st = mk(w_easy, 3, s_ok, 3, 1.0);
@@ -257,7 +257,7 @@ Test(accept, maths_exact_counts) {
   s.n = 2;
   s.pass_threshold = 1.0;
   double w[] = {1, 0, 0, 0}, st4[] = {1, 1, 1, 0};
-  struct ep_stats st = mk(w, 4, st4, 4, 1.0);
+  struct accept_stats st = mk(w, 4, st4, 4, 1.0);
   cr_assert_null(accept_evaluate(&s, &st, NULL, 0));
   double w2[] = {1, 1, 0, 0};
   st = mk(w2, 4, st4, 4, 1.0);
@@ -275,7 +275,7 @@ Test(accept, weak_reason_by_bound_direction) {
   accept_bound_parse("weak_mean >= 0.2", &s.bounds[0], NULL, 0);
   s.n = 1;
   double w[] = {0.1};
-  struct ep_stats st = mk(w, 1, NULL, 0, 0.5);
+  struct accept_stats st = mk(w, 1, NULL, 0, 0.5);
   cr_assert_str_eq(accept_evaluate(&s, &st, failed, sizeof failed), "too_hard");
   /* == failing from below: too_hard; from above: too_easy */
   accept_bound_parse("weak_correct == 1", &s.bounds[0], NULL, 0);
@@ -301,6 +301,6 @@ Test(accept, unknown_stat_in_spec_never_passes) {
   s.bounds[0].group = ACC_GAP;
   s.n = 1;
   double w[] = {0.1};
-  struct ep_stats st = mk(w, 1, w, 1, 0.5);
+  struct accept_stats st = mk(w, 1, w, 1, 0.5);
   cr_assert_str_eq(accept_evaluate(&s, &st, NULL, 0), "no_gap");
 }

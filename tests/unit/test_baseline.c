@@ -1,23 +1,10 @@
-/* test_baseline.c - methods and the CoT-Self-Instruct filters: majority answer
+/* test_baseline.c - the CoT-Self-Instruct filters: majority answer
  * (incl. ties and unextractable answers), Answer-Consistency, the RIP lowest-score
  * rule and its threshold boundary. */
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "loop/baseline.h"
-
-Test(baseline, method_names) {
-  enum bl_method m;
-  cr_assert_eq(bl_method_parse("agentic", &m), 0);
-  cr_assert_eq(m, BL_AGENTIC);
-  cr_assert_eq(bl_method_parse("self-instruct", &m), 0);
-  cr_assert_eq(m, BL_SELF_INSTRUCT);
-  cr_assert_eq(bl_method_parse("cot-self-instruct", &m), 0);
-  cr_assert_eq(m, BL_COT_SELF_INSTRUCT);
-  cr_assert_eq(bl_method_parse("cot", &m), -1);
-  cr_assert_eq(bl_method_parse(NULL, &m), -1);
-  cr_assert_str_eq(bl_method_name(BL_COT_SELF_INSTRUCT), "cot-self-instruct");
-}
+#include "eval/baseline.h"
 
 Test(baseline, params_check) {
   struct bl_params p;
@@ -26,15 +13,15 @@ Test(baseline, params_check) {
   cr_assert_eq(p.k, 4);
   cr_assert_eq(bl_params_check(&p, err, sizeof err), 0);
   p.k = 0;
-  cr_assert_eq(bl_params_check(&p, err, sizeof err), -1);
+  cr_assert_eq(bl_params_check(&p, err, sizeof err), AD_EINVAL);
   cr_assert(strstr(err, "k"));
   bl_params_default(&p);
   p.rip_threshold = 1.5;
-  cr_assert_eq(bl_params_check(&p, err, sizeof err), -1);
+  cr_assert_eq(bl_params_check(&p, err, sizeof err), AD_EINVAL);
   cr_assert(strstr(err, "rip"));
   bl_params_default(&p);
   p.ac_min_share = 0; /* a zero share would keep any answer: refused, as in recipes */
-  cr_assert_eq(bl_params_check(&p, err, sizeof err), -1);
+  cr_assert_eq(bl_params_check(&p, err, sizeof err), AD_EINVAL);
   cr_assert(strstr(err, "answer-consistency"));
   p.ac_min_share = 1;
   cr_assert_eq(bl_params_check(&p, err, sizeof err), 0);

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "loop/candidate.h"
+#include "eval/candidate.h"
 #include "util/err.h"
 
 static const char *GOOD =

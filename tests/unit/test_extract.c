@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "loop/extract.h"
+#include "eval/extract.h"
 
 static json_t *ex(const char *t, const char *const *keys, char *err, size_t n) {
   return extract_json(t, strlen(t), keys, 0, err, n);

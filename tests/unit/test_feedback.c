@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "loop/feedback.h"
+#include "eval/feedback.h"
 #include "prompt/template.h"
 
 static const struct fb_round MIXED[] = {

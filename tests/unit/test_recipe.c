@@ -112,7 +112,7 @@ static char *with(const char *extra) {
 Test(recipe, minimal_defaults) {
   struct recipe *r = load_ok(MINIMAL);
   cr_assert_str_eq(r->name, "demo");
-  cr_assert_eq(r->task, RECIPE_TASK_RUBRIC);
+  cr_assert_eq(r->task, CAND_TASK_RUBRIC);
   cr_assert_eq(r->seed, 1);
   cr_assert_str_eq(r->method, "agentic");
   cr_assert_eq(r->concurrency, 64);
@@ -164,7 +164,7 @@ Test(recipe, minimal_defaults) {
   cr_assert_eq(r->checks.rubric_max, 20);
   cr_assert_eq(r->checks.max_weight, 7);
   cr_assert_eq(r->checks.dedup, 1);
-  cr_assert_eq(r->checks.verifiable_matcher, RECIPE_MATCH_AUTO);
+  cr_assert_eq(r->verifiable_matcher, SCORE_AUTO);
   cr_assert_str_eq(r->output_folder, "runs/demo");
   cr_assert_str_eq(r->store_path, "runs/demo/store.db");
   sha256_hex(MINIMAL, strlen(MINIMAL), hex);
@@ -185,7 +185,7 @@ static void bounds_text(const struct accept_spec *s, char *out, size_t n) {
 /* The paper's deployed CS gate: weak_avg <= 0.65, max_weak <= 0.75, no zero weak
  * score, 0.60 <= strong_avg < 0.95, no zero strong score, gap >= 0.20. */
 static void assert_cs_deployed(const struct accept_spec *s) {
-  struct ep_stats st;
+  struct accept_stats st;
   /* a textbook accept */
   memset(&st, 0, sizeof st);
   st.n_weak = st.n_strong = 3;
@@ -193,23 +193,23 @@ static void assert_cs_deployed(const struct accept_spec *s) {
   memcpy(st.weak, w, sizeof w);
   memcpy(st.strong, g, sizeof g);
   st.strong_ran = 1;
-  ep_stats_compute(&st, s->pass_threshold);
+  accept_stats_compute(&st, s->pass_threshold);
   char failed[128];
   cr_assert_null(accept_evaluate(s, &st, failed, sizeof failed), "should accept; failed %s", failed);
   /* best weak above 0.75 -> too easy */
   st.weak[1] = 0.8;
-  ep_stats_compute(&st, s->pass_threshold);
+  accept_stats_compute(&st, s->pass_threshold);
   cr_assert_not_null(accept_evaluate(s, &st, failed, sizeof failed));
   cr_assert_str_eq(failed, "weak_max <= 0.75");
   /* a weak zero is rejected */
   st.weak[1] = 0.0;
-  ep_stats_compute(&st, s->pass_threshold);
+  accept_stats_compute(&st, s->pass_threshold);
   cr_assert_not_null(accept_evaluate(s, &st, failed, sizeof failed));
   cr_assert_str_eq(failed, "weak_min > 0");
   /* strong mean >= 0.95 is rejected */
   st.weak[1] = 0.5;
   st.strong[0] = st.strong[1] = st.strong[2] = 0.96;
-  ep_stats_compute(&st, s->pass_threshold);
+  accept_stats_compute(&st, s->pass_threshold);
   cr_assert_not_null(accept_evaluate(s, &st, failed, sizeof failed));
   cr_assert_str_eq(failed, "strong_mean < 0.95");
 }
@@ -218,7 +218,7 @@ Test(recipe, default_accept_is_the_papers_cs_deployed_gate) {
   struct recipe *r = load_ok(MINIMAL);
   cr_assert_str_eq(r->accept_preset, "");
   struct accept_spec preset;
-  cr_assert_eq(recipe_accept_preset("cs-deployed", RECIPE_TASK_RUBRIC, &preset), 0);
+  cr_assert_eq(recipe_accept_preset("cs-deployed", CAND_TASK_RUBRIC, &preset), 0);
   char a[1024], b[1024];
   bounds_text(&r->accept, a, sizeof a);
   bounds_text(&preset, b, sizeof b);
@@ -283,7 +283,7 @@ Test(recipe, presets) {
 Test(recipe, verifiable_task_defaults) {
   char *t = with("task: verifiable\n");
   struct recipe *r = load_ok(t);
-  cr_assert_eq(r->task, RECIPE_TASK_VERIFIABLE);
+  cr_assert_eq(r->task, CAND_TASK_VERIFIABLE);
   cr_assert(strstr(r->roles[RECIPE_ROLE_CHALLENGER].prompt.path, "/challenger-verifiable.md"));
   cr_assert(strstr(r->roles[RECIPE_ROLE_JUDGE].prompt.path, "/judge-verifiable.md"));
   struct accept_spec v;

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop/score.h"
+#include "eval/score.h"
 #include "util/err.h"
 
 static int verdicts(const char *t, int n, int *met) {
@@ -153,7 +153,7 @@ Test(score, matcher_names) {
   cr_assert_eq(m, SCORE_NORMALISED);
   cr_assert_eq(score_matcher_parse("numeric", &m), 0);
   cr_assert_str_eq(score_matcher_name(m), "numeric");
-  cr_assert_eq(score_matcher_parse("fuzzy", &m), -1);
+  cr_assert_eq(score_matcher_parse("fuzzy", &m), AD_EINVAL);
 }
 
 Test(score, llm_correct) {

@@ -1,5 +1,5 @@
 /* feedback.c - challenger feedback and orchestrator history (see feedback.h). */
-#include "loop/feedback.h"
+#include "eval/feedback.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* accept.c - the acceptance predicate (see accept.h). */
-#include "loop/accept.h"
+#include "eval/accept.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -40,11 +40,11 @@ static void summarise(const double *x, int n, double thr, double *mean, double *
   *std = sqrt(ss / n);
 }
 
-void ep_stats_compute(struct ep_stats *s, double pass_threshold) {
+void accept_stats_compute(struct accept_stats *s, double pass_threshold) {
   if (s->n_weak < 0) s->n_weak = 0;
-  if (s->n_weak > EP_MAX_SAMPLES) s->n_weak = EP_MAX_SAMPLES;
+  if (s->n_weak > ACCEPT_MAX_SAMPLES) s->n_weak = ACCEPT_MAX_SAMPLES;
   if (s->n_strong < 0) s->n_strong = 0;
-  if (s->n_strong > EP_MAX_SAMPLES) s->n_strong = EP_MAX_SAMPLES;
+  if (s->n_strong > ACCEPT_MAX_SAMPLES) s->n_strong = ACCEPT_MAX_SAMPLES;
   summarise(s->weak, s->n_weak, pass_threshold, &s->weak_mean, &s->weak_std, &s->weak_min,
             &s->weak_max, &s->weak_correct);
   summarise(s->strong, s->n_strong, pass_threshold, &s->strong_mean, &s->strong_std,
@@ -54,7 +54,7 @@ void ep_stats_compute(struct ep_stats *s, double pass_threshold) {
   s->strong_pass_rate = s->n_strong > 0 ? (double)s->strong_correct / s->n_strong : 0;
 }
 
-int ep_stats_get(const struct ep_stats *s, const char *name, double *v) {
+int accept_stats_get(const struct accept_stats *s, const char *name, double *v) {
   if (!name) return -1;
 #define STAT(nm, expr)              \
   if (strcmp(name, nm) == 0) {      \
@@ -218,14 +218,14 @@ static int holds(enum accept_op op, double a, double b) {
 }
 
 /* Index of the first failing bound of group g, or -1. */
-static int first_fail(const struct accept_spec *s, enum accept_group g, const struct ep_stats *st,
+static int first_fail(const struct accept_spec *s, enum accept_group g, const struct accept_stats *st,
                       double *actual) {
   int n = s->n < 0 ? 0 : (s->n > ACCEPT_MAX_BOUNDS ? ACCEPT_MAX_BOUNDS : s->n);
   for (int i = 0; i < n; i++) {
     const struct accept_bound *b = &s->bounds[i];
     if (b->group != g) continue;
     double v;
-    if (ep_stats_get(st, b->stat, &v) != 0) {
+    if (accept_stats_get(st, b->stat, &v) != 0) {
       *actual = NAN;
       return i; /* unknown statistic never passes */
     }
@@ -244,7 +244,7 @@ static void fail_text(const struct accept_bound *b, double actual, char *out, si
   accept_bound_format(b, out, n);
 }
 
-int accept_check_group(const struct accept_spec *s, enum accept_group g, const struct ep_stats *st,
+int accept_check_group(const struct accept_spec *s, enum accept_group g, const struct accept_stats *st,
                        char *failed, size_t n) {
   double actual = 0;
   int i = first_fail(s, g, st, &actual);
@@ -266,7 +266,7 @@ static const char *weak_reason(const struct accept_bound *b, double actual) {
   }
 }
 
-const char *accept_evaluate(const struct accept_spec *s, const struct ep_stats *st, char *failed,
+const char *accept_evaluate(const struct accept_spec *s, const struct accept_stats *st, char *failed,
                             size_t n) {
   double actual = 0;
   int i = first_fail(s, ACC_WEAK, st, &actual);

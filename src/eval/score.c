@@ -1,5 +1,5 @@
 /* score.c - judge/verifier reply parsing and scoring (see score.h). */
-#include "loop/score.h"
+#include "eval/score.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "loop/extract.h"
+#include "eval/extract.h"
 #include "util/err.h"
 
 
@@ -131,17 +131,19 @@ double score_rubric(const int *weights, const int *met, int n) {
 /* ---- verifiable ---- */
 
 int score_matcher_parse(const char *name, enum score_matcher *m) {
-  if (!name) return -1;
-  if (!strcmp(name, "exact")) *m = SCORE_EXACT;
+  if (!name) return AD_EINVAL;
+  if (!strcmp(name, "auto")) *m = SCORE_AUTO;
+  else if (!strcmp(name, "exact")) *m = SCORE_EXACT;
   else if (!strcmp(name, "normalised") || !strcmp(name, "normalized")) *m = SCORE_NORMALISED;
   else if (!strcmp(name, "numeric")) *m = SCORE_NUMERIC;
   else if (!strcmp(name, "llm")) *m = SCORE_LLM;
-  else return -1;
+  else return AD_EINVAL;
   return 0;
 }
 
 const char *score_matcher_name(enum score_matcher m) {
   switch (m) {
+  case SCORE_AUTO: return "auto";
   case SCORE_EXACT: return "exact";
   case SCORE_NORMALISED: return "normalised";
   case SCORE_NUMERIC: return "numeric";
@@ -422,7 +424,12 @@ static char *trim_dup(const char *s) {
 int score_match(enum score_matcher m, const char *answer, const char *reference) {
   if (!answer || !reference) return 0;
   int r = 0;
+  if (m == SCORE_AUTO) {
+    double v;
+    m = score_parse_number(reference, &v) == 0 ? SCORE_NUMERIC : SCORE_NORMALISED;
+  }
   switch (m) {
+  case SCORE_AUTO: break; /* resolved above */
   case SCORE_EXACT: {
     char *x = trim_dup(answer), *y = trim_dup(reference);
     r = x && y && strcmp(x, y) == 0;

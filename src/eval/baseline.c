@@ -1,25 +1,9 @@
-/* baseline.c - generation methods and the CoT-Self-Instruct filters (see baseline.h). */
-#include "loop/baseline.h"
+/* baseline.c - the CoT-Self-Instruct filters (see baseline.h). */
+#include "eval/baseline.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-static const char *const k_names[] = {"agentic", "self-instruct", "cot-self-instruct"};
-
-int bl_method_parse(const char *name, enum bl_method *m) {
-  if (!name) return -1;
-  for (int i = 0; i < 3; i++)
-    if (!strcmp(name, k_names[i])) {
-      *m = (enum bl_method)i;
-      return 0;
-    }
-  return -1;
-}
-
-const char *bl_method_name(enum bl_method m) {
-  return (unsigned)m < 3 ? k_names[m] : "agentic";
-}
 
 void bl_params_default(struct bl_params *p) {
   p->k = 4;
@@ -30,15 +14,15 @@ void bl_params_default(struct bl_params *p) {
 int bl_params_check(const struct bl_params *p, char *err, size_t errlen) {
   if (p->k < 1 || p->k > BL_MAX_K) {
     snprintf(err, errlen, "cot k must be an integer in 1..%d, got %d", BL_MAX_K, p->k);
-    return -1;
+    return AD_EINVAL;
   }
   if (!isfinite(p->rip_threshold) || p->rip_threshold < 0 || p->rip_threshold > 1) {
     snprintf(err, errlen, "rip threshold must be in [0, 1], got %g", p->rip_threshold);
-    return -1;
+    return AD_EINVAL;
   }
   if (!isfinite(p->ac_min_share) || p->ac_min_share <= 0 || p->ac_min_share > 1) {
     snprintf(err, errlen, "answer-consistency share must be in (0, 1], got %g", p->ac_min_share);
-    return -1;
+    return AD_EINVAL;
   }
   return 0;
 }

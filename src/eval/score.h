@@ -35,9 +35,16 @@ double score_rubric(const int *weights, const int *met, int n);
 
 /* ---- verifiable ---- */
 
-enum score_matcher { SCORE_EXACT = 0, SCORE_NORMALISED, SCORE_NUMERIC, SCORE_LLM };
+enum score_matcher {
+  SCORE_AUTO = 0,   /* SCORE_NUMERIC when the reference parses as a number, else SCORE_NORMALISED */
+  SCORE_EXACT,
+  SCORE_NORMALISED,
+  SCORE_NUMERIC,
+  SCORE_LLM         /* an LLM verifier decides (the judge role) */
+};
 
-/* "exact" / "normalised" (also "normalized") / "numeric" / "llm" -> 0, else -1. */
+/* "auto" / "exact" / "normalised" (also "normalized") / "numeric" / "llm" -> 0 and *m,
+ * else AD_EINVAL. */
 int score_matcher_parse(const char *name, enum score_matcher *m);
 const char *score_matcher_name(enum score_matcher m);
 
@@ -56,6 +63,8 @@ char *score_final_answer(const char *text, size_t len);
  *   separators "1,234", scientific "1e-3", fractions "3/4" and \frac{3}{4},
  *   a leading '+'/'-'; for the answer, the last number in it when it is not a
  *   number as a whole) and |a-b| <= 1e-6 * max(|a|,|b|) (or both are 0).
+ * SCORE_AUTO: SCORE_NUMERIC when the reference parses as a number, else
+ *   SCORE_NORMALISED.
  * SCORE_LLM: not decidable here; returns 0 (use score_parse_correct). */
 int score_match(enum score_matcher m, const char *answer, const char *reference);
 

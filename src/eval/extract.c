@@ -1,5 +1,5 @@
 /* extract.c - pull one JSON value out of messy model text (see extract.h). */
-#include "loop/extract.h"
+#include "eval/extract.h"
 #include "util/err.h"
 
 #include <stdarg.h>

@@ -15,15 +15,15 @@
 
 #include <stddef.h>
 
-#define EP_MAX_SAMPLES 64
+#define ACCEPT_MAX_SAMPLES 64
 #define ACCEPT_MAX_BOUNDS 32
 
 /* Statistics of one evaluated candidate. Scores are in [0,1]; for verifiable
  * tasks a score is 1 (correct) or 0. */
-struct ep_stats {
+struct accept_stats {
   int n_weak, n_strong;            /* samples judged (failed calls excluded) */
-  double weak[EP_MAX_SAMPLES];
-  double strong[EP_MAX_SAMPLES];
+  double weak[ACCEPT_MAX_SAMPLES];
+  double strong[ACCEPT_MAX_SAMPLES];
   int strong_ran;                  /* 0 when the weak gate short-circuited */
   double weak_mean, weak_std, weak_min, weak_max;
   double strong_mean, strong_std, strong_min, strong_max;
@@ -35,12 +35,12 @@ struct ep_stats {
 /* Fill the derived fields from weak[]/strong[]. pass_threshold decides
  * "correct" (1.0 for verifiable tasks; e.g. 0.5 for rubric tasks). std is the
  * population standard deviation. */
-void ep_stats_compute(struct ep_stats *s, double pass_threshold);
+void accept_stats_compute(struct accept_stats *s, double pass_threshold);
 
 /* The names accepted in bounds, NULL-terminated. */
 extern const char *const accept_stat_names[];
 /* Value of a named statistic; returns 0 and sets *v, or -1 for an unknown name. */
-int ep_stats_get(const struct ep_stats *s, const char *name, double *v);
+int accept_stats_get(const struct accept_stats *s, const char *name, double *v);
 
 enum accept_op { ACC_LT, ACC_LE, ACC_GT, ACC_GE, ACC_EQ, ACC_NE };
 enum accept_group { ACC_WEAK, ACC_STRONG, ACC_GAP };
@@ -72,11 +72,11 @@ void accept_spec_default_verifiable(struct accept_spec *s);
 
 /* Evaluate one group of bounds. Returns 1 if all pass; on failure returns 0 and
  * writes the first failing bound's text to failed (if non-NULL). */
-int accept_check_group(const struct accept_spec *s, enum accept_group g, const struct ep_stats *st,
+int accept_check_group(const struct accept_spec *s, enum accept_group g, const struct accept_stats *st,
                        char *failed, size_t n);
 /* Evaluate everything: returns NULL when accepted, else the rejection reason
  * ("too_easy", "too_hard", "failed_on_strong", "no_gap") and the failing bound text. */
-const char *accept_evaluate(const struct accept_spec *s, const struct ep_stats *st, char *failed,
+const char *accept_evaluate(const struct accept_spec *s, const struct accept_stats *st, char *failed,
                             size_t n);
 
 #endif

@@ -1,11 +1,8 @@
-/* baseline.h - generation methods and the CoT-Self-Instruct filters (pure logic).
+/* baseline.h - the CoT-Self-Instruct filters (pure logic).
  *
- * A run uses one method (docs/baselines.md):
- *   agentic            the Agentic Self-Instruct loop (orchestrator, feedback, rounds)
- *   self-instruct      one challenger call per source from a plain prompt
- *   cot-self-instruct  one challenger call per source; the challenger reasons and
- *                      plans before writing the example; the example is kept only
- *                      when it passes the CoT-Self-Instruct filter:
+ * The one-shot baseline methods (src/loop/method.h, docs/baselines.md) evaluate
+ * every parsed candidate once; cot-self-instruct keeps an example only when it
+ * passes one of these filters:
  *     Answer-Consistency (verifiable tasks): K sampled solutions; keep when the
  *       unique plurality answer has a share >= ac_min_share of the K and equals
  *       the generated answer. A tie for the top count means "no majority" and
@@ -21,13 +18,8 @@
 
 #include <stddef.h>
 
-#include "loop/score.h"
-
-enum bl_method { BL_AGENTIC = 0, BL_SELF_INSTRUCT, BL_COT_SELF_INSTRUCT };
-
-/* "agentic" / "self-instruct" / "cot-self-instruct" -> 0 and *m; else -1. */
-int bl_method_parse(const char *name, enum bl_method *m);
-const char *bl_method_name(enum bl_method m);
+#include "eval/score.h"
+#include "util/err.h"
 
 #define BL_MAX_K 64
 
@@ -37,7 +29,7 @@ struct bl_params {
   double ac_min_share; /* Answer-Consistency plurality share needed; default 0.5 */
 };
 void bl_params_default(struct bl_params *p);
-/* 0, or -1 with a message naming the bad field in err. */
+/* 0, or AD_EINVAL with a message naming the bad field in err. */
 int bl_params_check(const struct bl_params *p, char *err, size_t errlen);
 
 /* RIP over n scores (n may be 0). *quality = the minimum score (0 when n == 0).

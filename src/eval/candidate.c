@@ -1,5 +1,5 @@
 /* candidate.c - parse and validate a challenger's candidate (see candidate.h). */
-#include "loop/candidate.h"
+#include "eval/candidate.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop/extract.h"
+#include "eval/extract.h"
 #include "util/err.h"
 #include "util/hash.h"
 

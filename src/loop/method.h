@@ -1,0 +1,136 @@
+/* method.h - generation methods as strategies (in the spirit of redis's dictType).
+ *
+ * A method says how an episode's rounds proceed: which steps run, what a failed
+ * check or quality verdict means, and which examples the dataset keeps. The episode
+ * core (episode.c) owns everything else - the state, the prompts and requests, the
+ * repair turn, judging, statistics, the records and the environment - and offers it
+ * to methods as the steps below. After every step the core calls the method's
+ * next(ep, step): the method looks at the step's outcome and starts the next step or
+ * ends the round. A method never sees a model call, the store or the run.
+ *
+ * The methods (docs/baselines.md):
+ *   agentic            the Agentic Self-Instruct loop: orchestrator, feedback, rounds
+ *                      (method_agentic.c)
+ *   self-instruct      one challenger call per source from a plain prompt, every parsed
+ *                      candidate evaluated once, the gate recorded (method_oneshot.c)
+ *   cot-self-instruct  the same with a reasoning challenger and the CoT-Self-Instruct
+ *                      filter (RIP / Answer-Consistency) deciding what is kept
+ *                      (method_oneshot.c)
+ * A new method is one new file defining a `const struct method_ops` and one entry in
+ * the table in method.c.
+ *
+ * Rules a method follows:
+ *   - next() either starts exactly one step (ep_orchestrate, ep_challenge,
+ *     ep_quality, ep_solve) or ends the round (ep_end_round), then returns;
+ *   - a step's outcome is read in next() (ep_failure, ep_cand, ep_qv, ep_stats,
+ *     ep_samples), before anything else is started;
+ *   - a step that was set aside (budget, signal, infrastructure) never reaches next():
+ *     the core parks the episode.
+ */
+#ifndef AD_METHOD_H
+#define AD_METHOD_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "eval/accept.h"
+#include "eval/baseline.h"
+#include "eval/candidate.h"
+#include "eval/score.h"
+#include "loop/episode.h"
+#include "recipe/recipe.h"
+
+struct method_ops {
+  const char *name;              /* as on the command line and in the records */
+  const char *challenger_prompt; /* NULL: the recipe's challenger prompt; else the stem of
+                                    the method's own, <stem>-<task>.md in the prompts folder */
+  int challenger_schema;         /* send the challenger response_format (when the endpoint
+                                    takes it); 0 for a challenger that reasons before its JSON */
+  int uses_orchestrator;         /* the orchestrator role takes part (recorded prompts) */
+  int baseline;                  /* a one-shot baseline: the gate is recorded, never looped on;
+                                    the dataset keeps what the method's own rule keeps */
+  int max_rounds;                /* 0: the recipe's rounds_per_source */
+  size_t state_size;             /* bytes of per-episode method state (ep_method_state) */
+  /* Release what the state holds and zero it: called when a round begins and when the
+   * episode is freed. NULL when the state holds nothing to release. */
+  void (*reset)(void *state);
+  /* The method and its settings as recorded in the run's identity (a resume with other
+   * settings is refused). New reference. NULL: {"name": name}. */
+  json_t *(*identity)(const struct method_ops *m, const struct bl_params *filter);
+  /* Decide what follows `done` (EP_IDLE: a round begins). See the rules above. */
+  void (*next)(struct episode *ep, enum ep_state done);
+  /* Add the method's fields to a round's records (cand_rec always, example when one is
+   * kept) just before they are written; reason/detail as given to ep_end_round. NULL:
+   * none. */
+  void (*annotate)(struct episode *ep, const char *reason, const char *detail, json_t *cand_rec,
+                   json_t *example);
+};
+
+/* The methods, NULL-terminated, and lookup by name (NULL when unknown). */
+extern const struct method_ops *const method_table[];
+const struct method_ops *method_find(const char *name);
+/* "agentic, self-instruct or cot-self-instruct", for messages. */
+const char *method_names(void);
+/* The method's identity JSON (ops->identity, or {"name": name}). New reference. */
+json_t *method_identity(const struct method_ops *m, const struct bl_params *filter);
+
+extern const struct method_ops method_agentic;
+extern const struct method_ops method_self_instruct;
+extern const struct method_ops method_cot_self_instruct;
+
+/* ---- steps: each runs asynchronously and ends in next(ep, <its state>) ---------- */
+
+/* The orchestrator analyses this source's earlier rounds and writes instructions for
+ * the challenger. A failed call is recorded on the round; instructions stay empty. */
+void ep_orchestrate(struct episode *ep);
+/* The challenger writes a candidate from the source, the instructions and the feedback
+ * on earlier rounds; it is parsed and checked (with one repair turn when the reply does
+ * not parse). Fails with "error:challenger", "parse_error" or "check:<name>" (in that
+ * last case ep_cand() is set: the candidate parsed but a programmatic check failed). */
+void ep_challenge(struct episode *ep);
+/* The quality verifier judges the candidate (passes at once when the recipe has none).
+ * Fails with "error:quality", "error:quality_reply" or "quality:<issue>". */
+void ep_quality(struct episode *ep);
+/* n samples of the phase's solver (EP_WEAK, EP_STRONG; EP_FILTER draws from the strong
+ * solver's role under its own labels and seeds), each judged; then the statistics of
+ * weak and strong are updated. n <= 0: the role's `samples`. Fails with "error:<phase>"
+ * when no sample could be judged. */
+void ep_solve(struct episode *ep, enum ep_state phase, int n);
+/* End the round: reason NULL when the candidate passed the acceptance gate; keep 1 to
+ * put the example in the dataset. Records the round; then the next round begins, or
+ * the episode finishes (examples or rounds spent) or parks (the run is stopping). */
+void ep_end_round(struct episode *ep, const char *reason, const char *detail, int keep);
+
+/* ---- what a step left (borrowed, valid until the next step starts) ------------- */
+
+struct ep_failure {
+  const char *reason; /* NULL when the last step succeeded */
+  const char *detail; /* a one-line explanation, "" when none */
+};
+/* The last step's failure ({NULL, ""} when it succeeded). */
+struct ep_failure ep_failure(const struct episode *ep);
+const struct recipe *ep_recipe(const struct episode *ep);
+const struct bl_params *ep_filter_params(const struct episode *ep);
+const struct method_ops *ep_method(const struct episode *ep);
+/* The round's candidate, or NULL when none parsed. */
+const struct cand *ep_cand(const struct episode *ep);
+/* The quality verifier's verdict, or NULL when there was none. */
+const struct score_qv *ep_qv(const struct episode *ep);
+/* Statistics of the round's weak and strong samples (filled after each solve). */
+const struct accept_stats *ep_stats(const struct episode *ep);
+
+struct ep_sample {
+  int done;     /* judged or failed */
+  int ok;       /* judged: score is valid */
+  double score; /* in [0, 1] */
+  char *answer; /* the solver's reply, or NULL */
+  char *error;  /* why there is no score, or NULL */
+};
+/* The samples of a phase (EP_WEAK, EP_STRONG, EP_FILTER) and their count. */
+const struct ep_sample *ep_samples(const struct episode *ep, enum ep_state phase, int *n);
+/* The first sample error of a phase, or "no answer". */
+const char *ep_first_error(const struct episode *ep, enum ep_state phase);
+/* The method's per-episode state (ops->state_size bytes, zeroed at each round). */
+void *ep_method_state(struct episode *ep);
+
+#endif

@@ -1,0 +1,76 @@
+/* method_agentic.c - the Agentic Self-Instruct loop (Kulikov et al., 2026).
+ *
+ * Per round: from round 2 the orchestrator (when the recipe has one) reads this
+ * source's earlier rounds and writes instructions; the challenger writes a candidate
+ * from the source, the instructions and the feedback on earlier rounds; any failed
+ * check, quality verdict or judging ends the round with its reason; the weak solver
+ * runs first and, with short_circuit, a failing weak gate ends the round before the
+ * strong solver is paid for (as the paper does); then the recipe's acceptance bounds
+ * decide. An accepted candidate is the example; a rejected one feeds the next round.
+ */
+#include <stdio.h>
+
+#include "loop/method.h"
+
+/* End the round with the step's failure when there is one; 1 if it did. */
+static int ended_on_failure(struct episode *ep) {
+  struct ep_failure f = ep_failure(ep);
+  if (!f.reason) return 0;
+  ep_end_round(ep, f.reason, f.detail, 0);
+  return 1;
+}
+
+static void agentic_next(struct episode *ep, enum ep_state done) {
+  const struct recipe *rc = ep_recipe(ep);
+  const struct accept_spec *acc = &rc->accept;
+  char failed[128], detail[200];
+  switch (done) {
+  case EP_IDLE: /* round 1 has no history for the orchestrator to analyse */
+    if (ep_round(ep) > 1 && rc->roles[RECIPE_ROLE_ORCHESTRATOR].present)
+      ep_orchestrate(ep);
+    else
+      ep_challenge(ep);
+    return;
+  case EP_ORCHESTRATE: /* a failed orchestrator call is recorded; the round goes on */
+    ep_challenge(ep);
+    return;
+  case EP_CHALLENGE:
+    if (!ended_on_failure(ep)) ep_quality(ep);
+    return;
+  case EP_QUALITY:
+    if (!ended_on_failure(ep)) ep_solve(ep, EP_WEAK, 0);
+    return;
+  case EP_WEAK:
+    if (ended_on_failure(ep)) return;
+    if (acc->short_circuit &&
+        !accept_check_group(acc, ACC_WEAK, ep_stats(ep), failed, sizeof failed)) {
+      const char *reason = accept_evaluate(acc, ep_stats(ep), failed, sizeof failed);
+      snprintf(detail, sizeof detail, "weak gate failed: %s", failed);
+      ep_end_round(ep, reason ? reason : "too_easy", detail, 0);
+      return;
+    }
+    ep_solve(ep, EP_STRONG, 0);
+    return;
+  case EP_STRONG: {
+    if (ended_on_failure(ep)) return;
+    const char *reason = accept_evaluate(acc, ep_stats(ep), failed, sizeof failed);
+    if (reason) {
+      snprintf(detail, sizeof detail, "bound failed: %s", failed);
+      ep_end_round(ep, reason, detail, 0);
+    } else {
+      ep_end_round(ep, NULL, NULL, 1);
+    }
+    return;
+  }
+  default: /* EP_REPAIR, EP_FILTER and the end states never reach a method */
+    ep_end_round(ep, "error:internal", ep_state_name(done), 0);
+    return;
+  }
+}
+
+const struct method_ops method_agentic = {
+    .name = "agentic",
+    .challenger_schema = 1,
+    .uses_orchestrator = 1,
+    .next = agentic_next,
+};
