@@ -779,6 +779,28 @@ static void finish_call(llm_client *c, struct llm_call *k, const struct llm_resu
   call_free(k);
 }
 
+/* End a call that is already out of every list (and out of flight) with
+ * AD_ECANCELED: report its running attempt, if any, as canceled, then `done`. */
+static void cancel_call(llm_client *c, struct llm_call *k, int attempt_running) {
+  struct llm_ep *ep = k->ep;
+  if (attempt_running) {
+    struct llm_url *url = &ep->urls[k->url_idx];
+    char full[512];
+    snprintf(full, sizeof full, "endpoint '%s' (%s): canceled", ep->name, url->shown);
+    struct llm_attempt a = {.number = k->attempts, .endpoint = ep->name, .url = url->shown,
+                            .latency_us = time_now_us() - k->attempt_start_us, .error = full};
+    if (k->attempt_cb) k->attempt_cb(k->ud, &a);
+  }
+  char msg[256];
+  snprintf(msg, sizeof msg, "endpoint '%s': canceled", ep->name);
+  struct llm_result res = {.rc = AD_ECANCELED, .error = msg, .attempts = k->attempts,
+                           .latency_us = time_now_us() - k->submit_us, .endpoint = ep->name};
+  c->outstanding--;
+  ep->st.calls_failed++;
+  k->done(k->ud, &res);
+  call_free(k);
+}
+
 static int other_url_up(const struct llm_ep *ep, int except, int64_t now_ms) {
   for (int i = 0; i < ep->n_urls; i++)
     if (i != except && ep->urls[i].st.down_until_ms <= now_ms) return 1;
@@ -794,6 +816,12 @@ static void finish_attempt(llm_client *c, struct llm_call *k, struct outcome *o)
   k->where = W_NONE;
   url->st.outstanding--;
   ep->inflight--;
+  if (c->cancel_upto && k->seq < c->cancel_upto) {
+    /* A callback earlier in this pass canceled it: its outcome no longer counts. */
+    all_unlink(c, k);
+    cancel_call(c, k, 1);
+    return;
+  }
   if (!o->transport && o->rc != AD_ENOMEM && !o->what[0]) classify_http(k, o->http_status, o, &reply);
 
   if (o->conn_fail) {
@@ -875,8 +903,10 @@ static void finish_attempt(llm_client *c, struct llm_call *k, struct outcome *o)
 
 /* ---------------------------------------------------------------- the loop */
 
+/* Start queued calls. Nothing starts while a cancel is pending. */
 static void admit(llm_client *c, struct llm_ep *ep, int64_t now) {
   while (ep->q_head && ep->inflight < ep->aimd.limit) {
+    if (c->cancel_upto) return;
     if (ep->blocked_until_ms > now) return;
     int64_t w = llm_bucket_take(&ep->req_bucket, 1, now);
     if (w > 0) {
@@ -963,31 +993,18 @@ static int do_cancel(llm_client *c) {
   for (struct llm_call *k = victims, *nx; k; k = nx) {
     nx = k->next;
     k->next = NULL;
-    struct llm_ep *ep = k->ep;
-    if (k->where == W_CURL || k->where == W_SIM) {
-      struct llm_url *url = &ep->urls[k->url_idx];
-      url->st.outstanding--;
-      ep->inflight--;
+    int running = k->where == W_CURL || k->where == W_SIM;
+    if (running) {
+      k->ep->urls[k->url_idx].st.outstanding--;
+      k->ep->inflight--;
       if (k->easy) {
         curl_multi_remove_handle(c->multi, k->easy);
         c->n_curl--;
         easy_release(c, k->easy);
         k->easy = NULL;
       }
-      char full[512];
-      snprintf(full, sizeof full, "endpoint '%s' (%s): canceled", ep->name, url->shown);
-      struct llm_attempt a = {.number = k->attempts, .endpoint = ep->name, .url = url->shown,
-                              .latency_us = time_now_us() - k->attempt_start_us, .error = full};
-      if (k->attempt_cb) k->attempt_cb(k->ud, &a);
     }
-    char msg[256];
-    snprintf(msg, sizeof msg, "endpoint '%s': canceled", ep->name);
-    struct llm_result res = {.rc = AD_ECANCELED, .error = msg, .attempts = k->attempts,
-                             .latency_us = time_now_us() - k->submit_us, .endpoint = ep->name};
-    c->outstanding--;
-    ep->st.calls_failed++;
-    k->done(k->ud, &res);
-    call_free(k);
+    cancel_call(c, k, running);
     fired++;
   }
   return fired;

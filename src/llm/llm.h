@@ -162,8 +162,9 @@ AD_WUR int llm_submit_serialized(llm_client *c, const char *endpoint, const json
 int llm_client_run_once(llm_client *c, int max_wait_ms);
 /* Outstanding calls. */
 int llm_client_pending(const llm_client *c);
-/* Cancel everything outstanding: each pending call's done fires with AD_ECANCELED
- * during the next llm_client_run_once(). */
+/* Cancel everything outstanding: each pending call's done fires once with
+ * AD_ECANCELED from the loop, never from inside this function. Calls submitted
+ * afterwards are not affected. */
 void llm_client_cancel_all(llm_client *c);
 /* Free the client. Outstanding calls are dropped without callbacks. */
 void llm_client_free(llm_client *c);
