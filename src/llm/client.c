@@ -96,6 +96,8 @@ struct llm_client {
   int n_free, cap_free;
   int n_curl;
   uint64_t next_seq, cancel_upto;
+  uint64_t pass_seq; /* calls submitted during this pass (seq >= pass_seq) wait for the next */
+  int in_callback;   /* user callbacks running now (the re-entrancy guard) */
   struct rng rng;
   char errmsg[512];
 };
@@ -249,6 +251,21 @@ static void call_free(struct llm_call *k) {
   free(k->body);
   buf_free(&k->resp);
   free(k);
+}
+
+/* Every user callback runs through these two, so the client knows when one is on
+ * the stack (llm_client_run_once() and llm_client_free() refuse to run under it). */
+static void fire_attempt(llm_client *c, struct llm_call *k, const struct llm_attempt *a) {
+  if (!k->attempt_cb) return;
+  c->in_callback++;
+  k->attempt_cb(k->ud, a);
+  c->in_callback--;
+}
+
+static void fire_done(llm_client *c, struct llm_call *k, const struct llm_result *res) {
+  c->in_callback++;
+  k->done(k->ud, res);
+  c->in_callback--;
 }
 
 /* ---------------------------------------------------------------- client setup */
@@ -775,7 +792,29 @@ static void finish_call(llm_client *c, struct llm_call *k, const struct llm_resu
   c->outstanding--;
   if (res->rc == 0) k->ep->st.calls_ok++;
   else k->ep->st.calls_failed++;
-  k->done(k->ud, res);
+  fire_done(c, k, res);
+  call_free(k);
+}
+
+/* End a call that is already out of every list (and out of flight) with
+ * AD_ECANCELED: report its running attempt, if any, as canceled, then `done`. */
+static void cancel_call(llm_client *c, struct llm_call *k, int attempt_running) {
+  struct llm_ep *ep = k->ep;
+  if (attempt_running) {
+    struct llm_url *url = &ep->urls[k->url_idx];
+    char full[512];
+    snprintf(full, sizeof full, "endpoint '%s' (%s): canceled", ep->name, url->shown);
+    struct llm_attempt a = {.number = k->attempts, .endpoint = ep->name, .url = url->shown,
+                            .latency_us = time_now_us() - k->attempt_start_us, .error = full};
+    fire_attempt(c, k, &a);
+  }
+  char msg[256];
+  snprintf(msg, sizeof msg, "endpoint '%s': canceled", ep->name);
+  struct llm_result res = {.rc = AD_ECANCELED, .error = msg, .attempts = k->attempts,
+                           .latency_us = time_now_us() - k->submit_us, .endpoint = ep->name};
+  c->outstanding--;
+  ep->st.calls_failed++;
+  fire_done(c, k, &res);
   call_free(k);
 }
 
@@ -794,6 +833,12 @@ static void finish_attempt(llm_client *c, struct llm_call *k, struct outcome *o)
   k->where = W_NONE;
   url->st.outstanding--;
   ep->inflight--;
+  if (c->cancel_upto && k->seq < c->cancel_upto) {
+    /* A callback earlier in this pass canceled it: its outcome no longer counts. */
+    all_unlink(c, k);
+    cancel_call(c, k, 1);
+    return;
+  }
   if (!o->transport && o->rc != AD_ENOMEM && !o->what[0]) classify_http(k, o->http_status, o, &reply);
 
   if (o->conn_fail) {
@@ -841,7 +886,7 @@ static void finish_attempt(llm_client *c, struct llm_call *k, struct outcome *o)
       .error = o->ok ? NULL : full,
   };
   if (!o->ok) log_debug("attempt %d: %s%s", k->attempts, full, retry ? " (will retry)" : "");
-  if (k->attempt_cb) k->attempt_cb(k->ud, &a);
+  fire_attempt(c, k, &a);
 
   if (retry) {
     ep->st.retries++;
@@ -875,8 +920,11 @@ static void finish_attempt(llm_client *c, struct llm_call *k, struct outcome *o)
 
 /* ---------------------------------------------------------------- the loop */
 
+/* Start queued calls. Nothing starts while a cancel is pending, nor a call
+ * submitted by a callback during this pass (it waits for the next one). */
 static void admit(llm_client *c, struct llm_ep *ep, int64_t now) {
   while (ep->q_head && ep->inflight < ep->aimd.limit) {
+    if (c->cancel_upto || ep->q_head->seq >= c->pass_seq) return;
     if (ep->blocked_until_ms > now) return;
     int64_t w = llm_bucket_take(&ep->req_bucket, 1, now);
     if (w > 0) {
@@ -963,31 +1011,18 @@ static int do_cancel(llm_client *c) {
   for (struct llm_call *k = victims, *nx; k; k = nx) {
     nx = k->next;
     k->next = NULL;
-    struct llm_ep *ep = k->ep;
-    if (k->where == W_CURL || k->where == W_SIM) {
-      struct llm_url *url = &ep->urls[k->url_idx];
-      url->st.outstanding--;
-      ep->inflight--;
+    int running = k->where == W_CURL || k->where == W_SIM;
+    if (running) {
+      k->ep->urls[k->url_idx].st.outstanding--;
+      k->ep->inflight--;
       if (k->easy) {
         curl_multi_remove_handle(c->multi, k->easy);
         c->n_curl--;
         easy_release(c, k->easy);
         k->easy = NULL;
       }
-      char full[512];
-      snprintf(full, sizeof full, "endpoint '%s' (%s): canceled", ep->name, url->shown);
-      struct llm_attempt a = {.number = k->attempts, .endpoint = ep->name, .url = url->shown,
-                              .latency_us = time_now_us() - k->attempt_start_us, .error = full};
-      if (k->attempt_cb) k->attempt_cb(k->ud, &a);
     }
-    char msg[256];
-    snprintf(msg, sizeof msg, "endpoint '%s': canceled", ep->name);
-    struct llm_result res = {.rc = AD_ECANCELED, .error = msg, .attempts = k->attempts,
-                             .latency_us = time_now_us() - k->submit_us, .endpoint = ep->name};
-    c->outstanding--;
-    ep->st.calls_failed++;
-    k->done(k->ud, &res);
-    call_free(k);
+    cancel_call(c, k, running);
     fired++;
   }
   return fired;
@@ -1037,6 +1072,11 @@ static int64_t next_timer(const llm_client *c) {
 }
 
 int llm_client_run_once(llm_client *c, int max_wait_ms) {
+  if (c->in_callback) {
+    set_err(c, "llm_client_run_once() called from inside a callback of the same client");
+    return AD_EBUSY;
+  }
+  c->pass_seq = c->next_seq;
   if (max_wait_ms < 0) max_wait_ms = 0;
   int64_t deadline = time_now_ms() + max_wait_ms;
   int fired = step(c);
@@ -1056,6 +1096,14 @@ void llm_client_cancel_all(llm_client *c) { c->cancel_upto = c->next_seq; }
 
 void llm_client_free(llm_client *c) {
   if (!c) return;
+  if (c->in_callback) {
+    /* The loop that called the callback still uses c: freeing it here would be a
+     * use-after-free. A programming error, so stop loudly. */
+    fputs("autodata: llm_client_free() called from inside a callback of the same client "
+          "(not allowed, see RE-ENTRANCY in src/llm/llm.h); aborting\n",
+          stderr);
+    abort();
+  }
   for (struct llm_call *k = c->all, *nx; k; k = nx) {
     nx = k->next;
     if (k->easy) {

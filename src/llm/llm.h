@@ -10,6 +10,26 @@
  * llm_submit(). `attempt` (optional) is called once per attempt, before `done`,
  * so the store can record every attempt.
  *
+ * RE-ENTRANCY: a callback (`done` or `attempt`) may call every function of its
+ * own client except llm_client_run_once() and llm_client_free().
+ * - It may submit (llm_submit, llm_submit_serialized): the new call is queued
+ *   and starts in a later llm_client_run_once(), so its callbacks never fire
+ *   inside the submit nor in the pass that submitted it. A chain of calls, each
+ *   submitted from the previous one's `done`, advances at most one call per pass.
+ * - It may call llm_client_cancel_all(): every call outstanding at that moment
+ *   gets exactly one `done`, with AD_ECANCELED (in the running pass if its
+ *   attempt finishes in it, else in the next); calls submitted after it are not
+ *   affected. The call whose `done` is running has already finished and is not
+ *   affected. A call whose `attempt` is running ends with that attempt's outcome
+ *   if it was the last, else its retry is canceled.
+ * - It may add an endpoint and submit to it at once, and read
+ *   llm_client_pending() (a call whose `done` is running no longer counts),
+ *   llm_client_endpoint_stats(), llm_client_errmsg() and llm_merge_extra().
+ * - llm_client_run_once() from a callback returns AD_EBUSY and does nothing
+ *   else (the message is in llm_client_errmsg()).
+ * - llm_client_free() from a callback is a programming error (the loop that
+ *   runs the callback still uses the client): it prints a message and aborts.
+ *
  * Endpoints: each has a configured name (used in cache keys, logs, errors) and
  * one or more base URLs (least-outstanding balancing, failover when one is
  * down). The base URL "sim" selects the in-process sim backend (src/sim/sim.h):
@@ -158,14 +178,17 @@ AD_WUR int llm_submit_serialized(llm_client *c, const char *endpoint, const json
                                  llm_attempt_fn attempt, void *ud);
 
 /* Drive transfers and timers for at most max_wait_ms, firing callbacks.
- * Returns the number of calls still outstanding (queued + in flight + backing off). */
+ * Returns the number of calls still outstanding (queued + in flight + backing off),
+ * or AD_EBUSY, doing nothing, when called from inside a callback (RE-ENTRANCY). */
 int llm_client_run_once(llm_client *c, int max_wait_ms);
 /* Outstanding calls. */
 int llm_client_pending(const llm_client *c);
-/* Cancel everything outstanding: each pending call's done fires with AD_ECANCELED
- * during the next llm_client_run_once(). */
+/* Cancel everything outstanding: each pending call's done fires once with
+ * AD_ECANCELED from the loop, never from inside this function. Calls submitted
+ * afterwards are not affected. Allowed from a callback (RE-ENTRANCY). */
 void llm_client_cancel_all(llm_client *c);
-/* Free the client. Outstanding calls are dropped without callbacks. */
+/* Free the client. Outstanding calls are dropped without callbacks. Never from
+ * inside a callback of this client: that aborts (RE-ENTRANCY). */
 void llm_client_free(llm_client *c);
 
 /* Per-endpoint counters for progress and benchmarks. */

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -795,4 +796,294 @@ Test(llm_http, cancel_in_flight) {
   cr_assert_eq(st.inflight, 0);
   json_decref(b);
   llm_client_free(c);
+}
+
+/* ------------------------------------------------------------ re-entrancy (llm.h RE-ENTRANCY) */
+
+static llm_client *sim_client(int max_inflight) {
+  llm_client *c = llm_client_new();
+  struct llm_endpoint_config cfg;
+  llm_endpoint_config_init(&cfg);
+  cfg.name = "s";
+  cfg.base_urls[0] = "sim";
+  cfg.n_urls = 1;
+  cfg.max_inflight = max_inflight;
+  cfg.adaptive = 0; /* the limit is exactly max_inflight */
+  cr_assert_eq(llm_client_add_endpoint(c, &cfg), 0);
+  return c;
+}
+
+/* Passes of the loop so far: callbacks record it to show which pass fired them. */
+static int g_pass;
+
+static void drain_passes(llm_client *c) {
+  int64_t end = time_now_ms() + 10000;
+  int left;
+  while ((left = llm_client_run_once(c, 100)) > 0) {
+    g_pass++;
+    cr_assert(time_now_ms() < end, "client did not finish in time");
+  }
+  g_pass++;
+  cr_assert_eq(left, 0);
+}
+
+/* One call of a test: its record, the pass its done fired in, and the test's state. */
+struct reent;
+struct slot {
+  struct reent *t;
+  struct rec r;
+  int pass;
+};
+struct reent {
+  llm_client *c;
+  json_t *body;
+  struct slot s[32];
+  int n, want;          /* calls submitted so far (chain), calls wanted */
+  int submit_rc, seen_done_in_submit, pending_in_done, cancels, busy_done, busy_attempt;
+  struct slot before, after;
+};
+
+static void slot_done(void *ud, const struct llm_result *res) {
+  struct slot *sl = ud;
+  rec_done(&sl->r, res);
+  sl->pass = g_pass;
+}
+
+static void slot_attempt(void *ud, const struct llm_attempt *a) { rec_attempt(&((struct slot *)ud)->r, a); }
+
+static void follow_up_done(void *ud, const struct llm_result *res) {
+  struct slot *sl = ud;
+  struct reent *t = sl->t;
+  slot_done(sl, res);
+  t->pending_in_done = llm_client_pending(t->c);
+  t->submit_rc = llm_submit(t->c, "s", t->body, slot_done, slot_attempt, &t->s[1]);
+  t->seen_done_in_submit = t->s[1].r.done;
+}
+
+Test(llm_reentry, done_submits_a_follow_up) {
+  struct reent t = {.c = sim_client(64), .body = simple_body("m", "hello")};
+  t.s[0].t = t.s[1].t = &t;
+  cr_assert_eq(llm_submit(t.c, "s", t.body, follow_up_done, slot_attempt, &t.s[0]), 0);
+  drain_passes(t.c);
+  cr_assert_eq(t.s[0].r.done, 1);
+  cr_assert_eq(t.submit_rc, 0);
+  cr_assert_eq(t.pending_in_done, 0, "the call whose done runs no longer counts");
+  cr_assert_eq(t.seen_done_in_submit, 0, "never inside llm_submit, even from a callback");
+  cr_assert_eq(t.s[1].r.done, 1, "the follow-up completes exactly once");
+  cr_assert_eq(t.s[1].r.rc, 0, "%s", t.s[1].r.error);
+  cr_assert_eq(t.s[1].r.attempts_cb, 1);
+  cr_assert_gt(t.s[1].pass, t.s[0].pass, "in a later pass than the done that submitted it");
+  cr_assert_eq(llm_client_pending(t.c), 0);
+  json_decref(t.body);
+  llm_client_free(t.c);
+}
+
+static void chain_done(void *ud, const struct llm_result *res) {
+  struct slot *sl = ud;
+  struct reent *t = sl->t;
+  slot_done(sl, res);
+  if (t->n < t->want) {
+    struct slot *next = &t->s[t->n++];
+    cr_assert_eq(llm_submit_serialized(t->c, "s", t->body, "{\"model\":\"m\",\"messages\":[]}", 27,
+                                       chain_done, slot_attempt, next), 0);
+  }
+}
+
+Test(llm_reentry, chain_of_submits_from_done) {
+  struct reent t = {.c = sim_client(64), .body = simple_body("m", "hello"), .want = 20};
+  for (int i = 0; i < 32; i++) t.s[i].t = &t;
+  cr_assert_eq(llm_submit(t.c, "s", t.body, chain_done, slot_attempt, &t.s[t.n++]), 0);
+  drain_passes(t.c);
+  cr_assert_eq(t.n, 20);
+  for (int i = 0; i < 20; i++) {
+    cr_assert_eq(t.s[i].r.done, 1, "call %d: done exactly once", i);
+    cr_assert_eq(t.s[i].r.attempts_cb, 1, "call %d", i);
+    if (i) cr_assert_gt(t.s[i].pass, t.s[i - 1].pass, "call %d: one link per pass", i);
+  }
+  for (int i = 20; i < 32; i++) cr_assert_eq(t.s[i].r.done, 0);
+  struct llm_endpoint_stats st;
+  cr_assert_eq(llm_client_endpoint_stats(t.c, "s", &st), 0);
+  cr_assert_eq(st.calls_ok + st.calls_failed, 20);
+  cr_assert_eq(st.inflight + st.queued, 0);
+  json_decref(t.body);
+  llm_client_free(t.c);
+}
+
+/* The first done submits one call, cancels everything, then submits another. */
+static void cancel_done(void *ud, const struct llm_result *res) {
+  struct slot *sl = ud;
+  struct reent *t = sl->t;
+  slot_done(sl, res);
+  if (t->cancels++) return;
+  cr_assert_eq(llm_submit(t->c, "s", t->body, slot_done, slot_attempt, &t->before), 0);
+  llm_client_cancel_all(t->c);
+  cr_assert_eq(llm_submit(t->c, "s", t->body, slot_done, slot_attempt, &t->after), 0);
+}
+
+Test(llm_reentry, cancel_all_from_done) {
+  /* Two calls start in the first pass (both sim answers are in hand when the
+   * first done runs), three wait in the queue. */
+  struct reent t = {.c = sim_client(2), .body = simple_body("m", "hello")};
+  t.before.t = t.after.t = &t;
+  for (int i = 0; i < 5; i++) {
+    t.s[i].t = &t;
+    cr_assert_eq(llm_submit(t.c, "s", t.body, cancel_done, slot_attempt, &t.s[i]), 0);
+  }
+  drain_passes(t.c);
+  int ok = 0, attempts = 0;
+  for (int i = 0; i < 5; i++) {
+    cr_assert_eq(t.s[i].r.done, 1, "call %d: exactly one done", i);
+    attempts += t.s[i].r.attempts_cb;
+    if (t.s[i].r.rc == 0) {
+      ok++;
+      continue;
+    }
+    cr_assert_eq(t.s[i].r.rc, AD_ECANCELED, "call %d: %s", i, t.s[i].r.error);
+    cr_assert_str_eq(t.s[i].r.error, "endpoint 's': canceled");
+  }
+  cr_assert_eq(ok, 1, "only the call whose done canceled (it had already finished)");
+  cr_assert_eq(attempts, 2, "the started call that was canceled reports its attempt once");
+  cr_assert_eq(t.before.r.done, 1);
+  cr_assert_eq(t.before.r.rc, AD_ECANCELED, "submitted before cancel_all: canceled");
+  cr_assert_eq(t.before.r.attempts_cb, 0, "canceled before it started");
+  cr_assert_eq(t.after.r.done, 1);
+  cr_assert_eq(t.after.r.rc, 0, "submitted after cancel_all: not affected");
+  struct llm_endpoint_stats st;
+  cr_assert_eq(llm_client_endpoint_stats(t.c, "s", &st), 0);
+  cr_assert_eq(st.calls_ok, 2);
+  cr_assert_eq(st.calls_failed, 5);
+  cr_assert_eq(st.inflight + st.queued, 0);
+  cr_assert_eq(llm_client_pending(t.c), 0);
+  json_decref(t.body);
+  llm_client_free(t.c);
+}
+
+Test(llm_reentry, done_of_a_canceled_call_submits_a_follow_up) {
+  struct reent t = {.c = sim_client(64), .body = simple_body("m", "hello")};
+  t.s[0].t = t.s[1].t = &t;
+  cr_assert_eq(llm_submit(t.c, "s", t.body, follow_up_done, slot_attempt, &t.s[0]), 0);
+  llm_client_cancel_all(t.c);
+  drain_passes(t.c);
+  cr_assert_eq(t.s[0].r.done, 1);
+  cr_assert_eq(t.s[0].r.rc, AD_ECANCELED);
+  cr_assert_eq(t.submit_rc, 0);
+  cr_assert_eq(t.s[1].r.done, 1);
+  cr_assert_eq(t.s[1].r.rc, 0, "submitted after the cancel: not affected");
+  cr_assert_gt(t.s[1].pass, t.s[0].pass, "starts in a later pass, even after a cancel");
+  json_decref(t.body);
+  llm_client_free(t.c);
+}
+
+static void cancel_in_attempt(void *ud, const struct llm_attempt *a) {
+  struct slot *sl = ud;
+  slot_attempt(sl, a);
+  llm_client_cancel_all(sl->t->c);
+}
+
+Test(llm_reentry, cancel_all_from_the_last_attempt) {
+  struct reent t = {.c = sim_client(64), .body = simple_body("m", "hello")};
+  t.s[0].t = t.s[1].t = &t;
+  cr_assert_eq(llm_submit(t.c, "s", t.body, slot_done, cancel_in_attempt, &t.s[0]), 0);
+  cr_assert_eq(llm_submit(t.c, "s", t.body, slot_done, slot_attempt, &t.s[1]), 0);
+  drain_passes(t.c);
+  cr_assert_eq(t.s[0].r.done, 1);
+  cr_assert_eq(t.s[0].r.rc, 0, "its last attempt succeeded: done reports that outcome");
+  cr_assert_eq(t.s[1].r.done, 1);
+  cr_assert_eq(t.s[1].r.rc, AD_ECANCELED, "the other outstanding call is canceled");
+  json_decref(t.body);
+  llm_client_free(t.c);
+}
+
+static void busy_done(void *ud, const struct llm_result *res) {
+  struct slot *sl = ud;
+  sl->t->busy_done = llm_client_run_once(sl->t->c, 0);
+  slot_done(sl, res);
+}
+
+static void busy_attempt(void *ud, const struct llm_attempt *a) {
+  struct slot *sl = ud;
+  sl->t->busy_attempt = llm_client_run_once(sl->t->c, 0);
+  slot_attempt(sl, a);
+}
+
+Test(llm_reentry, run_once_from_a_callback_is_refused) {
+  struct reent t = {.c = sim_client(64), .body = simple_body("m", "hello")};
+  for (int i = 0; i < 4; i++) {
+    t.s[i].t = &t;
+    cr_assert_eq(llm_submit(t.c, "s", t.body, busy_done, busy_attempt, &t.s[i]), 0);
+  }
+  drain_passes(t.c);
+  cr_assert_eq(t.busy_done, AD_EBUSY);
+  cr_assert_eq(t.busy_attempt, AD_EBUSY);
+  cr_assert(strstr(llm_client_errmsg(t.c), "inside a callback"), "%s", llm_client_errmsg(t.c));
+  for (int i = 0; i < 4; i++) {
+    cr_assert_eq(t.s[i].r.done, 1, "call %d: no callback lost, none doubled", i);
+    cr_assert_eq(t.s[i].r.rc, 0, "call %d: %s", i, t.s[i].r.error);
+    cr_assert_eq(t.s[i].r.attempts_cb, 1, "call %d", i);
+  }
+  cr_assert_eq(llm_client_run_once(t.c, 0), 0, "outside a callback it runs again");
+  json_decref(t.body);
+  llm_client_free(t.c);
+}
+
+static void add_endpoint_done(void *ud, const struct llm_result *res) {
+  struct slot *sl = ud;
+  struct reent *t = sl->t;
+  slot_done(sl, res);
+  struct llm_endpoint_config cfg;
+  llm_endpoint_config_init(&cfg);
+  cfg.name = "late";
+  cfg.base_urls[0] = "sim";
+  cfg.n_urls = 1;
+  t->submit_rc = llm_client_add_endpoint(t->c, &cfg);
+  if (!t->submit_rc) t->submit_rc = llm_submit(t->c, "late", t->body, slot_done, slot_attempt, &t->s[1]);
+}
+
+Test(llm_reentry, add_endpoint_from_done) {
+  struct reent t = {.c = sim_client(64), .body = simple_body("m", "hello")};
+  t.s[0].t = t.s[1].t = &t;
+  cr_assert_eq(llm_submit(t.c, "s", t.body, add_endpoint_done, slot_attempt, &t.s[0]), 0);
+  drain_passes(t.c);
+  cr_assert_eq(t.submit_rc, 0, "%s", llm_client_errmsg(t.c));
+  cr_assert_eq(t.s[1].r.done, 1);
+  cr_assert_eq(t.s[1].r.rc, 0, "%s", t.s[1].r.error);
+  struct llm_endpoint_stats st;
+  cr_assert_eq(llm_client_endpoint_stats(t.c, "late", &st), 0);
+  cr_assert_eq(st.calls_ok, 1);
+  json_decref(t.body);
+  llm_client_free(t.c);
+}
+
+static void free_in_done(void *ud, const struct llm_result *res) {
+  (void)res;
+  llm_client_free(ud);
+}
+
+Test(llm_reentry, free_from_a_callback_aborts, .signal = SIGABRT) {
+  llm_client *c = sim_client(64);
+  json_t *b = simple_body("m", "hello");
+  cr_assert_eq(llm_submit(c, "s", b, free_in_done, NULL, c), 0);
+  drain_passes(c);
+  cr_assert_fail("llm_client_free() from a callback returned");
+}
+
+Test(llm_reentry, cancel_all_from_an_attempt_that_will_retry) {
+  static struct fake f;
+  f.script[0] = http_resp(503, "", "busy");
+  f.n = 1;
+  fake_start(&f);
+  struct reent t = {.c = fake_client(&f, 3, NULL), .body = simple_body("m", "hello")};
+  t.s[0].t = &t;
+  cr_assert_eq(llm_submit(t.c, "fake", t.body, slot_done, cancel_in_attempt, &t.s[0]), 0);
+  drain_passes(t.c);
+  cr_assert_eq(t.s[0].r.done, 1);
+  cr_assert_eq(t.s[0].r.rc, AD_ECANCELED, "%s", t.s[0].r.error);
+  cr_assert_eq(t.s[0].r.attempts_cb, 1, "the retry never starts");
+  cr_assert_eq(t.s[0].r.retries_flagged, 1, "the attempt had a retry scheduled");
+  struct llm_endpoint_stats st;
+  cr_assert_eq(llm_client_endpoint_stats(t.c, "fake", &st), 0);
+  cr_assert_eq(st.attempts, 1);
+  cr_assert_eq(st.inflight + st.queued, 0);
+  json_decref(t.body);
+  llm_client_free(t.c);
 }
