@@ -1,56 +1,51 @@
 /* cmd_card.c - `autodata card --store FILE [--run ID] [--out PATH]`: regenerate
  * DATACARD.md from a run store (read-only open: safe while a run goes on). */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "report/report.h"
 #include "store/store.h"
 
-static void card_usage(FILE *f) {
-  fprintf(f,
-          "usage: autodata card --store FILE [--run ID] [--out PATH]\n\n"
-          "Regenerate DATACARD.md (a Hugging Face dataset card) from a run store: the agent's\n"
-          "roles and models, acceptance bounds, budgets, checks, the source corpus, results,\n"
-          "rejections by reason, rounds to accept, score spread, cost by role, every prompt\n"
-          "with its sha256, and how to reproduce the run. Read-only: safe during a run.\n\n"
-          "  --store FILE   the run store (SQLite file)\n"
-          "  --run ID       a run in the store (default: the latest)\n"
-          "  --out PATH     where to write the card (default: DATACARD.md in the store's folder)\n");
-}
+enum { O_STORE = 1, O_RUN, O_OUT };
+static const struct opts_spec card_opts[] = {
+    {"store", "FILE", O_STORE, "the run store (SQLite file)"},
+    {"run", "ID", O_RUN, "a run in the store (default: the latest)"},
+    {"out", "PATH", O_OUT, "where to write the card (default: DATACARD.md in the store's folder)"},
+    {0}};
+static const struct opts_cli card_cli = {
+    "card", "--store FILE [--run ID] [--out PATH]",
+    "Regenerate DATACARD.md (a Hugging Face dataset card) from a run store: the agent's\n"
+    "roles and models, acceptance bounds, budgets, checks, the source corpus, results,\n"
+    "rejections by reason, rounds to accept, score spread, cost by role, every prompt\n"
+    "with its sha256, and how to reproduce the run. Read-only: safe during a run.",
+    card_opts, NULL};
 
 int cmd_card(int argc, char **argv) {
   const char *path = NULL, *outp = NULL;
   long long run = 0;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      card_usage(stdout);
-      return 0;
-    } else if (!strcmp(argv[i], "--store") && i + 1 < argc) {
-      path = argv[++i];
-    } else if (!strncmp(argv[i], "--store=", 8)) {
-      path = argv[i] + 8;
-    } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
-      outp = argv[++i];
-    } else if (!strncmp(argv[i], "--out=", 6)) {
-      outp = argv[i] + 6;
-    } else if (!strcmp(argv[i], "--run") && i + 1 < argc) {
-      char *end;
-      run = strtoll(argv[++i], &end, 10);
-      if (*end || run <= 0) {
-        fprintf(stderr, "autodata card: --run needs a positive run id, not '%s'\n", argv[i]);
-        return 2;
-      }
-    } else {
-      fprintf(stderr, "autodata card: unknown or incomplete option '%s'\n\n", argv[i]);
-      card_usage(stderr);
-      return 2;
+  struct opts_parser op;
+  opts_begin(&op, &card_cli, argc, argv);
+  int id;
+  while ((id = opts_next(&op)) > 0) {
+    switch (id) {
+    case O_STORE: path = op.val; break;
+    case O_OUT: outp = op.val; break;
+    case O_RUN:
+      if (opts_llong(op.cmd, op.flag, op.val, 1, LLONG_MAX, &run)) return 2;
+      break;
     }
   }
+  if (id < 0) return opts_exit_code(id);
+  if (op.npos) {
+    opts_usage_error(&card_cli, "unexpected argument '%s'", op.pos[0]);
+    return 2;
+  }
   if (!path) {
-    fprintf(stderr, "autodata card: --store FILE is required\n\n");
-    card_usage(stderr);
+    opts_usage_error(&card_cli, "--store FILE is required");
     return 2;
   }
   char defpath[4096];

@@ -5,29 +5,31 @@
  * A down server or a garbage reply gives a one-line diagnosis naming the
  * endpoint and exit 1, within the timeout and retry settings.
  */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "llm/llm.h"
 
-static void chat_usage(FILE *f) {
-  fprintf(f,
-          "usage: autodata chat --base-url URL --model M [options] PROMPT\n\n"
-          "One chat completion call: checks that an OpenAI-compatible endpoint answers.\n\n"
-          "  --base-url URL       e.g. http://127.0.0.1:8000/v1, or \"sim\" (in-process sim)\n"
-          "  --model M            model name\n"
-          "  --system TEXT        system message\n"
-          "  --json               print the raw reply JSON\n"
-          "  --api-key-env NAME   send $NAME as a Bearer token\n"
-          "  --temperature T      sampling temperature (omitted by default)\n"
-          "  --max-tokens N       completion token limit (omitted by default)\n"
-          "  --timeout-ms MS      per-attempt timeout (default 60000)\n"
-          "  --retries N          retries after the first attempt (default 2)\n");
-}
+enum { O_BASE = 1, O_MODEL, O_SYSTEM, O_JSON, O_KEY, O_TEMP, O_MAXTOK, O_TIMEOUT, O_RETRIES };
+static const struct opts_spec chat_opts[] = {
+    {"base-url", "URL", O_BASE, "e.g. http://127.0.0.1:8000/v1, or \"sim\" (in-process sim)"},
+    {"model", "M", O_MODEL, "model name"},
+    {"system", "TEXT", O_SYSTEM, "system message"},
+    {"json", NULL, O_JSON, "print the raw reply JSON"},
+    {"api-key-env", "NAME", O_KEY, "send $NAME as a Bearer token"},
+    {"temperature", "T", O_TEMP, "sampling temperature (omitted by default)"},
+    {"max-tokens", "N", O_MAXTOK, "completion token limit (omitted by default)"},
+    {"timeout-ms", "MS", O_TIMEOUT, "per-attempt timeout (default 60000)"},
+    {"retries", "N", O_RETRIES, "retries after the first attempt (default 2)"},
+    {0}};
+static const struct opts_cli chat_cli = {
+    "chat", "--base-url URL --model M [options] PROMPT",
+    "One chat completion call: checks that an OpenAI-compatible endpoint answers.", chat_opts,
+    NULL};
 
 struct chat_state {
   int finished, rc, json;
@@ -60,56 +62,35 @@ static void chat_done(void *ud, const struct llm_result *res) {
          res->attempts, res->attempts == 1 ? "" : "s", (long long)(res->latency_us / 1000));
 }
 
-static int parse_num(const char *flag, const char *v, double lo, double hi, double *out) {
-  char *end;
-  double d = strtod(v, &end);
-  if (!*v || *end || d < lo || d > hi) {
-    fprintf(stderr, "autodata chat: %s expects a number in [%g, %g], got '%s'\n", flag, lo, hi, v);
-    return -1;
-  }
-  *out = d;
-  return 0;
-}
-
 int cmd_chat(int argc, char **argv) {
-  enum { O_BASE = 1, O_MODEL, O_SYSTEM, O_JSON, O_KEY, O_TEMP, O_MAXTOK, O_TIMEOUT, O_RETRIES, O_HELP };
-  static const struct option opts[] = {
-      {"base-url", required_argument, 0, O_BASE},   {"model", required_argument, 0, O_MODEL},
-      {"system", required_argument, 0, O_SYSTEM},   {"json", no_argument, 0, O_JSON},
-      {"api-key-env", required_argument, 0, O_KEY}, {"temperature", required_argument, 0, O_TEMP},
-      {"max-tokens", required_argument, 0, O_MAXTOK}, {"timeout-ms", required_argument, 0, O_TIMEOUT},
-      {"retries", required_argument, 0, O_RETRIES}, {"help", no_argument, 0, O_HELP},
-      {0, 0, 0, 0}};
   const char *base = NULL, *model = NULL, *system_msg = NULL, *key_env = NULL;
   struct chat_state st = {0, 0, 0};
-  double temp = LLM_UNSET, maxtok = 0, timeout = 60000, retries = 2;
-  optind = 1;
-  opterr = 0;
-  int o;
-  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    switch (o) {
-    case O_BASE: base = optarg; break;
-    case O_MODEL: model = optarg; break;
-    case O_SYSTEM: system_msg = optarg; break;
+  double temp = LLM_UNSET;
+  int maxtok = 0, timeout = 60000, retries = 2;
+  struct opts_parser op;
+  opts_begin(&op, &chat_cli, argc, argv);
+  int id;
+  while ((id = opts_next(&op)) > 0) {
+    int bad = 0;
+    switch (id) {
+    case O_BASE: base = op.val; break;
+    case O_MODEL: model = op.val; break;
+    case O_SYSTEM: system_msg = op.val; break;
     case O_JSON: st.json = 1; break;
-    case O_KEY: key_env = optarg; break;
-    case O_TEMP: if (parse_num("--temperature", optarg, 0, 10, &temp)) return 2; break;
-    case O_MAXTOK: if (parse_num("--max-tokens", optarg, 1, 1e9, &maxtok)) return 2; break;
-    case O_TIMEOUT: if (parse_num("--timeout-ms", optarg, 1, 864e5, &timeout)) return 2; break;
-    case O_RETRIES: if (parse_num("--retries", optarg, 0, 100, &retries)) return 2; break;
-    case O_HELP: chat_usage(stdout); return 0;
-    default:
-      fprintf(stderr, "autodata chat: unknown or incomplete option '%s'\n", argv[optind - 1]);
-      chat_usage(stderr);
-      return 2;
+    case O_KEY: key_env = op.val; break;
+    case O_TEMP: bad = opts_double(op.cmd, op.flag, op.val, 0, 10, &temp); break;
+    case O_MAXTOK: bad = opts_int(op.cmd, op.flag, op.val, 1, 1000000000, &maxtok); break;
+    case O_TIMEOUT: bad = opts_int(op.cmd, op.flag, op.val, 1, 86400000, &timeout); break;
+    case O_RETRIES: bad = opts_int(op.cmd, op.flag, op.val, 0, 100, &retries); break;
     }
+    if (bad) return 2;
   }
-  if (!base || !model || optind != argc - 1) {
-    fprintf(stderr, "autodata chat: --base-url, --model and one PROMPT are required\n");
-    chat_usage(stderr);
+  if (id < 0) return opts_exit_code(id);
+  if (!base || !model || op.npos != 1) {
+    opts_usage_error(&chat_cli, "--base-url, --model and one PROMPT are required");
     return 2;
   }
-  const char *prompt = argv[optind];
+  const char *prompt = op.pos[0];
 
   int rc = 1;
   llm_client *c = llm_client_new();

@@ -18,7 +18,6 @@
  * completion marks, which leaves out ramp-up and tail), this process's CPU per
  * call (getrusage: user + system, also split) and its peak RSS (ru_maxrss).
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include <sys/resource.h>
 
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "loop/callrec.h"
 #include "llm/llm.h"
 #include "store/store.h"
@@ -117,75 +117,95 @@ static json_t *load_request(const char *model, int i, uint64_t seed, int max_tok
   return body;
 }
 
-static int num_arg(const char *flag, const char *v, double lo, double hi, double *out) {
-  char *end;
-  double d = strtod(v, &end);
-  if (!*v || *end || d < lo || d > hi) {
-    fprintf(stderr, "autodata chat-load: %s expects a number in [%g, %g], got '%s'\n", flag, lo, hi, v);
-    return -1;
-  }
-  *out = d;
-  return 0;
-}
+enum { O_BASE = 1, O_MODEL, O_CALLS, O_CONC, O_SEED, O_RETRIES, O_TIMEOUT, O_BBASE, O_BMAX,
+       O_NOADAPT, O_RPM, O_TPM, O_QUIET, O_MAXTOK, O_KEY, O_STORE, O_CACHE };
+static const struct opts_spec chat_load_opts[] = {
+    {"base-url", "URL", O_BASE,
+     "the endpoint (\"sim\": in-process sim); repeat for more URLs,\n"
+     "at most " OPTS_STR(LLM_MAX_URLS)},
+    {"model", "M", O_MODEL, "model name"},
+    {"calls", "N", O_CALLS, "distinct requests to send, 1..10000000 (default 100)"},
+    {"concurrency", "C", O_CONC, "calls in flight, 1..100000 (default 64)"},
+    {"seed", "S", O_SEED, "request i depends only on i and S (default 1)"},
+    {"retries", "N", O_RETRIES, "retries per call, 0..100 (default: the client's)"},
+    {"timeout-ms", "MS", O_TIMEOUT, "per-attempt timeout (default: the client's)"},
+    {"backoff-base-ms", "MS", O_BBASE, "first retry backoff (default: the client's)"},
+    {"backoff-max-ms", "MS", O_BMAX, "longest retry backoff (default: the client's)"},
+    {"no-adaptive", NULL, O_NOADAPT, "fixed concurrency (no adaptive limit)"},
+    {"rpm", "R", O_RPM, "requests per minute (default 0: unlimited)"},
+    {"tpm", "T", O_TPM, "tokens per minute (default 0: unlimited)"},
+    {"max-tokens", "N", O_MAXTOK, "completion token limit per call (default 64)"},
+    {"api-key-env", "NAME", O_KEY, "send $NAME as a Bearer token"},
+    {"store", "FILE", O_STORE, "record every call in this run store, as a run does"},
+    {"cache-lookup", NULL, O_CACHE, "with --store: also look each call up in the cache"},
+    {"quiet", NULL, O_QUIET, "print only failed calls and the summary"},
+    {0}};
+static const struct opts_cli chat_load_cli = {
+    "chat-load", "--base-url URL [--base-url URL2 ...] --model M [options]",
+    "(internal) A load and fault-tolerance driver: N distinct deterministic requests to\n"
+    "one endpoint; one JSON line per finished call, then a summary line. Exit 0 when\n"
+    "every call succeeded exactly once, else 1.",
+    chat_load_opts, NULL};
 
 int cmd_chat_load(int argc, char **argv) {
-  enum { O_BASE = 1, O_MODEL, O_CALLS, O_CONC, O_SEED, O_RETRIES, O_TIMEOUT, O_BBASE, O_BMAX,
-         O_NOADAPT, O_RPM, O_TPM, O_QUIET, O_MAXTOK, O_KEY, O_STORE, O_CACHE };
-  static const struct option opts[] = {
-      {"base-url", required_argument, 0, O_BASE}, {"model", required_argument, 0, O_MODEL},
-      {"calls", required_argument, 0, O_CALLS}, {"concurrency", required_argument, 0, O_CONC},
-      {"seed", required_argument, 0, O_SEED}, {"retries", required_argument, 0, O_RETRIES},
-      {"timeout-ms", required_argument, 0, O_TIMEOUT}, {"backoff-base-ms", required_argument, 0, O_BBASE},
-      {"backoff-max-ms", required_argument, 0, O_BMAX}, {"no-adaptive", no_argument, 0, O_NOADAPT},
-      {"rpm", required_argument, 0, O_RPM}, {"tpm", required_argument, 0, O_TPM},
-      {"quiet", no_argument, 0, O_QUIET}, {"max-tokens", required_argument, 0, O_MAXTOK},
-      {"api-key-env", required_argument, 0, O_KEY}, {"store", required_argument, 0, O_STORE},
-      {"cache-lookup", no_argument, 0, O_CACHE}, {0, 0, 0, 0}};
   struct llm_endpoint_config cfg;
   llm_endpoint_config_init(&cfg);
   cfg.name = "load";
   const char *model = NULL, *store_file = NULL;
   int cache_lookup = 0;
-  double calls = 100, conc = 64, seed = 1, v, maxtok = 64;
+  double calls = 100, conc = 64, seed = 1, maxtok = 64;
   int quiet = 0;
-  optind = 1;
-  opterr = 0;
-  int o;
-  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    switch (o) {
+  struct opts_parser op;
+  opts_begin(&op, &chat_load_cli, argc, argv);
+  int id;
+  while ((id = opts_next(&op)) > 0) {
+    int bad = 0;
+    long long v = 0; /* the counts stay doubles below */
+    switch (id) {
     case O_BASE:
       if (cfg.n_urls == LLM_MAX_URLS) {
-        fprintf(stderr, "autodata chat-load: at most %d --base-url\n", LLM_MAX_URLS);
+        opts_usage_error(&chat_load_cli, "at most %d --base-url", LLM_MAX_URLS);
         return 2;
       }
-      cfg.base_urls[cfg.n_urls++] = optarg;
+      cfg.base_urls[cfg.n_urls++] = op.val;
       break;
-    case O_MODEL: model = optarg; break;
-    case O_CALLS: if (num_arg("--calls", optarg, 1, 1e7, &calls)) return 2; break;
-    case O_CONC: if (num_arg("--concurrency", optarg, 1, 1e5, &conc)) return 2; break;
-    case O_SEED: if (num_arg("--seed", optarg, 0, 9e15, &seed)) return 2; break;
-    case O_RETRIES: if (num_arg("--retries", optarg, 0, 100, &v)) return 2; cfg.max_retries = (int)v; break;
-    case O_TIMEOUT: if (num_arg("--timeout-ms", optarg, 1, 864e5, &v)) return 2; cfg.request_timeout_ms = (int)v; break;
-    case O_BBASE: if (num_arg("--backoff-base-ms", optarg, 1, 1e7, &v)) return 2; cfg.backoff_base_ms = (int)v; break;
-    case O_BMAX: if (num_arg("--backoff-max-ms", optarg, 1, 1e7, &v)) return 2; cfg.backoff_max_ms = (int)v; break;
+    case O_MODEL: model = op.val; break;
+    case O_CALLS:
+      bad = opts_llong(op.cmd, op.flag, op.val, 1, 10000000, &v);
+      calls = (double)v;
+      break;
+    case O_CONC: bad = opts_llong(op.cmd, op.flag, op.val, 1, 100000, &v); conc = (double)v; break;
+    case O_SEED:
+      bad = opts_llong(op.cmd, op.flag, op.val, 0, 9000000000000000LL, &v);
+      seed = (double)v;
+      break;
+    case O_MAXTOK:
+      bad = opts_llong(op.cmd, op.flag, op.val, 1, 1000000, &v);
+      maxtok = (double)v;
+      break;
+    case O_RETRIES: bad = opts_int(op.cmd, op.flag, op.val, 0, 100, &cfg.max_retries); break;
+    case O_TIMEOUT:
+      bad = opts_int(op.cmd, op.flag, op.val, 1, 86400000, &cfg.request_timeout_ms);
+      break;
+    case O_BBASE: bad = opts_int(op.cmd, op.flag, op.val, 1, 10000000, &cfg.backoff_base_ms); break;
+    case O_BMAX: bad = opts_int(op.cmd, op.flag, op.val, 1, 10000000, &cfg.backoff_max_ms); break;
     case O_NOADAPT: cfg.adaptive = 0; break;
-    case O_RPM: if (num_arg("--rpm", optarg, 0, 1e9, &cfg.requests_per_min)) return 2; break;
-    case O_TPM: if (num_arg("--tpm", optarg, 0, 1e12, &cfg.tokens_per_min)) return 2; break;
+    case O_RPM: bad = opts_double(op.cmd, op.flag, op.val, 0, 1e9, &cfg.requests_per_min); break;
+    case O_TPM: bad = opts_double(op.cmd, op.flag, op.val, 0, 1e12, &cfg.tokens_per_min); break;
     case O_QUIET: quiet = 1; break;
-    case O_MAXTOK: if (num_arg("--max-tokens", optarg, 1, 1e6, &maxtok)) return 2; break;
-    case O_KEY: cfg.api_key_env = optarg; break;
-    case O_STORE: store_file = optarg; break;
+    case O_KEY: cfg.api_key_env = op.val; break;
+    case O_STORE: store_file = op.val; break;
     case O_CACHE: cache_lookup = 1; break;
-    default:
-      fprintf(stderr, "autodata chat-load: unknown or incomplete option '%s'\n", argv[optind - 1]);
-      return 2;
     }
+    if (bad) return 2;
   }
-  if (!cfg.n_urls || !model || optind != argc) {
-    fprintf(stderr, "usage: autodata chat-load --base-url URL [--base-url URL2 ...] --model M "
-                    "[--calls N] [--concurrency C] [--seed S] [--retries N] [--timeout-ms MS] "
-                    "[--backoff-base-ms MS] [--backoff-max-ms MS] [--no-adaptive] [--rpm R] "
-                    "[--tpm T] [--max-tokens N] [--store FILE [--cache-lookup]] [--quiet]\n");
+  if (id < 0) return opts_exit_code(id);
+  if (op.npos) {
+    opts_usage_error(&chat_load_cli, "unexpected argument '%s'", op.pos[0]);
+    return 2;
+  }
+  if (!cfg.n_urls || !model) {
+    opts_usage_error(&chat_load_cli, "--base-url URL and --model M are required");
     return 2;
   }
   if (cache_lookup && !store_file) {

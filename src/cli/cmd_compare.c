@@ -2,13 +2,13 @@
  * side-by-side figures of runs (one column per store, latest run of each) with
  * bootstrap confidence intervals and differences against the first run
  * (src/report/compare.h, docs/baselines.md). Opens every store read-only. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "report/compare.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -16,67 +16,42 @@
 
 #define COMPARE_MAX_RUNS 32
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: autodata compare STORE... [options]\n\n"
-          "Compare runs side by side: one column per run (the latest run of each store;\n"
-          "a folder means FOLDER/store.db). Weak and strong means, gap, weak-rollout std,\n"
-          "question length and rubric size of each run's dataset, with bootstrap 95%%\n"
-          "confidence intervals; acceptance rate, rounds, calls, tokens and cost per\n"
-          "accepted example; rejections by reason; differences against the first run.\n\n"
-          "  --format F       table (default) | markdown | json\n"
-          "  --resamples N    bootstrap resamples (default 2000)\n"
-          "  --seed N         bootstrap seed (default 1)\n");
-}
+enum { O_FORMAT = 1, O_RESAMPLES, O_SEED };
+static const struct opts_spec compare_opts[] = {
+    {"format", "F", O_FORMAT, "table (default) | markdown | json"},
+    {"resamples", "N", O_RESAMPLES, "bootstrap resamples (default 2000)"},
+    {"seed", "N", O_SEED, "bootstrap seed (default 1)"},
+    {0}};
+static const struct opts_cli compare_cli = {
+    "compare", "STORE... [options]",
+    "Compare runs side by side: one column per run (the latest run of each store;\n"
+    "a folder means FOLDER/store.db). Weak and strong means, gap, weak-rollout std,\n"
+    "question length and rubric size of each run's dataset, with bootstrap 95%\n"
+    "confidence intervals; acceptance rate, rounds, calls, tokens and cost per\n"
+    "accepted example; rejections by reason; differences against the first run.",
+    compare_opts, NULL};
 
 int cmd_compare(int argc, char **argv) {
-  static const struct option longopts[] = {{"format", required_argument, 0, 'f'},
-                                           {"resamples", required_argument, 0, 'r'},
-                                           {"seed", required_argument, 0, 's'},
-                                           {"help", no_argument, 0, 'h'},
-                                           {0, 0, 0, 0}};
+  static const char *const formats[] = {"table", "markdown", "json", NULL};
   struct compare_opts co;
   compare_opts_default(&co);
   int format = 0; /* 0 table, 1 markdown, 2 json */
-  int ch;
-  char *end;
-  optind = 1;
-  while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-    switch (ch) {
-    case 'f':
-      if (!strcmp(optarg, "table")) format = 0;
-      else if (!strcmp(optarg, "markdown")) format = 1;
-      else if (!strcmp(optarg, "json")) format = 2;
-      else {
-        fprintf(stderr, "autodata compare: --format expects table, markdown or json, got '%s'\n", optarg);
-        return 2;
-      }
-      break;
-    case 'r': {
-      long v = strtol(optarg, &end, 10);
-      if (*optarg == '\0' || *end || v < 100 || v > 1000000) {
-        fprintf(stderr, "autodata compare: --resamples expects an integer in 100..1000000, got '%s'\n", optarg);
-        return 2;
-      }
-      co.resamples = (int)v;
-      break;
+  struct opts_parser op;
+  opts_begin(&op, &compare_cli, argc, argv);
+  int id;
+  while ((id = opts_next(&op)) > 0) {
+    int bad = 0;
+    switch (id) {
+    case O_FORMAT: bad = opts_choice(op.cmd, op.flag, op.val, formats, &format); break;
+    case O_RESAMPLES: bad = opts_int(op.cmd, op.flag, op.val, 100, 1000000, &co.resamples); break;
+    case O_SEED: bad = opts_u64(op.cmd, op.flag, op.val, 0, UINT64_MAX, &co.seed); break;
     }
-    case 's': {
-      unsigned long long v = strtoull(optarg, &end, 10);
-      if (*optarg == '\0' || *end) {
-        fprintf(stderr, "autodata compare: --seed expects a non-negative integer, got '%s'\n", optarg);
-        return 2;
-      }
-      co.seed = v;
-      break;
-    }
-    case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
-    }
+    if (bad) return 2;
   }
-  int n = argc - optind;
+  if (id < 0) return opts_exit_code(id);
+  int n = op.npos;
   if (n < 1) {
-    usage(stderr);
+    opts_usage_error(&compare_cli, "at least one STORE is required");
     return 2;
   }
   if (n > COMPARE_MAX_RUNS) {
@@ -89,7 +64,7 @@ int cmd_compare(int argc, char **argv) {
   char err[1024] = "";
   int status = 0;
   for (int i = 0; i < n; i++) {
-    const char *arg = argv[optind + i];
+    const char *arg = op.pos[i];
     char path[4096];
     struct stat sb;
     if (stat(arg, &sb) == 0 && S_ISDIR(sb.st_mode))

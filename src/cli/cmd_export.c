@@ -1,92 +1,71 @@
 /* cmd_export.c - `autodata export --store FILE --format jsonl|chat|rl
  * [--holdout N] [--seed S] [--run ID] --out DIR`: training exports of a run's
  * dataset (read-only open: safe while a run goes on). */
-#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "report/report.h"
 #include "store/store.h"
 
-static void export_usage(FILE *f) {
-  fprintf(f,
-          "usage: autodata export --store FILE --format jsonl|chat|rl --out DIR\n"
-          "                       [--holdout N] [--seed S] [--run ID]\n\n"
-          "Write a run's accepted examples as training data into DIR/train.jsonl, sorted by id.\n"
-          "  jsonl  the dataset lines as stored (scores and provenance included)\n"
-          "  chat   {\"id\", \"messages\": [user: context + question, assistant: reference answer]}"
-          " for SFT\n"
-          "  rl     {\"id\", \"prompt\", \"reward\": {\"type\": \"rubric\", \"rubric\", "
-          "\"reference_answer\"} or\n"
-          "         {\"type\": \"verifiable\", \"answer\"}} for GRPO-style reward functions\n\n"
-          "  --store FILE   the run store (SQLite file)\n"
-          "  --format F     jsonl, chat or rl\n"
-          "  --out DIR      output folder (created if missing)\n"
-          "  --holdout N    hold N examples out into DIR/heldout.jsonl (a seeded shuffle)\n"
-          "  --seed S       the split seed (default: the run's seed)\n"
-          "  --run ID       a run in the store (default: the latest)\n");
-}
-
-static int parse_u64(const char *s, unsigned long long *out) {
-  char *end;
-  errno = 0;
-  if (!s || !*s || *s == '-') return -1;
-  *out = strtoull(s, &end, 10);
-  return (*end || errno) ? -1 : 0;
-}
+enum { O_STORE = 1, O_FORMAT, O_OUT, O_HOLDOUT, O_SEED, O_RUN };
+static const struct opts_spec export_opts[] = {
+    {"store", "FILE", O_STORE, "the run store (SQLite file)"},
+    {"format", "F", O_FORMAT, "jsonl, chat or rl"},
+    {"out", "DIR", O_OUT, "output folder (created if missing)"},
+    {"holdout", "N", O_HOLDOUT, "hold N examples out into DIR/heldout.jsonl (a seeded shuffle)"},
+    {"seed", "S", O_SEED, "the split seed (default: the run's seed)"},
+    {"run", "ID", O_RUN, "a run in the store (default: the latest)"},
+    {0}};
+static const struct opts_cli export_cli = {
+    "export",
+    "--store FILE --format jsonl|chat|rl --out DIR\n"
+    "                       [--holdout N] [--seed S] [--run ID]",
+    "Write a run's accepted examples as training data into DIR/train.jsonl, sorted by id.\n"
+    "  jsonl  the dataset lines as stored (scores and provenance included)\n"
+    "  chat   {\"id\", \"messages\": [user: context + question, assistant: reference answer]}"
+    " for SFT\n"
+    "  rl     {\"id\", \"prompt\", \"reward\": {\"type\": \"rubric\", \"rubric\", "
+    "\"reference_answer\"} or\n"
+    "         {\"type\": \"verifiable\", \"answer\"}} for GRPO-style reward functions",
+    export_opts, NULL};
 
 int cmd_export(int argc, char **argv) {
   const char *path = NULL, *dir = NULL, *fmt = NULL;
   long long run = 0;
   struct report_export_opts o = {REPORT_FMT_JSONL, 0, 0, 0};
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    unsigned long long u;
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      export_usage(stdout);
-      return 0;
-    } else if (!strcmp(a, "--store") && v) {
-      path = v, i++;
-    } else if (!strcmp(a, "--out") && v) {
-      dir = v, i++;
-    } else if (!strcmp(a, "--format") && v) {
-      fmt = v, i++;
-    } else if (!strcmp(a, "--holdout") && v) {
-      if (parse_u64(v, &u)) {
-        fprintf(stderr, "autodata export: --holdout needs a count >= 0, not '%s'\n", v);
-        return 2;
-      }
-      o.holdout = (size_t)u, i++;
-    } else if (!strcmp(a, "--seed") && v) {
-      if (parse_u64(v, &u)) {
-        fprintf(stderr, "autodata export: --seed needs an integer >= 0, not '%s'\n", v);
-        return 2;
-      }
-      o.seed = u, o.seed_set = 1, i++;
-    } else if (!strcmp(a, "--run") && v) {
-      char *end;
-      run = strtoll(v, &end, 10);
-      if (*end || run <= 0) {
-        fprintf(stderr, "autodata export: --run needs a positive run id, not '%s'\n", v);
-        return 2;
-      }
-      i++;
-    } else {
-      fprintf(stderr, "autodata export: unknown or incomplete option '%s'\n\n", a);
-      export_usage(stderr);
-      return 2;
+  struct opts_parser op;
+  opts_begin(&op, &export_cli, argc, argv);
+  int id;
+  while ((id = opts_next(&op)) > 0) {
+    int bad = 0;
+    switch (id) {
+    case O_STORE: path = op.val; break;
+    case O_OUT: dir = op.val; break;
+    case O_FORMAT:
+      fmt = op.val;
+      if (report_format_parse(fmt, &o.format))
+        bad = opts_reject(op.cmd, op.flag, fmt, "jsonl, chat or rl");
+      break;
+    case O_HOLDOUT: bad = opts_size(op.cmd, op.flag, op.val, 0, SIZE_MAX, &o.holdout); break;
+    case O_SEED:
+      bad = opts_u64(op.cmd, op.flag, op.val, 0, UINT64_MAX, &o.seed);
+      o.seed_set = 1;
+      break;
+    case O_RUN: bad = opts_llong(op.cmd, op.flag, op.val, 1, LLONG_MAX, &run); break;
     }
+    if (bad) return 2;
   }
-  if (!path || !dir || !fmt) {
-    fprintf(stderr, "autodata export: --store FILE, --format F and --out DIR are required\n\n");
-    export_usage(stderr);
+  if (id < 0) return opts_exit_code(id);
+  if (op.npos) {
+    opts_usage_error(&export_cli, "unexpected argument '%s'", op.pos[0]);
     return 2;
   }
-  if (report_format_parse(fmt, &o.format)) {
-    fprintf(stderr, "autodata export: unknown format '%s' (use jsonl, chat or rl)\n", fmt);
+  if (!path || !dir || !fmt) {
+    opts_usage_error(&export_cli, "--store FILE, --format F and --out DIR are required");
     return 2;
   }
   store *st = NULL;

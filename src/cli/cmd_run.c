@@ -1,11 +1,11 @@
 /* cmd_run.c - `autodata run RECIPE`: run (or resume) a recipe end to end. */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "loop/method.h"
 #include "loop/run.h"
 #include "recipe/recipe.h"
@@ -13,36 +13,36 @@
 #include "store/store.h"
 #include "util/buf.h"
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: autodata run RECIPE [options]\n\n"
-          "Run the recipe's agentic loop (or a one-shot baseline) over its sources; on an\n"
-          "existing store, resume.\n\n"
-          "  --limit N          process only the first N sources (a quick preview)\n"
-          "  --concurrency N    sources in flight (default: the recipe's, 64)\n"
-          "  --new-run          start a new run even if the store holds a different one\n"
-          "  --cache-from FILE  reuse answered model calls from another run store\n"
-          "  --method M         agentic (default: the recipe's method:), self-instruct or\n"
-          "                     cot-self-instruct (one shot, same evaluation; docs/baselines.md)\n"
-          "  --cot-k N          cot-self-instruct: filter samples per example (default: the\n"
-          "                     recipe's baselines.k, 4)\n"
-          "  --rip-threshold X  cot-self-instruct, rubric tasks: RIP keeps lowest score >= X\n"
-          "                     (default: baselines.rip_threshold, 0.5)\n"
-          "  --ac-share X       cot-self-instruct, verifiable: majority share needed\n"
-          "                     (default: baselines.ac_min_share, 0.5)\n"
-          "  --out DIR          output folder (default: the recipe's; a baseline with the\n"
-          "                     default runs/<name> writes to runs/<name>-<method>)\n"
-          "  --progress MODE    live | plain (default: live on a terminal)\n"
-          "  --quiet            no progress lines\n");
-}
-
-static int parse_size(const char *s, size_t *out) {
-  char *end;
-  long long v = strtoll(s, &end, 10);
-  if (*s == '\0' || *end || v < 0) return -1;
-  *out = (size_t)v;
-  return 0;
-}
+enum { O_LIMIT = 1, O_CONC, O_NEWRUN, O_CACHE, O_METHOD, O_COTK, O_RIP, O_AC, O_OUT, O_PROGRESS,
+       O_QUIET };
+static const struct opts_spec run_opts[] = {
+    {"limit", "N", O_LIMIT, "process only the first N sources (a quick preview)"},
+    {"concurrency", "N", O_CONC, "sources in flight (default: the recipe's, 64)"},
+    {"new-run", NULL, O_NEWRUN, "start a new run even if the store holds a different one"},
+    {"cache-from", "FILE", O_CACHE, "reuse answered model calls from another run store"},
+    {"method", "M", O_METHOD,
+     "agentic (default: the recipe's method:), self-instruct or\n"
+     "cot-self-instruct (one shot, same evaluation; docs/baselines.md)"},
+    {"cot-k", "N", O_COTK,
+     "cot-self-instruct: filter samples per example (default: the\n"
+     "recipe's baselines.k, 4)"},
+    {"rip-threshold", "X", O_RIP,
+     "cot-self-instruct, rubric tasks: RIP keeps lowest score >= X\n"
+     "(default: baselines.rip_threshold, 0.5)"},
+    {"ac-share", "X", O_AC,
+     "cot-self-instruct, verifiable: majority share needed\n"
+     "(default: baselines.ac_min_share, 0.5)"},
+    {"out", "DIR", O_OUT,
+     "output folder (default: the recipe's; a baseline with the\n"
+     "default runs/<name> writes to runs/<name>-<method>)"},
+    {"progress", "MODE", O_PROGRESS, "live | plain (default: live on a terminal)"},
+    {"quiet", NULL, O_QUIET, "no progress lines"},
+    {0}};
+static const struct opts_cli run_cli = {
+    "run", "RECIPE [options]",
+    "Run the recipe's agentic loop (or a one-shot baseline) over its sources; on an\n"
+    "existing store, resume.",
+    run_opts, NULL};
 
 /* The run's outputs, from its store alone (report/report.h): what is done, also when
  * the run stopped early. */
@@ -59,88 +59,49 @@ static int write_outputs(const struct run_summary *sum, struct report_paths *pat
 }
 
 int cmd_run(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"limit", required_argument, 0, 'l'},  {"concurrency", required_argument, 0, 'c'},
-      {"new-run", no_argument, 0, 'n'},      {"cache-from", required_argument, 0, 'f'},
-      {"method", required_argument, 0, 'm'}, {"progress", required_argument, 0, 'p'},
-      {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
-      {"cot-k", required_argument, 0, 'k'},  {"rip-threshold", required_argument, 0, 't'},
-      {"ac-share", required_argument, 0, 'a'}, {"out", required_argument, 0, 'o'},
-      {0, 0, 0, 0}};
   struct run_opts o;
   memset(&o, 0, sizeof o);
   o.progress = -1;
-  size_t conc = 0;
   /* Filter settings the user gives; the rest are "not given" (k 0, NAN) and
    * come from the recipe's `baselines:` (run.h, struct run_opts.bl). */
   struct bl_params bl = {0, NAN, NAN};
-  int ch;
-  char *end;
-  optind = 1;
-  while ((ch = getopt_long(argc, argv, "hq", longopts, NULL)) != -1) {
-    switch (ch) {
-    case 'l':
-      if (parse_size(optarg, &o.limit)) {
-        fprintf(stderr, "autodata run: --limit expects a non-negative integer, got '%s'\n", optarg);
-        return 2;
-      }
-      break;
-    case 'c':
-      if (parse_size(optarg, &conc) || conc == 0 || conc > 100000) {
-        fprintf(stderr, "autodata run: --concurrency expects an integer in 1..100000, got '%s'\n", optarg);
-        return 2;
-      }
-      o.concurrency = (int)conc;
-      break;
-    case 'n': o.new_run = 1; break;
-    case 'f': o.cache_from = optarg; break;
-    case 'm': {
-      if (!method_find(optarg)) {
-        fprintf(stderr, "autodata run: --method expects agentic, self-instruct or cot-self-instruct, got '%s'\n", optarg);
-        return 2;
-      }
-      o.method = optarg;
+  static const char *const progress_modes[] = {"live", "plain", NULL};
+  struct opts_parser op;
+  opts_begin(&op, &run_cli, argc, argv);
+  int id;
+  while ((id = opts_next(&op)) > 0) {
+    int bad = 0;
+    switch (id) {
+    case O_LIMIT: bad = opts_size(op.cmd, op.flag, op.val, 0, SIZE_MAX, &o.limit); break;
+    case O_CONC: bad = opts_int(op.cmd, op.flag, op.val, 1, 100000, &o.concurrency); break;
+    case O_NEWRUN: o.new_run = 1; break;
+    case O_CACHE: o.cache_from = op.val; break;
+    case O_METHOD: {
+      if (!method_find(op.val)) bad = opts_reject(op.cmd, op.flag, op.val, "%s", method_names());
+      o.method = op.val;
       break;
     }
-    case 'k': {
-      long v = strtol(optarg, &end, 10);
-      if (*optarg == '\0' || *end || v < 1 || v > BL_MAX_K) {
-        fprintf(stderr, "autodata run: --cot-k expects an integer in 1..%d, got '%s'\n", BL_MAX_K, optarg);
-        return 2;
-      }
-      bl.k = (int)v;
+    case O_COTK: bad = opts_int(op.cmd, op.flag, op.val, 1, BL_MAX_K, &bl.k); break;
+    case O_RIP: bad = opts_double(op.cmd, op.flag, op.val, 0, 1, &bl.rip_threshold); break;
+    case O_AC: bad = opts_double(op.cmd, op.flag, op.val, 0, 1, &bl.ac_min_share); break;
+    case O_OUT: o.output_folder = op.val; break;
+    case O_PROGRESS: {
+      int mode = 0;
+      bad = opts_choice(op.cmd, op.flag, op.val, progress_modes, &mode);
+      o.progress = mode == 0; /* live: 1, plain: 0 */
       break;
     }
-    case 't':
-    case 'a': {
-      double v = strtod(optarg, &end);
-      if (*optarg == '\0' || *end || !(v >= 0 && v <= 1)) {
-        fprintf(stderr, "autodata run: --%s expects a number in [0, 1], got '%s'\n",
-                ch == 't' ? "rip-threshold" : "ac-share", optarg);
-        return 2;
-      }
-      if (ch == 't') bl.rip_threshold = v; else bl.ac_min_share = v;
-      break;
+    case O_QUIET: o.quiet = 1; break;
     }
-    case 'o': o.output_folder = optarg; break;
-    case 'p':
-      if (!strcmp(optarg, "live")) o.progress = 1;
-      else if (!strcmp(optarg, "plain")) o.progress = 0;
-      else {
-        fprintf(stderr, "autodata run: --progress expects live or plain, got '%s'\n", optarg);
-        return 2;
-      }
-      break;
-    case 'q': o.quiet = 1; break;
-    case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
-    }
+    if (bad) return 2;
   }
-  if (optind != argc - 1) {
-    usage(stderr);
+  if (id < 0) return opts_exit_code(id);
+  if (op.npos != 1) {
+    if (op.npos) opts_usage_error(&run_cli, "one RECIPE at a time, got %d arguments", op.npos);
+    else opts_usage_error(&run_cli, "RECIPE is required");
     return 2;
   }
-  const char *path = argv[optind];
+  const char *path = op.pos[0];
   o.bl = &bl;
 
   /* The command line, for the record (it never carries secrets: keys come from

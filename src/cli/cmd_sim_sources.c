@@ -5,73 +5,49 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "sim/sources.h"
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: autodata sim-sources [--count N] [--seed S] [--facts-per-source K] [--out FILE]\n\n"
-          "Write N synthetic \"papers\" as JSONL lines {\"id\", \"title\", \"text\"} for the sim\n"
-          "world. Each holds K named facts written as `F-3a9c = 17` inside filler prose, with\n"
-          "difficulties spread over [0,1]. The corpus is a pure function of (N, S, K).\n\n"
-          "  --count N             number of sources (default 10)\n"
-          "  --seed S              corpus seed (default 1)\n"
-          "  --facts-per-source K  facts per source, 1..%d (default %d)\n"
-          "  --out FILE            output file (default: standard output)\n",
-          SIM_SOURCE_MAX_FACTS, SIM_SOURCE_DEFAULT_FACTS);
-}
-
-/* Parse an unsigned decimal in [lo, hi]; returns 0 or -1. */
-static int parse_u64(const char *s, unsigned long long lo, unsigned long long hi,
-                     unsigned long long *out) {
-  if (!s || !*s || *s == '-' || *s == '+') return -1;
-  errno = 0;
-  char *end;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno || *end || v < lo || v > hi) return -1;
-  *out = v;
-  return 0;
-}
+enum { O_COUNT = 1, O_SEED, O_FACTS, O_OUT };
+static const struct opts_spec sim_sources_opts[] = {
+    {"count", "N", O_COUNT, "number of sources (default 10)"},
+    {"seed", "S", O_SEED, "corpus seed (default 1)"},
+    {"facts-per-source", "K", O_FACTS,
+     "facts per source, 1.." OPTS_STR(SIM_SOURCE_MAX_FACTS) " (default " OPTS_STR(
+         SIM_SOURCE_DEFAULT_FACTS) ")"},
+    {"out", "FILE", O_OUT, "output file (default: standard output)"},
+    {0}};
+static const struct opts_cli sim_sources_cli = {
+    "sim-sources", "[--count N] [--seed S] [--facts-per-source K] [--out FILE]",
+    "Write N synthetic \"papers\" as JSONL lines {\"id\", \"title\", \"text\"} for the sim\n"
+    "world. Each holds K named facts written as `F-3a9c = 17` inside filler prose, with\n"
+    "difficulties spread over [0,1]. The corpus is a pure function of (N, S, K).",
+    sim_sources_opts, NULL};
 
 int cmd_sim_sources(int argc, char **argv) {
   unsigned long long count = 10, seed = 1, k = SIM_SOURCE_DEFAULT_FACTS;
   const char *out = NULL;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      usage(stdout);
-      return 0;
-    } else if (!strcmp(a, "--count")) {
-      if (parse_u64(v, 0, 1000000, &count)) {
-        fprintf(stderr, "autodata: sim-sources: --count needs an integer in 0..1000000\n");
-        return 2;
-      }
-      i++;
-    } else if (!strcmp(a, "--seed")) {
-      if (parse_u64(v, 0, UINT64_MAX, &seed)) {
-        fprintf(stderr, "autodata: sim-sources: --seed needs a non-negative integer\n");
-        return 2;
-      }
-      i++;
-    } else if (!strcmp(a, "--facts-per-source")) {
-      if (parse_u64(v, 1, SIM_SOURCE_MAX_FACTS, &k)) {
-        fprintf(stderr, "autodata: sim-sources: --facts-per-source needs an integer in 1..%d\n",
-                SIM_SOURCE_MAX_FACTS);
-        return 2;
-      }
-      i++;
-    } else if (!strcmp(a, "--out")) {
-      if (!v || !*v) {
-        fprintf(stderr, "autodata: sim-sources: --out needs a file name\n");
-        return 2;
-      }
-      out = v;
-      i++;
-    } else {
-      fprintf(stderr, "autodata: sim-sources: unknown option '%s'\n\n", a);
-      usage(stderr);
-      return 2;
+  struct opts_parser op;
+  opts_begin(&op, &sim_sources_cli, argc, argv);
+  int id;
+  while ((id = opts_next(&op)) > 0) {
+    int bad = 0;
+    uint64_t v = 0;
+    switch (id) {
+    case O_COUNT: bad = opts_u64(op.cmd, op.flag, op.val, 0, 1000000, &v); count = v; break;
+    case O_SEED: bad = opts_u64(op.cmd, op.flag, op.val, 0, UINT64_MAX, &v); seed = v; break;
+    case O_FACTS: bad = opts_u64(op.cmd, op.flag, op.val, 1, SIM_SOURCE_MAX_FACTS, &v); k = v; break;
+    case O_OUT:
+      out = op.val;
+      if (!*out) bad = opts_reject(op.cmd, op.flag, out, "a file name");
+      break;
     }
+    if (bad) return 2;
+  }
+  if (id < 0) return opts_exit_code(id);
+  if (op.npos) {
+    opts_usage_error(&sim_sources_cli, "unexpected argument '%s'", op.pos[0]);
+    return 2;
   }
   FILE *f = stdout;
   if (out) {

@@ -1,25 +1,29 @@
 /* cmd_status.c - `autodata status --store FILE [--run ID] [--json]`: progress and
  * statistics of a run store. Opens the store read-only (no lock), so it works
  * while a run is writing to it. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "store/store.h"
 #include "util/jsonx.h"
 
-static void status_usage(FILE *f) {
-  fprintf(f,
-          "usage: autodata status --store FILE [--run ID] [--json]\n\n"
-          "Progress and statistics of a run store: sources by state, accepted examples,\n"
-          "rejections by reason, model calls by role and status, retries, cache hits,\n"
-          "tokens and cost by model. Read-only: safe while a run is going on.\n\n"
-          "  --store FILE   the run store (SQLite file)\n"
-          "  --run ID       a run in the store (default: the latest)\n"
-          "  --json         print the statistics as one JSON object\n");
-}
+enum { O_STORE = 1, O_RUN, O_JSON };
+static const struct opts_spec status_opts[] = {
+    {"store", "FILE", O_STORE, "the run store (SQLite file)"},
+    {"run", "ID", O_RUN, "a run in the store (default: the latest)"},
+    {"json", NULL, O_JSON, "print the statistics as one JSON object"},
+    {0}};
+static const struct opts_cli status_cli = {
+    "status", "--store FILE [--run ID] [--json]",
+    "Progress and statistics of a run store: sources by state, accepted examples,\n"
+    "rejections by reason, model calls by role and status, retries, cache hits,\n"
+    "tokens and cost by model. Read-only: safe while a run is going on.",
+    status_opts, NULL};
 
 static long long ji(const json_t *o, const char *k) { return jx_int(o, k, 0); }
 
@@ -88,32 +92,25 @@ int cmd_status(int argc, char **argv) {
   const char *path = NULL;
   int as_json = 0;
   long long run = 0;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      status_usage(stdout);
-      return 0;
-    } else if (!strcmp(argv[i], "--json")) {
-      as_json = 1;
-    } else if (!strcmp(argv[i], "--store") && i + 1 < argc) {
-      path = argv[++i];
-    } else if (!strncmp(argv[i], "--store=", 8)) {
-      path = argv[i] + 8;
-    } else if (!strcmp(argv[i], "--run") && i + 1 < argc) {
-      char *end;
-      run = strtoll(argv[++i], &end, 10);
-      if (*end || run <= 0) {
-        fprintf(stderr, "autodata status: --run needs a positive run id, not '%s'\n", argv[i]);
-        return 2;
-      }
-    } else {
-      fprintf(stderr, "autodata status: unknown or incomplete option '%s'\n\n", argv[i]);
-      status_usage(stderr);
-      return 2;
+  struct opts_parser op;
+  opts_begin(&op, &status_cli, argc, argv);
+  int id;
+  while ((id = opts_next(&op)) > 0) {
+    switch (id) {
+    case O_STORE: path = op.val; break;
+    case O_JSON: as_json = 1; break;
+    case O_RUN:
+      if (opts_llong(op.cmd, op.flag, op.val, 1, LLONG_MAX, &run)) return 2;
+      break;
     }
   }
+  if (id < 0) return opts_exit_code(id);
+  if (op.npos) {
+    opts_usage_error(&status_cli, "unexpected argument '%s'", op.pos[0]);
+    return 2;
+  }
   if (!path) {
-    fprintf(stderr, "autodata status: --store FILE is required\n\n");
-    status_usage(stderr);
+    opts_usage_error(&status_cli, "--store FILE is required");
     return 2;
   }
   store *st = NULL;

@@ -10,18 +10,22 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "recipe/recipe.h"
 #include "util/jsonx.h"
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: autodata validate [--json] [--prompts DIR] RECIPE\n\n"
-          "Check a recipe without running it: print the effective configuration or every\n"
-          "error found (file:line:column: message).\n\n"
-          "  --json         print the effective configuration as canonical JSON\n"
-          "  --prompts DIR  default prompts folder (else $AUTODATA_PROMPTS, else the one\n"
-          "                 next to the executable)\n");
-}
+enum { O_JSON = 1, O_PROMPTS };
+static const struct opts_spec validate_opts[] = {
+    {"json", NULL, O_JSON, "print the effective configuration as canonical JSON"},
+    {"prompts", "DIR", O_PROMPTS,
+     "default prompts folder (else $AUTODATA_PROMPTS, else the one\n"
+     "next to the executable)"},
+    {0}};
+static const struct opts_cli validate_cli = {
+    "validate", "[--json] [--prompts DIR] RECIPE",
+    "Check a recipe without running it: print the effective configuration or every\n"
+    "error found (file:line:column: message).",
+    validate_opts, NULL};
 
 static const char *yesno(int b) { return b ? "yes" : "no"; }
 
@@ -106,30 +110,23 @@ static void print_summary(const struct recipe *r) {
 
 int cmd_validate(int argc, char **argv) {
   int json_out = 0;
-  const char *path = NULL, *prompts = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      usage(stdout);
-      return 0;
-    } else if (!strcmp(argv[i], "--json")) {
-      json_out = 1;
-    } else if (!strcmp(argv[i], "--prompts") && i + 1 < argc) {
-      prompts = argv[++i];
-    } else if (argv[i][0] == '-' && argv[i][1]) {
-      fprintf(stderr, "autodata validate: unknown option '%s'\n\n", argv[i]);
-      usage(stderr);
-      return 2;
-    } else if (!path) {
-      path = argv[i];
-    } else {
-      fprintf(stderr, "autodata validate: one recipe at a time\n");
-      return 2;
+  const char *path, *prompts = NULL;
+  struct opts_parser op;
+  opts_begin(&op, &validate_cli, argc, argv);
+  int id;
+  while ((id = opts_next(&op)) > 0) {
+    switch (id) {
+    case O_JSON: json_out = 1; break;
+    case O_PROMPTS: prompts = op.val; break;
     }
   }
-  if (!path) {
-    usage(stderr);
+  if (id < 0) return opts_exit_code(id);
+  if (op.npos != 1) {
+    if (op.npos) opts_usage_error(&validate_cli, "one RECIPE at a time, got %d arguments", op.npos);
+    else opts_usage_error(&validate_cli, "RECIPE is required");
     return 2;
   }
+  path = op.pos[0];
   struct recipe_load_opts opts = {0};
   opts.prompts_dir = prompts;
   struct recipe *r = NULL;
