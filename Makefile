@@ -2,7 +2,8 @@
 #
 #   make            build build/autodata (BUILD=dir to build elsewhere) (release, -O2)
 #   make demo       install missing packages, build, run examples/sim.yaml end to end
-#   make test       install missing packages, build with ASan+UBSan, unit + e2e tests
+#   make test       install missing packages, layering check, build with ASan+UBSan, unit + e2e
+#   make layers     check module includes against src/LAYERS (scripts/check-layers.sh)
 #   make bench      client / store / sim-scale benchmarks (bench/)
 #   make fuzz       libFuzzer targets in fuzz/, FUZZ_SECONDS each (default 60)
 #   make format     clang-format (.clang-format) every .c/.h in src/ tests/unit/ bench/ fuzz/
@@ -40,7 +41,7 @@ DEFS     := -DAD_VERSION=\"$(VERSION)\" -DAD_GITREV=\"$(GITREV)\"
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps demo test unit e2e bench fuzz clean asan format format-check
+.PHONY: all deps demo test unit e2e bench fuzz clean asan format format-check layers
 
 all: $(BUILD)/autodata
 
@@ -73,10 +74,14 @@ demo: deps
 unit: $(BUILD)/asan/unit_tests
 	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/asan/unit_tests -j2 --timeout 120
 
+layers:
+	@scripts/check-layers.sh
+
 e2e: $(BUILD)/asan/autodata
 	AUTODATA=$(BUILD)/asan/autodata tests/e2e/run.sh
 
 test: deps
+	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e
