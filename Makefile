@@ -25,7 +25,8 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 LIB_SRC  := $(sort $(shell find src -name '*.c' ! -path 'src/cli/main.c'))
 MAIN_SRC := src/cli/main.c
 HDRS     := $(shell find src -name '*.h')
-UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+# Every .c in tests/unit/ (test_*.c and helpers.c) goes into the one unit-test binary.
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FMT_SRC  := $(sort $(shell find src tests/unit bench fuzz -name '*.[ch]' ! -path 'fuzz/corpus/*'))
 CLANG_FORMAT ?= clang-format
@@ -61,6 +62,8 @@ $(BUILD)/autodata: $(REL_OBJ) $(BUILD)/obj/$(MAIN_SRC:.c=.o)
 
 $(BUILD)/asan/autodata: $(SAN_OBJ) $(BUILD)/asan/obj/$(MAIN_SRC:.c=.o)
 	$(CC) $(SAN) $^ -o $@ $(LDLIBS)
+
+$(UNIT_OBJ): $(wildcard tests/unit/*.h)
 
 $(BUILD)/asan/unit_tests: $(SAN_OBJ) $(UNIT_OBJ)
 	$(CC) $(SAN) $^ -o $@ $(LDLIBS) -lcriterion
