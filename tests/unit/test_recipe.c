@@ -627,15 +627,18 @@ Test(recipe, optional_roles_and_prompt_resolution) {
 
 Test(recipe, no_prompts_folder_is_an_error_naming_the_role) {
   struct recipe_load_opts o = {0};
-  o.prompts_dir = "/nonexistent-prompts";
+  o.prompts_dir = th_path(tmpdir, "no-prompts"); /* inside a fresh temp dir: not there */
   struct recipe *r;
   struct recipe_diag d = {0};
   cr_assert_eq(recipe_load_mem(MINIMAL, strlen(MINIMAL), "r.yaml", &o, &r, &d), AD_EINVAL);
   cr_assert_geq(d.n, 5);
-  cr_assert_str_eq(d.msgs[0], "r.yaml:5:15: roles.challenger.prompt: no prompt given and the "
-                              "default prompt file 'challenger-rubric.md' was not found "
-                              "(/nonexistent-prompts); set AUTODATA_PROMPTS to the prompts folder "
-                              "or give roles.challenger.prompt");
+  char want[512];
+  snprintf(want, sizeof want,
+           "r.yaml:5:15: roles.challenger.prompt: no prompt given and the default prompt file "
+           "'challenger-rubric.md' was not found (%s); set AUTODATA_PROMPTS to the prompts "
+           "folder or give roles.challenger.prompt",
+           o.prompts_dir);
+  cr_assert_str_eq(d.msgs[0], want);
   recipe_diag_free(&d);
 }
 
@@ -653,8 +656,11 @@ Test(recipe, load_from_file) {
   sha256_hex(MINIMAL, strlen(MINIMAL), hex);
   cr_assert_str_eq(r->sha256, hex);
   recipe_free(r);
-  cr_assert_eq(recipe_load("/nonexistent/r.yaml", &o, &r, &d), AD_EIO);
-  cr_assert_str_eq(d.msgs[0], "/nonexistent/r.yaml: cannot read recipe: No such file or directory");
+  const char *missing = th_path(tmpdir, "no-such-dir/r.yaml");
+  cr_assert_eq(recipe_load(missing, &o, &r, &d), AD_EIO);
+  char want[512];
+  snprintf(want, sizeof want, "%s: cannot read recipe: No such file or directory", missing);
+  cr_assert_str_eq(d.msgs[0], want);
   recipe_diag_free(&d);
 }
 

@@ -124,8 +124,11 @@ Test(source, missing_path) {
   src_options_init(&o);
   struct src_corpus c;
   char err[256];
-  cr_assert_eq(load("/nonexistent/x.jsonl", &o, &c, err, sizeof err), AD_EIO);
-  cr_assert_str_eq(err, "/nonexistent/x.jsonl: cannot open: No such file or directory");
+  const char *missing = th_path(tmpdir, "no-such-dir/x.jsonl");
+  cr_assert_eq(load(missing, &o, &c, err, sizeof err), AD_EIO);
+  char want[512];
+  snprintf(want, sizeof want, "%s: cannot open: No such file or directory", missing);
+  cr_assert_str_eq(err, want);
 }
 
 Test(source, folder_of_documents) {

@@ -539,7 +539,7 @@ Test(store, cache_from_another_store) {
   cr_assert_eq(store_cache_get(st, "44444444444444444444444444444444", &b, NULL), 0);
   cr_assert_str_eq(b, "{\"from\":\"other\"}");
   free(b);
-  cr_assert_eq(store_attach_cache(st, "/nonexistent/x.db"), AD_ENOTFOUND);
+  cr_assert_eq(store_attach_cache(st, th_path(tdir, "no-such-dir/x.db")), AD_ENOTFOUND);
   store_close(st);
   store_close(o);
 }

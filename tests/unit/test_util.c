@@ -9,6 +9,8 @@
 #include "util/jsonx.h"
 #include "util/rng.h"
 
+#include "helpers.h"
+
 Test(buf, append_and_cap) {
   struct buf b;
   buf_init(&b, 8);
@@ -89,10 +91,9 @@ Test(jsonx, canonical_and_lossy) {
 }
 
 Test(fs, atomic_write_and_read) {
-  char path[] = "/tmp/ad_fs_XXXXXX";
-  int fd = mkstemp(path);
-  cr_assert_geq(fd, 0);
-  close(fd);
+  char dir[64];
+  th_mkdtemp(dir, sizeof dir, "fs");
+  const char *path = th_write_file(th_path(dir, "f"), "old"); /* replaced atomically */
   cr_assert_eq(fs_write_atomic(path, "hello", 5), 0);
   char *p;
   size_t n;
@@ -101,6 +102,6 @@ Test(fs, atomic_write_and_read) {
   cr_assert_str_eq(p, "hello");
   free(p);
   cr_assert_eq(fs_read_all(path, 3, &p, &n), AD_ETOOBIG);
-  cr_assert_eq(fs_read_all("/nonexistent/x", 3, &p, &n), AD_EIO);
-  unlink(path);
+  cr_assert_eq(fs_read_all(th_path(dir, "no-such-dir/x"), 3, &p, &n), AD_EIO);
+  cr_assert_eq(th_rmtree(dir), 0);
 }
