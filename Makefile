@@ -2,9 +2,12 @@
 #
 #   make            build build/autodata (BUILD=dir to build elsewhere) (release, -O2)
 #   make demo       install missing packages, build, run examples/sim.yaml end to end
-#   make test       install missing packages, build with ASan+UBSan, unit + e2e tests
+#   make test       install missing packages, layering check, build with ASan+UBSan, unit + e2e
+#   make layers     check module includes against src/LAYERS (scripts/check-layers.sh)
 #   make bench      client / store / sim-scale benchmarks (bench/)
 #   make fuzz       libFuzzer targets in fuzz/, FUZZ_SECONDS each (default 60)
+#   make format     clang-format (.clang-format) every .c/.h in src/ tests/unit/ bench/ fuzz/
+#   make format-check   fail, listing the files, when any of them is not formatted
 #
 # Sources are found by wildcard: a new .c under src/ is built without editing this file.
 # src/cli/main.c is the only file with main(); everything else goes in the library.
@@ -22,8 +25,11 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 LIB_SRC  := $(sort $(shell find src -name '*.c' ! -path 'src/cli/main.c'))
 MAIN_SRC := src/cli/main.c
 HDRS     := $(shell find src -name '*.h')
-UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+# Every .c in tests/unit/ (test_*.c and helpers.c) goes into the one unit-test binary.
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+FMT_SRC  := $(sort $(shell find src tests/unit bench fuzz -name '*.[ch]' ! -path 'fuzz/corpus/*'))
+CLANG_FORMAT ?= clang-format
 
 BUILD    ?= build
 REL_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -36,7 +42,7 @@ DEFS     := -DAD_VERSION=\"$(VERSION)\" -DAD_GITREV=\"$(GITREV)\"
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps demo test unit e2e bench fuzz clean asan
+.PHONY: all deps demo test unit e2e bench fuzz clean asan format format-check layers
 
 all: $(BUILD)/autodata
 
@@ -57,6 +63,8 @@ $(BUILD)/autodata: $(REL_OBJ) $(BUILD)/obj/$(MAIN_SRC:.c=.o)
 $(BUILD)/asan/autodata: $(SAN_OBJ) $(BUILD)/asan/obj/$(MAIN_SRC:.c=.o)
 	$(CC) $(SAN) $^ -o $@ $(LDLIBS)
 
+$(UNIT_OBJ): $(wildcard tests/unit/*.h)
+
 $(BUILD)/asan/unit_tests: $(SAN_OBJ) $(UNIT_OBJ)
 	$(CC) $(SAN) $^ -o $@ $(LDLIBS) -lcriterion
 
@@ -69,10 +77,14 @@ demo: deps
 unit: $(BUILD)/asan/unit_tests
 	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/asan/unit_tests -j2 --timeout 120
 
+layers:
+	@scripts/check-layers.sh
+
 e2e: $(BUILD)/asan/autodata
 	AUTODATA=$(BUILD)/asan/autodata tests/e2e/run.sh
 
 test: deps
+	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e
@@ -93,6 +105,21 @@ fuzz: deps $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 	    $(BUILD)/fuzz/corpus-$$f fuzz/corpus/$$f 2>$(BUILD)/fuzz/$$f.log || { tail -40 $(BUILD)/fuzz/$$f.log; exit 1; }; \
 	  tail -1 $(BUILD)/fuzz/$$f.log; \
 	done
+
+format:
+	@command -v $(CLANG_FORMAT) >/dev/null || { echo "format: $(CLANG_FORMAT) not found (make deps)"; exit 1; }
+	$(CLANG_FORMAT) -i $(FMT_SRC)
+
+# One clang-format per file (in parallel) so that every unformatted file is named.
+format-check:
+	@command -v $(CLANG_FORMAT) >/dev/null || { echo "format-check: $(CLANG_FORMAT) not found (make deps)"; exit 1; }
+	@bad=$$(printf '%s\n' $(FMT_SRC) | xargs -P8 -I{} sh -c \
+	  '$(CLANG_FORMAT) --dry-run --Werror "{}" >/dev/null 2>&1 || echo "{}"' | sort); \
+	if [ -n "$$bad" ]; then \
+	  echo "format-check: $$(echo "$$bad" | wc -l) of $(words $(FMT_SRC)) files not formatted (make format):"; \
+	  echo "$$bad" | sed 's/^/  /'; exit 1; \
+	fi; \
+	echo "format-check: $(words $(FMT_SRC)) files formatted"
 
 clean:
 	rm -rf build

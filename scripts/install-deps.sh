@@ -3,13 +3,13 @@
 # Idempotent: a second run installs nothing and prints nothing but a summary line.
 set -euo pipefail
 
-# Build and runtime libraries, fuzzing toolchain, and the tools the end-to-end tests
-# use (curl, sqlite3, python3 for JSON checks).
+# Build and runtime libraries, fuzzing toolchain, clang-format (`make format-check`), and
+# the tools the end-to-end tests use (curl, sqlite3, python3 for JSON checks).
 PKGS=(
   build-essential pkg-config
   libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev sqlite3
   libxxhash-dev libzstd-dev libcriterion-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
   curl python3
 )
 # `make bench` also needs Node.js + npm for the openai npm peer.

@@ -16,6 +16,8 @@
 #include "util/jsonx.h"
 #include "util/rng.h"
 
+#include "helpers.h"
+
 /* ---- bootstrap ------------------------------------------------------------------- */
 
 Test(bootstrap, quantile_interpolates) {
@@ -87,17 +89,9 @@ Test(bootstrap, difference_unpaired) {
 
 static char tdir[64];
 
-static void tmp_setup(void) {
-  snprintf(tdir, sizeof tdir, "/tmp/adcompare.XXXXXX");
-  cr_assert_not_null(mkdtemp(tdir));
-}
+static void tmp_setup(void) { th_mkdtemp(tdir, sizeof tdir, "compare"); }
 
-static void tmp_teardown(void) {
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
-  if (system(cmd) != 0) { /* best effort */
-  }
-}
+static void tmp_teardown(void) { th_rmtree(tdir); /* best effort */ }
 
 TestSuite(compare, .init = tmp_setup, .fini = tmp_teardown);
 

@@ -5,9 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "eval/feedback.h"
 #include "prompt/template.h"
+
+#include "helpers.h"
 
 static const struct fb_round MIXED[] = {
     {1, "quality-check", "Which fact?", "check:leakage", 0, 0, 0, 0, "check:leakage",
@@ -166,17 +169,13 @@ Test(feedback, buffer_cap_reported) {
 /* ---- default prompts keep the prompt <-> sim contract (helpers/contract.md) ---- */
 
 
+/* prompts/<name> (or $AUTODATA_PROMPTS/<name>), malloc'd. */
 static char *slurp_prompt(const char *name, size_t *n) {
   const char *dir = getenv("AUTODATA_PROMPTS");
-  char path[512];
-  snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "prompts", name);
-  FILE *f = fopen(path, "rb");
-  cr_assert_not_null(f, "cannot open %s (run from the repository root or set AUTODATA_PROMPTS)", path);
-  static char data[65536];
-  *n = fread(data, 1, sizeof data - 1, f);
-  data[*n] = 0;
-  fclose(f);
-  return data;
+  const char *path = th_path(dir && *dir ? dir : "prompts", name);
+  cr_assert_eq(access(path, R_OK), 0,
+               "cannot open %s (run from the repository root or set AUTODATA_PROMPTS)", path);
+  return th_read_file(path, n);
 }
 
 /* Render prompts/<name> with vars; returns system and user texts (malloc'd). */
@@ -202,6 +201,7 @@ static void render(const char *name, json_t *vars, char **sys, char **user) {
   cr_assert_not_null(*user);
   json_decref(msgs);
   tpl_prompt_free(&p);
+  free(text);
 }
 
 static json_t *challenger_vars(const char *feedback, const char *instructions) {

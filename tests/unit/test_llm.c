@@ -17,6 +17,8 @@
 #include "util/buf.h"
 #include "util/timeu.h"
 
+#include "helpers.h"
+
 /* ------------------------------------------------------------ request building */
 
 static json_t *user_msgs(const char *text) {
@@ -384,13 +386,9 @@ static int dead_port(int *fd) {
 }
 
 Test(llm_client, sim_done_only_from_the_loop) {
-  llm_client *c = llm_client_new();
+  llm_client *c = th_sim_client("s", NULL);
   struct llm_endpoint_config cfg;
-  llm_endpoint_config_init(&cfg);
-  cfg.name = "s";
-  cfg.base_urls[0] = "sim";
-  cfg.n_urls = 1;
-  cr_assert_eq(llm_client_add_endpoint(c, &cfg), 0);
+  th_sim_config(&cfg, "s");
   cr_assert_eq(llm_client_add_endpoint(c, &cfg), AD_EEXISTS);
   json_t *b = simple_body("m", "hello");
   struct rec r = {0};
@@ -415,16 +413,9 @@ Test(llm_client, sim_done_only_from_the_loop) {
 }
 
 Test(llm_client, merge_extra_and_serialized_submit) {
-  llm_client *c = llm_client_new();
-  struct llm_endpoint_config cfg;
-  llm_endpoint_config_init(&cfg);
-  cfg.name = "s";
-  cfg.base_urls[0] = "sim";
-  cfg.n_urls = 1;
   json_t *extra = json_pack("{s:{s:b,s:i},s:i}", "chat_template_kwargs", "enable_thinking", 0,
                             "depth", 1, "top_k", 20);
-  cfg.extra_body = extra;
-  cr_assert_eq(llm_client_add_endpoint(c, &cfg), 0);
+  llm_client *c = th_sim_client("s", extra);
   /* The request's own fields win, nested objects merge. */
   json_t *b = json_pack("{s:s,s:[{s:s,s:s}],s:{s:i},s:i}", "model", "m", "messages", "role", "user",
                         "content", "hi", "chat_template_kwargs", "depth", 2, "top_k", 5);
@@ -461,13 +452,7 @@ Test(llm_client, merge_extra_and_serialized_submit) {
 }
 
 Test(llm_client, cancel_all) {
-  llm_client *c = llm_client_new();
-  struct llm_endpoint_config cfg;
-  llm_endpoint_config_init(&cfg);
-  cfg.name = "s";
-  cfg.base_urls[0] = "sim";
-  cfg.n_urls = 1;
-  cr_assert_eq(llm_client_add_endpoint(c, &cfg), 0);
+  llm_client *c = th_sim_client("s", NULL);
   json_t *b = simple_body("m", "hello");
   struct rec r[5] = {{0}};
   for (int i = 0; i < 5; i++) cr_assert_eq(llm_submit(c, "s", b, rec_done, rec_attempt, &r[i]), 0);

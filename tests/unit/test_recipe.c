@@ -12,18 +12,12 @@
 #include "util/hash.h"
 #include "util/jsonx.h"
 
+#include "helpers.h"
+
 static char tmpdir[64], promptdir[128];
 
-static void write_at(const char *path, const char *content) {
-  FILE *f = fopen(path, "wb");
-  cr_assert_not_null(f, "cannot write %s", path);
-  fwrite(content, 1, strlen(content), f);
-  fclose(f);
-}
-
 static void setup(void) {
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/ad_rcp_XXXXXX");
-  cr_assert_not_null(mkdtemp(tmpdir));
+  th_mkdtemp(tmpdir, sizeof tmpdir, "rcp");
   snprintf(promptdir, sizeof promptdir, "%s/prompts", tmpdir);
   cr_assert_eq(mkdir(promptdir, 0755), 0);
   const char *names[] = {"orchestrator", "challenger-rubric", "challenger-verifiable", "quality",
@@ -32,15 +26,11 @@ static void setup(void) {
     char p[256], body[256];
     snprintf(p, sizeof p, "%s/%s.md", promptdir, names[i]);
     snprintf(body, sizeof body, "=== system ===\nYou are the %s.\n=== user ===\n{{question}}\n", names[i]);
-    write_at(p, body);
+    th_write_file(p, body);
   }
 }
 
-static void teardown(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-  cr_assert_eq(system(cmd), 0);
-}
+static void teardown(void) { cr_assert_eq(th_rmtree(tmpdir), 0); }
 
 TestSuite(recipe, .init = setup, .fini = teardown);
 
@@ -413,9 +403,8 @@ Test(recipe, error_missing_prompt_file) {
 }
 
 Test(recipe, error_prompt_template_syntax) {
-  char p[256];
-  snprintf(p, sizeof p, "%s/broken.md", tmpdir);
-  write_at(p, "=== user ===\nfine\n{{#rubric}} never closed\n");
+  const char *p =
+      th_write_file(th_path(tmpdir, "broken.md"), "=== user ===\nfine\n{{#rubric}} never closed\n");
   const char *t = "name: x\nsources: {path: a}\nroles:\n"
                   "  challenger: {endpoint: sim, model: c, prompt: broken.md}\n"
                   "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
@@ -597,14 +586,10 @@ Test(recipe, sim_can_be_declared_with_settings) {
 /* ---- roles and prompts ---- */
 
 Test(recipe, optional_roles_and_prompt_resolution) {
-  char p[256];
   /* a prompt next to the recipe wins over the prompts folder */
-  snprintf(p, sizeof p, "%s/solver.md", tmpdir);
-  write_at(p, "local solver {{question}}");
-  snprintf(p, sizeof p, "%s/sys.md", tmpdir);
-  write_at(p, "system {{x}}\n=== user ===\nnot split");
-  snprintf(p, sizeof p, "%s/strong.md", promptdir);
-  write_at(p, "strong prompt");
+  th_write_file(th_path(tmpdir, "solver.md"), "local solver {{question}}");
+  th_write_file(th_path(tmpdir, "sys.md"), "system {{x}}\n=== user ===\nnot split");
+  th_write_file(th_path(promptdir, "strong.md"), "strong prompt");
   const char *t = "name: x\nsources: {path: a}\nroles:\n"
                   "  orchestrator: {endpoint: sim, model: o}\n"
                   "  quality: false\n"
@@ -642,24 +627,25 @@ Test(recipe, optional_roles_and_prompt_resolution) {
 
 Test(recipe, no_prompts_folder_is_an_error_naming_the_role) {
   struct recipe_load_opts o = {0};
-  o.prompts_dir = "/nonexistent-prompts";
+  o.prompts_dir = th_path(tmpdir, "no-prompts"); /* inside a fresh temp dir: not there */
   struct recipe *r;
   struct recipe_diag d = {0};
   cr_assert_eq(recipe_load_mem(MINIMAL, strlen(MINIMAL), "r.yaml", &o, &r, &d), AD_EINVAL);
   cr_assert_geq(d.n, 5);
-  cr_assert_str_eq(d.msgs[0], "r.yaml:5:15: roles.challenger.prompt: no prompt given and the "
-                              "default prompt file 'challenger-rubric.md' was not found "
-                              "(/nonexistent-prompts); set AUTODATA_PROMPTS to the prompts folder "
-                              "or give roles.challenger.prompt");
+  char want[512];
+  snprintf(want, sizeof want,
+           "r.yaml:5:15: roles.challenger.prompt: no prompt given and the default prompt file "
+           "'challenger-rubric.md' was not found (%s); set AUTODATA_PROMPTS to the prompts "
+           "folder or give roles.challenger.prompt",
+           o.prompts_dir);
+  cr_assert_str_eq(d.msgs[0], want);
   recipe_diag_free(&d);
 }
 
 /* ---- files, robustness ---- */
 
 Test(recipe, load_from_file) {
-  char p[256];
-  snprintf(p, sizeof p, "%s/r.yaml", tmpdir);
-  write_at(p, MINIMAL);
+  const char *p = th_write_file(th_path(tmpdir, "r.yaml"), MINIMAL);
   struct recipe_load_opts o = {0};
   o.prompts_dir = promptdir;
   struct recipe *r;
@@ -670,8 +656,11 @@ Test(recipe, load_from_file) {
   sha256_hex(MINIMAL, strlen(MINIMAL), hex);
   cr_assert_str_eq(r->sha256, hex);
   recipe_free(r);
-  cr_assert_eq(recipe_load("/nonexistent/r.yaml", &o, &r, &d), AD_EIO);
-  cr_assert_str_eq(d.msgs[0], "/nonexistent/r.yaml: cannot read recipe: No such file or directory");
+  const char *missing = th_path(tmpdir, "no-such-dir/r.yaml");
+  cr_assert_eq(recipe_load(missing, &o, &r, &d), AD_EIO);
+  char want[512];
+  snprintf(want, sizeof want, "%s: cannot read recipe: No such file or directory", missing);
+  cr_assert_str_eq(d.msgs[0], want);
   recipe_diag_free(&d);
 }
 

@@ -12,24 +12,19 @@
 #include "cli/cmd.h"
 #include "report/report.h"
 #include "store/store.h"
-#include "util/fs.h"
 #include "util/jsonx.h"
+
+#include "helpers.h"
 
 static char tdir[64];
 static char dbpath[160];
 
 static void tmp_setup(void) {
-  snprintf(tdir, sizeof tdir, "/tmp/adreport.XXXXXX");
-  cr_assert_not_null(mkdtemp(tdir));
+  th_mkdtemp(tdir, sizeof tdir, "report");
   snprintf(dbpath, sizeof dbpath, "%s/store.db", tdir);
 }
 
-static void tmp_teardown(void) {
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
-  if (system(cmd) != 0) { /* best effort */
-  }
-}
+static void tmp_teardown(void) { th_rmtree(tdir); /* best effort */ }
 
 TestSuite(report, .init = tmp_setup, .fini = tmp_teardown);
 
@@ -41,22 +36,6 @@ TestSuite(report, .init = tmp_setup, .fini = tmp_teardown);
 #define SHA_COT "c07c07000000000000000000000000000000000000000000000000000000000c"
 #define SHA_ORCH "0c0c0c000000000000000000000000000000000000000000000000000000000e"
 #define COT_TEXT "Step 1 #Main Elements List#, Step 2 #Plan#, Step 3 #Synthetic Example#."
-
-static char *slurp(const char *path) {
-  char *t = NULL;
-  size_t n = 0;
-  int rc = fs_read_all(path, 1u << 26, &t, &n);
-  cr_assert_eq(rc, 0, "read %s: %d", path, rc);
-  return t;
-}
-
-static char *path_in(const char *name) {
-  static char bufs[4][512];
-  static int k;
-  char *p = bufs[k++ % 4];
-  snprintf(p, 512, "%s/%s", tdir, name);
-  return p;
-}
 
 static store *open_rw(void) {
   store *st = NULL;
@@ -246,10 +225,10 @@ Test(report, dataset_exact_bytes_sorted_by_id) {
   store *st = open_ro();
   char err[512] = "";
   size_t count = 99;
-  const char *p = path_in("dataset.jsonl");
+  const char *p = th_path(tdir, "dataset.jsonl");
   cr_assert_eq(report_write_dataset(st, 0, p, &count, err, sizeof err), 0, "%s", err);
   cr_assert_eq(count, 2);
-  char *t = slurp(p);
+  char *t = th_read_file(p, NULL);
   cr_assert_eq(strncmp(t, EX_A, strlen(EX_A)), 0, "line 1:\n%s\nexpected:\n%s", t, EX_A);
   const char *l2 = t + strlen(EX_A);
   cr_assert(!strncmp(l2, "{\"context\":\"C\",\"gap\":0.5,\"id\":\"ex-b\"", 34), "%s", l2);
@@ -258,11 +237,11 @@ Test(report, dataset_exact_bytes_sorted_by_id) {
   cr_assert_eq(lines, 2);
   cr_assert_eq(t[strlen(t) - 1], '\n');
   /* byte-stable: a second write gives the same bytes, and no .tmp stays */
-  const char *p2 = path_in("dataset2.jsonl");
+  const char *p2 = th_path(tdir, "dataset2.jsonl");
   cr_assert_eq(report_write_dataset(st, 1, p2, NULL, err, sizeof err), 0, "%s", err);
-  char *t2 = slurp(p2);
+  char *t2 = th_read_file(p2, NULL);
   cr_assert_str_eq(t, t2);
-  cr_assert_neq(access(path_in("dataset.jsonl.tmp"), F_OK), 0);
+  cr_assert_neq(access(th_path(tdir, "dataset.jsonl.tmp"), F_OK), 0);
   free(t);
   free(t2);
   store_close(st);
@@ -275,10 +254,10 @@ Test(report, rejected_lines_ordered_with_fields) {
   store *st = open_ro();
   char err[512] = "";
   size_t count = 0;
-  const char *p = path_in("rejected.jsonl");
+  const char *p = th_path(tdir, "rejected.jsonl");
   cr_assert_eq(report_write_rejected(st, 0, p, &count, err, sizeof err), 0, "%s", err);
   cr_assert_eq(count, 4);
-  char *t = slurp(p);
+  char *t = th_read_file(p, NULL);
   const char *want[4][3] = {{"s1", "1", "too_easy"},
                             {"s3", "1", "too_easy"},
                             {"s3", "2", "quality:leakage"},
@@ -429,11 +408,13 @@ Test(report, card_holds_no_secret) {
   free(c);
   /* the written file too, and it is byte-stable */
   char err[512] = "";
-  cr_assert_eq(report_write_card(st, 0, path_in("DATACARD.md"), err, sizeof err), 0, "%s", err);
-  char *f1 = slurp(path_in("DATACARD.md"));
+  cr_assert_eq(report_write_card(st, 0, th_path(tdir, "DATACARD.md"), err, sizeof err), 0, "%s",
+               err);
+  char *f1 = th_read_file(th_path(tdir, "DATACARD.md"), NULL);
   cr_assert_null(strstr(f1, "sk-"));
-  cr_assert_eq(report_write_card(st, 0, path_in("DATACARD2.md"), err, sizeof err), 0, "%s", err);
-  char *f2 = slurp(path_in("DATACARD2.md"));
+  cr_assert_eq(report_write_card(st, 0, th_path(tdir, "DATACARD2.md"), err, sizeof err), 0, "%s",
+               err);
+  char *f2 = th_read_file(th_path(tdir, "DATACARD2.md"), NULL);
   cr_assert_str_eq(f1, f2);
   free(f1);
   free(f2);
@@ -463,12 +444,12 @@ Test(report, write_all_and_card_command) {
   cr_assert(strstr(p.card, "/out/nested/DATACARD.md"));
   cr_assert_eq(access(p.dataset, F_OK), 0);
   cr_assert_eq(access(p.rejected, F_OK), 0);
-  char *mine = slurp(p.card);
+  char *mine = th_read_file(p.card, NULL);
   store_close(st);
   /* `autodata card --store FILE`: DATACARD.md next to the store, same bytes */
   char *argv[] = {"card", "--store", dbpath, NULL};
   cr_assert_eq(cmd_card(3, argv), 0);
-  char *cli = slurp(path_in("DATACARD.md"));
+  char *cli = th_read_file(th_path(tdir, "DATACARD.md"), NULL);
   cr_assert_str_eq(mine, cli);
   char *argv2[] = {"card", "--store", dbpath, "--run", "9", NULL};
   cr_assert_eq(cmd_card(5, argv2), 2, "a missing run is an input error");
@@ -511,7 +492,7 @@ Test(report, export_lines_in_three_formats) {
   cr_assert_eq(r.n_train, 2);
   cr_assert_eq(r.n_heldout, 0);
   cr_assert_str_eq(r.heldout, "");
-  char *t = slurp(r.train);
+  char *t = th_read_file(r.train, NULL);
   cr_assert_str_eq(t,
                    "{\"id\":\"ex-000\",\"messages\":[{\"content\":\"C\\n\\nQ?\",\"role\":\"user\"},"
                    "{\"content\":\"R\",\"role\":\"assistant\"}]}\n"
@@ -521,7 +502,7 @@ Test(report, export_lines_in_three_formats) {
 
   o.format = REPORT_FMT_RL;
   cr_assert_eq(report_export(st, 0, dir, &o, &r, err, sizeof err), 0, "%s", err);
-  t = slurp(r.train);
+  t = th_read_file(r.train, NULL);
   cr_assert_str_eq(t,
                    "{\"id\":\"ex-000\",\"prompt\":\"C\\n\\nQ?\",\"reward\":{\"reference_answer\":"
                    "\"R\",\"rubric\":[{\"criterion\":\"c1\",\"weight\":2}],\"type\":\"rubric\"}}\n"
@@ -531,10 +512,10 @@ Test(report, export_lines_in_three_formats) {
 
   o.format = REPORT_FMT_JSONL;
   cr_assert_eq(report_export(st, 0, dir, &o, &r, err, sizeof err), 0, "%s", err);
-  t = slurp(r.train);
-  const char *ds = path_in("ds.jsonl");
+  t = th_read_file(r.train, NULL);
+  const char *ds = th_path(tdir, "ds.jsonl");
   cr_assert_eq(report_write_dataset(st, 0, ds, NULL, err, sizeof err), 0, "%s", err);
-  char *d = slurp(ds);
+  char *d = th_read_file(ds, NULL);
   cr_assert_str_eq(t, d, "jsonl export = dataset lines");
   free(t);
   free(d);
@@ -551,8 +532,8 @@ static char *split_file(store *st, const char *sub, size_t holdout, uint64_t see
   cr_assert_eq(report_export(st, 0, dir, &o, &r, err, sizeof err), 0, "%s", err);
   cr_assert_eq(r.n_heldout, holdout);
   cr_assert_eq(r.n_train + r.n_heldout, 20);
-  if (train_out) *train_out = slurp(r.train);
-  return slurp(r.heldout);
+  if (train_out) *train_out = th_read_file(r.train, NULL);
+  return th_read_file(r.heldout, NULL);
 }
 
 static void check_sorted_ids(const char *text, int *seen) {
@@ -595,7 +576,7 @@ Test(report, holdout_is_seeded_and_disjoint) {
   struct report_export_result r;
   cr_assert_eq(report_export(st, 0, dir, &o, &r, err, sizeof err), 0, "%s", err);
   cr_assert_eq(r.n_train, 20);
-  cr_assert_neq(access(path_in("a/heldout.jsonl"), F_OK), 0);
+  cr_assert_neq(access(th_path(tdir, "a/heldout.jsonl"), F_OK), 0);
   free(train);
   free(h1);
   free(h2);
@@ -625,9 +606,9 @@ Test(report, errors_are_clear) {
   struct buf b;
   buf_init(&b, 0);
   cr_assert_eq(report_card_render(st, 0, &b, err, sizeof err), AD_ENOTFOUND);
-  cr_assert_eq(report_write_dataset(st, 0, path_in("d.jsonl"), NULL, err, sizeof err),
+  cr_assert_eq(report_write_dataset(st, 0, th_path(tdir, "d.jsonl"), NULL, err, sizeof err),
                AD_ENOTFOUND);
-  cr_assert_neq(access(path_in("d.jsonl"), F_OK), 0, "no file for a failed write");
+  cr_assert_neq(access(th_path(tdir, "d.jsonl"), F_OK), 0, "no file for a failed write");
   buf_free(&b);
 
   /* a run without examples: export refuses, the dataset is empty, the card says so */
@@ -636,7 +617,7 @@ Test(report, errors_are_clear) {
   cr_assert_eq(report_export(st, 0, dir, &o, &r, err, sizeof err), AD_ENOTFOUND);
   cr_assert_not_null(strstr(err, "no accepted examples"), "%s", err);
   size_t count = 9;
-  cr_assert_eq(report_write_dataset(st, 0, path_in("d.jsonl"), &count, err, sizeof err), 0);
+  cr_assert_eq(report_write_dataset(st, 0, th_path(tdir, "d.jsonl"), &count, err, sizeof err), 0);
   cr_assert_eq(count, 0);
   char *c = render_card(st);
   cr_assert_not_null(strstr(c, "No example was accepted."));
@@ -658,9 +639,10 @@ Test(report, errors_are_clear) {
   cr_assert_eq(report_export(st, 0, dir, &o, &r, err, sizeof err), 0, "%s", err);
   cr_assert_eq(r.n_train, 1);
   /* an unwritable destination names the file and leaves no .tmp */
-  cr_assert_eq(report_write_dataset(st, 0, "/nonexistent-dir/d.jsonl", NULL, err, sizeof err),
-               AD_EIO);
-  cr_assert_not_null(strstr(err, "/nonexistent-dir/d.jsonl"), "%s", err);
+  const char *nodir = th_path(tdir, "no-such-dir/d.jsonl");
+  cr_assert_eq(report_write_dataset(st, 0, nodir, NULL, err, sizeof err), AD_EIO);
+  cr_assert_not_null(strstr(err, nodir), "%s", err);
+  cr_assert_neq(access(th_path(tdir, "no-such-dir"), F_OK), 0, "the folder is not created");
   store_close(st);
 
   /* the command: unknown format and missing options are usage errors */

@@ -509,17 +509,27 @@ Test(sim_world, quality_rates) {
   j = qv(empty, 1);
   cr_assert(has_issue(j, "rubric_malformed"));
   json_decref(j);
-  j = qv("{\"question\": \"What is F-3a9c = 17 plus one?\", \"answer\": \"18\"}", 4);
-  cr_assert(has_issue(j, "leakage") || 1); /* may be missed (10%); checked over seeds below */
-  json_decref(j);
-  int vl = 0;
+  /* Verifiable candidates (question + answer, no rubric): a value stated anywhere in the
+   * question is a leak, reported at 1 - QV_LEAK_MISS = 90% (one seed alone may miss it, so
+   * the rate is checked over seeds); a fact named without its value is never a leak. */
+  static const char *const leaky_v[] = {
+      "{\"question\": \"Given F-3a9c = 17, what is it plus one?\", \"answer\": \"18\"}",
+      "{\"question\": \"What is F-3a9c = 17 plus one?\", \"answer\": \"18\"}"};
+  const char *clean_v = "{\"question\": \"What is F-3a9c plus one?\", \"answer\": \"18\"}";
+  int vl = 0, vn = 0;
   for (int s = 0; s < 200; s++) {
-    j = qv("{\"question\": \"Given F-3a9c = 17, what is it plus one?\", \"answer\": \"18\"}", s);
-    vl += has_issue(j, "leakage");
+    for (int k = 0; k < 2; k++, vn++) {
+      j = qv(leaky_v[k], s);
+      vl += has_issue(j, "leakage");
+      cr_assert(!has_issue(j, "rubric_malformed"), "verifiable candidates have no rubric");
+      json_decref(j);
+    }
+    j = qv(clean_v, s);
+    cr_assert(!has_issue(j, "leakage"), "seed %d: no value stated, yet leakage", s);
     cr_assert(!has_issue(j, "rubric_malformed"), "verifiable candidates have no rubric");
     json_decref(j);
   }
-  cr_assert(vl > 150);
+  assert_rate(vl, vn, 0.90, "verifiable leaks found");
 }
 
 /* ---- orchestrator ---- */

@@ -9,28 +9,18 @@
 
 #include "source/source.h"
 
+#include "helpers.h"
+
 static char tmpdir[64];
 
-static void mk_tmp(void) {
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/ad_src_XXXXXX");
-  cr_assert_not_null(mkdtemp(tmpdir));
+static void mk_tmp(void) { th_mkdtemp(tmpdir, sizeof tmpdir, "src"); }
+
+/* Write <tmpdir>/name; returns its path. */
+static const char *write_file(const char *name, const char *content) {
+  return th_write_file(th_path(tmpdir, name), content);
 }
 
-static char *write_file(const char *name, const char *content) {
-  static char path[256];
-  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-  FILE *f = fopen(path, "wb");
-  cr_assert_not_null(f);
-  fwrite(content, 1, strlen(content), f);
-  fclose(f);
-  return path;
-}
-
-static void rm_tmp(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-  cr_assert_eq(system(cmd), 0);
-}
+static void rm_tmp(void) { cr_assert_eq(th_rmtree(tmpdir), 0); }
 
 TestSuite(source, .init = mk_tmp, .fini = rm_tmp);
 
@@ -134,8 +124,11 @@ Test(source, missing_path) {
   src_options_init(&o);
   struct src_corpus c;
   char err[256];
-  cr_assert_eq(load("/nonexistent/x.jsonl", &o, &c, err, sizeof err), AD_EIO);
-  cr_assert_str_eq(err, "/nonexistent/x.jsonl: cannot open: No such file or directory");
+  const char *missing = th_path(tmpdir, "no-such-dir/x.jsonl");
+  cr_assert_eq(load(missing, &o, &c, err, sizeof err), AD_EIO);
+  char want[512];
+  snprintf(want, sizeof want, "%s: cannot open: No such file or directory", missing);
+  cr_assert_str_eq(err, want);
 }
 
 Test(source, folder_of_documents) {

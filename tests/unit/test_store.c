@@ -20,23 +20,19 @@
 #include "util/jsonx.h"
 #include "util/timeu.h"
 
+#include "helpers.h"
+
 /* ---- fixtures ---- */
 
 static char tdir[64];
 static char dbpath[128];
 
 static void tmp_setup(void) {
-  snprintf(tdir, sizeof tdir, "/tmp/adstore.XXXXXX");
-  cr_assert_not_null(mkdtemp(tdir));
+  th_mkdtemp(tdir, sizeof tdir, "store");
   snprintf(dbpath, sizeof dbpath, "%s/run.db", tdir);
 }
 
-static void tmp_teardown(void) {
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
-  if (system(cmd) != 0) { /* best effort */
-  }
-}
+static void tmp_teardown(void) { th_rmtree(tdir); /* best effort */ }
 
 TestSuite(store, .init = tmp_setup, .fini = tmp_teardown);
 
@@ -190,9 +186,7 @@ Test(store, cache_key_ignores_key_order_and_api_keys) {
 /* ---- schema ---- */
 
 Test(store, migrates_an_empty_file) {
-  FILE *f = fopen(dbpath, "w");
-  cr_assert_not_null(f);
-  fclose(f); /* 0 bytes */
+  th_write_file(dbpath, ""); /* 0 bytes */
   store *st = open_rw(dbpath);
   store_close(st);
   int64_t ver = count_rows(dbpath, "PRAGMA user_version");
@@ -545,7 +539,7 @@ Test(store, cache_from_another_store) {
   cr_assert_eq(store_cache_get(st, "44444444444444444444444444444444", &b, NULL), 0);
   cr_assert_str_eq(b, "{\"from\":\"other\"}");
   free(b);
-  cr_assert_eq(store_attach_cache(st, "/nonexistent/x.db"), AD_ENOTFOUND);
+  cr_assert_eq(store_attach_cache(st, th_path(tdir, "no-such-dir/x.db")), AD_ENOTFOUND);
   store_close(st);
   store_close(o);
 }
