@@ -40,6 +40,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   } else if (d.n == 0 && rc != AD_ENOMEM) {
     abort(); /* every failure explains itself */
   }
-  recipe_diag_free(&d);
+  recipe_diag_release(&d);
   return 0;
 }

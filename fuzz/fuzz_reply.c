@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)strlen(r.content);
     if (r.reasoning_content) (void)strlen(r.reasoning_content);
     if (r.tool_calls && !json_is_array(r.tool_calls)) abort();
-    llm_reply_free(&r);
+    llm_reply_release(&r);
   } else if (r.content || r.tool_calls) {
     abort(); /* a failed parse leaves nothing to free */
   }

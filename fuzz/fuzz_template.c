@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     json_t *names = tpl_variables(p.user);
     json_decref(names);
-    tpl_prompt_free(&p);
+    tpl_prompt_release(&p);
   } else if (!err[0]) {
     abort();
   }

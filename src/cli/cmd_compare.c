@@ -119,7 +119,7 @@ int cmd_compare(int argc, char **argv) {
              100 * co.level, co.resamples, (unsigned long long)co.seed);
   }
 done:
-  buf_free(&out);
+  buf_release(&out);
   json_decref(cmp);
   for (int i = 0; i < n; i++) compare_run_free(runs[i]);
   return status;

@@ -117,11 +117,11 @@ int cmd_run(int argc, char **argv) {
   if (recipe_load(path, NULL, &rc, &diag)) {
     for (int i = 0; i < diag.n; i++) fprintf(stderr, "%s\n", diag.msgs[i]);
     if (diag.dropped) fprintf(stderr, "(%d more errors)\n", diag.dropped);
-    recipe_diag_free(&diag);
-    buf_free(&cl);
+    recipe_diag_release(&diag);
+    buf_release(&cl);
     return 2;
   }
-  recipe_diag_free(&diag);
+  recipe_diag_release(&diag);
 
   struct run_summary sum;
   char err[1024] = "";
@@ -160,6 +160,6 @@ int cmd_run(int argc, char **argv) {
     if (sum.stopped || sum.parked) status = 3;
   }
   recipe_free(rc);
-  buf_free(&cl);
+  buf_release(&cl);
   return status;
 }

@@ -138,7 +138,7 @@ int cmd_validate(int argc, char **argv) {
     int total = diag.n + diag.dropped;
     fprintf(stderr, "autodata validate: %s: %d error%s\n", path, total ? total : 1,
             total == 1 ? "" : "s");
-    recipe_diag_free(&diag);
+    recipe_diag_release(&diag);
     return 2;
   }
   if (json_out) {
@@ -152,6 +152,6 @@ int cmd_validate(int argc, char **argv) {
     printf("ok: %s is valid\n", path);
   }
   recipe_free(r);
-  recipe_diag_free(&diag);
+  recipe_diag_release(&diag);
   return 0;
 }

@@ -61,7 +61,7 @@ static void issue_clear(struct cand_issue *is) {
   is->message[0] = 0;
 }
 
-void cand_free(struct cand *c) {
+void cand_release(struct cand *c) {
   if (!c) return;
   json_decref(c->json);
   free(c->rubric);
@@ -360,7 +360,7 @@ int cand_from_json(json_t *obj, enum cand_task task, const struct cand_checks *c
   out->question_hash = cand_question_hash(out->question);
   return cand_check(out, checks, seen, issue);
 bad:
-  cand_free(out);
+  cand_release(out);
   out->task = task;
   return AD_EPARSE;
 }

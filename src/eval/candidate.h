@@ -100,8 +100,8 @@ struct cand_seen {
  * candidate passed everything; otherwise a negative AD_E* code (AD_EPARSE for
  * CAND_PARSE/CAND_SCHEMA, AD_EINVAL for CAND_CHECK) with issue filled in.
  * Whenever the schema step succeeded (including CAND_CHECK failures), *out is
- * filled and must be released with cand_free(); on CAND_PARSE/CAND_SCHEMA
- * failures *out is left empty (cand_free() on it is still safe).
+ * filled and must be released with cand_release(); on CAND_PARSE/CAND_SCHEMA
+ * failures *out is left empty (cand_release() on it is still safe).
  * checks NULL = defaults; seen may be NULL. */
 int cand_parse(const char *text, size_t len, enum cand_task task, const struct cand_checks *checks,
                const struct cand_seen *seen, struct cand *out, struct cand_issue *issue);
@@ -115,7 +115,7 @@ int cand_from_json(json_t *obj, enum cand_task task, const struct cand_checks *c
 int cand_check(const struct cand *c, const struct cand_checks *checks, const struct cand_seen *seen,
                struct cand_issue *issue);
 
-void cand_free(struct cand *c);
+void cand_release(struct cand *c);
 
 /* Hash of a normalised question: lowercase ASCII, every run of characters that
  * are not letters/digits (ASCII) becomes one space, trimmed. Bytes >= 0x80 are

@@ -249,7 +249,7 @@ static void easy_release(llm_client *c, CURL *e) {
 
 static void call_free(struct llm_call *k) {
   free(k->body);
-  buf_free(&k->resp);
+  buf_release(&k->resp);
   free(k);
 }
 
@@ -492,7 +492,7 @@ int llm_submit(llm_client *c, const char *endpoint, const json_t *body, llm_done
   int drc = jx_dump_buf(merged ? merged : body, &b, JSON_COMPACT);
   json_decref(merged);
   if (drc) {
-    buf_free(&b);
+    buf_release(&b);
     set_err(c, "endpoint '%s': request body larger than %u MiB", ep->name,
             AD_MAX_REQUEST / (1024 * 1024));
     return drc;
@@ -671,7 +671,7 @@ static void start_attempt(llm_client *c, struct llm_call *k, int64_t now_ms) {
     sim_handle("POST", "/v1/chat/completions", k->body, k->body_len, &r);
     k->sim_status = r.status;
     if (r.body && r.len && buf_append(&k->resp, r.body, r.len)) k->too_big = 1;
-    sim_response_free(&r);
+    sim_response_release(&r);
     sim_push(c, k); /* delivered by the loop, like a transfer that just finished */
     return;
   }
@@ -725,7 +725,7 @@ static void classify_http(struct llm_call *k, int status, struct outcome *o, str
   struct llm_reply tmp;
   const char *msg = snip;
   if (llm_reply_parse(k->resp.data, k->resp.len, &tmp, perr, sizeof perr) == AD_EHTTP) msg = perr;
-  else llm_reply_free(&tmp);
+  else llm_reply_release(&tmp);
   o->rc = AD_EHTTP;
   o->retryable = status == 408 || status == 429 || status >= 500;
   o->overload = status == 429;
@@ -915,7 +915,7 @@ static void finish_attempt(llm_client *c, struct llm_call *k, struct outcome *o)
   };
   if (!res.rc && !o->ok) res.rc = AD_EINTERNAL;
   finish_call(c, k, &res);
-  llm_reply_free(&reply);
+  llm_reply_release(&reply);
 }
 
 /* ---------------------------------------------------------------- the loop */

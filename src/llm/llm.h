@@ -102,7 +102,7 @@ void llm_params_init(struct llm_params *p);
  * Returns a new reference, or NULL on bad arguments. */
 json_t *llm_request_build(const char *model, const json_t *messages, const struct llm_params *p);
 
-/* A parsed reply. Strings are owned by the reply; free with llm_reply_free(). */
+/* A parsed reply. Strings are owned by the reply; free with llm_reply_release(). */
 struct llm_reply {
   char *content;           /* "" when the server sent null content */
   char *reasoning_content; /* NULL when absent */
@@ -116,7 +116,7 @@ struct llm_reply {
 /* Parse a response body. Returns 0, AD_EPARSE (not JSON / wrong shape) or
  * AD_EHTTP (an {"error":...} object). err receives a one-line description. */
 int llm_reply_parse(const char *body, size_t len, struct llm_reply *out, char *err, size_t errlen);
-void llm_reply_free(struct llm_reply *r);
+void llm_reply_release(struct llm_reply *r);
 
 /* One attempt of one call, as reported to the attempt callback. */
 struct llm_attempt {

@@ -84,7 +84,7 @@ static char *content_text(const json_t *v) {
     json_array_foreach(v, i, part) {
       const json_t *t = json_is_string(part) ? part : json_object_get(part, "text");
       if (json_is_string(t) && buf_append(&b, json_string_value(t), json_string_length(t))) {
-        buf_free(&b);
+        buf_release(&b);
         return NULL;
       }
     }
@@ -194,14 +194,14 @@ int llm_reply_parse(const char *body, size_t len, struct llm_reply *out, char *e
 done:
   if (rc == AD_ENOMEM) {
     snprintf(err, errlen, "out of memory while parsing the reply");
-    llm_reply_free(out);
+    llm_reply_release(out);
   }
-  if (rc) llm_reply_free(out);
+  if (rc) llm_reply_release(out);
   json_decref(root);
   return rc;
 }
 
-void llm_reply_free(struct llm_reply *r) {
+void llm_reply_release(struct llm_reply *r) {
   if (!r) return;
   free(r->content);
   free(r->reasoning_content);

@@ -131,7 +131,7 @@ static void round_reset(struct episode *ep) {
   ep->chal_messages = NULL;
   xset_str(&ep->chal_raw, NULL);
   ep->repaired = 0;
-  if (ep->have_cand) cand_free(&ep->cand);
+  if (ep->have_cand) cand_release(&ep->cand);
   memset(&ep->cand, 0, sizeof ep->cand);
   ep->have_cand = 0;
   memset(&ep->qv, 0, sizeof ep->qv);
@@ -260,7 +260,7 @@ static json_t *history_text(const struct episode *ep, int for_orchestrator) {
   if (rc) buf_reset(&b);
   free(view);
   json_t *s = json_string(buf_str(&b));
-  buf_free(&b);
+  buf_release(&b);
   return s;
 }
 
@@ -351,7 +351,7 @@ static void on_challenger(struct episode *ep, const struct ep_reply *out) {
     return;
   }
   xset_str(&ep->chal_raw, out->content);
-  if (ep->have_cand) cand_free(&ep->cand);
+  if (ep->have_cand) cand_release(&ep->cand);
   ep->have_cand = 0;
   struct cand_seen seen = {ep->seen, ep->n_seen};
   struct cand_issue issue;

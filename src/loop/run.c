@@ -330,7 +330,7 @@ static void drain_ready(struct run *r) {
       out.error = err; /* a cached reply that no longer parses: treat as a failed call */
     }
     call_deliver(c, &out);
-    llm_reply_free(&rep);
+    llm_reply_release(&rep);
     call_free(c);
   }
 }
@@ -783,8 +783,8 @@ out:
   }
   json_decref(r.prompt_hashes);
   json_decref(r.no_schema);
-  src_corpus_free(&r.corpus);
-  tpl_prompt_free(&r.method_tpl);
+  src_corpus_release(&r.corpus);
+  tpl_prompt_release(&r.method_tpl);
   free(r.method_prompt_path);
   free(r.method_prompt_text);
   free(r.output_folder);

@@ -521,7 +521,7 @@ static void trim_part(const char *s, size_t *a, size_t *b) {
   while (*b > *a && is_space(s[*b - 1])) (*b)--;
 }
 
-void tpl_prompt_free(struct tpl_prompt *p) {
+void tpl_prompt_release(struct tpl_prompt *p) {
   if (!p) return;
   tpl_free(p->system);
   tpl_free(p->user);
@@ -572,7 +572,7 @@ int tpl_prompt_compile(const char *text, size_t len, const char *name, struct tp
   rc = tpl_compile(text + usr_a, usr_b - usr_a, name, count_lines(text, usr_a), &out->user, err,
                    errlen);
   if (rc) {
-    tpl_prompt_free(out);
+    tpl_prompt_release(out);
     return rc;
   }
   return 0;
@@ -605,7 +605,7 @@ int tpl_prompt_render(const struct tpl_prompt *p, const tpl *system_override, co
   msgs = NULL;
 cleanup:
   json_decref(msgs);
-  buf_free(&sys);
-  buf_free(&usr);
+  buf_release(&sys);
+  buf_release(&usr);
   return rc;
 }

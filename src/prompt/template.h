@@ -83,7 +83,7 @@ struct tpl_prompt {
 
 AD_WUR int tpl_prompt_compile(const char *text, size_t len, const char *name,
                               struct tpl_prompt *out, char *err, size_t errlen);
-void tpl_prompt_free(struct tpl_prompt *p);
+void tpl_prompt_release(struct tpl_prompt *p);
 
 /* Render both parts into a new Chat Completions messages array:
  * [{"role":"system","content":...}, {"role":"user","content":...}] (system omitted

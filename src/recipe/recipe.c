@@ -134,7 +134,7 @@ int recipe_default_prompts_dir(char *out, size_t n) {
 
 /* ---- diagnostics -------------------------------------------------------- */
 
-void recipe_diag_free(struct recipe_diag *d) {
+void recipe_diag_release(struct recipe_diag *d) {
   if (!d) return;
   for (int i = 0; i < d->n; i++) free(d->msgs[i]);
   memset(d, 0, sizeof *d);
@@ -282,7 +282,7 @@ static char *interpolate(struct ld *L, const yaml_node_t *n) {
 oom:
   err_at(L, n, "out of memory (or value too long) while interpolating");
 fail:
-  buf_free(&b);
+  buf_release(&b);
   return NULL;
 }
 
@@ -1129,7 +1129,7 @@ static void load_prompts(struct ld *L) {
 static void free_prompt(struct recipe_prompt *p) {
   free(p->path);
   free(p->text);
-  tpl_prompt_free(&p->tpl);
+  tpl_prompt_release(&p->tpl);
 }
 
 void recipe_free(struct recipe *r) {

@@ -161,7 +161,7 @@ struct recipe_diag {
   char *msgs[RECIPE_MAX_ERRORS];
   int dropped;           /* errors past RECIPE_MAX_ERRORS, not stored */
 };
-void recipe_diag_free(struct recipe_diag *d);
+void recipe_diag_release(struct recipe_diag *d);
 
 struct recipe_load_opts {
   const char *prompts_dir;  /* default prompts folder; NULL = recipe_default_prompts_dir() */
@@ -175,7 +175,7 @@ struct recipe_load_opts {
  * returns 0 and *out (free with recipe_free). On failure returns AD_EIO (file
  * unreadable), AD_ETOOBIG (file too big), AD_EPARSE (YAML syntax) or AD_EINVAL
  * (validation), *out is NULL and diag holds at least one message (diag may be
- * NULL to ignore them; free with recipe_diag_free). */
+ * NULL to ignore them; free with recipe_diag_release). */
 AD_WUR int recipe_load(const char *path, const struct recipe_load_opts *opts, struct recipe **out,
                        struct recipe_diag *diag);
 /* The same from memory: virtual_path names the file in messages and gives the

@@ -1124,10 +1124,10 @@ static int scrub(struct buf *b) {
       p = hit + vl;
     }
     if (rc) {
-      buf_free(&nb);
+      buf_release(&nb);
       return rc;
     }
-    buf_free(b);
+    buf_release(b);
     *b = nb;
   }
   return 0;
@@ -1164,7 +1164,7 @@ int report_card_render(store *st, store_id run, struct buf *dst, char *err, size
   if ((rc = buf_append(dst, b.data, b.len)))
     report_err(err, n, rc, "rendering the data card: %s", ad_strerror(rc));
 cleanup:
-  buf_free(&b);
+  buf_release(&b);
   card_data_free(&d);
   return rc;
 }
@@ -1178,6 +1178,6 @@ int report_write_card(store *st, store_id run, const char *path, char *err, size
     rc = report_file_write(&rf, b.data, b.len, err, n);
     if (!rc) rc = report_file_commit(&rf, err, n);
   }
-  buf_free(&b);
+  buf_release(&b);
   return rc;
 }

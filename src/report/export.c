@@ -97,7 +97,7 @@ int report_export_line(const json_t *ex, enum report_format f, struct buf *out) 
 cleanup:
   free(text);
   json_decref(o);
-  buf_free(&user);
+  buf_release(&user);
   return rc;
 }
 
@@ -277,7 +277,7 @@ int report_export(store *st, store_id run, const char *dir, const struct report_
 cleanup:
   report_file_abort(&train);
   report_file_abort(&held);
-  buf_free(&c.line);
+  buf_release(&c.line);
   free(order);
   ids_free(&ids);
   json_decref(row);

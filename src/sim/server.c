@@ -263,8 +263,8 @@ static void http_error(struct conn *c, int status, const char *msg) {
       !render(&b, status, NULL, body.data, body.len, 0, 0, -1))
     (void)queue_reply(c, &b, body.len, 0, 0, 1);
   c->close_after = 1;
-  buf_free(&body);
-  buf_free(&b);
+  buf_release(&body);
+  buf_release(&b);
 }
 
 static int is_chat_path(const char *path) {
@@ -342,10 +342,10 @@ static int answer(struct conn *c, const char *body, size_t len) {
       rc = render(&b, r.status, r.content_type, r.body ? r.body : "", r.len, ka && !trunc, http10,
                   -1);
       if (!rc) rc = queue_reply(c, &b, r.len, trunc, delay_us, !ka || trunc);
-      sim_response_free(&r);
+      sim_response_release(&r);
     }
   }
-  buf_free(&b);
+  buf_release(&b);
   return rc;
 }
 

@@ -123,7 +123,7 @@ static char *generic_content(const char *model, uint64_t h) {
     rc = buf_printf(&b, " %s", sim_words[rng_below(&r, sizeof sim_words / sizeof *sim_words)]);
   if (!rc) rc = buf_putc(&b, '.');
   if (rc) {
-    buf_free(&b);
+    buf_release(&b);
     return NULL;
   }
   return buf_take(&b, NULL);
@@ -206,7 +206,7 @@ static char *write_reply(const char *id, const char *model, char **contents, lon
   if (!rc) rc = put_int(&b, pt + ct);
   PUT("}}");
   if (rc) {
-    buf_free(&b);
+    buf_release(&b);
     return NULL;
   }
   return buf_take(&b, NULL);
@@ -379,7 +379,7 @@ void sim_handle(const char *method, const char *path, const char *body, size_t l
   }
 }
 
-void sim_response_free(struct sim_response *r) {
+void sim_response_release(struct sim_response *r) {
   if (!r) return;
   free(r->body);
   r->body = NULL;

@@ -29,7 +29,7 @@ struct sim_response {
  * prefix is optional). Always fills out (404/400/405 for bad requests). */
 void sim_handle(const char *method, const char *path, const char *body, size_t len,
                 struct sim_response *out);
-void sim_response_free(struct sim_response *r);
+void sim_response_release(struct sim_response *r);
 
 /* Fault injection for the HTTP server. */
 enum sim_fault { SIM_FAULT_NONE = 0, SIM_FAULT_429, SIM_FAULT_500, SIM_FAULT_503,

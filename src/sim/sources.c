@@ -230,13 +230,13 @@ int sim_source_make(uint64_t seed, unsigned index, unsigned facts_per_source,
     out->text = buf_take(&text, NULL);
     if (!out->title || !out->text) rc = AD_ENOMEM;
   }
-  buf_free(&title);
-  buf_free(&text);
-  if (rc) sim_source_free(out);
+  buf_release(&title);
+  buf_release(&text);
+  if (rc) sim_source_release(out);
   return rc;
 }
 
-void sim_source_free(struct sim_source *s) {
+void sim_source_release(struct sim_source *s) {
   free(s->title);
   free(s->text);
   s->title = s->text = NULL;
@@ -257,8 +257,8 @@ int sim_sources_write(FILE *f, unsigned count, uint64_t seed, unsigned facts_per
     if (!rc) rc = buf_putc(&line, '\n');
     if (!rc && fwrite(line.data, 1, line.len, f) != line.len) rc = AD_EIO;
     json_decref(o);
-    sim_source_free(&s);
+    sim_source_release(&s);
   }
-  buf_free(&line);
+  buf_release(&line);
   return rc;
 }

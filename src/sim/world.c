@@ -398,7 +398,7 @@ static int break_json(struct buf *b, unsigned k) {
     buf_reset(b);
     rc = buf_append(b, t.data, t.len);
   }
-  buf_free(&t);
+  buf_release(&t);
   return rc;
 }
 
@@ -470,7 +470,7 @@ static int challenger(struct wreq *w, struct buf *out) {
     struct buf list = BUF_INIT;
     rc = m ? names_list(&list, pick, m) : buf_puts(&list, "the study's main quantities");
     if (!rc) rc = buf_printf(&q, qt->fmt, list.data);
-    buf_free(&list);
+    buf_release(&list);
     size_t leak_at = m ? (size_t)rng_below(r, m) : 0;
     if (!rc) rc = buf_puts(&ctx, CTX_INTRO[rng_below(r, 3)]);
     size_t mention0 = (size_t)rng_below(r, 6); /* consecutive templates: none repeats */
@@ -508,9 +508,9 @@ static int challenger(struct wreq *w, struct buf *out) {
     else
       json_decref(rub);
   }
-  buf_free(&q);
-  buf_free(&ctx);
-  buf_free(&ref);
+  buf_release(&q);
+  buf_release(&ctx);
+  buf_release(&ref);
   if (!rc && !o) rc = AD_ENOMEM;
   if (!rc) rc = jx_dump_buf(o, out, JSON_PRESERVE_ORDER);
   if (!rc && broken) rc = break_json(out, json_kind);
@@ -619,8 +619,8 @@ static int solver(struct wreq *w, struct buf *out) {
       rc = buf_printf(out, "\nANSWER: %lld", v);
     }
   }
-  buf_free(&ctx);
-  buf_free(&q);
+  buf_release(&ctx);
+  buf_release(&q);
   return rc;
 }
 
@@ -681,7 +681,7 @@ static int judge(struct wreq *w, struct buf *out) {
     if (!have) snprintf(reason, sizeof reason, "The response gives no final answer.");
     else snprintf(reason, sizeof reason, "The response's final answer %s %s the reference %s.", sa,
                   ok ? "matches" : "does not match", ra);
-    buf_free(&refb);
+    buf_release(&refb);
     if (!rc) o = json_pack("{s:b, s:s}", "correct", ok, "reason", reason);
   } else {
     const char *resp = rub ? after(rub, "RESPONSE:") : NULL;
@@ -817,7 +817,7 @@ static int quality(struct wreq *w, struct buf *out) {
   json_decref(o);
   json_decref(issues);
   json_decref(cand);
-  buf_free(&fb);
+  buf_release(&fb);
   return rc;
 }
 
@@ -904,9 +904,9 @@ int sim_world_answer(const json_t *request, char **content, int64_t *prompt_toke
   if (!*content) snprintf(err, errlen, "out of memory");
 cleanup:
   free(canon);
-  buf_free(&w.all);
-  buf_free(&w.user);
-  buf_free(&w.last);
-  buf_free(&reply);
+  buf_release(&w.all);
+  buf_release(&w.user);
+  buf_release(&w.last);
+  buf_release(&reply);
   return ret;
 }

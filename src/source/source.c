@@ -113,7 +113,7 @@ static void doc_free(struct src_doc *d) {
   memset(d, 0, sizeof *d);
 }
 
-void src_corpus_free(struct src_corpus *c) {
+void src_corpus_release(struct src_corpus *c) {
   if (!c) return;
   for (size_t i = 0; i < c->n; i++) doc_free(&c->docs[i]);
   free(c->docs);
@@ -268,7 +268,7 @@ static int read_jsonl(struct builder *b, const struct src_options *o, char *err,
   if (line.len) rc = jsonl_line(b, o, o->path, lineno, buf_str(&line), line.len, err, errlen);
 cleanup:
   if (rc == AD_ENOMEM) snprintf(err, errlen, "%s: out of memory", o->path);
-  buf_free(&line);
+  buf_release(&line);
   fclose(f);
   return rc;
 }

@@ -415,7 +415,7 @@ static int take_lock(store *st, struct sq *q, const char *path) {
     else
       rc = store_seterr(st, AD_EIO, "cannot open store %s: lock file %s: %s", path,
                         buf_str(&lp), strerror(e));
-    buf_free(&lp);
+    buf_release(&lp);
     return rc;
   }
   struct flock fl;
@@ -441,7 +441,7 @@ static int take_lock(store *st, struct sq *q, const char *path) {
                         strerror(e));
     }
     close(fd);
-    buf_free(&lp);
+    buf_release(&lp);
     return rc;
   }
   char pid[32];
@@ -450,7 +450,7 @@ static int take_lock(store *st, struct sq *q, const char *path) {
     /* pid recorded */
   }
   q->lock_fd = fd;
-  buf_free(&lp);
+  buf_release(&lp);
   return 0;
 }
 
@@ -938,7 +938,7 @@ static int sq_run_begin(store *st, const struct store_run_info *info, int new_ru
   q->max_run = *run;
 cleanup:
   sqlite3_finalize(s);
-  buf_free(&diff);
+  buf_release(&diff);
   free(prompts);
   free(infotext);
   json_decref(infoj);

@@ -79,7 +79,7 @@ char *buf_take(struct buf *b, size_t *len) {
   return p;
 }
 
-void buf_free(struct buf *b) {
+void buf_release(struct buf *b) {
   free(b->data);
   b->data = NULL;
   b->len = 0;

@@ -45,6 +45,6 @@ const char *buf_str(const struct buf *b);
  * the buffer is reset to empty. Never NULL (returns an empty string on an empty
  * buffer) unless memory runs out. */
 char *buf_take(struct buf *b, size_t *len);
-void buf_free(struct buf *b);
+void buf_release(struct buf *b);
 
 #endif

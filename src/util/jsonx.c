@@ -75,10 +75,10 @@ json_t *jx_string_lossy(const char *s, size_t n) {
     }
   }
   json_t *r = json_stringn(buf_str(&b), b.len);
-  buf_free(&b);
+  buf_release(&b);
   return r;
 oom:
-  buf_free(&b);
+  buf_release(&b);
   return NULL;
 }
 

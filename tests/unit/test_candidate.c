@@ -34,8 +34,8 @@ Test(candidate, good_rubric) {
   cr_assert_eq(json_integer_value(json_object_get(json_array_get(json_object_get(j, "rubric"), 0), "weight")), 5);
   cr_assert_str_eq(json_string_value(json_object_get(j, "reference_answer")), c.reference_answer);
   json_decref(j);
-  cand_free(&c);
-  cand_free(&c); /* idempotent */
+  cand_release(&c);
+  cand_release(&c); /* idempotent */
 }
 
 Test(candidate, fenced_with_prose) {
@@ -44,7 +44,7 @@ Test(candidate, fenced_with_prose) {
   struct cand c;
   struct cand_issue is;
   cr_assert_eq(parse(t, CAND_TASK_RUBRIC, NULL, &c, &is), 0, "%s", is.message);
-  cand_free(&c);
+  cand_release(&c);
 }
 
 static void expect_issue(const char *t, enum cand_task task, const struct cand_checks *ck,
@@ -57,7 +57,7 @@ static void expect_issue(const char *t, enum cand_task task, const struct cand_c
   cr_assert_str_eq(is.reason, reason, "message: %s", is.message);
   if (msg_part) cr_assert(strstr(is.message, msg_part), "'%s' not in '%s'", msg_part, is.message);
   cr_assert_eq(rc, kind == CAND_CHECK ? AD_EINVAL : AD_EPARSE);
-  cand_free(&c);
+  cand_release(&c);
 }
 
 Test(candidate, parse_and_schema_errors) {
@@ -100,7 +100,7 @@ Test(candidate, not_object_from_json) {
   struct cand_issue is;
   cr_assert_eq(cand_from_json(a, CAND_TASK_RUBRIC, NULL, NULL, &c, &is), AD_EPARSE);
   cr_assert_str_eq(is.reason, "not_object");
-  cand_free(&c);
+  cand_release(&c);
   json_decref(a);
 }
 
@@ -111,7 +111,7 @@ Test(candidate, integral_real_weight_accepted) {
   struct cand_issue is;
   cr_assert_eq(parse(t, CAND_TASK_RUBRIC, NULL, &c, &is), 0, "%s", is.message);
   cr_assert_eq(c.rubric[0].weight, 5);
-  cand_free(&c);
+  cand_release(&c);
 }
 
 Test(candidate, rubric_size_check) {
@@ -131,7 +131,7 @@ Test(candidate, rubric_size_check) {
   struct cand c;
   struct cand_issue is;
   cr_assert_eq(parse(two, CAND_TASK_RUBRIC, &ck, &c, &is), 0, "%s", is.message);
-  cand_free(&c);
+  cand_release(&c);
   expect_issue("{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": []}",
                CAND_TASK_RUBRIC, NULL, CAND_CHECK, "check:rubric_size", "has 0");
 }
@@ -152,7 +152,7 @@ Test(candidate, rubric_weight_check) {
   struct cand c;
   struct cand_issue is;
   cr_assert_eq(parse(t8, CAND_TASK_RUBRIC, &ck, &c, &is), 0, "max_weight raised: %s", is.message);
-  cand_free(&c);
+  cand_release(&c);
 }
 
 Test(candidate, context_length_check) {
@@ -166,7 +166,7 @@ Test(candidate, context_length_check) {
   struct cand c;
   struct cand_issue is;
   cr_assert_eq(parse(ok, CAND_TASK_RUBRIC, &ck, &c, &is), 0, "%s", is.message);
-  cand_free(&c);
+  cand_release(&c);
   const char *longc = "{\"question\": \"Q\", \"context\": \"01234567890\", \"reference_answer\": \"r\", "
                       "\"rubric\": [{\"criterion\": \"a\", \"weight\": 1}]}";
   expect_issue(longc, CAND_TASK_RUBRIC, &ck, CAND_CHECK, "check:context_length", "at most 10");
@@ -176,7 +176,7 @@ Test(candidate, context_length_check) {
   /* min applies to rubric tasks only; verifiable context is optional */
   cr_assert_eq(parse("{\"question\": \"What is F-1a2b plus 2?\", \"answer\": \"19\"}", CAND_TASK_VERIFIABLE,
                      &ck, &c, &is), 0, "%s", is.message);
-  cand_free(&c);
+  cand_release(&c);
 }
 
 Test(candidate, ngram_overlap) {
@@ -204,13 +204,13 @@ Test(candidate, leakage_check_rubric) {
   struct cand c;
   struct cand_issue is;
   cr_assert_eq(parse(leak, CAND_TASK_RUBRIC, &ck, &c, &is), 0);
-  cand_free(&c);
+  cand_release(&c);
   cand_checks_default(&ck);
   ck.leakage_max_overlap = 1.0; /* nothing exceeds 100% */
   cr_assert_eq(parse(leak, CAND_TASK_RUBRIC, &ck, &c, &is), 0);
-  cand_free(&c);
+  cand_release(&c);
   cr_assert_eq(parse(GOOD, CAND_TASK_RUBRIC, NULL, &c, &is), 0, "no leak in GOOD");
-  cand_free(&c);
+  cand_release(&c);
 }
 
 Test(candidate, verifiable) {
@@ -224,14 +224,14 @@ Test(candidate, verifiable) {
   json_t *j = cand_to_json(&c);
   cr_assert_str_eq(json_string_value(json_object_get(j, "answer")), "34");
   json_decref(j);
-  cand_free(&c);
+  cand_release(&c);
   /* numeric answer kept as text */
   cr_assert_eq(parse("{\"question\": \"Q?\", \"answer\": 17}", CAND_TASK_VERIFIABLE, NULL, &c, &is), 0);
   cr_assert_str_eq(c.reference_answer, "17");
-  cand_free(&c);
+  cand_release(&c);
   cr_assert_eq(parse("{\"question\": \"Q?\", \"answer\": 0.25}", CAND_TASK_VERIFIABLE, NULL, &c, &is), 0);
   cr_assert_str_eq(c.reference_answer, "0.25");
-  cand_free(&c);
+  cand_release(&c);
   expect_issue("{\"question\": \"Q?\"}", CAND_TASK_VERIFIABLE, NULL, CAND_SCHEMA, "missing_field", "answer");
   expect_issue("{\"question\": \"Q?\", \"answer\": \"4\", \"context\": 1}", CAND_TASK_VERIFIABLE, NULL,
                CAND_SCHEMA, "field_type", "context");
@@ -247,7 +247,7 @@ Test(candidate, verifiable_answer_leak) {
   struct cand_issue is;
   cr_assert_eq(parse("{\"question\": \"What is F-17ab plus 1?\", \"answer\": \"17\"}", CAND_TASK_VERIFIABLE,
                      NULL, &c, &is), 0, "%s", is.message);
-  cand_free(&c);
+  cand_release(&c);
   cr_assert_eq(cand_answer_in_text("New York", "I live in new  york city"), 1);
   cr_assert_eq(cand_answer_in_text("New York", "new jersey, york"), 0);
   cr_assert_eq(cand_answer_in_text("", "x"), 0);
@@ -263,15 +263,15 @@ Test(candidate, duplicate_check) {
   cr_assert_eq(rc, AD_EINVAL);
   cr_assert_str_eq(is.reason, "check:duplicate");
   cr_assert_not_null(c.json, "the candidate is kept on check failures");
-  cand_free(&c);
+  cand_release(&c);
   struct cand_checks ck;
   cand_checks_default(&ck);
   ck.dedup = 0;
   cr_assert_eq(cand_parse(GOOD, strlen(GOOD), CAND_TASK_RUBRIC, &ck, &seen, &c, &is), 0);
-  cand_free(&c);
+  cand_release(&c);
   struct cand_seen other = {h, 1};
   cr_assert_eq(cand_parse(GOOD, strlen(GOOD), CAND_TASK_RUBRIC, NULL, &other, &c, &is), 0);
-  cand_free(&c);
+  cand_release(&c);
 }
 
 Test(candidate, question_hash_normalisation) {
@@ -320,5 +320,5 @@ Test(candidate, rubric_vars) {
   cr_assert_str_eq(json_string_value(json_object_get(second, "criterion")),
                    "Explains that difficulty no longer adapts");
   json_decref(a);
-  cand_free(&c);
+  cand_release(&c);
 }

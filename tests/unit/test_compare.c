@@ -243,8 +243,8 @@ Test(compare, figures_and_differences) {
   cr_assert(strstr(buf_str(&t), "filter rejected: filter:rip"));
   cr_assert(strstr(buf_str(&t), "vs first: dataset gap"));
   cr_assert(strstr(buf_str(&m), "|:--"), "%s", buf_str(&m));
-  buf_free(&t);
-  buf_free(&m);
+  buf_release(&t);
+  buf_release(&m);
   json_decref(cmp);
   compare_run_free(runs[0]);
   compare_run_free(runs[1]);

@@ -52,7 +52,7 @@ Test(feedback, mixed_history_exact_text) {
   struct buf b = BUF_INIT;
   cr_assert_eq(fb_compose(&b, MIXED, 10, NULL), 0);
   cr_assert_str_eq(buf_str(&b), EXPECTED);
-  buf_free(&b);
+  buf_release(&b);
 }
 
 Test(feedback, with_orchestrator_analysis) {
@@ -73,7 +73,7 @@ Test(feedback, with_orchestrator_analysis) {
       "Instructions from the lead data scientist:\n"
       "Aim for target difficulty around 0.62.\nAvoid recall.";
   cr_assert_str_eq(buf_str(&b), want);
-  buf_free(&b);
+  buf_release(&b);
 }
 
 Test(feedback, empty_groups_omitted_and_nothing_for_no_rejections) {
@@ -94,7 +94,7 @@ Test(feedback, empty_groups_omitted_and_nothing_for_no_rejections) {
   cr_assert(strstr(buf_str(&b), "\n1. [synthesis]"), "%s", buf_str(&b));
   cr_assert_null(strstr(buf_str(&b), "TOO EASY"));
   cr_assert_null(strstr(buf_str(&b), "QUALITY CHECK"));
-  buf_free(&b);
+  buf_release(&b);
 }
 
 Test(feedback, group_mapping) {
@@ -115,7 +115,7 @@ Test(feedback, percentages_round_and_gap_can_be_negative) {
   struct buf b = BUF_INIT;
   cr_assert_eq(fb_compose(&b, &r, 1, NULL), 0);
   cr_assert(strstr(buf_str(&b), "— weak avg: 63%, strong avg: 40%, gap: -23%"), "%s", buf_str(&b));
-  buf_free(&b);
+  buf_release(&b);
 }
 
 Test(feedback, long_question_cut_on_utf8_boundary) {
@@ -131,7 +131,7 @@ Test(feedback, long_question_cut_on_utf8_boundary) {
   const char *e = strstr(s, "…\" — weak avg: 90%");
   cr_assert_not_null(e, "%s", buf_str(&b));
   cr_assert_eq((size_t)(e - s), (size_t)FB_MAX_QUESTION);
-  buf_free(&b);
+  buf_release(&b);
 }
 
 Test(feedback, history_block) {
@@ -156,14 +156,14 @@ Test(feedback, history_block) {
       "\n"
       "Rounds so far: 3 (too easy: 1, failed on strong: 1, failed quality check: 1, other: 0).";
   cr_assert_str_eq(buf_str(&b), want);
-  buf_free(&b);
+  buf_release(&b);
 }
 
 Test(feedback, buffer_cap_reported) {
   struct buf b;
   buf_init(&b, 64);
   cr_assert_eq(fb_compose(&b, MIXED, 10, NULL), AD_ETOOBIG);
-  buf_free(&b);
+  buf_release(&b);
 }
 
 /* ---- default prompts keep the prompt <-> sim contract (helpers/contract.md) ---- */
@@ -200,7 +200,7 @@ static void render(const char *name, json_t *vars, char **sys, char **user) {
   cr_assert_not_null(*sys, "%s has a system part", name);
   cr_assert_not_null(*user);
   json_decref(msgs);
-  tpl_prompt_free(&p);
+  tpl_prompt_release(&p);
   free(text);
 }
 
@@ -241,7 +241,7 @@ Test(prompts, challenger_rubric_contract) {
   free(sys);
   free(user);
   json_decref(v);
-  buf_free(&fb);
+  buf_release(&fb);
 }
 
 Test(prompts, challenger_verifiable_contract) {
@@ -337,5 +337,5 @@ Test(prompts, quality_and_orchestrator_contract) {
   free(sys);
   free(user);
   json_decref(v);
-  buf_free(&h);
+  buf_release(&h);
 }

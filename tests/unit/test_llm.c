@@ -112,13 +112,13 @@ Test(llm_reply, basic_usage_and_null_content) {
   cr_assert_eq(r.prompt_tokens, 12);
   cr_assert_eq(r.completion_tokens, 34);
   cr_assert_eq(r.total_tokens, 46);
-  llm_reply_free(&r);
+  llm_reply_release(&r);
   cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":null}}],\"usage\":{\"prompt_tokens\":1,"
                      "\"completion_tokens\":2}}", &r, err), 0);
   cr_assert_str_eq(r.content, "");
   cr_assert_eq(r.total_tokens, 3, "total derived when absent");
   cr_assert_null(r.finish_reason);
-  llm_reply_free(&r);
+  llm_reply_release(&r);
 }
 
 Test(llm_reply, reasoning_and_tool_calls) {
@@ -126,10 +126,10 @@ Test(llm_reply, reasoning_and_tool_calls) {
   char err[256];
   cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":\"A\",\"reasoning_content\":\"think\"}}]}", &r, err), 0);
   cr_assert_str_eq(r.reasoning_content, "think");
-  llm_reply_free(&r);
+  llm_reply_release(&r);
   cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":\"A\",\"reasoning\":\"alt\"}}]}", &r, err), 0);
   cr_assert_str_eq(r.reasoning_content, "alt");
-  llm_reply_free(&r);
+  llm_reply_release(&r);
   cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"
                      "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"x\\\":1}\"}}]},"
                      "\"finish_reason\":\"tool_calls\"}]}", &r, err), 0);
@@ -138,12 +138,12 @@ Test(llm_reply, reasoning_and_tool_calls) {
   cr_assert_str_eq(json_string_value(json_object_get(json_object_get(json_array_get(r.tool_calls, 0),
                                                                      "function"), "name")), "f");
   cr_assert_str_eq(r.finish_reason, "tool_calls");
-  llm_reply_free(&r);
+  llm_reply_release(&r);
   /* content as an array of parts */
   cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
                      "{\"type\":\"text\",\"text\":\"b\"}]}}]}", &r, err), 0);
   cr_assert_str_eq(r.content, "ab");
-  llm_reply_free(&r);
+  llm_reply_release(&r);
 }
 
 Test(llm_reply, unicode_escapes) {
@@ -152,7 +152,7 @@ Test(llm_reply, unicode_escapes) {
   cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\"\\n\"}}]}",
                      &r, err), 0, "%s", err);
   cr_assert_str_eq(r.content, "caf\xc3\xa9 \xf0\x9f\x98\x80 \"q\"\n");
-  llm_reply_free(&r);
+  llm_reply_release(&r);
   /* a lone surrogate is invalid JSON text */
   cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":\"\\ud83d\"}}]}", &r, err), AD_EPARSE);
 }
@@ -204,10 +204,10 @@ Test(llm_reply, huge_replies) {
   char err[256];
   cr_assert_eq(llm_reply_parse(b.data, b.len, &r, err, sizeof err), 0, "%s", err);
   cr_assert_eq(strlen(r.content), n);
-  llm_reply_free(&r);
+  llm_reply_release(&r);
   cr_assert_eq(llm_reply_parse(b.data, (size_t)AD_MAX_RESPONSE + 1, &r, err, sizeof err), AD_EPARSE);
   cr_assert(strstr(err, "limit"), "%s", err);
-  buf_free(&b);
+  buf_release(&b);
 }
 
 /* ------------------------------------------------------------ retry arithmetic */

@@ -69,7 +69,7 @@ static struct recipe *load_ok(const char *text) {
   struct recipe_diag d;
   int rc = load(text, &r, &d);
   cr_assert_eq(rc, 0, "load failed (%d): %s", rc, d.n ? d.msgs[0] : "");
-  recipe_diag_free(&d);
+  recipe_diag_release(&d);
   return r;
 }
 
@@ -88,7 +88,7 @@ static void expect_error(const char *text, const char *want) {
     for (int i = 0; i < d.n; i++) fprintf(stderr, "  got: %s\n", d.msgs[i]);
     cr_assert_fail("missing error: %s", full);
   }
-  recipe_diag_free(&d);
+  recipe_diag_release(&d);
 }
 
 static char *with(const char *extra) {
@@ -417,7 +417,7 @@ Test(recipe, error_prompt_template_syntax) {
   snprintf(want, sizeof want, "%s:3:1: section 'rubric' is never closed (expected '{{/rubric}}') "
            "(prompt of roles.challenger.prompt)", p);
   cr_assert_str_eq(d.msgs[0], want);
-  recipe_diag_free(&d);
+  recipe_diag_release(&d);
 }
 
 Test(recipe, error_bad_accept_bound) {
@@ -430,7 +430,7 @@ Test(recipe, error_bad_accept_bound) {
   snprintf(prefix, sizeof prefix, "%s/recipe.yaml:11:5: accept[1]: ", tmpdir);
   cr_assert_eq(strncmp(d.msgs[0], prefix, strlen(prefix)), 0, "%s", d.msgs[0]);
   cr_assert(strstr(d.msgs[0], "wek_mean"), "%s", d.msgs[0]);
-  recipe_diag_free(&d);
+  recipe_diag_release(&d);
   free(t);
   t = with("accept: {preset: cs-strict}\n");
   expect_error(t, "9:18: accept.preset: unknown value 'cs-strict'; expected one of: cs-deployed, "
@@ -452,7 +452,7 @@ Test(recipe, error_yaml_syntax) {
   char prefix[256];
   snprintf(prefix, sizeof prefix, "%s/recipe.yaml:3:1: YAML syntax error: ", tmpdir);
   cr_assert_eq(strncmp(d.msgs[0], prefix, strlen(prefix)), 0, "%s", d.msgs[0]);
-  recipe_diag_free(&d);
+  recipe_diag_release(&d);
   expect_error("", "1:1: the recipe is empty (expected a mapping with name, sources, roles, ...)");
   expect_error("- a\n- b\n", "1:1: the recipe: expected a mapping, got a list");
 }
@@ -483,7 +483,7 @@ Test(recipe, collects_many_errors) {
   struct recipe_diag d;
   cr_assert_eq(load(t, &r, &d), AD_EINVAL);
   cr_assert_eq(d.n, 4, "all four errors are reported, got %d", d.n);
-  recipe_diag_free(&d);
+  recipe_diag_release(&d);
   free(t);
 }
 
@@ -639,7 +639,7 @@ Test(recipe, no_prompts_folder_is_an_error_naming_the_role) {
            "folder or give roles.challenger.prompt",
            o.prompts_dir);
   cr_assert_str_eq(d.msgs[0], want);
-  recipe_diag_free(&d);
+  recipe_diag_release(&d);
 }
 
 /* ---- files, robustness ---- */
@@ -661,7 +661,7 @@ Test(recipe, load_from_file) {
   char want[512];
   snprintf(want, sizeof want, "%s: cannot read recipe: No such file or directory", missing);
   cr_assert_str_eq(d.msgs[0], want);
-  recipe_diag_free(&d);
+  recipe_diag_release(&d);
 }
 
 Test(recipe, alias_bomb_is_bounded) {
@@ -682,7 +682,7 @@ Test(recipe, alias_bomb_is_bounded) {
   struct recipe_diag d;
   cr_assert_eq(load(t, &r, &d), AD_EINVAL);
   cr_assert(strstr(d.msgs[0], "too many nodes"), "%s", d.msgs[0]);
-  recipe_diag_free(&d);
+  recipe_diag_release(&d);
 }
 
 /* ---- baselines: the CoT-Self-Instruct filter settings ---- */

@@ -609,7 +609,7 @@ Test(report, errors_are_clear) {
   cr_assert_eq(report_write_dataset(st, 0, th_path(tdir, "d.jsonl"), NULL, err, sizeof err),
                AD_ENOTFOUND);
   cr_assert_neq(access(th_path(tdir, "d.jsonl"), F_OK), 0, "no file for a failed write");
-  buf_free(&b);
+  buf_release(&b);
 
   /* a run without examples: export refuses, the dataset is empty, the card says so */
   store_id run = begin(st, "autodata run x.yaml");

@@ -25,7 +25,7 @@ static json_t *handle_json(const char *m, const char *path, const char *body, in
   json_error_t e;
   json_t *v = json_loadb(r.body, r.len, 0, &e);
   cr_assert_not_null(v, "reply is JSON: %s", r.body);
-  sim_response_free(&r);
+  sim_response_release(&r);
   return v;
 }
 
@@ -114,9 +114,9 @@ Test(sim_handle, chat_shape_and_determinism) {
   struct sim_response c;
   sim_handle("POST", "/v1/chat/completions", other, strlen(other), &c);
   cr_assert(c.len != a.len || memcmp(a.body, c.body, a.len));
-  sim_response_free(&a);
-  sim_response_free(&b);
-  sim_response_free(&c);
+  sim_response_release(&a);
+  sim_response_release(&b);
+  sim_response_release(&c);
 
   int st;
   json_t *v = handle_json("POST", "/v1/chat/completions", CHAT, &st);
@@ -377,7 +377,7 @@ Test(sim_server, chunked_body_and_expect_continue, .timeout = 30) {
   char *b = strstr(got, "\r\n\r\n") + 4;
   cr_assert_eq(strlen(b), r.len);
   cr_assert(!memcmp(b, r.body, r.len));
-  sim_response_free(&r);
+  sim_response_release(&r);
   free(got);
   srv_stop(&f, NULL);
 }
@@ -487,7 +487,7 @@ Test(sim_server, faults_429_drop_truncate, .timeout = 30) {
   cr_assert_not_null(b);
   cr_assert_eq(strlen(b + 4), r.len / 2, "half the body");
   cr_assert(!memcmp(b + 4, r.body, r.len / 2), "a prefix of the true reply");
-  sim_response_free(&r);
+  sim_response_release(&r);
   free(got);
   srv_stop(&f, NULL);
   free(req);

@@ -117,7 +117,7 @@ Test(sim_sources, facts_parse_back_and_spread) {
     for (int b = 0; b < 8; b++) cr_assert_eq(band_seen[b], 1, "one fact per difficulty band");
     cr_assert(strlen(s.title) > 10 && strlen(s.text) > 1000);
     cr_assert(strstr(s.text, "\n\n"));
-    sim_source_free(&s);
+    sim_source_release(&s);
   }
   struct sim_source s;
   cr_assert_eq(sim_source_make(7, 1, 0, &s), AD_EINVAL);
@@ -126,7 +126,7 @@ Test(sim_sources, facts_parse_back_and_spread) {
   struct sim_fact f[SIM_SOURCE_MAX_FACTS + 1];
   cr_assert_eq(sim_facts_scan(s.text, strlen(s.text), SIM_STATE_EQ, f, SIM_SOURCE_MAX_FACTS + 1),
                SIM_SOURCE_MAX_FACTS);
-  sim_source_free(&s);
+  sim_source_release(&s);
 }
 
 static char *write_corpus(unsigned count, uint64_t seed, unsigned k) {
@@ -389,7 +389,7 @@ Test(sim_world, challenger_fault_rates) {
   assert_rate(a.wstring, a.parsed, 0.10, "weight as string, no guard");
   assert_rate(b.wstring, b.parsed, 0.02, "weight as string, guard");
   free(plain), free(guarded);
-  sim_source_free(&s);
+  sim_source_release(&s);
 }
 
 /* Mean difficulty of the facts a challenger reply's rubric asks for. */
@@ -434,7 +434,7 @@ Test(sim_world, challenger_targets_and_feedback) {
   cr_assert(lhi > 0.65, "target 0.80 gives level %.3f", lhi);
   cr_assert(lfb > easy_lvl + 0.12, "after TOO EASY at %.3f the level is %.3f", easy_lvl, lfb);
   free(p0), free(p_hi), free(p_fb);
-  sim_source_free(&s);
+  sim_source_release(&s);
 }
 
 Test(sim_world, challenger_verifiable) {
@@ -463,7 +463,7 @@ Test(sim_world, challenger_verifiable) {
   }
   cr_assert(sums < 100, "one-shot verifiable questions are mostly single facts");
   free(p);
-  sim_source_free(&s);
+  sim_source_release(&s);
 }
 
 /* ---- quality ---- */
@@ -592,7 +592,7 @@ Test(sim_world, garbage_never_crashes) {
       json_decref(j);
     }
     free(c);
-    buf_free(&b);
+    buf_release(&b);
   }
 }
 
@@ -615,7 +615,7 @@ static double judge_score(const char *q, json_t *rubric, const char *answer, lon
   }
   cr_assert_eq(buf_printf(&u, "\nRESPONSE:\n%s", answer), 0);
   json_t *j = ask_json("sim-judge", u.data, seed);
-  buf_free(&u);
+  buf_release(&u);
   double num = 0, den = 0;
   json_array_foreach(json_object_get(j, "verdicts"), i, it) {
     long long w = json_integer_value(json_object_get(json_array_get(rubric, i), "weight"));
@@ -733,12 +733,12 @@ static void run_source(const struct sim_source *src, int max_rounds, int mode, u
       char *o = ask("sim-orchestrator", NULL, h.data, (long long)rng_derive(rs, "orch"));
       cr_assert_eq(buf_printf(&fb, "%sInstructions from the lead data scientist:\n%s", fb.len ? "\n\n" : "", o), 0);
       free(o);
-      buf_free(&h);
+      buf_release(&h);
     }
     char *prompt = challenger_prompt(src->text, 1, fb.data);
     char *c = ask("sim-challenger", NULL, prompt, (long long)rng_derive(rs, "challenger"));
     free(prompt);
-    buf_free(&fb);
+    buf_release(&fb);
     json_t *cand = extract(c);
     free(c);
     struct fb_item *it = &items[n < 16 ? n : 15];
@@ -822,7 +822,7 @@ Test(sim_world, calibration_loop_beats_one_shot, .timeout = 600) {
     run_source(&s, 1, 0, 99, &one);
     run_source(&s, 5, 1, 99, &fb);
     run_source(&s, 5, 2, 99, &orch);
-    sim_source_free(&s);
+    sim_source_release(&s);
   }
   report("one-shot (CoT-SI)", &one);
   report("feedback, 5 rounds", &fb);

@@ -53,7 +53,7 @@ Test(source, jsonl_default_fields) {
   cr_assert_str_eq(c.docs[1].title, "");
   cr_assert_str_eq(c.docs[2].id, "7");
   cr_assert_eq(strlen(c.sha256), 64);
-  src_corpus_free(&c);
+  src_corpus_release(&c);
 }
 
 Test(source, jsonl_custom_fields) {
@@ -70,7 +70,7 @@ Test(source, jsonl_custom_fields) {
   cr_assert_str_eq(c.docs[0].title, "H");
   cr_assert_str_eq(c.docs[0].text, "B");
   cr_assert_str_eq(json_string_value(json_object_get(c.docs[0].meta, "id")), "ignored");
-  src_corpus_free(&c);
+  src_corpus_release(&c);
 }
 
 static void expect_fail(const char *content, int want_rc, const char *want_suffix) {
@@ -155,7 +155,7 @@ Test(source, folder_of_documents) {
   cr_assert_str_eq(c.docs[2].text, "caf\xef\xbf\xbd \xef\xbf\xbd ok", "invalid UTF-8 replaced by U+FFFD");
   cr_assert_not_null(strstr(c.docs[1].file, "docs/b-paper.md"));
   cr_assert_eq(c.docs[0].line, 0);
-  src_corpus_free(&c);
+  src_corpus_release(&c);
   /* forcing the wrong format is an error */
   o.format = SRC_FORMAT_JSONL;
   cr_assert_eq(load(sub, &o, &c, err, sizeof err), AD_EINVAL);
@@ -170,7 +170,7 @@ Test(source, jsonl_invalid_utf8_repaired) {
   char err[256];
   cr_assert_eq(load(p, &o, &c, err, sizeof err), 0, "%s", err);
   cr_assert_str_eq(c.docs[0].text, "a\xef\xbf\xbd" "b");
-  src_corpus_free(&c);
+  src_corpus_release(&c);
 }
 
 Test(source, truncate_on_word_boundary) {
@@ -200,12 +200,12 @@ Test(source, truncate_on_word_boundary) {
   cr_assert_eq(c.n_truncated, 1);
   char sha_trunc[65];
   memcpy(sha_trunc, c.sha256, 65);
-  src_corpus_free(&c);
+  src_corpus_release(&c);
   o.max_chars = 0;
   cr_assert_eq(load(p, &o, &c, err, sizeof err), 0);
   cr_assert_str_eq(c.docs[0].text, "one two three four five six");
   cr_assert_str_eq(c.sha256, sha_trunc, "the corpus hash is over texts as read");
-  src_corpus_free(&c);
+  src_corpus_release(&c);
 }
 
 static char *order_of(const char *path, int shuffle, uint64_t seed, size_t limit, char *sha) {
@@ -225,7 +225,7 @@ static char *order_of(const char *path, int shuffle, uint64_t seed, size_t limit
   }
   if (sha) memcpy(sha, c.sha256, 65);
   cr_assert_eq(c.n_read, 40);
-  src_corpus_free(&c);
+  src_corpus_release(&c);
   return strdup(buf);
 }
 

@@ -518,8 +518,8 @@ Test(store, large_bodies_are_compressed_and_read_back_exactly) {
   cr_assert_eq(store_flush(st), 0);
   cr_assert_eq(count_rows(dbpath, "SELECT count(*) FROM call_bodies WHERE typeof(reply) = 'text'"),
                1);
-  buf_free(&rq);
-  buf_free(&rp);
+  buf_release(&rq);
+  buf_release(&rp);
   store_close(st);
 }
 

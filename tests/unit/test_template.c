@@ -139,13 +139,13 @@ Test(template, output_is_capped) {
   cr_assert_eq(tpl_render(t, vars, &b, err, sizeof err), AD_ETOOBIG);
   cr_assert(strstr(err, "exceeds"), "%s", err);
   cr_assert(b.len <= AD_MAX_PROMPT);
-  buf_free(&b);
+  buf_release(&b);
   tpl_free(t);
   /* one copy fits */
   cr_assert_eq(tpl_compile("{{v}}", 5, "cap.md", 1, &t, err, sizeof err), 0);
   cr_assert_eq(tpl_render(t, vars, &b, err, sizeof err), 0, "%s", err);
   cr_assert_eq(b.len, n);
-  buf_free(&b);
+  buf_release(&b);
   tpl_free(t);
   json_decref(vars);
   free(big);
@@ -164,7 +164,7 @@ Test(template, runaway_iteration_is_bounded) {
   struct buf b = BUF_INIT;
   cr_assert_eq(tpl_render(t, vars, &b, err, sizeof err), AD_ETOOBIG);
   cr_assert(strstr(err, "steps"), "%s", err);
-  buf_free(&b);
+  buf_release(&b);
   tpl_free(t);
   json_decref(vars);
 }
@@ -192,7 +192,7 @@ static json_t *prompt_render(const char *text, const char *vars_json, char *err,
   json_t *msgs = NULL;
   *rc = tpl_prompt_render(&p, NULL, vars, 0, &msgs, err, n);
   json_decref(vars);
-  tpl_prompt_free(&p);
+  tpl_prompt_release(&p);
   return msgs;
 }
 
@@ -247,5 +247,5 @@ Test(template, system_override) {
   json_decref(m);
   json_decref(vars);
   tpl_free(sys);
-  tpl_prompt_free(&p);
+  tpl_prompt_release(&p);
 }

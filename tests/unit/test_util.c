@@ -26,7 +26,7 @@ Test(buf, append_and_cap) {
   cr_assert_str_eq(p, "abcd1234");
   cr_assert_eq(b.len, 0);
   free(p);
-  buf_free(&b);
+  buf_release(&b);
 }
 
 Test(hash, sha256_known_vectors) {
