@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/mem.h"
+
 int fs_read_all(const char *path, size_t limit, char **out, size_t *len) {
   *out = NULL;
   FILE *f = fopen(path, "rb");
@@ -81,4 +83,29 @@ int fs_mkdirs(const char *path) {
   }
   if (mkdir(tmp, 0755) && errno != EEXIST) return AD_EIO;
   return 0;
+}
+
+static const char *join_sep(const char *dir) {
+  size_t n = dir ? strlen(dir) : 0;
+  return n == 0 || dir[n - 1] == '/' ? "" : "/";
+}
+
+char *fs_join(const char *dir, const char *name) {
+  return xasprintf("%s%s%s", dir ? dir : "", join_sep(dir), name);
+}
+
+int fs_join_buf(char *out, size_t cap, const char *dir, const char *name) {
+  int w = snprintf(out, cap, "%s%s%s", dir ? dir : "", join_sep(dir), name);
+  if (w < 0 || (size_t)w >= cap) {
+    if (cap) out[0] = '\0';
+    return AD_ETOOBIG;
+  }
+  return 0;
+}
+
+char *fs_dirname(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return xstrdup(".");
+  if (slash == path) return xstrdup("/");
+  return xstrndup(path, (size_t)(slash - path));
 }

@@ -2,10 +2,13 @@
 #include "helpers.h"
 
 #include <criterion/criterion.h>
+#include <criterion/hooks.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/mem.h"
 
 #define TH_TMP_PREFIX "/tmp/ad_"
 
@@ -80,4 +83,11 @@ llm_client *th_sim_client(const char *name, const json_t *extra_body) {
   cfg.extra_body = extra_body;
   cr_assert_eq(llm_client_add_endpoint(c, &cfg), 0, "%s", llm_client_errmsg(c));
   return c;
+}
+
+/* Every allocation of the unit-test binary follows the program's policy (util/mem.h):
+ * jansson allocates through xmalloc, as in main(). */
+ReportHook(PRE_ALL)(struct criterion_test_set *set) {
+  (void)set;
+  mem_init();
 }
