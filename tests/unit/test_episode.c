@@ -828,6 +828,48 @@ Test(episode, cot_filter_with_no_judged_sample) {
   world_release(&w);
 }
 
+/* ---- a new method plugs in without touching the core ------------------------------------------ */
+
+/* A method written here, outside src/loop/: one challenger call, the weak solver only, and
+ * the example kept when no weak sample scores above 0.5. The episode core runs it as it
+ * runs the built-in ones: this is all a new method needs (plus a line in method.c's table
+ * to reach it from the command line). */
+static void weak_only_next(struct episode *ep, enum ep_state done) {
+  struct ep_failure f = ep_failure(ep);
+  if (done == EP_IDLE) {
+    ep_challenge(ep);
+  } else if (f.reason) {
+    ep_end_round(ep, f.reason, f.detail, 0);
+  } else if (done == EP_CHALLENGE) {
+    ep_solve(ep, EP_WEAK, 2);
+  } else {
+    int hard = ep_stats(ep)->weak_max <= 0.5;
+    ep_end_round(ep, hard ? NULL : "too_easy", hard ? NULL : "a weak answer scored above 0.5", hard);
+  }
+}
+
+static const struct method_ops weak_only = {.name = "weak-only", .challenger_schema = 1,
+                                            .max_rounds = 2, .next = weak_only_next};
+
+Test(episode, a_method_defined_in_one_place) {
+  struct world w;
+  world_init(&w, NULL, "rubric", RUBRIC_BOUNDS, &weak_only);
+  w.f.weak_met[0] = 2; /* round 1: too easy; round 2 gets the same scores from the script */
+  cr_assert_eq(drive(&w), EP_FINISHED);
+  cr_assert_str_eq(w.f.log, "challenger weak weak judge_weak judge_weak "
+                            "challenger weak weak judge_weak judge_weak");
+  cr_assert_eq(w.f.n_recs, 2, "its own round cap");
+  cr_assert_str_eq(reason_of(&w, 1), "too_easy");
+  world_release(&w);
+
+  world_init(&w, NULL, "rubric", RUBRIC_BOUNDS, &weak_only);
+  w.f.weak_met[0] = 1;
+  drive(&w);
+  cr_assert_null(reason_of(&w, 0));
+  cr_assert_not_null(w.f.recs[0].example);
+  world_release(&w);
+}
+
 /* ---- the methods table and the delivery contract ---------------------------------------------- */
 
 Test(episode, method_table) {
