@@ -401,6 +401,15 @@ static char *trim_dup(const char *s) {
   return xstrndup(s + a, n - a);
 }
 
+/* 1 when f(a) and f(b) (new strings) are equal. */
+static int equal_by(char *(*f)(const char *), const char *a, const char *b) {
+  char *x = f(a), *y = f(b);
+  int r = strcmp(x, y) == 0;
+  free(x);
+  free(y);
+  return r;
+}
+
 int score_match(enum score_matcher m, const char *answer, const char *reference) {
   if (!answer || !reference) return 0;
   int r = 0;
@@ -410,20 +419,8 @@ int score_match(enum score_matcher m, const char *answer, const char *reference)
   }
   switch (m) {
   case SCORE_AUTO: break; /* resolved above */
-  case SCORE_EXACT: {
-    char *x = trim_dup(answer), *y = trim_dup(reference);
-    r = strcmp(x, y) == 0;
-    free(x);
-    free(y);
-    break;
-  }
-  case SCORE_NORMALISED: {
-    char *x = normalise(answer), *y = normalise(reference);
-    r = strcmp(x, y) == 0;
-    free(x);
-    free(y);
-    break;
-  }
+  case SCORE_EXACT: r = equal_by(trim_dup, answer, reference); break;
+  case SCORE_NORMALISED: r = equal_by(normalise, answer, reference); break;
   case SCORE_NUMERIC: {
     double a, b;
     if (score_parse_number(reference, &b) != 0) return 0;
