@@ -1261,7 +1261,7 @@ int recipe_load_mem(const char *text, size_t n, const char *virtual_path,
     if (!L.explicit_samples[RECIPE_ROLE_STRONG]) r->roles[RECIPE_ROLE_STRONG].samples = 4;
   }
   if (!r->output_folder && r->name) r->output_folder = xasprintf("runs/%s", r->name);
-  if (!r->store_path && r->output_folder) r->store_path = xasprintf("%s/store.db", r->output_folder);
+  if (!r->store_path && r->output_folder) r->store_path = fs_join(r->output_folder, "store.db");
   if (!(opts && opts->skip_prompts)) load_prompts(&L); /* runs after errors too: report them all */
   if (L.nerr) rc = AD_EINVAL;
 cleanup:
