@@ -27,8 +27,8 @@
 
 #include "cli/cmd.h"
 #include "cli/opts.h"
-#include "loop/callrec.h"
 #include "llm/llm.h"
+#include "loop/callrec.h"
 #include "store/store.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
@@ -263,8 +263,8 @@ int cmd_chat_load(int argc, char **argv) {
       lcs[i].i = i;
       json_t *body = load_request(model, i, (uint64_t)seed, (int)maxtok);
       if (!body) { /* llm_request_build refused an argument */
-        fprintf(stderr, "autodata chat-load: could not build request %d (is --model valid UTF-8?)\n",
-                i);
+        fprintf(stderr,
+                "autodata chat-load: could not build request %d (is --model valid UTF-8?)\n", i);
         goto cleanup;
       }
       if (st.st) { /* as the run does: canonical text, cache key, optional lookup */

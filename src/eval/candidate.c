@@ -483,8 +483,8 @@ json_t *cand_json_schema(enum cand_task task) {
                      str_prop("the short, exact answer"));
   }
   json_t *item = json_pack(
-      "{s:s,s:b,s:[s,s],s:{s:o,s:{s:s,s:s}}}", "type", "object", "additionalProperties", 0, "required",
-      "criterion", "weight", "properties", "criterion",
+      "{s:s,s:b,s:[s,s],s:{s:o,s:{s:s,s:s}}}", "type", "object", "additionalProperties", 0,
+      "required", "criterion", "weight", "properties", "criterion",
       str_prop("one checkable statement a correct answer makes"), "weight", "type", "integer",
       "description", "importance, an integer from 1 to the maximum weight");
   return json_pack("{s:s,s:b,s:[s,s,s,s,s],s:{s:o,s:o,s:o,s:o,s:{s:s,s:o}}}", "type", "object",
@@ -499,6 +499,6 @@ json_t *cand_json_schema(enum cand_task task) {
 
 json_t *cand_response_format(enum cand_task task) {
   return json_pack("{s:s,s:{s:s,s:b,s:o}}", "type", "json_schema", "json_schema", "name",
-                   task == CAND_TASK_RUBRIC ? "rubric_candidate" : "verifiable_candidate", "strict", 1,
-                   "schema", cand_json_schema(task));
+                   task == CAND_TASK_RUBRIC ? "rubric_candidate" : "verifiable_candidate", "strict",
+                   1, "schema", cand_json_schema(task));
 }

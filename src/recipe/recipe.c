@@ -484,7 +484,8 @@ static json_t *to_json(struct ld *L, yaml_node_t *n, const char *path, int depth
   }
   if (n->type == YAML_SEQUENCE_NODE) {
     json_t *a = json_array();
-    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
       yaml_node_t *c = node(L, *it);
       json_t *cj = c ? to_json(L, c, path, depth + 1) : NULL;
       if (!cj) { json_decref(a); return NULL; }
@@ -658,7 +659,7 @@ static void parse_headers(struct ld *L, struct recipe_endpoint *e, yaml_node_t *
     }
     e->headers[e->n_headers] = xasprintf("%s: %s", sval(k), val);
     e->headers_raw[e->n_headers] = secret_header(sval(k)) ? xasprintf("%s: <redacted>", sval(k))
-                                                           : xasprintf("%s: %s", sval(k), sval(v));
+                                                          : xasprintf("%s: %s", sval(k), sval(v));
     e->n_headers++;
     free(val);
   }
@@ -1233,7 +1234,10 @@ int recipe_load_mem(const char *text, size_t n, const char *virtual_path,
       if (!recipe_default_prompts_dir(pd, sizeof pd)) r->prompts_dir = xstrdup(pd);
     }
   }
-  if (!yaml_parser_initialize(&parser)) { rc = AD_ENOMEM; goto cleanup; } /* libyaml's own */
+  if (!yaml_parser_initialize(&parser)) { /* libyaml's own allocation failed */
+    rc = AD_ENOMEM;
+    goto cleanup;
+  }
   parser_ok = 1;
   yaml_parser_set_input_string(&parser, (const unsigned char *)text, n);
   if (!yaml_parser_load(&parser, &L.doc)) {
@@ -1288,10 +1292,10 @@ int recipe_load(const char *path, const struct recipe_load_opts *opts, struct re
   int rc = fs_read_all(path, RECIPE_MAX_FILE, &text, &len);
   if (rc) {
     int e = errno;
-    char *msg = rc == AD_ETOOBIG
-                    ? xasprintf("%s: recipe file larger than %u bytes", path, (unsigned)RECIPE_MAX_FILE)
-                    : xasprintf("%s: cannot read recipe: %s", path,
-                                rc == AD_EIO ? strerror(e) : ad_strerror(rc));
+    char *msg = rc == AD_ETOOBIG ? xasprintf("%s: recipe file larger than %u bytes", path,
+                                             (unsigned)RECIPE_MAX_FILE)
+                                 : xasprintf("%s: cannot read recipe: %s", path,
+                                             rc == AD_EIO ? strerror(e) : ad_strerror(rc));
     if (diag && diag->n < RECIPE_MAX_ERRORS) diag->msgs[diag->n++] = msg;
     else free(msg);
     return rc;

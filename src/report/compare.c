@@ -219,7 +219,8 @@ static json_t *build_one(const struct compare_run *r, const struct compare_run *
   json_object_set_new(j, "candidates", json_integer((json_int_t)r->candidates));
   json_object_set_new(j, "accepted", json_integer((json_int_t)r->accepted_cands));
   json_object_set_new(j, "kept", json_integer((json_int_t)r->d[D_WEAK].n));
-  json_object_set_new(j, "acceptance_rate", mean_ci(&r->acc, o, rng_derive(o->seed, "%d|acceptance", idx)));
+  json_object_set_new(j, "acceptance_rate",
+                      mean_ci(&r->acc, o, rng_derive(o->seed, "%d|acceptance", idx)));
   json_object_set_new(j, "rounds_to_accept", num_or_null(acc > 0 ? r->accept_round_sum / acc : NAN));
   json_object_set_new(j, "rounds_per_accepted", num_or_null(acc > 0 ? (double)r->candidates / acc : NAN));
   json_object_set_new(j, "calls", json_integer((json_int_t)ncalls));
@@ -230,12 +231,14 @@ static json_t *build_one(const struct compare_run *r, const struct compare_run *
   json_object_set_new(j, "cost_per_accepted", num_or_null(acc > 0 ? cost / acc : NAN));
   json_object_set_new(ds, "n", json_integer((json_int_t)r->d[D_WEAK].n));
   for (int i = 0; i < D_N; i++)
-    json_object_set_new(ds, k_dnames[i],
-                        mean_ci(&r->d[i], o, rng_derive(o->seed, "%d|dataset.%s", idx, k_dnames[i])));
+    json_object_set_new(
+        ds, k_dnames[i],
+        mean_ci(&r->d[i], o, rng_derive(o->seed, "%d|dataset.%s", idx, k_dnames[i])));
   json_object_set_new(ev, "n", json_integer((json_int_t)r->e[E_WEAK].n));
   for (int i = 0; i < E_N; i++)
-    json_object_set_new(ev, k_enames[i],
-                        mean_ci(&r->e[i], o, rng_derive(o->seed, "%d|evaluated.%s", idx, k_enames[i])));
+    json_object_set_new(
+        ev, k_enames[i],
+        mean_ci(&r->e[i], o, rng_derive(o->seed, "%d|evaluated.%s", idx, k_enames[i])));
   json_object_set_new(j, "dataset", ds);
   json_object_set_new(j, "evaluated", ev);
   json_object_set_new(j, "rejections", json_deep_copy(r->rejections));
@@ -245,16 +248,17 @@ static json_t *build_one(const struct compare_run *r, const struct compare_run *
     char key[64];
     for (int i = 0; i < D_N; i++) {
       snprintf(key, sizeof key, "dataset.%s", k_dnames[i]);
-      json_object_set_new(vs, key, diff_ci(&r->d[i], &first->d[i], o,
-                                           rng_derive(o->seed, "%d|diff|%s", idx, key)));
+      json_object_set_new(
+          vs, key, diff_ci(&r->d[i], &first->d[i], o, rng_derive(o->seed, "%d|diff|%s", idx, key)));
     }
     for (int i = 0; i < E_N; i++) {
       snprintf(key, sizeof key, "evaluated.%s", k_enames[i]);
-      json_object_set_new(vs, key, diff_ci(&r->e[i], &first->e[i], o,
-                                           rng_derive(o->seed, "%d|diff|%s", idx, key)));
+      json_object_set_new(
+          vs, key, diff_ci(&r->e[i], &first->e[i], o, rng_derive(o->seed, "%d|diff|%s", idx, key)));
     }
-    json_object_set_new(vs, "acceptance_rate",
-                        diff_ci(&r->acc, &first->acc, o, rng_derive(o->seed, "%d|diff|acceptance", idx)));
+    json_object_set_new(
+        vs, "acceptance_rate",
+        diff_ci(&r->acc, &first->acc, o, rng_derive(o->seed, "%d|diff|acceptance", idx)));
     json_object_set_new(j, "vs_first", vs);
   }
   return j;
@@ -273,7 +277,8 @@ int compare_build(struct compare_run *const *runs, int n, const struct compare_o
   json_t *root = json_pack("{s:{s:i,s:f,s:I,s:s}}", "bootstrap", "resamples", o.resamples, "level",
                            o.level, "seed", (json_int_t)(o.seed & 0x7fffffffffffffffULL), "kind",
                            "percentile");
-  for (int i = 0; i < n; i++) json_array_append_new(arr, build_one(runs[i], i ? runs[0] : NULL, i, &o));
+  for (int i = 0; i < n; i++)
+    json_array_append_new(arr, build_one(runs[i], i ? runs[0] : NULL, i, &o));
   json_object_set_new(root, "runs", arr);
   *out = root;
   return 0;
@@ -481,7 +486,8 @@ static int write_candidate(void *ud, const json_t *row) {
   struct cand_writer *w = ud;
   char *line = jx_dump_canonical(row);
   if (!line) {
-    w->failed = report_err(w->err, w->errn, AD_EINTERNAL, "cannot serialise a candidate row as JSON");
+    w->failed = report_err(w->err, w->errn, AD_EINTERNAL,
+                           "cannot serialise a candidate row as JSON");
     return 1;
   }
   int rc = report_file_write(&w->rf, line, strlen(line), w->err, w->errn);

@@ -154,7 +154,8 @@ static int write_row(void *ud, const json_t *row) {
                               "example '%s' has no question or no %s: cannot export it as %s", id,
                               "answer", report_format_name(c->fmt));
   if (!rc) rc = buf_putc(&c->line, '\n');
-  if (rc) return c->rc = report_err(c->err, c->n, rc, "cannot export '%s': %s", id, ad_strerror(rc));
+  if (rc)
+    return c->rc = report_err(c->err, c->n, rc, "cannot export '%s': %s", id, ad_strerror(rc));
   int held = c->n_held_ids &&
              bsearch(&id, c->held_ids, c->n_held_ids, sizeof *c->held_ids, cmp_str) != NULL;
   rc = report_file_write(held ? c->held : c->train, c->line.data, c->line.len, c->err, c->n);

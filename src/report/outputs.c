@@ -137,7 +137,8 @@ struct line_ctx {
 
 static int write_json_line(struct line_ctx *c, const json_t *v) {
   char *text = jx_dump_canonical(v);
-  if (!text) return c->rc = report_err(c->err, c->n, AD_EINTERNAL, "cannot serialise a row as JSON");
+  if (!text)
+    return c->rc = report_err(c->err, c->n, AD_EINTERNAL, "cannot serialise a row as JSON");
   size_t len = strlen(text);
   text[len] = '\n'; /* overwrite the NUL: write len + 1 bytes */
   int rc = report_file_write(c->rf, text, len + 1, c->err, c->n);
