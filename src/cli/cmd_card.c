@@ -9,6 +9,7 @@
 #include "cli/opts.h"
 #include "report/report.h"
 #include "store/store.h"
+#include "util/fs.h"
 
 enum { O_STORE = 1, O_RUN, O_OUT };
 static const struct opts_spec card_opts[] = {
@@ -49,12 +50,11 @@ int cmd_card(int argc, char **argv) {
     return 2;
   }
   char defpath[4096];
-  if (!outp) {
-    const char *slash = strrchr(path, '/');
-    int w = slash ? snprintf(defpath, sizeof defpath, "%.*s/DATACARD.md", (int)(slash - path),
-                             path)
-                  : snprintf(defpath, sizeof defpath, "DATACARD.md");
-    if (w < 0 || (size_t)w >= sizeof defpath) {
+  if (!outp) { /* next to the store; a bare file name: in the current folder */
+    char *dir = strchr(path, '/') ? fs_dirname(path) : NULL;
+    int too_long = fs_join_buf(defpath, sizeof defpath, dir, "DATACARD.md");
+    free(dir);
+    if (too_long) {
       fprintf(stderr, "autodata card: store path too long; give --out PATH\n");
       return 2;
     }

@@ -95,7 +95,7 @@ int cmd_chat(int argc, char **argv) {
   int rc = 1;
   llm_client *c = llm_client_new();
   json_t *msgs = json_array(), *body = NULL;
-  if (!c || !msgs) {
+  if (!c) {
     fprintf(stderr, "autodata: error: out of memory\n");
     goto cleanup;
   }

@@ -27,11 +27,12 @@
 
 #include "cli/cmd.h"
 #include "cli/opts.h"
-#include "loop/callrec.h"
 #include "llm/llm.h"
+#include "loop/callrec.h"
 #include "store/store.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
+#include "util/mem.h"
 #include "util/rng.h"
 #include "util/timeu.h"
 
@@ -112,7 +113,7 @@ static json_t *load_request(const char *model, int i, uint64_t seed, int max_tok
   p.max_tokens = max_tokens;
   p.has_seed = 1;
   p.seed = (int64_t)rng_derive(seed, "chat-load/%d", i);
-  json_t *body = msgs ? llm_request_build(model, msgs, &p) : NULL;
+  json_t *body = llm_request_build(model, msgs, &p);
   json_decref(msgs);
   return body;
 }
@@ -217,10 +218,10 @@ int cmd_chat_load(int argc, char **argv) {
   struct load_state st = {0};
   st.n = n;
   st.quiet = quiet;
-  st.done_count = calloc((size_t)n, sizeof *st.done_count);
-  struct load_call *lcs = calloc((size_t)n, sizeof *lcs);
+  st.done_count = xcalloc((size_t)n, sizeof *st.done_count);
+  struct load_call *lcs = xcalloc((size_t)n, sizeof *lcs);
   llm_client *c = llm_client_new();
-  if (!st.done_count || !lcs || !c) {
+  if (!c) {
     fprintf(stderr, "autodata: error: out of memory\n");
     goto cleanup;
   }
@@ -261,13 +262,17 @@ int cmd_chat_load(int argc, char **argv) {
       lcs[i].s = &st;
       lcs[i].i = i;
       json_t *body = load_request(model, i, (uint64_t)seed, (int)maxtok);
-      int src = body ? 0 : AD_ENOMEM;
-      if (!src && st.st) { /* as the run does: canonical text, cache key, optional lookup */
+      if (!body) { /* llm_request_build refused an argument */
+        fprintf(stderr,
+                "autodata chat-load: could not build request %d (is --model valid UTF-8?)\n", i);
+        goto cleanup;
+      }
+      if (st.st) { /* as the run does: canonical text, cache key, optional lookup */
         callrec_begin(&lcs[i].rec, "load", body);
         char *hit = NULL;
         if (cache_lookup && store_cache_get(st.st, lcs[i].rec.key, &hit, NULL) == 0) free(hit);
       }
-      if (!src) src = llm_submit(c, "load", body, load_done, st.st ? load_attempt : NULL, &lcs[i]);
+      int src = llm_submit(c, "load", body, load_done, st.st ? load_attempt : NULL, &lcs[i]);
       json_decref(body);
       if (src) {
         fprintf(stderr, "autodata chat-load: submit %d: %s\n", i, llm_client_errmsg(c));

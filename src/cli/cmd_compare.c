@@ -100,15 +100,16 @@ int cmd_compare(int argc, char **argv) {
   if (format == 2) {
     char *s = json_dumps(cmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (!s) {
-      fprintf(stderr, "autodata compare: out of memory\n");
+      fprintf(stderr, "autodata compare: cannot serialise the comparison as JSON\n");
       status = 1;
       goto done;
     }
     printf("%s\n", s);
     free(s);
   } else {
-    if (compare_render(cmp, format == 1, &out)) {
-      fprintf(stderr, "autodata compare: out of memory\n");
+    int rrc = compare_render(cmp, format == 1, &out);
+    if (rrc) {
+      fprintf(stderr, "autodata compare: rendering the table: %s\n", ad_strerror(rrc));
       status = 1;
       goto done;
     }

@@ -143,7 +143,7 @@ int cmd_validate(int argc, char **argv) {
   }
   if (json_out) {
     json_t *j = recipe_to_json(r);
-    char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (s) printf("%s\n", s);
     free(s);
     json_decref(j);

@@ -185,29 +185,29 @@ static int reject_range_ll(const char *cmd, const char *flag, const char *text, 
   return opts_reject(cmd, flag, text, "an integer in %lld..%lld", lo, hi);
 }
 
+/* text as a signed decimal integer in lo..hi: 1 and *v, else 0. */
+static int ll_in_range(const char *text, long long lo, long long hi, long long *v) {
+  if (!int_syntax(text, 1)) return 0;
+  errno = 0;
+  *v = strtoll(text, NULL, 10);
+  return !errno && *v >= lo && *v <= hi;
+}
+
 int opts_llong(const char *cmd, const char *flag, const char *text, long long lo, long long hi,
                long long *out) {
-  long long v = 0;
-  if (int_syntax(text, 1)) {
-    errno = 0;
-    v = strtoll(text, NULL, 10);
-    if (!errno && v >= lo && v <= hi) {
-      *out = v;
-      return 0;
-    }
+  long long v;
+  if (ll_in_range(text, lo, hi, &v)) {
+    *out = v;
+    return 0;
   }
   return reject_range_ll(cmd, flag, text, lo, hi, LLONG_MAX);
 }
 
 int opts_int(const char *cmd, const char *flag, const char *text, int lo, int hi, int *out) {
   long long v;
-  if (int_syntax(text, 1)) {
-    errno = 0;
-    v = strtoll(text, NULL, 10);
-    if (!errno && v >= lo && v <= hi) {
-      *out = (int)v;
-      return 0;
-    }
+  if (ll_in_range(text, lo, hi, &v)) {
+    *out = (int)v;
+    return 0;
   }
   return reject_range_ll(cmd, flag, text, lo, hi, INT_MAX);
 }

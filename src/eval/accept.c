@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/err.h"
+
 /* Tolerance for comparisons: means of three scores such as (0.65*3)/3 must
  * still satisfy "<= 0.65". */
 #define ACC_EPS 1e-9
@@ -55,7 +57,7 @@ void accept_stats_compute(struct accept_stats *s, double pass_threshold) {
 }
 
 int accept_stats_get(const struct accept_stats *s, const char *name, double *v) {
-  if (!name) return -1;
+  if (!name) return AD_EINVAL;
 #define STAT(nm, expr)              \
   if (strcmp(name, nm) == 0) {      \
     *v = (double)(expr);            \
@@ -77,7 +79,7 @@ int accept_stats_get(const struct accept_stats *s, const char *name, double *v) 
   STAT("n_weak", s->n_weak)
   STAT("n_strong", s->n_strong)
 #undef STAT
-  return -1;
+  return AD_ENOTFOUND;
 }
 
 static int stat_known(const char *name) {
@@ -107,8 +109,8 @@ int accept_bound_parse(const char *text, struct accept_bound *b, char *err, size
   char known[400];
   if (err && errlen) err[0] = 0;
   if (!text || !b) {
-    if (err && errlen) snprintf(err, errlen, "%s", usage);
-    return -1;
+    ad_set_err(err, errlen, "%s", usage);
+    return AD_EINVAL;
   }
   memset(b, 0, sizeof *b);
   const char *p = text;
@@ -117,17 +119,16 @@ int accept_bound_parse(const char *text, struct accept_bound *b, char *err, size
   while (isalnum((unsigned char)*p) || *p == '_') p++;
   size_t nl = (size_t)(p - ns);
   if (nl == 0) {
-    if (err && errlen) snprintf(err, errlen, "bound '%s': %s", text, usage);
-    return -1;
+    ad_set_err(err, errlen, "bound '%s': %s", text, usage);
+    return AD_EPARSE;
   }
   if (nl >= sizeof b->stat) nl = sizeof b->stat - 1;
   memcpy(b->stat, ns, nl);
   b->stat[nl] = 0;
   if (!stat_known(b->stat)) {
     known_list(known, sizeof known);
-    if (err && errlen)
-      snprintf(err, errlen, "bound '%s': unknown statistic '%s' (known: %s)", text, b->stat, known);
-    return -1;
+    ad_set_err(err, errlen, "bound '%s': unknown statistic '%s' (known: %s)", text, b->stat, known);
+    return AD_EPARSE;
   }
   while (isspace((unsigned char)*p)) p++;
   if (p[0] == '<' && p[1] == '=') b->op = ACC_LE, p += 2;
@@ -137,18 +138,17 @@ int accept_bound_parse(const char *text, struct accept_bound *b, char *err, size
   else if (p[0] == '<') b->op = ACC_LT, p += 1;
   else if (p[0] == '>') b->op = ACC_GT, p += 1;
   else {
-    if (err && errlen)
-      snprintf(err, errlen, "bound '%s': expected an operator (<, <=, >, >=, ==, !=) after '%s'",
+    ad_set_err(err, errlen, "bound '%s': expected an operator (<, <=, >, >=, ==, !=) after '%s'",
                text, b->stat);
-    return -1;
+    return AD_EPARSE;
   }
   while (isspace((unsigned char)*p)) p++;
   errno = 0;
   char *end = NULL;
   double v = strtod(p, &end);
   if (end == p || errno == ERANGE || !isfinite(v)) {
-    if (err && errlen) snprintf(err, errlen, "bound '%s': expected a number after the operator", text);
-    return -1;
+    ad_set_err(err, errlen, "bound '%s': expected a number after the operator", text);
+    return AD_EPARSE;
   }
   p = end;
   if (*p == '%') {
@@ -157,9 +157,8 @@ int accept_bound_parse(const char *text, struct accept_bound *b, char *err, size
   }
   while (isspace((unsigned char)*p)) p++;
   if (*p) {
-    if (err && errlen)
-      snprintf(err, errlen, "bound '%s': unexpected text '%s' after the number", text, p);
-    return -1;
+    ad_set_err(err, errlen, "bound '%s': unexpected text '%s' after the number", text, p);
+    return AD_EPARSE;
   }
   b->value = v;
   b->group = group_of(b->stat);

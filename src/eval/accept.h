@@ -39,7 +39,8 @@ void accept_stats_compute(struct accept_stats *s, double pass_threshold);
 
 /* The names accepted in bounds, NULL-terminated. */
 extern const char *const accept_stat_names[];
-/* Value of a named statistic; returns 0 and sets *v, or -1 for an unknown name. */
+/* Value of a named statistic; returns 0 and sets *v, AD_ENOTFOUND for an unknown
+ * name, or AD_EINVAL for a NULL name. */
 int accept_stats_get(const struct accept_stats *s, const char *name, double *v);
 
 enum accept_op { ACC_LT, ACC_LE, ACC_GT, ACC_GE, ACC_EQ, ACC_NE };
@@ -59,8 +60,9 @@ struct accept_spec {
   double pass_threshold;    /* score at or above which a sample counts as correct */
 };
 
-/* Parse "weak_mean <= 0.65" into b. Returns 0, or -1 with a message in err that
- * says what was expected (stat names, operators). */
+/* Parse "weak_mean <= 0.65" into b. Returns 0, or AD_EPARSE with a message in err
+ * that says what was expected (stat names, operators); AD_EINVAL when text or b
+ * is NULL. err may be NULL/0. */
 int accept_bound_parse(const char *text, struct accept_bound *b, char *err, size_t errlen);
 /* Format a bound back to text ("weak_mean <= 0.65"). */
 void accept_bound_format(const struct accept_bound *b, char *out, size_t n);

@@ -2,7 +2,6 @@
 #include "eval/baseline.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 void bl_params_default(struct bl_params *p) {
@@ -13,15 +12,15 @@ void bl_params_default(struct bl_params *p) {
 
 int bl_params_check(const struct bl_params *p, char *err, size_t errlen) {
   if (p->k < 1 || p->k > BL_MAX_K) {
-    snprintf(err, errlen, "cot k must be an integer in 1..%d, got %d", BL_MAX_K, p->k);
+    ad_set_err(err, errlen, "cot k must be an integer in 1..%d, got %d", BL_MAX_K, p->k);
     return AD_EINVAL;
   }
   if (!isfinite(p->rip_threshold) || p->rip_threshold < 0 || p->rip_threshold > 1) {
-    snprintf(err, errlen, "rip threshold must be in [0, 1], got %g", p->rip_threshold);
+    ad_set_err(err, errlen, "rip threshold must be in [0, 1], got %g", p->rip_threshold);
     return AD_EINVAL;
   }
   if (!isfinite(p->ac_min_share) || p->ac_min_share <= 0 || p->ac_min_share > 1) {
-    snprintf(err, errlen, "answer-consistency share must be in (0, 1], got %g", p->ac_min_share);
+    ad_set_err(err, errlen, "answer-consistency share must be in (0, 1], got %g", p->ac_min_share);
     return AD_EINVAL;
   }
   return 0;

@@ -29,7 +29,7 @@ struct bl_params {
   double ac_min_share; /* Answer-Consistency plurality share needed; default 0.5 */
 };
 void bl_params_default(struct bl_params *p);
-/* 0, or AD_EINVAL with a message naming the bad field in err. */
+/* 0, or AD_EINVAL with a message naming the bad field in err (err may be NULL/0). */
 int bl_params_check(const struct bl_params *p, char *err, size_t errlen);
 
 /* RIP over n scores (n may be 0). *quality = the minimum score (0 when n == 0).

@@ -11,9 +11,10 @@
 #include "eval/extract.h"
 #include "util/err.h"
 #include "util/hash.h"
+#include "util/mem.h"
 
 int cand_task_parse(const char *name, enum cand_task *t) {
-  if (!name) return -1;
+  if (!name) return AD_EINVAL;
   if (strcmp(name, "rubric") == 0) {
     *t = CAND_TASK_RUBRIC;
     return 0;
@@ -22,7 +23,7 @@ int cand_task_parse(const char *name, enum cand_task *t) {
     *t = CAND_TASK_VERIFIABLE;
     return 0;
   }
-  return -1;
+  return AD_EINVAL;
 }
 
 const char *cand_task_name(enum cand_task t) {
@@ -85,28 +86,20 @@ static int blank(const char *s) {
   return 1;
 }
 
-/* Words of s, lowercased, joined by single spaces into *norm (malloc);
- * starts[i]/ends[i] are the byte ranges of word i in *norm. Returns the word
- * count or -1 on OOM. */
+/* Words of s, lowercased, joined by single spaces into norm (owned);
+ * start[i]/end[i] are the byte ranges of word i in norm; n is the word count. */
 struct words {
   char *norm;
   size_t *start, *end;
   size_t n;
 };
 
-static int words_split(const char *s, struct words *w) {
+static void words_split(const char *s, struct words *w) {
   size_t len = strlen(s);
   memset(w, 0, sizeof *w);
-  w->norm = malloc(len + 1);
-  w->start = malloc((len / 2 + 1) * sizeof(size_t));
-  w->end = malloc((len / 2 + 1) * sizeof(size_t));
-  if (!w->norm || !w->start || !w->end) {
-    free(w->norm);
-    free(w->start);
-    free(w->end);
-    memset(w, 0, sizeof *w);
-    return -1;
-  }
+  w->norm = xmalloc(len + 1);
+  w->start = xmalloc((len / 2 + 1) * sizeof(size_t));
+  w->end = xmalloc((len / 2 + 1) * sizeof(size_t));
   size_t k = 0;
   for (size_t i = 0; i < len;) {
     if (!is_word_byte((unsigned char)s[i])) {
@@ -120,7 +113,6 @@ static int words_split(const char *s, struct words *w) {
     w->n++;
   }
   w->norm[k] = 0;
-  return (int)w->n;
 }
 
 static void words_free(struct words *w) {
@@ -139,13 +131,12 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Sorted, de-duplicated n-gram hashes of w; *out malloc'd (may be NULL with 0). */
+/* Sorted, de-duplicated n-gram hashes of w; *out owned (NULL with 0). */
 static size_t grams(const struct words *w, size_t n, uint64_t **out) {
   *out = NULL;
   if (n == 0 || w->n < n) return 0;
   size_t m = w->n - n + 1;
-  uint64_t *h = malloc(m * sizeof *h);
-  if (!h) return 0;
+  uint64_t *h = xmalloc(m * sizeof *h);
   for (size_t i = 0; i < m; i++) h[i] = gram_hash(w, i, n);
   qsort(h, m, sizeof *h, cmp_u64);
   size_t u = 0;
@@ -158,11 +149,8 @@ static size_t grams(const struct words *w, size_t n, uint64_t **out) {
 double cand_ngram_overlap(const char *reference, const char *text, int n) {
   if (!reference || !text || n <= 0) return 0;
   struct words r, t;
-  if (words_split(reference, &r) < 0) return 0;
-  if (words_split(text, &t) < 0) {
-    words_free(&r);
-    return 0;
-  }
+  words_split(reference, &r);
+  words_split(text, &t);
   double frac = 0;
   size_t g = (size_t)n < r.n ? (size_t)n : r.n;
   if (g > 0) {
@@ -183,11 +171,8 @@ double cand_ngram_overlap(const char *reference, const char *text, int n) {
 int cand_answer_in_text(const char *answer, const char *text) {
   if (!answer || !text) return 0;
   struct words a, t;
-  if (words_split(answer, &a) < 0) return 0;
-  if (words_split(text, &t) < 0) {
-    words_free(&a);
-    return 0;
-  }
+  words_split(answer, &a);
+  words_split(text, &t);
   int found = 0;
   if (a.n > 0 && t.n >= a.n) {
     size_t alen = strlen(a.norm);
@@ -204,8 +189,7 @@ int cand_answer_in_text(const char *answer, const char *text) {
 uint64_t cand_question_hash(const char *question) {
   if (!question) question = "";
   size_t len = strlen(question);
-  char *n = malloc(len + 1);
-  if (!n) return hash64_str(question);
+  char *n = xmalloc(len + 1);
   size_t k = 0;
   int pending = 0;
   for (size_t i = 0; i < len; i++) {
@@ -245,36 +229,34 @@ static const char *need_str(json_t *o, const char *key, int allow_empty, struct 
   return s;
 }
 
+/* Fill c->rubric from arr. 0; AD_EPARSE for a schema problem; AD_EINVAL when the
+ * rubric has more than CAND_MAX_RUBRIC items (a check failure). is is filled. */
 static int parse_rubric(json_t *arr, struct cand *c, struct cand_issue *is) {
   if (!json_is_array(arr)) {
     issue_set(is, CAND_SCHEMA, "rubric_type",
               "\"rubric\" must be a JSON array of {\"criterion\": string, \"weight\": integer} items");
-    return -1;
+    return AD_EPARSE;
   }
   size_t n = json_array_size(arr);
   if (n > CAND_MAX_RUBRIC) {
     issue_set(is, CAND_CHECK, "check:rubric_size", "the rubric has %zu criteria; at most %d are allowed",
               n, CAND_MAX_RUBRIC);
-    return -2;
+    return AD_EINVAL;
   }
-  c->rubric = calloc(n ? n : 1, sizeof *c->rubric);
-  if (!c->rubric) {
-    issue_set(is, CAND_SCHEMA, "internal", "out of memory");
-    return -1;
-  }
+  c->rubric = xcalloc(n ? n : 1, sizeof *c->rubric);
   for (size_t i = 0; i < n; i++) {
     json_t *it = json_array_get(arr, i);
     if (!json_is_object(it)) {
       issue_set(is, CAND_SCHEMA, "rubric_item_type",
                 "rubric item %zu must be an object {\"criterion\": string, \"weight\": integer}", i + 1);
-      return -1;
+      return AD_EPARSE;
     }
     json_t *cr = json_object_get(it, "criterion");
     if (!json_is_string(cr) || blank(json_string_value(cr))) {
       issue_set(is, CAND_SCHEMA, "rubric_empty_criterion",
                 "rubric item %zu has %s \"criterion\"; each item needs a non-empty criterion string",
                 i + 1, cr && !json_is_string(cr) ? "a non-string" : "an empty or missing");
-      return -1;
+      return AD_EPARSE;
     }
     json_t *w = json_object_get(it, "weight");
     long long wv = 0;
@@ -296,7 +278,7 @@ static int parse_rubric(json_t *arr, struct cand *c, struct cand_issue *is) {
       else
         issue_set(is, CAND_SCHEMA, "rubric_weight_type",
                   "rubric item %zu has %s; weights are integers, written without quotes", i + 1, what);
-      return -1;
+      return AD_EPARSE;
     }
     c->rubric[i].criterion = json_string_value(cr);
     c->rubric[i].weight = wv > 1000000 ? 1000000 : (wv < -1000000 ? -1000000 : (int)wv);
@@ -337,7 +319,7 @@ int cand_from_json(json_t *obj, enum cand_task task, const struct cand_checks *c
       goto bad;
     }
     int r = parse_rubric(rub, out, issue);
-    if (r == -2) return AD_EINVAL; /* oversized rubric: a check failure, cand kept */
+    if (r == AD_EINVAL) return AD_EINVAL; /* oversized rubric: a check failure, cand kept */
     if (r < 0) goto bad;
   } else {
     json_t *ctx = json_object_get(obj, "context");
@@ -465,7 +447,6 @@ int cand_check(const struct cand *c, const struct cand_checks *checks, const str
 
 json_t *cand_to_json(const struct cand *c) {
   json_t *o = json_object();
-  if (!o) return NULL;
   if (c->question_type && c->question_type[0])
     json_object_set_new(o, "question_type", json_string(c->question_type));
   json_object_set_new(o, "context", json_string(c->context ? c->context : ""));
@@ -474,10 +455,10 @@ json_t *cand_to_json(const struct cand *c) {
     json_object_set_new(o, "reference_answer",
                         json_string(c->reference_answer ? c->reference_answer : ""));
     json_t *r = json_array();
-    for (int i = 0; r && i < c->n_rubric; i++)
+    for (int i = 0; i < c->n_rubric; i++)
       json_array_append_new(r, json_pack("{s:s,s:i}", "criterion", c->rubric[i].criterion, "weight",
                                          c->rubric[i].weight));
-    json_object_set_new(o, "rubric", r ? r : json_null());
+    json_object_set_new(o, "rubric", r);
   } else {
     json_object_set_new(o, "answer", json_string(c->reference_answer ? c->reference_answer : ""));
   }
@@ -486,7 +467,7 @@ json_t *cand_to_json(const struct cand *c) {
 
 json_t *cand_rubric_vars(const struct cand *c) {
   json_t *a = json_array();
-  for (int i = 0; a && i < c->n_rubric; i++)
+  for (int i = 0; i < c->n_rubric; i++)
     json_array_append_new(a, json_pack("{s:i,s:i,s:s}", "number", i + 1, "weight", c->rubric[i].weight,
                                        "criterion", c->rubric[i].criterion));
   return a;
@@ -502,11 +483,10 @@ json_t *cand_json_schema(enum cand_task task) {
                      str_prop("the short, exact answer"));
   }
   json_t *item = json_pack(
-      "{s:s,s:b,s:[s,s],s:{s:o,s:{s:s,s:s}}}", "type", "object", "additionalProperties", 0, "required",
-      "criterion", "weight", "properties", "criterion",
+      "{s:s,s:b,s:[s,s],s:{s:o,s:{s:s,s:s}}}", "type", "object", "additionalProperties", 0,
+      "required", "criterion", "weight", "properties", "criterion",
       str_prop("one checkable statement a correct answer makes"), "weight", "type", "integer",
       "description", "importance, an integer from 1 to the maximum weight");
-  if (!item) return NULL;
   return json_pack("{s:s,s:b,s:[s,s,s,s,s],s:{s:o,s:o,s:o,s:o,s:{s:s,s:o}}}", "type", "object",
                    "additionalProperties", 0, "required", "question_type", "context", "question",
                    "reference_answer", "rubric", "properties", "question_type",
@@ -518,9 +498,7 @@ json_t *cand_json_schema(enum cand_task task) {
 }
 
 json_t *cand_response_format(enum cand_task task) {
-  json_t *schema = cand_json_schema(task);
-  if (!schema) return NULL;
   return json_pack("{s:s,s:{s:s,s:b,s:o}}", "type", "json_schema", "json_schema", "name",
-                   task == CAND_TASK_RUBRIC ? "rubric_candidate" : "verifiable_candidate", "strict", 1,
-                   "schema", schema);
+                   task == CAND_TASK_RUBRIC ? "rubric_candidate" : "verifiable_candidate", "strict",
+                   1, "schema", cand_json_schema(task));
 }

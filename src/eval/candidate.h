@@ -43,7 +43,7 @@
 
 enum cand_task { CAND_TASK_RUBRIC = 0, CAND_TASK_VERIFIABLE = 1 };
 
-/* "rubric" / "verifiable" -> 0 and *t, else -1. */
+/* "rubric" / "verifiable" -> 0 and *t, else AD_EINVAL. */
 int cand_task_parse(const char *name, enum cand_task *t);
 const char *cand_task_name(enum cand_task t);
 

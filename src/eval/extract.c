@@ -1,6 +1,7 @@
 /* extract.c - pull one JSON value out of messy model text (see extract.h). */
 #include "eval/extract.h"
 #include "util/err.h"
+#include "util/mem.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,11 +75,10 @@ static size_t scan_balanced(const char *t, size_t s, size_t len) {
 }
 
 /* Copy t[s..e) dropping trailing commas outside strings and escaping raw
- * control characters inside strings. Returns malloc'd text and *n, or NULL. */
+ * control characters inside strings. Returns owned text and *n. */
 static char *repair(const char *t, size_t s, size_t e, size_t *n) {
   size_t cap = (e - s) * 6 + 1;
-  char *o = malloc(cap);
-  if (!o) return NULL;
+  char *o = xmalloc(cap);
   size_t k = 0;
   int in_str = 0, esc = 0;
   for (size_t i = s; i < e; i++) {
@@ -182,10 +182,6 @@ static void excerpt(const char *t, size_t len, char *out, size_t outlen, size_t 
   out[k] = 0;
 }
 
-
-
-
-
 /* A '{' or '[' at t[p] that looks like the start of JSON rather than prose. */
 static int json_looking(const char *t, size_t p, size_t len) {
   size_t j = skip_ws(t, p + 1, len);
@@ -244,10 +240,8 @@ json_t *extract_json(const char *text, size_t len, const char *const *keys, int 
       }
       size_t rn = 0;
       char *fixed = repair(t, p, e, &rn);
-      if (fixed) {
-        v = json_loadb(fixed, rn, 0, &je);
-        free(fixed);
-      }
+      v = json_loadb(fixed, rn, 0, &je);
+      free(fixed);
     }
     if (!v) {
       i = p + 1;

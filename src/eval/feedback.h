@@ -68,7 +68,7 @@ extern const char *const fb_orchestrator_heading; /* "Instructions from the lead
  * no closing sentence). When orchestrator_analysis is non-empty it is appended
  * (after a blank line if anything precedes it) as
  *   "Instructions from the lead data scientist:\n<analysis>".
- * Output ends without a trailing newline. Returns 0 or AD_ETOOBIG/AD_ENOMEM. */
+ * Output ends without a trailing newline. Returns 0 or AD_ETOOBIG (out's cap). */
 int fb_compose(struct buf *out, const struct fb_round *r, int n, const char *orchestrator_analysis);
 
 /* Append the orchestrator's history: the same group lines as fb_compose (same
@@ -78,7 +78,7 @@ int fb_compose(struct buf *out, const struct fb_round *r, int n, const char *orc
  * (the excerpt part only when weak_excerpt is set; cut to 300 bytes), then a
  * blank line and one summary line:
  *   "Rounds so far: 3 (too easy: 1, failed on strong: 1, failed quality check: 1, other: 0)."
- * n == 0 writes "No earlier rounds for this source." Returns 0 or AD_E*. */
+ * n == 0 writes "No earlier rounds for this source." Returns 0 or AD_ETOOBIG. */
 int fb_history(struct buf *out, const struct fb_round *r, int n);
 
 #endif

@@ -13,7 +13,7 @@
 
 #include "eval/extract.h"
 #include "util/err.h"
-
+#include "util/mem.h"
 
 /* A JSON value as a boolean: true/false, 1/0, "yes"/"no"/"true"/"false"/
  * "pass"/"fail"/"met"/"unmet"/"1"/"0". Returns 0/1, or -1 when not a boolean. */
@@ -84,12 +84,7 @@ int score_parse_verdicts(const char *text, size_t len, int n, int *met, char *er
     return AD_EPARSE;
   }
   int seen = 0, usable = 0;
-  char *got = calloc((size_t)(n > 0 ? n : 1), 1);
-  if (!got) {
-    json_decref(root);
-    ad_set_err(err, errlen, "out of memory");
-    return AD_ENOMEM;
-  }
+  char *got = xcalloc((size_t)(n > 0 ? n : 1), 1);
   size_t i;
   json_t *v;
   json_array_foreach(arr, i, v) {
@@ -152,14 +147,6 @@ const char *score_matcher_name(enum score_matcher m) {
   return "exact";
 }
 
-static char *dup_range(const char *s, size_t n) {
-  char *o = malloc(n + 1);
-  if (!o) return NULL;
-  memcpy(o, s, n);
-  o[n] = 0;
-  return o;
-}
-
 /* Trim whitespace, markdown emphasis and a trailing '.'; returns a new string. */
 static char *clean_answer(const char *s, size_t n) {
   size_t a = 0, b = n;
@@ -174,7 +161,7 @@ static char *clean_answer(const char *s, size_t n) {
     }
     break;
   }
-  return dup_range(s + a, b - a);
+  return xstrndup(s + a, b - a);
 }
 
 /* Content of the last \boxed{...} in t[0..n) (balanced braces), or NULL. */
@@ -255,7 +242,7 @@ char *score_final_answer(const char *text, size_t len) {
   if (boxed) return boxed;
   /* 3. last number */
   size_t a, b;
-  if (last_number(t, n, &a, &b)) return dup_range(t + a, b - a);
+  if (last_number(t, n, &a, &b)) return xstrndup(t + a, b - a);
   /* 4. last non-empty line */
   size_t e = n;
   while (e > 0 && isspace((unsigned char)t[e - 1])) e--;
@@ -267,8 +254,7 @@ char *score_final_answer(const char *text, size_t len) {
 /* Remove \boxed{ }, \text{ }, \mathrm{ } wrappers and '$' into a new string. */
 static char *strip_latex(const char *s) {
   size_t n = strlen(s);
-  char *o = malloc(n + 1);
-  if (!o) return NULL;
+  char *o = xmalloc(n + 1);
   size_t k = 0;
   int depth_wrap = 0; /* open wrappers whose closing brace must be dropped */
   int depth = 0;
@@ -305,13 +291,8 @@ static char *strip_latex(const char *s) {
 
 static char *normalise(const char *s) {
   char *l = strip_latex(s);
-  if (!l) return NULL;
   size_t n = strlen(l);
-  char *o = malloc(n + 1);
-  if (!o) {
-    free(l);
-    return NULL;
-  }
+  char *o = xmalloc(n + 1);
   size_t k = 0;
   for (size_t i = 0; i < n;) {
     unsigned char c = (unsigned char)l[i];
@@ -335,11 +316,11 @@ static char *normalise(const char *s) {
 }
 
 /* Parse a plain number: sign, digits with optional thousands separators,
- * decimals, exponent. Whole string must be consumed. */
+ * decimals, exponent. Whole string must be consumed. 0, or AD_EPARSE. */
 static int parse_plain(const char *s, size_t n, double *v) {
   char buf[128];
   size_t k = 0;
-  if (n == 0 || n >= sizeof buf) return -1;
+  if (n == 0 || n >= sizeof buf) return AD_EPARSE;
   for (size_t i = 0; i < n; i++) {
     char c = s[i];
     if (c == ',') {
@@ -348,30 +329,29 @@ static int parse_plain(const char *s, size_t n, double *v) {
           !(isdigit((unsigned char)s[i + 1]) && isdigit((unsigned char)s[i + 2]) &&
             isdigit((unsigned char)s[i + 3])) ||
           (i + 4 < n && isdigit((unsigned char)s[i + 4])))
-        return -1;
+        return AD_EPARSE;
       continue;
     }
     if (c == ' ' || c == '_') continue;
     if (!(isdigit((unsigned char)c) || c == '.' || c == 'e' || c == 'E' || c == '-' || c == '+'))
-      return -1;
+      return AD_EPARSE;
     buf[k++] = c;
   }
   buf[k] = 0;
-  if (k == 0) return -1;
+  if (k == 0) return AD_EPARSE;
   char *end;
   errno = 0;
   double d = strtod(buf, &end);
-  if (end == buf || *end || !isfinite(d)) return -1;
+  if (end == buf || *end || !isfinite(d)) return AD_EPARSE;
   /* reject things strtod accepts that are not numbers for us (hex, inf handled above) */
   *v = d;
   return 0;
 }
 
 int score_parse_number(const char *s0, double *v) {
-  if (!s0) return -1;
+  if (!s0) return AD_EINVAL;
   char *s = strip_latex(s0);
-  if (!s) return -1;
-  int rc = -1;
+  int rc = AD_EPARSE;
   size_t n = strlen(s), a = 0;
   while (a < n && isspace((unsigned char)s[a])) a++;
   while (n > a && (isspace((unsigned char)s[n - 1]) || s[n - 1] == '.')) n--;
@@ -418,7 +398,16 @@ static char *trim_dup(const char *s) {
   size_t n = strlen(s), a = 0;
   while (a < n && isspace((unsigned char)s[a])) a++;
   while (n > a && isspace((unsigned char)s[n - 1])) n--;
-  return dup_range(s + a, n - a);
+  return xstrndup(s + a, n - a);
+}
+
+/* 1 when f(a) and f(b) (new strings) are equal. */
+static int equal_by(char *(*f)(const char *), const char *a, const char *b) {
+  char *x = f(a), *y = f(b);
+  int r = strcmp(x, y) == 0;
+  free(x);
+  free(y);
+  return r;
 }
 
 int score_match(enum score_matcher m, const char *answer, const char *reference) {
@@ -430,20 +419,8 @@ int score_match(enum score_matcher m, const char *answer, const char *reference)
   }
   switch (m) {
   case SCORE_AUTO: break; /* resolved above */
-  case SCORE_EXACT: {
-    char *x = trim_dup(answer), *y = trim_dup(reference);
-    r = x && y && strcmp(x, y) == 0;
-    free(x);
-    free(y);
-    break;
-  }
-  case SCORE_NORMALISED: {
-    char *x = normalise(answer), *y = normalise(reference);
-    r = x && y && strcmp(x, y) == 0;
-    free(x);
-    free(y);
-    break;
-  }
+  case SCORE_EXACT: r = equal_by(trim_dup, answer, reference); break;
+  case SCORE_NORMALISED: r = equal_by(normalise, answer, reference); break;
   case SCORE_NUMERIC: {
     double a, b;
     if (score_parse_number(reference, &b) != 0) return 0;
@@ -451,8 +428,8 @@ int score_match(enum score_matcher m, const char *answer, const char *reference)
       size_t s, e;
       size_t n = strlen(answer);
       if (!last_number(answer, n, &s, &e)) return 0;
-      char *x = dup_range(answer + s, e - s);
-      int ok = x && score_parse_number(x, &a) == 0;
+      char *x = xstrndup(answer + s, e - s);
+      int ok = score_parse_number(x, &a) == 0;
       free(x);
       if (!ok) return 0;
     }
@@ -492,7 +469,7 @@ int score_parse_correct(const char *text, size_t len, int *correct, char *err, s
       const char *end = memchr(p, '\n', n - (size_t)(p - t));
       size_t l = end ? (size_t)(end - p) : n - (size_t)(p - t);
       char *v = clean_answer(p, l);
-      json_t *js = v ? json_string(v) : NULL;
+      json_t *js = json_string(v); /* NULL for invalid UTF-8: not a boolean */
       int b = as_bool(js);
       json_decref(js);
       free(v);
@@ -617,11 +594,9 @@ int score_parse_qv(const char *text, size_t len, struct score_qv *out, char *err
     /* feedback runs to the end of the reply */
     size_t rest = n - (size_t)(fb - t);
     while (rest > 0 && isspace((unsigned char)fb[rest - 1])) rest--;
-    char *tmp = dup_range(fb, rest);
-    if (tmp) {
-      copy_utf8(out->feedback, sizeof out->feedback, tmp);
-      free(tmp);
-    }
+    char *tmp = xstrndup(fb, rest);
+    copy_utf8(out->feedback, sizeof out->feedback, tmp);
+    free(tmp);
   }
   return 0;
 }

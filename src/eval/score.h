@@ -52,7 +52,7 @@ const char *score_matcher_name(enum score_matcher m);
  * last "ANSWER:" (case-insensitive, markdown ** around it tolerated) to the end
  * of that line; else the content of the last \boxed{...}; else the last number;
  * else the last non-empty line. Trimmed; a trailing '.' is dropped. Caller
- * frees; never NULL unless out of memory ("" for an empty reply). */
+ * frees; never NULL ("" for an empty reply). */
 char *score_final_answer(const char *text, size_t len);
 
 /* Compare an extracted answer with the reference. Returns 1 match, 0 no match.
@@ -68,7 +68,8 @@ char *score_final_answer(const char *text, size_t len);
  * SCORE_LLM: not decidable here; returns 0 (use score_parse_correct). */
 int score_match(enum score_matcher m, const char *answer, const char *reference);
 
-/* Parse a number as SCORE_NUMERIC does (whole string). 0 and *v, or -1. */
+/* Parse a number as SCORE_NUMERIC does (whole string). 0 and *v, AD_EPARSE when s
+ * is not a number, AD_EINVAL when s is NULL. */
 int score_parse_number(const char *s, double *v);
 
 /* Parse an LLM verifier reply {"correct": bool, "reason": "..."} ("yes"/"no",

@@ -7,7 +7,6 @@
  */
 #include "recipe/recipe.h"
 
-
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -24,6 +23,7 @@
 #include "util/fs.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
+#include "util/mem.h"
 
 #ifndef AD_PREFIX
 #define AD_PREFIX "/usr/local"
@@ -109,20 +109,21 @@ int recipe_default_prompts_dir(char *out, size_t n) {
   ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (l > 0) {
     exe[l] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash) *slash = '\0';
+    char *bin = fs_dirname(exe);
     static const char *const rel[] = {"../../prompts", "../prompts"};
-    for (int i = 0; i < 2; i++) {
-      char cand[PATH_MAX + 32], marker[PATH_MAX + 48];
-      snprintf(cand, sizeof cand, "%s/%s", exe, rel[i]);
-      snprintf(marker, sizeof marker, "%s/solver.md", cand);
-      if (is_file(marker)) {
+    int found = 0;
+    for (int i = 0; i < 2 && !found; i++) {
+      char *cand = fs_join(bin, rel[i]), *marker = fs_join(cand, "solver.md");
+      if ((found = is_file(marker))) {
         char *real = realpath(cand, NULL);
         snprintf(out, n, "%s", real ? real : cand);
         free(real);
-        return 0;
       }
+      free(marker);
+      free(cand);
     }
+    free(bin);
+    if (found) return 0;
   }
   const char *share = AD_PREFIX "/share/autodata/prompts";
   if (is_file(AD_PREFIX "/share/autodata/prompts/solver.md")) {
@@ -167,14 +168,8 @@ static void AD_PRINTF(4, 5) err_pos(struct ld *L, int line, int col, const char 
   va_start(ap, fmt);
   vsnprintf(body, sizeof body, fmt, ap);
   va_end(ap);
-  char *msg = NULL;
-  if (line > 0) {
-    if (asprintf(&msg, "%s:%d:%d: %s", L->file, line, col, body) < 0) msg = NULL;
-  } else {
-    if (asprintf(&msg, "%s: %s", L->file, body) < 0) msg = NULL;
-  }
-  if (msg) add_msg(L, msg);
-  else L->nerr++;
+  if (line > 0) add_msg(L, xasprintf("%s:%d:%d: %s", L->file, line, col, body));
+  else add_msg(L, xasprintf("%s: %s", L->file, body));
 }
 
 #define NLINE(n) ((int)(n)->start_mark.line + 1)
@@ -222,7 +217,7 @@ static const char *lookup_var(struct ld *L, const char *name) {
   return getenv(name);
 }
 
-/* Interpolate ${VAR} / ${VAR:-default} / $${ in a scalar. Returns a malloc'd
+/* Interpolate ${VAR} / ${VAR:-default} / $${ in a scalar. Returns an owned
  * string, or NULL after reporting an error. */
 static char *interpolate(struct ld *L, const yaml_node_t *n) {
   const char *s = sval(n);
@@ -232,12 +227,12 @@ static char *interpolate(struct ld *L, const yaml_node_t *n) {
   int plain = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
   for (size_t i = 0; i < len;) {
     if (s[i] == '$' && i + 2 < len && s[i + 1] == '$' && s[i + 2] == '{') {
-      if (buf_puts(&b, "${")) goto oom;
+      if (buf_puts(&b, "${")) goto too_long;
       i += 3;
       continue;
     }
     if (s[i] != '$' || i + 1 >= len || s[i + 1] != '{') {
-      if (buf_putc(&b, s[i])) goto oom;
+      if (buf_putc(&b, s[i])) goto too_long;
       i++;
       continue;
     }
@@ -267,9 +262,9 @@ static char *interpolate(struct ld *L, const yaml_node_t *n) {
     snprintf(name, sizeof name, "%.*s", (int)(nl > 255 ? 255 : nl), nm);
     const char *v = lookup_var(L, name);
     if (v && *v) {
-      if (buf_puts(&b, v)) goto oom;
+      if (buf_puts(&b, v)) goto too_long;
     } else if (has_default) {
-      if (buf_append(&b, rest + 2, (size_t)(close - rest - 2))) goto oom;
+      if (buf_append(&b, rest + 2, (size_t)(close - rest - 2))) goto too_long;
     } else {
       err_pos(L, NLINE(n), col,
               "environment variable '%s' is %s (write '${%s:-default}' to give a default)", name,
@@ -279,18 +274,28 @@ static char *interpolate(struct ld *L, const yaml_node_t *n) {
     i = (size_t)(close - s) + 1;
   }
   return buf_take(&b, NULL);
-oom:
-  err_at(L, n, "out of memory (or value too long) while interpolating");
+too_long:
+  err_at(L, n, "value longer than %u bytes after interpolation", (unsigned)RECIPE_MAX_FILE);
 fail:
   buf_release(&b);
   return NULL;
 }
 
-/* Check that n is a mapping whose keys are unique scalars from allowed[]. */
+/* names[] (NULL-terminated) as "a, b, c" into list[n]. */
+static void name_list(const char *const *names, char *list, size_t n) {
+  size_t off = 0;
+  list[0] = '\0';
+  for (int i = 0; names[i]; i++)
+    off += (size_t)snprintf(list + off, off < n ? n - off : 0, "%s%s", i ? ", " : "", names[i]);
+}
+
+/* Check that n is a mapping whose keys are unique scalars from allowed[].
+ * Returns 0 (after reporting bad keys), or AD_EINVAL after reporting that n is
+ * not a mapping. */
 static int check_map(struct ld *L, yaml_node_t *n, const char *path, const char *const *allowed) {
   if (n->type != YAML_MAPPING_NODE) {
     err_at(L, n, "%s: expected a mapping, got %s", path, kind_name(n));
-    return -1;
+    return AD_EINVAL;
   }
   for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
     yaml_node_t *k = node(L, p->key);
@@ -312,11 +317,8 @@ static int check_map(struct ld *L, yaml_node_t *n, const char *path, const char 
     int ok = 0;
     for (int i = 0; allowed[i] && !ok; i++) ok = !strcmp(allowed[i], sval(k));
     if (!ok) {
-      char list[512] = "", ex[80];
-      size_t off = 0;
-      for (int i = 0; allowed[i]; i++)
-        off += (size_t)snprintf(list + off, off < sizeof list ? sizeof list - off : 0, "%s%s",
-                                i ? ", " : "", allowed[i]);
+      char list[512], ex[80];
+      name_list(allowed, list, sizeof list);
       excerpt(sval(k), ex, sizeof ex);
       err_at(L, k, "unknown key '%s' in %s; expected one of: %s", ex, path, list);
     }
@@ -333,24 +335,36 @@ static yaml_node_t *map_get(struct ld *L, yaml_node_t *n, const char *key) {
   return NULL;
 }
 
-/* Value as a string (interpolated). Returns 0, or -1 after reporting. */
+/* The getters below return 0, or AD_EINVAL after reporting the problem. */
+
+/* Value as a string (interpolated). */
 static int get_scalar(struct ld *L, yaml_node_t *n, const char *path, char **out) {
   *out = NULL;
   if (n->type != YAML_SCALAR_NODE) {
     err_at(L, n, "%s: expected a string, got %s", path, kind_name(n));
-    return -1;
+    return AD_EINVAL;
   }
   *out = interpolate(L, n);
-  return *out ? 0 : -1;
+  return *out ? 0 : AD_EINVAL;
+}
+
+/* Report that the value v of n is not what path expects ("expected <what>, got
+ * '<v>'"); frees v. Returns AD_EINVAL. */
+static int bad_value(struct ld *L, yaml_node_t *n, const char *path, const char *what, char *v) {
+  char ex[80];
+  excerpt(v, ex, sizeof ex);
+  err_at(L, n, "%s: expected %s, got '%s'", path, what, ex);
+  free(v);
+  return AD_EINVAL;
 }
 
 static int get_str(struct ld *L, yaml_node_t *n, const char *path, int allow_empty, char **dst) {
   char *v;
-  if (get_scalar(L, n, path, &v)) return -1;
+  if (get_scalar(L, n, path, &v)) return AD_EINVAL;
   if (!allow_empty && !*v) {
     err_at(L, n, "%s: must not be empty", path);
     free(v);
-    return -1;
+    return AD_EINVAL;
   }
   free(*dst);
   *dst = v;
@@ -360,22 +374,15 @@ static int get_str(struct ld *L, yaml_node_t *n, const char *path, int allow_emp
 static int get_int(struct ld *L, yaml_node_t *n, const char *path, long long lo, long long hi,
                    long long *dst) {
   char *v;
-  if (get_scalar(L, n, path, &v)) return -1;
+  if (get_scalar(L, n, path, &v)) return AD_EINVAL;
   char *end;
   errno = 0;
   long long x = strtoll(v, &end, 0);
-  int bad = !*v || *end || errno;
-  if (bad) {
-    char ex[80];
-    excerpt(v, ex, sizeof ex);
-    err_at(L, n, "%s: expected an integer, got '%s'", path, ex);
-    free(v);
-    return -1;
-  }
+  if (!*v || *end || errno) return bad_value(L, n, path, "an integer", v);
   free(v);
   if (x < lo || x > hi) {
     err_at(L, n, "%s: %lld is out of range (%lld..%lld)", path, x, lo, hi);
-    return -1;
+    return AD_EINVAL;
   }
   *dst = x;
   return 0;
@@ -383,7 +390,7 @@ static int get_int(struct ld *L, yaml_node_t *n, const char *path, long long lo,
 
 static int get_intv(struct ld *L, yaml_node_t *n, const char *path, int lo, int hi, int *dst) {
   long long x;
-  if (get_int(L, n, path, lo, hi, &x)) return -1;
+  if (get_int(L, n, path, lo, hi, &x)) return AD_EINVAL;
   *dst = (int)x;
   return 0;
 }
@@ -391,64 +398,50 @@ static int get_intv(struct ld *L, yaml_node_t *n, const char *path, int lo, int 
 static int get_num(struct ld *L, yaml_node_t *n, const char *path, double lo, double hi,
                    double *dst) {
   char *v;
-  if (get_scalar(L, n, path, &v)) return -1;
+  if (get_scalar(L, n, path, &v)) return AD_EINVAL;
   char *end;
   errno = 0;
   double x = strtod(v, &end);
-  int bad = !*v || *end || !isfinite(x);
-  if (bad) {
-    char ex[80];
-    excerpt(v, ex, sizeof ex);
-    err_at(L, n, "%s: expected a number, got '%s'", path, ex);
-    free(v);
-    return -1;
-  }
+  if (!*v || *end || !isfinite(x)) return bad_value(L, n, path, "a number", v);
   free(v);
   if (x < lo || x > hi) {
     err_at(L, n, "%s: %g is out of range (%g..%g)", path, x, lo, hi);
-    return -1;
+    return AD_EINVAL;
   }
   *dst = x;
   return 0;
 }
 
+/* true/yes/on/1 or false/no/off/0 (any case): 0 and *out, else AD_EINVAL. */
 static int parse_bool(const char *v, int *out) {
   static const char *const t[] = {"true", "yes", "on", "1"}, *const f[] = {"false", "no", "off", "0"};
   for (int i = 0; i < 4; i++) {
     if (!strcasecmp(v, t[i])) { *out = 1; return 0; }
     if (!strcasecmp(v, f[i])) { *out = 0; return 0; }
   }
-  return -1;
+  return AD_EINVAL;
 }
 
 static int get_bool(struct ld *L, yaml_node_t *n, const char *path, int *dst) {
   char *v;
-  if (get_scalar(L, n, path, &v)) return -1;
+  if (get_scalar(L, n, path, &v)) return AD_EINVAL;
   int b;
-  if (parse_bool(v, &b)) {
-    char ex[80];
-    excerpt(v, ex, sizeof ex);
-    err_at(L, n, "%s: expected a boolean (true/false), got '%s'", path, ex);
-    free(v);
-    return -1;
-  }
+  if (parse_bool(v, &b)) return bad_value(L, n, path, "a boolean (true/false)", v);
   free(v);
   *dst = b;
   return 0;
 }
 
-/* One of names[] (NULL-terminated); returns the index, or -1 after reporting. */
+/* One of names[] (NULL-terminated): returns its index, or -1 (none) after
+ * reporting. */
 static int get_enum(struct ld *L, yaml_node_t *n, const char *path, const char *const *names) {
   char *v;
   if (get_scalar(L, n, path, &v)) return -1;
   for (int i = 0; names[i]; i++) {
     if (!strcmp(names[i], v)) { free(v); return i; }
   }
-  char list[256] = "", ex[80];
-  size_t off = 0;
-  for (int i = 0; names[i]; i++)
-    off += (size_t)snprintf(list + off, off < sizeof list ? sizeof list - off : 0, "%s%s",
-                            i ? ", " : "", names[i]);
+  char list[256], ex[80];
+  name_list(names, list, sizeof list);
   excerpt(v, ex, sizeof ex);
   err_at(L, n, "%s: unknown value '%s'; expected one of: %s", path, ex, list);
   free(v);
@@ -491,7 +484,8 @@ static json_t *to_json(struct ld *L, yaml_node_t *n, const char *path, int depth
   }
   if (n->type == YAML_SEQUENCE_NODE) {
     json_t *a = json_array();
-    for (yaml_node_item_t *it = n->data.sequence.items.start; a && it < n->data.sequence.items.top; it++) {
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
       yaml_node_t *c = node(L, *it);
       json_t *cj = c ? to_json(L, c, path, depth + 1) : NULL;
       if (!cj) { json_decref(a); return NULL; }
@@ -501,7 +495,7 @@ static json_t *to_json(struct ld *L, yaml_node_t *n, const char *path, int depth
   }
   if (n->type == YAML_MAPPING_NODE) {
     json_t *o = json_object();
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; o && p < n->data.mapping.pairs.top; p++) {
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
       yaml_node_t *k = node(L, p->key), *v = node(L, p->value);
       if (!k || !v) continue;
       if (k->type != YAML_SCALAR_NODE) {
@@ -510,7 +504,7 @@ static json_t *to_json(struct ld *L, yaml_node_t *n, const char *path, int depth
         return NULL;
       }
       json_t *kj = jx_string_lossy(sval(k), k->data.scalar.length);
-      const char *key = kj ? json_string_value(kj) : "";
+      const char *key = json_string_value(kj);
       if (json_object_get(o, key)) {
         err_at(L, k, "%s: duplicate key '%s'", path, key);
         json_decref(kj);
@@ -663,18 +657,11 @@ static void parse_headers(struct ld *L, struct recipe_endpoint *e, yaml_node_t *
       free(val);
       continue;
     }
-    char *h = NULL, *raw = NULL;
-    if (asprintf(&h, "%s: %s", sval(k), val) < 0) h = NULL;
-    if (secret_header(sval(k))) {
-      if (asprintf(&raw, "%s: <redacted>", sval(k)) < 0) raw = NULL;
-    } else if (asprintf(&raw, "%s: %s", sval(k), sval(v)) < 0) {
-      raw = NULL;
-    }
-    free(val);
-    if (!h || !raw) { free(h); free(raw); err_at(L, k, "out of memory"); return; }
-    e->headers[e->n_headers] = h;
-    e->headers_raw[e->n_headers] = raw;
+    e->headers[e->n_headers] = xasprintf("%s: %s", sval(k), val);
+    e->headers_raw[e->n_headers] = secret_header(sval(k)) ? xasprintf("%s: <redacted>", sval(k))
+                                                          : xasprintf("%s: %s", sval(k), sval(v));
     e->n_headers++;
+    free(val);
   }
 }
 
@@ -685,8 +672,7 @@ static void parse_prices(struct ld *L, struct recipe_endpoint *e, yaml_node_t *n
     err_at(L, n, "%s: more than %d models", path, RECIPE_MAX_PRICES);
     return;
   }
-  e->prices = calloc(cnt ? cnt : 1, sizeof *e->prices);
-  if (!e->prices) return;
+  e->prices = xcalloc(cnt ? cnt : 1, sizeof *e->prices);
   for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
     yaml_node_t *k = node(L, p->key), *v = node(L, p->value);
     if (!k || !v || k->type != YAML_SCALAR_NODE) continue;
@@ -701,8 +687,8 @@ static void parse_prices(struct ld *L, struct recipe_endpoint *e, yaml_node_t *n
     if ((f = map_get(L, v, "input_per_mtok"))) get_num(L, f, fp, 0, 1e9, &pr->input_per_mtok);
     snprintf(fp, sizeof fp, "%s.output_per_mtok", sub);
     if ((f = map_get(L, v, "output_per_mtok"))) get_num(L, f, fp, 0, 1e9, &pr->output_per_mtok);
-    pr->model = strdup(sval(k));
-    if (pr->model) e->n_prices++;
+    pr->model = xstrdup(sval(k));
+    e->n_prices++;
   }
 }
 
@@ -738,7 +724,7 @@ static void parse_endpoint(struct ld *L, struct recipe_endpoint *e, yaml_node_t 
       }
     }
   } else if (!strcmp(name, "sim")) {
-    e->base_urls[e->n_urls++] = strdup("sim");
+    e->base_urls[e->n_urls++] = xstrdup("sim");
   } else {
     err_at(L, n, "missing required key 'base_url' (or 'base_urls') in %s", path);
   }
@@ -772,8 +758,7 @@ static void parse_endpoints(struct ld *L, yaml_node_t *n) {
       err_at(L, n, "endpoints: more than %d endpoints", RECIPE_MAX_ENDPOINTS);
       cnt = 0;
     }
-    r->endpoints = calloc(cnt + 1, sizeof *r->endpoints);
-    if (!r->endpoints) return;
+    r->endpoints = xcalloc(cnt + 1, sizeof *r->endpoints);
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; cnt && p < n->data.mapping.pairs.top; p++) {
       yaml_node_t *k = node(L, p->key), *v = node(L, p->value);
       if (!k || !v || k->type != YAML_SCALAR_NODE) continue;
@@ -785,24 +770,20 @@ static void parse_endpoints(struct ld *L, yaml_node_t *n) {
       }
       if (recipe_find_endpoint(r, sval(k)) >= 0) continue; /* duplicate: reported by check_map */
       struct recipe_endpoint *e = &r->endpoints[r->n_endpoints];
-      e->name = strdup(sval(k));
-      if (!e->name) return;
+      e->name = xstrdup(sval(k));
       r->n_endpoints++;
       parse_endpoint(L, e, v, e->name);
     }
   }
-  if (!r->endpoints) {
-    r->endpoints = calloc(1, sizeof *r->endpoints);
-    if (!r->endpoints) return;
-  }
+  if (!r->endpoints) r->endpoints = xcalloc(1, sizeof *r->endpoints);
   if (recipe_find_endpoint(r, "sim") < 0) {
     struct recipe_endpoint *e = &r->endpoints[r->n_endpoints];
     endpoint_defaults(e);
-    e->name = strdup("sim");
-    e->base_urls[0] = strdup("sim");
+    e->name = xstrdup("sim");
+    e->base_urls[0] = xstrdup("sim");
     e->n_urls = 1;
     e->builtin = 1;
-    if (e->name && e->base_urls[0]) r->n_endpoints++;
+    r->n_endpoints++;
   }
 }
 
@@ -902,8 +883,8 @@ static void parse_roles(struct ld *L, yaml_node_t *n, yaml_node_t *root) {
   struct recipe_role *q = &r->roles[RECIPE_ROLE_QUALITY], *j = &r->roles[RECIPE_ROLE_JUDGE];
   if (!map_get(L, n, "quality") && j->present && j->endpoint && j->model) {
     q->present = 1;
-    q->endpoint = strdup(j->endpoint);
-    q->model = strdup(j->model);
+    q->endpoint = xstrdup(j->endpoint);
+    q->model = xstrdup(j->model);
     q->endpoint_index = j->endpoint_index;
   }
 }
@@ -1030,27 +1011,20 @@ static void parse_baselines(struct ld *L, yaml_node_t *n) {
 
 /* ---- prompt files ------------------------------------------------------- */
 
-static char *join_path(const char *dir, const char *rel) {
-  char *p = NULL;
-  if (asprintf(&p, "%s/%s", dir, rel) < 0) return NULL;
-  return p;
-}
-
 /* Resolve a prompt path: absolute as is; else the recipe's folder, then the
- * default prompts folder. Returns a malloc'd existing path, or NULL with the
+ * default prompts folder. Returns an owned existing path, or NULL with the
  * places tried in tried. */
 static char *resolve_prompt(struct ld *L, const char *rel, char *tried, size_t n) {
   tried[0] = '\0';
   if (rel[0] == '/') {
     snprintf(tried, n, "%s", rel);
-    return is_file(rel) ? strdup(rel) : NULL;
+    return is_file(rel) ? xstrdup(rel) : NULL;
   }
   const char *dirs[2] = {L->r->dir, L->r->prompts_dir};
   size_t off = 0;
   for (int i = 0; i < 2; i++) {
     if (!dirs[i]) continue;
-    char *p = join_path(dirs[i], rel);
-    if (!p) return NULL;
+    char *p = fs_join(dirs[i], rel);
     if (is_file(p)) return p;
     off += (size_t)snprintf(tried + off, off < n ? n - off : 0, "%s%s", off ? ", " : "", p);
     free(p);
@@ -1058,6 +1032,8 @@ static char *resolve_prompt(struct ld *L, const char *rel, char *tried, size_t n
   return NULL;
 }
 
+/* Read and compile one prompt file into pr. 0, or (after reporting) fs_read_all's
+ * AD_EIO / AD_ETOOBIG, or the template compiler's code. */
 static int load_prompt_file(struct ld *L, struct recipe_prompt *pr, const char *path, int whole,
                             int line, int col, const char *what) {
   size_t len = 0;
@@ -1065,21 +1041,16 @@ static int load_prompt_file(struct ld *L, struct recipe_prompt *pr, const char *
   if (rc) {
     err_pos(L, line, col, "%s: cannot read prompt file '%s': %s", what, path,
             rc == AD_ETOOBIG ? "larger than 1 MiB" : strerror(errno));
-    return -1;
+    return rc;
   }
-  pr->path = strdup(path);
+  pr->path = xstrdup(path);
   pr->len = len;
   sha256_hex(pr->text, len, pr->sha256);
   char e[1024];
   if (whole) rc = tpl_compile(pr->text, len, path, 1, &pr->tpl.user, e, sizeof e);
   else rc = tpl_prompt_compile(pr->text, len, path, &pr->tpl, e, sizeof e);
-  if (rc) {
-    char *msg = NULL;
-    if (asprintf(&msg, "%s (prompt of %s)", e, what) >= 0) add_msg(L, msg);
-    else L->nerr++;
-    return -1;
-  }
-  return 0;
+  if (rc) add_msg(L, xasprintf("%s (prompt of %s)", e, what));
+  return rc;
 }
 
 static void load_prompts(struct ld *L) {
@@ -1101,7 +1072,7 @@ static void load_prompts(struct ld *L) {
       }
     } else {
       const char *def = recipe_default_prompt_file((enum recipe_role_id)i, r->task);
-      char *p = r->prompts_dir ? join_path(r->prompts_dir, def) : NULL;
+      char *p = r->prompts_dir ? fs_join(r->prompts_dir, def) : NULL;
       if (!p || !is_file(p)) {
         err_pos(L, line, col,
                 "%s: no prompt given and the default prompt file '%s' was not found (%s); set "
@@ -1168,13 +1139,6 @@ void recipe_free(struct recipe *r) {
   free(r);
 }
 
-static char *dir_of(const char *path) {
-  const char *slash = strrchr(path, '/');
-  if (!slash) return strdup(".");
-  if (slash == path) return strdup("/");
-  return strndup(path, (size_t)(slash - path));
-}
-
 static int valid_recipe_name(const char *s) {
   if (!strcmp(s, ".") || !strcmp(s, "..")) return 0;
   for (; *s; s++) {
@@ -1210,7 +1174,7 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
   r->sources.shuffle_seed = (uint64_t)r->seed;
   if ((v = map_get(L, root, "method"))) {
     int m = get_enum(L, v, "method", v_method);
-    if (m >= 0) { free(r->method); r->method = strdup(v_method[m]); }
+    if (m >= 0) xset_str(&r->method, v_method[m]);
   }
   if ((v = map_get(L, root, "goal"))) get_str(L, v, "goal", 1, &r->goal);
   if ((v = map_get(L, root, "concurrency"))) get_intv(L, v, "concurrency", 1, 1000000, &r->concurrency);
@@ -1229,20 +1193,18 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
   }
 }
 
-static int recipe_init_defaults(struct recipe *r) {
+static void recipe_init_defaults(struct recipe *r) {
   r->seed = 1;
   r->task = CAND_TASK_RUBRIC;
-  r->method = strdup("agentic");
-  r->goal = strdup("");
+  r->method = xstrdup("agentic");
+  r->goal = xstrdup("");
   r->concurrency = 64;
   src_options_init(&r->sources);
   r->sources.path = NULL;
-  r->sources.id_field = strdup("id");
-  r->sources.title_field = strdup("title");
-  r->sources.text_field = strdup("text");
+  r->sources.id_field = xstrdup("id");
+  r->sources.title_field = xstrdup("title");
+  r->sources.text_field = xstrdup("text");
   role_defaults(r);
-  return r->method && r->goal && r->sources.id_field && r->sources.title_field && r->sources.text_field
-             ? 0 : AD_ENOMEM;
 }
 
 int recipe_load_mem(const char *text, size_t n, const char *virtual_path,
@@ -1259,22 +1221,23 @@ int recipe_load_mem(const char *text, size_t n, const char *virtual_path,
   L.diag = diag;
   L.opts = opts;
   L.json_budget = RECIPE_JSON_BUDGET;
-  struct recipe *r = L.r = calloc(1, sizeof *r);
-  if (!r) return AD_ENOMEM;
-  if ((rc = recipe_init_defaults(r))) goto cleanup;
-  r->path = strdup(virtual_path);
-  r->dir = dir_of(virtual_path);
-  if (!r->path || !r->dir) { rc = AD_ENOMEM; goto cleanup; }
+  struct recipe *r = L.r = xcalloc(1, sizeof *r);
+  recipe_init_defaults(r);
+  r->path = xstrdup(virtual_path);
+  r->dir = fs_dirname(virtual_path);
   sha256_hex(text, n, r->sha256);
   if (!(opts && opts->skip_prompts)) {
     if (opts && opts->prompts_dir) {
-      r->prompts_dir = strdup(opts->prompts_dir);
+      r->prompts_dir = xstrdup(opts->prompts_dir);
     } else {
       char pd[PATH_MAX];
-      if (!recipe_default_prompts_dir(pd, sizeof pd)) r->prompts_dir = strdup(pd);
+      if (!recipe_default_prompts_dir(pd, sizeof pd)) r->prompts_dir = xstrdup(pd);
     }
   }
-  if (!yaml_parser_initialize(&parser)) { rc = AD_ENOMEM; goto cleanup; }
+  if (!yaml_parser_initialize(&parser)) { /* libyaml's own allocation failed */
+    rc = AD_ENOMEM;
+    goto cleanup;
+  }
   parser_ok = 1;
   yaml_parser_set_input_string(&parser, (const unsigned char *)text, n);
   if (!yaml_parser_load(&parser, &L.doc)) {
@@ -1301,12 +1264,8 @@ int recipe_load_mem(const char *text, size_t n, const char *virtual_path,
     if (!L.explicit_samples[RECIPE_ROLE_WEAK]) r->roles[RECIPE_ROLE_WEAK].samples = 4;
     if (!L.explicit_samples[RECIPE_ROLE_STRONG]) r->roles[RECIPE_ROLE_STRONG].samples = 4;
   }
-  if (!r->output_folder && r->name) {
-    if (asprintf(&r->output_folder, "runs/%s", r->name) < 0) r->output_folder = NULL;
-  }
-  if (!r->store_path && r->output_folder) {
-    if (asprintf(&r->store_path, "%s/store.db", r->output_folder) < 0) r->store_path = NULL;
-  }
+  if (!r->output_folder && r->name) r->output_folder = xasprintf("runs/%s", r->name);
+  if (!r->store_path && r->output_folder) r->store_path = fs_join(r->output_folder, "store.db");
   if (!(opts && opts->skip_prompts)) load_prompts(&L); /* runs after errors too: report them all */
   if (L.nerr) rc = AD_EINVAL;
 cleanup:
@@ -1332,11 +1291,12 @@ int recipe_load(const char *path, const struct recipe_load_opts *opts, struct re
   *out = NULL;
   int rc = fs_read_all(path, RECIPE_MAX_FILE, &text, &len);
   if (rc) {
-    char *msg = NULL;
     int e = errno;
-    if (rc == AD_ETOOBIG) rc = asprintf(&msg, "%s: recipe file larger than %u bytes", path, (unsigned)RECIPE_MAX_FILE) < 0 ? AD_ENOMEM : AD_ETOOBIG;
-    else if (rc == AD_EIO) rc = asprintf(&msg, "%s: cannot read recipe: %s", path, strerror(e)) < 0 ? AD_ENOMEM : AD_EIO;
-    if (diag && msg && diag->n < RECIPE_MAX_ERRORS) diag->msgs[diag->n++] = msg;
+    char *msg = rc == AD_ETOOBIG ? xasprintf("%s: recipe file larger than %u bytes", path,
+                                             (unsigned)RECIPE_MAX_FILE)
+                                 : xasprintf("%s: cannot read recipe: %s", path,
+                                             rc == AD_EIO ? strerror(e) : ad_strerror(rc));
+    if (diag && diag->n < RECIPE_MAX_ERRORS) diag->msgs[diag->n++] = msg;
     else free(msg);
     return rc;
   }
@@ -1402,7 +1362,6 @@ static json_t *prompt_json(const struct recipe_prompt *p) {
 
 json_t *recipe_to_json(const struct recipe *r) {
   json_t *root = json_object();
-  if (!root) return NULL;
   json_object_set_new(root, "name", jstr(r->name));
   json_object_set_new(root, "task", json_string(cand_task_name(r->task)));
   json_object_set_new(root, "seed", json_integer(r->seed));
@@ -1420,7 +1379,7 @@ json_t *recipe_to_json(const struct recipe *r) {
                                 "shuffle", s->shuffle, "shuffle_seed", (json_int_t)s->shuffle_seed));
 
   json_t *eps = json_object();
-  for (int i = 0; eps && i < r->n_endpoints; i++) {
+  for (int i = 0; i < r->n_endpoints; i++) {
     const struct recipe_endpoint *e = &r->endpoints[i];
     json_t *urls = json_array(), *hdrs = json_array(), *prices = json_object();
     for (int k = 0; k < e->n_urls; k++) json_array_append_new(urls, jstr(e->base_urls[k]));
@@ -1442,7 +1401,7 @@ json_t *recipe_to_json(const struct recipe *r) {
   json_object_set_new(root, "endpoints", eps);
 
   json_t *roles = json_object();
-  for (int i = 0; roles && i < RECIPE_N_ROLES; i++) {
+  for (int i = 0; i < RECIPE_N_ROLES; i++) {
     const struct recipe_role *ro = &r->roles[i];
     if (!ro->present) {
       json_object_set_new(roles, role_names[i], json_null());
@@ -1460,7 +1419,7 @@ json_t *recipe_to_json(const struct recipe *r) {
   json_object_set_new(root, "roles", roles);
 
   json_t *bounds = json_array();
-  for (int i = 0; bounds && i < r->accept.n; i++) {
+  for (int i = 0; i < r->accept.n; i++) {
     char b[128];
     accept_bound_format(&r->accept.bounds[i], b, sizeof b);
     json_array_append_new(bounds, json_string(b));

@@ -173,9 +173,10 @@ struct recipe_load_opts {
 
 /* Load and validate the recipe file at path. opts may be NULL. On success
  * returns 0 and *out (free with recipe_free). On failure returns AD_EIO (file
- * unreadable), AD_ETOOBIG (file too big), AD_EPARSE (YAML syntax) or AD_EINVAL
- * (validation), *out is NULL and diag holds at least one message (diag may be
- * NULL to ignore them; free with recipe_diag_release). */
+ * unreadable), AD_ETOOBIG (file too big), AD_EPARSE (YAML syntax), AD_EINVAL
+ * (validation) or AD_ENOMEM (libyaml could not allocate its parser), *out is NULL
+ * and diag holds at least one message (diag may be NULL to ignore them; free with
+ * recipe_diag_release). */
 AD_WUR int recipe_load(const char *path, const struct recipe_load_opts *opts, struct recipe **out,
                        struct recipe_diag *diag);
 /* The same from memory: virtual_path names the file in messages and gives the
@@ -185,7 +186,7 @@ AD_WUR int recipe_load_mem(const char *text, size_t n, const char *virtual_path,
                            struct recipe_diag *diag);
 void recipe_free(struct recipe *r);
 
-/* Index of the endpoint called name, or -1. */
+/* Index of the endpoint called name, or -1 when there is none. */
 int recipe_find_endpoint(const struct recipe *r, const char *name);
 
 /* Fill out for endpoint i (0 <= i < n_endpoints). Every pointer in out borrows
@@ -200,7 +201,7 @@ int recipe_price(const struct recipe *r, int i, const char *model, double *in_pe
 
 /* The effective configuration as canonical JSON material (new reference): every
  * field after defaults, prompts as {path, sha256}, no secrets. Dump it with
- * jx_dump_canonical() for a stable byte form. NULL only when out of memory. */
+ * jx_dump_canonical() for a stable byte form. Never NULL. */
 json_t *recipe_to_json(const struct recipe *r);
 
 /* Locate the default prompts folder: $AUTODATA_PROMPTS, else

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "util/mem.h"
 #include "util/rng.h"
 
 double boot_mean(const double *x, size_t n) {
@@ -35,19 +36,18 @@ static double resample_mean(const double *x, size_t n, struct rng *g) {
 }
 
 /* Shared core: y == NULL -> one-sample mean; else the difference. */
-static int boot_core(const double *x, size_t nx, const double *y, size_t ny, int resamples,
-                     double level, uint64_t seed, struct boot_ci *out) {
+static void boot_core(const double *x, size_t nx, const double *y, size_t ny, int resamples,
+                      double level, uint64_t seed, struct boot_ci *out) {
   out->n = nx;
   if (!nx || (y && !ny)) {
     out->est = out->lo = out->hi = NAN;
     out->n = 0;
-    return 0;
+    return;
   }
   out->est = boot_mean(x, nx) - (y ? boot_mean(y, ny) : 0);
   if (resamples < 1) resamples = BOOT_DEFAULT_RESAMPLES;
   if (!(level > 0 && level < 1)) level = BOOT_DEFAULT_LEVEL;
-  double *m = malloc((size_t)resamples * sizeof *m);
-  if (!m) return AD_ENOMEM;
+  double *m = xmalloc((size_t)resamples * sizeof *m);
   struct rng g;
   rng_seed(&g, seed);
   for (int b = 0; b < resamples; b++) {
@@ -58,15 +58,14 @@ static int boot_core(const double *x, size_t nx, const double *y, size_t ny, int
   out->lo = boot_quantile(m, (size_t)resamples, (1 - level) / 2);
   out->hi = boot_quantile(m, (size_t)resamples, (1 + level) / 2);
   free(m);
-  return 0;
 }
 
-int boot_mean_ci(const double *x, size_t n, int resamples, double level, uint64_t seed,
-                 struct boot_ci *out) {
-  return boot_core(x, n, NULL, 0, resamples, level, seed, out);
+void boot_mean_ci(const double *x, size_t n, int resamples, double level, uint64_t seed,
+                  struct boot_ci *out) {
+  boot_core(x, n, NULL, 0, resamples, level, seed, out);
 }
 
-int boot_diff_ci(const double *x, size_t nx, const double *y, size_t ny, int resamples,
-                 double level, uint64_t seed, struct boot_ci *out) {
-  return boot_core(x, nx, y, ny, resamples, level, seed, out);
+void boot_diff_ci(const double *x, size_t nx, const double *y, size_t ny, int resamples,
+                  double level, uint64_t seed, struct boot_ci *out) {
+  boot_core(x, nx, y, ny, resamples, level, seed, out);
 }

@@ -13,15 +13,13 @@
  *                  (unpaired): each resample draws x and y independently.
  *
  * A sample of size 0 gives est = lo = hi = NAN and n = 0; a sample of size 1
- * gives lo = hi = est. Pure functions, thread-safe; AD_ENOMEM is the only error.
+ * gives lo = hi = est. Pure functions, thread-safe; they cannot fail.
  */
 #ifndef AD_BOOTSTRAP_H
 #define AD_BOOTSTRAP_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include "util/err.h"
 
 #define BOOT_DEFAULT_RESAMPLES 2000
 #define BOOT_DEFAULT_LEVEL 0.95
@@ -37,9 +35,9 @@ double boot_mean(const double *x, size_t n);
 /* The q-quantile (0..1) of sorted[0..n) with linear interpolation (NAN when n == 0). */
 double boot_quantile(const double *sorted, size_t n, double q);
 
-AD_WUR int boot_mean_ci(const double *x, size_t n, int resamples, double level, uint64_t seed,
-                        struct boot_ci *out);
-AD_WUR int boot_diff_ci(const double *x, size_t nx, const double *y, size_t ny, int resamples,
-                        double level, uint64_t seed, struct boot_ci *out);
+void boot_mean_ci(const double *x, size_t n, int resamples, double level, uint64_t seed,
+                  struct boot_ci *out);
+void boot_diff_ci(const double *x, size_t nx, const double *y, size_t ny, int resamples,
+                  double level, uint64_t seed, struct boot_ci *out);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "report/report.h"
 #include "util/jsonx.h"
+#include "util/mem.h"
 
 extern char **environ;
 
@@ -140,8 +141,7 @@ static const char **role_keys(const json_t *obj, size_t *n) {
   *n = 0;
   size_t cnt = json_is_object(obj) ? json_object_size(obj) : 0;
   if (!cnt) return NULL;
-  const char **keys = calloc(cnt, sizeof *keys);
-  if (!keys) return NULL;
+  const char **keys = xcalloc(cnt, sizeof *keys);
   const char *k;
   json_t *v;
   json_object_foreach((json_t *)obj, k, v) keys[(*n)++] = k;
@@ -193,13 +193,11 @@ struct card_data {
   /* calls */
   json_t *roles; /* role -> {calls, ok, error, cache_hits, retries, prompt, completion, cost} */
   int any_priced, any_unpriced;
-  char *err;
-  size_t errn;
-  int rc; /* our own failure inside a callback */
 };
 
-static int oom(struct card_data *d) {
-  return d->rc = report_err(d->err, d->errn, AD_ENOMEM, "out of memory");
+/* o[k] += by (an integer member, 0 when absent). */
+static void bump(json_t *o, const char *k, long long by) {
+  json_object_set_new(o, k, json_integer(jx_int(o, k, 0) + by));
 }
 
 static int source_row(void *ud, const json_t *row) {
@@ -212,26 +210,22 @@ static int source_row(void *ud, const json_t *row) {
   else if (!strcmp(state, "done")) d->src_done++;
   else if (!strcmp(state, "exhausted")) d->src_exhausted++;
   const char *id = jx_str(row, "source_id");
-  if (id && json_object_set_new(d->src_rounds, id, json_integer(jx_int(row, "rounds_used", 0))))
-    return oom(d);
+  if (id) json_object_set_new(d->src_rounds, id, json_integer(jx_int(row, "rounds_used", 0)));
   return 0;
 }
 
-static int add_round(struct card_data *d, long long r) {
+static void add_round(struct card_data *d, long long r) {
   if (r <= 0 || r > 100000) {
     d->rounds_unknown++;
-    return 0;
+    return;
   }
   if ((size_t)r >= d->n_rounds) {
     size_t nn = (size_t)r + 1;
-    size_t *p = realloc(d->rounds, nn * sizeof *p);
-    if (!p) return oom(d);
-    memset(p + d->n_rounds, 0, (nn - d->n_rounds) * sizeof *p);
-    d->rounds = p;
+    d->rounds = xrealloc(d->rounds, nn * sizeof *d->rounds);
+    memset(d->rounds + d->n_rounds, 0, (nn - d->n_rounds) * sizeof *d->rounds);
     d->n_rounds = nn;
   }
   d->rounds[r]++;
-  return 0;
 }
 
 static int example_row(void *ud, const json_t *row) {
@@ -248,7 +242,8 @@ static int example_row(void *ud, const json_t *row) {
     const char *sid = jx_str(row, "source_id");
     r = sid ? jx_int(d->src_rounds, sid, 0) : 0;
   }
-  return add_round(d, r);
+  add_round(d, r);
+  return 0;
 }
 
 static int candidate_row(void *ud, const json_t *row) {
@@ -262,9 +257,7 @@ static int candidate_row(void *ud, const json_t *row) {
     } else {
       const char *fr = jx_str(rec, "filter_reason");
       if (!fr) fr = "unspecified";
-      if (json_object_set_new(d->filter_reasons, fr,
-                              json_integer(jx_int(d->filter_reasons, fr, 0) + 1)))
-        return oom(d);
+      bump(d->filter_reasons, fr, 1);
     }
   }
   if (verdict && !strcmp(verdict, "accepted")) {
@@ -275,8 +268,7 @@ static int candidate_row(void *ud, const json_t *row) {
   const char *reason = jx_str(row, "reason");
   if (!reason) reason = jx_str(json_object_get(row, "record"), "reason");
   if (!reason) reason = "unspecified";
-  long long c = jx_int(d->reasons, reason, 0);
-  if (json_object_set_new(d->reasons, reason, json_integer(c + 1))) return oom(d);
+  bump(d->reasons, reason, 1);
   return 0;
 }
 
@@ -305,10 +297,6 @@ static int price_of(const struct card_data *d, const char *endpoint, const char 
   return 0;
 }
 
-static int bump(json_t *o, const char *k, long long by) {
-  return json_object_set_new(o, k, json_integer(jx_int(o, k, 0) + by));
-}
-
 static int call_row(void *ud, const json_t *row) {
   struct card_data *d = ud;
   const char *role = jx_str(row, "role");
@@ -319,38 +307,33 @@ static int call_row(void *ud, const json_t *row) {
                   (json_int_t)0, "error", (json_int_t)0, "cache_hits", (json_int_t)0, "retries",
                   (json_int_t)0, "prompt", (json_int_t)0, "completion", (json_int_t)0, "cost",
                   0.0, "priced", 0);
-    if (!r || json_object_set_new(d->roles, role, r)) return oom(d);
+    json_object_set_new(d->roles, role, r);
   }
   const json_t *h = json_object_get(row, "cache_hit"); /* a boolean (or 0/1) */
   int hit = json_is_true(h) || (json_is_integer(h) && json_integer_value(h) != 0);
   const char *status = jx_str(row, "status");
-  int bad = bump(r, "calls", 1);
-  bad |= bump(r, hit ? "cache_hits" : (status && !strcmp(status, "ok")) ? "ok" : "error", 1);
-  bad |= bump(r, "retries", jx_int(row, "retries", 0));
+  bump(r, "calls", 1);
+  bump(r, hit ? "cache_hits" : (status && !strcmp(status, "ok")) ? "ok" : "error", 1);
+  bump(r, "retries", jx_int(row, "retries", 0));
   if (!hit) { /* tokens and cost count real calls only */
     long long pt = jx_int(row, "prompt_tokens", 0), ct = jx_int(row, "completion_tokens", 0);
-    bad |= bump(r, "prompt", pt);
-    bad |= bump(r, "completion", ct);
+    bump(r, "prompt", pt);
+    bump(r, "completion", ct);
     double pin = 0, pout = 0;
     if (price_of(d, jx_str(row, "endpoint"), jx_str(row, "model"), &pin, &pout)) {
       double cost = jx_num(r, "cost", 0) + (double)pt / 1e6 * pin + (double)ct / 1e6 * pout;
-      bad |= json_object_set_new(r, "cost", json_real(cost));
-      bad |= json_object_set_new(r, "priced", json_true());
+      json_object_set_new(r, "cost", json_real(cost));
+      json_object_set_new(r, "priced", json_true());
       d->any_priced = 1;
     } else if (pt || ct) {
       d->any_unpriced = 1;
     }
   }
-  return bad ? oom(d) : 0;
+  return 0;
 }
 
-static int read_err(struct card_data *d, int rc) {
-  if (d->rc) return d->rc;
-  return report_err(d->err, d->errn, rc, "%s", store_errmsg(d->st));
-}
-
-static int collect(struct card_data *d) {
-  int rc = report_run_row(d->st, d->run, &d->row, d->err, d->errn);
+static int collect(struct card_data *d, char *err, size_t n) {
+  int rc = report_run_row(d->st, d->run, &d->row, err, n);
   if (rc) return rc;
   d->run = (store_id)jx_int(d->row, "id", d->run);
   d->meta = report_run_meta(d->row);
@@ -365,11 +348,11 @@ static int collect(struct card_data *d) {
   d->reasons = json_object();
   d->filter_reasons = json_object();
   d->roles = json_object();
-  if (!d->src_rounds || !d->reasons || !d->filter_reasons || !d->roles) return oom(d);
-  if ((rc = store_sources_each(d->st, d->run, source_row, d))) return read_err(d, rc);
-  if ((rc = store_examples_each(d->st, d->run, example_row, d))) return read_err(d, rc);
-  if ((rc = store_candidates_each(d->st, d->run, NULL, candidate_row, d))) return read_err(d, rc);
-  if ((rc = store_calls_each(d->st, d->run, NULL, 0, call_row, d))) return read_err(d, rc);
+  if ((rc = store_sources_each(d->st, d->run, source_row, d)) ||
+      (rc = store_examples_each(d->st, d->run, example_row, d)) ||
+      (rc = store_candidates_each(d->st, d->run, NULL, candidate_row, d)) ||
+      (rc = store_calls_each(d->st, d->run, NULL, 0, call_row, d)))
+    return report_err(err, n, rc, "%s", store_errmsg(d->st));
   return 0;
 }
 
@@ -564,7 +547,6 @@ static void role_table(struct cw *w, const struct card_data *d) {
   size_t n = 0;
   const char **keys = role_keys(roles, &n);
   if (!keys) {
-    if (json_object_size(roles)) w->rc = AD_ENOMEM;
     outs(w, "The run did not record its roles.\n\n");
     return;
   }
@@ -632,7 +614,6 @@ static void role_table(struct cw *w, const struct card_data *d) {
       cell_json(w, json_object_get(e, "max_inflight"), NULL);
       outs(w, " |\n");
     }
-    if (!ek) w->rc = AD_ENOMEM;
     free(ek);
     outs(w, "\n");
   }
@@ -804,14 +785,10 @@ static void stat_row(struct cw *w, const char *name, const struct dstat *s) {
 }
 
 /* A "| reason | count | share |" table of reasons (reason -> count), by count
- * then name; share of total. Out of memory sets w->rc. */
+ * then name; share of total. */
 static void reason_table(struct cw *w, const json_t *reasons, size_t total) {
   size_t nr = json_object_size(reasons);
-  const char **keys = calloc(nr ? nr : 1, sizeof *keys);
-  if (!keys) {
-    w->rc = AD_ENOMEM;
-    return;
-  }
+  const char **keys = xcalloc(nr ? nr : 1, sizeof *keys);
   size_t i = 0;
   const char *k;
   json_t *v;
@@ -945,7 +922,6 @@ static void cost_section(struct cw *w, const struct card_data *d) {
   size_t n = 0;
   const char **keys = role_keys(d->roles, &n);
   if (!keys) {
-    if (json_object_size(d->roles)) w->rc = AD_ENOMEM;
     outs(w, "No model call is recorded.\n\n");
     return;
   }
@@ -1013,7 +989,6 @@ static void prompts_section(struct cw *w, const struct card_data *d) {
     prompt_block(w, keys[i], jx_str(p, "path"), sha, jx_str(p, "text"));
     any = 1;
   }
-  if (json_object_size(prompts) && !keys) w->rc = AD_ENOMEM;
   free(keys);
   /* prompts known only by hash (from the run row or the recipe) */
   const json_t *srcs[2] = {hashes, roles};
@@ -1140,12 +1115,10 @@ int report_card_render(store *st, store_id run, struct buf *dst, char *err, size
   memset(&d, 0, sizeof d);
   d.st = st;
   d.run = run;
-  d.err = err;
-  d.errn = n;
   struct buf b;
   buf_init(&b, 0);
   struct cw w = {&b, 0};
-  int rc = collect(&d);
+  int rc = collect(&d, err, n);
   if (rc) goto cleanup;
   front_matter(&w, &d);
   summary(&w, &d);

@@ -10,6 +10,7 @@
 #include "report/bootstrap.h"
 #include "report/report.h"
 #include "util/jsonx.h"
+#include "util/mem.h"
 #include "util/rng.h"
 
 /* ---- growable vectors ---------------------------------------------------------- */
@@ -19,17 +20,14 @@ struct vec {
   size_t n, cap;
 };
 
-static int vec_push(struct vec *a, double x) {
-  if (!isfinite(x)) return 0;
+/* Append x unless it is not finite. */
+static void vec_push(struct vec *a, double x) {
+  if (!isfinite(x)) return;
   if (a->n == a->cap) {
-    size_t cap = a->cap ? a->cap * 2 : 64;
-    double *p = realloc(a->v, cap * sizeof *p);
-    if (!p) return AD_ENOMEM;
-    a->v = p;
-    a->cap = cap;
+    a->cap = a->cap ? a->cap * 2 : 64;
+    a->v = xrealloc(a->v, a->cap * sizeof *a->v);
   }
   a->v[a->n++] = x;
-  return 0;
 }
 
 static void vec_free(struct vec *a) {
@@ -57,7 +55,6 @@ struct compare_run {
   double accept_round_sum;
   json_t *src_acc;      /* source_id -> true when a candidate passed the gate */
   json_t *rejections, *filter_rejections;
-  int oom;
 };
 
 void compare_opts_default(struct compare_opts *o) {
@@ -102,17 +99,15 @@ static int on_example(void *ud, const json_t *row) {
   struct compare_run *r = ud;
   const json_t *ex = json_object_get(row, "example");
   if (!json_is_object(ex)) return 0;
-  int e = 0;
-  e |= vec_push(&r->d[D_WEAK], num_or_nan(ex, "weak_mean"));
-  e |= vec_push(&r->d[D_STRONG], num_or_nan(ex, "strong_mean"));
-  e |= vec_push(&r->d[D_GAP], num_or_nan(ex, "gap"));
-  e |= vec_push(&r->d[D_WSTD], num_or_nan(ex, "weak_std"));
+  vec_push(&r->d[D_WEAK], num_or_nan(ex, "weak_mean"));
+  vec_push(&r->d[D_STRONG], num_or_nan(ex, "strong_mean"));
+  vec_push(&r->d[D_GAP], num_or_nan(ex, "gap"));
+  vec_push(&r->d[D_WSTD], num_or_nan(ex, "weak_std"));
   const char *q = jx_str(ex, "question");
-  if (q) e |= vec_push(&r->d[D_QLEN], (double)utf8_chars(q));
+  if (q) vec_push(&r->d[D_QLEN], (double)utf8_chars(q));
   const json_t *rub = json_object_get(ex, "rubric");
-  if (json_is_array(rub)) e |= vec_push(&r->d[D_RUBRIC], (double)json_array_size(rub));
-  e |= vec_push(&r->d[D_ROUNDS], num_or_nan(ex, "rounds_used"));
-  if (e) r->oom = 1;
+  if (json_is_array(rub)) vec_push(&r->d[D_RUBRIC], (double)json_array_size(rub));
+  vec_push(&r->d[D_ROUNDS], num_or_nan(ex, "rounds_used"));
   return 0;
 }
 
@@ -137,11 +132,9 @@ static int on_candidate(void *ud, const json_t *row) {
   if (!json_is_object(st)) return 0;
   int nw = (int)jx_int(st, "n_weak", 0), ns = (int)jx_int(st, "n_strong", 0);
   int sr = json_is_true(json_object_get(st, "strong_ran"));
-  int e = 0;
-  if (nw > 0) e |= vec_push(&r->e[E_WEAK], num_or_nan(st, "weak_mean"));
-  if (sr && ns > 0) e |= vec_push(&r->e[E_STRONG], num_or_nan(st, "strong_mean"));
-  if (nw > 0 && sr && ns > 0) e |= vec_push(&r->e[E_GAP], num_or_nan(st, "gap"));
-  if (e) r->oom = 1;
+  if (nw > 0) vec_push(&r->e[E_WEAK], num_or_nan(st, "weak_mean"));
+  if (sr && ns > 0) vec_push(&r->e[E_STRONG], num_or_nan(st, "strong_mean"));
+  if (nw > 0 && sr && ns > 0) vec_push(&r->e[E_GAP], num_or_nan(st, "gap"));
   return 0;
 }
 
@@ -151,24 +144,19 @@ static int on_source(void *ud, const json_t *row) {
   if (!state || (strcmp(state, "done") && strcmp(state, "exhausted"))) return 0;
   const char *sid = jx_str(row, "source_id");
   int a = sid && json_is_true(json_object_get(r->src_acc, sid));
-  if (vec_push(&r->acc, a ? 1.0 : 0.0)) r->oom = 1;
+  vec_push(&r->acc, a ? 1.0 : 0.0);
   return 0;
 }
 
 int compare_load(store *st, store_id run, const char *label, struct compare_run **out, char *err,
                  size_t n) {
   *out = NULL;
-  struct compare_run *r = calloc(1, sizeof *r);
-  if (!r) return report_err(err, n, AD_ENOMEM, "out of memory");
+  struct compare_run *r = xcalloc(1, sizeof *r);
   int rc;
-  r->label = strdup(label ? label : store_path(st));
+  r->label = xstrdup(label ? label : store_path(st));
   r->src_acc = json_object();
   r->rejections = json_object();
   r->filter_rejections = json_object();
-  if (!r->label || !r->src_acc || !r->rejections || !r->filter_rejections) {
-    rc = report_err(err, n, AD_ENOMEM, "out of memory");
-    goto fail;
-  }
   if ((rc = report_run_row(st, run, &r->row, err, n))) goto fail;
   store_id id = (store_id)jx_int(r->row, "id", 0);
   const json_t *meta = report_run_meta(r->row);
@@ -178,10 +166,6 @@ int compare_load(store *st, store_id run, const char *label, struct compare_run 
       (rc = store_candidates_each(st, id, NULL, on_candidate, r)) ||
       (rc = store_sources_each(st, id, on_source, r)) || (rc = store_stats(st, id, &r->stats))) {
     report_err(err, n, rc, "%s: %s", r->label, store_errmsg(st));
-    goto fail;
-  }
-  if (r->oom) {
-    rc = report_err(err, n, AD_ENOMEM, "out of memory");
     goto fail;
   }
   *out = r;
@@ -201,28 +185,24 @@ static json_t *ci_json(const struct boot_ci *c) {
 
 static json_t *num_or_null(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
-static int mean_ci(const struct vec *v, const struct compare_opts *o, uint64_t seed, json_t **out) {
+static json_t *mean_ci(const struct vec *v, const struct compare_opts *o, uint64_t seed) {
   struct boot_ci c;
-  int rc = boot_mean_ci(v->v, v->n, o->resamples, o->level, seed, &c);
-  if (rc) return rc;
-  *out = ci_json(&c);
-  return 0;
+  boot_mean_ci(v->v, v->n, o->resamples, o->level, seed, &c);
+  return ci_json(&c);
 }
 
-static int diff_ci(const struct vec *x, const struct vec *y, const struct compare_opts *o,
-                   uint64_t seed, json_t **out) {
+static json_t *diff_ci(const struct vec *x, const struct vec *y, const struct compare_opts *o,
+                       uint64_t seed) {
   struct boot_ci c;
-  int rc = boot_diff_ci(x->v, x->n, y->v, y->n, o->resamples, o->level, seed, &c);
-  if (rc) return rc;
-  *out = ci_json(&c);
-  return 0;
+  boot_diff_ci(x->v, x->n, y->v, y->n, o->resamples, o->level, seed, &c);
+  return ci_json(&c);
 }
 
-static int build_one(const struct compare_run *r, const struct compare_run *first, int idx,
-                     const struct compare_opts *o, json_t **out) {
-  int rc = 0;
-  json_t *j = json_object(), *ds = json_object(), *ev = json_object(), *vs = NULL, *c = NULL;
-  if (!j || !ds || !ev) { rc = AD_ENOMEM; goto fail; }
+/* One run's figures (new reference); first is the run to diff against, NULL for
+ * the first run itself. */
+static json_t *build_one(const struct compare_run *r, const struct compare_run *first, int idx,
+                         const struct compare_opts *o) {
+  json_t *j = json_object(), *ds = json_object(), *ev = json_object();
   const json_t *calls = json_object_get(r->stats, "calls");
   const json_t *tokens = json_object_get(r->stats, "tokens");
   double ncalls = (double)(jx_int(calls, "total", 0) - jx_int(calls, "cache_hits", 0));
@@ -239,8 +219,8 @@ static int build_one(const struct compare_run *r, const struct compare_run *firs
   json_object_set_new(j, "candidates", json_integer((json_int_t)r->candidates));
   json_object_set_new(j, "accepted", json_integer((json_int_t)r->accepted_cands));
   json_object_set_new(j, "kept", json_integer((json_int_t)r->d[D_WEAK].n));
-  if ((rc = mean_ci(&r->acc, o, rng_derive(o->seed, "%d|acceptance", idx), &c))) goto fail;
-  json_object_set_new(j, "acceptance_rate", c);
+  json_object_set_new(j, "acceptance_rate",
+                      mean_ci(&r->acc, o, rng_derive(o->seed, "%d|acceptance", idx)));
   json_object_set_new(j, "rounds_to_accept", num_or_null(acc > 0 ? r->accept_round_sum / acc : NAN));
   json_object_set_new(j, "rounds_per_accepted", num_or_null(acc > 0 ? (double)r->candidates / acc : NAN));
   json_object_set_new(j, "calls", json_integer((json_int_t)ncalls));
@@ -250,48 +230,38 @@ static int build_one(const struct compare_run *r, const struct compare_run *firs
   json_object_set_new(j, "tokens_per_accepted", num_or_null(acc > 0 ? ntok / acc : NAN));
   json_object_set_new(j, "cost_per_accepted", num_or_null(acc > 0 ? cost / acc : NAN));
   json_object_set_new(ds, "n", json_integer((json_int_t)r->d[D_WEAK].n));
-  for (int i = 0; i < D_N; i++) {
-    if ((rc = mean_ci(&r->d[i], o, rng_derive(o->seed, "%d|dataset.%s", idx, k_dnames[i]), &c))) goto fail;
-    json_object_set_new(ds, k_dnames[i], c);
-  }
+  for (int i = 0; i < D_N; i++)
+    json_object_set_new(
+        ds, k_dnames[i],
+        mean_ci(&r->d[i], o, rng_derive(o->seed, "%d|dataset.%s", idx, k_dnames[i])));
   json_object_set_new(ev, "n", json_integer((json_int_t)r->e[E_WEAK].n));
-  for (int i = 0; i < E_N; i++) {
-    if ((rc = mean_ci(&r->e[i], o, rng_derive(o->seed, "%d|evaluated.%s", idx, k_enames[i]), &c))) goto fail;
-    json_object_set_new(ev, k_enames[i], c);
-  }
+  for (int i = 0; i < E_N; i++)
+    json_object_set_new(
+        ev, k_enames[i],
+        mean_ci(&r->e[i], o, rng_derive(o->seed, "%d|evaluated.%s", idx, k_enames[i])));
   json_object_set_new(j, "dataset", ds);
-  ds = NULL;
   json_object_set_new(j, "evaluated", ev);
-  ev = NULL;
   json_object_set_new(j, "rejections", json_deep_copy(r->rejections));
   json_object_set_new(j, "filter_rejections", json_deep_copy(r->filter_rejections));
   if (first) {
-    vs = json_object();
-    if (!vs) { rc = AD_ENOMEM; goto fail; }
+    json_t *vs = json_object();
     char key[64];
     for (int i = 0; i < D_N; i++) {
       snprintf(key, sizeof key, "dataset.%s", k_dnames[i]);
-      if ((rc = diff_ci(&r->d[i], &first->d[i], o, rng_derive(o->seed, "%d|diff|%s", idx, key), &c))) goto fail;
-      json_object_set_new(vs, key, c);
+      json_object_set_new(
+          vs, key, diff_ci(&r->d[i], &first->d[i], o, rng_derive(o->seed, "%d|diff|%s", idx, key)));
     }
     for (int i = 0; i < E_N; i++) {
       snprintf(key, sizeof key, "evaluated.%s", k_enames[i]);
-      if ((rc = diff_ci(&r->e[i], &first->e[i], o, rng_derive(o->seed, "%d|diff|%s", idx, key), &c))) goto fail;
-      json_object_set_new(vs, key, c);
+      json_object_set_new(
+          vs, key, diff_ci(&r->e[i], &first->e[i], o, rng_derive(o->seed, "%d|diff|%s", idx, key)));
     }
-    if ((rc = diff_ci(&r->acc, &first->acc, o, rng_derive(o->seed, "%d|diff|acceptance", idx), &c))) goto fail;
-    json_object_set_new(vs, "acceptance_rate", c);
+    json_object_set_new(
+        vs, "acceptance_rate",
+        diff_ci(&r->acc, &first->acc, o, rng_derive(o->seed, "%d|diff|acceptance", idx)));
     json_object_set_new(j, "vs_first", vs);
-    vs = NULL;
   }
-  *out = j;
-  return 0;
-fail:
-  json_decref(j);
-  json_decref(ds);
-  json_decref(ev);
-  json_decref(vs);
-  return rc;
+  return j;
 }
 
 int compare_build(struct compare_run *const *runs, int n, const struct compare_opts *opts,
@@ -307,21 +277,8 @@ int compare_build(struct compare_run *const *runs, int n, const struct compare_o
   json_t *root = json_pack("{s:{s:i,s:f,s:I,s:s}}", "bootstrap", "resamples", o.resamples, "level",
                            o.level, "seed", (json_int_t)(o.seed & 0x7fffffffffffffffULL), "kind",
                            "percentile");
-  if (!arr || !root) {
-    json_decref(arr);
-    json_decref(root);
-    return report_err(err, errn, AD_ENOMEM, "out of memory");
-  }
-  for (int i = 0; i < n; i++) {
-    json_t *j = NULL;
-    int rc = build_one(runs[i], i ? runs[0] : NULL, i, &o, &j);
-    if (rc) {
-      json_decref(arr);
-      json_decref(root);
-      return report_err(err, errn, rc, "computing the figures of %s: %s", runs[i]->label, ad_strerror(rc));
-    }
-    json_array_append_new(arr, j);
-  }
+  for (int i = 0; i < n; i++)
+    json_array_append_new(arr, build_one(runs[i], i ? runs[0] : NULL, i, &o));
   json_object_set_new(root, "runs", arr);
   *out = root;
   return 0;
@@ -335,27 +292,25 @@ struct table {
   char **cells;       /* nrow * ncol */
 };
 
-static int tab_row(struct table *t) {
-  if (t->nrow == t->caprow) {
-    int cap = t->caprow ? t->caprow * 2 : 32;
-    char **p = realloc(t->cells, (size_t)cap * (size_t)t->ncol * sizeof *p);
-    if (!p) return -1;
-    t->cells = p;
-    t->caprow = cap;
-  }
-  for (int c = 0; c < t->ncol; c++) t->cells[t->nrow * t->ncol + c] = NULL;
-  return t->nrow++;
-}
-
 static void tab_set(struct table *t, int row, int col, const char *fmt, ...) AD_PRINTF(4, 5);
 static void tab_set(struct table *t, int row, int col, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char *s = NULL;
-  if (vasprintf(&s, fmt, ap) < 0) s = NULL;
+  char *s = xvasprintf(fmt, ap);
   va_end(ap);
   free(t->cells[row * t->ncol + col]);
   t->cells[row * t->ncol + col] = s;
+}
+
+/* Append a row whose first cell is label; returns its index. */
+static int tab_row(struct table *t, const char *label) {
+  if (t->nrow == t->caprow) {
+    t->caprow = t->caprow ? t->caprow * 2 : 32;
+    t->cells = xrealloc(t->cells, (size_t)t->caprow * (size_t)t->ncol * sizeof *t->cells);
+  }
+  for (int c = 0; c < t->ncol; c++) t->cells[t->nrow * t->ncol + c] = NULL;
+  tab_set(t, t->nrow, 0, "%s", label);
+  return t->nrow++;
 }
 
 static void tab_free(struct table *t) {
@@ -396,15 +351,9 @@ int compare_render(const json_t *cmp, int markdown, struct buf *out) {
   struct table t = {0};
   t.ncol = 1 + nruns;
   int rc = 0;
-  int r;
-#define ROW(label)                                   \
-  do {                                               \
-    if ((r = tab_row(&t)) < 0) { rc = AD_ENOMEM; goto done; } \
-    tab_set(&t, r, 0, "%s", label);                  \
-  } while (0)
-  ROW("run");
+  int r = tab_row(&t, "run");
   for (int i = 0; i < nruns; i++) tab_set(&t, r, 1 + i, "%s", jx_str(run_at(cmp, i), "label"));
-  ROW("method");
+  r = tab_row(&t, "method");
   for (int i = 0; i < nruns; i++) tab_set(&t, r, 1 + i, "%s", jx_str(run_at(cmp, i), "method"));
   static const struct { const char *label, *a, *b; int prec, ci; } rows[] = {
       {"sources (finished)", "sources", NULL, 0, 0},
@@ -432,7 +381,7 @@ int compare_render(const json_t *cmp, int markdown, struct buf *out) {
       {"cost per accepted", "cost_per_accepted", NULL, 4, 0},
   };
   for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
-    ROW(rows[k].label);
+    r = tab_row(&t, rows[k].label);
     for (int i = 0; i < nruns; i++) {
       const json_t *v = path_get(run_at(cmp, i), rows[k].a, rows[k].b);
       if (rows[k].ci)
@@ -445,18 +394,16 @@ int compare_render(const json_t *cmp, int markdown, struct buf *out) {
   static const char *const groups[] = {"rejections", "filter_rejections"};
   for (int g = 0; g < 2; g++) {
     json_t *names = json_object();
-    if (!names) { rc = AD_ENOMEM; goto done; }
     for (int i = 0; i < nruns; i++) {
       const char *k;
       json_t *v;
       json_object_foreach((json_t *)json_object_get(run_at(cmp, i), groups[g]), k, v)
         json_object_set_new(names, k, json_true());
     }
-    const char **keys = calloc(json_object_size(names) + 1, sizeof *keys);
+    const char **keys = xcalloc(json_object_size(names) + 1, sizeof *keys);
     size_t nk = 0;
     const char *k;
     json_t *v;
-    if (!keys) { json_decref(names); rc = AD_ENOMEM; goto done; }
     json_object_foreach(names, k, v) keys[nk++] = k;
     for (size_t a = 1; a < nk; a++)
       for (size_t b = a; b > 0 && strcmp(keys[b - 1], keys[b]) > 0; b--) {
@@ -467,8 +414,7 @@ int compare_render(const json_t *cmp, int markdown, struct buf *out) {
     for (size_t a = 0; a < nk; a++) {
       char label[160];
       snprintf(label, sizeof label, "%s: %s", g ? "filter rejected" : "rejected", keys[a]);
-      if ((r = tab_row(&t)) < 0) { free(keys); json_decref(names); rc = AD_ENOMEM; goto done; }
-      tab_set(&t, r, 0, "%s", label);
+      r = tab_row(&t, label);
       for (int i = 0; i < nruns; i++)
         tab_set(&t, r, 1 + i, "%lld",
                 (long long)json_integer_value(path_get(run_at(cmp, i), groups[g], keys[a])));
@@ -486,16 +432,14 @@ int compare_render(const json_t *cmp, int markdown, struct buf *out) {
   };
   if (nruns > 1)
     for (size_t k = 0; k < sizeof diffs / sizeof diffs[0]; k++) {
-      ROW(diffs[k].label);
+      r = tab_row(&t, diffs[k].label);
       tab_set(&t, r, 1, "-");
       for (int i = 1; i < nruns; i++)
         cell_ci(&t, r, 1 + i, path_get(run_at(cmp, i), "vs_first", diffs[k].key), diffs[k].prec, 1);
     }
-#undef ROW
   /* Output. */
   {
-    size_t *w = calloc((size_t)t.ncol, sizeof *w);
-    if (!w) { rc = AD_ENOMEM; goto done; }
+    size_t *w = xcalloc((size_t)t.ncol, sizeof *w);
     for (int i = 0; i < t.nrow; i++)
       for (int c = 0; c < t.ncol; c++) {
         const char *s = t.cells[i * t.ncol + c];
@@ -524,7 +468,6 @@ int compare_render(const json_t *cmp, int markdown, struct buf *out) {
     }
     free(w);
   }
-done:
   tab_free(&t);
   return rc;
 }
@@ -543,7 +486,8 @@ static int write_candidate(void *ud, const json_t *row) {
   struct cand_writer *w = ud;
   char *line = jx_dump_canonical(row);
   if (!line) {
-    w->failed = report_err(w->err, w->errn, AD_ENOMEM, "out of memory");
+    w->failed = report_err(w->err, w->errn, AD_EINTERNAL,
+                           "cannot serialise a candidate row as JSON");
     return 1;
   }
   int rc = report_file_write(&w->rf, line, strlen(line), w->err, w->errn);

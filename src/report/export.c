@@ -8,6 +8,7 @@
 #include "report/report.h"
 #include "util/fs.h"
 #include "util/jsonx.h"
+#include "util/mem.h"
 #include "util/rng.h"
 
 static const char *const k_formats[] = {"jsonl", "chat", "rl"};
@@ -51,7 +52,7 @@ int report_export_line(const json_t *ex, enum report_format f, struct buf *out) 
   if (!json_is_object(ex)) return AD_EINVAL;
   if (f == REPORT_FMT_JSONL) {
     char *t = jx_dump_canonical(ex);
-    if (!t) return AD_ENOMEM;
+    if (!t) return AD_EINTERNAL;
     int rc = buf_puts(out, t);
     free(t);
     return rc;
@@ -66,7 +67,7 @@ int report_export_line(const json_t *ex, enum report_format f, struct buf *out) 
   char *text = NULL;
   int rc = user_content(ex, &user);
   if (rc) goto cleanup;
-  rc = AD_ENOMEM;
+  rc = AD_EINTERNAL; /* jansson refused a value below (not for memory: that aborts) */
   if (f == REPORT_FMT_CHAT) {
     json_t *a = json_is_string(answer) ? json_incref((json_t *)answer) : NULL;
     if (!a) { /* a number or other JSON answer: its JSON text */
@@ -119,13 +120,10 @@ static int collect_id(void *ud, const json_t *row) {
   if (!id) return 0;
   if (s->n == s->cap) {
     size_t nc = s->cap ? 2 * s->cap : 256;
-    char **p = realloc(s->v, nc * sizeof *p);
-    if (!p) return AD_ENOMEM;
-    s->v = p;
+    s->v = xrealloc(s->v, nc * sizeof *s->v);
     s->cap = nc;
   }
-  if (!(s->v[s->n] = strdup(id))) return AD_ENOMEM;
-  s->n++;
+  s->v[s->n++] = xstrdup(id);
   return 0;
 }
 
@@ -156,21 +154,14 @@ static int write_row(void *ud, const json_t *row) {
                               "example '%s' has no question or no %s: cannot export it as %s", id,
                               "answer", report_format_name(c->fmt));
   if (!rc) rc = buf_putc(&c->line, '\n');
-  if (rc) return c->rc = report_err(c->err, c->n, rc, "out of memory exporting '%s'", id);
+  if (rc)
+    return c->rc = report_err(c->err, c->n, rc, "cannot export '%s': %s", id, ad_strerror(rc));
   int held = c->n_held_ids &&
              bsearch(&id, c->held_ids, c->n_held_ids, sizeof *c->held_ids, cmp_str) != NULL;
   rc = report_file_write(held ? c->held : c->train, c->line.data, c->line.len, c->err, c->n);
   if (rc) return c->rc = rc;
   if (held) c->n_held++;
   else c->n_train++;
-  return 0;
-}
-
-static int join(char *out, size_t cap, const char *dir, const char *name, char *err, size_t n) {
-  size_t dl = strlen(dir);
-  int w = snprintf(out, cap, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", name);
-  if (w < 0 || (size_t)w >= cap)
-    return report_err(err, n, AD_ETOOBIG, "output path too long: %s/%s", dir, name);
   return 0;
 }
 
@@ -203,8 +194,7 @@ int report_export(store *st, store_id run, const char *dir, const struct report_
 
   rc = store_examples_each(st, run, collect_id, &ids);
   if (rc) {
-    if (rc == AD_ENOMEM) report_err(err, n, rc, "out of memory reading example ids");
-    else report_err(err, n, rc, "%s", store_errmsg(st));
+    report_err(err, n, rc, "%s", store_errmsg(st));
     goto cleanup;
   }
   if (!ids.n) {
@@ -224,11 +214,7 @@ int report_export(store *st, store_id run, const char *dir, const struct report_
   qsort(ids.v, ids.n, sizeof *ids.v, cmp_str); /* the store's order already; make sure */
 
   if (opts->holdout) {
-    order = malloc(ids.n * sizeof *order);
-    if (!order) {
-      rc = report_err(err, n, AD_ENOMEM, "out of memory");
-      goto cleanup;
-    }
+    order = xmalloc(ids.n * sizeof *order);
     memcpy(order, ids.v, ids.n * sizeof *order);
     struct rng g;
     rng_seed(&g, rng_derive(r->seed, "holdout"));
@@ -247,9 +233,9 @@ int report_export(store *st, store_id run, const char *dir, const struct report_
     rc = report_err(err, n, rc, "cannot create the output folder %s: %s", dir, strerror(errno));
     goto cleanup;
   }
-  if ((rc = join(r->train, sizeof r->train, dir, "train.jsonl", err, n))) goto cleanup;
+  if ((rc = report_join(r->train, sizeof r->train, dir, "train.jsonl", err, n))) goto cleanup;
   char heldpath[sizeof r->heldout];
-  if ((rc = join(heldpath, sizeof heldpath, dir, "heldout.jsonl", err, n))) goto cleanup;
+  if ((rc = report_join(heldpath, sizeof heldpath, dir, "heldout.jsonl", err, n))) goto cleanup;
   if ((rc = report_file_open(&train, r->train, err, n))) goto cleanup;
   if (opts->holdout && (rc = report_file_open(&held, heldpath, err, n))) goto cleanup;
 

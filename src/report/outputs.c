@@ -10,6 +10,7 @@
 #include "report/report.h"
 #include "util/fs.h"
 #include "util/jsonx.h"
+#include "util/mem.h"
 
 /* ======== shared helpers ======== */
 
@@ -23,6 +24,12 @@ int report_err(char *err, size_t n, int code, const char *fmt, ...) {
   return code;
 }
 
+int report_join(char *out, size_t cap, const char *dir, const char *name, char *err, size_t n) {
+  if (fs_join_buf(out, cap, dir, name))
+    return report_err(err, n, AD_ETOOBIG, "output path too long: %s/%s", dir, name);
+  return 0;
+}
+
 struct run_pick {
   store_id want;
   json_t *row;
@@ -31,10 +38,8 @@ struct run_pick {
 static int pick_run(void *ud, const json_t *row) {
   struct run_pick *p = ud;
   if (p->want > 0 && jx_int(row, "id", 0) != p->want) return 0;
-  json_t *copy = json_deep_copy(row);
-  if (!copy) return AD_ENOMEM;
   json_decref(p->row);
-  p->row = copy; /* run 0: rows come by id, the last one is the latest */
+  p->row = json_deep_copy(row); /* run 0: rows come by id, the last one is the latest */
   return p->want > 0 ? 1 : 0;
 }
 
@@ -44,7 +49,6 @@ int report_run_row(store *st, store_id run, json_t **row, char *err, size_t n) {
   int rc = store_runs_each(st, pick_run, &p);
   if (rc < 0) {
     json_decref(p.row);
-    if (rc == AD_ENOMEM) return report_err(err, n, rc, "out of memory reading runs");
     return report_err(err, n, rc, "%s", store_errmsg(st));
   }
   if (!p.row) {
@@ -71,15 +75,8 @@ const json_t *report_run_meta(const json_t *run_row) {
 
 int report_file_open(struct report_file *rf, const char *path, char *err, size_t n) {
   memset(rf, 0, sizeof *rf);
-  size_t pl = strlen(path);
-  rf->path = strdup(path);
-  rf->tmp = malloc(pl + 5);
-  if (!rf->path || !rf->tmp) {
-    report_file_abort(rf);
-    return report_err(err, n, AD_ENOMEM, "out of memory");
-  }
-  memcpy(rf->tmp, path, pl);
-  memcpy(rf->tmp + pl, ".tmp", 5);
+  rf->path = xstrdup(path);
+  rf->tmp = xasprintf("%s.tmp", path);
   rf->f = fopen(rf->tmp, "we");
   if (!rf->f) {
     int e = errno;
@@ -140,7 +137,8 @@ struct line_ctx {
 
 static int write_json_line(struct line_ctx *c, const json_t *v) {
   char *text = jx_dump_canonical(v);
-  if (!text) return c->rc = report_err(c->err, c->n, AD_ENOMEM, "out of memory");
+  if (!text)
+    return c->rc = report_err(c->err, c->n, AD_EINTERNAL, "cannot serialise a row as JSON");
   size_t len = strlen(text);
   text[len] = '\n'; /* overwrite the NUL: write len + 1 bytes */
   int rc = report_file_write(c->rf, text, len + 1, c->err, c->n);
@@ -204,19 +202,16 @@ static int rejected_row(void *ud, const json_t *row) {
   const json_t *reason = json_object_get(row, "reason");
   if (!json_is_string(reason)) reason = json_object_get(rec, "reason");
   json_t *o = json_object();
-  if (!o) return c->rc = report_err(c->err, c->n, AD_ENOMEM, "out of memory");
-  int bad = 0;
-  bad |= json_object_set_new(o, "source_id", or_null(json_object_get(row, "source_id")));
-  bad |= json_object_set_new(o, "round", or_null(json_object_get(row, "round")));
-  bad |= json_object_set_new(o, "index", or_null(json_object_get(row, "index")));
-  bad |= json_object_set_new(o, "reason", or_null(reason));
-  bad |= json_object_set_new(o, "detail", or_null(json_object_get(rec, "detail")));
-  bad |= json_object_set_new(o, "question", or_null(json_object_get(cand, "question")));
-  bad |= json_object_set_new(o, "question_type", or_null(json_object_get(cand, "question_type")));
-  bad |= json_object_set_new(o, "stats", or_null(json_object_get(rec, "stats")));
-  bad |= json_object_set_new(o, "quality", or_null(json_object_get(rec, "quality")));
-  int rc = bad ? (c->rc = report_err(c->err, c->n, AD_ENOMEM, "out of memory"))
-               : write_json_line(c, o);
+  json_object_set_new(o, "source_id", or_null(json_object_get(row, "source_id")));
+  json_object_set_new(o, "round", or_null(json_object_get(row, "round")));
+  json_object_set_new(o, "index", or_null(json_object_get(row, "index")));
+  json_object_set_new(o, "reason", or_null(reason));
+  json_object_set_new(o, "detail", or_null(json_object_get(rec, "detail")));
+  json_object_set_new(o, "question", or_null(json_object_get(cand, "question")));
+  json_object_set_new(o, "question_type", or_null(json_object_get(cand, "question_type")));
+  json_object_set_new(o, "stats", or_null(json_object_get(rec, "stats")));
+  json_object_set_new(o, "quality", or_null(json_object_get(rec, "quality")));
+  int rc = write_json_line(c, o);
   json_decref(o);
   return rc;
 }
@@ -233,16 +228,6 @@ int report_write_rejected(store *st, store_id run, const char *path, size_t *cou
 
 /* ======== all outputs ======== */
 
-static int join_path(char *out, size_t cap, const char *folder, const char *name, char *err,
-                     size_t n) {
-  size_t fl = strlen(folder);
-  int slash = fl && folder[fl - 1] == '/';
-  int w = snprintf(out, cap, "%s%s%s", folder, slash ? "" : "/", name);
-  if (w < 0 || (size_t)w >= cap)
-    return report_err(err, n, AD_ETOOBIG, "output path too long: %s/%s", folder, name);
-  return 0;
-}
-
 int report_write_all(store *st, store_id run, const char *folder, struct report_paths *out,
                      char *err, size_t n) {
   struct report_paths local;
@@ -253,10 +238,10 @@ int report_write_all(store *st, store_id run, const char *folder, struct report_
   if ((rc = fs_mkdirs(folder)))
     return report_err(err, n, rc, "cannot create the output folder %s: %s", folder,
                       strerror(errno));
-  if ((rc = join_path(p->dataset, sizeof p->dataset, folder, "dataset.jsonl", err, n)) ||
-      (rc = join_path(p->rejected, sizeof p->rejected, folder, "rejected.jsonl", err, n)) ||
-      (rc = join_path(p->card, sizeof p->card, folder, "DATACARD.md", err, n)) ||
-      (rc = join_path(p->candidates, sizeof p->candidates, folder, "candidates.jsonl", err, n)))
+  if ((rc = report_join(p->dataset, sizeof p->dataset, folder, "dataset.jsonl", err, n)) ||
+      (rc = report_join(p->rejected, sizeof p->rejected, folder, "rejected.jsonl", err, n)) ||
+      (rc = report_join(p->card, sizeof p->card, folder, "DATACARD.md", err, n)) ||
+      (rc = report_join(p->candidates, sizeof p->candidates, folder, "candidates.jsonl", err, n)))
     return rc;
   if ((rc = report_write_dataset(st, run, p->dataset, &p->n_examples, err, n))) return rc;
   if ((rc = report_write_rejected(st, run, p->rejected, &p->n_rejected, err, n))) return rc;

@@ -129,13 +129,18 @@ AD_WUR int report_export(store *st, store_id run, const char *dir,
                          char *err, size_t n);
 
 /* One example as an export line (no newline) appended to out; for tests and
- * other writers. AD_EINVAL when the example lacks a question or an answer. */
+ * other writers. AD_EINVAL when the example lacks a question or an answer,
+ * AD_ETOOBIG past out's cap, AD_EINTERNAL if jansson refuses one of its values. */
 AD_WUR int report_export_line(const json_t *example, enum report_format f, struct buf *out);
 
 /* ======== Shared by the report module files (not for other modules) ======== */
 
 /* printf into err (NULL-safe); returns code. */
 int report_err(char *err, size_t n, int code, const char *fmt, ...) AD_PRINTF(4, 5);
+
+/* dir "/" name into out[cap] (fs_join_buf): 0, or AD_ETOOBIG with a message in err. */
+AD_WUR int report_join(char *out, size_t cap, const char *dir, const char *name, char *err,
+                       size_t n);
 
 /* A deep copy of run's row from store_runs_each() (run 0 = the latest) in *row
  * (caller decrefs). AD_ENOTFOUND with a message when the store has no such run. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "eval/accept.h"
+#include "util/err.h"
 
 static struct accept_stats mk(const double *w, int nw, const double *s, int ns, double thr) {
   struct accept_stats st;
@@ -56,7 +57,8 @@ Test(accept, get_every_name) {
     cr_assert_neq(v, -99);
   }
   double v;
-  cr_assert_eq(accept_stats_get(&st, "weak_median", &v), -1);
+  cr_assert_eq(accept_stats_get(&st, "weak_median", &v), AD_ENOTFOUND);
+  cr_assert_eq(accept_stats_get(&st, NULL, &v), AD_EINVAL);
   cr_assert_eq(accept_stats_get(&st, "n_weak", &v), 0);
   cr_assert_eq(v, 2);
   cr_assert_eq(accept_stats_get(&st, "strong_correct", &v), 0);
@@ -87,17 +89,20 @@ Test(accept, parse_operators_and_groups) {
 Test(accept, parse_errors_say_what_is_expected) {
   struct accept_bound b;
   char err[512];
-  cr_assert_eq(accept_bound_parse("weak_avg <= 0.5", &b, err, sizeof err), -1);
+  cr_assert_eq(accept_bound_parse("weak_avg <= 0.5", &b, err, sizeof err), AD_EPARSE);
   cr_assert(strstr(err, "unknown statistic 'weak_avg'"), "%s", err);
   cr_assert(strstr(err, "weak_mean"), "lists known names: %s", err);
-  cr_assert_eq(accept_bound_parse("weak_mean =< 0.5", &b, err, sizeof err), -1);
+  cr_assert_eq(accept_bound_parse("weak_mean =< 0.5", &b, err, sizeof err), AD_EPARSE);
   cr_assert(strstr(err, "operator"), "%s", err);
-  cr_assert_eq(accept_bound_parse("weak_mean <= high", &b, err, sizeof err), -1);
+  cr_assert_eq(accept_bound_parse("weak_mean <= high", &b, err, sizeof err), AD_EPARSE);
   cr_assert(strstr(err, "number"), "%s", err);
-  cr_assert_eq(accept_bound_parse("weak_mean <= 0.5 or so", &b, err, sizeof err), -1);
+  cr_assert_eq(accept_bound_parse("weak_mean <= 0.5 or so", &b, err, sizeof err), AD_EPARSE);
   cr_assert(strstr(err, "unexpected text"), "%s", err);
-  cr_assert_eq(accept_bound_parse("", &b, err, sizeof err), -1);
-  cr_assert_eq(accept_bound_parse("<= 0.5", &b, err, sizeof err), -1);
+  cr_assert_eq(accept_bound_parse("", &b, err, sizeof err), AD_EPARSE);
+  cr_assert_eq(accept_bound_parse("<= 0.5", &b, err, sizeof err), AD_EPARSE);
+  cr_assert_eq(accept_bound_parse(NULL, &b, err, sizeof err), AD_EINVAL);
+  cr_assert(strstr(err, "expected '<statistic>"), "%s", err);
+  cr_assert_eq(accept_bound_parse("weak_avg <= 0.5", &b, NULL, 0), AD_EPARSE, "err may be NULL");
 }
 
 Test(accept, format_roundtrip) {

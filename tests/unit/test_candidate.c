@@ -287,7 +287,8 @@ Test(candidate, task_names) {
   cr_assert_eq(t, CAND_TASK_RUBRIC);
   cr_assert_eq(cand_task_parse("verifiable", &t), 0);
   cr_assert_eq(t, CAND_TASK_VERIFIABLE);
-  cr_assert_eq(cand_task_parse("other", &t), -1);
+  cr_assert_eq(cand_task_parse("other", &t), AD_EINVAL);
+  cr_assert_eq(cand_task_parse(NULL, &t), AD_EINVAL);
   cr_assert_str_eq(cand_task_name(CAND_TASK_VERIFIABLE), "verifiable");
 }
 

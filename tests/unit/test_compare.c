@@ -32,16 +32,16 @@ Test(bootstrap, quantile_interpolates) {
 
 Test(bootstrap, empty_single_constant) {
   struct boot_ci c;
-  cr_assert_eq(boot_mean_ci(NULL, 0, 2000, 0.95, 1, &c), 0);
+  boot_mean_ci(NULL, 0, 2000, 0.95, 1, &c);
   cr_assert(isnan(c.est));
   cr_assert_eq(c.n, 0);
   double one = 0.7;
-  cr_assert_eq(boot_mean_ci(&one, 1, 2000, 0.95, 1, &c), 0);
+  boot_mean_ci(&one, 1, 2000, 0.95, 1, &c);
   cr_assert_float_eq(c.lo, 0.7, 1e-12);
   cr_assert_float_eq(c.hi, 0.7, 1e-12);
   double k[50];
   for (int i = 0; i < 50; i++) k[i] = 0.25;
-  cr_assert_eq(boot_mean_ci(k, 50, 500, 0.95, 9, &c), 0);
+  boot_mean_ci(k, 50, 500, 0.95, 9, &c);
   cr_assert_float_eq(c.lo, 0.25, 1e-12);
   cr_assert_float_eq(c.hi, 0.25, 1e-12);
 }
@@ -52,18 +52,18 @@ Test(bootstrap, deterministic_and_width_matches_theory) {
   double x[400];
   for (int i = 0; i < 400; i++) x[i] = (i % 2) ? 1.0 : 0.0;
   struct boot_ci a, b, c;
-  cr_assert_eq(boot_mean_ci(x, 400, 2000, 0.95, 7, &a), 0);
-  cr_assert_eq(boot_mean_ci(x, 400, 2000, 0.95, 7, &b), 0);
+  boot_mean_ci(x, 400, 2000, 0.95, 7, &a);
+  boot_mean_ci(x, 400, 2000, 0.95, 7, &b);
   cr_assert_eq(a.lo, b.lo, "same seed, same interval");
   cr_assert_eq(a.hi, b.hi);
   cr_assert_float_eq(a.est, 0.5, 1e-12);
   cr_assert_eq(a.n, 400);
   cr_assert(a.lo < 0.5 && a.hi > 0.5);
   cr_assert(fabs((a.hi - a.lo) - 2 * 1.96 * 0.025) < 0.012, "width %g", a.hi - a.lo);
-  cr_assert_eq(boot_mean_ci(x, 400, 2000, 0.95, 8, &c), 0);
+  boot_mean_ci(x, 400, 2000, 0.95, 8, &c);
   cr_assert(c.lo != a.lo || c.hi != a.hi, "another seed, another draw");
   /* A narrower level gives a narrower interval. */
-  cr_assert_eq(boot_mean_ci(x, 400, 2000, 0.5, 7, &c), 0);
+  boot_mean_ci(x, 400, 2000, 0.5, 7, &c);
   cr_assert(c.hi - c.lo < a.hi - a.lo);
 }
 
@@ -74,14 +74,14 @@ Test(bootstrap, difference_unpaired) {
   for (int i = 0; i < 300; i++) x[i] = 0.6 + 0.2 * (rng_double(&g) - 0.5);
   for (int i = 0; i < 200; i++) y[i] = 0.4 + 0.2 * (rng_double(&g) - 0.5);
   struct boot_ci d;
-  cr_assert_eq(boot_diff_ci(x, 300, y, 200, 2000, 0.95, 1, &d), 0);
+  boot_diff_ci(x, 300, y, 200, 2000, 0.95, 1, &d);
   cr_assert_float_eq(d.est, boot_mean(x, 300) - boot_mean(y, 200), 1e-12);
   cr_assert(d.lo > 0.18 && d.hi < 0.22, "[%g, %g]", d.lo, d.hi);
   cr_assert(d.lo < d.est && d.est < d.hi);
   struct boot_ci r;
-  cr_assert_eq(boot_diff_ci(y, 200, x, 300, 2000, 0.95, 1, &r), 0);
+  boot_diff_ci(y, 200, x, 300, 2000, 0.95, 1, &r);
   cr_assert_float_eq(r.est, -d.est, 1e-12);
-  cr_assert_eq(boot_diff_ci(x, 300, y, 0, 2000, 0.95, 1, &r), 0);
+  boot_diff_ci(x, 300, y, 0, 2000, 0.95, 1, &r);
   cr_assert(isnan(r.est), "an empty side gives no difference");
 }
 

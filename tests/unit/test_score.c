@@ -140,9 +140,10 @@ Test(score, match_numeric_tolerance) {
   cr_assert_eq(score_match(SCORE_NUMERIC, "1/0", "1"), 0);
   cr_assert_eq(score_match(SCORE_LLM, "1", "1"), 0);
   double v;
-  cr_assert_eq(score_parse_number("12,34", &v), -1, "not a thousands separator");
-  cr_assert_eq(score_parse_number("inf", &v), -1);
-  cr_assert_eq(score_parse_number("0x10", &v), -1);
+  cr_assert_eq(score_parse_number("12,34", &v), AD_EPARSE, "not a thousands separator");
+  cr_assert_eq(score_parse_number("inf", &v), AD_EPARSE);
+  cr_assert_eq(score_parse_number("0x10", &v), AD_EPARSE);
+  cr_assert_eq(score_parse_number(NULL, &v), AD_EINVAL);
   cr_assert_eq(score_parse_number(" +7. ", &v), 0);
   cr_assert_float_eq(v, 7, 1e-12);
 }
