@@ -695,7 +695,7 @@ static void start_attempt(llm_client *c, struct llm_call *k, int64_t now_ms) {
 static void classify_http(struct llm_call *k, int status, struct outcome *o, struct llm_reply *reply) {
   char perr[300], snip[96];
   o->http_status = status;
-  llm_sanitize(k->resp.data ? k->resp.data : "", k->resp.len < 80 ? k->resp.len : 80, snip, sizeof snip);
+  llm_sanitize(k->resp.data, k->resp.len < 80 ? k->resp.len : 80, snip, sizeof snip);
   if (status >= 200 && status < 300) {
     int prc = llm_reply_parse(k->resp.data, k->resp.len, reply, perr, sizeof perr);
     if (prc == 0) {
@@ -906,7 +906,7 @@ static void finish_attempt(llm_client *c, struct llm_call *k, struct outcome *o)
       .rc = o->ok ? 0 : o->rc,
       .error = o->ok ? NULL : full,
       .reply = o->ok ? &reply : NULL,
-      .body = k->resp.data,
+      .body = k->resp.cap ? k->resp.data : NULL, /* NULL: no attempt got a body byte */
       .body_len = k->resp.len,
       .http_status = o->http_status,
       .attempts = k->attempts,

@@ -136,7 +136,8 @@ struct llm_result {
   int rc;                        /* 0 ok, else AD_EHTTP / AD_ENET / AD_ETIMEOUT / AD_ERETRIES / AD_EPARSE / AD_ECANCELED */
   const char *error;             /* NULL on success; "endpoint 'x' (url): what it answered" */
   const struct llm_reply *reply; /* valid when rc == 0 */
-  const char *body;              /* raw response body of the last attempt (may be NULL) */
+  const char *body;              /* raw response body of the last attempt; NULL when no
+                                    attempt of the call received a body byte */
   size_t body_len;
   int http_status;               /* of the last attempt */
   int attempts;
