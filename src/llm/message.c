@@ -104,8 +104,8 @@ static void error_text(const json_t *e, char *err, size_t errlen) {
     free(dump);
   }
   const char *type = json_is_object(e) ? json_string_value(json_object_get(e, "type")) : NULL;
-  if (type) snprintf(err, errlen, "server error (%s): %s", type, clean);
-  else snprintf(err, errlen, "server error: %s", clean);
+  if (type) ad_set_err(err, errlen, "server error (%s): %s", type, clean);
+  else ad_set_err(err, errlen, "server error: %s", clean);
 }
 
 static int64_t usage_int(const json_t *u, const char *k) {
@@ -124,12 +124,12 @@ int llm_reply_parse(const char *body, size_t len, struct llm_reply *out, char *e
   err[0] = 0;
   memset(out, 0, sizeof *out);
   if (!body || len == 0) {
-    snprintf(err, errlen, "empty body");
+    ad_set_err(err, errlen, "empty body");
     return AD_EPARSE;
   }
   if (len > AD_MAX_RESPONSE) {
-    snprintf(err, errlen, "reply of %zu bytes exceeds the %u MiB limit", len,
-             AD_MAX_RESPONSE / (1024 * 1024));
+    ad_set_err(err, errlen, "reply of %zu bytes exceeds the %u MiB limit", len,
+               AD_MAX_RESPONSE / (1024 * 1024));
     return AD_EPARSE;
   }
   json_error_t je;
@@ -138,13 +138,13 @@ int llm_reply_parse(const char *body, size_t len, struct llm_reply *out, char *e
     int truncated = strstr(je.text, "premature end of input") || strstr(je.text, "unexpected end");
     char why[JSON_ERROR_TEXT_LENGTH];
     llm_sanitize(je.text, strlen(je.text), why, sizeof why);
-    snprintf(err, errlen, "%s (%s at byte %d)", truncated ? "truncated JSON" : "not JSON", why,
-             je.position);
+    ad_set_err(err, errlen, "%s (%s at byte %d)", truncated ? "truncated JSON" : "not JSON", why,
+               je.position);
     return AD_EPARSE;
   }
   int rc = AD_EPARSE;
   if (!json_is_object(root)) {
-    snprintf(err, errlen, "top-level JSON value is not an object");
+    ad_set_err(err, errlen, "top-level JSON value is not an object");
     goto done;
   }
   const json_t *e = json_object_get(root, "error");
@@ -156,18 +156,18 @@ int llm_reply_parse(const char *body, size_t len, struct llm_reply *out, char *e
   const json_t *choices = json_object_get(root, "choices");
   const json_t *c0 = json_array_get(choices, 0);
   if (!json_is_object(c0)) {
-    snprintf(err, errlen, "reply has no choices[0] object");
+    ad_set_err(err, errlen, "reply has no choices[0] object");
     goto done;
   }
   const json_t *msg = json_object_get(c0, "message");
   if (!json_is_object(msg)) {
-    snprintf(err, errlen, "choices[0] has no message object");
+    ad_set_err(err, errlen, "choices[0] has no message object");
     goto done;
   }
   out->content = content_text(json_object_get(msg, "content"));
   if (!out->content) {
-    snprintf(err, errlen, "message content exceeds the %u MiB limit",
-             AD_MAX_RESPONSE / (1024 * 1024));
+    ad_set_err(err, errlen, "message content exceeds the %u MiB limit",
+               AD_MAX_RESPONSE / (1024 * 1024));
     goto done;
   }
   const json_t *rsn = json_object_get(msg, "reasoning_content");
