@@ -83,6 +83,14 @@ static struct node *push_node(tpl *t) {
   return nd;
 }
 
+/* A text node for src[off, off + len). */
+static void push_text(tpl *t, size_t off, size_t len) {
+  struct node *nd = push_node(t);
+  nd->type = N_TEXT;
+  nd->off = off;
+  nd->len = len;
+}
+
 static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 static int is_space(char c) { return is_blank(c) || c == '\n' || c == '\f' || c == '\v'; }
 
@@ -124,10 +132,7 @@ int tpl_compile(const char *text, size_t len, const char *name, int first_line, 
     const char *open = memmem(s + pos, len - pos, "{{", 2);
     size_t t0 = open ? (size_t)(open - s) : len; /* tag start */
     if (!open) {
-      struct node *nd = push_node(t);
-      nd->type = N_TEXT;
-      nd->off = pos;
-      nd->len = len - pos;
+      push_text(t, pos, len - pos);
       break;
     }
     cur_advance(&cur, t0);
@@ -175,12 +180,7 @@ int tpl_compile(const char *text, size_t len, const char *name, int first_line, 
         next = q < len ? q + 1 : q;
       }
     }
-    if (text_end > pos) {
-      struct node *nd = push_node(t);
-      nd->type = N_TEXT;
-      nd->off = pos;
-      nd->len = text_end - pos;
-    }
+    if (text_end > pos) push_text(t, pos, text_end - pos);
     if (kind == '!') {
       pos = next;
       continue;

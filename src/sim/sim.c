@@ -112,6 +112,13 @@ static int check_messages(const json_t *msgs, long long *chars, char *err, size_
   return 0;
 }
 
+/* The text built in b when rc is 0 (owned by the caller), else NULL; b is released. */
+static char *take_if_ok(struct buf *b, int rc) {
+  if (!rc) return buf_take(b, NULL);
+  buf_release(b);
+  return NULL;
+}
+
 static const char *const sim_words[] = {
     "alpha", "bravo", "cobalt", "delta", "ember", "fjord", "granite", "harbor",
     "indigo", "juniper", "kestrel", "lumen", "meadow", "nimbus", "opal", "prism"};
@@ -128,11 +135,7 @@ static char *generic_content(const char *model, uint64_t h) {
   for (int i = 0; i < words && !rc; i++)
     rc = buf_printf(&b, " %s", sim_words[rng_below(&r, sizeof sim_words / sizeof *sim_words)]);
   if (!rc) rc = buf_putc(&b, '.');
-  if (rc) {
-    buf_release(&b);
-    return NULL;
-  }
-  return buf_take(&b, NULL);
+  return take_if_ok(&b, rc);
 }
 
 /* ---------------------------------------------------------------- the reply writer
@@ -211,11 +214,7 @@ static char *write_reply(const char *id, const char *model, char **contents, lon
   PUT(",\"total_tokens\":");
   if (!rc) rc = put_int(&b, pt + ct);
   PUT("}}");
-  if (rc) {
-    buf_release(&b);
-    return NULL;
-  }
-  return buf_take(&b, NULL);
+  return take_if_ok(&b, rc);
 }
 
 /* Answer choice i: the world model when it claims the model, else the generic

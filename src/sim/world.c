@@ -630,6 +630,14 @@ static int solver(struct wreq *w, struct buf *out) {
 
 /* ---- judge ---- */
 
+/* p[0..n) into out[outlen] (cut to fit), NUL-terminated; returns 1. */
+static int put_answer(char *out, size_t outlen, const char *p, size_t n) {
+  if (n >= outlen) n = outlen - 1;
+  memcpy(out, p, n);
+  out[n] = '\0';
+  return 1;
+}
+
 /* The response's final answer: the last "ANSWER:" line, else the last integer. */
 static int final_answer(const char *resp, char *out, size_t outlen) {
   const char *a = NULL;
@@ -638,10 +646,7 @@ static int final_answer(const char *resp, char *out, size_t outlen) {
     while (*a == ' ' || *a == '\t') a++;
     size_t n = strcspn(a, "\r\n");
     while (n > 0 && (a[n - 1] == ' ' || a[n - 1] == '.')) n--;
-    if (n >= outlen) n = outlen - 1;
-    memcpy(out, a, n);
-    out[n] = '\0';
-    return 1;
+    return put_answer(out, outlen, a, n);
   }
   const char *last = NULL;
   size_t ln = 0;
@@ -653,10 +658,7 @@ static int final_answer(const char *resp, char *out, size_t outlen) {
     }
   }
   if (!last) return 0;
-  if (ln >= outlen) ln = outlen - 1;
-  memcpy(out, last, ln);
-  out[ln] = '\0';
-  return 1;
+  return put_answer(out, outlen, last, ln);
 }
 
 static int answers_equal(const char *a, const char *b) {

@@ -1323,6 +1323,15 @@ static int each(store *st, sqlite3_stmt *s, const struct col *cols, int n, store
 
 #define NCOLS(a) ((int)(sizeof(a) / sizeof *(a)))
 
+/* each() over sql for run (0 = the latest), with text1 (if any) bound as ?2. */
+static int each_in_run(store *st, store_id run, const char *sql, const char *text1,
+                       const struct col *cols, int n, store_row_fn fn, void *ud) {
+  sqlite3_stmt *s;
+  int rc = resolve_run(st, &run);
+  if (rc || (rc = prep(st, sql, run, text1, &s))) return rc;
+  return each(st, s, cols, n, fn, ud);
+}
+
 static const struct col run_cols[] = {
     {"id", 'i'},           {"recipe_name", 't'}, {"recipe_sha256", 't'}, {"prompt_hashes", 'j'},
     {"seed", 'i'},         {"version", 't'},     {"command_line", 't'},  {"created", 'r'},
@@ -1341,14 +1350,10 @@ static int sq_runs_each(store *st, store_row_fn fn, void *ud) {
 static int sq_sources_each(store *st, store_id run, store_row_fn fn, void *ud) {
   static const struct col cols[] = {{"source_id", 't'}, {"title", 't'},    {"text_sha256", 't'},
                                     {"state", 't'},     {"accepted", 'i'}, {"rounds_used", 'i'}};
-  sqlite3_stmt *s;
-  int rc = resolve_run(st, &run);
-  if (rc || (rc = prep(st,
-                       "SELECT source_id, title, text_sha256, state, accepted, rounds_used "
-                       "FROM sources WHERE run = ?1 ORDER BY rowid",
-                       run, NULL, &s)))
-    return rc;
-  return each(st, s, cols, NCOLS(cols), fn, ud);
+  return each_in_run(st, run,
+                     "SELECT source_id, title, text_sha256, state, accepted, rounds_used "
+                     "FROM sources WHERE run = ?1 ORDER BY rowid",
+                     NULL, cols, NCOLS(cols), fn, ud);
 }
 
 static int sq_source_get(store *st, store_id run, const char *source_id,
@@ -1388,30 +1393,22 @@ static int sq_candidates_each(store *st, store_id run, const char *verdict, stor
                               void *ud) {
   static const struct col cols[] = {{"source_id", 't'}, {"round", 'i'},  {"index", 'i'},
                                     {"verdict", 't'},   {"reason", 't'}, {"record", 'j'}};
-  sqlite3_stmt *s;
-  int rc = resolve_run(st, &run);
-  if (rc || (rc = prep(st,
-                       verdict ? "SELECT source_id, round, idx, verdict, reason, record FROM "
-                                 "candidates WHERE run = ?1 AND verdict = ?2 "
-                                 "ORDER BY source_id, round, idx"
-                               : "SELECT source_id, round, idx, verdict, reason, record FROM "
-                                 "candidates WHERE run = ?1 ORDER BY source_id, round, idx",
-                       run, verdict, &s)))
-    return rc;
-  return each(st, s, cols, NCOLS(cols), fn, ud);
+  return each_in_run(st, run,
+                     verdict ? "SELECT source_id, round, idx, verdict, reason, record FROM "
+                               "candidates WHERE run = ?1 AND verdict = ?2 "
+                               "ORDER BY source_id, round, idx"
+                             : "SELECT source_id, round, idx, verdict, reason, record FROM "
+                               "candidates WHERE run = ?1 ORDER BY source_id, round, idx",
+                     verdict, cols, NCOLS(cols), fn, ud);
 }
 
 static int sq_examples_each(store *st, store_id run, store_row_fn fn, void *ud) {
   static const struct col cols[] = {
       {"example_id", 't'}, {"source_id", 't'}, {"created", 'r'}, {"example", 'j'}};
-  sqlite3_stmt *s;
-  int rc = resolve_run(st, &run);
-  if (rc || (rc = prep(st,
-                       "SELECT example_id, source_id, created, example FROM examples "
-                       "WHERE run = ?1 ORDER BY example_id",
-                       run, NULL, &s)))
-    return rc;
-  return each(st, s, cols, NCOLS(cols), fn, ud);
+  return each_in_run(st, run,
+                     "SELECT example_id, source_id, created, example FROM examples "
+                     "WHERE run = ?1 ORDER BY example_id",
+                     NULL, cols, NCOLS(cols), fn, ud);
 }
 
 static int sq_calls_each(store *st, store_id run, const char *role, int with_bodies,
@@ -1432,21 +1429,14 @@ static int sq_calls_each(store *st, store_id run, const char *role, int with_bod
            with_bodies ? ", b.request, b.reply" : "",
            with_bodies ? " LEFT JOIN call_bodies b ON b.call_id = c.id" : "",
            role ? " AND role = ?2" : "");
-  sqlite3_stmt *s;
-  int rc = resolve_run(st, &run);
-  if (rc || (rc = prep(st, sql, run, role, &s))) return rc;
-  return each(st, s, cols, NCOLS(cols) - (with_bodies ? 0 : 2), fn, ud);
+  return each_in_run(st, run, sql, role, cols, NCOLS(cols) - (with_bodies ? 0 : 2), fn, ud);
 }
 
 static int sq_events_each(store *st, store_id run, store_row_fn fn, void *ud) {
   static const struct col cols[] = {{"id", 'i'}, {"time", 'r'}, {"level", 't'}, {"event", 'j'}};
-  sqlite3_stmt *s;
-  int rc = resolve_run(st, &run);
-  if (rc || (rc = prep(st,
-                       "SELECT id, time, level, event FROM events WHERE run = ?1 ORDER BY id",
-                       run, NULL, &s)))
-    return rc;
-  return each(st, s, cols, NCOLS(cols), fn, ud);
+  return each_in_run(st, run,
+                     "SELECT id, time, level, event FROM events WHERE run = ?1 ORDER BY id",
+                     NULL, cols, NCOLS(cols), fn, ud);
 }
 
 /* ---- aggregates ---- */
@@ -1544,6 +1534,19 @@ static int agg_tokens(sqlite3_stmt *s, json_t *acc) {
   return rc ? AD_EINVAL : 0;
 }
 
+/* One number of the statistics: the first column of the first row of the query
+ * (printf-style; 0 when no row) into *out. 0, or sq_err()'s code. */
+static int stat_int(store *st, int64_t *out, const char *fmt, ...) AD_PRINTF(3, 4);
+static int stat_int(store *st, int64_t *out, const char *fmt, ...) {
+  char sql[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(sql, sizeof sql, fmt, ap);
+  va_end(ap);
+  int src = pragma_int(SQ(st)->db, sql, out);
+  return src ? sq_err(st, SQ(st)->db, src, "computing statistics") : 0;
+}
+
 struct capture {
   json_t *row;
 };
@@ -1553,7 +1556,6 @@ static int capture_row(void *ud, const json_t *row) {
 }
 
 static int sq_stats(store *st, store_id run, json_t **out) {
-  struct sq *q = SQ(st);
   int rc = resolve_run(st, &run);
   if (rc) return rc;
   json_t *res = json_object(), *sources = NULL, *rej = NULL, *calls = NULL, *acc = NULL;
@@ -1587,18 +1589,11 @@ static int sq_stats(store *st, store_id run, json_t **out) {
     goto cleanup;
   json_object_set(res, "sources", sources);
   int64_t n = 0;
-  char sql[160];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM examples WHERE run = %lld", (long long)run);
-  if ((rc = pragma_int(q->db, sql, &n))) {
-    rc = sq_err(st, q->db, rc, "computing statistics");
+  if ((rc = stat_int(st, &n, "SELECT count(*) FROM examples WHERE run = %lld", (long long)run)))
     goto cleanup;
-  }
   set_int(res, "accepted", n);
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM candidates WHERE run = %lld", (long long)run);
-  if ((rc = pragma_int(q->db, sql, &n))) {
-    rc = sq_err(st, q->db, rc, "computing statistics");
+  if ((rc = stat_int(st, &n, "SELECT count(*) FROM candidates WHERE run = %lld", (long long)run)))
     goto cleanup;
-  }
   set_int(res, "candidates", n);
   if ((rc = agg(st, run,
                 "SELECT coalesce(reason, 'unspecified'), count(*) FROM candidates WHERE run = ?1 "
@@ -1628,34 +1623,20 @@ static int sq_stats(store *st, store_id run, json_t **out) {
 
   /* latency of real successful calls: mean, p50, p95 */
   int64_t cnt = 0, mean = 0;
-  snprintf(sql, sizeof sql,
-           "SELECT count(*) FROM calls WHERE run = %lld AND status = 'ok' AND cache_hit = 0",
-           (long long)run);
-  if ((rc = pragma_int(q->db, sql, &cnt))) {
-    rc = sq_err(st, q->db, rc, "computing statistics");
+  if ((rc = stat_int(st, &cnt, "SELECT count(*) FROM calls WHERE run = %lld AND status = 'ok' "
+                     "AND cache_hit = 0", (long long)run)))
     goto cleanup;
-  }
   if (cnt > 0) {
     int64_t p50 = 0, p95 = 0;
-    snprintf(sql, sizeof sql,
-             "SELECT CAST(avg(latency_us) AS INTEGER) FROM calls WHERE run = %lld AND "
-             "status = 'ok' AND cache_hit = 0",
-             (long long)run);
-    int src = pragma_int(q->db, sql, &mean);
-    snprintf(sql, sizeof sql,
-             "SELECT latency_us FROM calls WHERE run = %lld AND status = 'ok' AND cache_hit = 0 "
-             "ORDER BY latency_us LIMIT 1 OFFSET %lld",
-             (long long)run, (long long)((cnt - 1) / 2));
-    if (!src) src = pragma_int(q->db, sql, &p50);
-    snprintf(sql, sizeof sql,
-             "SELECT latency_us FROM calls WHERE run = %lld AND status = 'ok' AND cache_hit = 0 "
-             "ORDER BY latency_us LIMIT 1 OFFSET %lld",
-             (long long)run, (long long)((cnt - 1) * 95 / 100));
-    if (!src) src = pragma_int(q->db, sql, &p95);
-    if (src) {
-      rc = sq_err(st, q->db, src, "computing statistics");
+    if ((rc = stat_int(st, &mean, "SELECT CAST(avg(latency_us) AS INTEGER) FROM calls WHERE "
+                       "run = %lld AND status = 'ok' AND cache_hit = 0", (long long)run)) ||
+        (rc = stat_int(st, &p50, "SELECT latency_us FROM calls WHERE run = %lld AND status = "
+                       "'ok' AND cache_hit = 0 ORDER BY latency_us LIMIT 1 OFFSET %lld",
+                       (long long)run, (long long)((cnt - 1) / 2))) ||
+        (rc = stat_int(st, &p95, "SELECT latency_us FROM calls WHERE run = %lld AND status = "
+                       "'ok' AND cache_hit = 0 ORDER BY latency_us LIMIT 1 OFFSET %lld",
+                       (long long)run, (long long)((cnt - 1) * 95 / 100))))
       goto cleanup;
-    }
     json_object_set_new(res, "latency_ms",
                         json_pack("{s:f, s:f, s:f}", "mean", (double)mean / 1000.0, "p50",
                                   (double)p50 / 1000.0, "p95", (double)p95 / 1000.0));
