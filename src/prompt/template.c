@@ -139,7 +139,8 @@ int tpl_compile(const char *text, size_t len, const char *name, int first_line, 
     int tline = cur.line, tcol = cur.col;
     const char *close = memmem(s + t0 + 2, len - t0 - 2, "}}", 2);
     if (!close) {
-      ad_set_err(err, errlen, "%s:%d:%d: unterminated tag '{{' (no closing '}}')", name, tline, tcol);
+      ad_set_err(err, errlen, "%s:%d:%d: unterminated tag '{{' (no closing '}}')", name, tline,
+                 tcol);
       rc = AD_EPARSE;
       goto fail;
     }
@@ -197,7 +198,8 @@ int tpl_compile(const char *text, size_t len, const char *name, int first_line, 
       struct node *open_nd = &t->nodes[stack[depth - 1]];
       if (strcmp(open_nd->name, tname)) {
         ad_set_err(err, errlen,
-                   "%s:%d:%d: closing tag '{{/%s}}' does not match open section '%s' (opened at %d:%d)",
+                   "%s:%d:%d: closing tag '{{/%s}}' does not match open section '%s' (opened at "
+                   "%d:%d)",
                    name, tline, tcol, tname, open_nd->name, open_nd->line, open_nd->col);
         free(tname);
         rc = AD_EPARSE;
@@ -275,7 +277,9 @@ static int emit(struct rstate *st, const char *p, size_t n) {
     return AD_ETOOBIG;
   }
   int rc = buf_append(st->out, p, n);
-  if (rc) ad_set_err(st->err, st->errlen, "%s: rendered prompt exceeds the output buffer's limit", st->t->name);
+  if (rc)
+    ad_set_err(st->err, st->errlen, "%s: rendered prompt exceeds the output buffer's limit",
+               st->t->name);
   return rc;
 }
 

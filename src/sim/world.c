@@ -768,7 +768,8 @@ static int quality(struct wreq *w, struct buf *out) {
     const char *q = jx_str(cand, "question");
     const json_t *rubric = json_object_get(cand, "rubric");
     int leak = 0, malformed = 0;
-    if (!q || !*q) rc = add_issue(issues, &fb, "missing_question", "The candidate has no question. ");
+    if (!q || !*q)
+      rc = add_issue(issues, &fb, "missing_question", "The candidate has no question. ");
     if (rubric || !json_object_get(cand, "answer")) {
       if (!json_is_array(rubric) || json_array_size(rubric) == 0) malformed = 1;
       size_t i;

@@ -147,7 +147,8 @@ static int jsonl_line(struct builder *b, const struct src_options *o, const char
   json_error_t jerr;
   root = json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr);
   if (!root) {
-    ad_set_err(err, errlen, "%s:%ld: invalid JSON at column %d: %s", path, line, jerr.column, jerr.text);
+    ad_set_err(err, errlen, "%s:%ld: invalid JSON at column %d: %s", path, line, jerr.column,
+               jerr.text);
     rc = AD_EPARSE;
     goto cleanup;
   }
@@ -158,8 +159,10 @@ static int jsonl_line(struct builder *b, const struct src_options *o, const char
   }
   json_t *text = json_object_get(root, o->text_field);
   if (!text) {
-    ad_set_err(err, errlen, "%s:%ld: missing string field '%s' (set sources.text_field to the field "
-               "that holds the document text)", path, line, o->text_field);
+    ad_set_err(err, errlen,
+               "%s:%ld: missing string field '%s' (set sources.text_field to the field that "
+               "holds the document text)",
+               path, line, o->text_field);
     rc = AD_EPARSE;
     goto cleanup;
   }
@@ -383,7 +386,8 @@ static int check_dups(struct builder *b, const char *path, char *err, size_t err
     if (!strcmp(idx[i - 1]->id, idx[i]->id)) {
       char w1[512], w2[512];
       ad_set_err(err, errlen, "duplicate source id '%s': %s and %s", idx[i]->id,
-                 doc_where(idx[i - 1], path, w1, sizeof w1), doc_where(idx[i], path, w2, sizeof w2));
+                 doc_where(idx[i - 1], path, w1, sizeof w1),
+                 doc_where(idx[i], path, w2, sizeof w2));
       rc = AD_EEXISTS;
       break;
     }
