@@ -23,6 +23,7 @@
 #include "util/buf.h"
 #include "util/jsonx.h"
 #include "util/log.h"
+#include "util/mem.h"
 #include "util/timeu.h"
 
 #define LLM_DEFAULT_SEED 0x6c6c6d2d6a697474ull /* "llm-jitt" */
@@ -112,13 +113,6 @@ static void set_err(llm_client *c, const char *fmt, ...) {
   va_end(ap);
 }
 
-static char *xstrdup(const char *s) {
-  size_t n = strlen(s);
-  char *d = malloc(n + 1);
-  if (d) memcpy(d, s, n + 1);
-  return d;
-}
-
 /* "http://user:pw@host/v1" -> "http://host/v1" (credentials never reach a message). */
 static char *strip_userinfo(const char *url) {
   const char *s = strstr(url, "://");
@@ -127,12 +121,7 @@ static char *strip_userinfo(const char *url) {
   const char *slash = strchr(s, '/');
   const char *at = strchr(s, '@');
   if (!at || (slash && at > slash)) return xstrdup(url);
-  size_t pre = (size_t)(s - url);
-  char *d = malloc(strlen(url) + 1);
-  if (!d) return NULL;
-  memcpy(d, url, pre);
-  strcpy(d + pre, at + 1);
-  return d;
+  return xasprintf("%.*s%s", (int)(s - url), url, at + 1);
 }
 
 static struct llm_ep *find_ep(const llm_client *c, const char *name) {
@@ -171,18 +160,14 @@ static void heap_down(llm_client *c, int i) {
   }
 }
 
-static int heap_push(llm_client *c, struct llm_call *k) {
+static void heap_push(llm_client *c, struct llm_call *k) {
   if (c->heap_n == c->heap_cap) {
-    int nc = c->heap_cap ? c->heap_cap * 2 : 64;
-    struct llm_call **h = realloc(c->heap, (size_t)nc * sizeof *h);
-    if (!h) return AD_ENOMEM;
-    c->heap = h;
-    c->heap_cap = nc;
+    c->heap_cap = c->heap_cap ? c->heap_cap * 2 : 64;
+    c->heap = xrealloc(c->heap, (size_t)c->heap_cap * sizeof *c->heap);
   }
   k->heap_idx = c->heap_n;
   c->heap[c->heap_n++] = k;
   heap_up(c, k->heap_idx);
-  return 0;
 }
 
 static struct llm_call *heap_pop(llm_client *c) {
@@ -235,14 +220,8 @@ static void all_unlink(llm_client *c, struct llm_call *k) {
 static void easy_release(llm_client *c, CURL *e) {
   if (!e) return;
   if (c->n_free == c->cap_free) {
-    int nc = c->cap_free ? c->cap_free * 2 : 64;
-    CURL **f = realloc(c->free_easy, (size_t)nc * sizeof *f);
-    if (!f) {
-      curl_easy_cleanup(e);
-      return;
-    }
-    c->free_easy = f;
-    c->cap_free = nc;
+    c->cap_free = c->cap_free ? c->cap_free * 2 : 64;
+    c->free_easy = xrealloc(c->free_easy, (size_t)c->cap_free * sizeof *c->free_easy);
   }
   c->free_easy[c->n_free++] = e;
 }
@@ -271,10 +250,9 @@ static void fire_done(llm_client *c, struct llm_call *k, const struct llm_result
 /* ---------------------------------------------------------------- client setup */
 
 llm_client *llm_client_new(void) {
-  llm_client *c = calloc(1, sizeof *c);
-  if (!c) return NULL;
+  llm_client *c = xcalloc(1, sizeof *c);
   c->multi = curl_multi_init();
-  if (!c->multi) {
+  if (!c->multi) { /* curl could not allocate its multi handle */
     free(c);
     return NULL;
   }
@@ -310,6 +288,7 @@ static void ep_free(struct llm_ep *ep) {
   free(ep);
 }
 
+/* 0, or AD_ENOMEM when curl cannot allocate the list item (curl's own allocator). */
 static int add_header(struct llm_ep *ep, const char *h) {
   struct curl_slist *n = curl_slist_append(ep->headers, h);
   if (!n) return AD_ENOMEM;
@@ -338,10 +317,10 @@ int llm_client_add_endpoint(llm_client *c, const struct llm_endpoint_config *cfg
     set_err(c, "endpoint '%s': extra_body must be a JSON object", cfg->name);
     return AD_EINVAL;
   }
-  struct llm_ep *ep = calloc(1, sizeof *ep);
-  int rc = AD_ENOMEM;
+  struct llm_ep *ep = xcalloc(1, sizeof *ep);
+  int rc;
   char *auth = NULL;
-  if (!ep || !(ep->name = xstrdup(cfg->name))) goto fail;
+  ep->name = xstrdup(cfg->name);
   for (int i = 0; i < cfg->n_urls; i++) {
     const char *u = cfg->base_urls[i];
     struct llm_url *url = &ep->urls[i];
@@ -349,40 +328,36 @@ int llm_client_add_endpoint(llm_client *c, const struct llm_endpoint_config *cfg
       set_err(c, "endpoint '%s': base URL '%s' must start with http:// or https:// (or be \"sim\")",
               cfg->name, u ? u : "(null)");
       rc = AD_EINVAL;
-      goto fail;
+      goto done;
     }
     ep->n_urls = i + 1;
     url->is_sim = !strcmp(u, "sim");
     url->is_https = !strncmp(u, "https://", 8);
     size_t n = strlen(u);
     while (n > 0 && u[n - 1] == '/') n--;
-    if (!(url->base = malloc(n + 1))) goto fail;
-    memcpy(url->base, u, n);
-    url->base[n] = 0;
-    if (!(url->shown = strip_userinfo(url->base))) goto fail;
-    if (!(url->post = malloc(n + sizeof "/chat/completions"))) goto fail;
-    memcpy(url->post, url->base, n);
-    strcpy(url->post + n, "/chat/completions");
+    url->base = xstrndup(u, n);
+    url->shown = strip_userinfo(url->base);
+    url->post = xasprintf("%s/chat/completions", url->base);
   }
-  if (add_header(ep, "Content-Type: application/json") || add_header(ep, "Expect:")) goto fail;
+  if ((rc = add_header(ep, "Content-Type: application/json")) ||
+      (rc = add_header(ep, "Expect:")))
+    goto done;
   if (cfg->api_key_env && *cfg->api_key_env) {
     const char *key = getenv(cfg->api_key_env);
     if (!key || !*key) {
       set_err(c, "endpoint '%s': environment variable %s (api_key_env) is not set", cfg->name,
               cfg->api_key_env);
       rc = AD_EINVAL;
-      goto fail;
+      goto done;
     }
     if (strpbrk(key, "\r\n")) {
       set_err(c, "endpoint '%s': environment variable %s holds a line break", cfg->name,
               cfg->api_key_env);
       rc = AD_EINVAL;
-      goto fail;
+      goto done;
     }
-    size_t n = strlen(key) + sizeof "Authorization: Bearer ";
-    if (!(auth = malloc(n))) goto fail;
-    snprintf(auth, n, "Authorization: Bearer %s", key);
-    if (add_header(ep, auth)) goto fail;
+    auth = xasprintf("Authorization: Bearer %s", key);
+    if ((rc = add_header(ep, auth))) goto done;
   }
   for (int i = 0; i < cfg->n_headers; i++) {
     const char *h = cfg->headers[i];
@@ -391,11 +366,15 @@ int llm_client_add_endpoint(llm_client *c, const struct llm_endpoint_config *cfg
       set_err(c, "endpoint '%s': header %d must look like \"Name: value\" on one line", cfg->name,
               i + 1);
       rc = AD_EINVAL;
-      goto fail;
+      goto done;
     }
-    if (add_header(ep, h)) goto fail;
+    if ((rc = add_header(ep, h))) goto done;
   }
-  if (cfg->extra_body && !(ep->extra_body = json_deep_copy(cfg->extra_body))) goto fail;
+  if (cfg->extra_body && !(ep->extra_body = json_deep_copy(cfg->extra_body))) {
+    set_err(c, "endpoint '%s': extra_body cannot be copied (it contains itself)", cfg->name);
+    rc = AD_EINVAL;
+    goto done;
+  }
   ep->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : 64;
   ep->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 10000;
   ep->request_timeout_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 600000;
@@ -407,25 +386,22 @@ int llm_client_add_endpoint(llm_client *c, const struct llm_endpoint_config *cfg
   if (cfg->requests_per_min < 0 || cfg->tokens_per_min < 0) {
     set_err(c, "endpoint '%s': requests_per_min and tokens_per_min must be >= 0", cfg->name);
     rc = AD_EINVAL;
-    goto fail;
+    goto done;
   }
   int64_t now = time_now_ms();
   llm_aimd_init(&ep->aimd, ep->max_inflight, ep->adaptive);
   llm_bucket_init(&ep->req_bucket, cfg->requests_per_min, now);
   llm_bucket_init(&ep->tok_bucket, cfg->tokens_per_min, now);
-  if (auth) {
-    memset(auth, 0, strlen(auth));
-    free(auth);
-  }
   ep->next = c->eps;
   c->eps = ep;
-  return 0;
-fail:
+  ep = NULL;
+  rc = 0;
+done: /* success or failure: the secret is wiped either way */
   if (auth) {
     memset(auth, 0, strlen(auth));
     free(auth);
   }
-  if (rc == AD_ENOMEM) set_err(c, "out of memory adding endpoint '%s'", cfg->name);
+  if (rc == AD_ENOMEM) set_err(c, "out of memory adding endpoint '%s'", cfg->name); /* curl's */
   ep_free(ep);
   return rc;
 }
@@ -474,8 +450,8 @@ static int check_submit(llm_client *c, const char *endpoint, const json_t *body,
 }
 
 /* Queue a call whose wire body is text (taken). */
-static int submit_body(llm_client *c, struct llm_ep *ep, const json_t *body, char *text,
-                       size_t len, llm_done_fn done, llm_attempt_fn attempt, void *ud);
+static void submit_body(llm_client *c, struct llm_ep *ep, const json_t *body, char *text,
+                        size_t len, llm_done_fn done, llm_attempt_fn attempt, void *ud);
 
 int llm_submit(llm_client *c, const char *endpoint, const json_t *body, llm_done_fn done,
                llm_attempt_fn attempt, void *ud) {
@@ -484,8 +460,9 @@ int llm_submit(llm_client *c, const char *endpoint, const json_t *body, llm_done
   if (rc) return rc;
   json_t *merged = NULL;
   if (ep->extra_body && !(merged = merge_extra(ep, body))) {
-    set_err(c, "out of memory submitting a request to endpoint '%s'", ep->name);
-    return AD_ENOMEM;
+    set_err(c, "endpoint '%s': the request body cannot be merged with extra_body (it contains "
+            "itself)", ep->name);
+    return AD_EINVAL;
   }
   struct buf b;
   buf_init(&b, AD_MAX_REQUEST);
@@ -499,11 +476,8 @@ int llm_submit(llm_client *c, const char *endpoint, const json_t *body, llm_done
   }
   size_t len;
   char *text = buf_take(&b, &len);
-  if (!text) {
-    set_err(c, "out of memory submitting a request to endpoint '%s'", ep->name);
-    return AD_ENOMEM;
-  }
-  return submit_body(c, ep, body, text, len, done, attempt, ud);
+  submit_body(c, ep, body, text, len, done, attempt, ud);
+  return 0;
 }
 
 int llm_submit_serialized(llm_client *c, const char *endpoint, const json_t *body,
@@ -517,23 +491,13 @@ int llm_submit_serialized(llm_client *c, const char *endpoint, const json_t *bod
             AD_MAX_REQUEST / (1024 * 1024));
     return AD_ETOOBIG;
   }
-  char *copy = malloc(len + 1);
-  if (!copy) {
-    set_err(c, "out of memory submitting a request to endpoint '%s'", ep->name);
-    return AD_ENOMEM;
-  }
-  memcpy(copy, text, len);
-  copy[len] = '\0';
-  return submit_body(c, ep, body, copy, len, done, attempt, ud);
+  submit_body(c, ep, body, xstrndup(text, len), len, done, attempt, ud);
+  return 0;
 }
 
-static int submit_body(llm_client *c, struct llm_ep *ep, const json_t *body, char *text,
-                       size_t len, llm_done_fn done, llm_attempt_fn attempt, void *ud) {
-  struct llm_call *k = calloc(1, sizeof *k);
-  if (!k) {
-    free(text);
-    goto oom;
-  }
+static void submit_body(llm_client *c, struct llm_ep *ep, const json_t *body, char *text,
+                        size_t len, llm_done_fn done, llm_attempt_fn attempt, void *ud) {
+  struct llm_call *k = xcalloc(1, sizeof *k);
   k->body = text;
   k->body_len = len;
   k->ep = ep;
@@ -552,11 +516,6 @@ static int submit_body(llm_client *c, struct llm_ep *ep, const json_t *body, cha
   c->all = k;
   c->outstanding++;
   queue_push(ep, k, 0);
-  return 0;
-oom:
-  if (k) call_free(k);
-  set_err(c, "out of memory submitting a request to endpoint '%s'", ep->name);
-  return AD_ENOMEM;
 }
 
 /* ---------------------------------------------------------------- attempts */
@@ -595,9 +554,10 @@ static size_t header_cb(char *p, size_t sz, size_t n, void *ud) {
   memcpy(v, p + skip, m);
   v[m] = 0;
   while (m > 0 && (v[m - 1] == '\r' || v[m - 1] == '\n' || v[m - 1] == ' ')) v[--m] = 0;
-  int64_t d = llm_parse_retry_after(v, time(NULL));
-  if (d >= 0 && ms) d = (d + 500) / 1000; /* the value was already in ms */
-  if (d >= 0 && (ms || k->retry_after_ms < 0)) k->retry_after_ms = d;
+  int64_t d;
+  if (llm_parse_retry_after(v, time(NULL), &d)) return len; /* not understood: ignored */
+  if (ms) d = (d + 500) / 1000; /* the value was already in ms */
+  if (ms || k->retry_after_ms < 0) k->retry_after_ms = d;
   return len;
 }
 
@@ -681,7 +641,7 @@ static void start_attempt(llm_client *c, struct llm_call *k, int64_t now_ms) {
     if (e) curl_easy_cleanup(e);
     struct outcome o;
     memset(&o, 0, sizeof o);
-    o.rc = AD_ENOMEM;
+    o.rc = AD_ENOMEM; /* curl's own allocation (or option) failure */
     snprintf(o.what, sizeof o.what, "could not start a transfer (out of memory)");
     finish_attempt(c, k, &o);
     return;
@@ -695,7 +655,7 @@ static void start_attempt(llm_client *c, struct llm_call *k, int64_t now_ms) {
 static void classify_http(struct llm_call *k, int status, struct outcome *o, struct llm_reply *reply) {
   char perr[300], snip[96];
   o->http_status = status;
-  llm_sanitize(k->resp.data ? k->resp.data : "", k->resp.len < 80 ? k->resp.len : 80, snip, sizeof snip);
+  llm_sanitize(k->resp.data, k->resp.len < 80 ? k->resp.len : 80, snip, sizeof snip);
   if (status >= 200 && status < 300) {
     int prc = llm_reply_parse(k->resp.data, k->resp.len, reply, perr, sizeof perr);
     if (prc == 0) {
@@ -891,13 +851,10 @@ static void finish_attempt(llm_client *c, struct llm_call *k, struct outcome *o)
   if (retry) {
     ep->st.retries++;
     k->ready_ms = now_ms + delay;
-    if (heap_push(c, k) == 0) {
-      k->where = W_BACKOFF;
-      ep->backoff++;
-      return;
-    }
-    o->rc = AD_ENOMEM;
-    snprintf(full, sizeof full, "endpoint '%s': out of memory scheduling a retry", ep->name);
+    heap_push(c, k);
+    k->where = W_BACKOFF;
+    ep->backoff++;
+    return;
   } else if (!o->ok && k->attempts > 1) {
     size_t n = strlen(full);
     snprintf(full + n, sizeof full - n, " after %d attempts", k->attempts);
@@ -906,7 +863,7 @@ static void finish_attempt(llm_client *c, struct llm_call *k, struct outcome *o)
       .rc = o->ok ? 0 : o->rc,
       .error = o->ok ? NULL : full,
       .reply = o->ok ? &reply : NULL,
-      .body = k->resp.data,
+      .body = k->resp.cap ? k->resp.data : NULL, /* NULL: no attempt got a body byte */
       .body_len = k->resp.len,
       .http_status = o->http_status,
       .attempts = k->attempts,

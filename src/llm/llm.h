@@ -99,7 +99,8 @@ struct llm_params {
 void llm_params_init(struct llm_params *p);
 
 /* Build a Chat Completions request body. messages is borrowed (copied in).
- * Returns a new reference, or NULL on bad arguments. */
+ * Returns a new reference, or NULL on bad arguments (no model, messages not an
+ * array, a parameter of the wrong JSON type, a model name that is not UTF-8). */
 json_t *llm_request_build(const char *model, const json_t *messages, const struct llm_params *p);
 
 /* A parsed reply. Strings are owned by the reply; free with llm_reply_release(). */
@@ -113,8 +114,9 @@ struct llm_reply {
   int64_t completion_tokens;
   int64_t total_tokens;
 };
-/* Parse a response body. Returns 0, AD_EPARSE (not JSON / wrong shape) or
- * AD_EHTTP (an {"error":...} object). err receives a one-line description. */
+/* Parse a response body. Returns 0, AD_EPARSE (not JSON / wrong shape / content past
+ * AD_MAX_RESPONSE) or AD_EHTTP (an {"error":...} object). err receives a one-line
+ * description. */
 int llm_reply_parse(const char *body, size_t len, struct llm_reply *out, char *err, size_t errlen);
 void llm_reply_release(struct llm_reply *r);
 
@@ -133,10 +135,13 @@ struct llm_attempt {
 
 /* The final outcome of a call. Everything is borrowed for the callback's duration. */
 struct llm_result {
-  int rc;                        /* 0 ok, else AD_EHTTP / AD_ENET / AD_ETIMEOUT / AD_ERETRIES / AD_EPARSE / AD_ECANCELED */
+  int rc;                        /* 0 ok, else AD_EHTTP / AD_ENET / AD_ETIMEOUT / AD_EPARSE /
+                                    AD_ETOOBIG (reply past AD_MAX_RESPONSE) / AD_ECANCELED /
+                                    AD_ENOMEM (curl could not start a transfer) */
   const char *error;             /* NULL on success; "endpoint 'x' (url): what it answered" */
   const struct llm_reply *reply; /* valid when rc == 0 */
-  const char *body;              /* raw response body of the last attempt (may be NULL) */
+  const char *body;              /* raw response body of the last attempt; NULL when no
+                                    attempt of the call received a body byte */
   size_t body_len;
   int http_status;               /* of the last attempt */
   int attempts;
@@ -147,25 +152,30 @@ struct llm_result {
 typedef void (*llm_done_fn)(void *ud, const struct llm_result *res);
 typedef void (*llm_attempt_fn)(void *ud, const struct llm_attempt *a);
 
+/* A new client; NULL only when curl cannot create its multi handle. */
 llm_client *llm_client_new(void);
 /* Seed the retry-jitter generator (a fixed default seed otherwise, so runs and
  * tests are reproducible). */
 void llm_client_set_seed(llm_client *c, uint64_t seed);
-/* Copies everything it needs from cfg. Returns 0, AD_EINVAL (with a message in
- * llm_client_errmsg), AD_EEXISTS for a duplicate name. */
+/* Copies everything it needs from cfg. Returns 0, AD_EINVAL, AD_EEXISTS for a
+ * duplicate name, or AD_ENOMEM when curl cannot allocate a header list; the message
+ * is in llm_client_errmsg(). */
 AD_WUR int llm_client_add_endpoint(llm_client *c, const struct llm_endpoint_config *cfg);
 /* The last error message set on the client (borrowed). */
 const char *llm_client_errmsg(const llm_client *c);
 
 /* Submit a request body (borrowed; serialised at once) to a named endpoint.
- * Returns 0 or AD_ENOTFOUND (no such endpoint) / AD_ENOMEM. */
+ * Returns 0, AD_ENOTFOUND (no such endpoint), AD_EINVAL (body not a JSON object, no
+ * done, or a body that cannot be merged with the endpoint's extra_body) or
+ * AD_ETOOBIG (serialised body past AD_MAX_REQUEST); the message is in
+ * llm_client_errmsg(). */
 AD_WUR int llm_submit(llm_client *c, const char *endpoint, const json_t *body, llm_done_fn done,
                       llm_attempt_fn attempt, void *ud);
 
 /* The body as it goes on the wire: a copy of the endpoint's extra_body with
  * body's fields merged over it recursively (the request's own fields win), or a
  * plain copy when the endpoint has no extras. New reference; NULL for an
- * unknown endpoint, a body that is not an object, or no memory. */
+ * unknown endpoint, or a body that is not an object (or contains itself). */
 json_t *llm_merge_extra(const llm_client *c, const char *endpoint, const json_t *body);
 
 /* Like llm_submit(), for a caller that serialises the body anyway (e.g. for a
@@ -197,6 +207,7 @@ struct llm_endpoint_stats {
   int64_t prompt_tokens, completion_tokens;
   int inflight, queued, concurrency_limit;
 };
+/* Fill *out for the named endpoint: 0, or AD_ENOTFOUND (no such endpoint). */
 int llm_client_endpoint_stats(const llm_client *c, const char *endpoint, struct llm_endpoint_stats *out);
 
 #endif

@@ -6,6 +6,7 @@
 #include "llm/llm.h"
 #include "llm/retry.h"
 #include "util/buf.h"
+#include "util/mem.h"
 
 void llm_params_init(struct llm_params *p) {
   memset(p, 0, sizeof *p);
@@ -13,10 +14,11 @@ void llm_params_init(struct llm_params *p) {
   p->top_p = LLM_UNSET;
 }
 
-/* Set key to a copy of v (borrowed). Returns 0 or -1. */
+/* Set key to a copy of v (borrowed). Returns 0, or AD_EINVAL when v cannot be copied
+ * (it contains itself). */
 static int set_copy(json_t *obj, const char *key, const json_t *v) {
   json_t *c = json_deep_copy(v);
-  return c ? json_object_set_new(obj, key, c) : -1;
+  return c && !json_object_set_new(obj, key, c) ? 0 : AD_EINVAL;
 }
 
 json_t *llm_request_build(const char *model, const json_t *messages, const struct llm_params *p) {
@@ -27,7 +29,6 @@ json_t *llm_request_build(const char *model, const json_t *messages, const struc
     p = &dflt;
   }
   json_t *req = json_object();
-  if (!req) return NULL;
   int bad = json_object_set_new(req, "model", json_string(model));
   bad |= set_copy(req, "messages", messages);
   if (p->temperature != LLM_UNSET) bad |= json_object_set_new(req, "temperature", json_real(p->temperature));
@@ -61,19 +62,12 @@ fail:
   return NULL;
 }
 
-static char *dup_n(const char *s, size_t n) {
-  char *d = malloc(n + 1);
-  if (!d) return NULL;
-  memcpy(d, s, n);
-  d[n] = 0;
-  return d;
-}
-
 static char *dup_json_str(const json_t *v) {
-  return dup_n(json_string_value(v), json_string_length(v));
+  return xstrndup(json_string_value(v), json_string_length(v));
 }
 
-/* message.content may be a string, null, or an array of parts ({"type":"text","text":...}). */
+/* message.content may be a string, null, or an array of parts ({"type":"text","text":...}).
+ * NULL only when the parts together exceed AD_MAX_RESPONSE. */
 static char *content_text(const json_t *v) {
   if (json_is_string(v)) return dup_json_str(v);
   if (json_is_array(v)) {
@@ -90,7 +84,7 @@ static char *content_text(const json_t *v) {
     }
     return buf_take(&b, NULL);
   }
-  return dup_n("", 0);
+  return xstrdup("");
 }
 
 /* "message" of an error object (or the error itself when it is a string), one line. */
@@ -110,8 +104,8 @@ static void error_text(const json_t *e, char *err, size_t errlen) {
     free(dump);
   }
   const char *type = json_is_object(e) ? json_string_value(json_object_get(e, "type")) : NULL;
-  if (type) snprintf(err, errlen, "server error (%s): %s", type, clean);
-  else snprintf(err, errlen, "server error: %s", clean);
+  if (type) ad_set_err(err, errlen, "server error (%s): %s", type, clean);
+  else ad_set_err(err, errlen, "server error: %s", clean);
 }
 
 static int64_t usage_int(const json_t *u, const char *k) {
@@ -130,12 +124,12 @@ int llm_reply_parse(const char *body, size_t len, struct llm_reply *out, char *e
   err[0] = 0;
   memset(out, 0, sizeof *out);
   if (!body || len == 0) {
-    snprintf(err, errlen, "empty body");
+    ad_set_err(err, errlen, "empty body");
     return AD_EPARSE;
   }
   if (len > AD_MAX_RESPONSE) {
-    snprintf(err, errlen, "reply of %zu bytes exceeds the %u MiB limit", len,
-             AD_MAX_RESPONSE / (1024 * 1024));
+    ad_set_err(err, errlen, "reply of %zu bytes exceeds the %u MiB limit", len,
+               AD_MAX_RESPONSE / (1024 * 1024));
     return AD_EPARSE;
   }
   json_error_t je;
@@ -144,13 +138,13 @@ int llm_reply_parse(const char *body, size_t len, struct llm_reply *out, char *e
     int truncated = strstr(je.text, "premature end of input") || strstr(je.text, "unexpected end");
     char why[JSON_ERROR_TEXT_LENGTH];
     llm_sanitize(je.text, strlen(je.text), why, sizeof why);
-    snprintf(err, errlen, "%s (%s at byte %d)", truncated ? "truncated JSON" : "not JSON", why,
-             je.position);
+    ad_set_err(err, errlen, "%s (%s at byte %d)", truncated ? "truncated JSON" : "not JSON", why,
+               je.position);
     return AD_EPARSE;
   }
   int rc = AD_EPARSE;
   if (!json_is_object(root)) {
-    snprintf(err, errlen, "top-level JSON value is not an object");
+    ad_set_err(err, errlen, "top-level JSON value is not an object");
     goto done;
   }
   const json_t *e = json_object_get(root, "error");
@@ -162,26 +156,29 @@ int llm_reply_parse(const char *body, size_t len, struct llm_reply *out, char *e
   const json_t *choices = json_object_get(root, "choices");
   const json_t *c0 = json_array_get(choices, 0);
   if (!json_is_object(c0)) {
-    snprintf(err, errlen, "reply has no choices[0] object");
+    ad_set_err(err, errlen, "reply has no choices[0] object");
     goto done;
   }
   const json_t *msg = json_object_get(c0, "message");
   if (!json_is_object(msg)) {
-    snprintf(err, errlen, "choices[0] has no message object");
+    ad_set_err(err, errlen, "choices[0] has no message object");
     goto done;
   }
-  rc = AD_ENOMEM;
   out->content = content_text(json_object_get(msg, "content"));
-  if (!out->content) goto done;
+  if (!out->content) {
+    ad_set_err(err, errlen, "message content exceeds the %u MiB limit",
+               AD_MAX_RESPONSE / (1024 * 1024));
+    goto done;
+  }
   const json_t *rsn = json_object_get(msg, "reasoning_content");
   if (!json_is_string(rsn)) rsn = json_object_get(msg, "reasoning");
-  if (json_is_string(rsn) && !(out->reasoning_content = dup_json_str(rsn))) goto done;
+  if (json_is_string(rsn)) out->reasoning_content = dup_json_str(rsn);
   const json_t *tc = json_object_get(msg, "tool_calls");
   if (json_is_array(tc) && json_array_size(tc) > 0) out->tool_calls = json_incref((json_t *)tc);
   const json_t *fr = json_object_get(c0, "finish_reason");
-  if (json_is_string(fr) && !(out->finish_reason = dup_json_str(fr))) goto done;
+  if (json_is_string(fr)) out->finish_reason = dup_json_str(fr);
   const json_t *model = json_object_get(root, "model");
-  if (json_is_string(model) && !(out->model = dup_json_str(model))) goto done;
+  if (json_is_string(model)) out->model = dup_json_str(model);
   const json_t *u = json_object_get(root, "usage");
   if (json_is_object(u)) {
     out->prompt_tokens = usage_int(u, "prompt_tokens");
@@ -192,10 +189,6 @@ int llm_reply_parse(const char *body, size_t len, struct llm_reply *out, char *e
   }
   rc = 0;
 done:
-  if (rc == AD_ENOMEM) {
-    snprintf(err, errlen, "out of memory while parsing the reply");
-    llm_reply_release(out);
-  }
   if (rc) llm_reply_release(out);
   json_decref(root);
   return rc;

@@ -21,6 +21,7 @@ int64_t llm_backoff_ms(struct rng *r, int attempt, int64_t base_ms, int64_t max_
 static const char *const months[] = {"jan", "feb", "mar", "apr", "may", "jun",
                                      "jul", "aug", "sep", "oct", "nov", "dec"};
 
+/* 0..11 for a three-letter month name (any case), -1 for none. */
 static int month_index(const char *s) {
   for (int i = 0; i < 12; i++)
     if (!strncasecmp(s, months[i], 3)) return i;
@@ -37,16 +38,17 @@ static int64_t days_from_civil(int64_t y, int m, int d) {
   return era * 146097 + doe - 719468;
 }
 
-int64_t llm_parse_retry_after(const char *value, time_t now) {
-  if (!value) return -1;
+int llm_parse_retry_after(const char *value, time_t now, int64_t *ms) {
+  if (!value) return AD_EPARSE;
   while (*value == ' ' || *value == '\t') value++;
-  if (!*value) return -1;
+  if (!*value) return AD_EPARSE;
   if (isdigit((unsigned char)*value)) {
     char *end;
     double s = strtod(value, &end);
     while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n') end++;
-    if (*end || s < 0 || s > 1e9) return -1;
-    return (int64_t)(s * 1000.0 + 0.5);
+    if (*end || s < 0 || s > 1e9) return AD_EPARSE;
+    *ms = (int64_t)(s * 1000.0 + 0.5);
+    return 0;
   }
   /* HTTP-date. Skip the weekday ("Wed," / "Wednesday," / "Wed "). */
   const char *p = value;
@@ -63,14 +65,15 @@ int64_t llm_parse_retry_after(const char *value, time_t now) {
   } else if (sscanf(p, "%3s %d %d:%d:%d %d", mname, &day, &hh, &mm, &ss, &year) == 6) {
     mon = month_index(mname); /* asctime: Oct 21 07:28:00 2015 */
   } else {
-    return -1;
+    return AD_EPARSE;
   }
   if (mon < 0 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970 ||
       year > 9999 || hh < 0 || mm < 0 || ss < 0)
-    return -1;
+    return AD_EPARSE;
   int64_t t = days_from_civil(year, mon + 1, day) * 86400 + hh * 3600 + mm * 60 + ss;
   int64_t d = t - (int64_t)now;
-  return d > 0 ? d * 1000 : 0;
+  *ms = d > 0 ? d * 1000 : 0;
+  return 0;
 }
 
 int llm_pick_url(const struct llm_url_state *u, int n, int64_t now_ms, unsigned rr, int avoid) {

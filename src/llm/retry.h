@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "util/err.h"
 #include "util/rng.h"
 
 /* Exponential backoff with FULL jitter for the delay before retry number
@@ -20,9 +21,10 @@ int64_t llm_backoff_ms(struct rng *r, int attempt, int64_t base_ms, int64_t max_
 
 /* Parse a Retry-After header value: delta-seconds ("120", fractional accepted) or
  * an HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT", also RFC 850 and asctime forms)
- * relative to now (seconds since the epoch). Returns the delay in ms (>= 0; a date
- * in the past gives 0), or -1 when the value is not understood. */
-int64_t llm_parse_retry_after(const char *value, time_t now);
+ * relative to now (seconds since the epoch). Returns 0 with the delay in *ms (>= 0;
+ * a date in the past gives 0), or AD_EPARSE (*ms untouched) when the value is not
+ * understood (also for NULL). */
+AD_WUR int llm_parse_retry_after(const char *value, time_t now, int64_t *ms);
 
 /* One base URL's state as the selector sees it. */
 struct llm_url_state {

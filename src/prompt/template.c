@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "util/jsonx.h"
+#include "util/mem.h"
 
 #define TPL_MAX_DEPTH 64
 #define TPL_MAX_STEPS (1000u * 1000) /* a rubric of 256 items takes ~2k */
@@ -74,15 +75,20 @@ void tpl_free(tpl *t) {
 
 static struct node *push_node(tpl *t) {
   if (t->n == t->cap) {
-    size_t nc = t->cap ? t->cap * 2 : 16;
-    struct node *p = realloc(t->nodes, nc * sizeof *p);
-    if (!p) return NULL;
-    t->nodes = p;
-    t->cap = nc;
+    t->cap = t->cap ? t->cap * 2 : 16;
+    t->nodes = xrealloc(t->nodes, t->cap * sizeof *t->nodes);
   }
   struct node *nd = &t->nodes[t->n++];
   memset(nd, 0, sizeof *nd);
   return nd;
+}
+
+/* A text node for src[off, off + len). */
+static void push_text(tpl *t, size_t off, size_t len) {
+  struct node *nd = push_node(t);
+  nd->type = N_TEXT;
+  nd->off = off;
+  nd->len = len;
 }
 
 static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
@@ -95,15 +101,13 @@ static int split_path(struct node *nd, const char *name) {
   if (!strcmp(name, "@number")) { nd->special = 2; return 0; }
   int cnt = 1;
   for (const char *p = name; *p; p++) cnt += *p == '.';
-  nd->parts = calloc((size_t)cnt, sizeof *nd->parts);
-  if (!nd->parts) return AD_ENOMEM;
+  nd->parts = xcalloc((size_t)cnt, sizeof *nd->parts);
   const char *p = name;
   for (int i = 0; i < cnt; i++) {
     const char *e = strchr(p, '.');
     size_t l = e ? (size_t)(e - p) : strlen(p);
     if (l == 0) return AD_EPARSE;
-    nd->parts[i] = strndup(p, l);
-    if (!nd->parts[i]) return AD_ENOMEM;
+    nd->parts[i] = xstrndup(p, l);
     nd->nparts = i + 1;
     p = e ? e + 1 : p + l;
   }
@@ -118,13 +122,9 @@ int tpl_compile(const char *text, size_t len, const char *name, int first_line, 
   *out = NULL;
   if (!name) name = "template";
   if (err && errlen) err[0] = '\0';
-  tpl *t = calloc(1, sizeof *t);
-  if (!t) return AD_ENOMEM;
-  t->name = strdup(name);
-  t->src = malloc(len + 1);
-  if (!t->name || !t->src) { rc = AD_ENOMEM; goto fail; }
-  if (len) memcpy(t->src, text, len);
-  t->src[len] = '\0';
+  tpl *t = xcalloc(1, sizeof *t);
+  t->name = xstrdup(name);
+  t->src = xstrndup(text, len); /* text[0..len) may hold NULs: copied as is */
   const char *s = t->src;
   struct cursor cur = {s, 0, first_line > 0 ? first_line : 1, 1};
   size_t pos = 0;
@@ -132,18 +132,15 @@ int tpl_compile(const char *text, size_t len, const char *name, int first_line, 
     const char *open = memmem(s + pos, len - pos, "{{", 2);
     size_t t0 = open ? (size_t)(open - s) : len; /* tag start */
     if (!open) {
-      struct node *nd = push_node(t);
-      if (!nd) { rc = AD_ENOMEM; goto fail; }
-      nd->type = N_TEXT;
-      nd->off = pos;
-      nd->len = len - pos;
+      push_text(t, pos, len - pos);
       break;
     }
     cur_advance(&cur, t0);
     int tline = cur.line, tcol = cur.col;
     const char *close = memmem(s + t0 + 2, len - t0 - 2, "}}", 2);
     if (!close) {
-      snprintf(err, errlen, "%s:%d:%d: unterminated tag '{{' (no closing '}}')", name, tline, tcol);
+      ad_set_err(err, errlen, "%s:%d:%d: unterminated tag '{{' (no closing '}}')", name, tline,
+                 tcol);
       rc = AD_EPARSE;
       goto fail;
     }
@@ -157,14 +154,14 @@ int tpl_compile(const char *text, size_t len, const char *name, int first_line, 
     while (ne > nb && is_space(s[ne - 1])) ne--;
     if (kind != '!') {
       if (ne == nb) {
-        snprintf(err, errlen, "%s:%d:%d: empty tag name", name, tline, tcol);
+        ad_set_err(err, errlen, "%s:%d:%d: empty tag name", name, tline, tcol);
         rc = AD_EPARSE;
         goto fail;
       }
       for (size_t i = nb; i < ne; i++) {
         if (is_space(s[i]) || s[i] == '{' || s[i] == '}') {
-          snprintf(err, errlen, "%s:%d:%d: invalid character in tag name '%.*s'", name, tline,
-                   tcol, (int)(ne - nb > 60 ? 60 : ne - nb), s + nb);
+          ad_set_err(err, errlen, "%s:%d:%d: invalid character in tag name '%.*s'", name, tline,
+                     tcol, (int)(ne - nb > 60 ? 60 : ne - nb), s + nb);
           rc = AD_EPARSE;
           goto fail;
         }
@@ -184,32 +181,26 @@ int tpl_compile(const char *text, size_t len, const char *name, int first_line, 
         next = q < len ? q + 1 : q;
       }
     }
-    if (text_end > pos) {
-      struct node *nd = push_node(t);
-      if (!nd) { rc = AD_ENOMEM; goto fail; }
-      nd->type = N_TEXT;
-      nd->off = pos;
-      nd->len = text_end - pos;
-    }
+    if (text_end > pos) push_text(t, pos, text_end - pos);
     if (kind == '!') {
       pos = next;
       continue;
     }
-    char *tname = strndup(s + nb, ne - nb);
-    if (!tname) { rc = AD_ENOMEM; goto fail; }
+    char *tname = xstrndup(s + nb, ne - nb);
     if (kind == '/') {
       if (depth == 0) {
-        snprintf(err, errlen, "%s:%d:%d: closing tag '{{/%s}}' without an open section", name,
-                 tline, tcol, tname);
+        ad_set_err(err, errlen, "%s:%d:%d: closing tag '{{/%s}}' without an open section", name,
+                   tline, tcol, tname);
         free(tname);
         rc = AD_EPARSE;
         goto fail;
       }
       struct node *open_nd = &t->nodes[stack[depth - 1]];
       if (strcmp(open_nd->name, tname)) {
-        snprintf(err, errlen,
-                 "%s:%d:%d: closing tag '{{/%s}}' does not match open section '%s' (opened at %d:%d)",
-                 name, tline, tcol, tname, open_nd->name, open_nd->line, open_nd->col);
+        ad_set_err(err, errlen,
+                   "%s:%d:%d: closing tag '{{/%s}}' does not match open section '%s' (opened at "
+                   "%d:%d)",
+                   name, tline, tcol, tname, open_nd->name, open_nd->line, open_nd->col);
         free(tname);
         rc = AD_EPARSE;
         goto fail;
@@ -221,26 +212,24 @@ int tpl_compile(const char *text, size_t len, const char *name, int first_line, 
       continue;
     }
     struct node *nd = push_node(t);
-    if (!nd) { free(tname); rc = AD_ENOMEM; goto fail; }
     nd->type = kind == '#' ? N_SECTION : kind == '^' ? N_INVERTED : N_VAR;
     nd->name = tname;
     nd->line = tline;
     nd->col = tcol;
     rc = split_path(nd, tname);
-    if (rc == AD_EPARSE) {
-      snprintf(err, errlen, "%s:%d:%d: bad variable path '%s'", name, tline, tcol, tname);
+    if (rc) {
+      ad_set_err(err, errlen, "%s:%d:%d: bad variable path '%s'", name, tline, tcol, tname);
       goto fail;
     }
-    if (rc) goto fail;
     if (nd->special && nd->type != N_VAR) {
-      snprintf(err, errlen, "%s:%d:%d: '%s' cannot open a section", name, tline, tcol, tname);
+      ad_set_err(err, errlen, "%s:%d:%d: '%s' cannot open a section", name, tline, tcol, tname);
       rc = AD_EPARSE;
       goto fail;
     }
     if (nd->type != N_VAR) {
       if (depth == TPL_MAX_DEPTH) {
-        snprintf(err, errlen, "%s:%d:%d: sections nested deeper than %d", name, tline, tcol,
-                 TPL_MAX_DEPTH);
+        ad_set_err(err, errlen, "%s:%d:%d: sections nested deeper than %d", name, tline, tcol,
+                   TPL_MAX_DEPTH);
         rc = AD_EPARSE;
         goto fail;
       }
@@ -250,15 +239,14 @@ int tpl_compile(const char *text, size_t len, const char *name, int first_line, 
   }
   if (depth > 0) {
     struct node *nd = &t->nodes[stack[depth - 1]];
-    snprintf(err, errlen, "%s:%d:%d: section '%s' is never closed (expected '{{/%s}}')", name,
-             nd->line, nd->col, nd->name, nd->name);
+    ad_set_err(err, errlen, "%s:%d:%d: section '%s' is never closed (expected '{{/%s}}')", name,
+               nd->line, nd->col, nd->name, nd->name);
     rc = AD_EPARSE;
     goto fail;
   }
   *out = t;
   return 0;
 fail:
-  if (rc == AD_ENOMEM && err && errlen) snprintf(err, errlen, "%s: out of memory", name);
   tpl_free(t);
   return rc;
 }
@@ -284,12 +272,14 @@ struct rstate {
 
 static int emit(struct rstate *st, const char *p, size_t n) {
   if (st->out->len - st->start_len + n > AD_MAX_PROMPT) {
-    snprintf(st->err, st->errlen, "%s: rendered prompt exceeds %u bytes", st->t->name,
-             (unsigned)AD_MAX_PROMPT);
+    ad_set_err(st->err, st->errlen, "%s: rendered prompt exceeds %u bytes", st->t->name,
+               (unsigned)AD_MAX_PROMPT);
     return AD_ETOOBIG;
   }
   int rc = buf_append(st->out, p, n);
-  if (rc) snprintf(st->err, st->errlen, "%s: rendered prompt exceeds the output buffer's limit", st->t->name);
+  if (rc)
+    ad_set_err(st->err, st->errlen, "%s: rendered prompt exceeds the output buffer's limit",
+               st->t->name);
   return rc;
 }
 
@@ -359,7 +349,10 @@ static int emit_value(struct rstate *st, const json_t *v) {
   case JSON_ARRAY:
   case JSON_OBJECT: {
     char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!d) return AD_ENOMEM;
+    if (!d) { /* jansson refuses a value that contains itself */
+      ad_set_err(st->err, st->errlen, "%s: a value cannot be rendered as JSON", st->t->name);
+      return AD_EINVAL;
+    }
     int rc = emit(st, d, strlen(d));
     free(d);
     return rc;
@@ -369,8 +362,8 @@ static int emit_value(struct rstate *st, const json_t *v) {
 }
 
 static int unknown(struct rstate *st, const struct node *nd, const char *what) {
-  snprintf(st->err, st->errlen, "%s:%d:%d: unknown %s '%s'", st->t->name, nd->line, nd->col, what,
-           nd->name);
+  ad_set_err(st->err, st->errlen, "%s:%d:%d: unknown %s '%s'", st->t->name, nd->line, nd->col, what,
+             nd->name);
   return AD_ENOTFOUND;
 }
 
@@ -392,8 +385,8 @@ static int render_range(struct rstate *st, size_t from, size_t to) {
   while (i < to) {
     const struct node *nd = &t->nodes[i];
     if (++st->steps > TPL_MAX_STEPS) {
-      snprintf(st->err, st->errlen, "%s: rendering took more than %u steps", t->name,
-               (unsigned)TPL_MAX_STEPS);
+      ad_set_err(st->err, st->errlen, "%s: rendering took more than %u steps", t->name,
+                 (unsigned)TPL_MAX_STEPS);
       return AD_ETOOBIG;
     }
     int rc = 0;
@@ -408,8 +401,8 @@ static int render_range(struct rstate *st, size_t from, size_t to) {
         for (int f = st->nframes - 1; f >= 0 && idx < 0; f--) idx = st->frames[f].index;
         if (idx < 0) {
           if (st->flags & TPL_LENIENT) { i++; break; }
-          snprintf(st->err, st->errlen, "%s:%d:%d: '%s' used outside a section over a list",
-                   t->name, nd->line, nd->col, nd->name);
+          ad_set_err(st->err, st->errlen, "%s:%d:%d: '%s' used outside a section over a list",
+                     t->name, nd->line, nd->col, nd->name);
           return AD_ENOTFOUND;
         }
         char num[32];
@@ -467,9 +460,7 @@ int tpl_render_ex(const tpl *t, const json_t *vars, unsigned flags, struct buf *
   st.frames[0].v = vars;
   st.frames[0].index = -1;
   st.nframes = 1;
-  /* Make sure an untouched buffer still reads as "" after an empty render. */
-  int rc = buf_reserve(out, 0);
-  if (!rc) rc = render_range(&st, 0, t->n);
+  int rc = render_range(&st, 0, t->n); /* an empty render leaves out as it was ("") */
   json_decref(empty);
   return rc;
 }
@@ -480,7 +471,7 @@ int tpl_render(const tpl *t, const json_t *vars, struct buf *out, char *err, siz
 
 json_t *tpl_variables(const tpl *t) {
   json_t *arr = json_array();
-  if (!arr || !t) return arr;
+  if (!t) return arr;
   for (size_t i = 0; i < t->n; i++) {
     const struct node *nd = &t->nodes[i];
     if (nd->type == N_TEXT || nd->nparts == 0) continue;
@@ -578,11 +569,9 @@ int tpl_prompt_compile(const char *text, size_t len, const char *name, struct tp
   return 0;
 }
 
-static int add_message(json_t *msgs, const char *role, const struct buf *b) {
-  json_t *content = jx_string_lossy(buf_str(b), b->len);
-  json_t *m = content ? json_pack("{s:s, s:o}", "role", role, "content", content) : NULL;
-  if (!m) return AD_ENOMEM;
-  return json_array_append_new(msgs, m) ? AD_ENOMEM : 0;
+static void add_message(json_t *msgs, const char *role, const struct buf *b) {
+  json_array_append_new(msgs, json_pack("{s:s, s:o}", "role", role, "content",
+                                        jx_string_lossy(b->data, b->len)));
 }
 
 int tpl_prompt_render(const struct tpl_prompt *p, const tpl *system_override, const json_t *vars,
@@ -598,9 +587,8 @@ int tpl_prompt_render(const struct tpl_prompt *p, const tpl *system_override, co
   if (st && (rc = tpl_render_ex(st, vars, flags, &sys, err, errlen))) goto cleanup;
   if ((rc = tpl_render_ex(p->user, vars, flags, &usr, err, errlen))) goto cleanup;
   msgs = json_array();
-  if (!msgs) { rc = AD_ENOMEM; goto cleanup; }
-  if (sys.len && (rc = add_message(msgs, "system", &sys))) goto cleanup;
-  if ((rc = add_message(msgs, "user", &usr))) goto cleanup;
+  if (sys.len) add_message(msgs, "system", &sys);
+  add_message(msgs, "user", &usr);
   *messages = msgs;
   msgs = NULL;
 cleanup:

@@ -44,15 +44,15 @@ typedef struct tpl tpl;
 /* Compile text[0..len) (need not be NUL-terminated). name is used in error
  * messages ("prompts/solver.md"); first_line is the line number of text[0] in
  * that file (1 for a whole file). On success *out is a new template the caller
- * frees with tpl_free(). Returns 0, AD_EPARSE (message in err: "name:L:C: ..."),
- * AD_ENOMEM. */
+ * frees with tpl_free(). Returns 0 or AD_EPARSE (message in err: "name:L:C: ..."). */
 AD_WUR int tpl_compile(const char *text, size_t len, const char *name, int first_line, tpl **out,
                        char *err, size_t errlen);
 void tpl_free(tpl *t);
 
 /* Render with vars (an object; borrowed) appended to out (out's own limit also
  * applies; the output is capped at AD_MAX_PROMPT). Returns 0, AD_ENOTFOUND (unknown
- * variable: "name:L:C: unknown variable 'x'"), AD_ETOOBIG, AD_ENOMEM. On error out
+ * variable: "name:L:C: unknown variable 'x'"), AD_ETOOBIG (output or work past its
+ * cap), AD_EINVAL (no template or out; a value that contains itself). On error out
  * may hold partial output. */
 AD_WUR int tpl_render(const tpl *t, const json_t *vars, struct buf *out, char *err, size_t errlen);
 AD_WUR int tpl_render_ex(const tpl *t, const json_t *vars, unsigned flags, struct buf *out,

@@ -35,6 +35,7 @@
 
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/mem.h"
 #include "util/rng.h"
 #include "util/timeu.h"
 
@@ -140,18 +141,14 @@ static void heap_down(struct worker *w, size_t i) {
   }
 }
 
-static int heap_push(struct worker *w, struct conn *c) {
+static void heap_push(struct worker *w, struct conn *c) {
   if (w->nheap == w->capheap) {
-    size_t nc = w->capheap ? w->capheap * 2 : 256;
-    struct conn **h = realloc(w->heap, nc * sizeof *h);
-    if (!h) return AD_ENOMEM;
-    w->heap = h;
-    w->capheap = nc;
+    w->capheap = w->capheap ? w->capheap * 2 : 256;
+    w->heap = xrealloc(w->heap, w->capheap * sizeof *w->heap);
   }
   w->heap[w->nheap] = c;
   c->heap_idx = (int)w->nheap++;
   heap_up(w, (size_t)c->heap_idx);
-  return 0;
 }
 
 static void heap_remove(struct worker *w, struct conn *c) {
@@ -168,22 +165,23 @@ static void heap_remove(struct worker *w, struct conn *c) {
 
 /* ---------------------------------------------------------------- buffers */
 
+/* Make *p hold at least need bytes (at most max): 0 or AD_ETOOBIG. */
 static int grow(char **p, size_t *cap, size_t need, size_t max) {
   if (need <= *cap) return 0;
   if (need > max) return AD_ETOOBIG;
   size_t nc = *cap ? *cap : 4096;
   while (nc < need) nc *= 2;
   if (nc > max) nc = max;
-  char *q = realloc(*p, nc);
-  if (!q) return AD_ENOMEM;
-  *p = q;
+  *p = xrealloc(*p, nc);
   *cap = nc;
   return 0;
 }
 
+/* 0, or AD_ETOOBIG past 1 TiB of unsent output. */
 static int out_append(struct conn *c, const void *p, size_t n) {
   if (c->out_off == c->out_len) c->out_off = c->out_len = 0;
-  if (grow(&c->out, &c->out_cap, c->out_len + n, (size_t)1 << 40)) return AD_ENOMEM;
+  int rc = grow(&c->out, &c->out_cap, c->out_len + n, (size_t)1 << 40);
+  if (rc) return rc;
   memcpy(c->out + c->out_len, p, n);
   c->out_len += n;
   return 0;
@@ -226,12 +224,12 @@ static int render(struct buf *b, int status, const char *ctype, const char *body
 
 static void conn_close(struct conn *c);
 
-/* Queue a reply (now, or after delay_us). send_len < full length truncates. */
+/* Queue a reply (now, or after delay_us); truncate sends the headers and half the
+ * body. 0, or out_append()'s error. */
 static int queue_reply(struct conn *c, struct buf *b, size_t body_len, int truncate,
                        int64_t delay_us, int close_after) {
   size_t n;
   char *p = buf_take(b, &n);
-  if (!p) return AD_ENOMEM;
   if (truncate) n -= body_len - body_len / 2;
   if (delay_us > 0) {
     c->pend = p;
@@ -239,12 +237,7 @@ static int queue_reply(struct conn *c, struct buf *b, size_t body_len, int trunc
     c->pend_close = close_after;
     c->due_us = time_now_us() + delay_us;
     c->waiting = 1;
-    if (heap_push(c->w, c)) {
-      free(p);
-      c->pend = NULL;
-      c->waiting = 0;
-      return AD_ENOMEM;
-    }
+    heap_push(c->w, c);
     return 0;
   }
   int rc = out_append(c, p, n);
@@ -267,6 +260,15 @@ static void http_error(struct conn *c, int status, const char *msg) {
   buf_release(&b);
 }
 
+/* Refuse the request being parsed: queue the error reply (http_error) and return the
+ * code for it: AD_ETOOBIG (413, 414, 431), AD_EINVAL (501, 505: not supported) or
+ * AD_EPARSE (400: malformed). */
+static int reject(struct conn *c, int status, const char *msg) {
+  http_error(c, status, msg);
+  if (status == 413 || status == 414 || status == 431) return AD_ETOOBIG;
+  return status == 501 || status == 505 ? AD_EINVAL : AD_EPARSE;
+}
+
 static int is_chat_path(const char *path) {
   size_t n = strcspn(path, "?#");
   if (n >= 3 && !strncmp(path, "/v1", 3)) path += 3, n -= 3;
@@ -278,7 +280,8 @@ static const char garbage_body[] =
     "<html><head><title>502 Bad Gateway</title></head><body>sim-server fault injection: "
     "garbage reply \x7f{\"choices\": [</body></html>\n";
 
-/* Answer the parsed request whose body is body[0, len). */
+/* Answer the parsed request whose body is body[0, len): 0, or AD_ETOOBIG when the
+ * reply does not fit its buffer. */
 static int answer(struct conn *c, const char *body, size_t len) {
   struct worker *w = c->w;
   struct sim_server *s = w->srv;
@@ -370,7 +373,7 @@ static int is_tchar(unsigned char ch) {
   return ch > 32 && ch < 127 && !strchr("\"(),/:;<=>?@[\\]{}", ch);
 }
 
-/* Parse request line and headers in p[0, hdr_len). 0, or -1 after http_error(). */
+/* Parse request line and headers in p[0, hdr_len). 0, or reject()'s code. */
 static int parse_head(struct conn *c, char *p, size_t hdr_len) {
   char *end = p + hdr_len - 2; /* the blank line's CRLF */
   char *eol = memchr(p, '\r', (size_t)(end - p));
@@ -384,8 +387,7 @@ static int parse_head(struct conn *c, char *p, size_t hdr_len) {
   char *sp2 = memchr(tgt, ' ', (size_t)(eol - tgt));
   if (!sp2 || sp2 == tgt) goto bad;
   if ((size_t)(sp2 - tgt) >= sizeof c->path) {
-    http_error(c, 414, "request target too long");
-    return -1;
+    return reject(c, 414, "request target too long");
   }
   for (char *q = tgt; q < sp2; q++)
     if ((unsigned char)*q <= 32 || (unsigned char)*q == 127) goto bad;
@@ -394,8 +396,7 @@ static int parse_head(struct conn *c, char *p, size_t hdr_len) {
   if (vlen == 8 && !memcmp(sp2 + 1, "HTTP/1.1", 8)) http10 = 0;
   else if (vlen == 8 && !memcmp(sp2 + 1, "HTTP/1.0", 8)) http10 = 1;
   else if (vlen == 8 && !memcmp(sp2 + 1, "HTTP/", 5)) {
-    http_error(c, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
-    return -1;
+    return reject(c, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
   } else goto bad;
   memcpy(c->method, p, (size_t)(sp1 - p));
   c->method[sp1 - p] = 0;
@@ -439,8 +440,7 @@ static int parse_head(struct conn *c, char *p, size_t hdr_len) {
       c->clen = x > SIZE_MAX ? SIZE_MAX : (size_t)x;
     } else if (nl == 17 && !strncasecmp(line, "transfer-encoding", 17)) {
       if (strcasecmp(val, "chunked") || c->chunked) {
-        http_error(c, 501, "unsupported Transfer-Encoding (only chunked is accepted)");
-        return -1;
+        return reject(c, 501, "unsupported Transfer-Encoding (only chunked is accepted)");
       }
       c->chunked = 1;
     } else if (nl == 10 && !strncasecmp(line, "connection", 10)) {
@@ -452,22 +452,19 @@ static int parse_head(struct conn *c, char *p, size_t hdr_len) {
     line = le + 2;
   }
   if (have_cl && c->chunked) {
-    http_error(c, 400, "both Content-Length and Transfer-Encoding given");
-    return -1;
+    return reject(c, 400, "both Content-Length and Transfer-Encoding given");
   }
   if (have_cl && c->clen > AD_MAX_REQUEST) {
-    http_error(c, 413, "request body exceeds the 16 MiB limit");
-    return -1;
+    return reject(c, 413, "request body exceeds the 16 MiB limit");
   }
   c->keepalive = http10 ? (conn_ka && !conn_close) : !conn_close;
   return 0;
 bad:
-  http_error(c, 400, "malformed HTTP request");
-  return -1;
+  return reject(c, 400, "malformed HTTP request");
 }
 
 /* Decode chunked framing in place from cpos; 1 when the body is complete, 0
- * for more data, -1 after http_error(). */
+ * for more data, or reject()'s code. */
 static int decode_chunks(struct conn *c, char *p, size_t avail) {
   for (;;) {
     switch (c->cstate) {
@@ -487,8 +484,7 @@ static int decode_chunks(struct conn *c, char *p, size_t avail) {
                                              : -1;
           if (d < 0) break;
           if (sz > AD_MAX_REQUEST) {
-            http_error(c, 413, "request body exceeds the 16 MiB limit");
-            return -1;
+            return reject(c, 413, "request body exceeds the 16 MiB limit");
           }
           sz = sz * 16 + (size_t)d;
           digits++;
@@ -497,8 +493,7 @@ static int decode_chunks(struct conn *c, char *p, size_t avail) {
         if (nl[-1] != '\r') goto bad;
         c->cpos = (size_t)(nl + 1 - p);
         if (c->dec + sz > AD_MAX_REQUEST) {
-          http_error(c, 413, "request body exceeds the 16 MiB limit");
-          return -1;
+          return reject(c, 413, "request body exceeds the 16 MiB limit");
         }
         c->crem = sz;
         c->cstate = sz ? CH_DATA : CH_TRAILER;
@@ -537,12 +532,12 @@ static int decode_chunks(struct conn *c, char *p, size_t avail) {
     }
   }
 bad:
-  http_error(c, 400, "malformed chunked request body");
-  return -1;
+  return reject(c, 400, "malformed chunked request body");
 }
 
 /* Try to parse and answer one request from the input buffer. 1: a request was
- * consumed; 0: need more bytes; -1: fatal (an error reply is queued). */
+ * consumed; 0: need more bytes; a negative AD_E* code: fatal (an error reply, if
+ * any, is queued and the connection closes after it). */
 static int parse_one(struct conn *c) {
   char *p = c->in + c->in_off;
   size_t avail = c->in_len - c->in_off;
@@ -556,18 +551,13 @@ static int parse_one(struct conn *c) {
     char *e = avail > from ? memmem(p + from, avail - from, "\r\n\r\n", 4) : NULL;
     if (!e) {
       c->scan = avail;
-      if (avail > HDR_MAX) {
-        http_error(c, 431, "request headers exceed 64 KiB");
-        return -1;
-      }
+      if (avail > HDR_MAX) return reject(c, 431, "request headers exceed 64 KiB");
       return 0;
     }
     c->hdr_len = (size_t)(e - p) + 4;
-    if (c->hdr_len > HDR_MAX) {
-      http_error(c, 431, "request headers exceed 64 KiB");
-      return -1;
-    }
-    if (parse_head(c, p, c->hdr_len)) return -1;
+    if (c->hdr_len > HDR_MAX) return reject(c, 431, "request headers exceed 64 KiB");
+    int rc = parse_head(c, p, c->hdr_len);
+    if (rc) return rc;
     c->have_hdr = 1;
     c->continued = 0;
     c->cstate = CH_SIZE;
@@ -577,7 +567,7 @@ static int parse_one(struct conn *c) {
   size_t body_len, req_len;
   if (c->chunked) {
     int r = decode_chunks(c, p, avail);
-    if (r < 0) return -1;
+    if (r < 0) return r;
     /* drop the framing already decoded so the buffer holds body + unparsed tail */
     size_t hole = c->cpos - (c->hdr_len + c->dec);
     if (hole && r == 0) {
@@ -602,7 +592,7 @@ static int parse_one(struct conn *c) {
   if (c->in_off == c->in_len) c->in_off = c->in_len = 0;
   if (rc) {
     c->close_after = 1;
-    return -1;
+    return rc;
   }
   if (!c->keepalive) c->close_after = 1;
   return 1;
@@ -610,14 +600,19 @@ need_more:
   if (c->expect && !c->continued) {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     c->continued = 1;
-    if (out_append(c, cont, sizeof cont - 1)) return -1;
+    return out_append(c, cont, sizeof cont - 1);
   }
   return 0;
 }
 
 /* ---------------------------------------------------------------- I/O */
 
-/* >0 bytes read, 0 would block, -1 EOF, -2 error. */
+/* What read_more() saw, when it is not an error. */
+enum { RD_AGAIN = 0, RD_DATA = 1, RD_EOF = 2 };
+
+/* RD_DATA (bytes read), RD_AGAIN (would block), RD_EOF (the peer closed), or AD_EIO
+ * (recv failed) / AD_ETOOBIG (no room: parse_one caps the header size, so it cannot
+ * happen). */
 static int read_more(struct conn *c) {
   if (c->in_off > 0) {
     memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
@@ -628,22 +623,23 @@ static int read_more(struct conn *c) {
   if (c->have_hdr && !c->chunked && c->hdr_len + c->clen > c->in_len)
     want = c->hdr_len + c->clen; /* room for the whole declared body */
   if (want > IN_MAX) want = IN_MAX;
-  if (grow(&c->in, &c->in_cap, want, IN_MAX)) return -2;
-  if (c->in_cap == c->in_len) return -2; /* cannot happen: parse_one caps the header size */
+  int rc = grow(&c->in, &c->in_cap, want, IN_MAX);
+  if (rc) return rc;
+  if (c->in_cap == c->in_len) return AD_ETOOBIG;
   for (;;) {
     ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
     if (n > 0) {
       c->in_len += (size_t)n;
-      return 1;
+      return RD_DATA;
     }
-    if (n == 0) return -1;
+    if (n == 0) return RD_EOF;
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-    return -2;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return RD_AGAIN;
+    return AD_EIO;
   }
 }
 
-/* 0 ok (maybe partially sent), -1 error. */
+/* 0 (maybe partially sent), or AD_EIO (send failed: the connection is gone). */
 static int flush_out(struct conn *c) {
   while (c->out_off < c->out_len) {
     ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
@@ -653,7 +649,7 @@ static int flush_out(struct conn *c) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-    return -1;
+    return AD_EIO;
   }
   c->out_off = c->out_len = 0;
   if (c->out_cap > (1u << 20)) {
@@ -672,9 +668,9 @@ static void conn_drive(struct conn *c) {
     if (r < 0) break;
     if (c->rd_eof) break;
     int n = read_more(c);
-    if (n > 0) continue;
-    if (n == 0) break;
-    if (n == -1) {
+    if (n == RD_DATA) continue;
+    if (n == RD_AGAIN) break;
+    if (n == RD_EOF) {
       c->rd_eof = 1;
       break;
     }
@@ -724,11 +720,7 @@ static void do_accept(struct worker *w) {
       }
       return;
     }
-    struct conn *c = calloc(1, sizeof *c);
-    if (!c) {
-      close(fd);
-      return;
-    }
+    struct conn *c = xcalloc(1, sizeof *c);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->fd = fd;
@@ -801,38 +793,40 @@ static void *worker_main(void *arg) {
 
 /* ---------------------------------------------------------------- lifecycle */
 
+/* A listening socket on sa, port, with SO_REUSEPORT, into *fd_out: 0, or AD_EIO with
+ * a message in err. */
 static int make_listener(struct sim_server *s, const struct sockaddr *sa, socklen_t salen, int port,
-                         char *err, size_t errlen) {
+                         int *fd_out, char *err, size_t errlen) {
   int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    snprintf(err, errlen, "socket: %s", strerror(errno));
-    return -1;
+    ad_set_err(err, errlen, "socket: %s", strerror(errno));
+    return AD_EIO;
   }
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one)) {
-    snprintf(err, errlen, "SO_REUSEPORT: %s", strerror(errno));
+    ad_set_err(err, errlen, "SO_REUSEPORT: %s", strerror(errno));
     close(fd);
-    return -1;
+    return AD_EIO;
   }
   struct sockaddr_storage ss;
   memcpy(&ss, sa, salen);
   if (ss.ss_family == AF_INET) ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
   else ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
   if (bind(fd, (struct sockaddr *)&ss, salen) || listen(fd, 4096)) {
-    snprintf(err, errlen, "cannot listen on %s port %d: %s", s->host, port, strerror(errno));
+    ad_set_err(err, errlen, "cannot listen on %s port %d: %s", s->host, port, strerror(errno));
     close(fd);
-    return -1;
+    return AD_EIO;
   }
-  return fd;
+  *fd_out = fd;
+  return 0;
 }
 
 int sim_server_open(const struct sim_server_opts *opts, struct sim_server **out, char *err,
                     size_t errlen) {
   *out = NULL;
   if (errlen) err[0] = 0;
-  struct sim_server *s = calloc(1, sizeof *s);
-  if (!s) return AD_ENOMEM;
+  struct sim_server *s = xcalloc(1, sizeof *s);
   s->o = *opts;
   s->efd = -1;
   snprintf(s->host, sizeof s->host, "%s", opts->host && *opts->host ? opts->host : "127.0.0.1");
@@ -842,8 +836,8 @@ int sim_server_open(const struct sim_server_opts *opts, struct sim_server **out,
   struct addrinfo *ai = NULL;
   if (s->nworkers > SIM_SERVER_MAX_THREADS || opts->port < 0 || opts->port > 65535 ||
       opts->latency_ms < 0 || opts->jitter_ms < 0) {
-    snprintf(err, errlen, "invalid server options (threads 1..%d, port 0..65535, latency >= 0)",
-             SIM_SERVER_MAX_THREADS);
+    ad_set_err(err, errlen, "invalid server options (threads 1..%d, port 0..65535, latency >= 0)",
+               SIM_SERVER_MAX_THREADS);
     goto fail;
   }
   struct rlimit rl;
@@ -854,27 +848,26 @@ int sim_server_open(const struct sim_server_opts *opts, struct sim_server **out,
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
   int gai = getaddrinfo(s->host, NULL, &hints, &ai);
   if (gai || !ai) {
-    snprintf(err, errlen, "cannot resolve host '%s': %s", s->host, gai_strerror(gai));
+    ad_set_err(err, errlen, "cannot resolve host '%s': %s", s->host, gai_strerror(gai));
     goto fail;
   }
   s->family = ai->ai_family;
+  s->w = xcalloc((size_t)s->nworkers, sizeof *s->w);
+  for (int i = 0; i < s->nworkers; i++) s->w[i].lfd = s->w[i].ep = s->w[i].spare_fd = -1;
+  rc = AD_EIO;
   s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  s->w = calloc((size_t)s->nworkers, sizeof *s->w);
-  if (s->efd < 0 || !s->w) {
-    snprintf(err, errlen, "out of resources: %s", strerror(errno));
-    rc = AD_ENOMEM;
+  if (s->efd < 0) {
+    ad_set_err(err, errlen, "out of resources: %s", strerror(errno));
     goto fail;
   }
-  for (int i = 0; i < s->nworkers; i++) s->w[i].lfd = s->w[i].ep = s->w[i].spare_fd = -1;
   int port = opts->port;
-  rc = AD_EIO;
   for (int i = 0; i < s->nworkers; i++) {
     struct worker *w = &s->w[i];
     w->srv = s;
     w->idx = i;
     rng_seed(&w->rng, rng_derive(opts->seed, "sim-server worker %d", i));
-    w->lfd = make_listener(s, ai->ai_addr, ai->ai_addrlen, port, err, errlen);
-    if (w->lfd < 0) goto fail;
+    if ((rc = make_listener(s, ai->ai_addr, ai->ai_addrlen, port, &w->lfd, err, errlen)))
+      goto fail;
     if (i == 0) {
       struct sockaddr_storage ss;
       socklen_t sl = sizeof ss;
@@ -888,7 +881,8 @@ int sim_server_open(const struct sim_server_opts *opts, struct sim_server **out,
     struct epoll_event es = {.events = EPOLLIN, .data.ptr = &tag_stop};
     if (w->ep < 0 || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->lfd, &el) ||
         epoll_ctl(w->ep, EPOLL_CTL_ADD, s->efd, &es)) {
-      snprintf(err, errlen, "epoll: %s", strerror(errno));
+      ad_set_err(err, errlen, "epoll: %s", strerror(errno));
+      rc = AD_EIO;
       goto fail;
     }
   }
@@ -913,7 +907,7 @@ int sim_server_run(struct sim_server *s) {
   int started = 0, rc = 0;
   for (; started < s->nworkers; started++)
     if (pthread_create(&s->w[started].th, NULL, worker_main, &s->w[started])) {
-      rc = AD_ENOMEM;
+      rc = AD_ENOMEM; /* the system has no resources for another thread */
       sim_server_stop(s);
       break;
     }

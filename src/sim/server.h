@@ -49,8 +49,9 @@ struct sim_server_stats {
 struct sim_server;
 
 /* Resolve host, raise RLIMIT_NOFILE to its hard limit, create and bind the
- * listeners. Returns 0 or a negative AD_E* code with a message in err (e.g. the
- * address in use). The server does not serve until sim_server_run(). */
+ * listeners. Returns 0, or with a message in err AD_EINVAL (bad options, a host that
+ * does not resolve) or AD_EIO (socket, bind/listen - e.g. the address in use -,
+ * eventfd or epoll failed). The server does not serve until sim_server_run(). */
 int sim_server_open(const struct sim_server_opts *opts, struct sim_server **out, char *err,
                     size_t errlen);
 /* The bound port (the kernel's choice when opts.port was 0). */
@@ -59,7 +60,8 @@ int sim_server_port(const struct sim_server *s);
 void sim_server_url(const struct sim_server *s, char *out, size_t outlen);
 /* Serve until sim_server_stop(): starts the workers and joins them. On stop,
  * listeners close, idle connections close, and replies already waiting on a
- * latency timer are still sent (for at most 5 s). Returns 0 or a negative AD_E*. */
+ * latency timer are still sent (for at most 5 s). Returns 0, or AD_ENOMEM when the
+ * system cannot start a worker thread (the server is then stopped). */
 int sim_server_run(struct sim_server *s);
 /* Ask a running server to stop. Async-signal-safe (one write to an eventfd). */
 void sim_server_stop(struct sim_server *s);

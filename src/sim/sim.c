@@ -22,6 +22,7 @@
 #include "util/buf.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
+#include "util/mem.h"
 #include "util/rng.h"
 
 #define SIM_CREATED 1767225600 /* 2026-01-01T00:00:00Z: fixed so replies are stable */
@@ -33,15 +34,18 @@ static const char *const sim_models[] = {"sim-challenger", "sim-orchestrator", "
 
 /* ---------------------------------------------------------------- replies */
 
+/* body (taken) is the reply; NULL when it could not be built (jansson refused a value,
+ * or the reply outgrew its cap): then a 500 that still is valid JSON. */
 static void set_body(struct sim_response *out, int status, char *body) {
   out->status = status;
   out->content_type = SIM_JSON;
-  if (!body) { /* out of memory while dumping: still answer something valid */
+  if (!body) {
     out->status = 500;
-    body = strdup("{\"error\":{\"message\":\"sim: out of memory\",\"type\":\"server_error\"}}");
+    body = xstrdup(
+        "{\"error\":{\"message\":\"sim: could not build the reply\",\"type\":\"server_error\"}}");
   }
   out->body = body;
-  out->len = body ? strlen(body) : 0;
+  out->len = strlen(body);
 }
 
 /* An OpenAI-style error object. */
@@ -83,28 +87,36 @@ static size_t content_chars(const json_t *content) {
   return n;
 }
 
-/* Validate messages; returns total characters or -1 with a message in err. */
-static long long check_messages(const json_t *msgs, char *err, size_t errlen) {
+/* Validate messages and count their characters into *chars: 0, or AD_EINVAL with a
+ * message in err. */
+static int check_messages(const json_t *msgs, long long *chars, char *err, size_t errlen) {
   if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
-    snprintf(err, errlen, "'messages' must be a non-empty array");
-    return -1;
+    ad_set_err(err, errlen, "'messages' must be a non-empty array");
+    return AD_EINVAL;
   }
-  long long chars = 0;
+  *chars = 0;
   size_t i;
   json_t *m;
   json_array_foreach(msgs, i, m) {
     if (!json_is_object(m) || !json_is_string(json_object_get(m, "role"))) {
-      snprintf(err, errlen, "messages[%zu]: must be an object with a string 'role'", i);
-      return -1;
+      ad_set_err(err, errlen, "messages[%zu]: must be an object with a string 'role'", i);
+      return AD_EINVAL;
     }
     const json_t *c = json_object_get(m, "content");
     if (c && !json_is_string(c) && !json_is_array(c) && !json_is_null(c)) {
-      snprintf(err, errlen, "messages[%zu].content: must be a string, an array or null", i);
-      return -1;
+      ad_set_err(err, errlen, "messages[%zu].content: must be a string, an array or null", i);
+      return AD_EINVAL;
     }
-    chars += (long long)content_chars(c);
+    *chars += (long long)content_chars(c);
   }
-  return chars;
+  return 0;
+}
+
+/* The text built in b when rc is 0 (owned by the caller), else NULL; b is released. */
+static char *take_if_ok(struct buf *b, int rc) {
+  if (!rc) return buf_take(b, NULL);
+  buf_release(b);
+  return NULL;
 }
 
 static const char *const sim_words[] = {
@@ -112,7 +124,8 @@ static const char *const sim_words[] = {
     "indigo", "juniper", "kestrel", "lumen", "meadow", "nimbus", "opal", "prism"};
 
 /* The generic reply for a non-world model: a sentence that names the model and
- * carries a token and a few words derived from h. */
+ * carries a token and a few words derived from h. NULL when it would exceed the
+ * buffer's default cap (a model name of hundreds of MiB). */
 static char *generic_content(const char *model, uint64_t h) {
   struct rng r;
   rng_seed(&r, h);
@@ -122,11 +135,7 @@ static char *generic_content(const char *model, uint64_t h) {
   for (int i = 0; i < words && !rc; i++)
     rc = buf_printf(&b, " %s", sim_words[rng_below(&r, sizeof sim_words / sizeof *sim_words)]);
   if (!rc) rc = buf_putc(&b, '.');
-  if (rc) {
-    buf_release(&b);
-    return NULL;
-  }
-  return buf_take(&b, NULL);
+  return take_if_ok(&b, rc);
 }
 
 /* ---------------------------------------------------------------- the reply writer
@@ -205,16 +214,13 @@ static char *write_reply(const char *id, const char *model, char **contents, lon
   PUT(",\"total_tokens\":");
   if (!rc) rc = put_int(&b, pt + ct);
   PUT("}}");
-  if (rc) {
-    buf_release(&b);
-    return NULL;
-  }
-  return buf_take(&b, NULL);
+  return take_if_ok(&b, rc);
 }
 
 /* Answer choice i: the world model when it claims the model, else the generic
  * reply. canon0 is the canonical request, usable as choice 0's when the request
- * has no "n". Returns 0, or -1 with err set (malformed for the world). */
+ * has no "n". Returns 0, or with err set AD_EINVAL (malformed for the world) or
+ * AD_ETOOBIG (a reply past its cap). */
 static int answer_choice(json_t *req, int i, uint64_t seed_base, const char *canon0,
                          long long prompt_chars, char **content, int64_t *pt, int64_t *ct,
                          char *err, size_t errlen) {
@@ -222,36 +228,32 @@ static int answer_choice(json_t *req, int i, uint64_t seed_base, const char *can
   int fresh = i > 0 || json_object_get(req, "n");
   if (fresh) {
     r = json_copy(req); /* shallow: members shared, only top-level keys change */
-    if (!r) {
-      snprintf(err, errlen, "out of memory");
-      return -1;
-    }
     json_object_del(r, "n");
     if (i > 0)
       json_object_set_new(r, "seed", json_integer((json_int_t)rng_derive(seed_base, "choice-%d", i)));
   }
   *content = NULL;
   *pt = *ct = 0;
-  int w = sim_world_answer(r, content, pt, ct, err, errlen);
-  if (w == 0) {
+  int rc = sim_world_answer(r, content, pt, ct, err, errlen);
+  if (rc == 0) {
     char *canon = fresh ? jx_dump_canonical(r) : NULL;
     const char *cs = fresh ? canon : canon0;
-    uint64_t h = cs ? hash64(cs, strlen(cs)) : 0;
+    uint64_t h = hash64(cs, strlen(cs));
     free(canon);
     *content = generic_content(jx_str(r, "model"), h);
     *pt = (prompt_chars + 3) / 4;
     if (*pt < 1) *pt = 1;
-    *ct = *content ? (int64_t)(strlen(*content) + 3) / 4 : 0;
-    w = *content ? 1 : -1;
-    if (w < 0) snprintf(err, errlen, "out of memory");
-  } else if (w > 0 && !*content) {
-    w = -1;
-    snprintf(err, errlen, "sim world returned no content");
-  } else if (w < 0 && !err[0]) {
-    snprintf(err, errlen, "malformed request for the sim world");
+    if (*content) {
+      *ct = (int64_t)(strlen(*content) + 3) / 4;
+    } else {
+      rc = AD_ETOOBIG;
+      ad_set_err(err, errlen, "the generic reply is too large");
+    }
+  } else if (rc < 0 && !err[0]) {
+    ad_set_err(err, errlen, "malformed request for the sim world");
   }
   if (fresh) json_decref(r);
-  return w > 0 ? 0 : -1;
+  return rc > 0 ? 0 : rc;
 }
 
 static void handle_chat(const char *body, size_t len, struct sim_response *out) {
@@ -281,8 +283,8 @@ static void handle_chat(const char *body, size_t len, struct sim_response *out) 
     set_error(out, 400, "invalid_request_error", "missing required parameter: 'messages'");
     goto cleanup;
   }
-  long long chars = check_messages(json_object_get(req, "messages"), err, sizeof err);
-  if (chars < 0) {
+  long long chars;
+  if (check_messages(json_object_get(req, "messages"), &chars, err, sizeof err)) {
     set_error(out, 400, "invalid_request_error", "%s", err);
     goto cleanup;
   }
@@ -302,11 +304,7 @@ static void handle_chat(const char *body, size_t len, struct sim_response *out) 
   }
 
   canon = jx_dump_canonical(req);
-  contents = calloc((size_t)n, sizeof *contents);
-  if (!canon || !contents) {
-    set_error(out, 500, "server_error", "out of memory");
-    goto cleanup;
-  }
+  contents = xcalloc((size_t)n, sizeof *contents);
   char hex[33];
   hash128_hex(canon, strlen(canon), hex);
   uint64_t seed_base = json_is_integer(json_object_get(req, "seed"))
@@ -415,8 +413,8 @@ int sim_faults_parse(const char *spec, struct sim_faults *out, char *err, size_t
     if (*s) {
       char *eq = strchr(s, '=');
       if (!eq) {
-        snprintf(err, errlen, "fault spec item '%s': expected KIND=PROBABILITY", s);
-        return -1;
+        ad_set_err(err, errlen, "fault spec item '%s': expected KIND=PROBABILITY", s);
+        return AD_EINVAL;
       }
       *eq = 0;
       char *k = s, *v = eq + 1, *ke = eq;
@@ -426,23 +424,23 @@ int sim_faults_parse(const char *spec, struct sim_faults *out, char *err, size_t
       for (int i = 1; i < 8; i++)
         if (!strcasecmp(k, fault_names[i])) kind = i;
       if (!kind) {
-        snprintf(err, errlen,
-                 "fault spec item '%s=%s': unknown kind '%s' (known: 429, 500, 503, drop, "
-                 "garbage, slow, truncate)",
-                 k, v, k);
-        return -1;
+        ad_set_err(err, errlen,
+                   "fault spec item '%s=%s': unknown kind '%s' (known: 429, 500, 503, drop, "
+                   "garbage, slow, truncate)",
+                   k, v, k);
+        return AD_EINVAL;
       }
       char *end;
       errno = 0;
       double x = strtod(v, &end);
       if (!*v || *end || errno || !isfinite(x) || x < 0 || x > 1) {
-        snprintf(err, errlen,
-                 "fault spec item '%s=%s': probability must be a number from 0 to 1", k, v);
-        return -1;
+        ad_set_err(err, errlen,
+                   "fault spec item '%s=%s': probability must be a number from 0 to 1", k, v);
+        return AD_EINVAL;
       }
       if (seen[kind]++) {
-        snprintf(err, errlen, "fault spec item '%s=%s': kind '%s' given twice", k, v, k);
-        return -1;
+        ad_set_err(err, errlen, "fault spec item '%s=%s': kind '%s' given twice", k, v, k);
+        return AD_EINVAL;
       }
       f.p[kind] = x;
       sum += x;
@@ -451,9 +449,9 @@ int sim_faults_parse(const char *spec, struct sim_faults *out, char *err, size_t
     if (*p == ',') p++;
   }
   if (sum > 1 + 1e-9) {
-    snprintf(err, errlen, "fault spec '%s': probabilities sum to %g, must be at most 1", spec,
-             sum);
-    return -1;
+    ad_set_err(err, errlen, "fault spec '%s': probabilities sum to %g, must be at most 1", spec,
+               sum);
+    return AD_EINVAL;
   }
   *out = f;
   return 0;

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
+
 struct sim_response {
   int status;       /* HTTP status */
   char *body;       /* malloc'd, owned by the caller after the call */
@@ -39,9 +41,9 @@ struct sim_faults {
   int retry_after_s;    /* sent with 429 (default 1) */
   int slow_ms;          /* extra delay for SLOW (default 2000) */
 };
-/* Parse "429=0.1,500=0.05,drop=0.02,garbage=0.02,slow=0.05". Returns 0 or -1 with
- * a message naming the bad item in err. */
-int sim_faults_parse(const char *spec, struct sim_faults *out, char *err, size_t errlen);
+/* Parse "429=0.1,500=0.05,drop=0.02,garbage=0.02,slow=0.05" (NULL or "" = no faults).
+ * Returns 0, or AD_EINVAL with a message naming the bad item in err (*out untouched). */
+AD_WUR int sim_faults_parse(const char *spec, struct sim_faults *out, char *err, size_t errlen);
 /* Draw a fault for one request given a uniform u in [0,1). */
 enum sim_fault sim_faults_draw(const struct sim_faults *f, double u);
 /* The spec name of a fault kind ("429", "drop", ...; "none" for SIM_FAULT_NONE). */

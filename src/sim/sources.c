@@ -228,7 +228,6 @@ int sim_source_make(uint64_t seed, unsigned index, unsigned facts_per_source,
   if (!rc) {
     out->title = buf_take(&title, NULL);
     out->text = buf_take(&text, NULL);
-    if (!out->title || !out->text) rc = AD_ENOMEM;
   }
   buf_release(&title);
   buf_release(&text);
@@ -252,8 +251,7 @@ int sim_sources_write(FILE *f, unsigned count, uint64_t seed, unsigned facts_per
     if (rc) break;
     json_t *o = json_pack("{s:s, s:s, s:s}", "id", s.id, "title", s.title, "text", s.text);
     buf_reset(&line);
-    if (!o) rc = AD_ENOMEM;
-    if (!rc) rc = jx_dump_buf(o, &line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    rc = jx_dump_buf(o, &line, JSON_COMPACT | JSON_PRESERVE_ORDER); /* AD_EINVAL if o is NULL */
     if (!rc) rc = buf_putc(&line, '\n');
     if (!rc && fwrite(line.data, 1, line.len, f) != line.len) rc = AD_EIO;
     json_decref(o);

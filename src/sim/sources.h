@@ -30,14 +30,15 @@ struct sim_source {
 
 /* Generate source number `index` (1-based) of the corpus for `seed` with
  * facts_per_source facts (1..SIM_SOURCE_MAX_FACTS). On success the caller owns
- * out's strings (sim_source_release). Returns 0, AD_EINVAL (bad count) or AD_ENOMEM;
- * on failure out holds nothing to free. */
+ * out's strings (sim_source_release). Returns 0, AD_EINVAL (bad count) or AD_ETOOBIG
+ * (text past its 1 MiB cap); on failure out holds nothing to free. */
 AD_WUR int sim_source_make(uint64_t seed, unsigned index, unsigned facts_per_source,
                            struct sim_source *out);
 void sim_source_release(struct sim_source *s);
 
 /* Write sources 1..count as JSONL lines {"id","title","text"} to f.
- * Returns 0, AD_EINVAL, AD_ENOMEM or AD_EIO (write failed; errno kept). */
+ * Returns 0, AD_EINVAL, AD_ETOOBIG (as sim_source_make) or AD_EIO (write failed;
+ * errno kept). */
 AD_WUR int sim_sources_write(FILE *f, unsigned count, uint64_t seed, unsigned facts_per_source);
 
 #endif

@@ -17,6 +17,7 @@
 #include "util/buf.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
+#include "util/mem.h"
 #include "util/rng.h"
 
 /* ---- parameters (documented in docs/sim.md; tuned by test_sim_world.c) ---- */
@@ -100,6 +101,8 @@ static int content_text(const json_t *c, struct buf *out) {
   return 0;
 }
 
+/* The world model a model name selects: a W_* kind, W_NONE when it is not a world
+ * model, or AD_EINVAL (message in err) for a solver with a bad skill. */
 static int classify(const char *model, double *skill, char *err, size_t errlen) {
   if (!strcmp(model, "sim-challenger")) return W_CHALLENGER;
   if (!strcmp(model, "sim-orchestrator")) return W_ORCHESTRATOR;
@@ -109,8 +112,8 @@ static int classify(const char *model, double *skill, char *err, size_t errlen) 
     char *end;
     double s = strtod(model + 11, &end);
     if (end == model + 11 || *end || !(s >= 0 && s <= 1)) {
-      snprintf(err, errlen, "model '%s': the skill after '@' must be a number in [0,1]", model);
-      return -1;
+      ad_set_err(err, errlen, "model '%s': the skill after '@' must be a number in [0,1]", model);
+      return AD_EINVAL;
     }
     *skill = s;
     return W_SOLVER;
@@ -377,6 +380,12 @@ static size_t pick_facts(struct rng *r, struct sim_fact *facts, size_t nf, doubl
   return m;
 }
 
+/* Dump a model's reply object o into out: 0, AD_EINVAL when o is NULL (json_pack
+ * refused a string that is not UTF-8), or AD_ETOOBIG past out's limit. */
+static int put_reply(const json_t *o, struct buf *out) {
+  return o ? jx_dump_buf(o, out, JSON_PRESERVE_ORDER) : AD_EINVAL;
+}
+
 /* Apply a broken-JSON fault of kind k to the dumped JSON in b. */
 static int break_json(struct buf *b, unsigned k) {
   if (b->len < 2) return 0;
@@ -404,11 +413,10 @@ static int break_json(struct buf *b, unsigned k) {
 
 static int challenger(struct wreq *w, struct buf *out) {
   struct rng *r = &w->rng;
-  struct sim_fact *facts = calloc(MAX_FACTS, sizeof *facts);
-  struct fitem *items = calloc(MAX_ITEMS, sizeof *items);
+  struct sim_fact *facts = xcalloc(MAX_FACTS, sizeof *facts);
+  struct fitem *items = xcalloc(MAX_ITEMS, sizeof *items);
   json_t *o = NULL;
-  int rc = AD_ENOMEM;
-  if (!facts || !items) goto cleanup;
+  int rc;
   size_t nf = sim_facts_scan(w->user.data, w->user.len, SIM_STATE_EQ, facts, MAX_FACTS);
   int g_leak = contains_ci(w->all.data, GUARD_LEAK);
   int g_weight = contains_ci(w->all.data, GUARD_WEIGHT);
@@ -489,7 +497,7 @@ static int challenger(struct wreq *w, struct buf *out) {
     if (!rc) rc = buf_puts(&ref, " Together these values support the study's main conclusion.");
     json_t *rub = json_array();
     size_t wstring_at = m ? (size_t)rng_below(r, m) : 0;
-    for (size_t i = 0; i < m && rub && !rc; i++) {
+    for (size_t i = 0; i < m && !rc; i++) {
       char crit[64];
       snprintf(crit, sizeof crit, "States that %s is %lld", pick[i]->name, pick[i]->value);
       long long wt = 1 + (long long)rng_below(r, 7);
@@ -497,11 +505,10 @@ static int challenger(struct wreq *w, struct buf *out) {
       snprintf(ws, sizeof ws, "%lld", wt);
       json_t *weight = (wstring && i == wstring_at) ? json_string(ws) : json_integer(wt);
       if (json_array_append_new(rub, json_pack("{s:s, s:o}", "criterion", crit, "weight", weight)))
-        rc = AD_ENOMEM;
+        rc = AD_EINVAL; /* json_pack refused the criterion */
     }
-    if (m == 0 && rub && !rc)
+    if (m == 0 && !rc)
       json_array_append_new(rub, json_pack("{s:s, s:i}", "criterion", "Gives a coherent summary of the study", "weight", 3));
-    if (!rub) rc = AD_ENOMEM;
     if (!rc)
       o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "question_type", qt->type, "context", ctx.data,
                     "question", q.data, "reference_answer", ref.data, "rubric", rub);
@@ -511,10 +518,8 @@ static int challenger(struct wreq *w, struct buf *out) {
   buf_release(&q);
   buf_release(&ctx);
   buf_release(&ref);
-  if (!rc && !o) rc = AD_ENOMEM;
-  if (!rc) rc = jx_dump_buf(o, out, JSON_PRESERVE_ORDER);
+  if (!rc) rc = put_reply(o, out);
   if (!rc && broken) rc = break_json(out, json_kind);
-cleanup:
   json_decref(o);
   free(facts);
   free(items);
@@ -524,8 +529,7 @@ cleanup:
 /* ---- orchestrator ---- */
 
 static int orchestrator(struct wreq *w, struct buf *out) {
-  struct fitem *items = calloc(MAX_ITEMS, sizeof *items);
-  if (!items) return AD_ENOMEM;
+  struct fitem *items = xcalloc(MAX_ITEMS, sizeof *items);
   int n = parse_feedback(w->user.data, items, MAX_ITEMS), floors = 0, ceils = 0;
   double noise = 0.02 * gauss(&w->rng);
   int rc;
@@ -626,6 +630,14 @@ static int solver(struct wreq *w, struct buf *out) {
 
 /* ---- judge ---- */
 
+/* p[0..n) into out[outlen] (cut to fit), NUL-terminated; returns 1. */
+static int put_answer(char *out, size_t outlen, const char *p, size_t n) {
+  if (n >= outlen) n = outlen - 1;
+  memcpy(out, p, n);
+  out[n] = '\0';
+  return 1;
+}
+
 /* The response's final answer: the last "ANSWER:" line, else the last integer. */
 static int final_answer(const char *resp, char *out, size_t outlen) {
   const char *a = NULL;
@@ -634,10 +646,7 @@ static int final_answer(const char *resp, char *out, size_t outlen) {
     while (*a == ' ' || *a == '\t') a++;
     size_t n = strcspn(a, "\r\n");
     while (n > 0 && (a[n - 1] == ' ' || a[n - 1] == '.')) n--;
-    if (n >= outlen) n = outlen - 1;
-    memcpy(out, a, n);
-    out[n] = '\0';
-    return 1;
+    return put_answer(out, outlen, a, n);
   }
   const char *last = NULL;
   size_t ln = 0;
@@ -649,10 +658,7 @@ static int final_answer(const char *resp, char *out, size_t outlen) {
     }
   }
   if (!last) return 0;
-  if (ln >= outlen) ln = outlen - 1;
-  memcpy(out, last, ln);
-  out[ln] = '\0';
-  return 1;
+  return put_answer(out, outlen, last, ln);
 }
 
 static int answers_equal(const char *a, const char *b) {
@@ -691,7 +697,7 @@ static int judge(struct wreq *w, struct buf *out) {
     o = json_pack("{s:o}", "verdicts", verdicts);
     const char *p = rub;
     size_t judged = 0;
-    while (o && p && p < rend && !rc && judged < MAX_CRITERIA) {
+    while (p && p < rend && !rc && judged < MAX_CRITERIA) {
       const char *eol = memchr(p, '\n', (size_t)(rend - p));
       size_t len = eol ? (size_t)(eol - p) : (size_t)(rend - p);
       size_t i = 0;
@@ -725,18 +731,23 @@ static int judge(struct wreq *w, struct buf *out) {
         }
         if (json_array_append_new(verdicts, json_pack("{s:I, s:b, s:s}", "criterion", (json_int_t)num,
                                                       "met", met, "reason", reason)))
-          rc = AD_ENOMEM;
+          rc = AD_EINVAL; /* json_pack refused the reason (not UTF-8) */
       }
       p = eol ? eol + 1 : rend;
     }
   }
-  if (!rc && !o) rc = AD_ENOMEM;
-  if (!rc) rc = jx_dump_buf(o, out, JSON_PRESERVE_ORDER);
+  if (!rc) rc = put_reply(o, out);
   json_decref(o);
   return rc;
 }
 
 /* ---- quality verifier ---- */
+
+/* Record one issue of the quality verdict: its name in issues, its sentence in fb. */
+static int add_issue(json_t *issues, struct buf *fb, const char *issue, const char *sentence) {
+  json_array_append_new(issues, json_string(issue));
+  return buf_puts(fb, sentence);
+}
 
 static int quality(struct wreq *w, struct buf *out) {
   struct rng *r = &w->rng;
@@ -744,24 +755,21 @@ static int quality(struct wreq *w, struct buf *out) {
   const char *c = after(w->last.data, "CANDIDATE:");
   json_t *cand = NULL, *issues = json_array(), *o = NULL;
   struct buf fb = BUF_INIT;
-  int rc = issues ? 0 : AD_ENOMEM;
+  int rc = 0;
   if (c) {
     while (*c == ' ' || *c == '\n' || *c == '\r' || *c == '\t') c++;
     if (!strncmp(c, "```", 3)) c = strchr(c, '\n') ? strchr(c, '\n') + 1 : c + 3;
     cand = json_loads(c, JSON_DISABLE_EOF_CHECK, NULL);
   }
-  if (!rc && !json_is_object(cand)) {
-    rc = json_array_append_new(issues, json_string("unparseable"));
-    if (!rc) rc = buf_puts(&fb, "The candidate is not a JSON object. ");
-  } else if (!rc) {
+  if (!json_is_object(cand)) {
+    rc = add_issue(issues, &fb, "unparseable", "The candidate is not a JSON object. ");
+  } else {
     const char *ctx = jx_str(cand, "context");
     const char *q = jx_str(cand, "question");
     const json_t *rubric = json_object_get(cand, "rubric");
     int leak = 0, malformed = 0;
-    if (!q || !*q) {
-      rc = json_array_append_new(issues, json_string("missing_question"));
-      if (!rc) rc = buf_puts(&fb, "The candidate has no question. ");
-    }
+    if (!q || !*q)
+      rc = add_issue(issues, &fb, "missing_question", "The candidate has no question. ");
     if (rubric || !json_object_get(cand, "answer")) {
       if (!json_is_array(rubric) || json_array_size(rubric) == 0) malformed = 1;
       size_t i;
@@ -793,27 +801,23 @@ static int quality(struct wreq *w, struct buf *out) {
         leak = 1;
     }
     if (leak && u_miss < QV_LEAK_MISS) leak = 0;
-    if (!rc && leak) {
-      rc = json_array_append_new(issues, json_string("leakage"));
-      if (!rc) rc = buf_puts(&fb, "The context states the value of a fact the rubric asks for. ");
-    }
-    if (!rc && malformed) {
-      rc = json_array_append_new(issues, json_string("rubric_malformed"));
-      if (!rc) rc = buf_puts(&fb, "The rubric must be non-empty with integer weights from 1 to 7. ");
-    }
-    if (!rc && json_array_size(issues) == 0 && u_false < QV_FALSE_ALARM) {
-      rc = json_array_append_new(issues, json_string("question_quality"));
-      if (!rc) rc = buf_puts(&fb, "The question reads as a list of lookups rather than a reasoning task. ");
-    }
+    if (!rc && leak)
+      rc = add_issue(issues, &fb, "leakage",
+                     "The context states the value of a fact the rubric asks for. ");
+    if (!rc && malformed)
+      rc = add_issue(issues, &fb, "rubric_malformed",
+                     "The rubric must be non-empty with integer weights from 1 to 7. ");
+    if (!rc && json_array_size(issues) == 0 && u_false < QV_FALSE_ALARM)
+      rc = add_issue(issues, &fb, "question_quality",
+                     "The question reads as a list of lookups rather than a reasoning task. ");
   }
   if (!rc && json_array_size(issues) == 0) rc = buf_puts(&fb, "The candidate is well formed and does not leak its answer.");
   if (!rc) {
     while (fb.len && fb.data[fb.len - 1] == ' ') fb.data[--fb.len] = '\0';
     o = json_pack("{s:b, s:O, s:s}", "pass", json_array_size(issues) == 0, "issues", issues, "feedback",
                   fb.data);
-    if (!o) rc = AD_ENOMEM;
+    rc = put_reply(o, out);
   }
-  if (!rc) rc = jx_dump_buf(o, out, JSON_PRESERVE_ORDER);
   json_decref(o);
   json_decref(issues);
   json_decref(cand);
@@ -825,16 +829,16 @@ static int quality(struct wreq *w, struct buf *out) {
 
 int sim_world_answer(const json_t *request, char **content, int64_t *prompt_tokens,
                      int64_t *completion_tokens, char *err, size_t errlen) {
-  if (errlen) err[0] = '\0';
+  if (err && errlen) err[0] = '\0';
   *content = NULL;
   if (!json_is_object(request)) {
-    snprintf(err, errlen, "request must be a JSON object");
-    return -1;
+    ad_set_err(err, errlen, "request must be a JSON object");
+    return AD_EINVAL;
   }
   const char *model = jx_str(request, "model");
   if (!model) {
-    snprintf(err, errlen, "request has no 'model' string");
-    return -1;
+    ad_set_err(err, errlen, "request has no 'model' string");
+    return AD_EINVAL;
   }
   struct wreq w;
   memset(&w, 0, sizeof w);
@@ -843,8 +847,8 @@ int sim_world_answer(const json_t *request, char **content, int64_t *prompt_toke
   w.kind = (enum wmodel)kind;
   const json_t *msgs = json_object_get(request, "messages");
   if (!json_is_array(msgs)) {
-    snprintf(err, errlen, "request for model '%s' has no 'messages' array", model);
-    return -1;
+    ad_set_err(err, errlen, "request for model '%s' has no 'messages' array", model);
+    return AD_EINVAL;
   }
   struct buf reply = BUF_INIT;
   buf_init(&w.all, AD_MAX_REQUEST);
@@ -852,12 +856,13 @@ int sim_world_answer(const json_t *request, char **content, int64_t *prompt_toke
   buf_init(&w.last, AD_MAX_REQUEST);
   buf_init(&reply, AD_MAX_RESPONSE);
   char *canon = NULL;
-  int rc = 0, ret = -1;
+  int rc = 0;
   size_t i;
   const json_t *m;
   json_array_foreach(msgs, i, m) {
     if (!json_is_object(m)) {
-      snprintf(err, errlen, "messages[%zu] must be an object", i);
+      ad_set_err(err, errlen, "messages[%zu] must be an object", i);
+      rc = AD_EINVAL;
       goto cleanup;
     }
     const char *role = jx_str(m, "role");
@@ -874,15 +879,12 @@ int sim_world_answer(const json_t *request, char **content, int64_t *prompt_toke
     }
   }
   if (rc) {
-    snprintf(err, errlen, "request for model '%s': messages too large (%s)", model, ad_strerror(rc));
+    ad_set_err(err, errlen, "request for model '%s': messages too large (%s)", model,
+               ad_strerror(rc));
     goto cleanup;
   }
   /* Seed: canonical messages + model + seed. */
   canon = jx_dump_canonical(msgs);
-  if (!canon) {
-    snprintf(err, errlen, "out of memory");
-    goto cleanup;
-  }
   long long seed = jx_int(request, "seed", 0);
   rng_seed(&w.rng, rng_derive(hash64(canon, strlen(canon)), "%s/%lld", model, seed));
   switch (w.kind) {
@@ -894,19 +896,18 @@ int sim_world_answer(const json_t *request, char **content, int64_t *prompt_toke
     default: rc = AD_EINTERNAL; break;
   }
   if (rc) {
-    snprintf(err, errlen, "sim model '%s' failed: %s", model, ad_strerror(rc));
+    ad_set_err(err, errlen, "sim model '%s' failed: %s", model, ad_strerror(rc));
     goto cleanup;
   }
   *prompt_tokens = w.chars / 4 > 0 ? w.chars / 4 : 1;
   *completion_tokens = reply.len / 4 > 0 ? (int64_t)(reply.len / 4) : 1;
   *content = buf_take(&reply, NULL);
-  ret = *content ? 1 : -1;
-  if (!*content) snprintf(err, errlen, "out of memory");
+  rc = 1;
 cleanup:
   free(canon);
   buf_release(&w.all);
   buf_release(&w.user);
   buf_release(&w.last);
   buf_release(&reply);
-  return ret;
+  return rc;
 }

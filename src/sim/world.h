@@ -6,9 +6,11 @@
  * answers in the real formats. Every draw is seeded from the request (messages,
  * seed, model), so the same request gets the same reply. Thread-safe.
  *
- * Returns 1 and sets *content (malloc'd, caller frees) and the token counts when
- * the model is a sim world model; 0 when it is not (the caller makes a generic
- * reply); -1 for a malformed request, with a message in err.
+ * Returns 1 and sets *content (malloc'd, caller frees; never NULL) and the token
+ * counts when the model is a sim world model; 0 when it is not (the caller makes a
+ * generic reply); or, with a message in err, a negative AD_E* code: AD_EINVAL for a
+ * malformed request (not an object, no model or messages, a bad solver skill, a
+ * value the reply cannot carry), AD_ETOOBIG for messages or a reply past their caps.
  */
 #ifndef AD_SIM_WORLD_H
 #define AD_SIM_WORLD_H

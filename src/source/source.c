@@ -13,6 +13,7 @@
 #include "util/fs.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
+#include "util/mem.h"
 #include "util/rng.h"
 
 #define SRC_TITLE_MAX 200
@@ -71,14 +72,8 @@ size_t src_truncate_len(const char *text, size_t len, size_t max_chars) {
 /* Valid UTF-8 without NULs: return a malloc'd copy (repaired if needed). */
 static char *repair_utf8(const char *s, size_t n, size_t *out_len) {
   json_t *j = jx_string_lossy(s, n);
-  if (!j) return NULL;
-  size_t l = json_string_length(j);
-  char *r = malloc(l + 1);
-  if (r) {
-    memcpy(r, json_string_value(j), l);
-    r[l] = '\0';
-    *out_len = l;
-  }
+  *out_len = json_string_length(j);
+  char *r = xstrndup(json_string_value(j), *out_len);
   json_decref(j);
   return r;
 }
@@ -93,11 +88,8 @@ struct builder {
 
 static struct src_doc *new_doc(struct builder *b) {
   if (b->n == b->cap) {
-    size_t nc = b->cap ? b->cap * 2 : 64;
-    struct src_doc *p = realloc(b->docs, nc * sizeof *p);
-    if (!p) return NULL;
-    b->docs = p;
-    b->cap = nc;
+    b->cap = b->cap ? b->cap * 2 : 64;
+    b->docs = xrealloc(b->docs, b->cap * sizeof *b->docs);
   }
   struct src_doc *d = &b->docs[b->n++];
   memset(d, 0, sizeof *d);
@@ -128,12 +120,13 @@ static void hash_doc(struct builder *b, const struct src_doc *d) {
 
 /* ---- JSONL -------------------------------------------------------------- */
 
-static int field_type_error(char *err, size_t errlen, const char *path, long line, const char *field,
-                            const json_t *v, const char *expected) {
+/* "path:line: field 'f' is an array, expected a string" into err; returns AD_EPARSE. */
+static int field_type_error(const char *path, long line, const char *field, const json_t *v,
+                            const char *expected, char *err, size_t errlen) {
   static const char *const names[] = {"an object", "an array", "a string", "an integer",
                                       "a real", "true", "false", "null"};
-  snprintf(err, errlen, "%s:%ld: field '%s' is %s, expected %s", path, line, field,
-           names[json_typeof(v)], expected);
+  ad_set_err(err, errlen, "%s:%ld: field '%s' is %s, expected %s", path, line, field,
+             names[json_typeof(v)], expected);
   return AD_EPARSE;
 }
 
@@ -146,37 +139,35 @@ static int jsonl_line(struct builder *b, const struct src_options *o, const char
   while (k < n && is_ws(p[k])) k++;
   if (k == n) return 0; /* blank line */
   json_t *probe = jx_string_lossy(p, n);
-  if (!probe) return AD_ENOMEM;
   if (json_string_length(probe) != n || memcmp(json_string_value(probe), p, n)) {
-    size_t fl = json_string_length(probe);
-    fixed = malloc(fl + 1);
-    if (!fixed) { json_decref(probe); return AD_ENOMEM; }
-    memcpy(fixed, json_string_value(probe), fl);
-    p = fixed;
-    n = fl;
+    n = json_string_length(probe);
+    p = fixed = xstrndup(json_string_value(probe), n);
   }
   json_decref(probe);
   json_error_t jerr;
   root = json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr);
   if (!root) {
-    snprintf(err, errlen, "%s:%ld: invalid JSON at column %d: %s", path, line, jerr.column, jerr.text);
+    ad_set_err(err, errlen, "%s:%ld: invalid JSON at column %d: %s", path, line, jerr.column,
+               jerr.text);
     rc = AD_EPARSE;
     goto cleanup;
   }
   if (!json_is_object(root)) {
-    snprintf(err, errlen, "%s:%ld: expected a JSON object per line", path, line);
+    ad_set_err(err, errlen, "%s:%ld: expected a JSON object per line", path, line);
     rc = AD_EPARSE;
     goto cleanup;
   }
   json_t *text = json_object_get(root, o->text_field);
   if (!text) {
-    snprintf(err, errlen, "%s:%ld: missing string field '%s' (set sources.text_field to the field "
-             "that holds the document text)", path, line, o->text_field);
+    ad_set_err(err, errlen,
+               "%s:%ld: missing string field '%s' (set sources.text_field to the field that "
+               "holds the document text)",
+               path, line, o->text_field);
     rc = AD_EPARSE;
     goto cleanup;
   }
   if (!json_is_string(text)) {
-    rc = field_type_error(err, errlen, path, line, o->text_field, text, "a string");
+    rc = field_type_error(path, line, o->text_field, text, "a string", err, errlen);
     goto cleanup;
   }
   json_t *id = json_object_get(root, o->id_field);
@@ -188,7 +179,7 @@ static int jsonl_line(struct builder *b, const struct src_options *o, const char
   } else if (json_is_string(id)) {
     ids = json_string_value(id);
     if (!*ids) {
-      snprintf(err, errlen, "%s:%ld: field '%s' is an empty string", path, line, o->id_field);
+      ad_set_err(err, errlen, "%s:%ld: field '%s' is an empty string", path, line, o->id_field);
       rc = AD_EPARSE;
       goto cleanup;
     }
@@ -196,31 +187,26 @@ static int jsonl_line(struct builder *b, const struct src_options *o, const char
     snprintf(idbuf, sizeof idbuf, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
     ids = idbuf;
   } else {
-    rc = field_type_error(err, errlen, path, line, o->id_field, id, "a string or an integer");
+    rc = field_type_error(path, line, o->id_field, id, "a string or an integer", err, errlen);
     goto cleanup;
   }
   json_t *title = json_object_get(root, o->title_field);
   if (title && !json_is_null(title) && !json_is_string(title)) {
-    rc = field_type_error(err, errlen, path, line, o->title_field, title, "a string");
+    rc = field_type_error(path, line, o->title_field, title, "a string", err, errlen);
     goto cleanup;
   }
   struct src_doc *d = new_doc(b);
-  if (!d) { rc = AD_ENOMEM; goto cleanup; }
   d->line = line;
-  d->id = strdup(ids);
-  d->title = strdup(json_is_string(title) ? json_string_value(title) : "");
+  d->id = xstrdup(ids);
+  d->title = xstrdup(json_is_string(title) ? json_string_value(title) : "");
   d->text_len = json_string_length(text);
-  d->text = malloc(d->text_len + 1);
+  d->text = xstrndup(json_string_value(text), d->text_len);
   d->meta = json_deep_copy(root);
-  if (!d->id || !d->title || !d->text || !d->meta) { rc = AD_ENOMEM; goto cleanup; }
-  memcpy(d->text, json_string_value(text), d->text_len);
-  d->text[d->text_len] = '\0';
   json_object_del(d->meta, o->text_field);
   json_object_del(d->meta, o->id_field);
   json_object_del(d->meta, o->title_field);
   hash_doc(b, d);
 cleanup:
-  if (rc == AD_ENOMEM) snprintf(err, errlen, "%s:%ld: out of memory", path, line);
   json_decref(root);
   free(fixed);
   return rc;
@@ -230,7 +216,7 @@ static int read_jsonl(struct builder *b, const struct src_options *o, char *err,
   int rc = 0;
   FILE *f = fopen(o->path, "rb");
   if (!f) {
-    snprintf(err, errlen, "%s: cannot open: %s", o->path, strerror(errno));
+    ad_set_err(err, errlen, "%s: cannot open: %s", o->path, strerror(errno));
     return AD_EIO;
   }
   struct buf line;
@@ -244,8 +230,8 @@ static int read_jsonl(struct builder *b, const struct src_options *o, char *err,
       char *nl = memchr(chunk + i, '\n', got - i);
       size_t take = nl ? (size_t)(nl - (chunk + i)) : got - i;
       if (line.len + take > AD_MAX_LINE) {
-        snprintf(err, errlen, "%s:%ld: line longer than %u bytes", o->path, lineno,
-                 (unsigned)AD_MAX_LINE);
+        ad_set_err(err, errlen, "%s:%ld: line longer than %u bytes", o->path, lineno,
+                   (unsigned)AD_MAX_LINE);
         rc = AD_ETOOBIG;
         goto cleanup;
       }
@@ -261,13 +247,12 @@ static int read_jsonl(struct builder *b, const struct src_options *o, char *err,
     }
   }
   if (ferror(f)) {
-    snprintf(err, errlen, "%s: read error: %s", o->path, strerror(errno));
+    ad_set_err(err, errlen, "%s: read error: %s", o->path, strerror(errno));
     rc = AD_EIO;
     goto cleanup;
   }
   if (line.len) rc = jsonl_line(b, o, o->path, lineno, buf_str(&line), line.len, err, errlen);
 cleanup:
-  if (rc == AD_ENOMEM) snprintf(err, errlen, "%s: out of memory", o->path);
   buf_release(&line);
   fclose(f);
   return rc;
@@ -306,12 +291,12 @@ static char *make_title(const char *t, size_t n) {
     }
     pos = e + 1;
   }
-  if (!first) return strdup("");
+  if (!first) return xstrdup("");
   if (first_len > SRC_TITLE_MAX) {
     first_len = SRC_TITLE_MAX;
     while (first_len > 0 && is_cont((unsigned char)first[first_len])) first_len--;
   }
-  return strndup(first, first_len);
+  return xstrndup(first, first_len); /* t[0..n) holds no NUL (repaired text) */
 }
 
 static int has_ext(const char *name) {
@@ -326,25 +311,21 @@ static int read_dir(struct builder *b, const struct src_options *o, char *err, s
   char *raw = NULL, *path = NULL;
   DIR *dir = opendir(o->path);
   if (!dir) {
-    snprintf(err, errlen, "%s: cannot open folder: %s", o->path, strerror(errno));
+    ad_set_err(err, errlen, "%s: cannot open folder: %s", o->path, strerror(errno));
     return AD_EIO;
   }
   struct dirent *de;
   while ((de = readdir(dir))) {
     if (de->d_name[0] == '.' || !has_ext(de->d_name)) continue;
     if (nn == cap) {
-      size_t nc = cap ? cap * 2 : 64;
-      char **p = realloc(names, nc * sizeof *p);
-      if (!p) { rc = AD_ENOMEM; goto cleanup; }
-      names = p;
-      cap = nc;
+      cap = cap ? cap * 2 : 64;
+      names = xrealloc(names, cap * sizeof *names);
     }
-    if (!(names[nn] = strdup(de->d_name))) { rc = AD_ENOMEM; goto cleanup; }
-    nn++;
+    names[nn++] = xstrdup(de->d_name);
   }
   if (nn) qsort(names, nn, sizeof *names, cmp_str);
   for (size_t i = 0; i < nn; i++) {
-    if (asprintf(&path, "%s/%s", o->path, names[i]) < 0) { path = NULL; rc = AD_ENOMEM; goto cleanup; }
+    path = fs_join(o->path, names[i]);
     struct stat sb;
     if (stat(path, &sb) || !S_ISREG(sb.st_mode)) {
       free(path);
@@ -355,27 +336,23 @@ static int read_dir(struct builder *b, const struct src_options *o, char *err, s
     rc = fs_read_all(path, AD_MAX_LINE, &raw, &len);
     if (rc) {
       if (rc == AD_ETOOBIG)
-        snprintf(err, errlen, "%s: file larger than %u bytes", path, (unsigned)AD_MAX_LINE);
-      else if (rc != AD_ENOMEM)
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        ad_set_err(err, errlen, "%s: file larger than %u bytes", path, (unsigned)AD_MAX_LINE);
+      else
+        ad_set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
       goto cleanup;
     }
     struct src_doc *d = new_doc(b);
-    if (!d) { rc = AD_ENOMEM; goto cleanup; }
     d->file = path;
     path = NULL;
     d->text = repair_utf8(raw, len, &d->text_len);
     free(raw);
     raw = NULL;
-    const char *dot = strrchr(names[i], '.');
-    d->id = strndup(names[i], (size_t)(dot - names[i]));
-    if (!d->text || !d->id) { rc = AD_ENOMEM; goto cleanup; }
+    const char *dot = strrchr(names[i], '.'); /* has_ext() found one */
+    d->id = xstrndup(names[i], (size_t)(dot - names[i]));
     d->title = make_title(d->text, d->text_len);
-    if (!d->title) { rc = AD_ENOMEM; goto cleanup; }
     hash_doc(b, d);
   }
 cleanup:
-  if (rc == AD_ENOMEM) snprintf(err, errlen, "%s: out of memory", o->path);
   for (size_t i = 0; i < nn; i++) free(names[i]);
   free(names);
   free(raw);
@@ -401,16 +378,16 @@ static int cmp_doc_id(const void *a, const void *b) {
 
 static int check_dups(struct builder *b, const char *path, char *err, size_t errlen) {
   if (b->n < 2) return 0;
-  struct src_doc **idx = malloc(b->n * sizeof *idx);
-  if (!idx) return AD_ENOMEM;
+  struct src_doc **idx = xmalloc(b->n * sizeof *idx);
   for (size_t i = 0; i < b->n; i++) idx[i] = &b->docs[i];
   qsort(idx, b->n, sizeof *idx, cmp_doc_id);
   int rc = 0;
   for (size_t i = 1; i < b->n; i++) {
     if (!strcmp(idx[i - 1]->id, idx[i]->id)) {
       char w1[512], w2[512];
-      snprintf(err, errlen, "duplicate source id '%s': %s and %s", idx[i]->id,
-               doc_where(idx[i - 1], path, w1, sizeof w1), doc_where(idx[i], path, w2, sizeof w2));
+      ad_set_err(err, errlen, "duplicate source id '%s': %s and %s", idx[i]->id,
+                 doc_where(idx[i - 1], path, w1, sizeof w1),
+                 doc_where(idx[i], path, w2, sizeof w2));
       rc = AD_EEXISTS;
       break;
     }
@@ -425,7 +402,7 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
   err[0] = '\0';
   memset(out, 0, sizeof *out);
   if (!o || !o->path || !*o->path) {
-    snprintf(err, errlen, "sources.path is not set");
+    ad_set_err(err, errlen, "sources.path is not set");
     return AD_EINVAL;
   }
   struct src_options opt = *o;
@@ -434,16 +411,16 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
   if (!opt.text_field) opt.text_field = "text";
   struct stat sb;
   if (stat(opt.path, &sb)) {
-    snprintf(err, errlen, "%s: cannot open: %s", opt.path, strerror(errno));
+    ad_set_err(err, errlen, "%s: cannot open: %s", opt.path, strerror(errno));
     return AD_EIO;
   }
   if (opt.format == SRC_FORMAT_AUTO) opt.format = S_ISDIR(sb.st_mode) ? SRC_FORMAT_DIR : SRC_FORMAT_JSONL;
   if (opt.format == SRC_FORMAT_JSONL && S_ISDIR(sb.st_mode)) {
-    snprintf(err, errlen, "%s: is a folder but sources.format is jsonl", opt.path);
+    ad_set_err(err, errlen, "%s: is a folder but sources.format is jsonl", opt.path);
     return AD_EINVAL;
   }
   if (opt.format == SRC_FORMAT_DIR && !S_ISDIR(sb.st_mode)) {
-    snprintf(err, errlen, "%s: is not a folder but sources.format is dir", opt.path);
+    ad_set_err(err, errlen, "%s: is not a folder but sources.format is dir", opt.path);
     return AD_EINVAL;
   }
   struct builder b = {0};
@@ -451,13 +428,12 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
   int rc = opt.format == SRC_FORMAT_DIR ? read_dir(&b, &opt, err, errlen)
                                         : read_jsonl(&b, &opt, err, errlen);
   if (!rc && b.n == 0) {
-    snprintf(err, errlen, "%s: no documents found%s", opt.path,
-             opt.format == SRC_FORMAT_DIR ? " (expected *.txt or *.md files)" : "");
+    ad_set_err(err, errlen, "%s: no documents found%s", opt.path,
+               opt.format == SRC_FORMAT_DIR ? " (expected *.txt or *.md files)" : "");
     rc = AD_EINVAL;
   }
   if (!rc) rc = check_dups(&b, opt.path, err, errlen);
   if (rc) {
-    if (rc == AD_ENOMEM && !err[0]) snprintf(err, errlen, "%s: out of memory", opt.path);
     for (size_t i = 0; i < b.n; i++) doc_free(&b.docs[i]);
     free(b.docs);
     return rc;

@@ -74,7 +74,7 @@ struct src_corpus {
  * *out is left empty and err holds e.g. "data/papers.jsonl:17: missing string
  * field 'text'". Returns 0, AD_EIO (cannot open/read), AD_EPARSE (bad line or
  * field), AD_EEXISTS (duplicate id, naming both places), AD_ETOOBIG (line over
- * AD_MAX_LINE), AD_EINVAL (bad options, e.g. empty folder), AD_ENOMEM. */
+ * AD_MAX_LINE), AD_EINVAL (bad options, e.g. empty folder). */
 AD_WUR int src_load(const struct src_options *o, struct src_corpus *out, char *err, size_t errlen);
 void src_corpus_release(struct src_corpus *c);
 

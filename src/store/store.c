@@ -8,6 +8,7 @@
 #include "store/store_impl.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
+#include "util/mem.h"
 
 int store_seterr(store *st, int code, const char *fmt, ...) {
   if (!st) return code;
@@ -25,14 +26,12 @@ static int is_postgres(const char *path) {
 int store_open(const char *path, int flags, store **out) {
   if (!out) return AD_EINVAL;
   *out = NULL;
-  store *st = calloc(1, sizeof *st);
-  if (!st) return AD_ENOMEM;
+  store *st = xcalloc(1, sizeof *st);
   *out = st;
   st->flags = flags;
   st->ops = &store_sqlite_ops;
   if (!path || !*path) return store_seterr(st, AD_EINVAL, "store: no path given");
-  st->path = strdup(path);
-  if (!st->path) return store_seterr(st, AD_ENOMEM, "store: out of memory");
+  st->path = xstrdup(path);
   if (is_postgres(path))
     return store_seterr(st, AD_EINVAL,
                         "store %s: the PostgreSQL backend is not built in this version; "
@@ -53,7 +52,7 @@ int store_close(store *st) {
 }
 
 const char *store_errmsg(const store *st) {
-  if (!st) return "store: out of memory";
+  if (!st) return "store: no store handle";
   return st->errmsg[0] ? st->errmsg : "no error";
 }
 
@@ -237,11 +236,7 @@ void store_cache_key_text(const char *endpoint_name, const char *canonical_body,
   size_t en = endpoint_name ? strlen(endpoint_name) : 0;
   size_t n = en + 1 + len;
   char small[8192];
-  char *p = n <= sizeof small ? small : malloc(n);
-  if (!p) { /* cannot happen in practice; fall back to a degenerate but valid key */
-    hash128_hex(canonical_body, len, out);
-    return;
-  }
+  char *p = n <= sizeof small ? small : xmalloc(n);
   if (en) memcpy(p, endpoint_name, en);
   p[en] = 0;
   if (len) memcpy(p + en + 1, canonical_body, len);
@@ -252,7 +247,7 @@ void store_cache_key_text(const char *endpoint_name, const char *canonical_body,
 int store_cache_key(const char *endpoint_name, const json_t *request_body, char out[33]) {
   if (!endpoint_name || !request_body || !out) return AD_EINVAL;
   char *canon = jx_dump_canonical(request_body);
-  if (!canon) return AD_ENOMEM;
+  if (!canon) return AD_EINVAL; /* a body that contains itself */
   store_cache_key_text(endpoint_name, canon, strlen(canon), out);
   free(canon);
   return 0;

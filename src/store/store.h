@@ -12,7 +12,7 @@
  *
  * WRITES ARE BATCHED. Every *_put / *_finish / *_set_* call only queues its row
  * in memory (values copied; the caller's json_t and strings are borrowed for the
- * call only) and returns 0 or AD_EINVAL/AD_ENOMEM. Rows reach the file in one
+ * call only) and returns 0 or AD_EINVAL. Rows reach the file in one
  * transaction (BEGIN IMMEDIATE ... COMMIT) when store_maybe_flush() decides to
  * (>= max_ms since the last commit or >= max_rows pending; defaults 50 ms / 1000
  * rows) or on store_flush() / store_close(). Everything put before a successful
@@ -68,8 +68,8 @@ typedef int64_t store_id; /* a run id; > 0. Readers accept 0 = "the latest run".
 
 /* Open (creating if missing, unless READONLY) the store at path.
  * On success *out is a new handle. On failure *out is still set to a handle
- * (NULL only on AD_ENOMEM) whose store_errmsg() explains the failure: the
- * caller prints it and calls store_close(*out). */
+ * (unless out itself is NULL: AD_EINVAL) whose store_errmsg() explains the
+ * failure: the caller prints it and calls store_close(*out). */
 AD_WUR int store_open(const char *path, int flags, store **out);
 
 /* Flush pending writes, release the lock and free the handle (NULL is a no-op).
@@ -214,7 +214,8 @@ AD_WUR int store_episode_finish(store *st, store_id run, const struct store_epis
  * sampling parameters, seed, response_format, extras. So any byte of a prompt,
  * the model, temperature/top_p/max_tokens, the derived seed or the endpoint
  * name gives a new key; JSON key order does not. API keys and headers are not
- * in the body and never in the key. Returns 0, AD_EINVAL, AD_ENOMEM. */
+ * in the body and never in the key. Returns 0, or AD_EINVAL (a NULL argument, or a
+ * body that contains itself). */
 AD_WUR int store_cache_key(const char *endpoint_name, const json_t *request_body, char out[33]);
 /* Same, over an already canonical body text. */
 void store_cache_key_text(const char *endpoint_name, const char *canonical_body, size_t len,

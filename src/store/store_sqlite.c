@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <zstd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "store/store_impl.h"
 #include "util/buf.h"
 #include "util/jsonx.h"
+#include "util/mem.h"
 #include "util/timeu.h"
 
 #define APP_ID 0x41444154 /* "ADAT" in PRAGMA application_id */
@@ -179,11 +181,12 @@ struct sq {
 
 #define SQ(st) ((struct sq *)(st)->impl)
 
-/* Bind a call body compressed (BLOB); falls back to TEXT if compression fails. */
+/* Bind a call body compressed (BLOB); falls back to TEXT if compression fails (zstd
+ * could not make its context, or reports an error). */
 static void bind_body_zstd(struct sq *q, sqlite3_stmt *s, int idx, const char *p, size_t n) {
   if (!q->zc) q->zc = ZSTD_createCCtx();
   size_t cap = ZSTD_compressBound(n);
-  void *z = q->zc ? malloc(cap) : NULL;
+  void *z = q->zc ? xmalloc(cap) : NULL;
   size_t zn = z ? ZSTD_compressCCtx(q->zc, z, cap, p, n, BODY_ZSTD_LEVEL) : 0;
   if (!z || ZSTD_isError(zn)) {
     free(z);
@@ -198,8 +201,7 @@ static char *arena_alloc(struct sq *q, size_t n) {
   struct chunk *c = q->chunks;
   if (!c || c->cap - c->used < n) {
     size_t cap = n > CHUNK_SIZE ? n : CHUNK_SIZE;
-    struct chunk *nc = malloc(sizeof *nc + cap);
-    if (!nc) return NULL;
+    struct chunk *nc = xmalloc(sizeof *nc + cap);
     nc->next = c;
     nc->used = 0;
     nc->cap = cap;
@@ -237,14 +239,11 @@ static void queue_reset(struct sq *q) {
   arena_reset(q);
 }
 
-/* Start an op. Returns NULL on ENOMEM. */
+/* Start an op; its values follow with v_*(). */
 static struct op *op_begin(struct sq *q, int stmt) {
   if (q->n_ops == q->cap_ops) {
-    size_t cap = q->cap_ops ? q->cap_ops * 2 : 256;
-    struct op *p = realloc(q->ops, cap * sizeof *p);
-    if (!p) return NULL;
-    q->ops = p;
-    q->cap_ops = cap;
+    q->cap_ops = q->cap_ops ? q->cap_ops * 2 : 256;
+    q->ops = xrealloc(q->ops, q->cap_ops * sizeof *q->ops);
   }
   struct op *o = &q->ops[q->n_ops++];
   memset(o, 0, sizeof *o);
@@ -255,61 +254,55 @@ static struct op *op_begin(struct sq *q, int stmt) {
 
 static struct val *val_push(struct sq *q) {
   if (q->n_vals == q->cap_vals) {
-    size_t cap = q->cap_vals ? q->cap_vals * 2 : 2048;
-    struct val *p = realloc(q->vals, cap * sizeof *p);
-    if (!p) return NULL;
-    q->vals = p;
-    q->cap_vals = cap;
+    q->cap_vals = q->cap_vals ? q->cap_vals * 2 : 2048;
+    q->vals = xrealloc(q->vals, q->cap_vals * sizeof *q->vals);
   }
   struct val *v = &q->vals[q->n_vals++];
   q->ops[q->n_ops - 1].nv++;
   return v;
 }
 
-static int v_int(struct sq *q, int64_t i) {
+static void v_int(struct sq *q, int64_t i) {
   struct val *v = val_push(q);
-  if (!v) return AD_ENOMEM;
   v->type = V_INT;
   v->i = i;
-  return 0;
 }
 
-static int v_real(struct sq *q, double d) {
+static void v_real(struct sq *q, double d) {
   struct val *v = val_push(q);
-  if (!v) return AD_ENOMEM;
   v->type = V_REAL;
   v->d = d;
-  return 0;
 }
 
 /* Text value (copied); s == NULL gives SQL NULL; n == 0 means strlen. */
-static int v_textn(struct sq *q, const char *s, size_t n) {
+static void v_textn(struct sq *q, const char *s, size_t n) {
   struct val *v = val_push(q);
-  if (!v) return AD_ENOMEM;
   if (!s) {
     v->type = V_NULL;
-    return 0;
+    return;
   }
   if (!n) n = strlen(s);
   char *p = arena_alloc(q, n + 1);
-  if (!p) return AD_ENOMEM;
   memcpy(p, s, n);
   p[n] = 0;
   v->type = V_TEXT;
   v->s = p;
   v->n = n;
-  return 0;
 }
-static int v_text(struct sq *q, const char *s) { return v_textn(q, s, 0); }
+static void v_text(struct sq *q, const char *s) { v_textn(q, s, 0); }
 
-/* JSON value as canonical text (NULL json -> SQL NULL). */
+/* JSON value as canonical text (NULL json -> SQL NULL): 0, or AD_EINVAL for a value
+ * jansson cannot dump (one that contains itself). */
 static int v_json(struct sq *q, const json_t *j) {
-  if (!j) return v_textn(q, NULL, 0);
+  if (!j) {
+    v_textn(q, NULL, 0);
+    return 0;
+  }
   char *s = jx_dump_canonical(j);
-  if (!s) return AD_ENOMEM;
-  int rc = v_textn(q, s, strlen(s));
+  if (!s) return AD_EINVAL;
+  v_textn(q, s, strlen(s));
   free(s);
-  return rc;
+  return 0;
 }
 
 /* Roll the queue back to n_ops ops (a call that failed half-way queues nothing). */
@@ -540,8 +533,7 @@ static void sq_free(struct sq *q) {
 }
 
 static int sq_open(store *st, const char *path, int flags) {
-  struct sq *q = calloc(1, sizeof *q);
-  if (!q) return store_seterr(st, AD_ENOMEM, "store %s: out of memory", path);
+  struct sq *q = xcalloc(1, sizeof *q);
   q->lock_fd = -1;
   q->ro = !!(flags & STORE_OPEN_READONLY);
   q->max_rows = DEFAULT_MAX_ROWS;
@@ -779,7 +771,8 @@ static int check_run(store *st, store_id run) {
   return 0;
 }
 
-/* Finish a queued call: on failure drop everything queued since mark. */
+/* Finish a queued call: on failure (a JSON value v_json() cannot dump) drop
+ * everything queued since mark. */
 static int queued(store *st, size_t mark, int rc) {
   if (rc) {
     queue_truncate(SQ(st), mark);
@@ -793,18 +786,29 @@ static int sq_run_set_status(store *st, store_id run, const char *status) {
   struct sq *q = SQ(st);
   int rc = check_run(st, run);
   if (rc) return rc;
-  size_t mark = q->n_ops;
-  if (!op_begin(q, W_RUN_STATUS)) return queued(st, mark, AD_ENOMEM);
-  rc = v_text(q, status);
-  if (!rc) rc = v_int(q, run);
-  return queued(st, mark, rc);
+  op_begin(q, W_RUN_STATUS);
+  v_text(q, status);
+  v_int(q, run);
+  return 0;
 }
 
 static void short_hash(char out[16], const char *h) {
   snprintf(out, 16, "%.8s\u2026", h ? h : "none");
 }
 
-/* Describe what differs between the stored run and info into b. */
+/* Append one difference to b, after "; " when b already holds one: 0 or AD_ETOOBIG. */
+static int diff_add(struct buf *b, const char *fmt, ...) AD_PRINTF(2, 3);
+static int diff_add(struct buf *b, const char *fmt, ...) {
+  int rc = b->len ? buf_puts(b, "; ") : 0;
+  va_list ap;
+  va_start(ap, fmt);
+  if (!rc) rc = buf_vprintf(b, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+/* Describe what differs between the stored run and info into b: 0, or AD_ETOOBIG
+ * (a description past the buffer's cap). */
 static int run_diff(struct buf *b, const char *old_sha, const char *old_prompts, int64_t old_seed,
                     const struct store_run_info *info) {
   int rc = 0;
@@ -812,7 +816,7 @@ static int run_diff(struct buf *b, const char *old_sha, const char *old_prompts,
     char a[16], c[16];
     short_hash(a, old_sha);
     short_hash(c, info->recipe_sha256);
-    rc |= buf_printf(b, "%srecipe changed: sha256 %s -> %s", b->len ? "; " : "", a, c);
+    rc = diff_add(b, "recipe changed: sha256 %s -> %s", a, c);
   }
   json_t *old = json_loads(old_prompts ? old_prompts : "{}", 0, NULL);
   const json_t *neu = info->prompt_hashes;
@@ -821,28 +825,27 @@ static int run_diff(struct buf *b, const char *old_sha, const char *old_prompts,
   if (json_is_object(old)) {
     json_object_foreach(old, k, v) {
       const json_t *nv = neu ? json_object_get(neu, k) : NULL;
-      if (!nv)
-        rc |= buf_printf(b, "%sprompt '%s' removed", b->len ? "; " : "", k);
-      else if (!json_equal(v, (json_t *)nv)) {
+      if (!nv) {
+        if (!rc) rc = diff_add(b, "prompt '%s' removed", k);
+      } else if (!json_equal(v, (json_t *)nv)) {
         char a[16], c[16];
         short_hash(a, json_string_value(v));
         short_hash(c, json_string_value(nv));
-        rc |= buf_printf(b, "%sprompt '%s' changed (sha256 %s -> %s)", b->len ? "; " : "", k,
-                         a, c);
+        if (!rc) rc = diff_add(b, "prompt '%s' changed (sha256 %s -> %s)", k, a, c);
       }
     }
   }
   if (neu) {
     json_object_foreach((json_t *)neu, k, v) {
-      if (!json_is_object(old) || !json_object_get(old, k))
-        rc |= buf_printf(b, "%sprompt '%s' added", b->len ? "; " : "", k);
+      if ((!json_is_object(old) || !json_object_get(old, k)) && !rc)
+        rc = diff_add(b, "prompt '%s' added", k);
     }
   }
   json_decref(old);
-  if ((uint64_t)old_seed != info->seed)
-    rc |= buf_printf(b, "%sseed %llu -> %llu", b->len ? "; " : "",
-                     (unsigned long long)(uint64_t)old_seed, (unsigned long long)info->seed);
-  return rc ? AD_ENOMEM : 0;
+  if ((uint64_t)old_seed != info->seed && !rc)
+    rc = diff_add(b, "seed %llu -> %llu", (unsigned long long)(uint64_t)old_seed,
+                  (unsigned long long)info->seed);
+  return rc;
 }
 
 static int sq_run_begin(store *st, const struct store_run_info *info, int new_run, store_id *run,
@@ -869,7 +872,8 @@ static int sq_run_begin(store *st, const struct store_run_info *info, int new_ru
     if ((rc = run_diff(&diff, (const char *)sqlite3_column_text(s, 1),
                        (const char *)sqlite3_column_text(s, 2), sqlite3_column_int64(s, 3),
                        info))) {
-      rc = store_seterr(st, rc, "store %s: out of memory", store_path(st));
+      rc = store_seterr(st, rc, "store %s: cannot describe how run %lld differs (%s)",
+                        store_path(st), (long long)id, ad_strerror(rc));
       goto cleanup;
     }
     if (diff.len) {
@@ -897,12 +901,8 @@ static int sq_run_begin(store *st, const struct store_run_info *info, int new_ru
   s = NULL;
 
   /* a new run */
-  prompts = info->prompt_hashes ? jx_dump_canonical(info->prompt_hashes) : strdup("{}");
+  prompts = info->prompt_hashes ? jx_dump_canonical(info->prompt_hashes) : xstrdup("{}");
   infoj = json_object();
-  if (!prompts || !infoj) {
-    rc = store_seterr(st, AD_ENOMEM, "store %s: out of memory", store_path(st));
-    goto cleanup;
-  }
   if (info->prices) json_object_set(infoj, "prices", (json_t *)info->prices);
   if (info->extra) json_object_set(infoj, "extra", (json_t *)info->extra);
   infotext = jx_dump_canonical(infoj);
@@ -990,61 +990,60 @@ static int sq_source_put(store *st, store_id run, const char *source_id, const c
     return rc;
   }
   sqlite3_finalize(s);
-  size_t mark = q->n_ops;
-  if (!op_begin(q, W_SRC_INS)) return queued(st, mark, AD_ENOMEM);
-  rc = v_int(q, run);
-  if (!rc) rc = v_text(q, source_id);
-  if (!rc) rc = v_text(q, title);
-  if (!rc) rc = v_text(q, text_sha256);
-  return queued(st, mark, rc);
+  op_begin(q, W_SRC_INS);
+  v_int(q, run);
+  v_text(q, source_id);
+  v_text(q, title);
+  v_text(q, text_sha256);
+  return 0;
 }
 
-static int q_src_state(struct sq *q, store_id run, const char *source_id,
-                       enum store_source_state state, int rounds_used) {
-  if (!op_begin(q, W_SRC_STATE)) return AD_ENOMEM;
-  int rc = v_text(q, store_source_state_name(state));
-  if (!rc) rc = v_int(q, rounds_used);
-  if (!rc) rc = v_int(q, run);
-  if (!rc) rc = v_text(q, source_id);
-  return rc;
+static void q_src_state(struct sq *q, store_id run, const char *source_id,
+                        enum store_source_state state, int rounds_used) {
+  op_begin(q, W_SRC_STATE);
+  v_text(q, store_source_state_name(state));
+  v_int(q, rounds_used);
+  v_int(q, run);
+  v_text(q, source_id);
 }
 
 static int sq_source_set_state(store *st, store_id run, const char *source_id,
                                enum store_source_state state, int rounds_used) {
-  struct sq *q = SQ(st);
   int rc = check_run(st, run);
   if (rc) return rc;
-  size_t mark = q->n_ops;
-  return queued(st, mark, q_src_state(q, run, source_id, state, rounds_used));
+  q_src_state(SQ(st), run, source_id, state, rounds_used);
+  return 0;
 }
 
+/* 0, or v_json()'s error (the caller truncates the queue). */
 static int q_cand(struct sq *q, store_id run, const char *source_id, int round, int index,
                   const char *verdict, const char *reason, const json_t *record) {
-  if (!op_begin(q, W_CAND)) return AD_ENOMEM;
-  int rc = v_int(q, run);
-  if (!rc) rc = v_text(q, source_id);
-  if (!rc) rc = v_int(q, round);
-  if (!rc) rc = v_int(q, index);
-  if (!rc) rc = v_text(q, verdict);
-  if (!rc) rc = v_text(q, reason);
-  if (!rc) rc = v_json(q, record);
-  if (!rc) rc = v_real(q, time_wall());
+  op_begin(q, W_CAND);
+  v_int(q, run);
+  v_text(q, source_id);
+  v_int(q, round);
+  v_int(q, index);
+  v_text(q, verdict);
+  v_text(q, reason);
+  int rc = v_json(q, record);
+  if (!rc) v_real(q, time_wall());
   return rc;
 }
 
+/* 0, or v_json()'s error (the caller truncates the queue). */
 static int q_example(struct sq *q, store_id run, const char *source_id, const char *example_id,
                      const json_t *example) {
-  if (!op_begin(q, W_EXAMPLE)) return AD_ENOMEM;
-  int rc = v_int(q, run);
-  if (!rc) rc = v_text(q, example_id);
-  if (!rc) rc = v_text(q, source_id);
-  if (!rc) rc = v_json(q, example);
-  if (!rc) rc = v_real(q, time_wall());
+  op_begin(q, W_EXAMPLE);
+  v_int(q, run);
+  v_text(q, example_id);
+  v_text(q, source_id);
+  int rc = v_json(q, example);
   if (rc) return rc;
-  if (!op_begin(q, W_SRC_ACCEPTED)) return AD_ENOMEM;
-  rc = v_int(q, run);
-  if (!rc) rc = v_text(q, source_id);
-  return rc;
+  v_real(q, time_wall());
+  op_begin(q, W_SRC_ACCEPTED);
+  v_int(q, run);
+  v_text(q, source_id);
+  return 0;
 }
 
 static int sq_candidate_put(store *st, store_id run, const char *source_id, int round,
@@ -1075,17 +1074,16 @@ static int sq_episode_finish(store *st, store_id run, const struct store_episode
     rc = q_cand(q, run, e->source_id, e->round, e->index, e->verdict, e->reason,
                 e->cand_record);
   if (!rc && e->example) rc = q_example(q, run, e->source_id, e->example_id, e->example);
-  if (!rc) rc = q_src_state(q, run, e->source_id, e->state, e->rounds_used);
+  if (!rc) q_src_state(q, run, e->source_id, e->state, e->rounds_used);
   return queued(st, mark, rc);
 }
 
 static json_t *attempts_json(const struct store_call *c) {
   json_t *a = json_array();
-  for (int i = 0; a && i < c->n_attempt_list; i++) {
+  for (int i = 0; i < c->n_attempt_list; i++) {
     const struct store_attempt *t = &c->attempt_list[i];
     json_t *o = json_pack("{s:i, s:i, s:I}", "n", t->number, "http_status", t->http_status,
                           "latency_us", (json_int_t)t->latency_us);
-    if (!o) break;
     if (t->error)
       json_object_set_new(o, "error", jx_string_lossy(t->error, strlen(t->error)));
     if (t->retry_after_ms)
@@ -1100,79 +1098,59 @@ static int sq_call_put(store *st, const struct store_call *c) {
   int rc = check_run(st, c->run);
   if (rc) return rc;
   size_t mark = q->n_ops;
-  if (!op_begin(q, W_CALL)) return queued(st, mark, AD_ENOMEM);
+  op_begin(q, W_CALL);
   int ok = !c->error;
-  rc = v_int(q, c->run);
-  if (!rc) rc = v_text(q, c->role);
-  if (!rc) rc = v_text(q, c->source_id);
-  if (!rc) rc = v_int(q, c->round);
-  if (!rc) rc = v_text(q, c->endpoint);
-  if (!rc) rc = v_text(q, c->model);
-  if (!rc) rc = v_text(q, c->cache_key);
-  if (!rc) rc = v_text(q, ok ? "ok" : "error");
-  if (!rc) rc = v_text(q, c->error);
-  if (!rc) rc = v_int(q, c->http_status);
-  if (!rc) rc = v_int(q, c->prompt_tokens);
-  if (!rc) rc = v_int(q, c->completion_tokens);
-  if (!rc) rc = v_int(q, c->latency_us);
-  if (!rc) rc = v_int(q, c->attempts);
-  if (!rc) rc = v_int(q, c->retries);
-  if (!rc) rc = v_int(q, c->cache_hit ? 1 : 0);
-  if (!rc) {
-    if (c->n_attempt_list) {
-      json_t *a = attempts_json(c);
-      rc = a ? v_json(q, a) : AD_ENOMEM;
-      json_decref(a);
-    } else {
-      rc = v_text(q, NULL);
-    }
-  }
-  if (!rc) rc = v_real(q, time_wall());
-  if (!rc && (c->request || c->reply)) {
+  v_int(q, c->run);
+  v_text(q, c->role);
+  v_text(q, c->source_id);
+  v_int(q, c->round);
+  v_text(q, c->endpoint);
+  v_text(q, c->model);
+  v_text(q, c->cache_key);
+  v_text(q, ok ? "ok" : "error");
+  v_text(q, c->error);
+  v_int(q, c->http_status);
+  v_int(q, c->prompt_tokens);
+  v_int(q, c->completion_tokens);
+  v_int(q, c->latency_us);
+  v_int(q, c->attempts);
+  v_int(q, c->retries);
+  v_int(q, c->cache_hit ? 1 : 0);
+  json_t *a = c->n_attempt_list ? attempts_json(c) : NULL;
+  rc = v_json(q, a); /* NULL: SQL NULL */
+  json_decref(a);
+  if (rc) return queued(st, mark, rc);
+  v_real(q, time_wall());
+  if (c->request || c->reply) {
     struct op *o = op_begin(q, W_CALL_BODY);
-    if (!o) return queued(st, mark, AD_ENOMEM);
     if (c->cache_key && ok && !c->cache_hit && c->reply) {
       o->cacheable = 1;
       memcpy(o->key, c->cache_key, 33);
       o->reply_v = q->n_vals + 1;
     }
-    rc = v_textn(q, c->request, c->request_len);
-    if (!rc) rc = v_textn(q, c->reply, c->reply_len);
+    v_textn(q, c->request, c->request_len);
+    v_textn(q, c->reply, c->reply_len);
   }
-  return queued(st, mark, rc);
-}
-
-static int copy_out(const char *p, size_t n, char **reply, size_t *len) {
-  char *r = malloc(n + 1);
-  if (!r) return AD_ENOMEM;
-  memcpy(r, p, n);
-  r[n] = 0;
-  *reply = r;
-  if (len) *len = n;
   return 0;
 }
 
 /* A body column as a malloc'd NUL-terminated string (TEXT as is, BLOB inflated).
- * NULL for SQL NULL, a damaged frame or no memory. */
+ * NULL for SQL NULL, a damaged frame, or SQLite out of memory converting the text. */
 static char *column_body(sqlite3_stmt *s, int i, size_t *len) {
   int type = sqlite3_column_type(s, i);
   if (type == SQLITE_NULL) return NULL;
   if (type != SQLITE_BLOB) {
     const char *p = (const char *)sqlite3_column_text(s, i);
     size_t n = (size_t)sqlite3_column_bytes(s, i);
-    char *r = p ? malloc(n + 1) : NULL;
-    if (!r) return NULL;
-    memcpy(r, p, n);
-    r[n] = 0;
+    if (!p) return NULL;
     if (len) *len = n;
-    return r;
+    return xstrndup(p, n);
   }
   const void *z = sqlite3_column_blob(s, i);
   size_t zn = (size_t)sqlite3_column_bytes(s, i);
   unsigned long long n = ZSTD_getFrameContentSize(z, zn);
   if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > BODY_MAX) return NULL;
-  char *r = malloc((size_t)n + 1);
-  if (!r) return NULL;
+  char *r = xmalloc((size_t)n + 1);
   size_t got = ZSTD_decompress(r, (size_t)n, z, zn);
   if (ZSTD_isError(got) || got != n) {
     free(r);
@@ -1217,7 +1195,9 @@ static int sq_cache_get(store *st, const char *key, char **reply, size_t *len) {
     const struct op *o = &q->ops[i];
     if (o->cacheable && !memcmp(o->key, key, 32)) {
       const struct val *v = &q->vals[o->reply_v];
-      return copy_out(v->s, v->n, reply, len);
+      *reply = xstrndup(v->s, v->n);
+      if (len) *len = v->n;
+      return 0;
     }
   }
   int rc = cache_query(st, q->db, q->cache_stmt, key, reply, len);
@@ -1241,12 +1221,11 @@ static int sq_event_put(store *st, store_id run, enum log_level level, const jso
   int rc = check_run(st, run);
   if (rc) return rc;
   size_t mark = q->n_ops;
-  if (!op_begin(q, W_EVENT)) return queued(st, mark, AD_ENOMEM);
-  rc = v_int(q, run);
-  if (!rc) rc = v_real(q, time_wall());
-  if (!rc) rc = v_text(q, level_name(level));
-  if (!rc) rc = v_json(q, event);
-  return queued(st, mark, rc);
+  op_begin(q, W_EVENT);
+  v_int(q, run);
+  v_real(q, time_wall());
+  v_text(q, level_name(level));
+  return queued(st, mark, v_json(q, event));
 }
 
 /* ======== Reads ======== */
@@ -1285,9 +1264,11 @@ static json_t *col_value(sqlite3_stmt *s, int i, char kind) {
   }
 }
 
+/* The row as an object; NULL when a column holds a value JSON cannot carry (an
+ * infinite real: jansson's json_real() refuses it). */
 static json_t *row_obj(sqlite3_stmt *s, const struct col *cols, int n) {
   json_t *o = json_object();
-  for (int i = 0; o && i < n; i++) {
+  for (int i = 0; i < n; i++) {
     json_t *v = col_value(s, i, cols[i].kind);
     if (!v || json_object_set_new(o, cols[i].name, v)) {
       json_decref(o);
@@ -1327,7 +1308,8 @@ static int each(store *st, sqlite3_stmt *s, const struct col *cols, int n, store
   while ((src = sqlite3_step(s)) == SQLITE_ROW) {
     json_t *row = row_obj(s, cols, n);
     if (!row) {
-      rc = store_seterr(st, AD_ENOMEM, "store %s: out of memory", store_path(st));
+      rc = store_seterr(st, AD_ECORRUPT,
+                        "store %s: a row holds a value that JSON cannot represent", store_path(st));
       break;
     }
     rc = fn(ud, row);
@@ -1340,6 +1322,15 @@ static int each(store *st, sqlite3_stmt *s, const struct col *cols, int n, store
 }
 
 #define NCOLS(a) ((int)(sizeof(a) / sizeof *(a)))
+
+/* each() over sql for run (0 = the latest), with text1 (if any) bound as ?2. */
+static int each_in_run(store *st, store_id run, const char *sql, const char *text1,
+                       const struct col *cols, int n, store_row_fn fn, void *ud) {
+  sqlite3_stmt *s;
+  int rc = resolve_run(st, &run);
+  if (rc || (rc = prep(st, sql, run, text1, &s))) return rc;
+  return each(st, s, cols, n, fn, ud);
+}
 
 static const struct col run_cols[] = {
     {"id", 'i'},           {"recipe_name", 't'}, {"recipe_sha256", 't'}, {"prompt_hashes", 'j'},
@@ -1359,14 +1350,10 @@ static int sq_runs_each(store *st, store_row_fn fn, void *ud) {
 static int sq_sources_each(store *st, store_id run, store_row_fn fn, void *ud) {
   static const struct col cols[] = {{"source_id", 't'}, {"title", 't'},    {"text_sha256", 't'},
                                     {"state", 't'},     {"accepted", 'i'}, {"rounds_used", 'i'}};
-  sqlite3_stmt *s;
-  int rc = resolve_run(st, &run);
-  if (rc || (rc = prep(st,
-                       "SELECT source_id, title, text_sha256, state, accepted, rounds_used "
-                       "FROM sources WHERE run = ?1 ORDER BY rowid",
-                       run, NULL, &s)))
-    return rc;
-  return each(st, s, cols, NCOLS(cols), fn, ud);
+  return each_in_run(st, run,
+                     "SELECT source_id, title, text_sha256, state, accepted, rounds_used "
+                     "FROM sources WHERE run = ?1 ORDER BY rowid",
+                     NULL, cols, NCOLS(cols), fn, ud);
 }
 
 static int sq_source_get(store *st, store_id run, const char *source_id,
@@ -1406,30 +1393,22 @@ static int sq_candidates_each(store *st, store_id run, const char *verdict, stor
                               void *ud) {
   static const struct col cols[] = {{"source_id", 't'}, {"round", 'i'},  {"index", 'i'},
                                     {"verdict", 't'},   {"reason", 't'}, {"record", 'j'}};
-  sqlite3_stmt *s;
-  int rc = resolve_run(st, &run);
-  if (rc || (rc = prep(st,
-                       verdict ? "SELECT source_id, round, idx, verdict, reason, record FROM "
-                                 "candidates WHERE run = ?1 AND verdict = ?2 "
-                                 "ORDER BY source_id, round, idx"
-                               : "SELECT source_id, round, idx, verdict, reason, record FROM "
-                                 "candidates WHERE run = ?1 ORDER BY source_id, round, idx",
-                       run, verdict, &s)))
-    return rc;
-  return each(st, s, cols, NCOLS(cols), fn, ud);
+  return each_in_run(st, run,
+                     verdict ? "SELECT source_id, round, idx, verdict, reason, record FROM "
+                               "candidates WHERE run = ?1 AND verdict = ?2 "
+                               "ORDER BY source_id, round, idx"
+                             : "SELECT source_id, round, idx, verdict, reason, record FROM "
+                               "candidates WHERE run = ?1 ORDER BY source_id, round, idx",
+                     verdict, cols, NCOLS(cols), fn, ud);
 }
 
 static int sq_examples_each(store *st, store_id run, store_row_fn fn, void *ud) {
   static const struct col cols[] = {
       {"example_id", 't'}, {"source_id", 't'}, {"created", 'r'}, {"example", 'j'}};
-  sqlite3_stmt *s;
-  int rc = resolve_run(st, &run);
-  if (rc || (rc = prep(st,
-                       "SELECT example_id, source_id, created, example FROM examples "
-                       "WHERE run = ?1 ORDER BY example_id",
-                       run, NULL, &s)))
-    return rc;
-  return each(st, s, cols, NCOLS(cols), fn, ud);
+  return each_in_run(st, run,
+                     "SELECT example_id, source_id, created, example FROM examples "
+                     "WHERE run = ?1 ORDER BY example_id",
+                     NULL, cols, NCOLS(cols), fn, ud);
 }
 
 static int sq_calls_each(store *st, store_id run, const char *role, int with_bodies,
@@ -1450,27 +1429,22 @@ static int sq_calls_each(store *st, store_id run, const char *role, int with_bod
            with_bodies ? ", b.request, b.reply" : "",
            with_bodies ? " LEFT JOIN call_bodies b ON b.call_id = c.id" : "",
            role ? " AND role = ?2" : "");
-  sqlite3_stmt *s;
-  int rc = resolve_run(st, &run);
-  if (rc || (rc = prep(st, sql, run, role, &s))) return rc;
-  return each(st, s, cols, NCOLS(cols) - (with_bodies ? 0 : 2), fn, ud);
+  return each_in_run(st, run, sql, role, cols, NCOLS(cols) - (with_bodies ? 0 : 2), fn, ud);
 }
 
 static int sq_events_each(store *st, store_id run, store_row_fn fn, void *ud) {
   static const struct col cols[] = {{"id", 'i'}, {"time", 'r'}, {"level", 't'}, {"event", 'j'}};
-  sqlite3_stmt *s;
-  int rc = resolve_run(st, &run);
-  if (rc || (rc = prep(st,
-                       "SELECT id, time, level, event FROM events WHERE run = ?1 ORDER BY id",
-                       run, NULL, &s)))
-    return rc;
-  return each(st, s, cols, NCOLS(cols), fn, ud);
+  return each_in_run(st, run,
+                     "SELECT id, time, level, event FROM events WHERE run = ?1 ORDER BY id",
+                     NULL, cols, NCOLS(cols), fn, ud);
 }
 
 /* ---- aggregates ---- */
 
+/* 0, or AD_EINVAL when jansson refuses the key (a name from the store that is not
+ * UTF-8). The aggregates below return 0 or AD_EINVAL the same way. */
 static int set_int(json_t *o, const char *k, int64_t v) {
-  return json_object_set_new(o, k, json_integer((json_int_t)v)) ? AD_ENOMEM : 0;
+  return json_object_set_new(o, k, json_integer((json_int_t)v)) ? AD_EINVAL : 0;
 }
 
 /* Run a query bound to run as ?1 and hand every row to cb. */
@@ -1481,7 +1455,12 @@ static int agg(store *st, store_id run, const char *sql, agg_fn cb, json_t *acc)
   if (rc) return rc;
   int src;
   while ((src = sqlite3_step(s)) == SQLITE_ROW)
-    if ((rc = cb(s, acc))) break;
+    if ((rc = cb(s, acc))) {
+      rc = store_seterr(st, rc, "store %s: computing statistics: a value JSON cannot carry "
+                        "(a name that is not UTF-8, or a cost that is not finite)",
+                        store_path(st));
+      break;
+    }
   if (!rc && src != SQLITE_DONE) rc = sq_err(st, SQ(st)->db, src, "computing statistics");
   sqlite3_finalize(s);
   return rc;
@@ -1495,10 +1474,8 @@ static const char *col_str(sqlite3_stmt *s, int i, const char *dflt) {
 static int agg_sources(sqlite3_stmt *s, json_t *o) {
   int64_t n = sqlite3_column_int64(s, 1);
   json_t *tot = json_object_get(o, "total");
-  return set_int(o, col_str(s, 0, "unknown"), n) ||
-                 set_int(o, "total", json_integer_value(tot) + n)
-             ? AD_ENOMEM
-             : 0;
+  int rc = set_int(o, col_str(s, 0, "unknown"), n);
+  return rc ? rc : set_int(o, "total", json_integer_value(tot) + n);
 }
 
 static int agg_pairs(sqlite3_stmt *s, json_t *o) {
@@ -1515,7 +1492,7 @@ static int agg_calls(sqlite3_stmt *s, json_t *calls) {
   json_t *r = json_object_get(by, role);
   if (!r) {
     r = json_pack("{s:i, s:i, s:i}", "ok", 0, "error", 0, "cache_hits", 0);
-    if (!r || json_object_set_new(by, role, r)) return AD_ENOMEM;
+    if (json_object_set_new(by, role, r)) return AD_EINVAL; /* role is not UTF-8 */
   }
   const char *k = hit ? "cache_hits" : (!strcmp(status, "ok") ? "ok" : "error");
   int rc = set_int(r, k, json_integer_value(json_object_get(r, k)) + n);
@@ -1528,7 +1505,7 @@ static int agg_calls(sqlite3_stmt *s, json_t *calls) {
   rc |= set_int(calls, "retries",
                 json_integer_value(json_object_get(calls, "retries")) +
                     sqlite3_column_int64(s, 5));
-  return rc ? AD_ENOMEM : 0;
+  return rc ? AD_EINVAL : 0;
 }
 
 /* model, prompt, completion, calls ; acc = {"tokens": ..., "prices": ...} */
@@ -1539,7 +1516,7 @@ static int agg_tokens(sqlite3_stmt *s, json_t *acc) {
   int64_t p = sqlite3_column_int64(s, 1), c = sqlite3_column_int64(s, 2);
   json_t *m = json_pack("{s:I, s:I, s:I}", "prompt", (json_int_t)p, "completion", (json_int_t)c,
                         "calls", (json_int_t)sqlite3_column_int64(s, 3));
-  if (!m || json_object_set_new(by, model, m)) return AD_ENOMEM;
+  if (json_object_set_new(by, model, m)) return AD_EINVAL; /* model is not UTF-8 */
   int rc = set_int(tokens, "prompt", json_integer_value(json_object_get(tokens, "prompt")) + p);
   rc |= set_int(tokens, "completion",
                 json_integer_value(json_object_get(tokens, "completion")) + c);
@@ -1554,7 +1531,20 @@ static int agg_tokens(sqlite3_stmt *s, json_t *acc) {
     json_t *un = json_object_get(acc, "unpriced");
     if (un) rc |= json_array_append_new(un, json_string(model));
   }
-  return rc ? AD_ENOMEM : 0;
+  return rc ? AD_EINVAL : 0;
+}
+
+/* One number of the statistics: the first column of the first row of the query
+ * (printf-style; 0 when no row) into *out. 0, or sq_err()'s code. */
+static int stat_int(store *st, int64_t *out, const char *fmt, ...) AD_PRINTF(3, 4);
+static int stat_int(store *st, int64_t *out, const char *fmt, ...) {
+  char sql[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(sql, sizeof sql, fmt, ap);
+  va_end(ap);
+  int src = pragma_int(SQ(st)->db, sql, out);
+  return src ? sq_err(st, SQ(st)->db, src, "computing statistics") : 0;
 }
 
 struct capture {
@@ -1566,13 +1556,11 @@ static int capture_row(void *ud, const json_t *row) {
 }
 
 static int sq_stats(store *st, store_id run, json_t **out) {
-  struct sq *q = SQ(st);
   int rc = resolve_run(st, &run);
   if (rc) return rc;
   json_t *res = json_object(), *sources = NULL, *rej = NULL, *calls = NULL, *acc = NULL;
   sqlite3_stmt *s = NULL;
   struct capture cap = {NULL};
-  if (!res) return AD_ENOMEM;
 
   /* the run row */
   if ((rc = prep(st, RUN_SELECT " WHERE id = ?1", run, NULL, &s))) goto cleanup;
@@ -1593,10 +1581,6 @@ static int sq_stats(store *st, store_id run, json_t **out) {
                     "cache_hits", 0, "attempts", 0, "retries", 0, "by_role");
   acc = json_pack("{s:{s:i, s:i, s:{}}, s:[]}", "tokens", "prompt", 0, "completion", 0,
                   "by_model", "unpriced");
-  if (!sources || !rej || !calls || !acc) {
-    rc = AD_ENOMEM;
-    goto cleanup;
-  }
   json_t *prices = json_object_get(json_object_get(cap.row, "info"), "prices");
   if (prices) json_object_set(acc, "prices", prices);
 
@@ -1605,18 +1589,11 @@ static int sq_stats(store *st, store_id run, json_t **out) {
     goto cleanup;
   json_object_set(res, "sources", sources);
   int64_t n = 0;
-  char sql[160];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM examples WHERE run = %lld", (long long)run);
-  if ((rc = pragma_int(q->db, sql, &n))) {
-    rc = sq_err(st, q->db, rc, "computing statistics");
+  if ((rc = stat_int(st, &n, "SELECT count(*) FROM examples WHERE run = %lld", (long long)run)))
     goto cleanup;
-  }
   set_int(res, "accepted", n);
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM candidates WHERE run = %lld", (long long)run);
-  if ((rc = pragma_int(q->db, sql, &n))) {
-    rc = sq_err(st, q->db, rc, "computing statistics");
+  if ((rc = stat_int(st, &n, "SELECT count(*) FROM candidates WHERE run = %lld", (long long)run)))
     goto cleanup;
-  }
   set_int(res, "candidates", n);
   if ((rc = agg(st, run,
                 "SELECT coalesce(reason, 'unspecified'), count(*) FROM candidates WHERE run = ?1 "
@@ -1646,34 +1623,20 @@ static int sq_stats(store *st, store_id run, json_t **out) {
 
   /* latency of real successful calls: mean, p50, p95 */
   int64_t cnt = 0, mean = 0;
-  snprintf(sql, sizeof sql,
-           "SELECT count(*) FROM calls WHERE run = %lld AND status = 'ok' AND cache_hit = 0",
-           (long long)run);
-  if ((rc = pragma_int(q->db, sql, &cnt))) {
-    rc = sq_err(st, q->db, rc, "computing statistics");
+  if ((rc = stat_int(st, &cnt, "SELECT count(*) FROM calls WHERE run = %lld AND status = 'ok' "
+                     "AND cache_hit = 0", (long long)run)))
     goto cleanup;
-  }
   if (cnt > 0) {
     int64_t p50 = 0, p95 = 0;
-    snprintf(sql, sizeof sql,
-             "SELECT CAST(avg(latency_us) AS INTEGER) FROM calls WHERE run = %lld AND "
-             "status = 'ok' AND cache_hit = 0",
-             (long long)run);
-    int src = pragma_int(q->db, sql, &mean);
-    snprintf(sql, sizeof sql,
-             "SELECT latency_us FROM calls WHERE run = %lld AND status = 'ok' AND cache_hit = 0 "
-             "ORDER BY latency_us LIMIT 1 OFFSET %lld",
-             (long long)run, (long long)((cnt - 1) / 2));
-    if (!src) src = pragma_int(q->db, sql, &p50);
-    snprintf(sql, sizeof sql,
-             "SELECT latency_us FROM calls WHERE run = %lld AND status = 'ok' AND cache_hit = 0 "
-             "ORDER BY latency_us LIMIT 1 OFFSET %lld",
-             (long long)run, (long long)((cnt - 1) * 95 / 100));
-    if (!src) src = pragma_int(q->db, sql, &p95);
-    if (src) {
-      rc = sq_err(st, q->db, src, "computing statistics");
+    if ((rc = stat_int(st, &mean, "SELECT CAST(avg(latency_us) AS INTEGER) FROM calls WHERE "
+                       "run = %lld AND status = 'ok' AND cache_hit = 0", (long long)run)) ||
+        (rc = stat_int(st, &p50, "SELECT latency_us FROM calls WHERE run = %lld AND status = "
+                       "'ok' AND cache_hit = 0 ORDER BY latency_us LIMIT 1 OFFSET %lld",
+                       (long long)run, (long long)((cnt - 1) / 2))) ||
+        (rc = stat_int(st, &p95, "SELECT latency_us FROM calls WHERE run = %lld AND status = "
+                       "'ok' AND cache_hit = 0 ORDER BY latency_us LIMIT 1 OFFSET %lld",
+                       (long long)run, (long long)((cnt - 1) * 95 / 100))))
       goto cleanup;
-    }
     json_object_set_new(res, "latency_ms",
                         json_pack("{s:f, s:f, s:f}", "mean", (double)mean / 1000.0, "p50",
                                   (double)p50 / 1000.0, "p95", (double)p95 / 1000.0));

@@ -6,8 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/mem.h"
+
+char buf_empty_[1];
+
 void buf_init(struct buf *b, size_t limit) {
-  b->data = NULL;
+  b->data = buf_empty_;
   b->len = 0;
   b->cap = 0;
   b->limit = limit;
@@ -20,10 +24,12 @@ int buf_reserve(struct buf *b, size_t n) {
   if (need <= b->cap) return 0;
   size_t ncap = b->cap ? b->cap : 64;
   while (ncap < need) ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
-  char *p = realloc(b->data, ncap);
-  if (!p) return AD_ENOMEM;
-  if (!b->data) p[0] = '\0';
-  b->data = p;
+  if (b->cap) {
+    b->data = xrealloc(b->data, ncap);
+  } else { /* data is buf_empty_ (or NULL in a zeroed struct): never realloc'd */
+    b->data = xmalloc(ncap);
+    b->data[0] = '\0';
+  }
   b->cap = ncap;
   return 0;
 }
@@ -64,24 +70,24 @@ int buf_printf(struct buf *b, const char *fmt, ...) {
 
 void buf_reset(struct buf *b) {
   b->len = 0;
-  if (b->data) b->data[0] = '\0';
+  if (b->cap) b->data[0] = '\0';
+  else b->data = buf_empty_;
 }
 
 const char *buf_str(const struct buf *b) { return b->data ? b->data : ""; }
 
 char *buf_take(struct buf *b, size_t *len) {
-  char *p = b->data;
-  if (!p) p = calloc(1, 1);
+  char *p = b->cap ? b->data : xcalloc(1, 1);
   if (len) *len = b->len;
-  b->data = NULL;
+  b->data = buf_empty_;
   b->len = 0;
   b->cap = 0;
   return p;
 }
 
 void buf_release(struct buf *b) {
-  free(b->data);
-  b->data = NULL;
+  if (b->cap) free(b->data);
+  b->data = buf_empty_;
   b->len = 0;
   b->cap = 0;
 }

@@ -16,14 +16,11 @@ int fs_read_all(const char *path, size_t limit, char **out, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return AD_EIO;
   size_t cap = 4096, n = 0;
-  char *p = malloc(cap);
-  if (!p) { fclose(f); return AD_ENOMEM; }
+  char *p = xmalloc(cap);
   for (;;) {
     if (n + 1 >= cap) {
       if (cap > limit + 1) { free(p); fclose(f); return AD_ETOOBIG; }
-      char *q = realloc(p, cap * 2);
-      if (!q) { free(p); fclose(f); return AD_ENOMEM; }
-      p = q;
+      p = xrealloc(p, cap * 2);
       cap *= 2;
     }
     size_t got = fread(p + n, 1, cap - n - 1, f);
@@ -41,11 +38,7 @@ int fs_read_all(const char *path, size_t limit, char **out, size_t *len) {
 }
 
 int fs_write_atomic(const char *path, const void *data, size_t len) {
-  size_t pl = strlen(path);
-  char *tmp = malloc(pl + 5);
-  if (!tmp) return AD_ENOMEM;
-  memcpy(tmp, path, pl);
-  memcpy(tmp + pl, ".tmp", 5);
+  char *tmp = xasprintf("%s.tmp", path);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) { free(tmp); return AD_EIO; }
   const char *p = data;

@@ -6,10 +6,11 @@
 
 #include "util/err.h"
 
-/* Read a whole file into a malloc'd NUL-terminated buffer (caller frees).
- * Returns 0, AD_EIO (errno kept), or AD_ETOOBIG past limit bytes. */
+/* Read a whole file into a malloc'd NUL-terminated buffer (caller frees; *out is NULL
+ * on failure). Returns 0, AD_EIO (errno kept), or AD_ETOOBIG past limit bytes. */
 AD_WUR int fs_read_all(const char *path, size_t limit, char **out, size_t *len);
-/* Write data to path atomically: path.tmp, fsync, rename. */
+/* Write data to path atomically: path.tmp, fsync, rename. Returns 0, AD_EFULL (disk
+ * full) or AD_EIO (errno kept). */
 AD_WUR int fs_write_atomic(const char *path, const void *data, size_t len);
 /* mkdir -p. 0, AD_EINVAL (empty or too long) or AD_EIO (errno kept). */
 AD_WUR int fs_mkdirs(const char *path);

@@ -1,9 +1,11 @@
 /* jsonx.c - jansson helpers. */
 #include "util/jsonx.h"
 
-#include <stdlib.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "util/mem.h"
 
 const char *jx_str(const json_t *obj, const char *key) {
   const json_t *v = json_object_get(obj, key);
@@ -26,11 +28,13 @@ char *jx_dump_canonical(const json_t *v) {
   return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 }
 
+/* jansson's dump callback contract: 0 to go on, -1 to stop the dump. */
 static int dump_cb(const char *p, size_t n, void *ud) {
   return buf_append((struct buf *)ud, p, n) ? -1 : 0;
 }
 
 int jx_dump_buf(const json_t *v, struct buf *out, size_t flags) {
+  if (!v) return AD_EINVAL;
   if (json_dump_callback(v, dump_cb, out, flags | JSON_ENCODE_ANY)) return AD_ETOOBIG;
   return 0;
 }
@@ -63,23 +67,31 @@ json_t *jx_string_lossy(const char *s, size_t n) {
     i += k;
   }
   if (i == n) return json_stringn(s, n);
-  struct buf b = BUF_INIT;
-  for (i = 0; i < n;) {
+  /* Two passes over the rest: the repaired length, then the bytes (U+FFFD is 3). */
+  size_t len = i;
+  for (size_t j = i; j < n;) {
+    size_t k = jx_utf8_seq(p + j, n - j);
+    len += k && p[j] != 0 ? k : 3;
+    j += k && p[j] != 0 ? k : 1;
+  }
+  char *r = xmalloc(len + 1), *q = r + i;
+  memcpy(r, s, i);
+  while (i < n) {
     size_t k = jx_utf8_seq(p + i, n - i);
     if (k && p[i] != 0) {
-      if (buf_append(&b, p + i, k)) goto oom;
+      memcpy(q, p + i, k);
+      q += k;
       i += k;
     } else {
-      if (buf_append(&b, "\xef\xbf\xbd", 3)) goto oom;
+      memcpy(q, "\xef\xbf\xbd", 3);
+      q += 3;
       i++;
     }
   }
-  json_t *r = json_stringn(buf_str(&b), b.len);
-  buf_release(&b);
-  return r;
-oom:
-  buf_release(&b);
-  return NULL;
+  *q = '\0';
+  json_t *v = json_stringn(r, len);
+  free(r);
+  return v;
 }
 
 double jx_round6(double x) { return isfinite(x) ? round(x * 1e6) / 1e6 : 0.0; }

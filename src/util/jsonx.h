@@ -22,15 +22,18 @@ double jx_num(const json_t *obj, const char *key, double dflt);
 /* x rounded to 6 decimals, the precision of every score in the records; 0 for a
  * value that is not finite. */
 double jx_round6(double x);
-/* Canonical compact dump with sorted keys; caller frees. NULL on failure. */
+/* Canonical compact dump with sorted keys; caller frees. NULL only when v is NULL or
+ * contains itself (jansson refuses a cycle); memory failure aborts (util/mem.h). */
 char *jx_dump_canonical(const json_t *v);
-/* Compact dump in insertion order appended to a buf (for request bodies, JSONL). */
-int jx_dump_buf(const json_t *v, struct buf *out, size_t flags);
+/* Compact dump in insertion order appended to a buf (for request bodies, JSONL):
+ * 0, AD_EINVAL for a NULL v, or AD_ETOOBIG past the buffer's limit (and for a value
+ * that contains itself, which jansson refuses to dump). */
+AD_WUR int jx_dump_buf(const json_t *v, struct buf *out, size_t flags);
 /* Length (1..4) of the valid UTF-8 sequence starting at p[0] (n bytes available),
  * or 0 when it is invalid (overlong, surrogate, out of range, truncated). */
 size_t jx_utf8_seq(const unsigned char *p, size_t n);
-/* json_string() for arbitrary bytes: invalid UTF-8 is replaced by U+FFFD.
- * Returns a new reference (never NULL unless out of memory). */
+/* json_string() for arbitrary bytes: invalid UTF-8 (and NUL) is replaced by U+FFFD.
+ * Returns a new reference; never NULL (there is no size cap; memory failure aborts). */
 json_t *jx_string_lossy(const char *s, size_t n);
 
 #endif

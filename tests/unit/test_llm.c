@@ -243,23 +243,33 @@ Test(llm_retry, backoff_bounds_and_full_jitter) {
   cr_assert_eq(llm_backoff_ms(&a, 5, 0, 30000), 0);
 }
 
+/* The delay in ms, or llm_parse_retry_after()'s error code. */
+static int64_t retry_after(const char *value, time_t now) {
+  int64_t ms = -7;
+  int rc = llm_parse_retry_after(value, now, &ms);
+  return rc ? rc : ms;
+}
+
 Test(llm_retry, retry_after_values) {
   time_t now = 1445412450; /* Wed, 21 Oct 2015 07:27:30 GMT */
-  cr_assert_eq(llm_parse_retry_after("120", now), 120000);
-  cr_assert_eq(llm_parse_retry_after(" 1.5 ", now), 1500);
-  cr_assert_eq(llm_parse_retry_after("0", now), 0);
-  cr_assert_eq(llm_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), 30000);
-  cr_assert_eq(llm_parse_retry_after("Wednesday, 21-Oct-15 07:28:00 GMT", now), 30000);
-  cr_assert_eq(llm_parse_retry_after("Wed Oct 21 07:28:00 2015", now), 30000);
-  cr_assert_eq(llm_parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), 0, "past date");
-  cr_assert_eq(llm_parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", 0), 0);
-  cr_assert_eq(llm_parse_retry_after("Sat, 01 Jan 2000 00:00:10 GMT", 946684800), 10000);
-  cr_assert_eq(llm_parse_retry_after("soon", now), -1);
-  cr_assert_eq(llm_parse_retry_after("-5", now), -1);
-  cr_assert_eq(llm_parse_retry_after("12abc", now), -1);
-  cr_assert_eq(llm_parse_retry_after("", now), -1);
-  cr_assert_eq(llm_parse_retry_after(NULL, now), -1);
-  cr_assert_eq(llm_parse_retry_after("Wed, 32 Foo 2015 07:28:00 GMT", now), -1);
+  cr_assert_eq(retry_after("120", now), 120000);
+  cr_assert_eq(retry_after(" 1.5 ", now), 1500);
+  cr_assert_eq(retry_after("0", now), 0);
+  cr_assert_eq(retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), 30000);
+  cr_assert_eq(retry_after("Wednesday, 21-Oct-15 07:28:00 GMT", now), 30000);
+  cr_assert_eq(retry_after("Wed Oct 21 07:28:00 2015", now), 30000);
+  cr_assert_eq(retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), 0, "past date");
+  cr_assert_eq(retry_after("Thu, 01 Jan 1970 00:00:00 GMT", 0), 0);
+  cr_assert_eq(retry_after("Sat, 01 Jan 2000 00:00:10 GMT", 946684800), 10000);
+  cr_assert_eq(retry_after("soon", now), AD_EPARSE);
+  cr_assert_eq(retry_after("-5", now), AD_EPARSE);
+  cr_assert_eq(retry_after("12abc", now), AD_EPARSE);
+  cr_assert_eq(retry_after("", now), AD_EPARSE);
+  cr_assert_eq(retry_after(NULL, now), AD_EPARSE);
+  cr_assert_eq(retry_after("Wed, 32 Foo 2015 07:28:00 GMT", now), AD_EPARSE);
+  int64_t ms = 42;
+  cr_assert_eq(llm_parse_retry_after("later", now, &ms), AD_EPARSE);
+  cr_assert_eq(ms, 42, "*ms untouched on failure");
 }
 
 Test(llm_retry, pick_least_outstanding_and_failover) {

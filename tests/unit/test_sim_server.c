@@ -58,21 +58,21 @@ Test(sim_faults, parse_valid) {
 Test(sim_faults, parse_errors_name_the_item) {
   struct sim_faults f;
   char err[256];
-  cr_assert_eq(sim_faults_parse("429=0.1,boom=0.2", &f, err, sizeof err), -1);
+  cr_assert_eq(sim_faults_parse("429=0.1,boom=0.2", &f, err, sizeof err), AD_EINVAL);
   cr_assert(strstr(err, "boom"), "%s", err);
   cr_assert(strstr(err, "unknown kind"), "%s", err);
-  cr_assert_eq(sim_faults_parse("500=abc", &f, err, sizeof err), -1);
+  cr_assert_eq(sim_faults_parse("500=abc", &f, err, sizeof err), AD_EINVAL);
   cr_assert(strstr(err, "500=abc"), "%s", err);
-  cr_assert_eq(sim_faults_parse("500=1.5", &f, err, sizeof err), -1);
+  cr_assert_eq(sim_faults_parse("500=1.5", &f, err, sizeof err), AD_EINVAL);
   cr_assert(strstr(err, "500=1.5"), "%s", err);
-  cr_assert_eq(sim_faults_parse("500=-0.1", &f, err, sizeof err), -1);
-  cr_assert_eq(sim_faults_parse("500=", &f, err, sizeof err), -1);
-  cr_assert_eq(sim_faults_parse("500=nan", &f, err, sizeof err), -1);
-  cr_assert_eq(sim_faults_parse("drop", &f, err, sizeof err), -1);
+  cr_assert_eq(sim_faults_parse("500=-0.1", &f, err, sizeof err), AD_EINVAL);
+  cr_assert_eq(sim_faults_parse("500=", &f, err, sizeof err), AD_EINVAL);
+  cr_assert_eq(sim_faults_parse("500=nan", &f, err, sizeof err), AD_EINVAL);
+  cr_assert_eq(sim_faults_parse("drop", &f, err, sizeof err), AD_EINVAL);
   cr_assert(strstr(err, "'drop'"), "%s", err);
-  cr_assert_eq(sim_faults_parse("429=0.6,500=0.6", &f, err, sizeof err), -1);
+  cr_assert_eq(sim_faults_parse("429=0.6,500=0.6", &f, err, sizeof err), AD_EINVAL);
   cr_assert(strstr(err, "sum"), "%s", err);
-  cr_assert_eq(sim_faults_parse("429=0.1,429=0.2", &f, err, sizeof err), -1);
+  cr_assert_eq(sim_faults_parse("429=0.1,429=0.2", &f, err, sizeof err), AD_EINVAL);
   cr_assert(strstr(err, "twice"), "%s", err);
 }
 

@@ -171,15 +171,15 @@ Test(sim_world, non_world_and_malformed) {
   cr_assert_eq(sim_world_answer(r, &content, &pt, &ct, err, sizeof err), 0);
   json_decref(r);
   r = json_pack("{s:s}", "model", "sim-judge");
-  cr_assert_eq(sim_world_answer(r, &content, &pt, &ct, err, sizeof err), -1);
+  cr_assert_eq(sim_world_answer(r, &content, &pt, &ct, err, sizeof err), AD_EINVAL);
   cr_assert(strstr(err, "messages"));
   json_decref(r);
   r = json_pack("{s:s, s:[]}", "model", "sim-solver@high", "messages");
-  cr_assert_eq(sim_world_answer(r, &content, &pt, &ct, err, sizeof err), -1);
+  cr_assert_eq(sim_world_answer(r, &content, &pt, &ct, err, sizeof err), AD_EINVAL);
   cr_assert(strstr(err, "skill"), "%s", err);
   json_decref(r);
   r = json_pack("{s:s, s:[s]}", "model", "sim-judge", "messages", "not an object");
-  cr_assert_eq(sim_world_answer(r, &content, &pt, &ct, err, sizeof err), -1);
+  cr_assert_eq(sim_world_answer(r, &content, &pt, &ct, err, sizeof err), AD_EINVAL);
   json_decref(r);
   /* content as an array of parts; garbage text never crashes */
   r = json_pack("{s:s, s:[{s:s, s:[{s:s, s:s}]}]}", "model", "sim-quality", "messages", "role", "user",

@@ -156,6 +156,14 @@ Test(source, folder_of_documents) {
   cr_assert_not_null(strstr(c.docs[1].file, "docs/b-paper.md"));
   cr_assert_eq(c.docs[0].line, 0);
   src_corpus_release(&c);
+  /* a folder given with a trailing '/' names its files without a doubled one */
+  char slash[160];
+  snprintf(slash, sizeof slash, "%s/", sub);
+  cr_assert_eq(load(slash, &o, &c, err, sizeof err), 0, "%s", err);
+  char want[200];
+  snprintf(want, sizeof want, "%s/a-note.txt", sub);
+  cr_assert_str_eq(c.docs[0].file, want);
+  src_corpus_release(&c);
   /* forcing the wrong format is an error */
   o.format = SRC_FORMAT_JSONL;
   cr_assert_eq(load(sub, &o, &c, err, sizeof err), AD_EINVAL);

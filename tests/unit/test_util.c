@@ -29,6 +29,100 @@ Test(buf, append_and_cap) {
   buf_release(&b);
 }
 
+/* The invariant of buf.h: data is never NULL and always NUL-terminated. */
+static void assert_empty_buf(const struct buf *b) {
+  cr_assert_not_null(b->data);
+  cr_assert_eq(b->len, 0);
+  cr_assert_eq(b->data[0], '\0');
+  cr_assert_str_eq(buf_str(b), "");
+}
+
+Test(buf, data_never_null) {
+  struct buf a = BUF_INIT;
+  assert_empty_buf(&a);
+  cr_assert_eq(a.cap, 0, "BUF_INIT allocates nothing");
+  cr_assert_eq(a.data, buf_empty_);
+
+  struct buf b;
+  buf_init(&b, 16);
+  assert_empty_buf(&b);
+  cr_assert_eq(b.cap, 0);
+  cr_assert_eq(b.limit, 16);
+  cr_assert_eq(buf_puts(&b, "abc"), 0);
+  cr_assert_neq(b.data, buf_empty_, "the first growth allocates");
+  cr_assert_str_eq(b.data, "abc");
+  buf_reset(&b);
+  assert_empty_buf(&b);
+  cr_assert_gt(b.cap, 0, "reset keeps the allocation");
+  buf_release(&b);
+  assert_empty_buf(&b);
+  cr_assert_eq(b.cap, 0);
+  cr_assert_eq(b.data, buf_empty_, "release points at the shared empty string");
+  cr_assert_eq(b.limit, 16, "release keeps the limit");
+  cr_assert_eq(buf_puts(&b, "again"), 0, "a released buffer is usable");
+  cr_assert_str_eq(b.data, "again");
+
+  size_t n = 99;
+  char *p = buf_take(&b, &n);
+  cr_assert_str_eq(p, "again");
+  cr_assert_eq(n, 5);
+  assert_empty_buf(&b);
+  cr_assert_eq(b.data, buf_empty_, "take points at the shared empty string");
+  free(p);
+  p = buf_take(&b, &n); /* nothing allocated: a new "" of the caller's own */
+  cr_assert_not_null(p);
+  cr_assert_neq(p, buf_empty_);
+  cr_assert_str_eq(p, "");
+  cr_assert_eq(n, 0);
+  free(p);
+  buf_release(&b);
+  buf_release(&a);
+  cr_assert_eq(buf_empty_[0], '\0', "the shared empty string is never written");
+}
+
+Test(buf, zeroed_struct_is_empty) {
+  struct buf z;
+  memset(&z, 0, sizeof z);
+  cr_assert_str_eq(buf_str(&z), "");
+  buf_reset(&z);
+  assert_empty_buf(&z);
+  memset(&z, 0, sizeof z);
+  char *p = buf_take(&z, NULL);
+  cr_assert_str_eq(p, "");
+  free(p);
+  assert_empty_buf(&z);
+  memset(&z, 0, sizeof z);
+  buf_release(&z);
+  assert_empty_buf(&z);
+  memset(&z, 0, sizeof z);
+  cr_assert_eq(buf_reserve(&z, 0), 0);
+  assert_empty_buf(&z);
+  cr_assert_gt(z.cap, 0);
+  buf_release(&z);
+  memset(&z, 0, sizeof z);
+  cr_assert_eq(buf_printf(&z, "%d-%s", 7, "x"), 0);
+  cr_assert_str_eq(z.data, "7-x");
+  cr_assert_eq(z.len, 3);
+  buf_release(&z);
+}
+
+Test(buf, cap_reached_keeps_contents) {
+  struct buf b;
+  buf_init(&b, 4);
+  cr_assert_eq(buf_append(&b, "12345", 5), AD_ETOOBIG, "over the limit before any growth");
+  assert_empty_buf(&b);
+  cr_assert_eq(b.cap, 0, "a refused append allocates nothing");
+  cr_assert_eq(buf_puts(&b, "1234"), 0, "exactly the limit fits");
+  cr_assert_eq(buf_putc(&b, '5'), AD_ETOOBIG);
+  cr_assert_eq(buf_printf(&b, "%s", "x"), AD_ETOOBIG);
+  cr_assert_eq(buf_reserve(&b, 1), AD_ETOOBIG);
+  cr_assert_eq(buf_reserve(&b, 0), 0);
+  cr_assert_eq(b.len, 4);
+  cr_assert_str_eq(b.data, "1234");
+  buf_release(&b);
+  assert_empty_buf(&b);
+}
+
 Test(hash, sha256_known_vectors) {
   char hex[65];
   sha256_hex("", 0, hex);
@@ -87,6 +181,15 @@ Test(jsonx, canonical_and_lossy) {
   json_t *j = jx_string_lossy("ok\xff!", 4);
   cr_assert_not_null(j);
   cr_assert_str_eq(json_string_value(j), "ok\xef\xbf\xbd!");
+  json_decref(j);
+  /* NUL and a truncated 3-byte sequence: one U+FFFD per byte not part of valid UTF-8 */
+  j = jx_string_lossy("a\0b\xe2\x82", 5);
+  cr_assert_not_null(j);
+  cr_assert_eq(json_string_length(j), 2 + 3 * 3);
+  cr_assert_str_eq(json_string_value(j), "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd");
+  json_decref(j);
+  j = jx_string_lossy("caf\xc3\xa9", 5); /* valid: kept as is */
+  cr_assert_str_eq(json_string_value(j), "caf\xc3\xa9");
   json_decref(j);
 }
 
