@@ -11,6 +11,7 @@
 #include "eval/extract.h"
 #include "util/err.h"
 #include "util/hash.h"
+#include "util/jsonx.h"
 #include "util/mem.h"
 
 int cand_task_parse(const char *name, enum cand_task *t) {
@@ -72,13 +73,6 @@ void cand_release(struct cand *c) {
 /* ---- text helpers ---- */
 
 static int is_word_byte(unsigned char c) { return isalnum(c) || c >= 0x80; }
-
-static size_t utf8_chars(const char *s) {
-  size_t n = 0;
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-    if ((*p & 0xC0) != 0x80) n++;
-  return n;
-}
 
 static int blank(const char *s) {
   for (; *s; s++)
@@ -394,7 +388,7 @@ int cand_check(const struct cand *c, const struct cand_checks *checks, const str
     }
   }
   const char *ctx = c->context ? c->context : "";
-  size_t nch = utf8_chars(ctx);
+  size_t nch = jx_utf8_chars(ctx);
   if (checks->max_context_chars > 0 && nch > (size_t)checks->max_context_chars) {
     issue_set(issue, CAND_CHECK, "check:context_length",
               "the context has %zu characters; at most %d are allowed", nch, checks->max_context_chars);

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "report/report.h"
+#include "util/fs.h"
 #include "util/jsonx.h"
 #include "util/mem.h"
 
@@ -402,11 +403,6 @@ static void front_matter(struct cw *w, const struct card_data *d) {
           "dataset.jsonl\n---\n\n");
 }
 
-static const char *base_name(const char *p) {
-  const char *s = p ? strrchr(p, '/') : NULL;
-  return s ? s + 1 : p;
-}
-
 /* The challenger prompt the run used, as recorded (a baseline records its
  * method's own prompt there). */
 static const char *challenger_prompt_path(const struct card_data *d) {
@@ -483,7 +479,7 @@ static void summary_baseline(struct cw *w, const struct card_data *d) {
   if (goal && *goal) out(w, "Goal given to the challenger: %s\n\n", goal);
   outs(w, "Per source document there was **one round, with no orchestrator and no feedback**: "
           "one challenger call, with the method's own challenger prompt (");
-  code(w, prompt ? base_name(prompt) : NULL);
+  code(w, prompt ? fs_basename(prompt) : NULL);
   outs(w, "), wrote one example (context, question, reference answer and a weighted rubric, or "
           "a question with a verifiable answer) from the source alone");
   if (is_cot(d)) outs(w, ", reasoning and planning step by step before writing it");

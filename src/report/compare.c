@@ -77,13 +77,6 @@ void compare_run_free(struct compare_run *r) {
   free(r);
 }
 
-static size_t utf8_chars(const char *s) {
-  size_t n = 0;
-  for (; s && *s; s++)
-    if (((unsigned char)*s & 0xC0) != 0x80) n++;
-  return n;
-}
-
 static void count_reason(json_t *obj, const char *reason) {
   if (!reason) return;
   json_int_t n = json_integer_value(json_object_get(obj, reason));
@@ -104,7 +97,7 @@ static int on_example(void *ud, const json_t *row) {
   vec_push(&r->d[D_GAP], num_or_nan(ex, "gap"));
   vec_push(&r->d[D_WSTD], num_or_nan(ex, "weak_std"));
   const char *q = jx_str(ex, "question");
-  if (q) vec_push(&r->d[D_QLEN], (double)utf8_chars(q));
+  if (q) vec_push(&r->d[D_QLEN], (double)jx_utf8_chars(q));
   const json_t *rub = json_object_get(ex, "rubric");
   if (json_is_array(rub)) vec_push(&r->d[D_RUBRIC], (double)json_array_size(rub));
   vec_push(&r->d[D_ROUNDS], num_or_nan(ex, "rounds_used"));
@@ -443,14 +436,14 @@ int compare_render(const json_t *cmp, int markdown, struct buf *out) {
     for (int i = 0; i < t.nrow; i++)
       for (int c = 0; c < t.ncol; c++) {
         const char *s = t.cells[i * t.ncol + c];
-        size_t l = utf8_chars(s ? s : "");
+        size_t l = jx_utf8_chars(s ? s : "");
         if (l > w[c]) w[c] = l;
       }
     for (int i = 0; i < t.nrow && !rc; i++) {
       for (int c = 0; c < t.ncol && !rc; c++) {
         const char *s = t.cells[i * t.ncol + c];
         if (!s) s = "";
-        int pad = (int)(w[c] - utf8_chars(s));
+        int pad = (int)(w[c] - jx_utf8_chars(s));
         if (markdown)
           rc = buf_printf(out, "| %s%*s ", s, pad, "");
         else

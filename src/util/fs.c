@@ -102,3 +102,8 @@ char *fs_dirname(const char *path) {
   if (slash == path) return xstrdup("/");
   return xstrndup(path, (size_t)(slash - path));
 }
+
+const char *fs_basename(const char *path) {
+  const char *s = path ? strrchr(path, '/') : NULL;
+  return s ? s + 1 : path;
+}

@@ -20,6 +20,8 @@ AD_WUR int fs_mkdirs(const char *path);
 char *fs_join(const char *dir, const char *name);
 /* The same into out[cap]: 0, or AD_ETOOBIG when it does not fit (out is then ""). */
 AD_WUR int fs_join_buf(char *out, size_t cap, const char *dir, const char *name);
+/* The last component of path (borrowed: a pointer into path); NULL for NULL. */
+const char *fs_basename(const char *path);
 /* The folder part of path as a new owned string: "." for a bare name, "/" for a
  * file at the root. */
 char *fs_dirname(const char *path);

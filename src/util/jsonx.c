@@ -95,3 +95,10 @@ json_t *jx_string_lossy(const char *s, size_t n) {
 }
 
 double jx_round6(double x) { return isfinite(x) ? round(x * 1e6) / 1e6 : 0.0; }
+
+size_t jx_utf8_chars(const char *s) {
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+    if ((*p & 0xC0) != 0x80) n++;
+  return n;
+}

@@ -32,6 +32,9 @@ AD_WUR int jx_dump_buf(const json_t *v, struct buf *out, size_t flags);
 /* Length (1..4) of the valid UTF-8 sequence starting at p[0] (n bytes available),
  * or 0 when it is invalid (overlong, surrogate, out of range, truncated). */
 size_t jx_utf8_seq(const unsigned char *p, size_t n);
+/* Code points of the NUL-terminated UTF-8 string s (bytes that are not continuation
+ * bytes); 0 for NULL. */
+size_t jx_utf8_chars(const char *s);
 /* json_string() for arbitrary bytes: invalid UTF-8 (and NUL) is replaced by U+FFFD.
  * Returns a new reference; never NULL (there is no size cap; memory failure aborts). */
 json_t *jx_string_lossy(const char *s, size_t n);
