@@ -20,8 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *t = (const char *)data;
   for (int mode = 0; mode < 3; mode++) {
     memset(err, 'x', sizeof err);
-    json_t *v = extract_json(t, size, mode == 1 ? keys : NULL, mode == 2 ? EXTRACT_ALLOW_ARRAY : 0, err,
-                             sizeof err);
+    json_t *v = extract_json(t, size, mode == 1 ? keys : NULL, mode == 2 ? EXTRACT_ALLOW_ARRAY : 0,
+                             err, sizeof err);
     if (v) {
       if (mode != 2 && !json_is_object(v)) abort();
       if (mode == 2 && !json_is_object(v) && !json_is_array(v)) abort();

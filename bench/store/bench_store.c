@@ -59,7 +59,8 @@ static size_t make_reply(char *out, size_t cap, long i) {
                    "attention re-weighting: %.*s (answer %ld)\"},\"finish_reason\":\"stop\"}],"
                    "\"usage\":{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,"
                    "\"total_tokens\":%ld}}",
-                   i, 700, "when the rubric emphasises the derivation, the weak solver loses "
+                   i, 700,
+                   "when the rubric emphasises the derivation, the weak solver loses "
                    "points on the intermediate step it skips, while the strong solver keeps "
                    "them; with uniform weights the gap shrinks because the easy criteria "
                    "dominate the score. The experiments in section 4 confirm this: the gap "
@@ -73,9 +74,9 @@ static size_t make_reply(char *out, size_t cap, long i) {
   return (size_t)w;
 }
 
-static const char *roles[] = {"challenger", "quality_verifier", "weak_solver", "weak_solver",
-                              "weak_solver", "strong_solver", "strong_solver",
-                              "strong_solver", "judge"};
+static const char *roles[] = {"challenger",    "quality_verifier", "weak_solver",
+                              "weak_solver",   "weak_solver",      "strong_solver",
+                              "strong_solver", "strong_solver",    "judge"};
 
 int main(int argc, char **argv) {
   long n = 200000;
@@ -99,7 +100,7 @@ int main(int argc, char **argv) {
     path = dflt;
   }
   char *req = malloc(REQ_CAP), *rep = malloc(REPLY_CAP);
-  char (*keys)[33] = malloc(sizeof *keys * (size_t)n);
+  char(*keys)[33] = malloc(sizeof *keys * (size_t)n);
   if (!req || !rep || !keys) return 1;
 
   /* cost of generating the records alone */
@@ -135,12 +136,23 @@ int main(int argc, char **argv) {
     struct store_attempt at = {1, 200, NULL, 800000 + i % 1000, 0};
     char sid[32];
     snprintf(sid, sizeof sid, "src-%06ld", i / 9);
-    struct store_call c = {.run = run, .role = roles[i % 9], .source_id = sid,
-                           .round = 1 + (int)(i % 3), .endpoint = "local-vllm",
-                           .model = "weak-model-8b", .cache_key = keys[i], .request = req,
-                           .request_len = rl, .reply = rep, .reply_len = pl,
-                           .http_status = 200, .prompt_tokens = 480, .completion_tokens = 150,
-                           .latency_us = 800000, .attempts = 1, .attempt_list = &at,
+    struct store_call c = {.run = run,
+                           .role = roles[i % 9],
+                           .source_id = sid,
+                           .round = 1 + (int)(i % 3),
+                           .endpoint = "local-vllm",
+                           .model = "weak-model-8b",
+                           .cache_key = keys[i],
+                           .request = req,
+                           .request_len = rl,
+                           .reply = rep,
+                           .reply_len = pl,
+                           .http_status = 200,
+                           .prompt_tokens = 480,
+                           .completion_tokens = 150,
+                           .latency_us = 800000,
+                           .attempts = 1,
+                           .attempt_list = &at,
                            .n_attempt_list = 1};
     if (store_call_put(st, &c) || store_maybe_flush(st, time_now_ms())) {
       fprintf(stderr, "bench_store: %s\n", store_errmsg(st));
@@ -173,11 +185,12 @@ int main(int argc, char **argv) {
 
   struct stat sb;
   long long fsize = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
-  printf("store bench: %ld call records, %.0f B each (request+reply), batch %d rows / %d ms\n",
-         n, avg_bytes, batch_rows, batch_ms);
-  printf("  write: %.0f records/s, %.1f CPU us/record (%.1f us of it generating the record), "
-         "%.2f s wall\n",
-         (double)n * 1e6 / (double)wall, (double)cpu / (double)n, gen_us, (double)wall / 1e6);
+  printf("store bench: %ld call records, %.0f B each (request+reply), batch %d rows / %d ms\n", n,
+         avg_bytes, batch_rows, batch_ms);
+  printf(
+      "  write: %.0f records/s, %.1f CPU us/record (%.1f us of it generating the record), "
+      "%.2f s wall\n",
+      (double)n * 1e6 / (double)wall, (double)cpu / (double)n, gen_us, (double)wall / 1e6);
   printf("  cache_get: %.0f lookups/s (%ld random stored keys)\n",
          (double)lookups * 1e6 / (double)lwall, lookups);
   printf("  file: %s, %.1f MB (%.0f B/record)\n", path, (double)fsize / 1e6,
@@ -188,7 +201,8 @@ int main(int argc, char **argv) {
   if (path == dflt) {
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpl);
-    if (system(cmd)) { /* best effort */ }
+    if (system(cmd)) { /* best effort */
+    }
   }
   return 0;
 }

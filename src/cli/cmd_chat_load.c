@@ -118,8 +118,25 @@ static json_t *load_request(const char *model, int i, uint64_t seed, int max_tok
   return body;
 }
 
-enum { O_BASE = 1, O_MODEL, O_CALLS, O_CONC, O_SEED, O_RETRIES, O_TIMEOUT, O_BBASE, O_BMAX,
-       O_NOADAPT, O_RPM, O_TPM, O_QUIET, O_MAXTOK, O_KEY, O_STORE, O_CACHE };
+enum {
+  O_BASE = 1,
+  O_MODEL,
+  O_CALLS,
+  O_CONC,
+  O_SEED,
+  O_RETRIES,
+  O_TIMEOUT,
+  O_BBASE,
+  O_BMAX,
+  O_NOADAPT,
+  O_RPM,
+  O_TPM,
+  O_QUIET,
+  O_MAXTOK,
+  O_KEY,
+  O_STORE,
+  O_CACHE
+};
 static const struct opts_spec chat_load_opts[] = {
     {"base-url", "URL", O_BASE,
      "the endpoint (\"sim\": in-process sim); repeat for more URLs,\n"
@@ -175,7 +192,10 @@ int cmd_chat_load(int argc, char **argv) {
       bad = opts_llong(op.cmd, op.flag, op.val, 1, 10000000, &v);
       calls = (double)v;
       break;
-    case O_CONC: bad = opts_llong(op.cmd, op.flag, op.val, 1, 100000, &v); conc = (double)v; break;
+    case O_CONC:
+      bad = opts_llong(op.cmd, op.flag, op.val, 1, 100000, &v);
+      conc = (double)v;
+      break;
     case O_SEED:
       bad = opts_llong(op.cmd, op.flag, op.val, 0, 9000000000000000LL, &v);
       seed = (double)v;
@@ -232,10 +252,12 @@ int cmd_chat_load(int argc, char **argv) {
       rc = 2;
       goto cleanup;
     }
-    struct store_run_info info = {.recipe_name = "chat-load",
-                                  .recipe_sha256 = "0000000000000000000000000000000000000000000000000000000000000000",
-                                  .seed = (uint64_t)seed, .version = "chat-load",
-                                  .command_line = "autodata chat-load"};
+    struct store_run_info info = {
+        .recipe_name = "chat-load",
+        .recipe_sha256 = "0000000000000000000000000000000000000000000000000000000000000000",
+        .seed = (uint64_t)seed,
+        .version = "chat-load",
+        .command_line = "autodata chat-load"};
     int resumed = 0;
     if (store_run_begin(st.st, &info, 1, &st.run, &resumed)) {
       fprintf(stderr, "autodata chat-load: %s\n", store_errmsg(st.st));
@@ -286,7 +308,8 @@ int cmd_chat_load(int argc, char **argv) {
       fprintf(stderr, "autodata chat-load: %s\n", store_errmsg(st.st));
     }
   }
-  if (st.st && store_run_set_status(st.st, st.run, st.failed ? "failed" : "done") && !st.store_failed) {
+  if (st.st && store_run_set_status(st.st, st.run, st.failed ? "failed" : "done") &&
+      !st.store_failed) {
     st.store_failed = 1;
     fprintf(stderr, "autodata chat-load: %s\n", store_errmsg(st.st));
   }
@@ -308,16 +331,18 @@ int cmd_chat_load(int argc, char **argv) {
   for (int i = 0; i < n; i++) missing += st.done_count[i] == 0;
   struct llm_endpoint_stats es;
   if (llm_client_endpoint_stats(c, "load", &es)) memset(&es, 0, sizeof es);
-  printf("{\"summary\":true,\"calls\":%d,\"ok\":%d,\"failed\":%d,\"missing\":%d,\"duplicates\":%d,"
-         "\"attempts\":%lld,\"retries\":%lld,\"wall_ms\":%.1f,\"first_done_ms\":%.1f,\"calls_per_s\":%.1f,"
-         "\"steady_calls_per_s\":%.1f,\"client_cpu_us_per_call\":%.1f,"
-         "\"client_user_us_per_call\":%.1f,\"client_sys_us_per_call\":%.1f,"
-         "\"peak_rss_kb\":%ld,\"store\":%s,\"concurrency_limit\":%d,\"prompt_tokens\":%lld,"
-         "\"completion_tokens\":%lld}\n",
-         n, st.ok, st.failed, missing, st.duplicates, (long long)es.attempts, (long long)es.retries,
-         wall / 1000.0, st.t1_us ? (st.t1_us - t0) / 1000.0 : 0.0, wall > 0 ? n * 1e6 / (double)wall : 0.0, steady, (double)cpu / n,
-         (double)usr / n, (double)sys / n, ru1.ru_maxrss, st.st ? "true" : "false",
-         es.concurrency_limit, (long long)es.prompt_tokens, (long long)es.completion_tokens);
+  printf(
+      "{\"summary\":true,\"calls\":%d,\"ok\":%d,\"failed\":%d,\"missing\":%d,\"duplicates\":%d,"
+      "\"attempts\":%lld,\"retries\":%lld,\"wall_ms\":%.1f,\"first_done_ms\":%.1f,\"calls_per_s\":%.1f,"
+      "\"steady_calls_per_s\":%.1f,\"client_cpu_us_per_call\":%.1f,"
+      "\"client_user_us_per_call\":%.1f,\"client_sys_us_per_call\":%.1f,"
+      "\"peak_rss_kb\":%ld,\"store\":%s,\"concurrency_limit\":%d,\"prompt_tokens\":%lld,"
+      "\"completion_tokens\":%lld}\n",
+      n, st.ok, st.failed, missing, st.duplicates, (long long)es.attempts, (long long)es.retries,
+      wall / 1000.0, st.t1_us ? (st.t1_us - t0) / 1000.0 : 0.0,
+      wall > 0 ? n * 1e6 / (double)wall : 0.0, steady, (double)cpu / n, (double)usr / n,
+      (double)sys / n, ru1.ru_maxrss, st.st ? "true" : "false", es.concurrency_limit,
+      (long long)es.prompt_tokens, (long long)es.completion_tokens);
   rc = st.ok == n && !st.duplicates && !missing && !st.store_failed ? 0 : 1;
 cleanup:
   llm_client_free(c);

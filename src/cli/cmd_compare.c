@@ -67,10 +67,8 @@ int cmd_compare(int argc, char **argv) {
     const char *arg = op.pos[i];
     char path[4096];
     struct stat sb;
-    if (stat(arg, &sb) == 0 && S_ISDIR(sb.st_mode))
-      snprintf(path, sizeof path, "%s/store.db", arg);
-    else
-      snprintf(path, sizeof path, "%s", arg);
+    if (stat(arg, &sb) == 0 && S_ISDIR(sb.st_mode)) snprintf(path, sizeof path, "%s/store.db", arg);
+    else snprintf(path, sizeof path, "%s", arg);
     if (stat(path, &sb) != 0) {
       fprintf(stderr, "autodata compare: no store at %s\n", path);
       status = 2;
@@ -115,9 +113,10 @@ int cmd_compare(int argc, char **argv) {
     }
     fputs(buf_str(&out), stdout);
     if (format == 0)
-      printf("\n[lo, hi]: bootstrap %.0f%% percentile intervals, %d resamples, seed %llu; "
-             "'vs first' rows: difference against the first run (unpaired bootstrap)\n",
-             100 * co.level, co.resamples, (unsigned long long)co.seed);
+      printf(
+          "\n[lo, hi]: bootstrap %.0f%% percentile intervals, %d resamples, seed %llu; "
+          "'vs first' rows: difference against the first run (unpaired bootstrap)\n",
+          100 * co.level, co.resamples, (unsigned long long)co.seed);
   }
 done:
   buf_release(&out);

@@ -13,8 +13,19 @@
 #include "store/store.h"
 #include "util/buf.h"
 
-enum { O_LIMIT = 1, O_CONC, O_NEWRUN, O_CACHE, O_METHOD, O_COTK, O_RIP, O_AC, O_OUT, O_PROGRESS,
-       O_QUIET };
+enum {
+  O_LIMIT = 1,
+  O_CONC,
+  O_NEWRUN,
+  O_CACHE,
+  O_METHOD,
+  O_COTK,
+  O_RIP,
+  O_AC,
+  O_OUT,
+  O_PROGRESS,
+  O_QUIET
+};
 static const struct opts_spec run_opts[] = {
     {"limit", "N", O_LIMIT, "process only the first N sources (a quick preview)"},
     {"concurrency", "N", O_CONC, "sources in flight (default: the recipe's, 64)"},
@@ -50,10 +61,8 @@ static int write_outputs(const struct run_summary *sum, struct report_paths *pat
                          size_t errlen) {
   store *st = NULL;
   int rc = store_open(sum->store_path, STORE_OPEN_READONLY, &st);
-  if (rc)
-    ad_set_err(err, errlen, "%s", st ? store_errmsg(st) : ad_strerror(rc));
-  else
-    rc = report_write_all(st, sum->run_id, sum->output_folder, paths, err, errlen);
+  if (rc) ad_set_err(err, errlen, "%s", st ? store_errmsg(st) : ad_strerror(rc));
+  else rc = report_write_all(st, sum->run_id, sum->output_folder, paths, err, errlen);
   if (st) (void)store_close(st); /* read-only: nothing left to commit */
   return rc;
 }
@@ -135,14 +144,15 @@ int cmd_run(int argc, char **argv) {
   } else {
     size_t finished = sum.done + sum.exhausted;
     int is_bl = sum.baseline;
-    printf("%s %s in %.1fs: %zu sources, %zu finished (%zu %s, %zu %s), %zu pending\n",
-           rc->name, sum.stopped ? "stopped" : "done", sum.seconds, sum.sources, finished,
-           sum.done, is_bl ? "kept" : "accepted", sum.exhausted, is_bl ? "not kept" : "exhausted",
+    printf("%s %s in %.1fs: %zu sources, %zu finished (%zu %s, %zu %s), %zu pending\n", rc->name,
+           sum.stopped ? "stopped" : "done", sum.seconds, sum.sources, finished, sum.done,
+           is_bl ? "kept" : "accepted", sum.exhausted, is_bl ? "not kept" : "exhausted",
            sum.pending);
     if (is_bl)
-      printf("method %s: examples kept by its filter: %zu; candidates that passed the acceptance "
-             "gate this session: %zu, failed it: %zu\n",
-             sum.method, sum.kept, sum.accepted, sum.rejected_candidates);
+      printf(
+          "method %s: examples kept by its filter: %zu; candidates that passed the acceptance "
+          "gate this session: %zu, failed it: %zu\n",
+          sum.method, sum.kept, sum.accepted, sum.rejected_candidates);
     else
       printf("examples accepted: %zu; candidates rejected this session: %zu\n", sum.accepted,
              sum.rejected_candidates);
@@ -151,10 +161,13 @@ int cmd_run(int argc, char **argv) {
            (long long)(sum.prompt_tokens + sum.completion_tokens));
     if (sum.cost > 0) printf(", cost: %.4f", sum.cost);
     printf("\n");
-    if (sum.stopped) printf("stopped: %s (run the same command again to resume)\n", sum.stop_reason);
+    if (sum.stopped)
+      printf("stopped: %s (run the same command again to resume)\n", sum.stop_reason);
     else if (sum.parked)
-      printf("%zu sources were set aside after calls failed for infrastructure reasons (see "
-             "`autodata status`); run the same command again to resume them\n", sum.parked);
+      printf(
+          "%zu sources were set aside after calls failed for infrastructure reasons (see "
+          "`autodata status`); run the same command again to resume them\n",
+          sum.parked);
     printf("dataset:    %s\nrejections: %s\ncandidates: %s\ndata card:  %s\nstore:      %s\n",
            paths.dataset, paths.rejected, paths.candidates, paths.card, sum.store_path);
     if (sum.stopped || sum.parked) status = 3;

@@ -18,8 +18,19 @@ static void on_signal(int sig) {
   sim_server_stop(g_server);
 }
 
-enum { O_HOST = 1, O_PORT, O_THREADS, O_SEED, O_LAT, O_JIT, O_FAULTS, O_RETRY, O_SLOW, O_NORF,
-       O_QUIET };
+enum {
+  O_HOST = 1,
+  O_PORT,
+  O_THREADS,
+  O_SEED,
+  O_LAT,
+  O_JIT,
+  O_FAULTS,
+  O_RETRY,
+  O_SLOW,
+  O_NORF,
+  O_QUIET
+};
 static const struct opts_spec sim_server_opts[] = {
     {"host", "H", O_HOST, "address to bind (default 127.0.0.1)"},
     {"port", "N", O_PORT, "port (default 8000; 0 picks a free port, printed at start)"},

@@ -34,9 +34,18 @@ int cmd_sim_sources(int argc, char **argv) {
     int bad = 0;
     uint64_t v = 0;
     switch (id) {
-    case O_COUNT: bad = opts_u64(op.cmd, op.flag, op.val, 0, 1000000, &v); count = v; break;
-    case O_SEED: bad = opts_u64(op.cmd, op.flag, op.val, 0, UINT64_MAX, &v); seed = v; break;
-    case O_FACTS: bad = opts_u64(op.cmd, op.flag, op.val, 1, SIM_SOURCE_MAX_FACTS, &v); k = v; break;
+    case O_COUNT:
+      bad = opts_u64(op.cmd, op.flag, op.val, 0, 1000000, &v);
+      count = v;
+      break;
+    case O_SEED:
+      bad = opts_u64(op.cmd, op.flag, op.val, 0, UINT64_MAX, &v);
+      seed = v;
+      break;
+    case O_FACTS:
+      bad = opts_u64(op.cmd, op.flag, op.val, 1, SIM_SOURCE_MAX_FACTS, &v);
+      k = v;
+      break;
     case O_OUT:
       out = op.val;
       if (!*out) bad = opts_reject(op.cmd, op.flag, out, "a file name");

@@ -35,8 +35,8 @@ static void print_human(const char *path, const json_t *s) {
   if (t && localtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
   const char *recipe = jx_str(run, "recipe_name");
   printf("store %s: run %lld, recipe %s, seed %lld, %s (started %s)\n", path, ji(run, "id"),
-         recipe ? recipe : "?", ji(run, "seed"), jx_str(run, "status") ? jx_str(run, "status") : "?",
-         when);
+         recipe ? recipe : "?", ji(run, "seed"),
+         jx_str(run, "status") ? jx_str(run, "status") : "?", when);
 
   const json_t *src = json_object_get(s, "sources");
   printf("sources:     %lld total: %lld done, %lld in progress, %lld pending, %lld exhausted\n",
@@ -58,10 +58,11 @@ static void print_human(const char *path, const json_t *s) {
   printf("\n");
 
   const json_t *calls = json_object_get(s, "calls");
-  printf("calls:       %lld (%lld ok, %lld failed, %lld from the cache); %lld attempts, %lld "
-         "retries\n",
-         ji(calls, "total"), ji(calls, "ok"), ji(calls, "error"), ji(calls, "cache_hits"),
-         ji(calls, "attempts"), ji(calls, "retries"));
+  printf(
+      "calls:       %lld (%lld ok, %lld failed, %lld from the cache); %lld attempts, %lld "
+      "retries\n",
+      ji(calls, "total"), ji(calls, "ok"), ji(calls, "error"), ji(calls, "cache_hits"),
+      ji(calls, "attempts"), ji(calls, "retries"));
   json_object_foreach(json_object_get(calls, "by_role"), k, v) {
     printf("  %-16s %8lld ok %6lld failed %6lld cached\n", k, ji(v, "ok"), ji(v, "error"),
            ji(v, "cache_hits"));

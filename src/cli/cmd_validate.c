@@ -40,12 +40,14 @@ static void print_summary(const struct recipe *r) {
   printf("name        %s\n", r->name);
   printf("task        %s   method %s   seed %lld   concurrency %d\n", cand_task_name(r->task),
          r->method, (long long)r->seed, r->concurrency);
-  if (r->goal && *r->goal) printf("goal        %.200s%s\n", r->goal, strlen(r->goal) > 200 ? "..." : "");
+  if (r->goal && *r->goal)
+    printf("goal        %.200s%s\n", r->goal, strlen(r->goal) > 200 ? "..." : "");
   const struct src_options *s = &r->sources;
-  printf("sources     %s  (format %s; fields id=%s title=%s text=%s; max_chars %zu; limit %zu; "
-         "shuffle %s",
-         s->path, src_format_name(s->format), s->id_field, s->title_field, s->text_field,
-         s->max_chars, s->limit, yesno(s->shuffle));
+  printf(
+      "sources     %s  (format %s; fields id=%s title=%s text=%s; max_chars %zu; limit %zu; "
+      "shuffle %s",
+      s->path, src_format_name(s->format), s->id_field, s->title_field, s->text_field, s->max_chars,
+      s->limit, yesno(s->shuffle));
   if (s->shuffle) printf(", seed %llu", (unsigned long long)s->shuffle_seed);
   printf(")\n");
   printf("prompts     %s\n", r->prompts_dir ? r->prompts_dir : "(no default prompts folder)");
@@ -83,8 +85,8 @@ static void print_summary(const struct recipe *r) {
     print_prompt("system_prompt", &ro->system_prompt);
   }
   printf("accept      %s%s, short-circuit %s, pass threshold %g\n",
-         r->accept_preset[0] ? "preset " : "bounds", r->accept_preset, yesno(r->accept.short_circuit),
-         r->accept.pass_threshold);
+         r->accept_preset[0] ? "preset " : "bounds", r->accept_preset,
+         yesno(r->accept.short_circuit), r->accept.pass_threshold);
   for (int i = 0; i < r->accept.n; i++) {
     char b[128];
     accept_bound_format(&r->accept.bounds[i], b, sizeof b);
@@ -98,11 +100,12 @@ static void print_summary(const struct recipe *r) {
   if (b->max_cost > 0) printf(", max cost %g", b->max_cost);
   printf("\n");
   const struct cand_checks *c = &r->checks;
-  printf("checks      context %d..%d chars, leakage %d-grams > %g, rubric %d..%d items, max weight "
-         "%d, dedup %s, matcher %s\n",
-         c->min_context_chars, c->max_context_chars, c->leakage_ngram, c->leakage_max_overlap,
-         c->rubric_min, c->rubric_max, c->max_weight, yesno(c->dedup),
-         score_matcher_name(r->verifiable_matcher));
+  printf(
+      "checks      context %d..%d chars, leakage %d-grams > %g, rubric %d..%d items, max weight "
+      "%d, dedup %s, matcher %s\n",
+      c->min_context_chars, c->max_context_chars, c->leakage_ngram, c->leakage_max_overlap,
+      c->rubric_min, c->rubric_max, c->max_weight, yesno(c->dedup),
+      score_matcher_name(r->verifiable_matcher));
   printf("baselines   cot k %d, rip threshold %g, answer-consistency share %g\n", r->baselines.k,
          r->baselines.rip_threshold, r->baselines.ac_min_share);
   printf("output      %s  (store %s)\n", r->output_folder, r->store_path);

@@ -10,8 +10,8 @@
 
 static const struct opts_spec version_opts[] = {{0}};
 static const struct opts_cli version_cli = {
-    "version", "", "Print the version of autodata and of the libraries it runs on.",
-    version_opts, NULL};
+    "version", "", "Print the version of autodata and of the libraries it runs on.", version_opts,
+    NULL};
 
 int cmd_version(int argc, char **argv) {
   struct opts_parser op;

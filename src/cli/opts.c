@@ -94,8 +94,7 @@ static void bad_long(struct opts_parser *p, const char *a) {
   const char *name = a + 2;
   size_t len = strcspn(name, "=");
   int matches = 0;
-  for (int i = 0; i <= p->n_; i++)
-    matches += !strncmp(p->long_[i].name, name, len);
+  for (int i = 0; i <= p->n_; i++) matches += !strncmp(p->long_[i].name, name, len);
   if (len && matches > 1) {
     fprintf(stderr, "autodata %s: ambiguous option '--%.*s' (", p->cmd, (int)len, name);
     const char *sep = "";

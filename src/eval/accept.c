@@ -14,11 +14,22 @@
  * still satisfy "<= 0.65". */
 #define ACC_EPS 1e-9
 
-const char *const accept_stat_names[] = {
-    "weak_mean",   "weak_std",       "weak_min",         "weak_max", "strong_mean",
-    "strong_std",  "strong_min",     "strong_max",       "gap",      "weak_correct",
-    "strong_correct", "weak_pass_rate", "strong_pass_rate", "n_weak", "n_strong",
-    NULL};
+const char *const accept_stat_names[] = {"weak_mean",
+                                         "weak_std",
+                                         "weak_min",
+                                         "weak_max",
+                                         "strong_mean",
+                                         "strong_std",
+                                         "strong_min",
+                                         "strong_max",
+                                         "gap",
+                                         "weak_correct",
+                                         "strong_correct",
+                                         "weak_pass_rate",
+                                         "strong_pass_rate",
+                                         "n_weak",
+                                         "n_strong",
+                                         NULL};
 
 static const char *const op_text[] = {"<", "<=", ">", ">=", "==", "!="};
 
@@ -49,8 +60,8 @@ void accept_stats_compute(struct accept_stats *s, double pass_threshold) {
   if (s->n_strong > ACCEPT_MAX_SAMPLES) s->n_strong = ACCEPT_MAX_SAMPLES;
   summarise(s->weak, s->n_weak, pass_threshold, &s->weak_mean, &s->weak_std, &s->weak_min,
             &s->weak_max, &s->weak_correct);
-  summarise(s->strong, s->n_strong, pass_threshold, &s->strong_mean, &s->strong_std,
-            &s->strong_min, &s->strong_max, &s->strong_correct);
+  summarise(s->strong, s->n_strong, pass_threshold, &s->strong_mean, &s->strong_std, &s->strong_min,
+            &s->strong_max, &s->strong_correct);
   s->gap = s->strong_mean - s->weak_mean;
   s->weak_pass_rate = s->n_weak > 0 ? (double)s->weak_correct / s->n_weak : 0;
   s->strong_pass_rate = s->n_strong > 0 ? (double)s->strong_correct / s->n_strong : 0;
@@ -58,10 +69,10 @@ void accept_stats_compute(struct accept_stats *s, double pass_threshold) {
 
 int accept_stats_get(const struct accept_stats *s, const char *name, double *v) {
   if (!name) return AD_EINVAL;
-#define STAT(nm, expr)              \
-  if (strcmp(name, nm) == 0) {      \
-    *v = (double)(expr);            \
-    return 0;                       \
+#define STAT(nm, expr)         \
+  if (strcmp(name, nm) == 0) { \
+    *v = (double)(expr);       \
+    return 0;                  \
   }
   STAT("weak_mean", s->weak_mean)
   STAT("weak_std", s->weak_std)
@@ -105,7 +116,8 @@ static void known_list(char *out, size_t n) {
 }
 
 int accept_bound_parse(const char *text, struct accept_bound *b, char *err, size_t errlen) {
-  static const char usage[] = "expected '<statistic> <operator> <number>', e.g. 'weak_mean <= 0.65'";
+  static const char usage[] =
+      "expected '<statistic> <operator> <number>', e.g. 'weak_mean <= 0.65'";
   char known[400];
   if (err && errlen) err[0] = 0;
   if (!text || !b) {
@@ -217,8 +229,8 @@ static int holds(enum accept_op op, double a, double b) {
 }
 
 /* Index of the first failing bound of group g, or -1. */
-static int first_fail(const struct accept_spec *s, enum accept_group g, const struct accept_stats *st,
-                      double *actual) {
+static int first_fail(const struct accept_spec *s, enum accept_group g,
+                      const struct accept_stats *st, double *actual) {
   int n = s->n < 0 ? 0 : (s->n > ACCEPT_MAX_BOUNDS ? ACCEPT_MAX_BOUNDS : s->n);
   for (int i = 0; i < n; i++) {
     const struct accept_bound *b = &s->bounds[i];
@@ -243,8 +255,8 @@ static void fail_text(const struct accept_bound *b, double actual, char *out, si
   accept_bound_format(b, out, n);
 }
 
-int accept_check_group(const struct accept_spec *s, enum accept_group g, const struct accept_stats *st,
-                       char *failed, size_t n) {
+int accept_check_group(const struct accept_spec *s, enum accept_group g,
+                       const struct accept_stats *st, char *failed, size_t n) {
   double actual = 0;
   int i = first_fail(s, g, st, &actual);
   if (i < 0) {
@@ -265,8 +277,8 @@ static const char *weak_reason(const struct accept_bound *b, double actual) {
   }
 }
 
-const char *accept_evaluate(const struct accept_spec *s, const struct accept_stats *st, char *failed,
-                            size_t n) {
+const char *accept_evaluate(const struct accept_spec *s, const struct accept_stats *st,
+                            char *failed, size_t n) {
   double actual = 0;
   int i = first_fail(s, ACC_WEAK, st, &actual);
   if (i >= 0) {

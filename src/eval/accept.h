@@ -21,14 +21,14 @@
 /* Statistics of one evaluated candidate. Scores are in [0,1]; for verifiable
  * tasks a score is 1 (correct) or 0. */
 struct accept_stats {
-  int n_weak, n_strong;            /* samples judged (failed calls excluded) */
+  int n_weak, n_strong; /* samples judged (failed calls excluded) */
   double weak[ACCEPT_MAX_SAMPLES];
   double strong[ACCEPT_MAX_SAMPLES];
-  int strong_ran;                  /* 0 when the weak gate short-circuited */
+  int strong_ran; /* 0 when the weak gate short-circuited */
   double weak_mean, weak_std, weak_min, weak_max;
   double strong_mean, strong_std, strong_min, strong_max;
-  double gap;                      /* strong_mean - weak_mean */
-  int weak_correct, strong_correct;   /* samples with score >= pass_threshold */
+  double gap;                       /* strong_mean - weak_mean */
+  int weak_correct, strong_correct; /* samples with score >= pass_threshold */
   double weak_pass_rate, strong_pass_rate;
 };
 
@@ -50,14 +50,14 @@ struct accept_bound {
   char stat[32];
   enum accept_op op;
   double value;
-  enum accept_group group;  /* derived from stat */
+  enum accept_group group; /* derived from stat */
 };
 
 struct accept_spec {
   struct accept_bound bounds[ACCEPT_MAX_BOUNDS];
   int n;
-  int short_circuit;        /* skip the strong solver when the weak gate fails */
-  double pass_threshold;    /* score at or above which a sample counts as correct */
+  int short_circuit;     /* skip the strong solver when the weak gate fails */
+  double pass_threshold; /* score at or above which a sample counts as correct */
 };
 
 /* Parse "weak_mean <= 0.65" into b. Returns 0, or AD_EPARSE with a message in err
@@ -74,11 +74,11 @@ void accept_spec_default_verifiable(struct accept_spec *s);
 
 /* Evaluate one group of bounds. Returns 1 if all pass; on failure returns 0 and
  * writes the first failing bound's text to failed (if non-NULL). */
-int accept_check_group(const struct accept_spec *s, enum accept_group g, const struct accept_stats *st,
-                       char *failed, size_t n);
+int accept_check_group(const struct accept_spec *s, enum accept_group g,
+                       const struct accept_stats *st, char *failed, size_t n);
 /* Evaluate everything: returns NULL when accepted, else the rejection reason
  * ("too_easy", "too_hard", "failed_on_strong", "no_gap") and the failing bound text. */
-const char *accept_evaluate(const struct accept_spec *s, const struct accept_stats *st, char *failed,
-                            size_t n);
+const char *accept_evaluate(const struct accept_spec *s, const struct accept_stats *st,
+                            char *failed, size_t n);
 
 #endif

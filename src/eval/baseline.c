@@ -51,7 +51,7 @@ void bl_majority(const char *const *answers, int n, struct bl_majority *out) {
   out->winner = -1;
   if (n <= 0) return;
   if (n > BL_MAX_K) n = BL_MAX_K;
-  int group[BL_MAX_K];   /* group leader index, -1 for no answer */
+  int group[BL_MAX_K]; /* group leader index, -1 for no answer */
   int size[BL_MAX_K];
   for (int i = 0; i < n; i++) {
     group[i] = -1;

@@ -24,9 +24,9 @@
 #define BL_MAX_K 64
 
 struct bl_params {
-  int k;               /* filter samples (1..BL_MAX_K); default 4 */
-  double rip_threshold;/* RIP keeps quality >= this; default 0.5 */
-  double ac_min_share; /* Answer-Consistency plurality share needed; default 0.5 */
+  int k;                /* filter samples (1..BL_MAX_K); default 4 */
+  double rip_threshold; /* RIP keeps quality >= this; default 0.5 */
+  double ac_min_share;  /* Answer-Consistency plurality share needed; default 0.5 */
 };
 void bl_params_default(struct bl_params *p);
 /* 0, or AD_EINVAL with a message naming the bad field in err (err may be NULL/0). */
@@ -42,11 +42,11 @@ int bl_rip(const double *scores, int n, double threshold, double *quality);
 int bl_same_answer(const char *a, const char *b);
 
 struct bl_majority {
-  int winner;      /* index into answers of the first answer of the unique top
+  int winner;   /* index into answers of the first answer of the unique top
                       group, or -1 (no answers, or a tie for the top count) */
-  int count;       /* size of the top group (also on a tie) */
-  int tied;        /* 1 when two or more groups share the top count */
-  double share;    /* count / n (0 when n == 0) */
+  int count;    /* size of the top group (also on a tie) */
+  int tied;     /* 1 when two or more groups share the top count */
+  double share; /* count / n (0 when n == 0) */
 };
 /* Group the n answers (NULL or "" = no answer, never grouped) by bl_same_answer
  * and find the plurality. */

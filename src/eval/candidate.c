@@ -102,7 +102,8 @@ static void words_split(const char *s, struct words *w) {
     }
     if (w->n) w->norm[k++] = ' ';
     w->start[w->n] = k;
-    while (i < len && is_word_byte((unsigned char)s[i])) w->norm[k++] = (char)tolower((unsigned char)s[i++]);
+    while (i < len && is_word_byte((unsigned char)s[i]))
+      w->norm[k++] = (char)tolower((unsigned char)s[i++]);
     w->end[w->n] = k;
     w->n++;
   }
@@ -227,14 +228,15 @@ static const char *need_str(json_t *o, const char *key, int allow_empty, struct 
  * rubric has more than CAND_MAX_RUBRIC items (a check failure). is is filled. */
 static int parse_rubric(json_t *arr, struct cand *c, struct cand_issue *is) {
   if (!json_is_array(arr)) {
-    issue_set(is, CAND_SCHEMA, "rubric_type",
-              "\"rubric\" must be a JSON array of {\"criterion\": string, \"weight\": integer} items");
+    issue_set(
+        is, CAND_SCHEMA, "rubric_type",
+        "\"rubric\" must be a JSON array of {\"criterion\": string, \"weight\": integer} items");
     return AD_EPARSE;
   }
   size_t n = json_array_size(arr);
   if (n > CAND_MAX_RUBRIC) {
-    issue_set(is, CAND_CHECK, "check:rubric_size", "the rubric has %zu criteria; at most %d are allowed",
-              n, CAND_MAX_RUBRIC);
+    issue_set(is, CAND_CHECK, "check:rubric_size",
+              "the rubric has %zu criteria; at most %d are allowed", n, CAND_MAX_RUBRIC);
     return AD_EINVAL;
   }
   c->rubric = xcalloc(n ? n : 1, sizeof *c->rubric);
@@ -242,14 +244,16 @@ static int parse_rubric(json_t *arr, struct cand *c, struct cand_issue *is) {
     json_t *it = json_array_get(arr, i);
     if (!json_is_object(it)) {
       issue_set(is, CAND_SCHEMA, "rubric_item_type",
-                "rubric item %zu must be an object {\"criterion\": string, \"weight\": integer}", i + 1);
+                "rubric item %zu must be an object {\"criterion\": string, \"weight\": integer}",
+                i + 1);
       return AD_EPARSE;
     }
     json_t *cr = json_object_get(it, "criterion");
     if (!json_is_string(cr) || blank(json_string_value(cr))) {
-      issue_set(is, CAND_SCHEMA, "rubric_empty_criterion",
-                "rubric item %zu has %s \"criterion\"; each item needs a non-empty criterion string",
-                i + 1, cr && !json_is_string(cr) ? "a non-string" : "an empty or missing");
+      issue_set(
+          is, CAND_SCHEMA, "rubric_empty_criterion",
+          "rubric item %zu has %s \"criterion\"; each item needs a non-empty criterion string",
+          i + 1, cr && !json_is_string(cr) ? "a non-string" : "an empty or missing");
       return AD_EPARSE;
     }
     json_t *w = json_object_get(it, "weight");
@@ -260,18 +264,20 @@ static int parse_rubric(json_t *arr, struct cand *c, struct cand_issue *is) {
                fabs(json_real_value(w)) < 1e9) {
       wv = (long long)json_real_value(w);
     } else {
-      const char *what = !w ? "no weight"
-                         : json_is_string(w) ? "a string weight"
+      const char *what = !w                   ? "no weight"
+                         : json_is_string(w)  ? "a string weight"
                          : json_is_boolean(w) ? "a boolean weight"
-                         : json_is_real(w) ? "a fractional weight"
-                                           : "a non-numeric weight";
+                         : json_is_real(w)    ? "a fractional weight"
+                                              : "a non-numeric weight";
       if (json_is_string(w))
-        issue_set(is, CAND_SCHEMA, "rubric_weight_type",
-                  "rubric item %zu has %s (\"%.20s\"); weights are integers, written without quotes",
-                  i + 1, what, json_string_value(w));
+        issue_set(
+            is, CAND_SCHEMA, "rubric_weight_type",
+            "rubric item %zu has %s (\"%.20s\"); weights are integers, written without quotes",
+            i + 1, what, json_string_value(w));
       else
         issue_set(is, CAND_SCHEMA, "rubric_weight_type",
-                  "rubric item %zu has %s; weights are integers, written without quotes", i + 1, what);
+                  "rubric item %zu has %s; weights are integers, written without quotes", i + 1,
+                  what);
       return AD_EPARSE;
     }
     c->rubric[i].criterion = json_string_value(cr);
@@ -303,7 +309,8 @@ int cand_from_json(json_t *obj, enum cand_task task, const struct cand_checks *c
   if (!(out->question = need_str(obj, "question", 0, issue))) goto bad;
   if (task == CAND_TASK_RUBRIC) {
     if (!(out->context = need_str(obj, "context", 1, issue))) goto bad;
-    const char *ref_key = json_object_get(obj, "reference_answer") || !json_object_get(obj, "answer")
+    const char *ref_key = json_object_get(obj, "reference_answer") ||
+                                  !json_object_get(obj, "answer")
                               ? "reference_answer"
                               : "answer";
     if (!(out->reference_answer = need_str(obj, ref_key, 0, issue))) goto bad;
@@ -371,7 +378,8 @@ int cand_check(const struct cand *c, const struct cand_checks *checks, const str
   }
   issue_clear(issue);
   if (c->task == CAND_TASK_RUBRIC) {
-    if (c->n_rubric < checks->rubric_min || (checks->rubric_max > 0 && c->n_rubric > checks->rubric_max)) {
+    if (c->n_rubric < checks->rubric_min ||
+        (checks->rubric_max > 0 && c->n_rubric > checks->rubric_max)) {
       issue_set(issue, CAND_CHECK, "check:rubric_size",
                 "the rubric has %d criteria; it must have between %d and %d", c->n_rubric,
                 checks->rubric_min, checks->rubric_max > 0 ? checks->rubric_max : CAND_MAX_RUBRIC);
@@ -382,7 +390,8 @@ int cand_check(const struct cand *c, const struct cand_checks *checks, const str
       int w = c->rubric[i].weight;
       if (w < 1 || w > maxw) {
         issue_set(issue, CAND_CHECK, "check:rubric_weight",
-                  "rubric item %d has weight %d; weights are integers from 1 to %d", i + 1, w, maxw);
+                  "rubric item %d has weight %d; weights are integers from 1 to %d", i + 1, w,
+                  maxw);
         return AD_EINVAL;
       }
     }
@@ -391,7 +400,8 @@ int cand_check(const struct cand *c, const struct cand_checks *checks, const str
   size_t nch = jx_utf8_chars(ctx);
   if (checks->max_context_chars > 0 && nch > (size_t)checks->max_context_chars) {
     issue_set(issue, CAND_CHECK, "check:context_length",
-              "the context has %zu characters; at most %d are allowed", nch, checks->max_context_chars);
+              "the context has %zu characters; at most %d are allowed", nch,
+              checks->max_context_chars);
     return AD_EINVAL;
   }
   if (c->task == CAND_TASK_RUBRIC && checks->min_context_chars > 0 &&
@@ -405,10 +415,11 @@ int cand_check(const struct cand *c, const struct cand_checks *checks, const str
     if (c->task == CAND_TASK_RUBRIC) {
       double f = cand_ngram_overlap(c->reference_answer, ctx, checks->leakage_ngram);
       if (f > checks->leakage_max_overlap) {
-        issue_set(issue, CAND_CHECK, "check:leakage",
-                  "%.0f%% of the reference answer's %d-word sequences appear verbatim in the context "
-                  "(limit %.0f%%); the context must not contain the answer",
-                  f * 100, checks->leakage_ngram, checks->leakage_max_overlap * 100);
+        issue_set(
+            issue, CAND_CHECK, "check:leakage",
+            "%.0f%% of the reference answer's %d-word sequences appear verbatim in the context "
+            "(limit %.0f%%); the context must not contain the answer",
+            f * 100, checks->leakage_ngram, checks->leakage_max_overlap * 100);
         return AD_EINVAL;
       }
     } else {
@@ -417,9 +428,10 @@ int cand_check(const struct cand *c, const struct cand_checks *checks, const str
                               ? "question"
                               : NULL;
       if (where) {
-        issue_set(issue, CAND_CHECK, "check:leakage",
-                  "the answer \"%.60s\" appears verbatim in the %s; the %s must not contain the answer",
-                  c->reference_answer, where, where);
+        issue_set(
+            issue, CAND_CHECK, "check:leakage",
+            "the answer \"%.60s\" appears verbatim in the %s; the %s must not contain the answer",
+            c->reference_answer, where, where);
         return AD_EINVAL;
       }
     }
@@ -427,9 +439,10 @@ int cand_check(const struct cand *c, const struct cand_checks *checks, const str
   if (checks->dedup && seen && seen->hashes) {
     for (size_t i = 0; i < seen->n; i++) {
       if (seen->hashes[i] == c->question_hash) {
-        issue_set(issue, CAND_CHECK, "check:duplicate",
-                  "the question repeats an earlier candidate for this source or an accepted example; "
-                  "ask a new question");
+        issue_set(
+            issue, CAND_CHECK, "check:duplicate",
+            "the question repeats an earlier candidate for this source or an accepted example; "
+            "ask a new question");
         return AD_EINVAL;
       }
     }
@@ -462,12 +475,14 @@ json_t *cand_to_json(const struct cand *c) {
 json_t *cand_rubric_vars(const struct cand *c) {
   json_t *a = json_array();
   for (int i = 0; i < c->n_rubric; i++)
-    json_array_append_new(a, json_pack("{s:i,s:i,s:s}", "number", i + 1, "weight", c->rubric[i].weight,
-                                       "criterion", c->rubric[i].criterion));
+    json_array_append_new(a, json_pack("{s:i,s:i,s:s}", "number", i + 1, "weight",
+                                       c->rubric[i].weight, "criterion", c->rubric[i].criterion));
   return a;
 }
 
-static json_t *str_prop(const char *desc) { return json_pack("{s:s,s:s}", "type", "string", "description", desc); }
+static json_t *str_prop(const char *desc) {
+  return json_pack("{s:s,s:s}", "type", "string", "description", desc);
+}
 
 json_t *cand_json_schema(enum cand_task task) {
   if (task == CAND_TASK_VERIFIABLE) {

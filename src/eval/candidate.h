@@ -77,8 +77,8 @@ struct cand {
   struct cand_criterion *rubric; /* owned array (malloc), n_rubric items; NULL for verifiable */
   int n_rubric;
   int total_weight;
-  uint64_t question_hash;        /* cand_question_hash(question) */
-  char answer_buf[64];           /* holds a numeric "answer" rendered as text */
+  uint64_t question_hash; /* cand_question_hash(question) */
+  char answer_buf[64];    /* holds a numeric "answer" rendered as text */
 };
 
 enum cand_issue_kind { CAND_OK = 0, CAND_PARSE, CAND_SCHEMA, CAND_CHECK };

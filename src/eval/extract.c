@@ -9,7 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+static int is_ws(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 static size_t skip_ws(const char *t, size_t i, size_t len) {
   while (i < len && is_ws(t[i])) i++;
@@ -198,8 +200,8 @@ json_t *extract_json(const char *text, size_t len, const char *const *keys, int 
   size_t rlen = 0;
   const char *t = extract_skip_think(text ? text : "", len, &rlen);
   size_t base = (size_t)(t - (text ? text : t));
-  int think_cut = text && rlen == 0 && len > 0 && base >= len &&
-                  find(text, len, "<think>") && !find(text, len, "</think>");
+  int think_cut = text && rlen == 0 && len > 0 && base >= len && find(text, len, "<think>") &&
+                  !find(text, len, "</think>");
   if (think_cut) {
     ad_set_err(err, errlen, "reply truncated inside a <think> block (no '</think>' and no answer)");
     return NULL;
@@ -268,23 +270,26 @@ json_t *extract_json(const char *text, size_t len, const char *const *keys, int 
   if (fallback) {
     if (trunc_pos >= 0 && (size_t)trunc_pos < fallback_pos) {
       json_decref(fallback);
-      ad_set_err(err, errlen,
-              "reply truncated: unbalanced braces at byte %zu (the object opened there never closes)",
-              base + (size_t)trunc_pos);
+      ad_set_err(
+          err, errlen,
+          "reply truncated: unbalanced braces at byte %zu (the object opened there never closes)",
+          base + (size_t)trunc_pos);
       return NULL;
     }
     return fallback;
   }
   if (trunc_pos >= 0) {
-    ad_set_err(err, errlen,
-            "reply truncated: unbalanced braces at byte %zu (the object opened there never closes)",
-            base + (size_t)trunc_pos);
+    ad_set_err(
+        err, errlen,
+        "reply truncated: unbalanced braces at byte %zu (the object opened there never closes)",
+        base + (size_t)trunc_pos);
   } else if (perr[0]) {
     ad_set_err(err, errlen, "%s", perr);
   } else if (any_trunc >= 0) {
-    ad_set_err(err, errlen,
-            "reply truncated: unbalanced braces at byte %zu (the object opened there never closes)",
-            base + (size_t)any_trunc);
+    ad_set_err(
+        err, errlen,
+        "reply truncated: unbalanced braces at byte %zu (the object opened there never closes)",
+        base + (size_t)any_trunc);
   } else {
     char ex[64];
     excerpt(t, rlen, ex, sizeof ex, 40);

@@ -4,10 +4,12 @@
 #include <math.h>
 #include <string.h>
 
-const char *const fb_heading_too_easy = "Questions that were TOO EASY (weak model scored too high):";
+const char *const fb_heading_too_easy =
+    "Questions that were TOO EASY (weak model scored too high):";
 const char *const fb_heading_failed_on_strong =
     "Questions that FAILED ON STRONG (weak was low but strong also struggled or scored worse):";
-const char *const fb_heading_quality = "Questions that FAILED QUALITY CHECK (quality verifier rejected):";
+const char *const fb_heading_quality =
+    "Questions that FAILED QUALITY CHECK (quality verifier rejected):";
 const char *const fb_closing =
     "Generate an ENTIRELY NEW question from a DIFFERENT angle that requires deeper reasoning.";
 const char *const fb_orchestrator_heading = "Instructions from the lead data scientist:";
@@ -106,7 +108,8 @@ static int put_groups(struct buf *out, const struct fb_round *r, int n, int hist
       if ((rc = buf_putc(out, '\n'))) return rc;
       if ((rc = put_item(out, ++num, &r[i], order[gi]))) return rc;
       if (history) {
-        if ((rc = buf_printf(out, "\n   round %d, verdict %s", r[i].round, r[i].verdict))) return rc;
+        if ((rc = buf_printf(out, "\n   round %d, verdict %s", r[i].round, r[i].verdict)))
+          return rc;
         if (r[i].weak_excerpt && r[i].weak_excerpt[0]) {
           if ((rc = buf_puts(out, "; a weak answer began: \""))) return rc;
           if ((rc = put_line(out, r[i].weak_excerpt, 300))) return rc;
@@ -133,8 +136,12 @@ int fb_compose(struct buf *out, const struct fb_round *r, int n, const char *ana
   }
   if (analysis && analysis[0]) {
     size_t a = 0, e = strlen(analysis);
-    while (a < e && (analysis[a] == '\n' || analysis[a] == ' ' || analysis[a] == '\r' || analysis[a] == '\t')) a++;
-    while (e > a && (analysis[e - 1] == '\n' || analysis[e - 1] == ' ' || analysis[e - 1] == '\r' || analysis[e - 1] == '\t')) e--;
+    while (a < e && (analysis[a] == '\n' || analysis[a] == ' ' || analysis[a] == '\r' ||
+                     analysis[a] == '\t'))
+      a++;
+    while (e > a && (analysis[e - 1] == '\n' || analysis[e - 1] == ' ' || analysis[e - 1] == '\r' ||
+                     analysis[e - 1] == '\t'))
+      e--;
     if (e > a) {
       if (any && (rc = buf_puts(out, "\n\n"))) return rc;
       if ((rc = buf_puts(out, fb_orchestrator_heading))) return rc;
@@ -152,8 +159,9 @@ int fb_history(struct buf *out, const struct fb_round *r, int n) {
   int c[4] = {0, 0, 0, 0};
   for (int i = 0; i < n; i++) c[fb_group_of(r[i].verdict)]++;
   if (items && (rc = buf_puts(out, "\n\n"))) return rc;
-  return buf_printf(out,
-                    "Rounds so far: %d (too easy: %d, failed on strong: %d, failed quality check: %d, "
-                    "other: %d).",
-                    n, c[FB_TOO_EASY], c[FB_FAILED_ON_STRONG], c[FB_QUALITY], c[FB_NONE]);
+  return buf_printf(
+      out,
+      "Rounds so far: %d (too easy: %d, failed on strong: %d, failed quality check: %d, "
+      "other: %d).",
+      n, c[FB_TOO_EASY], c[FB_FAILED_ON_STRONG], c[FB_QUALITY], c[FB_NONE]);
 }

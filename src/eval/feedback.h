@@ -43,15 +43,15 @@ enum fb_group { FB_NONE = 0, FB_TOO_EASY, FB_FAILED_ON_STRONG, FB_QUALITY };
 
 /* One earlier round of this source. All strings borrowed, may be NULL. */
 struct fb_round {
-  int round;                 /* 1-based, for the history block */
+  int round; /* 1-based, for the history block */
   const char *question_type;
   const char *question;
-  const char *verdict;       /* rejection reason (see above) or NULL/"accepted" */
+  const char *verdict; /* rejection reason (see above) or NULL/"accepted" */
   double weak_mean, strong_mean, gap;
-  int strong_ran;            /* 0: strong avg/gap print as n/a */
-  const char *qv_reason;     /* quality group: shown after "QV reason: "; NULL = verdict */
-  const char *qv_message;    /* appended as ": <message>" when non-empty */
-  const char *weak_excerpt;  /* optional excerpt of a weak answer (history only) */
+  int strong_ran;           /* 0: strong avg/gap print as n/a */
+  const char *qv_reason;    /* quality group: shown after "QV reason: "; NULL = verdict */
+  const char *qv_message;   /* appended as ": <message>" when non-empty */
+  const char *weak_excerpt; /* optional excerpt of a weak answer (history only) */
 };
 
 enum fb_group fb_group_of(const char *verdict);

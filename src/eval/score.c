@@ -30,8 +30,10 @@ static int as_bool(const json_t *v) {
   if (json_is_string(v)) {
     const char *s = json_string_value(v);
     while (isspace((unsigned char)*s)) s++;
-    static const char *const yes[] = {"yes", "true", "pass", "passed", "met", "correct", "1", "y", NULL};
-    static const char *const no[] = {"no", "false", "fail", "failed", "unmet", "not met", "incorrect", "0", "n", NULL};
+    static const char *const yes[] = {"yes",     "true", "pass", "passed", "met",
+                                      "correct", "1",    "y",    NULL};
+    static const char *const no[] = {"no",      "false",     "fail", "failed", "unmet",
+                                     "not met", "incorrect", "0",    "n",      NULL};
     size_t n = strlen(s);
     while (n && (isspace((unsigned char)s[n - 1]) || s[n - 1] == '.')) n--;
     for (int i = 0; yes[i]; i++)
@@ -45,7 +47,8 @@ static int as_bool(const json_t *v) {
 /* ---- rubric judge ---- */
 
 static int verdict_index(const json_t *v) {
-  static const char *const keys[] = {"criterion", "index", "number", "id", "criterion_number", NULL};
+  static const char *const keys[] = {"criterion",        "index", "number", "id",
+                                     "criterion_number", NULL};
   for (int i = 0; keys[i]; i++) {
     json_t *x = json_object_get(v, keys[i]);
     if (json_is_integer(x)) {
@@ -79,7 +82,8 @@ int score_parse_verdicts(const char *text, size_t len, int n, int *met, char *er
   }
   json_t *arr = json_is_array(root) ? root : json_object_get(root, "verdicts");
   if (!json_is_array(arr)) {
-    ad_set_err(err, errlen, "judge reply: expected {\"verdicts\": [{\"criterion\": 1, \"met\": true}, ...]}");
+    ad_set_err(err, errlen,
+               "judge reply: expected {\"verdicts\": [{\"criterion\": 1, \"met\": true}, ...]}");
     json_decref(root);
     return AD_EPARSE;
   }
@@ -151,7 +155,8 @@ const char *score_matcher_name(enum score_matcher m) {
 static char *clean_answer(const char *s, size_t n) {
   size_t a = 0, b = n;
   for (;;) {
-    while (a < b && (isspace((unsigned char)s[a]) || s[a] == '*' || s[a] == '_' || s[a] == '`')) a++;
+    while (a < b && (isspace((unsigned char)s[a]) || s[a] == '*' || s[a] == '_' || s[a] == '`'))
+      a++;
     while (b > a && (isspace((unsigned char)s[b - 1]) || s[b - 1] == '*' || s[b - 1] == '_' ||
                      s[b - 1] == '`'))
       b--;
@@ -193,12 +198,16 @@ static int last_number(const char *t, size_t n, size_t *a, size_t *b) {
       continue;
     }
     size_t e = i, s = i - 1;
-    while (s > 0 && (isdigit((unsigned char)t[s - 1]) || t[s - 1] == '.' || t[s - 1] == '/' ||
-                     (t[s - 1] == ',' && s >= 2 && isdigit((unsigned char)t[s - 2])) ||
-                     ((t[s - 1] == 'e' || t[s - 1] == 'E') && s >= 2 && isdigit((unsigned char)t[s - 2])) ||
-                     ((t[s - 1] == '-' || t[s - 1] == '+') && s >= 2 && (t[s - 2] == 'e' || t[s - 2] == 'E'))))
+    while (
+        s > 0 &&
+        (isdigit((unsigned char)t[s - 1]) || t[s - 1] == '.' || t[s - 1] == '/' ||
+         (t[s - 1] == ',' && s >= 2 && isdigit((unsigned char)t[s - 2])) ||
+         ((t[s - 1] == 'e' || t[s - 1] == 'E') && s >= 2 && isdigit((unsigned char)t[s - 2])) ||
+         ((t[s - 1] == '-' || t[s - 1] == '+') && s >= 2 && (t[s - 2] == 'e' || t[s - 2] == 'E'))))
       s--;
-    if (s > 0 && (t[s - 1] == '-' || t[s - 1] == '+') && (s < 2 || !isalnum((unsigned char)t[s - 2]))) s--;
+    if (s > 0 && (t[s - 1] == '-' || t[s - 1] == '+') &&
+        (s < 2 || !isalnum((unsigned char)t[s - 2])))
+      s--;
     while (s < e && !isdigit((unsigned char)t[s]) && t[s] != '-' && t[s] != '+') s++;
     *a = s;
     *b = e;
@@ -260,7 +269,8 @@ static char *strip_latex(const char *s) {
   int depth = 0;
   int wrap_at[64];
   for (size_t i = 0; i < n;) {
-    static const char *const wraps[] = {"\\boxed{", "\\text{", "\\mathrm{", "\\textbf{", "\\mathbf{", NULL};
+    static const char *const wraps[] = {"\\boxed{",  "\\text{",   "\\mathrm{",
+                                        "\\textbf{", "\\mathbf{", NULL};
     int w = 0;
     for (int q = 0; wraps[q]; q++) {
       size_t wl = strlen(wraps[q]);
@@ -303,8 +313,7 @@ static char *normalise(const char *s) {
     size_t j = i;
     while (j < n && (isalnum((unsigned char)l[j]) || (unsigned char)l[j] >= 0x80)) j++;
     size_t wl = j - i;
-    int article = (wl == 1 && tolower(c) == 'a') ||
-                  (wl == 2 && strncasecmp(l + i, "an", 2) == 0) ||
+    int article = (wl == 1 && tolower(c) == 'a') || (wl == 2 && strncasecmp(l + i, "an", 2) == 0) ||
                   (wl == 3 && strncasecmp(l + i, "the", 3) == 0);
     if (!article)
       for (size_t q = i; q < j; q++) o[k++] = (char)tolower((unsigned char)l[q]);
@@ -479,7 +488,8 @@ int score_parse_correct(const char *text, size_t len, int *correct, char *err, s
       }
     }
   }
-  ad_set_err(err, errlen, "verifier reply: %s; expected {\"correct\": true|false, \"reason\": \"...\"}", e1);
+  ad_set_err(err, errlen,
+             "verifier reply: %s; expected {\"correct\": true|false, \"reason\": \"...\"}", e1);
   return AD_EPARSE;
 }
 
@@ -568,9 +578,9 @@ int score_parse_qv(const char *text, size_t len, struct score_qv *out, char *err
   const char *ov = line_value(t, n, "OVERALL:", &vl);
   if (!ov) {
     ad_set_err(err, errlen,
-            "quality verifier reply: %s; expected {\"pass\": true|false, \"issues\": [...], "
-            "\"feedback\": \"...\"}",
-            e1[0] ? e1 : "no verdict");
+               "quality verifier reply: %s; expected {\"pass\": true|false, \"issues\": [...], "
+               "\"feedback\": \"...\"}",
+               e1[0] ? e1 : "no verdict");
     return AD_EPARSE;
   }
   if (starts_ci(ov, vl, "PASS")) out->pass = 1;

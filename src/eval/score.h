@@ -36,11 +36,11 @@ double score_rubric(const int *weights, const int *met, int n);
 /* ---- verifiable ---- */
 
 enum score_matcher {
-  SCORE_AUTO = 0,   /* SCORE_NUMERIC when the reference parses as a number, else SCORE_NORMALISED */
+  SCORE_AUTO = 0, /* SCORE_NUMERIC when the reference parses as a number, else SCORE_NORMALISED */
   SCORE_EXACT,
   SCORE_NORMALISED,
   SCORE_NUMERIC,
-  SCORE_LLM         /* an LLM verifier decides (the judge role) */
+  SCORE_LLM /* an LLM verifier decides (the judge role) */
 };
 
 /* "auto" / "exact" / "normalised" (also "normalized") / "numeric" / "llm" -> 0 and *m,
@@ -82,10 +82,10 @@ int score_parse_correct(const char *text, size_t len, int *correct, char *err, s
 #define SCORE_QV_MAX_ISSUES 16
 
 struct score_qv {
-  int pass;                                  /* 1 pass, 0 fail */
+  int pass; /* 1 pass, 0 fail */
   int n_issues;
-  char issues[SCORE_QV_MAX_ISSUES][48];      /* short tags: "leakage", "rubric_malformed", ... */
-  char feedback[2048];                       /* free text, truncated on a UTF-8 boundary */
+  char issues[SCORE_QV_MAX_ISSUES][48]; /* short tags: "leakage", "rubric_malformed", ... */
+  char feedback[2048];                  /* free text, truncated on a UTF-8 boundary */
 };
 
 /* Parse a quality-verifier reply. JSON form {"pass", "issues", "feedback"}

@@ -30,9 +30,9 @@
 #define LLM_RETRY_AFTER_CAP_MS 120000          /* honour Retry-After up to this (or backoff max) */
 
 struct llm_url {
-  char *base;    /* as configured, for matching */
-  char *shown;   /* base without any user:password@, for messages */
-  char *post;    /* base + "/chat/completions" */
+  char *base;  /* as configured, for matching */
+  char *shown; /* base without any user:password@, for messages */
+  char *post;  /* base + "/chat/completions" */
   int is_sim, is_https;
   int consecutive_fail;
   struct llm_url_state st;
@@ -306,7 +306,8 @@ int llm_client_add_endpoint(llm_client *c, const struct llm_endpoint_config *cfg
     return AD_EEXISTS;
   }
   if (cfg->n_urls < 1 || cfg->n_urls > LLM_MAX_URLS) {
-    set_err(c, "endpoint '%s': needs 1 to %d base URLs, got %d", cfg->name, LLM_MAX_URLS, cfg->n_urls);
+    set_err(c, "endpoint '%s': needs 1 to %d base URLs, got %d", cfg->name, LLM_MAX_URLS,
+            cfg->n_urls);
     return AD_EINVAL;
   }
   if (cfg->n_headers < 0 || cfg->n_headers > LLM_MAX_HEADERS) {
@@ -339,8 +340,7 @@ int llm_client_add_endpoint(llm_client *c, const struct llm_endpoint_config *cfg
     url->shown = strip_userinfo(url->base);
     url->post = xasprintf("%s/chat/completions", url->base);
   }
-  if ((rc = add_header(ep, "Content-Type: application/json")) ||
-      (rc = add_header(ep, "Expect:")))
+  if ((rc = add_header(ep, "Content-Type: application/json")) || (rc = add_header(ep, "Expect:")))
     goto done;
   if (cfg->api_key_env && *cfg->api_key_env) {
     const char *key = getenv(cfg->api_key_env);
@@ -434,8 +434,8 @@ json_t *llm_merge_extra(const llm_client *c, const char *endpoint, const json_t 
   return ep->extra_body ? merge_extra(ep, body) : json_deep_copy(body);
 }
 
-static int check_submit(llm_client *c, const char *endpoint, const json_t *body,
-                        llm_done_fn done, struct llm_ep **out) {
+static int check_submit(llm_client *c, const char *endpoint, const json_t *body, llm_done_fn done,
+                        struct llm_ep **out) {
   struct llm_ep *ep = endpoint ? find_ep(c, endpoint) : NULL;
   if (!ep) {
     set_err(c, "no endpoint named '%s'", endpoint ? endpoint : "(null)");
@@ -460,8 +460,10 @@ int llm_submit(llm_client *c, const char *endpoint, const json_t *body, llm_done
   if (rc) return rc;
   json_t *merged = NULL;
   if (ep->extra_body && !(merged = merge_extra(ep, body))) {
-    set_err(c, "endpoint '%s': the request body cannot be merged with extra_body (it contains "
-            "itself)", ep->name);
+    set_err(c,
+            "endpoint '%s': the request body cannot be merged with extra_body (it contains "
+            "itself)",
+            ep->name);
     return AD_EINVAL;
   }
   struct buf b;
@@ -480,9 +482,8 @@ int llm_submit(llm_client *c, const char *endpoint, const json_t *body, llm_done
   return 0;
 }
 
-int llm_submit_serialized(llm_client *c, const char *endpoint, const json_t *body,
-                          const char *text, size_t len, llm_done_fn done, llm_attempt_fn attempt,
-                          void *ud) {
+int llm_submit_serialized(llm_client *c, const char *endpoint, const json_t *body, const char *text,
+                          size_t len, llm_done_fn done, llm_attempt_fn attempt, void *ud) {
   struct llm_ep *ep;
   int rc = check_submit(c, endpoint, body, done, &ep);
   if (rc) return rc;
@@ -556,7 +557,7 @@ static size_t header_cb(char *p, size_t sz, size_t n, void *ud) {
   while (m > 0 && (v[m - 1] == '\r' || v[m - 1] == '\n' || v[m - 1] == ' ')) v[--m] = 0;
   int64_t d;
   if (llm_parse_retry_after(v, time(NULL), &d)) return len; /* not understood: ignored */
-  if (ms) d = (d + 500) / 1000; /* the value was already in ms */
+  if (ms) d = (d + 500) / 1000;                             /* the value was already in ms */
   if (ms || k->retry_after_ms < 0) k->retry_after_ms = d;
   return len;
 }
@@ -577,8 +578,8 @@ static int easy_setup(struct llm_call *k, CURL *e, const struct llm_url *url) {
   bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
   /* h2c reuse is broken in curl 7.88 (curl#10634): HTTP/1.1 for http://. */
   bad |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                          url->is_https ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1) !=
-         CURLE_OK;
+                          url->is_https ? (long)CURL_HTTP_VERSION_2TLS
+                                        : (long)CURL_HTTP_VERSION_1_1) != CURLE_OK;
   bad |= curl_easy_setopt(e, CURLOPT_POST, 1L) != CURLE_OK;
   bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, k->body) != CURLE_OK; /* lives as long as k */
   bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)k->body_len) != CURLE_OK;
@@ -652,7 +653,8 @@ static void start_attempt(llm_client *c, struct llm_call *k, int64_t now_ms) {
 }
 
 /* Classify an HTTP answer (from curl or the sim): status + the body in k->resp. */
-static void classify_http(struct llm_call *k, int status, struct outcome *o, struct llm_reply *reply) {
+static void classify_http(struct llm_call *k, int status, struct outcome *o,
+                          struct llm_reply *reply) {
   char perr[300], snip[96];
   o->http_status = status;
   llm_sanitize(k->resp.data, k->resp.len < 80 ? k->resp.len : 80, snip, sizeof snip);
@@ -669,15 +671,15 @@ static void classify_http(struct llm_call *k, int status, struct outcome *o, str
     else if (k->resp.len == 0)
       snprintf(o->what, sizeof o->what, "answered HTTP %d with an empty body", status);
     else if (!strncmp(perr, "not JSON", 8))
-      snprintf(o->what, sizeof o->what, "answered HTTP %d with a body that is not JSON: '%s'", status,
-               snip);
+      snprintf(o->what, sizeof o->what, "answered HTTP %d with a body that is not JSON: '%s'",
+               status, snip);
     else if (!strncmp(perr, "truncated JSON", 14))
       snprintf(o->what, sizeof o->what, "answered HTTP %d with a truncated JSON body: '%s'", status,
                snip);
     else {
       o->retryable = 0; /* valid JSON of the wrong shape: retrying will not help */
-      snprintf(o->what, sizeof o->what, "answered HTTP %d with an unexpected reply (%s): '%s'", status,
-               perr, snip);
+      snprintf(o->what, sizeof o->what, "answered HTTP %d with an unexpected reply (%s): '%s'",
+               status, perr, snip);
     }
     return;
   }
@@ -725,9 +727,7 @@ static void classify_transport(struct llm_call *k, CURLcode cc, long os_errno, i
     snprintf(o->what, sizeof o->what, "closed the connection without answering");
     break;
   case CURLE_SEND_ERROR:
-  case CURLE_RECV_ERROR:
-    snprintf(o->what, sizeof o->what, "connection broken (%s)", detail);
-    break;
+  case CURLE_RECV_ERROR: snprintf(o->what, sizeof o->what, "connection broken (%s)", detail); break;
   case CURLE_PARTIAL_FILE:
     snprintf(o->what, sizeof o->what, "closed the connection in the middle of the body");
     break;
@@ -764,14 +764,20 @@ static void cancel_call(llm_client *c, struct llm_call *k, int attempt_running) 
     struct llm_url *url = &ep->urls[k->url_idx];
     char full[512];
     snprintf(full, sizeof full, "endpoint '%s' (%s): canceled", ep->name, url->shown);
-    struct llm_attempt a = {.number = k->attempts, .endpoint = ep->name, .url = url->shown,
-                            .latency_us = time_now_us() - k->attempt_start_us, .error = full};
+    struct llm_attempt a = {.number = k->attempts,
+                            .endpoint = ep->name,
+                            .url = url->shown,
+                            .latency_us = time_now_us() - k->attempt_start_us,
+                            .error = full};
     fire_attempt(c, k, &a);
   }
   char msg[256];
   snprintf(msg, sizeof msg, "endpoint '%s': canceled", ep->name);
-  struct llm_result res = {.rc = AD_ECANCELED, .error = msg, .attempts = k->attempts,
-                           .latency_us = time_now_us() - k->submit_us, .endpoint = ep->name};
+  struct llm_result res = {.rc = AD_ECANCELED,
+                           .error = msg,
+                           .attempts = k->attempts,
+                           .latency_us = time_now_us() - k->submit_us,
+                           .endpoint = ep->name};
   c->outstanding--;
   ep->st.calls_failed++;
   fire_done(c, k, &res);
@@ -799,7 +805,8 @@ static void finish_attempt(llm_client *c, struct llm_call *k, struct outcome *o)
     cancel_call(c, k, 1);
     return;
   }
-  if (!o->transport && o->rc != AD_ENOMEM && !o->what[0]) classify_http(k, o->http_status, o, &reply);
+  if (!o->transport && o->rc != AD_ENOMEM && !o->what[0])
+    classify_http(k, o->http_status, o, &reply);
 
   if (o->conn_fail) {
     url->consecutive_fail++;
@@ -815,7 +822,8 @@ static void finish_attempt(llm_client *c, struct llm_call *k, struct outcome *o)
   if (o->ok) {
     ep->st.prompt_tokens += reply.prompt_tokens;
     ep->st.completion_tokens += reply.completion_tokens;
-    if (reply.total_tokens > 0) llm_bucket_adjust(&ep->tok_bucket, k->est_tokens - (double)reply.total_tokens, now_ms);
+    if (reply.total_tokens > 0)
+      llm_bucket_adjust(&ep->tok_bucket, k->est_tokens - (double)reply.total_tokens, now_ms);
   } else {
     llm_bucket_adjust(&ep->tok_bucket, k->est_tokens, now_ms); /* refund the estimate */
   }
@@ -826,7 +834,8 @@ static void finish_attempt(llm_client *c, struct llm_call *k, struct outcome *o)
     if (!(o->conn_fail && other_url_up(ep, k->url_idx, now_ms))) {
       delay = llm_backoff_ms(&c->rng, k->attempts - 1, ep->backoff_base_ms, ep->backoff_max_ms);
       int64_t ra = k->retry_after_ms;
-      int64_t cap = ep->backoff_max_ms > LLM_RETRY_AFTER_CAP_MS ? ep->backoff_max_ms : LLM_RETRY_AFTER_CAP_MS;
+      int64_t cap = ep->backoff_max_ms > LLM_RETRY_AFTER_CAP_MS ? ep->backoff_max_ms
+                                                                : LLM_RETRY_AFTER_CAP_MS;
       if (ra > cap) ra = cap;
       if (ra > delay) delay = ra;
     }
@@ -1056,9 +1065,10 @@ void llm_client_free(llm_client *c) {
   if (c->in_callback) {
     /* The loop that called the callback still uses c: freeing it here would be a
      * use-after-free. A programming error, so stop loudly. */
-    fputs("autodata: llm_client_free() called from inside a callback of the same client "
-          "(not allowed, see RE-ENTRANCY in src/llm/llm.h); aborting\n",
-          stderr);
+    fputs(
+        "autodata: llm_client_free() called from inside a callback of the same client "
+        "(not allowed, see RE-ENTRANCY in src/llm/llm.h); aborting\n",
+        stderr);
     abort();
   }
   for (struct llm_call *k = c->all, *nx; k; k = nx) {
@@ -1080,7 +1090,8 @@ void llm_client_free(llm_client *c) {
   free(c);
 }
 
-int llm_client_endpoint_stats(const llm_client *c, const char *endpoint, struct llm_endpoint_stats *out) {
+int llm_client_endpoint_stats(const llm_client *c, const char *endpoint,
+                              struct llm_endpoint_stats *out) {
   const struct llm_ep *ep = endpoint ? find_ep(c, endpoint) : NULL;
   if (!ep) return AD_ENOTFOUND;
   *out = ep->st;

@@ -59,22 +59,22 @@ typedef struct llm_client llm_client;
 #define LLM_MAX_HEADERS 32
 
 struct llm_endpoint_config {
-  const char *name;                     /* configured name, e.g. "local-vllm" */
-  const char *base_urls[LLM_MAX_URLS];  /* "http://127.0.0.1:8000/v1" or "sim" */
+  const char *name;                    /* configured name, e.g. "local-vllm" */
+  const char *base_urls[LLM_MAX_URLS]; /* "http://127.0.0.1:8000/v1" or "sim" */
   int n_urls;
   const char *api_key_env;              /* env var holding the key; NULL = none */
   const char *headers[LLM_MAX_HEADERS]; /* extra "Name: value" headers */
   int n_headers;
-  int max_inflight;                     /* transfers inside curl; default 64 */
-  double requests_per_min;              /* 0 = unlimited */
-  double tokens_per_min;                /* 0 = unlimited (estimated from usage) */
-  int connect_timeout_ms;               /* default 10000 */
-  int request_timeout_ms;               /* default 600000 */
-  int max_retries;                      /* per call; default 8 */
-  int backoff_base_ms;                  /* default 500 */
-  int backoff_max_ms;                   /* default 30000 */
-  int adaptive;                         /* adaptive concurrency (default on: 1) */
-  const json_t *extra_body;             /* merged into every request (borrowed, copied) */
+  int max_inflight;         /* transfers inside curl; default 64 */
+  double requests_per_min;  /* 0 = unlimited */
+  double tokens_per_min;    /* 0 = unlimited (estimated from usage) */
+  int connect_timeout_ms;   /* default 10000 */
+  int request_timeout_ms;   /* default 600000 */
+  int max_retries;          /* per call; default 8 */
+  int backoff_base_ms;      /* default 500 */
+  int backoff_max_ms;       /* default 30000 */
+  int adaptive;             /* adaptive concurrency (default on: 1) */
+  const json_t *extra_body; /* merged into every request (borrowed, copied) */
 };
 /* Fill cfg with the defaults above (adaptive = 1, max_retries = 8, ...). A zeroed
  * config also works: zero/negative numbers mean the default, except max_retries,
@@ -85,16 +85,16 @@ void llm_endpoint_config_init(struct llm_endpoint_config *cfg);
 /* Sampling parameters. Fields left at their LLM_UNSET value are omitted. */
 #define LLM_UNSET (-1.0)
 struct llm_params {
-  double temperature;          /* LLM_UNSET to omit */
-  double top_p;                /* LLM_UNSET to omit */
-  int max_tokens;              /* <= 0 to omit */
+  double temperature; /* LLM_UNSET to omit */
+  double top_p;       /* LLM_UNSET to omit */
+  int max_tokens;     /* <= 0 to omit */
   int has_seed;
   int64_t seed;
-  const json_t *stop;          /* string or array, or NULL */
+  const json_t *stop;            /* string or array, or NULL */
   const json_t *response_format; /* e.g. {"type":"json_schema",...}, or NULL */
-  const json_t *tools;         /* array, or NULL */
-  const json_t *tool_choice;   /* or NULL */
-  const json_t *extra;         /* object merged last (per-role extras), or NULL */
+  const json_t *tools;           /* array, or NULL */
+  const json_t *tool_choice;     /* or NULL */
+  const json_t *extra;           /* object merged last (per-role extras), or NULL */
 };
 void llm_params_init(struct llm_params *p);
 
@@ -122,15 +122,15 @@ void llm_reply_release(struct llm_reply *r);
 
 /* One attempt of one call, as reported to the attempt callback. */
 struct llm_attempt {
-  int number;              /* 1-based */
-  const char *endpoint;    /* configured endpoint name */
-  const char *url;         /* base URL tried (never carries a key) */
-  int http_status;         /* 0 when no HTTP answer */
-  int transport_error;     /* curl code, 0 if none */
+  int number;           /* 1-based */
+  const char *endpoint; /* configured endpoint name */
+  const char *url;      /* base URL tried (never carries a key) */
+  int http_status;      /* 0 when no HTTP answer */
+  int transport_error;  /* curl code, 0 if none */
   int64_t latency_us;
-  int retry;               /* 1 if another attempt follows */
-  int64_t retry_after_ms;  /* delay before the next attempt */
-  const char *error;       /* NULL on success, else a one-line diagnosis */
+  int retry;              /* 1 if another attempt follows */
+  int64_t retry_after_ms; /* delay before the next attempt */
+  const char *error;      /* NULL on success, else a one-line diagnosis */
 };
 
 /* The final outcome of a call. Everything is borrowed for the callback's duration. */
@@ -143,9 +143,9 @@ struct llm_result {
   const char *body;              /* raw response body of the last attempt; NULL when no
                                     attempt of the call received a body byte */
   size_t body_len;
-  int http_status;               /* of the last attempt */
+  int http_status; /* of the last attempt */
   int attempts;
-  int64_t latency_us;            /* submit to completion */
+  int64_t latency_us; /* submit to completion */
   const char *endpoint;
 };
 
@@ -208,6 +208,7 @@ struct llm_endpoint_stats {
   int inflight, queued, concurrency_limit;
 };
 /* Fill *out for the named endpoint: 0, or AD_ENOTFOUND (no such endpoint). */
-int llm_client_endpoint_stats(const llm_client *c, const char *endpoint, struct llm_endpoint_stats *out);
+int llm_client_endpoint_stats(const llm_client *c, const char *endpoint,
+                              struct llm_endpoint_stats *out);
 
 #endif

@@ -31,7 +31,8 @@ json_t *llm_request_build(const char *model, const json_t *messages, const struc
   json_t *req = json_object();
   int bad = json_object_set_new(req, "model", json_string(model));
   bad |= set_copy(req, "messages", messages);
-  if (p->temperature != LLM_UNSET) bad |= json_object_set_new(req, "temperature", json_real(p->temperature));
+  if (p->temperature != LLM_UNSET)
+    bad |= json_object_set_new(req, "temperature", json_real(p->temperature));
   if (p->top_p != LLM_UNSET) bad |= json_object_set_new(req, "top_p", json_real(p->top_p));
   if (p->max_tokens > 0) bad |= json_object_set_new(req, "max_tokens", json_integer(p->max_tokens));
   if (p->has_seed) bad |= json_object_set_new(req, "seed", json_integer((json_int_t)p->seed));

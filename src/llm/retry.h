@@ -28,8 +28,8 @@ AD_WUR int llm_parse_retry_after(const char *value, time_t now, int64_t *ms);
 
 /* One base URL's state as the selector sees it. */
 struct llm_url_state {
-  int outstanding;        /* attempts in flight on this URL */
-  int64_t down_until_ms;  /* marked down until this monotonic time; 0 = up */
+  int outstanding;       /* attempts in flight on this URL */
+  int64_t down_until_ms; /* marked down until this monotonic time; 0 = up */
 };
 
 /* Pick a base URL: among URLs that are up (down_until_ms <= now_ms), the one with
@@ -61,9 +61,9 @@ int llm_aimd_overload(struct llm_aimd *a, unsigned epoch);
 
 /* A token bucket refilled continuously at rate_per_min, holding at most cap. */
 struct llm_bucket {
-  double rate_per_min;  /* 0 = unlimited */
+  double rate_per_min; /* 0 = unlimited */
   double cap;
-  double level;         /* may go negative after a correction */
+  double level; /* may go negative after a correction */
   int64_t last_ms;
 };
 void llm_bucket_init(struct llm_bucket *b, double rate_per_min, int64_t now_ms);

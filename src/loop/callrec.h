@@ -22,9 +22,9 @@
 #define CALLREC_MAX_ATTEMPTS 32 /* attempts past this are not itemised (the count is kept) */
 
 struct callrec {
-  char *canon;     /* canonical request text (owned) */
+  char *canon; /* canonical request text (owned) */
   size_t canon_len;
-  char key[33];    /* cache key of (endpoint, canon) */
+  char key[33]; /* cache key of (endpoint, canon) */
   struct store_attempt attempts[CALLREC_MAX_ATTEMPTS];
   char *attempt_err[CALLREC_MAX_ATTEMPTS]; /* owned copies behind attempts[].error */
   int n_attempts;

@@ -71,7 +71,7 @@ enum { CALL_ORCHESTRATOR = 1, CALL_CHALLENGER, CALL_QUALITY, CALL_SOLVER, CALL_J
 #define TAG(kind, ph, sample) (((kind) << 16) | ((ph) << 8) | (sample))
 #define TAG_KIND(t) ((t) >> 16)
 #define TAG_PHASE(t) (((t) >> 8) & 0xff)
-#define TAG_SAMPLE(t) ((t) & 0xff)
+#define TAG_SAMPLE(t) ((t)&0xff)
 
 struct episode {
   const struct ep_config *cfg;
@@ -80,28 +80,28 @@ struct episode {
   struct ep_env env;
   const struct src_doc *doc;
   enum ep_state state;
-  int inflight;              /* calls submitted and not yet delivered */
-  int round;                 /* 1-based */
-  int accepted;              /* examples kept so far */
-  json_t *history;           /* array of round summaries (feedback material) */
-  uint64_t *seen;            /* normalised-question hashes of this source */
+  int inflight;    /* calls submitted and not yet delivered */
+  int round;       /* 1-based */
+  int accepted;    /* examples kept so far */
+  json_t *history; /* array of round summaries (feedback material) */
+  uint64_t *seen;  /* normalised-question hashes of this source */
   size_t n_seen, cap_seen;
-  void *mstate;              /* the method's state (method->state_size bytes) */
+  void *mstate; /* the method's state (method->state_size bytes) */
 
   /* the current round */
   char *fail_reason, *fail_detail; /* the last step's failure; NULL when it succeeded */
-  char *instructions;        /* orchestrator output, NULL when none */
+  char *instructions;              /* orchestrator output, NULL when none */
   char *orch_error;
-  json_t *chal_messages;     /* challenger request messages (for the repair turn) */
-  char *chal_raw;            /* the challenger's last reply */
+  json_t *chal_messages; /* challenger request messages (for the repair turn) */
+  char *chal_raw;        /* the challenger's last reply */
   int repaired;
   struct cand cand;
   int have_cand;
   struct score_qv qv;
   int have_qv;
-  int pending;               /* samples of the current phase still open */
+  int pending; /* samples of the current phase still open */
   struct ep_sample samples[N_PH][ACCEPT_MAX_SAMPLES];
-  int n_samples[N_PH];       /* samples requested */
+  int n_samples[N_PH]; /* samples requested */
   struct accept_stats stats;
 };
 
@@ -220,10 +220,8 @@ static json_t *build_request(struct episode *ep, enum recipe_role_id role, const
   json_t *body = llm_request_build(ro->model, messages, &p);
   json_decref(rf);
   if (!body) snprintf(err, errlen, "could not build the %s request", label);
-  if (messages_out && body)
-    *messages_out = messages;
-  else
-    json_decref(messages);
+  if (messages_out && body) *messages_out = messages;
+  else json_decref(messages);
   return body;
 }
 
@@ -366,7 +364,8 @@ static void on_challenger(struct episode *ep, const struct ep_reply *out) {
     repair(ep, issue.message);
     return;
   }
-  if (rc != 0) set_failure(ep, issue.kind == CAND_CHECK ? issue.reason : "parse_error", issue.message);
+  if (rc != 0)
+    set_failure(ep, issue.kind == CAND_CHECK ? issue.reason : "parse_error", issue.message);
   next(ep, EP_CHALLENGE);
 }
 
@@ -472,7 +471,8 @@ static void judge(struct episode *ep, int ph, int i) {
   const struct recipe *rc = ep->rc;
   if (is_verifiable(ep) && (rc->verifiable_matcher != SCORE_LLM || k_phases[ph].local_match)) {
     /* the FILTER phase may get here with the LLM matcher: match it the auto way */
-    enum score_matcher m = rc->verifiable_matcher == SCORE_LLM ? SCORE_AUTO : rc->verifiable_matcher;
+    enum score_matcher m = rc->verifiable_matcher == SCORE_LLM ? SCORE_AUTO
+                                                               : rc->verifiable_matcher;
     char *ans = score_final_answer(s->answer, strlen(s->answer));
     int match = ans ? score_match(m, ans, ep->cand.reference_answer) : 0;
     free(ans);
@@ -507,8 +507,7 @@ static void on_judge(struct episode *ep, int ph, int i, const struct ep_reply *o
     int correct = 0;
     if (score_parse_correct(out->content, len, &correct, err, sizeof err))
       sample_finish(ep, ph, i, 0, 0, err);
-    else
-      sample_finish(ep, ph, i, 1, correct ? 1.0 : 0.0, NULL);
+    else sample_finish(ep, ph, i, 1, correct ? 1.0 : 0.0, NULL);
     return;
   }
   int n = ep->cand.n_rubric;
@@ -517,8 +516,7 @@ static void on_judge(struct episode *ep, int ph, int i, const struct ep_reply *o
   for (int k = 0; k < n; k++) w[k] = ep->cand.rubric[k].weight;
   if (score_parse_verdicts(out->content, len, n, met, err, sizeof err) < 0)
     sample_finish(ep, ph, i, 0, 0, err);
-  else
-    sample_finish(ep, ph, i, 1, score_rubric(w, met, n), NULL);
+  else sample_finish(ep, ph, i, 1, score_rubric(w, met, n), NULL);
   free(met);
   free(w);
 }
@@ -585,8 +583,15 @@ static json_t *stats_json(const struct accept_stats *s) {
   json_object_set_new(o, "n_strong", json_integer(s->n_strong));
   json_object_set_new(o, "strong_ran", json_boolean(s->strong_ran));
 #define NUM(f) json_object_set_new(o, #f, json_real(jx_round6(s->f)))
-  NUM(weak_mean); NUM(weak_std); NUM(weak_min); NUM(weak_max);
-  NUM(strong_mean); NUM(strong_std); NUM(strong_min); NUM(strong_max); NUM(gap);
+  NUM(weak_mean);
+  NUM(weak_std);
+  NUM(weak_min);
+  NUM(weak_max);
+  NUM(strong_mean);
+  NUM(strong_std);
+  NUM(strong_min);
+  NUM(strong_max);
+  NUM(gap);
 #undef NUM
   json_object_set_new(o, "weak_correct", json_integer(s->weak_correct));
   json_object_set_new(o, "strong_correct", json_integer(s->strong_correct));
@@ -598,7 +603,8 @@ static json_t *candidate_record(const struct episode *ep, const char *reason, co
   json_object_set_new(rec, "source_id", json_string(ep->doc->id));
   json_object_set_new(rec, "round", json_integer(ep->round));
   json_object_set_new(rec, "index", json_integer(0));
-  json_object_set_new(rec, "instructions", ep->instructions ? json_string(ep->instructions) : json_null());
+  json_object_set_new(rec, "instructions",
+                      ep->instructions ? json_string(ep->instructions) : json_null());
   if (ep->orch_error) json_object_set_new(rec, "orchestrator_error", json_string(ep->orch_error));
   json_object_set_new(rec, "candidate", ep->have_cand ? cand_to_json(&ep->cand) : json_null());
   if (!ep->have_cand && ep->chal_raw)
@@ -606,12 +612,15 @@ static json_t *candidate_record(const struct episode *ep, const char *reason, co
   json_object_set_new(rec, "repaired", json_boolean(ep->repaired));
   json_object_set_new(rec, "verdict", json_string(reason ? "rejected" : "accepted"));
   json_object_set_new(rec, "reason", reason ? json_string(reason) : json_null());
-  json_object_set_new(rec, "detail", detail ? jx_string_lossy(detail, strlen(detail)) : json_null());
+  json_object_set_new(rec, "detail",
+                      detail ? jx_string_lossy(detail, strlen(detail)) : json_null());
   if (ep->have_qv) {
     json_t *issues = json_array();
-    for (int i = 0; i < ep->qv.n_issues; i++) json_array_append_new(issues, json_string(ep->qv.issues[i]));
-    json_object_set_new(rec, "quality", json_pack("{s:b,s:o,s:s}", "pass", ep->qv.pass, "issues",
-                                                  issues, "feedback", ep->qv.feedback));
+    for (int i = 0; i < ep->qv.n_issues; i++)
+      json_array_append_new(issues, json_string(ep->qv.issues[i]));
+    json_object_set_new(rec, "quality",
+                        json_pack("{s:b,s:o,s:s}", "pass", ep->qv.pass, "issues", issues,
+                                  "feedback", ep->qv.feedback));
   } else {
     json_object_set_new(rec, "quality", json_null());
   }
@@ -624,11 +633,9 @@ static json_t *candidate_record(const struct episode *ep, const char *reason, co
     for (int i = 0; i < ep->n_samples[ph]; i++)
       if (ep->samples[ph][i].error)
         json_array_append_new(errs, json_pack("{s:s,s:i,s:s}", "role", k_phases[ph].label, "sample",
-                                               i, "error", ep->samples[ph][i].error));
-  if (json_array_size(errs))
-    json_object_set_new(rec, "sample_errors", errs);
-  else
-    json_decref(errs);
+                                              i, "error", ep->samples[ph][i].error));
+  if (json_array_size(errs)) json_object_set_new(rec, "sample_errors", errs);
+  else json_decref(errs);
   return rec;
 }
 
@@ -668,7 +675,8 @@ static void history_add(struct episode *ep, const char *reason, const char *deta
   json_t *h = json_object();
   json_object_set_new(h, "round", json_integer(ep->round));
   if (ep->have_cand) {
-    json_object_set_new(h, "question_type", json_string(ep->cand.question_type ? ep->cand.question_type : ""));
+    json_object_set_new(h, "question_type",
+                        json_string(ep->cand.question_type ? ep->cand.question_type : ""));
     json_object_set_new(h, "question", json_string(ep->cand.question));
   }
   json_object_set_new(h, "reason", json_string(reason ? reason : "accepted"));
@@ -709,7 +717,7 @@ void ep_end_round(struct episode *ep, const char *reason, const char *detail, in
   history_add(ep, why, what);
   int max_rounds = ep->method->max_rounds ? ep->method->max_rounds : rc->budgets.rounds_per_source;
   int finished = ep->accepted >= rc->budgets.examples_per_source || ep->round >= max_rounds;
-  struct ep_round_end e = {ep->doc->id, ep->round, why,    rec, ex ? example_id : NULL,
+  struct ep_round_end e = {ep->doc->id, ep->round, why,         rec, ex ? example_id : NULL,
                            ex,          finished,  ep->accepted};
   int rc_store = ep->env.record(ep->env.data, &e);
   json_decref(rec);
@@ -760,10 +768,8 @@ enum ep_state ep_deliver(struct episode *ep, int tag, const struct ep_reply *out
   int solver_call = kind == CALL_SOLVER || kind == CALL_JUDGE;
   if (solver_call && (ph >= N_PH || i >= ep->n_samples[ph])) abort();
   if (out->set_aside) {
-    if (solver_call)
-      sample_set_aside(ep, ph, i);
-    else
-      park(ep);
+    if (solver_call) sample_set_aside(ep, ph, i);
+    else park(ep);
   } else {
     switch (kind) {
     case CALL_ORCHESTRATOR: on_orchestrator(ep, out); break;
@@ -787,8 +793,8 @@ void ep_free(struct episode *ep) {
   free(ep);
 }
 
-static const char *const k_state_names[] = {"idle",   "orchestrate", "challenge", "repair",
-                                            "quality", "weak",       "strong",    "filter",
+static const char *const k_state_names[] = {"idle",     "orchestrate", "challenge", "repair",
+                                            "quality",  "weak",        "strong",    "filter",
                                             "finished", "parked"};
 
 const char *ep_state_name(enum ep_state s) {

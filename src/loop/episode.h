@@ -88,12 +88,12 @@ struct ep_reply {
 struct ep_round_end {
   const char *source_id;
   int round;
-  const char *reason;          /* NULL: the candidate passed the acceptance gate */
-  const json_t *cand_record;   /* the candidate's full record */
-  const char *example_id;      /* "<source>-<n>" when an example is kept, else NULL */
-  const json_t *example;       /* the kept example, else NULL */
-  int finished;                /* 1: the episode ends with this round */
-  int accepted;                /* examples kept for this source so far (this one included) */
+  const char *reason;        /* NULL: the candidate passed the acceptance gate */
+  const json_t *cand_record; /* the candidate's full record */
+  const char *example_id;    /* "<source>-<n>" when an example is kept, else NULL */
+  const json_t *example;     /* the kept example, else NULL */
+  int finished;              /* 1: the episode ends with this round */
+  int accepted;              /* examples kept for this source so far (this one included) */
 };
 
 /* The environment: the episode's only way out. `data` is passed back to every hook. */

@@ -26,10 +26,8 @@ static void agentic_next(struct episode *ep, enum ep_state done) {
   char failed[128], detail[200];
   switch (done) {
   case EP_IDLE: /* round 1 has no history for the orchestrator to analyse */
-    if (ep_round(ep) > 1 && rc->roles[RECIPE_ROLE_ORCHESTRATOR].present)
-      ep_orchestrate(ep);
-    else
-      ep_challenge(ep);
+    if (ep_round(ep) > 1 && rc->roles[RECIPE_ROLE_ORCHESTRATOR].present) ep_orchestrate(ep);
+    else ep_challenge(ep);
     return;
   case EP_ORCHESTRATE: /* a failed orchestrator call is recorded; the round goes on */
     ep_challenge(ep);

@@ -63,8 +63,8 @@ static void cot_filter(struct episode *ep, struct oneshot *s) {
       }
     double q = 0;
     int keep = bl_rip(scores, n, bp->rip_threshold, &q);
-    s->filter_info = json_pack("{s:s,s:i,s:i,s:o,s:f,s:f,s:b}", "name", "rip", "k", bp->k,
-                               "scored", n, "scores", sc, "quality", jx_round6(q), "threshold",
+    s->filter_info = json_pack("{s:s,s:i,s:i,s:o,s:f,s:f,s:b}", "name", "rip", "k", bp->k, "scored",
+                               n, "scores", sc, "quality", jx_round6(q), "threshold",
                                bp->rip_threshold, "pass", keep);
     if (n == 0) {
       xset_str(&s->filter_reason, "error:filter");
@@ -80,8 +80,9 @@ static void cot_filter(struct episode *ep, struct oneshot *s) {
   char *ans[ACCEPT_MAX_SAMPLES];
   json_t *aj = json_array();
   for (int i = 0; i < n_filt; i++) {
-    ans[i] = filt[i].ok && filt[i].answer ? score_final_answer(filt[i].answer, strlen(filt[i].answer))
-                                          : NULL;
+    ans[i] = filt[i].ok && filt[i].answer
+                 ? score_final_answer(filt[i].answer, strlen(filt[i].answer))
+                 : NULL;
     json_array_append_new(aj, ans[i] ? jx_string_lossy(ans[i], strlen(ans[i])) : json_null());
   }
   struct bl_majority m;
@@ -91,8 +92,8 @@ static void cot_filter(struct episode *ep, struct oneshot *s) {
       "{s:s,s:i,s:o,s:o,s:i,s:f,s:b,s:f,s:s,s:b}", "name", "answer_consistency", "k", bp->k,
       "answers", aj, "majority",
       m.winner >= 0 ? jx_string_lossy(ans[m.winner], strlen(ans[m.winner])) : json_null(), "count",
-      m.count, "share", jx_round6(m.share), "tied", m.tied, "min_share", bp->ac_min_share, "reference",
-      c->reference_answer, "pass", keep);
+      m.count, "share", jx_round6(m.share), "tied", m.tied, "min_share", bp->ac_min_share,
+      "reference", c->reference_answer, "pass", keep);
   if (!keep) {
     if (m.winner < 0)
       snprintf(d, sizeof d, "Answer-Consistency: no majority answer (%s %d of %d)",
@@ -133,9 +134,7 @@ static void self_instruct_next(struct episode *ep, enum ep_state done) {
   struct oneshot *s = ep_method_state(ep);
   struct ep_failure f = ep_failure(ep);
   switch (done) {
-  case EP_IDLE:
-    ep_challenge(ep);
-    return;
+  case EP_IDLE: ep_challenge(ep); return;
   case EP_CHALLENGE:
     if (f.reason && !ep_cand(ep)) { /* nothing to evaluate */
       ep_end_round(ep, f.reason, f.detail, 0);
@@ -149,20 +148,14 @@ static void self_instruct_next(struct episode *ep, enum ep_state done) {
     ep_solve(ep, EP_WEAK, 0);
     return;
   case EP_WEAK:
-    if (f.reason)
-      ep_end_round(ep, f.reason, f.detail, 0);
-    else
-      ep_solve(ep, EP_STRONG, 0);
+    if (f.reason) ep_end_round(ep, f.reason, f.detail, 0);
+    else ep_solve(ep, EP_STRONG, 0);
     return;
   case EP_STRONG:
-    if (f.reason)
-      ep_end_round(ep, f.reason, f.detail, 0);
-    else
-      decide(ep, s);
+    if (f.reason) ep_end_round(ep, f.reason, f.detail, 0);
+    else decide(ep, s);
     return;
-  default:
-    ep_end_round(ep, "error:internal", ep_state_name(done), 0);
-    return;
+  default: ep_end_round(ep, "error:internal", ep_state_name(done), 0); return;
   }
 }
 
@@ -200,7 +193,8 @@ static void oneshot_annotate(struct episode *ep, const char *reason, const char 
   json_object_set_new(rec, "passed_gate", json_boolean(!reason));
   json_object_set_new(rec, "passed_filter", json_boolean(s->passed_filter));
   json_object_set_new(rec, "filter_reason", fr ? json_string(fr) : json_null());
-  json_object_set_new(rec, "filter_detail", fr && fd ? jx_string_lossy(fd, strlen(fd)) : json_null());
+  json_object_set_new(rec, "filter_detail",
+                      fr && fd ? jx_string_lossy(fd, strlen(fd)) : json_null());
   json_object_set_new(rec, "filter", s->filter_info ? json_deep_copy(s->filter_info) : json_null());
   if (!ex) return;
   json_object_set_new(ex, "method", json_string(name));

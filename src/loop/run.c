@@ -38,17 +38,17 @@
 struct call {
   struct run *run;
   struct episode *ep;
-  int tag;                     /* the episode's, handed back on delivery */
+  int tag; /* the episode's, handed back on delivery */
   enum recipe_role_id role;
-  char label[24];              /* role label in the store: "weak", "judge_strong", ... */
+  char label[24]; /* role label in the store: "weak", "judge_strong", ... */
   int sample;
-  const char *source_id;       /* borrowed from the episode's source */
+  const char *source_id; /* borrowed from the episode's source */
   int round;
-  json_t *body;                /* the request as sent (endpoint extras merged; owned) */
-  struct callrec rec;          /* canonical text, cache key, attempts */
-  char *cached;                /* a reply from the cache (owned), waiting in the ready queue */
+  json_t *body;       /* the request as sent (endpoint extras merged; owned) */
+  struct callrec rec; /* canonical text, cache key, attempts */
+  char *cached;       /* a reply from the cache (owned), waiting in the ready queue */
   size_t cached_len;
-  struct call *next;           /* ready queue */
+  struct call *next; /* ready queue */
 };
 
 struct run {
@@ -59,22 +59,22 @@ struct run {
   store *st;
   store_id run_id;
   struct src_corpus corpus;
-  json_t *prompt_hashes;       /* role -> sha256 */
-  size_t next_doc;             /* next corpus index to start */
-  int active;                  /* episodes in flight */
+  json_t *prompt_hashes; /* role -> sha256 */
+  size_t next_doc;       /* next corpus index to start */
+  int active;            /* episodes in flight */
   int concurrency;
   struct call *ready_head, *ready_tail; /* cache hits waiting for delivery */
-  int stopping;                /* no new calls */
-  int fatal;                   /* a store error: stop and report */
+  int stopping;                         /* no new calls */
+  int fatal;                            /* a store error: stop and report */
   char fatal_msg[512];
   int64_t t0_ms, last_progress_ms;
   int live_progress;
-  json_t *no_schema;           /* endpoint name -> true: it refused response_format */
-  int infra_streak;            /* calls in a row that failed for infrastructure reasons */
+  json_t *no_schema; /* endpoint name -> true: it refused response_format */
+  int infra_streak;  /* calls in a row that failed for infrastructure reasons */
 
   /* The method (loop/method.h) and what its episodes share. */
   const struct method_ops *method;
-  struct bl_params bl;         /* its filter settings (recipe's `baselines:` + options) */
+  struct bl_params bl;          /* its filter settings (recipe's `baselines:` + options) */
   struct tpl_prompt method_tpl; /* its own challenger prompt, when it has one */
   char *method_prompt_path, *method_prompt_text;
   size_t method_prompt_len;
@@ -126,7 +126,8 @@ static int budget_exceeded(struct run *r) {
   const struct run_summary *s = r->sum;
   const char *why = NULL;
   if (b->max_calls > 0 && s->calls_sent >= b->max_calls) why = "max_calls";
-  else if (b->max_tokens > 0 && s->prompt_tokens + s->completion_tokens >= b->max_tokens) why = "max_tokens";
+  else if (b->max_tokens > 0 && s->prompt_tokens + s->completion_tokens >= b->max_tokens)
+    why = "max_tokens";
   else if (b->max_cost > 0 && s->cost >= b->max_cost) why = "max_cost";
   if (!why) return 0;
   if (!r->sum->stopped) {
@@ -177,8 +178,9 @@ static void resend_without_schema(struct run *r, struct call *c, const struct ll
   if (!json_object_get(r->no_schema, endpoint)) {
     log_warn("endpoint '%s' refused response_format (%s); sending its requests without it",
              endpoint, res->error);
-    put_event(r, LOG_WARN, json_pack("{s:s,s:s,s:s}", "msg", "endpoint refused response_format",
-                                     "endpoint", endpoint, "error", res->error));
+    put_event(r, LOG_WARN,
+              json_pack("{s:s,s:s,s:s}", "msg", "endpoint refused response_format", "endpoint",
+                        endpoint, "error", res->error));
     json_object_set_new(r->no_schema, endpoint, json_true());
   }
   json_t *body = json_deep_copy(c->body);
@@ -215,8 +217,9 @@ static void on_infra_failure(struct run *r, const struct call *c, const struct l
   const char *why = res->error ? res->error : ad_strerror(res->rc);
   log_warn("%s call failed after %d attempts, source set aside for a later run: %s", c->label,
            res->attempts, why);
-  put_event(r, LOG_WARN, json_pack("{s:s,s:s,s:s,s:s?}", "msg", "infrastructure failure",
-                                   "endpoint", endpoint, "error", why, "source_id", c->source_id));
+  put_event(r, LOG_WARN,
+            json_pack("{s:s,s:s,s:s,s:s?}", "msg", "infrastructure failure", "endpoint", endpoint,
+                      "error", why, "source_id", c->source_id));
   if (++r->infra_streak >= RUN_INFRA_STOP && !r->sum->stopped) {
     r->sum->stopped = 1;
     snprintf(r->sum->stop_reason, sizeof r->sum->stop_reason,
@@ -287,10 +290,8 @@ static int run_call(struct run *r, struct episode *ep, const struct ep_call *ec)
   if (rc == 0) {
     r->sum->cache_hits++;
     record_call(r, c, NULL);
-    if (r->ready_tail)
-      r->ready_tail->next = c;
-    else
-      r->ready_head = c;
+    if (r->ready_tail) r->ready_tail->next = c;
+    else r->ready_head = c;
     r->ready_tail = c;
     return 0;
   }
@@ -303,8 +304,8 @@ static int run_call(struct run *r, struct episode *ep, const struct ep_call *ec)
     call_free(c);
     return AD_EBUDGET;
   }
-  rc = llm_submit_serialized(r->llm, ro->endpoint, c->body, c->rec.canon, c->rec.canon_len,
-                             on_done, on_attempt, c);
+  rc = llm_submit_serialized(r->llm, ro->endpoint, c->body, c->rec.canon, c->rec.canon_len, on_done,
+                             on_attempt, c);
   if (rc) {
     call_free(c);
     return rc;
@@ -382,10 +383,8 @@ static int env_record(void *data, const struct ep_round_end *e) {
     if (!rc)
       rc = store_source_set_state(r->st, r->run_id, e->source_id, STORE_SRC_IN_PROGRESS, e->round);
   }
-  if (e->reason)
-    r->sum->rejected_candidates++;
-  else
-    r->sum->accepted++;
+  if (e->reason) r->sum->rejected_candidates++;
+  else r->sum->accepted++;
   if (e->example && r->method->baseline) r->sum->kept++;
   if (rc) store_failed(r, "recording a round");
   return rc;
@@ -396,10 +395,8 @@ static int env_record(void *data, const struct ep_round_end *e) {
 static void episode_ended(struct run *r, struct episode *ep, enum ep_state end) {
   r->active--;
   if (end == EP_FINISHED) {
-    if (ep_accepted(ep))
-      r->sum->done++;
-    else
-      r->sum->exhausted++;
+    if (ep_accepted(ep)) r->sum->done++;
+    else r->sum->exhausted++;
   } else {
     r->sum->parked++;
   }
@@ -419,8 +416,7 @@ static void start_episodes(struct run *r) {
         r->sum->done++;
         if (r->method->baseline)
           r->sum->kept += (size_t)ss.accepted; /* baselines store what their filter keeps */
-        else
-          r->sum->accepted += (size_t)ss.accepted;
+        else r->sum->accepted += (size_t)ss.accepted;
       } else {
         r->sum->exhausted++;
       }
@@ -466,10 +462,8 @@ static void progress(struct run *r, int final) {
            finished, r->corpus.n, s->accepted, rate, el > 0 ? (double)s->calls_sent / el : 0,
            el > 0 ? (double)(s->prompt_tokens + s->completion_tokens) / el : 0, costs,
            (long long)s->cache_hits, final ? "0s" : etas);
-  if (r->live_progress)
-    fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
-  else
-    fprintf(stderr, "autodata: %s\n", line);
+  if (r->live_progress) fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
+  else fprintf(stderr, "autodata: %s\n", line);
   fflush(stderr);
 }
 
@@ -510,7 +504,8 @@ static int setup_method(struct run *r, char *err, size_t errlen) {
   } else {
     r->output_folder = xstrdup(rc->output_folder);
   }
-  r->store_path = default_store ? xasprintf("%s/store.db", r->output_folder) : xstrdup(rc->store_path);
+  r->store_path = default_store ? xasprintf("%s/store.db", r->output_folder)
+                                : xstrdup(rc->store_path);
   free(def);
   free(def_store);
   return 0;
@@ -522,11 +517,10 @@ static int load_method_prompt(struct run *r, char *err, size_t errlen) {
   char dir[4096];
   const struct recipe *rc = r->rc;
   const char *name = r->method->name;
-  if (rc->prompts_dir)
-    snprintf(dir, sizeof dir, "%s", rc->prompts_dir);
+  if (rc->prompts_dir) snprintf(dir, sizeof dir, "%s", rc->prompts_dir);
   else if (recipe_default_prompts_dir(dir, sizeof dir)) {
-    ad_set_err(err, errlen, "method %s: the default prompts folder was not found (set AUTODATA_PROMPTS)",
-               name);
+    ad_set_err(err, errlen,
+               "method %s: the default prompts folder was not found (set AUTODATA_PROMPTS)", name);
     return AD_ENOTFOUND;
   }
   r->method_prompt_path = xasprintf("%s/%s-%s.md", dir, r->method->challenger_prompt,
@@ -600,21 +594,21 @@ static json_t *prompt_record(const struct run *r, int with_text) {
       text = r->method_prompt_text;
       len = r->method_prompt_len;
     }
-    if (!with_text)
-      json_object_set_new(prompts, name, json_string(sha));
+    if (!with_text) json_object_set_new(prompts, name, json_string(sha));
     else if (text)
-      json_object_set_new(prompts, name, json_pack("{s:s,s:s,s:o}", "path", path, "sha256", sha,
-                                                   "text", jx_string_lossy(text, len)));
+      json_object_set_new(prompts, name,
+                          json_pack("{s:s,s:s,s:o}", "path", path, "sha256", sha, "text",
+                                    jx_string_lossy(text, len)));
   }
   return prompts;
 }
 
 static json_t *run_extra(const struct run *r) {
   const struct recipe *rc = r->rc;
-  json_t *corpus = json_pack("{s:s,s:I,s:s,s:I,s:I}", "path", rc->sources.path ? rc->sources.path : "",
-                             "count", (json_int_t)r->corpus.n, "sha256", r->corpus.sha256,
-                             "read", (json_int_t)r->corpus.n_read, "truncated",
-                             (json_int_t)r->corpus.n_truncated);
+  json_t *corpus = json_pack(
+      "{s:s,s:I,s:s,s:I,s:I}", "path", rc->sources.path ? rc->sources.path : "", "count",
+      (json_int_t)r->corpus.n, "sha256", r->corpus.sha256, "read", (json_int_t)r->corpus.n_read,
+      "truncated", (json_int_t)r->corpus.n_truncated);
   return json_pack("{s:o,s:o,s:o,s:s,s:s,s:o}", "recipe", recipe_to_json(rc), "prompts",
                    prompt_record(r, 1), "corpus", corpus, "command_line",
                    r->opts->command_line ? r->opts->command_line : "", "version", ad_version(),
@@ -626,8 +620,9 @@ static json_t *prices_json(const struct recipe *rc) {
   for (int i = 0; i < rc->n_endpoints; i++)
     for (int k = 0; k < rc->endpoints[i].n_prices; k++) {
       const struct recipe_price *pr = &rc->endpoints[i].prices[k];
-      json_object_set_new(p, pr->model, json_pack("{s:f,s:f}", "prompt_per_mtok", pr->input_per_mtok,
-                                                  "completion_per_mtok", pr->output_per_mtok));
+      json_object_set_new(p, pr->model,
+                          json_pack("{s:f,s:f}", "prompt_per_mtok", pr->input_per_mtok,
+                                    "completion_per_mtok", pr->output_per_mtok));
     }
   return p;
 }
@@ -654,7 +649,8 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
   const struct run_opts *o = r->opts;
   int rc_;
   if ((rc_ = fs_mkdirs(r->output_folder))) {
-    ad_set_err(err, errlen, "cannot create output folder %s: %s", r->output_folder, strerror(errno));
+    ad_set_err(err, errlen, "cannot create output folder %s: %s", r->output_folder,
+               strerror(errno));
     return rc_;
   }
   snprintf(r->sum->store_path, sizeof r->sum->store_path, "%s", r->store_path);
@@ -668,8 +664,8 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
   if (!o->new_run && (rc_ = check_method(r, err, errlen))) return rc_;
   json_t *extra = run_extra(r);
   json_t *prices = prices_json(rc);
-  struct store_run_info info = {rc->name, rc->sha256, r->prompt_hashes, (uint64_t)rc->seed,
-                                ad_version(), o->command_line, prices, extra};
+  struct store_run_info info = {rc->name,     rc->sha256,      r->prompt_hashes, (uint64_t)rc->seed,
+                                ad_version(), o->command_line, prices,           extra};
   int resumed = 0;
   rc_ = store_run_begin(r->st, &info, o->new_run, &r->run_id, &resumed);
   json_decref(extra);
@@ -682,7 +678,8 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
     return rc_;
   }
   r->sum->run_id = r->run_id;
-  if (resumed && !o->quiet) log_info("resuming run %lld in %s", (long long)r->run_id, r->store_path);
+  if (resumed && !o->quiet)
+    log_info("resuming run %lld in %s", (long long)r->run_id, r->store_path);
   for (size_t i = 0; i < r->corpus.n; i++) {
     char sha[65];
     const struct src_doc *d = &r->corpus.docs[i];
@@ -747,13 +744,15 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
   if ((rc_ = setup_store(&r, err, errlen))) goto out;
   if ((rc_ = setup_llm(&r, err, errlen))) goto out;
   r.live_progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
-  r.ep_cfg = (struct ep_config){rc, r.method, &r.bl,
-                                r.method->challenger_prompt ? &r.method_tpl : NULL,
-                                r.prompt_hashes};
+  r.ep_cfg = (struct ep_config){
+      rc, r.method, &r.bl, r.method->challenger_prompt ? &r.method_tpl : NULL, r.prompt_hashes};
   r.ep_env = (struct ep_env){&r, env_submit, env_seed, env_schema_ok, env_record, env_stopping};
 
   loop(&r);
-  if (store_run_set_status(r.st, r.run_id, r.fatal ? "failed" : sum->stopped ? "interrupted" : "done"))
+  if (store_run_set_status(r.st, r.run_id,
+                           r.fatal        ? "failed"
+                           : sum->stopped ? "interrupted"
+                                          : "done"))
     store_failed(&r, "finishing the run");
   if (store_flush(r.st) && !r.fatal) store_failed(&r, "committing");
   progress(&r, 1);

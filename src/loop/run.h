@@ -39,14 +39,14 @@
 #include "store/store.h"
 
 struct run_opts {
-  int new_run;              /* start a new run even if the store holds a different one */
-  const char *cache_from;   /* another store whose answered calls may be reused */
-  size_t limit;             /* 0 = the recipe's sources.limit */
-  int concurrency;          /* 0 = the recipe's */
-  int quiet;                /* no progress lines */
-  int progress;             /* -1 auto (TTY: live line), 0 plain lines, 1 live line */
-  const char *command_line; /* recorded in the store and the card */
-  const char *method;       /* NULL = the recipe's `method:` ("agentic" by default);
+  int new_run;                /* start a new run even if the store holds a different one */
+  const char *cache_from;     /* another store whose answered calls may be reused */
+  size_t limit;               /* 0 = the recipe's sources.limit */
+  int concurrency;            /* 0 = the recipe's */
+  int quiet;                  /* no progress lines */
+  int progress;               /* -1 auto (TTY: live line), 0 plain lines, 1 live line */
+  const char *command_line;   /* recorded in the store and the card */
+  const char *method;         /* NULL = the recipe's `method:` ("agentic" by default);
                                "self-instruct" | "cot-self-instruct" (docs/baselines.md) */
   const struct bl_params *bl; /* CoT filter settings that override the recipe's `baselines:`,
                                  field by field: k <= 0 and a NaN threshold/share mean "not
@@ -58,14 +58,14 @@ struct run_opts {
 struct run_summary {
   size_t sources, done, exhausted, pending, skipped_done;
   size_t accepted, rejected_candidates; /* candidates that passed / failed the gate */
-  size_t kept;              /* baselines: examples kept by the method's filter this session */
-  char method[32];          /* the method that ran */
-  int baseline;             /* 1 for a one-shot baseline method (method_ops.baseline) */
+  size_t kept;     /* baselines: examples kept by the method's filter this session */
+  char method[32]; /* the method that ran */
+  int baseline;    /* 1 for a one-shot baseline method (method_ops.baseline) */
   int64_t calls_sent, cache_hits, prompt_tokens, completion_tokens;
   double cost;
   double seconds;
-  size_t parked;            /* episodes set aside unfinished (infrastructure errors, stop) */
-  int stopped;              /* 1 when a budget, a signal or failing endpoints stopped the run */
+  size_t parked; /* episodes set aside unfinished (infrastructure errors, stop) */
+  int stopped;   /* 1 when a budget, a signal or failing endpoints stopped the run */
   char stop_reason[256];
   store_id run_id;          /* the run in the store */
   char store_path[4096];    /* the store file */

@@ -22,13 +22,13 @@ enum node_type { N_TEXT, N_VAR, N_SECTION, N_INVERTED };
 
 struct node {
   enum node_type type;
-  size_t off, len;   /* N_TEXT: bytes of tpl->src */
-  char **parts;      /* path components; nparts 0 = "." */
+  size_t off, len; /* N_TEXT: bytes of tpl->src */
+  char **parts;    /* path components; nparts 0 = "." */
   int nparts;
-  int special;       /* 1 = @index, 2 = @number */
-  char *name;        /* the tag's name as written */
+  int special; /* 1 = @index, 2 = @number */
+  char *name;  /* the tag's name as written */
   int line, col;
-  size_t end;        /* sections: index one past the closing tag */
+  size_t end; /* sections: index one past the closing tag */
 };
 
 struct tpl {
@@ -97,8 +97,14 @@ static int is_space(char c) { return is_blank(c) || c == '\n' || c == '\f' || c 
 /* Split a tag name into path parts. Returns 0, AD_EPARSE for an empty part. */
 static int split_path(struct node *nd, const char *name) {
   if (!strcmp(name, ".")) return 0;
-  if (!strcmp(name, "@index")) { nd->special = 1; return 0; }
-  if (!strcmp(name, "@number")) { nd->special = 2; return 0; }
+  if (!strcmp(name, "@index")) {
+    nd->special = 1;
+    return 0;
+  }
+  if (!strcmp(name, "@number")) {
+    nd->special = 2;
+    return 0;
+  }
   int cnt = 1;
   for (const char *p = name; *p; p++) cnt += *p == '.';
   nd->parts = xcalloc((size_t)cnt, sizeof *nd->parts);
@@ -400,7 +406,10 @@ static int render_range(struct rstate *st, size_t from, size_t to) {
         long idx = -1;
         for (int f = st->nframes - 1; f >= 0 && idx < 0; f--) idx = st->frames[f].index;
         if (idx < 0) {
-          if (st->flags & TPL_LENIENT) { i++; break; }
+          if (st->flags & TPL_LENIENT) {
+            i++;
+            break;
+          }
           ad_set_err(st->err, st->errlen, "%s:%d:%d: '%s' used outside a section over a list",
                      t->name, nd->line, nd->col, nd->name);
           return AD_ENOTFOUND;
@@ -445,7 +454,10 @@ static int render_range(struct rstate *st, size_t from, size_t to) {
 int tpl_render_ex(const tpl *t, const json_t *vars, unsigned flags, struct buf *out, char *err,
                   size_t errlen) {
   char dummy[1];
-  if (!err || !errlen) { err = dummy; errlen = sizeof dummy; }
+  if (!err || !errlen) {
+    err = dummy;
+    errlen = sizeof dummy;
+  }
   err[0] = '\0';
   if (!t || !out) return AD_EINVAL;
   struct rstate st = {0};
@@ -570,8 +582,8 @@ int tpl_prompt_compile(const char *text, size_t len, const char *name, struct tp
 }
 
 static void add_message(json_t *msgs, const char *role, const struct buf *b) {
-  json_array_append_new(msgs, json_pack("{s:s, s:o}", "role", role, "content",
-                                        jx_string_lossy(b->data, b->len)));
+  json_array_append_new(
+      msgs, json_pack("{s:s, s:o}", "role", role, "content", jx_string_lossy(b->data, b->len)));
 }
 
 int tpl_prompt_render(const struct tpl_prompt *p, const tpl *system_override, const json_t *vars,

@@ -59,8 +59,8 @@ const char *recipe_default_prompt_file(enum recipe_role_id role, enum cand_task 
 /* ---- accept presets ----------------------------------------------------- */
 
 static const char *const preset_cs_deployed[] = {
-    "weak_mean <= 0.65", "weak_max <= 0.75",  "weak_min > 0", "strong_mean >= 0.60",
-    "strong_mean < 0.95", "strong_min > 0", "gap >= 0.20",  NULL};
+    "weak_mean <= 0.65",  "weak_max <= 0.75", "weak_min > 0", "strong_mean >= 0.60",
+    "strong_mean < 0.95", "strong_min > 0",   "gap >= 0.20",  NULL};
 static const char *const preset_cs_prose[] = {"strong_mean >= 0.65", "weak_mean < 0.50",
                                               "gap >= 0.20", NULL};
 static const char *const preset_math_exact[] = {"weak_correct <= 1", "strong_correct >= 3", NULL};
@@ -157,9 +157,15 @@ struct ld {
 
 static void add_msg(struct ld *L, char *msg) {
   L->nerr++;
-  if (!L->diag) { free(msg); return; }
+  if (!L->diag) {
+    free(msg);
+    return;
+  }
   if (L->diag->n < RECIPE_MAX_ERRORS) L->diag->msgs[L->diag->n++] = msg;
-  else { L->diag->dropped++; free(msg); }
+  else {
+    L->diag->dropped++;
+    free(msg);
+  }
 }
 
 static void AD_PRINTF(4, 5) err_pos(struct ld *L, int line, int col, const char *fmt, ...) {
@@ -203,13 +209,19 @@ static void excerpt(const char *s, char *out, size_t n) {
   for (size_t i = 0; s[i] && j + 4 < n; i++) {
     unsigned char c = (unsigned char)s[i];
     out[j++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-    if (i >= 60) { out[j++] = '.'; out[j++] = '.'; out[j++] = '.'; break; }
+    if (i >= 60) {
+      out[j++] = '.';
+      out[j++] = '.';
+      out[j++] = '.';
+      break;
+    }
   }
   out[j] = '\0';
 }
 
 static int valid_var_char(char c, int first) {
-  return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (!first && c >= '0' && c <= '9');
+  return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (!first && c >= '0' && c <= '9');
 }
 
 static const char *lookup_var(struct ld *L, const char *name) {
@@ -248,14 +260,16 @@ static char *interpolate(struct ld *L, const yaml_node_t *n) {
     while (nm + nl < close && valid_var_char(nm[nl], nl == 0)) nl++;
     const char *rest = nm + nl;
     int has_default = 0;
-    if (rest + 1 < close + 1 && rest[0] == ':' && rest + 1 < close && rest[1] == '-') has_default = 1;
+    if (rest + 1 < close + 1 && rest[0] == ':' && rest + 1 < close && rest[1] == '-')
+      has_default = 1;
     if (nl == 0 || (rest != close && !has_default)) {
       char ex[80];
       snprintf(ex, sizeof ex, "%.*s", (int)(close - nm > 60 ? 60 : close - nm), nm);
       excerpt(ex, ex, sizeof ex);
       err_pos(L, NLINE(n), col,
               "bad variable reference '${%s}' (expected '${NAME}' or '${NAME:-default}'; NAME is "
-              "letters, digits and '_')", ex);
+              "letters, digits and '_')",
+              ex);
       goto fail;
     }
     char name[256];
@@ -414,10 +428,17 @@ static int get_num(struct ld *L, yaml_node_t *n, const char *path, double lo, do
 
 /* true/yes/on/1 or false/no/off/0 (any case): 0 and *out, else AD_EINVAL. */
 static int parse_bool(const char *v, int *out) {
-  static const char *const t[] = {"true", "yes", "on", "1"}, *const f[] = {"false", "no", "off", "0"};
+  static const char *const t[] = {"true", "yes", "on", "1"}, *const f[] = {"false", "no", "off",
+                                                                           "0"};
   for (int i = 0; i < 4; i++) {
-    if (!strcasecmp(v, t[i])) { *out = 1; return 0; }
-    if (!strcasecmp(v, f[i])) { *out = 0; return 0; }
+    if (!strcasecmp(v, t[i])) {
+      *out = 1;
+      return 0;
+    }
+    if (!strcasecmp(v, f[i])) {
+      *out = 0;
+      return 0;
+    }
   }
   return AD_EINVAL;
 }
@@ -438,7 +459,10 @@ static int get_enum(struct ld *L, yaml_node_t *n, const char *path, const char *
   char *v;
   if (get_scalar(L, n, path, &v)) return -1;
   for (int i = 0; names[i]; i++) {
-    if (!strcmp(names[i], v)) { free(v); return i; }
+    if (!strcmp(names[i], v)) {
+      free(v);
+      return i;
+    }
   }
   char list[256], ex[80];
   name_list(names, list, sizeof list);
@@ -452,7 +476,8 @@ static int get_enum(struct ld *L, yaml_node_t *n, const char *path, const char *
  * integer, real, else string); quoted scalars stay strings. */
 static json_t *to_json(struct ld *L, yaml_node_t *n, const char *path, int depth) {
   if (--L->json_budget < 0) {
-    if (L->json_budget == -1) err_at(L, n, "%s: too many nodes (more than %d)", path, RECIPE_JSON_BUDGET);
+    if (L->json_budget == -1)
+      err_at(L, n, "%s: too many nodes (more than %d)", path, RECIPE_JSON_BUDGET);
     return NULL;
   }
   if (depth > RECIPE_JSON_DEPTH) {
@@ -488,7 +513,10 @@ static json_t *to_json(struct ld *L, yaml_node_t *n, const char *path, int depth
          it++) {
       yaml_node_t *c = node(L, *it);
       json_t *cj = c ? to_json(L, c, path, depth + 1) : NULL;
-      if (!cj) { json_decref(a); return NULL; }
+      if (!cj) {
+        json_decref(a);
+        return NULL;
+      }
       json_array_append_new(a, cj);
     }
     return a;
@@ -512,7 +540,11 @@ static json_t *to_json(struct ld *L, yaml_node_t *n, const char *path, int depth
         return NULL;
       }
       json_t *vj = to_json(L, v, path, depth + 1);
-      if (!vj) { json_decref(kj); json_decref(o); return NULL; }
+      if (!vj) {
+        json_decref(kj);
+        json_decref(o);
+        return NULL;
+      }
       json_object_set_new(o, key, vj);
       json_decref(kj);
     }
@@ -531,42 +563,54 @@ static json_t *get_object(struct ld *L, yaml_node_t *n, const char *path) {
 
 /* ---- sections ----------------------------------------------------------- */
 
-static const char *const k_top[] = {"name",   "task",    "seed",   "method",  "goal",
-                                    "concurrency", "sources", "endpoints", "roles", "accept",
-                                    "budgets", "checks", "baselines", "output", NULL};
-static const char *const k_sources[] = {"path",      "format",    "id_field", "title_field",
-                                        "text_field", "max_chars", "limit",    "shuffle",
+static const char *const k_top[] = {"name",        "task",    "seed",      "method", "goal",
+                                    "concurrency", "sources", "endpoints", "roles",  "accept",
+                                    "budgets",     "checks",  "baselines", "output", NULL};
+static const char *const k_sources[] = {"path",         "format",    "id_field", "title_field",
+                                        "text_field",   "max_chars", "limit",    "shuffle",
                                         "shuffle_seed", NULL};
-static const char *const k_endpoint[] = {"base_url",       "base_urls",    "api_key_env",
-                                         "headers",        "max_inflight", "requests_per_min",
-                                         "tokens_per_min", "connect_timeout_ms",
-                                         "request_timeout_ms", "max_retries", "extra_body",
-                                         "json_schema",    "prices",       NULL};
+static const char *const k_endpoint[] = {"base_url",
+                                         "base_urls",
+                                         "api_key_env",
+                                         "headers",
+                                         "max_inflight",
+                                         "requests_per_min",
+                                         "tokens_per_min",
+                                         "connect_timeout_ms",
+                                         "request_timeout_ms",
+                                         "max_retries",
+                                         "extra_body",
+                                         "json_schema",
+                                         "prices",
+                                         NULL};
 static const char *const k_price[] = {"input_per_mtok", "output_per_mtok", NULL};
-static const char *const k_role[] = {"endpoint", "model", "prompt", "system_prompt", "temperature",
-                                     "top_p",    "max_tokens", "extra", NULL};
-static const char *const k_solver[] = {"endpoint", "model", "prompt", "system_prompt",
-                                       "temperature", "top_p", "max_tokens", "extra", "samples",
-                                       NULL};
+static const char *const k_role[] = {"endpoint",      "model",       "prompt",
+                                     "system_prompt", "temperature", "top_p",
+                                     "max_tokens",    "extra",       NULL};
+static const char *const k_solver[] = {"endpoint",    "model", "prompt",     "system_prompt",
+                                       "temperature", "top_p", "max_tokens", "extra",
+                                       "samples",     NULL};
 static const char *const k_roles[] = {"orchestrator", "challenger", "quality", "weak",
-                                     "strong", "judge", NULL};
+                                      "strong",       "judge",      NULL};
 static const char *const k_accept[] = {"preset", "bounds", "short_circuit", "pass_threshold", NULL};
-static const char *const k_budgets[] = {"rounds_per_source", "examples_per_source", "max_calls",
-                                        "max_tokens", "max_cost", NULL};
-static const char *const k_checks[] = {"max_context_chars", "min_context_chars", "leakage_ngram",
-                                       "leakage_max_overlap", "rubric_min", "rubric_max",
-                                       "max_weight", "dedup", "verifiable_matcher", NULL};
+static const char *const k_budgets[] = {
+    "rounds_per_source", "examples_per_source", "max_calls", "max_tokens", "max_cost", NULL};
+static const char *const k_checks[] = {
+    "max_context_chars", "min_context_chars", "leakage_ngram", "leakage_max_overlap", "rubric_min",
+    "rubric_max",        "max_weight",        "dedup",         "verifiable_matcher",  NULL};
 static const char *const k_baselines[] = {"k", "rip_threshold", "ac_min_share", NULL};
 static const char *const k_output[] = {"folder", "store", NULL};
 static const char *const v_task[] = {"rubric", "verifiable", NULL};
 static const char *const v_method[] = {"agentic", "self-instruct", "cot-self-instruct", NULL};
 static const char *const v_format[] = {"auto", "jsonl", "dir", NULL};
 /* Indexed as enum score_matcher ("normalized" is read as SCORE_NORMALISED). */
-static const char *const v_matcher[] = {"auto", "exact", "normalised", "numeric", "llm", "normalized", NULL};
+static const char *const v_matcher[] = {"auto", "exact",      "normalised", "numeric",
+                                        "llm",  "normalized", NULL};
 _Static_assert(SCORE_AUTO == 0 && SCORE_EXACT == 1 && SCORE_NORMALISED == 2 && SCORE_NUMERIC == 3 &&
                    SCORE_LLM == 4,
                "v_matcher is indexed by enum score_matcher");
-static const char *const v_presets[] = {"cs-deployed", "cs-prose", "math-exact", "verifiable-majority", NULL};
+static const char *const v_presets[] = {"cs-deployed", "cs-prose", "math-exact",
+                                        "verifiable-majority", NULL};
 
 static void parse_sources(struct ld *L, yaml_node_t *n) {
   struct src_options *o = &L->r->sources;
@@ -579,15 +623,18 @@ static void parse_sources(struct ld *L, yaml_node_t *n) {
     if (f >= 0) o->format = (enum src_format)f;
   }
   if ((v = map_get(L, n, "id_field"))) get_str(L, v, "sources.id_field", 0, (char **)&o->id_field);
-  if ((v = map_get(L, n, "title_field"))) get_str(L, v, "sources.title_field", 0, (char **)&o->title_field);
-  if ((v = map_get(L, n, "text_field"))) get_str(L, v, "sources.text_field", 0, (char **)&o->text_field);
+  if ((v = map_get(L, n, "title_field")))
+    get_str(L, v, "sources.title_field", 0, (char **)&o->title_field);
+  if ((v = map_get(L, n, "text_field")))
+    get_str(L, v, "sources.text_field", 0, (char **)&o->text_field);
   long long x;
   if ((v = map_get(L, n, "max_chars")) && !get_int(L, v, "sources.max_chars", 0, LLONG_MAX, &x))
     o->max_chars = (size_t)x;
   if ((v = map_get(L, n, "limit")) && !get_int(L, v, "sources.limit", 0, LLONG_MAX, &x))
     o->limit = (size_t)x;
   if ((v = map_get(L, n, "shuffle"))) get_bool(L, v, "sources.shuffle", &o->shuffle);
-  if ((v = map_get(L, n, "shuffle_seed")) && !get_int(L, v, "sources.shuffle_seed", LLONG_MIN, LLONG_MAX, &x))
+  if ((v = map_get(L, n, "shuffle_seed")) &&
+      !get_int(L, v, "sources.shuffle_seed", LLONG_MIN, LLONG_MAX, &x))
     o->shuffle_seed = (uint64_t)x;
 }
 
@@ -635,7 +682,8 @@ static int secret_header(const char *name) {
          strcasestr(name, "cookie");
 }
 
-static void parse_headers(struct ld *L, struct recipe_endpoint *e, yaml_node_t *n, const char *path) {
+static void parse_headers(struct ld *L, struct recipe_endpoint *e, yaml_node_t *n,
+                          const char *path) {
   if (check_map(L, n, path, NULL)) return;
   for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
     yaml_node_t *k = node(L, p->key), *v = node(L, p->value);
@@ -665,7 +713,8 @@ static void parse_headers(struct ld *L, struct recipe_endpoint *e, yaml_node_t *
   }
 }
 
-static void parse_prices(struct ld *L, struct recipe_endpoint *e, yaml_node_t *n, const char *path) {
+static void parse_prices(struct ld *L, struct recipe_endpoint *e, yaml_node_t *n,
+                         const char *path) {
   if (check_map(L, n, path, NULL)) return;
   size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
   if (cnt > RECIPE_MAX_PRICES) {
@@ -700,7 +749,8 @@ static void endpoint_defaults(struct recipe_endpoint *e) {
   e->json_schema = 1;
 }
 
-static void parse_endpoint(struct ld *L, struct recipe_endpoint *e, yaml_node_t *n, const char *name) {
+static void parse_endpoint(struct ld *L, struct recipe_endpoint *e, yaml_node_t *n,
+                           const char *name) {
   char path[300];
   snprintf(path, sizeof path, "endpoints.%s", name);
   endpoint_defaults(e);
@@ -718,7 +768,8 @@ static void parse_endpoint(struct ld *L, struct recipe_endpoint *e, yaml_node_t 
     } else {
       if (u2->data.sequence.items.top == u2->data.sequence.items.start)
         err_at(L, u2, "%s: the list is empty", FP("base_urls"));
-      for (yaml_node_item_t *it = u2->data.sequence.items.start; it < u2->data.sequence.items.top; it++) {
+      for (yaml_node_item_t *it = u2->data.sequence.items.start; it < u2->data.sequence.items.top;
+           it++) {
         yaml_node_t *c = node(L, *it);
         if (c) add_url(L, e, c, FP("base_urls"));
       }
@@ -731,19 +782,27 @@ static void parse_endpoint(struct ld *L, struct recipe_endpoint *e, yaml_node_t 
   if ((v = map_get(L, n, "api_key_env"))) {
     if (!get_str(L, v, FP("api_key_env"), 0, &e->api_key_env) && !valid_name(e->api_key_env)) {
       /* Probably a key pasted in: never echo or keep it. */
-      err_at(L, v, "%s: not an environment variable name (give the NAME of the variable that "
-             "holds the key, never the key itself)", fp);
+      err_at(L, v,
+             "%s: not an environment variable name (give the NAME of the variable that "
+             "holds the key, never the key itself)",
+             fp);
       free(e->api_key_env);
       e->api_key_env = NULL;
     }
   }
   if ((v = map_get(L, n, "headers"))) parse_headers(L, e, v, FP("headers"));
-  if ((v = map_get(L, n, "max_inflight"))) get_intv(L, v, FP("max_inflight"), 1, 100000, &e->max_inflight);
-  if ((v = map_get(L, n, "requests_per_min"))) get_num(L, v, FP("requests_per_min"), 0, 1e9, &e->requests_per_min);
-  if ((v = map_get(L, n, "tokens_per_min"))) get_num(L, v, FP("tokens_per_min"), 0, 1e12, &e->tokens_per_min);
-  if ((v = map_get(L, n, "connect_timeout_ms"))) get_intv(L, v, FP("connect_timeout_ms"), 1, 3600000, &e->connect_timeout_ms);
-  if ((v = map_get(L, n, "request_timeout_ms"))) get_intv(L, v, FP("request_timeout_ms"), 1, 86400000, &e->request_timeout_ms);
-  if ((v = map_get(L, n, "max_retries"))) get_intv(L, v, FP("max_retries"), 0, 100, &e->max_retries);
+  if ((v = map_get(L, n, "max_inflight")))
+    get_intv(L, v, FP("max_inflight"), 1, 100000, &e->max_inflight);
+  if ((v = map_get(L, n, "requests_per_min")))
+    get_num(L, v, FP("requests_per_min"), 0, 1e9, &e->requests_per_min);
+  if ((v = map_get(L, n, "tokens_per_min")))
+    get_num(L, v, FP("tokens_per_min"), 0, 1e12, &e->tokens_per_min);
+  if ((v = map_get(L, n, "connect_timeout_ms")))
+    get_intv(L, v, FP("connect_timeout_ms"), 1, 3600000, &e->connect_timeout_ms);
+  if ((v = map_get(L, n, "request_timeout_ms")))
+    get_intv(L, v, FP("request_timeout_ms"), 1, 86400000, &e->request_timeout_ms);
+  if ((v = map_get(L, n, "max_retries")))
+    get_intv(L, v, FP("max_retries"), 0, 100, &e->max_retries);
   if ((v = map_get(L, n, "extra_body"))) e->extra_body = get_object(L, v, FP("extra_body"));
   if ((v = map_get(L, n, "json_schema"))) get_bool(L, v, FP("json_schema"), &e->json_schema);
   if ((v = map_get(L, n, "prices"))) parse_prices(L, e, v, FP("prices"));
@@ -759,13 +818,15 @@ static void parse_endpoints(struct ld *L, yaml_node_t *n) {
       cnt = 0;
     }
     r->endpoints = xcalloc(cnt + 1, sizeof *r->endpoints);
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; cnt && p < n->data.mapping.pairs.top; p++) {
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; cnt && p < n->data.mapping.pairs.top;
+         p++) {
       yaml_node_t *k = node(L, p->key), *v = node(L, p->value);
       if (!k || !v || k->type != YAML_SCALAR_NODE) continue;
       char ex[80];
       excerpt(sval(k), ex, sizeof ex);
       if (!valid_name(sval(k))) {
-        err_at(L, k, "endpoints: '%s' is not a valid endpoint name (letters, digits, '_', '-', '.')", ex);
+        err_at(L, k,
+               "endpoints: '%s' is not a valid endpoint name (letters, digits, '_', '-', '.')", ex);
         continue;
       }
       if (recipe_find_endpoint(r, sval(k)) >= 0) continue; /* duplicate: reported by check_map */
@@ -796,7 +857,10 @@ static void parse_role(struct ld *L, enum recipe_role_id id, yaml_node_t *n) {
   if (optional && n->type == YAML_SCALAR_NODE) {
     int b = 0;
     char *v = NULL;
-    if (is_null(n)) { ro->present = 0; return; }
+    if (is_null(n)) {
+      ro->present = 0;
+      return;
+    }
     if (get_scalar(L, n, path, &v)) return;
     if (parse_bool(v, &b) || b) {
       err_at(L, n, "%s: expected a mapping (or false to turn the role off)", path);
@@ -841,10 +905,12 @@ static void parse_role(struct ld *L, enum recipe_role_id id, yaml_node_t *n) {
   }
   if ((v = map_get(L, n, "temperature"))) get_num(L, v, FP("temperature"), 0, 10, &ro->temperature);
   if ((v = map_get(L, n, "top_p"))) get_num(L, v, FP("top_p"), 0, 1, &ro->top_p);
-  if ((v = map_get(L, n, "max_tokens"))) get_intv(L, v, FP("max_tokens"), 1, 100000000, &ro->max_tokens);
+  if ((v = map_get(L, n, "max_tokens")))
+    get_intv(L, v, FP("max_tokens"), 1, 100000000, &ro->max_tokens);
   if ((v = map_get(L, n, "extra"))) ro->extra = get_object(L, v, FP("extra"));
   if (solver && (v = map_get(L, n, "samples"))) {
-    if (!get_intv(L, v, FP("samples"), 1, ACCEPT_MAX_SAMPLES, &ro->samples)) L->explicit_samples[id] = 1;
+    if (!get_intv(L, v, FP("samples"), 1, ACCEPT_MAX_SAMPLES, &ro->samples))
+      L->explicit_samples[id] = 1;
   }
 #undef FP
 }
@@ -857,7 +923,10 @@ static void role_defaults(struct recipe *r) {
     ro->samples = 1;
     switch (i) {
     case RECIPE_ROLE_WEAK:
-    case RECIPE_ROLE_STRONG: ro->temperature = 1.0; ro->samples = 3; break;
+    case RECIPE_ROLE_STRONG:
+      ro->temperature = 1.0;
+      ro->samples = 3;
+      break;
     case RECIPE_ROLE_CHALLENGER:
     case RECIPE_ROLE_ORCHESTRATOR: ro->temperature = 0.7; break;
     default: ro->temperature = 0.0; break;
@@ -868,7 +937,8 @@ static void role_defaults(struct recipe *r) {
 static void parse_roles(struct ld *L, yaml_node_t *n, yaml_node_t *root) {
   struct recipe *r = L->r;
   if (!n) {
-    err_at(L, root, "missing required key 'roles' in the recipe (challenger, weak, strong and "
+    err_at(L, root,
+           "missing required key 'roles' in the recipe (challenger, weak, strong and "
            "judge are required)");
     return;
   }
@@ -889,13 +959,16 @@ static void parse_roles(struct ld *L, yaml_node_t *n, yaml_node_t *root) {
   }
 }
 
-static void parse_bounds_list(struct ld *L, yaml_node_t *n, const char *path, struct accept_spec *s) {
+static void parse_bounds_list(struct ld *L, yaml_node_t *n, const char *path,
+                              struct accept_spec *s) {
   if (n->type != YAML_SEQUENCE_NODE) {
-    err_at(L, n, "%s: expected a list of bounds like 'weak_mean <= 0.65', got %s", path, kind_name(n));
+    err_at(L, n, "%s: expected a list of bounds like 'weak_mean <= 0.65', got %s", path,
+           kind_name(n));
     return;
   }
   int idx = 0;
-  for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, idx++) {
+  for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+       it++, idx++) {
     yaml_node_t *c = node(L, *it);
     if (!c) continue;
     char ip[80];
@@ -919,7 +992,8 @@ static void set_preset(struct ld *L, yaml_node_t *v, const char *path) {
   int i = get_enum(L, v, path, v_presets);
   if (i < 0) return;
   if (recipe_accept_preset(v_presets[i], r->task, &r->accept)) {
-    err_at(L, v, "%s: preset '%s' failed to build (accept module rejected its bounds)", path, v_presets[i]);
+    err_at(L, v, "%s: preset '%s' failed to build (accept module rejected its bounds)", path,
+           v_presets[i]);
     return;
   }
   snprintf(r->accept_preset, sizeof r->accept_preset, "%s", v_presets[i]);
@@ -944,8 +1018,10 @@ static void parse_accept(struct ld *L, yaml_node_t *n) {
   if ((v = map_get(L, n, "preset"))) set_preset(L, v, "accept.preset");
   else if (b) r->accept.n = 0;
   if (b) parse_bounds_list(L, b, "accept.bounds", &r->accept); /* appended to a preset */
-  if ((v = map_get(L, n, "short_circuit"))) get_bool(L, v, "accept.short_circuit", &r->accept.short_circuit);
-  if ((v = map_get(L, n, "pass_threshold"))) get_num(L, v, "accept.pass_threshold", 0, 1, &r->accept.pass_threshold);
+  if ((v = map_get(L, n, "short_circuit")))
+    get_bool(L, v, "accept.short_circuit", &r->accept.short_circuit);
+  if ((v = map_get(L, n, "pass_threshold")))
+    get_num(L, v, "accept.pass_threshold", 0, 1, &r->accept.pass_threshold);
   if (r->accept.n == 0) err_at(L, n, "accept: no bounds (give a preset or a list of bounds)");
 }
 
@@ -956,10 +1032,14 @@ static void parse_budgets(struct ld *L, yaml_node_t *n) {
   if (!n || check_map(L, n, "budgets", k_budgets)) return;
   yaml_node_t *v;
   long long x;
-  if ((v = map_get(L, n, "rounds_per_source"))) get_intv(L, v, "budgets.rounds_per_source", 1, 1000, &b->rounds_per_source);
-  if ((v = map_get(L, n, "examples_per_source"))) get_intv(L, v, "budgets.examples_per_source", 1, 1000, &b->examples_per_source);
-  if ((v = map_get(L, n, "max_calls")) && !get_int(L, v, "budgets.max_calls", 0, LLONG_MAX, &x)) b->max_calls = x;
-  if ((v = map_get(L, n, "max_tokens")) && !get_int(L, v, "budgets.max_tokens", 0, LLONG_MAX, &x)) b->max_tokens = x;
+  if ((v = map_get(L, n, "rounds_per_source")))
+    get_intv(L, v, "budgets.rounds_per_source", 1, 1000, &b->rounds_per_source);
+  if ((v = map_get(L, n, "examples_per_source")))
+    get_intv(L, v, "budgets.examples_per_source", 1, 1000, &b->examples_per_source);
+  if ((v = map_get(L, n, "max_calls")) && !get_int(L, v, "budgets.max_calls", 0, LLONG_MAX, &x))
+    b->max_calls = x;
+  if ((v = map_get(L, n, "max_tokens")) && !get_int(L, v, "budgets.max_tokens", 0, LLONG_MAX, &x))
+    b->max_tokens = x;
   if ((v = map_get(L, n, "max_cost"))) get_num(L, v, "budgets.max_cost", 0, 1e12, &b->max_cost);
 }
 
@@ -969,13 +1049,20 @@ static void parse_checks(struct ld *L, yaml_node_t *n) {
   L->r->verifiable_matcher = SCORE_AUTO;
   if (!n || check_map(L, n, "checks", k_checks)) return;
   yaml_node_t *v;
-  if ((v = map_get(L, n, "max_context_chars"))) get_intv(L, v, "checks.max_context_chars", 0, INT_MAX, &c->max_context_chars);
-  if ((v = map_get(L, n, "min_context_chars"))) get_intv(L, v, "checks.min_context_chars", 0, INT_MAX, &c->min_context_chars);
-  if ((v = map_get(L, n, "leakage_ngram"))) get_intv(L, v, "checks.leakage_ngram", 1, 100, &c->leakage_ngram);
-  if ((v = map_get(L, n, "leakage_max_overlap"))) get_num(L, v, "checks.leakage_max_overlap", 0, 1, &c->leakage_max_overlap);
-  if ((v = map_get(L, n, "rubric_min"))) get_intv(L, v, "checks.rubric_min", 1, 1000, &c->rubric_min);
-  if ((v = map_get(L, n, "rubric_max"))) get_intv(L, v, "checks.rubric_max", 1, 1000, &c->rubric_max);
-  if ((v = map_get(L, n, "max_weight"))) get_intv(L, v, "checks.max_weight", 1, 1000, &c->max_weight);
+  if ((v = map_get(L, n, "max_context_chars")))
+    get_intv(L, v, "checks.max_context_chars", 0, INT_MAX, &c->max_context_chars);
+  if ((v = map_get(L, n, "min_context_chars")))
+    get_intv(L, v, "checks.min_context_chars", 0, INT_MAX, &c->min_context_chars);
+  if ((v = map_get(L, n, "leakage_ngram")))
+    get_intv(L, v, "checks.leakage_ngram", 1, 100, &c->leakage_ngram);
+  if ((v = map_get(L, n, "leakage_max_overlap")))
+    get_num(L, v, "checks.leakage_max_overlap", 0, 1, &c->leakage_max_overlap);
+  if ((v = map_get(L, n, "rubric_min")))
+    get_intv(L, v, "checks.rubric_min", 1, 1000, &c->rubric_min);
+  if ((v = map_get(L, n, "rubric_max")))
+    get_intv(L, v, "checks.rubric_max", 1, 1000, &c->rubric_max);
+  if ((v = map_get(L, n, "max_weight")))
+    get_intv(L, v, "checks.max_weight", 1, 1000, &c->max_weight);
   if ((v = map_get(L, n, "dedup"))) get_bool(L, v, "checks.dedup", &c->dedup);
   if ((v = map_get(L, n, "verifiable_matcher"))) {
     int m = get_enum(L, v, "checks.verifiable_matcher", v_matcher);
@@ -983,7 +1070,8 @@ static void parse_checks(struct ld *L, yaml_node_t *n) {
     if (m >= 0) L->r->verifiable_matcher = (enum score_matcher)m;
   }
   if (c->rubric_min > c->rubric_max)
-    err_at(L, n, "checks: rubric_min (%d) is larger than rubric_max (%d)", c->rubric_min, c->rubric_max);
+    err_at(L, n, "checks: rubric_min (%d) is larger than rubric_max (%d)", c->rubric_min,
+           c->rubric_max);
   if (c->max_context_chars && c->min_context_chars > c->max_context_chars)
     err_at(L, n, "checks: min_context_chars (%d) is larger than max_context_chars (%d)",
            c->min_context_chars, c->max_context_chars);
@@ -1004,7 +1092,9 @@ static void parse_baselines(struct ld *L, yaml_node_t *n) {
     double x = 0;
     if (!get_num(L, v, "baselines.ac_min_share", 0, 1, &x)) {
       if (x > 0) b->ac_min_share = x;
-      else err_at(L, v, "baselines.ac_min_share: must be greater than 0 (a share in (0, 1]), got %g", x);
+      else
+        err_at(L, v, "baselines.ac_min_share: must be greater than 0 (a share in (0, 1]), got %g",
+               x);
     }
   }
 }
@@ -1065,7 +1155,8 @@ static void load_prompts(struct ld *L) {
     if (L->prompt_rel[i]) {
       char *p = resolve_prompt(L, L->prompt_rel[i], tried, sizeof tried);
       if (!p) {
-        err_pos(L, line, col, "%s: prompt file '%s' not found (looked for: %s)", what, L->prompt_rel[i], tried);
+        err_pos(L, line, col, "%s: prompt file '%s' not found (looked for: %s)", what,
+                L->prompt_rel[i], tried);
       } else {
         load_prompt_file(L, &ro->prompt, p, 0, line, col, what);
         free(p);
@@ -1088,7 +1179,9 @@ static void load_prompts(struct ld *L) {
       snprintf(what, sizeof what, "roles.%s.system_prompt", role_names[i]);
       pn = L->sysprompt_nodes[i];
       char *p = resolve_prompt(L, L->sysprompt_rel[i], tried, sizeof tried);
-      if (!p) err_at(L, pn, "%s: prompt file '%s' not found (looked for: %s)", what, L->sysprompt_rel[i], tried);
+      if (!p)
+        err_at(L, pn, "%s: prompt file '%s' not found (looked for: %s)", what, L->sysprompt_rel[i],
+               tried);
       else load_prompt_file(L, &ro->system_prompt, p, 1, NLINE(pn), NCOL(pn), what);
       free(p);
     }
@@ -1120,7 +1213,10 @@ void recipe_free(struct recipe *r) {
     free(e->name);
     for (int k = 0; k < e->n_urls; k++) free(e->base_urls[k]);
     free(e->api_key_env);
-    for (int k = 0; k < e->n_headers; k++) { free(e->headers[k]); free(e->headers_raw[k]); }
+    for (int k = 0; k < e->n_headers; k++) {
+      free(e->headers[k]);
+      free(e->headers_raw[k]);
+    }
     json_decref(e->extra_body);
     for (int k = 0; k < e->n_prices; k++) free(e->prices[k].model);
     free(e->prices);
@@ -1160,7 +1256,8 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
   }
   if ((v = map_get(L, root, "name"))) {
     if (!get_str(L, v, "name", 0, &r->name) && !valid_recipe_name(r->name)) {
-      err_at(L, v, "name: must not contain '/', '\\' or control characters (it names the output folder)");
+      err_at(L, v,
+             "name: must not contain '/', '\\' or control characters (it names the output folder)");
     }
   } else {
     err_at(L, root, "missing required key 'name' in the recipe");
@@ -1170,14 +1267,16 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
     if (t >= 0) r->task = (enum cand_task)t;
   }
   long long x;
-  if ((v = map_get(L, root, "seed")) && !get_int(L, v, "seed", LLONG_MIN, LLONG_MAX, &x)) r->seed = x;
+  if ((v = map_get(L, root, "seed")) && !get_int(L, v, "seed", LLONG_MIN, LLONG_MAX, &x))
+    r->seed = x;
   r->sources.shuffle_seed = (uint64_t)r->seed;
   if ((v = map_get(L, root, "method"))) {
     int m = get_enum(L, v, "method", v_method);
     if (m >= 0) xset_str(&r->method, v_method[m]);
   }
   if ((v = map_get(L, root, "goal"))) get_str(L, v, "goal", 1, &r->goal);
-  if ((v = map_get(L, root, "concurrency"))) get_intv(L, v, "concurrency", 1, 1000000, &r->concurrency);
+  if ((v = map_get(L, root, "concurrency")))
+    get_intv(L, v, "concurrency", 1, 1000000, &r->concurrency);
   if ((v = map_get(L, root, "sources"))) parse_sources(L, v);
   else err_at(L, root, "missing required key 'sources' in the recipe");
   parse_endpoints(L, map_get(L, root, "endpoints"));
@@ -1244,7 +1343,8 @@ int recipe_load_mem(const char *text, size_t n, const char *virtual_path,
     const char *prob = parser.problem ? parser.problem : "syntax error";
     if (parser.context)
       err_pos(&L, (int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1,
-              "YAML syntax error: %s %s (line %d)", prob, parser.context, (int)parser.context_mark.line + 1);
+              "YAML syntax error: %s %s (line %d)", prob, parser.context,
+              (int)parser.context_mark.line + 1);
     else
       err_pos(&L, (int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1,
               "YAML syntax error: %s", prob);
@@ -1372,11 +1472,12 @@ json_t *recipe_to_json(const struct recipe *r) {
 
   const struct src_options *s = &r->sources;
   json_object_set_new(root, "sources",
-                      json_pack("{s:o, s:s, s:o, s:o, s:o, s:I, s:I, s:b, s:I}", "path", jstr(s->path),
-                                "format", src_format_name(s->format), "id_field", jstr(s->id_field),
-                                "title_field", jstr(s->title_field), "text_field", jstr(s->text_field),
-                                "max_chars", (json_int_t)s->max_chars, "limit", (json_int_t)s->limit,
-                                "shuffle", s->shuffle, "shuffle_seed", (json_int_t)s->shuffle_seed));
+                      json_pack("{s:o, s:s, s:o, s:o, s:o, s:I, s:I, s:b, s:I}", "path",
+                                jstr(s->path), "format", src_format_name(s->format), "id_field",
+                                jstr(s->id_field), "title_field", jstr(s->title_field),
+                                "text_field", jstr(s->text_field), "max_chars",
+                                (json_int_t)s->max_chars, "limit", (json_int_t)s->limit, "shuffle",
+                                s->shuffle, "shuffle_seed", (json_int_t)s->shuffle_seed));
 
   json_t *eps = json_object();
   for (int i = 0; i < r->n_endpoints; i++) {
@@ -1388,14 +1489,13 @@ json_t *recipe_to_json(const struct recipe *r) {
       json_object_set_new(prices, e->prices[k].model,
                           json_pack("{s:f, s:f}", "input_per_mtok", e->prices[k].input_per_mtok,
                                     "output_per_mtok", e->prices[k].output_per_mtok));
-    json_t *ej = json_pack("{s:o, s:o, s:o, s:i, s:f, s:f, s:i, s:i, s:i, s:O, s:b, s:o, s:b}",
-                           "base_urls", urls, "api_key_env", jstr(e->api_key_env), "headers", hdrs,
-                           "max_inflight", e->max_inflight, "requests_per_min", e->requests_per_min,
-                           "tokens_per_min", e->tokens_per_min, "connect_timeout_ms",
-                           e->connect_timeout_ms, "request_timeout_ms", e->request_timeout_ms,
-                           "max_retries", e->max_retries, "extra_body",
-                           e->extra_body ? e->extra_body : json_null(), "json_schema", e->json_schema,
-                           "prices", prices, "builtin", e->builtin);
+    json_t *ej = json_pack(
+        "{s:o, s:o, s:o, s:i, s:f, s:f, s:i, s:i, s:i, s:O, s:b, s:o, s:b}", "base_urls", urls,
+        "api_key_env", jstr(e->api_key_env), "headers", hdrs, "max_inflight", e->max_inflight,
+        "requests_per_min", e->requests_per_min, "tokens_per_min", e->tokens_per_min,
+        "connect_timeout_ms", e->connect_timeout_ms, "request_timeout_ms", e->request_timeout_ms,
+        "max_retries", e->max_retries, "extra_body", e->extra_body ? e->extra_body : json_null(),
+        "json_schema", e->json_schema, "prices", prices, "builtin", e->builtin);
     if (ej) json_object_set_new(eps, e->name, ej);
   }
   json_object_set_new(root, "endpoints", eps);
@@ -1407,13 +1507,13 @@ json_t *recipe_to_json(const struct recipe *r) {
       json_object_set_new(roles, role_names[i], json_null());
       continue;
     }
-    json_t *rj = json_pack("{s:o, s:o, s:o, s:o, s:f, s:o, s:o, s:O, s:i}", "endpoint",
-                           jstr(ro->endpoint), "model", jstr(ro->model), "prompt",
-                           prompt_json(&ro->prompt), "system_prompt",
-                           prompt_json(&ro->system_prompt), "temperature", ro->temperature,
-                           "top_p", ro->top_p == LLM_UNSET ? json_null() : json_real(ro->top_p),
-                           "max_tokens", ro->max_tokens > 0 ? json_integer(ro->max_tokens) : json_null(),
-                           "extra", ro->extra ? ro->extra : json_null(), "samples", ro->samples);
+    json_t *rj = json_pack(
+        "{s:o, s:o, s:o, s:o, s:f, s:o, s:o, s:O, s:i}", "endpoint", jstr(ro->endpoint), "model",
+        jstr(ro->model), "prompt", prompt_json(&ro->prompt), "system_prompt",
+        prompt_json(&ro->system_prompt), "temperature", ro->temperature, "top_p",
+        ro->top_p == LLM_UNSET ? json_null() : json_real(ro->top_p), "max_tokens",
+        ro->max_tokens > 0 ? json_integer(ro->max_tokens) : json_null(), "extra",
+        ro->extra ? ro->extra : json_null(), "samples", ro->samples);
     if (rj) json_object_set_new(roles, role_names[i], rj);
   }
   json_object_set_new(root, "roles", roles);
@@ -1431,23 +1531,24 @@ json_t *recipe_to_json(const struct recipe *r) {
                                 "pass_threshold", r->accept.pass_threshold));
   const struct recipe_budgets *b = &r->budgets;
   json_object_set_new(root, "budgets",
-                      json_pack("{s:i, s:i, s:I, s:I, s:f}", "rounds_per_source", b->rounds_per_source,
-                                "examples_per_source", b->examples_per_source, "max_calls",
-                                (json_int_t)b->max_calls, "max_tokens", (json_int_t)b->max_tokens,
-                                "max_cost", b->max_cost));
+                      json_pack("{s:i, s:i, s:I, s:I, s:f}", "rounds_per_source",
+                                b->rounds_per_source, "examples_per_source", b->examples_per_source,
+                                "max_calls", (json_int_t)b->max_calls, "max_tokens",
+                                (json_int_t)b->max_tokens, "max_cost", b->max_cost));
   const struct cand_checks *c = &r->checks;
-  json_object_set_new(root, "checks",
-                      json_pack("{s:i, s:i, s:i, s:f, s:i, s:i, s:i, s:b, s:s}", "max_context_chars",
-                                c->max_context_chars, "min_context_chars", c->min_context_chars,
-                                "leakage_ngram", c->leakage_ngram, "leakage_max_overlap",
-                                c->leakage_max_overlap, "rubric_min", c->rubric_min, "rubric_max",
-                                c->rubric_max, "max_weight", c->max_weight, "dedup", c->dedup,
-                                "verifiable_matcher", score_matcher_name(r->verifiable_matcher)));
+  json_object_set_new(
+      root, "checks",
+      json_pack("{s:i, s:i, s:i, s:f, s:i, s:i, s:i, s:b, s:s}", "max_context_chars",
+                c->max_context_chars, "min_context_chars", c->min_context_chars, "leakage_ngram",
+                c->leakage_ngram, "leakage_max_overlap", c->leakage_max_overlap, "rubric_min",
+                c->rubric_min, "rubric_max", c->rubric_max, "max_weight", c->max_weight, "dedup",
+                c->dedup, "verifiable_matcher", score_matcher_name(r->verifiable_matcher)));
   const struct bl_params *bl = &r->baselines;
   json_object_set_new(root, "baselines",
                       json_pack("{s:i, s:f, s:f}", "k", bl->k, "rip_threshold", bl->rip_threshold,
                                 "ac_min_share", bl->ac_min_share));
-  json_object_set_new(root, "output", json_pack("{s:o, s:o}", "folder", jstr(r->output_folder),
-                                                "store", jstr(r->store_path)));
+  json_object_set_new(
+      root, "output",
+      json_pack("{s:o, s:o}", "folder", jstr(r->output_folder), "store", jstr(r->store_path)));
   return root;
 }

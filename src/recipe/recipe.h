@@ -55,37 +55,37 @@ const char *recipe_role_name(enum recipe_role_id r);
 
 struct recipe_price {
   char *model;
-  double input_per_mtok;   /* currency units per million prompt tokens */
-  double output_per_mtok;  /* per million completion tokens */
+  double input_per_mtok;  /* currency units per million prompt tokens */
+  double output_per_mtok; /* per million completion tokens */
 };
 
 struct recipe_endpoint {
   char *name;
   char *base_urls[LLM_MAX_URLS];
   int n_urls;
-  char *api_key_env;           /* NULL = no key */
-  char *headers[LLM_MAX_HEADERS]; /* "Name: value" (interpolated) */
+  char *api_key_env;                  /* NULL = no key */
+  char *headers[LLM_MAX_HEADERS];     /* "Name: value" (interpolated) */
   char *headers_raw[LLM_MAX_HEADERS]; /* "Name: value" as written (for recipe_to_json) */
   int n_headers;
-  int max_inflight;            /* default 64 */
-  double requests_per_min;     /* 0 = unlimited */
-  double tokens_per_min;       /* 0 = unlimited */
-  int connect_timeout_ms;      /* default 10000 */
-  int request_timeout_ms;      /* default 600000 */
-  int max_retries;             /* default 8 */
-  json_t *extra_body;          /* object or NULL */
-  int json_schema;             /* endpoint supports response_format json_schema; default 1 */
+  int max_inflight;        /* default 64 */
+  double requests_per_min; /* 0 = unlimited */
+  double tokens_per_min;   /* 0 = unlimited */
+  int connect_timeout_ms;  /* default 10000 */
+  int request_timeout_ms;  /* default 600000 */
+  int max_retries;         /* default 8 */
+  json_t *extra_body;      /* object or NULL */
+  int json_schema;         /* endpoint supports response_format json_schema; default 1 */
   struct recipe_price *prices;
   int n_prices;
-  int builtin;                 /* 1 for the implicit `sim` endpoint */
-  int line, col;               /* where it is declared (0 for builtin) */
+  int builtin;   /* 1 for the implicit `sim` endpoint */
+  int line, col; /* where it is declared (0 for builtin) */
 };
 
 struct recipe_prompt {
-  char *path;         /* resolved path of the file, NULL when not set */
-  char *text;         /* whole file */
+  char *path; /* resolved path of the file, NULL when not set */
+  char *text; /* whole file */
   size_t len;
-  char sha256[65];    /* of the file's bytes */
+  char sha256[65];       /* of the file's bytes */
   struct tpl_prompt tpl; /* compiled system/user parts */
 };
 
@@ -100,37 +100,37 @@ struct recipe_role {
                                          when set it replaces prompt's system part:
                                          tpl_prompt_render(&prompt.tpl,
                                          system_prompt.tpl.user, ...) */
-  double temperature; /* defaults: solvers 1.0, challenger 0.7, judge/quality 0.0,
+  double temperature;                 /* defaults: solvers 1.0, challenger 0.7, judge/quality 0.0,
                          orchestrator 0.7 */
-  double top_p;       /* LLM_UNSET when not set */
-  int max_tokens;     /* 0 when not set */
-  json_t *extra;      /* object merged into the request body, or NULL */
-  int samples;        /* weak/strong: default 3 (4 with preset math-exact); others 1 */
-  int line, col;      /* position of the role's mapping (0 when defaulted) */
+  double top_p;                       /* LLM_UNSET when not set */
+  int max_tokens;                     /* 0 when not set */
+  json_t *extra;                      /* object merged into the request body, or NULL */
+  int samples;   /* weak/strong: default 3 (4 with preset math-exact); others 1 */
+  int line, col; /* position of the role's mapping (0 when defaulted) */
 };
 
 struct recipe_budgets {
-  int rounds_per_source;    /* default 5 */
-  int examples_per_source;  /* default 1 */
-  int64_t max_calls;        /* 0 = none */
-  int64_t max_tokens;       /* 0 = none */
-  double max_cost;          /* 0 = none */
+  int rounds_per_source;   /* default 5 */
+  int examples_per_source; /* default 1 */
+  int64_t max_calls;       /* 0 = none */
+  int64_t max_tokens;      /* 0 = none */
+  double max_cost;         /* 0 = none */
 };
 
 struct recipe {
   /* Provenance */
-  char *path;            /* as given */
-  char *dir;             /* folder of the recipe file ("." for a bare name) */
-  char sha256[65];       /* of the recipe file's bytes */
-  char *prompts_dir;     /* default prompts folder used, NULL if none was found */
+  char *path;        /* as given */
+  char *dir;         /* folder of the recipe file ("." for a bare name) */
+  char sha256[65];   /* of the recipe file's bytes */
+  char *prompts_dir; /* default prompts folder used, NULL if none was found */
 
   /* Top level */
   char *name;
-  enum cand_task task;   /* "rubric" (default) | "verifiable" */
-  int64_t seed;          /* default 1 */
-  char *method;          /* "agentic" (default) | "self-instruct" | "cot-self-instruct" */
-  char *goal;            /* "" when not set */
-  int concurrency;       /* sources in flight; default 64 */
+  enum cand_task task; /* "rubric" (default) | "verifiable" */
+  int64_t seed;        /* default 1 */
+  char *method;        /* "agentic" (default) | "self-instruct" | "cot-self-instruct" */
+  char *goal;          /* "" when not set */
+  int concurrency;     /* sources in flight; default 64 */
 
   /* sources: strings inside point into recipe-owned memory */
   struct src_options sources;
@@ -144,14 +144,14 @@ struct recipe {
   char accept_preset[32]; /* "" when bounds were listed or defaulted */
 
   struct recipe_budgets budgets;
-  struct cand_checks checks;          /* `checks:` (defaults: cand_checks_default) */
+  struct cand_checks checks;             /* `checks:` (defaults: cand_checks_default) */
   enum score_matcher verifiable_matcher; /* checks.verifiable_matcher; default SCORE_AUTO */
-  struct bl_params baselines;         /* `baselines:` (defaults: bl_params_default); only
+  struct bl_params baselines;            /* `baselines:` (defaults: bl_params_default); only
                                          cot-self-instruct reads them; `autodata run`'s
                                          --cot-k, --rip-threshold, --ac-share override them */
 
-  char *output_folder;   /* default "runs/<name>" */
-  char *store_path;      /* default "<output_folder>/store.db" */
+  char *output_folder; /* default "runs/<name>" */
+  char *store_path;    /* default "<output_folder>/store.db" */
 };
 
 /* Errors collected while loading; each message is one line
@@ -159,13 +159,13 @@ struct recipe {
 struct recipe_diag {
   int n;
   char *msgs[RECIPE_MAX_ERRORS];
-  int dropped;           /* errors past RECIPE_MAX_ERRORS, not stored */
+  int dropped; /* errors past RECIPE_MAX_ERRORS, not stored */
 };
 void recipe_diag_release(struct recipe_diag *d);
 
 struct recipe_load_opts {
-  const char *prompts_dir;  /* default prompts folder; NULL = recipe_default_prompts_dir() */
-  int skip_prompts;         /* 1: do not read prompt files (fuzzing); prompts stay empty */
+  const char *prompts_dir; /* default prompts folder; NULL = recipe_default_prompts_dir() */
+  int skip_prompts;        /* 1: do not read prompt files (fuzzing); prompts stay empty */
   /* Variable lookup for ${VAR}; NULL = getenv. */
   const char *(*getenv_fn)(void *ud, const char *name);
   void *getenv_ud;

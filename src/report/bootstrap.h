@@ -25,9 +25,9 @@
 #define BOOT_DEFAULT_LEVEL 0.95
 
 struct boot_ci {
-  double est;   /* the statistic on the data itself */
+  double est; /* the statistic on the data itself */
   double lo, hi;
-  size_t n;     /* sample size (for a difference: of x) */
+  size_t n; /* sample size (for a difference: of x) */
 };
 
 /* Mean of x[0..n) (NAN when n == 0). */

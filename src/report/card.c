@@ -81,8 +81,8 @@ static void fenced(struct cw *w, const char *lang, const char *text) {
   memset(fence, '`', fl);
   fence[fl] = '\0';
   size_t tl = strlen(text);
-  out(w, "%s%s\n%s%s%s\n\n", fence, lang ? lang : "", text, (tl && text[tl - 1] == '\n') ? "" : "\n",
-      fence);
+  out(w, "%s%s\n%s%s%s\n\n", fence, lang ? lang : "", text,
+      (tl && text[tl - 1] == '\n') ? "" : "\n", fence);
 }
 
 /* A YAML double-quoted scalar. */
@@ -188,9 +188,9 @@ struct card_data {
   size_t ex_passed_gate;     /* baselines: kept examples whose passed_gate is true */
   /* candidates */
   size_t cand_total, cand_accepted, cand_rejected;
-  json_t *reasons; /* reason -> count */
-  size_t cand_kept;        /* baselines: candidates with passed_filter true */
-  json_t *filter_reasons;  /* baselines: filter_reason -> count (not kept) */
+  json_t *reasons;        /* reason -> count */
+  size_t cand_kept;       /* baselines: candidates with passed_filter true */
+  json_t *filter_reasons; /* baselines: filter_reason -> count (not kept) */
   /* calls */
   json_t *roles; /* role -> {calls, ok, error, cache_hits, retries, prompt, completion, cost} */
   int any_priced, any_unpriced;
@@ -276,8 +276,8 @@ static int candidate_row(void *ud, const json_t *row) {
 /* Price per million tokens of model on endpoint: the run's prices first
  * ({"model": {"prompt_per_mtok","completion_per_mtok"}}), then the recipe's
  * endpoint prices ({"model": {"input_per_mtok","output_per_mtok"}}). */
-static int price_of(const struct card_data *d, const char *endpoint, const char *model,
-                    double *pin, double *pout) {
+static int price_of(const struct card_data *d, const char *endpoint, const char *model, double *pin,
+                    double *pout) {
   if (!model) return 0;
   const json_t *p = json_object_get(json_object_get(json_object_get(d->row, "info"), "prices"),
                                     model);
@@ -306,8 +306,8 @@ static int call_row(void *ud, const json_t *row) {
   if (!r) {
     r = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:b}", "calls", (json_int_t)0, "ok",
                   (json_int_t)0, "error", (json_int_t)0, "cache_hits", (json_int_t)0, "retries",
-                  (json_int_t)0, "prompt", (json_int_t)0, "completion", (json_int_t)0, "cost",
-                  0.0, "priced", 0);
+                  (json_int_t)0, "prompt", (json_int_t)0, "completion", (json_int_t)0, "cost", 0.0,
+                  "priced", 0);
     json_object_set_new(d->roles, role, r);
   }
   const json_t *h = json_object_get(row, "cache_hit"); /* a boolean (or 0/1) */
@@ -399,8 +399,9 @@ static void front_matter(struct cw *w, const struct card_data *d) {
   else
     for (const char *p = d->method; *p && !w->rc; p++)
       w->rc = buf_putc(w->b, (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ? *p : '-');
-  outs(w, "\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: "
-          "dataset.jsonl\n---\n\n");
+  outs(w,
+       "\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: "
+       "dataset.jsonl\n---\n\n");
 }
 
 /* The challenger prompt the run used, as recorded (a baseline records its
@@ -436,25 +437,27 @@ static void cot_filter_prose(struct cw *w, const struct card_data *d) {
   const char *k = scalar(json_object_get(m, "k"), a, sizeof a);
   const char *x = scalar(json_object_get(m, verifiable ? "ac_min_share" : "rip_threshold"), b,
                          sizeof b);
-  out(w, " The CoT-Self-Instruct filter then drew %s more answers from the strong solver's role "
-         "(their own seeds)", k ? k : "K");
+  out(w,
+      " The CoT-Self-Instruct filter then drew %s more answers from the strong solver's role "
+      "(their own seeds)",
+      k ? k : "K");
   if (verifiable)
-    out(w, " and applied **Answer-Consistency**: the example is kept when the final answers "
-           "have a unique most common answer, its share of the samples is at least %s, and it "
-           "is the same answer as the generated one.",
+    out(w,
+        " and applied **Answer-Consistency**: the example is kept when the final answers "
+        "have a unique most common answer, its share of the samples is at least %s, and it "
+        "is the same answer as the generated one.",
         x ? x : "the recorded share");
   else
-    out(w, " and applied **RIP**: the judge scored each answer against the example's rubric, "
-           "and the example is kept when the lowest of those scores is at least %s.",
+    out(w,
+        " and applied **RIP**: the judge scored each answer against the example's rubric, "
+        "and the example is kept when the lowest of those scores is at least %s.",
         x ? x : "the recorded threshold");
 }
 
 static void corpus_count(struct cw *w, const struct card_data *d) {
   const json_t *corpus = json_object_get(d->meta, "corpus");
-  if (json_object_get(corpus, "count"))
-    out(w, "%lld source documents", jx_int(corpus, "count", 0));
-  else
-    out(w, "%zu source documents", d->src_total);
+  if (json_object_get(corpus, "count")) out(w, "%lld source documents", jx_int(corpus, "count", 0));
+  else out(w, "%zu source documents", d->src_total);
 }
 
 /* The summary of a baseline run (self-instruct, cot-self-instruct). */
@@ -473,34 +476,40 @@ static void summary_baseline(struct cw *w, const struct card_data *d) {
     outs(w, "; ");
     cot_settings(w, d);
   }
-  out(w, "; run %lld, status %s). This is a one-shot baseline, not the Agentic Self-Instruct "
-         "loop.\n\n",
+  out(w,
+      "; run %lld, status %s). This is a one-shot baseline, not the Agentic Self-Instruct "
+      "loop.\n\n",
       (long long)d->run, status ? status : "unknown");
   if (goal && *goal) out(w, "Goal given to the challenger: %s\n\n", goal);
-  outs(w, "Per source document there was **one round, with no orchestrator and no feedback**: "
-          "one challenger call, with the method's own challenger prompt (");
+  outs(w,
+       "Per source document there was **one round, with no orchestrator and no feedback**: "
+       "one challenger call, with the method's own challenger prompt (");
   code(w, prompt ? fs_basename(prompt) : NULL);
-  outs(w, "), wrote one example (context, question, reference answer and a weighted rubric, or "
-          "a question with a verifiable answer) from the source alone");
+  outs(w,
+       "), wrote one example (context, question, reference answer and a weighted rubric, or "
+       "a question with a verifiable answer) from the source alone");
   if (is_cot(d)) outs(w, ", reasoning and planning step by step before writing it");
-  outs(w, ". Nothing was revised or retried. Programmatic checks and a quality-verifier model "
-          "screened every candidate; a weak and a strong solver model answered it several "
-          "times without seeing the rubric or reference; a judge model scored each answer.");
+  outs(w,
+       ". Nothing was revised or retried. Programmatic checks and a quality-verifier model "
+       "screened every candidate; a weak and a strong solver model answered it several "
+       "times without seeing the rubric or reference; a judge model scored each answer.");
   if (is_cot(d)) cot_filter_prose(w, d);
-  out(w, "\n\n**What the dataset holds:** the examples that passed the method's filters (the "
-         "programmatic checks and the quality verifier%s). The recipe's acceptance gate (the "
-         "bounds below) was computed for every candidate and recorded, per example as "
-         "`passed_gate` (with `gate_reason`), but it did not select the examples: %zu of the "
-         "%zu kept examples passed it.\n\n",
+  out(w,
+      "\n\n**What the dataset holds:** the examples that passed the method's filters (the "
+      "programmatic checks and the quality verifier%s). The recipe's acceptance gate (the "
+      "bounds below) was computed for every candidate and recorded, per example as "
+      "`passed_gate` (with `gate_reason`), but it did not select the examples: %zu of the "
+      "%zu kept examples passed it.\n\n",
       is_cot(d) ? ", then the CoT-Self-Instruct filter" : "", d->ex_passed_gate, d->n_examples);
-  outs(w, "Files: `dataset.jsonl` (one kept example per line, with its weak and strong scores, "
-          "`method`, `passed_filter`, `passed_gate`, `gate_reason`, `filter` and provenance: "
-          "source id, prompt hashes), `rejected.jsonl` (every candidate the acceptance gate "
-          "rejected, with its reason and statistics), `candidates.jsonl` (every candidate, with "
-          "its gate verdict, `passed_filter` and `filter_reason`) and the run store (every model "
-          "call and verdict).\n\n"
-          "**Licence:** `license: other` is a placeholder. Set it to what the source corpus's "
-          "licence and the model providers' terms allow before publishing.\n\n");
+  outs(w,
+       "Files: `dataset.jsonl` (one kept example per line, with its weak and strong scores, "
+       "`method`, `passed_filter`, `passed_gate`, `gate_reason`, `filter` and provenance: "
+       "source id, prompt hashes), `rejected.jsonl` (every candidate the acceptance gate "
+       "rejected, with its reason and statistics), `candidates.jsonl` (every candidate, with "
+       "its gate verdict, `passed_filter` and `filter_reason`) and the run store (every model "
+       "call and verdict).\n\n"
+       "**Licence:** `license: other` is a placeholder. Set it to what the source corpus's "
+       "licence and the model providers' terms allow before publishing.\n\n");
 }
 
 static void summary(struct cw *w, const struct card_data *d) {
@@ -516,9 +525,8 @@ static void summary(struct cw *w, const struct card_data *d) {
   out(w, "%zu accepted %s%sexamples, made by autodata %s from ", d->n_examples, task ? task : "",
       task ? "-task " : "", version ? version : "(version not recorded)");
   corpus_count(w, d);
-  out(w, " with the Agentic Self-Instruct method (method: %s; run %lld, status %s).\n\n",
-      method, (long long)d->run,
-      jx_str(d->row, "status") ? jx_str(d->row, "status") : "unknown");
+  out(w, " with the Agentic Self-Instruct method (method: %s; run %lld, status %s).\n\n", method,
+      (long long)d->run, jx_str(d->row, "status") ? jx_str(d->row, "status") : "unknown");
   if (goal) out(w, "Goal given to the agent: %s\n\n", goal);
   outs(w,
        "Per source document, an orchestrator model wrote instructions for a challenger model, "
@@ -546,8 +554,9 @@ static void role_table(struct cw *w, const struct card_data *d) {
     outs(w, "The run did not record its roles.\n\n");
     return;
   }
-  outs(w, "| role | endpoint | model | temperature | top_p | max_tokens | samples | prompt sha256 "
-          "|\n|---|---|---|---|---|---|---|---|\n");
+  outs(w,
+       "| role | endpoint | model | temperature | top_p | max_tokens | samples | prompt sha256 "
+       "|\n|---|---|---|---|---|---|---|---|\n");
   const json_t *hashes = json_object_get(d->row, "prompt_hashes");
   for (size_t i = 0; i < n; i++) {
     const json_t *r = json_object_get(roles, keys[i]);
@@ -577,20 +586,23 @@ static void role_table(struct cw *w, const struct card_data *d) {
   }
   free(keys);
   if (d->baseline)
-    outs(w, "\nThe weak and strong solvers see the context and question only, never the rubric "
-            "or the reference answer. Every prompt is fixed for the run (the hashes are checked "
-            "on resume). The challenger used the method's own prompt; the orchestrator role was "
-            "not used (no call, not part of the run's prompt hashes).\n\n");
+    outs(w,
+         "\nThe weak and strong solvers see the context and question only, never the rubric "
+         "or the reference answer. Every prompt is fixed for the run (the hashes are checked "
+         "on resume). The challenger used the method's own prompt; the orchestrator role was "
+         "not used (no call, not part of the run's prompt hashes).\n\n");
   else
-    outs(w, "\nThe weak and strong solvers see the context and question only, never the rubric or "
-            "the reference answer. The solver and judge prompts are fixed for the run (their "
-            "hashes are checked on resume); the orchestrator can change only the challenger's "
-            "instructions.\n\n");
+    outs(w,
+         "\nThe weak and strong solvers see the context and question only, never the rubric or "
+         "the reference answer. The solver and judge prompts are fixed for the run (their "
+         "hashes are checked on resume); the orchestrator can change only the challenger's "
+         "instructions.\n\n");
 
   const json_t *eps = json_object_get(d->recipe, "endpoints");
   if (json_object_size(eps)) {
-    outs(w, "Endpoints (OpenAI-compatible servers; API keys are never recorded):\n\n"
-            "| endpoint | base URLs | max in flight |\n|---|---|---|\n");
+    outs(w,
+         "Endpoints (OpenAI-compatible servers; API keys are never recorded):\n\n"
+         "| endpoint | base URLs | max in flight |\n|---|---|---|\n");
     size_t ne = 0;
     const char **ek = role_keys(eps, &ne); /* unknown names: sorted by name */
     for (size_t i = 0; i < ne; i++) {
@@ -636,29 +648,32 @@ static void method_table(struct cw *w, const struct card_data *d) {
   const char *sha = jx_str(json_object_get(d->row, "prompt_hashes"), "challenger");
   outs(w, "### Method\n\n| setting | value |\n|---|---|\n| method | ");
   code(w, d->method);
-  outs(w, " |\n| rounds per source | 1 |\n| orchestrator | not used |\n| feedback | none |\n"
-          "| challenger prompt | ");
+  outs(w,
+       " |\n| rounds per source | 1 |\n| orchestrator | not used |\n| feedback | none |\n"
+       "| challenger prompt | ");
   code(w, prompt);
   outs(w, " |\n| challenger prompt sha256 | ");
   code(w, sha);
   outs(w, " |\n");
   if (is_cot(d)) {
-    static const char *const keys[3][2] = {{"k", "filter samples (K, from the strong solver)"},
-                                           {"rip_threshold", "RIP threshold (rubric tasks)"},
-                                           {"ac_min_share",
-                                            "Answer-Consistency share (verifiable tasks)"}};
+    static const char *const keys[3][2] = {
+        {"k", "filter samples (K, from the strong solver)"},
+        {"rip_threshold", "RIP threshold (rubric tasks)"},
+        {"ac_min_share", "Answer-Consistency share (verifiable tasks)"}};
     for (int i = 0; i < 3; i++) {
       out(w, "| %s | ", keys[i][1]);
       cell_json(w, json_object_get(d->method_info, keys[i][0]), "not recorded");
       outs(w, " |\n");
     }
   }
-  outs(w, "| kept in `dataset.jsonl` | candidates that passed the programmatic checks and the "
-          "quality verifier");
+  outs(w,
+       "| kept in `dataset.jsonl` | candidates that passed the programmatic checks and the "
+       "quality verifier");
   if (is_cot(d)) outs(w, ", then the CoT-Self-Instruct filter");
-  outs(w, " |\n\nEvery parsed candidate was evaluated fully: the weak and strong solvers always "
-          "ran and were judged, also for a candidate that failed a check, so every statistic "
-          "exists.\n\n");
+  outs(w,
+       " |\n\nEvery parsed candidate was evaluated fully: the weak and strong solvers always "
+       "ran and were judged, also for a candidate that failed a check, so every statistic "
+       "exists.\n\n");
 }
 
 static void agent_section(struct cw *w, const struct card_data *d) {
@@ -676,15 +691,17 @@ static void agent_section(struct cw *w, const struct card_data *d) {
   if (json_array_size(bounds)) {
     const char *preset = jx_str(acc, "preset");
     if (d->baseline)
-      out(w, "The acceptance gate was computed for every candidate exactly as in the agentic "
-             "loop and **recorded, not applied**: it did not decide what the dataset holds "
-             "(each example's `passed_gate` and `gate_reason`; the gate's rejections are in "
-             "`rejected.jsonl`). A candidate passes it when it passes the quality checks and "
-             "**all** of these bounds hold over its solver statistics%s%s%s:\n\n",
+      out(w,
+          "The acceptance gate was computed for every candidate exactly as in the agentic "
+          "loop and **recorded, not applied**: it did not decide what the dataset holds "
+          "(each example's `passed_gate` and `gate_reason`; the gate's rejections are in "
+          "`rejected.jsonl`). A candidate passes it when it passes the quality checks and "
+          "**all** of these bounds hold over its solver statistics%s%s%s:\n\n",
           preset ? " (preset `" : "", preset ? preset : "", preset ? "`)" : "");
     else
-      out(w, "An example is accepted only when it passes the quality checks and **all** of "
-             "these bounds hold over its solver statistics%s%s%s:\n\n",
+      out(w,
+          "An example is accepted only when it passes the quality checks and **all** of "
+          "these bounds hold over its solver statistics%s%s%s:\n\n",
           preset ? " (preset `" : "", preset ? preset : "", preset ? "`)" : "");
     size_t i;
     const json_t *b;
@@ -694,8 +711,7 @@ static void agent_section(struct cw *w, const struct card_data *d) {
       outs(w, "\n");
     }
     const json_t *sc = json_object_get(acc, "short_circuit");
-    if (d->baseline)
-      outs(w, "\nShort-circuit: not used by a baseline (both solvers always run).");
+    if (d->baseline) outs(w, "\nShort-circuit: not used by a baseline (both solvers always run).");
     else if (sc)
       out(w, "\nShort-circuit: %s.",
           json_is_true(sc) ? "on (the strong solver is skipped when the weak solver's scores "
@@ -703,8 +719,7 @@ static void agent_section(struct cw *w, const struct card_data *d) {
                            : "off (both solvers always run)");
     const json_t *pt = json_object_get(acc, "pass_threshold");
     if (json_is_number(pt))
-      out(w, " Pass threshold for a rubric score to count as correct: %g.",
-          json_number_value(pt));
+      out(w, " Pass threshold for a rubric score to count as correct: %g.", json_number_value(pt));
     outs(w, "\n\n");
   } else {
     outs(w, "The run did not record its acceptance bounds.\n\n");
@@ -715,8 +730,10 @@ static void agent_section(struct cw *w, const struct card_data *d) {
   if (json_object_size(bud)) {
     kv_table(w, bud);
     outs(w, "(0 = no limit.)");
-    if (d->baseline) outs(w, " A baseline plays one round per source whatever "
-                             "`rounds_per_source` says.");
+    if (d->baseline)
+      outs(w,
+           " A baseline plays one round per source whatever "
+           "`rounds_per_source` says.");
     outs(w, "\n\n");
   } else {
     outs(w, "Not recorded.\n\n");
@@ -725,13 +742,15 @@ static void agent_section(struct cw *w, const struct card_data *d) {
   outs(w, "### Quality checks and filters\n\n");
   const json_t *checks = json_object_get(d->recipe, "checks");
   if (json_object_size(checks)) {
-    outs(w, "Programmatic checks run on every candidate before the quality-verifier model "
-            "(context length bounds, n-gram leakage of the reference answer into the context, "
-            "rubric size and weight caps, duplicates):\n\n");
+    outs(w,
+         "Programmatic checks run on every candidate before the quality-verifier model "
+         "(context length bounds, n-gram leakage of the reference answer into the context, "
+         "rubric size and weight caps, duplicates):\n\n");
     kv_table(w, checks);
     if (d->baseline)
-      outs(w, "For this baseline the checks and the quality verifier are part of the method's "
-              "own filter: a candidate that fails one is not kept.\n\n");
+      outs(w,
+           "For this baseline the checks and the quality verifier are part of the method's "
+           "own filter: a candidate that fails one is not kept.\n\n");
   } else {
     outs(w, "Not recorded.\n\n");
   }
@@ -757,8 +776,9 @@ static void corpus_section(struct cw *w, const struct card_data *d) {
   } else {
     outs(w, "not recorded");
   }
-  outs(w, "\n\nRecord the corpus's origin, version and licence here: the dataset inherits "
-          "them.\n\n");
+  outs(w,
+       "\n\nRecord the corpus's origin, version and licence here: the dataset inherits "
+       "them.\n\n");
 }
 
 static int cmp_reason(const void *a, const void *b, void *ud) {
@@ -808,9 +828,11 @@ static void scores_table(struct cw *w, const struct card_data *d, const char *wh
     out(w, "No example was %s.\n\n", which);
     return;
   }
-  out(w, "Rubric scores in [0, 1] (or correct fractions for verifiable tasks); the spread is "
-         "over %s examples (std is the population standard deviation).\n\n"
-         "| statistic | mean | std | min | max |\n|---|---|---|---|---|\n", which);
+  out(w,
+      "Rubric scores in [0, 1] (or correct fractions for verifiable tasks); the spread is "
+      "over %s examples (std is the population standard deviation).\n\n"
+      "| statistic | mean | std | min | max |\n|---|---|---|---|---|\n",
+      which);
   stat_row(w, "weak mean", &d->weak);
   stat_row(w, "strong mean", &d->strong);
   stat_row(w, "gap (strong − weak)", &d->gap);
@@ -829,8 +851,9 @@ static void results_baseline(struct cw *w, const struct card_data *d) {
       "| candidates that passed the acceptance gate | %zu |\n\n",
       d->src_total, processed, d->src_done, d->src_exhausted, d->src_pending + d->src_progress,
       d->n_examples, d->ex_passed_gate, d->cand_total, d->cand_kept, d->cand_accepted);
-  out(w, "Kept: %.1f%% of processed sources (%zu of %zu). Acceptance gate (recorded only): "
-         "%.1f%% of candidates (%zu of %zu).\n\n",
+  out(w,
+      "Kept: %.1f%% of processed sources (%zu of %zu). Acceptance gate (recorded only): "
+      "%.1f%% of candidates (%zu of %zu).\n\n",
       pct(d->src_done, processed), d->src_done, processed, pct(d->cand_accepted, d->cand_total),
       d->cand_accepted, d->cand_total);
 
@@ -840,11 +863,12 @@ static void results_baseline(struct cw *w, const struct card_data *d) {
     outs(w, "Every candidate was kept.\n\n");
   } else {
     reason_table(w, d->filter_reasons, not_kept);
-    outs(w, "\n`check:*`: a programmatic check failed it; `quality:*`: the quality verifier "
-            "failed it; `filter:rip` / `filter:answer_consistency`: the CoT-Self-Instruct filter "
-            "rejected it; `parse_error`: the challenger's reply was not a valid candidate; "
-            "`error:*`: a model call failed. Each candidate is in `candidates.jsonl` with its "
-            "`filter_reason` and `filter_detail`.\n\n");
+    outs(w,
+         "\n`check:*`: a programmatic check failed it; `quality:*`: the quality verifier "
+         "failed it; `filter:rip` / `filter:answer_consistency`: the CoT-Self-Instruct filter "
+         "rejected it; `parse_error`: the challenger's reply was not a valid candidate; "
+         "`error:*`: a model call failed. Each candidate is in `candidates.jsonl` with its "
+         "`filter_reason` and `filter_detail`.\n\n");
   }
 
   outs(w, "### Acceptance-gate rejections by reason (recorded only)\n\n");
@@ -852,9 +876,10 @@ static void results_baseline(struct cw *w, const struct card_data *d) {
     outs(w, "No candidate failed the acceptance gate.\n\n");
   } else {
     reason_table(w, d->reasons, d->cand_rejected);
-    outs(w, "\nThe gate did not select the dataset: a kept example may have failed it (its "
-            "`passed_gate` is false and `gate_reason` says why). Each gate rejection is in "
-            "`rejected.jsonl`.\n\n");
+    outs(w,
+         "\nThe gate did not select the dataset: a kept example may have failed it (its "
+         "`passed_gate` is false and `gate_reason` says why). Each gate rejection is in "
+         "`rejected.jsonl`.\n\n");
   }
 
   scores_table(w, d, "kept");
@@ -874,8 +899,9 @@ static void results_section(struct cw *w, const struct card_data *d) {
       "|\n\n",
       d->src_total, processed, d->src_done, d->src_exhausted, d->src_pending + d->src_progress,
       d->n_examples, d->cand_total, d->cand_rejected);
-  out(w, "Acceptance rate: %.1f%% of processed sources (%zu of %zu); %.1f%% of candidates (%zu of "
-         "%zu).\n\n",
+  out(w,
+      "Acceptance rate: %.1f%% of processed sources (%zu of %zu); %.1f%% of candidates (%zu of "
+      "%zu).\n\n",
       pct(d->src_done, processed), d->src_done, processed, pct(d->cand_accepted, d->cand_total),
       d->cand_accepted, d->cand_total);
 
@@ -884,12 +910,13 @@ static void results_section(struct cw *w, const struct card_data *d) {
     outs(w, "No candidate was rejected.\n\n");
   } else {
     reason_table(w, d->reasons, d->cand_rejected);
-    outs(w, "\nReasons: `too_easy`: the weak solver scored above a weak bound; `too_hard`: the "
-            "weak solver scored below one (for example a weak score of 0); `failed_on_strong`: "
-            "the strong solver missed a strong bound; `no_gap`: the strong–weak gap was too "
-            "small; `quality:*`: the quality verifier failed it; `check:*`: a programmatic check "
-            "failed it; `parse_error`: the challenger's reply was not a valid candidate. Each "
-            "rejected candidate is in `rejected.jsonl` with its statistics.\n\n");
+    outs(w,
+         "\nReasons: `too_easy`: the weak solver scored above a weak bound; `too_hard`: the "
+         "weak solver scored below one (for example a weak score of 0); `failed_on_strong`: "
+         "the strong solver missed a strong bound; `no_gap`: the strong–weak gap was too "
+         "small; `quality:*`: the quality verifier failed it; `check:*`: a programmatic check "
+         "failed it; `parse_error`: the challenger's reply was not a valid candidate. Each "
+         "rejected candidate is in `rejected.jsonl` with its statistics.\n\n");
   }
 
   outs(w, "### Rounds to accept\n\n");
@@ -921,11 +948,12 @@ static void cost_section(struct cw *w, const struct card_data *d) {
     outs(w, "No model call is recorded.\n\n");
     return;
   }
-  outs(w, "Tokens and cost count real calls only: calls answered from the store's cache cost "
-          "nothing.\n\n| role | calls | ok | failed | cache hits | retries | prompt tokens | "
-          "completion tokens | cost (USD) |\n|---|---|---|---|---|---|---|---|---|\n");
+  outs(w,
+       "Tokens and cost count real calls only: calls answered from the store's cache cost "
+       "nothing.\n\n| role | calls | ok | failed | cache hits | retries | prompt tokens | "
+       "completion tokens | cost (USD) |\n|---|---|---|---|---|---|---|---|---|\n");
   long long t[7] = {0};
-  static const char *const cols[7] = {"calls", "ok", "error", "cache_hits",
+  static const char *const cols[7] = {"calls",   "ok",     "error",     "cache_hits",
                                       "retries", "prompt", "completion"};
   double tcost = 0;
   for (size_t i = 0; i < n; i++) {
@@ -951,8 +979,9 @@ static void cost_section(struct cw *w, const struct card_data *d) {
   if (d->any_priced) out(w, " | %.4f%s |\n", tcost, d->any_unpriced ? " (partial)" : "");
   else outs(w, " | — |\n");
   if (!d->any_priced)
-    outs(w, "\nNo prices were given for these models, so cost is unknown (add `prices` to the "
-            "recipe's endpoints).\n");
+    outs(w,
+         "\nNo prices were given for these models, so cost is unknown (add `prices` to the "
+         "recipe's endpoints).\n");
   else if (d->any_unpriced)
     outs(w, "\nSome models had no price: the total counts priced models only.\n");
   outs(w, "\n");
@@ -970,8 +999,9 @@ static void prompt_block(struct cw *w, const char *role, const char *path, const
 }
 
 static void prompts_section(struct cw *w, const struct card_data *d) {
-  outs(w, "## Prompts\n\nEvery prompt the run used, in full. Verify a file with "
-          "`sha256sum`; the same hashes are in each example's `prompt_hashes`.\n\n");
+  outs(w,
+       "## Prompts\n\nEvery prompt the run used, in full. Verify a file with "
+       "`sha256sum`; the same hashes are in each example's `prompt_hashes`.\n\n");
   const json_t *prompts = json_object_get(d->meta, "prompts");
   const json_t *hashes = json_object_get(d->row, "prompt_hashes");
   const json_t *roles = json_object_get(d->recipe, "roles");
@@ -995,10 +1025,10 @@ static void prompts_section(struct cw *w, const struct card_data *d) {
       if (s == 1 && json_object_get(hashes, keys[i])) continue;
       if (d->baseline && !strcmp(keys[i], "orchestrator")) continue; /* not used */
       const json_t *v = json_object_get(srcs[s], keys[i]);
-      const char *sha = s == 0 ? json_string_value(v) : jx_str(json_object_get(v, "prompt"),
-                                                                "sha256");
-      const char *path = s == 0 ? jx_str(json_object_get(json_object_get(roles, keys[i]),
-                                                         "prompt"), "path")
+      const char *sha = s == 0 ? json_string_value(v)
+                               : jx_str(json_object_get(v, "prompt"), "sha256");
+      const char *path = s == 0 ? jx_str(json_object_get(json_object_get(roles, keys[i]), "prompt"),
+                                         "path")
                                 : jx_str(json_object_get(v, "prompt"), "path");
       if (!sha) continue;
       prompt_block(w, keys[i], path, sha, NULL);
@@ -1021,11 +1051,12 @@ static void reproduce_section(struct cw *w, const struct card_data *d) {
   code(w, recipe_name(d));
   outs(w, ", sha256 ");
   code(w, jx_str(d->row, "recipe_sha256"));
-  outs(w, "\n\nEvery sampling seed derives from the run seed, the source, the round, the role "
-          "and the sample index, and every model call is in the store. Running the same recipe, "
-          "prompts and seed on the store resumes or replays the run from its cache without new "
-          "model calls; `autodata card` and `autodata export` regenerate these files from the "
-          "store alone.\n\n");
+  outs(w,
+       "\n\nEvery sampling seed derives from the run seed, the source, the round, the role "
+       "and the sample index, and every model call is in the store. Running the same recipe, "
+       "prompts and seed on the store resumes or replays the run from its cache without new "
+       "model calls; `autodata card` and `autodata export` regenerate these files from the "
+       "store alone.\n\n");
 }
 
 static void limitations_section(struct cw *w, const struct card_data *d) {
@@ -1035,14 +1066,15 @@ static void limitations_section(struct cw *w, const struct card_data *d) {
        "scored by language models; they can be wrong, and a model judge can be fooled or "
        "inconsistent.\n");
   if (d->baseline)
-    outs(w,
-         "- \"Kept\" means only that the example passed the method's filters. `passed_gate` tells whether the acceptance bounds held for the "
-         "sampled solver answers, relative to the weak and strong models used here and measured "
-         "with few samples.\n"
-         "- The data inherits the topics, biases and errors of the source corpus and of the "
-         "models.\n"
-         "- One-shot generation is not steered towards the bounds; read a sample of "
-         "`dataset.jsonl` and `candidates.jsonl` before training on it.\n");
+    outs(
+        w,
+        "- \"Kept\" means only that the example passed the method's filters. `passed_gate` tells whether the acceptance bounds held for the "
+        "sampled solver answers, relative to the weak and strong models used here and measured "
+        "with few samples.\n"
+        "- The data inherits the topics, biases and errors of the source corpus and of the "
+        "models.\n"
+        "- One-shot generation is not steered towards the bounds; read a sample of "
+        "`dataset.jsonl` and `candidates.jsonl` before training on it.\n");
   else
     outs(w,
          "- \"Accepted\" means only that the acceptance bounds above held for the sampled solver "

@@ -38,22 +38,22 @@ static void vec_free(struct vec *a) {
 /* ---- one run ------------------------------------------------------------------- */
 
 enum { D_WEAK, D_STRONG, D_GAP, D_WSTD, D_QLEN, D_RUBRIC, D_ROUNDS, D_N };
-static const char *const k_dnames[D_N] = {"weak_mean", "strong_mean", "gap", "weak_std",
+static const char *const k_dnames[D_N] = {"weak_mean",      "strong_mean",  "gap",   "weak_std",
                                           "question_chars", "rubric_items", "rounds"};
 enum { E_WEAK, E_STRONG, E_GAP, E_N };
 static const char *const k_enames[E_N] = {"weak_mean", "strong_mean", "gap"};
 
 struct compare_run {
   char *label;
-  json_t *row;          /* the run row */
-  json_t *stats;        /* store_stats() */
+  json_t *row;   /* the run row */
+  json_t *stats; /* store_stats() */
   char method[32];
-  struct vec d[D_N];    /* dataset (delivered examples) */
-  struct vec e[E_N];    /* evaluated candidates */
-  struct vec acc;       /* finished sources: 1 accepted by the gate, 0 not */
+  struct vec d[D_N]; /* dataset (delivered examples) */
+  struct vec e[E_N]; /* evaluated candidates */
+  struct vec acc;    /* finished sources: 1 accepted by the gate, 0 not */
   size_t candidates, accepted_cands;
   double accept_round_sum;
-  json_t *src_acc;      /* source_id -> true when a candidate passed the gate */
+  json_t *src_acc; /* source_id -> true when a candidate passed the gate */
   json_t *rejections, *filter_rejections;
 };
 
@@ -205,17 +205,21 @@ static json_t *build_one(const struct compare_run *r, const struct compare_run *
   double acc = (double)r->accepted_cands;
   json_object_set_new(j, "label", json_string(r->label));
   json_object_set_new(j, "run_id", json_integer(jx_int(r->row, "id", 0)));
-  json_object_set_new(j, "name", json_string(jx_str(r->row, "recipe_name") ? jx_str(r->row, "recipe_name") : ""));
+  json_object_set_new(
+      j, "name", json_string(jx_str(r->row, "recipe_name") ? jx_str(r->row, "recipe_name") : ""));
   json_object_set_new(j, "method", json_string(r->method));
-  json_object_set_new(j, "status", json_string(jx_str(r->row, "status") ? jx_str(r->row, "status") : ""));
+  json_object_set_new(j, "status",
+                      json_string(jx_str(r->row, "status") ? jx_str(r->row, "status") : ""));
   json_object_set_new(j, "sources", json_integer((json_int_t)r->acc.n));
   json_object_set_new(j, "candidates", json_integer((json_int_t)r->candidates));
   json_object_set_new(j, "accepted", json_integer((json_int_t)r->accepted_cands));
   json_object_set_new(j, "kept", json_integer((json_int_t)r->d[D_WEAK].n));
   json_object_set_new(j, "acceptance_rate",
                       mean_ci(&r->acc, o, rng_derive(o->seed, "%d|acceptance", idx)));
-  json_object_set_new(j, "rounds_to_accept", num_or_null(acc > 0 ? r->accept_round_sum / acc : NAN));
-  json_object_set_new(j, "rounds_per_accepted", num_or_null(acc > 0 ? (double)r->candidates / acc : NAN));
+  json_object_set_new(j, "rounds_to_accept",
+                      num_or_null(acc > 0 ? r->accept_round_sum / acc : NAN));
+  json_object_set_new(j, "rounds_per_accepted",
+                      num_or_null(acc > 0 ? (double)r->candidates / acc : NAN));
   json_object_set_new(j, "calls", json_integer((json_int_t)ncalls));
   json_object_set_new(j, "tokens", json_integer((json_int_t)ntok));
   json_object_set_new(j, "cost", num_or_null(cost));
@@ -280,9 +284,9 @@ int compare_build(struct compare_run *const *runs, int n, const struct compare_o
 /* ---- rendering ------------------------------------------------------------------- */
 
 struct table {
-  int ncol;           /* 1 + runs */
+  int ncol; /* 1 + runs */
   int nrow, caprow;
-  char **cells;       /* nrow * ncol */
+  char **cells; /* nrow * ncol */
 };
 
 static void tab_set(struct table *t, int row, int col, const char *fmt, ...) AD_PRINTF(4, 5);
@@ -326,12 +330,9 @@ static void cell_ci(struct table *t, int row, int col, const json_t *ci, int pre
 }
 
 static void cell_num(struct table *t, int row, int col, const json_t *v, int prec) {
-  if (json_is_integer(v))
-    tab_set(t, row, col, "%lld", (long long)json_integer_value(v));
-  else if (json_is_number(v))
-    tab_set(t, row, col, "%.*f", prec, json_number_value(v));
-  else
-    tab_set(t, row, col, "n/a");
+  if (json_is_integer(v)) tab_set(t, row, col, "%lld", (long long)json_integer_value(v));
+  else if (json_is_number(v)) tab_set(t, row, col, "%.*f", prec, json_number_value(v));
+  else tab_set(t, row, col, "n/a");
 }
 
 static const json_t *path_get(const json_t *o, const char *a, const char *b) {
@@ -348,7 +349,10 @@ int compare_render(const json_t *cmp, int markdown, struct buf *out) {
   for (int i = 0; i < nruns; i++) tab_set(&t, r, 1 + i, "%s", jx_str(run_at(cmp, i), "label"));
   r = tab_row(&t, "method");
   for (int i = 0; i < nruns; i++) tab_set(&t, r, 1 + i, "%s", jx_str(run_at(cmp, i), "method"));
-  static const struct { const char *label, *a, *b; int prec, ci; } rows[] = {
+  static const struct {
+    const char *label, *a, *b;
+    int prec, ci;
+  } rows[] = {
       {"sources (finished)", "sources", NULL, 0, 0},
       {"accepted (gate)", "accepted", NULL, 0, 0},
       {"acceptance rate", "acceptance_rate", NULL, 3, 1},
@@ -377,10 +381,8 @@ int compare_render(const json_t *cmp, int markdown, struct buf *out) {
     r = tab_row(&t, rows[k].label);
     for (int i = 0; i < nruns; i++) {
       const json_t *v = path_get(run_at(cmp, i), rows[k].a, rows[k].b);
-      if (rows[k].ci)
-        cell_ci(&t, r, 1 + i, v, rows[k].prec, 0);
-      else
-        cell_num(&t, r, 1 + i, v, rows[k].prec);
+      if (rows[k].ci) cell_ci(&t, r, 1 + i, v, rows[k].prec, 0);
+      else cell_num(&t, r, 1 + i, v, rows[k].prec);
     }
   }
   /* Rejections: the union of reasons, sorted by name. */
@@ -391,7 +393,7 @@ int compare_render(const json_t *cmp, int markdown, struct buf *out) {
       const char *k;
       json_t *v;
       json_object_foreach((json_t *)json_object_get(run_at(cmp, i), groups[g]), k, v)
-        json_object_set_new(names, k, json_true());
+          json_object_set_new(names, k, json_true());
     }
     const char **keys = xcalloc(json_object_size(names) + 1, sizeof *keys);
     size_t nk = 0;
@@ -415,7 +417,10 @@ int compare_render(const json_t *cmp, int markdown, struct buf *out) {
     free(keys);
     json_decref(names);
   }
-  static const struct { const char *label, *key; int prec; } diffs[] = {
+  static const struct {
+    const char *label, *key;
+    int prec;
+  } diffs[] = {
       {"vs first: dataset gap", "dataset.gap", 3},
       {"vs first: dataset weak mean", "dataset.weak_mean", 3},
       {"vs first: dataset strong mean", "dataset.strong_mean", 3},
@@ -444,10 +449,8 @@ int compare_render(const json_t *cmp, int markdown, struct buf *out) {
         const char *s = t.cells[i * t.ncol + c];
         if (!s) s = "";
         int pad = (int)(w[c] - jx_utf8_chars(s));
-        if (markdown)
-          rc = buf_printf(out, "| %s%*s ", s, pad, "");
-        else
-          rc = buf_printf(out, "%s%s%*s", c ? "  " : "", s, c + 1 < t.ncol ? pad : 0, "");
+        if (markdown) rc = buf_printf(out, "| %s%*s ", s, pad, "");
+        else rc = buf_printf(out, "%s%s%*s", c ? "  " : "", s, c + 1 < t.ncol ? pad : 0, "");
       }
       if (!rc) rc = buf_puts(out, markdown ? "|\n" : "\n");
       if (!rc && markdown && i == 0) {

@@ -42,9 +42,9 @@
 #include "util/err.h"
 
 struct compare_opts {
-  int resamples;   /* default BOOT_DEFAULT_RESAMPLES (2000) */
-  double level;    /* default 0.95 */
-  uint64_t seed;   /* default 1 */
+  int resamples; /* default BOOT_DEFAULT_RESAMPLES (2000) */
+  double level;  /* default 0.95 */
+  uint64_t seed; /* default 1 */
 };
 void compare_opts_default(struct compare_opts *o);
 

@@ -80,8 +80,7 @@ int report_export_line(const json_t *ex, enum report_format f, struct buf *out) 
                   "content", buf_str(&user), "role", "assistant", "content", a);
   } else if (f == REPORT_FMT_RL) {
     json_t *reward;
-    if (verifiable)
-      reward = json_pack("{s:s, s:O}", "type", "verifiable", "answer", answer);
+    if (verifiable) reward = json_pack("{s:s, s:O}", "type", "verifiable", "answer", answer);
     else
       reward = json_pack("{s:s, s:O, s:O}", "type", "rubric", "rubric",
                          json_object_get(ex, "rubric") ? json_object_get(ex, "rubric")

@@ -57,8 +57,7 @@ int report_run_row(store *st, store_id run, json_t **row, char *err, size_t n) {
                         "store %s has no run %lld (see `autodata status --store %s`)",
                         store_path(st), (long long)run, store_path(st));
     return report_err(err, n, AD_ENOTFOUND,
-                      "store %s holds no run yet: start one with `autodata run`",
-                      store_path(st));
+                      "store %s holds no run yet: start one with `autodata run`", store_path(st));
   }
   *row = p.row;
   return 0;
@@ -152,8 +151,10 @@ static int dataset_row(void *ud, const json_t *row) {
   struct line_ctx *c = ud;
   const json_t *ex = json_object_get(row, "example");
   if (!json_is_object(ex))
-    return c->rc = report_err(c->err, c->n, AD_ECORRUPT, "example '%s' in the store is not a JSON "
-                              "object", jx_str(row, "example_id") ? jx_str(row, "example_id") : "?");
+    return c->rc = report_err(c->err, c->n, AD_ECORRUPT,
+                              "example '%s' in the store is not a JSON "
+                              "object",
+                              jx_str(row, "example_id") ? jx_str(row, "example_id") : "?");
   return write_json_line(c, ex);
 }
 

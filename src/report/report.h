@@ -55,21 +55,21 @@
 
 /* Write dataset.jsonl for run (0 = latest) to path. *count (may be NULL) gets
  * the number of lines. A run without accepted examples gives an empty file. */
-AD_WUR int report_write_dataset(store *st, store_id run, const char *path, size_t *count,
-                                char *err, size_t n);
+AD_WUR int report_write_dataset(store *st, store_id run, const char *path, size_t *count, char *err,
+                                size_t n);
 
 /* Write rejected.jsonl for run (0 = latest) to path; *count (may be NULL) as above. */
 AD_WUR int report_write_rejected(store *st, store_id run, const char *path, size_t *count,
                                  char *err, size_t n);
 
 struct report_paths {
-  char dataset[4096];  /* <folder>/dataset.jsonl */
-  char rejected[4096]; /* <folder>/rejected.jsonl */
-  char card[4096];     /* <folder>/DATACARD.md */
+  char dataset[4096];    /* <folder>/dataset.jsonl */
+  char rejected[4096];   /* <folder>/rejected.jsonl */
+  char card[4096];       /* <folder>/DATACARD.md */
   char candidates[4096]; /* <folder>/candidates.jsonl */
-  size_t n_examples;   /* lines in dataset.jsonl */
-  size_t n_rejected;   /* lines in rejected.jsonl */
-  size_t n_candidates; /* lines in candidates.jsonl */
+  size_t n_examples;     /* lines in dataset.jsonl */
+  size_t n_rejected;     /* lines in rejected.jsonl */
+  size_t n_candidates;   /* lines in candidates.jsonl */
 };
 
 /* Create folder (mkdir -p) and write a run's outputs into it: dataset.jsonl,
@@ -104,16 +104,16 @@ const char *report_format_name(enum report_format f);
 
 struct report_export_opts {
   enum report_format format;
-  size_t holdout;  /* examples held out into heldout.jsonl; 0 = no split */
-  uint64_t seed;   /* split seed */
-  int seed_set;    /* 0: use the run's seed */
+  size_t holdout; /* examples held out into heldout.jsonl; 0 = no split */
+  uint64_t seed;  /* split seed */
+  int seed_set;   /* 0: use the run's seed */
 };
 
 struct report_export_result {
   char train[4096];   /* <dir>/train.jsonl */
   char heldout[4096]; /* <dir>/heldout.jsonl, "" without a split */
   size_t n_train, n_heldout;
-  uint64_t seed;      /* the split seed used */
+  uint64_t seed; /* the split seed used */
 };
 
 /* Write <dir>/train.jsonl (and <dir>/heldout.jsonl with a holdout) in the

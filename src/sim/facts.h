@@ -15,13 +15,13 @@
 
 #include <stddef.h>
 
-#define SIM_FACT_NAME_LEN 6      /* "F-" + 4 hex digits, without the NUL */
+#define SIM_FACT_NAME_LEN 6 /* "F-" + 4 hex digits, without the NUL */
 #define SIM_RECALL_SLOPE 12.0
 
 struct sim_fact {
   char name[SIM_FACT_NAME_LEN + 2]; /* NUL-terminated "F-xxxx" */
-  long long value;                   /* the value as written in the text */
-  double difficulty;                 /* sim_fact_difficulty(name) */
+  long long value;                  /* the value as written in the text */
+  double difficulty;                /* sim_fact_difficulty(name) */
 };
 
 /* Name for id (only the low 16 bits are used): "F-%04x". */
@@ -39,10 +39,12 @@ double sim_recall_prob(double skill, double difficulty);
 int sim_fact_name_at(const char *text, size_t len, size_t i);
 
 /* Statement forms accepted by the scanners (bit mask). */
-enum { SIM_STATE_EQ = 1,      /* F-3a9c = 17 */
-       SIM_STATE_IS = 2,      /* F-3a9c is 17 */
-       SIM_STATE_COLON = 4,   /* F-3a9c: 17 */
-       SIM_STATE_ANY = 7 };
+enum {
+  SIM_STATE_EQ = 1,    /* F-3a9c = 17 */
+  SIM_STATE_IS = 2,    /* F-3a9c is 17 */
+  SIM_STATE_COLON = 4, /* F-3a9c: 17 */
+  SIM_STATE_ANY = 7
+};
 
 /* If a fact name starts at text[i] and is followed (spaces allowed) by one of
  * the forms in `forms` and an integer, returns 1 and sets *value (and *end, the

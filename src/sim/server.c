@@ -39,9 +39,9 @@
 #include "util/rng.h"
 #include "util/timeu.h"
 
-#define HDR_MAX (64u * 1024)              /* request line + headers */
+#define HDR_MAX (64u * 1024) /* request line + headers */
 #define IN_MAX (HDR_MAX + AD_MAX_REQUEST + 64u * 1024)
-#define OUT_HIGH (256u * 1024)            /* stop answering pipelined requests above this */
+#define OUT_HIGH (256u * 1024) /* stop answering pipelined requests above this */
 #define PATH_MAX_LEN 2048
 #define STOP_GRACE_US (5 * 1000000LL)
 
@@ -56,14 +56,14 @@ struct conn {
   size_t in_len, in_cap, in_off;
   /* the request being parsed; offsets relative to in + in_off */
   int have_hdr;
-  size_t scan;      /* where to resume the search for the end of the headers */
-  size_t hdr_len;   /* bytes of request line + headers + blank line */
-  size_t clen;      /* Content-Length */
-  int chunked;      /* Transfer-Encoding: chunked */
-  int cstate;       /* chunked decoder state (CH_*) */
-  size_t crem;      /* bytes left in the current chunk */
-  size_t cpos;      /* next raw byte to decode */
-  size_t dec;       /* decoded body bytes, at hdr_len (decoded in place) */
+  size_t scan;    /* where to resume the search for the end of the headers */
+  size_t hdr_len; /* bytes of request line + headers + blank line */
+  size_t clen;    /* Content-Length */
+  int chunked;    /* Transfer-Encoding: chunked */
+  int cstate;     /* chunked decoder state (CH_*) */
+  size_t crem;    /* bytes left in the current chunk */
+  size_t cpos;    /* next raw byte to decode */
+  size_t dec;     /* decoded body bytes, at hdr_len (decoded in place) */
   int keepalive, expect, continued;
   char method[16];
   char path[PATH_MAX_LEN];
@@ -191,20 +191,20 @@ static int out_append(struct conn *c, const void *p, size_t n) {
 
 static const char *reason(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+  case 100: return "Continue";
+  case 200: return "OK";
+  case 400: return "Bad Request";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 413: return "Payload Too Large";
+  case 414: return "URI Too Long";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 503: return "Service Unavailable";
+  case 505: return "HTTP Version Not Supported";
+  default: return "Unknown";
   }
 }
 
@@ -311,42 +311,42 @@ static int answer(struct conn *c, const char *body, size_t len) {
   int rc = 0;
   int retry = -1;
   switch (fault) {
-    case SIM_FAULT_429:
-    case SIM_FAULT_500:
-    case SIM_FAULT_503: {
-      int st = fault == SIM_FAULT_429 ? 429 : fault == SIM_FAULT_500 ? 500 : 503;
-      const char *type = st == 429 ? "rate_limit_error" : "server_error";
-      char msg[160];
-      int n = snprintf(msg, sizeof msg,
-                       "{\"error\":{\"message\":\"sim-server fault injection: %d\",\"type\":\"%s\"}}",
-                       st, type);
-      if (st == 429) retry = f->retry_after_s;
-      rc = render(&b, st, NULL, msg, (size_t)n, ka, http10, retry);
-      if (!rc) rc = queue_reply(c, &b, (size_t)n, 0, delay_us, !ka);
+  case SIM_FAULT_429:
+  case SIM_FAULT_500:
+  case SIM_FAULT_503: {
+    int st = fault == SIM_FAULT_429 ? 429 : fault == SIM_FAULT_500 ? 500 : 503;
+    const char *type = st == 429 ? "rate_limit_error" : "server_error";
+    char msg[160];
+    int n = snprintf(msg, sizeof msg,
+                     "{\"error\":{\"message\":\"sim-server fault injection: %d\",\"type\":\"%s\"}}",
+                     st, type);
+    if (st == 429) retry = f->retry_after_s;
+    rc = render(&b, st, NULL, msg, (size_t)n, ka, http10, retry);
+    if (!rc) rc = queue_reply(c, &b, (size_t)n, 0, delay_us, !ka);
+    break;
+  }
+  case SIM_FAULT_GARBAGE:
+    rc = render(&b, 200, NULL, garbage_body, sizeof garbage_body - 1, ka, http10, -1);
+    if (!rc) rc = queue_reply(c, &b, sizeof garbage_body - 1, 0, delay_us, !ka);
+    break;
+  default: {
+    if (fault == SIM_FAULT_SLOW) delay_us += (int64_t)f->slow_ms * 1000;
+    struct sim_response r;
+    if (chat && s->o.no_response_format && memmem(body, len, "\"response_format\"", 17)) {
+      static const char msg[] =
+          "{\"error\":{\"message\":\"response_format is not supported by this server\","
+          "\"type\":\"invalid_request_error\",\"param\":\"response_format\"}}";
+      rc = render(&b, 400, NULL, msg, sizeof msg - 1, ka, http10, -1);
+      if (!rc) rc = queue_reply(c, &b, sizeof msg - 1, 0, delay_us, !ka);
       break;
     }
-    case SIM_FAULT_GARBAGE:
-      rc = render(&b, 200, NULL, garbage_body, sizeof garbage_body - 1, ka, http10, -1);
-      if (!rc) rc = queue_reply(c, &b, sizeof garbage_body - 1, 0, delay_us, !ka);
-      break;
-    default: {
-      if (fault == SIM_FAULT_SLOW) delay_us += (int64_t)f->slow_ms * 1000;
-      struct sim_response r;
-      if (chat && s->o.no_response_format && memmem(body, len, "\"response_format\"", 17)) {
-        static const char msg[] =
-            "{\"error\":{\"message\":\"response_format is not supported by this server\","
-            "\"type\":\"invalid_request_error\",\"param\":\"response_format\"}}";
-        rc = render(&b, 400, NULL, msg, sizeof msg - 1, ka, http10, -1);
-        if (!rc) rc = queue_reply(c, &b, sizeof msg - 1, 0, delay_us, !ka);
-        break;
-      }
-      sim_handle(c->method, c->path, body, len, &r);
-      int trunc = fault == SIM_FAULT_TRUNCATE;
-      rc = render(&b, r.status, r.content_type, r.body ? r.body : "", r.len, ka && !trunc, http10,
-                  -1);
-      if (!rc) rc = queue_reply(c, &b, r.len, trunc, delay_us, !ka || trunc);
-      sim_response_release(&r);
-    }
+    sim_handle(c->method, c->path, body, len, &r);
+    int trunc = fault == SIM_FAULT_TRUNCATE;
+    rc = render(&b, r.status, r.content_type, r.body ? r.body : "", r.len, ka && !trunc, http10,
+                -1);
+    if (!rc) rc = queue_reply(c, &b, r.len, trunc, delay_us, !ka || trunc);
+    sim_response_release(&r);
+  }
   }
   buf_release(&b);
   return rc;
@@ -468,67 +468,67 @@ bad:
 static int decode_chunks(struct conn *c, char *p, size_t avail) {
   for (;;) {
     switch (c->cstate) {
-      case CH_SIZE: {
-        char *nl = memchr(p + c->cpos, '\n', avail - c->cpos);
-        if (!nl) {
-          if (avail - c->cpos > 1024) goto bad;
-          return 0;
-        }
-        char *q = p + c->cpos;
-        size_t sz = 0;
-        int digits = 0;
-        for (; q < nl; q++) {
-          int d = (*q >= '0' && *q <= '9')   ? *q - '0'
-                  : (*q >= 'a' && *q <= 'f') ? *q - 'a' + 10
-                  : (*q >= 'A' && *q <= 'F') ? *q - 'A' + 10
-                                             : -1;
-          if (d < 0) break;
-          if (sz > AD_MAX_REQUEST) {
-            return reject(c, 413, "request body exceeds the 16 MiB limit");
-          }
-          sz = sz * 16 + (size_t)d;
-          digits++;
-        }
-        if (!digits || (*q != ';' && *q != '\r' && *q != ' ' && *q != '\t')) goto bad;
-        if (nl[-1] != '\r') goto bad;
-        c->cpos = (size_t)(nl + 1 - p);
-        if (c->dec + sz > AD_MAX_REQUEST) {
+    case CH_SIZE: {
+      char *nl = memchr(p + c->cpos, '\n', avail - c->cpos);
+      if (!nl) {
+        if (avail - c->cpos > 1024) goto bad;
+        return 0;
+      }
+      char *q = p + c->cpos;
+      size_t sz = 0;
+      int digits = 0;
+      for (; q < nl; q++) {
+        int d = (*q >= '0' && *q <= '9')   ? *q - '0'
+                : (*q >= 'a' && *q <= 'f') ? *q - 'a' + 10
+                : (*q >= 'A' && *q <= 'F') ? *q - 'A' + 10
+                                           : -1;
+        if (d < 0) break;
+        if (sz > AD_MAX_REQUEST) {
           return reject(c, 413, "request body exceeds the 16 MiB limit");
         }
-        c->crem = sz;
-        c->cstate = sz ? CH_DATA : CH_TRAILER;
-        break;
+        sz = sz * 16 + (size_t)d;
+        digits++;
       }
-      case CH_DATA: {
-        size_t have = avail - c->cpos;
-        size_t n = have < c->crem ? have : c->crem;
-        size_t at = c->hdr_len + c->dec;
-        if (n && at != c->cpos) memmove(p + at, p + c->cpos, n);
-        c->dec += n;
-        c->cpos += n;
-        c->crem -= n;
-        if (c->crem) return 0;
-        c->cstate = CH_DATA_END;
-        break;
+      if (!digits || (*q != ';' && *q != '\r' && *q != ' ' && *q != '\t')) goto bad;
+      if (nl[-1] != '\r') goto bad;
+      c->cpos = (size_t)(nl + 1 - p);
+      if (c->dec + sz > AD_MAX_REQUEST) {
+        return reject(c, 413, "request body exceeds the 16 MiB limit");
       }
-      case CH_DATA_END:
-        if (avail - c->cpos < 2) return 0;
-        if (p[c->cpos] != '\r' || p[c->cpos + 1] != '\n') goto bad;
-        c->cpos += 2;
-        c->cstate = CH_SIZE;
-        break;
-      case CH_TRAILER: {
-        char *nl = memchr(p + c->cpos, '\n', avail - c->cpos);
-        if (!nl) {
-          if (avail - c->cpos > HDR_MAX) goto bad;
-          return 0;
-        }
-        size_t ll = (size_t)(nl - (p + c->cpos));
-        c->cpos += ll + 1;
-        if (ll == 1 && nl[-1] == '\r') return 1; /* blank line ends the trailers */
-        if (ll == 0 || nl[-1] != '\r') goto bad;
-        break;
+      c->crem = sz;
+      c->cstate = sz ? CH_DATA : CH_TRAILER;
+      break;
+    }
+    case CH_DATA: {
+      size_t have = avail - c->cpos;
+      size_t n = have < c->crem ? have : c->crem;
+      size_t at = c->hdr_len + c->dec;
+      if (n && at != c->cpos) memmove(p + at, p + c->cpos, n);
+      c->dec += n;
+      c->cpos += n;
+      c->crem -= n;
+      if (c->crem) return 0;
+      c->cstate = CH_DATA_END;
+      break;
+    }
+    case CH_DATA_END:
+      if (avail - c->cpos < 2) return 0;
+      if (p[c->cpos] != '\r' || p[c->cpos + 1] != '\n') goto bad;
+      c->cpos += 2;
+      c->cstate = CH_SIZE;
+      break;
+    case CH_TRAILER: {
+      char *nl = memchr(p + c->cpos, '\n', avail - c->cpos);
+      if (!nl) {
+        if (avail - c->cpos > HDR_MAX) goto bad;
+        return 0;
       }
+      size_t ll = (size_t)(nl - (p + c->cpos));
+      c->cpos += ll + 1;
+      if (ll == 1 && nl[-1] == '\r') return 1; /* blank line ends the trailers */
+      if (ll == 0 || nl[-1] != '\r') goto bad;
+      break;
+    }
     }
   }
 bad:
@@ -866,8 +866,7 @@ int sim_server_open(const struct sim_server_opts *opts, struct sim_server **out,
     w->srv = s;
     w->idx = i;
     rng_seed(&w->rng, rng_derive(opts->seed, "sim-server worker %d", i));
-    if ((rc = make_listener(s, ai->ai_addr, ai->ai_addrlen, port, &w->lfd, err, errlen)))
-      goto fail;
+    if ((rc = make_listener(s, ai->ai_addr, ai->ai_addrlen, port, &w->lfd, err, errlen))) goto fail;
     if (i == 0) {
       struct sockaddr_storage ss;
       socklen_t sl = sizeof ss;

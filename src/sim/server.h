@@ -27,23 +27,23 @@
 #define SIM_SERVER_MAX_THREADS 64
 
 struct sim_server_opts {
-  const char *host;          /* numeric or resolvable; NULL = "127.0.0.1" */
-  int port;                  /* 0 = let the kernel pick (see sim_server_port) */
-  int threads;               /* worker threads, 1..SIM_SERVER_MAX_THREADS; 0 = 2 */
-  uint64_t seed;             /* fault and jitter draws */
-  int latency_ms;            /* added to every chat completions reply */
-  int jitter_ms;             /* uniform in [-jitter, +jitter] around latency_ms, floor 0 */
-  struct sim_faults faults;  /* from sim_faults_parse(); zeroed = no faults */
-  int no_response_format;    /* answer 400 to requests carrying "response_format", as servers
+  const char *host;         /* numeric or resolvable; NULL = "127.0.0.1" */
+  int port;                 /* 0 = let the kernel pick (see sim_server_port) */
+  int threads;              /* worker threads, 1..SIM_SERVER_MAX_THREADS; 0 = 2 */
+  uint64_t seed;            /* fault and jitter draws */
+  int latency_ms;           /* added to every chat completions reply */
+  int jitter_ms;            /* uniform in [-jitter, +jitter] around latency_ms, floor 0 */
+  struct sim_faults faults; /* from sim_faults_parse(); zeroed = no faults */
+  int no_response_format;   /* answer 400 to requests carrying "response_format", as servers
                                 without structured outputs do (tests the client's fallback) */
 };
 
 struct sim_server_stats {
-  uint64_t connections;       /* accepted */
-  uint64_t requests;          /* HTTP requests parsed (including bad ones) */
-  uint64_t chat;              /* chat completions requests among them */
-  uint64_t bad;               /* malformed requests answered 400/413/431/501 */
-  uint64_t faults[8];         /* by enum sim_fault (index 0 unused) */
+  uint64_t connections; /* accepted */
+  uint64_t requests;    /* HTTP requests parsed (including bad ones) */
+  uint64_t chat;        /* chat completions requests among them */
+  uint64_t bad;         /* malformed requests answered 400/413/431/501 */
+  uint64_t faults[8];   /* by enum sim_fault (index 0 unused) */
 };
 
 struct sim_server;

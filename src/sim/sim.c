@@ -49,8 +49,8 @@ static void set_body(struct sim_response *out, int status, char *body) {
 }
 
 /* An OpenAI-style error object. */
-static void set_error(struct sim_response *out, int status, const char *type, const char *fmt,
-                      ...) AD_PRINTF(4, 5);
+static void set_error(struct sim_response *out, int status, const char *type, const char *fmt, ...)
+    AD_PRINTF(4, 5);
 static void set_error(struct sim_response *out, int status, const char *type, const char *fmt,
                       ...) {
   char msg[512];
@@ -67,9 +67,9 @@ static void set_error(struct sim_response *out, int status, const char *type, co
 static void handle_models(struct sim_response *out) {
   json_t *data = json_array();
   for (size_t i = 0; i < sizeof sim_models / sizeof *sim_models; i++)
-    json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", sim_models[i], "object",
-                                          "model", "created", SIM_CREATED, "owned_by",
-                                          "autodata-sim"));
+    json_array_append_new(data,
+                          json_pack("{s:s,s:s,s:i,s:s}", "id", sim_models[i], "object", "model",
+                                    "created", SIM_CREATED, "owned_by", "autodata-sim"));
   json_t *root = json_pack("{s:s,s:o}", "object", "list", "data", data);
   set_body(out, 200, root ? json_dumps(root, JSON_COMPACT) : NULL);
   json_decref(root);
@@ -120,8 +120,8 @@ static char *take_if_ok(struct buf *b, int rc) {
 }
 
 static const char *const sim_words[] = {
-    "alpha", "bravo", "cobalt", "delta", "ember", "fjord", "granite", "harbor",
-    "indigo", "juniper", "kestrel", "lumen", "meadow", "nimbus", "opal", "prism"};
+    "alpha",  "bravo",   "cobalt",  "delta", "ember",  "fjord",  "granite", "harbor",
+    "indigo", "juniper", "kestrel", "lumen", "meadow", "nimbus", "opal",    "prism"};
 
 /* The generic reply for a non-world model: a sentence that names the model and
  * carries a token and a few words derived from h. NULL when it would exceed the
@@ -130,7 +130,8 @@ static char *generic_content(const char *model, uint64_t h) {
   struct rng r;
   rng_seed(&r, h);
   struct buf b = BUF_INIT;
-  int rc = buf_printf(&b, "This is a simulated reply from %s (sim token %016" PRIx64 "):", model, h);
+  int rc = buf_printf(&b, "This is a simulated reply from %s (sim token %016" PRIx64 "):", model,
+                      h);
   int words = 3 + (int)rng_below(&r, 6);
   for (int i = 0; i < words && !rc; i++)
     rc = buf_printf(&b, " %s", sim_words[rng_below(&r, sizeof sim_words / sizeof *sim_words)]);
@@ -142,7 +143,6 @@ static char *generic_content(const char *model, uint64_t h) {
  * The chat reply is serialised by hand: it is the hot path of the sim server
  * (json_dumps was a third of sim_handle's time). Strings are escaped as JSON
  * and invalid UTF-8 becomes U+FFFD, like jx_string_lossy(). */
-
 
 static int put_str(struct buf *b, const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s, *e = p + n;
@@ -161,14 +161,12 @@ static int put_str(struct buf *b, const char *s, size_t n) {
     }
     char esc[8];
     switch (c) {
-      case '"': rc = buf_append(b, "\\\"", 2); break;
-      case '\\': rc = buf_append(b, "\\\\", 2); break;
-      case '\n': rc = buf_append(b, "\\n", 2); break;
-      case '\r': rc = buf_append(b, "\\r", 2); break;
-      case '\t': rc = buf_append(b, "\\t", 2); break;
-      default:
-        snprintf(esc, sizeof esc, "\\u%04x", c);
-        rc = buf_append(b, esc, 6);
+    case '"': rc = buf_append(b, "\\\"", 2); break;
+    case '\\': rc = buf_append(b, "\\\\", 2); break;
+    case '\n': rc = buf_append(b, "\\n", 2); break;
+    case '\r': rc = buf_append(b, "\\r", 2); break;
+    case '\t': rc = buf_append(b, "\\t", 2); break;
+    default: snprintf(esc, sizeof esc, "\\u%04x", c); rc = buf_append(b, esc, 6);
     }
     p++;
   }
@@ -230,7 +228,8 @@ static int answer_choice(json_t *req, int i, uint64_t seed_base, const char *can
     r = json_copy(req); /* shallow: members shared, only top-level keys change */
     json_object_del(r, "n");
     if (i > 0)
-      json_object_set_new(r, "seed", json_integer((json_int_t)rng_derive(seed_base, "choice-%d", i)));
+      json_object_set_new(r, "seed",
+                          json_integer((json_int_t)rng_derive(seed_base, "choice-%d", i)));
   }
   *content = NULL;
   *pt = *ct = 0;
@@ -353,27 +352,27 @@ void sim_handle(const char *method, const char *path, const char *body, size_t l
   memset(out, 0, sizeof *out);
   if (!method) method = "";
   switch (route_of(path)) {
-    case ROUTE_CHAT:
-      if (strcmp(method, "POST")) {
-        set_error(out, 405, "invalid_request_error",
-                  "method %.16s not allowed on %.200s (use POST)", method, path);
-        return;
-      }
-      handle_chat(body, len, out);
+  case ROUTE_CHAT:
+    if (strcmp(method, "POST")) {
+      set_error(out, 405, "invalid_request_error", "method %.16s not allowed on %.200s (use POST)",
+                method, path);
       return;
-    case ROUTE_MODELS:
-      if (strcmp(method, "GET")) {
-        set_error(out, 405, "invalid_request_error",
-                  "method %.16s not allowed on %.200s (use GET)", method, path);
-        return;
-      }
-      handle_models(out);
+    }
+    handle_chat(body, len, out);
+    return;
+  case ROUTE_MODELS:
+    if (strcmp(method, "GET")) {
+      set_error(out, 405, "invalid_request_error", "method %.16s not allowed on %.200s (use GET)",
+                method, path);
       return;
-    default:
-      set_error(out, 404, "invalid_request_error",
-                "unknown endpoint %.16s %.200s (the sim serves POST /v1/chat/completions and "
-                "GET /v1/models)",
-                method, path ? path : "");
+    }
+    handle_models(out);
+    return;
+  default:
+    set_error(out, 404, "invalid_request_error",
+              "unknown endpoint %.16s %.200s (the sim serves POST /v1/chat/completions and "
+              "GET /v1/models)",
+              method, path ? path : "");
   }
 }
 
@@ -386,7 +385,7 @@ void sim_response_release(struct sim_response *r) {
 
 /* ---------------------------------------------------------------- faults */
 
-static const char *const fault_names[] = {"none", "429",  "500",  "503",
+static const char *const fault_names[] = {"none", "429",     "500",  "503",
                                           "drop", "garbage", "slow", "truncate"};
 
 const char *sim_fault_name(enum sim_fault f) {
@@ -434,8 +433,8 @@ int sim_faults_parse(const char *spec, struct sim_faults *out, char *err, size_t
       errno = 0;
       double x = strtod(v, &end);
       if (!*v || *end || errno || !isfinite(x) || x < 0 || x > 1) {
-        ad_set_err(err, errlen,
-                   "fault spec item '%s=%s': probability must be a number from 0 to 1", k, v);
+        ad_set_err(err, errlen, "fault spec item '%s=%s': probability must be a number from 0 to 1",
+                   k, v);
         return AD_EINVAL;
       }
       if (seen[kind]++) {

@@ -21,8 +21,8 @@
 #include "util/err.h"
 
 struct sim_response {
-  int status;       /* HTTP status */
-  char *body;       /* malloc'd, owned by the caller after the call */
+  int status; /* HTTP status */
+  char *body; /* malloc'd, owned by the caller after the call */
   size_t len;
   const char *content_type;
 };
@@ -34,12 +34,20 @@ void sim_handle(const char *method, const char *path, const char *body, size_t l
 void sim_response_release(struct sim_response *r);
 
 /* Fault injection for the HTTP server. */
-enum sim_fault { SIM_FAULT_NONE = 0, SIM_FAULT_429, SIM_FAULT_500, SIM_FAULT_503,
-                 SIM_FAULT_DROP, SIM_FAULT_GARBAGE, SIM_FAULT_SLOW, SIM_FAULT_TRUNCATE };
+enum sim_fault {
+  SIM_FAULT_NONE = 0,
+  SIM_FAULT_429,
+  SIM_FAULT_500,
+  SIM_FAULT_503,
+  SIM_FAULT_DROP,
+  SIM_FAULT_GARBAGE,
+  SIM_FAULT_SLOW,
+  SIM_FAULT_TRUNCATE
+};
 struct sim_faults {
-  double p[8];          /* probability per enum sim_fault */
-  int retry_after_s;    /* sent with 429 (default 1) */
-  int slow_ms;          /* extra delay for SLOW (default 2000) */
+  double p[8];       /* probability per enum sim_fault */
+  int retry_after_s; /* sent with 429 (default 1) */
+  int slow_ms;       /* extra delay for SLOW (default 2000) */
 };
 /* Parse "429=0.1,500=0.05,drop=0.02,garbage=0.02,slow=0.05" (NULL or "" = no faults).
  * Returns 0, or AD_EINVAL with a message naming the bad item in err (*out untouched). */

@@ -14,36 +14,56 @@
 #define PICK(r, a) ((a)[rng_below((r), N_OF(a))])
 
 static const char *const ADJ[] = {
-    "thermal", "adaptive", "sparse", "stochastic", "layered", "latent", "coupled",
-    "asymmetric", "robust", "nonlinear", "hierarchical", "transient", "distributed",
-    "self-organising", "anisotropic", "low-rank", "resonant", "granular", "modular",
-    "recurrent", "porous", "chiral", "bounded", "dissipative"};
-static const char *const NOUN[] = {
-    "stability", "dynamics", "scaling", "transport", "coherence", "yield", "drift",
-    "response", "capacity", "attenuation", "selectivity", "convergence", "hysteresis",
-    "throughput", "variance", "resilience", "sensitivity", "efficiency", "decay", "coupling"};
-static const char *const THING[] = {
-    "perovskite catalysts", "river deltas", "graph neural networks", "soil microbiomes",
-    "superconducting qubits", "urban traffic flows", "protein condensates", "alpine glaciers",
-    "lithium anodes", "coral reef fish", "spiking neural circuits", "wind turbine wakes",
-    "peer-to-peer caches", "cortical organoids", "sea-ice floes", "polymer membranes",
-    "retrieval-augmented models", "tidal marshes", "quantum dot arrays", "forest canopies",
-    "microfluidic mixers", "compiler pipelines", "bacterial biofilms", "exoplanet atmospheres"};
+    "thermal",     "adaptive",        "sparse",      "stochastic", "layered",      "latent",
+    "coupled",     "asymmetric",      "robust",      "nonlinear",  "hierarchical", "transient",
+    "distributed", "self-organising", "anisotropic", "low-rank",   "resonant",     "granular",
+    "modular",     "recurrent",       "porous",      "chiral",     "bounded",      "dissipative"};
+static const char *const NOUN[] = {"stability",   "dynamics",    "scaling",     "transport",
+                                   "coherence",   "yield",       "drift",       "response",
+                                   "capacity",    "attenuation", "selectivity", "convergence",
+                                   "hysteresis",  "throughput",  "variance",    "resilience",
+                                   "sensitivity", "efficiency",  "decay",       "coupling"};
+static const char *const THING[] = {"perovskite catalysts",
+                                    "river deltas",
+                                    "graph neural networks",
+                                    "soil microbiomes",
+                                    "superconducting qubits",
+                                    "urban traffic flows",
+                                    "protein condensates",
+                                    "alpine glaciers",
+                                    "lithium anodes",
+                                    "coral reef fish",
+                                    "spiking neural circuits",
+                                    "wind turbine wakes",
+                                    "peer-to-peer caches",
+                                    "cortical organoids",
+                                    "sea-ice floes",
+                                    "polymer membranes",
+                                    "retrieval-augmented models",
+                                    "tidal marshes",
+                                    "quantum dot arrays",
+                                    "forest canopies",
+                                    "microfluidic mixers",
+                                    "compiler pipelines",
+                                    "bacterial biofilms",
+                                    "exoplanet atmospheres"};
 static const char *const METHOD[] = {
-    "a controlled field campaign", "a randomised ablation", "finite-element simulation",
-    "a longitudinal survey", "high-throughput screening", "Bayesian hierarchical modelling",
-    "in-situ spectroscopy", "a matched-pairs design", "Monte Carlo resampling",
-    "a lesion study", "cross-validated regression", "time-resolved imaging"};
+    "a controlled field campaign", "a randomised ablation",
+    "finite-element simulation",   "a longitudinal survey",
+    "high-throughput screening",   "Bayesian hierarchical modelling",
+    "in-situ spectroscopy",        "a matched-pairs design",
+    "Monte Carlo resampling",      "a lesion study",
+    "cross-validated regression",  "time-resolved imaging"};
 static const char *const CONDITION[] = {
-    "baseline", "high-load", "low-temperature", "control", "perturbed", "steady-state",
-    "saturated", "early-phase", "late-phase", "reference", "stressed", "annealed"};
-static const char *const SUBTITLE[] = {
-    "evidence from", "a case study of", "revisiting", "new measurements in",
-    "lessons from", "a systematic look at"};
+    "baseline",  "high-load",   "low-temperature", "control",   "perturbed", "steady-state",
+    "saturated", "early-phase", "late-phase",      "reference", "stressed",  "annealed"};
+static const char *const SUBTITLE[] = {"evidence from", "a case study of",
+                                       "revisiting",    "new measurements in",
+                                       "lessons from",  "a systematic look at"};
 
-static const char *const TITLE_FMT[] = {
-    "On the %s %s of %s", "%s %s in %s: %s %s", "Measuring %s %s in %s",
-    "Toward %s %s for %s", "The %s %s of %s Revisited", "%s %s across %s"};
+static const char *const TITLE_FMT[] = {"On the %s %s of %s",        "%s %s in %s: %s %s",
+                                        "Measuring %s %s in %s",     "Toward %s %s for %s",
+                                        "The %s %s of %s Revisited", "%s %s across %s"};
 
 /* Filler sentences: %A adjective, %N noun, %T thing, %M method, %C condition. */
 static const char *const FILLER[] = {
@@ -96,21 +116,21 @@ static int expand(struct buf *b, struct rng *r, const char *fmt, const char *fac
     } else {
       p++;
       switch (*p) {
-        case 'A': rc = put_word(b, PICK(r, ADJ)); break;
-        case 'N': rc = buf_puts(b, PICK(r, NOUN)); break;
-        case 'T': rc = buf_puts(b, PICK(r, THING)); break;
-        case 'M': rc = buf_puts(b, PICK(r, METHOD)); break;
-        case 'C': { /* two conditions in one sentence differ */
-          size_t c;
-          do c = rng_below(r, N_OF(CONDITION));
-          while (c == last_cond);
-          last_cond = c;
-          rc = put_word(b, CONDITION[c]);
-          break;
-        }
-        case 'D': rc = buf_printf(b, "%u", 1 + (unsigned)rng_below(r, 9)); break;
-        case 'F': rc = buf_puts(b, fact ? fact : ""); break;
-        default: rc = buf_putc(b, *p); break;
+      case 'A': rc = put_word(b, PICK(r, ADJ)); break;
+      case 'N': rc = buf_puts(b, PICK(r, NOUN)); break;
+      case 'T': rc = buf_puts(b, PICK(r, THING)); break;
+      case 'M': rc = buf_puts(b, PICK(r, METHOD)); break;
+      case 'C': { /* two conditions in one sentence differ */
+        size_t c;
+        do c = rng_below(r, N_OF(CONDITION));
+        while (c == last_cond);
+        last_cond = c;
+        rc = put_word(b, CONDITION[c]);
+        break;
+      }
+      case 'D': rc = buf_printf(b, "%u", 1 + (unsigned)rng_below(r, 9)); break;
+      case 'F': rc = buf_puts(b, fact ? fact : ""); break;
+      default: rc = buf_putc(b, *p); break;
       }
     }
     if (rc) return rc;
@@ -120,7 +140,8 @@ static int expand(struct buf *b, struct rng *r, const char *fmt, const char *fac
 
 /* Title case, leaving short function words (after the first word) in lower case. */
 static void capitalise(char *s) {
-  static const char *const small[] = {"a ", "an ", "of ", "in ", "for ", "the ", "across ", "from ", "to "};
+  static const char *const small[] = {"a ",   "an ",     "of ",   "in ", "for ",
+                                      "the ", "across ", "from ", "to "};
   for (char *p = s; *p; p++) {
     if (p != s && p[-1] != ' ') continue;
     int keep = 0;
@@ -134,10 +155,8 @@ static int make_title(struct rng *r, struct buf *b) {
   size_t f = rng_below(r, N_OF(TITLE_FMT));
   const char *adj = PICK(r, ADJ), *noun = PICK(r, NOUN), *thing = PICK(r, THING);
   int rc;
-  if (f == 1)
-    rc = buf_printf(b, TITLE_FMT[f], adj, noun, thing, PICK(r, SUBTITLE), PICK(r, THING));
-  else
-    rc = buf_printf(b, TITLE_FMT[f], adj, noun, thing);
+  if (f == 1) rc = buf_printf(b, TITLE_FMT[f], adj, noun, thing, PICK(r, SUBTITLE), PICK(r, THING));
+  else rc = buf_printf(b, TITLE_FMT[f], adj, noun, thing);
   if (!rc) capitalise(b->data);
   return rc;
 }

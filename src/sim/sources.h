@@ -21,9 +21,9 @@
 #define SIM_SOURCE_DEFAULT_FACTS 8
 
 struct sim_source {
-  char id[24];           /* "sim-0001" (index 1 -> 0001) */
-  char *title;           /* malloc'd, owned */
-  char *text;            /* malloc'd, owned; paragraphs separated by "\n\n" */
+  char id[24]; /* "sim-0001" (index 1 -> 0001) */
+  char *title; /* malloc'd, owned */
+  char *text;  /* malloc'd, owned; paragraphs separated by "\n\n" */
   size_t nfacts;
   struct sim_fact facts[SIM_SOURCE_MAX_FACTS]; /* in band order (difficulty ascending) */
 };

@@ -30,25 +30,25 @@
 #define P_BROKEN_JSON 0.10
 #define P_BROKEN_JSON_GUARDED 0.02
 
-#define ONESHOT_TARGET_MAX 0.35 /* default target ~ U[0, 0.35] */
+#define ONESHOT_TARGET_MAX 0.35  /* default target ~ U[0, 0.35] */
 #define PHRASE_TARGET_NOISE 0.03 /* sd of the challenger's reading of a given target */
-#define PICK_SPREAD 0.35        /* sd of each picked fact's wanted difficulty around the target */
-#define ANCHOR_FROM 0.40        /* targets at or above this build on one easy "anchor" fact */
-#define ANCHOR_MAX 0.20         /* the anchor's wanted difficulty ~ U[0, ANCHOR_MAX] */
-#define AVOID_PENALTY 0.25      /* verifiable: facts already asked about look this much further */
-#define ORCH_FIRST_TARGET 0.55  /* orchestrator's round-1 target */
+#define PICK_SPREAD 0.35         /* sd of each picked fact's wanted difficulty around the target */
+#define ANCHOR_FROM 0.40         /* targets at or above this build on one easy "anchor" fact */
+#define ANCHOR_MAX 0.20          /* the anchor's wanted difficulty ~ U[0, ANCHOR_MAX] */
+#define AVOID_PENALTY 0.25       /* verifiable: facts already asked about look this much further */
+#define ORCH_FIRST_TARGET 0.55   /* orchestrator's round-1 target */
 
 /* Feedback adaptation (shared by challenger and orchestrator). */
-#define UP_BASE 0.10      /* TOO EASY: new floor = level + UP_BASE + UP_SLOPE*(weak-0.5) */
+#define UP_BASE 0.10 /* TOO EASY: new floor = level + UP_BASE + UP_SLOPE*(weak-0.5) */
 #define UP_SLOPE 0.25
-#define UP_STRONG 0.08    /* strong scored >= 95%: floor = level + UP_STRONG */
-#define DOWN_BASE 0.06    /* strong struggled: ceiling = level - DOWN_BASE - DOWN_SLOPE*(0.6-strong) */
+#define UP_STRONG 0.08 /* strong scored >= 95%: floor = level + UP_STRONG */
+#define DOWN_BASE 0.06 /* strong struggled: ceiling = level - DOWN_BASE - DOWN_SLOPE*(0.6-strong) */
 #define DOWN_SLOPE 0.30
 #define DOWN_WEAK_ZERO 0.06 /* weak scored 0 (strong n/a): ceiling = level - DOWN_WEAK_ZERO */
 
 /* Quality verifier noise. */
-#define QV_LEAK_MISS 0.10     /* a leak goes unnoticed */
-#define QV_FALSE_ALARM 0.03   /* a clean candidate is flagged "question_quality" */
+#define QV_LEAK_MISS 0.10   /* a leak goes unnoticed */
+#define QV_FALSE_ALARM 0.03 /* a clean candidate is flagged "question_quality" */
 
 #define MAX_FACTS 256
 #define MAX_NAMES 32
@@ -63,11 +63,11 @@ enum wmodel { W_NONE = 0, W_CHALLENGER, W_ORCHESTRATOR, W_QUALITY, W_JUDGE, W_SO
 
 struct wreq {
   enum wmodel kind;
-  double skill;        /* solvers */
-  struct buf all;      /* every message's text, joined by blank lines */
-  struct buf user;     /* user messages only */
-  struct buf last;     /* the last user message */
-  long long chars;     /* prompt characters, for usage */
+  double skill;    /* solvers */
+  struct buf all;  /* every message's text, joined by blank lines */
+  struct buf user; /* user messages only */
+  struct buf last; /* the last user message */
+  long long chars; /* prompt characters, for usage */
   struct rng rng;
 };
 
@@ -83,7 +83,9 @@ static double gauss(struct rng *r) {
   return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-static int contains_ci(const char *hay, const char *needle) { return strcasestr(hay, needle) != NULL; }
+static int contains_ci(const char *hay, const char *needle) {
+  return strcasestr(hay, needle) != NULL;
+}
 
 /* Text of one message's content: a string, or an array of {"type":"text","text":...}. */
 static int content_text(const json_t *c, struct buf *out) {
@@ -130,7 +132,8 @@ static const char *after(const char *text, const char *h) {
 /* Copy [p, end) trimmed into out. */
 static int put_trimmed(struct buf *out, const char *p, const char *end) {
   while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
-  while (end > p && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\r' || end[-1] == '\t')) end--;
+  while (end > p && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\r' || end[-1] == '\t'))
+    end--;
   return buf_append(out, p, (size_t)(end - p));
 }
 
@@ -168,10 +171,10 @@ enum fgroup { G_NONE = 0, G_EASY, G_STRONG, G_QUALITY };
 
 struct fitem {
   enum fgroup group;
-  double level;   /* mean difficulty of the facts the question named (or estimated) */
-  double weak;    /* -1 when not shown */
-  double strong;  /* -1 when not shown ("n/a") */
-  double gap;     /* -2 when not shown */
+  double level;  /* mean difficulty of the facts the question named (or estimated) */
+  double weak;   /* -1 when not shown */
+  double strong; /* -1 when not shown ("n/a") */
+  double gap;    /* -2 when not shown */
 };
 
 /* A percentage after label in line[0..n) ("weak avg: 83%"), as a fraction, or dflt. */
@@ -184,7 +187,8 @@ static double pct_after(const char *line, size_t n, const char *label, double df
     if (p >= line + n || !(*p == '-' || (*p >= '0' && *p <= '9'))) return dflt;
     char tmp[32];
     size_t k = 0;
-    while (p < line + n && k + 1 < sizeof tmp && (*p == '-' || *p == '.' || (*p >= '0' && *p <= '9')))
+    while (p < line + n && k + 1 < sizeof tmp &&
+           (*p == '-' || *p == '.' || (*p >= '0' && *p <= '9')))
       tmp[k++] = *p++;
     tmp[k] = '\0';
     double v = strtod(tmp, NULL);
@@ -220,7 +224,8 @@ static int parse_feedback(const char *text, struct fitem *items, int max) {
         for (size_t k = 0; k + 9 <= len && !stats; k++)
           if (!memcmp(p + k, "weak avg:", 9) || !memcmp(p + k, "QV reason", 9)) stats = p + k;
         const char *qend = stats ? stats : p + len;
-        const char *qs = qend, *qe = qend; /* the question: empty when the quote is after the stats */
+        const char *qs = qend,
+                   *qe = qend; /* the question: empty when the quote is after the stats */
         if (q1 < qend) {
           qs = q1 + 1;
           while (qe > qs && qe[-1] != '"') qe--;
@@ -259,11 +264,11 @@ static double adapt_target(double t, const struct fitem *it, int n, int *floors,
       else if (it[i].weak >= 0.45)
         f = it[i].level + UP_BASE + UP_SLOPE * (it[i].weak - 0.5 > 0 ? it[i].weak - 0.5 : 0);
     } else if (it[i].group == G_STRONG) {
-      if (it[i].strong < 0) c = it[i].level - DOWN_WEAK_ZERO;            /* weak hit 0 */
-      else if (it[i].strong >= 0.95) f = it[i].level + UP_STRONG;        /* strong too easy */
+      if (it[i].strong < 0) c = it[i].level - DOWN_WEAK_ZERO;     /* weak hit 0 */
+      else if (it[i].strong >= 0.95) f = it[i].level + UP_STRONG; /* strong too easy */
       else if (it[i].strong < 0.6) c = it[i].level - DOWN_BASE - DOWN_SLOPE * (0.6 - it[i].strong);
       else if (it[i].gap > -2 && it[i].gap < 0.2) f = it[i].level + 0.05; /* weak too close */
-      else c = it[i].level - 0.04;                                        /* a strong sample hit 0 */
+      else c = it[i].level - 0.04; /* a strong sample hit 0 */
     }
     if (f >= 0) {
       (*floors)++;
@@ -310,10 +315,9 @@ static const char *const CTX_MENTION[] = {
     "A separate table gives %s for the pooled runs.",
     "%s is one of the quantities the authors use to characterise the system.",
     "The discussion returns to %s when comparing conditions."};
-static const char *const CTX_LEAK[] = {
-    "The authors report %s = %lld under their main protocol.",
-    "In the reference condition, %s = %lld.",
-    "The pooled runs give %s = %lld."};
+static const char *const CTX_LEAK[] = {"The authors report %s = %lld under their main protocol.",
+                                       "In the reference condition, %s = %lld.",
+                                       "The pooled runs give %s = %lld."};
 static const char *const CTX_INTRO[] = {
     "This question concerns a study that reports several named quantities measured under controlled conditions.",
     "The following background summarises a study and the quantities it measures.",
@@ -331,13 +335,19 @@ static const struct qtype Q_EASY[] = {
     {"factual recall", "What values does the study report for %s?"},
     {"definition", "What does the study report for %s? Give the value of each."}};
 static const struct qtype Q_MID[] = {
-    {"comparison", "Compare %s as reported in the study: what is the value of each, and which is largest?"},
-    {"synthesis", "Drawing on the whole study, state the reported values of %s and explain how together they characterise the system."},
-    {"quantitative reasoning", "Using the study's reported values of %s, reason about which condition dominates the outcome."}};
+    {"comparison",
+     "Compare %s as reported in the study: what is the value of each, and which is largest?"},
+    {"synthesis",
+     "Drawing on the whole study, state the reported values of %s and explain how together they characterise the system."},
+    {"quantitative reasoning",
+     "Using the study's reported values of %s, reason about which condition dominates the outcome."}};
 static const struct qtype Q_HARD[] = {
-    {"causal reasoning", "Explain the causal chain that links %s in the study, stating the reported value of each quantity."},
-    {"counterfactual", "If the study's main protocol had been changed, which of %s would move most? State the reported value of each first."},
-    {"multi-step synthesis", "Reconstruct the study's argument from %s: give each reported value and show how the conclusion follows from them."}};
+    {"causal reasoning",
+     "Explain the causal chain that links %s in the study, stating the reported value of each quantity."},
+    {"counterfactual",
+     "If the study's main protocol had been changed, which of %s would move most? State the reported value of each first."},
+    {"multi-step synthesis",
+     "Reconstruct the study's argument from %s: give each reported value and show how the conclusion follows from them."}};
 
 static int names_list(struct buf *b, struct sim_fact *const *f, size_t n) {
   int rc = 0;
@@ -401,8 +411,9 @@ static int break_json(struct buf *b, unsigned k) {
   }
   /* fenced and wrapped in prose */
   struct buf t = BUF_INIT;
-  int rc = buf_printf(&t, "Here is the new question.\n\n```json\n%s\n```\n\nI chose facts that need deeper recall.",
-                      b->data);
+  int rc = buf_printf(
+      &t, "Here is the new question.\n\n```json\n%s\n```\n\nI chose facts that need deeper recall.",
+      b->data);
   if (!rc) {
     buf_reset(b);
     rc = buf_append(b, t.data, t.len);
@@ -449,7 +460,8 @@ static int challenger(struct wreq *w, struct buf *out) {
     unsigned char avoid[MAX_FACTS] = {0};
     for (size_t i = 0; i < nf; i++) {
       int count = 0;
-      for (const char *p = w->user.data; count < 2 && (p = strstr(p, facts[i].name)) != NULL; p++) count++;
+      for (const char *p = w->user.data; count < 2 && (p = strstr(p, facts[i].name)) != NULL; p++)
+        count++;
       avoid[i] = count >= 2;
     }
     size_t m = nf ? pick_facts(r, facts, nf, t, t >= 0.45 ? 2 : 1, 0, avoid, pick) : 0;
@@ -462,8 +474,10 @@ static int challenger(struct wreq *w, struct buf *out) {
                       pick[0]->name);
     } else {
       ans = pick[0]->value + pick[1]->value;
-      rc = buf_printf(&q, "What is the sum of the values the study reports for %s and %s? Answer with the integer only.",
-                      pick[0]->name, pick[1]->name);
+      rc = buf_printf(
+          &q,
+          "What is the sum of the values the study reports for %s and %s? Answer with the integer only.",
+          pick[0]->name, pick[1]->name);
     }
     if (!rc && leak && m > 0)
       rc = buf_printf(&q, " (Recall that %s = %lld.)", pick[0]->name, pick[0]->value);
@@ -471,7 +485,9 @@ static int challenger(struct wreq *w, struct buf *out) {
     snprintf(a, sizeof a, "%lld", ans);
     if (!rc) o = json_pack("{s:s, s:s}", "question", q.data, "answer", a);
   } else {
-    size_t m = nf ? pick_facts(r, facts, nf, t, 3 + (size_t)rng_below(r, 2), t >= ANCHOR_FROM, NULL, pick) : 0;
+    size_t m = nf ? pick_facts(r, facts, nf, t, 3 + (size_t)rng_below(r, 2), t >= ANCHOR_FROM, NULL,
+                               pick)
+                  : 0;
     const struct qtype *qt = t < 0.3    ? &Q_EASY[rng_below(r, 2)]
                              : t < 0.55 ? &Q_MID[rng_below(r, 3)]
                                         : &Q_HARD[rng_below(r, 3)];
@@ -487,8 +503,7 @@ static int challenger(struct wreq *w, struct buf *out) {
       if (rc) break;
       if (leak && i == leak_at)
         rc = buf_printf(&ctx, CTX_LEAK[rng_below(r, 3)], pick[i]->name, pick[i]->value);
-      else
-        rc = buf_printf(&ctx, CTX_MENTION[(mention0 + i) % 6], pick[i]->name);
+      else rc = buf_printf(&ctx, CTX_MENTION[(mention0 + i) % 6], pick[i]->name);
     }
     if (!rc) rc = buf_printf(&ctx, " %s", CTX_OUTRO[rng_below(r, 3)]);
     for (size_t i = 0; i < m && !rc; i++)
@@ -508,12 +523,12 @@ static int challenger(struct wreq *w, struct buf *out) {
         rc = AD_EINVAL; /* json_pack refused the criterion */
     }
     if (m == 0 && !rc)
-      json_array_append_new(rub, json_pack("{s:s, s:i}", "criterion", "Gives a coherent summary of the study", "weight", 3));
+      json_array_append_new(rub, json_pack("{s:s, s:i}", "criterion",
+                                           "Gives a coherent summary of the study", "weight", 3));
     if (!rc)
       o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "question_type", qt->type, "context", ctx.data,
                     "question", q.data, "reference_answer", ref.data, "rubric", rub);
-    else
-      json_decref(rub);
+    else json_decref(rub);
   }
   buf_release(&q);
   buf_release(&ctx);
@@ -553,11 +568,13 @@ static int orchestrator(struct wreq *w, struct buf *out) {
                     "struggled, %d that failed the quality check. ",
                     n, n == 1 ? "" : "s", easy, strong, qual);
     if (!rc && floors && !ceils)
-      rc = buf_puts(out, "The weak solver recalled too much, so the next question must rest on "
-                         "less familiar quantities. ");
+      rc = buf_puts(out,
+                    "The weak solver recalled too much, so the next question must rest on "
+                    "less familiar quantities. ");
     else if (!rc && ceils && !floors)
-      rc = buf_puts(out, "The question overshot: even the strong solver could not recall enough, "
-                         "so step back toward quantities a capable model knows. ");
+      rc = buf_puts(out,
+                    "The question overshot: even the strong solver could not recall enough, "
+                    "so step back toward quantities a capable model knows. ");
     else if (!rc && ceils && floors)
       rc = buf_puts(out, "The right level lies between the earlier attempts. ");
     if (!rc && qual)
@@ -589,8 +606,9 @@ static int solver(struct wreq *w, struct buf *out) {
   struct rng *r = &w->rng;
   struct buf ctx = BUF_INIT, q = BUF_INIT;
   int rc = section(w->last.data, "CONTEXT:", ctx_stops, &ctx);
-  if (!rc) rc = strstr(w->last.data, "QUESTION:") ? section(w->last.data, "QUESTION:", q_stops, &q)
-                                                  : buf_puts(&q, w->last.data);
+  if (!rc)
+    rc = strstr(w->last.data, "QUESTION:") ? section(w->last.data, "QUESTION:", q_stops, &q)
+                                           : buf_puts(&q, w->last.data);
   fname_t names[MAX_NAMES];
   size_t n = rc ? 0 : sim_fact_names_scan(q.data, q.len, names, MAX_NAMES);
   int verifiable = strstr(w->all.data, "ANSWER:") != NULL;
@@ -612,7 +630,10 @@ static int solver(struct wreq *w, struct buf *out) {
     sum += v;
     rc = buf_printf(out, " %s is %lld.", names[i], v);
   }
-  if (!rc && n == 0) rc = buf_puts(out, " The question names no specific quantity, so I describe the study's findings in general terms.");
+  if (!rc && n == 0)
+    rc = buf_puts(
+        out,
+        " The question names no specific quantity, so I describe the study's findings in general terms.");
   if (!rc) rc = buf_printf(out, " %s", SOLVER_CLOSE[rng_below(r, 4)]);
   if (!rc && verifiable) {
     if (n == 0) rc = buf_puts(out, "\nANSWER: unknown");
@@ -685,8 +706,9 @@ static int judge(struct wreq *w, struct buf *out) {
     int ok = have && answers_equal(sa, ra);
     char reason[320];
     if (!have) snprintf(reason, sizeof reason, "The response gives no final answer.");
-    else snprintf(reason, sizeof reason, "The response's final answer %s %s the reference %s.", sa,
-                  ok ? "matches" : "does not match", ra);
+    else
+      snprintf(reason, sizeof reason, "The response's final answer %s %s the reference %s.", sa,
+               ok ? "matches" : "does not match", ra);
     buf_release(&refb);
     if (!rc) o = json_pack("{s:b, s:s}", "correct", ok, "reason", reason);
   } else {
@@ -729,8 +751,9 @@ static int judge(struct wreq *w, struct buf *out) {
           met = 1;
           snprintf(reason, sizeof reason, "The response states %s is %lld.", nm, v);
         }
-        if (json_array_append_new(verdicts, json_pack("{s:I, s:b, s:s}", "criterion", (json_int_t)num,
-                                                      "met", met, "reason", reason)))
+        if (json_array_append_new(verdicts,
+                                  json_pack("{s:I, s:b, s:s}", "criterion", (json_int_t)num, "met",
+                                            met, "reason", reason)))
           rc = AD_EINVAL; /* json_pack refused the reason (not UTF-8) */
       }
       p = eol ? eol + 1 : rend;
@@ -811,11 +834,12 @@ static int quality(struct wreq *w, struct buf *out) {
       rc = add_issue(issues, &fb, "question_quality",
                      "The question reads as a list of lookups rather than a reasoning task. ");
   }
-  if (!rc && json_array_size(issues) == 0) rc = buf_puts(&fb, "The candidate is well formed and does not leak its answer.");
+  if (!rc && json_array_size(issues) == 0)
+    rc = buf_puts(&fb, "The candidate is well formed and does not leak its answer.");
   if (!rc) {
     while (fb.len && fb.data[fb.len - 1] == ' ') fb.data[--fb.len] = '\0';
-    o = json_pack("{s:b, s:O, s:s}", "pass", json_array_size(issues) == 0, "issues", issues, "feedback",
-                  fb.data);
+    o = json_pack("{s:b, s:O, s:s}", "pass", json_array_size(issues) == 0, "issues", issues,
+                  "feedback", fb.data);
     rc = put_reply(o, out);
   }
   json_decref(o);
@@ -888,12 +912,12 @@ int sim_world_answer(const json_t *request, char **content, int64_t *prompt_toke
   long long seed = jx_int(request, "seed", 0);
   rng_seed(&w.rng, rng_derive(hash64(canon, strlen(canon)), "%s/%lld", model, seed));
   switch (w.kind) {
-    case W_CHALLENGER: rc = challenger(&w, &reply); break;
-    case W_ORCHESTRATOR: rc = orchestrator(&w, &reply); break;
-    case W_QUALITY: rc = quality(&w, &reply); break;
-    case W_JUDGE: rc = judge(&w, &reply); break;
-    case W_SOLVER: rc = solver(&w, &reply); break;
-    default: rc = AD_EINTERNAL; break;
+  case W_CHALLENGER: rc = challenger(&w, &reply); break;
+  case W_ORCHESTRATOR: rc = orchestrator(&w, &reply); break;
+  case W_QUALITY: rc = quality(&w, &reply); break;
+  case W_JUDGE: rc = judge(&w, &reply); break;
+  case W_SOLVER: rc = solver(&w, &reply); break;
+  default: rc = AD_EINTERNAL; break;
   }
   if (rc) {
     ad_set_err(err, errlen, "sim model '%s' failed: %s", model, ad_strerror(rc));

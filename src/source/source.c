@@ -40,7 +40,9 @@ void src_options_init(struct src_options *o) {
 /* ---- UTF-8 helpers ------------------------------------------------------ */
 
 static int is_cont(unsigned char c) { return (c & 0xc0) == 0x80; }
-static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+static int is_ws(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 size_t src_utf8_chars(const char *text, size_t len) {
   size_t n = 0;
@@ -53,7 +55,10 @@ size_t src_truncate_len(const char *text, size_t len, size_t max_chars) {
   size_t chars = 0, cut = len;
   for (size_t i = 0; i < len; i++) {
     if (!is_cont((unsigned char)text[i])) {
-      if (chars == max_chars) { cut = i; break; }
+      if (chars == max_chars) {
+        cut = i;
+        break;
+      }
       chars++;
     }
   }
@@ -124,7 +129,7 @@ static void hash_doc(struct builder *b, const struct src_doc *d) {
 static int field_type_error(const char *path, long line, const char *field, const json_t *v,
                             const char *expected, char *err, size_t errlen) {
   static const char *const names[] = {"an object", "an array", "a string", "an integer",
-                                      "a real", "true", "false", "null"};
+                                      "a real",    "true",     "false",    "null"};
   ad_set_err(err, errlen, "%s:%ld: field '%s' is %s, expected %s", path, line, field,
              names[json_typeof(v)], expected);
   return AD_EPARSE;
@@ -337,8 +342,7 @@ static int read_dir(struct builder *b, const struct src_options *o, char *err, s
     if (rc) {
       if (rc == AD_ETOOBIG)
         ad_set_err(err, errlen, "%s: file larger than %u bytes", path, (unsigned)AD_MAX_LINE);
-      else
-        ad_set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+      else ad_set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
       goto cleanup;
     }
     struct src_doc *d = new_doc(b);
@@ -398,7 +402,10 @@ static int check_dups(struct builder *b, const char *path, char *err, size_t err
 
 int src_load(const struct src_options *o, struct src_corpus *out, char *err, size_t errlen) {
   char dummy[1];
-  if (!err || !errlen) { err = dummy; errlen = sizeof dummy; }
+  if (!err || !errlen) {
+    err = dummy;
+    errlen = sizeof dummy;
+  }
   err[0] = '\0';
   memset(out, 0, sizeof *out);
   if (!o || !o->path || !*o->path) {
@@ -414,7 +421,8 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
     ad_set_err(err, errlen, "%s: cannot open: %s", opt.path, strerror(errno));
     return AD_EIO;
   }
-  if (opt.format == SRC_FORMAT_AUTO) opt.format = S_ISDIR(sb.st_mode) ? SRC_FORMAT_DIR : SRC_FORMAT_JSONL;
+  if (opt.format == SRC_FORMAT_AUTO)
+    opt.format = S_ISDIR(sb.st_mode) ? SRC_FORMAT_DIR : SRC_FORMAT_JSONL;
   if (opt.format == SRC_FORMAT_JSONL && S_ISDIR(sb.st_mode)) {
     ad_set_err(err, errlen, "%s: is a folder but sources.format is jsonl", opt.path);
     return AD_EINVAL;

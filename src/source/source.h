@@ -34,33 +34,33 @@ enum src_format { SRC_FORMAT_AUTO = 0, SRC_FORMAT_JSONL, SRC_FORMAT_DIR };
 const char *src_format_name(enum src_format f);
 
 struct src_options {
-  const char *path;         /* .jsonl file or folder (borrowed) */
-  enum src_format format;   /* AUTO: a folder -> DIR, anything else -> JSONL */
-  const char *id_field;     /* default "id" */
-  const char *title_field;  /* default "title" */
-  const char *text_field;   /* default "text" */
-  size_t max_chars;         /* characters (code points) kept per text; 0 = no cap; default 20000 */
-  size_t limit;             /* documents kept after the shuffle; 0 = all */
-  int shuffle;              /* 0/1 */
-  uint64_t shuffle_seed;    /* used when shuffle = 1 */
+  const char *path;        /* .jsonl file or folder (borrowed) */
+  enum src_format format;  /* AUTO: a folder -> DIR, anything else -> JSONL */
+  const char *id_field;    /* default "id" */
+  const char *title_field; /* default "title" */
+  const char *text_field;  /* default "text" */
+  size_t max_chars;        /* characters (code points) kept per text; 0 = no cap; default 20000 */
+  size_t limit;            /* documents kept after the shuffle; 0 = all */
+  int shuffle;             /* 0/1 */
+  uint64_t shuffle_seed;   /* used when shuffle = 1 */
 };
 /* Defaults: AUTO, "id"/"title"/"text", max_chars 20000, limit 0, no shuffle, seed 1. */
 void src_options_init(struct src_options *o);
 
 struct src_doc {
-  char *id;            /* unique within the corpus */
-  char *title;         /* "" when none */
-  char *text;          /* valid UTF-8, NUL-terminated, possibly truncated */
-  size_t text_len;     /* bytes of text */
-  size_t orig_chars;   /* characters before truncation */
-  int truncated;       /* 1 when text was cut at max_chars */
-  long line;           /* JSONL line number (1-based); 0 for folder documents */
-  char *file;          /* folder documents: the file's path; NULL for JSONL */
-  json_t *meta;        /* JSONL: the other members of the object (new ref); NULL otherwise */
+  char *id;          /* unique within the corpus */
+  char *title;       /* "" when none */
+  char *text;        /* valid UTF-8, NUL-terminated, possibly truncated */
+  size_t text_len;   /* bytes of text */
+  size_t orig_chars; /* characters before truncation */
+  int truncated;     /* 1 when text was cut at max_chars */
+  long line;         /* JSONL line number (1-based); 0 for folder documents */
+  char *file;        /* folder documents: the file's path; NULL for JSONL */
+  json_t *meta;      /* JSONL: the other members of the object (new ref); NULL otherwise */
 };
 
 struct src_corpus {
-  struct src_doc *docs;   /* n documents, in use order (after shuffle and limit) */
+  struct src_doc *docs; /* n documents, in use order (after shuffle and limit) */
   size_t n;
   size_t n_read;          /* documents read before the limit */
   size_t n_truncated;     /* of the n kept */

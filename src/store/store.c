@@ -59,11 +59,10 @@ const char *store_errmsg(const store *st) {
 const char *store_path(const store *st) { return st && st->path ? st->path : ""; }
 
 /* Every other entry point needs an open backend. */
-#define NEED_OPEN(st)                                                                  \
-  do {                                                                                 \
-    if (!(st)) return AD_EINVAL;                                                       \
-    if (!(st)->impl) return store_seterr((st), AD_EINVAL, "store %s is not open",      \
-                                         store_path(st));                              \
+#define NEED_OPEN(st)                                                                              \
+  do {                                                                                             \
+    if (!(st)) return AD_EINVAL;                                                                   \
+    if (!(st)->impl) return store_seterr((st), AD_EINVAL, "store %s is not open", store_path(st)); \
   } while (0)
 
 int store_attach_cache(store *st, const char *other_path) {
@@ -83,9 +82,7 @@ int store_flush(store *st) {
   return st->ops->flush(st);
 }
 
-size_t store_pending(const store *st) {
-  return st && st->impl ? st->ops->pending(st) : 0;
-}
+size_t store_pending(const store *st) { return st && st->impl ? st->ops->pending(st) : 0; }
 
 void store_set_batch(store *st, int max_rows, int max_ms) {
   if (st && st->impl) st->ops->set_batch(st, max_rows, max_ms);
@@ -98,8 +95,8 @@ static int need_write(store *st) {
 }
 
 static int bad_run(store *st, store_id run) {
-  if (run <= 0) return store_seterr(st, AD_EINVAL, "store %s: invalid run id %lld", st->path,
-                                    (long long)run);
+  if (run <= 0)
+    return store_seterr(st, AD_EINVAL, "store %s: invalid run id %lld", st->path, (long long)run);
   return 0;
 }
 
@@ -208,8 +205,7 @@ int store_example_put(store *st, store_id run, const char *source_id, const char
   NEED_OPEN(st);
   int rc;
   if ((rc = need_write(st)) || (rc = bad_run(st, run)) ||
-      (rc = bad_str(st, "source id", source_id)) ||
-      (rc = bad_str(st, "example id", example_id)))
+      (rc = bad_str(st, "source id", source_id)) || (rc = bad_str(st, "example id", example_id)))
     return rc;
   if (!example) return store_seterr(st, AD_EINVAL, "store %s: example missing", st->path);
   return st->ops->example_put(st, run, source_id, example_id, example);
@@ -220,8 +216,7 @@ int store_episode_finish(store *st, store_id run, const struct store_episode_end
   int rc;
   if ((rc = need_write(st)) || (rc = bad_run(st, run))) return rc;
   if (!e) return store_seterr(st, AD_EINVAL, "store %s: episode end missing", st->path);
-  if ((rc = bad_str(st, "source id", e->source_id)) || (rc = bad_state(st, e->state)))
-    return rc;
+  if ((rc = bad_str(st, "source id", e->source_id)) || (rc = bad_state(st, e->state))) return rc;
   if (e->cand_record && (rc = bad_verdict(st, e->verdict))) return rc;
   if (e->example && (rc = bad_str(st, "example id", e->example_id))) return rc;
   return st->ops->episode_finish(st, run, e);
@@ -291,9 +286,9 @@ int store_event_put(store *st, store_id run, enum log_level level, const json_t 
   return st->ops->event_put(st, run, level, event);
 }
 
-#define NEED_FN(st, fn) \
-  do {                  \
-    NEED_OPEN(st);      \
+#define NEED_FN(st, fn)          \
+  do {                           \
+    NEED_OPEN(st);               \
     if (!(fn)) return AD_EINVAL; \
   } while (0)
 
@@ -307,8 +302,7 @@ int store_sources_each(store *st, store_id run, store_row_fn fn, void *ud) {
   return st->ops->sources_each(st, run, fn, ud);
 }
 
-int store_candidates_each(store *st, store_id run, const char *verdict, store_row_fn fn,
-                          void *ud) {
+int store_candidates_each(store *st, store_id run, const char *verdict, store_row_fn fn, void *ud) {
   NEED_FN(st, fn);
   return st->ops->candidates_each(st, run, verdict, fn, ud);
 }
@@ -318,8 +312,8 @@ int store_examples_each(store *st, store_id run, store_row_fn fn, void *ud) {
   return st->ops->examples_each(st, run, fn, ud);
 }
 
-int store_calls_each(store *st, store_id run, const char *role, int with_bodies,
-                     store_row_fn fn, void *ud) {
+int store_calls_each(store *st, store_id run, const char *role, int with_bodies, store_row_fn fn,
+                     void *ud) {
   NEED_FN(st, fn);
   return st->ops->calls_each(st, run, role, with_bodies, fn, ud);
 }

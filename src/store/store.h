@@ -107,15 +107,15 @@ void store_set_batch(store *st, int max_rows, int max_ms);
 
 struct store_run_info {
   const char *recipe_name;
-  const char *recipe_sha256;     /* hex SHA-256 of the recipe file */
-  const json_t *prompt_hashes;   /* object: prompt name -> hex sha256 (borrowed) */
-  uint64_t seed;                 /* run seed */
-  const char *version;           /* autodata version string */
-  const char *command_line;      /* as typed, for the record (no secrets!) */
-  const json_t *prices;          /* optional, for cost in status/card:
+  const char *recipe_sha256;   /* hex SHA-256 of the recipe file */
+  const json_t *prompt_hashes; /* object: prompt name -> hex sha256 (borrowed) */
+  uint64_t seed;               /* run seed */
+  const char *version;         /* autodata version string */
+  const char *command_line;    /* as typed, for the record (no secrets!) */
+  const json_t *prices;        /* optional, for cost in status/card:
                                     {"model": {"prompt_per_mtok": 0.5,
                                                "completion_per_mtok": 1.5}} (USD) */
-  const json_t *extra;           /* optional free-form object kept with the run */
+  const json_t *extra;         /* optional free-form object kept with the run */
 };
 
 /* Start or resume a run. If the store holds no run, a new one starts. If it
@@ -128,8 +128,8 @@ struct store_run_info {
  * With new_run set a new run starts in the same store (*resumed = 0); the
  * cache (calls of every run in the file) still serves it.
  * Writes immediately (not batched). */
-AD_WUR int store_run_begin(store *st, const struct store_run_info *info, int new_run,
-                           store_id *run, int *resumed);
+AD_WUR int store_run_begin(store *st, const struct store_run_info *info, int new_run, store_id *run,
+                           int *resumed);
 
 /* Set a run's status: "running", "done", "failed", "interrupted" (batched). */
 AD_WUR int store_run_set_status(store *st, store_id run, const char *status);
@@ -142,8 +142,8 @@ AD_WUR int store_run_latest(store *st, store_id *run);
 enum store_source_state {
   STORE_SRC_PENDING = 0,
   STORE_SRC_IN_PROGRESS,
-  STORE_SRC_DONE,      /* finished with its accepted example(s) */
-  STORE_SRC_EXHAUSTED  /* round budget spent without acceptance */
+  STORE_SRC_DONE,     /* finished with its accepted example(s) */
+  STORE_SRC_EXHAUSTED /* round budget spent without acceptance */
 };
 /* "pending", "in_progress", "done", "exhausted". */
 const char *store_source_state_name(enum store_source_state s);
@@ -154,7 +154,7 @@ struct store_source {
   char source_id[256];
   char text_sha256[65];
   enum store_source_state state;
-  int accepted;     /* accepted examples stored for this source */
+  int accepted; /* accepted examples stored for this source */
   int rounds_used;
 };
 
@@ -178,15 +178,14 @@ AD_WUR int store_source_get(store *st, store_id run, const char *source_id,
  * or NULL when accepted. record (borrowed) holds the rest: the candidate, the
  * orchestrator instructions, statistics, scores, feedback, verifier result.
  * (run, source_id, round, index) is the key: putting it again replaces it. */
-AD_WUR int store_candidate_put(store *st, store_id run, const char *source_id, int round,
-                               int index, const char *verdict, const char *reason,
-                               const json_t *record);
+AD_WUR int store_candidate_put(store *st, store_id run, const char *source_id, int round, int index,
+                               const char *verdict, const char *reason, const json_t *record);
 
 /* Store an accepted example (borrowed; stored as canonical JSON). example_id is
  * unique in the run (putting it again replaces it); the source's accepted count
  * is recomputed. */
-AD_WUR int store_example_put(store *st, store_id run, const char *source_id,
-                             const char *example_id, const json_t *example);
+AD_WUR int store_example_put(store *st, store_id run, const char *source_id, const char *example_id,
+                             const json_t *example);
 
 /* The end of an episode (or of one of its rounds), in ONE transaction: the
  * final candidate (if cand_record != NULL), the accepted example (if
@@ -223,32 +222,32 @@ void store_cache_key_text(const char *endpoint_name, const char *canonical_body,
 
 /* One attempt of a call. */
 struct store_attempt {
-  int number;             /* 1-based */
-  int http_status;        /* 0 when no HTTP answer */
-  const char *error;      /* NULL on success */
+  int number;        /* 1-based */
+  int http_status;   /* 0 when no HTTP answer */
+  const char *error; /* NULL on success */
   int64_t latency_us;
   int64_t retry_after_ms; /* delay before the next attempt, 0 if none */
 };
 
 struct store_call {
   store_id run;
-  const char *role;          /* "challenger", "weak_solver", "judge", ... */
-  const char *source_id;     /* NULL when not tied to a source */
-  int round;                 /* episode round, or -1 */
-  const char *endpoint;      /* configured endpoint name */
+  const char *role;      /* "challenger", "weak_solver", "judge", ... */
+  const char *source_id; /* NULL when not tied to a source */
+  int round;             /* episode round, or -1 */
+  const char *endpoint;  /* configured endpoint name */
   const char *model;
-  const char *cache_key;     /* from store_cache_key(); NULL = not cacheable */
-  const char *request;       /* request body JSON text (no secrets); may be NULL */
-  size_t request_len;        /* 0 = strlen(request) */
-  const char *reply;         /* raw reply body; may be NULL */
-  size_t reply_len;          /* 0 = strlen(reply) */
-  const char *error;         /* NULL = status "ok"; else status "error" + this text */
+  const char *cache_key; /* from store_cache_key(); NULL = not cacheable */
+  const char *request;   /* request body JSON text (no secrets); may be NULL */
+  size_t request_len;    /* 0 = strlen(request) */
+  const char *reply;     /* raw reply body; may be NULL */
+  size_t reply_len;      /* 0 = strlen(reply) */
+  const char *error;     /* NULL = status "ok"; else status "error" + this text */
   int http_status;
   int64_t prompt_tokens, completion_tokens;
   int64_t latency_us;
-  int attempts;              /* attempts made (0 for a cache hit) */
+  int attempts; /* attempts made (0 for a cache hit) */
   int retries;
-  int cache_hit;             /* 1: answered from the cache, no model call made
+  int cache_hit;                            /* 1: answered from the cache, no model call made
                                 (record it so status counts hits; reply may be NULL) */
   const struct store_attempt *attempt_list; /* each attempt, stored as a JSON array */
   int n_attempt_list;

@@ -39,18 +39,17 @@ struct store_ops {
   int (*event_put)(store *st, store_id run, enum log_level level, const json_t *event);
   int (*runs_each)(store *st, store_row_fn fn, void *ud);
   int (*sources_each)(store *st, store_id run, store_row_fn fn, void *ud);
-  int (*candidates_each)(store *st, store_id run, const char *verdict, store_row_fn fn,
-                         void *ud);
+  int (*candidates_each)(store *st, store_id run, const char *verdict, store_row_fn fn, void *ud);
   int (*examples_each)(store *st, store_id run, store_row_fn fn, void *ud);
-  int (*calls_each)(store *st, store_id run, const char *role, int with_bodies,
-                    store_row_fn fn, void *ud);
+  int (*calls_each)(store *st, store_id run, const char *role, int with_bodies, store_row_fn fn,
+                    void *ud);
   int (*events_each)(store *st, store_id run, store_row_fn fn, void *ud);
   int (*stats)(store *st, store_id run, json_t **out);
 };
 
 struct store {
   const struct store_ops *ops;
-  void *impl;        /* backend state */
+  void *impl; /* backend state */
   char *path;
   int flags;
   char errmsg[1024];

@@ -19,12 +19,12 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
-#include <zstd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "store/store_impl.h"
 #include "util/buf.h"
@@ -100,23 +100,30 @@ enum {
 };
 static const char *const write_sql[W_N] = {
     [W_RUN_STATUS] = "UPDATE runs SET status = ?1 WHERE id = ?2",
-    [W_SRC_INS] = "INSERT OR IGNORE INTO sources(run, source_id, title, text_sha256) "
-                  "VALUES (?1, ?2, ?3, ?4)",
-    [W_SRC_STATE] = "UPDATE sources SET state = ?1, rounds_used = CASE WHEN ?2 < 0 THEN "
-                    "rounds_used ELSE ?2 END WHERE run = ?3 AND source_id = ?4",
-    [W_CAND] = "INSERT OR REPLACE INTO candidates(run, source_id, round, idx, verdict, "
-               "reason, record, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [W_EXAMPLE] = "INSERT OR REPLACE INTO examples(run, example_id, source_id, example, "
-                  "created) VALUES (?1, ?2, ?3, ?4, ?5)",
-    [W_SRC_ACCEPTED] = "UPDATE sources SET accepted = (SELECT count(*) FROM examples WHERE "
-                       "run = ?1 AND source_id = ?2) WHERE run = ?1 AND source_id = ?2",
-    [W_CALL] = "INSERT INTO calls(run, role, source_id, round, endpoint, model, cache_key, "
-               "status, error, http_status, prompt_tokens, completion_tokens, latency_us, "
-               "attempts, retries, cache_hit, attempt_list, created) VALUES (?1, ?2, ?3, ?4, "
-               "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    [W_SRC_INS] =
+        "INSERT OR IGNORE INTO sources(run, source_id, title, text_sha256) "
+        "VALUES (?1, ?2, ?3, ?4)",
+    [W_SRC_STATE] =
+        "UPDATE sources SET state = ?1, rounds_used = CASE WHEN ?2 < 0 THEN "
+        "rounds_used ELSE ?2 END WHERE run = ?3 AND source_id = ?4",
+    [W_CAND] =
+        "INSERT OR REPLACE INTO candidates(run, source_id, round, idx, verdict, "
+        "reason, record, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [W_EXAMPLE] =
+        "INSERT OR REPLACE INTO examples(run, example_id, source_id, example, "
+        "created) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [W_SRC_ACCEPTED] =
+        "UPDATE sources SET accepted = (SELECT count(*) FROM examples WHERE "
+        "run = ?1 AND source_id = ?2) WHERE run = ?1 AND source_id = ?2",
+    [W_CALL] =
+        "INSERT INTO calls(run, role, source_id, round, endpoint, model, cache_key, "
+        "status, error, http_status, prompt_tokens, completion_tokens, latency_us, "
+        "attempts, retries, cache_hit, attempt_list, created) VALUES (?1, ?2, ?3, ?4, "
+        "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     /* always queued right after its W_CALL, in the same transaction */
-    [W_CALL_BODY] = "INSERT INTO call_bodies(call_id, request, reply) "
-                    "VALUES (last_insert_rowid(), ?1, ?2)",
+    [W_CALL_BODY] =
+        "INSERT INTO call_bodies(call_id, request, reply) "
+        "VALUES (last_insert_rowid(), ?1, ?2)",
     [W_EVENT] = "INSERT INTO events(run, time, level, event) VALUES (?1, ?2, ?3, ?4)",
 };
 
@@ -176,7 +183,7 @@ struct sq {
   int64_t last_commit_ms;
   int max_rows, max_ms;
   store_id max_run; /* highest run id in the file */
-  ZSTD_CCtx *zc;     /* body compression, created on first use */
+  ZSTD_CCtx *zc;    /* body compression, created on first use */
 };
 
 #define SQ(st) ((struct sq *)(st)->impl)
@@ -195,7 +202,6 @@ static void bind_body_zstd(struct sq *q, sqlite3_stmt *s, int idx, const char *p
   }
   sqlite3_bind_blob64(s, idx, z, zn, free); /* SQLite frees it */
 }
-
 
 static char *arena_alloc(struct sq *q, size_t n) {
   struct chunk *c = q->chunks;
@@ -352,13 +358,12 @@ static int sq_err(store *st, sqlite3 *db, int src, const char *doing) {
   case SQLITE_NOMEM:
     return store_seterr(st, AD_ENOMEM, "store %s: out of memory while %s", path, doing);
   case SQLITE_TOOBIG:
-    return store_seterr(st, AD_ETOOBIG, "store %s: a value is too big while %s (%s)", path,
-                        doing, m);
+    return store_seterr(st, AD_ETOOBIG, "store %s: a value is too big while %s (%s)", path, doing,
+                        m);
   case SQLITE_CONSTRAINT:
   case SQLITE_MISMATCH:
   case SQLITE_RANGE:
-  case SQLITE_ERROR:
-    return store_seterr(st, AD_EINTERNAL, "store %s: %s while %s", path, m, doing);
+  case SQLITE_ERROR: return store_seterr(st, AD_EINTERNAL, "store %s: %s while %s", path, m, doing);
   default:
     return store_seterr(st, AD_EIO,
                         "store %s: I/O error while %s (%s). Check the disk and the file; "
@@ -374,10 +379,8 @@ static int transient(int src) {
   case SQLITE_MISMATCH:
   case SQLITE_RANGE:
   case SQLITE_TOOBIG:
-  case SQLITE_ERROR:
-    return 0;
-  default:
-    return 1;
+  case SQLITE_ERROR: return 0;
+  default: return 1;
   }
 }
 
@@ -406,8 +409,8 @@ static int take_lock(store *st, struct sq *q, const char *path) {
                         "directory writable, or give another --store path",
                         path, buf_str(&lp), strerror(e));
     else
-      rc = store_seterr(st, AD_EIO, "cannot open store %s: lock file %s: %s", path,
-                        buf_str(&lp), strerror(e));
+      rc = store_seterr(st, AD_EIO, "cannot open store %s: lock file %s: %s", path, buf_str(&lp),
+                        strerror(e));
     buf_release(&lp);
     return rc;
   }
@@ -427,8 +430,8 @@ static int take_lock(store *st, struct sq *q, const char *path) {
                           "or stop it; `autodata status --store %s` works meanwhile",
                           path, holder, buf_str(&lp), path);
       else
-        rc = store_seterr(st, AD_EBUSY, "store %s is in use by another process (lock %s)",
-                          path, buf_str(&lp));
+        rc = store_seterr(st, AD_EBUSY, "store %s is in use by another process (lock %s)", path,
+                          buf_str(&lp));
     } else {
       rc = store_seterr(st, AD_EIO, "store %s: cannot lock %s: %s", path, buf_str(&lp),
                         strerror(e));
@@ -599,8 +602,7 @@ static int sq_open(store *st, const char *path, int flags) {
       goto fail;
     if ((rc = migrate(st, version))) goto fail;
     for (int i = 0; i < W_N; i++) {
-      src = sqlite3_prepare_v3(q->db, write_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->w[i],
-                               NULL);
+      src = sqlite3_prepare_v3(q->db, write_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->w[i], NULL);
       if (src != SQLITE_OK) {
         rc = sq_err(st, q->db, src, "preparing statements");
         goto fail;
@@ -659,8 +661,7 @@ static int sq_flush(store *st) {
       case V_TEXT:
         if (o->stmt == W_CALL_BODY && v->n >= BODY_ZSTD_MIN)
           bind_body_zstd(q, s, j + 1, v->s, v->n);
-        else
-          sqlite3_bind_text64(s, j + 1, v->s, v->n, SQLITE_STATIC, SQLITE_UTF8);
+        else sqlite3_bind_text64(s, j + 1, v->s, v->n, SQLITE_STATIC, SQLITE_UTF8);
         break;
       default: sqlite3_bind_null(s, j + 1); break;
       }
@@ -746,8 +747,7 @@ static int sq_attach_cache(store *st, const char *other) {
   sqlite3_busy_timeout(db, 5000);
   if ((rc = check_schema(st, db, other, &version, &fresh))) goto fail;
   if (fresh) {
-    rc = store_seterr(st, AD_ECORRUPT, "--cache-from %s is empty, not an autodata store",
-                      other);
+    rc = store_seterr(st, AD_ECORRUPT, "--cache-from %s is empty, not an autodata store", other);
     goto fail;
   }
   src = sqlite3_prepare_v3(db, CACHE_SQL, -1, SQLITE_PREPARE_PERSISTENT, &q->cache_db_stmt, NULL);
@@ -887,8 +887,7 @@ static int sq_run_begin(store *st, const struct store_run_info *info, int new_ru
     sqlite3_finalize(s);
     s = NULL;
     char sql[128];
-    snprintf(sql, sizeof sql, "UPDATE runs SET status = 'running' WHERE id = %lld",
-             (long long)id);
+    snprintf(sql, sizeof sql, "UPDATE runs SET status = 'running' WHERE id = %lld", (long long)id);
     if ((rc = exec(st, sql, "resuming the run"))) goto cleanup;
     *run = id;
     *resumed = 1;
@@ -962,9 +961,8 @@ static int sq_source_put(store *st, store_id run, const char *source_id, const c
   int rc = check_run(st, run);
   if (rc) return rc;
   sqlite3_stmt *s = NULL;
-  int src = sqlite3_prepare_v2(q->db,
-                               "SELECT text_sha256 FROM sources WHERE run = ?1 AND source_id = ?2",
-                               -1, &s, NULL);
+  int src = sqlite3_prepare_v2(
+      q->db, "SELECT text_sha256 FROM sources WHERE run = ?1 AND source_id = ?2", -1, &s, NULL);
   if (src == SQLITE_OK) {
     sqlite3_bind_int64(s, 1, run);
     sqlite3_bind_text(s, 2, source_id, -1, SQLITE_STATIC);
@@ -1046,9 +1044,8 @@ static int q_example(struct sq *q, store_id run, const char *source_id, const ch
   return 0;
 }
 
-static int sq_candidate_put(store *st, store_id run, const char *source_id, int round,
-                            int index, const char *verdict, const char *reason,
-                            const json_t *record) {
+static int sq_candidate_put(store *st, store_id run, const char *source_id, int round, int index,
+                            const char *verdict, const char *reason, const json_t *record) {
   struct sq *q = SQ(st);
   int rc = check_run(st, run);
   if (rc) return rc;
@@ -1056,8 +1053,8 @@ static int sq_candidate_put(store *st, store_id run, const char *source_id, int 
   return queued(st, mark, q_cand(q, run, source_id, round, index, verdict, reason, record));
 }
 
-static int sq_example_put(store *st, store_id run, const char *source_id,
-                          const char *example_id, const json_t *example) {
+static int sq_example_put(store *st, store_id run, const char *source_id, const char *example_id,
+                          const json_t *example) {
   struct sq *q = SQ(st);
   int rc = check_run(st, run);
   if (rc) return rc;
@@ -1071,8 +1068,7 @@ static int sq_episode_finish(store *st, store_id run, const struct store_episode
   if (rc) return rc;
   size_t mark = q->n_ops;
   if (e->cand_record)
-    rc = q_cand(q, run, e->source_id, e->round, e->index, e->verdict, e->reason,
-                e->cand_record);
+    rc = q_cand(q, run, e->source_id, e->round, e->index, e->verdict, e->reason, e->cand_record);
   if (!rc && e->example) rc = q_example(q, run, e->source_id, e->example_id, e->example);
   if (!rc) q_src_state(q, run, e->source_id, e->state, e->rounds_used);
   return queued(st, mark, rc);
@@ -1084,8 +1080,7 @@ static json_t *attempts_json(const struct store_call *c) {
     const struct store_attempt *t = &c->attempt_list[i];
     json_t *o = json_pack("{s:i, s:i, s:I}", "n", t->number, "http_status", t->http_status,
                           "latency_us", (json_int_t)t->latency_us);
-    if (t->error)
-      json_object_set_new(o, "error", jx_string_lossy(t->error, strlen(t->error)));
+    if (t->error) json_object_set_new(o, "error", jx_string_lossy(t->error, strlen(t->error)));
     if (t->retry_after_ms)
       json_object_set_new(o, "retry_after_ms", json_integer((json_int_t)t->retry_after_ms));
     json_array_append_new(a, o);
@@ -1308,8 +1303,8 @@ static int each(store *st, sqlite3_stmt *s, const struct col *cols, int n, store
   while ((src = sqlite3_step(s)) == SQLITE_ROW) {
     json_t *row = row_obj(s, cols, n);
     if (!row) {
-      rc = store_seterr(st, AD_ECORRUPT,
-                        "store %s: a row holds a value that JSON cannot represent", store_path(st));
+      rc = store_seterr(st, AD_ECORRUPT, "store %s: a row holds a value that JSON cannot represent",
+                        store_path(st));
       break;
     }
     rc = fn(ud, row);
@@ -1333,11 +1328,11 @@ static int each_in_run(store *st, store_id run, const char *sql, const char *tex
 }
 
 static const struct col run_cols[] = {
-    {"id", 'i'},           {"recipe_name", 't'}, {"recipe_sha256", 't'}, {"prompt_hashes", 'j'},
-    {"seed", 'i'},         {"version", 't'},     {"command_line", 't'},  {"created", 'r'},
-    {"status", 't'},       {"info", 'j'}};
-#define RUN_SELECT                                                                        \
-  "SELECT id, recipe_name, recipe_sha256, prompt_hashes, seed, version, command_line, "  \
+    {"id", 'i'},     {"recipe_name", 't'}, {"recipe_sha256", 't'}, {"prompt_hashes", 'j'},
+    {"seed", 'i'},   {"version", 't'},     {"command_line", 't'},  {"created", 'r'},
+    {"status", 't'}, {"info", 'j'}};
+#define RUN_SELECT                                                                      \
+  "SELECT id, recipe_name, recipe_sha256, prompt_hashes, seed, version, command_line, " \
   "created, status, info FROM runs"
 
 static int sq_runs_each(store *st, store_row_fn fn, void *ud) {
@@ -1356,8 +1351,7 @@ static int sq_sources_each(store *st, store_id run, store_row_fn fn, void *ud) {
                      NULL, cols, NCOLS(cols), fn, ud);
 }
 
-static int sq_source_get(store *st, store_id run, const char *source_id,
-                         struct store_source *out) {
+static int sq_source_get(store *st, store_id run, const char *source_id, struct store_source *out) {
   struct sq *q = SQ(st);
   sqlite3_stmt *s;
   int rc = resolve_run(st, &run);
@@ -1369,8 +1363,7 @@ static int sq_source_get(store *st, store_id run, const char *source_id,
   int src = sqlite3_step(s);
   if (src == SQLITE_ROW) {
     memset(out, 0, sizeof *out);
-    snprintf(out->source_id, sizeof out->source_id, "%s",
-             (const char *)sqlite3_column_text(s, 0));
+    snprintf(out->source_id, sizeof out->source_id, "%s", (const char *)sqlite3_column_text(s, 0));
     const char *h = (const char *)sqlite3_column_text(s, 1);
     snprintf(out->text_sha256, sizeof out->text_sha256, "%s", h ? h : "");
     enum store_source_state state = STORE_SRC_PENDING;
@@ -1380,8 +1373,8 @@ static int sq_source_get(store *st, store_id run, const char *source_id,
     out->rounds_used = sqlite3_column_int(s, 4);
     rc = 0;
   } else if (src == SQLITE_DONE) {
-    rc = store_seterr(st, AD_ENOTFOUND, "store %s: run %lld has no source '%s'",
-                      store_path(st), (long long)run, source_id);
+    rc = store_seterr(st, AD_ENOTFOUND, "store %s: run %lld has no source '%s'", store_path(st),
+                      (long long)run, source_id);
   } else {
     rc = sq_err(st, q->db, src, "reading sources");
   }
@@ -1414,12 +1407,12 @@ static int sq_examples_each(store *st, store_id run, store_row_fn fn, void *ud) 
 static int sq_calls_each(store *st, store_id run, const char *role, int with_bodies,
                          store_row_fn fn, void *ud) {
   static const struct col cols[] = {
-      {"id", 'i'},           {"role", 't'},          {"source_id", 't'},
-      {"round", 'i'},        {"endpoint", 't'},      {"model", 't'},
-      {"cache_key", 't'},    {"status", 't'},        {"error", 't'},
-      {"http_status", 'i'},  {"prompt_tokens", 'i'}, {"completion_tokens", 'i'},
-      {"latency_us", 'i'},   {"attempts", 'i'},      {"retries", 'i'},
-      {"cache_hit", 'b'},    {"attempt_list", 'j'},  {"request", 't'},
+      {"id", 'i'},          {"role", 't'},          {"source_id", 't'},
+      {"round", 'i'},       {"endpoint", 't'},      {"model", 't'},
+      {"cache_key", 't'},   {"status", 't'},        {"error", 't'},
+      {"http_status", 'i'}, {"prompt_tokens", 'i'}, {"completion_tokens", 'i'},
+      {"latency_us", 'i'},  {"attempts", 'i'},      {"retries", 'i'},
+      {"cache_hit", 'b'},   {"attempt_list", 'j'},  {"request", 't'},
       {"reply", 't'}};
   char sql[512];
   snprintf(sql, sizeof sql,
@@ -1435,8 +1428,8 @@ static int sq_calls_each(store *st, store_id run, const char *role, int with_bod
 static int sq_events_each(store *st, store_id run, store_row_fn fn, void *ud) {
   static const struct col cols[] = {{"id", 'i'}, {"time", 'r'}, {"level", 't'}, {"event", 'j'}};
   return each_in_run(st, run,
-                     "SELECT id, time, level, event FROM events WHERE run = ?1 ORDER BY id",
-                     NULL, cols, NCOLS(cols), fn, ud);
+                     "SELECT id, time, level, event FROM events WHERE run = ?1 ORDER BY id", NULL,
+                     cols, NCOLS(cols), fn, ud);
 }
 
 /* ---- aggregates ---- */
@@ -1456,7 +1449,8 @@ static int agg(store *st, store_id run, const char *sql, agg_fn cb, json_t *acc)
   int src;
   while ((src = sqlite3_step(s)) == SQLITE_ROW)
     if ((rc = cb(s, acc))) {
-      rc = store_seterr(st, rc, "store %s: computing statistics: a value JSON cannot carry "
+      rc = store_seterr(st, rc,
+                        "store %s: computing statistics: a value JSON cannot carry "
                         "(a name that is not UTF-8, or a cost that is not finite)",
                         store_path(st));
       break;
@@ -1503,8 +1497,7 @@ static int agg_calls(sqlite3_stmt *s, json_t *calls) {
                 json_integer_value(json_object_get(calls, "attempts")) +
                     sqlite3_column_int64(s, 4));
   rc |= set_int(calls, "retries",
-                json_integer_value(json_object_get(calls, "retries")) +
-                    sqlite3_column_int64(s, 5));
+                json_integer_value(json_object_get(calls, "retries")) + sqlite3_column_int64(s, 5));
   return rc ? AD_EINVAL : 0;
 }
 
@@ -1568,8 +1561,7 @@ static int sq_stats(store *st, store_id run, json_t **out) {
   s = NULL;
   if (rc) goto cleanup;
   if (!cap.row) {
-    rc = store_seterr(st, AD_ENOTFOUND, "store %s has no run %lld", store_path(st),
-                      (long long)run);
+    rc = store_seterr(st, AD_ENOTFOUND, "store %s has no run %lld", store_path(st), (long long)run);
     goto cleanup;
   }
   json_object_set_new(res, "run", cap.row);
@@ -1579,8 +1571,8 @@ static int sq_stats(store *st, store_id run, json_t **out) {
   rej = json_object();
   calls = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:{}}", "total", 0, "ok", 0, "error", 0,
                     "cache_hits", 0, "attempts", 0, "retries", 0, "by_role");
-  acc = json_pack("{s:{s:i, s:i, s:{}}, s:[]}", "tokens", "prompt", 0, "completion", 0,
-                  "by_model", "unpriced");
+  acc = json_pack("{s:{s:i, s:i, s:{}}, s:[]}", "tokens", "prompt", 0, "completion", 0, "by_model",
+                  "unpriced");
   json_t *prices = json_object_get(json_object_get(cap.row, "info"), "prices");
   if (prices) json_object_set(acc, "prices", prices);
 
@@ -1623,17 +1615,23 @@ static int sq_stats(store *st, store_id run, json_t **out) {
 
   /* latency of real successful calls: mean, p50, p95 */
   int64_t cnt = 0, mean = 0;
-  if ((rc = stat_int(st, &cnt, "SELECT count(*) FROM calls WHERE run = %lld AND status = 'ok' "
-                     "AND cache_hit = 0", (long long)run)))
+  if ((rc = stat_int(st, &cnt,
+                     "SELECT count(*) FROM calls WHERE run = %lld AND status = 'ok' "
+                     "AND cache_hit = 0",
+                     (long long)run)))
     goto cleanup;
   if (cnt > 0) {
     int64_t p50 = 0, p95 = 0;
-    if ((rc = stat_int(st, &mean, "SELECT CAST(avg(latency_us) AS INTEGER) FROM calls WHERE "
-                       "run = %lld AND status = 'ok' AND cache_hit = 0", (long long)run)) ||
-        (rc = stat_int(st, &p50, "SELECT latency_us FROM calls WHERE run = %lld AND status = "
+    if ((rc = stat_int(st, &mean,
+                       "SELECT CAST(avg(latency_us) AS INTEGER) FROM calls WHERE "
+                       "run = %lld AND status = 'ok' AND cache_hit = 0",
+                       (long long)run)) ||
+        (rc = stat_int(st, &p50,
+                       "SELECT latency_us FROM calls WHERE run = %lld AND status = "
                        "'ok' AND cache_hit = 0 ORDER BY latency_us LIMIT 1 OFFSET %lld",
                        (long long)run, (long long)((cnt - 1) / 2))) ||
-        (rc = stat_int(st, &p95, "SELECT latency_us FROM calls WHERE run = %lld AND status = "
+        (rc = stat_int(st, &p95,
+                       "SELECT latency_us FROM calls WHERE run = %lld AND status = "
                        "'ok' AND cache_hit = 0 ORDER BY latency_us LIMIT 1 OFFSET %lld",
                        (long long)run, (long long)((cnt - 1) * 95 / 100))))
       goto cleanup;

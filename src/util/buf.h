@@ -23,10 +23,10 @@
 #include <stddef.h>
 #include "util/err.h"
 
-#define AD_MAX_RESPONSE  (16u * 1024 * 1024) /* one HTTP reply body */
-#define AD_MAX_REQUEST   (16u * 1024 * 1024) /* one HTTP request body */
-#define AD_MAX_PROMPT    (4u * 1024 * 1024)  /* one rendered prompt */
-#define AD_MAX_LINE      (64u * 1024 * 1024) /* one JSONL input line */
+#define AD_MAX_RESPONSE (16u * 1024 * 1024) /* one HTTP reply body */
+#define AD_MAX_REQUEST (16u * 1024 * 1024)  /* one HTTP request body */
+#define AD_MAX_PROMPT (4u * 1024 * 1024)    /* one rendered prompt */
+#define AD_MAX_LINE (64u * 1024 * 1024)     /* one JSONL input line */
 #define AD_BUF_DEFAULT_CAP (256u * 1024 * 1024)
 
 /* The "" that every buffer without memory of its own points at. Never written. */
@@ -39,7 +39,8 @@ struct buf {
   size_t limit; /* max len; 0 = AD_BUF_DEFAULT_CAP */
 };
 
-#define BUF_INIT {buf_empty_, 0, 0, 0}
+#define BUF_INIT \
+  { buf_empty_, 0, 0, 0 }
 
 void buf_init(struct buf *b, size_t limit);
 AD_WUR int buf_append(struct buf *b, const void *p, size_t n);

@@ -8,26 +8,26 @@
 #ifndef AD_ERR_H
 #define AD_ERR_H
 
-#define AD_ERR_MAP(XX)                                              \
-  XX(NOMEM,     "out of memory")                                     \
-  XX(INVAL,     "invalid argument")                                  \
-  XX(IO,        "input/output error")                                \
-  XX(PARSE,     "parse error")                                       \
-  XX(TOOBIG,    "value exceeds its size limit")                      \
-  XX(NOTFOUND,  "not found")                                         \
-  XX(EXISTS,    "already exists")                                    \
-  XX(BUSY,      "resource busy or locked")                           \
-  XX(HTTP,      "HTTP error")                                        \
-  XX(NET,       "network error")                                     \
-  XX(TIMEOUT,   "timed out")                                         \
-  XX(RETRIES,   "retry budget exhausted")                            \
-  XX(CANCELED,  "canceled")                                          \
-  XX(BUDGET,    "budget exhausted")                                  \
-  XX(MISMATCH,  "stored state does not match")                       \
-  XX(CORRUPT,   "corrupt data")                                      \
-  XX(READONLY,  "read-only")                                         \
-  XX(FULL,      "disk full")                                         \
-  XX(INTERNAL,  "internal error")
+#define AD_ERR_MAP(XX)                        \
+  XX(NOMEM, "out of memory")                  \
+  XX(INVAL, "invalid argument")               \
+  XX(IO, "input/output error")                \
+  XX(PARSE, "parse error")                    \
+  XX(TOOBIG, "value exceeds its size limit")  \
+  XX(NOTFOUND, "not found")                   \
+  XX(EXISTS, "already exists")                \
+  XX(BUSY, "resource busy or locked")         \
+  XX(HTTP, "HTTP error")                      \
+  XX(NET, "network error")                    \
+  XX(TIMEOUT, "timed out")                    \
+  XX(RETRIES, "retry budget exhausted")       \
+  XX(CANCELED, "canceled")                    \
+  XX(BUDGET, "budget exhausted")              \
+  XX(MISMATCH, "stored state does not match") \
+  XX(CORRUPT, "corrupt data")                 \
+  XX(READONLY, "read-only")                   \
+  XX(FULL, "disk full")                       \
+  XX(INTERNAL, "internal error")
 
 enum {
   AD_OK = 0,
@@ -35,7 +35,7 @@ enum {
 #define XX(name, msg) AD_E##name,
   AD_ERR_MAP(XX)
 #undef XX
-  AD_ERR_END_
+      AD_ERR_END_
 };
 
 /* Human-readable text for a code returned by any autodata function. Never NULL. */

@@ -19,18 +19,30 @@ int fs_read_all(const char *path, size_t limit, char **out, size_t *len) {
   char *p = xmalloc(cap);
   for (;;) {
     if (n + 1 >= cap) {
-      if (cap > limit + 1) { free(p); fclose(f); return AD_ETOOBIG; }
+      if (cap > limit + 1) {
+        free(p);
+        fclose(f);
+        return AD_ETOOBIG;
+      }
       p = xrealloc(p, cap * 2);
       cap *= 2;
     }
     size_t got = fread(p + n, 1, cap - n - 1, f);
     n += got;
-    if (n > limit) { free(p); fclose(f); return AD_ETOOBIG; }
+    if (n > limit) {
+      free(p);
+      fclose(f);
+      return AD_ETOOBIG;
+    }
     if (got == 0) break;
   }
   int err = ferror(f);
   fclose(f);
-  if (err) { free(p); errno = EIO; return AD_EIO; }
+  if (err) {
+    free(p);
+    errno = EIO;
+    return AD_EIO;
+  }
   p[n] = '\0';
   *out = p;
   if (len) *len = n;
@@ -40,7 +52,10 @@ int fs_read_all(const char *path, size_t limit, char **out, size_t *len) {
 int fs_write_atomic(const char *path, const void *data, size_t len) {
   char *tmp = xasprintf("%s.tmp", path);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) { free(tmp); return AD_EIO; }
+  if (fd < 0) {
+    free(tmp);
+    return AD_EIO;
+  }
   const char *p = data;
   size_t left = len;
   while (left) {
@@ -57,7 +72,11 @@ int fs_write_atomic(const char *path, const void *data, size_t len) {
     p += w;
     left -= (size_t)w;
   }
-  if (fsync(fd) || close(fd)) { unlink(tmp); free(tmp); return AD_EIO; }
+  if (fsync(fd) || close(fd)) {
+    unlink(tmp);
+    free(tmp);
+    return AD_EIO;
+  }
   int rc = rename(tmp, path) ? AD_EIO : 0;
   free(tmp);
   return rc;

@@ -9,8 +9,10 @@
 void mem_init(void) { json_set_alloc_funcs(xmalloc, free); }
 
 _Noreturn void mem_oom(size_t n) {
-  fprintf(stderr, "autodata: out of memory (%zu bytes); the store keeps everything committed, "
-                  "run the same command again to resume\n", n);
+  fprintf(stderr,
+          "autodata: out of memory (%zu bytes); the store keeps everything committed, "
+          "run the same command again to resume\n",
+          n);
   abort();
 }
 

@@ -21,7 +21,6 @@ double rng_double(struct rng *r);
 /* Uniform in [0, n); n > 0. */
 uint64_t rng_below(struct rng *r, uint64_t n);
 /* A 63-bit seed (fits a JSON integer) derived from base and a printf-style label. */
-uint64_t rng_derive(uint64_t base, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+uint64_t rng_derive(uint64_t base, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

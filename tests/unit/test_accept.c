@@ -66,7 +66,12 @@ Test(accept, get_every_name) {
 }
 
 Test(accept, parse_operators_and_groups) {
-  struct { const char *txt; enum accept_op op; double v; enum accept_group g; } c[] = {
+  struct {
+    const char *txt;
+    enum accept_op op;
+    double v;
+    enum accept_group g;
+  } c[] = {
       {"weak_mean <= 0.65", ACC_LE, 0.65, ACC_WEAK},
       {"weak_max<0.75", ACC_LT, 0.75, ACC_WEAK},
       {"  weak_min > 0  ", ACC_GT, 0, ACC_WEAK},
@@ -106,8 +111,8 @@ Test(accept, parse_errors_say_what_is_expected) {
 }
 
 Test(accept, format_roundtrip) {
-  const char *t[] = {"weak_mean <= 0.65", "gap >= 0.2", "strong_mean < 0.95", "weak_min > 0",
-                     "weak_correct == 1", "n_weak != 0"};
+  const char *t[] = {"weak_mean <= 0.65", "gap >= 0.2",        "strong_mean < 0.95",
+                     "weak_min > 0",      "weak_correct == 1", "n_weak != 0"};
   for (size_t i = 0; i < 6; i++) {
     struct accept_bound b;
     char out[64];
@@ -119,7 +124,11 @@ Test(accept, format_roundtrip) {
 
 /* Every operator on both sides of its boundary (and at it). */
 Test(accept, operators_at_boundaries) {
-  struct { const char *bound; double at, below, above; int r_at, r_below, r_above; } c[] = {
+  struct {
+    const char *bound;
+    double at, below, above;
+    int r_at, r_below, r_above;
+  } c[] = {
       {"weak_mean < 0.5", 0.5, 0.49, 0.51, 0, 1, 0},
       {"weak_mean <= 0.5", 0.5, 0.49, 0.51, 1, 1, 0},
       {"weak_mean > 0.5", 0.5, 0.49, 0.51, 0, 0, 1},
@@ -136,8 +145,8 @@ Test(accept, operators_at_boundaries) {
     int want[3] = {c[i].r_at, c[i].r_below, c[i].r_above};
     for (int k = 0; k < 3; k++) {
       struct accept_stats st = mk(&vals[k], 1, NULL, 0, 0.5);
-      cr_assert_eq(accept_check_group(&s, ACC_WEAK, &st, NULL, 0), want[k], "%s with %g", c[i].bound,
-                   vals[k]);
+      cr_assert_eq(accept_check_group(&s, ACC_WEAK, &st, NULL, 0), want[k], "%s with %g",
+                   c[i].bound, vals[k]);
     }
   }
 }
@@ -159,8 +168,9 @@ Test(accept, default_rubric_is_the_deployed_cs_gate) {
   cr_assert_eq(s.n, 7);
   cr_assert_eq(s.short_circuit, 1);
   cr_assert_float_eq(s.pass_threshold, 0.5, 1e-12);
-  const char *want[] = {"weak_mean <= 0.65", "weak_max <= 0.75", "weak_min > 0", "strong_mean >= 0.6",
-                        "strong_mean < 0.95", "strong_min > 0", "gap >= 0.2"};
+  const char *want[] = {"weak_mean <= 0.65",  "weak_max <= 0.75",   "weak_min > 0",
+                        "strong_mean >= 0.6", "strong_mean < 0.95", "strong_min > 0",
+                        "gap >= 0.2"};
   for (int i = 0; i < 7; i++) {
     char t[64];
     accept_bound_format(&s.bounds[i], t, sizeof t);

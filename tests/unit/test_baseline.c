@@ -95,7 +95,8 @@ Test(baseline, answer_consistency) {
   struct bl_majority m;
   cr_assert_eq(bl_answer_consistency(a, 4, "17", 0.5, &m), 1);
   cr_assert_eq(m.count, 3);
-  cr_assert_eq(bl_answer_consistency(a, 4, "18", 0.5, &m), 0, "majority differs from the generated answer");
+  cr_assert_eq(bl_answer_consistency(a, 4, "18", 0.5, &m), 0,
+               "majority differs from the generated answer");
   cr_assert_eq(bl_answer_consistency(a, 4, "17", 0.75, NULL), 1, "share 3/4 meets 0.75");
   cr_assert_eq(bl_answer_consistency(a, 4, "17", 0.8, NULL), 0, "share 3/4 below 0.8");
   const char *b[] = {"17", "18", "19", "17", NULL};

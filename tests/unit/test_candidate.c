@@ -31,7 +31,9 @@ Test(candidate, good_rubric) {
   cr_assert_eq(c.total_weight, 8);
   cr_assert_eq(c.question_hash, cand_question_hash(c.question));
   json_t *j = cand_to_json(&c);
-  cr_assert_eq(json_integer_value(json_object_get(json_array_get(json_object_get(j, "rubric"), 0), "weight")), 5);
+  cr_assert_eq(json_integer_value(
+                   json_object_get(json_array_get(json_object_get(j, "rubric"), 0), "weight")),
+               5);
   cr_assert_str_eq(json_string_value(json_object_get(j, "reference_answer")), c.reference_answer);
   json_decref(j);
   cand_release(&c);
@@ -63,35 +65,43 @@ static void expect_issue(const char *t, enum cand_task task, const struct cand_c
 Test(candidate, parse_and_schema_errors) {
   expect_issue("I cannot help with that.", CAND_TASK_RUBRIC, NULL, CAND_PARSE, "parse_error",
                "expected a JSON object");
-  expect_issue("{\"question\": \"Q\", \"rubric\": [", CAND_TASK_RUBRIC, NULL, CAND_PARSE, "parse_error",
-               "truncated");
-  expect_issue("{\"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": []}", CAND_TASK_RUBRIC, NULL,
-               CAND_SCHEMA, "missing_field", "\"question\"");
-  expect_issue("{\"question\": \"Q\", \"reference_answer\": \"r\", \"rubric\": []}", CAND_TASK_RUBRIC, NULL,
-               CAND_SCHEMA, "missing_field", "\"context\"");
+  expect_issue("{\"question\": \"Q\", \"rubric\": [", CAND_TASK_RUBRIC, NULL, CAND_PARSE,
+               "parse_error", "truncated");
+  expect_issue("{\"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": []}",
+               CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "missing_field", "\"question\"");
+  expect_issue("{\"question\": \"Q\", \"reference_answer\": \"r\", \"rubric\": []}",
+               CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "missing_field", "\"context\"");
   expect_issue("{\"question\": \"Q\", \"context\": 3, \"reference_answer\": \"r\", \"rubric\": []}",
                CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "field_type", "\"context\"");
-  expect_issue("{\"question\": \"  \", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": []}",
-               CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "empty_field", "\"question\"");
-  expect_issue("{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": \"x\"}",
-               CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "rubric_type", NULL);
-  expect_issue("{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": [\"x\"]}",
-               CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "rubric_item_type", "item 1");
-  expect_issue("{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
-               "[{\"criterion\": \"a\", \"weight\": 2}, {\"criterion\": \"\", \"weight\": 2}]}",
-               CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "rubric_empty_criterion", "item 2");
-  expect_issue("{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
-               "[{\"criterion\": \"a\", \"weight\": \"5\"}]}",
-               CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "rubric_weight_type", "weights are integers");
-  expect_issue("{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
-               "[{\"criterion\": \"a\", \"weight\": 2.5}]}",
-               CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "rubric_weight_type", "fractional");
-  expect_issue("{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
-               "[{\"criterion\": \"a\"}]}",
-               CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "rubric_weight_type", "no weight");
-  expect_issue("{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
-               "[{\"criterion\": \"a\", \"weight\": true}]}",
-               CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "rubric_weight_type", "boolean");
+  expect_issue(
+      "{\"question\": \"  \", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": []}",
+      CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "empty_field", "\"question\"");
+  expect_issue(
+      "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": \"x\"}",
+      CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "rubric_type", NULL);
+  expect_issue(
+      "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": [\"x\"]}",
+      CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "rubric_item_type", "item 1");
+  expect_issue(
+      "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
+      "[{\"criterion\": \"a\", \"weight\": 2}, {\"criterion\": \"\", \"weight\": 2}]}",
+      CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "rubric_empty_criterion", "item 2");
+  expect_issue(
+      "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
+      "[{\"criterion\": \"a\", \"weight\": \"5\"}]}",
+      CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "rubric_weight_type", "weights are integers");
+  expect_issue(
+      "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
+      "[{\"criterion\": \"a\", \"weight\": 2.5}]}",
+      CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "rubric_weight_type", "fractional");
+  expect_issue(
+      "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
+      "[{\"criterion\": \"a\"}]}",
+      CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "rubric_weight_type", "no weight");
+  expect_issue(
+      "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
+      "[{\"criterion\": \"a\", \"weight\": true}]}",
+      CAND_TASK_RUBRIC, NULL, CAND_SCHEMA, "rubric_weight_type", "boolean");
 }
 
 Test(candidate, not_object_from_json) {
@@ -105,8 +115,9 @@ Test(candidate, not_object_from_json) {
 }
 
 Test(candidate, integral_real_weight_accepted) {
-  const char *t = "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
-                  "[{\"criterion\": \"a\", \"weight\": 5.0}]}";
+  const char *t =
+      "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
+      "[{\"criterion\": \"a\", \"weight\": 5.0}]}";
   struct cand c;
   struct cand_issue is;
   cr_assert_eq(parse(t, CAND_TASK_RUBRIC, NULL, &c, &is), 0, "%s", is.message);
@@ -119,32 +130,39 @@ Test(candidate, rubric_size_check) {
   cand_checks_default(&ck);
   ck.rubric_min = 2;
   ck.rubric_max = 3;
-  const char *one = "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
-                    "[{\"criterion\": \"a\", \"weight\": 1}]}";
+  const char *one =
+      "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
+      "[{\"criterion\": \"a\", \"weight\": 1}]}";
   expect_issue(one, CAND_TASK_RUBRIC, &ck, CAND_CHECK, "check:rubric_size", "between 2 and 3");
-  const char *four = "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
-                     "[{\"criterion\": \"a\", \"weight\": 1}, {\"criterion\": \"b\", \"weight\": 1}, "
-                     "{\"criterion\": \"c\", \"weight\": 1}, {\"criterion\": \"d\", \"weight\": 1}]}";
+  const char *four =
+      "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
+      "[{\"criterion\": \"a\", \"weight\": 1}, {\"criterion\": \"b\", \"weight\": 1}, "
+      "{\"criterion\": \"c\", \"weight\": 1}, {\"criterion\": \"d\", \"weight\": 1}]}";
   expect_issue(four, CAND_TASK_RUBRIC, &ck, CAND_CHECK, "check:rubric_size", "has 4 criteria");
-  const char *two = "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
-                    "[{\"criterion\": \"a\", \"weight\": 1}, {\"criterion\": \"b\", \"weight\": 7}]}";
+  const char *two =
+      "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
+      "[{\"criterion\": \"a\", \"weight\": 1}, {\"criterion\": \"b\", \"weight\": 7}]}";
   struct cand c;
   struct cand_issue is;
   cr_assert_eq(parse(two, CAND_TASK_RUBRIC, &ck, &c, &is), 0, "%s", is.message);
   cand_release(&c);
-  expect_issue("{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": []}",
-               CAND_TASK_RUBRIC, NULL, CAND_CHECK, "check:rubric_size", "has 0");
+  expect_issue(
+      "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": []}",
+      CAND_TASK_RUBRIC, NULL, CAND_CHECK, "check:rubric_size", "has 0");
 }
 
 Test(candidate, rubric_weight_check) {
-  const char *t8 = "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
-                   "[{\"criterion\": \"a\", \"weight\": 8}]}";
+  const char *t8 =
+      "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
+      "[{\"criterion\": \"a\", \"weight\": 8}]}";
   expect_issue(t8, CAND_TASK_RUBRIC, NULL, CAND_CHECK, "check:rubric_weight", "from 1 to 7");
-  const char *t0 = "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
-                   "[{\"criterion\": \"a\", \"weight\": 0}]}";
+  const char *t0 =
+      "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
+      "[{\"criterion\": \"a\", \"weight\": 0}]}";
   expect_issue(t0, CAND_TASK_RUBRIC, NULL, CAND_CHECK, "check:rubric_weight", "weight 0");
-  const char *tn = "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
-                   "[{\"criterion\": \"a\", \"weight\": -3}]}";
+  const char *tn =
+      "{\"question\": \"Q\", \"context\": \"c\", \"reference_answer\": \"r\", \"rubric\": "
+      "[{\"criterion\": \"a\", \"weight\": -3}]}";
   expect_issue(tn, CAND_TASK_RUBRIC, NULL, CAND_CHECK, "check:rubric_weight", NULL);
   struct cand_checks ck;
   cand_checks_default(&ck);
@@ -161,21 +179,25 @@ Test(candidate, context_length_check) {
   ck.max_context_chars = 10;
   ck.min_context_chars = 3;
   /* "éééééééééé" is 10 characters (20 bytes): passes max 10 */
-  const char *ok = "{\"question\": \"Q\", \"context\": \"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\", "
-                   "\"reference_answer\": \"r\", \"rubric\": [{\"criterion\": \"a\", \"weight\": 1}]}";
+  const char *ok =
+      "{\"question\": \"Q\", \"context\": \"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\", "
+      "\"reference_answer\": \"r\", \"rubric\": [{\"criterion\": \"a\", \"weight\": 1}]}";
   struct cand c;
   struct cand_issue is;
   cr_assert_eq(parse(ok, CAND_TASK_RUBRIC, &ck, &c, &is), 0, "%s", is.message);
   cand_release(&c);
-  const char *longc = "{\"question\": \"Q\", \"context\": \"01234567890\", \"reference_answer\": \"r\", "
-                      "\"rubric\": [{\"criterion\": \"a\", \"weight\": 1}]}";
+  const char *longc =
+      "{\"question\": \"Q\", \"context\": \"01234567890\", \"reference_answer\": \"r\", "
+      "\"rubric\": [{\"criterion\": \"a\", \"weight\": 1}]}";
   expect_issue(longc, CAND_TASK_RUBRIC, &ck, CAND_CHECK, "check:context_length", "at most 10");
-  const char *shortc = "{\"question\": \"Q\", \"context\": \"ab\", \"reference_answer\": \"r\", "
-                       "\"rubric\": [{\"criterion\": \"a\", \"weight\": 1}]}";
+  const char *shortc =
+      "{\"question\": \"Q\", \"context\": \"ab\", \"reference_answer\": \"r\", "
+      "\"rubric\": [{\"criterion\": \"a\", \"weight\": 1}]}";
   expect_issue(shortc, CAND_TASK_RUBRIC, &ck, CAND_CHECK, "check:context_length", "at least 3");
   /* min applies to rubric tasks only; verifiable context is optional */
-  cr_assert_eq(parse("{\"question\": \"What is F-1a2b plus 2?\", \"answer\": \"19\"}", CAND_TASK_VERIFIABLE,
-                     &ck, &c, &is), 0, "%s", is.message);
+  cr_assert_eq(parse("{\"question\": \"What is F-1a2b plus 2?\", \"answer\": \"19\"}",
+                     CAND_TASK_VERIFIABLE, &ck, &c, &is),
+               0, "%s", is.message);
   cand_release(&c);
 }
 
@@ -216,8 +238,9 @@ Test(candidate, leakage_check_rubric) {
 Test(candidate, verifiable) {
   struct cand c;
   struct cand_issue is;
-  cr_assert_eq(parse("{\"question\": \"What is F-3a9c times 2?\", \"answer\": \"34\"}", CAND_TASK_VERIFIABLE,
-                     NULL, &c, &is), 0, "%s", is.message);
+  cr_assert_eq(parse("{\"question\": \"What is F-3a9c times 2?\", \"answer\": \"34\"}",
+                     CAND_TASK_VERIFIABLE, NULL, &c, &is),
+               0, "%s", is.message);
   cr_assert_str_eq(c.reference_answer, "34");
   cr_assert_str_eq(c.context, "");
   cr_assert_null(c.rubric);
@@ -226,27 +249,32 @@ Test(candidate, verifiable) {
   json_decref(j);
   cand_release(&c);
   /* numeric answer kept as text */
-  cr_assert_eq(parse("{\"question\": \"Q?\", \"answer\": 17}", CAND_TASK_VERIFIABLE, NULL, &c, &is), 0);
+  cr_assert_eq(parse("{\"question\": \"Q?\", \"answer\": 17}", CAND_TASK_VERIFIABLE, NULL, &c, &is),
+               0);
   cr_assert_str_eq(c.reference_answer, "17");
   cand_release(&c);
-  cr_assert_eq(parse("{\"question\": \"Q?\", \"answer\": 0.25}", CAND_TASK_VERIFIABLE, NULL, &c, &is), 0);
+  cr_assert_eq(
+      parse("{\"question\": \"Q?\", \"answer\": 0.25}", CAND_TASK_VERIFIABLE, NULL, &c, &is), 0);
   cr_assert_str_eq(c.reference_answer, "0.25");
   cand_release(&c);
-  expect_issue("{\"question\": \"Q?\"}", CAND_TASK_VERIFIABLE, NULL, CAND_SCHEMA, "missing_field", "answer");
-  expect_issue("{\"question\": \"Q?\", \"answer\": \"4\", \"context\": 1}", CAND_TASK_VERIFIABLE, NULL,
-               CAND_SCHEMA, "field_type", "context");
+  expect_issue("{\"question\": \"Q?\"}", CAND_TASK_VERIFIABLE, NULL, CAND_SCHEMA, "missing_field",
+               "answer");
+  expect_issue("{\"question\": \"Q?\", \"answer\": \"4\", \"context\": 1}", CAND_TASK_VERIFIABLE,
+               NULL, CAND_SCHEMA, "field_type", "context");
 }
 
 Test(candidate, verifiable_answer_leak) {
-  expect_issue("{\"context\": \"We know F-3a9c = 17.\", \"question\": \"What is F-3a9c?\", \"answer\": \"17\"}",
-               CAND_TASK_VERIFIABLE, NULL, CAND_CHECK, "check:leakage", "in the context");
-  expect_issue("{\"question\": \"Is the answer 17 or 18?\", \"answer\": \"17\"}", CAND_TASK_VERIFIABLE, NULL,
-               CAND_CHECK, "check:leakage", "in the question");
+  expect_issue(
+      "{\"context\": \"We know F-3a9c = 17.\", \"question\": \"What is F-3a9c?\", \"answer\": \"17\"}",
+      CAND_TASK_VERIFIABLE, NULL, CAND_CHECK, "check:leakage", "in the context");
+  expect_issue("{\"question\": \"Is the answer 17 or 18?\", \"answer\": \"17\"}",
+               CAND_TASK_VERIFIABLE, NULL, CAND_CHECK, "check:leakage", "in the question");
   /* a token that merely contains the answer is not a leak */
   struct cand c;
   struct cand_issue is;
-  cr_assert_eq(parse("{\"question\": \"What is F-17ab plus 1?\", \"answer\": \"17\"}", CAND_TASK_VERIFIABLE,
-                     NULL, &c, &is), 0, "%s", is.message);
+  cr_assert_eq(parse("{\"question\": \"What is F-17ab plus 1?\", \"answer\": \"17\"}",
+                     CAND_TASK_VERIFIABLE, NULL, &c, &is),
+               0, "%s", is.message);
   cand_release(&c);
   cr_assert_eq(cand_answer_in_text("New York", "I live in new  york city"), 1);
   cr_assert_eq(cand_answer_in_text("New York", "new jersey, york"), 0);
@@ -254,8 +282,9 @@ Test(candidate, verifiable_answer_leak) {
 }
 
 Test(candidate, duplicate_check) {
-  uint64_t h[2] = {cand_question_hash("something else"),
-                   cand_question_hash("  what happens to the WEAK solver score, when feedback is removed ")};
+  uint64_t h[2] = {
+      cand_question_hash("something else"),
+      cand_question_hash("  what happens to the WEAK solver score, when feedback is removed ")};
   struct cand_seen seen = {h, 2};
   struct cand c;
   struct cand_issue is;
@@ -297,8 +326,11 @@ Test(candidate, json_schema) {
   cr_assert_not_null(s);
   json_t *req = json_object_get(s, "required");
   cr_assert_eq(json_array_size(req), 5);
-  json_t *w = json_object_get(json_object_get(json_object_get(json_object_get(json_object_get(s, "properties"),
-                                                                                "rubric"), "items"), "properties"), "weight");
+  json_t *w = json_object_get(
+      json_object_get(
+          json_object_get(json_object_get(json_object_get(s, "properties"), "rubric"), "items"),
+          "properties"),
+      "weight");
   cr_assert_str_eq(json_string_value(json_object_get(w, "type")), "integer");
   json_decref(s);
   json_t *rf = cand_response_format(CAND_TASK_VERIFIABLE);

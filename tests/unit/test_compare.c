@@ -102,7 +102,7 @@ struct cand_spec {
   int round;
   const char *reason; /* NULL = accepted by the gate */
   double weak, strong;
-  int kept;           /* an example is stored */
+  int kept; /* an example is stored */
   int strong_ran;
 };
 
@@ -120,8 +120,8 @@ static void make_store(const char *path, const char *method, const struct cand_s
   for (int i = 0; i < n; i++) {
     cr_assert_eq(store_source_put(st, run, c[i].src, NULL, SHA), 0);
     json_t *stats = json_pack("{s:i,s:i,s:b,s:f,s:f,s:f}", "n_weak", 3, "n_strong",
-                              c[i].strong_ran ? 3 : 0, "strong_ran", c[i].strong_ran,
-                              "weak_mean", c[i].weak, "strong_mean", c[i].strong, "gap",
+                              c[i].strong_ran ? 3 : 0, "strong_ran", c[i].strong_ran, "weak_mean",
+                              c[i].weak, "strong_mean", c[i].strong, "gap",
                               c[i].strong - c[i].weak);
     json_t *rec = json_pack("{s:o}", "stats", stats);
     if (strcmp(method, "agentic"))
@@ -129,7 +129,8 @@ static void make_store(const char *path, const char *method, const struct cand_s
     if (strcmp(method, "agentic") && !c[i].kept)
       json_object_set_new(rec, "filter_reason", json_string("filter:rip"));
     cr_assert_eq(store_candidate_put(st, run, c[i].src, c[i].round, 0,
-                                     c[i].reason ? "rejected" : "accepted", c[i].reason, rec), 0);
+                                     c[i].reason ? "rejected" : "accepted", c[i].reason, rec),
+                 0);
     json_decref(rec);
     if (c[i].kept) {
       char id[64];
@@ -148,8 +149,9 @@ static void make_store(const char *path, const char *method, const struct cand_s
     int has = 0;
     for (int k = 0; k < n; k++)
       if (!strcmp(c[k].src, c[i].src) && c[k].kept) has = 1;
-    cr_assert_eq(store_source_set_state(st, run, c[i].src, has ? STORE_SRC_DONE : STORE_SRC_EXHAUSTED,
-                                        c[i].round), 0);
+    cr_assert_eq(store_source_set_state(st, run, c[i].src,
+                                        has ? STORE_SRC_DONE : STORE_SRC_EXHAUSTED, c[i].round),
+                 0);
   }
   cr_assert_eq(store_flush(st), 0);
   cr_assert_eq(store_close(st), 0);
@@ -180,8 +182,10 @@ Test(compare, figures_and_differences) {
   /* agentic: s1 accepted in round 2 (round 1 too easy, short-circuited), s2
    * exhausted after 2 rounds, s3 accepted in round 1. */
   struct cand_spec a[] = {
-      {"s1", 1, "too_easy", 0.9, 0, 0, 0}, {"s1", 2, NULL, 0.3, 0.9, 1, 1},
-      {"s2", 1, "failed_on_strong", 0.2, 0.4, 0, 1}, {"s2", 2, "too_easy", 0.8, 0, 0, 0},
+      {"s1", 1, "too_easy", 0.9, 0, 0, 0},
+      {"s1", 2, NULL, 0.3, 0.9, 1, 1},
+      {"s2", 1, "failed_on_strong", 0.2, 0.4, 0, 1},
+      {"s2", 2, "too_easy", 0.8, 0, 0, 0},
       {"s3", 1, NULL, 0.1, 0.7, 1, 1},
   };
   /* baseline: one round each; s1 passes the gate but fails the filter. */
@@ -232,7 +236,8 @@ Test(compare, figures_and_differences) {
   cr_assert_float_eq(est(vs, "dataset.weak_mean", NULL), 0.6 - 0.2, 1e-9);
   cr_assert_float_eq(est(vs, "acceptance_rate", NULL), 0.25 - 2.0 / 3, 1e-9);
   const json_t *ci = json_object_get(vs, "dataset.gap");
-  cr_assert(jx_num(ci, "lo", 9) <= jx_num(ci, "est", 0) && jx_num(ci, "est", 0) <= jx_num(ci, "hi", -9));
+  cr_assert(jx_num(ci, "lo", 9) <= jx_num(ci, "est", 0) &&
+            jx_num(ci, "est", 0) <= jx_num(ci, "hi", -9));
 
   struct buf t = BUF_INIT, m = BUF_INIT;
   cr_assert_eq(compare_render(cmp, 0, &t), 0);

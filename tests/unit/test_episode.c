@@ -44,18 +44,18 @@ struct fake {
   /* what happened */
   struct rec recs[MAXR];
   int n_recs;
-  int calls;                /* submitted */
-  char log[4096];           /* labels in submission order, space-separated */
-  json_t *bodies;           /* label -> array of request bodies */
+  int calls;      /* submitted */
+  char log[4096]; /* labels in submission order, space-separated */
+  json_t *bodies; /* label -> array of request bodies */
   /* knobs */
-  int refuse_from;          /* submit refuses the call numbered >= this (1-based); 0 = never */
-  int stop_after_record;    /* stopping() is true once this many rounds are recorded */
-  int record_fails;         /* record() fails */
-  int no_schema;            /* schema_ok() says no */
-  const char *challenger[8];/* replies to challenger calls in order (NULL: a valid candidate) */
+  int refuse_from;           /* submit refuses the call numbered >= this (1-based); 0 = never */
+  int stop_after_record;     /* stopping() is true once this many rounds are recorded */
+  int record_fails;          /* record() fails */
+  int no_schema;             /* schema_ok() says no */
+  const char *challenger[8]; /* replies to challenger calls in order (NULL: a valid candidate) */
   int n_chal;
-  int chal_dup;             /* every candidate asks the same question */
-  const char *quality;      /* the quality verifier's reply (NULL: pass) */
+  int chal_dup;                                     /* every candidate asks the same question */
+  const char *quality;                              /* the quality verifier's reply (NULL: pass) */
   int weak_met[64], strong_met[64], filter_met[64]; /* criteria met (of 2) per sample */
   int weak_ok[64], strong_ok[64], filter_ok[64];    /* verifiable: answer correct */
   const char *fail_label;   /* calls with this label fail (a request error) */
@@ -94,7 +94,8 @@ static int fake_submit(void *data, struct episode *ep, const struct ep_call *c) 
 static int64_t fake_seed(void *data, const char *source_id, int round, const char *label,
                          int sample) {
   (void)data;
-  return (int64_t)(strlen(source_id) * 1000 + (size_t)round * 100 + strlen(label) * 10 + (size_t)sample);
+  return (int64_t)(strlen(source_id) * 1000 + (size_t)round * 100 + strlen(label) * 10 +
+                   (size_t)sample);
 }
 
 static int fake_schema_ok(void *data, enum recipe_role_id role) {
@@ -135,8 +136,9 @@ static const char *candidate(struct fake *f, int i) {
            "after storms.\",\"question\":\"Why do reefs recover %s?\",\"reference_answer\":"
            "\"Because larvae settle quickly.\",\"rubric\":[{\"criterion\":\"Names larval "
            "settlement\",\"weight\":3},{\"criterion\":\"Says it is quick\",\"weight\":3}]}",
-           f->chal_dup ? "fast" : (const char *[]){"fast", "slowly", "at all", "again", "late",
-                                                  "early", "twice", "once"}[i % 8]);
+           f->chal_dup ? "fast"
+                       : (const char *[]){"fast", "slowly", "at all", "again", "late", "early",
+                                          "twice", "once"}[i % 8]);
   return g_reply;
 }
 
@@ -172,24 +174,28 @@ static void answer_call(struct fake *f, const struct qcall *q, struct ep_reply *
     out->content = f->orchestrator ? f->orchestrator : "<think>plan</think>Try a harder angle.";
   } else if (!strncmp(l, "challenger", 10)) {
     int k = g_chal_calls++;
-    if (k < f->n_chal && f->challenger[k])
-      out->content = f->challenger[k];
+    if (k < f->n_chal && f->challenger[k]) out->content = f->challenger[k];
     else if (verifiable)
       out->content = "{\"question\":\"What is six times seven?\",\"answer\":\"42\"}";
-    else
-      out->content = candidate(f, k);
+    else out->content = candidate(f, k);
   } else if (!strcmp(l, "quality")) {
     out->content = f->quality ? f->quality : "{\"pass\":true,\"issues\":[],\"feedback\":\"\"}";
   } else if (!strcmp(l, "weak") || !strcmp(l, "strong") || !strcmp(l, "filter")) {
-    int good = !strcmp(l, "weak") ? f->weak_ok[i] : !strcmp(l, "strong") ? f->strong_ok[i] : f->filter_ok[i];
+    int good = !strcmp(l, "weak")     ? f->weak_ok[i]
+               : !strcmp(l, "strong") ? f->strong_ok[i]
+                                      : f->filter_ok[i];
     snprintf(g_reply, sizeof g_reply, verifiable ? "Working.\nANSWER: %s" : "%s-ANSWER-%d",
              verifiable ? (good ? "42" : "41") : l, i);
     out->content = g_reply;
   } else if (!strncmp(l, "judge_", 6)) {
     const char *ph = l + 6;
-    int met = !strcmp(ph, "weak") ? f->weak_met[i] : !strcmp(ph, "strong") ? f->strong_met[i] : f->filter_met[i];
+    int met = !strcmp(ph, "weak")     ? f->weak_met[i]
+              : !strcmp(ph, "strong") ? f->strong_met[i]
+                                      : f->filter_met[i];
     if (verifiable) {
-      int good = !strcmp(ph, "weak") ? f->weak_ok[i] : !strcmp(ph, "strong") ? f->strong_ok[i] : f->filter_ok[i];
+      int good = !strcmp(ph, "weak")     ? f->weak_ok[i]
+                 : !strcmp(ph, "strong") ? f->strong_ok[i]
+                                         : f->filter_ok[i];
       out->content = good ? "{\"correct\": true}" : "{\"correct\": false}";
     } else {
       out->content = verdicts(met);
@@ -201,7 +207,8 @@ static void answer_call(struct fake *f, const struct qcall *q, struct ep_reply *
 
 /* ---- recipes, sources, the driver ------------------------------------------------------ */
 
-static struct src_doc g_doc = {.id = "doc-1", .title = "Reef recovery",
+static struct src_doc g_doc = {.id = "doc-1",
+                               .title = "Reef recovery",
                                .text = "Reefs recover after storms because larvae settle."};
 
 static struct recipe *load_recipe(const char *extra, const char *task, const char *bounds) {
@@ -256,7 +263,8 @@ static void world_init(struct world *w, const char *extra, const char *task, con
   w->hashes = json_pack("{s:s}", "judge", "abc");
   if (m->challenger_prompt) {
     char path[256], *text = NULL;
-    snprintf(path, sizeof path, "prompts/%s-%s.md", m->challenger_prompt, cand_task_name(w->rc->task));
+    snprintf(path, sizeof path, "prompts/%s-%s.md", m->challenger_prompt,
+             cand_task_name(w->rc->task));
     FILE *fp = fopen(path, "rb");
     cr_assert_not_null(fp, "%s", path);
     text = xcalloc(1, 1 << 16);
@@ -267,8 +275,10 @@ static void world_init(struct world *w, const char *extra, const char *task, con
     free(text);
     w->have_method_tpl = 1;
   }
-  w->cfg = (struct ep_config){w->rc, m, &w->bl, w->have_method_tpl ? &w->method_tpl : NULL, w->hashes};
-  w->env = (struct ep_env){&w->f, fake_submit, fake_seed, fake_schema_ok, fake_record, fake_stopping};
+  w->cfg = (struct ep_config){w->rc, m, &w->bl, w->have_method_tpl ? &w->method_tpl : NULL,
+                              w->hashes};
+  w->env = (struct ep_env){&w->f,          fake_submit, fake_seed,
+                           fake_schema_ok, fake_record, fake_stopping};
 }
 
 /* Run an episode to its end, answering calls oldest first. */
@@ -338,8 +348,9 @@ Test(episode, accepted_in_round_one) {
   cr_assert_eq(w.f.recs[0].accepted, 1);
   cr_assert_str_eq(jx_str(w.f.recs[0].example, "id"), "doc-1-1");
   cr_assert_eq(jx_num(w.f.recs[0].example, "gap", -1), 1.0);
-  cr_assert_str_eq(w.f.log, "challenger quality weak weak weak judge_weak judge_weak judge_weak "
-                            "strong strong strong judge_strong judge_strong judge_strong");
+  cr_assert_str_eq(w.f.log,
+                   "challenger quality weak weak weak judge_weak judge_weak judge_weak "
+                   "strong strong strong judge_strong judge_strong judge_strong");
   /* round 1 has no orchestrator; the challenger asks for structured output */
   cr_assert_not_null(json_object_get(body_of(&w, "challenger", 0), "response_format"));
   /* solvers never see the source, the rubric or the reference */
@@ -448,8 +459,9 @@ Test(episode, parse_error_after_the_repair) {
 Test(episode, failed_check_is_not_repaired) {
   struct world w;
   world_init(&w, "budgets: {rounds_per_source: 1}\n", "rubric", RUBRIC_BOUNDS, &method_agentic);
-  w.f.challenger[0] = "{\"context\":\"c\",\"question\":\"q?\",\"reference_answer\":\"a\","
-                      "\"rubric\":[{\"criterion\":\"x\",\"weight\":9}]}";
+  w.f.challenger[0] =
+      "{\"context\":\"c\",\"question\":\"q?\",\"reference_answer\":\"a\","
+      "\"rubric\":[{\"criterion\":\"x\",\"weight\":9}]}";
   w.f.n_chal = 1;
   drive(&w);
   cr_assert_str_eq(reason_of(&w, 0), "check:rubric_weight");
@@ -476,7 +488,8 @@ Test(episode, duplicate_question_in_a_later_round) {
 Test(episode, quality_rejects) {
   struct world w;
   world_init(&w, "budgets: {rounds_per_source: 1}\n", "rubric", RUBRIC_BOUNDS, &method_agentic);
-  w.f.quality = "{\"pass\": false, \"issues\": [\"leakage\"], \"feedback\": \"the context states it\"}";
+  w.f.quality =
+      "{\"pass\": false, \"issues\": [\"leakage\"], \"feedback\": \"the context states it\"}";
   drive(&w);
   cr_assert_str_eq(reason_of(&w, 0), "quality:leakage");
   cr_assert_str_eq(detail_of(&w, 0), "the context states it");
@@ -723,8 +736,9 @@ Test(episode, verifiable_llm_matcher_asks_the_judge) {
 Test(episode, self_instruct_evaluates_a_failed_check_and_does_not_keep_it) {
   struct world w;
   world_init(&w, NULL, "rubric", RUBRIC_BOUNDS, &method_self_instruct);
-  w.f.challenger[0] = "{\"context\":\"c\",\"question\":\"q?\",\"reference_answer\":\"a\","
-                      "\"rubric\":[{\"criterion\":\"x\",\"weight\":9}]}";
+  w.f.challenger[0] =
+      "{\"context\":\"c\",\"question\":\"q?\",\"reference_answer\":\"a\","
+      "\"rubric\":[{\"criterion\":\"x\",\"weight\":9}]}";
   w.f.n_chal = 1;
   set_scores(w.f.weak_met, 2, 2, 2); /* it would be too easy too: weak never short-circuits */
   cr_assert_eq(drive(&w), EP_FINISHED);
@@ -823,8 +837,8 @@ Test(episode, cot_filter_with_no_judged_sample) {
   w.f.fail_label = "judge_filter";
   drive(&w);
   cr_assert_str_eq(jx_str(w.f.recs[0].cand, "filter_reason"), "error:filter");
-  cr_assert_not_null(strstr(jx_str(w.f.recs[0].cand, "filter_detail"),
-                            "no filter answer could be judged"));
+  cr_assert_not_null(
+      strstr(jx_str(w.f.recs[0].cand, "filter_detail"), "no filter answer could be judged"));
   world_release(&w);
 }
 
@@ -844,20 +858,22 @@ static void weak_only_next(struct episode *ep, enum ep_state done) {
     ep_solve(ep, EP_WEAK, 2);
   } else {
     int hard = ep_stats(ep)->weak_max <= 0.5;
-    ep_end_round(ep, hard ? NULL : "too_easy", hard ? NULL : "a weak answer scored above 0.5", hard);
+    ep_end_round(ep, hard ? NULL : "too_easy", hard ? NULL : "a weak answer scored above 0.5",
+                 hard);
   }
 }
 
-static const struct method_ops weak_only = {.name = "weak-only", .challenger_schema = 1,
-                                            .max_rounds = 2, .next = weak_only_next};
+static const struct method_ops weak_only = {
+    .name = "weak-only", .challenger_schema = 1, .max_rounds = 2, .next = weak_only_next};
 
 Test(episode, a_method_defined_in_one_place) {
   struct world w;
   world_init(&w, NULL, "rubric", RUBRIC_BOUNDS, &weak_only);
   w.f.weak_met[0] = 2; /* round 1: too easy; round 2 gets the same scores from the script */
   cr_assert_eq(drive(&w), EP_FINISHED);
-  cr_assert_str_eq(w.f.log, "challenger weak weak judge_weak judge_weak "
-                            "challenger weak weak judge_weak judge_weak");
+  cr_assert_str_eq(w.f.log,
+                   "challenger weak weak judge_weak judge_weak "
+                   "challenger weak weak judge_weak judge_weak");
   cr_assert_eq(w.f.n_recs, 2, "its own round cap");
   cr_assert_str_eq(reason_of(&w, 1), "too_easy");
   world_release(&w);
@@ -882,7 +898,8 @@ Test(episode, method_table) {
   struct bl_params p = {4, 0.5, 0.5};
   json_t *id = method_identity(&method_cot_self_instruct, &p);
   char *s = jx_dump_canonical(id);
-  cr_assert_str_eq(s, "{\"ac_min_share\":0.5,\"k\":4,\"name\":\"cot-self-instruct\",\"rip_threshold\":0.5}");
+  cr_assert_str_eq(
+      s, "{\"ac_min_share\":0.5,\"k\":4,\"name\":\"cot-self-instruct\",\"rip_threshold\":0.5}");
   free(s);
   json_decref(id);
   id = method_identity(&method_agentic, &p);

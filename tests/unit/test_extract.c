@@ -8,7 +8,9 @@ static json_t *ex(const char *t, const char *const *keys, char *err, size_t n) {
   return extract_json(t, strlen(t), keys, 0, err, n);
 }
 
-static const char *str(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+static const char *str(json_t *o, const char *k) {
+  return json_string_value(json_object_get(o, k));
+}
 
 Test(extract, plain_object) {
   char err[256];
@@ -20,8 +22,9 @@ Test(extract, plain_object) {
 
 Test(extract, code_fence_and_prose) {
   char err[256];
-  const char *t = "Sure! Here is the question:\n\n```json\n{\"question\": \"Why?\", \"answer\": \"17\"}\n```\n\n"
-                  "Let me know if you need anything else.";
+  const char *t =
+      "Sure! Here is the question:\n\n```json\n{\"question\": \"Why?\", \"answer\": \"17\"}\n```\n\n"
+      "Let me know if you need anything else.";
   json_t *v = ex(t, NULL, err, sizeof err);
   cr_assert_not_null(v, "%s", err);
   cr_assert_str_eq(str(v, "question"), "Why?");
@@ -30,8 +33,8 @@ Test(extract, code_fence_and_prose) {
 
 Test(extract, trailing_commas) {
   char err[256];
-  json_t *v = ex("{\"rubric\": [{\"criterion\": \"x\", \"weight\": 5,},], \"q\": \"a, }\",}", NULL, err,
-                 sizeof err);
+  json_t *v = ex("{\"rubric\": [{\"criterion\": \"x\", \"weight\": 5,},], \"q\": \"a, }\",}", NULL,
+                 err, sizeof err);
   cr_assert_not_null(v, "%s", err);
   cr_assert_eq(json_array_size(json_object_get(v, "rubric")), 1);
   cr_assert_str_eq(str(v, "q"), "a, }", "commas inside strings are kept");
@@ -48,17 +51,21 @@ Test(extract, raw_newline_in_string_repaired) {
 
 Test(extract, nested_braces_in_strings) {
   char err[256];
-  const char *t = "prefix {\"code\": \"if (x) { y(); } }}} \\\" {\", \"n\": {\"m\": [1, {\"k\": 2}]}} suffix }";
+  const char *t =
+      "prefix {\"code\": \"if (x) { y(); } }}} \\\" {\", \"n\": {\"m\": [1, {\"k\": 2}]}} suffix }";
   json_t *v = ex(t, NULL, err, sizeof err);
   cr_assert_not_null(v, "%s", err);
   cr_assert_str_eq(str(v, "code"), "if (x) { y(); } }}} \" {");
-  cr_assert_eq(json_integer_value(json_object_get(json_array_get(json_object_get(json_object_get(v, "n"), "m"), 1), "k")), 2);
+  cr_assert_eq(json_integer_value(json_object_get(
+                   json_array_get(json_object_get(json_object_get(v, "n"), "m"), 1), "k")),
+               2);
   json_decref(v);
 }
 
 Test(extract, multiple_objects_first_or_keyed) {
   char err[256];
-  const char *t = "Draft: {\"note\": \"thinking\"}\nFinal: {\"question\": \"Q\", \"rubric\": []}\n{\"question\": \"Q2\", \"rubric\": []}";
+  const char *t =
+      "Draft: {\"note\": \"thinking\"}\nFinal: {\"question\": \"Q\", \"rubric\": []}\n{\"question\": \"Q2\", \"rubric\": []}";
   json_t *v = ex(t, NULL, err, sizeof err);
   cr_assert_not_null(v);
   cr_assert_str_eq(str(v, "note"), "thinking", "without keys: the first object");
@@ -79,7 +86,8 @@ Test(extract, multiple_objects_first_or_keyed) {
 Test(extract, keyed_object_one_level_down) {
   char err[256];
   const char *keys[] = {"question", "answer", NULL};
-  json_t *v = ex("{\"candidate\": {\"question\": \"Q\", \"answer\": \"4\"}}", keys, err, sizeof err);
+  json_t *v = ex("{\"candidate\": {\"question\": \"Q\", \"answer\": \"4\"}}", keys, err,
+                 sizeof err);
   cr_assert_not_null(v, "%s", err);
   cr_assert_str_eq(str(v, "answer"), "4");
   json_decref(v);
@@ -95,9 +103,11 @@ Test(extract, braces_in_prose_before_json) {
 
 Test(extract, think_blocks) {
   char err[256];
-  json_t *v = ex("<think>The user wants {\"a\": 0}. Let me think.</think>\n{\"a\": 1}", NULL, err, sizeof err);
+  json_t *v = ex("<think>The user wants {\"a\": 0}. Let me think.</think>\n{\"a\": 1}", NULL, err,
+                 sizeof err);
   cr_assert_not_null(v, "%s", err);
-  cr_assert_eq(json_integer_value(json_object_get(v, "a")), 1, "the object in the think block is skipped");
+  cr_assert_eq(json_integer_value(json_object_get(v, "a")), 1,
+               "the object in the think block is skipped");
   json_decref(v);
   /* closing tag only (template put <think> in the prompt) */
   v = ex("reasoning {\"a\": 0} ...</think>{\"a\": 2}", NULL, err, sizeof err);
@@ -132,7 +142,8 @@ Test(extract, bom) {
 
 Test(extract, truncation_reported_not_repaired) {
   char err[256];
-  const char *t = "Here: {\"question\": \"Q\", \"rubric\": [{\"criterion\": \"a\", \"weight\": 5}, {\"criterion\": \"b";
+  const char *t =
+      "Here: {\"question\": \"Q\", \"rubric\": [{\"criterion\": \"a\", \"weight\": 5}, {\"criterion\": \"b";
   const char *keys[] = {"question", "rubric", NULL};
   json_t *v = ex(t, keys, err, sizeof err);
   cr_assert_null(v, "a complete rubric item inside the cut object must not be returned");
@@ -146,7 +157,9 @@ Test(extract, prose_only) {
   char err[256];
   json_t *v = ex("Sure, here is a great question about the paper.", NULL, err, sizeof err);
   cr_assert_null(v);
-  cr_assert_str_eq(err, "expected a JSON object; found prose starting 'Sure, here is a great question about the…'");
+  cr_assert_str_eq(
+      err,
+      "expected a JSON object; found prose starting 'Sure, here is a great question about the…'");
   v = ex("   \n ", NULL, err, sizeof err);
   cr_assert_null(v);
   cr_assert_str_eq(err, "empty reply");

@@ -18,12 +18,14 @@ static const struct fb_round MIXED[] = {
     {2, "recall", "What is F-3a9c?", "too_easy", 0.8333, 0, 0, 0, NULL, NULL, "F-3a9c is 17."},
     {3, "synthesis", "How do F-1b2c and\n  F-77aa interact?", "failed_on_strong", 0.2, 0.4, 0.2, 1,
      NULL, NULL, NULL},
-    {4, NULL, NULL, "parse_error", 0, 0, 0, 0, NULL, "reply truncated: unbalanced braces at byte 0", NULL},
+    {4, NULL, NULL, "parse_error", 0, 0, 0, 0, NULL, "reply truncated: unbalanced braces at byte 0",
+     NULL},
     {5, "prediction", "What if F-0001 doubled?", "accepted", 0.3, 0.9, 0.6, 1, NULL, NULL, NULL},
     {6, "design", "Pick a design.", "too_easy", 0.7, 0, 0, 0, NULL, NULL, NULL},
     {7, "tradeoff", "Which tradeoff?", "no_gap", 0.55, 0.7, 0.15, 1, NULL, NULL, NULL},
     {8, "edge", "Edge case?", "too_hard", 0.2, 0, 0, 0, NULL, NULL, NULL},
-    {9, "q", "Leaky?", "quality:leakage", 0, 0, 0, 0, "leakage", "The context states F-3a9c = 17.", NULL},
+    {9, "q", "Leaky?", "quality:leakage", 0, 0, 0, 0, "leakage", "The context states F-3a9c = 17.",
+     NULL},
     {10, "q", "Infra", "solver_error", 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -57,7 +59,8 @@ Test(feedback, mixed_history_exact_text) {
 
 Test(feedback, with_orchestrator_analysis) {
   struct buf b = BUF_INIT;
-  cr_assert_eq(fb_compose(&b, MIXED, 2, "\nAim for target difficulty around 0.62.\nAvoid recall.\n\n"), 0);
+  cr_assert_eq(
+      fb_compose(&b, MIXED, 2, "\nAim for target difficulty around 0.62.\nAvoid recall.\n\n"), 0);
   const char *want =
       "REFINEMENT: The following questions were previously generated for this source but did not meet our criteria:\n"
       "\n"
@@ -168,7 +171,6 @@ Test(feedback, buffer_cap_reported) {
 
 /* ---- default prompts keep the prompt <-> sim contract (helpers/contract.md) ---- */
 
-
 /* prompts/<name> (or $AUTODATA_PROMPTS/<name>), malloc'd. */
 static char *slurp_prompt(const char *name, size_t *n) {
   const char *dir = getenv("AUTODATA_PROMPTS");
@@ -186,7 +188,8 @@ static void render(const char *name, json_t *vars, char **sys, char **user) {
   char err[512];
   cr_assert_eq(tpl_prompt_compile(text, n, name, &p, err, sizeof err), 0, "%s", err);
   json_t *msgs = NULL;
-  cr_assert_eq(tpl_prompt_render(&p, NULL, vars, 0, &msgs, err, sizeof err), 0, "%s: %s", name, err);
+  cr_assert_eq(tpl_prompt_render(&p, NULL, vars, 0, &msgs, err, sizeof err), 0, "%s: %s", name,
+               err);
   *sys = NULL;
   *user = NULL;
   size_t i;
@@ -251,7 +254,8 @@ Test(prompts, challenger_verifiable_contract) {
   char *all = NULL;
   cr_assert(asprintf(&all, "%s\n\n%s", sys, user) > 0);
   cr_assert(strstr(all, "\"answer\""));
-  cr_assert_null(strstr(all, "\"rubric\""), "a verifiable prompt must not mention a \"rubric\" key");
+  cr_assert_null(strstr(all, "\"rubric\""),
+                 "a verifiable prompt must not mention a \"rubric\" key");
   cr_assert(strcasestr(all, "The context must not contain the answer"));
   cr_assert(strcasestr(all, "Reply with only the JSON object"));
   free(all);
@@ -283,21 +287,26 @@ Test(prompts, solver_contract) {
 
 Test(prompts, judge_contract) {
   json_t *v = json_pack("{s:s,s:[{s:i,s:i,s:s},{s:i,s:i,s:s}],s:s}", "question", "Q?", "rubric",
-                        "number", 1, "weight", 5, "criterion", "States that F-3a9c is 17", "number", 2,
-                        "weight", 2, "criterion", "States that F-0b1c is 4", "response",
+                        "number", 1, "weight", 5, "criterion", "States that F-3a9c is 17", "number",
+                        2, "weight", 2, "criterion", "States that F-0b1c is 4", "response",
                         "F-3a9c is 17.");
   char *sys, *user;
   render("judge-rubric.md", v, &sys, &user);
-  const char *q = strstr(user, "QUESTION:"), *r = strstr(user, "RUBRIC:"), *s = strstr(user, "RESPONSE:");
+  const char *q = strstr(user, "QUESTION:"), *r = strstr(user, "RUBRIC:"),
+             *s = strstr(user, "RESPONSE:");
   cr_assert(q && r && s && q < r && r < s, "%s", user);
-  cr_assert(strstr(user, "RUBRIC:\n1. (weight 5) States that F-3a9c is 17\n2. (weight 2) States that F-0b1c is 4\n"),
-            "%s", user);
+  cr_assert(
+      strstr(
+          user,
+          "RUBRIC:\n1. (weight 5) States that F-3a9c is 17\n2. (weight 2) States that F-0b1c is 4\n"),
+      "%s", user);
   cr_assert_str_eq(s + strlen("RESPONSE:\n"), "F-3a9c is 17.", "the response runs to the end");
   cr_assert(strstr(sys, "\"verdicts\""));
   free(sys);
   free(user);
   json_decref(v);
-  v = json_pack("{s:s,s:s,s:s}", "question", "Q?", "reference_answer", "17", "response", "ANSWER: 17");
+  v = json_pack("{s:s,s:s,s:s}", "question", "Q?", "reference_answer", "17", "response",
+                "ANSWER: 17");
   render("judge-verifiable.md", v, &sys, &user);
   q = strstr(user, "QUESTION:");
   r = strstr(user, "REFERENCE ANSWER:");
@@ -311,9 +320,10 @@ Test(prompts, judge_contract) {
 }
 
 Test(prompts, quality_and_orchestrator_contract) {
-  json_t *v = json_pack("{s:s,s:s,s:s,s:b,s:i,s:i,s:i}", "source_text", "The study.", "candidate_json",
-                        "{\"question\": \"Q\", \"answer\": \"4\"}", "task", "verifiable", "verifiable", 1,
-                        "rubric_min", 1, "rubric_max", 20, "max_weight", 7);
+  json_t *v = json_pack("{s:s,s:s,s:s,s:b,s:i,s:i,s:i}", "source_text", "The study.",
+                        "candidate_json", "{\"question\": \"Q\", \"answer\": \"4\"}", "task",
+                        "verifiable", "verifiable", 1, "rubric_min", 1, "rubric_max", 20,
+                        "max_weight", 7);
   char *sys, *user;
   render("quality.md", v, &sys, &user);
   const char *c = strstr(user, "CANDIDATE:");
@@ -328,12 +338,13 @@ Test(prompts, quality_and_orchestrator_contract) {
   struct fb_round r = {1, "recall", "What is F-3a9c?", "too_easy", 0.83, 0, 0, 0, NULL, NULL, NULL};
   struct buf h = BUF_INIT;
   cr_assert_eq(fb_history(&h, &r, 1), 0);
-  v = json_pack("{s:s,s:s,s:s,s:i,s:s}", "source_title", "A study", "goal", "", "task", "rubric", "round",
-                2, "history", buf_str(&h));
+  v = json_pack("{s:s,s:s,s:s,s:i,s:s}", "source_title", "A study", "goal", "", "task", "rubric",
+                "round", 2, "history", buf_str(&h));
   render("orchestrator.md", v, &sys, &user);
   cr_assert(strstr(user, "A study"));
   cr_assert(strstr(user, "Next attempt: 2"));
-  cr_assert(strstr(user, "Questions that were TOO EASY (weak model scored too high):\n1. [recall]"), "%s", user);
+  cr_assert(strstr(user, "Questions that were TOO EASY (weak model scored too high):\n1. [recall]"),
+            "%s", user);
   free(sys);
   free(user);
   json_decref(v);

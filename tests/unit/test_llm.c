@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "llm/llm.h"
-#include "util/jsonx.h"
 #include "llm/retry.h"
 #include "util/buf.h"
+#include "util/jsonx.h"
 #include "util/timeu.h"
 
 #include "helpers.h"
@@ -50,7 +50,8 @@ Test(llm_request, all_fields_and_extras) {
                          "schema", "type", "object");
   json_t *tools = json_pack("[{s:s}]", "type", "function");
   json_t *tc = json_string("auto");
-  json_t *extra = json_pack("{s:{s:b},s:f}", "chat_template_kwargs", "enable_thinking", 0, "top_p", 0.5);
+  json_t *extra = json_pack("{s:{s:b},s:f}", "chat_template_kwargs", "enable_thinking", 0, "top_p",
+                            0.5);
   struct llm_params p;
   llm_params_init(&p);
   p.temperature = 0.7;
@@ -73,7 +74,8 @@ Test(llm_request, all_fields_and_extras) {
   cr_assert(json_equal(json_object_get(r, "response_format"), rf));
   cr_assert(json_equal(json_object_get(r, "tools"), tools));
   cr_assert(json_equal(json_object_get(r, "tool_choice"), tc));
-  cr_assert(json_is_false(json_object_get(json_object_get(r, "chat_template_kwargs"), "enable_thinking")));
+  cr_assert(json_is_false(
+      json_object_get(json_object_get(r, "chat_template_kwargs"), "enable_thinking")));
   /* The request holds copies: changing the inputs afterwards does not change it. */
   json_array_append_new(stop, json_string("X"));
   cr_assert_eq(json_array_size(json_object_get(r, "stop")), 1);
@@ -101,9 +103,13 @@ static int parse(const char *s, struct llm_reply *r, char *err) {
 Test(llm_reply, basic_usage_and_null_content) {
   struct llm_reply r;
   char err[256];
-  cr_assert_eq(parse("{\"model\":\"m\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Hello\"},"
-                     "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":34,"
-                     "\"total_tokens\":46}}", &r, err), 0, "%s", err);
+  cr_assert_eq(
+      parse(
+          "{\"model\":\"m\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Hello\"},"
+          "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":34,"
+          "\"total_tokens\":46}}",
+          &r, err),
+      0, "%s", err);
   cr_assert_str_eq(r.content, "Hello");
   cr_assert_str_eq(r.finish_reason, "stop");
   cr_assert_str_eq(r.model, "m");
@@ -113,8 +119,11 @@ Test(llm_reply, basic_usage_and_null_content) {
   cr_assert_eq(r.completion_tokens, 34);
   cr_assert_eq(r.total_tokens, 46);
   llm_reply_release(&r);
-  cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":null}}],\"usage\":{\"prompt_tokens\":1,"
-                     "\"completion_tokens\":2}}", &r, err), 0);
+  cr_assert_eq(
+      parse("{\"choices\":[{\"message\":{\"content\":null}}],\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2}}",
+            &r, err),
+      0);
   cr_assert_str_eq(r.content, "");
   cr_assert_eq(r.total_tokens, 3, "total derived when absent");
   cr_assert_null(r.finish_reason);
@@ -124,24 +133,34 @@ Test(llm_reply, basic_usage_and_null_content) {
 Test(llm_reply, reasoning_and_tool_calls) {
   struct llm_reply r;
   char err[256];
-  cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":\"A\",\"reasoning_content\":\"think\"}}]}", &r, err), 0);
+  cr_assert_eq(
+      parse("{\"choices\":[{\"message\":{\"content\":\"A\",\"reasoning_content\":\"think\"}}]}", &r,
+            err),
+      0);
   cr_assert_str_eq(r.reasoning_content, "think");
   llm_reply_release(&r);
-  cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":\"A\",\"reasoning\":\"alt\"}}]}", &r, err), 0);
+  cr_assert_eq(
+      parse("{\"choices\":[{\"message\":{\"content\":\"A\",\"reasoning\":\"alt\"}}]}", &r, err), 0);
   cr_assert_str_eq(r.reasoning_content, "alt");
   llm_reply_release(&r);
-  cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"
-                     "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"x\\\":1}\"}}]},"
-                     "\"finish_reason\":\"tool_calls\"}]}", &r, err), 0);
+  cr_assert_eq(
+      parse("{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"
+            "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"x\\\":1}\"}}]},"
+            "\"finish_reason\":\"tool_calls\"}]}",
+            &r, err),
+      0);
   cr_assert_str_eq(r.content, "");
   cr_assert_eq(json_array_size(r.tool_calls), 1);
-  cr_assert_str_eq(json_string_value(json_object_get(json_object_get(json_array_get(r.tool_calls, 0),
-                                                                     "function"), "name")), "f");
+  cr_assert_str_eq(json_string_value(json_object_get(
+                       json_object_get(json_array_get(r.tool_calls, 0), "function"), "name")),
+                   "f");
   cr_assert_str_eq(r.finish_reason, "tool_calls");
   llm_reply_release(&r);
   /* content as an array of parts */
   cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
-                     "{\"type\":\"text\",\"text\":\"b\"}]}}]}", &r, err), 0);
+                     "{\"type\":\"text\",\"text\":\"b\"}]}}]}",
+                     &r, err),
+               0);
   cr_assert_str_eq(r.content, "ab");
   llm_reply_release(&r);
 }
@@ -149,19 +168,25 @@ Test(llm_reply, reasoning_and_tool_calls) {
 Test(llm_reply, unicode_escapes) {
   struct llm_reply r;
   char err[256];
-  cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\"\\n\"}}]}",
-                     &r, err), 0, "%s", err);
+  cr_assert_eq(
+      parse(
+          "{\"choices\":[{\"message\":{\"content\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\"\\n\"}}]}",
+          &r, err),
+      0, "%s", err);
   cr_assert_str_eq(r.content, "caf\xc3\xa9 \xf0\x9f\x98\x80 \"q\"\n");
   llm_reply_release(&r);
   /* a lone surrogate is invalid JSON text */
-  cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":\"\\ud83d\"}}]}", &r, err), AD_EPARSE);
+  cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":\"\\ud83d\"}}]}", &r, err),
+               AD_EPARSE);
 }
 
 Test(llm_reply, error_bodies) {
   struct llm_reply r;
   char err[256];
-  cr_assert_eq(parse("{\"error\":{\"message\":\"model 'x' not found\",\"type\":\"invalid_request_error\"}}",
-                     &r, err), AD_EHTTP);
+  cr_assert_eq(
+      parse("{\"error\":{\"message\":\"model 'x' not found\",\"type\":\"invalid_request_error\"}}",
+            &r, err),
+      AD_EHTTP);
   cr_assert(strstr(err, "model 'x' not found"), "%s", err);
   cr_assert(strstr(err, "invalid_request_error"), "%s", err);
   cr_assert_eq(parse("{\"error\":\"overloaded\\nretry later\"}", &r, err), AD_EHTTP);
@@ -205,7 +230,8 @@ Test(llm_reply, huge_replies) {
   cr_assert_eq(llm_reply_parse(b.data, b.len, &r, err, sizeof err), 0, "%s", err);
   cr_assert_eq(strlen(r.content), n);
   llm_reply_release(&r);
-  cr_assert_eq(llm_reply_parse(b.data, (size_t)AD_MAX_RESPONSE + 1, &r, err, sizeof err), AD_EPARSE);
+  cr_assert_eq(llm_reply_parse(b.data, (size_t)AD_MAX_RESPONSE + 1, &r, err, sizeof err),
+               AD_EPARSE);
   cr_assert(strstr(err, "limit"), "%s", err);
   buf_release(&b);
 }
@@ -221,7 +247,8 @@ Test(llm_retry, backoff_bounds_and_full_jitter) {
     if (cap > 30000) cap = 30000;
     for (int k = 0; k < 200; k++) {
       int64_t d = llm_backoff_ms(&g, a, 500, 30000);
-      cr_assert(d >= 0 && d <= cap, "attempt %d: %lld not in [0,%lld]", a, (long long)d, (long long)cap);
+      cr_assert(d >= 0 && d <= cap, "attempt %d: %lld not in [0,%lld]", a, (long long)d,
+                (long long)cap);
     }
   }
   /* Full jitter: the whole range [0, cap] is used, mean near cap/2. */
@@ -239,7 +266,8 @@ Test(llm_retry, backoff_bounds_and_full_jitter) {
   struct rng a, b;
   rng_seed(&a, 99);
   rng_seed(&b, 99);
-  for (int k = 0; k < 50; k++) cr_assert_eq(llm_backoff_ms(&a, k % 10, 500, 30000), llm_backoff_ms(&b, k % 10, 500, 30000));
+  for (int k = 0; k < 50; k++)
+    cr_assert_eq(llm_backoff_ms(&a, k % 10, 500, 30000), llm_backoff_ms(&b, k % 10, 500, 30000));
   cr_assert_eq(llm_backoff_ms(&a, 5, 0, 30000), 0);
 }
 
@@ -374,7 +402,8 @@ static void rec_done(void *ud, const struct llm_result *res) {
 
 static void drain(llm_client *c, int64_t limit_ms) {
   int64_t end = time_now_ms() + limit_ms;
-  while (llm_client_run_once(c, 100) > 0) cr_assert(time_now_ms() < end, "client did not finish in time");
+  while (llm_client_run_once(c, 100) > 0)
+    cr_assert(time_now_ms() < end, "client did not finish in time");
 }
 
 static json_t *simple_body(const char *model, const char *text) {
@@ -432,9 +461,10 @@ Test(llm_client, merge_extra_and_serialized_submit) {
   json_t *w = llm_merge_extra(c, "s", b);
   cr_assert_not_null(w);
   char *t = jx_dump_canonical(w);
-  cr_assert_str_eq(t, "{\"chat_template_kwargs\":{\"depth\":2,\"enable_thinking\":false},"
-                      "\"messages\":[{\"content\":\"hi\",\"role\":\"user\"}],\"model\":\"m\","
-                      "\"top_k\":5}");
+  cr_assert_str_eq(t,
+                   "{\"chat_template_kwargs\":{\"depth\":2,\"enable_thinking\":false},"
+                   "\"messages\":[{\"content\":\"hi\",\"role\":\"user\"}],\"model\":\"m\","
+                   "\"top_k\":5}");
   cr_assert_null(llm_merge_extra(c, "nope", b));
   /* Merging again changes nothing (what the run relies on for its cache key). */
   json_t *w2 = llm_merge_extra(c, "s", w);
@@ -495,7 +525,8 @@ Test(llm_client, failover_away_from_a_down_url) {
   cr_assert_eq(llm_client_add_endpoint(c, &cfg), 0);
   json_t *b = simple_body("m", "hello");
   struct rec r[20] = {{0}};
-  for (int i = 0; i < 20; i++) cr_assert_eq(llm_submit(c, "two", b, rec_done, rec_attempt, &r[i]), 0);
+  for (int i = 0; i < 20; i++)
+    cr_assert_eq(llm_submit(c, "two", b, rec_done, rec_attempt, &r[i]), 0);
   drain(c, 10000);
   int dead_hits = 0;
   for (int i = 0; i < 20; i++) {
@@ -527,8 +558,8 @@ Test(llm_client, down_endpoint_diagnosis) {
   struct rec r = {0};
   cr_assert_eq(llm_submit(c, "dead", b, rec_done, rec_attempt, &r), 0);
   drain(c, 10000);
-  snprintf(want, sizeof want, "endpoint 'dead' (http://127.0.0.1:%d/v1): connection refused after 3 attempts",
-           port);
+  snprintf(want, sizeof want,
+           "endpoint 'dead' (http://127.0.0.1:%d/v1): connection refused after 3 attempts", port);
   cr_assert_eq(r.done, 1);
   cr_assert_eq(r.rc, AD_ENET);
   cr_assert_str_eq(r.error, want);
@@ -617,8 +648,10 @@ static void *fake_main(void *arg) {
 
 static char *http_resp(int status, const char *extra_headers, const char *body) {
   char *s = NULL;
-  cr_assert(asprintf(&s, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n%s",
-                     status, strlen(body), extra_headers, body) > 0);
+  cr_assert(
+      asprintf(&s,
+               "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n%s",
+               status, strlen(body), extra_headers, body) > 0);
   return s;
 }
 
@@ -696,7 +729,8 @@ Test(llm_http, retry_after_429_then_ok_with_key_headers_and_extras) {
   cr_assert(strstr(f.last_req, "Authorization: Bearer sekrit-123\r\n"), "%s", f.last_req);
   cr_assert(strstr(f.last_req, "X-Test: yes\r\n"));
   cr_assert(strstr(f.last_req, "POST /v1/chat/completions HTTP/1.1\r\n"));
-  cr_assert(strstr(f.last_req, "\"chat_template_kwargs\":{\"enable_thinking\":false}"), "%s", f.last_req);
+  cr_assert(strstr(f.last_req, "\"chat_template_kwargs\":{\"enable_thinking\":false}"), "%s",
+            f.last_req);
   cr_assert_null(strstr(strstr(f.last_req, "\r\n\r\n"), "sekrit"), "the key is never in the body");
   pthread_mutex_unlock(&f.mu);
   struct llm_endpoint_stats st;
@@ -718,7 +752,8 @@ Test(llm_http, client_error_is_final_with_server_message) {
   cr_assert_eq(r.attempts, 1, "4xx other than 408/429 is not retried");
   cr_assert_eq(r.http_status, 400);
   cr_assert(strstr(r.error, "endpoint 'fake' (http://127.0.0.1:"), "%s", r.error);
-  cr_assert(strstr(r.error, "answered HTTP 400: server error: max_tokens is too large"), "%s", r.error);
+  cr_assert(strstr(r.error, "answered HTTP 400: server error: max_tokens is too large"), "%s",
+            r.error);
   cr_assert_null(strstr(r.error, "sekrit"));
   llm_client_free(c);
 }
@@ -732,8 +767,11 @@ Test(llm_http, garbage_is_retried_then_diagnosed) {
   struct rec r = run_one(c);
   cr_assert_eq(r.rc, AD_EPARSE);
   cr_assert_eq(r.attempts, 3);
-  cr_assert(strstr(r.error, "answered HTTP 200 with a body that is not JSON: '<html> <b>oops</b></html>' after 3 attempts"),
-            "%s", r.error);
+  cr_assert(
+      strstr(
+          r.error,
+          "answered HTTP 200 with a body that is not JSON: '<html> <b>oops</b></html>' after 3 attempts"),
+      "%s", r.error);
   llm_client_free(c);
 }
 
@@ -833,7 +871,7 @@ struct reent {
   llm_client *c;
   json_t *body;
   struct slot s[32];
-  int n, want;          /* calls submitted so far (chain), calls wanted */
+  int n, want; /* calls submitted so far (chain), calls wanted */
   int submit_rc, seen_done_in_submit, pending_in_done, cancels, busy_done, busy_attempt;
   struct slot before, after;
 };
@@ -844,7 +882,9 @@ static void slot_done(void *ud, const struct llm_result *res) {
   sl->pass = g_pass;
 }
 
-static void slot_attempt(void *ud, const struct llm_attempt *a) { rec_attempt(&((struct slot *)ud)->r, a); }
+static void slot_attempt(void *ud, const struct llm_attempt *a) {
+  rec_attempt(&((struct slot *)ud)->r, a);
+}
 
 static void follow_up_done(void *ud, const struct llm_result *res) {
   struct slot *sl = ud;
@@ -880,7 +920,8 @@ static void chain_done(void *ud, const struct llm_result *res) {
   if (t->n < t->want) {
     struct slot *next = &t->s[t->n++];
     cr_assert_eq(llm_submit_serialized(t->c, "s", t->body, "{\"model\":\"m\",\"messages\":[]}", 27,
-                                       chain_done, slot_attempt, next), 0);
+                                       chain_done, slot_attempt, next),
+                 0);
   }
 }
 
@@ -1031,7 +1072,8 @@ static void add_endpoint_done(void *ud, const struct llm_result *res) {
   cfg.base_urls[0] = "sim";
   cfg.n_urls = 1;
   t->submit_rc = llm_client_add_endpoint(t->c, &cfg);
-  if (!t->submit_rc) t->submit_rc = llm_submit(t->c, "late", t->body, slot_done, slot_attempt, &t->s[1]);
+  if (!t->submit_rc)
+    t->submit_rc = llm_submit(t->c, "late", t->body, slot_done, slot_attempt, &t->s[1]);
 }
 
 Test(llm_reentry, add_endpoint_from_done) {

@@ -95,15 +95,16 @@ Test(opts, help_prints_to_stdout, .init = cr_redirect_stdout) {
   struct seen s;
   cr_assert_eq(parse_all(argv, &op, &s), OPTS_HELP);
   fflush(stdout);
-  cr_assert_stdout_eq_str("usage: autodata tcmd RECIPE [options]\n\n"
-                          "About it.\n\n"
-                          "  --limit N          process only the first N sources\n"
-                          "  --concurrency N    in flight\n"
-                          "  --cache-from FILE  another store\n"
-                          "                     second line\n"
-                          "  --quiet            no progress lines\n"
-                          "  -h, --help         print this help\n\n"
-                          "Footer.\n");
+  cr_assert_stdout_eq_str(
+      "usage: autodata tcmd RECIPE [options]\n\n"
+      "About it.\n\n"
+      "  --limit N          process only the first N sources\n"
+      "  --concurrency N    in flight\n"
+      "  --cache-from FILE  another store\n"
+      "                     second line\n"
+      "  --quiet            no progress lines\n"
+      "  -h, --help         print this help\n\n"
+      "Footer.\n");
 }
 
 #define USAGE "usage: autodata tcmd RECIPE [options]  (--help: all options)\n"
@@ -168,7 +169,18 @@ Test(opts_values, integers) {
   cr_assert_eq(i, 5);
   cr_assert_eq(opts_int("c", "--n", "-3", -5, 5, &i), 0);
   cr_assert_eq(i, -3);
-  const char *bad[] = {"", " 5", "5 ", "5x", "x", "1.5", "1e3", "0x10", "+", "-", "101", "0",
+  const char *bad[] = {"",
+                       " 5",
+                       "5 ",
+                       "5x",
+                       "x",
+                       "1.5",
+                       "1e3",
+                       "0x10",
+                       "+",
+                       "-",
+                       "101",
+                       "0",
                        "99999999999999999999"};
   freopen("/dev/null", "w", stderr);
   for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {

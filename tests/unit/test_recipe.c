@@ -21,11 +21,12 @@ static void setup(void) {
   snprintf(promptdir, sizeof promptdir, "%s/prompts", tmpdir);
   cr_assert_eq(mkdir(promptdir, 0755), 0);
   const char *names[] = {"orchestrator", "challenger-rubric", "challenger-verifiable", "quality",
-                         "solver", "judge-rubric", "judge-verifiable"};
+                         "solver",       "judge-rubric",      "judge-verifiable"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
     char p[256], body[256];
     snprintf(p, sizeof p, "%s/%s.md", promptdir, names[i]);
-    snprintf(body, sizeof body, "=== system ===\nYou are the %s.\n=== user ===\n{{question}}\n", names[i]);
+    snprintf(body, sizeof body, "=== system ===\nYou are the %s.\n=== user ===\n{{question}}\n",
+             names[i]);
     th_write_file(p, body);
   }
 }
@@ -185,7 +186,8 @@ static void assert_cs_deployed(const struct accept_spec *s) {
   st.strong_ran = 1;
   accept_stats_compute(&st, s->pass_threshold);
   char failed[128];
-  cr_assert_null(accept_evaluate(s, &st, failed, sizeof failed), "should accept; failed %s", failed);
+  cr_assert_null(accept_evaluate(s, &st, failed, sizeof failed), "should accept; failed %s",
+                 failed);
   /* best weak above 0.75 -> too easy */
   st.weak[1] = 0.8;
   accept_stats_compute(&st, s->pass_threshold);
@@ -212,8 +214,9 @@ Test(recipe, default_accept_is_the_papers_cs_deployed_gate) {
   char a[1024], b[1024];
   bounds_text(&r->accept, a, sizeof a);
   bounds_text(&preset, b, sizeof b);
-  cr_assert_str_eq(b, "weak_mean <= 0.65; weak_max <= 0.75; weak_min > 0; strong_mean >= 0.6; "
-                      "strong_mean < 0.95; strong_min > 0; gap >= 0.2; ");
+  cr_assert_str_eq(b,
+                   "weak_mean <= 0.65; weak_max <= 0.75; weak_min > 0; strong_mean >= 0.6; "
+                   "strong_mean < 0.95; strong_min > 0; gap >= 0.2; ");
   /* the default and the preset agree as predicates (order of bounds aside) */
   assert_cs_deployed(&r->accept);
   assert_cs_deployed(&preset);
@@ -241,18 +244,20 @@ Test(recipe, presets) {
   free(t);
 
   /* explicit samples win over the preset's */
-  const char *ms = "name: m\nsources: {path: x.jsonl}\naccept: {preset: math-exact}\nroles:\n"
-                   "  challenger: {endpoint: sim, model: c}\n"
-                   "  weak: {endpoint: sim, model: w, samples: 8}\n"
-                   "  strong: {endpoint: sim, model: s}\n  judge: {endpoint: sim, model: j}\n";
+  const char *ms =
+      "name: m\nsources: {path: x.jsonl}\naccept: {preset: math-exact}\nroles:\n"
+      "  challenger: {endpoint: sim, model: c}\n"
+      "  weak: {endpoint: sim, model: w, samples: 8}\n"
+      "  strong: {endpoint: sim, model: s}\n  judge: {endpoint: sim, model: j}\n";
   r = load_ok(ms);
   cr_assert_eq(r->roles[RECIPE_ROLE_WEAK].samples, 8);
   cr_assert_eq(r->roles[RECIPE_ROLE_STRONG].samples, 4);
   recipe_free(r);
 
   /* preset plus extra bounds: appended; short_circuit / pass_threshold settable */
-  t = with("accept:\n  preset: cs-prose\n  bounds: [\"weak_std <= 0.3\"]\n  short_circuit: false\n"
-           "  pass_threshold: 0.6\n");
+  t = with(
+      "accept:\n  preset: cs-prose\n  bounds: [\"weak_std <= 0.3\"]\n  short_circuit: false\n"
+      "  pass_threshold: 0.6\n");
   r = load_ok(t);
   bounds_text(&r->accept, b, sizeof b);
   cr_assert_str_eq(b, "strong_mean >= 0.65; weak_mean < 0.5; gap >= 0.2; weak_std <= 0.3; ");
@@ -289,9 +294,10 @@ Test(recipe, verifiable_task_defaults) {
 /* ---- interpolation ---- */
 
 Test(recipe, interpolation) {
-  char *t = with("goal: \"use ${MODEL} at ${TEMP}, ${MISSING:-fallback}, ${EMPTY:-was empty}, $${LITERAL}\"\n"
-                 "seed: ${SEED:-7}\n"
-                 "checks: {leakage_max_overlap: \"${TEMP}\"}\n");
+  char *t = with(
+      "goal: \"use ${MODEL} at ${TEMP}, ${MISSING:-fallback}, ${EMPTY:-was empty}, $${LITERAL}\"\n"
+      "seed: ${SEED:-7}\n"
+      "checks: {leakage_max_overlap: \"${TEMP}\"}\n");
   struct recipe *r = load_ok(t);
   cr_assert_str_eq(r->goal, "use big-model at 0.25, fallback, was empty, ${LITERAL}");
   cr_assert_eq(r->seed, 7, "interpolated before typing");
@@ -302,17 +308,22 @@ Test(recipe, interpolation) {
 
 Test(recipe, error_unset_variable) {
   char *t = with("goal: text ${NOT_SET} more\n");
-  expect_error(t, "9:12: environment variable 'NOT_SET' is not set (write '${NOT_SET:-default}' to give a default)");
+  expect_error(
+      t,
+      "9:12: environment variable 'NOT_SET' is not set (write '${NOT_SET:-default}' to give a default)");
   free(t);
   t = with("goal: ${EMPTY}\n");
-  expect_error(t, "9:7: environment variable 'EMPTY' is empty (write '${EMPTY:-default}' to give a default)");
+  expect_error(
+      t,
+      "9:7: environment variable 'EMPTY' is empty (write '${EMPTY:-default}' to give a default)");
   free(t);
 }
 
 Test(recipe, error_bad_variable_reference) {
   char *t = with("goal: ${1BAD}\n");
-  expect_error(t, "9:7: bad variable reference '${1BAD}' (expected '${NAME}' or '${NAME:-default}'; "
-                  "NAME is letters, digits and '_')");
+  expect_error(t,
+               "9:7: bad variable reference '${1BAD}' (expected '${NAME}' or '${NAME:-default}'; "
+               "NAME is letters, digits and '_')");
   free(t);
   t = with("goal: ${OPEN\n");
   expect_error(t, "9:7: unterminated '${' (expected '${NAME}' or '${NAME:-default}')");
@@ -322,29 +333,35 @@ Test(recipe, error_bad_variable_reference) {
 /* ---- one test per error kind ---- */
 
 Test(recipe, error_unknown_key) {
-  const char *t = "name: x\nsources: {path: a}\nroles:\n"
-                  "  challenger: {endpoint: sim, model: c}\n"
-                  "  weak:\n    endpoint: sim\n    model: w\n    temprature: 1\n"
-                  "  strong: {endpoint: sim, model: s}\n  judge: {endpoint: sim, model: j}\n";
-  expect_error(t, "8:5: unknown key 'temprature' in roles.weak; expected one of: endpoint, model, "
-                  "prompt, system_prompt, temperature, top_p, max_tokens, extra, samples");
+  const char *t =
+      "name: x\nsources: {path: a}\nroles:\n"
+      "  challenger: {endpoint: sim, model: c}\n"
+      "  weak:\n    endpoint: sim\n    model: w\n    temprature: 1\n"
+      "  strong: {endpoint: sim, model: s}\n  judge: {endpoint: sim, model: j}\n";
+  expect_error(t,
+               "8:5: unknown key 'temprature' in roles.weak; expected one of: endpoint, model, "
+               "prompt, system_prompt, temperature, top_p, max_tokens, extra, samples");
   char *t2 = with("colour: blue\n");
-  expect_error(t2, "9:1: unknown key 'colour' in the recipe; expected one of: name, task, seed, "
-                   "method, goal, concurrency, sources, endpoints, roles, accept, budgets, checks, "
-                   "baselines, output");
+  expect_error(t2,
+               "9:1: unknown key 'colour' in the recipe; expected one of: name, task, seed, "
+               "method, goal, concurrency, sources, endpoints, roles, accept, budgets, checks, "
+               "baselines, output");
   free(t2);
   /* samples is only for solvers */
-  const char *t3 = "name: x\nsources: {path: a}\nroles:\n"
-                   "  challenger: {endpoint: sim, model: c, samples: 2}\n"
-                   "  weak: {endpoint: sim, model: w}\n"
-                   "  strong: {endpoint: sim, model: s}\n  judge: {endpoint: sim, model: j}\n";
-  expect_error(t3, "4:41: unknown key 'samples' in roles.challenger; expected one of: endpoint, "
-                   "model, prompt, system_prompt, temperature, top_p, max_tokens, extra");
+  const char *t3 =
+      "name: x\nsources: {path: a}\nroles:\n"
+      "  challenger: {endpoint: sim, model: c, samples: 2}\n"
+      "  weak: {endpoint: sim, model: w}\n"
+      "  strong: {endpoint: sim, model: s}\n  judge: {endpoint: sim, model: j}\n";
+  expect_error(t3,
+               "4:41: unknown key 'samples' in roles.challenger; expected one of: endpoint, "
+               "model, prompt, system_prompt, temperature, top_p, max_tokens, extra");
 }
 
 Test(recipe, error_type) {
-  char *t = with("seed: abc\nconcurrency: 2.5\nchecks:\n  dedup: maybe\n  leakage_max_overlap: lots\n"
-                 "sources2: 1\n");
+  char *t = with(
+      "seed: abc\nconcurrency: 2.5\nchecks:\n  dedup: maybe\n  leakage_max_overlap: lots\n"
+      "sources2: 1\n");
   expect_error(t, "9:7: seed: expected an integer, got 'abc'");
   expect_error(t, "10:14: concurrency: expected an integer, got '2.5'");
   expect_error(t, "12:10: checks.dedup: expected a boolean (true/false), got 'maybe'");
@@ -359,7 +376,8 @@ Test(recipe, error_type) {
 }
 
 Test(recipe, error_out_of_range_and_enum) {
-  char *t = with("budgets: {rounds_per_source: 0}\ntask: rubrik\nchecks: {leakage_max_overlap: 1.5}\n");
+  char *t = with(
+      "budgets: {rounds_per_source: 0}\ntask: rubrik\nchecks: {leakage_max_overlap: 1.5}\n");
   expect_error(t, "9:30: budgets.rounds_per_source: 0 is out of range (1..1000)");
   expect_error(t, "10:7: task: unknown value 'rubrik'; expected one of: rubric, verifiable");
   expect_error(t, "11:31: checks.leakage_max_overlap: 1.5 is out of range (0..1)");
@@ -367,55 +385,67 @@ Test(recipe, error_out_of_range_and_enum) {
 }
 
 Test(recipe, error_missing_required_keys) {
-  expect_error("sources: {path: a}\nroles:\n  challenger: {endpoint: sim, model: c}\n"
-               "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
-               "  judge: {endpoint: sim, model: j}\n",
-               "1:1: missing required key 'name' in the recipe");
-  expect_error("name: x\nsources: {path: a}\nroles:\n  challenger: {endpoint: sim, model: c}\n"
-               "  weak: {endpoint: sim}\n  strong: {endpoint: sim, model: s}\n",
-               "5:9: missing required key 'model' in roles.weak");
-  expect_error("name: x\nsources: {path: a}\nroles:\n  challenger: {endpoint: sim, model: c}\n"
-               "  weak: {endpoint: sim}\n  strong: {endpoint: sim, model: s}\n",
-               "4:3: missing required key 'judge' in roles");
-  expect_error("name: x\nsources: {format: jsonl}\nroles: {}\n", "2:10: missing required key 'path' in sources");
+  expect_error(
+      "sources: {path: a}\nroles:\n  challenger: {endpoint: sim, model: c}\n"
+      "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
+      "  judge: {endpoint: sim, model: j}\n",
+      "1:1: missing required key 'name' in the recipe");
+  expect_error(
+      "name: x\nsources: {path: a}\nroles:\n  challenger: {endpoint: sim, model: c}\n"
+      "  weak: {endpoint: sim}\n  strong: {endpoint: sim, model: s}\n",
+      "5:9: missing required key 'model' in roles.weak");
+  expect_error(
+      "name: x\nsources: {path: a}\nroles:\n  challenger: {endpoint: sim, model: c}\n"
+      "  weak: {endpoint: sim}\n  strong: {endpoint: sim, model: s}\n",
+      "4:3: missing required key 'judge' in roles");
+  expect_error("name: x\nsources: {format: jsonl}\nroles: {}\n",
+               "2:10: missing required key 'path' in sources");
 }
 
 Test(recipe, error_undeclared_endpoint) {
-  const char *t = "name: x\nsources: {path: a}\n"
-                  "endpoints:\n  local: {base_url: \"http://127.0.0.1:8000/v1\"}\n"
-                  "roles:\n  challenger: {endpoint: locl, model: c}\n"
-                  "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
-                  "  judge: {endpoint: sim, model: j}\n";
-  expect_error(t, "6:26: roles.challenger.endpoint: endpoint 'locl' is not declared; declared "
-                  "endpoints: local, sim");
+  const char *t =
+      "name: x\nsources: {path: a}\n"
+      "endpoints:\n  local: {base_url: \"http://127.0.0.1:8000/v1\"}\n"
+      "roles:\n  challenger: {endpoint: locl, model: c}\n"
+      "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
+      "  judge: {endpoint: sim, model: j}\n";
+  expect_error(t,
+               "6:26: roles.challenger.endpoint: endpoint 'locl' is not declared; declared "
+               "endpoints: local, sim");
 }
 
 Test(recipe, error_missing_prompt_file) {
-  const char *t = "name: x\nsources: {path: a}\nroles:\n"
-                  "  challenger: {endpoint: sim, model: c, prompt: nope.md}\n"
-                  "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
-                  "  judge: {endpoint: sim, model: j}\n";
+  const char *t =
+      "name: x\nsources: {path: a}\nroles:\n"
+      "  challenger: {endpoint: sim, model: c, prompt: nope.md}\n"
+      "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
+      "  judge: {endpoint: sim, model: j}\n";
   char want[512];
-  snprintf(want, sizeof want,
-           "4:49: roles.challenger.prompt: prompt file 'nope.md' not found (looked for: %s/nope.md, "
-           "%s/nope.md)", tmpdir, promptdir);
+  snprintf(
+      want, sizeof want,
+      "4:49: roles.challenger.prompt: prompt file 'nope.md' not found (looked for: %s/nope.md, "
+      "%s/nope.md)",
+      tmpdir, promptdir);
   expect_error(t, want);
 }
 
 Test(recipe, error_prompt_template_syntax) {
-  const char *p =
-      th_write_file(th_path(tmpdir, "broken.md"), "=== user ===\nfine\n{{#rubric}} never closed\n");
-  const char *t = "name: x\nsources: {path: a}\nroles:\n"
-                  "  challenger: {endpoint: sim, model: c, prompt: broken.md}\n"
-                  "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
-                  "  judge: {endpoint: sim, model: j}\n";
+  const char *p = th_write_file(th_path(tmpdir, "broken.md"),
+                                "=== user ===\nfine\n{{#rubric}} never closed\n");
+  const char *t =
+      "name: x\nsources: {path: a}\nroles:\n"
+      "  challenger: {endpoint: sim, model: c, prompt: broken.md}\n"
+      "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
+      "  judge: {endpoint: sim, model: j}\n";
   struct recipe *r;
   struct recipe_diag d;
   cr_assert_eq(load(t, &r, &d), AD_EINVAL);
   cr_assert_eq(d.n, 1);
   char want[512];
-  snprintf(want, sizeof want, "%s:3:1: section 'rubric' is never closed (expected '{{/rubric}}') "
-           "(prompt of roles.challenger.prompt)", p);
+  snprintf(want, sizeof want,
+           "%s:3:1: section 'rubric' is never closed (expected '{{/rubric}}') "
+           "(prompt of roles.challenger.prompt)",
+           p);
   cr_assert_str_eq(d.msgs[0], want);
   recipe_diag_release(&d);
 }
@@ -433,8 +463,9 @@ Test(recipe, error_bad_accept_bound) {
   recipe_diag_release(&d);
   free(t);
   t = with("accept: {preset: cs-strict}\n");
-  expect_error(t, "9:18: accept.preset: unknown value 'cs-strict'; expected one of: cs-deployed, "
-                  "cs-prose, math-exact, verifiable-majority");
+  expect_error(t,
+               "9:18: accept.preset: unknown value 'cs-strict'; expected one of: cs-deployed, "
+               "cs-prose, math-exact, verifiable-majority");
   free(t);
 }
 
@@ -458,22 +489,26 @@ Test(recipe, error_yaml_syntax) {
 }
 
 Test(recipe, error_endpoint_problems) {
-  const char *t = "name: x\nsources: {path: a}\n"
-                  "endpoints:\n"
-                  "  a: {base_url: \"ftp://x\"}\n"
-                  "  b: {max_inflight: 2}\n"
-                  "  c: {base_url: \"http://h\", base_urls: [\"http://i\"]}\n"
-                  "  d: {base_url: \"http://h\", api_key_env: \"sk-abc 123\"}\n"
-                  "  e: {base_url: \"http://h\", headers: {\"Bad Name\": v}}\n"
-                  "roles:\n  challenger: {endpoint: sim, model: c}\n"
-                  "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
-                  "  judge: {endpoint: sim, model: j}\n";
-  expect_error(t, "4:17: endpoints.a.base_url: 'ftp://x' is not a URL (expected http://..., https://... or sim)");
+  const char *t =
+      "name: x\nsources: {path: a}\n"
+      "endpoints:\n"
+      "  a: {base_url: \"ftp://x\"}\n"
+      "  b: {max_inflight: 2}\n"
+      "  c: {base_url: \"http://h\", base_urls: [\"http://i\"]}\n"
+      "  d: {base_url: \"http://h\", api_key_env: \"sk-abc 123\"}\n"
+      "  e: {base_url: \"http://h\", headers: {\"Bad Name\": v}}\n"
+      "roles:\n  challenger: {endpoint: sim, model: c}\n"
+      "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
+      "  judge: {endpoint: sim, model: j}\n";
+  expect_error(
+      t,
+      "4:17: endpoints.a.base_url: 'ftp://x' is not a URL (expected http://..., https://... or sim)");
   expect_error(t, "5:6: missing required key 'base_url' (or 'base_urls') in endpoints.b");
   expect_error(t, "6:40: endpoints.c: give either base_url or base_urls, not both");
   /* the pasted value is never echoed */
-  expect_error(t, "7:42: endpoints.d.api_key_env: not an environment variable name (give the NAME "
-                  "of the variable that holds the key, never the key itself)");
+  expect_error(t,
+               "7:42: endpoints.d.api_key_env: not an environment variable name (give the NAME "
+               "of the variable that holds the key, never the key itself)");
   expect_error(t, "8:39: endpoints.e.headers: 'Bad Name' is not a valid header name");
 }
 
@@ -529,7 +564,9 @@ Test(recipe, endpoint_conversion) {
   cr_assert_eq(c.adaptive, 1);
   cr_assert_gt(c.backoff_base_ms, 0);
   char *eb = jx_dump_canonical(c.extra_body);
-  cr_assert_str_eq(eb, "{\"chat_template_kwargs\":{\"enable_thinking\":false},\"n\":null,\"tag\":\"007\",\"top_k\":20}");
+  cr_assert_str_eq(
+      eb,
+      "{\"chat_template_kwargs\":{\"enable_thinking\":false},\"n\":null,\"tag\":\"007\",\"top_k\":20}");
   free(eb);
   cr_assert_eq(r->endpoints[i].json_schema, 0);
   double in, out;
@@ -547,7 +584,9 @@ Test(recipe, endpoint_conversion) {
   /* roles */
   cr_assert_str_eq(r->roles[RECIPE_ROLE_CHALLENGER].model, "big-model");
   cr_assert_eq(r->roles[RECIPE_ROLE_CHALLENGER].endpoint_index, 0);
-  cr_assert_eq(json_integer_value(json_object_get(r->roles[RECIPE_ROLE_CHALLENGER].extra, "seed_offset")), 3);
+  cr_assert_eq(
+      json_integer_value(json_object_get(r->roles[RECIPE_ROLE_CHALLENGER].extra, "seed_offset")),
+      3);
   cr_assert_float_eq(r->roles[RECIPE_ROLE_WEAK].top_p, 0.9, 1e-9);
   cr_assert_eq(r->roles[RECIPE_ROLE_WEAK].max_tokens, 512);
 
@@ -590,13 +629,14 @@ Test(recipe, optional_roles_and_prompt_resolution) {
   th_write_file(th_path(tmpdir, "solver.md"), "local solver {{question}}");
   th_write_file(th_path(tmpdir, "sys.md"), "system {{x}}\n=== user ===\nnot split");
   th_write_file(th_path(promptdir, "strong.md"), "strong prompt");
-  const char *t = "name: x\nsources: {path: a}\nroles:\n"
-                  "  orchestrator: {endpoint: sim, model: o}\n"
-                  "  quality: false\n"
-                  "  challenger: {endpoint: sim, model: c}\n"
-                  "  weak: {endpoint: sim, model: w, prompt: solver.md, system_prompt: sys.md}\n"
-                  "  strong: {endpoint: sim, model: s, prompt: strong.md}\n"
-                  "  judge: {endpoint: sim, model: j}\n";
+  const char *t =
+      "name: x\nsources: {path: a}\nroles:\n"
+      "  orchestrator: {endpoint: sim, model: o}\n"
+      "  quality: false\n"
+      "  challenger: {endpoint: sim, model: c}\n"
+      "  weak: {endpoint: sim, model: w, prompt: solver.md, system_prompt: sys.md}\n"
+      "  strong: {endpoint: sim, model: s, prompt: strong.md}\n"
+      "  judge: {endpoint: sim, model: j}\n";
   struct recipe *r = load_ok(t);
   cr_assert_eq(r->roles[RECIPE_ROLE_ORCHESTRATOR].present, 1);
   cr_assert(strstr(r->roles[RECIPE_ROLE_ORCHESTRATOR].prompt.path, "/orchestrator.md"));
@@ -611,8 +651,9 @@ Test(recipe, optional_roles_and_prompt_resolution) {
   const struct recipe_role *w = &r->roles[RECIPE_ROLE_WEAK];
   json_t *vars = json_pack("{s:s, s:i}", "question", "Q?", "x", 1), *msgs = NULL;
   char err[256];
-  cr_assert_eq(tpl_prompt_render(&w->prompt.tpl, w->system_prompt.tpl.user, vars, 0, &msgs, err,
-                                 sizeof err), 0, "%s", err);
+  cr_assert_eq(
+      tpl_prompt_render(&w->prompt.tpl, w->system_prompt.tpl.user, vars, 0, &msgs, err, sizeof err),
+      0, "%s", err);
   cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 0), "content")),
                    "system 1\n=== user ===\nnot split");
   cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 1), "content")),
@@ -666,18 +707,19 @@ Test(recipe, load_from_file) {
 
 Test(recipe, alias_bomb_is_bounded) {
   /* billion laughs inside extra_body: the converter's node budget stops it */
-  const char *t = "name: x\nsources: {path: a}\n"
-                  "endpoints:\n  e:\n    base_url: http://h\n    extra_body:\n"
-                  "      a: &a [x, x, x, x, x, x, x, x, x, x]\n"
-                  "      b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-                  "      c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
-                  "      d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
-                  "      e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
-                  "      f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
-                  "      g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
-                  "roles:\n  challenger: {endpoint: sim, model: c}\n"
-                  "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
-                  "  judge: {endpoint: sim, model: j}\n";
+  const char *t =
+      "name: x\nsources: {path: a}\n"
+      "endpoints:\n  e:\n    base_url: http://h\n    extra_body:\n"
+      "      a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+      "      b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+      "      c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+      "      d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+      "      e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+      "      f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+      "      g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+      "roles:\n  challenger: {endpoint: sim, model: c}\n"
+      "  weak: {endpoint: sim, model: w}\n  strong: {endpoint: sim, model: s}\n"
+      "  judge: {endpoint: sim, model: j}\n";
   struct recipe *r;
   struct recipe_diag d;
   cr_assert_eq(load(t, &r, &d), AD_EINVAL);
@@ -708,8 +750,9 @@ Test(recipe, baselines_defaults) {
 }
 
 Test(recipe, baselines_values) {
-  char *t = with("method: cot-self-instruct\nbaselines:\n  k: 8\n  rip_threshold: ${TEMP}\n"
-                 "  ac_min_share: 1\n");
+  char *t = with(
+      "method: cot-self-instruct\nbaselines:\n  k: 8\n  rip_threshold: ${TEMP}\n"
+      "  ac_min_share: 1\n");
   struct recipe *r = load_ok(t);
   cr_assert_str_eq(r->method, "cot-self-instruct");
   cr_assert_eq(r->baselines.k, 8);
@@ -741,8 +784,9 @@ Test(recipe, baselines_values) {
 
 Test(recipe, baselines_errors) {
   char *t = with("baselines:\n  k: 4\n  rip: 0.5\n");
-  expect_error(t, "11:3: unknown key 'rip' in baselines; expected one of: k, rip_threshold, "
-                  "ac_min_share");
+  expect_error(t,
+               "11:3: unknown key 'rip' in baselines; expected one of: k, rip_threshold, "
+               "ac_min_share");
   free(t);
   t = with("baselines: [4]\n");
   expect_error(t, "9:12: baselines: expected a mapping, got a list");
@@ -761,7 +805,8 @@ Test(recipe, baselines_errors) {
   t = with("baselines:\n  k: 0\n  rip_threshold: 1.5\n  ac_min_share: 0\n");
   expect_error(t, "10:6: baselines.k: 0 is out of range (1..64)");
   expect_error(t, "11:18: baselines.rip_threshold: 1.5 is out of range (0..1)");
-  expect_error(t, "12:17: baselines.ac_min_share: must be greater than 0 (a share in (0, 1]), got 0");
+  expect_error(t,
+               "12:17: baselines.ac_min_share: must be greater than 0 (a share in (0, 1]), got 0");
   free(t);
   t = with("baselines:\n  k: 65\n  rip_threshold: -0.1\n  ac_min_share: 1.01\n");
   expect_error(t, "10:6: baselines.k: 65 is out of range (1..64)");

@@ -31,7 +31,8 @@ TestSuite(report, .init = tmp_setup, .fini = tmp_teardown);
 #define SHA_RECIPE "1111111111111111111111111111111111111111111111111111111111111111"
 #define SHA_CHAL "c0ffee0000000000000000000000000000000000000000000000000000000001"
 #define SHA_JUDGE "d00d000000000000000000000000000000000000000000000000000000000002"
-#define CHAL_TEXT "You are the challenger.\n```json\n{\"question\": \"...\"}\n```\nWrite {{source}}."
+#define CHAL_TEXT \
+  "You are the challenger.\n```json\n{\"question\": \"...\"}\n```\nWrite {{source}}."
 #define JUDGE_TEXT "Judge the answer against each criterion. Reply with JSON."
 #define SHA_COT "c07c07000000000000000000000000000000000000000000000000000000000c"
 #define SHA_ORCH "0c0c0c000000000000000000000000000000000000000000000000000000000e"
@@ -73,24 +74,21 @@ static store_id begin_method(store *st, const char *command_line, json_t *method
       " s:{s:s, s:i, s:s, s:i}}",
       "recipe", "name", "cs-qa", "task", "rubric", "seed", 7, "method", "agentic", "goal",
       "Hard questions | grounded", "sources", "path", "corpus.jsonl", "max_chars", 20000,
-      "endpoints", "local", "base_urls", "http://127.0.0.1:8000/v1", "max_inflight", 32,
-      "roles",
+      "endpoints", "local", "base_urls", "http://127.0.0.1:8000/v1", "max_inflight", 32, "roles",
       "challenger", "endpoint", "local", "model", "m-chal", "temperature", 0.7, "top_p",
       "max_tokens", "samples", 1, "prompt", "path", "prompts/challenger.md", "sha256", SHA_CHAL,
       "weak", "endpoint", "local", "model", "m-weak", "temperature", 1.0, "top_p", 0.95,
-      "max_tokens", 2048, "samples", 3, "prompt", "path", "prompts/solver.md", "sha256",
-      "5050",
-      "strong", "endpoint", "local", "model", "m-strong", "temperature", 1.0, "top_p",
-      "max_tokens", "samples", 3, "prompt", "path", "prompts/solver.md", "sha256", "5050",
-      "judge", "endpoint", "local", "model", "m-judge", "temperature", 0.0, "top_p",
-      "max_tokens", "samples", 1, "prompt", "path", "prompts/judge.md", "sha256", SHA_JUDGE,
-      "accept", "bounds", "weak_mean <= 0.65", "strong_mean >= 0.6", "gap >= 0.2",
-      "short_circuit", 1, "pass_threshold", 0.5, "preset", "cs-deployed",
-      "budgets", "rounds_per_source", 5, "examples_per_source", 1, "max_calls", 0,
-      "checks", "leakage_ngram", 8, "leakage_max_overlap", 0.5,
-      "prompts", "challenger", "path", "prompts/challenger.md", "sha256", SHA_CHAL, "text",
-      CHAL_TEXT, "judge", "path", "prompts/judge.md", "sha256", SHA_JUDGE, "text", JUDGE_TEXT,
-      "corpus", "path", "corpus.jsonl", "count", 4, "sha256", "feedbeef", "truncated", 1);
+      "max_tokens", 2048, "samples", 3, "prompt", "path", "prompts/solver.md", "sha256", "5050",
+      "strong", "endpoint", "local", "model", "m-strong", "temperature", 1.0, "top_p", "max_tokens",
+      "samples", 3, "prompt", "path", "prompts/solver.md", "sha256", "5050", "judge", "endpoint",
+      "local", "model", "m-judge", "temperature", 0.0, "top_p", "max_tokens", "samples", 1,
+      "prompt", "path", "prompts/judge.md", "sha256", SHA_JUDGE, "accept", "bounds",
+      "weak_mean <= 0.65", "strong_mean >= 0.6", "gap >= 0.2", "short_circuit", 1, "pass_threshold",
+      0.5, "preset", "cs-deployed", "budgets", "rounds_per_source", 5, "examples_per_source", 1,
+      "max_calls", 0, "checks", "leakage_ngram", 8, "leakage_max_overlap", 0.5, "prompts",
+      "challenger", "path", "prompts/challenger.md", "sha256", SHA_CHAL, "text", CHAL_TEXT, "judge",
+      "path", "prompts/judge.md", "sha256", SHA_JUDGE, "text", JUDGE_TEXT, "corpus", "path",
+      "corpus.jsonl", "count", 4, "sha256", "feedbeef", "truncated", 1);
   cr_assert_not_null(extra);
   if (method) {
     json_t *recipe = json_object_get(extra, "recipe");
@@ -127,25 +125,25 @@ static store_id begin(store *st, const char *command_line) {
 }
 
 static json_t *example(const char *id, const char *sid, double weak, int rounds) {
-  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:i}], s:[f], s:[i], s:f, "
-                   "s:i, s:f, s:i, s:i, s:{s:s}}",
-                   "id", id, "source_id", sid, "source_title", "Paper é", "task", "rubric",
-                   "question_type", "why", "context", "C", "question", "Q?", "rubric",
-                   "criterion", "c1", "weight", 2, "weak_scores", weak, "strong_scores", 1,
-                   "weak_mean", weak, "strong_mean", 1, "gap", 1.0 - weak, "weak_std", 0,
-                   "rounds_used", rounds, "prompt_hashes", "challenger", SHA_CHAL);
+  return json_pack(
+      "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:i}], s:[f], s:[i], s:f, "
+      "s:i, s:f, s:i, s:i, s:{s:s}}",
+      "id", id, "source_id", sid, "source_title", "Paper é", "task", "rubric", "question_type",
+      "why", "context", "C", "question", "Q?", "rubric", "criterion", "c1", "weight", 2,
+      "weak_scores", weak, "strong_scores", 1, "weak_mean", weak, "strong_mean", 1, "gap",
+      1.0 - weak, "weak_std", 0, "rounds_used", rounds, "prompt_hashes", "challenger", SHA_CHAL);
 }
 
 static json_t *cand_record(const char *sid, int round, const char *verdict, const char *reason,
                            const char *detail, double weak_mean) {
-  return json_pack("{s:s, s:i, s:i, s:s, s:{s:s, s:s, s:s, s:s, s:[]}, s:b, s:s, s:s?, s:s?, "
-                   "s:{s:b, s:[], s:s}, s:[f], s:[], s:{s:i, s:f, s:f}}",
-                   "source_id", sid, "round", round, "index", 0, "instructions", "go harder",
-                   "candidate", "question_type", "how", "context", "ctx", "question",
-                   "What is the question?", "reference_answer", "ref", "rubric", "repaired", 0,
-                   "verdict", verdict, "reason", reason, "detail", detail, "quality", "pass", 1,
-                   "issues", "feedback", "ok", "weak_scores", weak_mean, "strong_scores",
-                   "stats", "n_weak", 1, "weak_mean", weak_mean, "gap", 0.0);
+  return json_pack(
+      "{s:s, s:i, s:i, s:s, s:{s:s, s:s, s:s, s:s, s:[]}, s:b, s:s, s:s?, s:s?, "
+      "s:{s:b, s:[], s:s}, s:[f], s:[], s:{s:i, s:f, s:f}}",
+      "source_id", sid, "round", round, "index", 0, "instructions", "go harder", "candidate",
+      "question_type", "how", "context", "ctx", "question", "What is the question?",
+      "reference_answer", "ref", "rubric", "repaired", 0, "verdict", verdict, "reason", reason,
+      "detail", detail, "quality", "pass", 1, "issues", "feedback", "ok", "weak_scores", weak_mean,
+      "strong_scores", "stats", "n_weak", 1, "weak_mean", weak_mean, "gap", 0.0);
 }
 
 static void put_cand(store *st, store_id run, const char *sid, int round, const char *verdict,
@@ -211,11 +209,11 @@ static void build_store(const char *command_line) {
   store_close(st);
 }
 
-#define EX_A                                                                                   \
+#define EX_A                                                                                      \
   "{\"context\":\"C\",\"gap\":0.75,\"id\":\"ex-a\",\"prompt_hashes\":{\"challenger\":\"" SHA_CHAL \
-  "\"},\"question\":\"Q?\",\"question_type\":\"why\","                                       \
-  "\"rounds_used\":2,\"rubric\":[{\"criterion\":\"c1\",\"weight\":2}],\"source_id\":\"s1\","     \
-  "\"source_title\":\"Paper é\",\"strong_mean\":1,\"strong_scores\":[1],\"task\":\"rubric\","   \
+  "\"},\"question\":\"Q?\",\"question_type\":\"why\","                                            \
+  "\"rounds_used\":2,\"rubric\":[{\"criterion\":\"c1\",\"weight\":2}],\"source_id\":\"s1\","      \
+  "\"source_title\":\"Paper é\",\"strong_mean\":1,\"strong_scores\":[1],\"task\":\"rubric\","    \
   "\"weak_mean\":0.25,\"weak_scores\":[0.25],\"weak_std\":0}\n"
 
 /* ---- dataset.jsonl ---- */
@@ -310,8 +308,8 @@ Test(report, card_front_matter_and_sections) {
   char *save = NULL;
   int keys = 0;
   for (char *l = strtok_r(fm, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-    if (l[0] == '-' && l[1] == ' ') continue;          /* list item */
-    if (!strncmp(l, "  ", 2)) continue;                /* nested */
+    if (l[0] == '-' && l[1] == ' ') continue; /* list item */
+    if (!strncmp(l, "  ", 2)) continue;       /* nested */
     char *colon = strchr(l, ':');
     cr_assert_not_null(colon, "front matter line is not 'key: value': %s", l);
     cr_assert(colon[1] == '\0' || colon[1] == ' ', "%s", l);
@@ -327,12 +325,21 @@ Test(report, card_front_matter_and_sections) {
   cr_assert_not_null(strstr(c, "    path: dataset.jsonl\n"));
   cr_assert_not_null(strstr(c, "task_categories:\n- question-answering\n- text-generation\n"));
 
-  const char *sections[] = {"## Summary", "## How it was made: the agent", "### Roles",
-                            "### Acceptance criteria", "### Budgets",
-                            "### Quality checks and filters", "## Source corpus", "## Results",
-                            "### Rejections by reason", "### Rounds to accept",
-                            "### Scores of the accepted examples", "## Cost", "## Prompts",
-                            "## Reproduce", "## Limitations"};
+  const char *sections[] = {"## Summary",
+                            "## How it was made: the agent",
+                            "### Roles",
+                            "### Acceptance criteria",
+                            "### Budgets",
+                            "### Quality checks and filters",
+                            "## Source corpus",
+                            "## Results",
+                            "### Rejections by reason",
+                            "### Rounds to accept",
+                            "### Scores of the accepted examples",
+                            "## Cost",
+                            "## Prompts",
+                            "## Reproduce",
+                            "## Limitations"};
   const char *prev = c;
   for (size_t i = 0; i < sizeof sections / sizeof *sections; i++) {
     const char *s = strstr(c, sections[i]);
@@ -352,16 +359,18 @@ Test(report, card_front_matter_and_sections) {
   cr_assert_not_null(strstr(c, "| leakage_ngram | 8 |"));
   cr_assert_not_null(strstr(c, "Goal given to the agent: Hard questions | grounded\n"));
   /* corpus */
-  cr_assert_not_null(strstr(c, "- path: `corpus.jsonl`\n- documents: 4\n- sha256: `feedbeef`\n"
-                               "- truncated documents: 1 (cut at 20000 characters)"));
+  cr_assert_not_null(strstr(c,
+                            "- path: `corpus.jsonl`\n- documents: 4\n- sha256: `feedbeef`\n"
+                            "- truncated documents: 1 (cut at 20000 characters)"));
   /* results: 2 done, 1 exhausted, 1 pending; 4 rejections */
   cr_assert_not_null(strstr(c, "| processed | 3 |"));
   cr_assert_not_null(strstr(c, "| accepted (done) | 2 |"));
   cr_assert_not_null(strstr(c, "| exhausted (round budget spent) | 1 |"));
   cr_assert_not_null(strstr(c, "| pending or in progress | 1 |"));
   cr_assert_not_null(strstr(c, "| accepted examples | 2 |"));
-  cr_assert_not_null(strstr(c, "Acceptance rate: 66.7% of processed sources (2 of 3); 33.3% of "
-                               "candidates (2 of 6)"));
+  cr_assert_not_null(strstr(c,
+                            "Acceptance rate: 66.7% of processed sources (2 of 3); 33.3% of "
+                            "candidates (2 of 6)"));
   /* rejections by reason: count desc then name */
   const char *tz = strstr(c, "| `too_easy` | 2 | 50.0% |");
   const char *fs = strstr(c, "| `failed_on_strong` | 1 | 25.0% |");
@@ -379,8 +388,9 @@ Test(report, card_front_matter_and_sections) {
    * 1e6 * 2/1e6 + 1e5 * 10/1e6 = 3.0 */
   cr_assert_not_null(strstr(c, "| challenger | 2 | 1 | 0 | 1 | 2 | 1000 | 500 | — |"), "%s", c);
   cr_assert_not_null(strstr(c, "| strong | 1 | 1 | 0 | 0 | 0 | 1000000 | 100000 | 3.0000 |"));
-  cr_assert_not_null(strstr(c, "| **total** | 4 | 3 | 0 | 1 | 3 | 1001010 | 100520 | 3.0000 "
-                               "(partial) |"));
+  cr_assert_not_null(strstr(c,
+                            "| **total** | 4 | 3 | 0 | 1 | 3 | 1001010 | 100520 | 3.0000 "
+                            "(partial) |"));
   /* prompts: every prompt's sha256 and full text, fenced past the text's own ``` */
   cr_assert_not_null(strstr(c, SHA_CHAL));
   cr_assert_not_null(strstr(c, SHA_JUDGE));
@@ -650,11 +660,11 @@ Test(report, errors_are_clear) {
   cr_assert_eq(cmd_export(7, a1), 2);
   char *a2[] = {"export", "--store", dbpath, "--format", "rl", NULL};
   cr_assert_eq(cmd_export(5, a2), 2);
-  char *a3[] = {"export", "--store", dbpath, "--format", "rl", "--out", dir, "--holdout", "-1",
-                NULL};
+  char *a3[] = {"export", "--store", dbpath,      "--format", "rl",
+                "--out",  dir,       "--holdout", "-1",       NULL};
   cr_assert_eq(cmd_export(9, a3), 2);
-  char *a4[] = {"export", "--store", dbpath, "--format", "rl", "--out", dir, "--holdout", "1",
-                "--seed", "5", NULL};
+  char *a4[] = {"export", "--store",   dbpath, "--format", "rl", "--out",
+                dir,      "--holdout", "1",    "--seed",   "5",  NULL};
   cr_assert_eq(cmd_export(11, a4), 0);
 }
 
@@ -696,8 +706,16 @@ static void build_baseline_store(void) {
       json_object_set_new(ex, "passed_gate", json_boolean(!c[i].reason));
       json_object_set_new(ex, "gate_reason", c[i].reason ? json_string(c[i].reason) : json_null());
     }
-    struct store_episode_end end = {c[i].sid, ex ? STORE_SRC_DONE : STORE_SRC_EXHAUSTED,
-                                    1, 1, 0, verdict, c[i].reason, rec, ex ? id : NULL, ex};
+    struct store_episode_end end = {c[i].sid,
+                                    ex ? STORE_SRC_DONE : STORE_SRC_EXHAUSTED,
+                                    1,
+                                    1,
+                                    0,
+                                    verdict,
+                                    c[i].reason,
+                                    rec,
+                                    ex ? id : NULL,
+                                    ex};
     cr_assert_eq(store_episode_finish(st, run, &end), 0, "%s", store_errmsg(st));
     json_decref(rec);
     json_decref(ex);
@@ -717,30 +735,42 @@ Test(report, card_of_a_baseline_says_which_method_made_the_data) {
                      "%s", c);
   cr_assert_null(strstr(c, "agentic-self-instruct\n"));
   /* summary: the method and its settings, from the run info */
-  cr_assert_not_null(strstr(c, "2 rubric-task examples kept by the **cot-self-instruct** "
-                               "baseline method, made by autodata 0.3.0 from 4 source documents "
-                               "(method: cot-self-instruct; K = 6 filter samples, RIP threshold "
-                               "0.4, Answer-Consistency share 0.75; run 1, status running)"),
+  cr_assert_not_null(strstr(c,
+                            "2 rubric-task examples kept by the **cot-self-instruct** "
+                            "baseline method, made by autodata 0.3.0 from 4 source documents "
+                            "(method: cot-self-instruct; K = 6 filter samples, RIP threshold "
+                            "0.4, Answer-Consistency share 0.75; run 1, status running)"),
                      "%s", c);
   cr_assert_not_null(strstr(c, "**one round, with no orchestrator and no feedback**"));
-  cr_assert_not_null(strstr(c, "the method's own challenger prompt "
-                               "(`cot-self-instruct-rubric.md`)"));
+  cr_assert_not_null(strstr(c,
+                            "the method's own challenger prompt "
+                            "(`cot-self-instruct-rubric.md`)"));
   cr_assert_not_null(strstr(c, "drew 6 more answers from the strong solver's role"));
   cr_assert_not_null(strstr(c, "applied **RIP**"), "a rubric task names RIP");
   cr_assert_null(strstr(c, "applied **Answer-Consistency**"));
-  cr_assert_not_null(strstr(c, "recorded, per example as `passed_gate` (with `gate_reason`), "
-                               "but it did not select the examples: 1 of the 2 kept examples "
-                               "passed it."));
+  cr_assert_not_null(strstr(c,
+                            "recorded, per example as `passed_gate` (with `gate_reason`), "
+                            "but it did not select the examples: 1 of the 2 kept examples "
+                            "passed it."));
   cr_assert_not_null(strstr(c, "`candidates.jsonl`"));
   cr_assert_null(strstr(c, "went back to the orchestrator"), "no agentic prose");
   /* how it was made: the method table, and no orchestrator among the roles or prompts */
-  const char *sections[] = {"## Summary", "## How it was made: the cot-self-instruct baseline",
-                            "### Method", "### Roles", "### Acceptance criteria", "### Budgets",
-                            "### Quality checks and filters", "## Source corpus", "## Results",
+  const char *sections[] = {"## Summary",
+                            "## How it was made: the cot-self-instruct baseline",
+                            "### Method",
+                            "### Roles",
+                            "### Acceptance criteria",
+                            "### Budgets",
+                            "### Quality checks and filters",
+                            "## Source corpus",
+                            "## Results",
                             "### Why candidates were not kept",
                             "### Acceptance-gate rejections by reason (recorded only)",
-                            "### Scores of the kept examples", "## Cost", "## Prompts",
-                            "## Reproduce", "## Limitations"};
+                            "### Scores of the kept examples",
+                            "## Cost",
+                            "## Prompts",
+                            "## Reproduce",
+                            "## Limitations"};
   const char *prev = c;
   for (size_t i = 0; i < sizeof sections / sizeof *sections; i++) {
     const char *sec = strstr(c, sections[i]);
@@ -748,21 +778,23 @@ Test(report, card_of_a_baseline_says_which_method_made_the_data) {
     cr_assert_gt(sec, prev, "section %s out of order", sections[i]);
     prev = sec;
   }
-  cr_assert_not_null(strstr(c, "| method | `cot-self-instruct` |\n| rounds per source | 1 |\n"
-                               "| orchestrator | not used |\n| feedback | none |\n"
-                               "| challenger prompt | `/opt/prompts/cot-self-instruct-rubric.md` "
-                               "|\n| challenger prompt sha256 | `" SHA_COT "` |\n"
-                               "| filter samples (K, from the strong solver) | 6 |\n"
-                               "| RIP threshold (rubric tasks) | 0.4 |\n"
-                               "| Answer-Consistency share (verifiable tasks) | 0.75 |\n"),
+  cr_assert_not_null(strstr(c,
+                            "| method | `cot-self-instruct` |\n| rounds per source | 1 |\n"
+                            "| orchestrator | not used |\n| feedback | none |\n"
+                            "| challenger prompt | `/opt/prompts/cot-self-instruct-rubric.md` "
+                            "|\n| challenger prompt sha256 | `" SHA_COT "` |\n"
+                            "| filter samples (K, from the strong solver) | 6 |\n"
+                            "| RIP threshold (rubric tasks) | 0.4 |\n"
+                            "| Answer-Consistency share (verifiable tasks) | 0.75 |\n"),
                      "%s", c);
   cr_assert_null(strstr(c, "| orchestrator | local"), "orchestrator listed as a used role");
   cr_assert_null(strstr(c, "m-orch"));
   cr_assert_null(strstr(c, SHA_ORCH), "the orchestrator's prompt is not the run's");
   cr_assert_null(strstr(c, "### orchestrator"));
   /* the challenger row and prompt are the method's */
-  cr_assert_not_null(strstr(c, "| challenger | local | m-chal | 0.7 | default | default | 1 | `"
-                               SHA_COT "` |"), "%s", c);
+  cr_assert_not_null(
+      strstr(c, "| challenger | local | m-chal | 0.7 | default | default | 1 | `" SHA_COT "` |"),
+      "%s", c);
   cr_assert_not_null(strstr(c, "```text\n" COT_TEXT "\n```\n"));
   cr_assert_null(strstr(c, CHAL_TEXT), "the agentic challenger prompt was not used");
   cr_assert_not_null(strstr(c, "**recorded, not applied**"));
@@ -781,8 +813,9 @@ Test(report, card_of_a_baseline_says_which_method_made_the_data) {
   cr_assert_null(strstr(c, "### Rounds to accept"));
   cr_assert_not_null(strstr(c, "| weak mean | 0.575 |"), "scores over the kept examples");
   cr_assert_not_null(strstr(c, "| filter | 1 |"), "the filter's calls are costed");
-  cr_assert_not_null(strstr(c, "\"Kept\" means only that the example passed the method's "
-                               "filters."));
+  cr_assert_not_null(strstr(c,
+                            "\"Kept\" means only that the example passed the method's "
+                            "filters."));
   free(c);
   store_close(st);
 }
@@ -804,8 +837,10 @@ Test(report, card_method_of_an_agentic_run_and_a_self_instruct_run) {
   begin_method(st, "autodata run x.yaml --method self-instruct",
                json_pack("{s:s}", "name", "self-instruct"));
   c = render_card(st);
-  cr_assert_not_null(strstr(c, "0 rubric-task examples kept by the **self-instruct** baseline "
-                               "method"), "%s", c);
+  cr_assert_not_null(strstr(c,
+                            "0 rubric-task examples kept by the **self-instruct** baseline "
+                            "method"),
+                     "%s", c);
   cr_assert_not_null(strstr(c, "(method: self-instruct; run 1, status running)"));
   cr_assert_not_null(strstr(c, "(the programmatic checks and the quality verifier). "));
   cr_assert_null(strstr(c, "CoT-Self-Instruct filter"));

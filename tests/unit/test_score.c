@@ -13,8 +13,9 @@ static int verdicts(const char *t, int n, int *met) {
 
 Test(score, verdicts_canonical) {
   int met[3];
-  const char *t = "{\"verdicts\": [{\"criterion\": 1, \"met\": true, \"reason\": \"ok\"}, "
-                  "{\"criterion\": 2, \"met\": false}, {\"criterion\": 3, \"met\": true}]}";
+  const char *t =
+      "{\"verdicts\": [{\"criterion\": 1, \"met\": true, \"reason\": \"ok\"}, "
+      "{\"criterion\": 2, \"met\": false}, {\"criterion\": 3, \"met\": true}]}";
   cr_assert_eq(verdicts(t, 3, met), 3);
   cr_assert_eq(met[0], 1);
   cr_assert_eq(met[1], 0);
@@ -24,8 +25,9 @@ Test(score, verdicts_canonical) {
 Test(score, verdicts_tolerant_forms) {
   int met[4];
   /* yes/no strings, 1/0, out of order, a bare array in a fence */
-  const char *t = "```json\n[{\"criterion\": 3, \"met\": \"yes\"}, {\"criterion\": 1, \"met\": 1}, "
-                  "{\"criterion\": 2, \"met\": \"no\"}, {\"criterion\": 4, \"met\": 0}]\n```";
+  const char *t =
+      "```json\n[{\"criterion\": 3, \"met\": \"yes\"}, {\"criterion\": 1, \"met\": 1}, "
+      "{\"criterion\": 2, \"met\": \"no\"}, {\"criterion\": 4, \"met\": 0}]\n```";
   cr_assert_eq(verdicts(t, 4, met), 4);
   cr_assert_eq(met[0], 1);
   cr_assert_eq(met[1], 0);
@@ -35,8 +37,9 @@ Test(score, verdicts_tolerant_forms) {
 
 Test(score, verdicts_missing_and_out_of_range) {
   int met[3] = {1, 1, 1};
-  const char *t = "<think>criterion 2 is met</think>{\"verdicts\": [{\"criterion\": 2, \"met\": true}, "
-                  "{\"criterion\": 7, \"met\": true}, {\"criterion\": 0, \"met\": true}, {\"criterion\": -1, \"met\": true}]}";
+  const char *t =
+      "<think>criterion 2 is met</think>{\"verdicts\": [{\"criterion\": 2, \"met\": true}, "
+      "{\"criterion\": 7, \"met\": true}, {\"criterion\": 0, \"met\": true}, {\"criterion\": -1, \"met\": true}]}";
   int got = verdicts(t, 3, met);
   /* criterion 0 has no valid number -> positional (3rd item -> criterion 3) */
   cr_assert_eq(got, 2);
@@ -55,7 +58,8 @@ Test(score, verdicts_positional_without_numbers) {
 Test(score, verdicts_errors) {
   int met[2];
   char err[256];
-  cr_assert_eq(score_parse_verdicts("I think they are all met.", 25, 2, met, err, sizeof err), AD_EPARSE);
+  cr_assert_eq(score_parse_verdicts("I think they are all met.", 25, 2, met, err, sizeof err),
+               AD_EPARSE);
   cr_assert(strstr(err, "judge reply"), "%s", err);
   const char *t = "{\"result\": \"fine\"}";
   cr_assert_eq(score_parse_verdicts(t, strlen(t), 2, met, err, sizeof err), AD_EPARSE);
@@ -63,7 +67,8 @@ Test(score, verdicts_errors) {
   cr_assert_eq(score_parse_verdicts(t2, strlen(t2), 2, met, err, sizeof err), AD_EPARSE);
   cr_assert(strstr(err, "met"), "%s", err);
   const char *t3 = "{\"verdicts\": []}";
-  cr_assert_eq(score_parse_verdicts(t3, strlen(t3), 2, met, err, sizeof err), 0, "empty list: all unmet");
+  cr_assert_eq(score_parse_verdicts(t3, strlen(t3), 2, met, err, sizeof err), 0,
+               "empty list: all unmet");
 }
 
 Test(score, rubric_maths) {
@@ -114,7 +119,8 @@ Test(score, match_normalised) {
   cr_assert_eq(score_match(SCORE_NORMALISED, "$\\boxed{x^2}$", "x^2"), 1);
   cr_assert_eq(score_match(SCORE_NORMALISED, "\\text{an apple}", "Apple"), 1);
   cr_assert_eq(score_match(SCORE_NORMALISED, "New-York", "new york"), 1);
-  cr_assert_eq(score_match(SCORE_NORMALISED, "theory", "ory"), 0, "'the' inside a word is not an article");
+  cr_assert_eq(score_match(SCORE_NORMALISED, "theory", "ory"), 0,
+               "'the' inside a word is not an article");
   cr_assert_eq(score_match(SCORE_NORMALISED, "cat", "dog"), 0);
 }
 
@@ -125,8 +131,10 @@ Test(score, match_numeric) {
   cr_assert_eq(score_match(SCORE_NUMERIC, "1,234,567", "1234567"), 1);
   cr_assert_eq(score_match(SCORE_NUMERIC, "1.5e3", "1500"), 1);
   cr_assert_eq(score_match(SCORE_NUMERIC, "$\\boxed{42}$", "42"), 1);
-  cr_assert_eq(score_match(SCORE_NUMERIC, "The total is 42 apples", "42"), 1, "last number in prose");
-  cr_assert_eq(score_match(SCORE_NUMERIC, "1000000.5", "1000000"), 1, "relative difference 5e-7 is within 1e-6");
+  cr_assert_eq(score_match(SCORE_NUMERIC, "The total is 42 apples", "42"), 1,
+               "last number in prose");
+  cr_assert_eq(score_match(SCORE_NUMERIC, "1000000.5", "1000000"), 1,
+               "relative difference 5e-7 is within 1e-6");
   cr_assert_eq(score_match(SCORE_NUMERIC, "1000002", "1000000"), 0, "relative difference 2e-6");
 }
 
@@ -179,7 +187,8 @@ Test(score, llm_correct) {
 Test(score, qv_json) {
   struct score_qv q;
   char err[256], reason[64];
-  const char *t = "{\"pass\": false, \"issues\": [\"leakage\", \"Rubric Malformed\"], \"feedback\": \"The context gives F-3a9c.\"}";
+  const char *t =
+      "{\"pass\": false, \"issues\": [\"leakage\", \"Rubric Malformed\"], \"feedback\": \"The context gives F-3a9c.\"}";
   cr_assert_eq(score_parse_qv(t, strlen(t), &q, err, sizeof err), 0);
   cr_assert_eq(q.pass, 0);
   cr_assert_eq(q.n_issues, 2);
@@ -199,9 +208,10 @@ Test(score, qv_json) {
 Test(score, qv_line_format) {
   struct score_qv q;
   char err[256];
-  const char *t = "CHECK_1_VERDICT: LEAKS_ANSWER\nCHECK_2_VERDICT: RECALL\nCHECK_3_VERDICT: PASS\n"
-                  "Positive: 7, Negative: 3, Total: 10\nCHECK_4_VERDICT: CONSISTENT\n**OVERALL:** FAIL\n"
-                  "FEEDBACK: The context states the result.\nAlso the question is recall.\n";
+  const char *t =
+      "CHECK_1_VERDICT: LEAKS_ANSWER\nCHECK_2_VERDICT: RECALL\nCHECK_3_VERDICT: PASS\n"
+      "Positive: 7, Negative: 3, Total: 10\nCHECK_4_VERDICT: CONSISTENT\n**OVERALL:** FAIL\n"
+      "FEEDBACK: The context states the result.\nAlso the question is recall.\n";
   cr_assert_eq(score_parse_qv(t, strlen(t), &q, err, sizeof err), 0, "%s", err);
   cr_assert_eq(q.pass, 0);
   cr_assert_eq(q.n_issues, 2);

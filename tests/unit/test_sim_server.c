@@ -14,7 +14,8 @@
 #include "sim/server.h"
 #include "sim/sim.h"
 
-#define CHAT "{\"model\":\"gpt-test\",\"messages\":[{\"role\":\"user\",\"content\":\"What is 2+2?\"}]}"
+#define CHAT \
+  "{\"model\":\"gpt-test\",\"messages\":[{\"role\":\"user\",\"content\":\"What is 2+2?\"}]}"
 
 static json_t *handle_json(const char *m, const char *path, const char *body, int *status) {
   struct sim_response r;
@@ -109,8 +110,9 @@ Test(sim_handle, chat_shape_and_determinism) {
   cr_assert_eq(a.len, b.len);
   cr_assert(!memcmp(a.body, b.body, a.len), "same body, same bytes");
   /* a different request (here: a different seed) gives a different reply */
-  const char *other = "{\"model\":\"gpt-test\",\"seed\":7,\"messages\":[{\"role\":\"user\","
-                      "\"content\":\"What is 2+2?\"}]}";
+  const char *other =
+      "{\"model\":\"gpt-test\",\"seed\":7,\"messages\":[{\"role\":\"user\","
+      "\"content\":\"What is 2+2?\"}]}";
   struct sim_response c;
   sim_handle("POST", "/v1/chat/completions", other, strlen(other), &c);
   cr_assert(c.len != a.len || memcmp(a.body, c.body, a.len));
@@ -145,8 +147,9 @@ Test(sim_handle, chat_shape_and_determinism) {
 }
 
 Test(sim_handle, n_choices) {
-  const char *req = "{\"model\":\"gpt-test\",\"n\":3,\"messages\":[{\"role\":\"user\","
-                    "\"content\":\"What is 2+2?\"}]}";
+  const char *req =
+      "{\"model\":\"gpt-test\",\"n\":3,\"messages\":[{\"role\":\"user\","
+      "\"content\":\"What is 2+2?\"}]}";
   int st;
   json_t *v = handle_json("POST", "/v1/chat/completions", req, &st);
   cr_assert_eq(st, 200);
@@ -191,8 +194,8 @@ Test(sim_handle, error_statuses) {
   expect_error("POST", P, "{\"model\":\"m\"}", 400, "messages");
   expect_error("POST", P, "{\"model\":\"m\",\"messages\":[]}", 400, "messages");
   expect_error("POST", P, "{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}", 400, "role");
-  expect_error("POST", P, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":5}]}",
-               400, "content");
+  expect_error("POST", P, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":5}]}", 400,
+               "content");
   expect_error("POST", P,
                "{\"model\":\"m\",\"n\":0,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
                400, "'n'");
@@ -237,8 +240,8 @@ static void *run_thread(void *p) {
 }
 
 static void srv_start(struct srv_fixture *f, const char *faults, int latency_ms) {
-  struct sim_server_opts o = {.host = "127.0.0.1", .port = 0, .threads = 2, .seed = 42,
-                              .latency_ms = latency_ms};
+  struct sim_server_opts o = {
+      .host = "127.0.0.1", .port = 0, .threads = 2, .seed = 42, .latency_ms = latency_ms};
   char err[256];
   cr_assert_eq(sim_faults_parse(faults, &o.faults, err, sizeof err), 0, "%s", err);
   o.faults.retry_after_s = 3;
@@ -414,8 +417,9 @@ Test(sim_server, malformed_and_limits, .timeout = 30) {
   char *got = exchange(f.port, big, strlen(big));
   cr_assert(!strncmp(got, "HTTP/1.1 413 ", 13), "%s", got);
   free(got);
-  const char *bigc = "POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "1000001\r\n";
+  const char *bigc =
+      "POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "1000001\r\n";
   got = exchange(f.port, bigc, strlen(bigc));
   cr_assert(!strncmp(got, "HTTP/1.1 413 ", 13), "%s", got);
   free(got);
@@ -524,8 +528,9 @@ Test(sim_server, latency_uses_timers, .timeout = 30) {
 Test(sim_handle, odd_strings_are_escaped_valid_json) {
   /* a model name with a quote, a backslash, a newline, a control char and
    * non-ASCII text comes back intact through the hand-written reply writer */
-  const char *req = "{\"model\":\"m\\\"q\\\\b\\n\\u0001\xc3\xa9\",\"messages\":[{\"role\":\"user\","
-                    "\"content\":\"x\"}]}";
+  const char *req =
+      "{\"model\":\"m\\\"q\\\\b\\n\\u0001\xc3\xa9\",\"messages\":[{\"role\":\"user\","
+      "\"content\":\"x\"}]}";
   int st;
   json_t *v = handle_json("POST", "/v1/chat/completions", req, &st);
   cr_assert_eq(st, 200);

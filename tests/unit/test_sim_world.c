@@ -16,7 +16,7 @@
 #include "util/buf.h"
 #include "util/rng.h"
 
-#define GUARDS                                                                           \
+#define GUARDS                                                                         \
   "The context must not contain the answer. Rubric weights are integers from 1 to 7. " \
   "Reply with only the JSON object."
 
@@ -67,15 +67,17 @@ Test(sim_facts, difficulty_is_pure_and_spread) {
     cr_assert(v >= 10 && v <= 99);
     bins[(int)(d * 10)]++;
   }
-  for (int b = 0; b < 10; b++) cr_assert(bins[b] > 5900 && bins[b] < 7200, "bin %d: %d", b, bins[b]);
+  for (int b = 0; b < 10; b++)
+    cr_assert(bins[b] > 5900 && bins[b] < 7200, "bin %d: %d", b, bins[b]);
   /* only the name matters, not what follows it */
   cr_assert_eq(sim_fact_difficulty("F-3a9c"), sim_fact_difficulty("F-3a9c = 17"));
   cr_assert_neq(sim_fact_difficulty("F-3a9c"), sim_fact_difficulty("F-3a9d"));
 }
 
 Test(sim_facts, scanning) {
-  const char *t = "x F-3a9c = 17, yF-0000 = 3, F-12ab is 40. F-12ab = 41 F-abcde = 2 F-00ff: 9 "
-                  "F-1111 = 17.5 F-2222 = -4.";
+  const char *t =
+      "x F-3a9c = 17, yF-0000 = 3, F-12ab is 40. F-12ab = 41 F-abcde = 2 F-00ff: 9 "
+      "F-1111 = 17.5 F-2222 = -4.";
   struct sim_fact f[8];
   size_t n = sim_facts_scan(t, strlen(t), SIM_STATE_EQ, f, 8);
   cr_assert_eq(n, 3);
@@ -182,8 +184,9 @@ Test(sim_world, non_world_and_malformed) {
   cr_assert_eq(sim_world_answer(r, &content, &pt, &ct, err, sizeof err), AD_EINVAL);
   json_decref(r);
   /* content as an array of parts; garbage text never crashes */
-  r = json_pack("{s:s, s:[{s:s, s:[{s:s, s:s}]}]}", "model", "sim-quality", "messages", "role", "user",
-                "content", "type", "text", "text", "CANDIDATE: {\"rubric\": [{\"weight\": \"x\"");
+  r = json_pack("{s:s, s:[{s:s, s:[{s:s, s:s}]}]}", "model", "sim-quality", "messages", "role",
+                "user", "content", "type", "text", "text",
+                "CANDIDATE: {\"rubric\": [{\"weight\": \"x\"");
   cr_assert_eq(sim_world_answer(r, &content, &pt, &ct, err, sizeof err), 1);
   json_t *j = json_loads(content, 0, NULL);
   cr_assert(json_is_false(json_object_get(j, "pass")));
@@ -297,13 +300,16 @@ Test(sim_world, judge_rubric) {
   json_decref(j);
   /* no response section: nothing met */
   j = ask_json("sim-judge", "RUBRIC:\n1. (weight 5) States that F-3a9c is 17\n", 1);
-  cr_assert(json_is_false(json_object_get(json_array_get(json_object_get(j, "verdicts"), 0), "met")));
+  cr_assert(
+      json_is_false(json_object_get(json_array_get(json_object_get(j, "verdicts"), 0), "met")));
   json_decref(j);
 }
 
 Test(sim_world, judge_verifiable) {
-  const char *ok = "QUESTION:\nWhat is F-3a9c?\n\nREFERENCE ANSWER:\n17\n\nRESPONSE:\nIt is 17.\nANSWER: 17";
-  const char *bad = "QUESTION:\nWhat is F-3a9c?\n\nREFERENCE ANSWER:\n17\n\nRESPONSE:\nANSWER: 18\n";
+  const char *ok =
+      "QUESTION:\nWhat is F-3a9c?\n\nREFERENCE ANSWER:\n17\n\nRESPONSE:\nIt is 17.\nANSWER: 17";
+  const char *bad =
+      "QUESTION:\nWhat is F-3a9c?\n\nREFERENCE ANSWER:\n17\n\nRESPONSE:\nANSWER: 18\n";
   const char *loose = "QUESTION:\nq\n\nREFERENCE ANSWER:\n 17 \n\nRESPONSE:\nI think 3, no, 17.0";
   json_t *j = ask_json("sim-judge", ok, 1);
   cr_assert(json_is_true(json_object_get(j, "correct")));
@@ -349,7 +355,8 @@ static void count_faults(const char *prompt, int n, struct fault_counts *fc) {
     fc->parsed++;
     const char *ctx = json_string_value(json_object_get(j, "context"));
     json_t *rub = json_object_get(j, "rubric");
-    cr_assert(ctx && json_is_array(rub) && json_array_size(rub) >= 3 && json_array_size(rub) <= 4, "%s", c);
+    cr_assert(ctx && json_is_array(rub) && json_array_size(rub) >= 3 && json_array_size(rub) <= 4,
+              "%s", c);
     struct sim_fact f[4];
     if (sim_facts_scan(ctx, strlen(ctx), SIM_STATE_EQ, f, 4)) fc->leak++;
     size_t i;
@@ -361,7 +368,8 @@ static void count_faults(const char *prompt, int n, struct fault_counts *fc) {
       else cr_assert(json_integer_value(w) >= 1 && json_integer_value(w) <= 7);
       const char *cr = json_string_value(json_object_get(it, "criterion"));
       long long v;
-      cr_assert(!strncmp(cr, "States that F-", 14) && sim_fact_statement_at(cr, strlen(cr), 12, SIM_STATE_IS, &v, NULL),
+      cr_assert(!strncmp(cr, "States that F-", 14) &&
+                    sim_fact_statement_at(cr, strlen(cr), 12, SIM_STATE_IS, &v, NULL),
                 "%s", cr);
     }
     fc->wstring += ws;
@@ -411,14 +419,16 @@ Test(sim_world, challenger_targets_and_feedback) {
   struct sim_source s;
   cr_assert_eq(sim_source_make(5, 1, 16, &s), 0);
   char *p0 = challenger_prompt(s.text, 1, NULL);
-  char *p_hi = challenger_prompt(s.text, 1, "Instructions: aim for a target difficulty around 0.80.");
+  char *p_hi = challenger_prompt(s.text, 1,
+                                 "Instructions: aim for a target difficulty around 0.80.");
   /* TOO EASY feedback about a question on easy facts raises the level */
   char fb[1024];
-  snprintf(fb, sizeof fb,
-           "Questions that were TOO EASY (weak model scored too high):\n"
-           "1. [factual recall] \"What values does the study report for %s, %s and %s?\" — weak avg: 90%%\n\n"
-           "Generate an ENTIRELY NEW question from a DIFFERENT angle that requires deeper reasoning.",
-           s.facts[1].name, s.facts[3].name, s.facts[5].name);
+  snprintf(
+      fb, sizeof fb,
+      "Questions that were TOO EASY (weak model scored too high):\n"
+      "1. [factual recall] \"What values does the study report for %s, %s and %s?\" — weak avg: 90%%\n\n"
+      "Generate an ENTIRELY NEW question from a DIFFERENT angle that requires deeper reasoning.",
+      s.facts[1].name, s.facts[3].name, s.facts[5].name);
   char *p_fb = challenger_prompt(s.text, 1, fb);
   double l0 = 0, lhi = 0, lfb = 0;
   const int N = 300;
@@ -441,8 +451,10 @@ Test(sim_world, challenger_verifiable) {
   struct sim_source s;
   cr_assert_eq(sim_source_make(9, 2, 8, &s), 0);
   char *p = NULL;
-  cr_assert(asprintf(&p, "SOURCE:\n%s\n\nWrite a question with a short answer. " GUARDS
-                         "\nFormat: {\"question\": \"...\", \"answer\": \"...\"}", s.text) > 0);
+  cr_assert(asprintf(&p,
+                     "SOURCE:\n%s\n\nWrite a question with a short answer. " GUARDS
+                     "\nFormat: {\"question\": \"...\", \"answer\": \"...\"}",
+                     s.text) > 0);
   int sums = 0;
   for (int k = 0; k < 200; k++) {
     char *c = ask("sim-challenger", NULL, p, k);
@@ -479,17 +491,21 @@ static json_t *qv(const char *cand, long long seed) {
 static int has_issue(json_t *j, const char *issue) {
   size_t i;
   json_t *it;
-  json_array_foreach(json_object_get(j, "issues"), i, it) if (!strcmp(json_string_value(it), issue)) return 1;
+  json_array_foreach(json_object_get(j, "issues"), i,
+                     it) if (!strcmp(json_string_value(it), issue)) return 1;
   return 0;
 }
 
 Test(sim_world, quality_rates) {
-  const char *clean = "{\"context\": \"The study tracks F-3a9c.\", \"question\": \"What is F-3a9c?\", "
-                      "\"rubric\": [{\"criterion\": \"States that F-3a9c is 17\", \"weight\": 5}]}";
-  const char *leaky = "{\"context\": \"Here F-3a9c = 17.\", \"question\": \"What is F-3a9c?\", "
-                      "\"rubric\": [{\"criterion\": \"States that F-3a9c is 17\", \"weight\": 5}]}";
-  const char *badw = "{\"context\": \"c\", \"question\": \"q\", "
-                     "\"rubric\": [{\"criterion\": \"States that F-3a9c is 17\", \"weight\": \"5\"}]}";
+  const char *clean =
+      "{\"context\": \"The study tracks F-3a9c.\", \"question\": \"What is F-3a9c?\", "
+      "\"rubric\": [{\"criterion\": \"States that F-3a9c is 17\", \"weight\": 5}]}";
+  const char *leaky =
+      "{\"context\": \"Here F-3a9c = 17.\", \"question\": \"What is F-3a9c?\", "
+      "\"rubric\": [{\"criterion\": \"States that F-3a9c is 17\", \"weight\": 5}]}";
+  const char *badw =
+      "{\"context\": \"c\", \"question\": \"q\", "
+      "\"rubric\": [{\"criterion\": \"States that F-3a9c is 17\", \"weight\": \"5\"}]}";
   const char *empty = "{\"context\": \"c\", \"question\": \"q\", \"rubric\": []}";
   int pass_clean = 0, leak_found = 0;
   const int N = 2000;
@@ -498,7 +514,8 @@ Test(sim_world, quality_rates) {
     pass_clean += json_is_true(json_object_get(a, "pass"));
     cr_assert(!has_issue(a, "leakage"));
     leak_found += has_issue(b, "leakage");
-    cr_assert_eq(json_is_true(json_object_get(b, "pass")), json_array_size(json_object_get(b, "issues")) == 0);
+    cr_assert_eq(json_is_true(json_object_get(b, "pass")),
+                 json_array_size(json_object_get(b, "issues")) == 0);
     json_decref(a), json_decref(b);
   }
   assert_rate(N - pass_clean, N, 0.03, "false alarms");
@@ -544,19 +561,23 @@ static double orch_target(const char *user, long long seed) {
 }
 
 Test(sim_world, orchestrator) {
-  cr_assert_float_eq(orch_target("Source: X\nRound 1.\nNo earlier rounds for this source.", 1), 0.55, 1e-9);
+  cr_assert_float_eq(orch_target("Source: X\nRound 1.\nNo earlier rounds for this source.", 1),
+                     0.55, 1e-9);
   char easy[8], hard[8];
   name_near(0.6, easy, 0);
   name_near(0.8, hard, 0);
   char h[600];
   snprintf(h, sizeof h,
            "Round 2.\nQuestions that were TOO EASY (weak model scored too high):\n"
-           "1. [synthesis] \"Explain %s.\" — weak avg: 80%%\n", easy);
+           "1. [synthesis] \"Explain %s.\" — weak avg: 80%%\n",
+           easy);
   double t = orch_target(h, 1);
   cr_assert(t > 0.72, "above the too-easy level: %.2f", t);
-  snprintf(h, sizeof h,
-           "Round 2.\nQuestions that FAILED ON STRONG (weak was low but strong also struggled or scored worse):\n"
-           "1. [causal reasoning] \"Explain %s.\" — weak avg: 5%%, strong avg: 30%%, gap: 25%%\n", hard);
+  snprintf(
+      h, sizeof h,
+      "Round 2.\nQuestions that FAILED ON STRONG (weak was low but strong also struggled or scored worse):\n"
+      "1. [causal reasoning] \"Explain %s.\" — weak avg: 5%%, strong avg: 30%%, gap: 25%%\n",
+      hard);
   t = orch_target(h, 1);
   cr_assert(t < 0.68, "below the failed-on-strong level: %.2f", t);
 }
@@ -565,11 +586,40 @@ Test(sim_world, orchestrator) {
 
 Test(sim_world, garbage_never_crashes) {
   static const char *const frags[] = {
-      "CONTEXT:", "QUESTION:", "RUBRIC:", "RESPONSE:", "REFERENCE ANSWER:", "CANDIDATE:",
-      "ANSWER:", "F-3a9c", "F-", " = ", " is ", "17", "-", "\n", "\n1. ", "(weight 5) ", "\"",
-      "{", "}", "[", "]", ",", "\"rubric\": ", "\"weight\": ", "\"answer\"", "weak avg: ",
-      "strong avg: n/a", "83%", "Questions that were TOO EASY (weak model scored too high):\n",
-      "Questions that FAILED ON STRONG\n", "target difficulty ", "0.7", "1e999", "x"};
+      "CONTEXT:",
+      "QUESTION:",
+      "RUBRIC:",
+      "RESPONSE:",
+      "REFERENCE ANSWER:",
+      "CANDIDATE:",
+      "ANSWER:",
+      "F-3a9c",
+      "F-",
+      " = ",
+      " is ",
+      "17",
+      "-",
+      "\n",
+      "\n1. ",
+      "(weight 5) ",
+      "\"",
+      "{",
+      "}",
+      "[",
+      "]",
+      ",",
+      "\"rubric\": ",
+      "\"weight\": ",
+      "\"answer\"",
+      "weak avg: ",
+      "strong avg: n/a",
+      "83%",
+      "Questions that were TOO EASY (weak model scored too high):\n",
+      "Questions that FAILED ON STRONG\n",
+      "target difficulty ",
+      "0.7",
+      "1e999",
+      "x"};
   static const char *const models[] = {"sim-challenger", "sim-orchestrator", "sim-quality",
                                        "sim-judge", "sim-solver@0.5"};
   struct rng r;
@@ -610,8 +660,10 @@ static double judge_score(const char *q, json_t *rubric, const char *answer, lon
   size_t i;
   json_t *it;
   json_array_foreach(rubric, i, it) {
-    cr_assert_eq(buf_printf(&u, "%zu. (weight %lld) %s\n", i + 1, (long long)json_integer_value(json_object_get(it, "weight")),
-                            json_string_value(json_object_get(it, "criterion"))), 0);
+    cr_assert_eq(buf_printf(&u, "%zu. (weight %lld) %s\n", i + 1,
+                            (long long)json_integer_value(json_object_get(it, "weight")),
+                            json_string_value(json_object_get(it, "criterion"))),
+                 0);
   }
   cr_assert_eq(buf_printf(&u, "\nRESPONSE:\n%s", answer), 0);
   json_t *j = ask_json("sim-judge", u.data, seed);
@@ -658,7 +710,8 @@ static struct gate_result evaluate(json_t *cand, uint64_t seed) {
   g.gap = g.strong_mean - g.weak_mean;
   if (g.weak_mean > 0.65 || wmax > 0.75) g.reason = "too_easy";
   else if (wmin <= 0) g.reason = "too_hard";
-  else if (g.strong_mean < 0.60 || g.strong_mean >= 0.95 || smin <= 0) g.reason = "failed_on_strong";
+  else if (g.strong_mean < 0.60 || g.strong_mean >= 0.95 || smin <= 0)
+    g.reason = "failed_on_strong";
   else if (g.gap < 0.20) g.reason = "no_gap";
   else g.accepted = 1;
   return g;
@@ -691,8 +744,10 @@ static void compose_feedback(struct buf *b, const struct fb_item *it, int n) {
       "Questions that FAILED ON STRONG (weak was low but strong also struggled or scored worse):",
       "Questions that FAILED QUALITY CHECK (quality verifier rejected):"};
   if (!n) return;
-  cr_assert_eq(buf_puts(b, "REFINEMENT: The following questions were previously generated for this "
-                           "source but did not meet our criteria:\n"), 0);
+  cr_assert_eq(buf_puts(b,
+                        "REFINEMENT: The following questions were previously generated for this "
+                        "source but did not meet our criteria:\n"),
+               0);
   int num = 1;
   for (int g = 1; g <= 3; g++) {
     int any = 0;
@@ -700,17 +755,23 @@ static void compose_feedback(struct buf *b, const struct fb_item *it, int n) {
       if (it[i].group != g) continue;
       if (!any) cr_assert_eq(buf_printf(b, "\n%s\n", heads[g]), 0);
       any = 1;
-      cr_assert_eq(buf_printf(b, "%d. [%s] \"%s\" \xe2\x80\x94 %s\n", num++, it[i].type, it[i].q, it[i].line), 0);
+      cr_assert_eq(buf_printf(b, "%d. [%s] \"%s\" \xe2\x80\x94 %s\n", num++, it[i].type, it[i].q,
+                              it[i].line),
+                   0);
     }
   }
-  cr_assert_eq(buf_puts(b, "\nGenerate an ENTIRELY NEW question from a DIFFERENT angle that requires deeper reasoning."), 0);
+  cr_assert_eq(
+      buf_puts(
+          b,
+          "\nGenerate an ENTIRELY NEW question from a DIFFERENT angle that requires deeper reasoning."),
+      0);
 }
 
 struct loop_stats {
   int sources, accepted, first_round_accepted, rounds_used;
-  double weak_sum, strong_sum, gap_sum;        /* accepted examples */
-  int evaluated;                               /* candidates the solvers saw */
-  double all_weak, all_strong, all_gap;        /* over every evaluated candidate */
+  double weak_sum, strong_sum, gap_sum; /* accepted examples */
+  int evaluated;                        /* candidates the solvers saw */
+  double all_weak, all_strong, all_gap; /* over every evaluated candidate */
   int reasons[6]; /* too_easy too_hard failed_on_strong no_gap quality parse */
 };
 
@@ -729,9 +790,12 @@ static void run_source(const struct sim_source *src, int max_rounds, int mode, u
     if (mode == 2) {
       struct buf h = BUF_INIT;
       cr_assert_eq(buf_printf(&h, "Source title: %s\nRound %d.\n%s", src->title, round,
-                              n ? fb.data : "No earlier rounds for this source."), 0);
+                              n ? fb.data : "No earlier rounds for this source."),
+                   0);
       char *o = ask("sim-orchestrator", NULL, h.data, (long long)rng_derive(rs, "orch"));
-      cr_assert_eq(buf_printf(&fb, "%sInstructions from the lead data scientist:\n%s", fb.len ? "\n\n" : "", o), 0);
+      cr_assert_eq(buf_printf(&fb, "%sInstructions from the lead data scientist:\n%s",
+                              fb.len ? "\n\n" : "", o),
+                   0);
       free(o);
       buf_release(&h);
     }
@@ -752,11 +816,14 @@ static void run_source(const struct sim_source *src, int max_rounds, int mode, u
     if (ok_schema) {
       size_t i;
       json_t *r;
-      json_array_foreach(json_object_get(cand, "rubric"), i, r) if (!json_is_integer(json_object_get(r, "weight"))) ok_schema = 0;
+      json_array_foreach(json_object_get(cand, "rubric"), i,
+                         r) if (!json_is_integer(json_object_get(r, "weight"))) ok_schema = 0;
     }
     if (!ok_schema) {
       it->group = 3;
-      snprintf(it->line, sizeof it->line, "QV reason: %s", cand ? "check:rubric_weights: weight is not an integer" : "parse_error: no JSON object");
+      snprintf(it->line, sizeof it->line, "QV reason: %s",
+               cand ? "check:rubric_weights: weight is not an integer"
+                    : "parse_error: no JSON object");
       st->reasons[5]++;
     } else {
       char *dump = json_dumps(cand, JSON_PRESERVE_ORDER);
@@ -782,7 +849,8 @@ static void run_source(const struct sim_source *src, int max_rounds, int mode, u
           st->reasons[0]++;
         } else if (!strcmp(g.reason, "too_hard")) {
           it->group = 2;
-          snprintf(it->line, sizeof it->line, "weak avg: %.0f%%, strong avg: n/a, gap: n/a", g.weak_mean * 100);
+          snprintf(it->line, sizeof it->line, "weak avg: %.0f%%, strong avg: n/a, gap: n/a",
+                   g.weak_mean * 100);
           st->reasons[1]++;
         } else {
           it->group = 2;
@@ -802,15 +870,17 @@ static void run_source(const struct sim_source *src, int max_rounds, int mode, u
 static void report(const char *name, const struct loop_stats *s) {
   if (!getenv("AD_SIM_CALIBRATE")) return;
   double a = s->accepted ? s->accepted : 1;
-  fprintf(stderr,
-          "%-28s sources %d accepted %d (%.1f%%), round-1 %d; accepted weak %.3f strong %.3f gap %.3f, "
-          "%.2f rounds; rejections too_easy %d too_hard %d failed_on_strong %d no_gap %d quality %d parse %d; "
-          "all %d evaluated: weak %.3f strong %.3f gap %.3f\n",
-          name, s->sources, s->accepted, 100.0 * s->accepted / s->sources, s->first_round_accepted,
-          s->weak_sum / a, s->strong_sum / a, s->gap_sum / a, s->rounds_used / a, s->reasons[0],
-          s->reasons[1], s->reasons[2], s->reasons[3], s->reasons[4], s->reasons[5], s->evaluated,
-          s->all_weak / (s->evaluated ? s->evaluated : 1), s->all_strong / (s->evaluated ? s->evaluated : 1),
-          s->all_gap / (s->evaluated ? s->evaluated : 1));
+  fprintf(
+      stderr,
+      "%-28s sources %d accepted %d (%.1f%%), round-1 %d; accepted weak %.3f strong %.3f gap %.3f, "
+      "%.2f rounds; rejections too_easy %d too_hard %d failed_on_strong %d no_gap %d quality %d parse %d; "
+      "all %d evaluated: weak %.3f strong %.3f gap %.3f\n",
+      name, s->sources, s->accepted, 100.0 * s->accepted / s->sources, s->first_round_accepted,
+      s->weak_sum / a, s->strong_sum / a, s->gap_sum / a, s->rounds_used / a, s->reasons[0],
+      s->reasons[1], s->reasons[2], s->reasons[3], s->reasons[4], s->reasons[5], s->evaluated,
+      s->all_weak / (s->evaluated ? s->evaluated : 1),
+      s->all_strong / (s->evaluated ? s->evaluated : 1),
+      s->all_gap / (s->evaluated ? s->evaluated : 1));
 }
 
 Test(sim_world, calibration_loop_beats_one_shot, .timeout = 600) {
@@ -818,7 +888,11 @@ Test(sim_world, calibration_loop_beats_one_shot, .timeout = 600) {
   struct loop_stats one = {0}, fb = {0}, orch = {0};
   for (int i = 1; i <= nsrc; i++) {
     struct sim_source s;
-    cr_assert_eq(sim_source_make(getenv("AD_SIM_CORPUS_SEED") ? strtoull(getenv("AD_SIM_CORPUS_SEED"), NULL, 10) : 2024, (unsigned)i, 8, &s), 0);
+    cr_assert_eq(sim_source_make(getenv("AD_SIM_CORPUS_SEED")
+                                     ? strtoull(getenv("AD_SIM_CORPUS_SEED"), NULL, 10)
+                                     : 2024,
+                                 (unsigned)i, 8, &s),
+                 0);
     run_source(&s, 1, 0, 99, &one);
     run_source(&s, 5, 1, 99, &fb);
     run_source(&s, 5, 2, 99, &orch);
@@ -827,7 +901,8 @@ Test(sim_world, calibration_loop_beats_one_shot, .timeout = 600) {
   report("one-shot (CoT-SI)", &one);
   report("feedback, 5 rounds", &fb);
   report("orchestrated, 5 rounds", &orch);
-  double r1 = (double)one.accepted / nsrc, r2 = (double)fb.accepted / nsrc, r3 = (double)orch.accepted / nsrc;
+  double r1 = (double)one.accepted / nsrc, r2 = (double)fb.accepted / nsrc,
+         r3 = (double)orch.accepted / nsrc;
   cr_assert(r1 >= 0.03 && r1 <= 0.35, "one-shot acceptance %.2f", r1);
   cr_assert(r2 >= r1 + 0.25, "feedback acceptance %.2f vs one-shot %.2f", r2, r1);
   cr_assert(r3 >= r1 + 0.25, "orchestrated acceptance %.2f vs one-shot %.2f", r3, r1);

@@ -24,7 +24,8 @@ static void rm_tmp(void) { cr_assert_eq(th_rmtree(tmpdir), 0); }
 
 TestSuite(source, .init = mk_tmp, .fini = rm_tmp);
 
-static int load(const char *path, struct src_options *o, struct src_corpus *c, char *err, size_t n) {
+static int load(const char *path, struct src_options *o, struct src_corpus *c, char *err,
+                size_t n) {
   o->path = path;
   return src_load(o, c, err, n);
 }
@@ -57,7 +58,8 @@ Test(source, jsonl_default_fields) {
 }
 
 Test(source, jsonl_custom_fields) {
-  const char *p = write_file("b.jsonl", "{\"doc_id\":\"x\",\"heading\":\"H\",\"body\":\"B\",\"id\":\"ignored\"}\n");
+  const char *p = write_file(
+      "b.jsonl", "{\"doc_id\":\"x\",\"heading\":\"H\",\"body\":\"B\",\"id\":\"ignored\"}\n");
   struct src_options o;
   src_options_init(&o);
   o.id_field = "doc_id";
@@ -103,8 +105,9 @@ Test(source, jsonl_bad_lines_name_file_line_field) {
 }
 
 Test(source, duplicate_ids_are_an_error) {
-  const char *p = write_file("d.jsonl", "{\"id\":\"a\",\"text\":\"1\"}\n{\"id\":\"b\",\"text\":\"2\"}\n"
-                                        "{\"id\":\"a\",\"text\":\"3\"}\n");
+  const char *p = write_file("d.jsonl",
+                             "{\"id\":\"a\",\"text\":\"1\"}\n{\"id\":\"b\",\"text\":\"2\"}\n"
+                             "{\"id\":\"a\",\"text\":\"3\"}\n");
   char path[256];
   snprintf(path, sizeof path, "%s", p);
   struct src_options o;
@@ -152,7 +155,8 @@ Test(source, folder_of_documents) {
   cr_assert_str_eq(c.docs[1].id, "b-paper");
   cr_assert_str_eq(c.docs[1].title, "The Real Title");
   cr_assert_str_eq(c.docs[2].id, "bad-utf8");
-  cr_assert_str_eq(c.docs[2].text, "caf\xef\xbf\xbd \xef\xbf\xbd ok", "invalid UTF-8 replaced by U+FFFD");
+  cr_assert_str_eq(c.docs[2].text, "caf\xef\xbf\xbd \xef\xbf\xbd ok",
+                   "invalid UTF-8 replaced by U+FFFD");
   cr_assert_not_null(strstr(c.docs[1].file, "docs/b-paper.md"));
   cr_assert_eq(c.docs[0].line, 0);
   src_corpus_release(&c);
@@ -171,13 +175,17 @@ Test(source, folder_of_documents) {
 }
 
 Test(source, jsonl_invalid_utf8_repaired) {
-  const char *p = write_file("u.jsonl", "{\"text\":\"a\xff" "b\"}\n");
+  const char *p = write_file("u.jsonl",
+                             "{\"text\":\"a\xff"
+                             "b\"}\n");
   struct src_options o;
   src_options_init(&o);
   struct src_corpus c;
   char err[256];
   cr_assert_eq(load(p, &o, &c, err, sizeof err), 0, "%s", err);
-  cr_assert_str_eq(c.docs[0].text, "a\xef\xbf\xbd" "b");
+  cr_assert_str_eq(c.docs[0].text,
+                   "a\xef\xbf\xbd"
+                   "b");
   src_corpus_release(&c);
 }
 
@@ -192,8 +200,9 @@ Test(source, truncate_on_word_boundary) {
   cr_assert_eq(src_truncate_len(e, strlen(e), 5), 10);
   cr_assert_eq(src_utf8_chars(e, strlen(e)), 7);
 
-  const char *p = write_file("t.jsonl", "{\"id\":\"long\",\"text\":\"one two three four five six\"}\n"
-                                        "{\"id\":\"short\",\"text\":\"tiny\"}\n");
+  const char *p = write_file("t.jsonl",
+                             "{\"id\":\"long\",\"text\":\"one two three four five six\"}\n"
+                             "{\"id\":\"short\",\"text\":\"tiny\"}\n");
   struct src_options o;
   src_options_init(&o);
   o.max_chars = 12;

@@ -83,8 +83,8 @@ static store_id simple_run(store *st) {
 }
 
 /* a successful call with a given key and reply */
-static void put_call(store *st, store_id run, const char *role, const char *key,
-                     const char *reply, const char *error, int cache_hit) {
+static void put_call(store *st, store_id run, const char *role, const char *key, const char *reply,
+                     const char *error, int cache_hit) {
   struct store_attempt at[2] = {{1, 429, "rate limited", 1000, 500}, {2, 200, NULL, 2000, 0}};
   struct store_call c = {.run = run,
                          .role = role,
@@ -327,8 +327,7 @@ Test(store, readonly_file_is_a_clear_error) {
   }
   int status;
   cr_assert_eq(waitpid(pid, &status, 0), pid);
-  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child exit %d",
-            WEXITSTATUS(status));
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child exit %d", WEXITSTATUS(status));
 }
 
 Test(store, readonly_handle_refuses_writes) {
@@ -493,15 +492,23 @@ Test(store, large_bodies_are_compressed_and_read_back_exactly) {
   cr_assert_eq(buf_puts(&rq, "\"}"), 0);
   for (int i = 0; i < 300; i++) cr_assert_eq(buf_puts(&rp, "réponse ✓ "), 0);
   const char *key = "44444444444444444444444444444444";
-  struct store_call c = {.run = run, .role = "challenger", .endpoint = "e", .model = "m",
-                         .cache_key = key, .request = buf_str(&rq), .reply = buf_str(&rp),
-                         .http_status = 200, .attempts = 1};
+  struct store_call c = {.run = run,
+                         .role = "challenger",
+                         .endpoint = "e",
+                         .model = "m",
+                         .cache_key = key,
+                         .request = buf_str(&rq),
+                         .reply = buf_str(&rp),
+                         .http_status = 200,
+                         .attempts = 1};
   cr_assert_eq(store_call_put(st, &c), 0, "%s", store_errmsg(st));
   cr_assert_eq(store_flush(st), 0, "%s", store_errmsg(st));
-  cr_assert_eq(count_rows(dbpath, "SELECT count(*) FROM call_bodies WHERE typeof(request) = "
-                                  "'blob' AND typeof(reply) = 'blob'"), 1);
-  cr_assert_lt(count_rows(dbpath, "SELECT length(request) FROM call_bodies"),
-               (int64_t)rq.len / 4, "the repeated source text compresses");
+  cr_assert_eq(count_rows(dbpath,
+                          "SELECT count(*) FROM call_bodies WHERE typeof(request) = "
+                          "'blob' AND typeof(reply) = 'blob'"),
+               1);
+  cr_assert_lt(count_rows(dbpath, "SELECT length(request) FROM call_bodies"), (int64_t)rq.len / 4,
+               "the repeated source text compresses");
   char *b = NULL;
   size_t n = 0;
   cr_assert_eq(store_cache_get(st, key, &b, &n), 0, "%s", store_errmsg(st));
@@ -571,8 +578,7 @@ Test(store, maybe_flush_thresholds) {
 }
 
 /* pad: bytes of filler in the candidate record (to need new pages) */
-static void finish_episode(store *st, store_id run, const char *sid, const char *exid,
-                           size_t pad) {
+static void finish_episode(store *st, store_id run, const char *sid, const char *exid, size_t pad) {
   char *fill = calloc(1, pad + 1);
   memset(fill, 'f', pad);
   json_t *cand = json_pack("{s:s, s:f, s:s}", "question", "Q?", "gap", 0.4, "pad", fill);
@@ -712,8 +718,11 @@ Test(store, stats_aggregates) {
   json_t *p = prompts_json(SHA_C);
   json_t *prices = json_pack("{s:{s:f, s:f}}", "m-small", "prompt_per_mtok", 1.0,
                              "completion_per_mtok", 2.0);
-  struct store_run_info info = {.recipe_name = "cs-qa", .recipe_sha256 = SHA_A,
-                                .prompt_hashes = p, .seed = 9, .prices = prices};
+  struct store_run_info info = {.recipe_name = "cs-qa",
+                                .recipe_sha256 = SHA_A,
+                                .prompt_hashes = p,
+                                .seed = 9,
+                                .prices = prices};
   store_id run;
   cr_assert_eq(store_run_begin(st, &info, 0, &run, NULL), 0);
   const char *sids[] = {"a", "b", "c", "d", "e"};
@@ -786,8 +795,9 @@ Test(store, poison_row_is_dropped_not_retried_forever) {
   store *st = open_rw(dbpath);
   store_id run = simple_run(st);
   cr_assert_eq(store_flush(st), 0);
-  cr_assert_eq(store_sqlite_exec(st, "CREATE TEMP TRIGGER boom BEFORE INSERT ON calls WHEN "
-                                     "NEW.role = 'bad' BEGIN SELECT RAISE(ABORT, 'boom'); END"),
+  cr_assert_eq(store_sqlite_exec(st,
+                                 "CREATE TEMP TRIGGER boom BEFORE INSERT ON calls WHEN "
+                                 "NEW.role = 'bad' BEGIN SELECT RAISE(ABORT, 'boom'); END"),
                0);
   put_call(st, run, "good1", "66666666666666666666666666666661", "{\"n\":1}", NULL, 0);
   put_call(st, run, "bad", "66666666666666666666666666666662", "{\"n\":2}", NULL, 0);
@@ -802,9 +812,10 @@ Test(store, poison_row_is_dropped_not_retried_forever) {
   free(b);
   cr_assert_eq(store_flush(st), 0, "%s", store_errmsg(st));
   cr_assert_eq(count_rows(dbpath, "SELECT count(*) FROM calls"), 2);
-  cr_assert_eq(count_rows(dbpath, "SELECT count(*) FROM calls c JOIN call_bodies b ON "
-                                  "b.call_id = c.id WHERE c.role = 'good3' AND "
-                                  "b.reply = '{\"n\":3}'"),
+  cr_assert_eq(count_rows(dbpath,
+                          "SELECT count(*) FROM calls c JOIN call_bodies b ON "
+                          "b.call_id = c.id WHERE c.role = 'good3' AND "
+                          "b.reply = '{\"n\":3}'"),
                1);
   store_close(st);
 }

@@ -13,7 +13,10 @@ static int render(const char *text, const char *vars_json, unsigned flags, char 
                   size_t errlen) {
   tpl *t = NULL;
   int rc = tpl_compile(text, strlen(text), "t.md", 1, &t, err, errlen);
-  if (rc) { *out = NULL; return rc; }
+  if (rc) {
+    *out = NULL;
+    return rc;
+  }
   json_error_t je;
   json_t *vars = vars_json ? json_loads(vars_json, 0, &je) : NULL;
   if (vars_json) cr_assert_not_null(vars, "bad test JSON: %s", je.text);
@@ -60,9 +63,10 @@ Test(template, dotted_paths) {
 
 Test(template, sections_over_lists) {
   expect("{{#xs}}{{@index}}:{{.}} {{/xs}}", "{\"xs\":[\"a\",\"b\",\"c\"]}", "0:a 1:b 2:c ");
-  expect("{{#rubric}}{{@number}}. {{criterion}} (w={{weight}})\n{{/rubric}}",
-         "{\"rubric\":[{\"criterion\":\"States X\",\"weight\":5},{\"criterion\":\"Y\",\"weight\":2}]}",
-         "1. States X (w=5)\n2. Y (w=2)\n");
+  expect(
+      "{{#rubric}}{{@number}}. {{criterion}} (w={{weight}})\n{{/rubric}}",
+      "{\"rubric\":[{\"criterion\":\"States X\",\"weight\":5},{\"criterion\":\"Y\",\"weight\":2}]}",
+      "1. States X (w=5)\n2. Y (w=2)\n");
   /* outer names stay visible inside a section */
   expect("{{#xs}}{{name}}-{{.}};{{/xs}}", "{\"name\":\"n\",\"xs\":[1,2]}", "n-1;n-2;");
   /* nested lists: @index is the innermost */
@@ -97,10 +101,12 @@ Test(template, unknown_variable_names_line_and_column) {
   expect_err("line one\n  {{missing}}", "{}", AD_ENOTFOUND, "t.md:2:3: unknown variable 'missing'");
   expect_err("{{a.zz}}", "{\"a\":{}}", AD_ENOTFOUND, "t.md:1:1: unknown variable 'a.zz'");
   expect_err("x\n{{#nope}}{{/nope}}", "{}", AD_ENOTFOUND, "t.md:2:1: unknown section 'nope'");
-  expect_err("{{@index}}", "{}", AD_ENOTFOUND, "t.md:1:1: '@index' used outside a section over a list");
+  expect_err("{{@index}}", "{}", AD_ENOTFOUND,
+             "t.md:1:1: '@index' used outside a section over a list");
   /* lenient mode renders unknowns as empty */
   char err[256], *out;
-  cr_assert_eq(render("[{{missing}}]{{#nope}}X{{/nope}}", "{}", TPL_LENIENT, &out, err, sizeof err), 0);
+  cr_assert_eq(render("[{{missing}}]{{#nope}}X{{/nope}}", "{}", TPL_LENIENT, &out, err, sizeof err),
+               0);
   cr_assert_str_eq(out, "[]");
   free(out);
 }
@@ -111,7 +117,8 @@ Test(template, compile_errors_name_positions) {
   expect_err("{{#a}}\n{{#b}}{{/a}}", NULL, AD_EPARSE,
              "t.md:2:7: closing tag '{{/a}}' does not match open section 'b' (opened at 2:1)");
   expect_err("x {{/a}}", NULL, AD_EPARSE, "t.md:1:3: closing tag '{{/a}}' without an open section");
-  expect_err("abc\nde {{oops", NULL, AD_EPARSE, "t.md:2:4: unterminated tag '{{' (no closing '}}')");
+  expect_err("abc\nde {{oops", NULL, AD_EPARSE,
+             "t.md:2:4: unterminated tag '{{' (no closing '}}')");
   expect_err("{{ }}", NULL, AD_EPARSE, "t.md:1:1: empty tag name");
   expect_err("{{a b}}", NULL, AD_EPARSE, "t.md:1:1: invalid character in tag name 'a b'");
   expect_err("{{a..b}}", NULL, AD_EPARSE, "t.md:1:1: bad variable path 'a..b'");
@@ -156,8 +163,9 @@ Test(template, runaway_iteration_is_bounded) {
   json_t *xs = json_array();
   for (int i = 0; i < 1000; i++) json_array_append_new(xs, json_integer(i));
   json_t *vars = json_pack("{s:o}", "x", xs);
-  const char *text = "{{#x}}{{#x}}{{#x}}{{#x}}{{#x}}{{#x}}{{#x}}{{#x}}{{/x}}{{/x}}{{/x}}{{/x}}"
-                     "{{/x}}{{/x}}{{/x}}{{/x}}";
+  const char *text =
+      "{{#x}}{{#x}}{{#x}}{{#x}}{{#x}}{{#x}}{{#x}}{{#x}}{{/x}}{{/x}}{{/x}}{{/x}}"
+      "{{/x}}{{/x}}{{/x}}{{/x}}";
   tpl *t = NULL;
   char err[256];
   cr_assert_eq(tpl_compile(text, strlen(text), "loop.md", 1, &t, err, sizeof err), 0);
@@ -184,7 +192,8 @@ Test(template, variables_list) {
 
 /* ---- prompt files ---- */
 
-static json_t *prompt_render(const char *text, const char *vars_json, char *err, size_t n, int *rc) {
+static json_t *prompt_render(const char *text, const char *vars_json, char *err, size_t n,
+                             int *rc) {
   struct tpl_prompt p;
   *rc = tpl_prompt_compile(text, strlen(text), "p.md", &p, err, n);
   if (*rc) return NULL;
@@ -203,8 +212,9 @@ Test(template, prompt_file_split) {
                             "{\"who\":\"a judge\",\"q\":\"x?\"}", err, sizeof err, &rc);
   cr_assert_eq(rc, 0, "%s", err);
   char *s = json_dumps(m, JSON_COMPACT);
-  cr_assert_str_eq(s, "[{\"role\":\"system\",\"content\":\"You are a judge.\"},"
-                      "{\"role\":\"user\",\"content\":\"Q: x?\"}]");
+  cr_assert_str_eq(s,
+                   "[{\"role\":\"system\",\"content\":\"You are a judge.\"},"
+                   "{\"role\":\"user\",\"content\":\"Q: x?\"}]");
   free(s);
   json_decref(m);
   /* without the system marker line, text before "=== user ===" is the system part */
@@ -243,7 +253,8 @@ Test(template, system_override) {
   cr_assert_eq(tpl_compile("override {{n}}", 14, "s", 1, &sys, err, sizeof err), 0);
   json_t *vars = json_pack("{s:i}", "n", 7), *m = NULL;
   cr_assert_eq(tpl_prompt_render(&p, sys, vars, 0, &m, err, sizeof err), 0);
-  cr_assert_str_eq(json_string_value(json_object_get(json_array_get(m, 0), "content")), "override 7");
+  cr_assert_str_eq(json_string_value(json_object_get(json_array_get(m, 0), "content")),
+                   "override 7");
   json_decref(m);
   json_decref(vars);
   tpl_free(sys);

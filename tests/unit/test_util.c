@@ -186,7 +186,9 @@ Test(jsonx, canonical_and_lossy) {
   j = jx_string_lossy("a\0b\xe2\x82", 5);
   cr_assert_not_null(j);
   cr_assert_eq(json_string_length(j), 2 + 3 * 3);
-  cr_assert_str_eq(json_string_value(j), "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd");
+  cr_assert_str_eq(json_string_value(j),
+                   "a\xef\xbf\xbd"
+                   "b\xef\xbf\xbd\xef\xbf\xbd");
   json_decref(j);
   j = jx_string_lossy("caf\xc3\xa9", 5); /* valid: kept as is */
   cr_assert_str_eq(json_string_value(j), "caf\xc3\xa9");
