@@ -2,7 +2,7 @@
 #
 #   make            build build/autodata (BUILD=dir to build elsewhere) (release, -O2)
 #   make demo       install missing packages, build, run examples/sim.yaml end to end
-#   make test       install missing packages, layering check, build with ASan+UBSan, unit + e2e
+#   make test       install missing packages, layering and format checks, ASan+UBSan build, unit + e2e
 #   make layers     check module includes against src/LAYERS (scripts/check-layers.sh)
 #   make bench      client / store / sim-scale benchmarks (bench/)
 #   make fuzz       libFuzzer targets in fuzz/, FUZZ_SECONDS each (default 60)
@@ -85,6 +85,7 @@ e2e: $(BUILD)/asan/autodata
 
 test: deps
 	@$(MAKE) --no-print-directory layers
+	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e
