@@ -1,7 +1,7 @@
 /* fuzz_extract.c - libFuzzer target for extract_json() / extract_skip_think().
  *
  *   clang -std=c17 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
- *     fuzz/fuzz_extract.c src/loop/extract.c src/util/\*.c -ljansson -lxxhash -lm
+ *     fuzz/fuzz_extract.c src/eval/extract.c src/util/\*.c -ljansson -lxxhash -lm
  *   ./a.out -max_total_time=60 fuzz/corpus/fuzz_extract
  *
  * Properties checked: no crash, no leak, no hang; a returned value is an object
