@@ -275,7 +275,7 @@ void llm_endpoint_config_init(struct llm_endpoint_config *cfg) {
   cfg->adaptive = 1;
 }
 
-static void ep_free(struct llm_ep *ep) {
+static void endpoint_free(struct llm_ep *ep) {
   if (!ep) return;
   for (int i = 0; i < ep->n_urls; i++) {
     free(ep->urls[i].base);
@@ -402,7 +402,7 @@ done: /* success or failure: the secret is wiped either way */
     free(auth);
   }
   if (rc == AD_ENOMEM) set_err(c, "out of memory adding endpoint '%s'", cfg->name); /* curl's */
-  ep_free(ep);
+  endpoint_free(ep);
   return rc;
 }
 
@@ -1084,7 +1084,7 @@ void llm_client_free(llm_client *c) {
   free(c->heap);
   for (struct llm_ep *ep = c->eps, *nx; ep; ep = nx) {
     nx = ep->next;
-    ep_free(ep);
+    endpoint_free(ep);
   }
   curl_multi_cleanup(c->multi);
   free(c);
