@@ -123,7 +123,9 @@ int cmd_run(int argc, char **argv) {
   struct recipe *rc = NULL;
   struct recipe_diag diag;
   memset(&diag, 0, sizeof diag);
-  if (recipe_load(path, NULL, &rc, &diag)) {
+  struct recipe_load_opts lo = {0};
+  lo.methods = method_name_list();
+  if (recipe_load(path, &lo, &rc, &diag)) {
     for (int i = 0; i < diag.n; i++) fprintf(stderr, "%s\n", diag.msgs[i]);
     if (diag.dropped) fprintf(stderr, "(%d more errors)\n", diag.dropped);
     recipe_diag_release(&diag);

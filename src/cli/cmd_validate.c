@@ -11,6 +11,7 @@
 
 #include "cli/cmd.h"
 #include "cli/opts.h"
+#include "loop/method.h"
 #include "recipe/recipe.h"
 #include "util/jsonx.h"
 
@@ -132,6 +133,7 @@ int cmd_validate(int argc, char **argv) {
   path = op.pos[0];
   struct recipe_load_opts opts = {0};
   opts.prompts_dir = prompts;
+  opts.methods = method_name_list();
   struct recipe *r = NULL;
   struct recipe_diag diag = {0};
   int rc = recipe_load(path, &opts, &r, &diag);

@@ -1,6 +1,7 @@
 /* callrec.c - recording model calls in the store (callrec.h). */
 #include "loop/callrec.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +11,10 @@
 void callrec_begin(struct callrec *r, const char *endpoint, const json_t *body) {
   memset(r, 0, sizeof *r);
   r->canon = jx_dump_canonical(body);
-  if (!r->canon) mem_oom(0); /* jansson fails only on memory for a valid object */
+  if (!r->canon) { /* jansson allocates through xmalloc: only a value it cannot encode */
+    fprintf(stderr, "autodata: internal error: a request body could not be serialised\n");
+    abort();
+  }
   r->canon_len = strlen(r->canon);
   store_cache_key_text(endpoint, r->canon, r->canon_len, r->key);
 }

@@ -117,14 +117,14 @@ static void sample_reset(struct ep_sample *s) {
   memset(s, 0, sizeof *s);
 }
 
+/* The step's failure (reason NULL: it succeeded); ep_failure() reads it. */
 static void set_failure(struct episode *ep, const char *reason, const char *detail) {
   xset_str(&ep->fail_reason, reason);
-  xset_str(&ep->fail_detail, detail ? detail : "");
+  xset_str(&ep->fail_detail, detail);
 }
 
 static void round_reset(struct episode *ep) {
   set_failure(ep, NULL, NULL);
-  xset_str(&ep->fail_detail, NULL);
   xset_str(&ep->instructions, NULL);
   xset_str(&ep->orch_error, NULL);
   json_decref(ep->chal_messages);
@@ -219,7 +219,7 @@ static json_t *build_request(struct episode *ep, enum recipe_role_id role, const
   p.response_format = rf;
   json_t *body = llm_request_build(ro->model, messages, &p);
   json_decref(rf);
-  if (!body) snprintf(err, errlen, "could not build the %s request", label);
+  if (!body) ad_set_err(err, errlen, "could not build the %s request", label);
   if (messages_out && body) *messages_out = messages;
   else json_decref(messages);
   return body;
@@ -262,11 +262,6 @@ static json_t *history_text(const struct episode *ep, int for_orchestrator) {
   return s;
 }
 
-/* A step failed before any call went out (a template error): the round ends. */
-static void end_round_now(struct episode *ep, const char *reason, const char *detail) {
-  ep_end_round(ep, reason, detail, 0);
-}
-
 /* ---- ORCHESTRATE ------------------------------------------------------------------ */
 
 void ep_orchestrate(struct episode *ep) {
@@ -279,7 +274,7 @@ void ep_orchestrate(struct episode *ep) {
                                sizeof err);
   json_decref(vars);
   if (!body) {
-    end_round_now(ep, "error:orchestrator", err);
+    ep_end_round(ep, "error:orchestrator", err, 0); /* before any call: a template error */
     return;
   }
   if (submit(ep, RECIPE_ROLE_ORCHESTRATOR, "orchestrator", 0, TAG(CALL_ORCHESTRATOR, 0, 0), body))
@@ -310,7 +305,7 @@ void ep_challenge(struct episode *ep) {
                                &ep->chal_messages, err, sizeof err);
   json_decref(vars);
   if (!body) {
-    end_round_now(ep, "error:challenger", err);
+    ep_end_round(ep, "error:challenger", err, 0); /* before any call: a template error */
     return;
   }
   if (submit(ep, RECIPE_ROLE_CHALLENGER, "challenger", 0, TAG(CALL_CHALLENGER, 0, 0), body))
@@ -335,7 +330,7 @@ static void repair(struct episode *ep, const char *problem) {
   ep->state = EP_REPAIR;
   ep->repaired = 1;
   if (!body) {
-    end_round_now(ep, "parse_error", problem);
+    ep_end_round(ep, "parse_error", problem, 0);
     return;
   }
   if (submit(ep, RECIPE_ROLE_CHALLENGER, "challenger_repair", 0, TAG(CALL_CHALLENGER, 0, 0), body))
@@ -388,7 +383,7 @@ void ep_quality(struct episode *ep) {
   json_t *body = build_request(ep, RECIPE_ROLE_QUALITY, "quality", 0, vars, NULL, err, sizeof err);
   json_decref(vars);
   if (!body) {
-    end_round_now(ep, "error:quality", err);
+    ep_end_round(ep, "error:quality", err, 0); /* before any call: a template error */
     return;
   }
   if (submit(ep, RECIPE_ROLE_QUALITY, "quality", 0, TAG(CALL_QUALITY, 0, 0), body)) park(ep);
@@ -554,7 +549,8 @@ void ep_solve(struct episode *ep, enum ep_state phase, int n) {
       json_decref(vars);
       for (int k = i; k < n; k++) ep->samples[ph][k].done = 1;
       ep->pending -= n - i;
-      if (ep->pending == 0) end_round_now(ep, P->error, err);
+      if (ep->pending == 0)
+        ep_end_round(ep, P->error, err, 0); /* before any call: a template error */
       return;
     }
     if (submit(ep, P->role, P->label, i, TAG(CALL_SOLVER, ph, i), body)) {
@@ -717,8 +713,14 @@ void ep_end_round(struct episode *ep, const char *reason, const char *detail, in
   history_add(ep, why, what);
   int max_rounds = ep->method->max_rounds ? ep->method->max_rounds : rc->budgets.rounds_per_source;
   int finished = ep->accepted >= rc->budgets.examples_per_source || ep->round >= max_rounds;
-  struct ep_round_end e = {ep->doc->id, ep->round, why,         rec, ex ? example_id : NULL,
-                           ex,          finished,  ep->accepted};
+  struct ep_round_end e = {.source_id = ep->doc->id,
+                           .round = ep->round,
+                           .reason = why,
+                           .cand_record = rec,
+                           .example_id = ex ? example_id : NULL,
+                           .example = ex,
+                           .finished = finished,
+                           .accepted = ep->accepted};
   int rc_store = ep->env.record(ep->env.data, &e);
   json_decref(rec);
   json_decref(ex);

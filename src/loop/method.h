@@ -69,7 +69,9 @@ struct method_ops {
 /* The methods, NULL-terminated, and lookup by name (NULL when unknown). */
 extern const struct method_ops *const method_table[];
 const struct method_ops *method_find(const char *name);
-/* "agentic, self-instruct or cot-self-instruct", for messages. */
+/* The names, NULL-terminated (for recipe_load_opts.methods), and as one phrase for
+ * messages ("agentic, self-instruct or cot-self-instruct"). Static storage. */
+const char *const *method_name_list(void);
 const char *method_names(void);
 /* The method's identity JSON (ops->identity, or {"name": name}). New reference. */
 json_t *method_identity(const struct method_ops *m, const struct bl_params *filter);

@@ -601,7 +601,6 @@ static const char *const k_checks[] = {
 static const char *const k_baselines[] = {"k", "rip_threshold", "ac_min_share", NULL};
 static const char *const k_output[] = {"folder", "store", NULL};
 static const char *const v_task[] = {"rubric", "verifiable", NULL};
-static const char *const v_method[] = {"agentic", "self-instruct", "cot-self-instruct", NULL};
 static const char *const v_format[] = {"auto", "jsonl", "dir", NULL};
 /* Indexed as enum score_matcher ("normalized" is read as SCORE_NORMALISED). */
 static const char *const v_matcher[] = {"auto", "exact",      "normalised", "numeric",
@@ -1271,8 +1270,13 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
     r->seed = x;
   r->sources.shuffle_seed = (uint64_t)r->seed;
   if ((v = map_get(L, root, "method"))) {
-    int m = get_enum(L, v, "method", v_method);
-    if (m >= 0) xset_str(&r->method, v_method[m]);
+    const char *const *names = L->opts ? L->opts->methods : NULL;
+    if (names) {
+      int m = get_enum(L, v, "method", names);
+      if (m >= 0) xset_str(&r->method, names[m]);
+    } else {
+      get_str(L, v, "method", 0, &r->method);
+    }
   }
   if ((v = map_get(L, root, "goal"))) get_str(L, v, "goal", 1, &r->goal);
   if ((v = map_get(L, root, "concurrency")))

@@ -128,7 +128,7 @@ struct recipe {
   char *name;
   enum cand_task task; /* "rubric" (default) | "verifiable" */
   int64_t seed;        /* default 1 */
-  char *method;        /* "agentic" (default) | "self-instruct" | "cot-self-instruct" */
+  char *method;        /* "agentic" (default), or one of recipe_load_opts.methods */
   char *goal;          /* "" when not set */
   int concurrency;     /* sources in flight; default 64 */
 
@@ -166,6 +166,9 @@ void recipe_diag_release(struct recipe_diag *d);
 struct recipe_load_opts {
   const char *prompts_dir; /* default prompts folder; NULL = recipe_default_prompts_dir() */
   int skip_prompts;        /* 1: do not read prompt files (fuzzing); prompts stay empty */
+  /* The names `method:` may take, NULL-terminated (the loop's method table,
+   * method_name_list()); NULL: any name is kept, for the caller to check. */
+  const char *const *methods;
   /* Variable lookup for ${VAR}; NULL = getenv. */
   const char *(*getenv_fn)(void *ud, const char *name);
   void *getenv_ud;

@@ -17,6 +17,7 @@
 #include "loop/method.h"
 #include "recipe/recipe.h"
 #include "source/source.h"
+#include "util/fs.h"
 #include "util/jsonx.h"
 #include "util/mem.h"
 
@@ -265,11 +266,8 @@ static void world_init(struct world *w, const char *extra, const char *task, con
     char path[256], *text = NULL;
     snprintf(path, sizeof path, "prompts/%s-%s.md", m->challenger_prompt,
              cand_task_name(w->rc->task));
-    FILE *fp = fopen(path, "rb");
-    cr_assert_not_null(fp, "%s", path);
-    text = xcalloc(1, 1 << 16);
-    size_t n = fread(text, 1, (1 << 16) - 1, fp);
-    fclose(fp);
+    size_t n = 0;
+    cr_assert_eq(fs_read_all(path, RECIPE_MAX_PROMPT_FILE, &text, &n), 0, "%s", path);
     char err[256];
     cr_assert_eq(tpl_prompt_compile(text, n, path, &w->method_tpl, err, sizeof err), 0, "%s", err);
     free(text);
@@ -895,6 +893,11 @@ Test(episode, method_table) {
   cr_assert_null(method_find("cot"));
   cr_assert_null(method_find(NULL));
   for (int i = 0; method_table[i]; i++) cr_assert_not_null(method_table[i]->next);
+  const char *const *names = method_name_list();
+  cr_assert_str_eq(names[0], "agentic");
+  cr_assert_str_eq(names[2], "cot-self-instruct");
+  cr_assert_null(names[3]);
+  cr_assert_str_eq(method_names(), "agentic, self-instruct or cot-self-instruct");
   struct bl_params p = {4, 0.5, 0.5};
   json_t *id = method_identity(&method_cot_self_instruct, &p);
   char *s = jx_dump_canonical(id);

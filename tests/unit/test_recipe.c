@@ -55,9 +55,13 @@ static const char *MINIMAL =
     "  judge: {endpoint: sim, model: sim-judge}\n";
 
 /* Load text as <tmpdir>/recipe.yaml (in memory). */
+/* The names a caller (the loop's method table) lets `method:` take. */
+static const char *const g_methods[] = {"agentic", "self-instruct", "cot-self-instruct", NULL};
+
 static int load(const char *text, struct recipe **r, struct recipe_diag *d) {
   struct recipe_load_opts o = {0};
   o.prompts_dir = promptdir;
+  o.methods = g_methods;
   o.getenv_fn = fake_env;
   char vp[128];
   snprintf(vp, sizeof vp, "%s/recipe.yaml", tmpdir);
@@ -746,6 +750,23 @@ Test(recipe, baselines_defaults) {
   cr_assert_eq(r->baselines.k, 4);
   cr_assert_float_eq(r->baselines.ac_min_share, 0.5, 1e-12);
   recipe_free(r);
+  free(t);
+}
+
+Test(recipe, method_names_come_from_the_caller) {
+  char *t = with("method: cot\n");
+  expect_error(t,
+               "9:9: method: unknown value 'cot'; expected one of: agentic, self-instruct, "
+               "cot-self-instruct");
+  /* Without a list the name is kept for the caller to check (the run refuses it). */
+  struct recipe_load_opts o = {0};
+  o.prompts_dir = promptdir;
+  struct recipe *r = NULL;
+  struct recipe_diag d = {0};
+  cr_assert_eq(recipe_load_mem(t, strlen(t), "r.yaml", &o, &r, &d), 0);
+  cr_assert_str_eq(r->method, "cot");
+  recipe_free(r);
+  recipe_diag_release(&d);
   free(t);
 }
 
