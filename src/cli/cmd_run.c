@@ -1,8 +1,10 @@
 /* cmd_run.c - `autodata run RECIPE`: run (or resume) a recipe end to end. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cmd.h"
 #include "cli/opts.h"
@@ -12,6 +14,21 @@
 #include "report/report.h"
 #include "store/store.h"
 #include "util/buf.h"
+
+/* A recipe whose roles are all sim models and whose corpus file does not exist:
+ * after the loop's "cannot open" error, the one command that makes a sim corpus. */
+static void sim_corpus_hint(const struct recipe *rc) {
+  const char *p = rc->sources.path;
+  struct stat sb;
+  if (!p || !stat(p, &sb) || errno != ENOENT) return;
+  for (int i = 0; i < RECIPE_N_ROLES; i++)
+    if (rc->roles[i].present && (!rc->roles[i].model || strncmp(rc->roles[i].model, "sim-", 4)))
+      return;
+  fprintf(stderr,
+          "autodata run: this recipe runs on the sim world; make its corpus first with\n"
+          "  autodata sim-sources --count 100 --out %s\n",
+          p);
+}
 
 enum {
   O_LIMIT = 1,
@@ -142,6 +159,7 @@ int cmd_run(int argc, char **argv) {
   int status = 0;
   if (rc_) {
     fprintf(stderr, "autodata run: %s\n", err[0] ? err : ad_strerror(rc_));
+    sim_corpus_hint(rc);
     status = 1;
   } else {
     size_t finished = sum.done + sum.exhausted;

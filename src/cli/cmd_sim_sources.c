@@ -7,6 +7,7 @@
 #include "cli/cmd.h"
 #include "cli/opts.h"
 #include "sim/sources.h"
+#include "util/fs.h"
 
 enum { O_COUNT = 1, O_SEED, O_FACTS, O_OUT };
 static const struct opts_spec sim_sources_opts[] = {
@@ -15,7 +16,7 @@ static const struct opts_spec sim_sources_opts[] = {
     {"facts-per-source", "K", O_FACTS,
      "facts per source, 1.." OPTS_STR(SIM_SOURCE_MAX_FACTS) " (default " OPTS_STR(
          SIM_SOURCE_DEFAULT_FACTS) ")"},
-    {"out", "FILE", O_OUT, "output file (default: standard output)"},
+    {"out", "FILE", O_OUT, "output file, its folder made if missing (default: standard output)"},
     {0}};
 static const struct opts_cli sim_sources_cli = {
     "sim-sources", "[--count N] [--seed S] [--facts-per-source K] [--out FILE]",
@@ -60,6 +61,14 @@ int cmd_sim_sources(int argc, char **argv) {
   }
   FILE *f = stdout;
   if (out) {
+    char *dir = strchr(out, '/') ? fs_dirname(out) : NULL; /* its folder, made if missing */
+    int mk = dir ? fs_mkdirs(dir) : 0;
+    if (mk) {
+      fprintf(stderr, "autodata: sim-sources: cannot create folder %s: %s\n", dir, strerror(errno));
+      free(dir);
+      return 1;
+    }
+    free(dir);
     f = fopen(out, "w");
     if (!f) {
       fprintf(stderr, "autodata: sim-sources: cannot open %s for writing: %s\n", out,
