@@ -321,6 +321,16 @@ static json_t *sample_of(const json_t *call, const json_t *judge, const json_t *
   return s;
 }
 
+static int is_ok(const json_t *o) {
+  return jx_str(o, "status") && !strcmp(jx_str(o, "status"), "ok");
+}
+
+/* 1 when a sample counts in the statistics: its answer and its judgement (if any) arrived */
+static int sample_judged(const json_t *s) {
+  const json_t *j = json_object_get(s, "judge");
+  return is_ok(s) && (!json_is_object(j) || is_ok(j));
+}
+
 static size_t build_samples(json_t *rnd) {
   json_t *calls = json_object_get(rnd, "calls");
   const json_t *cand = round_candidate(json_object_get(rnd, "candidates"));
@@ -388,6 +398,23 @@ static size_t build_samples(json_t *rnd) {
         json_array_set(arr, b - 1, y);
         json_array_set_new(arr, b, x);
       }
+  }
+  /* the score the loop recorded for each judged sample: "<role>_scores" of the
+   * round's record lists them in sample order, leaving out samples whose solver or
+   * judge call failed; only when the round has one candidate and the counts agree */
+  const json_t *cands = json_object_get(rnd, "candidates");
+  const json_t *rec = json_array_size(cands) == 1 ? json_array_get(cands, 0) : NULL;
+  json_object_foreach(samples, role, arr) {
+    char key[112];
+    snprintf(key, sizeof key, "%s_scores", role);
+    const json_t *scores = json_object_get(rec, key);
+    size_t k, used = 0, judged = 0;
+    json_t *smp;
+    json_array_foreach(arr, k, smp) judged += sample_judged(smp);
+    if (!json_is_array(scores) || judged != json_array_size(scores)) continue;
+    json_array_foreach(arr, k, smp) {
+      if (sample_judged(smp)) json_object_set(smp, "score", json_array_get(scores, used++));
+    }
   }
   json_object_set_new(rnd, "samples", samples);
   return count;
@@ -568,6 +595,8 @@ static void print_sample(FILE *f, const json_t *s) {
   fprintf(f, "    #%lld", jx_int(s, "sample", 0) + 1);
   const json_t *j = json_object_get(s, "judge");
   if (json_object_get(j, "score")) fprintf(f, "  score %.3f", jx_num(j, "score", 0));
+  else if (json_is_number(json_object_get(s, "score")))
+    fprintf(f, "  score %.3f", jx_num(s, "score", 0));
   const char *st = jx_str(s, "status");
   if (st && strcmp(st, "ok"))
     fprintf(f, "  %s: %s", st, jx_str(s, "error") ? jx_str(s, "error") : "");

@@ -22,7 +22,8 @@
  * A sample pairs one solver answer with its judgement: {"sample": i (0-based),
  * "model","status","error","answer","judge": {"status","error","content",
  * "verdicts": [{"criterion": k (1-based),"text","weight","met","reason"}],
- * "score"} | null}. A solver call's sample index is recovered from its sampling
+ * "score"} | null, "score": the score the loop recorded for it (when the record's
+ * scores can be matched to the samples)}. A solver call's sample index is recovered from its sampling
  * seed (the loop derives it from run seed, source, round, role and sample; see
  * util/rng.h); a call whose seed matches none is numbered in call order.
  * When a (role, sample) was called more than once (a resumed round), the last

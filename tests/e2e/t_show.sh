@@ -57,6 +57,10 @@ for sid in ids:
             if [s["sample"] for s in ss] != list(range(len(ss))): bad.append((sid, r["round"], role, "sample order"))
             for s in ss:
                 if not s["answer"]: bad.append((sid, r["round"], role, "no answer", s["sample"]))
+            if ss and not rec.get("sample_errors") and len(r["candidates"]) == 1:
+                want = rec.get(role + "_scores") or []
+                if [s.get("score") for s in ss] != want:
+                    bad.append((sid, r["round"], role, "recorded scores", [s.get("score") for s in ss], want))
             scores = [s["judge"]["score"] for s in ss if s["judge"] and "score" in s["judge"]]
             if ss and ss[0]["judge"] and not rec.get("sample_errors"):
                 want = rec.get(role + "_scores") or []
