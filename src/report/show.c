@@ -203,7 +203,7 @@ static int resolve_keys(store *st, store_id run, struct call_scan *cs, json_t *r
     rc = store_runs_each(st, scan_run, &ids);
     struct key_scan ks = {cs, want};
     for (int i = ids.n - 1; !rc && i >= 0; i--)
-      rc = store_calls_each(st, ids.ids[i], NULL, 1, scan_key, &ks);
+      rc = store_source_calls_each(st, ids.ids[i], cs->src, 1, scan_key, &ks);
     json_object_foreach(rounds, rk, rnd) {
       size_t i;
       json_t *c;
@@ -487,9 +487,9 @@ int report_show_build(store *st, store_id run, const char *source_id, int round,
   }
   rounds = json_object();
   struct cand_scan cs = {source_id, round, rounds};
-  rc = store_candidates_each(st, rid, NULL, scan_cand, &cs);
+  rc = store_source_candidates_each(st, rid, source_id, scan_cand, &cs);
   struct call_scan ks = {st, source_id, round, (uint64_t)jx_int(row, "seed", 0), prompts, rounds};
-  if (!rc) rc = store_calls_each(st, rid, NULL, 1, scan_call, &ks);
+  if (!rc) rc = store_source_calls_each(st, rid, source_id, 1, scan_call, &ks);
   if (!rc) rc = resolve_keys(st, rid, &ks, rounds);
   if (rc) {
     rc = report_err(err, n, rc, "%s", store_errmsg(st));

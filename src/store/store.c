@@ -318,6 +318,20 @@ int store_calls_each(store *st, store_id run, const char *role, int with_bodies,
   return st->ops->calls_each(st, run, role, with_bodies, fn, ud);
 }
 
+int store_source_candidates_each(store *st, store_id run, const char *source_id, store_row_fn fn,
+                                 void *ud) {
+  NEED_FN(st, fn);
+  if (!source_id) return store_seterr(st, AD_EINVAL, "no source id given");
+  return st->ops->source_candidates_each(st, run, source_id, fn, ud);
+}
+
+int store_source_calls_each(store *st, store_id run, const char *source_id, int with_bodies,
+                            store_row_fn fn, void *ud) {
+  NEED_FN(st, fn);
+  if (!source_id) return store_seterr(st, AD_EINVAL, "no source id given");
+  return st->ops->source_calls_each(st, run, source_id, with_bodies, fn, ud);
+}
+
 int store_events_each(store *st, store_id run, store_row_fn fn, void *ud) {
   NEED_FN(st, fn);
   return st->ops->events_each(st, run, fn, ud);

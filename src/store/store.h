@@ -294,6 +294,13 @@ AD_WUR int store_examples_each(store *st, store_id run, store_row_fn fn, void *u
  * ordered by id; role NULL = all. request/reply only when with_bodies. */
 AD_WUR int store_calls_each(store *st, store_id run, const char *role, int with_bodies,
                             store_row_fn fn, void *ud);
+/* The rows of store_candidates_each() (verdict NULL) and store_calls_each() (role
+ * NULL) of one source only, in the same order: reads no other source's records or
+ * bodies (`autodata show`). */
+AD_WUR int store_source_candidates_each(store *st, store_id run, const char *source_id,
+                                        store_row_fn fn, void *ud);
+AD_WUR int store_source_calls_each(store *st, store_id run, const char *source_id, int with_bodies,
+                                   store_row_fn fn, void *ud);
 /* {"id","time","level","event":{}} ordered by id. */
 AD_WUR int store_events_each(store *st, store_id run, store_row_fn fn, void *ud);
 

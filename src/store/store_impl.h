@@ -44,6 +44,10 @@ struct store_ops {
   int (*calls_each)(store *st, store_id run, const char *role, int with_bodies, store_row_fn fn,
                     void *ud);
   int (*events_each)(store *st, store_id run, store_row_fn fn, void *ud);
+  int (*source_candidates_each)(store *st, store_id run, const char *source_id, store_row_fn fn,
+                                void *ud);
+  int (*source_calls_each)(store *st, store_id run, const char *source_id, int with_bodies,
+                           store_row_fn fn, void *ud);
   int (*stats)(store *st, store_id run, json_t **out);
 };
 

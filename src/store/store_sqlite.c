@@ -1404,16 +1404,15 @@ static int sq_examples_each(store *st, store_id run, store_row_fn fn, void *ud) 
                      NULL, cols, NCOLS(cols), fn, ud);
 }
 
+static const struct col call_cols[] = {
+    {"id", 'i'},           {"role", 't'},        {"source_id", 't'},     {"round", 'i'},
+    {"endpoint", 't'},     {"model", 't'},       {"cache_key", 't'},     {"status", 't'},
+    {"error", 't'},        {"http_status", 'i'}, {"prompt_tokens", 'i'}, {"completion_tokens", 'i'},
+    {"latency_us", 'i'},   {"attempts", 'i'},    {"retries", 'i'},       {"cache_hit", 'b'},
+    {"attempt_list", 'j'}, {"request", 't'},     {"reply", 't'}};
+
 static int sq_calls_each(store *st, store_id run, const char *role, int with_bodies,
                          store_row_fn fn, void *ud) {
-  static const struct col cols[] = {
-      {"id", 'i'},          {"role", 't'},          {"source_id", 't'},
-      {"round", 'i'},       {"endpoint", 't'},      {"model", 't'},
-      {"cache_key", 't'},   {"status", 't'},        {"error", 't'},
-      {"http_status", 'i'}, {"prompt_tokens", 'i'}, {"completion_tokens", 'i'},
-      {"latency_us", 'i'},  {"attempts", 'i'},      {"retries", 'i'},
-      {"cache_hit", 'b'},   {"attempt_list", 'j'},  {"request", 't'},
-      {"reply", 't'}};
   char sql[512];
   snprintf(sql, sizeof sql,
            "SELECT c.id, role, source_id, round, endpoint, model, cache_key, status, error, "
@@ -1422,7 +1421,33 @@ static int sq_calls_each(store *st, store_id run, const char *role, int with_bod
            with_bodies ? ", b.request, b.reply" : "",
            with_bodies ? " LEFT JOIN call_bodies b ON b.call_id = c.id" : "",
            role ? " AND role = ?2" : "");
-  return each_in_run(st, run, sql, role, cols, NCOLS(cols) - (with_bodies ? 0 : 2), fn, ud);
+  return each_in_run(st, run, sql, role, call_cols, NCOLS(call_cols) - (with_bodies ? 0 : 2), fn,
+                     ud);
+}
+
+static int sq_source_candidates_each(store *st, store_id run, const char *source_id,
+                                     store_row_fn fn, void *ud) {
+  static const struct col cols[] = {{"source_id", 't'}, {"round", 'i'},  {"index", 'i'},
+                                    {"verdict", 't'},   {"reason", 't'}, {"record", 'j'}};
+  return each_in_run(st, run,
+                     "SELECT source_id, round, idx, verdict, reason, record FROM candidates "
+                     "WHERE run = ?1 AND source_id = ?2 ORDER BY source_id, round, idx",
+                     source_id, cols, NCOLS(cols), fn, ud);
+}
+
+/* The columns of sq_calls_each(), for one source (bodies joined for its rows only). */
+static int sq_source_calls_each(store *st, store_id run, const char *source_id, int with_bodies,
+                                store_row_fn fn, void *ud) {
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "SELECT c.id, role, source_id, round, endpoint, model, cache_key, status, error, "
+           "http_status, prompt_tokens, completion_tokens, latency_us, attempts, retries, "
+           "cache_hit, attempt_list%s FROM calls c%s WHERE run = ?1 AND source_id = ?2 "
+           "ORDER BY c.id",
+           with_bodies ? ", b.request, b.reply" : "",
+           with_bodies ? " LEFT JOIN call_bodies b ON b.call_id = c.id" : "");
+  return each_in_run(st, run, sql, source_id, call_cols, NCOLS(call_cols) - (with_bodies ? 0 : 2),
+                     fn, ud);
 }
 
 static int sq_events_each(store *st, store_id run, store_row_fn fn, void *ud) {
@@ -1683,5 +1708,7 @@ const struct store_ops store_sqlite_ops = {
     .examples_each = sq_examples_each,
     .calls_each = sq_calls_each,
     .events_each = sq_events_each,
+    .source_candidates_each = sq_source_candidates_each,
+    .source_calls_each = sq_source_calls_each,
     .stats = sq_stats,
 };

@@ -711,6 +711,48 @@ Test(store, iterators_order_and_content) {
   store_close(st);
 }
 
+Test(store, one_sources_rows_only) {
+  store *st = open_rw(dbpath);
+  store_id run = simple_run(st);
+  json_t *rec = json_pack("{s:s}", "question", "q");
+  cr_assert_eq(store_candidate_put(st, run, "s2", 1, 0, "rejected", "too_easy", rec), 0);
+  cr_assert_eq(store_candidate_put(st, run, "s1", 2, 0, "rejected", "no_gap", rec), 0);
+  cr_assert_eq(store_candidate_put(st, run, "s1", 1, 0, "rejected", "too_hard", rec), 0);
+  json_decref(rec);
+  struct collect r = {.key = "reason"};
+  cr_assert_eq(store_source_candidates_each(st, run, "s1", collect_fn, &r), 0, "%s",
+               store_errmsg(st));
+  cr_assert_eq(r.n, 2);
+  cr_assert_str_eq(r.ids[0], "too_hard", "by round");
+  cr_assert_str_eq(r.ids[1], "no_gap");
+
+  put_call(st, run, "judge", NULL, "{\"a\":1}", NULL, 0); /* put_call: source s1 */
+  struct store_call other = {.run = run,
+                             .role = "judge",
+                             .source_id = "s2",
+                             .round = 1,
+                             .endpoint = "local",
+                             .model = "m",
+                             .request = "{}",
+                             .reply = "{}"};
+  cr_assert_eq(store_call_put(st, &other), 0);
+  put_call(st, run, "weak", NULL, "{\"b\":2}", NULL, 0);
+  struct collect k = {.key = "reply"};
+  cr_assert_eq(store_source_calls_each(st, 0, "s1", 1, collect_fn, &k), 0, "%s", store_errmsg(st));
+  cr_assert_eq(k.n, 2);
+  cr_assert_str_eq(k.ids[0], "{\"a\":1}", "by id, with bodies");
+  cr_assert_str_eq(k.ids[1], "{\"b\":2}");
+  struct collect nb = {.key = "reply"};
+  cr_assert_eq(store_source_calls_each(st, run, "s2", 0, collect_fn, &nb), 0);
+  cr_assert_eq(nb.n, 1);
+  cr_assert_str_eq(nb.ids[0], "(null)", "no bodies when not asked");
+  struct collect none = {.key = "reply"};
+  cr_assert_eq(store_source_calls_each(st, run, "nope", 1, collect_fn, &none), 0);
+  cr_assert_eq(none.n, 0);
+  cr_assert_eq(store_source_calls_each(st, run, NULL, 1, collect_fn, &none), AD_EINVAL);
+  store_close(st);
+}
+
 /* ---- aggregates ---- */
 
 Test(store, stats_aggregates) {
