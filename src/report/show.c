@@ -420,15 +420,12 @@ static size_t build_samples(json_t *rnd) {
   return count;
 }
 
+/* The programmatic checks run on every parsed candidate, before anything else. */
 static const char *checks_state(const json_t *cands) {
   const json_t *last = json_array_get(cands, json_array_size(cands) - 1);
   const char *reason = jx_str(last, "reason");
   if (reason && !strncmp(reason, "check:", 6)) return "failed";
-  if (!json_is_object(json_object_get(last, "candidate"))) return "not_run";
-  if (json_is_object(json_object_get(last, "quality")) ||
-      json_is_object(json_object_get(last, "stats")) || !reason)
-    return "passed";
-  return "not_run";
+  return json_is_object(json_object_get(last, "candidate")) ? "passed" : "not_run";
 }
 
 static int cmp_round(const void *a, const void *b) {
@@ -550,9 +547,13 @@ static void put_block(FILE *f, const char *text, int ind) {
 
 static void field(FILE *f, int ind, const char *label, const json_t *v) {
   fprintf(f, "%*s%-11s ", ind, "", label);
-  if (json_is_string(v)) put_block(f, json_string_value(v), ind + 12);
-  else if (!v || json_is_null(v)) fprintf(f, "-\n");
-  else {
+  if (json_is_string(v) && !*json_string_value(v)) {
+    fprintf(f, "(empty)\n");
+  } else if (json_is_string(v)) {
+    put_block(f, json_string_value(v), ind + 12);
+  } else if (!v || json_is_null(v)) {
+    fprintf(f, "-\n");
+  } else {
     char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     fprintf(f, "%s\n", t ? t : "?");
     free(t);

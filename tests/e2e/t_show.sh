@@ -87,6 +87,15 @@ check "run 2 (cache hits): the same, answers found through the cache" check_all 
 check "--prompts gives every call's rendered messages" check_all "$T/r/store.db" 1 --prompts
 check "verifiable run: every round, candidate, call and sample" check_all "$T/v/store.db" 1
 
+# over HTTP with faults: failed calls, retries, garbage replies
+PORT=$(free_port)
+start_sim_server "$PORT" --faults 500=0.05,garbage=0.05,truncate=0.03 --retry-after 0
+AUTODATA_SIM_URL=http://127.0.0.1:$PORT/v1 AUTODATA_OUT=$T/h "$AUTODATA" run examples/sim-http.yaml \
+  --quiet >"$T/h.out" 2>&1
+rc=$?
+check "faulty HTTP run finishes or stops to be resumed (exit 0 or 3)" test $rc -eq 0 -o $rc -eq 3
+check "faulty HTTP run: every round, candidate, call and sample" check_all "$T/h/store.db" 1
+
 S=$(sqlite3 "$T/r/store.db" "select source_id from sources where run=1 and rounds_used>=2 limit 1")
 "$AUTODATA" show "$T/r" --source "$S" >"$T/dir.txt" 2>&1
 "$AUTODATA" show "$T/r/store.db" --source "$S" >"$T/file.txt" 2>&1
