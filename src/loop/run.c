@@ -215,8 +215,8 @@ static int infra_failure(const struct llm_result *res) {
 static void on_infra_failure(struct run *r, const struct call *c, const struct llm_result *res) {
   const char *endpoint = r->rc->roles[c->role].endpoint;
   const char *why = res->error ? res->error : ad_strerror(res->rc);
-  log_warn("%s call failed after %d attempts, source set aside for a later run: %s", c->label,
-           res->attempts, why);
+  log_warn("%s call failed after %d attempt%s, source set aside for a later run: %s", c->label,
+           res->attempts, res->attempts == 1 ? "" : "s", why);
   put_event(r, LOG_WARN,
             json_pack("{s:s,s:s,s:s,s:s?}", "msg", "infrastructure failure", "endpoint", endpoint,
                       "error", why, "source_id", c->source_id));
@@ -444,26 +444,52 @@ static void progress(struct run *r, int final) {
   int64_t now = time_now_ms();
   int interval = r->live_progress ? 250 : 5000;
   if (!final && now - r->last_progress_ms < interval) return;
+  /* Rates over less than a second are noise (the first line used to say thousands of calls/s). */
+  if (!final && now - r->t0_ms < 1000) return;
   r->last_progress_ms = now;
   const struct run_summary *s = r->sum;
   double el = (double)(now - r->t0_ms) / 1000.0;
   size_t finished = s->done + s->exhausted;
   size_t fresh = finished - s->skipped_done;
   double rate = finished ? 100.0 * (double)s->done / (double)finished : 0;
-  double eta = fresh && el > 0 ? el / (double)fresh * (double)(r->corpus.n - finished) : -1;
-  char etas[32] = "?";
-  if (eta >= 0) snprintf(etas, sizeof etas, "%.0fs", eta);
+  char tail[64];
+  if (final) {
+    snprintf(tail, sizeof tail, "%s after %.0fs", s->stopped ? "stopped" : "finished", el);
+  } else if (fresh && el > 0) {
+    snprintf(tail, sizeof tail, "ETA %.0fs", el / (double)fresh * (double)(r->corpus.n - finished));
+  } else {
+    snprintf(tail, sizeof tail, "ETA unknown until a source finishes");
+  }
   char costs[32] = "";
   if (s->cost > 0) snprintf(costs, sizeof costs, ", $%.2f", s->cost);
   char line[400];
   snprintf(line, sizeof line,
            "sources %zu/%zu, accepted %zu (%.0f%% of finished), %.1f calls/s, %.0f tok/s%s, "
-           "cache %lld, ETA %s",
+           "cache %lld, %s",
            finished, r->corpus.n, s->accepted, rate, el > 0 ? (double)s->calls_sent / el : 0,
            el > 0 ? (double)(s->prompt_tokens + s->completion_tokens) / el : 0, costs,
-           (long long)s->cache_hits, final ? "0s" : etas);
+           (long long)s->cache_hits, tail);
   if (r->live_progress) fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
   else fprintf(stderr, "autodata: %s\n", line);
+  fflush(stderr);
+}
+
+/* The first signal is acknowledged at once, with what the run is waiting for: with a stuck
+ * server the calls in flight can take minutes, and silence looks like a hang. */
+static void acknowledge_stop(struct run *r, int signals_seen) {
+  if (r->live_progress) fputs("\r\033[K", stderr);
+  if (signals_seen >= 2) {
+    fprintf(stderr,
+            "autodata: second interrupt: abandoning %d call(s) in flight; writing the "
+            "outputs (the run resumes where it stopped)\n",
+            llm_client_pending(r->llm));
+  } else {
+    fprintf(stderr,
+            "autodata: interrupted: starting no new work; waiting for %d call(s) in flight "
+            "across %d source(s) to finish, then writing the outputs (interrupt again to "
+            "abandon them)\n",
+            llm_client_pending(r->llm), r->active);
+  }
   fflush(stderr);
 }
 
@@ -703,6 +729,7 @@ static void loop(struct run *r) {
         snprintf(sum->stop_reason, sizeof sum->stop_reason, "interrupted by a signal");
       }
       r->stopping = 1;
+      acknowledge_stop(r, signals_seen);
       if (signals_seen >= 2) llm_client_cancel_all(r->llm);
     }
     start_episodes(r);
