@@ -115,7 +115,6 @@ static void sample_reset(struct ep_sample *s) {
   free(s->answer);
   free(s->error);
   json_decref(s->judge_messages);
-  free(s->judge_raw);
   memset(s, 0, sizeof *s);
 }
 
@@ -562,27 +561,30 @@ static void judge(struct episode *ep, int ph, int i) {
     sample_set_aside(ep, ph, i);
 }
 
-/* The judge's repair turn: its conversation, its reply and why it was invalid, with the
- * same schema. 0, or the call could not be made (the sample is then settled). */
+/* The judge's repair turn: the same request, its task restated after a note that names
+ * why the last judgement could not be used, with the same schema. (The note comes
+ * first, so the response under judgement stays the last thing the judge reads.) */
 static void judge_repair(struct episode *ep, int ph, int i, const char *problem) {
   struct ep_sample *s = &ep->samples[ph][i];
   s->judge_repaired = 1;
   json_t *messages = json_deep_copy(s->judge_messages);
-  json_array_append_new(messages, json_pack("{s:s,s:s}", "role", "assistant", "content",
-                                            s->judge_raw ? s->judge_raw : ""));
-  char msg[1024];
+  json_t *last = json_array_get(messages, json_array_size(messages) - 1);
+  const char *task = jx_str(last, "content");
+  char note[1024];
   if (is_verifiable(ep))
-    snprintf(msg, sizeof msg,
-             "Your judgement could not be used: %s\nReply again with only the JSON object "
-             "{\"correct\": true or false, \"reason\": \"...\"} and nothing before or after it.",
+    snprintf(note, sizeof note,
+             "NOTE: your previous judgement of this response could not be used: %s\nReply "
+             "with only the JSON object {\"correct\": true or false, \"reason\": \"...\"}.\n\n",
              problem);
   else
-    snprintf(msg, sizeof msg,
-             "Your judgement could not be used: %s\nReply again with only the corrected JSON "
-             "object: exactly one verdict for each criterion from 1 to %d, each with a boolean "
-             "\"met\", and nothing before or after it.",
+    snprintf(note, sizeof note,
+             "NOTE: your previous judgement of this response could not be used: %s\nReply "
+             "with only the JSON object: exactly one verdict for each criterion from 1 to %d, "
+             "each with a boolean \"met\".\n\n",
              problem, ep->cand.n_rubric);
-  json_array_append_new(messages, json_pack("{s:s,s:s}", "role", "user", "content", msg));
+  char *text = xasprintf("%s%s", note, task ? task : "");
+  json_object_set_new(last, "content", jx_string_lossy(text, strlen(text)));
+  free(text);
   char label[32];
   snprintf(label, sizeof label, "%s_repair", k_phases[ph].judge_label);
   struct llm_params p;
@@ -633,7 +635,6 @@ static void on_judge(struct episode *ep, int ph, int i, const struct ep_reply *o
     free(w);
   }
   if (rc && !s->judge_repaired) {
-    xset_str(&s->judge_raw, out->content);
     judge_repair(ep, ph, i, err);
     return;
   }

@@ -127,9 +127,8 @@ struct ep_sample {
   double score; /* in [0, 1] */
   char *answer; /* the solver's reply, or NULL */
   char *error;  /* why there is no score, or NULL */
-  /* the judge call, for its repair turn: its request messages and reply (owned) */
+  /* the judge call's request messages, for its repair turn (owned) */
   json_t *judge_messages;
-  char *judge_raw;
   int judge_repaired; /* the judgement was invalid and a repair turn was asked for */
   int judge_invalid;  /* the judgement stayed invalid (the sample has an error) */
 };
