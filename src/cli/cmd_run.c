@@ -164,8 +164,8 @@ int cmd_run(int argc, char **argv) {
     if (sum.cost > 0) printf(", cost: %.4f", sum.cost);
     printf("\n");
     if (sum.judgements > 0)
-      printf("judgements: %lld, invalid after their repair turn: %lld\n",
-             (long long)sum.judgements, (long long)sum.judgements_invalid);
+      printf("judgements: %lld, invalid after their repair turn: %lld\n", (long long)sum.judgements,
+             (long long)sum.judgements_invalid);
     if (sum.stopped)
       printf("stopped: %s (run the same command again to resume)\n", sum.stop_reason);
     else if (sum.parked)

@@ -917,7 +917,7 @@ static void parse_role(struct ld *L, enum recipe_role_id id, yaml_node_t *n) {
   if ((v = map_get(L, n, "temperature"))) get_num(L, v, FP("temperature"), 0, 10, &ro->temperature);
   if ((v = map_get(L, n, "top_p"))) get_num(L, v, FP("top_p"), 0, 1, &ro->top_p);
   if ((v = map_get(L, n, "max_tokens")))
-    get_intv(L, v, FP("max_tokens"), 1, 100000000, &ro->max_tokens);
+    get_intv(L, v, FP("max_tokens"), 0, 100000000, &ro->max_tokens);
   if ((v = map_get(L, n, "extra"))) ro->extra = get_object(L, v, FP("extra"));
   if (solver && (v = map_get(L, n, "samples"))) {
     if (!get_intv(L, v, FP("samples"), 1, ACCEPT_MAX_SAMPLES, &ro->samples))
@@ -932,15 +932,27 @@ static void role_defaults(struct recipe *r) {
     ro->endpoint_index = -1;
     ro->top_p = LLM_UNSET;
     ro->samples = 1;
+    /* max_tokens: room for a reasoning model's thinking plus the reply, and a bound on
+     * a reply that runs away (docs/servers.md); 0 in the recipe = not sent */
     switch (i) {
     case RECIPE_ROLE_WEAK:
     case RECIPE_ROLE_STRONG:
       ro->temperature = 1.0;
       ro->samples = 3;
+      ro->max_tokens = 8192;
       break;
     case RECIPE_ROLE_CHALLENGER:
-    case RECIPE_ROLE_ORCHESTRATOR: ro->temperature = 0.7; break;
-    default: ro->temperature = 0.0; break;
+      ro->temperature = 0.7;
+      ro->max_tokens = 4096;
+      break;
+    case RECIPE_ROLE_ORCHESTRATOR:
+      ro->temperature = 0.7;
+      ro->max_tokens = 2048;
+      break;
+    default:
+      ro->temperature = 0.0;
+      ro->max_tokens = 2048;
+      break;
     }
   }
 }

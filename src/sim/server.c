@@ -307,10 +307,11 @@ static char *ctx_overflow(const struct sim_server_opts *o, const json_t *req) {
   if (o->ctx_size <= 0 || !req) return NULL;
   long long n = prompt_tokens(req);
   if (n <= o->ctx_size) return NULL;
-  return xasprintf("{\"error\":{\"code\":400,\"message\":\"request (%lld tokens) exceeds the "
-                   "available context size (%d tokens), try increasing it\",\"type\":"
-                   "\"exceed_context_size_error\",\"n_prompt_tokens\":%lld,\"n_ctx\":%d}}",
-                   n, o->ctx_size, n, o->ctx_size);
+  return xasprintf(
+      "{\"error\":{\"code\":400,\"message\":\"request (%lld tokens) exceeds the "
+      "available context size (%d tokens), try increasing it\",\"type\":"
+      "\"exceed_context_size_error\",\"n_prompt_tokens\":%lld,\"n_ctx\":%d}}",
+      n, o->ctx_size, n, o->ctx_size);
 }
 
 /* Rewrite a verdicts reply: drop the last verdict, or repeat the first. */
@@ -328,8 +329,8 @@ static char *mangle_verdicts(const char *content, int dup) {
 }
 
 /* Apply the behaviours to a 200 chat reply r of request req (both parsed here). */
-static void apply_behaviours(const struct sim_server_opts *o, const json_t *req,
-                             const char *body, size_t len, struct sim_response *r) {
+static void apply_behaviours(const struct sim_server_opts *o, const json_t *req, const char *body,
+                             size_t len, struct sim_response *r) {
   if (!req || r->status != 200) return;
   json_t *rep = json_loadb(r->body, r->len, 0, NULL);
   json_t *choice = json_array_get(json_object_get(rep, "choices"), 0);
