@@ -950,6 +950,13 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
   r.schema_warned = xcalloc((size_t)rc->n_endpoints + 1, sizeof *r.schema_warned);
 
   loop(&r);
+  for (int i = 0; i < RECIPE_N_ROLES; i++) /* how each shaped role's replies went */
+    if (r.tally[i].seen)
+      put_event(&r, LOG_INFO,
+                json_pack("{s:s,s:s,s:I,s:I}", "msg", "replies", "role",
+                          recipe_role_name((enum recipe_role_id)i), "seen",
+                          (json_int_t)r.tally[i].seen, "unusable",
+                          (json_int_t)r.tally[i].unusable));
   if (store_run_set_status(r.st, r.run_id,
                            r.fatal        ? "failed"
                            : sum->stopped ? "interrupted"
