@@ -196,8 +196,13 @@ static int run_call(struct run *r, struct episode *ep, const struct ep_call *ec)
 static void resend_without_schema(struct run *r, struct call *c, const struct llm_result *res) {
   const char *endpoint = r->rc->roles[c->role].endpoint;
   if (!json_object_get(r->no_schema, endpoint)) {
-    log_warn("endpoint '%s' refused response_format (%s); sending its requests without it",
-             endpoint, res->error);
+    log_warn("endpoint '%s' refused response_format (%s); sending its requests without it%s",
+             endpoint, res->error,
+             r->rc->endpoints[r->rc->roles[c->role].endpoint_index].json_schema ==
+                     RECIPE_SCHEMA_STRICT
+                 ? " (if the server only rejects some schema keywords, json_schema: basic on the "
+                   "endpoint keeps the shapes; docs/servers.md)"
+                 : "");
     put_event(r, LOG_WARN,
               json_pack("{s:s,s:s,s:s}", "msg", "endpoint refused response_format", "endpoint",
                         endpoint, "error", res->error));
