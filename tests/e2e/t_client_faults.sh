@@ -112,7 +112,8 @@ while time.time() - t < 30:
     except socket.timeout: pass
 PY
 E2E_PIDS+=($!)
-sleep 0.5
+# wait until it listens (python can take seconds to start on a loaded machine)
+for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null && break; sleep 0.1; done
 start=$(date +%s)
 "$AUTODATA" chat --base-url "http://127.0.0.1:$hport/v1" --model m --timeout-ms 500 --retries 1 "hi" \
   >/dev/null 2>"$E2E_TMP/h.err"
