@@ -27,11 +27,14 @@ check "--cache-from run exits 0" test $? -eq 0
 check "--cache-from sends no call" grep -q "model calls sent: 0," "$T/cf.out"
 check "--cache-from gives the same dataset" cmp "$T/ref/dataset.jsonl" "$T/cf/dataset.jsonl"
 
-# A judge that answers prose, not verdicts: every candidate ends with a recorded
-# reason, the run does not fail.
+# A judge that answers prose, not verdicts: the candidates judged so far end with a
+# recorded reason, and the run stops (exit 3) with a diagnosis naming the role, the
+# model and a sample reply instead of writing off the whole corpus.
 sed -e 's/model: sim-judge}/model: not-a-sim-model}/' examples/sim.yaml >"$T/garbage-judge.yaml"
 AUTODATA_OUT=$T/g "$AUTODATA" run "$T/garbage-judge.yaml" --quiet >"$T/g.out" 2>&1; rc=$?
-check "garbage judge: run exits 0" test "$rc" -eq 0
+check "garbage judge: the run stops (exit 3)" test "$rc" -eq 3
+check "garbage judge: the diagnosis names role, model and a reply" \
+  grep -q "role judge (model 'not-a-sim-model' on endpoint 'sim') gave 10 unusable replies in a row; last: judge reply: .*reply: 'This is a simulated reply" "$T/g.out"
 check "garbage judge: no example accepted" test ! -s "$T/g/dataset.jsonl"
 check "garbage judge: rejections say error:weak" grep -q '"reason":"error:weak"' "$T/g/rejected.jsonl"
 check "garbage judge: the detail names the parse problem" bash -c \
