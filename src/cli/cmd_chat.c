@@ -57,9 +57,16 @@ static void chat_done(void *ud, const struct llm_result *res) {
     printf("tool_calls: %s\n", tc ? tc : "?");
     free(tc);
   }
-  printf("usage: prompt=%lld completion=%lld total=%lld tokens, %d attempt%s, %lld ms\n",
-         (long long)r->prompt_tokens, (long long)r->completion_tokens, (long long)r->total_tokens,
-         res->attempts, res->attempts == 1 ? "" : "s", (long long)(res->latency_us / 1000));
+  printf(
+      "usage: prompt=%lld completion=%lld total=%lld tokens, %d attempt%s, %lld ms, "
+      "finish_reason %s\n",
+      (long long)r->prompt_tokens, (long long)r->completion_tokens, (long long)r->total_tokens,
+      res->attempts, res->attempts == 1 ? "" : "s", (long long)(res->latency_us / 1000),
+      r->finish_reason ? r->finish_reason : "(none)");
+  if (r->finish_reason && !strcmp(r->finish_reason, "length"))
+    fprintf(stderr,
+            "autodata: the reply was cut off at the token limit (finish_reason "
+            "\"length\"); raise --max-tokens\n");
 }
 
 int cmd_chat(int argc, char **argv) {

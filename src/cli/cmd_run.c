@@ -181,6 +181,9 @@ int cmd_run(int argc, char **argv) {
            (long long)(sum.prompt_tokens + sum.completion_tokens));
     if (sum.cost > 0) printf(", cost: %.4f", sum.cost);
     printf("\n");
+    if (sum.judgements > 0)
+      printf("judgements: %lld, invalid after their repair turn: %lld\n", (long long)sum.judgements,
+             (long long)sum.judgements_invalid);
     if (sum.stopped)
       printf("stopped: %s (run the same command again to resume)\n", sum.stop_reason);
     else if (sum.parked)
@@ -191,6 +194,12 @@ int cmd_run(int argc, char **argv) {
     printf("dataset:    %s\nrejections: %s\ncandidates: %s\ndata card:  %s\nstore:      %s\n",
            paths.dataset, paths.rejected, paths.candidates, paths.card, sum.store_path);
     if (sum.stopped || sum.parked) status = 3;
+    if (sum.all_errors && !sum.stopped) {
+      fprintf(stderr,
+              "autodata run: every source finished in this session ended on an error; last: %s\n",
+              sum.error_reason);
+      status = 1;
+    }
   }
   recipe_free(rc);
   buf_release(&cl);

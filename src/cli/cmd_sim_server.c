@@ -10,6 +10,7 @@
 #include "sim/server.h"
 #include "sim/sim.h"
 #include "util/err.h"
+#include "util/mem.h"
 
 static struct sim_server *g_server; /* for the signal handler only */
 
@@ -29,6 +30,10 @@ enum {
   O_RETRY,
   O_SLOW,
   O_NORF,
+  O_CTX,
+  O_CUT,
+  O_IGNSCHEMA,
+  O_JUDGE,
   O_QUIET
 };
 static const struct opts_spec sim_server_opts[] = {
@@ -47,6 +52,16 @@ static const struct opts_spec sim_server_opts[] = {
     {"no-response-format", NULL, O_NORF,
      "answer 400 to requests with response_format, like a\n"
      "server without structured outputs"},
+    {"ctx-size", "N", O_CTX,
+     "answer 400 \"request exceeds the available context size\"\n"
+     "to prompts above N tokens (chars/4), like llama-server"},
+    {"cut-at-max-tokens", NULL, O_CUT,
+     "cut replies at the request's max_tokens (finish_reason length)"},
+    {"ignore-schema", NULL, O_IGNSCHEMA,
+     "accept response_format but ignore it: replies hold no JSON"},
+    {"judge-faults", "SPEC", O_JUDGE,
+     "skip=P,dup=P: share of sim-judge replies that drop their\n"
+     "last verdict / repeat their first (per request hash)"},
     {"quiet", NULL, O_QUIET, "no stats line at exit"},
     {0}};
 static const struct opts_cli sim_server_cli = {
@@ -55,10 +70,35 @@ static const struct opts_cli sim_server_cli = {
     "GET /v1/models. Stops on SIGINT/SIGTERM and prints request and fault counts.",
     sim_server_opts, "See docs/sim-server.md."};
 
+/* "skip=P,dup=P" (either may be left out; P in [0, 1], sum <= 1). 0, or 1 after a message. */
+static int parse_judge_faults(const char *spec, struct sim_server_opts *o) {
+  char *copy = xstrdup(spec), *save = NULL;
+  int bad = 0;
+  for (char *it = strtok_r(copy, ",", &save); it && !bad; it = strtok_r(NULL, ",", &save)) {
+    char *eq = strchr(it, '='), *end = NULL;
+    double p = eq ? strtod(eq + 1, &end) : -1;
+    if (!eq || end == eq + 1 || *end || !(p >= 0 && p <= 1)) bad = 1;
+    else if (!strncmp(it, "skip=", 5)) o->judge_skip = p;
+    else if (!strncmp(it, "dup=", 4)) o->judge_dup = p;
+    else bad = 1;
+    if (bad)
+      fprintf(stderr,
+              "autodata sim-server: error: --judge-faults: bad item '%s' (expected skip=P or "
+              "dup=P, P in [0, 1])\n",
+              it);
+  }
+  if (!bad && o->judge_skip + o->judge_dup > 1) {
+    fprintf(stderr, "autodata sim-server: error: --judge-faults: skip + dup must be <= 1\n");
+    bad = 1;
+  }
+  free(copy);
+  return bad;
+}
+
 int cmd_sim_server(int argc, char **argv) {
   struct sim_server_opts o = {.host = "127.0.0.1", .port = 8000, .threads = 2};
   const char *faults = "";
-  int retry = -1, slow = -1;
+  int retry = -1, slow = -1, ctx = 0;
   int quiet = 0;
   struct opts_parser op;
   opts_begin(&op, &sim_server_cli, argc, argv);
@@ -79,6 +119,10 @@ int cmd_sim_server(int argc, char **argv) {
     case O_SLOW: bad = opts_int(op.cmd, op.flag, op.val, 0, 3600000, &slow); break;
     case O_QUIET: quiet = 1; break;
     case O_NORF: o.no_response_format = 1; break;
+    case O_CTX: bad = opts_int(op.cmd, op.flag, op.val, 1, 100000000, &ctx); break;
+    case O_CUT: o.cut_max_tokens = 1; break;
+    case O_IGNSCHEMA: o.ignore_schema = 1; break;
+    case O_JUDGE: bad = parse_judge_faults(op.val, &o); break;
     }
     if (bad) return 2;
   }
@@ -94,6 +138,7 @@ int cmd_sim_server(int argc, char **argv) {
   }
   if (retry >= 0) o.faults.retry_after_s = (int)retry;
   if (slow >= 0) o.faults.slow_ms = (int)slow;
+  o.ctx_size = ctx;
 
   struct sim_server *srv;
   int rc = sim_server_open(&o, &srv, err, sizeof err);

@@ -36,6 +36,14 @@ static void print_prompt(const char *label, const struct recipe_prompt *p) {
          p->tpl.system ? "system+user" : "user only", "");
 }
 
+/* A JSON setting merged into requests (extra_body, a role's extra), compact, on its own line. */
+static void print_json_setting(const char *label, const json_t *v) {
+  if (!v || !json_object_size(v)) return;
+  char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+  if (s) printf("      %-14s %s\n", label, s);
+  free(s);
+}
+
 static void print_summary(const struct recipe *r) {
   printf("recipe      %s  (sha256:%.16s)\n", r->path, r->sha256);
   printf("name        %s\n", r->name);
@@ -65,6 +73,7 @@ static void print_summary(const struct recipe *r) {
     if (e->api_key_env) printf(", key from $%s", e->api_key_env);
     if (e->n_headers) printf(", %d header(s)", e->n_headers);
     printf(", json_schema %s\n", yesno(e->json_schema));
+    print_json_setting("extra_body", e->extra_body);
     for (int k = 0; k < e->n_prices; k++)
       printf("    price %s: %g in / %g out per Mtok\n", e->prices[k].model,
              e->prices[k].input_per_mtok, e->prices[k].output_per_mtok);
@@ -82,6 +91,7 @@ static void print_summary(const struct recipe *r) {
     if (ro->max_tokens > 0) printf("  max_tokens %d", ro->max_tokens);
     if (i == RECIPE_ROLE_WEAK || i == RECIPE_ROLE_STRONG) printf("  samples %d", ro->samples);
     printf("\n");
+    print_json_setting("extra", ro->extra);
     print_prompt("prompt", &ro->prompt);
     print_prompt("system_prompt", &ro->system_prompt);
   }

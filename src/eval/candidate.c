@@ -480,34 +480,74 @@ json_t *cand_rubric_vars(const struct cand *c) {
   return a;
 }
 
-static json_t *str_prop(const char *desc) {
-  return json_pack("{s:s,s:s}", "type", "string", "description", desc);
+/* A string property of at least min (and at most max when > 0) characters. */
+static json_t *str_prop(const char *desc, int min, int max) {
+  json_t *p = json_pack("{s:s,s:s}", "type", "string", "description", desc);
+  if (min > 0) json_object_set_new(p, "minLength", json_integer(min));
+  if (max > 0) json_object_set_new(p, "maxLength", json_integer(max));
+  return p;
 }
 
-json_t *cand_json_schema(enum cand_task task) {
+json_t *cand_json_schema(enum cand_task task, const struct cand_checks *checks) {
+  struct cand_checks dflt;
+  if (!checks) {
+    cand_checks_default(&dflt);
+    checks = &dflt;
+  }
   if (task == CAND_TASK_VERIFIABLE) {
     return json_pack("{s:s,s:b,s:[s,s],s:{s:o,s:o}}", "type", "object", "additionalProperties", 0,
                      "required", "question", "answer", "properties", "question",
-                     str_prop("a single, self-contained question"), "answer",
-                     str_prop("the short, exact answer"));
+                     str_prop("a single, self-contained question", 1, 0), "answer",
+                     str_prop("the short, exact answer", 1, 0));
   }
+  int wmax = checks->max_weight > 0 ? checks->max_weight : 1;
   json_t *item = json_pack(
-      "{s:s,s:b,s:[s,s],s:{s:o,s:{s:s,s:s}}}", "type", "object", "additionalProperties", 0,
+      "{s:s,s:b,s:[s,s],s:{s:o,s:{s:s,s:s,s:i,s:i}}}", "type", "object", "additionalProperties", 0,
       "required", "criterion", "weight", "properties", "criterion",
-      str_prop("one checkable statement a correct answer makes"), "weight", "type", "integer",
-      "description", "importance, an integer from 1 to the maximum weight");
-  return json_pack("{s:s,s:b,s:[s,s,s,s,s],s:{s:o,s:o,s:o,s:o,s:{s:s,s:o}}}", "type", "object",
+      str_prop("one checkable statement a correct answer makes", 1, 0), "weight", "type", "integer",
+      "description", "importance, an integer from 1 to the maximum weight", "minimum", 1, "maximum",
+      wmax);
+  json_t *rubric = json_pack("{s:s,s:o}", "type", "array", "items", item);
+  int rmin = checks->rubric_min > 0 ? checks->rubric_min : 1;
+  int rmax = checks->rubric_max > 0 && checks->rubric_max < CAND_MAX_RUBRIC ? checks->rubric_max
+                                                                            : CAND_MAX_RUBRIC;
+  json_object_set_new(rubric, "minItems", json_integer(rmin));
+  json_object_set_new(rubric, "maxItems", json_integer(rmax));
+  return json_pack("{s:s,s:b,s:[s,s,s,s,s],s:{s:o,s:o,s:o,s:o,s:o}}", "type", "object",
                    "additionalProperties", 0, "required", "question_type", "context", "question",
                    "reference_answer", "rubric", "properties", "question_type",
-                   str_prop("a short phrase naming the kind of question"), "context",
-                   str_prop("background that situates the solver without giving the answer"),
-                   "question", str_prop("one focused question that requires reasoning"),
-                   "reference_answer", str_prop("the correct answer, grounded in the source"),
-                   "rubric", "type", "array", "items", item);
+                   str_prop("a short phrase naming the kind of question", 0, 0), "context",
+                   str_prop("background that situates the solver without giving the answer",
+                            checks->min_context_chars, checks->max_context_chars),
+                   "question", str_prop("one focused question that requires reasoning", 1, 0),
+                   "reference_answer", str_prop("the correct answer, grounded in the source", 1, 0),
+                   "rubric", rubric);
 }
 
-json_t *cand_response_format(enum cand_task task) {
-  return json_pack("{s:s,s:{s:s,s:b,s:o}}", "type", "json_schema", "json_schema", "name",
-                   task == CAND_TASK_RUBRIC ? "rubric_candidate" : "verifiable_candidate", "strict",
-                   1, "schema", cand_json_schema(task));
+/* Drop the keywords some servers' schema support rejects: string lengths, array
+ * sizes, number ranges (recursively; the program's own checks still apply). */
+static void schema_basic(json_t *s) {
+  static const char *const drop[] = {"minLength", "maxLength", "minItems", "maxItems",
+                                     "minimum",   "maximum",   "pattern",  NULL};
+  if (json_is_object(s)) {
+    for (int i = 0; drop[i]; i++) json_object_del(s, drop[i]);
+    const char *k;
+    json_t *v;
+    json_object_foreach(s, k, v) schema_basic(v);
+  } else if (json_is_array(s)) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(s, i, v) schema_basic(v);
+  }
+}
+
+json_t *cand_schema_wrap(const char *name, json_t *schema, int basic) {
+  if (basic) schema_basic(schema);
+  return json_pack("{s:s,s:{s:s,s:b,s:o}}", "type", "json_schema", "json_schema", "name", name,
+                   "strict", 1, "schema", schema);
+}
+
+json_t *cand_response_format(enum cand_task task, const struct cand_checks *checks, int basic) {
+  return cand_schema_wrap(task == CAND_TASK_RUBRIC ? "rubric_candidate" : "verifiable_candidate",
+                          cand_json_schema(task, checks), basic);
 }

@@ -140,12 +140,19 @@ json_t *cand_to_json(const struct cand *c);
  * array for verifiable candidates. */
 json_t *cand_rubric_vars(const struct cand *c);
 
-/* JSON Schema of a candidate for the task (new reference), and the full
- * Chat Completions response_format object wrapping it:
+/* JSON Schema of a candidate for the task (new reference), as strict as cand_parse() and
+ * the checks (NULL: the defaults) allow: non-empty strings, the context's length bounds,
+ * rubric size in [rubric_min, rubric_max] and integer weights in [1, max_weight].
+ * cand_response_format() wraps it in a Chat Completions response_format object:
  * {"type":"json_schema","json_schema":{"name":"rubric_candidate"|"verifiable_candidate",
- *  "strict":true,"schema":...}}.
- * The schema asks for integer weights >= 1; the cap is checked by cand_check(). */
-json_t *cand_json_schema(enum cand_task task);
-json_t *cand_response_format(enum cand_task task);
+ *  "strict":true,"schema":...}}. */
+json_t *cand_json_schema(enum cand_task task, const struct cand_checks *checks);
+json_t *cand_response_format(enum cand_task task, const struct cand_checks *checks, int basic);
+
+/* Wrap a schema (taken) as response_format {"type":"json_schema","json_schema":{"name":
+ * name,"strict":true,"schema":schema}}. basic != 0 first drops the keywords some servers
+ * reject (minLength, maxLength, minItems, maxItems, minimum, maximum, pattern) at every
+ * depth, leaving the shape and the types. New reference. */
+json_t *cand_schema_wrap(const char *name, json_t *schema, int basic);
 
 #endif

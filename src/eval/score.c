@@ -70,6 +70,18 @@ static int verdict_index(const json_t *v) {
   return 0; /* no number: positional */
 }
 
+/* Append "a, b, c" style numbers to a message. */
+static void list_nums(char *out, size_t cap, const int *nums, int n) {
+  size_t k = strlen(out);
+  for (int i = 0; i < n && k + 16 < cap; i++) {
+    if (i == 6 && n > 7) {
+      snprintf(out + k, cap - k, ", ... (%d in all)", n);
+      return;
+    }
+    k += (size_t)snprintf(out + k, cap - k, "%s%d", i ? ", " : "", nums[i]);
+  }
+}
+
 int score_parse_verdicts(const char *text, size_t len, int n, int *met, char *err, size_t errlen) {
   static const char *const keys[] = {"verdicts", NULL};
   char e1[300] = "";
@@ -87,33 +99,87 @@ int score_parse_verdicts(const char *text, size_t len, int n, int *met, char *er
     json_decref(root);
     return AD_EPARSE;
   }
-  int seen = 0, usable = 0;
-  char *got = xcalloc((size_t)(n > 0 ? n : 1), 1);
+  int rc = 0;
+  int *count = xcalloc((size_t)(n > 0 ? n : 1), sizeof *count);
+  int *bad = xcalloc(json_array_size(arr) + 1, sizeof *bad);
+  int n_bad = 0, first_nonbool = 0;
   size_t i;
   json_t *v;
   json_array_foreach(arr, i, v) {
-    if (!json_is_object(v)) continue;
+    if (!json_is_object(v)) {
+      ad_set_err(err, errlen, "judge reply: verdict %zu is not an object", i + 1);
+      rc = AD_EPARSE;
+      goto out;
+    }
     json_t *m = json_object_get(v, "met");
     if (!m) m = json_object_get(v, "satisfied");
     if (!m) m = json_object_get(v, "pass");
     int b = as_bool(m);
-    if (b < 0) continue;
-    usable++;
     int k = verdict_index(v);
     if (k == 0) k = (int)i + 1; /* positional */
-    if (k < 1 || k > n) continue;
-    if (!got[k - 1]) seen++;
-    got[k - 1] = 1;
+    if (b < 0) {
+      if (!first_nonbool) first_nonbool = k;
+      continue;
+    }
+    if (k < 1 || k > n) {
+      bad[n_bad++] = k;
+      continue;
+    }
+    count[k - 1]++;
     met[k - 1] = b;
   }
-  size_t total = json_array_size(arr);
-  free(got);
-  json_decref(root);
-  if (usable == 0 && total > 0) {
-    ad_set_err(err, errlen, "judge reply: no verdict has a boolean \"met\"");
-    return AD_EPARSE;
+  if (json_array_size(arr) == 0) {
+    ad_set_err(err, errlen,
+               "judge reply: the verdict list is empty; give one verdict for each "
+               "of the %d criteria",
+               n);
+    rc = AD_EPARSE;
+    goto out;
   }
-  return seen;
+  if (first_nonbool) {
+    ad_set_err(err, errlen,
+               "judge reply: the verdict for criterion %d has no boolean \"met\" (true or false)",
+               first_nonbool);
+    rc = AD_EPARSE;
+    goto out;
+  }
+  int *miss = xcalloc((size_t)(n > 0 ? n : 1), sizeof *miss), n_miss = 0;
+  int *dup = xcalloc((size_t)(n > 0 ? n : 1), sizeof *dup), n_dup = 0;
+  for (int k = 0; k < n; k++) {
+    if (count[k] == 0) miss[n_miss++] = k + 1;
+    if (count[k] > 1) dup[n_dup++] = k + 1;
+  }
+  if (n_miss || n_dup || n_bad) {
+    char msg[400] = "judge reply: the verdicts must cover criteria 1 to ";
+    size_t l = strlen(msg);
+    snprintf(msg + l, sizeof msg - l, "%d exactly once each;", n);
+    if (n_miss) {
+      l = strlen(msg);
+      snprintf(msg + l, sizeof msg - l, " missing: ");
+      list_nums(msg, sizeof msg, miss, n_miss);
+    }
+    if (n_dup) {
+      l = strlen(msg);
+      snprintf(msg + l, sizeof msg - l, "%s given more than once: ", n_miss ? ";" : "");
+      list_nums(msg, sizeof msg, dup, n_dup);
+    }
+    if (n_bad) {
+      l = strlen(msg);
+      snprintf(msg + l, sizeof msg - l, "%s not in the rubric: ", n_miss || n_dup ? ";" : "");
+      list_nums(msg, sizeof msg, bad, n_bad);
+    }
+    ad_set_err(err, errlen, "%s", msg);
+    rc = AD_EPARSE;
+  }
+  free(miss);
+  free(dup);
+out:
+  if (rc)
+    for (int k = 0; k < n; k++) met[k] = 0;
+  free(count);
+  free(bad);
+  json_decref(root);
+  return rc;
 }
 
 double score_rubric(const int *weights, const int *met, int n) {
@@ -614,4 +680,30 @@ int score_parse_qv(const char *text, size_t len, struct score_qv *out, char *err
 void score_qv_reason(const struct score_qv *qv, char *out, size_t n) {
   if (!out || n == 0) return;
   snprintf(out, n, "quality:%s", qv->n_issues > 0 ? qv->issues[0] : "rejected");
+}
+
+/* ---- structured outputs ---- */
+
+json_t *score_judge_schema(int n) {
+  if (n < 1) n = 1;
+  json_t *item = json_pack("{s:s,s:b,s:[s,s,s],s:{s:{s:s,s:i,s:i},s:{s:s},s:{s:s}}}", "type",
+                           "object", "additionalProperties", 0, "required", "criterion", "met",
+                           "reason", "properties", "criterion", "type", "integer", "minimum", 1,
+                           "maximum", n, "met", "type", "boolean", "reason", "type", "string");
+  return json_pack("{s:s,s:b,s:[s],s:{s:{s:s,s:o,s:i,s:i}}}", "type", "object",
+                   "additionalProperties", 0, "required", "verdicts", "properties", "verdicts",
+                   "type", "array", "items", item, "minItems", n, "maxItems", n);
+}
+
+json_t *score_correct_schema(void) {
+  return json_pack("{s:s,s:b,s:[s,s],s:{s:{s:s},s:{s:s}}}", "type", "object",
+                   "additionalProperties", 0, "required", "correct", "reason", "properties",
+                   "correct", "type", "boolean", "reason", "type", "string");
+}
+
+json_t *score_qv_schema(void) {
+  return json_pack("{s:s,s:b,s:[s,s,s],s:{s:{s:s},s:{s:s,s:{s:s},s:i},s:{s:s}}}", "type", "object",
+                   "additionalProperties", 0, "required", "pass", "issues", "feedback",
+                   "properties", "pass", "type", "boolean", "issues", "type", "array", "items",
+                   "type", "string", "maxItems", SCORE_QV_MAX_ISSUES, "feedback", "type", "string");
 }

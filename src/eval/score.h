@@ -4,8 +4,11 @@
  * (criterion numbers are 1-based, as in the RUBRIC: section of the prompt).
  * Tolerated: "met" as "yes"/"no"/"true"/"false"/1/0, a bare array of verdicts,
  * "index"/"number"/"id" instead of "criterion", verdicts without any number
- * (taken in order). Missing criteria count as unmet; out-of-range numbers are
- * ignored. score = clip(sum w_i*met_i / sum_{w_i>0} w_i, 0, 1).
+ * (taken in order). Strict about coverage: a judgement must give exactly one
+ * boolean verdict for each criterion 1..n; a missing, duplicated or out-of-range
+ * criterion, a verdict without a boolean, or an empty list makes the judgement
+ * invalid (never a silent "unmet", which would make answers look weaker than the
+ * judge found them). score = clip(sum w_i*met_i / sum_{w_i>0} w_i, 0, 1).
  *
  * Verifiable tasks: the solver's final answer is extracted from its text and
  * compared with the reference by a matcher (exact, normalised, numeric) or by
@@ -20,13 +23,15 @@
 #ifndef AD_SCORE_H
 #define AD_SCORE_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 /* ---- rubric judge ---- */
 
 /* Parse a judge reply for a rubric of n criteria. met[0..n) is set to 0/1.
- * Returns the number of criteria that had a verdict (>= 0), or AD_EPARSE when
- * the reply holds no usable verdicts (err filled). */
+ * Returns 0 when every criterion has exactly one boolean verdict, else AD_EPARSE
+ * with err naming the problem (no JSON, missing / duplicated / out-of-range
+ * criteria, a verdict that is not true or false, an empty list) and met all 0. */
 int score_parse_verdicts(const char *text, size_t len, int n, int *met, char *err, size_t errlen);
 
 /* Weighted score in [0,1]: sum(w*met) / sum(positive w), clipped. 0 when no
@@ -99,5 +104,14 @@ int score_parse_qv(const char *text, size_t len, struct score_qv *out, char *err
 /* The rejection reason for a failed QV: "quality:<first issue>", or
  * "quality:rejected" when it listed none. Writes into out. */
 void score_qv_reason(const struct score_qv *qv, char *out, size_t n);
+
+/* ---- structured outputs ----
+ * JSON Schemas of the replies parsed above (new references), as strict as the
+ * parsers: the rubric judge's exactly n verdicts with criterion in [1, n] (JSON
+ * Schema cannot say "each number once"; the parser checks that), the verifier's
+ * {"correct", "reason"}, the quality verifier's {"pass", "issues", "feedback"}. */
+json_t *score_judge_schema(int n);
+json_t *score_correct_schema(void);
+json_t *score_qv_schema(void);
 
 #endif

@@ -842,7 +842,14 @@ static void finish_attempt(llm_client *c, struct llm_call *k, struct outcome *o)
   }
   char full[768];
   full[0] = 0;
-  if (!o->ok) snprintf(full, sizeof full, "endpoint '%s' (%s): %s", ep->name, url->shown, o->what);
+  if (!o->ok && o->http_status == 404)
+    snprintf(
+        full, sizeof full,
+        "endpoint '%s' (POST %s/chat/completions): %s; is the base URL right? "
+        "OpenAI-compatible servers serve /v1/chat/completions, so base_url usually ends in /v1",
+        ep->name, url->shown, o->what);
+  else if (!o->ok)
+    snprintf(full, sizeof full, "endpoint '%s' (%s): %s", ep->name, url->shown, o->what);
   struct llm_attempt a = {
       .number = k->attempts,
       .endpoint = ep->name,

@@ -38,6 +38,7 @@ void callrec_outcome(struct store_call *sc, const struct llm_result *res) {
   if (res->rc == 0 && res->reply) {
     sc->prompt_tokens = res->reply->prompt_tokens;
     sc->completion_tokens = res->reply->completion_tokens;
+    sc->finish_reason = res->reply->finish_reason;
   }
   sc->latency_us = res->latency_us;
   sc->attempts = res->attempts;

@@ -114,6 +114,7 @@ static int is_verifiable(const struct episode *ep) { return ep->rc->task == CAND
 static void sample_reset(struct ep_sample *s) {
   free(s->answer);
   free(s->error);
+  json_decref(s->judge_messages);
   memset(s, 0, sizeof *s);
 }
 
@@ -195,6 +196,54 @@ static void role_params(const struct episode *ep, enum recipe_role_id role, cons
   p->extra = ro->extra;
 }
 
+/* The response_format of a role's requests (new reference), or NULL: the roles that
+ * must return a shape get its JSON Schema (strict, or "basic" for servers that reject
+ * length/size/range keywords) unless the endpoint has json_schema off or refused it in
+ * this run. The same schema goes with every retry and repair turn of the call. */
+static json_t *role_schema(const struct episode *ep, enum recipe_role_id role) {
+  const struct recipe_role *ro = &ep->rc->roles[role];
+  int mode = ep->rc->endpoints[ro->endpoint_index].json_schema;
+  if (mode == RECIPE_SCHEMA_OFF || !ep->env.schema_ok(ep->env.data, role)) return NULL;
+  int basic = mode == RECIPE_SCHEMA_BASIC;
+  switch (role) {
+  case RECIPE_ROLE_CHALLENGER:
+    return ep->method->challenger_schema
+               ? cand_response_format(ep->rc->task, &ep->rc->checks, basic)
+               : NULL;
+  case RECIPE_ROLE_QUALITY: return cand_schema_wrap("quality_verdict", score_qv_schema(), basic);
+  case RECIPE_ROLE_JUDGE:
+    if (is_verifiable(ep))
+      return cand_schema_wrap("verifier_verdict", score_correct_schema(), basic);
+    return cand_schema_wrap("rubric_verdicts", score_judge_schema(ep->cand.n_rubric), basic);
+  default: return NULL;
+  }
+}
+
+/* Tell the environment whether a reply of a shaped role was usable. */
+static void reply_seen(struct episode *ep, enum recipe_role_id role, int usable, const char *why,
+                       const char *reply) {
+  if (ep->env.reply_seen) ep->env.reply_seen(ep->env.data, role, usable, why, reply);
+}
+
+/* A reply cut off at max_tokens: 1 with a message in msg naming the role's limit. */
+static int truncated(const struct episode *ep, enum recipe_role_id role, const char *label,
+                     const struct ep_reply *out, char *msg, size_t cap) {
+  if (!out->ok || !out->finish_reason || strcmp(out->finish_reason, "length")) return 0;
+  int limit = ep->rc->roles[role].max_tokens;
+  const char *rname = recipe_role_name(role);
+  if (limit > 0)
+    snprintf(msg, cap,
+             "the %s reply hit max_tokens (%d tokens; the server counted %lld) and was cut off; "
+             "raise roles.%s.max_tokens",
+             label, limit, (long long)out->completion_tokens, rname);
+  else
+    snprintf(msg, cap,
+             "the %s reply was cut off by the server's own token limit after %lld tokens "
+             "(finish_reason \"length\"); set roles.%s.max_tokens or raise the server's limit",
+             label, (long long)out->completion_tokens, rname);
+  return 1;
+}
+
 /* Render a role's prompt with vars and build its request body (the caller owns it).
  * Returns NULL with a message in err on a template error. messages_out (may be NULL)
  * gets the rendered messages. */
@@ -212,10 +261,7 @@ static json_t *build_request(struct episode *ep, enum recipe_role_id role, const
   if (tpl_prompt_render(pt, sys, vars, 0, &messages, err, errlen)) return NULL;
   struct llm_params p;
   role_params(ep, role, label, sample, &p);
-  json_t *rf = NULL;
-  if (role == RECIPE_ROLE_CHALLENGER && ep->method->challenger_schema &&
-      ep->rc->endpoints[ro->endpoint_index].json_schema && ep->env.schema_ok(ep->env.data, role))
-    rf = cand_response_format(ep->rc->task);
+  json_t *rf = role_schema(ep, role);
   p.response_format = rf;
   json_t *body = llm_request_build(ro->model, messages, &p);
   json_decref(rf);
@@ -282,7 +328,10 @@ void ep_orchestrate(struct episode *ep) {
 }
 
 static void on_orchestrator(struct episode *ep, const struct ep_reply *out) {
-  if (out->ok) {
+  char msg[400];
+  if (truncated(ep, RECIPE_ROLE_ORCHESTRATOR, "orchestrator", out, msg, sizeof msg)) {
+    ep->orch_error = xstrdup(msg); /* half an instruction is worse than none */
+  } else if (out->ok) {
     size_t n = 0;
     const char *t = extract_skip_think(out->content, strlen(out->content), &n);
     ep->instructions = xstrndup(t, n);
@@ -325,7 +374,10 @@ static void repair(struct episode *ep, const char *problem) {
   json_array_append_new(messages, json_pack("{s:s,s:s}", "role", "user", "content", msg));
   struct llm_params p;
   role_params(ep, RECIPE_ROLE_CHALLENGER, "challenger_repair", 0, &p);
+  json_t *rf = role_schema(ep, RECIPE_ROLE_CHALLENGER);
+  p.response_format = rf;
   json_t *body = llm_request_build(ep->rc->roles[RECIPE_ROLE_CHALLENGER].model, messages, &p);
+  json_decref(rf);
   json_decref(messages);
   ep->state = EP_REPAIR;
   ep->repaired = 1;
@@ -346,6 +398,16 @@ static void on_challenger(struct episode *ep, const struct ep_reply *out) {
   xset_str(&ep->chal_raw, out->content);
   if (ep->have_cand) cand_release(&ep->cand);
   ep->have_cand = 0;
+  char msg[400];
+  if (truncated(ep, RECIPE_ROLE_CHALLENGER,
+                ep->state == EP_REPAIR ? "challenger repair" : "challenger", out, msg,
+                sizeof msg)) {
+    /* no repair turn: it would ask for the same content under the same limit */
+    set_failure(ep, "truncated:challenger", msg);
+    reply_seen(ep, RECIPE_ROLE_CHALLENGER, 0, msg, out->content);
+    next(ep, EP_CHALLENGE);
+    return;
+  }
   struct cand_seen seen = {ep->seen, ep->n_seen};
   struct cand_issue issue;
   memset(&issue, 0, sizeof issue);
@@ -361,6 +423,8 @@ static void on_challenger(struct episode *ep, const struct ep_reply *out) {
   }
   if (rc != 0)
     set_failure(ep, issue.kind == CAND_CHECK ? issue.reason : "parse_error", issue.message);
+  reply_seen(ep, RECIPE_ROLE_CHALLENGER, rc == 0 || issue.kind == CAND_CHECK, issue.message,
+             out->content);
   next(ep, EP_CHALLENGE);
 }
 
@@ -393,9 +457,14 @@ static void on_quality(struct episode *ep, const struct ep_reply *out) {
   char err[512];
   if (!out->ok) {
     set_failure(ep, "error:quality", out->error);
+  } else if (truncated(ep, RECIPE_ROLE_QUALITY, "quality", out, err, sizeof err)) {
+    set_failure(ep, "truncated:quality", err);
+    reply_seen(ep, RECIPE_ROLE_QUALITY, 0, err, out->content);
   } else if (score_parse_qv(out->content, strlen(out->content), &ep->qv, err, sizeof err)) {
     set_failure(ep, "error:quality_reply", err);
+    reply_seen(ep, RECIPE_ROLE_QUALITY, 0, err, out->content);
   } else {
+    reply_seen(ep, RECIPE_ROLE_QUALITY, 1, NULL, out->content);
     ep->have_qv = 1;
     if (!ep->qv.pass) {
       char reason[64];
@@ -481,7 +550,8 @@ static void judge(struct episode *ep, int ph, int i) {
   json_object_set_new(vars, "reference_answer", json_string(ep->cand.reference_answer));
   json_object_set_new(vars, "rubric", cand_rubric_vars(&ep->cand));
   const char *label = k_phases[ph].judge_label;
-  json_t *body = build_request(ep, RECIPE_ROLE_JUDGE, label, i, vars, NULL, err, sizeof err);
+  json_t *body = build_request(ep, RECIPE_ROLE_JUDGE, label, i, vars, &s->judge_messages, err,
+                               sizeof err);
   json_decref(vars);
   if (!body) {
     sample_finish(ep, ph, i, 0, 0, err);
@@ -491,34 +561,104 @@ static void judge(struct episode *ep, int ph, int i) {
     sample_set_aside(ep, ph, i);
 }
 
+/* The judge's repair turn: the same request, its task restated after a note that names
+ * why the last judgement could not be used, with the same schema. (The note comes
+ * first, so the response under judgement stays the last thing the judge reads.) */
+static void judge_repair(struct episode *ep, int ph, int i, const char *problem) {
+  struct ep_sample *s = &ep->samples[ph][i];
+  s->judge_repaired = 1;
+  json_t *messages = json_deep_copy(s->judge_messages);
+  json_t *last = json_array_get(messages, json_array_size(messages) - 1);
+  const char *task = jx_str(last, "content");
+  char note[1024];
+  if (is_verifiable(ep))
+    snprintf(note, sizeof note,
+             "NOTE: your previous judgement of this response could not be used: %s\nReply "
+             "with only the JSON object {\"correct\": true or false, \"reason\": \"...\"}.\n\n",
+             problem);
+  else
+    snprintf(note, sizeof note,
+             "NOTE: your previous judgement of this response could not be used: %s\nReply "
+             "with only the JSON object: exactly one verdict for each criterion from 1 to %d, "
+             "each with a boolean \"met\".\n\n",
+             problem, ep->cand.n_rubric);
+  char *text = xasprintf("%s%s", note, task ? task : "");
+  json_object_set_new(last, "content", jx_string_lossy(text, strlen(text)));
+  free(text);
+  char label[32];
+  snprintf(label, sizeof label, "%s_repair", k_phases[ph].judge_label);
+  struct llm_params p;
+  role_params(ep, RECIPE_ROLE_JUDGE, label, i, &p);
+  json_t *rf = role_schema(ep, RECIPE_ROLE_JUDGE);
+  p.response_format = rf;
+  json_t *body = llm_request_build(ep->rc->roles[RECIPE_ROLE_JUDGE].model, messages, &p);
+  json_decref(rf);
+  json_decref(messages);
+  if (!body) {
+    s->judge_invalid = 1;
+    sample_finish(ep, ph, i, 0, 0, problem);
+    return;
+  }
+  if (submit(ep, RECIPE_ROLE_JUDGE, label, i, TAG(CALL_JUDGE, ph, i), body))
+    sample_set_aside(ep, ph, i);
+}
+
 static void on_judge(struct episode *ep, int ph, int i, const struct ep_reply *out) {
+  struct ep_sample *s = &ep->samples[ph][i];
   if (!out->ok) {
     sample_finish(ep, ph, i, 0, 0, out->error);
     return;
   }
   char err[512];
-  size_t len = strlen(out->content);
-  if (is_verifiable(ep)) {
-    int correct = 0;
-    if (score_parse_correct(out->content, len, &correct, err, sizeof err))
-      sample_finish(ep, ph, i, 0, 0, err);
-    else sample_finish(ep, ph, i, 1, correct ? 1.0 : 0.0, NULL);
+  if (truncated(ep, RECIPE_ROLE_JUDGE, s->judge_repaired ? "judge repair" : "judge", out, err,
+                sizeof err)) {
+    s->judge_invalid = 1;
+    reply_seen(ep, RECIPE_ROLE_JUDGE, 0, err, out->content);
+    sample_finish(ep, ph, i, 0, 0, err);
     return;
   }
-  int n = ep->cand.n_rubric;
-  int *met = xcalloc((size_t)n + 1, sizeof *met);
-  int *w = xcalloc((size_t)n + 1, sizeof *w);
-  for (int k = 0; k < n; k++) w[k] = ep->cand.rubric[k].weight;
-  if (score_parse_verdicts(out->content, len, n, met, err, sizeof err) < 0)
-    sample_finish(ep, ph, i, 0, 0, err);
-  else sample_finish(ep, ph, i, 1, score_rubric(w, met, n), NULL);
-  free(met);
-  free(w);
+  size_t len = strlen(out->content);
+  int rc;
+  double score = 0;
+  if (is_verifiable(ep)) {
+    int correct = 0;
+    rc = score_parse_correct(out->content, len, &correct, err, sizeof err);
+    score = correct ? 1.0 : 0.0;
+  } else {
+    int n = ep->cand.n_rubric;
+    int *met = xcalloc((size_t)n + 1, sizeof *met);
+    int *w = xcalloc((size_t)n + 1, sizeof *w);
+    for (int k = 0; k < n; k++) w[k] = ep->cand.rubric[k].weight;
+    rc = score_parse_verdicts(out->content, len, n, met, err, sizeof err);
+    if (!rc) score = score_rubric(w, met, n);
+    free(met);
+    free(w);
+  }
+  if (rc && !s->judge_repaired) {
+    judge_repair(ep, ph, i, err);
+    return;
+  }
+  if (rc) {
+    char e2[600];
+    snprintf(e2, sizeof e2, "invalid judgement after a repair turn: %s", err);
+    s->judge_invalid = 1;
+    reply_seen(ep, RECIPE_ROLE_JUDGE, 0, err, out->content);
+    sample_finish(ep, ph, i, 0, 0, e2);
+    return;
+  }
+  reply_seen(ep, RECIPE_ROLE_JUDGE, 1, NULL, out->content);
+  sample_finish(ep, ph, i, 1, score, NULL);
 }
 
 static void on_solver(struct episode *ep, int ph, int i, const struct ep_reply *out) {
+  char msg[400];
   if (!out->ok) {
     sample_finish(ep, ph, i, 0, 0, out->error);
+    return;
+  }
+  /* a cut-off answer is not the solver's answer: judging it would score the limit */
+  if (truncated(ep, k_phases[ph].role, k_phases[ph].label, out, msg, sizeof msg)) {
+    sample_finish(ep, ph, i, 0, 0, msg);
     return;
   }
   ep->samples[ph][i].answer = xstrdup(out->content);
@@ -573,21 +713,27 @@ static json_t *scores_json(const double *x, int n) {
   return a;
 }
 
+/* A statistic, or null when it was not measured (no judged sample behind it). */
+static json_t *stat_num(int measured, double v) {
+  return measured ? json_real(jx_round6(v)) : json_null();
+}
+
 static json_t *stats_json(const struct accept_stats *s) {
   json_t *o = json_object();
   json_object_set_new(o, "n_weak", json_integer(s->n_weak));
   json_object_set_new(o, "n_strong", json_integer(s->n_strong));
   json_object_set_new(o, "strong_ran", json_boolean(s->strong_ran));
-#define NUM(f) json_object_set_new(o, #f, json_real(jx_round6(s->f)))
-  NUM(weak_mean);
-  NUM(weak_std);
-  NUM(weak_min);
-  NUM(weak_max);
-  NUM(strong_mean);
-  NUM(strong_std);
-  NUM(strong_min);
-  NUM(strong_max);
-  NUM(gap);
+  int w = s->n_weak > 0, st = s->n_strong > 0;
+#define NUM(f, m) json_object_set_new(o, #f, stat_num(m, s->f))
+  NUM(weak_mean, w);
+  NUM(weak_std, w);
+  NUM(weak_min, w);
+  NUM(weak_max, w);
+  NUM(strong_mean, st);
+  NUM(strong_std, st);
+  NUM(strong_min, st);
+  NUM(strong_max, st);
+  NUM(gap, w && st);
 #undef NUM
   json_object_set_new(o, "weak_correct", json_integer(s->weak_correct));
   json_object_set_new(o, "strong_correct", json_integer(s->strong_correct));
@@ -632,6 +778,20 @@ static json_t *candidate_record(const struct episode *ep, const char *reason, co
                                               i, "error", ep->samples[ph][i].error));
   if (json_array_size(errs)) json_object_set_new(rec, "sample_errors", errs);
   else json_decref(errs);
+  /* Judge calls: how many judgements, how many needed a repair turn, how many stayed
+   * invalid (those samples have an error, never a score). */
+  int judged = 0, repaired = 0, invalid = 0;
+  for (int ph = 0; ph < N_PH; ph++)
+    for (int i = 0; i < ep->n_samples[ph]; i++) {
+      const struct ep_sample *sm = &ep->samples[ph][i];
+      judged += sm->judge_messages != NULL;
+      repaired += sm->judge_repaired;
+      invalid += sm->judge_invalid;
+    }
+  if (judged)
+    json_object_set_new(
+        rec, "judgements",
+        json_pack("{s:i,s:i,s:i}", "total", judged, "repaired", repaired, "invalid", invalid));
   return rec;
 }
 
@@ -657,10 +817,11 @@ static json_t *example_record(const struct episode *ep, const char *example_id) 
   }
   json_object_set_new(ex, "weak_scores", scores_json(ep->stats.weak, ep->stats.n_weak));
   json_object_set_new(ex, "strong_scores", scores_json(ep->stats.strong, ep->stats.n_strong));
-  json_object_set_new(ex, "weak_mean", json_real(jx_round6(ep->stats.weak_mean)));
-  json_object_set_new(ex, "strong_mean", json_real(jx_round6(ep->stats.strong_mean)));
-  json_object_set_new(ex, "gap", json_real(jx_round6(ep->stats.gap)));
-  json_object_set_new(ex, "weak_std", json_real(jx_round6(ep->stats.weak_std)));
+  int w = ep->stats.n_weak > 0, st = ep->stats.n_strong > 0;
+  json_object_set_new(ex, "weak_mean", stat_num(w, ep->stats.weak_mean));
+  json_object_set_new(ex, "strong_mean", stat_num(st, ep->stats.strong_mean));
+  json_object_set_new(ex, "gap", stat_num(w && st, ep->stats.gap));
+  json_object_set_new(ex, "weak_std", stat_num(w, ep->stats.weak_std));
   json_object_set_new(ex, "rounds_used", json_integer(ep->round));
   json_object_set_new(ex, "prompt_hashes", json_deep_copy(ep->cfg->prompt_hashes));
   return ex;

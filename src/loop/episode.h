@@ -76,12 +76,15 @@ struct ep_call {
 
 /* A call's outcome. Strings are borrowed for the duration of ep_deliver(). */
 struct ep_reply {
-  int ok;              /* 1: content is the model's reply */
-  const char *content; /* reply content ("" when none) */
-  const char *error;   /* when !ok and !set_aside: a one-line diagnosis, recorded as the
+  int ok;                    /* 1: content is the model's reply */
+  const char *content;       /* reply content ("" when none) */
+  const char *error;         /* when !ok and !set_aside: a one-line diagnosis, recorded as the
                           candidate's reason ("error:<role>") */
-  int set_aside;       /* the call was not answered and must not count against the source:
+  int set_aside;             /* the call was not answered and must not count against the source:
                           the run is stopping, or it failed for infrastructure reasons */
+  const char *finish_reason; /* when ok: the server's finish_reason ("stop", "length", ...),
+                                NULL when it sent none */
+  int64_t completion_tokens; /* when ok: the reply's tokens as the server counted them */
 };
 
 /* A finished round, handed to the environment to record. Borrowed for the call. */
@@ -112,6 +115,12 @@ struct ep_env {
   int (*record)(void *data, const struct ep_round_end *e);
   /* 1 when the run is stopping: the episode records the round in hand and parks. */
   int (*stopping)(void *data);
+  /* Optional (may be NULL): told of every reply of a role that must return a shape
+   * (challenger, quality, judge) once the episode has decided it: usable, or not
+   * (after its repair turn, when it had one) with why and the reply itself. The run
+   * counts these to stop on a role that keeps failing (docs/loop.md). */
+  void (*reply_seen)(void *data, enum recipe_role_id role, int usable, const char *why,
+                     const char *reply);
 };
 
 /* What every episode of a run shares. Borrowed; must outlive the episodes. */

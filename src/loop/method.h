@@ -127,6 +127,10 @@ struct ep_sample {
   double score; /* in [0, 1] */
   char *answer; /* the solver's reply, or NULL */
   char *error;  /* why there is no score, or NULL */
+  /* the judge call's request messages, for its repair turn (owned) */
+  json_t *judge_messages;
+  int judge_repaired; /* the judgement was invalid and a repair turn was asked for */
+  int judge_invalid;  /* the judgement stayed invalid (the sample has an error) */
 };
 /* The samples of a phase (EP_WEAK, EP_STRONG, EP_FILTER) and their count. */
 const struct ep_sample *ep_samples(const struct episode *ep, enum ep_state phase, int *n);

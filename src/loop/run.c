@@ -48,7 +48,15 @@ struct call {
   struct callrec rec; /* canonical text, cache key, attempts */
   char *cached;       /* a reply from the cache (owned), waiting in the ready queue */
   size_t cached_len;
-  struct call *next; /* ready queue */
+  char *held_error;  /* a request error held back while it may be systematic (owned) */
+  struct call *next; /* ready queue, or the held list */
+};
+
+/* How a shaped role's replies have gone (env reply_seen). */
+struct role_tally {
+  int64_t seen, unusable;
+  int streak; /* unusable replies in a row */
+  char why[256], sample[200];
 };
 
 struct run {
@@ -71,6 +79,17 @@ struct run {
   int live_progress;
   json_t *no_schema; /* endpoint name -> true: it refused response_format */
   int infra_streak;  /* calls in a row that failed for infrastructure reasons */
+  /* Request errors (4xx) held back until it is clear whether they are systematic:
+   * a success releases them as the candidates' errors; RUN_REQ_STOP of the same
+   * reason in a row stop the run and set their sources aside. */
+  struct call *held;
+  int n_held;
+  char held_key[256];  /* the streak's reason, digits folded */
+  int *schema_no_json; /* per endpoint: schema-constrained replies in a row with no JSON */
+  int *schema_warned;
+  struct role_tally tally[RECIPE_N_ROLES];
+  size_t finished_session, finished_error; /* sources finished this session; on an error */
+  char last_error[256];
 
   /* The method (loop/method.h) and what its episodes share. */
   const struct method_ops *method;
@@ -111,6 +130,7 @@ static void call_free(struct call *c) {
   json_decref(c->body);
   callrec_release(&c->rec);
   free(c->cached);
+  free(c->held_error);
   free(c);
 }
 
@@ -176,8 +196,13 @@ static int run_call(struct run *r, struct episode *ep, const struct ep_call *ec)
 static void resend_without_schema(struct run *r, struct call *c, const struct llm_result *res) {
   const char *endpoint = r->rc->roles[c->role].endpoint;
   if (!json_object_get(r->no_schema, endpoint)) {
-    log_warn("endpoint '%s' refused response_format (%s); sending its requests without it",
-             endpoint, res->error);
+    log_warn("endpoint '%s' refused response_format (%s); sending its requests without it%s",
+             endpoint, res->error,
+             r->rc->endpoints[r->rc->roles[c->role].endpoint_index].json_schema ==
+                     RECIPE_SCHEMA_STRICT
+                 ? " (if the server only rejects some schema keywords, json_schema: basic on the "
+                   "endpoint keeps the shapes; docs/servers.md)"
+                 : "");
     put_event(r, LOG_WARN,
               json_pack("{s:s,s:s,s:s}", "msg", "endpoint refused response_format", "endpoint",
                         endpoint, "error", res->error));
@@ -215,8 +240,8 @@ static int infra_failure(const struct llm_result *res) {
 static void on_infra_failure(struct run *r, const struct call *c, const struct llm_result *res) {
   const char *endpoint = r->rc->roles[c->role].endpoint;
   const char *why = res->error ? res->error : ad_strerror(res->rc);
-  log_warn("%s call failed after %d attempts, source set aside for a later run: %s", c->label,
-           res->attempts, why);
+  log_warn("%s call failed after %d attempt%s, source set aside for a later run: %s", c->label,
+           res->attempts, res->attempts == 1 ? "" : "s", why);
   put_event(r, LOG_WARN,
             json_pack("{s:s,s:s,s:s,s:s?}", "msg", "infrastructure failure", "endpoint", endpoint,
                       "error", why, "source_id", c->source_id));
@@ -226,6 +251,107 @@ static void on_infra_failure(struct run *r, const struct call *c, const struct l
              "%d calls in a row failed after their retries; last: %s", r->infra_streak, why);
     r->stopping = 1;
   }
+}
+
+/* Request errors of the same reason in a row that stop the run. */
+#define RUN_REQ_STOP 3
+
+/* The reason of a request error with every run of digits folded to '#', so a context
+ * overflow that names the prompt's size still matches the next one. */
+static void req_key(const struct llm_result *res, char *out, size_t cap) {
+  const char *e = res->error ? res->error : ad_strerror(res->rc);
+  size_t k = (size_t)snprintf(out, cap, "%d:", res->http_status);
+  for (; *e && k + 1 < cap; e++) {
+    if (*e >= '0' && *e <= '9') {
+      if (out[k - 1] != '#') out[k++] = '#';
+    } else {
+      out[k++] = *e;
+    }
+  }
+  out[k < cap ? k : cap - 1] = 0;
+}
+
+/* Deliver the held request errors: as the candidates' errors (they were not
+ * systematic), or set aside (the run stops on them; a rerun resumes the sources). */
+static void release_held(struct run *r, int set_aside) {
+  while (r->held) {
+    struct call *c = r->held;
+    r->held = c->next;
+    r->n_held--;
+    struct ep_reply out = {0};
+    if (set_aside) out.set_aside = 1;
+    else out.error = c->held_error;
+    call_deliver(c, &out);
+    call_free(c);
+  }
+  r->held_key[0] = 0;
+}
+
+/* Episodes waiting on a held call: they do not count against the concurrency, so
+ * the next sources can show whether the error is systematic. */
+static int held_episodes(const struct run *r) {
+  int n = 0;
+  for (const struct call *c = r->held; c; c = c->next) {
+    const struct call *d = r->held;
+    while (d != c && d->ep != c->ep) d = d->next;
+    n += d == c;
+  }
+  return n;
+}
+
+static void on_request_error(struct run *r, struct call *c, const struct llm_result *res) {
+  char key[256];
+  req_key(res, key, sizeof key);
+  if (r->held && strcmp(key, r->held_key)) release_held(r, 0);
+  snprintf(r->held_key, sizeof r->held_key, "%s", key);
+  c->held_error = xstrdup(res->error ? res->error : ad_strerror(res->rc));
+  c->next = r->held;
+  r->held = c;
+  r->n_held++;
+  if (r->n_held >= RUN_REQ_STOP) {
+    const struct recipe_role *ro = &r->rc->roles[c->role];
+    if (!r->sum->stopped) {
+      r->sum->stopped = 1;
+      snprintf(r->sum->stop_reason, sizeof r->sum->stop_reason,
+               "%d requests in a row were refused with the same error (role %s, model '%s'): %s; "
+               "their sources are set aside, fix the cause and run again to resume them",
+               r->n_held, recipe_role_name(c->role), ro->model, c->held_error);
+    }
+    log_error("%d requests in a row were refused with the same error; stopping: %s", r->n_held,
+              c->held_error);
+    put_event(r, LOG_ERROR,
+              json_pack("{s:s,s:s,s:s,s:i}", "msg", "systematic request error", "endpoint",
+                        ro->endpoint, "error", c->held_error, "calls", r->n_held));
+    r->stopping = 1;
+    release_held(r, 1);
+  }
+}
+
+/* A schema-constrained reply without any JSON, RUN_SCHEMA_IGNORED times in a row on
+ * one endpoint: the server most likely accepts response_format and ignores it. */
+#define RUN_SCHEMA_IGNORED 3
+
+static void check_schema_used(struct run *r, const struct call *c, const struct llm_reply *rep) {
+  if (!json_object_get(c->body, "response_format")) return;
+  if (rep->finish_reason && !strcmp(rep->finish_reason, "length")) return; /* cut off */
+  const struct recipe_role *ro = &r->rc->roles[c->role];
+  int e = ro->endpoint_index;
+  const char *t = rep->content ? rep->content : "";
+  if (strchr(t, '{') || strchr(t, '[')) {
+    r->schema_no_json[e] = 0;
+    return;
+  }
+  if (++r->schema_no_json[e] < RUN_SCHEMA_IGNORED || r->schema_warned[e]) return;
+  r->schema_warned[e] = 1;
+  log_warn(
+      "endpoint '%s': %d replies in a row to requests with a JSON schema (response_format) "
+      "held no JSON at all (model '%s'); the server most likely accepts response_format and "
+      "ignores it (older llama-server builds do): upgrade the server, or set "
+      "json_schema: false on the endpoint (docs/servers.md)",
+      ro->endpoint, r->schema_no_json[e], ro->model);
+  put_event(r, LOG_WARN,
+            json_pack("{s:s,s:s,s:s}", "msg", "schema ignored", "endpoint", ro->endpoint, "model",
+                      ro->model));
 }
 
 /* The client's callbacks (llm.h: called from llm_client_run_once). */
@@ -246,18 +372,25 @@ static void on_done(void *ud, const struct llm_result *res) {
   struct ep_reply out = {0};
   if (res->rc == 0 && res->reply) {
     r->infra_streak = 0;
+    if (r->held) release_held(r, 0); /* the endpoint answers: those errors were the requests' */
     r->sum->prompt_tokens += res->reply->prompt_tokens;
     r->sum->completion_tokens += res->reply->completion_tokens;
     r->sum->cost += call_cost(r, c, res->reply->prompt_tokens, res->reply->completion_tokens);
+    check_schema_used(r, c, res->reply);
     out.ok = 1;
     out.content = res->reply->content ? res->reply->content : "";
+    out.finish_reason = res->reply->finish_reason;
+    out.completion_tokens = res->reply->completion_tokens;
   } else if (res->rc == AD_ECANCELED) {
     out.set_aside = 1;
   } else if (infra_failure(res)) {
     on_infra_failure(r, c, res);
     out.set_aside = 1;
+  } else if (!r->stopping) {
+    on_request_error(r, c, res); /* delivered later, one way or the other */
+    return;
   } else {
-    out.error = res->error ? res->error : ad_strerror(res->rc);
+    out.set_aside = 1; /* the run stops: a rerun sends it again */
   }
   call_deliver(c, &out);
   call_free(c);
@@ -327,6 +460,8 @@ static void drain_ready(struct run *r) {
     if (llm_reply_parse(c->cached, c->cached_len, &rep, err, sizeof err) == 0) {
       out.ok = 1;
       out.content = rep.content ? rep.content : "";
+      out.finish_reason = rep.finish_reason;
+      out.completion_tokens = rep.completion_tokens;
     } else {
       out.error = err; /* a cached reply that no longer parses: treat as a failed call */
     }
@@ -354,6 +489,58 @@ static int env_schema_ok(void *data, enum recipe_role_id role) {
 }
 
 static int env_stopping(void *data) { return ((const struct run *)data)->stopping; }
+
+/* Unusable replies of one role in a row that stop the run, and the judge's share of
+ * invalid judgements (after their repair turn) that does, once it has given enough. */
+#define RUN_UNUSABLE_STOP 10
+#define RUN_JUDGE_MIN 20
+#define RUN_JUDGE_MAX_INVALID 0.25
+
+static void env_reply_seen(void *data, enum recipe_role_id role, int usable, const char *why,
+                           const char *reply) {
+  struct run *r = data;
+  struct role_tally *t = &r->tally[role];
+  t->seen++;
+  if (role == RECIPE_ROLE_JUDGE) r->sum->judgements++;
+  if (usable) {
+    t->streak = 0;
+    return;
+  }
+  t->unusable++;
+  t->streak++;
+  if (role == RECIPE_ROLE_JUDGE) r->sum->judgements_invalid++;
+  snprintf(t->why, sizeof t->why, "%s", why ? why : "unusable");
+  /* a one-line excerpt of the reply, control bytes as spaces */
+  size_t k = 0;
+  for (const char *p = reply ? reply : ""; *p && k + 1 < sizeof t->sample; p++)
+    t->sample[k++] = (unsigned char)*p < 0x20 ? ' ' : *p;
+  t->sample[k] = 0;
+  const struct recipe_role *ro = &r->rc->roles[role];
+  char msg[sizeof r->sum->stop_reason];
+  if (t->streak >= RUN_UNUSABLE_STOP)
+    snprintf(msg, sizeof msg,
+             "role %s (model '%s' on endpoint '%s') gave %d unusable replies in a row; last: %s; "
+             "reply: '%.100s'",
+             recipe_role_name(role), ro->model, ro->endpoint, t->streak, t->why, t->sample);
+  else if (role == RECIPE_ROLE_JUDGE && t->seen >= RUN_JUDGE_MIN &&
+           (double)t->unusable > RUN_JUDGE_MAX_INVALID * (double)t->seen)
+    snprintf(msg, sizeof msg,
+             "role judge (model '%s' on endpoint '%s'): %lld of %lld judgements invalid (more "
+             "than %.0f%%); last: %s; reply: '%.100s'",
+             ro->model, ro->endpoint, (long long)t->unusable, (long long)t->seen,
+             100 * RUN_JUDGE_MAX_INVALID, t->why, t->sample);
+  else return;
+  if (!r->sum->stopped) {
+    r->sum->stopped = 1;
+    r->sum->unusable_role = 1;
+    snprintf(r->sum->stop_reason, sizeof r->sum->stop_reason, "%s", msg);
+    log_error("stopping: %s", msg);
+    put_event(r, LOG_ERROR,
+              json_pack("{s:s,s:s,s:s,s:s}", "msg", "unusable replies", "role",
+                        recipe_role_name(role), "model", ro->model, "detail", msg));
+  }
+  r->stopping = 1;
+}
 
 /* Record a round: the candidate, the kept example, the source's state; the last
  * round of an episode in one transaction with the source's end. */
@@ -385,6 +572,14 @@ static int env_record(void *data, const struct ep_round_end *e) {
   }
   if (e->reason) r->sum->rejected_candidates++;
   else r->sum->accepted++;
+  if (e->finished) {
+    r->finished_session++;
+    if (e->reason && !strncmp(e->reason, "error:", 6)) {
+      r->finished_error++;
+      const char *d = jx_str(e->cand_record, "detail");
+      snprintf(r->last_error, sizeof r->last_error, "%s: %s", e->reason, d ? d : "");
+    }
+  }
   if (e->example && r->method->baseline) r->sum->kept++;
   if (rc) store_failed(r, "recording a round");
   return rc;
@@ -406,7 +601,8 @@ static void episode_ended(struct run *r, struct episode *ep, enum ep_state end) 
 /* Start episodes up to the concurrency. Sources already finished in the store
  * are skipped (resume). */
 static void start_episodes(struct run *r) {
-  while (!r->stopping && r->active < r->concurrency && r->next_doc < r->corpus.n) {
+  while (!r->stopping && r->active - held_episodes(r) < r->concurrency &&
+         r->next_doc < r->corpus.n) {
     const struct src_doc *doc = &r->corpus.docs[r->next_doc++];
     struct store_source ss;
     int rc = store_source_get(r->st, r->run_id, doc->id, &ss);
@@ -444,26 +640,52 @@ static void progress(struct run *r, int final) {
   int64_t now = time_now_ms();
   int interval = r->live_progress ? 250 : 5000;
   if (!final && now - r->last_progress_ms < interval) return;
+  /* Rates over less than a second are noise (the first line used to say thousands of calls/s). */
+  if (!final && now - r->t0_ms < 1000) return;
   r->last_progress_ms = now;
   const struct run_summary *s = r->sum;
   double el = (double)(now - r->t0_ms) / 1000.0;
   size_t finished = s->done + s->exhausted;
   size_t fresh = finished - s->skipped_done;
   double rate = finished ? 100.0 * (double)s->done / (double)finished : 0;
-  double eta = fresh && el > 0 ? el / (double)fresh * (double)(r->corpus.n - finished) : -1;
-  char etas[32] = "?";
-  if (eta >= 0) snprintf(etas, sizeof etas, "%.0fs", eta);
+  char tail[64];
+  if (final) {
+    snprintf(tail, sizeof tail, "%s after %.0fs", s->stopped ? "stopped" : "finished", el);
+  } else if (fresh && el > 0) {
+    snprintf(tail, sizeof tail, "ETA %.0fs", el / (double)fresh * (double)(r->corpus.n - finished));
+  } else {
+    snprintf(tail, sizeof tail, "ETA unknown until a source finishes");
+  }
   char costs[32] = "";
   if (s->cost > 0) snprintf(costs, sizeof costs, ", $%.2f", s->cost);
   char line[400];
   snprintf(line, sizeof line,
            "sources %zu/%zu, accepted %zu (%.0f%% of finished), %.1f calls/s, %.0f tok/s%s, "
-           "cache %lld, ETA %s",
+           "cache %lld, %s",
            finished, r->corpus.n, s->accepted, rate, el > 0 ? (double)s->calls_sent / el : 0,
            el > 0 ? (double)(s->prompt_tokens + s->completion_tokens) / el : 0, costs,
-           (long long)s->cache_hits, final ? "0s" : etas);
+           (long long)s->cache_hits, tail);
   if (r->live_progress) fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
   else fprintf(stderr, "autodata: %s\n", line);
+  fflush(stderr);
+}
+
+/* The first signal is acknowledged at once, with what the run is waiting for: with a stuck
+ * server the calls in flight can take minutes, and silence looks like a hang. */
+static void acknowledge_stop(struct run *r, int signals_seen) {
+  if (r->live_progress) fputs("\r\033[K", stderr);
+  if (signals_seen >= 2) {
+    fprintf(stderr,
+            "autodata: second interrupt: abandoning %d call(s) in flight; writing the "
+            "outputs (the run resumes where it stopped)\n",
+            llm_client_pending(r->llm));
+  } else {
+    fprintf(stderr,
+            "autodata: interrupted: starting no new work; waiting for %d call(s) in flight "
+            "across %d source(s) to finish, then writing the outputs (interrupt again to "
+            "abandon them)\n",
+            llm_client_pending(r->llm), r->active);
+  }
   fflush(stderr);
 }
 
@@ -703,10 +925,18 @@ static void loop(struct run *r) {
         snprintf(sum->stop_reason, sizeof sum->stop_reason, "interrupted by a signal");
       }
       r->stopping = 1;
+      acknowledge_stop(r, signals_seen);
       if (signals_seen >= 2) llm_client_cancel_all(r->llm);
     }
     start_episodes(r);
     drain_ready(r);
+    /* Held request errors with nothing left that could tell: the run stops for
+     * another reason (set them aside), or nothing else is in flight and no source
+     * is left to start (they were the requests' own errors). */
+    if (r->held && r->stopping) release_held(r, 1);
+    else if (r->held && !r->ready_head && llm_client_pending(r->llm) == 0 &&
+             r->next_doc >= r->corpus.n)
+      release_held(r, 0);
     if (r->active == 0 && (r->stopping || r->next_doc >= r->corpus.n)) break;
     llm_client_run_once(r->llm, r->ready_head ? 0 : 100);
     drain_ready(r);
@@ -746,9 +976,19 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
   r.live_progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
   r.ep_cfg = (struct ep_config){
       rc, r.method, &r.bl, r.method->challenger_prompt ? &r.method_tpl : NULL, r.prompt_hashes};
-  r.ep_env = (struct ep_env){&r, env_submit, env_seed, env_schema_ok, env_record, env_stopping};
+  r.ep_env = (struct ep_env){&r,         env_submit,   env_seed,      env_schema_ok,
+                             env_record, env_stopping, env_reply_seen};
+  r.schema_no_json = xcalloc((size_t)rc->n_endpoints + 1, sizeof *r.schema_no_json);
+  r.schema_warned = xcalloc((size_t)rc->n_endpoints + 1, sizeof *r.schema_warned);
 
   loop(&r);
+  for (int i = 0; i < RECIPE_N_ROLES; i++) /* how each shaped role's replies went */
+    if (r.tally[i].seen)
+      put_event(&r, LOG_INFO,
+                json_pack("{s:s,s:s,s:I,s:I}", "msg", "replies", "role",
+                          recipe_role_name((enum recipe_role_id)i), "seen",
+                          (json_int_t)r.tally[i].seen, "unusable",
+                          (json_int_t)r.tally[i].unusable));
   if (store_run_set_status(r.st, r.run_id,
                            r.fatal        ? "failed"
                            : sum->stopped ? "interrupted"
@@ -762,12 +1002,23 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
     goto out;
   }
   sum->pending = r.corpus.n - sum->done - sum->exhausted;
+  if (r.finished_session > 0 && r.finished_error == r.finished_session && sum->done == 0) {
+    sum->all_errors = 1;
+    snprintf(sum->error_reason, sizeof sum->error_reason, "%s", r.last_error);
+  }
 
 out:
   sum->seconds = (double)(time_now_ms() - r.t0_ms) / 1000.0;
   /* Free the client first: outstanding calls are dropped without callbacks (and
    * their episodes with them), then queued cache hits, then the store. */
   llm_client_free(r.llm);
+  while (r.held) { /* only left when the run ended on an error */
+    struct call *c = r.held;
+    r.held = c->next;
+    call_free(c);
+  }
+  free(r.schema_no_json);
+  free(r.schema_warned);
   while (r.ready_head) {
     struct call *c = r.ready_head;
     r.ready_head = c->next;

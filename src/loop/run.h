@@ -65,11 +65,16 @@ struct run_summary {
   double cost;
   double seconds;
   size_t parked; /* episodes set aside unfinished (infrastructure errors, stop) */
-  int stopped;   /* 1 when a budget, a signal or failing endpoints stopped the run */
-  char stop_reason[256];
-  store_id run_id;          /* the run in the store */
-  char store_path[4096];    /* the store file */
-  char output_folder[4096]; /* where the outputs belong */
+  int stopped;   /* 1 when a budget, a signal, failing endpoints, systematic request errors
+                    or a role's unusable replies stopped the run */
+  char stop_reason[512];
+  int unusable_role;                      /* 1: stopped on a role's unusable replies */
+  int64_t judgements, judgements_invalid; /* judge replies this session; invalid after repair */
+  int all_errors;                         /* every source finished this session ended on an error */
+  char error_reason[256];                 /* the last of those errors */
+  store_id run_id;                        /* the run in the store */
+  char store_path[4096];                  /* the store file */
+  char output_folder[4096];               /* where the outputs belong */
 };
 
 /* Run the recipe. Returns 0 when the run finished or stopped cleanly (see

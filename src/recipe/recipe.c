@@ -803,7 +803,19 @@ static void parse_endpoint(struct ld *L, struct recipe_endpoint *e, yaml_node_t 
   if ((v = map_get(L, n, "max_retries")))
     get_intv(L, v, FP("max_retries"), 0, 100, &e->max_retries);
   if ((v = map_get(L, n, "extra_body"))) e->extra_body = get_object(L, v, FP("extra_body"));
-  if ((v = map_get(L, n, "json_schema"))) get_bool(L, v, FP("json_schema"), &e->json_schema);
+  if ((v = map_get(L, n, "json_schema"))) {
+    char *sv;
+    int b;
+    if (!get_scalar(L, v, FP("json_schema"), &sv)) {
+      if (!strcmp(sv, "basic")) e->json_schema = RECIPE_SCHEMA_BASIC;
+      else if (!parse_bool(sv, &b)) e->json_schema = b ? RECIPE_SCHEMA_STRICT : RECIPE_SCHEMA_OFF;
+      else {
+        bad_value(L, v, FP("json_schema"), "true, false or basic", sv);
+        sv = NULL; /* bad_value took it */
+      }
+      free(sv);
+    }
+  }
   if ((v = map_get(L, n, "prices"))) parse_prices(L, e, v, FP("prices"));
 #undef FP
 }
@@ -905,7 +917,7 @@ static void parse_role(struct ld *L, enum recipe_role_id id, yaml_node_t *n) {
   if ((v = map_get(L, n, "temperature"))) get_num(L, v, FP("temperature"), 0, 10, &ro->temperature);
   if ((v = map_get(L, n, "top_p"))) get_num(L, v, FP("top_p"), 0, 1, &ro->top_p);
   if ((v = map_get(L, n, "max_tokens")))
-    get_intv(L, v, FP("max_tokens"), 1, 100000000, &ro->max_tokens);
+    get_intv(L, v, FP("max_tokens"), 0, 100000000, &ro->max_tokens);
   if ((v = map_get(L, n, "extra"))) ro->extra = get_object(L, v, FP("extra"));
   if (solver && (v = map_get(L, n, "samples"))) {
     if (!get_intv(L, v, FP("samples"), 1, ACCEPT_MAX_SAMPLES, &ro->samples))
@@ -920,15 +932,27 @@ static void role_defaults(struct recipe *r) {
     ro->endpoint_index = -1;
     ro->top_p = LLM_UNSET;
     ro->samples = 1;
+    /* max_tokens: room for a reasoning model's thinking plus the reply, and a bound on
+     * a reply that runs away (docs/servers.md); 0 in the recipe = not sent */
     switch (i) {
     case RECIPE_ROLE_WEAK:
     case RECIPE_ROLE_STRONG:
       ro->temperature = 1.0;
       ro->samples = 3;
+      ro->max_tokens = 8192;
       break;
     case RECIPE_ROLE_CHALLENGER:
-    case RECIPE_ROLE_ORCHESTRATOR: ro->temperature = 0.7; break;
-    default: ro->temperature = 0.0; break;
+      ro->temperature = 0.7;
+      ro->max_tokens = 4096;
+      break;
+    case RECIPE_ROLE_ORCHESTRATOR:
+      ro->temperature = 0.7;
+      ro->max_tokens = 2048;
+      break;
+    default:
+      ro->temperature = 0.0;
+      ro->max_tokens = 2048;
+      break;
     }
   }
 }
@@ -1494,12 +1518,14 @@ json_t *recipe_to_json(const struct recipe *r) {
                           json_pack("{s:f, s:f}", "input_per_mtok", e->prices[k].input_per_mtok,
                                     "output_per_mtok", e->prices[k].output_per_mtok));
     json_t *ej = json_pack(
-        "{s:o, s:o, s:o, s:i, s:f, s:f, s:i, s:i, s:i, s:O, s:b, s:o, s:b}", "base_urls", urls,
+        "{s:o, s:o, s:o, s:i, s:f, s:f, s:i, s:i, s:i, s:O, s:o, s:o, s:b}", "base_urls", urls,
         "api_key_env", jstr(e->api_key_env), "headers", hdrs, "max_inflight", e->max_inflight,
         "requests_per_min", e->requests_per_min, "tokens_per_min", e->tokens_per_min,
         "connect_timeout_ms", e->connect_timeout_ms, "request_timeout_ms", e->request_timeout_ms,
         "max_retries", e->max_retries, "extra_body", e->extra_body ? e->extra_body : json_null(),
-        "json_schema", e->json_schema, "prices", prices, "builtin", e->builtin);
+        "json_schema",
+        e->json_schema == RECIPE_SCHEMA_BASIC ? json_string("basic") : json_boolean(e->json_schema),
+        "prices", prices, "builtin", e->builtin);
     if (ej) json_object_set_new(eps, e->name, ej);
   }
   json_object_set_new(root, "endpoints", eps);

@@ -59,6 +59,8 @@ struct recipe_price {
   double output_per_mtok; /* per million completion tokens */
 };
 
+enum { RECIPE_SCHEMA_OFF = 0, RECIPE_SCHEMA_STRICT = 1, RECIPE_SCHEMA_BASIC = 2 };
+
 struct recipe_endpoint {
   char *name;
   char *base_urls[LLM_MAX_URLS];
@@ -74,7 +76,8 @@ struct recipe_endpoint {
   int request_timeout_ms;  /* default 600000 */
   int max_retries;         /* default 8 */
   json_t *extra_body;      /* object or NULL */
-  int json_schema;         /* endpoint supports response_format json_schema; default 1 */
+  int json_schema;         /* response_format json_schema: RECIPE_SCHEMA_OFF / _STRICT (default)
+                              / _BASIC (shape and types only, docs/servers.md) */
   struct recipe_price *prices;
   int n_prices;
   int builtin;   /* 1 for the implicit `sim` endpoint */

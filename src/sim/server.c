@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -35,6 +36,7 @@
 
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/hash.h"
 #include "util/mem.h"
 #include "util/rng.h"
 #include "util/timeu.h"
@@ -280,6 +282,108 @@ static const char garbage_body[] =
     "<html><head><title>502 Bad Gateway</title></head><body>sim-server fault injection: "
     "garbage reply \x7f{\"choices\": [</body></html>\n";
 
+/* ---------------------------------------------------------------- real-server behaviours */
+
+static int real_behaviours(const struct sim_server_opts *o) {
+  return o->ctx_size > 0 || o->cut_max_tokens || o->ignore_schema || o->judge_skip > 0 ||
+         o->judge_dup > 0;
+}
+
+/* The request's prompt tokens as the sim counts them (characters / 4). */
+static long long prompt_tokens(const json_t *req) {
+  long long chars = 0;
+  size_t i;
+  json_t *m;
+  json_array_foreach(json_object_get(req, "messages"), i, m) {
+    json_t *c = json_object_get(m, "content");
+    if (json_is_string(c)) chars += (long long)json_string_length(c);
+  }
+  return chars / 4;
+}
+
+/* 400 in llama-server's words when the prompt does not fit --ctx-size; NULL otherwise
+ * (a malloc'd body). */
+static char *ctx_overflow(const struct sim_server_opts *o, const json_t *req) {
+  if (o->ctx_size <= 0 || !req) return NULL;
+  long long n = prompt_tokens(req);
+  if (n <= o->ctx_size) return NULL;
+  return xasprintf(
+      "{\"error\":{\"code\":400,\"message\":\"request (%lld tokens) exceeds the "
+      "available context size (%d tokens), try increasing it\",\"type\":"
+      "\"exceed_context_size_error\",\"n_prompt_tokens\":%lld,\"n_ctx\":%d}}",
+      n, o->ctx_size, n, o->ctx_size);
+}
+
+/* Rewrite a verdicts reply: drop the last verdict, or repeat the first. */
+static char *mangle_verdicts(const char *content, int dup) {
+  json_t *v = json_loads(content, 0, NULL);
+  json_t *arr = json_object_get(v, "verdicts");
+  char *out = NULL;
+  if (json_array_size(arr) >= 2) {
+    if (dup) json_array_append_new(arr, json_deep_copy(json_array_get(arr, 0)));
+    else json_array_remove(arr, json_array_size(arr) - 1);
+    out = json_dumps(v, JSON_COMPACT);
+  }
+  json_decref(v);
+  return out;
+}
+
+/* Apply the behaviours to a 200 chat reply r of request req (both parsed here). */
+static void apply_behaviours(const struct sim_server_opts *o, const json_t *req, const char *body,
+                             size_t len, struct sim_response *r) {
+  if (!req || r->status != 200) return;
+  json_t *rep = json_loadb(r->body, r->len, 0, NULL);
+  json_t *choice = json_array_get(json_object_get(rep, "choices"), 0);
+  json_t *msg = json_object_get(choice, "message");
+  const char *content = json_string_value(json_object_get(msg, "content"));
+  if (!content) {
+    json_decref(rep);
+    return;
+  }
+  char *text = xstrdup(content);
+  const char *model = json_string_value(json_object_get(req, "model"));
+  if (model && !strcmp(model, "sim-judge") && (o->judge_skip > 0 || o->judge_dup > 0)) {
+    double u = (double)(hash64_seed(body, len, 0x6a75646765) >> 11) / 9007199254740992.0;
+    int dup = u >= o->judge_skip && u < o->judge_skip + o->judge_dup;
+    if (u < o->judge_skip || dup) {
+      char *m = mangle_verdicts(text, dup);
+      if (m) {
+        free(text);
+        text = m;
+      }
+    }
+  }
+  if (o->ignore_schema && json_object_get(req, "response_format")) {
+    /* what a server that ignores the schema sends: prose around the content, no JSON */
+    for (char *p = text; *p; p++) {
+      if (*p == '{' || *p == '[') *p = '(';
+      else if (*p == '}' || *p == ']') *p = ')';
+    }
+    char *t = xasprintf("Sure! Here is what you asked for: %s", text);
+    free(text);
+    text = t;
+  }
+  json_int_t max = json_integer_value(json_object_get(req, "max_tokens"));
+  json_t *usage = json_object_get(rep, "usage");
+  if (o->cut_max_tokens && max > 0 && (json_int_t)(strlen(text) / 4) > max) {
+    size_t keep = (size_t)max * 4;
+    while (keep > 0 && ((unsigned char)text[keep] & 0xC0) == 0x80) keep--; /* UTF-8 boundary */
+    text[keep] = 0;
+    json_object_set_new(choice, "finish_reason", json_string("length"));
+    json_int_t pt = json_integer_value(json_object_get(usage, "prompt_tokens"));
+    json_object_set_new(usage, "completion_tokens", json_integer(max));
+    json_object_set_new(usage, "total_tokens", json_integer(pt + max));
+  }
+  json_object_set_new(msg, "content", json_string(text));
+  free(text);
+  char *nb = json_dumps(rep, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(rep);
+  if (!nb) return;
+  free(r->body);
+  r->body = nb;
+  r->len = strlen(nb);
+}
+
 /* Answer the parsed request whose body is body[0, len): 0, or AD_ETOOBIG when the
  * reply does not fit its buffer. */
 static int answer(struct conn *c, const char *body, size_t len) {
@@ -340,7 +444,19 @@ static int answer(struct conn *c, const char *body, size_t len) {
       if (!rc) rc = queue_reply(c, &b, sizeof msg - 1, 0, delay_us, !ka);
       break;
     }
+    json_t *req = chat && real_behaviours(&s->o) ? json_loadb(body, len, 0, NULL) : NULL;
+    char *overflow = ctx_overflow(&s->o, req);
+    if (overflow) {
+      size_t n = strlen(overflow);
+      rc = render(&b, 400, NULL, overflow, n, ka, http10, -1);
+      if (!rc) rc = queue_reply(c, &b, n, 0, delay_us, !ka);
+      free(overflow);
+      json_decref(req);
+      break;
+    }
     sim_handle(c->method, c->path, body, len, &r);
+    apply_behaviours(&s->o, req, body, len, &r);
+    json_decref(req);
     int trunc = fault == SIM_FAULT_TRUNCATE;
     rc = render(&b, r.status, r.content_type, r.body ? r.body : "", r.len, ka && !trunc, http10,
                 -1);

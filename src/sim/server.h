@@ -36,6 +36,13 @@ struct sim_server_opts {
   struct sim_faults faults; /* from sim_faults_parse(); zeroed = no faults */
   int no_response_format;   /* answer 400 to requests carrying "response_format", as servers
                                 without structured outputs do (tests the client's fallback) */
+  /* Real-server behaviours (docs/sim-server.md, "Real-server behaviours"): */
+  int ctx_size;       /* > 0: a request whose prompt is estimated above this many tokens gets
+                         llama-server's 400 "request exceeds the available context size" */
+  int cut_max_tokens; /* cut replies at the request's max_tokens: finish_reason "length" */
+  int ignore_schema;  /* accept response_format and ignore it: replies carry no JSON */
+  double judge_skip, judge_dup; /* share of judge replies that drop their last verdict /
+                                   repeat their first (drawn from the request's hash) */
 };
 
 struct sim_server_stats {

@@ -251,6 +251,7 @@ struct store_call {
                                 (record it so status counts hits; reply may be NULL) */
   const struct store_attempt *attempt_list; /* each attempt, stored as a JSON array */
   int n_attempt_list;
+  const char *finish_reason; /* the reply's finish_reason ("stop", "length"), or NULL */
 };
 
 /* Record a model call (every field borrowed for the call only). */

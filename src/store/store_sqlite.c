@@ -82,6 +82,8 @@ static const char *const migrations[] = {
     "  id INTEGER PRIMARY KEY, run INTEGER NOT NULL REFERENCES runs(id),"
     "  time REAL NOT NULL, level TEXT NOT NULL, event TEXT NOT NULL);"
     "CREATE INDEX events_run ON events(run);",
+    /* 2: why the server stopped a reply ("stop", "length", ...), NULL when not said */
+    "ALTER TABLE calls ADD COLUMN finish_reason TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -118,8 +120,8 @@ static const char *const write_sql[W_N] = {
     [W_CALL] =
         "INSERT INTO calls(run, role, source_id, round, endpoint, model, cache_key, "
         "status, error, http_status, prompt_tokens, completion_tokens, latency_us, "
-        "attempts, retries, cache_hit, attempt_list, created) VALUES (?1, ?2, ?3, ?4, "
-        "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        "attempts, retries, cache_hit, attempt_list, created, finish_reason) VALUES (?1, ?2, "
+        "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     /* always queued right after its W_CALL, in the same transaction */
     [W_CALL_BODY] =
         "INSERT INTO call_bodies(call_id, request, reply) "
@@ -1116,6 +1118,7 @@ static int sq_call_put(store *st, const struct store_call *c) {
   json_decref(a);
   if (rc) return queued(st, mark, rc);
   v_real(q, time_wall());
+  v_text(q, c->finish_reason);
   if (c->request || c->reply) {
     struct op *o = op_begin(q, W_CALL_BODY);
     if (c->cache_key && ok && !c->cache_hit && c->reply) {
@@ -1405,11 +1408,13 @@ static int sq_examples_each(store *st, store_id run, store_row_fn fn, void *ud) 
 }
 
 static const struct col call_cols[] = {
-    {"id", 'i'},           {"role", 't'},        {"source_id", 't'},     {"round", 'i'},
-    {"endpoint", 't'},     {"model", 't'},       {"cache_key", 't'},     {"status", 't'},
-    {"error", 't'},        {"http_status", 'i'}, {"prompt_tokens", 'i'}, {"completion_tokens", 'i'},
-    {"latency_us", 'i'},   {"attempts", 'i'},    {"retries", 'i'},       {"cache_hit", 'b'},
-    {"attempt_list", 'j'}, {"request", 't'},     {"reply", 't'}};
+    {"id", 'i'},          {"role", 't'},          {"source_id", 't'},
+    {"round", 'i'},       {"endpoint", 't'},      {"model", 't'},
+    {"cache_key", 't'},   {"status", 't'},        {"error", 't'},
+    {"http_status", 'i'}, {"prompt_tokens", 'i'}, {"completion_tokens", 'i'},
+    {"latency_us", 'i'},  {"attempts", 'i'},      {"retries", 'i'},
+    {"cache_hit", 'b'},   {"attempt_list", 'j'},  {"finish_reason", 't'},
+    {"request", 't'},     {"reply", 't'}};
 
 static int sq_calls_each(store *st, store_id run, const char *role, int with_bodies,
                          store_row_fn fn, void *ud) {
@@ -1417,7 +1422,7 @@ static int sq_calls_each(store *st, store_id run, const char *role, int with_bod
   snprintf(sql, sizeof sql,
            "SELECT c.id, role, source_id, round, endpoint, model, cache_key, status, error, "
            "http_status, prompt_tokens, completion_tokens, latency_us, attempts, retries, "
-           "cache_hit, attempt_list%s FROM calls c%s WHERE run = ?1%s ORDER BY c.id",
+           "cache_hit, attempt_list, finish_reason%s FROM calls c%s WHERE run = ?1%s ORDER BY c.id",
            with_bodies ? ", b.request, b.reply" : "",
            with_bodies ? " LEFT JOIN call_bodies b ON b.call_id = c.id" : "",
            role ? " AND role = ?2" : "");
@@ -1442,7 +1447,8 @@ static int sq_source_calls_each(store *st, store_id run, const char *source_id, 
   snprintf(sql, sizeof sql,
            "SELECT c.id, role, source_id, round, endpoint, model, cache_key, status, error, "
            "http_status, prompt_tokens, completion_tokens, latency_us, attempts, retries, "
-           "cache_hit, attempt_list%s FROM calls c%s WHERE run = ?1 AND source_id = ?2 "
+           "cache_hit, attempt_list, finish_reason%s FROM calls c%s WHERE run = ?1 AND "
+           "source_id = ?2 "
            "ORDER BY c.id",
            with_bodies ? ", b.request, b.reply" : "",
            with_bodies ? " LEFT JOIN call_bodies b ON b.call_id = c.id" : "");

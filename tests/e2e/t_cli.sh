@@ -5,4 +5,22 @@ check "version prints" bash -c '"$AUTODATA" version | grep -q "^autodata "'
 check "help lists commands" bash -c '"$AUTODATA" help | grep -q "commands:"'
 "$AUTODATA" no-such-command >/dev/null 2>&1; rc=$?
 check "unknown command exits 2" test "$rc" -eq 2
+
+# validate's text shows the settings merged into requests (extra_body, a role's extra),
+# not only validate --json.
+cat >"$E2E_TMP/extra.yaml" <<'YAML'
+name: extra
+sources: {path: /dev/null}
+endpoints:
+  local: {base_url: "http://127.0.0.1:9/v1", extra_body: {chat_template_kwargs: {enable_thinking: false}}}
+roles:
+  challenger: {endpoint: local, model: m, extra: {top_k: 20}}
+  weak: {endpoint: local, model: m}
+  strong: {endpoint: local, model: m}
+  judge: {endpoint: local, model: m}
+YAML
+"$AUTODATA" validate "$E2E_TMP/extra.yaml" >"$E2E_TMP/extra.out" 2>&1
+check "validate text shows an endpoint's extra_body" \
+  grep -q 'extra_body *{"chat_template_kwargs":{"enable_thinking":false}}' "$E2E_TMP/extra.out"
+check "validate text shows a role's extra" grep -q 'extra *{"top_k":20}' "$E2E_TMP/extra.out"
 finish

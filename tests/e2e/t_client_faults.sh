@@ -74,7 +74,7 @@ check "failover: replies identical" cmp -s "$E2E_TMP/ref50.pairs" "$E2E_TMP/fo.p
 
 # chat against a live server: content and a usage line.
 out=$("$AUTODATA" chat --base-url "http://127.0.0.1:$port/v1" --model $MODEL "hello there" 2>&1)
-check "chat: prints a usage line" bash -c 'grep -qE "^usage: prompt=[0-9]+ completion=[0-9]+ total=[0-9]+ tokens, 1 attempt, [0-9]+ ms$" <<<"$1"' _ "$out"
+check "chat: prints a usage line" bash -c 'grep -qE "^usage: prompt=[0-9]+ completion=[0-9]+ total=[0-9]+ tokens, 1 attempt, [0-9]+ ms, finish_reason stop$" <<<"$1"' _ "$out"
 out=$("$AUTODATA" chat --json --base-url "http://127.0.0.1:$port/v1" --model $MODEL "hello there" 2>&1)
 check "chat --json: raw reply JSON" bash -c 'jq -e .choices[0].message.content <<<"$1" >/dev/null' _ "$out"
 
@@ -112,7 +112,8 @@ while time.time() - t < 30:
     except socket.timeout: pass
 PY
 E2E_PIDS+=($!)
-sleep 0.5
+# wait until it listens (python can take seconds to start on a loaded machine)
+for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null && break; sleep 0.1; done
 start=$(date +%s)
 "$AUTODATA" chat --base-url "http://127.0.0.1:$hport/v1" --model m --timeout-ms 500 --retries 1 "hi" \
   >/dev/null 2>"$E2E_TMP/h.err"

@@ -27,11 +27,14 @@ check "--cache-from run exits 0" test $? -eq 0
 check "--cache-from sends no call" grep -q "model calls sent: 0," "$T/cf.out"
 check "--cache-from gives the same dataset" cmp "$T/ref/dataset.jsonl" "$T/cf/dataset.jsonl"
 
-# A judge that answers prose, not verdicts: every candidate ends with a recorded
-# reason, the run does not fail.
+# A judge that answers prose, not verdicts: the candidates judged so far end with a
+# recorded reason, and the run stops (exit 3) with a diagnosis naming the role, the
+# model and a sample reply instead of writing off the whole corpus.
 sed -e 's/model: sim-judge}/model: not-a-sim-model}/' examples/sim.yaml >"$T/garbage-judge.yaml"
 AUTODATA_OUT=$T/g "$AUTODATA" run "$T/garbage-judge.yaml" --quiet >"$T/g.out" 2>&1; rc=$?
-check "garbage judge: run exits 0" test "$rc" -eq 0
+check "garbage judge: the run stops (exit 3)" test "$rc" -eq 3
+check "garbage judge: the diagnosis names role, model and a reply" \
+  grep -q "role judge (model 'not-a-sim-model' on endpoint 'sim') gave 10 unusable replies in a row; last: judge reply: .*reply: 'This is a simulated reply" "$T/g.out"
 check "garbage judge: no example accepted" test ! -s "$T/g/dataset.jsonl"
 check "garbage judge: rejections say error:weak" grep -q '"reason":"error:weak"' "$T/g/rejected.jsonl"
 check "garbage judge: the detail names the parse problem" bash -c \
@@ -83,4 +86,30 @@ check "second process refused" test "$rc" -ne 0
 check "refusal names the lock holder" grep -q "in use by pid $first" "$T/l2.out"
 kill -INT "$first"; wait "$first"; rc=$?
 check "SIGINT stops the first run cleanly (exit 3)" test "$rc" -eq 3
+
+# The first Ctrl-C is acknowledged at once with what the run waits for; the last progress
+# line says the run stopped (no "ETA 0s"); no progress line comes before a second has passed.
+port=$(free_port)
+start_sim_server "$port" --latency-ms 400 || fail "sim-server start"
+AUTODATA_SIM_URL=http://127.0.0.1:$port/v1 AUTODATA_OUT=$T/ack "$AUTODATA" run examples/sim-http.yaml \
+  --progress plain >"$T/ack.out" 2>"$T/ack.err" &
+pid=$!
+sleep 2
+kill -INT "$pid"; wait "$pid"; rc=$?
+check "ack: interrupted run exits 3" test "$rc" -eq 3
+check "ack: the interrupt is acknowledged with the calls in flight" \
+  grep -Eq "^autodata: interrupted: starting no new work; waiting for [1-9][0-9]* call\(s\) in flight" "$T/ack.err"
+check "ack: the last progress line says the run stopped" \
+  bash -c "grep '^autodata: sources' '$T/ack.err' | tail -1 | grep -q 'stopped after [0-9]*s'"
+check "ack: no progress line claims ETA 0s" bash -c "! grep -q 'ETA 0s' '$T/ack.err'"
+
+# A wrong base URL: the 404 names the URL requested and suggests the fix.
+sed -e 's/max_retries: 12/max_retries: 0/' examples/sim-http.yaml >"$T/nov1.yaml"
+AUTODATA_SIM_URL=http://127.0.0.1:$port/api AUTODATA_OUT=$T/nov1 AUTODATA_LIMIT=2 "$AUTODATA" run "$T/nov1.yaml" \
+  --quiet >"$T/nov1.out" 2>&1; rc=$?
+check "404: run stops with exit 3" test "$rc" -eq 3
+check "404: the error names the URL requested and the likely fix" \
+  grep -q "(POST http://127.0.0.1:$port/api/chat/completions): answered HTTP 404.*base_url usually ends in /v1" "$T/nov1.out"
+check "404: no 'after 1 attempts'" bash -c "! grep -q 'after 1 attempts' '$T/nov1.out'"
+stop_sim_server "$port"
 finish

@@ -322,7 +322,7 @@ Test(candidate, task_names) {
 }
 
 Test(candidate, json_schema) {
-  json_t *s = cand_json_schema(CAND_TASK_RUBRIC);
+  json_t *s = cand_json_schema(CAND_TASK_RUBRIC, NULL);
   cr_assert_not_null(s);
   json_t *req = json_object_get(s, "required");
   cr_assert_eq(json_array_size(req), 5);
@@ -333,11 +333,52 @@ Test(candidate, json_schema) {
       "weight");
   cr_assert_str_eq(json_string_value(json_object_get(w, "type")), "integer");
   json_decref(s);
-  json_t *rf = cand_response_format(CAND_TASK_VERIFIABLE);
+  json_t *rf = cand_response_format(CAND_TASK_VERIFIABLE, NULL, 0);
   cr_assert_str_eq(json_string_value(json_object_get(rf, "type")), "json_schema");
   json_t *js = json_object_get(rf, "json_schema");
   cr_assert(json_is_true(json_object_get(js, "strict")));
   cr_assert_eq(json_array_size(json_object_get(json_object_get(js, "schema"), "required")), 2);
+  json_decref(rf);
+}
+
+/* The schema is as strict as the checks: an enforcing server cannot return what the
+ * checks then reject (empty strings, an empty rubric, a weight of -2725767342247357). */
+Test(candidate, json_schema_follows_checks) {
+  struct cand_checks ck;
+  cand_checks_default(&ck);
+  ck.rubric_min = 2;
+  ck.rubric_max = 9;
+  ck.max_weight = 5;
+  ck.min_context_chars = 10;
+  ck.max_context_chars = 3000;
+  json_t *s = cand_json_schema(CAND_TASK_RUBRIC, &ck);
+  json_t *props = json_object_get(s, "properties");
+  json_t *rub = json_object_get(props, "rubric");
+  cr_assert_eq(json_integer_value(json_object_get(rub, "minItems")), 2);
+  cr_assert_eq(json_integer_value(json_object_get(rub, "maxItems")), 9);
+  json_t *ip = json_object_get(json_object_get(rub, "items"), "properties");
+  json_t *w = json_object_get(ip, "weight");
+  cr_assert_eq(json_integer_value(json_object_get(w, "minimum")), 1);
+  cr_assert_eq(json_integer_value(json_object_get(w, "maximum")), 5);
+  cr_assert_eq(json_integer_value(json_object_get(json_object_get(ip, "criterion"), "minLength")),
+               1);
+  json_t *ctx = json_object_get(props, "context");
+  cr_assert_eq(json_integer_value(json_object_get(ctx, "minLength")), 10);
+  cr_assert_eq(json_integer_value(json_object_get(ctx, "maxLength")), 3000);
+  const char *nonempty[] = {"question", "reference_answer", NULL};
+  for (int i = 0; nonempty[i]; i++)
+    cr_assert_eq(
+        json_integer_value(json_object_get(json_object_get(props, nonempty[i]), "minLength")), 1,
+        "%s", nonempty[i]);
+  json_decref(s);
+  /* basic: the same shape and types, none of the length/size/range keywords */
+  json_t *rf = cand_response_format(CAND_TASK_RUBRIC, &ck, 1);
+  char *txt = json_dumps(rf, JSON_SORT_KEYS);
+  cr_assert_null(strstr(txt, "minLength"), "%s", txt);
+  cr_assert_null(strstr(txt, "maxItems"), "%s", txt);
+  cr_assert_null(strstr(txt, "\"maximum\""), "%s", txt);
+  cr_assert_not_null(strstr(txt, "\"integer\""), "%s", txt);
+  free(txt);
   json_decref(rf);
 }
 

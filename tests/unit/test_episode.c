@@ -64,6 +64,9 @@ struct fake {
   const char *aside_label;  /* calls with this label are set aside (infrastructure) */
   int aside_sample;         /* ... only this sample (-1: all) */
   const char *orchestrator; /* its reply (NULL: "Try a harder angle.") */
+  const char *cut_label;    /* replies to calls with this label end with finish_reason "length" */
+  const char *bad_judge;    /* this judge reply (e.g. skipping a criterion) to judge calls... */
+  int bad_judge_repairs;    /* ... and to their repair turns too */
 };
 
 static int fake_submit(void *data, struct episode *ep, const struct ep_call *c) {
@@ -171,6 +174,19 @@ static void answer_call(struct fake *f, const struct qcall *q, struct ep_reply *
   out->ok = 1;
   const char *l = q->label;
   int i = q->sample;
+  if (f->cut_label && !strcmp(l, f->cut_label)) {
+    out->finish_reason = "length";
+    out->completion_tokens = 64;
+  }
+  int repair_turn = strstr(l, "_repair") != NULL;
+  if (f->bad_judge && !strncmp(l, "judge_", 6) && (!repair_turn || f->bad_judge_repairs)) {
+    out->content = f->bad_judge;
+    return;
+  }
+  static char lb[32];
+  snprintf(lb, sizeof lb, "%s", l);
+  if (repair_turn && !strncmp(l, "judge_", 6)) *strstr(lb, "_repair") = 0;
+  l = lb;
   if (!strcmp(l, "orchestrator")) {
     out->content = f->orchestrator ? f->orchestrator : "<think>plan</think>Try a harder angle.";
   } else if (!strncmp(l, "challenger", 10)) {
@@ -275,8 +291,8 @@ static void world_init(struct world *w, const char *extra, const char *task, con
   }
   w->cfg = (struct ep_config){w->rc, m, &w->bl, w->have_method_tpl ? &w->method_tpl : NULL,
                               w->hashes};
-  w->env = (struct ep_env){&w->f,          fake_submit, fake_seed,
-                           fake_schema_ok, fake_record, fake_stopping};
+  w->env = (struct ep_env){&w->f,       fake_submit,   fake_seed, fake_schema_ok,
+                           fake_record, fake_stopping, NULL};
 }
 
 /* Run an episode to its end, answering calls oldest first. */
@@ -459,7 +475,7 @@ Test(episode, failed_check_is_not_repaired) {
   world_init(&w, "budgets: {rounds_per_source: 1}\n", "rubric", RUBRIC_BOUNDS, &method_agentic);
   w.f.challenger[0] =
       "{\"context\":\"c\",\"question\":\"q?\",\"reference_answer\":\"a\","
-      "\"rubric\":[{\"criterion\":\"x\",\"weight\":9}]}";
+      "\"rubric\":[{\"criterion\":\"x\",\"weight\":9},{\"criterion\":\"y\",\"weight\":1}]}";
   w.f.n_chal = 1;
   drive(&w);
   cr_assert_str_eq(reason_of(&w, 0), "check:rubric_weight");
@@ -736,7 +752,7 @@ Test(episode, self_instruct_evaluates_a_failed_check_and_does_not_keep_it) {
   world_init(&w, NULL, "rubric", RUBRIC_BOUNDS, &method_self_instruct);
   w.f.challenger[0] =
       "{\"context\":\"c\",\"question\":\"q?\",\"reference_answer\":\"a\","
-      "\"rubric\":[{\"criterion\":\"x\",\"weight\":9}]}";
+      "\"rubric\":[{\"criterion\":\"x\",\"weight\":9},{\"criterion\":\"y\",\"weight\":1}]}";
   w.f.n_chal = 1;
   set_scores(w.f.weak_met, 2, 2, 2); /* it would be too easy too: weak never short-circuits */
   cr_assert_eq(drive(&w), EP_FINISHED);
@@ -920,4 +936,72 @@ Test(episode, a_delivery_nobody_asked_for_aborts, .signal = SIGABRT) {
   cr_assert_eq(ep_start(ep), EP_PARKED); /* its first call was refused: nothing outstanding */
   struct ep_reply out = {.ok = 1, .content = "{}"};
   ep_deliver(ep, 1 << 16, &out);
+}
+
+/* ---- real-server behaviours (issue 10) ----------------------------------------------------- */
+
+/* A judgement that skips a criterion gets one repair turn, with the same schema. */
+Test(episode, invalid_judgement_is_repaired_with_the_same_schema) {
+  struct world w;
+  world_init(&w, "budgets: {rounds_per_source: 1}\n", "rubric", RUBRIC_BOUNDS, &method_agentic);
+  w.f.bad_judge = "{\"verdicts\":[{\"criterion\":1,\"met\":true,\"reason\":\"r\"}]}";
+  set_scores(w.f.weak_met, 1, 1, 1);
+  set_scores(w.f.strong_met, 2, 2, 2);
+  drive(&w);
+  cr_assert_eq(count(&w, "judge_weak_repair"), 3, "%s", w.f.log);
+  const json_t *j = json_object_get(w.f.recs[0].cand, "judgements");
+  cr_assert_eq(jx_int(j, "repaired", -1), 6);
+  cr_assert_eq(jx_int(j, "invalid", -1), 0);
+  json_t *first = json_array_get(json_object_get(w.f.bodies, "judge_weak"), 0);
+  json_t *rep = json_array_get(json_object_get(w.f.bodies, "judge_weak_repair"), 0);
+  cr_assert_not_null(json_object_get(first, "response_format"));
+  cr_assert(json_equal(json_object_get(first, "response_format"),
+                       json_object_get(rep, "response_format")),
+            "the repair turn carries the judge's schema");
+  world_release(&w);
+}
+
+/* A judgement still invalid after its repair is the sample's error, never a score. */
+Test(episode, invalid_judgement_after_repair_is_an_error) {
+  struct world w;
+  world_init(&w, "budgets: {rounds_per_source: 1}\n", "rubric", RUBRIC_BOUNDS, &method_agentic);
+  w.f.bad_judge = "{\"verdicts\":[]}";
+  w.f.bad_judge_repairs = 1;
+  drive(&w);
+  cr_assert_str_eq(reason_of(&w, 0), "error:weak");
+  const json_t *j = json_object_get(w.f.recs[0].cand, "judgements");
+  cr_assert_eq(jx_int(j, "invalid", -1), 3);
+  cr_assert_eq(json_array_size(json_object_get(w.f.recs[0].cand, "weak_scores")), 0,
+               "no silent zero");
+  world_release(&w);
+}
+
+/* A challenger reply cut off at max_tokens: its own reason, no repair turn. */
+Test(episode, truncated_challenger_is_not_repaired) {
+  struct world w;
+  world_init(&w, "budgets: {rounds_per_source: 1}\n", "rubric", RUBRIC_BOUNDS, &method_agentic);
+  w.f.challenger[0] = "{\"question\": \"Why do re";
+  w.f.n_chal = 1;
+  w.f.cut_label = "challenger";
+  drive(&w);
+  cr_assert_str_eq(reason_of(&w, 0), "truncated:challenger");
+  cr_assert_eq(count(&w, "challenger_repair"), 0, "%s", w.f.log);
+  cr_assert_not_null(strstr(jx_str(w.f.recs[0].cand, "detail"), "max_tokens"));
+  world_release(&w);
+}
+
+/* The challenger's repair turn carries the same schema as its first request. */
+Test(episode, challenger_repair_carries_the_schema) {
+  struct world w;
+  world_init(&w, "budgets: {rounds_per_source: 1}\n", "rubric", RUBRIC_BOUNDS, &method_agentic);
+  w.f.challenger[0] = "not json at all";
+  w.f.n_chal = 1;
+  drive(&w);
+  json_t *first = json_array_get(json_object_get(w.f.bodies, "challenger"), 0);
+  json_t *rep = json_array_get(json_object_get(w.f.bodies, "challenger_repair"), 0);
+  cr_assert_not_null(rep, "%s", w.f.log);
+  cr_assert_not_null(json_object_get(first, "response_format"));
+  cr_assert(json_equal(json_object_get(first, "response_format"),
+                       json_object_get(rep, "response_format")));
+  world_release(&w);
 }

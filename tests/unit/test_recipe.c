@@ -838,3 +838,29 @@ Test(recipe, baselines_errors) {
   expect_error(t, "11:3: duplicate key 'k' in baselines (first at line 10)");
   free(t);
 }
+
+/* json_schema: true (strict) / basic / false; per-role max_tokens defaults; 0 = not sent. */
+Test(recipe, json_schema_modes_and_max_tokens_defaults) {
+  const char *t =
+      "name: x\nsources: {path: a}\n"
+      "endpoints:\n  a: {base_url: \"http://127.0.0.1:8000/v1\", json_schema: basic}\n"
+      "  b: {base_url: \"http://127.0.0.1:8001/v1\"}\n"
+      "roles:\n  challenger: {endpoint: a, model: c}\n"
+      "  weak: {endpoint: b, model: w, max_tokens: 0}\n  strong: {endpoint: b, model: s}\n"
+      "  judge: {endpoint: b, model: j}\n";
+  struct recipe *r = load_ok(t);
+  cr_assert_eq(r->endpoints[recipe_find_endpoint(r, "a")].json_schema, RECIPE_SCHEMA_BASIC);
+  cr_assert_eq(r->endpoints[recipe_find_endpoint(r, "b")].json_schema, RECIPE_SCHEMA_STRICT);
+  cr_assert_eq(r->roles[RECIPE_ROLE_CHALLENGER].max_tokens, 4096);
+  cr_assert_eq(r->roles[RECIPE_ROLE_WEAK].max_tokens, 0, "0 = not sent");
+  cr_assert_eq(r->roles[RECIPE_ROLE_STRONG].max_tokens, 8192);
+  cr_assert_eq(r->roles[RECIPE_ROLE_JUDGE].max_tokens, 2048);
+  recipe_free(r);
+  const char *bad =
+      "name: x\nsources: {path: a}\n"
+      "endpoints:\n  a: {base_url: \"http://127.0.0.1:8000/v1\", json_schema: loose}\n"
+      "roles:\n  challenger: {endpoint: a, model: c}\n"
+      "  weak: {endpoint: a, model: w}\n  strong: {endpoint: a, model: s}\n"
+      "  judge: {endpoint: a, model: j}\n";
+  expect_error(bad, "4:58: endpoints.a.json_schema: expected true, false or basic, got 'loose'");
+}

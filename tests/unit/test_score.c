@@ -16,7 +16,7 @@ Test(score, verdicts_canonical) {
   const char *t =
       "{\"verdicts\": [{\"criterion\": 1, \"met\": true, \"reason\": \"ok\"}, "
       "{\"criterion\": 2, \"met\": false}, {\"criterion\": 3, \"met\": true}]}";
-  cr_assert_eq(verdicts(t, 3, met), 3);
+  cr_assert_eq(verdicts(t, 3, met), 0);
   cr_assert_eq(met[0], 1);
   cr_assert_eq(met[1], 0);
   cr_assert_eq(met[2], 1);
@@ -28,31 +28,48 @@ Test(score, verdicts_tolerant_forms) {
   const char *t =
       "```json\n[{\"criterion\": 3, \"met\": \"yes\"}, {\"criterion\": 1, \"met\": 1}, "
       "{\"criterion\": 2, \"met\": \"no\"}, {\"criterion\": 4, \"met\": 0}]\n```";
-  cr_assert_eq(verdicts(t, 4, met), 4);
+  cr_assert_eq(verdicts(t, 4, met), 0);
   cr_assert_eq(met[0], 1);
   cr_assert_eq(met[1], 0);
   cr_assert_eq(met[2], 1);
   cr_assert_eq(met[3], 0);
 }
 
-Test(score, verdicts_missing_and_out_of_range) {
+/* A judgement that does not cover every criterion exactly once is invalid, never a
+ * silent "unmet" (which would make answers look weaker than the judge found them). */
+Test(score, verdicts_must_cover_each_criterion_once) {
   int met[3] = {1, 1, 1};
-  const char *t =
-      "<think>criterion 2 is met</think>{\"verdicts\": [{\"criterion\": 2, \"met\": true}, "
-      "{\"criterion\": 7, \"met\": true}, {\"criterion\": 0, \"met\": true}, {\"criterion\": -1, \"met\": true}]}";
-  int got = verdicts(t, 3, met);
-  /* criterion 0 has no valid number -> positional (3rd item -> criterion 3) */
-  cr_assert_eq(got, 2);
-  cr_assert_eq(met[0], 0, "missing criteria count as unmet");
-  cr_assert_eq(met[1], 1);
-  cr_assert_eq(met[2], 1);
+  char err[400];
+  const char *missing =
+      "{\"verdicts\": [{\"criterion\": 1, \"met\": true}, "
+      "{\"criterion\": 3, \"met\": true}]}";
+  cr_assert_eq(score_parse_verdicts(missing, strlen(missing), 3, met, err, sizeof err), AD_EPARSE);
+  cr_assert(strstr(err, "missing: 2"), "%s", err);
+  cr_assert_eq(met[0] + met[1] + met[2], 0, "met is cleared on an invalid judgement");
+  const char *dup =
+      "{\"verdicts\": [{\"criterion\": 1, \"met\": true}, {\"criterion\": 2, "
+      "\"met\": true}, {\"criterion\": 2, \"met\": false}, {\"criterion\": 3, "
+      "\"met\": true}]}";
+  cr_assert_eq(score_parse_verdicts(dup, strlen(dup), 3, met, err, sizeof err), AD_EPARSE);
+  cr_assert(strstr(err, "more than once: 2"), "%s", err);
+  const char *range =
+      "{\"verdicts\": [{\"criterion\": 1, \"met\": true}, {\"criterion\": 2, "
+      "\"met\": true}, {\"criterion\": 3, \"met\": true}, {\"criterion\": 7, "
+      "\"met\": true}]}";
+  cr_assert_eq(score_parse_verdicts(range, strlen(range), 3, met, err, sizeof err), AD_EPARSE);
+  cr_assert(strstr(err, "not in the rubric: 7"), "%s", err);
+  const char *empty = "{\"verdicts\": []}";
+  cr_assert_eq(score_parse_verdicts(empty, strlen(empty), 3, met, err, sizeof err), AD_EPARSE);
+  cr_assert(strstr(err, "empty"), "%s", err);
 }
 
 Test(score, verdicts_positional_without_numbers) {
   int met[2];
-  cr_assert_eq(verdicts("{\"verdicts\": [{\"met\": false}, {\"met\": true}]}", 2, met), 2);
+  cr_assert_eq(verdicts("{\"verdicts\": [{\"met\": false}, {\"met\": true}]}", 2, met), 0);
   cr_assert_eq(met[0], 0);
   cr_assert_eq(met[1], 1);
+  cr_assert_eq(verdicts("{\"verdicts\": [{\"met\": false}]}", 2, met), AD_EPARSE,
+               "too few positional verdicts");
 }
 
 Test(score, verdicts_errors) {
@@ -66,9 +83,26 @@ Test(score, verdicts_errors) {
   const char *t2 = "{\"verdicts\": [{\"criterion\": 1, \"met\": \"maybe\"}]}";
   cr_assert_eq(score_parse_verdicts(t2, strlen(t2), 2, met, err, sizeof err), AD_EPARSE);
   cr_assert(strstr(err, "met"), "%s", err);
-  const char *t3 = "{\"verdicts\": []}";
-  cr_assert_eq(score_parse_verdicts(t3, strlen(t3), 2, met, err, sizeof err), 0,
-               "empty list: all unmet");
+}
+
+Test(score, judge_schema_bounds) {
+  json_t *s = score_judge_schema(4);
+  json_t *v = json_object_get(json_object_get(s, "properties"), "verdicts");
+  cr_assert_eq(json_integer_value(json_object_get(v, "minItems")), 4);
+  cr_assert_eq(json_integer_value(json_object_get(v, "maxItems")), 4);
+  json_t *c = json_object_get(json_object_get(json_object_get(v, "items"), "properties"),
+                              "criterion");
+  cr_assert_eq(json_integer_value(json_object_get(c, "minimum")), 1);
+  cr_assert_eq(json_integer_value(json_object_get(c, "maximum")), 4);
+  json_decref(s);
+  s = score_qv_schema();
+  cr_assert_eq(json_array_size(json_object_get(s, "required")), 3);
+  json_decref(s);
+  s = score_correct_schema();
+  cr_assert_str_eq(json_string_value(json_object_get(
+                       json_object_get(json_object_get(s, "properties"), "correct"), "type")),
+                   "boolean");
+  json_decref(s);
 }
 
 Test(score, rubric_maths) {
