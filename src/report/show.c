@@ -630,6 +630,13 @@ static void print_sample(FILE *f, const json_t *s) {
   }
 }
 
+/* " label 0.123", or " label -" for a statistic that was not measured (null) */
+static void print_stat(FILE *f, const char *label, const json_t *stats, const char *key) {
+  const json_t *v = json_object_get(stats, key);
+  if (json_is_number(v)) fprintf(f, "%s %.3f", label, json_number_value(v));
+  else fprintf(f, "%s -", label);
+}
+
 static void print_round(FILE *f, const json_t *rnd) {
   const json_t *cands = json_object_get(rnd, "candidates");
   const json_t *last = json_array_get(cands, json_array_size(cands) - 1);
@@ -686,11 +693,15 @@ static void print_round(FILE *f, const json_t *rnd) {
   }
   if (last) {
     const json_t *stats = json_object_get(last, "stats");
-    if (json_is_object(stats))
-      fprintf(f, "  stats:      weak mean %.3f (n %lld), strong mean %.3f (n %lld), gap %.3f\n",
-              jx_num(stats, "weak_mean", 0), jx_int(stats, "n_weak", 0),
-              jx_num(stats, "strong_mean", 0), jx_int(stats, "n_strong", 0),
-              jx_num(stats, "gap", 0));
+    if (json_is_object(stats)) {
+      fprintf(f, "  stats:     ");
+      print_stat(f, " weak mean", stats, "weak_mean");
+      fprintf(f, " (n %lld),", jx_int(stats, "n_weak", 0));
+      print_stat(f, " strong mean", stats, "strong_mean");
+      fprintf(f, " (n %lld),", jx_int(stats, "n_strong", 0));
+      print_stat(f, " gap", stats, "gap");
+      fprintf(f, "\n");
+    }
     const char *reason = jx_str(last, "reason");
     fprintf(f, "  verdict:    %s", jx_str(last, "verdict") ? jx_str(last, "verdict") : "?");
     if (reason) fprintf(f, " - %s", reason);
