@@ -139,6 +139,8 @@ static int scan_call(void *ud, const json_t *row) {
       json_object_get(row, "completion_tokens") ? json_object_get(row, "completion_tokens")
                                                 : json_null());
   json_object_set_new(call, "cache_key", key ? json_string(key) : json_null());
+  const json_t *fr = json_object_get(row, "finish_reason");
+  json_object_set_new(call, "finish_reason", json_is_string(fr) ? json_deep_copy(fr) : json_null());
   json_object_set_new(call, "content", reply_content(reply));
   if (c->prompts) {
     json_t *msgs = json_object_get(req, "messages");
@@ -292,6 +294,7 @@ static json_t *sample_of(const json_t *call, const json_t *judge, const json_t *
                         json_object_get(call, "status"), "error", json_object_get(call, "error"),
                         "answer", json_object_get(call, "content"));
   if (!s) return json_object();
+  json_object_set(s, "finish_reason", json_object_get(call, "finish_reason"));
   if (!judge) {
     json_object_set_new(s, "judge", json_null());
     const char *ans = jx_str(call, "content");
@@ -606,6 +609,8 @@ static void print_sample(FILE *f, const json_t *s) {
     fprintf(f, "      answer: ");
     put_block(f, jx_str(s, "answer"), 14);
   }
+  if (jx_str(s, "finish_reason") && !strcmp(jx_str(s, "finish_reason"), "length"))
+    fprintf(f, "      (the reply was cut at max_tokens)\n");
   if (jx_str(s, "final_answer")) fprintf(f, "      final answer: %s\n", jx_str(s, "final_answer"));
   if (!json_is_object(j)) return;
   const char *jst = jx_str(j, "status");

@@ -16,11 +16,11 @@
  *    "counts": {"rounds": n, "candidates": n, "calls": n, "samples": n}}
  *
  * A call: {"id","role","sample","model","endpoint","status","error","cache_hit",
- * "attempts","prompt_tokens","completion_tokens","content"} where content is the
+ * "attempts","prompt_tokens","completion_tokens","finish_reason","content"} where content is the
  * reply's message text (a cache hit's reply is looked up by its cache key), and,
  * with prompts set, "messages": the rendered request messages.
  * A sample pairs one solver answer with its judgement: {"sample": i (0-based),
- * "model","status","error","answer","judge": {"status","error","content",
+ * "model","status","error","answer","finish_reason","judge": {"status","error","content",
  * "verdicts": [{"criterion": k (1-based),"text","weight","met","reason"}],
  * "score"} | null, "score": the score the loop recorded for it (when the record's
  * scores can be matched to the samples)}. A solver call's sample index is recovered from its sampling
