@@ -24,6 +24,7 @@
 #include "util/hash.h"
 #include "util/jsonx.h"
 #include "util/mem.h"
+#include "util/secret.h"
 
 #ifndef AD_PREFIX
 #define AD_PREFIX "/usr/local"
@@ -644,6 +645,19 @@ static int valid_name(const char *s) {
   return 1;
 }
 
+/* An environment variable name as the shell writes it. */
+static int valid_env_name(const char *s) {
+  if (!valid_var_char(*s, 1)) return 0;
+  for (s++; *s; s++)
+    if (!valid_var_char(*s, 0)) return 0;
+  return 1;
+}
+
+/* A well-formed name that is unset and looks like a key (e.g. 'hf_...' pasted in). */
+static int looks_like_pasted_key(struct ld *L, const char *name) {
+  return secret_looks_like_key(name) && !lookup_var(L, name);
+}
+
 static int valid_url(const char *u) {
   return !strcmp(u, "sim") || !strncmp(u, "http://", 7) || !strncmp(u, "https://", 8);
 }
@@ -703,6 +717,13 @@ static void parse_headers(struct ld *L, struct recipe_endpoint *e, yaml_node_t *
       err_at(L, v, "%s.%s: header values must not contain line breaks", path, ex);
       free(val);
       continue;
+    }
+    /* A secret-looking header's value, and any value taken from the environment, is a
+     * secret: masked wherever text leaves the process (util/secret.h). */
+    if (secret_header(sval(k)) || strstr(sval(v), "${")) {
+      secret_add(val);
+      const char *sp = strrchr(val, ' '); /* "Bearer <token>": the token alone too */
+      if (sp) secret_add(sp + 1);
     }
     e->headers[e->n_headers] = xasprintf("%s: %s", sval(k), val);
     e->headers_raw[e->n_headers] = secret_header(sval(k)) ? xasprintf("%s: <redacted>", sval(k))
@@ -779,12 +800,23 @@ static void parse_endpoint(struct ld *L, struct recipe_endpoint *e, yaml_node_t 
     err_at(L, n, "missing required key 'base_url' (or 'base_urls') in %s", path);
   }
   if ((v = map_get(L, n, "api_key_env"))) {
-    if (!get_str(L, v, FP("api_key_env"), 0, &e->api_key_env) && !valid_name(e->api_key_env)) {
-      /* Probably a key pasted in: never echo or keep it. */
-      err_at(L, v,
-             "%s: not an environment variable name (give the NAME of the variable that "
-             "holds the key, never the key itself)",
-             fp);
+    /* A variable's NAME: [A-Za-z_][A-Za-z0-9_]*. Anything else - a key pasted in, or
+     * '${VAR}', which gives the key itself - is refused without echoing it or keeping it. */
+    int interp = v->type == YAML_SCALAR_NODE && strstr(sval(v), "${");
+    if (!get_str(L, v, FP("api_key_env"), 0, &e->api_key_env) &&
+        (interp || !valid_env_name(e->api_key_env) || looks_like_pasted_key(L, e->api_key_env))) {
+      if (interp)
+        err_at(L, v,
+               "%s: give the variable's NAME without '${...}' (api_key_env: OPENAI_API_KEY, "
+               "not ${OPENAI_API_KEY}, which would be the key itself)",
+               fp);
+      else
+        err_at(L, v,
+               "%s: not an environment variable name (letters, digits and '_', not starting "
+               "with a digit; give the NAME of the variable that holds the key, never the key "
+               "itself)",
+               fp);
+      secret_add(e->api_key_env); /* it may be a key: never printed from here on */
       free(e->api_key_env);
       e->api_key_env = NULL;
     }

@@ -30,6 +30,7 @@
 #include "util/buf.h"
 #include "util/jsonx.h"
 #include "util/mem.h"
+#include "util/secret.h"
 #include "util/timeu.h"
 
 #define APP_ID 0x41444154 /* "ADAT" in PRAGMA application_id */
@@ -290,9 +291,16 @@ static void v_textn(struct sq *q, const char *s, size_t n) {
     return;
   }
   if (!n) n = strlen(s);
+  size_t sn;
+  char *clean = secret_scrub(s, n, &sn); /* no secret value reaches the file */
+  if (clean) {
+    s = clean;
+    n = sn;
+  }
   char *p = arena_alloc(q, n + 1);
   memcpy(p, s, n);
   p[n] = 0;
+  free(clean);
   v->type = V_TEXT;
   v->s = p;
   v->n = n;
@@ -858,7 +866,7 @@ static int sq_run_begin(store *st, const struct store_run_info *info, int new_ru
   *resumed = 0;
   sqlite3_stmt *s = NULL;
   struct buf diff = BUF_INIT;
-  char *prompts = NULL, *infotext = NULL;
+  char *prompts = NULL, *infotext = NULL, *cmdline = NULL;
   json_t *infoj = NULL;
   int src = sqlite3_prepare_v2(q->db,
                                "SELECT id, recipe_sha256, prompt_hashes, seed FROM runs "
@@ -907,6 +915,9 @@ static int sq_run_begin(store *st, const struct store_run_info *info, int new_ru
   if (info->prices) json_object_set(infoj, "prices", (json_t *)info->prices);
   if (info->extra) json_object_set(infoj, "extra", (json_t *)info->extra);
   infotext = jx_dump_canonical(infoj);
+  if (infotext) secret_scrub_inplace(infotext); /* the effective configuration, no secrets */
+  cmdline = info->command_line ? xstrdup(info->command_line) : NULL;
+  secret_scrub_inplace(cmdline);
   src = sqlite3_prepare_v2(q->db,
                            "INSERT INTO runs(recipe_name, recipe_sha256, prompt_hashes, seed, "
                            "version, command_line, created, status, info) "
@@ -921,7 +932,7 @@ static int sq_run_begin(store *st, const struct store_run_info *info, int new_ru
   sqlite3_bind_text(s, 3, prompts, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s, 4, (sqlite3_int64)info->seed);
   sqlite3_bind_text(s, 5, info->version, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 6, info->command_line, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 6, cmdline, -1, SQLITE_STATIC);
   sqlite3_bind_double(s, 7, time_wall());
   sqlite3_bind_text(s, 8, infotext, -1, SQLITE_STATIC);
   if ((rc = exec(st, "BEGIN IMMEDIATE", "creating a run"))) goto cleanup;
@@ -942,6 +953,7 @@ cleanup:
   buf_release(&diff);
   free(prompts);
   free(infotext);
+  free(cmdline);
   json_decref(infoj);
   return rc;
 }
