@@ -29,7 +29,7 @@ roles:
   strong:       {endpoint: e, model: m}
   judge:        {endpoint: e, model: m}
 accept: {preset: cs-deployed}
-output: {folder: $T/out}
+output: {folder: ${OUT:-$T/out}}
 Y
   }
 }
@@ -67,18 +67,18 @@ E2E_PIDS+=($!)
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/v1/models" && break; sleep 0.05; done
 export AUTODATA_T_CRED2=Qv8-echo-me-if-you-dare-4242   # a name that does not look secret
 export AUTODATA_T_HDR=hdrval-7777-do-not-store
-recipe "api_key_env: AUTODATA_T_CRED2" "headers: {X-Api-Key: \"\${AUTODATA_T_HDR}\"}" >"$T/echo.yaml"
+OUT=$T/echo-out recipe "api_key_env: AUTODATA_T_CRED2" "headers: {X-Api-Key: \"\${AUTODATA_T_HDR}\"}" >"$T/echo.yaml"
 "$AUTODATA" run "$T/echo.yaml" --progress plain >"$T/e.out" 2>"$T/e.err"; rc=$?
 check "echoing server: run ends non-zero" test "$rc" -ne 0
 check "echoing server: the server's message is shown, masked" grep -q "Incorrect API key provided: \[redacted\]" "$T/e.err"
-leaks=$(cat "$T/e.out" "$T/e.err" "$T/out"/* 2>/dev/null | grep -a -c -e "echo-me-if" -e "do-not-store")
+leaks=$(cat "$T/e.out" "$T/e.err" "$T/echo-out"/* 2>/dev/null | grep -a -c -e "echo-me-if" -e "do-not-store")
 check "echoing server: nothing printed or written holds a secret ($leaks lines)" test "$leaks" -eq 0
-if [ -e "$T/out/store.db" ]; then
-  dump=$(sqlite3 "$T/out/store.db" .dump 2>&1)
+if [ -e "$T/echo-out/store.db" ]; then
+  dump=$(sqlite3 "$T/echo-out/store.db" .dump 2>&1)
   check "echoing server: the store holds the masked message" bash -c "echo \"\$0\" | grep -q 'redacted'" "$dump"
   check "echoing server: the store holds no secret" bash -c "! echo \"\$0\" | grep -q -e echo-me-if -e do-not-store" "$dump"
 fi
-"$AUTODATA" status --store "$T/out/store.db" >"$T/st.out" 2>&1
+"$AUTODATA" status --store "$T/echo-out/store.db" >"$T/st.out" 2>&1
 check "echoing server: status holds no secret" bash -c "! grep -q -e echo-me-if -e do-not-store '$T/st.out'"
 [ -n "${KEEP:-}" ] && cp -r "$T" /tmp/hh/keep
 finish
