@@ -1,5 +1,6 @@
 /* cmd_run.c - `autodata run RECIPE`: run (or resume) a recipe end to end. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,9 @@ int cmd_run(int argc, char **argv) {
   }
   const char *path = op.pos[0];
   o.bl = &bl;
+  /* A closed stdout or stderr pipe must not kill the command: the run stops on it (run.h)
+   * and the outputs are still written; later writes to the pipe just fail. */
+  signal(SIGPIPE, SIG_IGN);
 
   /* The command line, for the record (it never carries secrets: keys come from
    * the environment). */
@@ -137,6 +141,7 @@ int cmd_run(int argc, char **argv) {
   struct run_summary sum;
   char err[1024] = "";
   int rc_ = run_execute(rc, &o, &sum, err, sizeof err);
+  signal(SIGHUP, SIG_IGN); /* the terminal closing now must not cut the outputs short */
   struct report_paths paths;
   if (!rc_) rc_ = write_outputs(&sum, &paths, err, sizeof err);
   int status = 0;

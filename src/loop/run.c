@@ -103,11 +103,25 @@ struct run {
   char *output_folder, *store_path; /* effective */
 };
 
-static volatile sig_atomic_t g_signals;
+/* SIGINT and SIGTERM count (a second one cancels the calls in flight). SIGHUP (the terminal
+ * closed) and SIGPIPE (stdout or stderr is a pipe whose reader left: `| head -1`, quitting
+ * `less`) mean the session is gone: the run stops like at a first Ctrl-C - no new call,
+ * the calls in flight finish, the outputs are written, exit 3 - however often they come. */
+static volatile sig_atomic_t g_signals, g_session_gone, g_last_signal;
 
 static void on_signal(int sig) {
-  (void)sig;
-  g_signals++;
+  g_last_signal = sig;
+  if (sig == SIGHUP || sig == SIGPIPE) g_session_gone = 1;
+  else g_signals++;
+}
+
+static const char *signal_reason(int sig) {
+  switch (sig) {
+  case SIGHUP: return "the terminal was closed (SIGHUP)";
+  case SIGPIPE: return "the output pipe was closed (SIGPIPE)";
+  case SIGTERM: return "terminated (SIGTERM)";
+  default: return "interrupted (SIGINT)";
+  }
 }
 
 static void store_failed(struct run *r, const char *what) {
@@ -916,13 +930,14 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
 /* The event loop, until every source is done or the run stops. */
 static void loop(struct run *r) {
   struct run_summary *sum = r->sum;
-  int signals_seen = 0;
+  int signals_seen = 0, gone_seen = 0;
   for (;;) {
-    if (g_signals > signals_seen) {
+    if (g_signals > signals_seen || g_session_gone > gone_seen) {
       signals_seen = g_signals;
+      gone_seen = g_session_gone;
       if (!sum->stopped) {
         sum->stopped = 1;
-        snprintf(sum->stop_reason, sizeof sum->stop_reason, "interrupted by a signal");
+        snprintf(sum->stop_reason, sizeof sum->stop_reason, "%s", signal_reason(g_last_signal));
       }
       r->stopping = 1;
       acknowledge_stop(r, signals_seen);
@@ -956,12 +971,15 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
   r.t0_ms = time_now_ms();
   r.no_schema = json_object();
   int rc_ = 0;
-  struct sigaction sa, old_int, old_term;
+  struct sigaction sa, old_int, old_term, old_hup, old_pipe;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
-  g_signals = 0;
+  sigaction(SIGPIPE, &sa, &old_pipe);
+  sigaction(SIGHUP, NULL, &old_hup);
+  if (old_hup.sa_handler != SIG_IGN) sigaction(SIGHUP, &sa, NULL); /* nohup: keep running */
+  g_signals = g_session_gone = g_last_signal = 0;
 
   struct src_options so = rc->sources;
   if (o->limit) so.limit = o->limit;
@@ -1041,5 +1059,7 @@ out:
   free(r.store_path);
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
+  sigaction(SIGHUP, &old_hup, NULL);
+  sigaction(SIGPIPE, &old_pipe, NULL);
   return rc_;
 }

@@ -12,7 +12,9 @@
  *
  * Budgets (max_calls, max_tokens, max_cost) and SIGINT/SIGTERM stop the run
  * cleanly: no new call is sent, calls in flight finish (or are cancelled on a
- * second signal), unfinished sources stay "in_progress" for a later resume, and
+ * second SIGINT/SIGTERM), and the same holds when the session is gone: SIGHUP (the
+ * terminal closed; not when started under nohup) and SIGPIPE (stdout or stderr was a
+ * pipe whose reader left), unfinished sources stay "in_progress" for a later resume, and
  * the outputs are written from what is done. A call that fails after its retries
  * for infrastructure reasons (endpoint down, overloaded, misconfigured) sets its
  * episode aside the same way; three in a row stop the run (docs/loop.md).

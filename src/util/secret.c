@@ -62,8 +62,8 @@ void secret_add_env(void) {
 }
 
 int secret_looks_like_key(const char *s) {
-  static const char *const prefixes[] = {"sk-", "sk_", "hf_", "gsk_", "xai-", "AIza", "ghp_",
-                                         "github_pat_", "glpat-", "pk-", "rk_"};
+  static const char *const prefixes[] = {"sk-",  "sk_",         "hf_",    "gsk_", "xai-", "AIza",
+                                         "ghp_", "github_pat_", "glpat-", "pk-",  "rk_"};
   for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
     if (!strncmp(s, prefixes[i], strlen(prefixes[i])) && strlen(s) > strlen(prefixes[i]) + 8)
       return 1;

@@ -884,8 +884,8 @@ Test(recipe, api_key_env_must_be_a_variable_name) {
     int named = 0;
     for (int k = 0; k < d.n; k++) {
       if (strstr(d.msgs[k], "api_key_env")) named = 1;
-      cr_assert_null(strstr(d.msgs[k], bad[i][0] == '$' ? "sk-secret" : bad[i] + 3),
-                     "echoed: %s", d.msgs[k]);
+      cr_assert_null(strstr(d.msgs[k], bad[i][0] == '$' ? "sk-secret" : bad[i] + 3), "echoed: %s",
+                     d.msgs[k]);
     }
     cr_assert(named, "'%s': no message names api_key_env", bad[i]);
     recipe_diag_release(&d);
