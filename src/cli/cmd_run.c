@@ -147,7 +147,7 @@ int cmd_run(int argc, char **argv) {
   int status = 0;
   if (rc_) {
     fprintf(stderr, "autodata run: %s\n", err[0] ? err : ad_strerror(rc_));
-    status = 1;
+    status = sum.bad_input ? 2 : 1; /* a bad corpus is bad input, like a bad recipe */
   } else {
     size_t finished = sum.done + sum.exhausted;
     int is_bl = sum.baseline;
@@ -155,6 +155,9 @@ int cmd_run(int argc, char **argv) {
            sum.stopped ? "stopped" : "done", sum.seconds, sum.sources, finished, sum.done,
            is_bl ? "kept" : "accepted", sum.exhausted, is_bl ? "not kept" : "exhausted",
            sum.pending);
+    if (sum.invalid_skipped)
+      printf("invalid source records skipped: %zu (sources.on_invalid: skip; see the card)\n",
+             sum.invalid_skipped);
     if (is_bl)
       printf(
           "method %s: examples kept by its filter: %zu; candidates that passed the acceptance "

@@ -845,6 +845,10 @@ static json_t *run_extra(const struct run *r) {
       "{s:s,s:I,s:s,s:I,s:I}", "path", rc->sources.path ? rc->sources.path : "", "count",
       (json_int_t)r->corpus.n, "sha256", r->corpus.sha256, "read", (json_int_t)r->corpus.n_read,
       "truncated", (json_int_t)r->corpus.n_truncated);
+  if (r->corpus.n_invalid) /* sources.on_invalid: skip - for the card */
+    json_object_set_new(corpus, "invalid_skipped",
+                        json_pack("{s:I,s:s}", "count", (json_int_t)r->corpus.n_invalid, "first",
+                                  r->corpus.first_invalid));
   return json_pack("{s:o,s:o,s:o,s:s,s:s,s:o}", "recipe", recipe_to_json(rc), "prompts",
                    prompt_record(r, 1), "corpus", corpus, "command_line",
                    r->opts->command_line ? r->opts->command_line : "", "version", ad_version(),
@@ -870,9 +874,8 @@ static int setup_llm(struct run *r, char *err, size_t errlen) {
     struct llm_endpoint_config cfg;
     int rc = recipe_endpoint_config(r->rc, i, &cfg);
     if (!rc) rc = llm_client_add_endpoint(r->llm, &cfg);
-    if (rc) {
-      ad_set_err(err, errlen, "endpoint '%s': %s", r->rc->endpoints[i].name,
-                 llm_client_errmsg(r->llm));
+    if (rc) { /* the client's message names the endpoint already */
+      ad_set_err(err, errlen, "%s", llm_client_errmsg(r->llm));
       return rc;
     }
   }
@@ -983,14 +986,23 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
 
   struct src_options so = rc->sources;
   if (o->limit) so.limit = o->limit;
-  if ((rc_ = src_load(&so, &r.corpus, err, errlen))) goto out;
+  if ((rc_ = src_load(&so, &r.corpus, err, errlen))) {
+    sum->bad_input = 1;
+    goto out;
+  }
   sum->sources = r.corpus.n;
+  sum->invalid_skipped = r.corpus.n_invalid;
+  if (r.corpus.n_invalid)
+    log_warn("%zu invalid source records skipped (sources.on_invalid: skip); the first: %s",
+             r.corpus.n_invalid, r.corpus.first_invalid);
   if ((rc_ = setup_method(&r, err, errlen))) goto out;
   if (r.method->challenger_prompt && (rc_ = load_method_prompt(&r, err, errlen))) goto out;
   r.concurrency = o->concurrency > 0 ? o->concurrency : rc->concurrency;
   if (r.concurrency < 1) r.concurrency = 1;
-  if ((rc_ = setup_store(&r, err, errlen))) goto out;
+  /* The client before the store: a run that cannot start (a key not set, a bad header)
+   * creates no store and no run that a corrected rerun would find "changed". */
   if ((rc_ = setup_llm(&r, err, errlen))) goto out;
+  if ((rc_ = setup_store(&r, err, errlen))) goto out;
   r.live_progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
   r.ep_cfg = (struct ep_config){
       rc, r.method, &r.bl, r.method->challenger_prompt ? &r.method_tpl : NULL, r.prompt_hashes};

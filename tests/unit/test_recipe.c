@@ -41,6 +41,7 @@ static const char *fake_env(void *ud, const char *name) {
   if (!strcmp(name, "TEMP")) return "0.25";
   if (!strcmp(name, "EMPTY")) return "";
   if (!strcmp(name, "TOKEN")) return "sk-secret-value";
+  if (!strcmp(name, "VLLM_KEY")) return "vllm-key-value";
   return NULL;
 }
 
