@@ -143,7 +143,19 @@ int cmd_run(int argc, char **argv) {
   int rc_ = run_execute(rc, &o, &sum, err, sizeof err);
   signal(SIGHUP, SIG_IGN); /* the terminal closing now must not cut the outputs short */
   struct report_paths paths;
-  if (!rc_) rc_ = write_outputs(&sum, &paths, err, sizeof err);
+  if (!rc_) {
+    rc_ = write_outputs(&sum, &paths, err, sizeof err);
+  } else if (sum.run_id) {
+    /* The run failed after it began in the store (a full disk, a store error): what it
+     * committed is there, so the outputs are brought up to date with it rather than left
+     * as an earlier session wrote them. */
+    char oerr[1024] = "";
+    if (write_outputs(&sum, &paths, oerr, sizeof oerr))
+      fprintf(stderr, "autodata run: the outputs could not be brought up to date: %s\n", oerr);
+    else
+      fprintf(stderr, "autodata run: the outputs in %s hold what the store holds\n",
+              sum.output_folder);
+  }
   int status = 0;
   if (rc_) {
     fprintf(stderr, "autodata run: %s\n", err[0] ? err : ad_strerror(rc_));
