@@ -682,6 +682,15 @@ static void add_url(struct ld *L, struct recipe_endpoint *e, yaml_node_t *n, con
     free(u);
     return;
   }
+  /* https://user:KEY@host/...: the userinfo is a credential (util/secret.h). */
+  const char *hs = strstr(u, "://"), *at = hs ? strchr(hs + 3, '@') : NULL;
+  const char *sl = hs ? strchr(hs + 3, '/') : NULL;
+  if (at && (!sl || at < sl)) {
+    char *ui = xstrndup(hs + 3, (size_t)(at - hs - 3));
+    char *colon = strchr(ui, ':');
+    secret_add(colon ? colon + 1 : ui);
+    free(ui);
+  }
   e->base_urls[e->n_urls++] = u;
 }
 

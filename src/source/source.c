@@ -86,10 +86,18 @@ struct builder {
 };
 
 /* An invalid record, its message in err: AD_EPARSE under "fail", or counted and skipped. */
-static int invalid_record(struct builder *b, const struct src_options *o, char *err) {
+static int invalid_record(struct builder *b, const struct src_options *o, char *err,
+                          size_t errlen) {
   if (o->on_invalid != SRC_INVALID_SKIP) return AD_EPARSE;
   if (!b->n_invalid++) snprintf(b->first_invalid, sizeof b->first_invalid, "%s", err);
   err[0] = '\0';
+  if (b->n == 0 && b->n_invalid >= SRC_SKIP_GIVE_UP) { /* /dev/urandom, a binary file */
+    ad_set_err(err, errlen,
+               "%s: the first %d records are all invalid (sources.on_invalid: skip): not a "
+               "text corpus? The first: %s",
+               o->path, SRC_SKIP_GIVE_UP, b->first_invalid);
+    return AD_EPARSE;
+  }
   return 0;
 }
 
@@ -264,7 +272,7 @@ static int read_jsonl(struct builder *b, const struct src_options *o, char *err,
       i += take;
       if (nl) {
         rc = jsonl_line(b, o, o->path, lineno, buf_str(&line), line.len, err, errlen);
-        if (rc == AD_EPARSE) rc = invalid_record(b, o, err);
+        if (rc == AD_EPARSE) rc = invalid_record(b, o, err, errlen);
         if (rc) goto cleanup;
         buf_reset(&line);
         lineno++;
@@ -280,7 +288,7 @@ static int read_jsonl(struct builder *b, const struct src_options *o, char *err,
   }
   if (line.len) {
     rc = jsonl_line(b, o, o->path, lineno, buf_str(&line), line.len, err, errlen);
-    if (rc == AD_EPARSE) rc = invalid_record(b, o, err);
+    if (rc == AD_EPARSE) rc = invalid_record(b, o, err, errlen);
   }
 cleanup:
   buf_release(&line);
@@ -376,7 +384,7 @@ static int read_dir(struct builder *b, const struct src_options *o, char *err, s
       raw = NULL;
       free(path);
       path = NULL;
-      if ((rc = invalid_record(b, o, err))) goto cleanup;
+      if ((rc = invalid_record(b, o, err, errlen))) goto cleanup;
       continue;
     }
     struct src_doc *d = new_doc(b);

@@ -53,6 +53,9 @@ struct src_options {
   size_t read_max;         /* stop after this many records (validate's sample); 0 = all */
 };
 enum { SRC_INVALID_FAIL = 0, SRC_INVALID_SKIP };
+/* Under skip, a corpus whose first this many records are all invalid is an error all the same
+ * (a binary file or a device, not a text corpus with a few bad records). */
+#define SRC_SKIP_GIVE_UP 1000
 /* Defaults: AUTO, "id"/"title"/"text", max_chars 20000, limit 0, no shuffle, seed 1. */
 void src_options_init(struct src_options *o);
 

@@ -60,6 +60,13 @@ check "\${VAR} as api_key_env: validate exits 2" test "$rc" -eq 2
 check "\${VAR} as api_key_env: says to give the NAME" grep -q "NAME without" "$T/i.out"
 check "\${VAR} as api_key_env: key never printed" bash -c "! grep -q Zq7wXy '$T/i.out'"
 
+# A password in a URL's userinfo is a secret too: masked in what validate prints.
+sed -e 's|http://127.0.0.1:1/v1|https://bob:url-pass-31337-x@127.0.0.1:1/v1|' "$T/hf.yaml" |
+  sed -e '/api_key_env/d' >"$T/url.yaml"
+"$AUTODATA" validate --json "$T/url.yaml" >"$T/url.out" 2>&1
+check "URL userinfo: validate --json passes" test $? -eq 0
+check "URL userinfo: the password is masked" bash -c "grep -q 'bob:\[redacted\]@' '$T/url.out' && ! grep -q url-pass '$T/url.out'"
+
 # A server that echoes the key and a secret header in its 401 body.
 PORT=$(free_port)
 python3 "$(dirname "$0")/echo_key_server.py" "$PORT" &
