@@ -7,9 +7,11 @@
  * (recipe.c), and the first VALIDATE_CORPUS_SAMPLE records of the corpus. Exit 0 when the
  * recipe is valid, 2 otherwise (and on usage errors).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cmd.h"
 #include "cli/opts.h"
@@ -133,6 +135,13 @@ static int check_corpus(const struct recipe *r, char *line, size_t n) {
   so.read_max = VALIDATE_CORPUS_SAMPLE;
   so.limit = 0;
   so.shuffle = 0;
+  struct stat sb;
+  if (so.path && stat(so.path, &sb) && errno == ENOENT) {
+    /* Not made yet (e.g. by `autodata sim-sources`): a note, since a recipe is often
+     * written before its corpus; `run` fails on it, before creating anything. */
+    snprintf(line, n, "corpus      %s does not exist yet (run needs it)", so.path);
+    return 0;
+  }
   struct src_corpus c;
   int rc = src_load(&so, &c, line, n);
   if (rc) return rc;
