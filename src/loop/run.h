@@ -77,8 +77,8 @@ struct run_summary {
   store_id run_id;                        /* the run in the store */
   char store_path[4096];                  /* the store file */
   char output_folder[4096];               /* where the outputs belong */
-  int bad_input;            /* run_execute failed on its input (the corpus): exit 2, not 1 */
-  size_t invalid_skipped;   /* corpus records skipped (sources.on_invalid: skip) */
+  int bad_input;          /* run_execute failed on its input (the corpus): exit 2, not 1 */
+  size_t invalid_skipped; /* corpus records skipped (sources.on_invalid: skip) */
 };
 
 /* Run the recipe. Returns 0 when the run finished or stopped cleanly (see
