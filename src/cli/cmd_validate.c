@@ -142,6 +142,11 @@ static int check_corpus(const struct recipe *r, char *line, size_t n) {
     snprintf(line, n, "corpus      %s does not exist yet (run needs it)", so.path);
     return 0;
   }
+  if (so.path && !stat(so.path, &sb) &&
+      (S_ISCHR(sb.st_mode) || (S_ISREG(sb.st_mode) && !sb.st_size))) {
+    snprintf(line, n, "corpus      %s is empty so far (run needs documents)", so.path);
+    return 0; /* a placeholder (/dev/null, a file still to fill): noted, like a missing one */
+  }
   struct src_corpus c;
   int rc = src_load(&so, &c, line, n);
   if (rc) return rc;
