@@ -1,6 +1,7 @@
 /* cmd_run.c - `autodata run RECIPE`: run (or resume) a recipe end to end. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,9 @@ int cmd_run(int argc, char **argv) {
   }
   const char *path = op.pos[0];
   o.bl = &bl;
+  /* A closed stdout or stderr pipe must not kill the command: the run stops on it (run.h)
+   * and the outputs are still written; later writes to the pipe just fail. */
+  signal(SIGPIPE, SIG_IGN);
 
   /* The command line, for the record (it never carries secrets: keys come from
    * the environment). */
@@ -154,13 +158,26 @@ int cmd_run(int argc, char **argv) {
   struct run_summary sum;
   char err[1024] = "";
   int rc_ = run_execute(rc, &o, &sum, err, sizeof err);
+  signal(SIGHUP, SIG_IGN); /* the terminal closing now must not cut the outputs short */
   struct report_paths paths;
-  if (!rc_) rc_ = write_outputs(&sum, &paths, err, sizeof err);
+  if (!rc_) {
+    rc_ = write_outputs(&sum, &paths, err, sizeof err);
+  } else if (sum.run_id) {
+    /* The run failed after it began in the store (a full disk, a store error): what it
+     * committed is there, so the outputs are brought up to date with it rather than left
+     * as an earlier session wrote them. */
+    char oerr[1024] = "";
+    if (write_outputs(&sum, &paths, oerr, sizeof oerr))
+      fprintf(stderr, "autodata run: the outputs could not be brought up to date: %s\n", oerr);
+    else
+      fprintf(stderr, "autodata run: the outputs in %s hold what the store holds\n",
+              sum.output_folder);
+  }
   int status = 0;
   if (rc_) {
     fprintf(stderr, "autodata run: %s\n", err[0] ? err : ad_strerror(rc_));
     sim_corpus_hint(rc);
-    status = 1;
+    status = sum.bad_input ? 2 : 1; /* a bad corpus is bad input, like a bad recipe */
   } else {
     size_t finished = sum.done + sum.exhausted;
     int is_bl = sum.baseline;
@@ -168,6 +185,9 @@ int cmd_run(int argc, char **argv) {
            sum.stopped ? "stopped" : "done", sum.seconds, sum.sources, finished, sum.done,
            is_bl ? "kept" : "accepted", sum.exhausted, is_bl ? "not kept" : "exhausted",
            sum.pending);
+    if (sum.invalid_skipped)
+      printf("invalid source records skipped: %zu (sources.on_invalid: skip; see the card)\n",
+             sum.invalid_skipped);
     if (is_bl)
       printf(
           "method %s: examples kept by its filter: %zu; candidates that passed the acceptance "

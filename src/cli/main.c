@@ -1,10 +1,13 @@
 /* main.c - autodata entry point: global init and subcommand dispatch. */
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cmd.h"
 #include "util/mem.h"
+#include "util/secret.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -18,7 +21,24 @@ static void usage(FILE *f) {
   fprintf(f, "\nRun `autodata <command> --help` for a command's options.\n");
 }
 
+/* A closed standard descriptor (`autodata run x >&-`) would be reused by the next open(),
+ * and a message meant for the terminal written into an output file: fill it with /dev/null. */
+static void keep_std_fds(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) != -1) continue;
+    int n = open("/dev/null", fd ? O_WRONLY : O_RDONLY);
+    if (n >= 0 && n != fd) {
+      dup2(n, fd);
+      close(n);
+    }
+  }
+}
+
 int main(int argc, char **argv) {
+  keep_std_fds();
+  /* Every secret value the process can hold is masked in whatever it prints. */
+  secret_add_env();
+  secret_guard_stdio();
   if (argc < 2) {
     usage(stderr);
     return 2;

@@ -134,6 +134,11 @@ int opts_next(struct opts_parser *p) {
     snprintf(p->flagbuf_, sizeof p->flagbuf_, "--%s", spec_name(p, c));
     p->flag = p->flagbuf_;
     p->val = optarg;
+    if (optarg && !*optarg) { /* `--out ""`: no option takes an empty value */
+      fprintf(stderr, "autodata %s: %s needs a value, got an empty one\n", p->cmd, p->flag);
+      usage_line(p->cli_, stderr);
+      return AD_EINVAL;
+    }
     return p->cli_->opts[c - OPTS_VAL0].id;
   }
   const char *name = spec_name(p, optopt);

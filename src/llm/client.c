@@ -24,6 +24,7 @@
 #include "util/jsonx.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/secret.h"
 #include "util/timeu.h"
 
 #define LLM_DEFAULT_SEED 0x6c6c6d2d6a697474ull /* "llm-jitt" */
@@ -356,6 +357,7 @@ int llm_client_add_endpoint(llm_client *c, const struct llm_endpoint_config *cfg
       rc = AD_EINVAL;
       goto done;
     }
+    secret_add(key); /* masked wherever text leaves the process (util/secret.h) */
     auth = xasprintf("Authorization: Bearer %s", key);
     if ((rc = add_header(ep, auth))) goto done;
   }
@@ -805,6 +807,9 @@ static void finish_attempt(llm_client *c, struct llm_call *k, struct outcome *o)
     cancel_call(c, k, 1);
     return;
   }
+  /* A server may echo the key (a 401 body with the bearer token): no byte of a reply is
+   * read before the secrets are masked in it. */
+  secret_scrub_buf(&k->resp);
   if (!o->transport && o->rc != AD_ENOMEM && !o->what[0])
     classify_http(k, o->http_status, o, &reply);
 

@@ -103,11 +103,25 @@ struct run {
   char *output_folder, *store_path; /* effective */
 };
 
-static volatile sig_atomic_t g_signals;
+/* SIGINT and SIGTERM count (a second one cancels the calls in flight). SIGHUP (the terminal
+ * closed) and SIGPIPE (stdout or stderr is a pipe whose reader left: `| head -1`, quitting
+ * `less`) mean the session is gone: the run stops like at a first Ctrl-C - no new call,
+ * the calls in flight finish, the outputs are written, exit 3 - however often they come. */
+static volatile sig_atomic_t g_signals, g_session_gone, g_last_signal;
 
 static void on_signal(int sig) {
-  (void)sig;
-  g_signals++;
+  g_last_signal = sig;
+  if (sig == SIGHUP || sig == SIGPIPE) g_session_gone = 1;
+  else g_signals++;
+}
+
+static const char *signal_reason(int sig) {
+  switch (sig) {
+  case SIGHUP: return "the terminal was closed (SIGHUP)";
+  case SIGPIPE: return "the output pipe was closed (SIGPIPE)";
+  case SIGTERM: return "terminated (SIGTERM)";
+  default: return "interrupted (SIGINT)";
+  }
 }
 
 static void store_failed(struct run *r, const char *what) {
@@ -831,6 +845,10 @@ static json_t *run_extra(const struct run *r) {
       "{s:s,s:I,s:s,s:I,s:I}", "path", rc->sources.path ? rc->sources.path : "", "count",
       (json_int_t)r->corpus.n, "sha256", r->corpus.sha256, "read", (json_int_t)r->corpus.n_read,
       "truncated", (json_int_t)r->corpus.n_truncated);
+  if (r->corpus.n_invalid) /* sources.on_invalid: skip - for the card */
+    json_object_set_new(corpus, "invalid_skipped",
+                        json_pack("{s:I,s:s}", "count", (json_int_t)r->corpus.n_invalid, "first",
+                                  r->corpus.first_invalid));
   return json_pack("{s:o,s:o,s:o,s:s,s:s,s:o}", "recipe", recipe_to_json(rc), "prompts",
                    prompt_record(r, 1), "corpus", corpus, "command_line",
                    r->opts->command_line ? r->opts->command_line : "", "version", ad_version(),
@@ -856,9 +874,8 @@ static int setup_llm(struct run *r, char *err, size_t errlen) {
     struct llm_endpoint_config cfg;
     int rc = recipe_endpoint_config(r->rc, i, &cfg);
     if (!rc) rc = llm_client_add_endpoint(r->llm, &cfg);
-    if (rc) {
-      ad_set_err(err, errlen, "endpoint '%s': %s", r->rc->endpoints[i].name,
-                 llm_client_errmsg(r->llm));
+    if (rc) { /* the client's message names the endpoint already */
+      ad_set_err(err, errlen, "%s", llm_client_errmsg(r->llm));
       return rc;
     }
   }
@@ -916,13 +933,14 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
 /* The event loop, until every source is done or the run stops. */
 static void loop(struct run *r) {
   struct run_summary *sum = r->sum;
-  int signals_seen = 0;
+  int signals_seen = 0, gone_seen = 0;
   for (;;) {
-    if (g_signals > signals_seen) {
+    if (g_signals > signals_seen || g_session_gone > gone_seen) {
       signals_seen = g_signals;
+      gone_seen = g_session_gone;
       if (!sum->stopped) {
         sum->stopped = 1;
-        snprintf(sum->stop_reason, sizeof sum->stop_reason, "interrupted by a signal");
+        snprintf(sum->stop_reason, sizeof sum->stop_reason, "%s", signal_reason(g_last_signal));
       }
       r->stopping = 1;
       acknowledge_stop(r, signals_seen);
@@ -956,23 +974,35 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
   r.t0_ms = time_now_ms();
   r.no_schema = json_object();
   int rc_ = 0;
-  struct sigaction sa, old_int, old_term;
+  struct sigaction sa, old_int, old_term, old_hup, old_pipe;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
-  g_signals = 0;
+  sigaction(SIGPIPE, &sa, &old_pipe);
+  sigaction(SIGHUP, NULL, &old_hup);
+  if (old_hup.sa_handler != SIG_IGN) sigaction(SIGHUP, &sa, NULL); /* nohup: keep running */
+  g_signals = g_session_gone = g_last_signal = 0;
 
   struct src_options so = rc->sources;
   if (o->limit) so.limit = o->limit;
-  if ((rc_ = src_load(&so, &r.corpus, err, errlen))) goto out;
+  if ((rc_ = src_load(&so, &r.corpus, err, errlen))) {
+    sum->bad_input = 1;
+    goto out;
+  }
   sum->sources = r.corpus.n;
+  sum->invalid_skipped = r.corpus.n_invalid;
+  if (r.corpus.n_invalid)
+    log_warn("%zu invalid source records skipped (sources.on_invalid: skip); the first: %s",
+             r.corpus.n_invalid, r.corpus.first_invalid);
   if ((rc_ = setup_method(&r, err, errlen))) goto out;
   if (r.method->challenger_prompt && (rc_ = load_method_prompt(&r, err, errlen))) goto out;
   r.concurrency = o->concurrency > 0 ? o->concurrency : rc->concurrency;
   if (r.concurrency < 1) r.concurrency = 1;
-  if ((rc_ = setup_store(&r, err, errlen))) goto out;
+  /* The client before the store: a run that cannot start (a key not set, a bad header)
+   * creates no store and no run that a corrected rerun would find "changed". */
   if ((rc_ = setup_llm(&r, err, errlen))) goto out;
+  if ((rc_ = setup_store(&r, err, errlen))) goto out;
   r.live_progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
   r.ep_cfg = (struct ep_config){
       rc, r.method, &r.bl, r.method->challenger_prompt ? &r.method_tpl : NULL, r.prompt_hashes};
@@ -1041,5 +1071,7 @@ out:
   free(r.store_path);
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
+  sigaction(SIGHUP, &old_hup, NULL);
+  sigaction(SIGPIPE, &old_pipe, NULL);
   return rc_;
 }

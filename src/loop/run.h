@@ -12,7 +12,9 @@
  *
  * Budgets (max_calls, max_tokens, max_cost) and SIGINT/SIGTERM stop the run
  * cleanly: no new call is sent, calls in flight finish (or are cancelled on a
- * second signal), unfinished sources stay "in_progress" for a later resume, and
+ * second SIGINT/SIGTERM), and the same holds when the session is gone: SIGHUP (the
+ * terminal closed; not when started under nohup) and SIGPIPE (stdout or stderr was a
+ * pipe whose reader left), unfinished sources stay "in_progress" for a later resume, and
  * the outputs are written from what is done. A call that fails after its retries
  * for infrastructure reasons (endpoint down, overloaded, misconfigured) sets its
  * episode aside the same way; three in a row stop the run (docs/loop.md).
@@ -75,6 +77,8 @@ struct run_summary {
   store_id run_id;                        /* the run in the store */
   char store_path[4096];                  /* the store file */
   char output_folder[4096];               /* where the outputs belong */
+  int bad_input;          /* run_execute failed on its input (the corpus): exit 2, not 1 */
+  size_t invalid_skipped; /* corpus records skipped (sources.on_invalid: skip) */
 };
 
 /* Run the recipe. Returns 0 when the run finished or stopped cleanly (see

@@ -24,6 +24,7 @@
 #include "util/hash.h"
 #include "util/jsonx.h"
 #include "util/mem.h"
+#include "util/secret.h"
 
 #ifndef AD_PREFIX
 #define AD_PREFIX "/usr/local"
@@ -566,9 +567,9 @@ static json_t *get_object(struct ld *L, yaml_node_t *n, const char *path) {
 static const char *const k_top[] = {"name",        "task",    "seed",      "method", "goal",
                                     "concurrency", "sources", "endpoints", "roles",  "accept",
                                     "budgets",     "checks",  "baselines", "output", NULL};
-static const char *const k_sources[] = {"path",         "format",    "id_field", "title_field",
-                                        "text_field",   "max_chars", "limit",    "shuffle",
-                                        "shuffle_seed", NULL};
+static const char *const k_sources[] = {"path",         "format",     "id_field", "title_field",
+                                        "text_field",   "max_chars",  "limit",    "shuffle",
+                                        "shuffle_seed", "on_invalid", NULL};
 static const char *const k_endpoint[] = {"base_url",
                                          "base_urls",
                                          "api_key_env",
@@ -602,6 +603,7 @@ static const char *const k_baselines[] = {"k", "rip_threshold", "ac_min_share", 
 static const char *const k_output[] = {"folder", "store", NULL};
 static const char *const v_task[] = {"rubric", "verifiable", NULL};
 static const char *const v_format[] = {"auto", "jsonl", "dir", NULL};
+static const char *const v_on_invalid[] = {"fail", "skip", NULL}; /* SRC_INVALID_* order */
 /* Indexed as enum score_matcher ("normalized" is read as SCORE_NORMALISED). */
 static const char *const v_matcher[] = {"auto", "exact",      "normalised", "numeric",
                                         "llm",  "normalized", NULL};
@@ -635,6 +637,10 @@ static void parse_sources(struct ld *L, yaml_node_t *n) {
   if ((v = map_get(L, n, "shuffle_seed")) &&
       !get_int(L, v, "sources.shuffle_seed", LLONG_MIN, LLONG_MAX, &x))
     o->shuffle_seed = (uint64_t)x;
+  if ((v = map_get(L, n, "on_invalid"))) {
+    int f = get_enum(L, v, "sources.on_invalid", v_on_invalid);
+    if (f >= 0) o->on_invalid = f;
+  }
 }
 
 static int valid_name(const char *s) {
@@ -642,6 +648,19 @@ static int valid_name(const char *s) {
   for (; *s; s++)
     if (!(valid_var_char(*s, 0) || *s == '-' || *s == '.')) return 0;
   return 1;
+}
+
+/* An environment variable name as the shell writes it. */
+static int valid_env_name(const char *s) {
+  if (!valid_var_char(*s, 1)) return 0;
+  for (s++; *s; s++)
+    if (!valid_var_char(*s, 0)) return 0;
+  return 1;
+}
+
+/* A well-formed name that is unset and looks like a key (e.g. 'hf_...' pasted in). */
+static int looks_like_pasted_key(struct ld *L, const char *name) {
+  return secret_looks_like_key(name) && !lookup_var(L, name);
 }
 
 static int valid_url(const char *u) {
@@ -662,6 +681,15 @@ static void add_url(struct ld *L, struct recipe_endpoint *e, yaml_node_t *n, con
     err_at(L, n, "%s: more than %d URLs", path, LLM_MAX_URLS);
     free(u);
     return;
+  }
+  /* https://user:KEY@host/...: the userinfo is a credential (util/secret.h). */
+  const char *hs = strstr(u, "://"), *at = hs ? strchr(hs + 3, '@') : NULL;
+  const char *sl = hs ? strchr(hs + 3, '/') : NULL;
+  if (at && (!sl || at < sl)) {
+    char *ui = xstrndup(hs + 3, (size_t)(at - hs - 3));
+    char *colon = strchr(ui, ':');
+    secret_add(colon ? colon + 1 : ui);
+    free(ui);
   }
   e->base_urls[e->n_urls++] = u;
 }
@@ -703,6 +731,13 @@ static void parse_headers(struct ld *L, struct recipe_endpoint *e, yaml_node_t *
       err_at(L, v, "%s.%s: header values must not contain line breaks", path, ex);
       free(val);
       continue;
+    }
+    /* A secret-looking header's value, and any value taken from the environment, is a
+     * secret: masked wherever text leaves the process (util/secret.h). */
+    if (secret_header(sval(k)) || strstr(sval(v), "${")) {
+      secret_add(val);
+      const char *sp = strrchr(val, ' '); /* "Bearer <token>": the token alone too */
+      if (sp) secret_add(sp + 1);
     }
     e->headers[e->n_headers] = xasprintf("%s: %s", sval(k), val);
     e->headers_raw[e->n_headers] = secret_header(sval(k)) ? xasprintf("%s: <redacted>", sval(k))
@@ -779,14 +814,34 @@ static void parse_endpoint(struct ld *L, struct recipe_endpoint *e, yaml_node_t 
     err_at(L, n, "missing required key 'base_url' (or 'base_urls') in %s", path);
   }
   if ((v = map_get(L, n, "api_key_env"))) {
-    if (!get_str(L, v, FP("api_key_env"), 0, &e->api_key_env) && !valid_name(e->api_key_env)) {
-      /* Probably a key pasted in: never echo or keep it. */
-      err_at(L, v,
-             "%s: not an environment variable name (give the NAME of the variable that "
-             "holds the key, never the key itself)",
-             fp);
+    /* A variable's NAME: [A-Za-z_][A-Za-z0-9_]*. Anything else - a key pasted in, or
+     * '${VAR}', which gives the key itself - is refused without echoing it or keeping it. */
+    int interp = v->type == YAML_SCALAR_NODE && strstr(sval(v), "${");
+    if (!get_str(L, v, FP("api_key_env"), 0, &e->api_key_env) &&
+        (interp || !valid_env_name(e->api_key_env) || looks_like_pasted_key(L, e->api_key_env))) {
+      if (interp)
+        err_at(L, v,
+               "%s: give the variable's NAME without '${...}' (api_key_env: OPENAI_API_KEY, "
+               "not ${OPENAI_API_KEY}, which would be the key itself)",
+               fp);
+      else
+        err_at(L, v,
+               "%s: not an environment variable name (letters, digits and '_', not starting "
+               "with a digit; give the NAME of the variable that holds the key, never the key "
+               "itself)",
+               fp);
+      secret_add(e->api_key_env); /* it may be a key: never printed from here on */
       free(e->api_key_env);
       e->api_key_env = NULL;
+    } else if (e->api_key_env) {
+      /* Checked here, not at the first call: `validate` catches a misspelt name, and `run`
+       * stops before it creates anything. */
+      const char *key = lookup_var(L, e->api_key_env);
+      if (!key || !*key)
+        err_at(L, v,
+               "%s: environment variable %s is %s (export it, or correct the name; the "
+               "variable holds the key, the recipe only its name)",
+               fp, e->api_key_env, key ? "empty" : "not set");
     }
   }
   if ((v = map_get(L, n, "headers"))) parse_headers(L, e, v, FP("headers"));
@@ -1010,8 +1065,17 @@ static void parse_bounds_list(struct ld *L, yaml_node_t *n, const char *path,
   }
 }
 
+/* 'accept: all' - the explicit "accept every candidate that passes the checks" (no
+ * bounds); an empty list of bounds is refused instead of meaning that silently. */
+#define ACCEPT_ALL "all"
+
 static void set_preset(struct ld *L, yaml_node_t *v, const char *path) {
   struct recipe *r = L->r;
+  if (v->type == YAML_SCALAR_NODE && !strcmp(sval(v), ACCEPT_ALL)) {
+    r->accept.n = 0;
+    snprintf(r->accept_preset, sizeof r->accept_preset, "%s", ACCEPT_ALL);
+    return;
+  }
   int i = get_enum(L, v, path, v_presets);
   if (i < 0) return;
   if (recipe_accept_preset(v_presets[i], r->task, &r->accept)) {
@@ -1033,6 +1097,12 @@ static void parse_accept(struct ld *L, yaml_node_t *n) {
   }
   if (n->type == YAML_SEQUENCE_NODE) {
     r->accept.n = 0;
+    if (n->data.sequence.items.top == n->data.sequence.items.start) {
+      err_at(L, n,
+             "accept: the list of bounds is empty, which would accept every candidate; write "
+             "'accept: " ACCEPT_ALL "' if that is what you want, or give a preset or bounds");
+      return;
+    }
     parse_bounds_list(L, n, "accept", &r->accept);
     return;
   }
@@ -1045,7 +1115,16 @@ static void parse_accept(struct ld *L, yaml_node_t *n) {
     get_bool(L, v, "accept.short_circuit", &r->accept.short_circuit);
   if ((v = map_get(L, n, "pass_threshold")))
     get_num(L, v, "accept.pass_threshold", 0, 1, &r->accept.pass_threshold);
-  if (r->accept.n == 0) err_at(L, n, "accept: no bounds (give a preset or a list of bounds)");
+  int all = !strcmp(r->accept_preset, ACCEPT_ALL);
+  if (all && r->accept.n)
+    err_at(L, b,
+           "accept.bounds: preset '" ACCEPT_ALL
+           "' accepts every candidate and takes no "
+           "bounds");
+  else if (r->accept.n == 0 && !all)
+    err_at(L, n,
+           "accept: no bounds, which would accept every candidate (give a preset or a list of "
+           "bounds, or write 'accept: " ACCEPT_ALL "' if that is what you want)");
 }
 
 static void parse_budgets(struct ld *L, yaml_node_t *n) {
@@ -1155,6 +1234,18 @@ static int load_prompt_file(struct ld *L, struct recipe_prompt *pr, const char *
     err_pos(L, line, col, "%s: cannot read prompt file '%s': %s", what, path,
             rc == AD_ETOOBIG ? "larger than 1 MiB" : strerror(errno));
     return rc;
+  }
+  /* A prompt that is empty or not text would make every call of the role useless. */
+  size_t at;
+  int tc = jx_text_check(pr->text, len, &at);
+  if (tc) {
+    if (tc == JX_TEXT_EMPTY) err_pos(L, line, col, "%s: prompt file '%s' is empty", what, path);
+    else
+      err_pos(L, line, col, "%s: prompt file '%s' %s at byte %zu", what, path, jx_text_problem(tc),
+              at);
+    free(pr->text);
+    pr->text = NULL;
+    return AD_EPARSE;
   }
   pr->path = xstrdup(path);
   pr->len = len;
@@ -1506,6 +1597,9 @@ json_t *recipe_to_json(const struct recipe *r) {
                                 "text_field", jstr(s->text_field), "max_chars",
                                 (json_int_t)s->max_chars, "limit", (json_int_t)s->limit, "shuffle",
                                 s->shuffle, "shuffle_seed", (json_int_t)s->shuffle_seed));
+  if (s->on_invalid) /* only when not the default: older runs keep their configuration */
+    json_object_set_new(json_object_get(root, "sources"), "on_invalid",
+                        json_string(v_on_invalid[s->on_invalid]));
 
   json_t *eps = json_object();
   for (int i = 0; i < r->n_endpoints; i++) {

@@ -776,6 +776,12 @@ static void corpus_section(struct cw *w, const struct card_data *d) {
   } else {
     outs(w, "not recorded");
   }
+  const json_t *inv = json_object_get(c, "invalid_skipped"); /* sources.on_invalid: skip */
+  if (inv) {
+    out(w, "\n- invalid records skipped: %lld (the first: ", jx_int(inv, "count", 0));
+    code(w, jx_str(inv, "first"));
+    outs(w, ")");
+  }
   outs(w,
        "\n\nRecord the corpus's origin, version and licence here: the dataset inherits "
        "them.\n\n");

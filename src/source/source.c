@@ -74,22 +74,43 @@ size_t src_truncate_len(const char *text, size_t len, size_t max_chars) {
   return cut;
 }
 
-/* Valid UTF-8 without NULs: return a malloc'd copy (repaired if needed). */
-static char *repair_utf8(const char *s, size_t n, size_t *out_len) {
-  json_t *j = jx_string_lossy(s, n);
-  *out_len = json_string_length(j);
-  char *r = xstrndup(json_string_value(j), *out_len);
-  json_decref(j);
-  return r;
-}
-
 /* ---- corpus building ---------------------------------------------------- */
 
 struct builder {
   struct src_doc *docs;
   size_t n, cap;
   struct sha256 sha;
+  size_t n_records; /* records seen, valid or not (read_max) */
+  size_t n_invalid; /* skipped (on_invalid: skip) */
+  char first_invalid[512];
 };
+
+/* An invalid record, its message in err: AD_EPARSE under "fail", or counted and skipped. */
+static int invalid_record(struct builder *b, const struct src_options *o, char *err,
+                          size_t errlen) {
+  if (o->on_invalid != SRC_INVALID_SKIP) return AD_EPARSE;
+  if (!b->n_invalid++) snprintf(b->first_invalid, sizeof b->first_invalid, "%s", err);
+  err[0] = '\0';
+  if (b->n == 0 && b->n_invalid >= SRC_SKIP_GIVE_UP) { /* /dev/urandom, a binary file */
+    ad_set_err(err, errlen,
+               "%s: the first %d records are all invalid (sources.on_invalid: skip): not a "
+               "text corpus? The first: %s",
+               o->path, SRC_SKIP_GIVE_UP, b->first_invalid);
+    return AD_EPARSE;
+  }
+  return 0;
+}
+
+/* 0 when t[0..n) is usable text, else AD_EPARSE with "where: what why at byte N". */
+static int check_text(const char *where, const char *what, const char *t, size_t n, char *err,
+                      size_t errlen) {
+  size_t at;
+  int tc = jx_text_check(t, n, &at);
+  if (!tc) return 0;
+  if (tc == JX_TEXT_EMPTY) ad_set_err(err, errlen, "%s: %s is empty", where, what);
+  else ad_set_err(err, errlen, "%s: %s %s at byte %zu", where, what, jx_text_problem(tc), at);
+  return AD_EPARSE;
+}
 
 static struct src_doc *new_doc(struct builder *b) {
   if (b->n == b->cap) {
@@ -138,17 +159,20 @@ static int field_type_error(const char *path, long line, const char *field, cons
 static int jsonl_line(struct builder *b, const struct src_options *o, const char *path, long line,
                       const char *p, size_t n, char *err, size_t errlen) {
   int rc = 0;
-  char *fixed = NULL;
   json_t *root = NULL;
   size_t k = 0;
   while (k < n && is_ws(p[k])) k++;
   if (k == n) return 0; /* blank line */
-  json_t *probe = jx_string_lossy(p, n);
-  if (json_string_length(probe) != n || memcmp(json_string_value(probe), p, n)) {
-    n = json_string_length(probe);
-    p = fixed = xstrndup(json_string_value(probe), n);
+  b->n_records++;
+  char where[300];
+  snprintf(where, sizeof where, "%s:%ld", path, line);
+  /* Raw NULs and bytes that are not UTF-8 are a bad record, not something to repair. */
+  size_t at;
+  int tc = jx_text_check(p, n, &at);
+  if (tc == JX_TEXT_NUL || tc == JX_TEXT_BAD_UTF8) {
+    ad_set_err(err, errlen, "%s: the line %s at byte %zu", where, jx_text_problem(tc), at + 1);
+    return AD_EPARSE;
   }
-  json_decref(probe);
   json_error_t jerr;
   root = json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr);
   if (!root) {
@@ -200,6 +224,11 @@ static int jsonl_line(struct builder *b, const struct src_options *o, const char
     rc = field_type_error(path, line, o->title_field, title, "a string", err, errlen);
     goto cleanup;
   }
+  char what[300];
+  snprintf(what, sizeof what, "field '%s'", o->text_field);
+  if ((rc = check_text(where, what, json_string_value(text), json_string_length(text), err,
+                       errlen)))
+    goto cleanup;
   struct src_doc *d = new_doc(b);
   d->line = line;
   d->id = xstrdup(ids);
@@ -213,7 +242,6 @@ static int jsonl_line(struct builder *b, const struct src_options *o, const char
   hash_doc(b, d);
 cleanup:
   json_decref(root);
-  free(fixed);
   return rc;
 }
 
@@ -244,10 +272,12 @@ static int read_jsonl(struct builder *b, const struct src_options *o, char *err,
       i += take;
       if (nl) {
         rc = jsonl_line(b, o, o->path, lineno, buf_str(&line), line.len, err, errlen);
+        if (rc == AD_EPARSE) rc = invalid_record(b, o, err, errlen);
         if (rc) goto cleanup;
         buf_reset(&line);
         lineno++;
         i++;
+        if (o->read_max && b->n_records >= o->read_max) goto cleanup;
       }
     }
   }
@@ -256,7 +286,10 @@ static int read_jsonl(struct builder *b, const struct src_options *o, char *err,
     rc = AD_EIO;
     goto cleanup;
   }
-  if (line.len) rc = jsonl_line(b, o, o->path, lineno, buf_str(&line), line.len, err, errlen);
+  if (line.len) {
+    rc = jsonl_line(b, o, o->path, lineno, buf_str(&line), line.len, err, errlen);
+    if (rc == AD_EPARSE) rc = invalid_record(b, o, err, errlen);
+  }
 cleanup:
   buf_release(&line);
   fclose(f);
@@ -345,12 +378,22 @@ static int read_dir(struct builder *b, const struct src_options *o, char *err, s
       else ad_set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
       goto cleanup;
     }
+    b->n_records++;
+    if (check_text(path, "the file", raw, len, err, errlen)) {
+      free(raw);
+      raw = NULL;
+      free(path);
+      path = NULL;
+      if ((rc = invalid_record(b, o, err, errlen))) goto cleanup;
+      continue;
+    }
     struct src_doc *d = new_doc(b);
     d->file = path;
     path = NULL;
-    d->text = repair_utf8(raw, len, &d->text_len);
-    free(raw);
+    d->text = raw; /* checked: valid UTF-8 without NUL */
+    d->text_len = len;
     raw = NULL;
+    if (o->read_max && b->n_records >= o->read_max) break;
     const char *dot = strrchr(names[i], '.'); /* has_ext() found one */
     d->id = xstrndup(names[i], (size_t)(dot - names[i]));
     d->title = make_title(d->text, d->text_len);
@@ -435,7 +478,12 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
   sha256_init(&b.sha);
   int rc = opt.format == SRC_FORMAT_DIR ? read_dir(&b, &opt, err, errlen)
                                         : read_jsonl(&b, &opt, err, errlen);
-  if (!rc && b.n == 0) {
+  if (!rc && b.n == 0 && b.n_invalid) {
+    ad_set_err(err, errlen,
+               "%s: all %zu records are invalid (sources.on_invalid: skip); the first: %s",
+               opt.path, b.n_invalid, b.first_invalid);
+    rc = AD_EPARSE;
+  } else if (!rc && b.n == 0) {
     ad_set_err(err, errlen, "%s: no documents found%s", opt.path,
                opt.format == SRC_FORMAT_DIR ? " (expected *.txt or *.md files)" : "");
     rc = AD_EINVAL;
@@ -451,6 +499,8 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
   for (int i = 0; i < 32; i++) snprintf(out->sha256 + 2 * i, 3, "%02x", digest[i]);
   out->n_read = b.n;
   out->format = opt.format;
+  out->n_invalid = b.n_invalid;
+  snprintf(out->first_invalid, sizeof out->first_invalid, "%s", b.first_invalid);
   if (opt.shuffle && b.n > 1) {
     struct rng r;
     rng_seed(&r, opt.shuffle_seed);

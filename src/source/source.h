@@ -14,7 +14,13 @@
  * sorted by byte order of the name; id = file name without extension; title = the
  * first markdown heading ("# Title") in the first 50 lines, else the first
  * non-blank line (at most 200 bytes).
- * Invalid UTF-8 is replaced by U+FFFD (and NUL bytes too) before anything else.
+ * Invalid records: a JSONL line that is not a JSON object with a string text field,
+ * bytes that are not UTF-8, raw NUL bytes, a text that is empty (white space only) or
+ * binary (control characters); a folder document that is not UTF-8 text, holds a NUL, is
+ * empty or binary. on_invalid = SRC_INVALID_FAIL (the default) stops at the first with
+ * "file:line: why" (AD_EPARSE); SRC_INVALID_SKIP leaves them out and counts them
+ * (src_corpus.n_invalid, the first one's message in first_invalid). Duplicate ids and
+ * over-long lines are errors under either policy.
  *
  * Errors are returned as AD_E* codes with a message the user can act on in err.
  * Not thread-safe per corpus; independent corpora may be loaded concurrently.
@@ -43,7 +49,13 @@ struct src_options {
   size_t limit;            /* documents kept after the shuffle; 0 = all */
   int shuffle;             /* 0/1 */
   uint64_t shuffle_seed;   /* used when shuffle = 1 */
+  int on_invalid;          /* SRC_INVALID_FAIL (default) or SRC_INVALID_SKIP */
+  size_t read_max;         /* stop after this many records (validate's sample); 0 = all */
 };
+enum { SRC_INVALID_FAIL = 0, SRC_INVALID_SKIP };
+/* Under skip, a corpus whose first this many records are all invalid is an error all the same
+ * (a binary file or a device, not a text corpus with a few bad records). */
+#define SRC_SKIP_GIVE_UP 1000
 /* Defaults: AUTO, "id"/"title"/"text", max_chars 20000, limit 0, no shuffle, seed 1. */
 void src_options_init(struct src_options *o);
 
@@ -62,10 +74,12 @@ struct src_doc {
 struct src_corpus {
   struct src_doc *docs; /* n documents, in use order (after shuffle and limit) */
   size_t n;
-  size_t n_read;          /* documents read before the limit */
-  size_t n_truncated;     /* of the n kept */
-  enum src_format format; /* the format actually read */
-  char sha256[65];        /* SHA-256 over "id\0text\0" of every document read, in
+  size_t n_read;           /* documents read before the limit */
+  size_t n_truncated;      /* of the n kept */
+  enum src_format format;  /* the format actually read */
+  size_t n_invalid;        /* invalid records skipped (on_invalid: skip) */
+  char first_invalid[512]; /* "file:line: why" of the first skipped one; "" when none */
+  char sha256[65];         /* SHA-256 over "id\0text\0" of every document read, in
                              reading order, texts as read (after UTF-8 repair, before
                              truncation), before shuffle and limit */
 };

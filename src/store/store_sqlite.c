@@ -30,9 +30,12 @@
 #include "util/buf.h"
 #include "util/jsonx.h"
 #include "util/mem.h"
+#include "util/secret.h"
 #include "util/timeu.h"
 
-#define APP_ID 0x41444154 /* "ADAT" in PRAGMA application_id */
+#define APP_ID 0x41444154           /* "ADAT" in PRAGMA application_id */
+#define WAL_CHECKPOINT_PAGES "1024" /* x 16 KiB pages = 16 MiB */
+#define WAL_SIZE_LIMIT "16777216"
 #define DEFAULT_MAX_ROWS 1000
 #define DEFAULT_MAX_MS 50
 #define MAX_BATCH_BYTES (32u * 1024 * 1024) /* flush early past this much queued data */
@@ -290,9 +293,16 @@ static void v_textn(struct sq *q, const char *s, size_t n) {
     return;
   }
   if (!n) n = strlen(s);
+  size_t sn;
+  char *clean = secret_scrub(s, n, &sn); /* no secret value reaches the file */
+  if (clean) {
+    s = clean;
+    n = sn;
+  }
   char *p = arena_alloc(q, n + 1);
   memcpy(p, s, n);
   p[n] = 0;
+  free(clean);
   v->type = V_TEXT;
   v->s = p;
   v->n = n;
@@ -537,6 +547,52 @@ static void sq_free(struct sq *q) {
   free(q);
 }
 
+/* 1 when new files can be made next to path (SQLite's -shm and -wal). */
+static int dir_writable(const char *path) {
+  char *dir = xstrdup(path);
+  char *slash = strrchr(dir, '/');
+  if (slash) slash[slash == dir] = '\0';
+  int ok = access(slash ? dir : ".", W_OK) == 0;
+  free(dir);
+  return ok;
+}
+
+/* Open path read-only as an immutable file (no -shm, no locks); refused when its -wal holds
+ * writes that an immutable open would not see. */
+static int open_immutable(store *st, struct sq *q, const char *path) {
+  char *wal = xasprintf("%s-wal", path);
+  struct stat sb;
+  int pending = stat(wal, &sb) == 0 && sb.st_size > 0;
+  free(wal);
+  if (pending)
+    return store_seterr(st, AD_EREADONLY,
+                        "store %s is on a read-only disk or folder and its last writes are "
+                        "still in %s-wal (it was not closed cleanly), which SQLite cannot read "
+                        "without write access there. Copy the store with its -wal file to a "
+                        "writable folder and open the copy",
+                        path, path);
+  struct buf uri = BUF_INIT;
+  int brc = buf_puts(&uri, "file:");
+  for (const char *c = path; !brc && *c; c++) { /* percent-encode what a URI reserves */
+    if (*c == '%' || *c == '?' || *c == '#') brc = buf_printf(&uri, "%%%02X", (unsigned char)*c);
+    else brc = buf_putc(&uri, *c);
+  }
+  if (!brc) brc = buf_puts(&uri, "?immutable=1");
+  if (brc) {
+    buf_release(&uri);
+    return store_seterr(st, AD_ETOOBIG, "store path %s is too long", path);
+  }
+  int src = sqlite3_open_v2(buf_str(&uri), &q->db,
+                            SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, NULL);
+  buf_release(&uri);
+  if (src != SQLITE_OK)
+    return store_seterr(st, AD_EREADONLY,
+                        "store %s is on a read-only disk or folder and cannot be opened there "
+                        "(%s). Copy it to a writable folder and open the copy",
+                        path, q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(src));
+  return 0;
+}
+
 static int sq_open(store *st, const char *path, int flags) {
   struct sq *q = xcalloc(1, sizeof *q);
   q->lock_fd = -1;
@@ -561,7 +617,16 @@ static int sq_open(store *st, const char *path, int flags) {
       goto fail;
     }
     sqlite3_busy_timeout(q->db, 5000);
-    if ((rc = check_schema(st, q->db, path, &version, &fresh))) goto fail;
+    if ((rc = check_schema(st, q->db, path, &version, &fresh)) && !dir_writable(path)) {
+      /* A WAL store on a read-only disk (or folder): SQLite cannot make its -shm file
+       * there. Read it as immutable when its WAL holds nothing (every store closed
+       * cleanly is checkpointed), else say why it cannot be read. */
+      sqlite3_close(q->db);
+      q->db = NULL;
+      if ((rc = open_immutable(st, q, path))) goto fail;
+      rc = check_schema(st, q->db, path, &version, &fresh);
+    }
+    if (rc) goto fail;
     if (fresh) {
       rc = store_seterr(st, AD_ENOTFOUND, "%s is empty: not an autodata store yet", path);
       goto fail;
@@ -597,9 +662,13 @@ static int sq_open(store *st, const char *path, int flags) {
     if ((rc = exec(st, "PRAGMA journal_mode = WAL", "switching to WAL")) ||
         (rc = exec(st,
                    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
-                   /* checkpoint every 64 MB of WAL rather than 16 MB: fewer, longer
-                    * sequential writes (about 1.5x the write rate in bench/store) */
-                   "PRAGMA wal_autocheckpoint = 4096; PRAGMA journal_size_limit = 67108864",
+                   /* The WAL stays bounded (docs/store.md): a checkpoint after every
+                    * commit that leaves it past 16 MiB (1024 pages of 16 KiB), the file cut
+                    * back to 16 MiB after it, and truncated to 0 at close. 64 MiB wrote
+                    * about 1.5x faster in bench/store, but a run writes far slower than
+                    * that and a WAL twice the size of its store surprised users. */
+                   "PRAGMA wal_autocheckpoint = " WAL_CHECKPOINT_PAGES "; "
+                   "PRAGMA journal_size_limit = " WAL_SIZE_LIMIT,
                    "setting pragmas")))
       goto fail;
     if ((rc = migrate(st, version))) goto fail;
@@ -719,6 +788,11 @@ static void sq_set_batch(store *st, int max_rows, int max_ms) {
 static int sq_close(store *st) {
   struct sq *q = SQ(st);
   int rc = q->ro ? 0 : sq_flush(st);
+  /* Everything back into the main file and the WAL cut to 0 bytes: a closed store is one
+   * file (copyable alone, readable on read-only media). Busy readers just leave it for the
+   * next writer; nothing is lost either way. */
+  if (!q->ro && q->db)
+    (void)sqlite3_exec(q->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
   sq_free(q);
   st->impl = NULL;
   return rc;
@@ -858,7 +932,7 @@ static int sq_run_begin(store *st, const struct store_run_info *info, int new_ru
   *resumed = 0;
   sqlite3_stmt *s = NULL;
   struct buf diff = BUF_INIT;
-  char *prompts = NULL, *infotext = NULL;
+  char *prompts = NULL, *infotext = NULL, *cmdline = NULL;
   json_t *infoj = NULL;
   int src = sqlite3_prepare_v2(q->db,
                                "SELECT id, recipe_sha256, prompt_hashes, seed FROM runs "
@@ -907,6 +981,9 @@ static int sq_run_begin(store *st, const struct store_run_info *info, int new_ru
   if (info->prices) json_object_set(infoj, "prices", (json_t *)info->prices);
   if (info->extra) json_object_set(infoj, "extra", (json_t *)info->extra);
   infotext = jx_dump_canonical(infoj);
+  if (infotext) secret_scrub_inplace(infotext); /* the effective configuration, no secrets */
+  cmdline = info->command_line ? xstrdup(info->command_line) : NULL;
+  secret_scrub_inplace(cmdline);
   src = sqlite3_prepare_v2(q->db,
                            "INSERT INTO runs(recipe_name, recipe_sha256, prompt_hashes, seed, "
                            "version, command_line, created, status, info) "
@@ -921,7 +998,7 @@ static int sq_run_begin(store *st, const struct store_run_info *info, int new_ru
   sqlite3_bind_text(s, 3, prompts, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s, 4, (sqlite3_int64)info->seed);
   sqlite3_bind_text(s, 5, info->version, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 6, info->command_line, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 6, cmdline, -1, SQLITE_STATIC);
   sqlite3_bind_double(s, 7, time_wall());
   sqlite3_bind_text(s, 8, infotext, -1, SQLITE_STATIC);
   if ((rc = exec(st, "BEGIN IMMEDIATE", "creating a run"))) goto cleanup;
@@ -942,6 +1019,7 @@ cleanup:
   buf_release(&diff);
   free(prompts);
   free(infotext);
+  free(cmdline);
   json_decref(infoj);
   return rc;
 }

@@ -15,6 +15,12 @@ int fs_read_all(const char *path, size_t limit, char **out, size_t *len) {
   *out = NULL;
   FILE *f = fopen(path, "rb");
   if (!f) return AD_EIO;
+  struct stat sb;
+  if (!fstat(fileno(f), &sb) && S_ISDIR(sb.st_mode)) { /* fopen opens a folder for reading */
+    fclose(f);
+    errno = EISDIR;
+    return AD_EIO;
+  }
   size_t cap = 4096, n = 0;
   char *p = xmalloc(cap);
   for (;;) {
@@ -36,11 +42,11 @@ int fs_read_all(const char *path, size_t limit, char **out, size_t *len) {
     }
     if (got == 0) break;
   }
-  int err = ferror(f);
+  int err = ferror(f), saved = errno; /* fread's own errno, not a guess */
   fclose(f);
   if (err) {
     free(p);
-    errno = EIO;
+    errno = saved ? saved : EIO;
     return AD_EIO;
   }
   p[n] = '\0';
@@ -85,7 +91,11 @@ int fs_write_atomic(const char *path, const void *data, size_t len) {
 int fs_mkdirs(const char *path) {
   char tmp[4096];
   size_t n = strlen(path);
-  if (n == 0 || n >= sizeof tmp) return AD_EINVAL;
+  /* errno always says why on failure: callers print strerror(errno). */
+  if (n == 0 || n >= sizeof tmp) {
+    errno = n ? ENAMETOOLONG : ENOENT;
+    return AD_EINVAL;
+  }
   memcpy(tmp, path, n + 1);
   for (char *p = tmp + 1; *p; p++) {
     if (*p != '/') continue;
@@ -94,6 +104,12 @@ int fs_mkdirs(const char *path) {
     *p = '/';
   }
   if (mkdir(tmp, 0755) && errno != EEXIST) return AD_EIO;
+  struct stat sb;
+  if (stat(tmp, &sb)) return AD_EIO;
+  if (!S_ISDIR(sb.st_mode)) { /* EEXIST from a file of that name */
+    errno = ENOTDIR;
+    return AD_EIO;
+  }
   return 0;
 }
 

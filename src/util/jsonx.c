@@ -64,6 +64,46 @@ size_t jx_utf8_seq(const unsigned char *p, size_t n) {
   return len;
 }
 
+int jx_text_check(const char *p, size_t n, size_t *at) {
+  const unsigned char *u = (const unsigned char *)p;
+  size_t ctl = 0, first_ctl = 0, blank = 1;
+  if (at) *at = 0;
+  for (size_t i = 0; i < n;) {
+    unsigned c = u[i];
+    if (c == 0) {
+      if (at) *at = i;
+      return JX_TEXT_NUL;
+    }
+    size_t k = jx_utf8_seq(u + i, n - i);
+    if (!k) {
+      if (at) *at = i;
+      return JX_TEXT_BAD_UTF8;
+    }
+    if (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') {
+      if (!ctl++) first_ctl = i;
+    } else if (c == 0x7f) {
+      if (!ctl++) first_ctl = i;
+    }
+    if (!(c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v')) blank = 0;
+    i += k;
+  }
+  if (ctl && ctl * 100 > n) {
+    if (at) *at = first_ctl;
+    return JX_TEXT_BINARY;
+  }
+  return blank ? JX_TEXT_EMPTY : JX_TEXT_OK;
+}
+
+const char *jx_text_problem(int code) {
+  switch (code) {
+  case JX_TEXT_OK: return "is text";
+  case JX_TEXT_EMPTY: return "is empty";
+  case JX_TEXT_NUL: return "holds a NUL byte (a binary file?)";
+  case JX_TEXT_BAD_UTF8: return "is not valid UTF-8";
+  default: return "looks binary (control characters)";
+  }
+}
+
 json_t *jx_string_lossy(const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
   size_t i = 0;

@@ -32,6 +32,14 @@ AD_WUR int jx_dump_buf(const json_t *v, struct buf *out, size_t flags);
 /* Length (1..4) of the valid UTF-8 sequence starting at p[0] (n bytes available),
  * or 0 when it is invalid (overlong, surrogate, out of range, truncated). */
 size_t jx_utf8_seq(const unsigned char *p, size_t n);
+/* Whether n bytes are usable text: JX_TEXT_OK, or the first problem - JX_TEXT_EMPTY (nothing
+ * but white space), JX_TEXT_NUL (a NUL byte), JX_TEXT_BAD_UTF8 (invalid UTF-8), JX_TEXT_BINARY
+ * (control characters other than tab, newline, carriage return and form feed make up more
+ * than 1% of the bytes) - with the offset of the first bad byte in *at (may be NULL).
+ * jx_text_problem names a code ("holds a NUL byte", ...). */
+enum { JX_TEXT_OK = 0, JX_TEXT_EMPTY, JX_TEXT_NUL, JX_TEXT_BAD_UTF8, JX_TEXT_BINARY };
+int jx_text_check(const char *p, size_t n, size_t *at);
+const char *jx_text_problem(int code);
 /* Code points of the NUL-terminated UTF-8 string s (bytes that are not continuation
  * bytes); 0 for NULL. */
 size_t jx_utf8_chars(const char *s);

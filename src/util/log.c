@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "util/secret.h"
+
 static enum log_level g_level = LOG_INFO;
 
 void log_set_level(enum log_level lvl) { g_level = lvl; }
@@ -18,5 +20,6 @@ void log_msg(enum log_level lvl, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
   va_end(ap);
+  secret_scrub_inplace(line);
   fprintf(stderr, "%s\n", line);
 }

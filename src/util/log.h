@@ -1,7 +1,7 @@
 /* log.h - leveled logging to stderr.
  *
- * One line per message: "autodata: <level>: <text>". Callers never pass API keys
- * or secret headers here; the llm module redacts them before anything is logged.
+ * One line per message: "autodata: <level>: <text>". Every registered secret value
+ * (util/secret.h) is masked before the line is written.
  * Not thread-safe beyond what stdio gives (whole lines are written with one call).
  */
 #ifndef AD_LOG_H

@@ -79,7 +79,7 @@ usage_err "compare: format choice" \
 usage_err "export: format choice" \
   "autodata export: --format expects jsonl, chat or rl, got 'csv'" export --format csv
 usage_err "sim-sources: empty --out" \
-  "autodata sim-sources: --out expects a file name, got ''" sim-sources --out ''
+  "autodata sim-sources: --out needs a value, got an empty one" sim-sources --out ''
 
 # --- required arguments and positional arguments
 usage_err "run: no recipe" "autodata run: RECIPE is required" run --quiet

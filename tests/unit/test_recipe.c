@@ -41,6 +41,7 @@ static const char *fake_env(void *ud, const char *name) {
   if (!strcmp(name, "TEMP")) return "0.25";
   if (!strcmp(name, "EMPTY")) return "";
   if (!strcmp(name, "TOKEN")) return "sk-secret-value";
+  if (!strcmp(name, "VLLM_KEY")) return "vllm-key-value";
   return NULL;
 }
 
@@ -511,8 +512,9 @@ Test(recipe, error_endpoint_problems) {
   expect_error(t, "6:40: endpoints.c: give either base_url or base_urls, not both");
   /* the pasted value is never echoed */
   expect_error(t,
-               "7:42: endpoints.d.api_key_env: not an environment variable name (give the NAME "
-               "of the variable that holds the key, never the key itself)");
+               "7:42: endpoints.d.api_key_env: not an environment variable name (letters, "
+               "digits and '_', not starting with a digit; give the NAME of the variable that "
+               "holds the key, never the key itself)");
   expect_error(t, "8:39: endpoints.e.headers: 'Bad Name' is not a valid header name");
 }
 
@@ -863,4 +865,31 @@ Test(recipe, json_schema_modes_and_max_tokens_defaults) {
       "  weak: {endpoint: a, model: w}\n  strong: {endpoint: a, model: s}\n"
       "  judge: {endpoint: a, model: j}\n";
   expect_error(bad, "4:58: endpoints.a.json_schema: expected true, false or basic, got 'loose'");
+}
+
+/* api_key_env is an environment variable's NAME: a key pasted there (with '-', or '${VAR}'
+ * that gives the key itself, or an unset key-like name) is refused, never echoed. */
+Test(recipe, api_key_env_must_be_a_variable_name) {
+  static const char *bad[] = {"sk-proj-AbC123dEf456", "MY.KEY", "1KEY", "${TOKEN}",
+                              "hf_aBcDeFgH1234567890xYz"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char y[1024];
+    snprintf(y, sizeof y,
+             "name: t\ntask: rubric\ngoal: g\nsources: {path: s.jsonl}\n"
+             "endpoints:\n  e: {base_url: 'http://x/v1', api_key_env: '%s'}\n"
+             "roles:\n  challenger: {endpoint: e, model: m}\n",
+             bad[i]);
+    struct recipe *r = NULL;
+    struct recipe_diag d;
+    cr_assert_neq(load(y, &r, &d), 0, "'%s' accepted", bad[i]);
+    int named = 0;
+    for (int k = 0; k < d.n; k++) {
+      if (strstr(d.msgs[k], "api_key_env")) named = 1;
+      cr_assert_null(strstr(d.msgs[k], bad[i][0] == '$' ? "sk-secret" : bad[i] + 3), "echoed: %s",
+                     d.msgs[k]);
+    }
+    cr_assert(named, "'%s': no message names api_key_env", bad[i]);
+    recipe_diag_release(&d);
+    recipe_free(r);
+  }
 }

@@ -147,16 +147,20 @@ Test(source, folder_of_documents) {
   src_options_init(&o);
   struct src_corpus c;
   char err[256];
+  /* a document that is not UTF-8 text fails the load (on_invalid: fail, the default)... */
+  cr_assert_eq(load(sub, &o, &c, err, sizeof err), AD_EPARSE);
+  cr_assert(strstr(err, "docs/bad-utf8.md: the file is not valid UTF-8 at byte 3"), "%s", err);
+  /* ...or is left out and counted (skip) */
+  o.on_invalid = SRC_INVALID_SKIP;
   cr_assert_eq(load(sub, &o, &c, err, sizeof err), 0, "%s", err);
   cr_assert_eq(c.format, SRC_FORMAT_DIR);
-  cr_assert_eq(c.n, 3);
+  cr_assert_eq(c.n, 2);
+  cr_assert_eq(c.n_invalid, 1);
+  cr_assert(strstr(c.first_invalid, "bad-utf8.md"), "%s", c.first_invalid);
   cr_assert_str_eq(c.docs[0].id, "a-note");
   cr_assert_str_eq(c.docs[0].title, "First line here");
   cr_assert_str_eq(c.docs[1].id, "b-paper");
   cr_assert_str_eq(c.docs[1].title, "The Real Title");
-  cr_assert_str_eq(c.docs[2].id, "bad-utf8");
-  cr_assert_str_eq(c.docs[2].text, "caf\xef\xbf\xbd \xef\xbf\xbd ok",
-                   "invalid UTF-8 replaced by U+FFFD");
   cr_assert_not_null(strstr(c.docs[1].file, "docs/b-paper.md"));
   cr_assert_eq(c.docs[0].line, 0);
   src_corpus_release(&c);
@@ -174,19 +178,46 @@ Test(source, folder_of_documents) {
   cr_assert(strstr(err, "is a folder"), "%s", err);
 }
 
-Test(source, jsonl_invalid_utf8_repaired) {
-  const char *p = write_file("u.jsonl",
-                             "{\"text\":\"a\xff"
-                             "b\"}\n");
-  struct src_options o;
-  src_options_init(&o);
-  struct src_corpus c;
-  char err[256];
-  cr_assert_eq(load(p, &o, &c, err, sizeof err), 0, "%s", err);
-  cr_assert_str_eq(c.docs[0].text,
-                   "a\xef\xbf\xbd"
-                   "b");
-  src_corpus_release(&c);
+/* Bad records are not repaired silently: invalid UTF-8, raw NULs, random bytes, empty or
+ * binary texts fail with file:line (on_invalid: fail), or are skipped and counted. */
+Test(source, jsonl_invalid_records) {
+  static const struct {
+    const char *line, *why;
+  } bad[] = {
+      {"{\"text\":\"a\xff"
+       "b\"}",
+       "u.jsonl:2: the line is not valid UTF-8 at byte 11"},
+      {"{\"text\":\"a\0b\"}", "u.jsonl:2: the line holds a NUL byte"},
+      {"\x89PNG\x01\x02\x03", "u.jsonl:2: the line is not valid UTF-8"},
+      {"{\"text\":\" \\n \"}", "u.jsonl:2: field 'text' is empty"},
+      {"{\"text\":\"\\u0001\\u0002\\u0003abc\"}", "u.jsonl:2: field 'text' looks binary"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char body[256];
+    int n = snprintf(body, sizeof body, "{\"id\":\"ok\",\"text\":\"fine\"}\n");
+    size_t bl = strlen(bad[i].line);
+    if (strchr(bad[i].why, 'N') && strstr(bad[i].why, "NUL")) bl = 12; /* the embedded NUL */
+    memcpy(body + n, bad[i].line, bl);
+    body[n + bl] = '\n';
+    char path[160];
+    snprintf(path, sizeof path, "%s/u.jsonl", tmpdir);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(body, 1, (size_t)n + bl + 1, f), (size_t)n + bl + 1);
+    fclose(f);
+    struct src_options o;
+    src_options_init(&o);
+    struct src_corpus c;
+    char err[256];
+    cr_assert_eq(load(path, &o, &c, err, sizeof err), AD_EPARSE, "case %zu accepted", i);
+    cr_assert(strstr(err, bad[i].why), "case %zu: %s", i, err);
+    o.on_invalid = SRC_INVALID_SKIP;
+    cr_assert_eq(load(path, &o, &c, err, sizeof err), 0, "case %zu: %s", i, err);
+    cr_assert_eq(c.n, 1);
+    cr_assert_eq(c.n_invalid, 1);
+    cr_assert(strstr(c.first_invalid, bad[i].why), "%s", c.first_invalid);
+    src_corpus_release(&c);
+  }
 }
 
 Test(source, truncate_on_word_boundary) {

@@ -8,6 +8,7 @@
 #include "util/hash.h"
 #include "util/jsonx.h"
 #include "util/rng.h"
+#include "util/secret.h"
 
 #include "helpers.h"
 
@@ -209,4 +210,41 @@ Test(fs, atomic_write_and_read) {
   cr_assert_eq(fs_read_all(path, 3, &p, &n), AD_ETOOBIG);
   cr_assert_eq(fs_read_all(th_path(dir, "no-such-dir/x"), 3, &p, &n), AD_EIO);
   cr_assert_eq(th_rmtree(dir), 0);
+}
+
+/* ---- secret: the registry and the scrub (util/secret.h) ---- */
+
+Test(secret, scrub_masks_every_registered_value) {
+  secret_clear();
+  secret_add("abc"); /* too short: never registered */
+  secret_add("sk-short-1");
+  secret_add("sk-short-1-and-longer");
+  cr_assert_eq(secret_count(), 2);
+  const char *in = "a sk-short-1-and-longer b sk-short-1 c abc";
+  size_t n;
+  char *out = secret_scrub(in, strlen(in), &n);
+  cr_assert_not_null(out);
+  cr_assert_str_eq(out, "a [redacted] b [redacted] c abc", "longest first, whole value");
+  cr_assert_eq(n, strlen(out));
+  free(out);
+  cr_assert_null(secret_scrub("clean text", 10, &n), "nothing to mask: NULL");
+  char s[] = "key=sk-short-1-and-longer;";
+  secret_scrub_inplace(s);
+  cr_assert_str_eq(s, "key=[redacted]***********;", "in place: same length");
+  struct buf b = BUF_INIT;
+  cr_assert_eq(buf_puts(&b, "{\"m\":\"bad key sk-short-1\"}"), 0);
+  secret_scrub_buf(&b);
+  cr_assert_str_eq(buf_str(&b), "{\"m\":\"bad key [redacted]\"}", "JSON stays valid");
+  buf_release(&b);
+  secret_clear();
+}
+
+Test(secret, names_and_pasted_keys) {
+  cr_assert(secret_name("OPENAI_API_KEY", 14));
+  cr_assert(secret_name("hf_token", 8));
+  cr_assert_not(secret_name("HOME", 4));
+  cr_assert(secret_looks_like_key("sk-proj-abcdefgh12345"));
+  cr_assert(secret_looks_like_key("hf_aBcDeFgH1234567890xYz"));
+  cr_assert_not(secret_looks_like_key("OPENAI_API_KEY"));
+  cr_assert_not(secret_looks_like_key("MY_SERVICE_API_KEY_2024"));
 }
