@@ -25,7 +25,7 @@ static void setup(void) {
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
     char p[256], body[256];
     snprintf(p, sizeof p, "%s/%s.md", promptdir, names[i]);
-    snprintf(body, sizeof body, "=== system ===\nYou are the %s.\n=== user ===\n{{question}}\n",
+    snprintf(body, sizeof body, "=== system ===\nYou are the %s.\n=== user ===\n{{task}}\n",
              names[i]);
     th_write_file(p, body);
   }
@@ -631,7 +631,7 @@ Test(recipe, sim_can_be_declared_with_settings) {
 Test(recipe, optional_roles_and_prompt_resolution) {
   /* a prompt next to the recipe wins over the prompts folder */
   th_write_file(th_path(tmpdir, "solver.md"), "local solver {{question}}");
-  th_write_file(th_path(tmpdir, "sys.md"), "system {{x}}\n=== user ===\nnot split");
+  th_write_file(th_path(tmpdir, "sys.md"), "system {{goal}}\n=== user ===\nnot split");
   th_write_file(th_path(promptdir, "strong.md"), "strong prompt");
   const char *t =
       "name: x\nsources: {path: a}\nroles:\n"
@@ -653,7 +653,7 @@ Test(recipe, optional_roles_and_prompt_resolution) {
   cr_assert_str_eq(r->roles[RECIPE_ROLE_STRONG].prompt.path, want);
   /* the system_prompt file is one template, not split */
   const struct recipe_role *w = &r->roles[RECIPE_ROLE_WEAK];
-  json_t *vars = json_pack("{s:s, s:i}", "question", "Q?", "x", 1), *msgs = NULL;
+  json_t *vars = json_pack("{s:s, s:i}", "question", "Q?", "goal", 1), *msgs = NULL;
   char err[256];
   cr_assert_eq(
       tpl_prompt_render(&w->prompt.tpl, w->system_prompt.tpl.user, vars, 0, &msgs, err, sizeof err),

@@ -781,8 +781,8 @@ Test(report, card_of_a_baseline_says_which_method_made_the_data) {
   cr_assert_not_null(strstr(c,
                             "| method | `cot-self-instruct` |\n| rounds per source | 1 |\n"
                             "| orchestrator | not used |\n| feedback | none |\n"
-                            "| challenger prompt | `/opt/prompts/cot-self-instruct-rubric.md` "
-                            "|\n| challenger prompt sha256 | `" SHA_COT "` |\n"
+                            "| challenger prompt | `cot-self-instruct-rubric.md (outside the "
+                            "output folder)` |\n| challenger prompt sha256 | `" SHA_COT "` |\n"
                             "| filter samples (K, from the strong solver) | 6 |\n"
                             "| RIP threshold (rubric tasks) | 0.4 |\n"
                             "| Answer-Consistency share (verifiable tasks) | 0.75 |\n"),
