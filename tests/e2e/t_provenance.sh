@@ -106,6 +106,14 @@ check "... with file:line:col, saying solvers do not get it" \
   grep -qF "solver.md:4:9: unknown variable 'source_text' (not given to this role); the strong prompt may use" v2.out
 WEAK_MODEL=sim-solver@0.35 "$AUTODATA" run bad-solver.yaml --quiet >r7.out 2>&1
 check "run refuses it too" test $? -ne 0
+# A baseline's own challenger prompt is checked too.
+cp -r "$REPO/prompts" p
+printf '\nHint: {{reference_answer}}\n' >>p/self-instruct-rubric.md
+line=$(wc -l <p/self-instruct-rubric.md)
+sed -e 's|^seed: 1|seed: 1\nmethod: self-instruct|' recipe.yaml >baseline.yaml
+"$AUTODATA" validate --prompts p baseline.yaml >v3.out 2>&1
+check "validate checks a baseline's own challenger prompt" test $? -ne 0
+check "... with file:line:col" grep -qF "self-instruct-rubric.md:$line:7: unknown variable 'reference_answer'" v3.out
 stop_sim_server "$port" || fail "sim-server stats"
 check "... before any call" test "${SIM_CHAT_COUNT:-x}" = 0
 check "... and before creating a store" test ! -e bad/store.db
