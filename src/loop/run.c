@@ -636,7 +636,7 @@ static int check_identity(struct run *r, const json_t *identity, const char *ide
   }
   struct buf diff;
   buf_init(&diff, 16384);
-  int n = recipe_identity_diff(old, identity, r->rc->env_refs, &diff);
+  int n = recipe_identity_diff(old, identity, r->rc->env_refs, legacy, &diff);
   if (n > 0 || n < 0) {
     ad_set_err(err, errlen,
                "store %s holds run %lld made with a different configuration: %s. Resume with the "

@@ -1684,6 +1684,7 @@ struct diffst {
   struct buf *b;
   const json_t *env_refs;
   int n, shown, rc;
+  int skip_unrecorded; /* a member absent from old is not a difference */
 };
 
 static void diff_emit(struct diffst *d, const char *path, const json_t *a, const json_t *b) {
@@ -1711,6 +1712,7 @@ static void diff_emit(struct diffst *d, const char *path, const json_t *a, const
 
 static void diff_walk(struct diffst *d, const char *path, const json_t *a, const json_t *b) {
   if (a && b && json_equal((json_t *)a, (json_t *)b)) return;
+  if (!a && d->skip_unrecorded) return;
   if (json_is_object(a) && json_is_object(b)) {
     /* sorted union of the keys, for a stable message */
     json_t *keys = json_object();
@@ -1740,8 +1742,8 @@ static void diff_walk(struct diffst *d, const char *path, const json_t *a, const
 }
 
 int recipe_identity_diff(const json_t *old, const json_t *neu, const json_t *env_refs,
-                         struct buf *out) {
-  struct diffst d = {out, env_refs, 0, 0, 0};
+                         int skip_unrecorded, struct buf *out) {
+  struct diffst d = {out, env_refs, 0, 0, 0, skip_unrecorded};
   diff_walk(&d, "", old, neu);
   if (!d.rc && d.n > d.shown) d.rc = buf_printf(out, "; and %d more", d.n - d.shown);
   return d.rc ? d.rc : d.n;

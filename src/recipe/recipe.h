@@ -235,10 +235,12 @@ int recipe_identity_sha256(const json_t *identity, char out[65]);
 /* Describe what differs between two identities into out, one "field old -> new"
  * per difference, "; "-separated, values as compact JSON, at most 8 then "and N
  * more"; each field a ${VAR} set (env_refs of the new recipe, may be NULL) is
- * followed by "(set through $VAR)". Returns the number of differences (0: the
- * same), or a negative AD_E* code (out past its cap). */
+ * followed by "(set through $VAR)". skip_unrecorded: a member old does not have
+ * is not a difference (old was projected from a record of an older version, which
+ * did not know that setting). Returns the number of differences (0: the same), or
+ * a negative AD_E* code (out past its cap). */
 int recipe_identity_diff(const json_t *old, const json_t *neu, const json_t *env_refs,
-                         struct buf *out);
+                         int skip_unrecorded, struct buf *out);
 
 /* ---- prompt variables by role ---------------------------------------------------
  * The variables each role's prompt is given, the one list both `validate` and the

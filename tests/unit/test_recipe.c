@@ -895,14 +895,22 @@ Test(recipe, identity_covers_effective_values_not_budgets) {
   json_decref(ib);
   ib = recipe_identity(b);
   struct buf out = BUF_INIT;
-  cr_assert_eq(recipe_identity_diff(ia, ib, b->env_refs, &out), 2);
+  cr_assert_eq(recipe_identity_diff(ia, ib, b->env_refs, 0, &out), 2);
   cr_assert_str_eq(buf_str(&out),
                    "roles.weak.model \"big-model\" -> \"sim-solver@0.6\" (set through $MODEL); "
                    "roles.weak.temperature 0.25 -> 0.5 (set through $TEMP)");
-  buf_release(&out);
-  /* a record from an older version projects the same way */
+  /* a record from an older version projects the same way; a setting it did not
+     record is not a difference, a recorded one that changed is */
   json_t *full = recipe_to_json(a), *proj = recipe_identity_of(full);
   cr_assert(json_equal(proj, ia));
+  json_object_del(json_object_get(proj, "checks"), "dedup");
+  buf_reset(&out);
+  cr_assert_eq(recipe_identity_diff(proj, ia, NULL, 0, &out), 1, "strict: %s", buf_str(&out));
+  cr_assert_str_eq(buf_str(&out), "checks.dedup (not recorded) -> true");
+  buf_reset(&out);
+  cr_assert_eq(recipe_identity_diff(proj, ia, NULL, 1, &out), 0, "%s", buf_str(&out));
+  cr_assert_eq(recipe_identity_diff(proj, ib, NULL, 1, &out), 2);
+  buf_release(&out);
   json_decref(full);
   json_decref(proj);
   json_decref(ia);
