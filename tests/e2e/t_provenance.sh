@@ -6,6 +6,7 @@
 # a variable their role is not given are refused by `validate` and `run` with
 # file:line before any call; a store whose run predates recorded identities resumes.
 source "$(dirname "$0")/lib.sh"
+AUTODATA=$(cd "$(dirname "$AUTODATA")" && pwd)/$(basename "$AUTODATA")   # the test works in its own folder
 T=$E2E_TMP
 REPO=$(cd "$(dirname "$0")/../.." && pwd)   # the default prompts folder lies here
 "$AUTODATA" sim-sources --count 6 --seed 3 --out "$T/src.jsonl" 2>/dev/null
