@@ -35,6 +35,7 @@ enum {
   O_LIMIT = 1,
   O_CONC,
   O_NEWRUN,
+  O_REOPEN,
   O_CACHE,
   O_METHOD,
   O_COTK,
@@ -48,6 +49,9 @@ static const struct opts_spec run_opts[] = {
     {"limit", "N", O_LIMIT, "process only the first N sources (a quick preview)"},
     {"concurrency", "N", O_CONC, "sources in flight (default: the recipe's, 64)"},
     {"new-run", NULL, O_NEWRUN, "start a new run even if the store holds a different one"},
+    {"reopen-exhausted", NULL, O_REOPEN,
+     "resume: give exhausted sources the rounds a raised\n"
+     "rounds_per_source now allows (default: they stay exhausted)"},
     {"cache-from", "FILE", O_CACHE, "reuse answered model calls from another run store"},
     {"method", "M", O_METHOD,
      "agentic (default: the recipe's method:), self-instruct or\n"
@@ -102,6 +106,7 @@ int cmd_run(int argc, char **argv) {
     case O_LIMIT: bad = opts_size(op.cmd, op.flag, op.val, 0, SIZE_MAX, &o.limit); break;
     case O_CONC: bad = opts_int(op.cmd, op.flag, op.val, 1, 100000, &o.concurrency); break;
     case O_NEWRUN: o.new_run = 1; break;
+    case O_REOPEN: o.reopen_exhausted = 1; break;
     case O_CACHE: o.cache_from = op.val; break;
     case O_METHOD: {
       if (!method_find(op.val)) bad = opts_reject(op.cmd, op.flag, op.val, "%s", method_names());

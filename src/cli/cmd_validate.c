@@ -18,7 +18,9 @@
 #include "loop/method.h"
 #include "recipe/recipe.h"
 #include "source/source.h"
+#include "util/fs.h"
 #include "util/jsonx.h"
+#include "util/mem.h"
 
 enum { O_JSON = 1, O_PROMPTS };
 static const struct opts_spec validate_opts[] = {
@@ -47,6 +49,45 @@ static void print_json_setting(const char *label, const json_t *v) {
   char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
   if (s) printf("      %-14s %s\n", label, s);
   free(s);
+}
+
+/* The run identity a resume compares, and the variables that set values. */
+static void print_identity(const struct recipe *r) {
+  json_t *id = recipe_identity(r);
+  char sha[65] = "?";
+  if (recipe_identity_sha256(id, sha)) snprintf(sha, sizeof sha, "?");
+  json_decref(id);
+  printf("identity    sha256:%.16s  (the effective configuration a resume compares)\n", sha);
+  size_t i;
+  const json_t *e;
+  json_array_foreach(r->env_refs, i, e) {
+    const char *from = jx_str(e, "from");
+    printf("%s $%s -> %s%s\n", i ? "           " : "environment", jx_str(e, "variable"),
+           jx_str(e, "field"), from && !strcmp(from, "default") ? "  (unset: the default)" : "");
+  }
+}
+
+/* A method with its own challenger prompt (a baseline): check that prompt's
+ * variables too, as `run --method` will. Returns 0 or prints the error. */
+static int check_method_prompt(const struct recipe *r) {
+  const struct method_ops *m = method_find(r->method);
+  if (!m || !m->challenger_prompt || !r->prompts_dir) return 0;
+  char *path = xasprintf("%s/%s-%s.md", r->prompts_dir, m->challenger_prompt,
+                         cand_task_name(r->task));
+  char *text = NULL, err[1024] = "";
+  size_t len = 0;
+  struct tpl_prompt p = {0};
+  int rc = fs_read_all(path, RECIPE_MAX_PROMPT_FILE, &text, &len);
+  if (rc)
+    snprintf(err, sizeof err, "%s: cannot read method %s's prompt: %s", path, r->method,
+             ad_strerror(rc));
+  else if (!(rc = tpl_prompt_compile(text, len, path, &p, err, sizeof err)))
+    rc = recipe_check_prompt(r, RECIPE_ROLE_CHALLENGER, &p, NULL, err, sizeof err);
+  if (rc) fprintf(stderr, "%s\n", err);
+  tpl_prompt_release(&p);
+  free(text);
+  free(path);
+  return rc;
 }
 
 static void print_summary(const struct recipe *r) {
@@ -125,6 +166,7 @@ static void print_summary(const struct recipe *r) {
   printf("baselines   cot k %d, rip threshold %g, answer-consistency share %g\n", r->baselines.k,
          r->baselines.rip_threshold, r->baselines.ac_min_share);
   printf("output      %s  (store %s)\n", r->output_folder, r->store_path);
+  print_identity(r);
 }
 
 /* The first records of the corpus, read as `run` reads them (nothing is sent): a bad record
@@ -191,6 +233,12 @@ int cmd_validate(int argc, char **argv) {
     int total = diag.n + diag.dropped;
     fprintf(stderr, "autodata validate: %s: %d error%s\n", path, total ? total : 1,
             total == 1 ? "" : "s");
+    recipe_diag_release(&diag);
+    return 2;
+  }
+  if (check_method_prompt(r)) {
+    fprintf(stderr, "autodata validate: %s: 1 error\n", path);
+    recipe_free(r);
     recipe_diag_release(&diag);
     return 2;
   }

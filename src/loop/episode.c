@@ -258,7 +258,11 @@ static json_t *build_request(struct episode *ep, enum recipe_role_id role, const
     sys = NULL;
   }
   json_t *messages = NULL;
-  if (tpl_prompt_render(pt, sys, vars, 0, &messages, err, errlen)) return NULL;
+  /* a prompt sees only the variables its role is entitled to (recipe_role_vars) */
+  json_t *given = recipe_role_filter_vars(role, ep->rc->task, vars);
+  int trc = tpl_prompt_render(pt, sys, given, 0, &messages, err, errlen);
+  json_decref(given);
+  if (trc) return NULL;
   struct llm_params p;
   role_params(ep, role, label, sample, &p);
   json_t *rf = role_schema(ep, role);

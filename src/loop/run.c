@@ -620,7 +620,11 @@ static void start_episodes(struct run *r) {
     const struct src_doc *doc = &r->corpus.docs[r->next_doc++];
     struct store_source ss;
     int rc = store_source_get(r->st, r->run_id, doc->id, &ss);
-    if (rc == 0 && (ss.state == STORE_SRC_DONE || ss.state == STORE_SRC_EXHAUSTED)) {
+    /* --reopen-exhausted: a raised round budget gives exhausted sources more rounds
+       (the episode replays its recorded rounds from the cache, then plays on) */
+    int reopen = rc == 0 && ss.state == STORE_SRC_EXHAUSTED && r->opts->reopen_exhausted &&
+                 !r->method->baseline && ss.rounds_used < r->rc->budgets.rounds_per_source;
+    if (rc == 0 && !reopen && (ss.state == STORE_SRC_DONE || ss.state == STORE_SRC_EXHAUSTED)) {
       r->sum->skipped_done++;
       if (ss.state == STORE_SRC_DONE) {
         r->sum->done++;
@@ -769,8 +773,11 @@ static int load_method_prompt(struct run *r, char *err, size_t errlen) {
     return rc_;
   }
   sha256_hex(r->method_prompt_text, r->method_prompt_len, r->method_prompt_sha);
-  return tpl_prompt_compile(r->method_prompt_text, r->method_prompt_len, r->method_prompt_path,
-                            &r->method_tpl, err, errlen);
+  rc_ = tpl_prompt_compile(r->method_prompt_text, r->method_prompt_len, r->method_prompt_path,
+                           &r->method_tpl, err, errlen);
+  if (!rc_)
+    rc_ = recipe_check_prompt(rc, RECIPE_ROLE_CHALLENGER, &r->method_tpl, NULL, err, errlen);
+  return rc_;
 }
 
 static int latest_run_row(void *ud, const json_t *row) {
@@ -812,6 +819,53 @@ static int check_method(struct run *r, char *err, size_t errlen) {
   return rc_;
 }
 
+/* A run's identity is its effective configuration (recipe_identity()): compare it
+ * with the latest run's before resuming, naming every field that changed. Sets
+ * store_sha to the hash store_run_begin() is to compare: the identity's, or for a
+ * run made before identities were recorded, the hash that run recorded when its
+ * recorded effective values (info.extra.recipe) project to the same identity, else
+ * the recipe file's (the old rule: the same file resumes). */
+static int check_identity(struct run *r, const json_t *identity, const char *identity_sha,
+                          char store_sha[65], char *err, size_t errlen) {
+  snprintf(store_sha, 65, "%s", identity_sha);
+  json_t *row = NULL;
+  int rc_ = store_runs_each(r->st, latest_run_row, &row);
+  if (rc_ || !row) {
+    json_decref(row);
+    if (rc_) ad_set_err(err, errlen, "%s", store_errmsg(r->st));
+    return rc_;
+  }
+  const json_t *extra = json_object_get(json_object_get(row, "info"), "extra");
+  json_t *old = json_incref(json_object_get(extra, "identity"));
+  int legacy = !old;
+  if (legacy) old = recipe_identity_of(json_object_get(extra, "recipe"));
+  if (!old) { /* nothing recorded: the store compares the recipe file's hash */
+    snprintf(store_sha, 65, "%s", r->rc->sha256);
+    json_decref(row);
+    return 0;
+  }
+  struct buf diff;
+  buf_init(&diff, 16384);
+  int n = recipe_identity_diff(old, identity, r->rc->env_refs, legacy, &diff);
+  if (n > 0 || n < 0) {
+    ad_set_err(err, errlen,
+               "store %s holds run %lld made with a different configuration: %s. Resume with the "
+               "same effective configuration (recipe, environment variables, prompts), or use "
+               "--new-run to start a new run in this store (cached calls are reused), or --out "
+               "DIR for another folder",
+               r->store_path, (long long)jx_int(row, "id", 0),
+               n > 0 ? buf_str(&diff) : "(too many differences to list)");
+    rc_ = AD_EMISMATCH;
+  } else if (legacy) {
+    const char *was = jx_str(row, "recipe_sha256");
+    if (was) snprintf(store_sha, 65, "%s", was);
+  }
+  buf_release(&diff);
+  json_decref(old);
+  json_decref(row);
+  return rc_;
+}
+
 /* The prompts this run uses, by role: what the method does not use is left out, and
  * a method's own challenger prompt replaces the recipe's. */
 static json_t *prompt_record(const struct run *r, int with_text) {
@@ -839,7 +893,7 @@ static json_t *prompt_record(const struct run *r, int with_text) {
   return prompts;
 }
 
-static json_t *run_extra(const struct run *r) {
+static json_t *run_extra(const struct run *r, json_t *identity, const char *identity_sha) {
   const struct recipe *rc = r->rc;
   json_t *corpus = json_pack(
       "{s:s,s:I,s:s,s:I,s:I}", "path", rc->sources.path ? rc->sources.path : "", "count",
@@ -849,10 +903,15 @@ static json_t *run_extra(const struct run *r) {
     json_object_set_new(corpus, "invalid_skipped",
                         json_pack("{s:I,s:s}", "count", (json_int_t)r->corpus.n_invalid, "first",
                                   r->corpus.first_invalid));
-  return json_pack("{s:o,s:o,s:o,s:s,s:s,s:o}", "recipe", recipe_to_json(rc), "prompts",
-                   prompt_record(r, 1), "corpus", corpus, "command_line",
+  char *cwd = getcwd(NULL, 0), *out = realpath(r->output_folder, NULL);
+  json_t *paths = json_pack("{s:s,s:s}", "cwd", cwd ? cwd : "", "output_folder", out ? out : "");
+  free(cwd);
+  free(out);
+  return json_pack("{s:o,s:o,s:o,s:s,s:s,s:o,s:O,s:s,s:O,s:o}", "recipe", recipe_to_json(rc),
+                   "prompts", prompt_record(r, 1), "corpus", corpus, "command_line",
                    r->opts->command_line ? r->opts->command_line : "", "version", ad_version(),
-                   "method", method_identity(r->method, &r->bl));
+                   "method", method_identity(r->method, &r->bl), "identity", identity,
+                   "identity_sha256", identity_sha, "env", rc->env_refs, "paths", paths);
 }
 
 static json_t *prices_json(const struct recipe *rc) {
@@ -901,9 +960,19 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
   }
   r->prompt_hashes = prompt_record(r, 0);
   if (!o->new_run && (rc_ = check_method(r, err, errlen))) return rc_;
-  json_t *extra = run_extra(r);
+  json_t *identity = recipe_identity(rc);
+  char id_sha[65], store_sha[65];
+  if ((rc_ = recipe_identity_sha256(identity, id_sha)) ||
+      (!o->new_run && (rc_ = check_identity(r, identity, id_sha, store_sha, err, errlen)))) {
+    if (rc_ != AD_EMISMATCH) ad_set_err(err, errlen, "cannot hash the configuration");
+    json_decref(identity);
+    return rc_;
+  }
+  if (o->new_run) snprintf(store_sha, sizeof store_sha, "%s", id_sha);
+  json_t *extra = run_extra(r, identity, id_sha);
+  json_decref(identity);
   json_t *prices = prices_json(rc);
-  struct store_run_info info = {rc->name,     rc->sha256,      r->prompt_hashes, (uint64_t)rc->seed,
+  struct store_run_info info = {rc->name,     store_sha,       r->prompt_hashes, (uint64_t)rc->seed,
                                 ad_version(), o->command_line, prices,           extra};
   int resumed = 0;
   rc_ = store_run_begin(r->st, &info, o->new_run, &r->run_id, &resumed);

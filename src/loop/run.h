@@ -42,6 +42,8 @@
 
 struct run_opts {
   int new_run;                /* start a new run even if the store holds a different one */
+  int reopen_exhausted;       /* resume: play on the exhausted sources that used fewer rounds
+                                 than rounds_per_source now allows (a raised budget) */
   const char *cache_from;     /* another store whose answered calls may be reused */
   size_t limit;               /* 0 = the recipe's sources.limit */
   int concurrency;            /* 0 = the recipe's */

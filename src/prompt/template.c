@@ -432,7 +432,13 @@ static int render_range(struct rstate *st, size_t from, size_t to) {
       const json_t *v = lookup(st, nd);
       if (!v && !(st->flags & TPL_LENIENT)) return unknown(st, nd, "section");
       int on = v && truthy(v);
-      if (nd->type == N_INVERTED) {
+      if (st->flags & TPL_CHECK) { /* visit every body once, whatever the values */
+        if (json_is_array(v) && json_array_size(v))
+          rc = push_and_render(st, json_array_get(v, 0), 0, i + 1, nd->end);
+        else if (json_is_object(v) && nd->type == N_SECTION)
+          rc = push_and_render(st, v, -1, i + 1, nd->end);
+        else rc = render_range(st, i + 1, nd->end);
+      } else if (nd->type == N_INVERTED) {
         if (!on) rc = render_range(st, i + 1, nd->end);
       } else if (on) {
         if (json_is_array(v)) {

@@ -40,6 +40,11 @@ typedef struct tpl tpl;
 
 /* Render flags. */
 #define TPL_LENIENT 1u /* unknown variables render as "" instead of failing */
+/* Checking, not rendering for use: every section and inverted section body is
+ * rendered once whatever its value (a list's body with its first element as the
+ * context), so every tag is looked up. With sample values of the right shape this
+ * finds every unknown variable before any real render (recipe_check_prompt()). */
+#define TPL_CHECK 2u
 
 /* Compile text[0..len) (need not be NUL-terminated). name is used in error
  * messages ("prompts/solver.md"); first_line is the line number of text[0] in

@@ -230,9 +230,26 @@ static const char *lookup_var(struct ld *L, const char *name) {
   return getenv(name);
 }
 
+/* Record that variable name was read for field (its value never: it may be a
+ * secret). defaulted: the variable was unset or empty and the default was used. */
+static void note_env(struct ld *L, const char *name, const char *field, int defaulted) {
+  json_t *refs = L->r->env_refs;
+  size_t i;
+  json_t *e;
+  json_array_foreach(refs, i, e) {
+    if (!strcmp(jx_str(e, "variable"), name) && !strcmp(jx_str(e, "field"), field)) return;
+  }
+  json_array_append_new(refs, json_pack("{s:o, s:o, s:s}", "variable",
+                                        jx_string_lossy(name, strlen(name)), "field",
+                                        jx_string_lossy(field, strlen(field)), "from",
+                                        defaulted ? "default" : "environment"));
+}
+
 /* Interpolate ${VAR} / ${VAR:-default} / $${ in a scalar. Returns an owned
  * string, or NULL after reporting an error. */
-static char *interpolate(struct ld *L, const yaml_node_t *n) {
+static void note_env(struct ld *L, const char *name, const char *field, int defaulted);
+
+static char *interpolate(struct ld *L, const yaml_node_t *n, const char *field) {
   const char *s = sval(n);
   size_t len = n->data.scalar.length;
   struct buf b;
@@ -277,8 +294,10 @@ static char *interpolate(struct ld *L, const yaml_node_t *n) {
     snprintf(name, sizeof name, "%.*s", (int)(nl > 255 ? 255 : nl), nm);
     const char *v = lookup_var(L, name);
     if (v && *v) {
+      note_env(L, name, field, 0);
       if (buf_puts(&b, v)) goto too_long;
     } else if (has_default) {
+      note_env(L, name, field, 1);
       if (buf_append(&b, rest + 2, (size_t)(close - rest - 2))) goto too_long;
     } else {
       err_pos(L, NLINE(n), col,
@@ -359,7 +378,7 @@ static int get_scalar(struct ld *L, yaml_node_t *n, const char *path, char **out
     err_at(L, n, "%s: expected a string, got %s", path, kind_name(n));
     return AD_EINVAL;
   }
-  *out = interpolate(L, n);
+  *out = interpolate(L, n, path);
   return *out ? 0 : AD_EINVAL;
 }
 
@@ -487,7 +506,7 @@ static json_t *to_json(struct ld *L, yaml_node_t *n, const char *path, int depth
   }
   if (n->type == YAML_SCALAR_NODE) {
     if (is_null(n)) return json_null();
-    char *v = interpolate(L, n);
+    char *v = interpolate(L, n, path);
     if (!v) return NULL;
     json_t *j = NULL;
     if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
@@ -1299,6 +1318,14 @@ static void load_prompts(struct ld *L) {
       else load_prompt_file(L, &ro->system_prompt, p, 1, NLINE(pn), NCOL(pn), what);
       free(p);
     }
+    /* every variable the prompt uses must be one the role is given: checked now,
+       before any call, not at the first render */
+    if (ro->prompt.tpl.user && (!L->sysprompt_rel[i] || ro->system_prompt.tpl.user)) {
+      char e[1024];
+      if (recipe_check_prompt(r, (enum recipe_role_id)i, &ro->prompt.tpl,
+                              ro->system_prompt.tpl.user, e, sizeof e))
+        add_msg(L, xstrdup(e));
+    }
   }
 }
 
@@ -1346,6 +1373,7 @@ void recipe_free(struct recipe *r) {
   }
   free(r->output_folder);
   free(r->store_path);
+  json_decref(r->env_refs);
   free(r);
 }
 
@@ -1422,6 +1450,7 @@ static void recipe_init_defaults(struct recipe *r) {
   r->sources.id_field = xstrdup("id");
   r->sources.title_field = xstrdup("title");
   r->sources.text_field = xstrdup("text");
+  r->env_refs = json_array();
   role_defaults(r);
 }
 
@@ -1675,4 +1704,257 @@ json_t *recipe_to_json(const struct recipe *r) {
       root, "output",
       json_pack("{s:o, s:o}", "folder", jstr(r->output_folder), "store", jstr(r->store_path)));
   return root;
+}
+
+/* ---- identity ----------------------------------------------------------- */
+
+/* Copy the members keys[] (NULL-terminated) of src that exist into a new object. */
+static json_t *pick(const json_t *src, const char *const *keys) {
+  json_t *o = json_object();
+  for (int i = 0; keys[i]; i++) {
+    json_t *v = json_object_get(src, keys[i]);
+    if (v) json_object_set(o, keys[i], v);
+  }
+  return o;
+}
+
+json_t *recipe_identity_of(const json_t *full) {
+  static const char *const id_top[] = {"task", "seed", "method", "goal", NULL};
+  static const char *const k_src[] = {"format",    "id_field", "title_field",  "text_field",
+                                      "max_chars", "shuffle",  "shuffle_seed", NULL};
+  static const char *const k_ep[] = {"base_urls", "headers", "extra_body", "json_schema", NULL};
+  static const char *const id_role[] = {"endpoint",   "model", "temperature", "top_p",
+                                        "max_tokens", "extra", "samples",     NULL};
+  if (!json_is_object(full)) return NULL;
+  json_t *id = pick(full, id_top);
+  json_object_set_new(id, "sources", pick(json_object_get(full, "sources"), k_src));
+  const json_t *roles = json_object_get(full, "roles"), *eps = json_object_get(full, "endpoints");
+  json_t *ro = json_object(), *eo = json_object();
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)roles, k, v) {
+    if (!json_is_object(v)) {
+      json_object_set_new(ro, k, json_null()); /* the role is not used */
+      continue;
+    }
+    json_t *r = pick(v, id_role);
+    static const char *const k_prompts[] = {"prompt", "system_prompt"};
+    for (int i = 0; i < 2; i++) { /* a prompt is its text: its hash, not where it lies */
+      const json_t *p = json_object_get(v, k_prompts[i]);
+      const json_t *sha = json_object_get(p, "sha256");
+      json_object_set(r, k_prompts[i], sha ? (json_t *)sha : json_null());
+    }
+    json_object_set_new(ro, k, r);
+    const char *en = jx_str(v, "endpoint");
+    const json_t *e = en ? json_object_get(eps, en) : NULL;
+    if (e && !json_object_get(eo, en)) json_object_set_new(eo, en, pick(e, k_ep));
+  }
+  json_object_set_new(id, "roles", ro);
+  json_object_set_new(id, "endpoints", eo);
+  json_t *acc = json_object_get(full, "accept");
+  if (acc) json_object_set(id, "accept", acc);
+  json_t *chk = json_object_get(full, "checks");
+  if (chk) json_object_set(id, "checks", chk);
+  return id;
+}
+
+json_t *recipe_identity(const struct recipe *r) {
+  json_t *full = recipe_to_json(r);
+  json_t *id = recipe_identity_of(full);
+  json_decref(full);
+  return id;
+}
+
+int recipe_identity_sha256(const json_t *identity, char out[65]) {
+  char *d = jx_dump_canonical(identity);
+  if (!d) return AD_EINVAL;
+  sha256_hex(d, strlen(d), out);
+  free(d);
+  return 0;
+}
+
+/* v as a short compact JSON excerpt. */
+static void value_excerpt(const json_t *v, char *out, size_t n) {
+  if (!v) {
+    snprintf(out, n, "(not recorded)");
+    return;
+  }
+  char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+  if (!d) {
+    snprintf(out, n, "?");
+    return;
+  }
+  size_t l = strlen(d);
+  if (l + 1 > n && n > 4) snprintf(out, n, "%.*s...", (int)(n - 4), d);
+  else snprintf(out, n, "%s", d);
+  free(d);
+}
+
+/* Does the recipe field f (as recorded in env_refs) lie at or under path, or path under f? */
+static int field_matches(const char *f, const char *path) {
+  size_t fl = strlen(f), pl = strlen(path);
+  size_t m = fl < pl ? fl : pl;
+  if (strncmp(f, path, m)) return 0;
+  if (fl == pl) return 1;
+  char c = fl > pl ? f[m] : path[m];
+  return c == '.' || c == '[';
+}
+
+struct diffst {
+  struct buf *b;
+  const json_t *env_refs;
+  int n, shown, rc;
+  int skip_unrecorded; /* a member absent from old is not a difference */
+};
+
+static void diff_emit(struct diffst *d, const char *path, const json_t *a, const json_t *b) {
+  d->n++;
+  if (d->shown >= 8 || d->rc) return;
+  d->shown++;
+  char x[100], y[100];
+  value_excerpt(a, x, sizeof x);
+  value_excerpt(b, y, sizeof y);
+  if (d->b->len) d->rc = buf_puts(d->b, "; ");
+  if (!d->rc) d->rc = buf_printf(d->b, "%s %s -> %s", path, x, y);
+  size_t i;
+  const json_t *e;
+  int first = 1;
+  json_array_foreach(d->env_refs, i, e) {
+    const char *f = jx_str(e, "field"), *var = jx_str(e, "variable");
+    if (!f || !var || !field_matches(f, path) || d->rc) continue;
+    d->rc = buf_printf(
+        d->b, "%s$%s%s", first ? " (set through " : ", ", var,
+        !strcmp(jx_str(e, "from") ? jx_str(e, "from") : "", "default") ? " (unset: default)" : "");
+    first = 0;
+  }
+  if (!first && !d->rc) d->rc = buf_puts(d->b, ")");
+}
+
+static void diff_walk(struct diffst *d, const char *path, const json_t *a, const json_t *b) {
+  if (a && b && json_equal((json_t *)a, (json_t *)b)) return;
+  if (!a && d->skip_unrecorded) return;
+  if (json_is_object(a) && json_is_object(b)) {
+    /* sorted union of the keys, for a stable message */
+    json_t *keys = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)a, k, v) json_object_set_new(keys, k, json_true());
+    json_object_foreach((json_t *)b, k, v) json_object_set_new(keys, k, json_true());
+    size_t n = json_object_size(keys), i = 0;
+    const char **ks = xcalloc(n ? n : 1, sizeof *ks);
+    json_object_foreach(keys, k, v) ks[i++] = k;
+    for (size_t x = 1; x < n; x++)
+      for (size_t y = x; y > 0 && strcmp(ks[y - 1], ks[y]) > 0; y--) {
+        const char *t = ks[y];
+        ks[y] = ks[y - 1];
+        ks[y - 1] = t;
+      }
+    for (i = 0; i < n; i++) {
+      char *sub = *path ? xasprintf("%s.%s", path, ks[i]) : xstrdup(ks[i]);
+      diff_walk(d, sub, json_object_get(a, ks[i]), json_object_get(b, ks[i]));
+      free(sub);
+    }
+    free(ks);
+    json_decref(keys);
+    return;
+  }
+  diff_emit(d, *path ? path : "(configuration)", a, b);
+}
+
+int recipe_identity_diff(const json_t *old, const json_t *neu, const json_t *env_refs,
+                         int skip_unrecorded, struct buf *out) {
+  struct diffst d = {out, env_refs, 0, 0, 0, skip_unrecorded};
+  diff_walk(&d, "", old, neu);
+  if (!d.rc && d.n > d.shown) d.rc = buf_printf(out, "; and %d more", d.n - d.shown);
+  return d.rc ? d.rc : d.n;
+}
+
+/* ---- prompt variables by role ------------------------------------------- */
+
+static const char *const vars_orchestrator[] = {"task",  "verifiable", "goal", "source_title",
+                                                "round", "history",    NULL};
+static const char *const vars_challenger[] = {
+    "task",     "verifiable",   "goal",       "source_title", "source_text", "round",
+    "feedback", "instructions", "max_weight", "rubric_min",   "rubric_max",  NULL};
+static const char *const vars_quality[] = {
+    "task",           "verifiable", "goal",       "source_title", "source_text",
+    "candidate_json", "max_weight", "rubric_min", "rubric_max",   NULL};
+static const char *const vars_solver[] = {"task",    "verifiable", "goal",
+                                          "context", "question",   NULL};
+static const char *const vars_judge_rubric[] = {"task",     "verifiable", "goal", "question",
+                                                "response", "rubric",     NULL};
+static const char *const vars_judge_verifiable[] = {
+    "task", "verifiable", "goal", "question", "response", "reference_answer", NULL};
+
+const char *const *recipe_role_vars(enum recipe_role_id role, enum cand_task task) {
+  static const char *const none[] = {NULL};
+  switch (role) {
+  case RECIPE_ROLE_ORCHESTRATOR: return vars_orchestrator;
+  case RECIPE_ROLE_CHALLENGER: return vars_challenger;
+  case RECIPE_ROLE_QUALITY: return vars_quality;
+  case RECIPE_ROLE_WEAK:
+  case RECIPE_ROLE_STRONG: return vars_solver;
+  case RECIPE_ROLE_JUDGE:
+    return task == CAND_TASK_VERIFIABLE ? vars_judge_verifiable : vars_judge_rubric;
+  default: return none;
+  }
+}
+
+int recipe_role_has_var(enum recipe_role_id role, enum cand_task task, const char *name) {
+  const char *const *v = recipe_role_vars(role, task);
+  for (int i = 0; v[i]; i++)
+    if (!strcmp(v[i], name)) return 1;
+  return 0;
+}
+
+json_t *recipe_role_filter_vars(enum recipe_role_id role, enum cand_task task, const json_t *vars) {
+  json_t *o = json_object();
+  const char *const *v = recipe_role_vars(role, task);
+  for (int i = 0; v[i]; i++) {
+    json_t *x = json_object_get(vars, v[i]);
+    if (x) json_object_set(o, v[i], x);
+  }
+  return o;
+}
+
+/* A sample value of the right shape for variable name (sections over it are visited). */
+static json_t *sample_value(const struct recipe *r, const char *name) {
+  if (!strcmp(name, "verifiable")) return json_boolean(r->task == CAND_TASK_VERIFIABLE);
+  if (!strcmp(name, "round")) return json_integer(1);
+  if (!strcmp(name, "max_weight")) return json_integer(r->checks.max_weight);
+  if (!strcmp(name, "rubric_min")) return json_integer(r->checks.rubric_min);
+  if (!strcmp(name, "rubric_max")) return json_integer(r->checks.rubric_max);
+  if (!strcmp(name, "task")) return json_string(cand_task_name(r->task));
+  if (!strcmp(name, "rubric"))
+    return json_pack("[{s:i, s:i, s:s}]", "number", 1, "weight", 1, "criterion", "x");
+  return json_string("x");
+}
+
+int recipe_check_prompt(const struct recipe *r, enum recipe_role_id role,
+                        const struct tpl_prompt *p, const tpl *system, char *err, size_t errlen) {
+  const char *const *names = recipe_role_vars(role, r->task);
+  json_t *vars = json_object();
+  for (int i = 0; names[i]; i++) json_object_set_new(vars, names[i], sample_value(r, names[i]));
+  json_t *msgs = NULL;
+  char e[768];
+  int rc = tpl_prompt_render(p, system, vars, TPL_CHECK, &msgs, e, sizeof e);
+  json_decref(msgs);
+  json_decref(vars);
+  if (!rc) return 0;
+  if (rc != AD_ENOTFOUND) {
+    ad_set_err(err, errlen, "%s", e);
+    return rc;
+  }
+  char list[512];
+  name_list(names, list, sizeof list);
+  /* a variable another role gets: say it is withheld from this one */
+  const char *q = strchr(e, '\'');
+  char var[128] = "";
+  if (q) snprintf(var, sizeof var, "%.*s", (int)strcspn(q + 1, "'.\n"), q + 1);
+  int elsewhere = 0;
+  for (int k = 0; k < RECIPE_N_ROLES && *var; k++)
+    elsewhere |= recipe_role_has_var((enum recipe_role_id)k, r->task, var);
+  ad_set_err(err, errlen, "%s%s; the %s prompt may use: %s (docs/templates.md)", e,
+             elsewhere ? " (not given to this role)" : "", role_names[role], list);
+  return rc;
 }

@@ -35,6 +35,7 @@
 #include "llm/llm.h"
 #include "prompt/template.h"
 #include "source/source.h"
+#include "util/buf.h"
 #include "util/err.h"
 
 #define RECIPE_MAX_ERRORS 32
@@ -155,6 +156,12 @@ struct recipe {
 
   char *output_folder; /* default "runs/<name>" */
   char *store_path;    /* default "<output_folder>/store.db" */
+
+  /* Every ${VAR} the recipe read, in recipe order, as [{"variable": NAME, "field":
+   * "roles.weak.model", "from": "environment" | "default"}] ("default": the variable
+   * was unset or empty and the ${VAR:-default} text was used). Names only, never
+   * values: a variable may hold a secret. Never NULL. */
+  json_t *env_refs;
 };
 
 /* Errors collected while loading; each message is one line
@@ -209,6 +216,58 @@ int recipe_price(const struct recipe *r, int i, const char *model, double *in_pe
  * field after defaults, prompts as {path, sha256}, no secrets. Dump it with
  * jx_dump_canonical() for a stable byte form. Never NULL. */
 json_t *recipe_to_json(const struct recipe *r);
+
+/* ---- identity ----------------------------------------------------------------
+ * A run's identity is its effective configuration: the recipe after ${VAR}
+ * interpolation and defaults, restricted to what decides the data a run makes:
+ * task, seed, method, goal; how sources are read (format, fields, max_chars,
+ * shuffle; not the path or limit); the endpoints the roles use (base URLs, headers
+ * as recipe_to_json prints them, extra_body, json_schema; not keys, rate limits,
+ * timeouts, retries or prices); every role's endpoint, model, sampling, samples and
+ * prompt texts (by sha256, not by path); accept and checks. Budgets, concurrency,
+ * output paths, prices and the recipe's name are not part of it: changing them
+ * between runs resumes the same run (docs/recipes.md, "Resume"). */
+
+/* The identity of a loaded recipe. New reference. */
+json_t *recipe_identity(const struct recipe *r);
+/* The same projection of a recipe_to_json() object (also one recorded by an older
+ * version); NULL when full is not an object. New reference. */
+json_t *recipe_identity_of(const json_t *full);
+/* SHA-256 (hex) of the identity's canonical JSON: 0, or AD_EINVAL. */
+int recipe_identity_sha256(const json_t *identity, char out[65]);
+/* Describe what differs between two identities into out, one "field old -> new"
+ * per difference, "; "-separated, values as compact JSON, at most 8 then "and N
+ * more"; each field a ${VAR} set (env_refs of the new recipe, may be NULL) is
+ * followed by "(set through $VAR)". skip_unrecorded: a member old does not have
+ * is not a difference (old was projected from a record of an older version, which
+ * did not know that setting). Returns the number of differences (0: the same), or
+ * a negative AD_E* code (out past its cap). */
+int recipe_identity_diff(const json_t *old, const json_t *neu, const json_t *env_refs,
+                         int skip_unrecorded, struct buf *out);
+
+/* ---- prompt variables by role ---------------------------------------------------
+ * The variables each role's prompt is given, the one list both `validate` and the
+ * loop use (docs/templates.md). Every role gets task, verifiable and goal; then
+ *   orchestrator: source_title, round, history
+ *   challenger:   source_title, source_text, round, feedback, instructions,
+ *                 max_weight, rubric_min, rubric_max (also a method's own challenger)
+ *   quality:      source_title, source_text, candidate_json, max_weight, rubric_min,
+ *                 rubric_max
+ *   weak, strong: context, question (never the source, reference answer or rubric)
+ *   judge:        question, response, and rubric (rubric tasks) or reference_answer
+ *                 (verifiable tasks)
+ * NULL-terminated list of names. */
+const char *const *recipe_role_vars(enum recipe_role_id role, enum cand_task task);
+/* Is name one of role's variables? */
+int recipe_role_has_var(enum recipe_role_id role, enum cand_task task, const char *name);
+/* A new object with only the members of vars the role is entitled to. */
+json_t *recipe_role_filter_vars(enum recipe_role_id role, enum cand_task task, const json_t *vars);
+/* Check a role's prompt before any call: render it (and system, which may be NULL)
+ * with sample values of exactly the role's variables, every section body visited
+ * (tpl TPL_CHECK). Returns 0, or AD_ENOTFOUND / AD_EPARSE with "file:line:col:
+ * unknown variable 'x' ..." in err, naming the role and what it may use. */
+int recipe_check_prompt(const struct recipe *r, enum recipe_role_id role,
+                        const struct tpl_prompt *p, const tpl *system, char *err, size_t errlen);
 
 /* Locate the default prompts folder: $AUTODATA_PROMPTS, else
  * <exe dir>/../../prompts, <exe dir>/../prompts, else AD_PREFIX/share/autodata/prompts.

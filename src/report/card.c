@@ -545,6 +545,198 @@ static void summary(struct cw *w, const struct card_data *d) {
        "licence and the model providers' terms allow before publishing.\n\n");
 }
 
+/* ======== paths: relative to the output folder, never absolute ======== */
+
+/* Lexically normalise an absolute path ("." and ".." resolved, no double '/')
+ * into a new string. */
+static char *norm_abs(const char *p) {
+  size_t n = strlen(p);
+  char *out = xmalloc(n + 2);
+  size_t o = 0;
+  const char *s = p;
+  while (*s) {
+    while (*s == '/') s++;
+    const char *e = strchr(s, '/');
+    size_t l = e ? (size_t)(e - s) : strlen(s);
+    if (l == 0) break;
+    if (l == 1 && s[0] == '.') {
+    } else if (l == 2 && s[0] == '.' && s[1] == '.') {
+      while (o > 0 && out[o - 1] != '/') o--;
+      if (o > 0) o--;
+    } else {
+      out[o++] = '/';
+      memcpy(out + o, s, l);
+      o += l;
+    }
+    s += l;
+  }
+  if (o == 0) out[o++] = '/';
+  out[o] = '\0';
+  return out;
+}
+
+/* Is path p (normalised) at or under folder d (normalised)? */
+static int under(const char *p, const char *d) {
+  size_t l = strlen(d);
+  if (l == 1) return 1; /* "/" */
+  return !strncmp(p, d, l) && (p[l] == '/' || p[l] == '\0');
+}
+
+/* How the card names a file the run recorded at path p: relative to the output
+ * folder when the file lies in the folder the run was started from (the
+ * project), else only its file name, marked as outside the project (its sha256
+ * identifies it). Never an absolute local path. New string. */
+static char *card_path(const struct card_data *d, const char *p) {
+  if (!p || !*p) return NULL;
+  const json_t *paths = json_object_get(d->meta, "paths");
+  const char *cwd = jx_str(paths, "cwd"), *outd = jx_str(paths, "output_folder");
+  const char *base = strrchr(p, '/');
+  base = base ? base + 1 : p;
+  if (!cwd || !*cwd || !outd || !*outd) /* a run from before paths were recorded */
+    return p[0] == '/' ? xasprintf("%s (outside the output folder)", base) : xstrdup(p);
+  char *joined = p[0] == '/' ? xstrdup(p) : xasprintf("%s/%s", cwd, p);
+  char *a = norm_abs(joined), *c = norm_abs(cwd), *o = norm_abs(outd);
+  free(joined);
+  char *res;
+  if (!under(a, c)) {
+    res = xasprintf("%s (outside the project folder)", base);
+  } else {
+    /* common folder of a and o, then ".." per remaining folder of o */
+    size_t i = 0, last = 0;
+    while (a[i] && a[i] == o[i]) {
+      if (a[i] == '/') last = i;
+      i++;
+    }
+    if (!o[i] && a[i] == '/') last = i;
+    else if (!a[i] && !o[i]) last = i;
+    struct buf b;
+    buf_init(&b, 0);
+    int rc = 0;
+    for (const char *q = o + last; *q && !rc; q++)
+      if (*q == '/') rc = buf_puts(&b, "../");
+    if (!rc) rc = buf_puts(&b, a[last] == '/' ? a + last + 1 : a + last);
+    res = rc ? xstrdup(base) : buf_take(&b, NULL);
+    if (rc) buf_release(&b);
+    if (!*res) {
+      free(res);
+      res = xstrdup(".");
+    }
+  }
+  free(a);
+  free(c);
+  free(o);
+  return res;
+}
+
+/* code(card_path(p)). */
+static void code_path(struct cw *w, const struct card_data *d, const char *p) {
+  char *cp = card_path(d, p);
+  code(w, cp);
+  free(cp);
+}
+
+/* The command line with every absolute path argument (or --opt=/path) shown as
+ * card_path() does. New string. */
+static char *card_command_line(const struct card_data *d, const char *cl) {
+  struct buf b;
+  buf_init(&b, 0);
+  int rc = 0;
+  const char *s = cl;
+  while (*s && !rc) {
+    size_t sp = strspn(s, " ");
+    if (sp) {
+      rc = buf_append(&b, s, sp);
+      s += sp;
+      continue;
+    }
+    size_t l = strcspn(s, " ");
+    char *tok = xstrndup(s, l);
+    char *eq = tok[0] == '-' ? strchr(tok, '=') : NULL;
+    char *path = eq ? eq + 1 : tok;
+    if (path[0] == '/') {
+      char *cp = card_path(d, path);
+      const char *sfx = strstr(cp, " (outside");
+      if (sfx) cp[sfx - cp] = '\0'; /* a bare name in a command */
+      rc = buf_printf(&b, "%.*s%s", (int)(path - tok), tok, cp);
+      free(cp);
+    } else {
+      rc = buf_append(&b, s, l);
+    }
+    free(tok);
+    s += l;
+  }
+  if (rc) {
+    buf_release(&b);
+    return xstrdup("(command line not shown)");
+  }
+  return buf_take(&b, NULL);
+}
+
+/* Secret-looking environment variable names (defined with the scrub below). */
+static int secret_name(const char *name, size_t len);
+
+/* The configuration's identity and the environment variables that set it. */
+static void config_section(struct cw *w, const struct card_data *d) {
+  outs(w, "### Configuration and environment\n\n");
+  const char *id = jx_str(d->meta, "identity_sha256");
+  if (id) {
+    outs(w,
+         "Every value in this section is the run's effective configuration: the recipe after "
+         "`${VAR}` substitution and defaults. Its identity (task, seed, method, goal, how "
+         "sources are read, the endpoints and models of every role, sampling, prompt texts, "
+         "acceptance and checks) hashes to ");
+    code(w, id);
+    outs(w,
+         "; a resume with a different identity is refused, naming what changed. Recipe file "
+         "sha256: ");
+    code(w, jx_str(d->recipe, "recipe_sha256"));
+    outs(w, ".\n\n");
+  } else {
+    outs(w,
+         "This run was made before its effective configuration's identity was recorded; "
+         "the values shown are those the run recorded.\n\n");
+  }
+  const json_t *env = json_object_get(d->meta, "env");
+  if (!json_is_array(env)) {
+    if (id) outs(w, "No environment variables were recorded.\n\n");
+    return;
+  }
+  if (!json_array_size(env)) {
+    outs(w, "The recipe read no environment variables.\n\n");
+    return;
+  }
+  outs(w,
+       "Set through environment variables (names only: values that could be secrets are never "
+       "recorded):\n\n| variable | setting | value used | from |\n|---|---|---|---|\n");
+  size_t i;
+  const json_t *e;
+  json_array_foreach(env, i, e) {
+    const char *var = jx_str(e, "variable"), *field = jx_str(e, "field");
+    if (!var || !field) continue;
+    outs(w, "| ");
+    code(w, var);
+    outs(w, " | ");
+    code(w, field);
+    outs(w, " | ");
+    /* the effective value where the setting is a plain recorded scalar */
+    const json_t *v = d->recipe;
+    char *f = xstrdup(field), *save = NULL;
+    for (char *part = strtok_r(f, ".", &save); part && v; part = strtok_r(NULL, ".", &save))
+      v = json_object_get(v, part);
+    free(f);
+    int is_path = !strcmp(field, "sources.path") || !strncmp(field, "output.", 7);
+    if (secret_name(var, strlen(var)) || !v || json_is_object(v) || json_is_array(v)) outs(w, "—");
+    else if (is_path && json_is_string(v)) code_path(w, d, json_string_value(v));
+    else cell_json(w, v, NULL);
+    outs(w, " | ");
+    outs(w, !strcmp(jx_str(e, "from") ? jx_str(e, "from") : "", "default")
+                ? "unset: the recipe's default"
+                : "environment");
+    outs(w, " |\n");
+  }
+  outs(w, "\n");
+}
+
 static void role_table(struct cw *w, const struct card_data *d) {
   const json_t *roles = json_object_get(d->recipe, "roles");
   outs(w, "### Roles\n\n");
@@ -651,7 +843,7 @@ static void method_table(struct cw *w, const struct card_data *d) {
   outs(w,
        " |\n| rounds per source | 1 |\n| orchestrator | not used |\n| feedback | none |\n"
        "| challenger prompt | ");
-  code(w, prompt);
+  code_path(w, d, prompt);
   outs(w, " |\n| challenger prompt sha256 | ");
   code(w, sha);
   outs(w, " |\n");
@@ -684,6 +876,7 @@ static void agent_section(struct cw *w, const struct card_data *d) {
     outs(w, "## How it was made: the agent\n\n");
   }
   role_table(w, d);
+  config_section(w, d);
 
   const json_t *acc = json_object_get(d->recipe, "accept");
   outs(w, "### Acceptance criteria\n\n");
@@ -762,7 +955,7 @@ static void corpus_section(struct cw *w, const struct card_data *d) {
   const char *path = jx_str(c, "path");
   if (!path) path = jx_str(src, "path");
   outs(w, "## Source corpus\n\n- path: ");
-  code(w, path);
+  code_path(w, d, path);
   outs(w, "\n- documents: ");
   if (json_object_get(c, "count")) out(w, "%lld", jx_int(c, "count", 0));
   else out(w, "%zu registered in the store", d->src_total);
@@ -993,10 +1186,10 @@ static void cost_section(struct cw *w, const struct card_data *d) {
   outs(w, "\n");
 }
 
-static void prompt_block(struct cw *w, const char *role, const char *path, const char *sha,
-                         const char *text) {
+static void prompt_block(struct cw *w, const struct card_data *d, const char *role,
+                         const char *path, const char *sha, const char *text) {
   out(w, "### %s\n\n- path: ", role);
-  code(w, path);
+  code_path(w, d, path);
   outs(w, "\n- sha256: ");
   code(w, sha);
   outs(w, "\n\n");
@@ -1018,7 +1211,7 @@ static void prompts_section(struct cw *w, const struct card_data *d) {
     const json_t *p = json_object_get(prompts, keys[i]);
     const char *sha = jx_str(p, "sha256");
     if (!sha) sha = jx_str(hashes, keys[i]);
-    prompt_block(w, keys[i], jx_str(p, "path"), sha, jx_str(p, "text"));
+    prompt_block(w, d, keys[i], jx_str(p, "path"), sha, jx_str(p, "text"));
     any = 1;
   }
   free(keys);
@@ -1037,7 +1230,7 @@ static void prompts_section(struct cw *w, const struct card_data *d) {
                                          "path")
                                 : jx_str(json_object_get(v, "prompt"), "path");
       if (!sha) continue;
-      prompt_block(w, keys[i], path, sha, NULL);
+      prompt_block(w, d, keys[i], path, sha, NULL);
       any = 1;
     }
     free(keys);
@@ -1049,14 +1242,18 @@ static void reproduce_section(struct cw *w, const struct card_data *d) {
   const char *cl = jx_str(d->row, "command_line");
   const char *version = jx_str(d->row, "version");
   outs(w, "## Reproduce\n\n");
-  if (cl) fenced(w, "sh", cl);
-  else outs(w, "The command line is not recorded.\n\n");
+  if (cl) {
+    char *shown = card_command_line(d, cl);
+    fenced(w, "sh", shown);
+    free(shown);
+  } else outs(w, "The command line is not recorded.\n\n");
   outs(w, "- autodata version: ");
   code(w, version);
   out(w, "\n- seed: %llu\n- recipe: ", (unsigned long long)(uint64_t)jx_int(d->row, "seed", 0));
   code(w, recipe_name(d));
-  outs(w, ", sha256 ");
+  outs(w, jx_str(d->meta, "identity_sha256") ? ", configuration sha256 " : ", sha256 ");
   code(w, jx_str(d->row, "recipe_sha256"));
+  outs(w, " (paths in this card are relative to the output folder)");
   outs(w,
        "\n\nEvery sampling seed derives from the run seed, the source, the round, the role "
        "and the sample index, and every model call is in the store. Running the same recipe, "

@@ -1005,3 +1005,25 @@ Test(episode, challenger_repair_carries_the_schema) {
                        json_object_get(rep, "response_format")));
   world_release(&w);
 }
+
+/* The loop renders a prompt with its role's variables only (recipe_role_vars): a
+ * solver prompt that reaches for the source fails to render, even when it got
+ * past the recipe's check, and no solver call carries the source. */
+Test(episode, solver_prompt_cannot_reach_the_source) {
+  struct world w;
+  world_init(&w, NULL, "rubric", RUBRIC_BOUNDS, &method_agentic);
+  struct recipe_role *weak = &w.rc->roles[RECIPE_ROLE_WEAK];
+  tpl_prompt_release(&weak->prompt.tpl);
+  static const char text[] = "=== user ===\nQUESTION: {{question}}\nSOURCE: {{source_text}}\n";
+  char err[256];
+  cr_assert_eq(
+      tpl_prompt_compile(text, sizeof text - 1, "leaky.md", &weak->prompt.tpl, err, sizeof err), 0,
+      "%s", err);
+  drive(&w);
+  cr_assert_eq(count(&w, "weak"), 0, "a weak call was made");
+  cr_assert_geq(w.f.n_recs, 1);
+  cr_assert_str_eq(reason_of(&w, 0), "error:weak");
+  cr_assert(strstr(detail_of(&w, 0), "leaky.md:3:9: unknown variable 'source_text'"), "%s",
+            detail_of(&w, 0));
+  world_release(&w);
+}

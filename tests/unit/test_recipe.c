@@ -11,6 +11,7 @@
 #include "recipe/recipe.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
+#include "util/mem.h"
 
 #include "helpers.h"
 
@@ -25,7 +26,7 @@ static void setup(void) {
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
     char p[256], body[256];
     snprintf(p, sizeof p, "%s/%s.md", promptdir, names[i]);
-    snprintf(body, sizeof body, "=== system ===\nYou are the %s.\n=== user ===\n{{question}}\n",
+    snprintf(body, sizeof body, "=== system ===\nYou are the %s.\n=== user ===\n{{task}}\n",
              names[i]);
     th_write_file(p, body);
   }
@@ -633,7 +634,7 @@ Test(recipe, sim_can_be_declared_with_settings) {
 Test(recipe, optional_roles_and_prompt_resolution) {
   /* a prompt next to the recipe wins over the prompts folder */
   th_write_file(th_path(tmpdir, "solver.md"), "local solver {{question}}");
-  th_write_file(th_path(tmpdir, "sys.md"), "system {{x}}\n=== user ===\nnot split");
+  th_write_file(th_path(tmpdir, "sys.md"), "system {{goal}}\n=== user ===\nnot split");
   th_write_file(th_path(promptdir, "strong.md"), "strong prompt");
   const char *t =
       "name: x\nsources: {path: a}\nroles:\n"
@@ -655,7 +656,7 @@ Test(recipe, optional_roles_and_prompt_resolution) {
   cr_assert_str_eq(r->roles[RECIPE_ROLE_STRONG].prompt.path, want);
   /* the system_prompt file is one template, not split */
   const struct recipe_role *w = &r->roles[RECIPE_ROLE_WEAK];
-  json_t *vars = json_pack("{s:s, s:i}", "question", "Q?", "x", 1), *msgs = NULL;
+  json_t *vars = json_pack("{s:s, s:i}", "question", "Q?", "goal", 1), *msgs = NULL;
   char err[256];
   cr_assert_eq(
       tpl_prompt_render(&w->prompt.tpl, w->system_prompt.tpl.user, vars, 0, &msgs, err, sizeof err),
@@ -892,4 +893,139 @@ Test(recipe, api_key_env_must_be_a_variable_name) {
     recipe_diag_release(&d);
     recipe_free(r);
   }
+}
+
+/* ---- identity and per-role prompt variables (issue 22) ---- */
+
+static const char *ENVRECIPE =
+    "name: demo\n"
+    "sources:\n"
+    "  path: data/papers.jsonl\n"
+    "roles:\n"
+    "  challenger: {endpoint: sim, model: sim-challenger}\n"
+    "  weak: {endpoint: sim, model: \"${MODEL}\", temperature: \"${TEMP}\"}\n"
+    "  strong: {endpoint: sim, model: \"${STRONG:-sim-solver@0.8}\"}\n"
+    "  judge: {endpoint: sim, model: sim-judge}\n"
+    "endpoints:\n"
+    "  other: {base_url: \"http://127.0.0.1:1/v1\", headers: {Authorization: \"Bearer ${TOKEN}\"}}\n";
+
+Test(recipe, env_refs_record_names_and_fields_never_values) {
+  struct recipe *r = load_ok(ENVRECIPE);
+  char *d = jx_dump_canonical(r->env_refs);
+  cr_assert_str_eq(d,
+                   "[{\"field\":\"endpoints.other.headers\",\"from\":\"environment\","
+                   "\"variable\":\"TOKEN\"},{\"field\":\"roles.weak.model\",\"from\":"
+                   "\"environment\",\"variable\":\"MODEL\"},{\"field\":\"roles.weak.temperature\","
+                   "\"from\":\"environment\",\"variable\":\"TEMP\"},{\"field\":"
+                   "\"roles.strong.model\",\"from\":\"default\",\"variable\":\"STRONG\"}]",
+                   "%s", d);
+  cr_assert_null(strstr(d, "sk-secret-value"));
+  free(d);
+  recipe_free(r);
+}
+
+Test(recipe, identity_covers_effective_values_not_budgets) {
+  struct recipe *a = load_ok(ENVRECIPE);
+  char *t = NULL;
+  cr_assert_geq(asprintf(&t,
+                         "%s# a comment changes the file, not the configuration\n"
+                         "budgets: {rounds_per_source: 9, max_calls: 100}\nconcurrency: 3\n"
+                         "output: {folder: elsewhere}\n",
+                         ENVRECIPE),
+                0);
+  struct recipe *b = load_ok(t);
+  free(t);
+  cr_assert_str_neq(a->sha256, b->sha256, "the files differ");
+  json_t *ia = recipe_identity(a), *ib = recipe_identity(b);
+  char ha[65], hb[65];
+  cr_assert_eq(recipe_identity_sha256(ia, ha), 0);
+  cr_assert_eq(recipe_identity_sha256(ib, hb), 0);
+  cr_assert_str_eq(ha, hb, "budgets, concurrency and output are not the identity");
+  /* the unused endpoint `other` (and its secret header) is not part of it */
+  cr_assert_null(json_object_get(json_object_get(ia, "endpoints"), "other"));
+  /* a changed model and temperature are, named with both values and their variable */
+  free(b->roles[RECIPE_ROLE_WEAK].model);
+  b->roles[RECIPE_ROLE_WEAK].model = xstrdup("sim-solver@0.6");
+  b->roles[RECIPE_ROLE_WEAK].temperature = 0.5;
+  json_decref(ib);
+  ib = recipe_identity(b);
+  struct buf out = BUF_INIT;
+  cr_assert_eq(recipe_identity_diff(ia, ib, b->env_refs, 0, &out), 2);
+  cr_assert_str_eq(buf_str(&out),
+                   "roles.weak.model \"big-model\" -> \"sim-solver@0.6\" (set through $MODEL); "
+                   "roles.weak.temperature 0.25 -> 0.5 (set through $TEMP)");
+  /* a record from an older version projects the same way; a setting it did not
+     record is not a difference, a recorded one that changed is */
+  json_t *full = recipe_to_json(a), *proj = recipe_identity_of(full);
+  cr_assert(json_equal(proj, ia));
+  json_object_del(json_object_get(proj, "checks"), "dedup");
+  buf_reset(&out);
+  cr_assert_eq(recipe_identity_diff(proj, ia, NULL, 0, &out), 1, "strict: %s", buf_str(&out));
+  cr_assert_str_eq(buf_str(&out), "checks.dedup (not recorded) -> true");
+  buf_reset(&out);
+  cr_assert_eq(recipe_identity_diff(proj, ia, NULL, 1, &out), 0, "%s", buf_str(&out));
+  cr_assert_eq(recipe_identity_diff(proj, ib, NULL, 1, &out), 2);
+  buf_release(&out);
+  json_decref(full);
+  json_decref(proj);
+  json_decref(ia);
+  json_decref(ib);
+  recipe_free(a);
+  recipe_free(b);
+}
+
+/* Load MINIMAL with one role's prompt replaced by text; returns the first message. */
+static char *load_with_prompt(const char *role, const char *task, const char *text) {
+  th_write_file(th_path(tmpdir, "p.md"), text);
+  char *t = NULL;
+  cr_assert_geq(asprintf(&t,
+                         "name: demo\ntask: %s\nsources: {path: a}\nroles:\n"
+                         "  challenger: {endpoint: sim, model: c}\n"
+                         "  weak: {endpoint: sim, model: w%s}\n"
+                         "  strong: {endpoint: sim, model: s}\n"
+                         "  judge: {endpoint: sim, model: j%s}\n",
+                         task, !strcmp(role, "weak") ? ", prompt: p.md" : "",
+                         !strcmp(role, "judge") ? ", prompt: p.md" : ""),
+                0);
+  struct recipe *r = NULL;
+  struct recipe_diag d;
+  int rc = load(t, &r, &d);
+  free(t);
+  char *msg = rc ? xstrdup(d.n ? d.msgs[0] : "?") : NULL;
+  recipe_diag_release(&d);
+  recipe_free(r);
+  return msg;
+}
+
+Test(recipe, prompts_get_only_their_roles_variables) {
+  char want[512];
+  char *m = load_with_prompt("weak", "rubric", "=== user ===\nQ: {{question}}\n{{source_text}}");
+  snprintf(want, sizeof want,
+           "%s/p.md:3:1: unknown variable 'source_text' (not given to this role); the weak prompt "
+           "may use: task, verifiable, goal, context, question (docs/templates.md)",
+           tmpdir);
+  cr_assert_str_eq(m, want);
+  free(m);
+  /* the rubric judge never sees the reference answer (no role of a rubric task does); the
+     verifiable judge does */
+  m = load_with_prompt("judge", "rubric", "{{question}} {{response}} {{reference_answer}}");
+  cr_assert_not_null(m);
+  cr_assert(strstr(m, "p.md:1:27: unknown variable 'reference_answer'; the judge prompt may use"),
+            "%s", m);
+  free(m);
+  m = load_with_prompt("judge", "verifiable", "{{question}} {{response}} {{reference_answer}}");
+  cr_assert_null(m, "%s", m);
+  /* a typo inside an inverted section is found too */
+  m = load_with_prompt("weak", "rubric", "{{^context}}\n{{questoin}}\n{{/context}}");
+  cr_assert_not_null(m);
+  cr_assert(strstr(m, "p.md:2:1: unknown variable 'questoin'; the weak prompt"), "%s", m);
+  free(m);
+  /* the loop's filter keeps only the role's variables */
+  json_t *all = json_pack("{s:s, s:s, s:s, s:s}", "question", "q", "source_text", "S", "rubric",
+                          "R", "context", "c");
+  json_t *f = recipe_role_filter_vars(RECIPE_ROLE_STRONG, CAND_TASK_RUBRIC, all);
+  cr_assert_eq(json_object_size(f), 2);
+  cr_assert_null(json_object_get(f, "source_text"));
+  json_decref(f);
+  json_decref(all);
 }

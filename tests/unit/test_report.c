@@ -781,8 +781,8 @@ Test(report, card_of_a_baseline_says_which_method_made_the_data) {
   cr_assert_not_null(strstr(c,
                             "| method | `cot-self-instruct` |\n| rounds per source | 1 |\n"
                             "| orchestrator | not used |\n| feedback | none |\n"
-                            "| challenger prompt | `/opt/prompts/cot-self-instruct-rubric.md` "
-                            "|\n| challenger prompt sha256 | `" SHA_COT "` |\n"
+                            "| challenger prompt | `cot-self-instruct-rubric.md (outside the "
+                            "output folder)` |\n| challenger prompt sha256 | `" SHA_COT "` |\n"
                             "| filter samples (K, from the strong solver) | 6 |\n"
                             "| RIP threshold (rubric tasks) | 0.4 |\n"
                             "| Answer-Consistency share (verifiable tasks) | 0.75 |\n"),
@@ -847,6 +847,58 @@ Test(report, card_method_of_an_agentic_run_and_a_self_instruct_run) {
   cr_assert_null(strstr(c, "filter samples"));
   cr_assert_not_null(strstr(c, "- self-instruct\nconfigs:"));
   cr_assert_not_null(strstr(c, "No example was kept."));
+  free(c);
+  store_close(st);
+}
+
+/* Issue 22: the card holds no absolute local path (files inside the project are shown
+ * relative to the output folder, others by name), and lists the environment variables
+ * the recipe read with the effective value (none for a secret-looking name). */
+Test(report, card_paths_relative_and_environment_names) {
+  store *st = open_rw();
+  json_t *extra = json_pack(
+      "{s:{s:s, s:{s:s}, s:{s:{s:s, s:s}}},"
+      " s:{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s}},"
+      " s:{s:s, s:i, s:s}, s:s, s:{s:s},"
+      " s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}],"
+      " s:{s:s, s:s}}",
+      "recipe", "name", "p", "sources", "path", "data/c.jsonl", "roles", "weak", "model", "m-weak",
+      "endpoint", "local", "prompts", "challenger", "path", "/home/u/proj/prompts/challenger.md",
+      "sha256", SHA_CHAL, "text", "C", "judge", "path", "/usr/share/autodata/prompts/judge.md",
+      "sha256", SHA_JUDGE, "text", "J", "corpus", "path", "data/c.jsonl", "count", 1, "sha256",
+      "feed", "identity_sha256", "ab12", "identity", "task", "rubric", "env", "variable",
+      "WEAK_MODEL", "field", "roles.weak.model", "from", "environment", "variable", "API_TOKEN",
+      "field", "roles.weak.model", "from", "default", "paths", "cwd", "/home/u/proj",
+      "output_folder", "/home/u/proj/runs/x");
+  cr_assert_not_null(extra);
+  json_t *hashes = json_pack("{s:s}", "challenger", SHA_CHAL);
+  struct store_run_info info = {.recipe_name = "p",
+                                .recipe_sha256 = SHA_RECIPE,
+                                .prompt_hashes = hashes,
+                                .seed = 1,
+                                .version = "0.3.0",
+                                .command_line =
+                                    "autodata run /home/u/proj/r.yaml --out=/home/u/proj/runs/x "
+                                    "--cache-from /mnt/old/store.db",
+                                .extra = extra};
+  store_id run = 0;
+  int resumed = -1;
+  cr_assert_eq(store_run_begin(st, &info, 0, &run, &resumed), 0, "%s", store_errmsg(st));
+  json_decref(hashes);
+  json_decref(extra);
+  cr_assert_eq(store_flush(st), 0);
+  char *c = render_card(st);
+  cr_assert_null(strstr(c, "/home/"), "an absolute path in the card:\n%s", c);
+  cr_assert_null(strstr(c, "/usr/"), "%s", c);
+  cr_assert_null(strstr(c, "/mnt/"), "%s", c);
+  cr_assert(strstr(c, "- path: `../../prompts/challenger.md`"), "%s", c);
+  cr_assert(strstr(c, "- path: `judge.md (outside the project folder)`"), "%s", c);
+  cr_assert(strstr(c, "## Source corpus\n\n- path: `../../data/c.jsonl`"), "%s", c);
+  cr_assert(strstr(c, "autodata run ../../r.yaml --out=. --cache-from store.db\n"), "%s", c);
+  cr_assert(strstr(c, "| `WEAK_MODEL` | `roles.weak.model` | m-weak | environment |"), "%s", c);
+  cr_assert(strstr(c, "| `API_TOKEN` | `roles.weak.model` | — | unset: the recipe's default |"),
+            "%s", c);
+  cr_assert(strstr(c, "configuration sha256 `" SHA_RECIPE "`"), "%s", c);
   free(c);
   store_close(st);
 }

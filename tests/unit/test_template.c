@@ -260,3 +260,32 @@ Test(template, system_override) {
   tpl_free(sys);
   tpl_prompt_release(&p);
 }
+
+/* TPL_CHECK visits every body whatever the values: an unknown name behind a false,
+ * empty or inverted section is found (a plain render would skip it). */
+Test(template, check_visits_every_section_body) {
+  static const struct {
+    const char *text, *vars, *err;
+  } cases[] = {
+      {"{{#t}}ok{{/t}}{{^t}}\n{{bad}}{{/t}}", "{\"t\":true}", "t.md:2:1: unknown variable 'bad'"},
+      {"{{#f}}{{bad}}{{/f}}", "{\"f\":false}", "t.md:1:7: unknown variable 'bad'"},
+      {"{{#l}}{{x}}{{/l}}", "{\"l\":[]}", "t.md:1:7: unknown variable 'x'"},
+      {"{{^o}}{{z}}{{/o}}", "{\"o\":{\"k\":1}}", "t.md:1:7: unknown variable 'z'"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char err[256], *out;
+    cr_assert_eq(render(cases[i].text, cases[i].vars, 0, &out, err, sizeof err), 0,
+                 "case %zu: a plain render skips the body (%s)", i, err);
+    free(out);
+    cr_assert_eq(render(cases[i].text, cases[i].vars, TPL_CHECK, &out, err, sizeof err),
+                 AD_ENOTFOUND, "case %zu", i);
+    cr_assert_str_eq(err, cases[i].err, "case %zu", i);
+    free(out);
+  }
+  /* names from the enclosing context and list elements resolve */
+  char err[256], *out;
+  cr_assert_eq(render("{{#l}}{{@index}} {{n}} {{top}}{{/l}}{{^l}}{{top}}{{/l}}",
+                      "{\"l\":[{\"n\":1}], \"top\":2}", TPL_CHECK, &out, err, sizeof err),
+               0, "%s", err);
+  free(out);
+}
