@@ -45,7 +45,7 @@
 #define PICK_SPREAD 0.20  /* sd of each picked fact's wanted difficulty around the target */
 #define ANCHOR_FROM 0.25  /* with the anchor topic, targets from here build on one easy fact */
 #define ANCHOR_MAX 0.10   /* the anchor's wanted difficulty ~ U[0, ANCHOR_MAX] */
-#define AVOID_PENALTY 0.25 /* facts already asked about look this much further */
+#define AVOID_PENALTY 0.10 /* facts already asked about look this much further */
 
 /* What the challenger and orchestrator believe about solvers (their own model of the
  * world, not the world's): a solver of skill s gets a fact it perceives at difficulty p
@@ -406,8 +406,7 @@ static double fit_skill(const struct fitem *it, int n, int strong, double s0, do
   *used = 0;
   for (int i = 0; i < n; i++) *used += it[i].npd > 0 && (strong ? it[i].strong : it[i].weak) >= 0;
   if (!*used) return s0;
-  /* slope^2/16: a skill error of x moves a mid-range score by about slope*x/4 */
-  double lambda = conf * BELIEF_SLOPE * BELIEF_SLOPE / 16.0;
+  double lambda = conf; /* a skill off by 0.5 from the prior costs a quarter of a full miss */
   for (int k = -40; k <= 140; k++) {
     double s = k / 100.0, v = lambda * (s - s0) * (s - s0);
     for (int i = 0; i < n; i++) {
