@@ -41,10 +41,10 @@
 #define HARDEST_SHIFT 0.25 /* decoy "as hard as possible": the target moves up this much */
 #define GENERIC_MAX 0.15   /* a generic question's facts look at most this difficult */
 
-#define CALL_NOISE 0.06   /* sd of a challenger's or orchestrator's target between calls */
-#define PICK_SPREAD 0.20  /* sd of each picked fact's wanted difficulty around the target */
-#define ANCHOR_FROM 0.25  /* with the anchor topic, targets from here build on one easy fact */
-#define ANCHOR_MAX 0.10   /* the anchor's wanted difficulty ~ U[0, ANCHOR_MAX] */
+#define CALL_NOISE 0.06    /* sd of a challenger's or orchestrator's target between calls */
+#define PICK_SPREAD 0.20   /* sd of each picked fact's wanted difficulty around the target */
+#define ANCHOR_FROM 0.25   /* with the anchor topic, targets from here build on one easy fact */
+#define ANCHOR_MAX 0.10    /* the anchor's wanted difficulty ~ U[0, ANCHOR_MAX] */
 #define AVOID_PENALTY 0.10 /* facts already asked about look this much further */
 
 /* What the challenger and orchestrator believe about solvers (their own model of the
@@ -88,18 +88,17 @@ static const char *const TOPIC_ANCHOR[] = {"anchor fact", "one premise any model
 static const char *const DECOY_HARDEST[] = {"as hard as possible", "as difficult as possible",
                                             "hardest possible", NULL};
 /* Decoys that sound useful and change nothing (documented; listed for the docs' sake). */
-static const char *const DECOY_NOOP[] = {"be creative", "think step by step", "high quality",
-                                         NULL};
+static const char *const DECOY_NOOP[] = {"be creative", "think step by step", "high quality", NULL};
 
 enum wmodel { W_NONE = 0, W_CHALLENGER, W_ORCHESTRATOR, W_QUALITY, W_JUDGE, W_SOLVER };
 
 /* The world parameters a model name can set after '@' ("key=value,key=value"). */
 struct wparams {
-  double prior; /* challenger: its one-shot target; orchestrator: its target before evidence */
-  double est;   /* sd of its (fixed, per fact) misjudgement of a fact's difficulty */
-  double conf;  /* weight of its prior against one feedback item */
-  double trust; /* challenger: weight of the orchestrator's target against one feedback item */
-  double err;   /* judge: probability of a wrong verdict on a clear-cut criterion */
+  double prior;   /* challenger: its one-shot target; orchestrator: its target before evidence */
+  double est;     /* sd of its (fixed, per fact) misjudgement of a fact's difficulty */
+  double conf;    /* weight of its prior against one feedback item */
+  double trust;   /* challenger: weight of the orchestrator's target against one feedback item */
+  double err;     /* judge: probability of a wrong verdict on a clear-cut criterion */
   double lenient; /* judge: extra probability of passing a vague or long answer's criterion */
 };
 
@@ -126,7 +125,7 @@ static const struct param_def param_table[] = {
 
 struct wreq {
   enum wmodel kind;
-  double skill;    /* solvers */
+  double skill; /* solvers */
   struct wparams par;
   struct buf all;  /* every message's text, joined by blank lines */
   struct buf user; /* user messages only */
@@ -204,8 +203,8 @@ static int parse_params(const char *model, enum wmodel kind, const char *spec, s
           !strncmp(param_table[i].key, q, kl))
         d = &param_table[i];
     if (!d || !eq) {
-      ad_set_err(err, errlen, "model '%s': unknown world parameter '%.*s' (see docs/sim.md)",
-                 model, (int)kl, q);
+      ad_set_err(err, errlen, "model '%s': unknown world parameter '%.*s' (see docs/sim.md)", model,
+                 (int)kl, q);
       return AD_EINVAL;
     }
     char *end;
@@ -427,8 +426,7 @@ static double fit_skill(const struct fitem *it, int n, int strong, double s0, do
  * from its prior target: it estimates the weak and the strong solver's skill from the
  * scores shown next to the questions' facts and aims AIM of the way between them.
  * Returns the number of items that carried evidence (0: the prior target is returned). */
-static int target_from_items(const struct fitem *it, int n, double prior, double conf,
-                             double *t) {
+static int target_from_items(const struct fitem *it, int n, double prior, double conf, double *t) {
   double w0 = prior - AIM * BELIEF_GAP;
   int nw, ns;
   double sw = fit_skill(it, n, 0, w0, conf, &nw);
@@ -812,8 +810,10 @@ static int solver(struct wreq *w, struct buf *out) {
       v = sim_fact_value(names[i]);
     } else if (!verifiable && u_hedge < SOLVER_HEDGE) {
       /* not recalled: a vague answer that commits to no value */
-      rc = buf_printf(out, " %s is hard to pin down, though it sits in the range the study's "
-                           "design would suggest.", names[i]);
+      rc = buf_printf(out,
+                      " %s is hard to pin down, though it sits in the range the study's "
+                      "design would suggest.",
+                      names[i]);
       continue;
     } else {
       v = sim_fact_value(names[i]) + sign * (long long)delta;
@@ -896,8 +896,10 @@ static int judge(struct wreq *w, struct buf *out) {
     snprintf(ra, sizeof ra, "%s", refb.data);
     int ok = have && answers_equal(sa, ra);
     /* Errs at rate err; more often lenient with no final answer (vague) or a long one. */
-    double p_wrong = w->par.err + (ok ? 0 : (!have ? w->par.lenient : 0) +
-                                                 (resp && strlen(resp) > JUDGE_LONG ? w->par.lenient / 2 : 0));
+    double p_wrong = w->par.err +
+                     (ok ? 0
+                         : (!have ? w->par.lenient : 0) +
+                               (resp && strlen(resp) > JUDGE_LONG ? w->par.lenient / 2 : 0));
     if (rng_double(&w->rng) < p_wrong) ok = !ok;
     char reason[320];
     if (!have) snprintf(reason, sizeof reason, "The response gives no final answer.");
@@ -952,11 +954,13 @@ static int judge(struct wreq *w, struct buf *out) {
         if (named == 2) {
           int vague = !resp || !sim_fact_stated(resp, rlen, nm, SIM_STATE_EQ | SIM_STATE_IS, &said);
           double p_wrong = w->par.err;
-          if (!met) p_wrong += (vague ? w->par.lenient : 0) + (rlen > JUDGE_LONG ? w->par.lenient / 2 : 0);
+          if (!met)
+            p_wrong += (vague ? w->par.lenient : 0) + (rlen > JUDGE_LONG ? w->par.lenient / 2 : 0);
           if (u < p_wrong) {
             met = !met;
-            snprintf(reason, sizeof reason, met ? "The response covers %s well enough."
-                                                : "The response does not clearly establish %s.",
+            snprintf(reason, sizeof reason,
+                     met ? "The response covers %s well enough."
+                         : "The response does not clearly establish %s.",
                      nm);
           }
         }
