@@ -609,10 +609,13 @@ static json_t *run_extra(const struct run *r) {
       "{s:s,s:I,s:s,s:I,s:I}", "path", rc->sources.path ? rc->sources.path : "", "count",
       (json_int_t)r->corpus.n, "sha256", r->corpus.sha256, "read", (json_int_t)r->corpus.n_read,
       "truncated", (json_int_t)r->corpus.n_truncated);
-  return json_pack("{s:o,s:o,s:o,s:s,s:s,s:o}", "recipe", recipe_to_json(rc), "prompts",
-                   prompt_record(r, 1), "corpus", corpus, "command_line",
-                   r->opts->command_line ? r->opts->command_line : "", "version", ad_version(),
-                   "method", method_identity(r->method, &r->bl));
+  json_t *x = json_pack("{s:o,s:o,s:o,s:s,s:s,s:o}", "recipe", recipe_to_json(rc), "prompts",
+                        prompt_record(r, 1), "corpus", corpus, "command_line",
+                        r->opts->command_line ? r->opts->command_line : "", "version", ad_version(),
+                        "method", method_identity(r->method, &r->bl));
+  if (x && r->opts->sim_world)
+    json_object_set_new(x, "sim_world", json_deep_copy(r->opts->sim_world));
+  return x;
 }
 
 static json_t *prices_json(const struct recipe *rc) {

@@ -268,6 +268,7 @@ int sim_world_params(const char *model, json_t **params, char *err, size_t errle
     json_object_set_new(o, "skill", json_real(skill));
     json_object_set_new(o, "hedge", json_real(SOLVER_HEDGE));
     json_object_set_new(o, "recall_slope", json_real(SIM_RECALL_SLOPE));
+    json_object_set_new(o, "slip", json_real(SIM_RECALL_SLIP));
   }
   for (size_t k = 0; k < sizeof param_table / sizeof *param_table; k++)
     if (param_table[k].kind == (enum wmodel)kind)

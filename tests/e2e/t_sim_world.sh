@@ -9,7 +9,8 @@
 #     front of a sim-server, challenger only) accepts fewer than the true feedback;
 #   - CS-like regime: the agentic dataset's gap CI lies above CoT-Self-Instruct's and its
 #     weak mean CI below;
-#   - a basic challenger prompt (no guidance topics) accepts fewer than the shipped one.
+#   - a basic challenger prompt (no guidance topics) accepts fewer than the shipped one;
+#   - the store and the data card record the sim world's parameters.
 # The rejection mix (too easy / failed on strong / quality) of the full loop is printed.
 source "$(dirname "$0")/lib.sh"
 T=$E2E_TMP
@@ -92,6 +93,14 @@ check "shuffle proxy starts" grep -q ready "$T/proxy.log"
 arm shuffled "$(recipe shuffled 0 shipped proxy)"
 arm basic "$(recipe basic 1 basic sim)"
 arm cot "$(recipe cot 0 shipped sim)" --method cot-self-instruct
+
+# The world's parameters are recorded in the store's run info and in the data card.
+check "store records the sim world's parameters" python3 -c "
+import json, sqlite3, sys
+info = json.loads(sqlite3.connect('file:$T/full/store.db?mode=ro', uri=True).execute('select info from runs').fetchone()[0])
+sys.exit(0 if info['extra']['sim_world']['judge']['params']['err'] == 0.03 else 1)"
+check "card lists the sim world's parameters" grep -q 'challenger: `sim-challenger` `{"conf":1.0,"est":0.15,"prior":0.2,"trust":2.0}`' "$T/full/DATACARD.md"
+check "card names a parameter set in the model name" grep -q 'judge: `sim-judge`' "$T/cot/DATACARD.md"
 
 cmpj() { # cmpj OUT RUN...
   local out=$1; shift
