@@ -13,6 +13,7 @@
 #include "loop/run.h"
 #include "recipe/recipe.h"
 #include "report/report.h"
+#include "sim/world.h"
 #include "store/store.h"
 #include "util/buf.h"
 
@@ -89,6 +90,24 @@ static int write_outputs(const struct run_summary *sum, struct report_paths *pat
   return rc;
 }
 
+/* The sim world's effective parameters of every role whose model is a sim world model
+ * ({"judge": {"model": "sim-judge", "params": {...}}, ...}; docs/sim.md), or NULL when none
+ * is. The sim backend answers such names whether in-process or over HTTP. */
+static json_t *sim_world_record(const struct recipe *rc) {
+  json_t *o = NULL;
+  for (int i = 0; i < RECIPE_N_ROLES; i++) {
+    const struct recipe_role *r = &rc->roles[i];
+    json_t *params = NULL;
+    char err[256];
+    if (!r->present || !r->model || sim_world_params(r->model, &params, err, sizeof err) != 1)
+      continue;
+    if (!o) o = json_object();
+    json_object_set_new(o, recipe_role_name((enum recipe_role_id)i),
+                        json_pack("{s:s, s:o}", "model", r->model, "params", params));
+  }
+  return o;
+}
+
 int cmd_run(int argc, char **argv) {
   struct run_opts o;
   memset(&o, 0, sizeof o);
@@ -162,7 +181,10 @@ int cmd_run(int argc, char **argv) {
 
   struct run_summary sum;
   char err[1024] = "";
+  json_t *sim_world = sim_world_record(rc);
+  o.sim_world = sim_world;
   int rc_ = run_execute(rc, &o, &sum, err, sizeof err);
+  json_decref(sim_world);
   signal(SIGHUP, SIG_IGN); /* the terminal closing now must not cut the outputs short */
   struct report_paths paths;
   if (!rc_) {

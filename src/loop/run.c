@@ -907,11 +907,14 @@ static json_t *run_extra(const struct run *r, json_t *identity, const char *iden
   json_t *paths = json_pack("{s:s,s:s}", "cwd", cwd ? cwd : "", "output_folder", out ? out : "");
   free(cwd);
   free(out);
-  return json_pack("{s:o,s:o,s:o,s:s,s:s,s:o,s:O,s:s,s:O,s:o}", "recipe", recipe_to_json(rc),
-                   "prompts", prompt_record(r, 1), "corpus", corpus, "command_line",
-                   r->opts->command_line ? r->opts->command_line : "", "version", ad_version(),
-                   "method", method_identity(r->method, &r->bl), "identity", identity,
-                   "identity_sha256", identity_sha, "env", rc->env_refs, "paths", paths);
+  json_t *x = json_pack("{s:o,s:o,s:o,s:s,s:s,s:o,s:O,s:s,s:O,s:o}", "recipe", recipe_to_json(rc),
+                        "prompts", prompt_record(r, 1), "corpus", corpus, "command_line",
+                        r->opts->command_line ? r->opts->command_line : "", "version", ad_version(),
+                        "method", method_identity(r->method, &r->bl), "identity", identity,
+                        "identity_sha256", identity_sha, "env", rc->env_refs, "paths", paths);
+  if (x && r->opts->sim_world)
+    json_object_set_new(x, "sim_world", json_deep_copy(r->opts->sim_world));
+  return x;
 }
 
 static json_t *prices_json(const struct recipe *rc) {

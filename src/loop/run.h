@@ -57,6 +57,8 @@ struct run_opts {
                                  given" (the recipe's value is used); NULL = all from the recipe */
   const char *output_folder;  /* NULL = the recipe's; for a baseline whose recipe keeps the
                                  default runs/<name>, runs/<name>-<method> */
+  const json_t *sim_world;    /* {role: {model, params}} of the roles on sim world models
+                                 (docs/sim.md), recorded in the run info as "sim_world"; or NULL */
 };
 
 struct run_summary {

@@ -777,6 +777,26 @@ static void role_table(struct cw *w, const struct card_data *d) {
     outs(w, " |\n");
   }
   free(keys);
+  /* The sim world's effective parameters, when a role used a sim world model (docs/sim.md). */
+  const json_t *sw = json_object_get(d->meta, "sim_world");
+  const char **sk = json_is_object(sw) ? role_keys(sw, &n) : NULL;
+  if (sk) {
+    outs(w, "\nSim world models (docs/sim.md), with their effective parameters:\n\n");
+    for (size_t i = 0; i < n; i++) {
+      const json_t *e = json_object_get(sw, sk[i]);
+      char *pj = json_dumps(json_object_get(e, "params"),
+                            JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
+      outs(w, "- ");
+      cell(w, sk[i]);
+      outs(w, ": ");
+      code(w, jx_str(e, "model") ? jx_str(e, "model") : "?");
+      outs(w, " ");
+      code(w, pj ? pj : "{}");
+      outs(w, "\n");
+      free(pj);
+    }
+    free(sk);
+  }
   if (d->baseline)
     outs(w,
          "\nThe weak and strong solvers see the context and question only, never the rubric "

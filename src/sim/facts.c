@@ -26,7 +26,7 @@ long long sim_fact_value(const char *name) {
 }
 
 double sim_recall_prob(double skill, double difficulty) {
-  return 1.0 / (1.0 + exp(-SIM_RECALL_SLOPE * (skill - difficulty)));
+  return (1.0 - SIM_RECALL_SLIP) / (1.0 + exp(-SIM_RECALL_SLOPE * (skill - difficulty)));
 }
 
 static int is_lhex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }

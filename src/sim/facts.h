@@ -6,7 +6,7 @@
  * value in [10,99] are pure functions of the name, so every sim model (sources,
  * challenger, solvers, judge, quality verifier) recomputes them without shared
  * state. A solver of skill s recalls a fact of difficulty d with probability
- * sim_recall_prob(s, d) = 1 / (1 + exp(-SIM_RECALL_SLOPE * (s - d))).
+ * sim_recall_prob(s, d) = (1 - SIM_RECALL_SLIP) / (1 + exp(-SIM_RECALL_SLOPE * (s - d))).
  *
  * All functions are pure and thread-safe; none allocates.
  */
@@ -17,6 +17,7 @@
 
 #define SIM_FACT_NAME_LEN 6 /* "F-" + 4 hex digits, without the NUL */
 #define SIM_RECALL_SLOPE 12.0
+#define SIM_RECALL_SLIP 0.05 /* even a fact well within a solver's skill is misstated this often */
 
 struct sim_fact {
   char name[SIM_FACT_NAME_LEN + 2]; /* NUL-terminated "F-xxxx" */
@@ -31,7 +32,7 @@ void sim_fact_name(unsigned id, char out[SIM_FACT_NAME_LEN + 2]);
 double sim_fact_difficulty(const char *name);
 /* True value in [10,99] of the named fact (another hash of the name). */
 long long sim_fact_value(const char *name);
-/* sigma(SIM_RECALL_SLOPE * (skill - difficulty)). */
+/* (1 - SIM_RECALL_SLIP) * sigma(SIM_RECALL_SLOPE * (skill - difficulty)). */
 double sim_recall_prob(double skill, double difficulty);
 
 /* 1 if text[i..] starts a fact name with word boundaries on both sides (no

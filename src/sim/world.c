@@ -8,6 +8,7 @@
 #include "sim/world.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,50 +21,112 @@
 #include "util/mem.h"
 #include "util/rng.h"
 
-/* ---- parameters (documented in docs/sim.md; tuned by test_sim_world.c) ---- */
+/* ---- parameters (documented in docs/sim.md; calibrated by scripts/sim-calibrate.sh) ----
+ *
+ * World parameters a recipe can set live in the model name ("sim-challenger@prior=0.85",
+ * "sim-judge@err=0.05,lenient=0.3"): see struct wparams and param_table below. The rest are
+ * fixed here. */
 
-/* Challenger faults: probability without / with the guard phrase. */
+/* Challenger faults: probability without / with the guidance topic in the prompt. */
 #define P_LEAK 0.15
 #define P_LEAK_GUARDED 0.03
 #define P_WEIGHT_STRING 0.10
 #define P_WEIGHT_STRING_GUARDED 0.02
 #define P_BROKEN_JSON 0.10
 #define P_BROKEN_JSON_GUARDED 0.02
+#define P_GENERIC 0.15 /* a generic question on facts any model knows */
+#define P_GENERIC_GUARDED 0.04
+#define P_COMPOUND 0.12 /* two facts in one rubric criterion */
+#define P_COMPOUND_GUARDED 0.01
+#define HARDEST_SHIFT 0.25 /* decoy "as hard as possible": the target moves up this much */
+#define GENERIC_MAX 0.15   /* a generic question's facts look at most this difficult */
 
-#define ONESHOT_TARGET_MAX 0.35  /* default target ~ U[0, 0.35] */
-#define PHRASE_TARGET_NOISE 0.03 /* sd of the challenger's reading of a given target */
-#define PICK_SPREAD 0.35         /* sd of each picked fact's wanted difficulty around the target */
-#define ANCHOR_FROM 0.40         /* targets at or above this build on one easy "anchor" fact */
-#define ANCHOR_MAX 0.20          /* the anchor's wanted difficulty ~ U[0, ANCHOR_MAX] */
-#define AVOID_PENALTY 0.25       /* verifiable: facts already asked about look this much further */
-#define ORCH_FIRST_TARGET 0.55   /* orchestrator's round-1 target */
+#define CALL_NOISE 0.06    /* sd of a challenger's or orchestrator's target between calls */
+#define PICK_SPREAD 0.20   /* sd of each picked fact's wanted difficulty around the target */
+#define ANCHOR_FROM 0.25   /* with the anchor topic, targets from here build on one easy fact */
+#define ANCHOR_MAX 0.10    /* the anchor's wanted difficulty ~ U[0, ANCHOR_MAX] */
+#define AVOID_PENALTY 0.10 /* facts already asked about look this much further */
 
-/* Feedback adaptation (shared by challenger and orchestrator). */
-#define UP_BASE 0.10 /* TOO EASY: new floor = level + UP_BASE + UP_SLOPE*(weak-0.5) */
-#define UP_SLOPE 0.25
-#define UP_STRONG 0.08 /* strong scored >= 95%: floor = level + UP_STRONG */
-#define DOWN_BASE 0.06 /* strong struggled: ceiling = level - DOWN_BASE - DOWN_SLOPE*(0.6-strong) */
-#define DOWN_SLOPE 0.30
-#define DOWN_WEAK_ZERO 0.06 /* weak scored 0 (strong n/a): ceiling = level - DOWN_WEAK_ZERO */
+/* What the challenger and orchestrator believe about solvers (their own model of the
+ * world, not the world's): a solver of skill s gets a fact it perceives at difficulty p
+ * with probability sigma(BELIEF_SLOPE (s - p)); before evidence the strong solver is
+ * BELIEF_GAP above the weak one; they aim AIM of the way from weak to strong. */
+#define BELIEF_SLOPE 8.0
+#define BELIEF_GAP 0.30
+#define AIM 0.5
+
+/* Solvers: a fact not recalled is hedged (no value) with this probability, else a wrong
+ * value is stated. */
+#define SOLVER_HEDGE 0.30
+
+/* Judge: a response longer than this many characters counts as long. */
+#define JUDGE_LONG 600
 
 /* Quality verifier noise. */
-#define QV_LEAK_MISS 0.10   /* a leak goes unnoticed */
-#define QV_FALSE_ALARM 0.03 /* a clean candidate is flagged "question_quality" */
+#define QV_LEAK_MISS 0.10     /* a leak goes unnoticed */
+#define QV_COMPOUND_MISS 0.20 /* a compound criterion goes unnoticed */
+#define QV_FALSE_ALARM 0.02   /* a clean candidate is flagged "question_quality" */
 
 #define MAX_FACTS 256
 #define MAX_NAMES 32
 #define MAX_ITEMS 128
+#define MAX_QFACTS 8
 #define MAX_CRITERIA 64 /* rubric lines judged / checked; bounds the work on hostile input */
 
-static const char GUARD_LEAK[] = "The context must not contain the answer";
-static const char GUARD_WEIGHT[] = "weights are integers";
-static const char GUARD_JSON[] = "Reply with only the JSON object";
+/* Guidance topics the challenger recognises in its messages (case-insensitive; any phrase
+ * of a topic counts). Each lowers one failure rate; the decoys do nothing or hurt. */
+static const char *const TOPIC_LEAK[] = {"must not contain the answer",
+                                         "keep the answer out of the context", NULL};
+static const char *const TOPIC_WEIGHT[] = {"weights are integers", "integer weights", NULL};
+static const char *const TOPIC_JSON[] = {"Reply with only the JSON object", NULL};
+static const char *const TOPIC_SPECIFIC[] = {"answerable from the source", "only this source",
+                                             "specific to this source", NULL};
+static const char *const TOPIC_ONE_TEST[] = {"one test per criterion", "one fact per criterion",
+                                             NULL};
+static const char *const TOPIC_ANCHOR[] = {"anchor fact", "one premise any model knows",
+                                           "one quantity a weaker model will know", NULL};
+static const char *const DECOY_HARDEST[] = {"as hard as possible", "as difficult as possible",
+                                            "hardest possible", NULL};
+/* Decoys that sound useful and change nothing (documented; listed for the docs' sake). */
+static const char *const DECOY_NOOP[] = {"be creative", "think step by step", "high quality", NULL};
 
 enum wmodel { W_NONE = 0, W_CHALLENGER, W_ORCHESTRATOR, W_QUALITY, W_JUDGE, W_SOLVER };
 
+/* The world parameters a model name can set after '@' ("key=value,key=value"). */
+struct wparams {
+  double prior;   /* challenger: its one-shot target; orchestrator: its target before evidence */
+  double est;     /* sd of its (fixed, per fact) misjudgement of a fact's difficulty */
+  double conf;    /* weight of its prior against one feedback item */
+  double trust;   /* challenger: weight of the orchestrator's target against one feedback item */
+  double err;     /* judge: probability of a wrong verdict on a clear-cut criterion */
+  double lenient; /* judge: extra probability of passing a vague or long answer's criterion */
+};
+
+struct param_def {
+  enum wmodel kind;
+  const char *key;
+  size_t off;
+  double dflt, lo, hi;
+};
+
+#define WP(f) offsetof(struct wparams, f)
+static const struct param_def param_table[] = {
+    {W_CHALLENGER, "prior", WP(prior), 0.20, 0, 1},
+    {W_CHALLENGER, "est", WP(est), 0.15, 0, 1},
+    {W_CHALLENGER, "conf", WP(conf), 1.0, 0, 100},
+    {W_CHALLENGER, "trust", WP(trust), 2.0, 0, 100},
+    {W_ORCHESTRATOR, "prior", WP(prior), 0.50, 0, 1},
+    {W_ORCHESTRATOR, "est", WP(est), 0.08, 0, 1},
+    {W_ORCHESTRATOR, "conf", WP(conf), 1.0, 0, 100},
+    {W_JUDGE, "err", WP(err), 0.03, 0, 0.5},
+    {W_JUDGE, "lenient", WP(lenient), 0.25, 0, 1},
+};
+#undef WP
+
 struct wreq {
   enum wmodel kind;
-  double skill;    /* solvers */
+  double skill; /* solvers */
+  struct wparams par;
   struct buf all;  /* every message's text, joined by blank lines */
   struct buf user; /* user messages only */
   struct buf last; /* the last user message */
@@ -87,6 +150,29 @@ static int contains_ci(const char *hay, const char *needle) {
   return strcasestr(hay, needle) != NULL;
 }
 
+static int topic_in(const char *hay, const char *const *phrases) {
+  for (; *phrases; phrases++)
+    if (contains_ci(hay, *phrases)) return 1;
+  return 0;
+}
+
+/* A model's fixed misjudgement of a fact's difficulty: a standard normal draw from the
+ * fact's name and a salt per model (the same every call, as a model's beliefs are). */
+static double misjudgement(const char *name, unsigned long long salt) {
+  unsigned long long h1 = hash64_seed(name, SIM_FACT_NAME_LEN, salt);
+  unsigned long long h2 = hash64_seed(name, SIM_FACT_NAME_LEN, salt ^ 0x9e3779b97f4a7c15ull);
+  double u1 = ((double)(h1 >> 11) + 0.5) * 0x1.0p-53, u2 = (double)(h2 >> 11) * 0x1.0p-53;
+  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+#define SALT_CHALLENGER 0xc4a11e9e5ull
+#define SALT_ORCHESTRATOR 0x0c4e57a7ull
+
+/* The difficulty of a fact as the model of kind `kind` perceives it. */
+static double perceived(const char *name, const struct wreq *w) {
+  unsigned long long salt = w->kind == W_ORCHESTRATOR ? SALT_ORCHESTRATOR : SALT_CHALLENGER;
+  return sim_fact_difficulty(name) + w->par.est * misjudgement(name, salt);
+}
+
 /* Text of one message's content: a string, or an array of {"type":"text","text":...}. */
 static int content_text(const json_t *c, struct buf *out) {
   if (json_is_string(c)) return buf_append(out, json_string_value(c), json_string_length(c));
@@ -103,13 +189,48 @@ static int content_text(const json_t *c, struct buf *out) {
   return 0;
 }
 
+/* Parameters after '@' in a model name ("prior=0.8,est=0.1") into *p, which holds the
+ * kind's defaults. 0, or AD_EINVAL with a message naming the model and the key. */
+static int parse_params(const char *model, enum wmodel kind, const char *spec, struct wparams *p,
+                        char *err, size_t errlen) {
+  const char *q = spec;
+  while (*q) {
+    const char *eq = strchr(q, '=');
+    size_t kl = eq ? (size_t)(eq - q) : strcspn(q, ",");
+    const struct param_def *d = NULL;
+    for (size_t i = 0; i < sizeof param_table / sizeof *param_table && !d; i++)
+      if (param_table[i].kind == kind && strlen(param_table[i].key) == kl &&
+          !strncmp(param_table[i].key, q, kl))
+        d = &param_table[i];
+    if (!d || !eq) {
+      ad_set_err(err, errlen, "model '%s': unknown world parameter '%.*s' (see docs/sim.md)", model,
+                 (int)kl, q);
+      return AD_EINVAL;
+    }
+    char *end;
+    double v = strtod(eq + 1, &end);
+    if (end == eq + 1 || (*end && *end != ',') || !(v >= d->lo && v <= d->hi)) {
+      ad_set_err(err, errlen, "model '%s': parameter '%s' must be a number in [%g, %g]", model,
+                 d->key, d->lo, d->hi);
+      return AD_EINVAL;
+    }
+    *(double *)((char *)p + d->off) = v;
+    q = *end ? end + 1 : end;
+  }
+  return 0;
+}
+
 /* The world model a model name selects: a W_* kind, W_NONE when it is not a world
- * model, or AD_EINVAL (message in err) for a solver with a bad skill. */
-static int classify(const char *model, double *skill, char *err, size_t errlen) {
-  if (!strcmp(model, "sim-challenger")) return W_CHALLENGER;
-  if (!strcmp(model, "sim-orchestrator")) return W_ORCHESTRATOR;
-  if (!strcmp(model, "sim-quality")) return W_QUALITY;
-  if (!strcmp(model, "sim-judge")) return W_JUDGE;
+ * model, or AD_EINVAL (message in err) for a solver with a bad skill or a bad parameter. */
+static int classify(const char *model, double *skill, struct wparams *par, char *err,
+                    size_t errlen) {
+  static const struct {
+    const char *name;
+    enum wmodel kind;
+  } names[] = {{"sim-challenger", W_CHALLENGER},
+               {"sim-orchestrator", W_ORCHESTRATOR},
+               {"sim-quality", W_QUALITY},
+               {"sim-judge", W_JUDGE}};
   if (!strncmp(model, "sim-solver@", 11)) {
     char *end;
     double s = strtod(model + 11, &end);
@@ -120,7 +241,41 @@ static int classify(const char *model, double *skill, char *err, size_t errlen) 
     *skill = s;
     return W_SOLVER;
   }
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+    size_t n = strlen(names[i].name);
+    if (strncmp(model, names[i].name, n) || (model[n] && model[n] != '@')) continue;
+    memset(par, 0, sizeof *par);
+    for (size_t k = 0; k < sizeof param_table / sizeof *param_table; k++)
+      if (param_table[k].kind == names[i].kind)
+        *(double *)((char *)par + param_table[k].off) = param_table[k].dflt;
+    if (model[n] == '@') {
+      int rc = parse_params(model, names[i].kind, model + n + 1, par, err, errlen);
+      if (rc) return rc;
+    }
+    return names[i].kind;
+  }
   return W_NONE;
+}
+
+int sim_world_params(const char *model, json_t **params, char *err, size_t errlen) {
+  double skill = 0;
+  struct wparams par;
+  *params = NULL;
+  int kind = classify(model, &skill, &par, err, errlen);
+  if (kind <= 0) return kind;
+  json_t *o = json_object();
+  if (kind == W_SOLVER) {
+    json_object_set_new(o, "skill", json_real(skill));
+    json_object_set_new(o, "hedge", json_real(SOLVER_HEDGE));
+    json_object_set_new(o, "recall_slope", json_real(SIM_RECALL_SLOPE));
+    json_object_set_new(o, "slip", json_real(SIM_RECALL_SLIP));
+  }
+  for (size_t k = 0; k < sizeof param_table / sizeof *param_table; k++)
+    if (param_table[k].kind == (enum wmodel)kind)
+      json_object_set_new(o, param_table[k].key,
+                          json_real(*(const double *)((const char *)&par + param_table[k].off)));
+  *params = o;
+  return 1;
 }
 
 /* Find heading h in text (case-sensitive) and return the start of its body, or NULL. */
@@ -149,32 +304,16 @@ static int section(const char *text, const char *h, const char *const *stops, st
   return put_trimmed(out, p, end);
 }
 
-/* The level of a question: the mean difficulty of the facts it names, leaving
- * out the easiest when it names 3 or more (the anchor); -1 when none is named. */
-static double question_level(const char *s, size_t len) {
-  fname_t names[MAX_NAMES];
-  size_t n = sim_fact_names_scan(s, len, names, MAX_NAMES);
-  if (!n) return -1;
-  double sum = 0, mn = 1;
-  for (size_t i = 0; i < n; i++) {
-    double d = sim_fact_difficulty(names[i]);
-    sum += d;
-    if (d < mn) mn = d;
-  }
-  if (n >= 3) return (sum - mn) / (double)(n - 1);
-  return sum / (double)n;
-}
-
 /* ---- feedback parsing (the contract's block, also the orchestrator's history) ---- */
 
 enum fgroup { G_NONE = 0, G_EASY, G_STRONG, G_QUALITY };
 
 struct fitem {
   enum fgroup group;
-  double level;  /* mean difficulty of the facts the question named (or estimated) */
+  double pd[MAX_QFACTS]; /* the reader's perceived difficulty of each fact the question names */
+  int npd;
   double weak;   /* -1 when not shown */
   double strong; /* -1 when not shown ("n/a") */
-  double gap;    /* -2 when not shown */
 };
 
 /* A percentage after label in line[0..n) ("weak avg: 83%"), as a fraction, or dflt. */
@@ -197,7 +336,9 @@ static double pct_after(const char *line, size_t n, const char *label, double df
   return dflt;
 }
 
-static int parse_feedback(const char *text, struct fitem *items, int max) {
+/* Item lines of the feedback block under its three headings: the group, the facts the
+ * quoted question names (as w's model perceives them) and the scores shown. */
+static int parse_feedback(const struct wreq *w, const char *text, struct fitem *items, int max) {
   int n = 0;
   enum fgroup g = G_NONE;
   const char *p = text;
@@ -234,17 +375,14 @@ static int parse_feedback(const char *text, struct fitem *items, int max) {
         const char *st = stats ? stats : p + len;
         size_t stl = (size_t)(p + len - st);
         struct fitem *it = &items[n];
+        memset(it, 0, sizeof *it);
         it->group = g;
         it->weak = pct_after(st, stl, "weak avg:", -1);
         it->strong = pct_after(st, stl, "strong avg:", -1);
-        it->gap = pct_after(st, stl, "gap:", -2);
-        it->level = question_level(qs, (size_t)(qe - qs));
-        if (it->level < 0 && it->weak >= 0) {
-          /* No fact named: estimate the level from the weak score. */
-          double w = it->weak < 0.02 ? 0.02 : it->weak > 0.98 ? 0.98 : it->weak;
-          it->level = clamp01(0.35 - log(w / (1 - w)) / SIM_RECALL_SLOPE);
-        }
-        if (g == G_QUALITY || it->level >= 0) n++;
+        fname_t names[MAX_QFACTS];
+        size_t nn = sim_fact_names_scan(qs, (size_t)(qe - qs), names, MAX_QFACTS);
+        for (size_t k = 0; k < nn; k++) it->pd[it->npd++] = perceived(names[k], w);
+        n++;
       }
     }
     p = eol ? eol + 1 : p + len;
@@ -252,37 +390,51 @@ static int parse_feedback(const char *text, struct fitem *items, int max) {
   return n;
 }
 
-/* Move target t by the feedback: TOO EASY items set a floor above their level,
- * items where the strong solver struggled set a ceiling below theirs. */
-static double adapt_target(double t, const struct fitem *it, int n, int *floors, int *ceils) {
-  double lo = -1, hi = 2;
-  *floors = *ceils = 0;
-  for (int i = 0; i < n; i++) {
-    double f = -1, c = 2;
-    if (it[i].group == G_EASY) {
-      if (it[i].weak < 0) f = it[i].level + UP_BASE;
-      else if (it[i].weak >= 0.45)
-        f = it[i].level + UP_BASE + UP_SLOPE * (it[i].weak - 0.5 > 0 ? it[i].weak - 0.5 : 0);
-    } else if (it[i].group == G_STRONG) {
-      if (it[i].strong < 0) c = it[i].level - DOWN_WEAK_ZERO;     /* weak hit 0 */
-      else if (it[i].strong >= 0.95) f = it[i].level + UP_STRONG; /* strong too easy */
-      else if (it[i].strong < 0.6) c = it[i].level - DOWN_BASE - DOWN_SLOPE * (0.6 - it[i].strong);
-      else if (it[i].gap > -2 && it[i].gap < 0.2) f = it[i].level + 0.05; /* weak too close */
-      else c = it[i].level - 0.04; /* a strong sample hit 0 */
+/* The score a reader expects of a solver of skill s on item it's question. */
+static double expected_score(const struct fitem *it, double s) {
+  double e = 0;
+  for (int j = 0; j < it->npd; j++) e += 1.0 / (1.0 + exp(-BELIEF_SLOPE * (s - it->pd[j])));
+  return e / it->npd;
+}
+
+/* The skill that best explains the scores shown (weak, or strong when `strong`): least
+ * squares over the items that name facts and show that score, plus a prior pulling to s0
+ * with weight conf (one item's worth). *used gets the number of items used. */
+static double fit_skill(const struct fitem *it, int n, int strong, double s0, double conf,
+                        int *used) {
+  double best = s0, bestv = HUGE_VAL;
+  *used = 0;
+  for (int i = 0; i < n; i++) *used += it[i].npd > 0 && (strong ? it[i].strong : it[i].weak) >= 0;
+  if (!*used) return s0;
+  double lambda = conf; /* a skill off by 0.5 from the prior costs a quarter of a full miss */
+  for (int k = -40; k <= 140; k++) {
+    double s = k / 100.0, v = lambda * (s - s0) * (s - s0);
+    for (int i = 0; i < n; i++) {
+      double sc = strong ? it[i].strong : it[i].weak;
+      if (it[i].npd == 0 || sc < 0) continue;
+      double r = sc - expected_score(&it[i], s);
+      v += r * r;
     }
-    if (f >= 0) {
-      (*floors)++;
-      if (f > lo) lo = f;
-    }
-    if (c <= 1) {
-      (*ceils)++;
-      if (c < hi) hi = c;
+    if (v < bestv) {
+      bestv = v;
+      best = s;
     }
   }
-  if (lo >= 0 && t < lo) t = lo;
-  if (hi <= 1 && t > hi) t = hi;
-  if (lo >= 0 && hi <= 1 && lo > hi) t = (lo + hi) / 2;
-  return clamp01(t);
+  return best;
+}
+
+/* The target a reader (challenger or orchestrator) derives from feedback items, starting
+ * from its prior target: it estimates the weak and the strong solver's skill from the
+ * scores shown next to the questions' facts and aims AIM of the way between them.
+ * Returns the number of items that carried evidence (0: the prior target is returned). */
+static int target_from_items(const struct fitem *it, int n, double prior, double conf, double *t) {
+  double w0 = prior - AIM * BELIEF_GAP;
+  int nw, ns;
+  double sw = fit_skill(it, n, 0, w0, conf, &nw);
+  double ss = fit_skill(it, n, 1, sw + BELIEF_GAP, conf, &ns);
+  if (ss < sw) ss = sw;
+  *t = nw || ns ? clamp01(sw + AIM * (ss - sw)) : prior;
+  return nw > ns ? nw : ns;
 }
 
 /* The last "target difficulty" phrase followed within 20 chars by a number in [0,1]. */
@@ -429,41 +581,58 @@ static int challenger(struct wreq *w, struct buf *out) {
   json_t *o = NULL;
   int rc;
   size_t nf = sim_facts_scan(w->user.data, w->user.len, SIM_STATE_EQ, facts, MAX_FACTS);
-  int g_leak = contains_ci(w->all.data, GUARD_LEAK);
-  int g_weight = contains_ci(w->all.data, GUARD_WEIGHT);
-  int g_json = contains_ci(w->all.data, GUARD_JSON);
+  /* The challenger never sees a fact's difficulty, only its own estimate of it. */
+  for (size_t i = 0; i < nf; i++) facts[i].difficulty = perceived(facts[i].name, w);
+  int g_leak = topic_in(w->all.data, TOPIC_LEAK);
+  int g_weight = topic_in(w->all.data, TOPIC_WEIGHT);
+  int g_json = topic_in(w->all.data, TOPIC_JSON);
+  int g_specific = topic_in(w->all.data, TOPIC_SPECIFIC);
+  int g_one_test = topic_in(w->all.data, TOPIC_ONE_TEST);
+  int d_hardest = topic_in(w->all.data, DECOY_HARDEST);
+  int g_anchor = topic_in(w->all.data, TOPIC_ANCHOR);
+  (void)DECOY_NOOP;
   int verifiable = strstr(w->all.data, "\"answer\"") && !strstr(w->all.data, "\"rubric\"");
 
   /* Draws happen in a fixed order so each is independent of the others' outcome. */
-  double u_default = rng_double(r), u_leak = rng_double(r), u_weight = rng_double(r);
-  double u_json = rng_double(r);
+  double u_generic = rng_double(r), u_leak = rng_double(r), u_weight = rng_double(r);
+  double u_json = rng_double(r), u_compound = rng_double(r);
   unsigned json_kind = (unsigned)rng_below(r, 3);
   double noise = gauss(r);
 
-  double t;
-  if (find_target(w->user.data, &t)) {
-    t = clamp01(t + PHRASE_TARGET_NOISE * noise);
-  } else {
-    int ni = parse_feedback(w->user.data, items, MAX_ITEMS), fl, ce;
-    t = adapt_target(u_default * ONESHOT_TARGET_MAX, items, ni, &fl, &ce);
+  /* Its own target: the prior, moved by what the feedback's items show; then combined
+   * with the orchestrator's target when the instructions give one, each weighted by the
+   * evidence behind it (its prior and items against the orchestrator's trust). */
+  int ni = parse_feedback(w, w->user.data, items, MAX_ITEMS);
+  double t, t_orch;
+  int used = target_from_items(items, ni, w->par.prior, w->par.conf, &t);
+  /* A question the weak solver scored nothing on teaches it to give one foothold. */
+  for (int i = 0; i < ni && !g_anchor; i++) g_anchor = items[i].npd && items[i].weak == 0;
+  if (find_target(w->user.data, &t_orch)) {
+    double wc = w->par.conf + used, wo = w->par.trust;
+    t = wc + wo > 0 ? (wc * t + wo * t_orch) / (wc + wo) : t;
   }
+  if (d_hardest) t += HARDEST_SHIFT;
+  t = clamp01(t + CALL_NOISE * noise);
+  int generic = u_generic < (g_specific ? P_GENERIC_GUARDED : P_GENERIC);
+  if (generic) t = 0;
   int leak = u_leak < (g_leak ? P_LEAK_GUARDED : P_LEAK);
   int wstring = u_weight < (g_weight ? P_WEIGHT_STRING_GUARDED : P_WEIGHT_STRING);
   int broken = u_json < (g_json ? P_BROKEN_JSON_GUARDED : P_BROKEN_JSON);
+  int compound = u_compound < (g_one_test ? P_COMPOUND_GUARDED : P_COMPOUND);
+  /* A fact the user text names more than once was asked about before (the source states
+   * each fact once): prefer new ones so the question is new. */
+  unsigned char avoid[MAX_FACTS] = {0};
+  for (size_t i = 0; i < nf; i++) {
+    int count = 0;
+    for (const char *p = w->user.data; count < 2 && (p = strstr(p, facts[i].name)) != NULL; p++)
+      count++;
+    avoid[i] = count >= 2;
+  }
 
-  struct sim_fact *pick[4];
+  struct sim_fact *pick[8];
   struct buf q = BUF_INIT, ctx = BUF_INIT, ref = BUF_INIT;
   rc = 0;
   if (verifiable) {
-    /* A fact the user text names more than once was asked about before (the
-     * source states each fact once): prefer new ones so the question is new. */
-    unsigned char avoid[MAX_FACTS] = {0};
-    for (size_t i = 0; i < nf; i++) {
-      int count = 0;
-      for (const char *p = w->user.data; count < 2 && (p = strstr(p, facts[i].name)) != NULL; p++)
-        count++;
-      avoid[i] = count >= 2;
-    }
     size_t m = nf ? pick_facts(r, facts, nf, t, t >= 0.45 ? 2 : 1, 0, avoid, pick) : 0;
     long long ans = 0;
     if (m == 0) {
@@ -485,8 +654,8 @@ static int challenger(struct wreq *w, struct buf *out) {
     snprintf(a, sizeof a, "%lld", ans);
     if (!rc) o = json_pack("{s:s, s:s}", "question", q.data, "answer", a);
   } else {
-    size_t m = nf ? pick_facts(r, facts, nf, t, 3 + (size_t)rng_below(r, 2), t >= ANCHOR_FROM, NULL,
-                               pick)
+    size_t m = nf ? pick_facts(r, facts, nf, t, 3 + (size_t)rng_below(r, 2),
+                               g_anchor && t >= ANCHOR_FROM && !generic, avoid, pick)
                   : 0;
     const struct qtype *qt = t < 0.3    ? &Q_EASY[rng_below(r, 2)]
                              : t < 0.55 ? &Q_MID[rng_below(r, 3)]
@@ -513,8 +682,15 @@ static int challenger(struct wreq *w, struct buf *out) {
     json_t *rub = json_array();
     size_t wstring_at = m ? (size_t)rng_below(r, m) : 0;
     for (size_t i = 0; i < m && !rc; i++) {
-      char crit[64];
-      snprintf(crit, sizeof crit, "States that %s is %lld", pick[i]->name, pick[i]->value);
+      char crit[96];
+      if (compound && m >= 2 && i == m - 2) {
+        /* one criterion testing two facts ("X and Y"): the judge checks the first only */
+        snprintf(crit, sizeof crit, "States that %s is %lld and that %s is %lld", pick[i]->name,
+                 pick[i]->value, pick[i + 1]->name, pick[i + 1]->value);
+        m--;
+      } else {
+        snprintf(crit, sizeof crit, "States that %s is %lld", pick[i]->name, pick[i]->value);
+      }
       long long wt = 1 + (long long)rng_below(r, 7);
       char ws[24];
       snprintf(ws, sizeof ws, "%lld", wt);
@@ -545,8 +721,8 @@ static int challenger(struct wreq *w, struct buf *out) {
 
 static int orchestrator(struct wreq *w, struct buf *out) {
   struct fitem *items = xcalloc(MAX_ITEMS, sizeof *items);
-  int n = parse_feedback(w->user.data, items, MAX_ITEMS), floors = 0, ceils = 0;
-  double noise = 0.02 * gauss(&w->rng);
+  int n = parse_feedback(w, w->user.data, items, MAX_ITEMS);
+  double noise = CALL_NOISE * gauss(&w->rng);
   int rc;
   if (n == 0) {
     rc = buf_printf(out,
@@ -554,7 +730,7 @@ static int orchestrator(struct wreq *w, struct buf *out) {
                     "quantity a weaker model will know with several it is unlikely to recall. "
                     "Use a target difficulty around %.2f. Ask for reasoning, not a list of facts, "
                     "and keep every value out of the context.",
-                    ORCH_FIRST_TARGET);
+                    w->par.prior);
   } else {
     int easy = 0, strong = 0, qual = 0;
     for (int i = 0; i < n; i++) {
@@ -562,21 +738,30 @@ static int orchestrator(struct wreq *w, struct buf *out) {
       strong += items[i].group == G_STRONG;
       qual += items[i].group == G_QUALITY;
     }
-    double t = clamp01(adapt_target(ORCH_FIRST_TARGET, items, n, &floors, &ceils) + noise);
+    double t;
+    target_from_items(items, n, w->par.prior, w->par.conf, &t);
+    t = clamp01(t + noise);
+    /* Where the last question with facts stood, as it perceives it. */
+    double last = -1;
+    for (int i = n - 1; i >= 0 && last < 0; i--)
+      if (items[i].npd) {
+        last = 0;
+        for (int j = 0; j < items[i].npd; j++) last += items[i].pd[j] / items[i].npd;
+      }
     rc = buf_printf(out,
                     "Analysis of %d earlier round%s: %d too easy, %d where the strong solver "
                     "struggled, %d that failed the quality check. ",
                     n, n == 1 ? "" : "s", easy, strong, qual);
-    if (!rc && floors && !ceils)
+    if (!rc && last >= 0 && t > last + 0.05)
       rc = buf_puts(out,
                     "The weak solver recalled too much, so the next question must rest on "
                     "less familiar quantities. ");
-    else if (!rc && ceils && !floors)
+    else if (!rc && last >= 0 && t < last - 0.05)
       rc = buf_puts(out,
                     "The question overshot: even the strong solver could not recall enough, "
                     "so step back toward quantities a capable model knows. ");
-    else if (!rc && ceils && floors)
-      rc = buf_puts(out, "The right level lies between the earlier attempts. ");
+    else if (!rc && last >= 0)
+      rc = buf_puts(out, "The level was about right; change the angle, not the difficulty. ");
     if (!rc && qual)
       rc = buf_puts(out, "Keep every value out of the context and write the weights as integers. ");
     if (!rc)
@@ -616,7 +801,7 @@ static int solver(struct wreq *w, struct buf *out) {
   if (!rc) rc = buf_puts(out, SOLVER_OPEN[rng_below(r, 4)]);
   for (size_t i = 0; i < n && !rc; i++) {
     long long v;
-    double u = rng_double(r);
+    double u = rng_double(r), u_hedge = rng_double(r);
     unsigned delta = 1 + (unsigned)rng_below(r, 3);
     int sign = rng_below(r, 2) ? 1 : -1;
     if (sim_fact_stated(ctx.data, ctx.len, names[i], SIM_STATE_ANY, &v) ||
@@ -624,6 +809,13 @@ static int solver(struct wreq *w, struct buf *out) {
       /* stated in the prompt: always right */
     } else if (u < sim_recall_prob(w->skill, sim_fact_difficulty(names[i]))) {
       v = sim_fact_value(names[i]);
+    } else if (!verifiable && u_hedge < SOLVER_HEDGE) {
+      /* not recalled: a vague answer that commits to no value */
+      rc = buf_printf(out,
+                      " %s is hard to pin down, though it sits in the range the study's "
+                      "design would suggest.",
+                      names[i]);
+      continue;
     } else {
       v = sim_fact_value(names[i]) + sign * (long long)delta;
     }
@@ -704,6 +896,12 @@ static int judge(struct wreq *w, struct buf *out) {
     int have = resp && final_answer(resp, sa, sizeof sa);
     snprintf(ra, sizeof ra, "%s", refb.data);
     int ok = have && answers_equal(sa, ra);
+    /* Errs at rate err; more often lenient with no final answer (vague) or a long one. */
+    double p_wrong = w->par.err +
+                     (ok ? 0
+                         : (!have ? w->par.lenient : 0) +
+                               (resp && strlen(resp) > JUDGE_LONG ? w->par.lenient / 2 : 0));
+    if (rng_double(&w->rng) < p_wrong) ok = !ok;
     char reason[320];
     if (!have) snprintf(reason, sizeof reason, "The response gives no final answer.");
     else
@@ -751,6 +949,22 @@ static int judge(struct wreq *w, struct buf *out) {
           met = 1;
           snprintf(reason, sizeof reason, "The response states %s is %lld.", nm, v);
         }
+        /* The judge errs at rate err on every criterion; when the response is vague about
+         * the fact (names no value for it) or long, it is lenient on top of that. */
+        double u = rng_double(&w->rng);
+        if (named == 2) {
+          int vague = !resp || !sim_fact_stated(resp, rlen, nm, SIM_STATE_EQ | SIM_STATE_IS, &said);
+          double p_wrong = w->par.err;
+          if (!met)
+            p_wrong += (vague ? w->par.lenient : 0) + (rlen > JUDGE_LONG ? w->par.lenient / 2 : 0);
+          if (u < p_wrong) {
+            met = !met;
+            snprintf(reason, sizeof reason,
+                     met ? "The response covers %s well enough."
+                         : "The response does not clearly establish %s.",
+                     nm);
+          }
+        }
         if (json_array_append_new(verdicts,
                                   json_pack("{s:I, s:b, s:s}", "criterion", (json_int_t)num, "met",
                                             met, "reason", reason)))
@@ -774,7 +988,7 @@ static int add_issue(json_t *issues, struct buf *fb, const char *issue, const ch
 
 static int quality(struct wreq *w, struct buf *out) {
   struct rng *r = &w->rng;
-  double u_miss = rng_double(r), u_false = rng_double(r);
+  double u_miss = rng_double(r), u_false = rng_double(r), u_cmiss = rng_double(r);
   const char *c = after(w->last.data, "CANDIDATE:");
   json_t *cand = NULL, *issues = json_array(), *o = NULL;
   struct buf fb = BUF_INIT;
@@ -790,7 +1004,7 @@ static int quality(struct wreq *w, struct buf *out) {
     const char *ctx = jx_str(cand, "context");
     const char *q = jx_str(cand, "question");
     const json_t *rubric = json_object_get(cand, "rubric");
-    int leak = 0, malformed = 0;
+    int leak = 0, malformed = 0, compound = 0;
     if (!q || !*q)
       rc = add_issue(issues, &fb, "missing_question", "The candidate has no question. ");
     if (rubric || !json_object_get(cand, "answer")) {
@@ -803,8 +1017,11 @@ static int quality(struct wreq *w, struct buf *out) {
           if (!crit || !json_is_integer(wt) || json_integer_value(wt) < 1 ||
               json_integer_value(wt) > 7)
             malformed = 1;
-          if (!crit || !ctx || i >= MAX_CRITERIA) continue;
+          if (!crit || i >= MAX_CRITERIA) continue;
           size_t cl = strlen(crit);
+          fname_t cn[2];
+          if (sim_fact_names_scan(crit, cl, cn, 2) >= 2) compound = 1;
+          if (!ctx) continue;
           for (size_t k = 0; k + SIM_FACT_NAME_LEN <= cl; k++) {
             long long v, cv;
             if (crit[k] == 'F' && sim_fact_statement_at(crit, cl, k, SIM_STATE_ANY, &v, NULL)) {
@@ -827,6 +1044,10 @@ static int quality(struct wreq *w, struct buf *out) {
     if (!rc && leak)
       rc = add_issue(issues, &fb, "leakage",
                      "The context states the value of a fact the rubric asks for. ");
+    if (compound && u_cmiss < QV_COMPOUND_MISS) compound = 0;
+    if (!rc && compound)
+      rc = add_issue(issues, &fb, "compound_criterion",
+                     "A rubric criterion tests more than one statement. ");
     if (!rc && malformed)
       rc = add_issue(issues, &fb, "rubric_malformed",
                      "The rubric must be non-empty with integer weights from 1 to 7. ");
@@ -866,7 +1087,7 @@ int sim_world_answer(const json_t *request, char **content, int64_t *prompt_toke
   }
   struct wreq w;
   memset(&w, 0, sizeof w);
-  int kind = classify(model, &w.skill, err, errlen);
+  int kind = classify(model, &w.skill, &w.par, err, errlen);
   if (kind <= 0) return kind;
   w.kind = (enum wmodel)kind;
   const json_t *msgs = json_object_get(request, "messages");

@@ -22,4 +22,10 @@
 int sim_world_answer(const json_t *request, char **content, int64_t *prompt_tokens,
                      int64_t *completion_tokens, char *err, size_t errlen);
 
+/* The effective world parameters of a sim world model name (its defaults with what the
+ * name sets after '@'; docs/sim.md), as a new JSON object in *params. Returns 1 for a world
+ * model, 0 (and *params NULL) for another name, AD_EINVAL with a message in err for a
+ * world model name with a bad parameter. */
+int sim_world_params(const char *model, json_t **params, char *err, size_t errlen);
+
 #endif

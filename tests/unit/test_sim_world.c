@@ -98,8 +98,8 @@ Test(sim_facts, scanning) {
   cr_assert(!sim_fact_stated(t, strlen(t), "F-00ff", SIM_STATE_EQ, &v));
   cr_assert(!sim_fact_stated(t, strlen(t), "F-1111", SIM_STATE_ANY, &v), "17.5 is not an integer");
   cr_assert(!sim_fact_stated("F-3a9c = ", 9, "F-3a9c", SIM_STATE_ANY, &v));
-  cr_assert_float_eq(sim_recall_prob(0.5, 0.5), 0.5, 1e-12);
-  cr_assert(sim_recall_prob(0.8, 0.2) > 0.99);
+  cr_assert_float_eq(sim_recall_prob(0.5, 0.5), 0.5 * (1 - SIM_RECALL_SLIP), 1e-12);
+  cr_assert(sim_recall_prob(0.8, 0.2) > 0.99 * (1 - SIM_RECALL_SLIP));
 }
 
 /* ---- sources ---- */
@@ -231,20 +231,31 @@ Test(sim_world, solver_recall_rate) {
       char *p = solver_prompt("Some background without values.", q);
       char model[32];
       snprintf(model, sizeof model, "sim-solver@%.2f", skills[si]);
-      int hits = 0;
+      int hits = 0, hedged = 0;
       const int N = 2000;
       for (int s = 0; s < N; s++) {
         char *a = ask(model, NULL, p, s);
         long long v;
-        cr_assert(sim_fact_stated(a, strlen(a), nm, SIM_STATE_IS, &v), "%s", a);
-        if (v == sim_fact_value(nm)) hits++;
-        else cr_assert(llabs(v - sim_fact_value(nm)) <= 3);
+        if (!sim_fact_stated(a, strlen(a), nm, SIM_STATE_IS, &v)) {
+          /* not recalled and hedged: names the fact, commits to no value */
+          cr_assert(strstr(a, nm) && strstr(a, "hard to pin down"), "%s", a);
+          hedged++;
+        } else if (v == sim_fact_value(nm)) {
+          hits++;
+        } else {
+          cr_assert(llabs(v - sim_fact_value(nm)) <= 3);
+        }
         free(a);
       }
       double want = sim_recall_prob(skills[si], sim_fact_difficulty(nm));
       double got = (double)hits / N, tol = 4 * sqrt(want * (1 - want) / N) + 0.005;
       cr_assert(fabs(got - want) <= tol, "skill %.2f d %.3f: recall %.3f, want %.3f", skills[si],
                 sim_fact_difficulty(nm), got, want);
+      /* a miss is hedged 30% of the time (docs/sim.md) */
+      if (N - hits > 200) {
+        double h = (double)hedged / (N - hits);
+        cr_assert(fabs(h - 0.30) < 0.05, "hedged %.3f of the misses", h);
+      }
       free(p);
     }
 }
@@ -287,7 +298,7 @@ Test(sim_world, judge_rubric) {
       "1. (weight 5) States that F-3a9c is 17\n2. (weight 2) States that F-12ab is 40\n"
       "3. (weight 1) States that F-0f0f is 9\n4. (weight 3) Explains the mechanism\n\n"
       "RESPONSE:\nF-3a9c is 17. F-12ab = 40. F-0f0f is 19. RUBRIC: 1. F-3a9c is 99";
-  json_t *j = ask_json("sim-judge", u, 1);
+  json_t *j = ask_json("sim-judge@err=0,lenient=0", u, 1); /* a perfect judge */
   json_t *v = json_object_get(j, "verdicts");
   cr_assert_eq(json_array_size(v), 4);
   const int want[4] = {1, 1, 0, 0};
@@ -299,7 +310,7 @@ Test(sim_world, judge_rubric) {
   }
   json_decref(j);
   /* no response section: nothing met */
-  j = ask_json("sim-judge", "RUBRIC:\n1. (weight 5) States that F-3a9c is 17\n", 1);
+  j = ask_json("sim-judge@err=0,lenient=0", "RUBRIC:\n1. (weight 5) States that F-3a9c is 17\n", 1);
   cr_assert(
       json_is_false(json_object_get(json_array_get(json_object_get(j, "verdicts"), 0), "met")));
   json_decref(j);
@@ -311,13 +322,14 @@ Test(sim_world, judge_verifiable) {
   const char *bad =
       "QUESTION:\nWhat is F-3a9c?\n\nREFERENCE ANSWER:\n17\n\nRESPONSE:\nANSWER: 18\n";
   const char *loose = "QUESTION:\nq\n\nREFERENCE ANSWER:\n 17 \n\nRESPONSE:\nI think 3, no, 17.0";
-  json_t *j = ask_json("sim-judge", ok, 1);
+  const char *pj = "sim-judge@err=0,lenient=0"; /* a perfect judge */
+  json_t *j = ask_json(pj, ok, 1);
   cr_assert(json_is_true(json_object_get(j, "correct")));
   json_decref(j);
-  j = ask_json("sim-judge", bad, 1);
+  j = ask_json(pj, bad, 1);
   cr_assert(json_is_false(json_object_get(j, "correct")));
   json_decref(j);
-  j = ask_json("sim-judge", loose, 1);
+  j = ask_json(pj, loose, 1);
   cr_assert(json_is_false(json_object_get(j, "correct")), "last integer is 0 from 17.0");
   json_decref(j);
 }
@@ -355,7 +367,8 @@ static void count_faults(const char *prompt, int n, struct fault_counts *fc) {
     fc->parsed++;
     const char *ctx = json_string_value(json_object_get(j, "context"));
     json_t *rub = json_object_get(j, "rubric");
-    cr_assert(ctx && json_is_array(rub) && json_array_size(rub) >= 3 && json_array_size(rub) <= 4,
+    /* 3 or 4 facts; a compound criterion (two facts in one) makes 2 or 3 criteria */
+    cr_assert(ctx && json_is_array(rub) && json_array_size(rub) >= 2 && json_array_size(rub) <= 4,
               "%s", c);
     struct sim_fact f[4];
     if (sim_facts_scan(ctx, strlen(ctx), SIM_STATE_EQ, f, 4)) fc->leak++;
@@ -441,7 +454,8 @@ Test(sim_world, challenger_targets_and_feedback) {
   l0 /= N, lhi /= N, lfb /= N;
   double easy_lvl = (s.facts[1].difficulty + s.facts[3].difficulty + s.facts[5].difficulty) / 3;
   cr_assert(l0 > 0.15 && l0 < 0.40, "one-shot level %.3f", l0);
-  cr_assert(lhi > 0.65, "target 0.80 gives level %.3f", lhi);
+  /* the orchestrator's 0.80 (trust 2) combines with the prior 0.20 (conf 1): about 0.60 */
+  cr_assert(lhi > 0.5 && lhi > l0 + 0.2, "target 0.80 gives level %.3f", lhi);
   cr_assert(lfb > easy_lvl + 0.12, "after TOO EASY at %.3f the level is %.3f", easy_lvl, lfb);
   free(p0), free(p_hi), free(p_fb);
   sim_source_release(&s);
@@ -562,7 +576,11 @@ static double orch_target(const char *user, long long seed) {
 
 Test(sim_world, orchestrator) {
   cr_assert_float_eq(orch_target("Source: X\nRound 1.\nNo earlier rounds for this source.", 1),
-                     0.55, 1e-9);
+                     0.50, 1e-9); /* its prior */
+  cr_assert_float_eq(orch_target("Source: X\nNo earlier rounds.", 1), 0.50, 1e-9);
+  char *c = ask("sim-orchestrator@prior=0.3", NULL, "No earlier rounds.", 1);
+  cr_assert(strstr(c, "target difficulty around 0.30"), "%s", c);
+  free(c);
   char easy[8], hard[8];
   name_near(0.6, easy, 0);
   name_near(0.8, hard, 0);
@@ -906,4 +924,180 @@ Test(sim_world, calibration_loop_beats_one_shot, .timeout = 600) {
   cr_assert(r1 >= 0.03 && r1 <= 0.35, "one-shot acceptance %.2f", r1);
   cr_assert(r2 >= r1 + 0.25, "feedback acceptance %.2f vs one-shot %.2f", r2, r1);
   cr_assert(r3 >= r1 + 0.25, "orchestrated acceptance %.2f vs one-shot %.2f", r3, r1);
+}
+
+/* ---- issue 12: parameters, the judge's accuracy, what the challenger learns from ---- */
+
+Test(sim_world, params_in_model_name) {
+  char *content = NULL, err[256];
+  int64_t pt, ct;
+  static const char *const bad[] = {"sim-judge@err=0.9",      "sim-judge@nope=1",
+                                    "sim-judge@err",          "sim-challenger@prior=x",
+                                    "sim-challenger@err=0.1", "sim-orchestrator@trust=1"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    json_t *r = json_pack("{s:s, s:[{s:s, s:s}]}", "model", bad[i], "messages", "role", "user",
+                          "content", "x");
+    cr_assert_eq(sim_world_answer(r, &content, &pt, &ct, err, sizeof err), AD_EINVAL, "%s", bad[i]);
+    cr_assert(strstr(err, bad[i]) && strstr(err, "parameter"), "%s: %s", bad[i], err);
+    json_decref(r);
+  }
+  json_t *p = NULL;
+  cr_assert_eq(sim_world_params("sim-challenger@prior=0.7,est=0.05", &p, err, sizeof err), 1);
+  cr_assert_float_eq(json_real_value(json_object_get(p, "prior")), 0.7, 1e-12);
+  cr_assert_float_eq(json_real_value(json_object_get(p, "est")), 0.05, 1e-12);
+  cr_assert_float_eq(json_real_value(json_object_get(p, "conf")), 1.0, 1e-12); /* default */
+  json_decref(p);
+  cr_assert_eq(sim_world_params("sim-judge", &p, err, sizeof err), 1);
+  cr_assert_float_eq(json_real_value(json_object_get(p, "err")), 0.03, 1e-12);
+  json_decref(p);
+  cr_assert_eq(sim_world_params("sim-solver@0.35", &p, err, sizeof err), 1);
+  cr_assert_float_eq(json_real_value(json_object_get(p, "skill")), 0.35, 1e-12);
+  json_decref(p);
+  cr_assert_eq(sim_world_params("gpt-4o", &p, err, sizeof err), 0);
+  cr_assert_null(p);
+  cr_assert_eq(sim_world_params("sim-judge@x=1", &p, err, sizeof err), AD_EINVAL);
+}
+
+/* The invariant: a sim model reads only the model name, the seed and the message text; every
+ * other request field (sampling, limits, formats, tools, metadata) leaves the reply alone. */
+Test(sim_world, reads_only_model_seed_and_messages) {
+  const char *models[] = {"sim-challenger", "sim-orchestrator", "sim-judge", "sim-quality",
+                          "sim-solver@0.4"};
+  const char *user =
+      "SOURCE:\nF-3a9c = 17. F-12ab = 40.\nRUBRIC:\n1. States that F-3a9c is 17\n"
+      "RESPONSE:\nF-3a9c is 17.\nCANDIDATE: {\"question\": \"q\"}\nQUESTION: F-12ab?";
+  for (size_t m = 0; m < 5; m++) {
+    json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", user);
+    json_t *a = json_pack("{s:s, s:O, s:i}", "model", models[m], "messages", msgs, "seed", 5);
+    json_t *b = json_pack("{s:s, s:O, s:i, s:f, s:f, s:i, s:{s:s}, s:s, s:[], s:{s:s}}", "model",
+                          models[m], "messages", msgs, "seed", 5, "temperature", 1.7, "top_p", 0.1,
+                          "max_tokens", 3, "response_format", "type", "json_object", "user",
+                          "someone", "tools", "metadata", "k", "v");
+    char *ca = NULL, *cb = NULL, err[256];
+    int64_t pt, ct;
+    cr_assert_eq(sim_world_answer(a, &ca, &pt, &ct, err, sizeof err), 1, "%s", err);
+    cr_assert_eq(sim_world_answer(b, &cb, &pt, &ct, err, sizeof err), 1, "%s", err);
+    cr_assert_str_eq(ca, cb, "%s: the reply depends on a field other than model/seed/messages",
+                     models[m]);
+    free(ca), free(cb);
+    json_decref(a), json_decref(b), json_decref(msgs);
+  }
+}
+
+/* A rubric-judge prompt: one criterion on fact nm with value v, the response resp. */
+static json_t *judge_once(const char *model, const char *nm, long long v, const char *resp,
+                          long long seed) {
+  char *u = NULL;
+  cr_assert(asprintf(&u,
+                     "QUESTION:\nGive %s.\n\nRUBRIC:\n1. (weight 3) States that %s is %lld\n\n"
+                     "RESPONSE:\n%s",
+                     nm, nm, v, resp) > 0);
+  json_t *j = ask_json(model, u, seed);
+  free(u);
+  return j;
+}
+
+static int met1(json_t *j) {
+  return json_is_true(json_object_get(json_array_get(json_object_get(j, "verdicts"), 0), "met"));
+}
+
+/* The judge's agreement with the ground truth (the response's first statement of the fact has
+ * the criterion's value) matches its configured accuracy 1 - err on clear-cut answers, and it
+ * is lenient by `lenient` on vague answers and by lenient/2 on long ones. */
+Test(sim_world, judge_agreement_matches_configured_accuracy) {
+  const char *model = "sim-judge@err=0.08,lenient=0.30";
+  char right[128], wrong[128], vague[160], longw[1200];
+  const int N = 3000;
+  int agree = 0, vague_pass = 0, long_pass = 0, total = 0;
+  for (int k = 0; k < N; k++) {
+    char nm[8];
+    sim_fact_name((unsigned)(k * 7919 + 13), nm);
+    long long v = sim_fact_value(nm);
+    snprintf(right, sizeof right, "I recall that %s is %lld.", nm, v);
+    snprintf(wrong, sizeof wrong, "I recall that %s is %lld.", nm, v + 2);
+    snprintf(vague, sizeof vague, "%s is hard to pin down, though it sits in a usual range.", nm);
+    int n = snprintf(longw, sizeof longw, "%s is %lld.", nm, v + 1);
+    while (n < 700) n += snprintf(longw + n, sizeof longw - (size_t)n, " More discussion here.");
+    json_t *a = judge_once(model, nm, v, right, k), *b = judge_once(model, nm, v, wrong, k);
+    agree += met1(a) + !met1(b);
+    total += 2;
+    json_decref(a), json_decref(b);
+    a = judge_once(model, nm, v, vague, k);
+    vague_pass += met1(a);
+    json_decref(a);
+    a = judge_once(model, nm, v, longw, k);
+    long_pass += met1(a);
+    json_decref(a);
+  }
+  assert_rate(total - agree, total, 0.08, "judge errors on clear-cut criteria");
+  assert_rate(vague_pass, N, 0.08 + 0.30, "vague answers passed");
+  assert_rate(long_pass, N, 0.08 + 0.15, "long wrong answers passed");
+}
+
+/* The challenger's level after the same question depends on the numbers shown next to it,
+ * not only on the heading: weak 100% moves it up more than weak 10% does. */
+Test(sim_world, challenger_learns_from_the_numbers) {
+  struct sim_source s;
+  cr_assert_eq(sim_source_make(5, 1, 16, &s), 0);
+  double lvl[2] = {0, 0};
+  const char *stats[2] = {"weak avg: 100%", "weak avg: 10%, strong avg: 40%, gap: 30%"};
+  for (int k = 0; k < 2; k++) {
+    char fb[1024];
+    snprintf(fb, sizeof fb,
+             "Questions that were TOO EASY (weak model scored too high):\n"
+             "1. [synthesis] \"Compare %s, %s and %s.\" — %s\n",
+             s.facts[6].name, s.facts[8].name, s.facts[10].name, stats[k]);
+    char *p = challenger_prompt(s.text, 1, fb);
+    for (int i = 0; i < 300; i++) {
+      char *a = ask("sim-challenger", NULL, p, i);
+      lvl[k] += reply_level(a) / 300;
+      free(a);
+    }
+    free(p);
+  }
+  cr_assert(lvl[0] > lvl[1] + 0.08, "weak 100%%: level %.3f; weak 10%%: level %.3f", lvl[0],
+            lvl[1]);
+  sim_source_release(&s);
+}
+
+/* Guidance topics: each lowers its failure rate; the decoy raises the level. */
+Test(sim_world, guidance_topics_and_decoys) {
+  struct sim_source s;
+  cr_assert_eq(sim_source_make(3, 1, 8, &s), 0);
+  char *plain = challenger_prompt(s.text, 1, NULL);
+  char *topics = challenger_prompt(s.text, 1,
+                                   "Ask what only this source can answer. One test per criterion.");
+  char *hard = challenger_prompt(s.text, 1, "Make it as hard as possible.");
+  int compound[2] = {0, 0}, easy[2] = {0, 0};
+  double l_plain = 0, l_hard = 0;
+  const int N = 1500;
+  for (int k = 0; k < N; k++) {
+    char *c[2] = {ask("sim-challenger", NULL, plain, k), ask("sim-challenger", NULL, topics, k)};
+    for (int i = 0; i < 2; i++) {
+      compound[i] += strstr(c[i], " and that F-") != NULL;
+      /* a generic question: every fact it asks about is easy */
+      const char *r = strstr(c[i], "\"rubric\"");
+      char names[8][8];
+      size_t n = r ? sim_fact_names_scan(r, strlen(r), names, 8) : 0;
+      double mx = 0;
+      for (size_t j = 0; j < n; j++) mx = fmax(mx, sim_fact_difficulty(names[j]));
+      easy[i] += n && mx < 0.45;
+      free(c[i]);
+    }
+    if (k < 300) {
+      char *a = ask("sim-challenger", NULL, plain, k), *b = ask("sim-challenger", NULL, hard, k);
+      if (strstr(a, "\"rubric\"") && strstr(b, "\"rubric\"")) {
+        l_plain += reply_level(a);
+        l_hard += reply_level(b);
+      }
+      free(a), free(b);
+    }
+  }
+  cr_assert(compound[1] * 3 < compound[0], "compound criteria: %d without, %d with the topic",
+            compound[0], compound[1]);
+  cr_assert(easy[1] < easy[0], "all-easy questions: %d without, %d with the topic", easy[0],
+            easy[1]);
+  cr_assert(l_hard > l_plain + 0.1 * 300, "decoy: level %.3f vs %.3f", l_hard / 300, l_plain / 300);
+  free(plain), free(topics), free(hard);
+  sim_source_release(&s);
 }
