@@ -1722,7 +1722,7 @@ json_t *recipe_identity_of(const json_t *full) {
   static const char *const id_top[] = {"task", "seed", "method", "goal", NULL};
   static const char *const k_src[] = {"format",    "id_field", "title_field",  "text_field",
                                       "max_chars", "shuffle",  "shuffle_seed", NULL};
-  static const char *const k_ep[] = {"base_urls", "headers", "extra_body", "json_schema", NULL};
+  static const char *const k_ep[] = {"headers", "extra_body", "json_schema", NULL};
   static const char *const id_role[] = {"endpoint",   "model", "temperature", "top_p",
                                         "max_tokens", "extra", "samples",     NULL};
   if (!json_is_object(full)) return NULL;

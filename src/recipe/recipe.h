@@ -221,9 +221,11 @@ json_t *recipe_to_json(const struct recipe *r);
  * A run's identity is its effective configuration: the recipe after ${VAR}
  * interpolation and defaults, restricted to what decides the data a run makes:
  * task, seed, method, goal; how sources are read (format, fields, max_chars,
- * shuffle; not the path or limit); the endpoints the roles use (base URLs, headers
- * as recipe_to_json prints them, extra_body, json_schema; not keys, rate limits,
- * timeouts, retries or prices); every role's endpoint, model, sampling, samples and
+ * shuffle; not the path or limit); the endpoints the roles use (headers as
+ * recipe_to_json prints them, extra_body, json_schema; not base URLs - a server
+ * restarted on another host or port serves the same model, and an overnight run must
+ * resume there -, keys, rate limits, timeouts, retries or prices); every role's
+ * endpoint, model, sampling, samples and
  * prompt texts (by sha256, not by path); accept and checks. Budgets, concurrency,
  * output paths, prices and the recipe's name are not part of it: changing them
  * between runs resumes the same run (docs/recipes.md, "Resume"). */

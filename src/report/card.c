@@ -747,8 +747,8 @@ static void role_table(struct cw *w, const struct card_data *d) {
     return;
   }
   outs(w,
-       "| role | endpoint | model | temperature | top_p | max_tokens | samples | prompt sha256 "
-       "|\n|---|---|---|---|---|---|---|---|\n");
+       "| role | endpoint | model | temperature | top_p | max_tokens | samples | extra | prompt "
+       "sha256 |\n|---|---|---|---|---|---|---|---|---|\n");
   const json_t *hashes = json_object_get(d->row, "prompt_hashes");
   for (size_t i = 0; i < n; i++) {
     const json_t *r = json_object_get(roles, keys[i]);
@@ -768,6 +768,8 @@ static void role_table(struct cw *w, const struct card_data *d) {
     cell_json(w, json_object_get(r, "max_tokens"), "default");
     outs(w, " | ");
     cell_json(w, json_object_get(r, "samples"), "1");
+    outs(w, " | ");
+    cell_json(w, json_object_get(r, "extra"), "—");
     outs(w, " | ");
     /* a baseline's challenger used the method's prompt: the run's hash */
     const char *sha = d->baseline ? jx_str(hashes, keys[i]) : NULL;
@@ -814,7 +816,8 @@ static void role_table(struct cw *w, const struct card_data *d) {
   if (json_object_size(eps)) {
     outs(w,
          "Endpoints (OpenAI-compatible servers; API keys are never recorded):\n\n"
-         "| endpoint | base URLs | max in flight |\n|---|---|---|\n");
+         "| endpoint | base URLs | max in flight | structured outputs (json_schema) | extra_body "
+         "|\n|---|---|---|---|---|\n");
     size_t ne = 0;
     const char **ek = role_keys(eps, &ne); /* unknown names: sorted by name */
     for (size_t i = 0; i < ne; i++) {
@@ -832,6 +835,14 @@ static void role_table(struct cw *w, const struct card_data *d) {
       if (!json_array_size(urls)) outs(w, "—");
       outs(w, " | ");
       cell_json(w, json_object_get(e, "max_inflight"), NULL);
+      outs(w, " | ");
+      const json_t *js = json_object_get(e, "json_schema");
+      cell(w, json_is_string(js) ? json_string_value(js) /* "basic" */
+              : json_is_false(js) ? "off"
+              : js                ? "strict"
+                                  : "not recorded");
+      outs(w, " | ");
+      cell_json(w, json_object_get(e, "extra_body"), "—");
       outs(w, " |\n");
     }
     free(ek);

@@ -165,7 +165,7 @@ PY
 mkdir -p "$T/ex" && ln -s "$ROOT/examples" "$T/ex/examples"
 for r in sim sim-verifiable; do
   (cd "$T/ex" && "$BIN" run "examples/$r.yaml" --quiet >"$T/ex/$r.out" 2>&1)
-  check "examples/$r.yaml without its corpus: exit 1" test $? -eq 1
+  check "examples/$r.yaml without its corpus: exit 2 (bad input)" test $? -eq 2
   check "... the error names the file" grep -q "runs/$r.*sources.jsonl: cannot open" "$T/ex/$r.out"
   cmd=$(sed -n 's/^  \(autodata sim-sources .*\)$/\1/p' "$T/ex/$r.out")
   check "... and says the sim-sources command that makes it" test -n "$cmd"
@@ -174,8 +174,8 @@ for r in sim sim-verifiable; do
 done
 (cd "$T/ex" && export AUTODATA_CORPUS=nope.jsonl WEAK_URL=http://127.0.0.1:9/v1 \
   STRONG_URL=http://127.0.0.1:9/v1 AGENT_URL=http://127.0.0.1:9/v1 WEAK_MODEL=w STRONG_MODEL=s \
-  AGENT_MODEL=a && "$BIN" run examples/cs-research.yaml >"$T/ex/cs.out" 2>&1)
-check "examples/cs-research.yaml with a missing corpus: exit 1, naming the file" \
+  AGENT_MODEL=a AGENT_API_KEY=test-key-not-secret && "$BIN" run examples/cs-research.yaml >"$T/ex/cs.out" 2>&1)
+check "examples/cs-research.yaml with a missing corpus: names the file" \
   grep -q "nope.jsonl: cannot open" "$T/ex/cs.out"
 check "a recipe on real servers with a missing corpus gets no sim hint" bash -c "! grep -q sim-sources '$T/ex/cs.out'"
 finish
