@@ -837,7 +837,7 @@ static void role_table(struct cw *w, const struct card_data *d) {
       cell_json(w, json_object_get(e, "max_inflight"), NULL);
       outs(w, " | ");
       const json_t *js = json_object_get(e, "json_schema");
-      cell(w, json_is_string(js) ? json_string_value(js) /* "basic" */
+      cell(w, json_is_string(js)  ? json_string_value(js) /* "basic" */
               : json_is_false(js) ? "off"
               : js                ? "strict"
                                   : "not recorded");

@@ -793,7 +793,8 @@ Test(report, card_of_a_baseline_says_which_method_made_the_data) {
   cr_assert_null(strstr(c, "### orchestrator"));
   /* the challenger row and prompt are the method's */
   cr_assert_not_null(
-      strstr(c, "| challenger | local | m-chal | 0.7 | default | default | 1 | `" SHA_COT "` |"),
+      strstr(c,
+             "| challenger | local | m-chal | 0.7 | default | default | 1 | — | `" SHA_COT "` |"),
       "%s", c);
   cr_assert_not_null(strstr(c, "```text\n" COT_TEXT "\n```\n"));
   cr_assert_null(strstr(c, CHAL_TEXT), "the agentic challenger prompt was not used");
