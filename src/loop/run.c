@@ -787,22 +787,28 @@ static int latest_run_row(void *ud, const json_t *row) {
   return 0;
 }
 
-/* Resume must not mix methods: compare the latest run's recorded method (runs
- * from before methods existed are agentic) with this one. */
-static int check_method(struct run *r, char *err, size_t errlen) {
-  json_t *row = NULL;
-  int rc_ = store_runs_each(r->st, latest_run_row, &row);
-  if (rc_ || !row) {
-    json_decref(row);
-    if (rc_) ad_set_err(err, errlen, "%s", store_errmsg(r->st));
-    return rc_;
+/* The store's latest run row (NULL when it has none), read once for the resume checks. */
+static int latest_run(struct run *r, json_t **row, char *err, size_t errlen) {
+  *row = NULL;
+  int rc_ = store_runs_each(r->st, latest_run_row, row);
+  if (rc_) {
+    json_decref(*row);
+    *row = NULL;
+    ad_set_err(err, errlen, "%s", store_errmsg(r->st));
   }
-  const json_t *info = json_object_get(row, "info");
-  const json_t *extra = json_object_get(info, "extra");
-  const json_t *old = json_object_get(extra, "method");
+  return rc_;
+}
+
+/* Resume must not mix methods: compare the latest run's recorded method (runs
+ * from before methods existed are agentic) with this one. 0 or AD_EMISMATCH. */
+static int check_method(struct run *r, const json_t *row, char *err, size_t errlen) {
+  if (!row) return 0; /* a new store */
+  const json_t *old = json_object_get(json_object_get(json_object_get(row, "info"), "extra"),
+                                      "method");
   json_t *def = json_pack("{s:s}", "name", "agentic");
   json_t *neu = method_identity(r->method, &r->bl);
   if (!old) old = def;
+  int rc_ = 0;
   if (!json_equal((json_t *)old, neu)) {
     char *a = jx_dump_canonical(old), *b = jx_dump_canonical(neu);
     ad_set_err(err, errlen,
@@ -815,39 +821,32 @@ static int check_method(struct run *r, char *err, size_t errlen) {
   }
   json_decref(def);
   json_decref(neu);
-  json_decref(row);
   return rc_;
 }
 
 /* A run's identity is its effective configuration (recipe_identity()): compare it
- * with the latest run's before resuming, naming every field that changed. Sets
+ * with the latest run's (row) before resuming, naming every field that changed. Sets
  * store_sha to the hash store_run_begin() is to compare: the identity's, or for a
  * run made before identities were recorded, the hash that run recorded when its
  * recorded effective values (info.extra.recipe) project to the same identity, else
- * the recipe file's (the old rule: the same file resumes). */
-static int check_identity(struct run *r, const json_t *identity, const char *identity_sha,
-                          char store_sha[65], char *err, size_t errlen) {
+ * the recipe file's (the old rule: the same file resumes). 0 or AD_EMISMATCH. */
+static int check_identity(struct run *r, const json_t *row, const json_t *identity,
+                          const char *identity_sha, char store_sha[65], char *err, size_t errlen) {
   snprintf(store_sha, 65, "%s", identity_sha);
-  json_t *row = NULL;
-  int rc_ = store_runs_each(r->st, latest_run_row, &row);
-  if (rc_ || !row) {
-    json_decref(row);
-    if (rc_) ad_set_err(err, errlen, "%s", store_errmsg(r->st));
-    return rc_;
-  }
+  if (!row) return 0;
   const json_t *extra = json_object_get(json_object_get(row, "info"), "extra");
   json_t *old = json_incref(json_object_get(extra, "identity"));
   int legacy = !old;
   if (legacy) old = recipe_identity_of(json_object_get(extra, "recipe"));
   if (!old) { /* nothing recorded: the store compares the recipe file's hash */
     snprintf(store_sha, 65, "%s", r->rc->sha256);
-    json_decref(row);
     return 0;
   }
+  int rc_ = 0;
   struct buf diff;
   buf_init(&diff, 16384);
   int n = recipe_identity_diff(old, identity, r->rc->env_refs, legacy, &diff);
-  if (n > 0 || n < 0) {
+  if (n != 0) {
     ad_set_err(err, errlen,
                "store %s holds run %lld made with a different configuration: %s. Resume with the "
                "same effective configuration (recipe, environment variables, prompts), or use "
@@ -862,7 +861,6 @@ static int check_identity(struct run *r, const json_t *identity, const char *ide
   }
   buf_release(&diff);
   json_decref(old);
-  json_decref(row);
   return rc_;
 }
 
@@ -962,16 +960,24 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
     return rc_;
   }
   r->prompt_hashes = prompt_record(r, 0);
-  if (!o->new_run && (rc_ = check_method(r, err, errlen))) return rc_;
   json_t *identity = recipe_identity(rc);
   char id_sha[65], store_sha[65];
-  if ((rc_ = recipe_identity_sha256(identity, id_sha)) ||
-      (!o->new_run && (rc_ = check_identity(r, identity, id_sha, store_sha, err, errlen)))) {
-    if (rc_ != AD_EMISMATCH) ad_set_err(err, errlen, "cannot hash the configuration");
+  if ((rc_ = recipe_identity_sha256(identity, id_sha))) {
+    ad_set_err(err, errlen, "cannot hash the configuration");
     json_decref(identity);
     return rc_;
   }
-  if (o->new_run) snprintf(store_sha, sizeof store_sha, "%s", id_sha);
+  snprintf(store_sha, sizeof store_sha, "%s", id_sha);
+  if (!o->new_run) {
+    json_t *last = NULL;
+    if (!(rc_ = latest_run(r, &last, err, errlen)) && !(rc_ = check_method(r, last, err, errlen)))
+      rc_ = check_identity(r, last, identity, id_sha, store_sha, err, errlen);
+    json_decref(last);
+    if (rc_) {
+      json_decref(identity);
+      return rc_;
+    }
+  }
   json_t *extra = run_extra(r, identity, id_sha);
   json_decref(identity);
   json_t *prices = prices_json(rc);
