@@ -20,8 +20,7 @@
 #include "util/fs.h"
 #include "util/jsonx.h"
 #include "util/mem.h"
-
-extern char **environ;
+#include "util/secret.h"
 
 /* ======== a sticky-error writer ======== */
 
@@ -671,9 +670,6 @@ static char *card_command_line(const struct card_data *d, const char *cl) {
   }
   return buf_take(&b, NULL);
 }
-
-/* Secret-looking environment variable names (defined with the scrub below). */
-static int secret_name(const char *name, size_t len);
 
 /* The configuration's identity and the environment variables that set it. */
 static void config_section(struct cw *w, const struct card_data *d) {
@@ -1325,51 +1321,6 @@ static void limitations_section(struct cw *w, const struct card_data *d) {
        "split), and post-training evaluations.\n");
 }
 
-/* ======== the secrets scrub ======== */
-
-static int secret_name(const char *name, size_t len) {
-  static const char *const pats[] = {"KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD"};
-  for (size_t p = 0; p < sizeof pats / sizeof *pats; p++) {
-    size_t pl = strlen(pats[p]);
-    for (size_t i = 0; i + pl <= len; i++)
-      if (!strncasecmp(name + i, pats[p], pl)) return 1;
-  }
-  return 0;
-}
-
-/* Replace every occurrence of the values of secret-looking environment
- * variables in b by "[redacted]". */
-static int scrub(struct buf *b) {
-  for (char **e = environ; e && *e; e++) {
-    const char *eq = strchr(*e, '=');
-    if (!eq || !secret_name(*e, (size_t)(eq - *e))) continue;
-    const char *val = eq + 1;
-    size_t vl = strlen(val);
-    if (vl < 8 || !memmem(b->data ? b->data : "", b->len, val, vl)) continue;
-    struct buf nb;
-    buf_init(&nb, b->limit);
-    const char *p = b->data, *end = b->data + b->len;
-    int rc = 0;
-    while (!rc && p < end) {
-      const char *hit = memmem(p, (size_t)(end - p), val, vl);
-      if (!hit) {
-        rc = buf_append(&nb, p, (size_t)(end - p));
-        break;
-      }
-      rc = buf_append(&nb, p, (size_t)(hit - p));
-      if (!rc) rc = buf_puts(&nb, "[redacted]");
-      p = hit + vl;
-    }
-    if (rc) {
-      buf_release(&nb);
-      return rc;
-    }
-    buf_release(b);
-    *b = nb;
-  }
-  return 0;
-}
-
 /* ======== entry points ======== */
 
 int report_card_render(store *st, store_id run, struct buf *dst, char *err, size_t n) {
@@ -1391,7 +1342,10 @@ int report_card_render(store *st, store_id run, struct buf *dst, char *err, size
   prompts_section(&w, &d);
   reproduce_section(&w, &d);
   limitations_section(&w, &d);
-  if (!w.rc) w.rc = scrub(&b);
+  if (!w.rc) { /* a second line of defence: the store holds no secret already */
+    secret_add_env();
+    secret_scrub_buf(&b);
+  }
   if (w.rc) {
     rc = report_err(err, n, w.rc, "rendering the data card: %s", ad_strerror(w.rc));
     goto cleanup;
