@@ -29,11 +29,21 @@ run legal examples/sim-legal.yaml 16 agentic
 python3 - "$T" "$N" <<'PY'
 import json, sys
 T, N = sys.argv[1], sys.argv[2]
-# The paper's figures quoted in issue 12 (others: "—", not at hand).
+# The paper's figures (Table 1: CS, Table 3: legal; weak-rollout std in points / 100).
 paper = {
-    ("cs", "strong_mean", "cot"): "0.696", ("cs", "gap", "cot"): "0.019",
+    ("cs", "weak_mean", "cot"): "0.677", ("cs", "weak_mean", "agentic"): "0.458",
+    ("cs", "strong_mean", "cot"): "0.696", ("cs", "strong_mean", "agentic"): "0.772",
+    ("cs", "gap", "cot"): "0.019", ("cs", "gap", "agentic"): "0.314",
+    ("cs", "rounds", "cot"): "1.00", ("cs", "rounds", "agentic"): "6.59",
+    ("cs", "question_chars", "cot"): "723", ("cs", "question_chars", "agentic"): "619",
+    ("cs", "rubric_items", "cot"): "13.2", ("cs", "rubric_items", "agentic"): "13.1",
+    ("legal", "weak_mean", "cot"): "0.159", ("legal", "weak_mean", "agentic"): "0.283",
+    ("legal", "strong_mean", "cot"): "0.717", ("legal", "strong_mean", "agentic"): "0.698",
     ("legal", "gap", "cot"): "0.558", ("legal", "gap", "agentic"): "0.415",
     ("legal", "weak_std", "cot"): "0.079", ("legal", "weak_std", "agentic"): "0.126",
+    ("legal", "rounds", "cot"): "1.00", ("legal", "rounds", "agentic"): "4.98",
+    ("legal", "question_chars", "cot"): "1569", ("legal", "question_chars", "agentic"): "900",
+    ("legal", "rubric_items", "cot"): "18.6", ("legal", "rubric_items", "agentic"): "17.3",
 }
 rows = [("acceptance (gate)", None), ("weak mean", "weak_mean"), ("strong mean", "strong_mean"),
         ("gap", "gap"), ("weak-rollout std", "weak_std"), ("rounds", "rounds"),

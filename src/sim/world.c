@@ -70,7 +70,8 @@
 #define MAX_FACTS 256
 #define MAX_NAMES 32
 #define MAX_ITEMS 128
-#define MAX_QFACTS 8
+#define MAX_QFACTS 16
+#define MAX_PICK 12     /* facts one question asks about */
 #define MAX_CRITERIA 64 /* rubric lines judged / checked; bounds the work on hostile input */
 
 /* Guidance topics the challenger recognises in its messages (case-insensitive; any phrase
@@ -98,6 +99,7 @@ struct wparams {
   double est;     /* sd of its (fixed, per fact) misjudgement of a fact's difficulty */
   double conf;    /* weight of its prior against one feedback item */
   double trust;   /* challenger: weight of the orchestrator's target against one feedback item */
+  double topic;   /* challenger: sd of its (fixed, per source) misjudgement of a whole source */
   double err;     /* judge: probability of a wrong verdict on a clear-cut criterion */
   double lenient; /* judge: extra probability of passing a vague or long answer's criterion */
 };
@@ -113,6 +115,7 @@ struct param_def {
 static const struct param_def param_table[] = {
     {W_CHALLENGER, "prior", WP(prior), 0.20, 0, 1},
     {W_CHALLENGER, "est", WP(est), 0.15, 0, 1},
+    {W_CHALLENGER, "topic", WP(topic), 0.0, 0, 1},
     {W_CHALLENGER, "conf", WP(conf), 1.0, 0, 100},
     {W_CHALLENGER, "trust", WP(trust), 2.0, 0, 100},
     {W_ORCHESTRATOR, "prior", WP(prior), 0.50, 0, 1},
@@ -130,6 +133,7 @@ struct wreq {
   struct buf all;  /* every message's text, joined by blank lines */
   struct buf user; /* user messages only */
   struct buf last; /* the last user message */
+  double shift;    /* challenger: its misjudgement of the whole source (parameter topic) */
   long long chars; /* prompt characters, for usage */
   struct rng rng;
 };
@@ -166,11 +170,12 @@ static double misjudgement(const char *name, unsigned long long salt) {
 }
 #define SALT_CHALLENGER 0xc4a11e9e5ull
 #define SALT_ORCHESTRATOR 0x0c4e57a7ull
+#define SALT_TOPIC 0x70b1c5eedull
 
 /* The difficulty of a fact as the model of kind `kind` perceives it. */
 static double perceived(const char *name, const struct wreq *w) {
   unsigned long long salt = w->kind == W_ORCHESTRATOR ? SALT_ORCHESTRATOR : SALT_CHALLENGER;
-  return sim_fact_difficulty(name) + w->par.est * misjudgement(name, salt);
+  return sim_fact_difficulty(name) + w->shift + w->par.est * misjudgement(name, salt);
 }
 
 /* Text of one message's content: a string, or an array of {"type":"text","text":...}. */
@@ -510,6 +515,13 @@ static int names_list(struct buf *b, struct sim_fact *const *f, size_t n) {
   return rc;
 }
 
+/* How many facts (rubric criteria) a question asks about, before a draw of 0 or 1 more:
+ * about a quarter of the source's facts, at least 3 (8 facts: 3-4; 16: 5-6; 32: 9-10). */
+static size_t criteria_count(size_t nf) {
+  size_t m = 1 + nf / 4;
+  return m < 3 ? 3 : m > MAX_PICK - 1 ? MAX_PICK - 1 : m;
+}
+
 /* Pick m distinct facts whose difficulties are near target (with PICK_SPREAD
  * noise); with anchor, the first is an easy fact instead. Facts with avoid[i]
  * set (asked before) count as AVOID_PENALTY further away. */
@@ -581,6 +593,10 @@ static int challenger(struct wreq *w, struct buf *out) {
   json_t *o = NULL;
   int rc;
   size_t nf = sim_facts_scan(w->user.data, w->user.len, SIM_STATE_EQ, facts, MAX_FACTS);
+  /* Its fixed misjudgement of this source as a whole (topic x a standard normal drawn from
+   * the source's first fact): it finds some sources' material easier or harder than it is,
+   * and only feedback whose numbers belong to its questions can correct that. */
+  if (nf) w->shift = w->par.topic * misjudgement(facts[0].name, SALT_TOPIC);
   /* The challenger never sees a fact's difficulty, only its own estimate of it. */
   for (size_t i = 0; i < nf; i++) facts[i].difficulty = perceived(facts[i].name, w);
   int g_leak = topic_in(w->all.data, TOPIC_LEAK);
@@ -629,7 +645,7 @@ static int challenger(struct wreq *w, struct buf *out) {
     avoid[i] = count >= 2;
   }
 
-  struct sim_fact *pick[8];
+  struct sim_fact *pick[MAX_PICK];
   struct buf q = BUF_INIT, ctx = BUF_INIT, ref = BUF_INIT;
   rc = 0;
   if (verifiable) {
@@ -654,7 +670,7 @@ static int challenger(struct wreq *w, struct buf *out) {
     snprintf(a, sizeof a, "%lld", ans);
     if (!rc) o = json_pack("{s:s, s:s}", "question", q.data, "answer", a);
   } else {
-    size_t m = nf ? pick_facts(r, facts, nf, t, 3 + (size_t)rng_below(r, 2),
+    size_t m = nf ? pick_facts(r, facts, nf, t, criteria_count(nf) + (size_t)rng_below(r, 2),
                                g_anchor && t >= ANCHOR_FROM && !generic, avoid, pick)
                   : 0;
     const struct qtype *qt = t < 0.3    ? &Q_EASY[rng_below(r, 2)]

@@ -933,7 +933,8 @@ Test(sim_world, params_in_model_name) {
   int64_t pt, ct;
   static const char *const bad[] = {"sim-judge@err=0.9",      "sim-judge@nope=1",
                                     "sim-judge@err",          "sim-challenger@prior=x",
-                                    "sim-challenger@err=0.1", "sim-orchestrator@trust=1"};
+                                    "sim-challenger@err=0.1", "sim-orchestrator@trust=1",
+                                    "sim-challenger@topic=2", "sim-orchestrator@topic=0.1"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     json_t *r = json_pack("{s:s, s:[{s:s, s:s}]}", "model", bad[i], "messages", "role", "user",
                           "content", "x");
@@ -956,6 +957,52 @@ Test(sim_world, params_in_model_name) {
   cr_assert_eq(sim_world_params("gpt-4o", &p, err, sizeof err), 0);
   cr_assert_null(p);
   cr_assert_eq(sim_world_params("sim-judge@x=1", &p, err, sizeof err), AD_EINVAL);
+}
+
+/* The number of facts a question asks about (its criteria) follows the source's facts (about a quarter, at least 3), and the
+ * `topic` parameter moves the level of all the challenger's questions on one source the same
+ * way (its misjudgement of that source as a whole); the default is 0. */
+Test(sim_world, challenger_criteria_count_and_topic) {
+  static const unsigned K[] = {8, 16, 32};
+  static const size_t lo[] = {3, 5, 9}, hi[] = {4, 6, 10};
+  for (size_t k = 0; k < 3; k++) {
+    struct sim_source s;
+    cr_assert_eq(sim_source_make(7, 2, K[k], &s), 0);
+    char *p = challenger_prompt(s.text, 1, "One test per criterion.");
+    for (int i = 0; i < 40; i++) {
+      char *c = ask("sim-challenger", NULL, p, i);
+      const char *r = strstr(c, "\"rubric\""); /* the facts it asks about (one per criterion,
+                                                 or two in a compound one) */
+      char names[16][8];
+      size_t n = r ? sim_fact_names_scan(r, strlen(r), names, 16) : 0;
+      cr_assert(n >= lo[k] && n <= hi[k], "%u facts: %zu asked about", K[k], n);
+      free(c);
+    }
+    free(p);
+    sim_source_release(&s);
+  }
+  /* topic: the mean level over calls on one source moves, by the same sign for every call */
+  json_t *par = NULL;
+  char err[256];
+  cr_assert_eq(sim_world_params("sim-challenger", &par, err, sizeof err), 1);
+  cr_assert_float_eq(json_real_value(json_object_get(par, "topic")), 0.0, 1e-12);
+  json_decref(par);
+  int moved = 0;
+  for (unsigned src = 0; src < 6; src++) {
+    struct sim_source s;
+    cr_assert_eq(sim_source_make(9, src, 16, &s), 0);
+    char *p = challenger_prompt(s.text, 1, NULL);
+    double d = 0;
+    for (int i = 0; i < 60; i++) {
+      char *a = ask("sim-challenger", NULL, p, i), *b = ask("sim-challenger@topic=0.5", NULL, p, i);
+      if (strstr(a, "\"rubric\"") && strstr(b, "\"rubric\"")) d += reply_level(a) - reply_level(b);
+      free(a), free(b);
+    }
+    moved += fabs(d / 60) > 0.05;
+    free(p);
+    sim_source_release(&s);
+  }
+  cr_assert(moved >= 3, "topic=0.5 moved the level on %d of 6 sources", moved);
 }
 
 /* The invariant: a sim model reads only the model name, the seed and the message text; every
