@@ -78,6 +78,8 @@ struct ep_call {
 struct ep_reply {
   int ok;                    /* 1: content is the model's reply */
   const char *content;       /* reply content ("" when none) */
+  const json_t *tool_calls;  /* when ok: the reply's tool_calls array as sent (untrusted), or
+                                NULL */
   const char *error;         /* when !ok and !set_aside: a one-line diagnosis, recorded as the
                           candidate's reason ("error:<role>") */
   int set_aside;             /* the call was not answered and must not count against the source:
@@ -127,10 +129,12 @@ struct ep_env {
 struct ep_config {
   const struct recipe *rc;
   const struct method_ops *method;
-  const struct bl_params *filter;          /* the method's filter settings */
-  const struct tpl_prompt *challenger_tpl; /* NULL: the recipe's challenger prompt; else the
+  const struct bl_params *filter;            /* the method's filter settings */
+  const struct tpl_prompt *challenger_tpl;   /* NULL: the recipe's challenger prompt; else the
                                               method's own (no system_prompt override) */
-  const json_t *prompt_hashes;             /* role -> sha256, copied into every example */
+  const json_t *prompt_hashes;               /* role -> sha256, copied into every example */
+  const struct tpl_prompt *orchestrator_tpl; /* NULL: the recipe's orchestrator prompt; else
+                                                the method's own (the agent's, agent.md) */
 };
 
 /* A new episode for doc (borrowed; must outlive the episode). Never NULL (allocation
