@@ -118,6 +118,7 @@ static void next(struct episode *ep, enum ep_state done) { ep->method->next(ep, 
 static int is_verifiable(const struct episode *ep) { return ep->rc->task == CAND_TASK_VERIFIABLE; }
 
 static void sample_reset(struct ep_sample *s) {
+  free(s->met);
   free(s->answer);
   free(s->error);
   json_decref(s->judge_messages);
@@ -654,7 +655,10 @@ static void on_judge(struct episode *ep, int ph, int i, const struct ep_reply *o
     for (int k = 0; k < n; k++) w[k] = ep->cand.rubric[k].weight;
     rc = score_parse_verdicts(out->content, len, n, met, err, sizeof err);
     if (!rc) score = score_rubric(w, met, n);
-    free(met);
+    free(s->met); /* the verdicts are kept with the sample (the agent's evaluate shows them) */
+    s->met = rc ? NULL : met;
+    s->n_met = rc ? 0 : n;
+    if (rc) free(met);
     free(w);
   }
   if (rc && !s->judge_repaired) {

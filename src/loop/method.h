@@ -139,6 +139,8 @@ struct ep_sample {
   json_t *judge_messages;
   int judge_repaired; /* the judgement was invalid and a repair turn was asked for */
   int judge_invalid;  /* the judgement stayed invalid (the sample has an error) */
+  int *met;           /* rubric tasks: the judge's verdict per criterion (n_met of them), or NULL */
+  int n_met;
 };
 /* The samples of a phase (EP_WEAK, EP_STRONG, EP_FILTER) and their count. */
 const struct ep_sample *ep_samples(const struct episode *ep, enum ep_state phase, int *n);

@@ -412,6 +412,11 @@ static void evaluate_done(struct episode *ep, struct agent *a, enum ep_state pha
     json_t *e = json_pack("{s:i}", "sample", i);
     if (s[i].ok) json_object_set_new(e, "score", json_real(jx_round6(s[i].score)));
     else json_object_set_new(e, "error", json_string(s[i].error ? s[i].error : "no answer"));
+    if (s[i].ok && s[i].met) {
+      json_t *v = json_array();
+      for (int k = 0; k < s[i].n_met; k++) json_array_append_new(v, json_boolean(s[i].met[k]));
+      json_object_set_new(e, "criteria_met", v);
+    }
     if (s[i].answer) {
       size_t len = strlen(s[i].answer);
       json_object_set_new(e, "excerpt",
