@@ -974,6 +974,13 @@ void ep_converse(struct episode *ep, const json_t *messages, const json_t *tools
 static void on_turn(struct episode *ep, const struct ep_reply *out) {
   ep->turn_ok = out->ok;
   if (out->ok) {
+    /* a turn must call a tool: a run whose agent keeps answering in prose stops (env) */
+    int usable = json_array_size(out->tool_calls) > 0;
+    reply_seen(ep, RECIPE_ROLE_ORCHESTRATOR, usable,
+               usable ? NULL
+                      : "the reply had no tool call (a server without a tool-call parser leaves "
+                        "them in the text; docs/agent.md)",
+               out->content ? out->content : "");
     ep->turn_content = xstrdup(out->content ? out->content : "");
     ep->turn_finish = out->finish_reason ? xstrdup(out->finish_reason) : NULL;
     ep->turn_calls = out->tool_calls ? json_deep_copy(out->tool_calls) : NULL;

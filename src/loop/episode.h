@@ -118,7 +118,8 @@ struct ep_env {
   /* 1 when the run is stopping: the episode records the round in hand and parks. */
   int (*stopping)(void *data);
   /* Optional (may be NULL): told of every reply of a role that must return a shape
-   * (challenger, quality, judge) once the episode has decided it: usable, or not
+   * (challenger, quality, judge; the orchestrator's turns of a conversational method,
+   * which must call a tool) once the episode has decided it: usable, or not
    * (after its repair turn, when it had one) with why and the reply itself. The run
    * counts these to stop on a role that keeps failing (docs/loop.md). */
   void (*reply_seen)(void *data, enum recipe_role_id role, int usable, const char *why,
