@@ -234,10 +234,11 @@ static void resend_without_schema(struct run *r, struct call *c, const struct ll
 }
 
 /* A request with tools that the server refused for them: it does not do tool calling
- * (vLLM without --enable-auto-tool-choice, llama-server without --jinja). */
+ * (vLLM without --enable-auto-tool-choice answers 400; some llama-server builds without
+ * --jinja answer 500, which reaches here after the client's retries). */
 static int refused_tools(const struct call *c, const struct llm_result *res) {
-  return res->rc == AD_EHTTP && res->http_status >= 400 && res->http_status < 500 &&
-         json_object_get(c->body, "tools") && llm_error_about_tools(res->error);
+  return res->rc == AD_EHTTP && res->http_status >= 400 && json_object_get(c->body, "tools") &&
+         llm_error_about_tools(res->error);
 }
 
 /* Every request of the method needs tools: stop the run at once with one line that names
