@@ -56,7 +56,8 @@ static const struct opts_spec run_opts[] = {
     {"cache-from", "FILE", O_CACHE, "reuse answered model calls from another run store"},
     {"method", "M", O_METHOD,
      "agentic (default: the recipe's method:), self-instruct or\n"
-     "cot-self-instruct (one shot, same evaluation; docs/baselines.md)"},
+     "cot-self-instruct (one shot, same evaluation; docs/baselines.md),\n"
+     "or agent (the orchestrator calls tools; docs/agent.md)"},
     {"cot-k", "N", O_COTK,
      "cot-self-instruct: filter samples per example (default: the\n"
      "recipe's baselines.k, 4)"},

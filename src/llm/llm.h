@@ -120,6 +120,43 @@ struct llm_reply {
 int llm_reply_parse(const char *body, size_t len, struct llm_reply *out, char *err, size_t errlen);
 void llm_reply_release(struct llm_reply *r);
 
+/* ---- tool calling (OpenAI `tools` / `tool_calls`) ------------------------------------
+ * A request offers functions in llm_params.tools (llm_tool_def) with tool_choice; a reply
+ * may call them (llm_reply.tool_calls, read strictly with llm_tool_calls_parse); the
+ * conversation goes on with the assistant's message (llm_assistant_message) and one
+ * `role: tool` message per call (llm_tool_message). Everything a model sends is untrusted
+ * text: a name is only compared, the arguments are kept as the exact string sent. */
+#define LLM_MAX_TOOL_CALLS 16   /* calls in one reply */
+#define LLM_MAX_TOOL_NAME 64    /* bytes of a function name */
+#define LLM_MAX_TOOL_ID 128     /* bytes of a call id */
+#define LLM_MAX_TOOL_ARGS 65536 /* bytes of one call's arguments string */
+
+struct llm_tool_call {
+  char *id;        /* the call's id, as sent */
+  char *name;      /* the function's name, as sent (untrusted) */
+  char *arguments; /* the arguments string, as sent (untrusted; may not be JSON) */
+};
+
+/* {"type":"function","function":{"name","description","parameters"}}; parameters (a JSON
+ * Schema object) is taken. New reference. */
+json_t *llm_tool_def(const char *name, const char *description, json_t *parameters);
+/* Read a reply's tool_calls (NULL: none) strictly: an array of at most LLM_MAX_TOOL_CALLS
+ * objects, each with a non-empty string "id", "type" absent or "function", and a
+ * "function" object with a non-empty string "name" and a string "arguments", within the
+ * caps above. Returns 0 with *calls (owned, *n entries; NULL when 0), or AD_EPARSE with
+ * err naming the entry and field ("tool_calls[1].function.arguments: expected a string"). */
+int llm_tool_calls_parse(const json_t *tool_calls, struct llm_tool_call **calls, int *n, char *err,
+                         size_t errlen);
+void llm_tool_calls_free(struct llm_tool_call *calls, int n);
+/* The assistant message of a reply: {"role":"assistant","content":<text or null>,
+ * "tool_calls":[...]} (tool_calls left out when n is 0). New reference. */
+json_t *llm_assistant_message(const char *content, const struct llm_tool_call *calls, int n);
+/* {"role":"tool","tool_call_id":id,"content":content}. New reference. */
+json_t *llm_tool_message(const char *tool_call_id, const char *content);
+/* 1 when a server's error message says it does not take tools (vLLM without
+ * --enable-auto-tool-choice, llama.cpp without --jinja, a model without a tool template). */
+int llm_error_about_tools(const char *error);
+
 /* One attempt of one call, as reported to the attempt callback. */
 struct llm_attempt {
   int number;           /* 1-based */

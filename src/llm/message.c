@@ -6,6 +6,7 @@
 #include "llm/llm.h"
 #include "llm/retry.h"
 #include "util/buf.h"
+#include "util/jsonx.h"
 #include "util/mem.h"
 
 void llm_params_init(struct llm_params *p) {
@@ -203,4 +204,121 @@ void llm_reply_release(struct llm_reply *r) {
   free(r->finish_reason);
   free(r->model);
   memset(r, 0, sizeof *r);
+}
+
+/* ---- tool calling ------------------------------------------------------------------ */
+
+json_t *llm_tool_def(const char *name, const char *description, json_t *parameters) {
+  return json_pack("{s:s,s:{s:s,s:s,s:o}}", "type", "function", "function", "name", name,
+                   "description", description, "parameters", parameters);
+}
+
+void llm_tool_calls_free(struct llm_tool_call *calls, int n) {
+  for (int i = 0; calls && i < n; i++) {
+    free(calls[i].id);
+    free(calls[i].name);
+    free(calls[i].arguments);
+  }
+  free(calls);
+}
+
+/* A string member of o of at most cap bytes (and not empty unless allow_empty), copied
+ * into *out; else AD_EPARSE naming where.key. */
+static int tool_str(const json_t *o, const char *key, size_t cap, int allow_empty,
+                    const char *where, char **out, char *err, size_t errlen) {
+  const json_t *v = json_object_get(o, key);
+  if (!json_is_string(v)) {
+    ad_set_err(err, errlen, "%s.%s: expected a string", where, key);
+    return AD_EPARSE;
+  }
+  size_t len = json_string_length(v);
+  if ((!len && !allow_empty) || len > cap) {
+    ad_set_err(err, errlen, "%s.%s: expected %s of at most %zu bytes, got %zu", where, key,
+               allow_empty ? "a string" : "a non-empty string", cap, len);
+    return AD_EPARSE;
+  }
+  *out = dup_json_str(v);
+  return 0;
+}
+
+int llm_tool_calls_parse(const json_t *tool_calls, struct llm_tool_call **calls, int *n, char *err,
+                         size_t errlen) {
+  *calls = NULL;
+  *n = 0;
+  if (!tool_calls || json_is_null(tool_calls)) return 0;
+  if (!json_is_array(tool_calls)) {
+    ad_set_err(err, errlen, "tool_calls: expected an array");
+    return AD_EPARSE;
+  }
+  size_t count = json_array_size(tool_calls);
+  if (count > LLM_MAX_TOOL_CALLS) {
+    ad_set_err(err, errlen, "tool_calls: %zu calls in one reply, at most %d are taken", count,
+               LLM_MAX_TOOL_CALLS);
+    return AD_EPARSE;
+  }
+  if (!count) return 0;
+  struct llm_tool_call *c = xcalloc(count, sizeof *c);
+  for (size_t i = 0; i < count; i++) {
+    const json_t *tc = json_array_get(tool_calls, i);
+    char where[48];
+    snprintf(where, sizeof where, "tool_calls[%zu]", i);
+    const json_t *type = json_object_get(tc, "type");
+    const json_t *fn = json_object_get(tc, "function");
+    int rc = 0;
+    if (!json_is_object(tc)) {
+      ad_set_err(err, errlen, "%s: expected an object", where);
+      rc = AD_EPARSE;
+    } else if (type && !(json_is_string(type) && !strcmp(json_string_value(type), "function"))) {
+      ad_set_err(err, errlen, "%s.type: expected \"function\"", where);
+      rc = AD_EPARSE;
+    } else if (!json_is_object(fn)) {
+      ad_set_err(err, errlen, "%s.function: expected an object", where);
+      rc = AD_EPARSE;
+    } else {
+      char fwhere[64];
+      snprintf(fwhere, sizeof fwhere, "%s.function", where);
+      rc = tool_str(tc, "id", LLM_MAX_TOOL_ID, 0, where, &c[i].id, err, errlen);
+      if (!rc) rc = tool_str(fn, "name", LLM_MAX_TOOL_NAME, 0, fwhere, &c[i].name, err, errlen);
+      if (!rc)
+        rc = tool_str(fn, "arguments", LLM_MAX_TOOL_ARGS, 1, fwhere, &c[i].arguments, err, errlen);
+    }
+    if (rc) {
+      llm_tool_calls_free(c, (int)count);
+      return rc;
+    }
+  }
+  *calls = c;
+  *n = (int)count;
+  return 0;
+}
+
+json_t *llm_assistant_message(const char *content, const struct llm_tool_call *calls, int n) {
+  json_t *m = json_object();
+  json_object_set_new(m, "role", json_string("assistant"));
+  json_object_set_new(
+      m, "content", content && *content ? jx_string_lossy(content, strlen(content)) : json_null());
+  if (n > 0) {
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++)
+      json_array_append_new(
+          a,
+          json_pack("{s:o,s:s,s:{s:o,s:o}}", "id",
+                    jx_string_lossy(calls[i].id, strlen(calls[i].id)), "type", "function",
+                    "function", "name", jx_string_lossy(calls[i].name, strlen(calls[i].name)),
+                    "arguments", jx_string_lossy(calls[i].arguments, strlen(calls[i].arguments))));
+    json_object_set_new(m, "tool_calls", a);
+  }
+  return m;
+}
+
+json_t *llm_tool_message(const char *tool_call_id, const char *content) {
+  return json_pack("{s:s,s:o,s:o}", "role", "tool", "tool_call_id",
+                   jx_string_lossy(tool_call_id, strlen(tool_call_id)), "content",
+                   jx_string_lossy(content, strlen(content)));
+}
+
+int llm_error_about_tools(const char *error) {
+  if (!error) return 0;
+  return strcasestr(error, "tool") != NULL || strcasestr(error, "--jinja") != NULL ||
+         strcasestr(error, "function call") != NULL;
 }

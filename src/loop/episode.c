@@ -67,7 +67,7 @@ static int phase_of(enum ep_state s) {
 }
 
 /* A call's tag: what kind of call, for which phase and sample. */
-enum { CALL_ORCHESTRATOR = 1, CALL_CHALLENGER, CALL_QUALITY, CALL_SOLVER, CALL_JUDGE };
+enum { CALL_ORCHESTRATOR = 1, CALL_CHALLENGER, CALL_QUALITY, CALL_SOLVER, CALL_JUDGE, CALL_TURN };
 #define TAG(kind, ph, sample) (((kind) << 16) | ((ph) << 8) | (sample))
 #define TAG_KIND(t) ((t) >> 16)
 #define TAG_PHASE(t) (((t) >> 8) & 0xff)
@@ -103,6 +103,12 @@ struct episode {
   struct ep_sample samples[N_PH][ACCEPT_MAX_SAMPLES];
   int n_samples[N_PH]; /* samples requested */
   struct accept_stats stats;
+
+  /* a conversational method's round (method.h: the agent method's seam) */
+  int variant; /* seeds are drawn for this candidate (0: as usual) */
+  int turn_ok; /* the last orchestrator turn */
+  char *turn_content, *turn_finish, *turn_error;
+  json_t *turn_calls;
 };
 
 static void next(struct episode *ep, enum ep_state done) { ep->method->next(ep, done); }
@@ -112,6 +118,7 @@ static void next(struct episode *ep, enum ep_state done) { ep->method->next(ep, 
 static int is_verifiable(const struct episode *ep) { return ep->rc->task == CAND_TASK_VERIFIABLE; }
 
 static void sample_reset(struct ep_sample *s) {
+  free(s->met);
   free(s->answer);
   free(s->error);
   json_decref(s->judge_messages);
@@ -124,10 +131,8 @@ static void set_failure(struct episode *ep, const char *reason, const char *deta
   xset_str(&ep->fail_detail, detail);
 }
 
-static void round_reset(struct episode *ep) {
-  set_failure(ep, NULL, NULL);
-  xset_str(&ep->instructions, NULL);
-  xset_str(&ep->orch_error, NULL);
+/* Release the current candidate's state (what an ep_slot holds) and leave it empty. */
+static void cand_state_clear(struct episode *ep) {
   json_decref(ep->chal_messages);
   ep->chal_messages = NULL;
   xset_str(&ep->chal_raw, NULL);
@@ -143,6 +148,20 @@ static void round_reset(struct episode *ep) {
     ep->n_samples[p] = 0;
   }
   memset(&ep->stats, 0, sizeof ep->stats);
+}
+
+static void round_reset(struct episode *ep) {
+  set_failure(ep, NULL, NULL);
+  xset_str(&ep->instructions, NULL);
+  xset_str(&ep->orch_error, NULL);
+  cand_state_clear(ep);
+  ep->variant = 0;
+  ep->turn_ok = 0;
+  xset_str(&ep->turn_content, NULL);
+  xset_str(&ep->turn_finish, NULL);
+  xset_str(&ep->turn_error, NULL);
+  json_decref(ep->turn_calls);
+  ep->turn_calls = NULL;
   if (ep->mstate) {
     if (ep->method->reset) ep->method->reset(ep->mstate);
     memset(ep->mstate, 0, ep->method->state_size);
@@ -192,7 +211,8 @@ static void role_params(const struct episode *ep, enum recipe_role_id role, cons
   p->top_p = ro->top_p;
   p->max_tokens = ro->max_tokens;
   p->has_seed = 1;
-  p->seed = ep->env.seed(ep->env.data, ep->doc->id, ep->round, label, sample);
+  p->seed = ep->env.seed(ep->env.data, ep->doc->id, ep->round, label,
+                         sample + ep->variant * ACCEPT_MAX_SAMPLES);
   p->extra = ro->extra;
 }
 
@@ -635,7 +655,10 @@ static void on_judge(struct episode *ep, int ph, int i, const struct ep_reply *o
     for (int k = 0; k < n; k++) w[k] = ep->cand.rubric[k].weight;
     rc = score_parse_verdicts(out->content, len, n, met, err, sizeof err);
     if (!rc) score = score_rubric(w, met, n);
-    free(met);
+    free(s->met); /* the verdicts are kept with the sample (the agent's evaluate shows them) */
+    s->met = rc ? NULL : met;
+    s->n_met = rc ? 0 : n;
+    if (rc) free(met);
     free(w);
   }
   if (rc && !s->judge_repaired) {
@@ -907,6 +930,133 @@ void ep_end_round(struct episode *ep, const char *reason, const char *detail, in
   round_begin(ep);
 }
 
+/* ---- a conversation and candidate slots (method.h: the agent method's seam) ------------- */
+
+json_t *ep_orchestrator_messages(struct episode *ep, char *err, size_t errlen) {
+  const struct recipe_role *ro = &ep->rc->roles[RECIPE_ROLE_ORCHESTRATOR];
+  const struct tpl_prompt *pt = ep->cfg->orchestrator_tpl ? ep->cfg->orchestrator_tpl
+                                                          : &ro->prompt.tpl;
+  const tpl *sys = ep->cfg->orchestrator_tpl ? NULL : ro->system_prompt.tpl.user;
+  json_t *vars = base_vars(ep);
+  json_object_set_new(vars, "history", history_text(ep, 1));
+  json_t *given = recipe_role_filter_vars(RECIPE_ROLE_ORCHESTRATOR, ep->rc->task, vars);
+  json_t *messages = NULL;
+  int rc = tpl_prompt_render(pt, sys, given, 0, &messages, err, errlen);
+  json_decref(given);
+  json_decref(vars);
+  return rc ? NULL : messages;
+}
+
+void ep_converse(struct episode *ep, const json_t *messages, const json_t *tools, int turn) {
+  ep->state = EP_ORCHESTRATE;
+  set_failure(ep, NULL, NULL);
+  ep->turn_ok = 0;
+  xset_str(&ep->turn_content, NULL);
+  xset_str(&ep->turn_finish, NULL);
+  xset_str(&ep->turn_error, NULL);
+  json_decref(ep->turn_calls);
+  ep->turn_calls = NULL;
+  struct llm_params p;
+  role_params(ep, RECIPE_ROLE_ORCHESTRATOR, "agent", turn, &p);
+  json_t *choice = json_string("auto");
+  p.tools = tools;
+  p.tool_choice = choice;
+  json_t *body = llm_request_build(ep->rc->roles[RECIPE_ROLE_ORCHESTRATOR].model, messages, &p);
+  json_decref(choice);
+  if (!body) {
+    ep->turn_error = xstrdup("could not build the agent's request");
+    next(ep, EP_ORCHESTRATE);
+    return;
+  }
+  if (submit(ep, RECIPE_ROLE_ORCHESTRATOR, "agent", turn, TAG(CALL_TURN, 0, 0), body)) park(ep);
+}
+
+static void on_turn(struct episode *ep, const struct ep_reply *out) {
+  ep->turn_ok = out->ok;
+  if (out->ok) {
+    /* a turn must call a tool: a run whose agent keeps answering in prose stops (env) */
+    int usable = json_array_size(out->tool_calls) > 0;
+    reply_seen(ep, RECIPE_ROLE_ORCHESTRATOR, usable,
+               usable ? NULL
+                      : "the reply had no tool call (a server without a tool-call parser leaves "
+                        "them in the text; docs/agent.md)",
+               out->content ? out->content : "");
+    ep->turn_content = xstrdup(out->content ? out->content : "");
+    ep->turn_finish = out->finish_reason ? xstrdup(out->finish_reason) : NULL;
+    ep->turn_calls = out->tool_calls ? json_deep_copy(out->tool_calls) : NULL;
+  } else {
+    ep->turn_error = xstrdup(out->error ? out->error : "failed");
+  }
+  next(ep, EP_ORCHESTRATE);
+}
+
+struct ep_turn ep_turn(const struct episode *ep) {
+  struct ep_turn t = {ep->turn_ok, ep->turn_content ? ep->turn_content : "", ep->turn_calls,
+                      ep->turn_finish, ep->turn_error};
+  return t;
+}
+
+void ep_set_instructions(struct episode *ep, const char *text) {
+  xset_str(&ep->instructions, text);
+}
+
+void ep_set_variant(struct episode *ep, int variant) { ep->variant = variant; }
+
+struct ep_slot {
+  json_t *chal_messages;
+  char *chal_raw;
+  int repaired;
+  struct cand cand;
+  int have_cand;
+  struct score_qv qv;
+  int have_qv;
+  struct ep_sample samples[N_PH][ACCEPT_MAX_SAMPLES];
+  int n_samples[N_PH];
+  struct accept_stats stats;
+};
+
+/* Move the candidate state fields between the episode and a slot (dst gets src's; src is
+ * left empty). */
+#define SLOT_FIELDS(X) \
+  X(chal_messages)     \
+  X(chal_raw) X(repaired) X(cand) X(have_cand) X(qv) X(have_qv) X(samples) X(n_samples) X(stats)
+#define SLOT_MOVE(f)                       \
+  memcpy(&dst->f, &src->f, sizeof dst->f); \
+  memset(&src->f, 0, sizeof src->f);
+
+/* A numeric answer lives in the candidate's own answer_buf: point into the new copy. */
+#define SLOT_MOVE_ALL()                                                  \
+  do {                                                                   \
+    int own_answer = src->cand.reference_answer == src->cand.answer_buf; \
+    SLOT_FIELDS(SLOT_MOVE)                                               \
+    if (own_answer) dst->cand.reference_answer = dst->cand.answer_buf;   \
+  } while (0)
+
+struct ep_slot *ep_slot_take(struct episode *ep) {
+  struct ep_slot *dst = xcalloc(1, sizeof *dst);
+  struct episode *src = ep;
+  SLOT_MOVE_ALL();
+  return dst;
+}
+
+void ep_slot_put(struct episode *ep, struct ep_slot *s) {
+  cand_state_clear(ep);
+  struct episode *dst = ep;
+  struct ep_slot *src = s;
+  SLOT_MOVE_ALL();
+  free(s);
+}
+
+void ep_slot_free(struct ep_slot *s) {
+  if (!s) return;
+  if (s->have_cand) cand_release(&s->cand);
+  json_decref(s->chal_messages);
+  free(s->chal_raw);
+  for (int p = 0; p < N_PH; p++)
+    for (int i = 0; i < ACCEPT_MAX_SAMPLES; i++) sample_reset(&s->samples[p][i]);
+  free(s);
+}
+
 /* ---- life cycle and delivery ----------------------------------------------------------- */
 
 struct episode *ep_new(const struct ep_config *cfg, const struct ep_env *env,
@@ -944,6 +1094,7 @@ enum ep_state ep_deliver(struct episode *ep, int tag, const struct ep_reply *out
     case CALL_QUALITY: on_quality(ep, out); break;
     case CALL_SOLVER: on_solver(ep, ph, i, out); break;
     case CALL_JUDGE: on_judge(ep, ph, i, out); break;
+    case CALL_TURN: on_turn(ep, out); break;
     default: abort();
     }
   }

@@ -78,6 +78,8 @@ struct ep_call {
 struct ep_reply {
   int ok;                    /* 1: content is the model's reply */
   const char *content;       /* reply content ("" when none) */
+  const json_t *tool_calls;  /* when ok: the reply's tool_calls array as sent (untrusted), or
+                                NULL */
   const char *error;         /* when !ok and !set_aside: a one-line diagnosis, recorded as the
                           candidate's reason ("error:<role>") */
   int set_aside;             /* the call was not answered and must not count against the source:
@@ -116,7 +118,8 @@ struct ep_env {
   /* 1 when the run is stopping: the episode records the round in hand and parks. */
   int (*stopping)(void *data);
   /* Optional (may be NULL): told of every reply of a role that must return a shape
-   * (challenger, quality, judge) once the episode has decided it: usable, or not
+   * (challenger, quality, judge; the orchestrator's turns of a conversational method,
+   * which must call a tool) once the episode has decided it: usable, or not
    * (after its repair turn, when it had one) with why and the reply itself. The run
    * counts these to stop on a role that keeps failing (docs/loop.md). */
   void (*reply_seen)(void *data, enum recipe_role_id role, int usable, const char *why,
@@ -127,10 +130,12 @@ struct ep_env {
 struct ep_config {
   const struct recipe *rc;
   const struct method_ops *method;
-  const struct bl_params *filter;          /* the method's filter settings */
-  const struct tpl_prompt *challenger_tpl; /* NULL: the recipe's challenger prompt; else the
+  const struct bl_params *filter;            /* the method's filter settings */
+  const struct tpl_prompt *challenger_tpl;   /* NULL: the recipe's challenger prompt; else the
                                               method's own (no system_prompt override) */
-  const json_t *prompt_hashes;             /* role -> sha256, copied into every example */
+  const json_t *prompt_hashes;               /* role -> sha256, copied into every example */
+  const struct tpl_prompt *orchestrator_tpl; /* NULL: the recipe's orchestrator prompt; else
+                                                the method's own (the agent's, agent.md) */
 };
 
 /* A new episode for doc (borrowed; must outlive the episode). Never NULL (allocation

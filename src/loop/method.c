@@ -5,10 +5,7 @@
 #include <string.h>
 
 const struct method_ops *const method_table[] = {
-    &method_agentic,
-    &method_self_instruct,
-    &method_cot_self_instruct,
-    NULL,
+    &method_agentic, &method_self_instruct, &method_cot_self_instruct, &method_agent, NULL,
 };
 
 const struct method_ops *method_find(const char *name) {

@@ -16,6 +16,10 @@
  *   cot-self-instruct  the same with a reasoning challenger and the CoT-Self-Instruct
  *                      filter (RIP / Answer-Consistency) deciding what is kept
  *                      (method_oneshot.c)
+ *   agent              the data scientist as a tool-calling agent: one conversation per
+ *                      source in which the orchestrator model acts through tools (generate,
+ *                      check_quality, evaluate, submit, give_up) and the program holds the
+ *                      gate (method_agent.c, docs/agent.md)
  * A new method is one new file defining a `const struct method_ops` and one entry in
  * the table in method.c.
  *
@@ -41,16 +45,19 @@
 #include "recipe/recipe.h"
 
 struct method_ops {
-  const char *name;              /* as on the command line and in the records */
-  const char *challenger_prompt; /* NULL: the recipe's challenger prompt; else the stem of
+  const char *name;                /* as on the command line and in the records */
+  const char *challenger_prompt;   /* NULL: the recipe's challenger prompt; else the stem of
                                     the method's own, <stem>-<task>.md in the prompts folder */
-  int challenger_schema;         /* send the challenger response_format (when the endpoint
+  int challenger_schema;           /* send the challenger response_format (when the endpoint
                                     takes it); 0 for a challenger that reasons before its JSON */
-  int uses_orchestrator;         /* the orchestrator role takes part (recorded prompts) */
-  int baseline;                  /* a one-shot baseline: the gate is recorded, never looped on;
+  int uses_orchestrator;           /* the orchestrator role takes part (recorded prompts) */
+  const char *orchestrator_prompt; /* NULL: the recipe's orchestrator prompt; else the stem of
+                                      the method's own, <stem>.md in the prompts folder (the
+                                      method then needs roles.orchestrator) */
+  int baseline;                    /* a one-shot baseline: the gate is recorded, never looped on;
                                     the dataset keeps what the method's own rule keeps */
-  int max_rounds;                /* 0: the recipe's rounds_per_source */
-  size_t state_size;             /* bytes of per-episode method state (ep_method_state) */
+  int max_rounds;                  /* 0: the recipe's rounds_per_source */
+  size_t state_size;               /* bytes of per-episode method state (ep_method_state) */
   /* Release what the state holds and zero it: called when a round begins and when the
    * episode is freed. NULL when the state holds nothing to release. */
   void (*reset)(void *state);
@@ -79,6 +86,7 @@ json_t *method_identity(const struct method_ops *m, const struct bl_params *filt
 extern const struct method_ops method_agentic;
 extern const struct method_ops method_self_instruct;
 extern const struct method_ops method_cot_self_instruct;
+extern const struct method_ops method_agent;
 
 /* ---- steps: each runs asynchronously and ends in next(ep, <its state>) ---------- */
 
@@ -131,6 +139,8 @@ struct ep_sample {
   json_t *judge_messages;
   int judge_repaired; /* the judgement was invalid and a repair turn was asked for */
   int judge_invalid;  /* the judgement stayed invalid (the sample has an error) */
+  int *met;           /* rubric tasks: the judge's verdict per criterion (n_met of them), or NULL */
+  int n_met;
 };
 /* The samples of a phase (EP_WEAK, EP_STRONG, EP_FILTER) and their count. */
 const struct ep_sample *ep_samples(const struct episode *ep, enum ep_state phase, int *n);
@@ -138,5 +148,40 @@ const struct ep_sample *ep_samples(const struct episode *ep, enum ep_state phase
 const char *ep_first_error(const struct episode *ep, enum ep_state phase);
 /* The method's per-episode state (ops->state_size bytes, zeroed at each round). */
 void *ep_method_state(struct episode *ep);
+
+/* ---- conversations and several candidates in one round (the agent method's seam) -----
+ * A conversational method plays one round in which the orchestrator model talks to the
+ * program over several turns and several candidates are made, checked and evaluated by
+ * the steps above. The round's candidate state (candidate, quality verdict, samples,
+ * statistics) is the current candidate's: ep_slot_take() moves it out into a slot,
+ * ep_slot_put() moves a slot back in, so each step runs on the candidate put in. */
+
+/* The orchestrator's prompt (the method's own or the recipe's) rendered for this source:
+ * a new messages array, or NULL with a message in err (a template error). */
+json_t *ep_orchestrator_messages(struct episode *ep, char *err, size_t errlen);
+/* One orchestrator turn: messages (borrowed) with tools offered (tool_choice "auto"),
+ * seeded by turn. Ends in next(ep, EP_ORCHESTRATE); ep_turn() reads the reply. */
+void ep_converse(struct episode *ep, const json_t *messages, const json_t *tools, int turn);
+struct ep_turn {
+  int ok;                    /* 1: the model replied (content, tool_calls) */
+  const char *content;       /* "" when none */
+  const json_t *tool_calls;  /* as sent (untrusted), or NULL */
+  const char *finish_reason; /* or NULL */
+  const char *error;         /* when !ok: why */
+};
+/* The last turn's reply (borrowed, valid until the next step starts). */
+struct ep_turn ep_turn(const struct episode *ep);
+/* The instructions the next ep_challenge() passes to the challenger (copied; NULL: none). */
+void ep_set_instructions(struct episode *ep, const char *text);
+/* Draw the seeds of the next steps' calls for candidate `variant` (0: as every other
+ * method does), so candidates of one round get independent samples. */
+void ep_set_variant(struct episode *ep, int variant);
+struct ep_slot;
+/* Move the current candidate state out (the episode's is then empty, as at a round's
+ * start). Never NULL. */
+struct ep_slot *ep_slot_take(struct episode *ep);
+/* Move a slot's state back in (the slot is freed); the current state must be empty. */
+void ep_slot_put(struct episode *ep, struct ep_slot *s);
+void ep_slot_free(struct ep_slot *s);
 
 #endif

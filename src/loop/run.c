@@ -93,11 +93,13 @@ struct run {
 
   /* The method (loop/method.h) and what its episodes share. */
   const struct method_ops *method;
-  struct bl_params bl;          /* its filter settings (recipe's `baselines:` + options) */
-  struct tpl_prompt method_tpl; /* its own challenger prompt, when it has one */
-  char *method_prompt_path, *method_prompt_text;
-  size_t method_prompt_len;
-  char method_prompt_sha[65];
+  struct bl_params bl; /* its filter settings (recipe's `baselines:` + options) */
+  struct own_prompt {
+    struct tpl_prompt tpl;
+    char *path, *text;
+    size_t len;
+    char sha[65];
+  } method_chal, method_orch; /* its own challenger and orchestrator prompts, if any */
   struct ep_config ep_cfg;
   struct ep_env ep_env;
   char *output_folder, *store_path; /* effective */
@@ -229,6 +231,33 @@ static void resend_without_schema(struct run *r, struct call *c, const struct ll
     struct ep_reply out = {.set_aside = 1};
     call_deliver(c, &out);
   }
+}
+
+/* A request with tools that the server refused for them: it does not do tool calling
+ * (vLLM without --enable-auto-tool-choice answers 400; some llama-server builds without
+ * --jinja answer 500, which reaches here after the client's retries). */
+static int refused_tools(const struct call *c, const struct llm_result *res) {
+  return res->rc == AD_EHTTP && res->http_status >= 400 && json_object_get(c->body, "tools") &&
+         llm_error_about_tools(res->error);
+}
+
+/* Every request of the method needs tools: stop the run at once with one line that names
+ * the endpoint and the way out; the sources are set aside for a rerun. */
+static void on_refused_tools(struct run *r, const struct call *c, const struct llm_result *res) {
+  const struct recipe_role *ro = &r->rc->roles[c->role];
+  if (!r->sum->stopped) {
+    r->sum->stopped = 1;
+    snprintf(r->sum->stop_reason, sizeof r->sum->stop_reason,
+             "endpoint '%s' (model '%s') does not take tool calls (%s); --method %s needs a "
+             "server with tool calling (vLLM: --enable-auto-tool-choice --tool-call-parser ..., "
+             "llama-server: --jinja; docs/agent.md), or use --method agentic",
+             ro->endpoint, ro->model, res->error ? res->error : "refused", r->method->name);
+    log_error("%s", r->sum->stop_reason);
+    put_event(r, LOG_ERROR,
+              json_pack("{s:s,s:s,s:s}", "msg", "endpoint refused tools", "endpoint", ro->endpoint,
+                        "error", res->error ? res->error : ""));
+  }
+  r->stopping = 1;
 }
 
 /* Failed calls in a row (each after its own retries) that stop the run. */
@@ -393,9 +422,13 @@ static void on_done(void *ud, const struct llm_result *res) {
     check_schema_used(r, c, res->reply);
     out.ok = 1;
     out.content = res->reply->content ? res->reply->content : "";
+    out.tool_calls = res->reply->tool_calls;
     out.finish_reason = res->reply->finish_reason;
     out.completion_tokens = res->reply->completion_tokens;
   } else if (res->rc == AD_ECANCELED) {
+    out.set_aside = 1;
+  } else if (refused_tools(c, res)) {
+    on_refused_tools(r, c, res);
     out.set_aside = 1;
   } else if (infra_failure(res)) {
     on_infra_failure(r, c, res);
@@ -474,6 +507,7 @@ static void drain_ready(struct run *r) {
     if (llm_reply_parse(c->cached, c->cached_len, &rep, err, sizeof err) == 0) {
       out.ok = 1;
       out.content = rep.content ? rep.content : "";
+      out.tool_calls = rep.tool_calls;
       out.finish_reason = rep.finish_reason;
       out.completion_tokens = rep.completion_tokens;
     } else {
@@ -718,6 +752,13 @@ static int setup_method(struct run *r, char *err, size_t errlen) {
     ad_set_err(err, errlen, "unknown method '%s' (expected %s)", name, method_names());
     return AD_EINVAL;
   }
+  if (r->method->orchestrator_prompt && !rc->roles[RECIPE_ROLE_ORCHESTRATOR].present) {
+    ad_set_err(err, errlen,
+               "method %s needs roles.orchestrator: the tool-calling model that runs each "
+               "source's conversation (docs/agent.md)",
+               r->method->name);
+    return AD_EINVAL;
+  }
   snprintf(r->sum->method, sizeof r->sum->method, "%s", r->method->name);
   r->sum->baseline = r->method->baseline;
   /* The recipe's `baselines:` (defaults k 4, 0.5, 0.5), each overridden by
@@ -751,9 +792,11 @@ static int setup_method(struct run *r, char *err, size_t errlen) {
   return 0;
 }
 
-/* Load and compile the method's own challenger prompt, <stem>-<task>.md, from the
- * recipe's prompts folder (or the default one). */
-static int load_method_prompt(struct run *r, char *err, size_t errlen) {
+/* Load and compile one of the method's own prompts (the challenger's, <stem>-<task>.md,
+ * or the orchestrator's, <stem>.md) from the recipe's prompts folder (or the default
+ * one) into *pr, checked against the role's variables. */
+static int load_method_prompt(struct run *r, enum recipe_role_id role, struct own_prompt *pr,
+                              char *err, size_t errlen) {
   char dir[4096];
   const struct recipe *rc = r->rc;
   const char *name = r->method->name;
@@ -763,20 +806,19 @@ static int load_method_prompt(struct run *r, char *err, size_t errlen) {
                "method %s: the default prompts folder was not found (set AUTODATA_PROMPTS)", name);
     return AD_ENOTFOUND;
   }
-  r->method_prompt_path = xasprintf("%s/%s-%s.md", dir, r->method->challenger_prompt,
-                                    cand_task_name(rc->task));
-  int rc_ = fs_read_all(r->method_prompt_path, RECIPE_MAX_PROMPT_FILE, &r->method_prompt_text,
-                        &r->method_prompt_len);
+  if (role == RECIPE_ROLE_CHALLENGER)
+    pr->path = xasprintf("%s/%s-%s.md", dir, r->method->challenger_prompt,
+                         cand_task_name(rc->task));
+  else pr->path = xasprintf("%s/%s.md", dir, r->method->orchestrator_prompt);
+  int rc_ = fs_read_all(pr->path, RECIPE_MAX_PROMPT_FILE, &pr->text, &pr->len);
   if (rc_) {
-    ad_set_err(err, errlen, "method %s: cannot read its challenger prompt %s: %s", name,
-               r->method_prompt_path, ad_strerror(rc_));
+    ad_set_err(err, errlen, "method %s: cannot read its %s prompt %s: %s", name,
+               recipe_role_name(role), pr->path, ad_strerror(rc_));
     return rc_;
   }
-  sha256_hex(r->method_prompt_text, r->method_prompt_len, r->method_prompt_sha);
-  rc_ = tpl_prompt_compile(r->method_prompt_text, r->method_prompt_len, r->method_prompt_path,
-                           &r->method_tpl, err, errlen);
-  if (!rc_)
-    rc_ = recipe_check_prompt(rc, RECIPE_ROLE_CHALLENGER, &r->method_tpl, NULL, err, errlen);
+  sha256_hex(pr->text, pr->len, pr->sha);
+  rc_ = tpl_prompt_compile(pr->text, pr->len, pr->path, &pr->tpl, err, errlen);
+  if (!rc_) rc_ = recipe_check_prompt(rc, role, &pr->tpl, NULL, err, errlen);
   return rc_;
 }
 
@@ -865,7 +907,7 @@ static int check_identity(struct run *r, const json_t *row, const json_t *identi
 }
 
 /* The prompts this run uses, by role: what the method does not use is left out, and
- * a method's own challenger prompt replaces the recipe's. */
+ * a method's own challenger or orchestrator prompt replaces the recipe's. */
 static json_t *prompt_record(const struct run *r, int with_text) {
   json_t *prompts = json_object();
   for (int i = 0; i < RECIPE_N_ROLES; i++) {
@@ -876,11 +918,14 @@ static json_t *prompt_record(const struct run *r, int with_text) {
     const char *path = ro->prompt.path ? ro->prompt.path : "", *sha = ro->prompt.sha256;
     const char *text = ro->prompt.text;
     size_t len = ro->prompt.len;
-    if (r->method->challenger_prompt && i == RECIPE_ROLE_CHALLENGER) {
-      path = r->method_prompt_path;
-      sha = r->method_prompt_sha;
-      text = r->method_prompt_text;
-      len = r->method_prompt_len;
+    const struct own_prompt *own = NULL;
+    if (r->method->challenger_prompt && i == RECIPE_ROLE_CHALLENGER) own = &r->method_chal;
+    if (r->method->orchestrator_prompt && i == RECIPE_ROLE_ORCHESTRATOR) own = &r->method_orch;
+    if (own) {
+      path = own->path;
+      sha = own->sha;
+      text = own->text;
+      len = own->len;
     }
     if (!with_text) json_object_set_new(prompts, name, json_string(sha));
     else if (text)
@@ -1074,7 +1119,12 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
     log_warn("%zu invalid source records skipped (sources.on_invalid: skip); the first: %s",
              r.corpus.n_invalid, r.corpus.first_invalid);
   if ((rc_ = setup_method(&r, err, errlen))) goto out;
-  if (r.method->challenger_prompt && (rc_ = load_method_prompt(&r, err, errlen))) goto out;
+  if (r.method->challenger_prompt &&
+      (rc_ = load_method_prompt(&r, RECIPE_ROLE_CHALLENGER, &r.method_chal, err, errlen)))
+    goto out;
+  if (r.method->orchestrator_prompt &&
+      (rc_ = load_method_prompt(&r, RECIPE_ROLE_ORCHESTRATOR, &r.method_orch, err, errlen)))
+    goto out;
   r.concurrency = o->concurrency > 0 ? o->concurrency : rc->concurrency;
   if (r.concurrency < 1) r.concurrency = 1;
   /* The client before the store: a run that cannot start (a key not set, a bad header)
@@ -1082,8 +1132,12 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
   if ((rc_ = setup_llm(&r, err, errlen))) goto out;
   if ((rc_ = setup_store(&r, err, errlen))) goto out;
   r.live_progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
-  r.ep_cfg = (struct ep_config){
-      rc, r.method, &r.bl, r.method->challenger_prompt ? &r.method_tpl : NULL, r.prompt_hashes};
+  r.ep_cfg = (struct ep_config){rc,
+                                r.method,
+                                &r.bl,
+                                r.method->challenger_prompt ? &r.method_chal.tpl : NULL,
+                                r.prompt_hashes,
+                                r.method->orchestrator_prompt ? &r.method_orch.tpl : NULL};
   r.ep_env = (struct ep_env){&r,         env_submit,   env_seed,      env_schema_ok,
                              env_record, env_stopping, env_reply_seen};
   r.schema_no_json = xcalloc((size_t)rc->n_endpoints + 1, sizeof *r.schema_no_json);
@@ -1142,9 +1196,12 @@ out:
   json_decref(r.prompt_hashes);
   json_decref(r.no_schema);
   src_corpus_release(&r.corpus);
-  tpl_prompt_release(&r.method_tpl);
-  free(r.method_prompt_path);
-  free(r.method_prompt_text);
+  struct own_prompt *own[] = {&r.method_chal, &r.method_orch};
+  for (int i = 0; i < 2; i++) {
+    tpl_prompt_release(&own[i]->tpl);
+    free(own[i]->path);
+    free(own[i]->text);
+  }
   free(r.output_folder);
   free(r.store_path);
   sigaction(SIGINT, &old_int, NULL);

@@ -614,7 +614,8 @@ static const char *const k_roles[] = {"orchestrator", "challenger", "quality", "
                                       "strong",       "judge",      NULL};
 static const char *const k_accept[] = {"preset", "bounds", "short_circuit", "pass_threshold", NULL};
 static const char *const k_budgets[] = {
-    "rounds_per_source", "examples_per_source", "max_calls", "max_tokens", "max_cost", NULL};
+    "rounds_per_source", "examples_per_source", "max_calls", "max_tokens",
+    "max_cost",          "agent_steps",         NULL};
 static const char *const k_checks[] = {
     "max_context_chars", "min_context_chars", "leakage_ngram", "leakage_max_overlap", "rubric_min",
     "rubric_max",        "max_weight",        "dedup",         "verifiable_matcher",  NULL};
@@ -1150,6 +1151,7 @@ static void parse_budgets(struct ld *L, yaml_node_t *n) {
   struct recipe_budgets *b = &L->r->budgets;
   b->rounds_per_source = 5;
   b->examples_per_source = 1;
+  b->agent_steps = 40;
   if (!n || check_map(L, n, "budgets", k_budgets)) return;
   yaml_node_t *v;
   long long x;
@@ -1157,6 +1159,8 @@ static void parse_budgets(struct ld *L, yaml_node_t *n) {
     get_intv(L, v, "budgets.rounds_per_source", 1, 1000, &b->rounds_per_source);
   if ((v = map_get(L, n, "examples_per_source")))
     get_intv(L, v, "budgets.examples_per_source", 1, 1000, &b->examples_per_source);
+  if ((v = map_get(L, n, "agent_steps")))
+    get_intv(L, v, "budgets.agent_steps", 1, 10000, &b->agent_steps);
   if ((v = map_get(L, n, "max_calls")) && !get_int(L, v, "budgets.max_calls", 0, LLONG_MAX, &x))
     b->max_calls = x;
   if ((v = map_get(L, n, "max_tokens")) && !get_int(L, v, "budgets.max_tokens", 0, LLONG_MAX, &x))
@@ -1684,10 +1688,11 @@ json_t *recipe_to_json(const struct recipe *r) {
                                 "pass_threshold", r->accept.pass_threshold));
   const struct recipe_budgets *b = &r->budgets;
   json_object_set_new(root, "budgets",
-                      json_pack("{s:i, s:i, s:I, s:I, s:f}", "rounds_per_source",
+                      json_pack("{s:i, s:i, s:I, s:I, s:f, s:i}", "rounds_per_source",
                                 b->rounds_per_source, "examples_per_source", b->examples_per_source,
                                 "max_calls", (json_int_t)b->max_calls, "max_tokens",
-                                (json_int_t)b->max_tokens, "max_cost", b->max_cost));
+                                (json_int_t)b->max_tokens, "max_cost", b->max_cost, "agent_steps",
+                                b->agent_steps));
   const struct cand_checks *c = &r->checks;
   json_object_set_new(
       root, "checks",

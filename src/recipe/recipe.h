@@ -116,6 +116,7 @@ struct recipe_role {
 struct recipe_budgets {
   int rounds_per_source;   /* default 5 */
   int examples_per_source; /* default 1 */
+  int agent_steps;         /* method agent: tool calls per source; default 40 */
   int64_t max_calls;       /* 0 = none */
   int64_t max_tokens;      /* 0 = none */
   double max_cost;         /* 0 = none */

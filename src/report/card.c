@@ -182,7 +182,7 @@ struct card_data {
   size_t src_total, src_pending, src_progress, src_done, src_exhausted;
   /* the method */
   const char *method;        /* "agentic", "self-instruct", "cot-self-instruct", ... */
-  int baseline;              /* 1 for any method but agentic */
+  int baseline;              /* 1 for a one-shot baseline (any method but agentic and agent) */
   const json_t *method_info; /* the recorded {"name", "k", ...}, or NULL */
   size_t ex_passed_gate;     /* baselines: kept examples whose passed_gate is true */
   /* candidates */
@@ -196,6 +196,8 @@ struct card_data {
 };
 
 /* o[k] += by (an integer member, 0 when absent). */
+static int is_agent(const struct card_data *d) { return !strcmp(d->method, "agent"); }
+
 static void bump(json_t *o, const char *k, long long by) {
   json_object_set_new(o, k, json_integer(jx_int(o, k, 0) + by));
 }
@@ -343,7 +345,7 @@ static int collect(struct card_data *d, char *err, size_t n) {
   d->method = jx_str(d->method_info, "name");
   if (!d->method) d->method = jx_str(d->recipe, "method");
   if (!d->method) d->method = "agentic"; /* runs from before methods existed */
-  d->baseline = strcmp(d->method, "agentic") != 0;
+  d->baseline = strcmp(d->method, "agentic") != 0 && !is_agent(d);
   d->src_rounds = json_object();
   d->reasons = json_object();
   d->filter_reasons = json_object();
@@ -511,6 +513,27 @@ static void summary_baseline(struct cw *w, const struct card_data *d) {
        "licence and the model providers' terms allow before publishing.\n\n");
 }
 
+/* The agent method (docs/agent.md): how its conversations went, and its tools in full. */
+static void agent_method(struct cw *w, const struct card_data *d) {
+  outs(w,
+       "### The agent (method `agent`)\n\n"
+       "Per source document, the orchestrator model ran one conversation in which it acted "
+       "only through the tools below (OpenAI tool calls): it asked challengers for candidates "
+       "(`generate`), had them screened (`check_quality`), had the weak and strong solvers "
+       "answer and the judge score them (`evaluate`), and submitted one (`submit`) or gave "
+       "up. The program executed every tool, refused anything outside the definitions, and "
+       "applied the acceptance bounds below to every submitted candidate; no tool can change "
+       "a prompt, the sampling or the bounds. Its system prompt is the orchestrator's prompt "
+       "under Prompts; each conversation's tool calls, arguments and results are in "
+       "`candidates.jsonl` (`record.agent.trajectory`) and in the store.\n\n"
+       "Tool definitions sent with every turn:\n\n");
+  const json_t *tools = json_object_get(d->method_info, "tools");
+  char *text = tools ? json_dumps(tools, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+  if (text) fenced(w, "json", text);
+  else outs(w, "Not recorded.\n\n");
+  free(text);
+}
+
 static void summary(struct cw *w, const struct card_data *d) {
   const char *task = jx_str(d->recipe, "task");
   const char *method = d->method;
@@ -527,15 +550,25 @@ static void summary(struct cw *w, const struct card_data *d) {
   out(w, " with the Agentic Self-Instruct method (method: %s; run %lld, status %s).\n\n", method,
       (long long)d->run, jx_str(d->row, "status") ? jx_str(d->row, "status") : "unknown");
   if (goal) out(w, "Goal given to the agent: %s\n\n", goal);
+  if (is_agent(d))
+    outs(w,
+         "Per source document, an orchestrator model acting through tools (the agent below) had "
+         "challenger models propose examples, had them screened by programmatic checks and a "
+         "quality-verifier model, had a weak and a strong solver answer them several times "
+         "(each answer scored by a judge model) and submitted one; the program (never a model) "
+         "accepted a submitted example only when its scores met the acceptance bounds "
+         "below.\n\n");
+  else
+    outs(w,
+         "Per source document, an orchestrator model wrote instructions for a challenger model, "
+         "which proposed one example (context, question, reference answer and a weighted rubric, "
+         "or a question with a verifiable answer). Programmatic checks and a quality-verifier "
+         "model screened it; a weak and a strong solver model answered it several times without "
+         "seeing the rubric or reference; a judge model scored each answer. The program (never a "
+         "model) kept the example only when the scores met the acceptance bounds below; otherwise "
+         "the round's evidence went back to the orchestrator for another round, up to the round "
+         "budget.\n\n");
   outs(w,
-       "Per source document, an orchestrator model wrote instructions for a challenger model, "
-       "which proposed one example (context, question, reference answer and a weighted rubric, "
-       "or a question with a verifiable answer). Programmatic checks and a quality-verifier "
-       "model screened it; a weak and a strong solver model answered it several times without "
-       "seeing the rubric or reference; a judge model scored each answer. The program (never a "
-       "model) kept the example only when the scores met the acceptance bounds below; otherwise "
-       "the round's evidence went back to the orchestrator for another round, up to the round "
-       "budget.\n\n"
        "Files: `dataset.jsonl` (one accepted example per line, with its weak and strong scores "
        "and provenance: source id, rounds used, prompt hashes), `rejected.jsonl` (every rejected "
        "candidate with its reason and statistics) and the run store (every model call, round "
@@ -901,6 +934,7 @@ static void agent_section(struct cw *w, const struct card_data *d) {
     method_table(w, d);
   } else {
     outs(w, "## How it was made: the agent\n\n");
+    if (is_agent(d)) agent_method(w, d);
   }
   role_table(w, d);
   config_section(w, d);

@@ -224,7 +224,8 @@ static int resolve_keys(store *st, store_id run, struct call_scan *cs, json_t *r
 /* ---- samples: solver answers paired with their judgements ---- */
 
 static int is_single_role(const char *role) {
-  return !strcmp(role, "orchestrator") || !strcmp(role, "challenger") || !strcmp(role, "quality");
+  return !strcmp(role, "orchestrator") || !strcmp(role, "challenger") || !strcmp(role, "quality") ||
+         !strcmp(role, "agent"); /* the agent's turns: shown as its trajectory */
 }
 static int is_judge_role(const char *role) { return !strncmp(role, "judge", 5); }
 
@@ -635,6 +636,29 @@ static void print_sample(FILE *f, const json_t *s) {
   }
 }
 
+/* The agent method's conversation (docs/agent.md): each tool call and a line of its
+ * result; the candidate, samples and statistics below are the accepted candidate's and
+ * every candidate's (the trajectory says which was which). */
+static void print_agent(FILE *f, const json_t *agent) {
+  fprintf(f, "  agent:      %lld turns, %lld tool calls\n", jx_int(agent, "turns", 0),
+          jx_int(agent, "tool_calls", 0));
+  size_t i;
+  const json_t *t;
+  json_array_foreach(json_object_get(agent, "trajectory"), i, t) {
+    const char *tool = jx_str(t, "tool");
+    if (!tool) {
+      fprintf(f, "    turn %lld: %s\n", jx_int(t, "turn", 0),
+              jx_str(t, "problem") ? jx_str(t, "problem") : "no tool call");
+      continue;
+    }
+    char *res = json_dumps(json_object_get(t, "result"), JSON_COMPACT | JSON_PRESERVE_ORDER);
+    fprintf(f, "    turn %lld: %s %.200s\n      -> %.300s%s\n", jx_int(t, "turn", 0), tool,
+            jx_str(t, "arguments") ? jx_str(t, "arguments") : "", res ? res : "null",
+            res && strlen(res) > 300 ? "..." : "");
+    free(res);
+  }
+}
+
 /* " label 0.123", or " label -" for a statistic that was not measured (null) */
 static void print_stat(FILE *f, const char *label, const json_t *stats, const char *key) {
   const json_t *v = json_object_get(stats, key);
@@ -660,7 +684,9 @@ static void print_round(FILE *f, const json_t *rnd) {
   json_array_foreach(cands, i, rec) {
     if (json_array_size(cands) > 1) fprintf(f, " -- candidate %zu\n", i + 1);
     const json_t *ins = json_object_get(rec, "instructions");
-    if (jx_str(rec, "orchestrator_error"))
+    const json_t *agent = json_object_get(rec, "agent");
+    if (agent) print_agent(f, agent);
+    else if (jx_str(rec, "orchestrator_error"))
       fprintf(f, "  orchestrator: failed: %s\n", jx_str(rec, "orchestrator_error"));
     else if (json_is_string(ins) && *json_string_value(ins)) field(f, 2, "orchestrator:", ins);
     else fprintf(f, "  orchestrator: no instructions\n");

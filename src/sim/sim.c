@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "sim/world.h"
+#include "sim/world_agent.h"
 #include "util/buf.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
@@ -107,8 +108,42 @@ static int check_messages(const json_t *msgs, long long *chars, char *err, size_
       ad_set_err(err, errlen, "messages[%zu].content: must be a string, an array or null", i);
       return AD_EINVAL;
     }
+    const char *role = json_string_value(json_object_get(m, "role"));
+    if (!strcmp(role, "tool") && !json_is_string(json_object_get(m, "tool_call_id"))) {
+      ad_set_err(err, errlen, "messages[%zu]: a tool message needs a string 'tool_call_id'", i);
+      return AD_EINVAL;
+    }
+    const json_t *tc = json_object_get(m, "tool_calls");
+    if (tc && !json_is_null(tc) && !json_is_array(tc)) {
+      ad_set_err(err, errlen, "messages[%zu].tool_calls: must be an array", i);
+      return AD_EINVAL;
+    }
     *chars += (long long)content_chars(c);
   }
+  return 0;
+}
+
+/* Validate "tools" (absent, or an array of {"type":"function","function":{"name":...}}):
+ * 0, or AD_EINVAL with a message in err. *n gets the number of tools. */
+static int check_tools(const json_t *tools, size_t *n, char *err, size_t errlen) {
+  *n = 0;
+  if (!tools || json_is_null(tools)) return 0;
+  if (!json_is_array(tools)) {
+    ad_set_err(err, errlen, "'tools' must be an array");
+    return AD_EINVAL;
+  }
+  size_t i;
+  const json_t *t;
+  json_array_foreach(tools, i, t) {
+    const json_t *fn = json_object_get(t, "function");
+    const char *type = json_string_value(json_object_get(t, "type"));
+    if (!type || strcmp(type, "function") || !json_is_string(json_object_get(fn, "name"))) {
+      ad_set_err(err, errlen,
+                 "tools[%zu]: must be {\"type\": \"function\", \"function\": {\"name\": ...}}", i);
+      return AD_EINVAL;
+    }
+  }
+  *n = json_array_size(tools);
   return 0;
 }
 
@@ -185,8 +220,8 @@ static int put_int(struct buf *b, int64_t v) {
 
 #define PUT(lit) (rc = rc ? rc : buf_append(&b, lit, sizeof lit - 1))
 
-static char *write_reply(const char *id, const char *model, char **contents, long long n,
-                         int64_t pt, int64_t ct) {
+static char *write_reply(const char *id, const char *model, char **contents, json_t **calls,
+                         long long n, int64_t pt, int64_t ct) {
   struct buf b;
   buf_init(&b, AD_MAX_RESPONSE * 8);
   int rc = 0;
@@ -202,8 +237,14 @@ static char *write_reply(const char *id, const char *model, char **contents, lon
     PUT("{\"index\":");
     if (!rc) rc = put_int(&b, i);
     PUT(",\"message\":{\"role\":\"assistant\",\"content\":");
-    if (!rc) rc = put_str(&b, contents[i], strlen(contents[i]));
-    PUT("},\"logprobs\":null,\"finish_reason\":\"stop\"}");
+    if (calls[i] && !contents[i][0]) PUT("null");
+    else if (!rc) rc = put_str(&b, contents[i], strlen(contents[i]));
+    if (calls[i]) {
+      PUT(",\"tool_calls\":");
+      if (!rc) rc = jx_dump_buf(calls[i], &b, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    }
+    if (calls[i]) PUT("},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}");
+    else PUT("},\"logprobs\":null,\"finish_reason\":\"stop\"}");
   }
   PUT("],\"usage\":{\"prompt_tokens\":");
   if (!rc) rc = put_int(&b, pt);
@@ -220,8 +261,8 @@ static char *write_reply(const char *id, const char *model, char **contents, lon
  * has no "n". Returns 0, or with err set AD_EINVAL (malformed for the world) or
  * AD_ETOOBIG (a reply past its cap). */
 static int answer_choice(json_t *req, int i, uint64_t seed_base, const char *canon0,
-                         long long prompt_chars, char **content, int64_t *pt, int64_t *ct,
-                         char *err, size_t errlen) {
+                         long long prompt_chars, char **content, json_t **calls, int64_t *pt,
+                         int64_t *ct, char *err, size_t errlen) {
   json_t *r = req;
   int fresh = i > 0 || json_object_get(req, "n");
   if (fresh) {
@@ -232,8 +273,10 @@ static int answer_choice(json_t *req, int i, uint64_t seed_base, const char *can
                           json_integer((json_int_t)rng_derive(seed_base, "choice-%d", i)));
   }
   *content = NULL;
+  *calls = NULL;
   *pt = *ct = 0;
-  int rc = sim_world_answer(r, content, pt, ct, err, errlen);
+  int rc = sim_agent_answer(r, content, calls, pt, ct, err, errlen);
+  if (rc == 0) rc = sim_world_answer(r, content, pt, ct, err, errlen);
   if (rc == 0) {
     char *canon = fresh ? jx_dump_canonical(r) : NULL;
     const char *cs = fresh ? canon : canon0;
@@ -259,6 +302,7 @@ static void handle_chat(const char *body, size_t len, struct sim_response *out) 
   json_error_t jerr;
   json_t *req = json_loadb(body ? body : "", body ? len : 0, 0, &jerr);
   char **contents = NULL;
+  json_t **calls = NULL;
   char *canon = NULL;
   long long n = 1, done = 0;
   char err[512] = "";
@@ -296,6 +340,18 @@ static void handle_chat(const char *body, size_t len, struct sim_response *out) 
     }
     n = json_integer_value(nv);
   }
+  size_t n_tools;
+  if (check_tools(json_object_get(req, "tools"), &n_tools, err, sizeof err)) {
+    set_error(out, 400, "invalid_request_error", "%s", err);
+    goto cleanup;
+  }
+  if (n_tools && !sim_agent_model(model)) { /* as llama-server without --jinja answers */
+    set_error(out, 400, "invalid_request_error",
+              "model '%.200s' does not support tools (the sim's tool-calling models are "
+              "sim-agent and sim-hostile)",
+              model);
+    goto cleanup;
+  }
   if (json_is_true(json_object_get(req, "stream"))) {
     set_error(out, 400, "invalid_request_error",
               "'stream': true is not supported by the sim backend; send stream false");
@@ -304,6 +360,7 @@ static void handle_chat(const char *body, size_t len, struct sim_response *out) 
 
   canon = jx_dump_canonical(req);
   contents = xcalloc((size_t)n, sizeof *contents);
+  calls = xcalloc((size_t)n, sizeof *calls);
   char hex[33];
   hash128_hex(canon, strlen(canon), hex);
   uint64_t seed_base = json_is_integer(json_object_get(req, "seed"))
@@ -314,8 +371,8 @@ static void handle_chat(const char *body, size_t len, struct sim_response *out) 
   for (; done < n; done++) {
     int64_t pt, ct;
     err[0] = 0;
-    if (answer_choice(req, (int)done, seed_base, canon, chars, &contents[done], &pt, &ct, err,
-                      sizeof err)) {
+    if (answer_choice(req, (int)done, seed_base, canon, chars, &contents[done], &calls[done], &pt,
+                      &ct, err, sizeof err)) {
       set_error(out, 400, "invalid_request_error", "%s", err);
       goto cleanup;
     }
@@ -324,11 +381,15 @@ static void handle_chat(const char *body, size_t len, struct sim_response *out) 
   }
   char id[64];
   snprintf(id, sizeof id, "chatcmpl-sim%.24s", hex);
-  set_body(out, 200, write_reply(id, model, contents, n, prompt_tokens, completion_tokens));
+  set_body(out, 200, write_reply(id, model, contents, calls, n, prompt_tokens, completion_tokens));
 
 cleanup:
-  for (long long i = 0; contents && i <= done && i < n; i++) free(contents[i]);
+  for (long long i = 0; contents && i <= done && i < n; i++) {
+    free(contents[i]);
+    json_decref(calls[i]);
+  }
   free(contents);
+  free(calls);
   free(canon);
   json_decref(req);
 }

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "sim/facts.h"
+#include "sim/world_agent.h"
 #include "util/buf.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
@@ -266,6 +267,7 @@ int sim_world_params(const char *model, json_t **params, char *err, size_t errle
   double skill = 0;
   struct wparams par;
   *params = NULL;
+  if (sim_agent_model(model)) return sim_agent_params(model, params, err, errlen); /* agents */
   int kind = classify(model, &skill, &par, err, errlen);
   if (kind <= 0) return kind;
   json_t *o = json_object();

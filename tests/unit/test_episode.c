@@ -289,8 +289,8 @@ static void world_init(struct world *w, const char *extra, const char *task, con
     free(text);
     w->have_method_tpl = 1;
   }
-  w->cfg = (struct ep_config){w->rc, m, &w->bl, w->have_method_tpl ? &w->method_tpl : NULL,
-                              w->hashes};
+  w->cfg = (struct ep_config){w->rc,     m,   &w->bl, w->have_method_tpl ? &w->method_tpl : NULL,
+                              w->hashes, NULL};
   w->env = (struct ep_env){&w->f,       fake_submit,   fake_seed, fake_schema_ok,
                            fake_record, fake_stopping, NULL};
 }
@@ -912,8 +912,10 @@ Test(episode, method_table) {
   const char *const *names = method_name_list();
   cr_assert_str_eq(names[0], "agentic");
   cr_assert_str_eq(names[2], "cot-self-instruct");
-  cr_assert_null(names[3]);
-  cr_assert_str_eq(method_names(), "agentic, self-instruct or cot-self-instruct");
+  cr_assert_str_eq(names[3], "agent");
+  cr_assert_null(names[4]);
+  cr_assert_eq(method_find("agent"), &method_agent);
+  cr_assert_str_eq(method_names(), "agentic, self-instruct, cot-self-instruct or agent");
   struct bl_params p = {4, 0.5, 0.5};
   json_t *id = method_identity(&method_cot_self_instruct, &p);
   char *s = jx_dump_canonical(id);

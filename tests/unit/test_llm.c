@@ -1124,3 +1124,127 @@ Test(llm_reentry, cancel_all_from_an_attempt_that_will_retry) {
   json_decref(t.body);
   llm_client_free(t.c);
 }
+
+/* ------------------------------------------------------------ tool calling */
+
+Test(llm_tools, request_carries_tools_and_choice_and_key_covers_them) {
+  json_t *m = user_msgs("hi");
+  json_t *tools = json_array();
+  json_array_append_new(
+      tools, llm_tool_def("submit", "Submit a candidate",
+                          json_pack("{s:s,s:{s:{s:s}},s:[s]}", "type", "object", "properties", "id",
+                                    "type", "string", "required", "id")));
+  json_t *choice = json_string("auto");
+  struct llm_params p;
+  llm_params_init(&p);
+  p.tools = tools;
+  p.tool_choice = choice;
+  json_t *r = llm_request_build("m", m, &p);
+  cr_assert_not_null(r);
+  const json_t *t0 = json_array_get(json_object_get(r, "tools"), 0);
+  cr_assert_str_eq(jx_str(t0, "type"), "function");
+  cr_assert_str_eq(jx_str(json_object_get(t0, "function"), "name"), "submit");
+  cr_assert_str_eq(json_string_value(json_object_get(r, "tool_choice")), "auto");
+  /* the canonical text (the cache key's material) differs when only the tools differ */
+  char *a = jx_dump_canonical(r);
+  json_object_set_new(json_object_get(t0, "function"), "description", json_string("other"));
+  char *b = jx_dump_canonical(r);
+  cr_assert_str_neq(a, b);
+  free(a);
+  free(b);
+  json_decref(r);
+  /* tools must be an array */
+  p.tools = choice;
+  cr_assert_null(llm_request_build("m", m, &p));
+  json_decref(tools);
+  json_decref(choice);
+  json_decref(m);
+}
+
+Test(llm_tools, reply_tool_calls_parse_strictly) {
+  struct llm_reply r;
+  char err[256];
+  cr_assert_eq(
+      parse("{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+            "{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"generate\","
+            "\"arguments\":\"{\\\"n\\\": 2}\"}},"
+            "{\"id\":\"call_2\",\"function\":{\"name\":\"give_up\",\"arguments\":\"not json\"}}]},"
+            "\"finish_reason\":\"tool_calls\"}]}",
+            &r, err),
+      0, "%s", err);
+  cr_assert_str_eq(r.content, "");
+  struct llm_tool_call *c;
+  int n;
+  cr_assert_eq(llm_tool_calls_parse(r.tool_calls, &c, &n, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(n, 2);
+  cr_assert_str_eq(c[0].id, "call_1");
+  cr_assert_str_eq(c[0].name, "generate");
+  cr_assert_str_eq(c[0].arguments, "{\"n\": 2}");
+  cr_assert_str_eq(c[1].arguments, "not json", "arguments are kept as the text sent");
+  /* the conversation's messages */
+  json_t *am = llm_assistant_message("", c, n);
+  cr_assert(json_is_null(json_object_get(am, "content")));
+  const json_t *f1 = json_object_get(json_array_get(json_object_get(am, "tool_calls"), 1),
+                                     "function");
+  cr_assert_str_eq(jx_str(f1, "arguments"), "not json");
+  json_decref(am);
+  json_t *tm = llm_tool_message("call_2", "{\"ok\":true}");
+  cr_assert_str_eq(jx_str(tm, "role"), "tool");
+  cr_assert_str_eq(jx_str(tm, "tool_call_id"), "call_2");
+  json_decref(tm);
+  llm_tool_calls_free(c, n);
+  llm_reply_release(&r);
+  /* none */
+  cr_assert_eq(llm_tool_calls_parse(NULL, &c, &n, err, sizeof err), 0);
+  cr_assert_eq(n, 0);
+}
+
+static int tc_error(const char *json, char *err) {
+  json_t *v = json_loads(json, 0, NULL);
+  cr_assert_not_null(v, "%s", json);
+  struct llm_tool_call *c = NULL;
+  int n = 0;
+  int rc = llm_tool_calls_parse(v, &c, &n, err, 256);
+  cr_assert_null(c);
+  json_decref(v);
+  return rc;
+}
+
+Test(llm_tools, malformed_tool_calls_are_named) {
+  char err[256];
+  cr_assert_eq(tc_error("{}", err), AD_EPARSE);
+  cr_assert(strstr(err, "expected an array"), "%s", err);
+  cr_assert_eq(tc_error("[{\"function\":{\"name\":\"a\",\"arguments\":\"{}\"}}]", err), AD_EPARSE);
+  cr_assert(strstr(err, "tool_calls[0].id"), "%s", err);
+  cr_assert_eq(tc_error("[{\"id\":\"x\",\"function\":{\"name\":\"a\",\"arguments\":\"{}\"}},"
+                        "{\"id\":\"y\",\"function\":{\"name\":\"a\",\"arguments\":{}}}]",
+                        err),
+               AD_EPARSE);
+  cr_assert(strstr(err, "tool_calls[1].function.arguments: expected a string"), "%s", err);
+  cr_assert_eq(tc_error("[{\"id\":\"x\",\"type\":\"code\",\"function\":{\"name\":\"a\","
+                        "\"arguments\":\"{}\"}}]",
+                        err),
+               AD_EPARSE);
+  cr_assert(strstr(err, "tool_calls[0].type"), "%s", err);
+  cr_assert_eq(tc_error("[{\"id\":\"x\",\"function\":{\"name\":\"\",\"arguments\":\"{}\"}}]", err),
+               AD_EPARSE);
+  cr_assert(strstr(err, "function.name"), "%s", err);
+  /* too many calls in one reply */
+  char big[4096] = "[";
+  for (int i = 0; i <= LLM_MAX_TOOL_CALLS; i++)
+    snprintf(big + strlen(big), sizeof big - strlen(big),
+             "%s{\"id\":\"c%d\",\"function\":{\"name\":\"a\",\"arguments\":\"{}\"}}", i ? "," : "",
+             i);
+  strcat(big, "]");
+  cr_assert_eq(tc_error(big, err), AD_EPARSE);
+  cr_assert(strstr(err, "at most"), "%s", err);
+}
+
+Test(llm_tools, error_about_tools) {
+  cr_assert(llm_error_about_tools(
+      "server error: \"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser "
+      "to be set"));
+  cr_assert(llm_error_about_tools("tools param requires --jinja flag"));
+  cr_assert_not(llm_error_about_tools("maximum context length exceeded"));
+  cr_assert_not(llm_error_about_tools(NULL));
+}
