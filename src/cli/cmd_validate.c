@@ -163,6 +163,13 @@ static void print_summary(const struct recipe *r) {
       c->min_context_chars, c->max_context_chars, c->leakage_ngram, c->leakage_max_overlap,
       c->rubric_min, c->rubric_max, c->max_weight, yesno(c->dedup),
       score_matcher_name(r->verifiable_matcher));
+  if (c->signed_rubric)
+    printf(
+        "rubric      signed: %d..%d positive (weights 1..%d), %d..%d negative (weights "
+        "-%d..-1)%s\n",
+        c->positive_min, c->positive_max, c->max_weight, c->negative_min, c->negative_max,
+        c->max_weight, c->reasoning_skills ? ", reasoning_skills required" : "");
+  else if (c->reasoning_skills) printf("rubric      positive only, reasoning_skills required\n");
   printf("baselines   cot k %d, rip threshold %g, answer-consistency share %g\n", r->baselines.k,
          r->baselines.rip_threshold, r->baselines.ac_min_share);
   printf("output      %s  (store %s)\n", r->output_folder, r->store_path);

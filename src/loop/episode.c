@@ -176,11 +176,18 @@ static int submit(struct episode *ep, enum recipe_role_id role, const char *labe
 /* Variables every prompt may use. New reference. */
 static json_t *base_vars(const struct episode *ep) {
   const struct recipe *rc = ep->rc;
-  return json_pack("{s:s, s:s, s:s, s:i, s:s, s:b, s:i, s:i, s:i}", "source_title",
-                   ep->doc->title ? ep->doc->title : "", "source_text", ep->doc->text, "goal",
-                   rc->goal ? rc->goal : "", "round", ep->round, "task", cand_task_name(rc->task),
-                   "verifiable", is_verifiable(ep), "max_weight", rc->checks.max_weight,
-                   "rubric_min", rc->checks.rubric_min, "rubric_max", rc->checks.rubric_max);
+  json_t *v = json_pack("{s:s, s:s, s:s, s:i, s:s, s:b, s:i, s:i, s:i}", "source_title",
+                        ep->doc->title ? ep->doc->title : "", "source_text", ep->doc->text, "goal",
+                        rc->goal ? rc->goal : "", "round", ep->round, "task",
+                        cand_task_name(rc->task), "verifiable", is_verifiable(ep), "max_weight",
+                        rc->checks.max_weight, "rubric_min", rc->checks.rubric_min, "rubric_max",
+                        rc->checks.rubric_max);
+  const struct cand_checks *k = &rc->checks; /* the counts of each kind (signed rubrics) */
+  json_object_set_new(v, "positive_min", json_integer(k->positive_min));
+  json_object_set_new(v, "positive_max", json_integer(k->positive_max));
+  json_object_set_new(v, "negative_min", json_integer(k->negative_min));
+  json_object_set_new(v, "negative_max", json_integer(k->negative_max));
+  return v;
 }
 
 /* Sampling parameters of a role, with the seed of (label, sample). */
@@ -813,12 +820,9 @@ static json_t *example_record(const struct episode *ep, const char *example_id) 
     json_object_set_new(ex, "answer", json_string(c->reference_answer));
   } else {
     json_object_set_new(ex, "reference_answer", json_string(c->reference_answer));
-    json_t *rub = json_array();
-    for (int i = 0; i < c->n_rubric; i++)
-      json_array_append_new(rub, json_pack("{s:s,s:i}", "criterion", c->rubric[i].criterion,
-                                           "weight", c->rubric[i].weight));
-    json_object_set_new(ex, "rubric", rub);
+    json_object_set_new(ex, "rubric", cand_rubric_json(c));
   }
+  if (c->reasoning_skills) json_object_set(ex, "reasoning_skills", c->reasoning_skills);
   json_object_set_new(ex, "weak_scores", scores_json(ep->stats.weak, ep->stats.n_weak));
   json_object_set_new(ex, "strong_scores", scores_json(ep->stats.strong, ep->stats.n_strong));
   int w = ep->stats.n_weak > 0, st = ep->stats.n_strong > 0;

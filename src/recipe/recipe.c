@@ -616,8 +616,10 @@ static const char *const k_accept[] = {"preset", "bounds", "short_circuit", "pas
 static const char *const k_budgets[] = {
     "rounds_per_source", "examples_per_source", "max_calls", "max_tokens", "max_cost", NULL};
 static const char *const k_checks[] = {
-    "max_context_chars", "min_context_chars", "leakage_ngram", "leakage_max_overlap", "rubric_min",
-    "rubric_max",        "max_weight",        "dedup",         "verifiable_matcher",  NULL};
+    "max_context_chars",  "min_context_chars", "leakage_ngram",    "leakage_max_overlap",
+    "rubric_min",         "rubric_max",        "max_weight",       "dedup",
+    "verifiable_matcher", "rubric_preset",     "positive_min",     "positive_max",
+    "negative_min",       "negative_max",      "reasoning_skills", NULL};
 static const char *const k_baselines[] = {"k", "rip_threshold", "ac_min_share", NULL};
 static const char *const k_output[] = {"folder", "store", NULL};
 static const char *const v_task[] = {"rubric", "verifiable", NULL};
@@ -1170,6 +1172,31 @@ static void parse_checks(struct ld *L, yaml_node_t *n) {
   L->r->verifiable_matcher = SCORE_AUTO;
   if (!n || check_map(L, n, "checks", k_checks)) return;
   yaml_node_t *v;
+  if ((v = map_get(L, n, "rubric_preset"))) { /* first: the keys below override it */
+    static const char *const v_rubric[] = {"positive", "signed", NULL};
+    int p = get_enum(L, v, "checks.rubric_preset", v_rubric);
+    if (p >= 0) cand_rubric_preset(v_rubric[p], c);
+  }
+  if ((v = map_get(L, n, "positive_min")))
+    get_intv(L, v, "checks.positive_min", 0, 1000, &c->positive_min);
+  if ((v = map_get(L, n, "positive_max")))
+    get_intv(L, v, "checks.positive_max", 0, 1000, &c->positive_max);
+  if ((v = map_get(L, n, "negative_min")))
+    get_intv(L, v, "checks.negative_min", 0, 1000, &c->negative_min);
+  if ((v = map_get(L, n, "negative_max")))
+    get_intv(L, v, "checks.negative_max", 0, 1000, &c->negative_max);
+  if ((v = map_get(L, n, "reasoning_skills")))
+    get_bool(L, v, "checks.reasoning_skills", &c->reasoning_skills);
+  if (!c->signed_rubric && (c->negative_min > 0 || c->negative_max > 0))
+    err_at(L, n,
+           "checks: negative_min/negative_max need signed rubrics (rubric_preset: signed); a "
+           "positive rubric has no negative criteria");
+  if (c->positive_max > 0 && c->positive_min > c->positive_max)
+    err_at(L, n, "checks: positive_min (%d) is larger than positive_max (%d)", c->positive_min,
+           c->positive_max);
+  if (c->negative_max > 0 && c->negative_min > c->negative_max)
+    err_at(L, n, "checks: negative_min (%d) is larger than negative_max (%d)", c->negative_min,
+           c->negative_max);
   if ((v = map_get(L, n, "max_context_chars")))
     get_intv(L, v, "checks.max_context_chars", 0, INT_MAX, &c->max_context_chars);
   if ((v = map_get(L, n, "min_context_chars")))
@@ -1296,6 +1323,9 @@ static void load_prompts(struct ld *L) {
       }
     } else {
       const char *def = recipe_default_prompt_file((enum recipe_role_id)i, r->task);
+      if (r->task == CAND_TASK_RUBRIC && r->checks.signed_rubric &&
+          (i == RECIPE_ROLE_CHALLENGER || i == RECIPE_ROLE_JUDGE))
+        def = i == RECIPE_ROLE_JUDGE ? "judge-rubric-signed.md" : "challenger-rubric-signed.md";
       char *p = r->prompts_dir ? fs_join(r->prompts_dir, def) : NULL;
       if (!p || !is_file(p)) {
         err_pos(L, line, col,
@@ -1696,6 +1726,16 @@ json_t *recipe_to_json(const struct recipe *r) {
                 c->leakage_ngram, "leakage_max_overlap", c->leakage_max_overlap, "rubric_min",
                 c->rubric_min, "rubric_max", c->rubric_max, "max_weight", c->max_weight, "dedup",
                 c->dedup, "verifiable_matcher", score_matcher_name(r->verifiable_matcher)));
+  struct cand_checks dc;
+  cand_checks_default(&dc);
+  if (c->signed_rubric || c->reasoning_skills || c->positive_min != dc.positive_min ||
+      c->positive_max != dc.positive_max) /* only when set: older identities stay equal */
+    json_object_set_new(json_object_get(root, "checks"), "rubric_kinds",
+                        json_pack("{s:s, s:i, s:i, s:i, s:i, s:b}", "preset",
+                                  c->signed_rubric ? "signed" : "positive", "positive_min",
+                                  c->positive_min, "positive_max", c->positive_max, "negative_min",
+                                  c->negative_min, "negative_max", c->negative_max,
+                                  "reasoning_skills", c->reasoning_skills));
   const struct bl_params *bl = &r->baselines;
   json_object_set_new(root, "baselines",
                       json_pack("{s:i, s:f, s:f}", "k", bl->k, "rip_threshold", bl->rip_threshold,
@@ -1874,8 +1914,10 @@ int recipe_identity_diff(const json_t *old, const json_t *neu, const json_t *env
 static const char *const vars_orchestrator[] = {"task",  "verifiable", "goal", "source_title",
                                                 "round", "history",    NULL};
 static const char *const vars_challenger[] = {
-    "task",     "verifiable",   "goal",       "source_title", "source_text", "round",
-    "feedback", "instructions", "max_weight", "rubric_min",   "rubric_max",  NULL};
+    "task",         "verifiable",   "goal",         "source_title",
+    "source_text",  "round",        "feedback",     "instructions",
+    "max_weight",   "rubric_min",   "rubric_max",   "positive_min",
+    "positive_max", "negative_min", "negative_max", NULL};
 static const char *const vars_quality[] = {
     "task",           "verifiable", "goal",       "source_title", "source_text",
     "candidate_json", "max_weight", "rubric_min", "rubric_max",   NULL};
@@ -1924,9 +1966,14 @@ static json_t *sample_value(const struct recipe *r, const char *name) {
   if (!strcmp(name, "max_weight")) return json_integer(r->checks.max_weight);
   if (!strcmp(name, "rubric_min")) return json_integer(r->checks.rubric_min);
   if (!strcmp(name, "rubric_max")) return json_integer(r->checks.rubric_max);
+  if (!strcmp(name, "positive_min")) return json_integer(r->checks.positive_min);
+  if (!strcmp(name, "positive_max")) return json_integer(r->checks.positive_max);
+  if (!strcmp(name, "negative_min")) return json_integer(r->checks.negative_min);
+  if (!strcmp(name, "negative_max")) return json_integer(r->checks.negative_max);
   if (!strcmp(name, "task")) return json_string(cand_task_name(r->task));
   if (!strcmp(name, "rubric"))
-    return json_pack("[{s:i, s:i, s:s}]", "number", 1, "weight", 1, "criterion", "x");
+    return json_pack("[{s:i, s:i, s:s, s:s, s:b}]", "number", 1, "weight", 1, "criterion", "x",
+                     "category", "positive", "negative", 0);
   return json_string("x");
 }
 

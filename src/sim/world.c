@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "sim/facts.h"
+#include "sim/world_paper.h"
 #include "util/buf.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
@@ -705,6 +706,8 @@ static int challenger(struct wreq *w, struct buf *out) {
       o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "question_type", qt->type, "context", ctx.data,
                     "question", q.data, "reference_answer", ref.data, "rubric", rub);
     else json_decref(rub);
+    if (!rc && sim_paper_wants_negative(w->all.data)) /* a signed rubric (world_paper.c) */
+      rc = sim_paper_sign_rubric(r, o, pick, m);
   }
   buf_release(&q);
   buf_release(&ctx);
@@ -1012,11 +1015,8 @@ static int quality(struct wreq *w, struct buf *out) {
       size_t i;
       const json_t *it;
       if (json_is_array(rubric)) json_array_foreach(rubric, i, it) {
-          const json_t *wt = json_object_get(it, "weight");
           const char *crit = jx_str(it, "criterion");
-          if (!crit || !json_is_integer(wt) || json_integer_value(wt) < 1 ||
-              json_integer_value(wt) > 7)
-            malformed = 1;
+          if (!crit || !sim_paper_weight_ok(it)) malformed = 1;
           if (!crit || i >= MAX_CRITERIA) continue;
           size_t cl = strlen(crit);
           fname_t cn[2];
