@@ -35,6 +35,9 @@
 #ifndef AD_FEEDBACK_H
 #define AD_FEEDBACK_H
 
+#include <jansson.h>
+#include <stddef.h>
+
 #include "util/buf.h"
 
 #define FB_MAX_QUESTION 600
@@ -80,5 +83,23 @@ int fb_compose(struct buf *out, const struct fb_round *r, int n, const char *orc
  *   "Rounds so far: 3 (too easy: 1, failed on strong: 1, failed quality check: 1, other: 0)."
  * n == 0 writes "No earlier rounds for this source." Returns 0 or AD_ETOOBIG. */
 int fb_history(struct buf *out, const struct fb_round *r, int n);
+
+/* The challenger's repair turn: the user message that follows its unusable reply,
+ *   "Your reply could not be used: <problem>\nReply again with only the corrected JSON
+ *    object, with the same content and nothing before or after it."
+ * written into out[cap] (cut at cap, as snprintf). */
+void fb_repair_message(char *out, size_t cap, const char *problem);
+
+/* The judge's repair note, put before the judge's task in its repair turn: names the
+ * problem and restates the reply's shape (verifiable: {"correct", "reason"}; rubric:
+ * one verdict for each criterion 1..n). Written into out[cap] as snprintf. */
+void fb_judge_repair_note(char *out, size_t cap, int verifiable, int n, const char *problem);
+
+/* Every text the program itself writes into prompts, as specimens rendered by the
+ * functions above over fixed sample rounds (placeholders in <angle brackets>):
+ * {"feedback_block": {"text", "sha256"}, "orchestrator_history": ..., "challenger_repair":
+ *  ..., "judge_repair_rubric": ..., "judge_repair_verifiable": ...}. The run records it;
+ * the data card shows it with the hashes. New reference. */
+json_t *fb_program_texts(void);
 
 #endif

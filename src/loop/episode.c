@@ -378,10 +378,7 @@ static void repair(struct episode *ep, const char *problem) {
   json_array_append_new(messages, json_pack("{s:s,s:s}", "role", "assistant", "content",
                                             ep->chal_raw ? ep->chal_raw : ""));
   char msg[1024];
-  snprintf(msg, sizeof msg,
-           "Your reply could not be used: %s\nReply again with only the corrected JSON object, "
-           "with the same content and nothing before or after it.",
-           problem);
+  fb_repair_message(msg, sizeof msg, problem); /* the text is recorded (fb_program_texts) */
   json_array_append_new(messages, json_pack("{s:s,s:s}", "role", "user", "content", msg));
   struct llm_params p;
   role_params(ep, RECIPE_ROLE_CHALLENGER, "challenger_repair", 0, &p);
@@ -582,17 +579,7 @@ static void judge_repair(struct episode *ep, int ph, int i, const char *problem)
   json_t *last = json_array_get(messages, json_array_size(messages) - 1);
   const char *task = jx_str(last, "content");
   char note[1024];
-  if (is_verifiable(ep))
-    snprintf(note, sizeof note,
-             "NOTE: your previous judgement of this response could not be used: %s\nReply "
-             "with only the JSON object {\"correct\": true or false, \"reason\": \"...\"}.\n\n",
-             problem);
-  else
-    snprintf(note, sizeof note,
-             "NOTE: your previous judgement of this response could not be used: %s\nReply "
-             "with only the JSON object: exactly one verdict for each criterion from 1 to %d, "
-             "each with a boolean \"met\".\n\n",
-             problem, ep->cand.n_rubric);
+  fb_judge_repair_note(note, sizeof note, is_verifiable(ep), ep->cand.n_rubric, problem);
   char *text = xasprintf("%s%s", note, task ? task : "");
   json_object_set_new(last, "content", jx_string_lossy(text, strlen(text)));
   free(text);
