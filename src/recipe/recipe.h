@@ -121,6 +121,9 @@ struct recipe_budgets {
   double max_cost;         /* 0 = none */
 };
 
+/* budgets.rounds_per_source when the recipe does not say (docs/recipes.md, "Budgets"). */
+#define RECIPE_DEFAULT_ROUNDS 15
+
 struct recipe {
   /* Provenance */
   char *path;        /* as given */
