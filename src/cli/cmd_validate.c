@@ -170,6 +170,9 @@ static void print_summary(const struct recipe *r) {
         c->positive_min, c->positive_max, c->max_weight, c->negative_min, c->negative_max,
         c->max_weight, c->reasoning_skills ? ", reasoning_skills required" : "");
   else if (c->reasoning_skills) printf("rubric      positive only, reasoning_skills required\n");
+  if (c->overrides)
+    printf("overrides   max question %d chars, %d refused patterns\n",
+           c->overrides->max_question_chars, c->overrides->n);
   printf("baselines   cot k %d, rip threshold %g, answer-consistency share %g\n", r->baselines.k,
          r->baselines.rip_threshold, r->baselines.ac_min_share);
   printf("output      %s  (store %s)\n", r->output_folder, r->store_path);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "eval/extract.h"
+#include "eval/override.h"
 #include "util/err.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
@@ -538,6 +539,7 @@ int cand_check(const struct cand *c, const struct cand_checks *checks, const str
       }
     }
   }
+  if (override_check(checks->overrides, c->question, ctx, issue)) return AD_EINVAL;
   if (checks->dedup && seen && seen->hashes) {
     for (size_t i = 0; i < seen->n; i++) {
       if (seen->hashes[i] == c->question_hash) {

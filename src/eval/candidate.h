@@ -43,6 +43,8 @@
  *                   "check:context_length"  context outside [min, max] characters
  *                   "check:leakage"         reference answer leaks into the context
  *                   "check:duplicate"       question already seen for this source
+ *                   "check:question_length" overrides: the question is too long
+ *                   "check:pattern"         overrides: a refused pattern matches
  *
  * The message names the field / item and says what is expected, so it can go
  * straight into the challenger's feedback ("QV reason: <reason>: <message>").
@@ -57,6 +59,8 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct override_set;
 
 enum cand_task { CAND_TASK_RUBRIC = 0, CAND_TASK_VERIFIABLE = 1 };
 
@@ -81,6 +85,9 @@ struct cand_checks {
   int positive_min, positive_max; /* counts of positive criteria; default 1 and 0 (no bound) */
   int negative_min, negative_max; /* counts of negative criteria; default 0 and 0 (no bound) */
   int reasoning_skills;           /* 1: "reasoning_skills" is required (and in the schema) */
+  /* Programmatic overrides (override.h: maximum question length, refused patterns), checked
+   * after the others; borrowed from its owner (the recipe); NULL: none. */
+  const struct override_set *overrides;
 };
 void cand_checks_default(struct cand_checks *c);
 

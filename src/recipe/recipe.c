@@ -615,11 +615,15 @@ static const char *const k_roles[] = {"orchestrator", "challenger", "quality", "
 static const char *const k_accept[] = {"preset", "bounds", "short_circuit", "pass_threshold", NULL};
 static const char *const k_budgets[] = {
     "rounds_per_source", "examples_per_source", "max_calls", "max_tokens", "max_cost", NULL};
-static const char *const k_checks[] = {
-    "max_context_chars",  "min_context_chars", "leakage_ngram",    "leakage_max_overlap",
-    "rubric_min",         "rubric_max",        "max_weight",       "dedup",
-    "verifiable_matcher", "rubric_preset",     "positive_min",     "positive_max",
-    "negative_min",       "negative_max",      "reasoning_skills", NULL};
+static const char *const k_checks[] = {"max_context_chars",  "min_context_chars",
+                                       "leakage_ngram",      "leakage_max_overlap",
+                                       "rubric_min",         "rubric_max",
+                                       "max_weight",         "dedup",
+                                       "verifiable_matcher", "rubric_preset",
+                                       "positive_min",       "positive_max",
+                                       "negative_min",       "negative_max",
+                                       "reasoning_skills",   "max_question_chars",
+                                       "reject_patterns",    NULL};
 static const char *const k_baselines[] = {"k", "rip_threshold", "ac_min_share", NULL};
 static const char *const k_output[] = {"folder", "store", NULL};
 static const char *const v_task[] = {"rubric", "verifiable", NULL};
@@ -1169,6 +1173,50 @@ static void parse_budgets(struct ld *L, yaml_node_t *n) {
   if ((v = map_get(L, n, "max_cost"))) get_num(L, v, "budgets.max_cost", 0, 1e12, &b->max_cost);
 }
 
+/* checks.max_question_chars and checks.reject_patterns: the programmatic overrides
+ * (eval/override.h), compiled into the recipe's override set. */
+static void parse_overrides(struct ld *L, yaml_node_t *n) {
+  struct recipe *r = L->r;
+  yaml_node_t *v, *pl = map_get(L, n, "reject_patterns");
+  int maxq = 0, np = 0;
+  char *pats[OVERRIDE_MAX_PATTERNS];
+  if ((v = map_get(L, n, "max_question_chars")))
+    get_intv(L, v, "checks.max_question_chars", 0, INT_MAX, &maxq);
+  if (pl && pl->type != YAML_SEQUENCE_NODE) {
+    err_at(L, pl, "checks.reject_patterns: expected a list of regular expressions, got %s",
+           kind_name(pl));
+    pl = NULL;
+  }
+  int idx = 0;
+  for (yaml_node_item_t *it = pl ? pl->data.sequence.items.start : NULL;
+       pl && it < pl->data.sequence.items.top; it++, idx++) {
+    yaml_node_t *c = node(L, *it);
+    char ip[80], *text = NULL, err[300];
+    snprintf(ip, sizeof ip, "checks.reject_patterns[%d]", idx);
+    if (!c || get_str(L, c, ip, 0, &text)) continue;
+    if (np >= OVERRIDE_MAX_PATTERNS) {
+      err_at(L, c, "%s: more than %d patterns", ip, OVERRIDE_MAX_PATTERNS);
+      free(text);
+      break;
+    }
+    struct override_set one = {0};
+    const char *t1 = text;
+    if (override_compile(&one, &t1, 1, 0, err, sizeof err)) {
+      err_at(L, c, "%s: %s", ip, err);
+      free(text);
+      continue;
+    }
+    override_release(&one);
+    pats[np++] = text;
+  }
+  if (maxq > 0 || np > 0) {
+    char err[300];
+    if (!override_compile(&r->overrides, (const char *const *)pats, np, maxq, err, sizeof err))
+      r->checks.overrides = &r->overrides;
+  }
+  for (int i = 0; i < np; i++) free(pats[i]);
+}
+
 static void parse_checks(struct ld *L, yaml_node_t *n) {
   struct cand_checks *c = &L->r->checks;
   cand_checks_default(c); /* the defaults live with the checks themselves */
@@ -1200,6 +1248,7 @@ static void parse_checks(struct ld *L, yaml_node_t *n) {
   if (c->negative_max > 0 && c->negative_min > c->negative_max)
     err_at(L, n, "checks: negative_min (%d) is larger than negative_max (%d)", c->negative_min,
            c->negative_max);
+  parse_overrides(L, n);
   if ((v = map_get(L, n, "max_context_chars")))
     get_intv(L, v, "checks.max_context_chars", 0, INT_MAX, &c->max_context_chars);
   if ((v = map_get(L, n, "min_context_chars")))
@@ -1372,6 +1421,7 @@ static void free_prompt(struct recipe_prompt *p) {
 
 void recipe_free(struct recipe *r) {
   if (!r) return;
+  override_release(&r->overrides);
   free(r->path);
   free(r->dir);
   free(r->prompts_dir);
@@ -1729,6 +1779,14 @@ json_t *recipe_to_json(const struct recipe *r) {
                 c->leakage_ngram, "leakage_max_overlap", c->leakage_max_overlap, "rubric_min",
                 c->rubric_min, "rubric_max", c->rubric_max, "max_weight", c->max_weight, "dedup",
                 c->dedup, "verifiable_matcher", score_matcher_name(r->verifiable_matcher)));
+  if (c->overrides) { /* only when set: older identities stay equal */
+    json_t *pats = json_array();
+    for (int i = 0; i < c->overrides->n; i++)
+      json_array_append_new(pats, json_string(c->overrides->src[i]));
+    json_object_set_new(json_object_get(root, "checks"), "overrides",
+                        json_pack("{s:i, s:o}", "max_question_chars",
+                                  c->overrides->max_question_chars, "reject_patterns", pats));
+  }
   struct cand_checks dc;
   cand_checks_default(&dc);
   if (c->signed_rubric || c->reasoning_skills || c->positive_min != dc.positive_min ||

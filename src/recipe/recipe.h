@@ -31,6 +31,7 @@
 #include "eval/accept.h"
 #include "eval/baseline.h"
 #include "eval/candidate.h"
+#include "eval/override.h"
 #include "eval/score.h"
 #include "llm/llm.h"
 #include "prompt/template.h"
@@ -151,7 +152,9 @@ struct recipe {
   char accept_preset[32]; /* "" when bounds were listed or defaulted */
 
   struct recipe_budgets budgets;
-  struct cand_checks checks;             /* `checks:` (defaults: cand_checks_default) */
+  struct cand_checks checks;     /* `checks:` (defaults: cand_checks_default) */
+  struct override_set overrides; /* checks.max_question_chars, checks.reject_patterns (owned;
+                                    checks.overrides points here when any is set) */
   enum score_matcher verifiable_matcher; /* checks.verifiable_matcher; default SCORE_AUTO */
   struct bl_params baselines;            /* `baselines:` (defaults: bl_params_default); only
                                          cot-self-instruct reads them; `autodata run`'s

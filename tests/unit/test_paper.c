@@ -364,3 +364,90 @@ Test(signed_rubric, recipe_preset_overrides_and_prompts) {
   cr_assert(strstr(d.msgs[0], "rubric_preset"), "%s", d.msgs[0]);
   recipe_diag_release(&d);
 }
+
+/* ---- programmatic overrides (the legal pipeline's Layer 1) ---- */
+
+#include "eval/override.h"
+
+static const char *const LEGAL_PATTERNS[] = {
+    "court of appeals|supreme court of|in the case of|in re ", "you are an|act as|as a law clerk",
+    "(^|[^0-9])(18[0-9][0-9]|19[0-3][0-9])([^0-9]|$)"};
+
+Test(overrides, length_and_patterns_send_the_candidate_back_with_the_text) {
+  struct override_set o = {0};
+  char err[300];
+  cr_assert_eq(override_compile(&o, LEGAL_PATTERNS, 3, 60, err, sizeof err), 0, "%s", err);
+  struct cand_issue is;
+  memset(&is, 0, sizeof is);
+  cr_assert_eq(override_check(&o, "May the lessee withhold rent?", "A lease dispute.", &is), 0);
+  cr_assert_eq(override_check(NULL, "anything", "", &is), 0, "no overrides: nothing applies");
+  /* too long: the length and the limit */
+  cr_assert_eq(override_check(&o,
+                              "May the lessee withhold rent when the landlord fails to repair "
+                              "the heating for a whole winter?",
+                              "", &is),
+               AD_EINVAL);
+  cr_assert_eq(is.kind, CAND_CHECK);
+  cr_assert_str_eq(is.reason, "check:question_length");
+  cr_assert(strstr(is.message, "at most 60"), "%s", is.message);
+  /* a refused pattern: the matching text is shown, case-insensitively */
+  cr_assert_eq(override_check(&o, "What did the Court of Appeals decide?", "", &is), AD_EINVAL);
+  cr_assert_str_eq(is.reason, "check:pattern");
+  cr_assert(strstr(is.message, "\"Court of Appeals\""), "%s", is.message);
+  cr_assert(strstr(is.message, "the question matches"), "%s", is.message);
+  /* in the context too, and the pre-1940 year rule */
+  cr_assert_eq(override_check(&o, "Is the clause valid?", "A contract signed in 1923 says.", &is),
+               AD_EINVAL);
+  cr_assert(strstr(is.message, "the context matches"), "%s", is.message);
+  cr_assert(strstr(is.message, "1923"), "%s", is.message);
+  cr_assert_eq(override_check(&o, "Is the 1987 clause valid?", "", &is), 0, "1987 is allowed");
+  override_release(&o);
+  override_release(&o); /* idempotent */
+  /* a bad pattern is refused, naming it */
+  const char *bad[] = {"ok", "(unclosed"};
+  cr_assert_eq(override_compile(&o, bad, 2, 0, err, sizeof err), AD_EINVAL);
+  cr_assert(strstr(err, "pattern 2 '(unclosed'"), "%s", err);
+  cr_assert_eq(o.n, 0);
+}
+
+Test(overrides, candidates_and_recipes_use_them) {
+  struct override_set o = {0};
+  char err[300];
+  cr_assert_eq(override_compile(&o, LEGAL_PATTERNS, 3, 0, err, sizeof err), 0);
+  struct cand_checks ck;
+  cand_checks_default(&ck);
+  ck.overrides = &o;
+  const char *t =
+      "{\"context\": \"Background.\", \"question\": \"As a law clerk, what follows?\", "
+      "\"reference_answer\": \"It follows.\", \"rubric\": [{\"criterion\": \"a\", "
+      "\"weight\": 2}]}";
+  struct cand c;
+  struct cand_issue is;
+  cr_assert_eq(cand_parse(t, strlen(t), CAND_TASK_RUBRIC, &ck, NULL, &c, &is), AD_EINVAL);
+  cr_assert_str_eq(is.reason, "check:pattern");
+  cr_assert(strstr(is.message, "\"As a law clerk\""), "%s", is.message);
+  cand_release(&c);
+  override_release(&o);
+  /* the recipe compiles them and names a bad one by position */
+  struct recipe *r = NULL;
+  struct recipe_diag d = {0};
+  cr_assert_eq(load_with("checks: {max_question_chars: 1000, reject_patterns: ['in re ', "
+                         "'act as']}\n",
+                         &r, &d),
+               0, "%s", d.n ? d.msgs[0] : "");
+  cr_assert_not_null(r->checks.overrides);
+  cr_assert_eq(r->checks.overrides->n, 2);
+  cr_assert_eq(r->checks.overrides->max_question_chars, 1000);
+  json_t *j = recipe_to_json(r);
+  cr_assert_eq(json_array_size(json_object_get(
+                   json_object_get(json_object_get(j, "checks"), "overrides"), "reject_patterns")),
+               2);
+  json_decref(j);
+  recipe_free(r);
+  cr_assert_neq(load_with("checks: {reject_patterns: ['ok', '(x']}\n", &r, &d), 0);
+  cr_assert(strstr(d.msgs[0], "checks.reject_patterns[1]"), "%s", d.msgs[0]);
+  recipe_diag_release(&d);
+  cr_assert_eq(load_with("", &r, &d), 0);
+  cr_assert_null(r->checks.overrides);
+  recipe_free(r);
+}
