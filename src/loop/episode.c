@@ -67,7 +67,14 @@ static int phase_of(enum ep_state s) {
 }
 
 /* A call's tag: what kind of call, for which phase and sample. */
-enum { CALL_ORCHESTRATOR = 1, CALL_CHALLENGER, CALL_QUALITY, CALL_SOLVER, CALL_JUDGE };
+enum {
+  CALL_ORCHESTRATOR = 1,
+  CALL_CHALLENGER,
+  CALL_QUALITY,
+  CALL_SOLVER,
+  CALL_JUDGE,
+  CALL_EXTRACTOR
+};
 #define TAG(kind, ph, sample) (((kind) << 16) | ((ph) << 8) | (sample))
 #define TAG_KIND(t) ((t) >> 16)
 #define TAG_PHASE(t) (((t) >> 8) & 0xff)
@@ -86,7 +93,10 @@ struct episode {
   json_t *history; /* array of round summaries (feedback material) */
   uint64_t *seen;  /* normalised-question hashes of this source */
   size_t n_seen, cap_seen;
-  void *mstate; /* the method's state (method->state_size bytes) */
+  void *mstate;     /* the method's state (method->state_size bytes) */
+  char *extraction; /* the extractor's output (once per episode), NULL when none */
+  int extracted;    /* the extractor has judged the document */
+  int closing;      /* ep_end_source: the round in hand is the source's last */
 
   /* the current round */
   char *fail_reason, *fail_detail; /* the last step's failure; NULL when it succeeded */
@@ -352,6 +362,56 @@ static void on_orchestrator(struct episode *ep, const struct ep_reply *out) {
   next(ep, EP_ORCHESTRATE);
 }
 
+/* ---- EXTRACT: the two-stage challenger's first stage ---------------------------------- */
+
+void ep_extract(struct episode *ep) {
+  char err[512];
+  ep->state = EP_EXTRACT;
+  set_failure(ep, NULL, NULL);
+  json_t *vars = base_vars(ep);
+  json_t *body = build_request(ep, RECIPE_ROLE_EXTRACTOR, "extractor", 0, vars, NULL, err,
+                               sizeof err);
+  json_decref(vars);
+  if (!body) {
+    ep_end_round(ep, "error:extractor", err, 0); /* before any call: a template error */
+    return;
+  }
+  if (submit(ep, RECIPE_ROLE_EXTRACTOR, "extractor", 0, TAG(CALL_EXTRACTOR, 0, 0), body)) park(ep);
+}
+
+static void on_extractor(struct episode *ep, const struct ep_reply *out) {
+  static const char *const keys[] = {"suitable", NULL};
+  char err[512];
+  json_t *v = NULL;
+  if (!out->ok) {
+    set_failure(ep, "error:extractor", out->error);
+  } else if (truncated(ep, RECIPE_ROLE_EXTRACTOR, "extractor", out, err, sizeof err)) {
+    set_failure(ep, "truncated:extractor", err);
+  } else if (!(v = extract_json(out->content, strlen(out->content), keys, 0, err, sizeof err)) ||
+             !json_is_boolean(json_object_get(v, "suitable"))) {
+    set_failure(ep, "error:extractor_reply",
+                v ? "the extractor's reply has no boolean \"suitable\"" : err);
+  } else {
+    ep->extracted = 1;
+    const char *why = jx_str(v, "reason");
+    if (!json_is_true(json_object_get(v, "suitable"))) {
+      set_failure(ep, "unsuitable", why ? why : "the extractor found the document unsuitable");
+    } else {
+      const char *x = jx_str(v, "extraction");
+      xset_str(&ep->extraction, x ? x : "");
+    }
+  }
+  json_decref(v);
+  next(ep, EP_EXTRACT);
+}
+
+int ep_extracted(const struct episode *ep) { return ep->extracted; }
+
+void ep_end_source(struct episode *ep, const char *reason, const char *detail) {
+  ep->closing = 1;
+  ep_end_round(ep, reason, detail, 0);
+}
+
 /* ---- CHALLENGE and REPAIR ----------------------------------------------------------- */
 
 void ep_challenge(struct episode *ep) {
@@ -361,6 +421,7 @@ void ep_challenge(struct episode *ep) {
   json_t *vars = base_vars(ep);
   json_object_set_new(vars, "feedback", history_text(ep, 0));
   json_object_set_new(vars, "instructions", json_string(ep->instructions ? ep->instructions : ""));
+  json_object_set_new(vars, "extraction", json_string(ep->extraction ? ep->extraction : ""));
   json_t *body = build_request(ep, RECIPE_ROLE_CHALLENGER, "challenger", 0, vars,
                                &ep->chal_messages, err, sizeof err);
   json_decref(vars);
@@ -868,7 +929,8 @@ void ep_end_round(struct episode *ep, const char *reason, const char *detail, in
   if (ep->method->annotate) ep->method->annotate(ep, why, what, rec, ex);
   history_add(ep, why, what);
   int max_rounds = ep->method->max_rounds ? ep->method->max_rounds : rc->budgets.rounds_per_source;
-  int finished = ep->accepted >= rc->budgets.examples_per_source || ep->round >= max_rounds;
+  int finished = ep->accepted >= rc->budgets.examples_per_source || ep->round >= max_rounds ||
+                 ep->closing;
   struct ep_round_end e = {.source_id = ep->doc->id,
                            .round = ep->round,
                            .reason = why,
@@ -935,6 +997,7 @@ enum ep_state ep_deliver(struct episode *ep, int tag, const struct ep_reply *out
     case CALL_QUALITY: on_quality(ep, out); break;
     case CALL_SOLVER: on_solver(ep, ph, i, out); break;
     case CALL_JUDGE: on_judge(ep, ph, i, out); break;
+    case CALL_EXTRACTOR: on_extractor(ep, out); break;
     default: abort();
     }
   }
@@ -946,6 +1009,7 @@ void ep_free(struct episode *ep) {
   if (!ep) return;
   round_reset(ep);
   json_decref(ep->history);
+  free(ep->extraction);
   free(ep->seen);
   free(ep->mstate);
   free(ep);
@@ -953,7 +1017,7 @@ void ep_free(struct episode *ep) {
 
 static const char *const k_state_names[] = {"idle",     "orchestrate", "challenge", "repair",
                                             "quality",  "weak",        "strong",    "filter",
-                                            "finished", "parked"};
+                                            "finished", "parked",      "extract"};
 
 const char *ep_state_name(enum ep_state s) {
   return (unsigned)s < sizeof k_state_names / sizeof *k_state_names ? k_state_names[s] : "?";

@@ -85,6 +85,16 @@ extern const struct method_ops method_cot_self_instruct;
 /* The orchestrator analyses this source's earlier rounds and writes instructions for
  * the challenger. A failed call is recorded on the round; instructions stay empty. */
 void ep_orchestrate(struct episode *ep);
+/* The extractor (the recipe's optional `extractor` role, the first stage of a two-stage
+ * challenger) reads the source once per episode: {"suitable", "reason", "extraction"}. Its
+ * extraction goes to every later challenger prompt (`extraction`). Fails with "unsuitable"
+ * (the document cannot ground a question: end the source with ep_end_source), or
+ * "error:extractor" / "error:extractor_reply". */
+void ep_extract(struct episode *ep);
+/* 1 once the extractor has judged the document (suitable or not). */
+int ep_extracted(const struct episode *ep);
+/* End the round and the source: as ep_end_round with keep 0, and no round follows. */
+void ep_end_source(struct episode *ep, const char *reason, const char *detail);
 /* The challenger writes a candidate from the source, the instructions and the feedback
  * on earlier rounds; it is parsed and checked (with one repair turn when the reply does
  * not parse). Fails with "error:challenger", "parse_error" or "check:<name>" (in that

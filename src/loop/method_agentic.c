@@ -9,6 +9,7 @@
  * decide. An accepted candidate is the example; a rejected one feeds the next round.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "loop/method.h"
 
@@ -26,9 +27,16 @@ static void agentic_next(struct episode *ep, enum ep_state done) {
   char failed[128], detail[200];
   switch (done) {
   case EP_IDLE: /* round 1 has no history for the orchestrator to analyse */
-    if (ep_round(ep) > 1 && rc->roles[RECIPE_ROLE_ORCHESTRATOR].present) ep_orchestrate(ep);
+    if (rc->roles[RECIPE_ROLE_EXTRACTOR].present && !ep_extracted(ep)) ep_extract(ep);
+    else if (ep_round(ep) > 1 && rc->roles[RECIPE_ROLE_ORCHESTRATOR].present) ep_orchestrate(ep);
     else ep_challenge(ep);
     return;
+  case EP_EXTRACT: { /* an unsuitable document ends the source: nothing else is spent */
+    struct ep_failure f = ep_failure(ep);
+    if (f.reason && !strcmp(f.reason, "unsuitable")) ep_end_source(ep, f.reason, f.detail);
+    else if (!ended_on_failure(ep)) agentic_next(ep, EP_IDLE);
+    return;
+  }
   case EP_ORCHESTRATE: /* a failed orchestrator call is recorded; the round goes on */
     ep_challenge(ep);
     return;

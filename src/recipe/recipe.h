@@ -50,9 +50,10 @@ enum recipe_role_id {
   RECIPE_ROLE_WEAK,
   RECIPE_ROLE_STRONG,
   RECIPE_ROLE_JUDGE,
+  RECIPE_ROLE_EXTRACTOR, /* optional: the two-stage challenger's first stage (docs/recipes.md) */
   RECIPE_N_ROLES
 };
-/* "orchestrator", "challenger", "quality", "weak", "strong", "judge". */
+/* "orchestrator", "challenger", "quality", "weak", "strong", "judge", "extractor". */
 const char *recipe_role_name(enum recipe_role_id r);
 
 struct recipe_price {

@@ -520,6 +520,11 @@ static int had_role(const struct card_data *d, const char *role) {
 /* How a round went, naming only the roles the run had. */
 static void summary_roles(struct cw *w, const struct card_data *d) {
   int orch = had_role(d, "orchestrator"), qv = had_role(d, "quality");
+  if (had_role(d, "extractor"))
+    outs(w,
+         "Per source document, an extractor model first judged whether the document could "
+         "ground a question (an unsuitable one ended its source with reason `unsuitable`) "
+         "and extracted its key facts for the challenger. ");
   const char *matcher = jx_str(json_object_get(d->recipe, "checks"), "verifiable_matcher");
   int verifiable = jx_str(d->recipe, "task") && !strcmp(jx_str(d->recipe, "task"), "verifiable");
   int judge_model = !verifiable || (matcher && !strcmp(matcher, "llm"));

@@ -91,16 +91,17 @@ static const char *const DECOY_HARDEST[] = {"as hard as possible", "as difficult
 /* Decoys that sound useful and change nothing (documented; listed for the docs' sake). */
 static const char *const DECOY_NOOP[] = {"be creative", "think step by step", "high quality", NULL};
 
-enum wmodel { W_NONE = 0, W_CHALLENGER, W_ORCHESTRATOR, W_QUALITY, W_JUDGE, W_SOLVER };
+enum wmodel { W_NONE = 0, W_CHALLENGER, W_ORCHESTRATOR, W_QUALITY, W_JUDGE, W_SOLVER, W_EXTRACTOR };
 
 /* The world parameters a model name can set after '@' ("key=value,key=value"). */
 struct wparams {
-  double prior;   /* challenger: its one-shot target; orchestrator: its target before evidence */
-  double est;     /* sd of its (fixed, per fact) misjudgement of a fact's difficulty */
-  double conf;    /* weight of its prior against one feedback item */
-  double trust;   /* challenger: weight of the orchestrator's target against one feedback item */
-  double err;     /* judge: probability of a wrong verdict on a clear-cut criterion */
-  double lenient; /* judge: extra probability of passing a vague or long answer's criterion */
+  double prior;      /* challenger: its one-shot target; orchestrator: its target before evidence */
+  double est;        /* sd of its (fixed, per fact) misjudgement of a fact's difficulty */
+  double conf;       /* weight of its prior against one feedback item */
+  double trust;      /* challenger: weight of the orchestrator's target against one feedback item */
+  double err;        /* judge: probability of a wrong verdict on a clear-cut criterion */
+  double lenient;    /* judge: extra probability of passing a vague or long answer's criterion */
+  double unsuitable; /* extractor: probability of declaring a document unsuitable (world_paper.c) */
 };
 
 struct param_def {
@@ -121,6 +122,7 @@ static const struct param_def param_table[] = {
     {W_ORCHESTRATOR, "conf", WP(conf), 1.0, 0, 100},
     {W_JUDGE, "err", WP(err), 0.03, 0, 0.5},
     {W_JUDGE, "lenient", WP(lenient), 0.25, 0, 1},
+    {W_EXTRACTOR, "unsuitable", WP(unsuitable), 0.0, 0, 1},
 };
 #undef WP
 
@@ -231,7 +233,8 @@ static int classify(const char *model, double *skill, struct wparams *par, char 
   } names[] = {{"sim-challenger", W_CHALLENGER},
                {"sim-orchestrator", W_ORCHESTRATOR},
                {"sim-quality", W_QUALITY},
-               {"sim-judge", W_JUDGE}};
+               {"sim-judge", W_JUDGE},
+               {"sim-extractor", W_EXTRACTOR}};
   if (!strncmp(model, "sim-solver@", 11)) {
     char *end;
     double s = strtod(model + 11, &end);
@@ -1138,6 +1141,7 @@ int sim_world_answer(const json_t *request, char **content, int64_t *prompt_toke
   case W_QUALITY: rc = quality(&w, &reply); break;
   case W_JUDGE: rc = judge(&w, &reply); break;
   case W_SOLVER: rc = solver(&w, &reply); break;
+  case W_EXTRACTOR: rc = sim_paper_extractor(&w.rng, w.user.data, w.par.unsuitable, &reply); break;
   default: rc = AD_EINTERNAL; break;
   }
   if (rc) {

@@ -2,6 +2,7 @@
 #include "sim/world_paper.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -49,4 +50,29 @@ int sim_paper_weight_ok(const json_t *item) {
   if (w >= 1 && w <= 7) return 1;
   const char *cat = jx_str(item, "category");
   return w <= -1 && w >= -7 && cat && !strcmp(cat, "negative");
+}
+
+int sim_paper_extractor(struct rng *r, const char *user, double p_unsuitable, struct buf *out) {
+  struct sim_fact facts[64];
+  size_t nf = sim_facts_scan(user, strlen(user), SIM_STATE_EQ, facts, 64);
+  int unsuitable = rng_double(r) < p_unsuitable || nf == 0;
+  json_t *o;
+  if (unsuitable) {
+    o = json_pack("{s:b, s:s}", "suitable", 0, "reason",
+                  nf ? "the document is procedural: it reports no finding a question could rest on"
+                     : "the document states no quantity a question could rest on");
+  } else {
+    char x[160];
+    snprintf(x, sizeof x,
+             "The document reports %zu named quantities under its protocols; a question should "
+             "combine several of them.",
+             nf);
+    o = json_pack("{s:b, s:s, s:s}", "suitable", 1, "reason", "the document reports findings",
+                  "extraction", x);
+  }
+  char *t = json_dumps(o, JSON_COMPACT);
+  int rc = t ? buf_puts(out, t) : AD_EINVAL;
+  free(t);
+  json_decref(o);
+  return rc;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "sim/facts.h"
+#include "util/buf.h"
 #include "util/rng.h"
 
 /* 1 when the challenger's messages ask for negative rubric criteria ("negative
@@ -26,5 +27,13 @@ int sim_paper_sign_rubric(struct rng *r, json_t *o, struct sim_fact *const *pick
 /* The quality verifier's weight rule for one rubric item: an integer in 1..7, or in
  * -7..-1 with "category": "negative". */
 int sim_paper_weight_ok(const json_t *item);
+
+/* sim-extractor: the first stage of a two-stage challenger. Declares the document
+ * unsuitable with probability p_unsuitable (a draw seeded by the request, so fixed per
+ * document) or when it states no fact; else suitable, with an extraction that counts the
+ * document's facts without naming them (the writer reads the source itself; naming them would
+ * make every fact look "asked before" to the sim challenger). Reply:
+ * {"suitable": bool, "reason": "...", "extraction"?: "..."}. 0 or a buf error. */
+int sim_paper_extractor(struct rng *r, const char *user, double p_unsuitable, struct buf *out);
 
 #endif

@@ -74,6 +74,19 @@ set -- $sid
 check "legal twin: the next round's writer saw the matching text" \
   grep -q 'QV reason: check:pattern: the question matches the refused pattern' "$T/show.out"
 
+check "legal twin: unsuitable documents end at once (one round, the extractor's call only)" python3 -c "
+import json, collections
+rows = [json.loads(l) for l in open('$T/legal/candidates.jsonl')]
+by = collections.defaultdict(list)
+for r in rows: by[r['source_id']].append(r)
+uns = [s for s, rs in by.items() if any(r['reason'] == 'unsuitable' for r in rs)]
+assert uns, 'no unsuitable document in the twin'
+for s in uns:
+    assert len(by[s]) == 1 and by[s][0]['record']['candidate'] is None, s
+"
+check "legal twin: the extractor ran once per source" bash -c \
+  "'$AUTODATA' status --store '$T/legal/store.db' --json | python3 -c \"import json,sys; j=json.load(sys.stdin); sys.exit(0 if j['calls']['by_role']['extractor']['ok']==15 else 1)\""
+check "legal twin: the writer got the extraction" grep -q "What the extractor found in the source" "$T/show.out"
 check "math twin: every example meets the exact-count gate over 4 + 4" python3 -c "
 import json
 for line in open('$T/math/dataset.jsonl'):
