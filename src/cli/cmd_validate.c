@@ -127,7 +127,7 @@ static void print_summary(const struct recipe *r) {
   printf("roles\n");
   for (int i = 0; i < RECIPE_N_ROLES; i++) {
     const struct recipe_role *ro = &r->roles[i];
-    if (!ro->present && i == RECIPE_ROLE_EXTRACTOR) continue; /* optional, rarely used */
+    if (!ro->present && i >= RECIPE_ROLE_EXTRACTOR) continue; /* optional, rarely used */
     if (!ro->present) {
       printf("  %-13s (off)\n", recipe_role_name((enum recipe_role_id)i));
       continue;

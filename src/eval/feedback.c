@@ -27,7 +27,8 @@ enum fb_group fb_group_of(const char *v) {
   if (strcmp(v, "too_hard") == 0 || strcmp(v, "failed_on_strong") == 0 || strcmp(v, "no_gap") == 0)
     return FB_FAILED_ON_STRONG;
   if (strncmp(v, "parse_error", 11) == 0 || strncmp(v, "check:", 6) == 0 ||
-      strncmp(v, "quality:", 8) == 0 || strncmp(v, "schema", 6) == 0)
+      strncmp(v, "quality:", 8) == 0 || strncmp(v, "schema", 6) == 0 ||
+      strncmp(v, "loop_judge:", 11) == 0)
     return FB_QUALITY;
   return FB_NONE;
 }

@@ -23,7 +23,7 @@
  *   "too_hard", "failed_on_strong", "no_gap" -> FAILED ON STRONG (too_hard is a
  *       weak answer scoring 0 before the strong solver ran: the line then reads
  *       "weak avg: 20%, strong avg: n/a, gap: n/a")
- *   "parse_error", "check:*", "quality:*", "schema*" -> FAILED QUALITY CHECK
+ *   "parse_error", "check:*", "quality:*", "schema*", "loop_judge:*" -> FAILED QUALITY CHECK
  *   NULL, "", "accepted", anything else (e.g. infrastructure errors) -> omitted
  * Question text is put on one line (runs of whitespace -> one space) and cut to
  * FB_MAX_QUESTION bytes on a UTF-8 boundary with "…". A missing question_type

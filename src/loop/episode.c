@@ -73,7 +73,8 @@ enum {
   CALL_QUALITY,
   CALL_SOLVER,
   CALL_JUDGE,
-  CALL_EXTRACTOR
+  CALL_EXTRACTOR,
+  CALL_LOOP_JUDGE
 };
 #define TAG(kind, ph, sample) (((kind) << 16) | ((ph) << 8) | (sample))
 #define TAG_KIND(t) ((t) >> 16)
@@ -93,10 +94,11 @@ struct episode {
   json_t *history; /* array of round summaries (feedback material) */
   uint64_t *seen;  /* normalised-question hashes of this source */
   size_t n_seen, cap_seen;
-  void *mstate;     /* the method's state (method->state_size bytes) */
-  char *extraction; /* the extractor's output (once per episode), NULL when none */
-  int extracted;    /* the extractor has judged the document */
-  int closing;      /* ep_end_source: the round in hand is the source's last */
+  void *mstate;      /* the method's state (method->state_size bytes) */
+  char *extraction;  /* the extractor's output (once per episode), NULL when none */
+  int extracted;     /* the extractor has judged the document */
+  int closing;       /* ep_end_source: the round in hand is the source's last */
+  char *loop_reason; /* the loop judge's reason this round */
 
   /* the current round */
   char *fail_reason, *fail_detail; /* the last step's failure; NULL when it succeeded */
@@ -153,6 +155,7 @@ static void round_reset(struct episode *ep) {
     ep->n_samples[p] = 0;
   }
   memset(&ep->stats, 0, sizeof ep->stats);
+  xset_str(&ep->loop_reason, NULL);
   if (ep->mstate) {
     if (ep->method->reset) ep->method->reset(ep->mstate);
     memset(ep->mstate, 0, ep->method->state_size);
@@ -406,6 +409,74 @@ static void on_extractor(struct episode *ep, const struct ep_reply *out) {
 }
 
 int ep_extracted(const struct episode *ep) { return ep->extracted; }
+
+/* ---- LOOP_JUDGE: accept or improve, a statistic the bounds may require ------------------ */
+
+void ep_loop_judge(struct episode *ep) {
+  char err[512];
+  ep->state = EP_LOOP_JUDGE;
+  set_failure(ep, NULL, NULL);
+  json_t *vars = base_vars(ep);
+  json_t *cj = cand_to_json(&ep->cand);
+  char *cs = json_dumps(cj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_decref(cj);
+  json_object_set_new(vars, "candidate_json", json_string(cs ? cs : "{}"));
+  free(cs);
+  /* the evaluation: the scores, and one weak and one strong answer */
+  struct buf b = BUF_INIT;
+  const struct accept_stats *s = &ep->stats;
+  int brc = buf_printf(
+      &b, "weak avg: %.0f%% over %d answers, strong avg: %.0f%% over %d answers, gap: %.0f%%",
+      s->weak_mean * 100, s->n_weak, s->strong_mean * 100, s->n_strong, s->gap * 100);
+  for (int ph = PH_WEAK; ph <= PH_STRONG && !brc; ph++)
+    for (int i = 0; i < ep->n_samples[ph]; i++)
+      if (ep->samples[ph][i].answer) {
+        const char *a = ep->samples[ph][i].answer;
+        size_t len = strlen(a);
+        brc = buf_printf(&b, "\n\nA %s answer (%.0f%%):\n%.*s", k_phases[ph].label,
+                         ep->samples[ph][i].score * 100, (int)(len > 1500 ? 1500 : len), a);
+        break;
+      }
+  json_object_set_new(vars, "evaluation", jx_string_lossy(buf_str(&b), strlen(buf_str(&b))));
+  buf_release(&b);
+  json_t *body = build_request(ep, RECIPE_ROLE_LOOP_JUDGE, "loop_judge", 0, vars, NULL, err,
+                               sizeof err);
+  json_decref(vars);
+  if (!body) {
+    ep_end_round(ep, "error:loop_judge", err, 0); /* before any call: a template error */
+    return;
+  }
+  if (submit(ep, RECIPE_ROLE_LOOP_JUDGE, "loop_judge", 0, TAG(CALL_LOOP_JUDGE, 0, 0), body))
+    park(ep);
+}
+
+static void on_loop_judge(struct episode *ep, const struct ep_reply *out) {
+  static const char *const keys[] = {"verdict", NULL};
+  char err[512];
+  json_t *v = NULL;
+  const char *verdict = NULL;
+  if (!out->ok) {
+    set_failure(ep, "error:loop_judge", out->error);
+  } else if (truncated(ep, RECIPE_ROLE_LOOP_JUDGE, "loop judge", out, err, sizeof err)) {
+    set_failure(ep, "truncated:loop_judge", err);
+  } else if (!(v = extract_json(out->content, strlen(out->content), keys, 0, err, sizeof err)) ||
+             !(verdict = jx_str(v, "verdict")) ||
+             (strcmp(verdict, "accept") && strcmp(verdict, "improve"))) {
+    set_failure(ep, "error:loop_judge_reply",
+                v ? "the loop judge's \"verdict\" must be \"accept\" or \"improve\"" : err);
+  } else {
+    ep->stats.loop_judged = 1;
+    ep->stats.loop_accept = strcmp(verdict, "accept") ? 0.0 : 1.0;
+    const char *why = jx_str(v, "reason");
+    xset_str(&ep->loop_reason, why ? why : "");
+  }
+  json_decref(v);
+  next(ep, EP_LOOP_JUDGE);
+}
+
+const char *ep_loop_reason(const struct episode *ep) {
+  return ep->loop_reason ? ep->loop_reason : "";
+}
 
 void ep_end_source(struct episode *ep, const char *reason, const char *detail) {
   ep->closing = 1;
@@ -794,6 +865,7 @@ static json_t *stats_json(const struct accept_stats *s) {
   NUM(strong_max, st);
   NUM(gap, w && st);
 #undef NUM
+  if (s->loop_judged) json_object_set_new(o, "loop_accept", json_integer((int)s->loop_accept));
   json_object_set_new(o, "weak_correct", json_integer(s->weak_correct));
   json_object_set_new(o, "strong_correct", json_integer(s->strong_correct));
   return o;
@@ -998,6 +1070,7 @@ enum ep_state ep_deliver(struct episode *ep, int tag, const struct ep_reply *out
     case CALL_SOLVER: on_solver(ep, ph, i, out); break;
     case CALL_JUDGE: on_judge(ep, ph, i, out); break;
     case CALL_EXTRACTOR: on_extractor(ep, out); break;
+    case CALL_LOOP_JUDGE: on_loop_judge(ep, out); break;
     default: abort();
     }
   }
@@ -1010,6 +1083,7 @@ void ep_free(struct episode *ep) {
   round_reset(ep);
   json_decref(ep->history);
   free(ep->extraction);
+  free(ep->loop_reason);
   free(ep->seen);
   free(ep->mstate);
   free(ep);
@@ -1017,7 +1091,7 @@ void ep_free(struct episode *ep) {
 
 static const char *const k_state_names[] = {"idle",     "orchestrate", "challenge", "repair",
                                             "quality",  "weak",        "strong",    "filter",
-                                            "finished", "parked",      "extract"};
+                                            "finished", "parked",      "extract",   "loop_judge"};
 
 const char *ep_state_name(enum ep_state s) {
   return (unsigned)s < sizeof k_state_names / sizeof *k_state_names ? k_state_names[s] : "?";

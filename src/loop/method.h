@@ -91,6 +91,13 @@ void ep_orchestrate(struct episode *ep);
  * (the document cannot ground a question: end the source with ep_end_source), or
  * "error:extractor" / "error:extractor_reply". */
 void ep_extract(struct episode *ep);
+/* The loop judge (the recipe's optional `loop_judge` role) reads the evaluated candidate and
+ * its scores and answers {"verdict": "accept"|"improve", "reason"}; the verdict becomes the
+ * statistic loop_accept (1/0) that bounds may require ("loop_accept == 1"): the program still
+ * decides. Fails with "error:loop_judge" / "error:loop_judge_reply". */
+void ep_loop_judge(struct episode *ep);
+/* The loop judge's reason this round ("" when none). */
+const char *ep_loop_reason(const struct episode *ep);
 /* 1 once the extractor has judged the document (suitable or not). */
 int ep_extracted(const struct episode *ep);
 /* End the round and the source: as ep_end_round with keep 0, and no round follows. */

@@ -21,6 +21,21 @@ static int ended_on_failure(struct episode *ep) {
   return 1;
 }
 
+/* The acceptance bounds decide the round. */
+static void gate(struct episode *ep) {
+  char failed[128], detail[600];
+  const char *reason = accept_evaluate(&ep_recipe(ep)->accept, ep_stats(ep), failed, sizeof failed);
+  if (reason && !strcmp(reason, "loop_judge:improve")) {
+    snprintf(detail, sizeof detail, "the loop judge asked to improve: %s", ep_loop_reason(ep));
+    ep_end_round(ep, reason, detail, 0);
+  } else if (reason) {
+    snprintf(detail, sizeof detail, "bound failed: %s", failed);
+    ep_end_round(ep, reason, detail, 0);
+  } else {
+    ep_end_round(ep, NULL, NULL, 1);
+  }
+}
+
 static void agentic_next(struct episode *ep, enum ep_state done) {
   const struct recipe *rc = ep_recipe(ep);
   const struct accept_spec *acc = &rc->accept;
@@ -57,17 +72,14 @@ static void agentic_next(struct episode *ep, enum ep_state done) {
     }
     ep_solve(ep, EP_STRONG, 0);
     return;
-  case EP_STRONG: {
+  case EP_STRONG:
     if (ended_on_failure(ep)) return;
-    const char *reason = accept_evaluate(acc, ep_stats(ep), failed, sizeof failed);
-    if (reason) {
-      snprintf(detail, sizeof detail, "bound failed: %s", failed);
-      ep_end_round(ep, reason, detail, 0);
-    } else {
-      ep_end_round(ep, NULL, NULL, 1);
-    }
+    if (rc->roles[RECIPE_ROLE_LOOP_JUDGE].present) ep_loop_judge(ep); /* a statistic too */
+    else gate(ep);
     return;
-  }
+  case EP_LOOP_JUDGE:
+    if (!ended_on_failure(ep)) gate(ep);
+    return;
   default: /* EP_REPAIR, EP_FILTER and the end states never reach a method */
     ep_end_round(ep, "error:internal", ep_state_name(done), 0);
     return;

@@ -38,7 +38,7 @@
 /* ---- names -------------------------------------------------------------- */
 
 static const char *const role_names[RECIPE_N_ROLES] = {
-    "orchestrator", "challenger", "quality", "weak", "strong", "judge", "extractor"};
+    "orchestrator", "challenger", "quality", "weak", "strong", "judge", "extractor", "loop_judge"};
 
 const char *recipe_role_name(enum recipe_role_id r) {
   return (unsigned)r < RECIPE_N_ROLES ? role_names[r] : "?";
@@ -54,6 +54,7 @@ const char *recipe_default_prompt_file(enum recipe_role_id role, enum cand_task 
   case RECIPE_ROLE_STRONG: return "solver.md";
   case RECIPE_ROLE_JUDGE: return v ? "judge-verifiable.md" : "judge-rubric.md";
   case RECIPE_ROLE_EXTRACTOR: return "extractor.md";
+  case RECIPE_ROLE_LOOP_JUDGE: return "loop-judge.md";
   default: return NULL;
   }
 }
@@ -611,8 +612,8 @@ static const char *const k_role[] = {"endpoint",      "model",       "prompt",
 static const char *const k_solver[] = {"endpoint",    "model", "prompt",     "system_prompt",
                                        "temperature", "top_p", "max_tokens", "extra",
                                        "samples",     NULL};
-static const char *const k_roles[] = {"orchestrator", "challenger", "quality",   "weak",
-                                      "strong",       "judge",      "extractor", NULL};
+static const char *const k_roles[] = {"orchestrator", "challenger", "quality",    "weak", "strong",
+                                      "judge",        "extractor",  "loop_judge", NULL};
 static const char *const k_accept[] = {"preset", "bounds", "short_circuit", "pass_threshold", NULL};
 static const char *const k_budgets[] = {
     "rounds_per_source", "examples_per_source", "max_calls", "max_tokens", "max_cost", NULL};
@@ -1051,7 +1052,7 @@ static void parse_roles(struct ld *L, yaml_node_t *n, yaml_node_t *root) {
     yaml_node_t *v = map_get(L, n, role_names[i]);
     if (v) parse_role(L, (enum recipe_role_id)i, v);
     else if (i != RECIPE_ROLE_ORCHESTRATOR && i != RECIPE_ROLE_QUALITY &&
-             i != RECIPE_ROLE_EXTRACTOR)
+             i != RECIPE_ROLE_EXTRACTOR && i != RECIPE_ROLE_LOOP_JUDGE)
       err_at(L, n, "missing required key '%s' in roles", role_names[i]);
   }
   /* quality defaults to the judge's endpoint and model when not mentioned */
@@ -1742,7 +1743,7 @@ json_t *recipe_to_json(const struct recipe *r) {
   for (int i = 0; i < RECIPE_N_ROLES; i++) {
     const struct recipe_role *ro = &r->roles[i];
     if (!ro->present) {
-      if (i != RECIPE_ROLE_EXTRACTOR) /* a role added later is left out when absent, so */
+      if (i < RECIPE_ROLE_EXTRACTOR) /* a role added later is left out when absent, so */
         json_object_set_new(roles, role_names[i], json_null()); /* identities stay equal */
       continue;
     }
@@ -1986,6 +1987,9 @@ static const char *const vars_quality[] = {
     "candidate_json", "max_weight", "rubric_min", "rubric_max",   NULL};
 static const char *const vars_extractor[] = {"task",         "verifiable",  "goal",
                                              "source_title", "source_text", NULL};
+static const char *const vars_loop_judge[] = {"task",         "verifiable",  "goal",
+                                              "source_title", "source_text", "candidate_json",
+                                              "evaluation",   NULL};
 static const char *const vars_solver[] = {"task",    "verifiable", "goal",
                                           "context", "question",   NULL};
 static const char *const vars_judge_rubric[] = {"task",     "verifiable", "goal", "question",
@@ -2000,6 +2004,7 @@ const char *const *recipe_role_vars(enum recipe_role_id role, enum cand_task tas
   case RECIPE_ROLE_CHALLENGER: return vars_challenger;
   case RECIPE_ROLE_QUALITY: return vars_quality;
   case RECIPE_ROLE_EXTRACTOR: return vars_extractor;
+  case RECIPE_ROLE_LOOP_JUDGE: return vars_loop_judge;
   case RECIPE_ROLE_WEAK:
   case RECIPE_ROLE_STRONG: return vars_solver;
   case RECIPE_ROLE_JUDGE:

@@ -50,10 +50,12 @@ enum recipe_role_id {
   RECIPE_ROLE_WEAK,
   RECIPE_ROLE_STRONG,
   RECIPE_ROLE_JUDGE,
-  RECIPE_ROLE_EXTRACTOR, /* optional: the two-stage challenger's first stage (docs/recipes.md) */
+  RECIPE_ROLE_EXTRACTOR,  /* optional: the two-stage challenger's first stage (docs/recipes.md) */
+  RECIPE_ROLE_LOOP_JUDGE, /* optional: accept/improve after the solvers (stat loop_accept) */
   RECIPE_N_ROLES
 };
-/* "orchestrator", "challenger", "quality", "weak", "strong", "judge", "extractor". */
+/* "orchestrator", "challenger", "quality", "weak", "strong", "judge", "extractor",
+ * "loop_judge". */
 const char *recipe_role_name(enum recipe_role_id r);
 
 struct recipe_price {

@@ -91,7 +91,16 @@ static const char *const DECOY_HARDEST[] = {"as hard as possible", "as difficult
 /* Decoys that sound useful and change nothing (documented; listed for the docs' sake). */
 static const char *const DECOY_NOOP[] = {"be creative", "think step by step", "high quality", NULL};
 
-enum wmodel { W_NONE = 0, W_CHALLENGER, W_ORCHESTRATOR, W_QUALITY, W_JUDGE, W_SOLVER, W_EXTRACTOR };
+enum wmodel {
+  W_NONE = 0,
+  W_CHALLENGER,
+  W_ORCHESTRATOR,
+  W_QUALITY,
+  W_JUDGE,
+  W_SOLVER,
+  W_EXTRACTOR,
+  W_LOOP_JUDGE
+};
 
 /* The world parameters a model name can set after '@' ("key=value,key=value"). */
 struct wparams {
@@ -123,6 +132,7 @@ static const struct param_def param_table[] = {
     {W_JUDGE, "err", WP(err), 0.03, 0, 0.5},
     {W_JUDGE, "lenient", WP(lenient), 0.25, 0, 1},
     {W_EXTRACTOR, "unsuitable", WP(unsuitable), 0.0, 0, 1},
+    {W_LOOP_JUDGE, "err", WP(err), 0.05, 0, 0.5},
 };
 #undef WP
 
@@ -230,11 +240,9 @@ static int classify(const char *model, double *skill, struct wparams *par, char 
   static const struct {
     const char *name;
     enum wmodel kind;
-  } names[] = {{"sim-challenger", W_CHALLENGER},
-               {"sim-orchestrator", W_ORCHESTRATOR},
-               {"sim-quality", W_QUALITY},
-               {"sim-judge", W_JUDGE},
-               {"sim-extractor", W_EXTRACTOR}};
+  } names[] = {{"sim-challenger", W_CHALLENGER}, {"sim-orchestrator", W_ORCHESTRATOR},
+               {"sim-quality", W_QUALITY},       {"sim-judge", W_JUDGE},
+               {"sim-extractor", W_EXTRACTOR},   {"sim-loop-judge", W_LOOP_JUDGE}};
   if (!strncmp(model, "sim-solver@", 11)) {
     char *end;
     double s = strtod(model + 11, &end);
@@ -1142,6 +1150,7 @@ int sim_world_answer(const json_t *request, char **content, int64_t *prompt_toke
   case W_JUDGE: rc = judge(&w, &reply); break;
   case W_SOLVER: rc = solver(&w, &reply); break;
   case W_EXTRACTOR: rc = sim_paper_extractor(&w.rng, w.user.data, w.par.unsuitable, &reply); break;
+  case W_LOOP_JUDGE: rc = sim_paper_loop_judge(&w.rng, w.last.data, w.par.err, &reply); break;
   default: rc = AD_EINTERNAL; break;
   }
   if (rc) {

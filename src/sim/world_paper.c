@@ -76,3 +76,31 @@ int sim_paper_extractor(struct rng *r, const char *user, double p_unsuitable, st
   json_decref(o);
   return rc;
 }
+
+/* The number after label in text ("weak avg: 42%"), or -1. */
+static double pct_of(const char *text, const char *label) {
+  const char *p = text ? strstr(text, label) : NULL;
+  if (!p) return -1;
+  char *end;
+  double v = strtod(p + strlen(label), &end);
+  return end == p + strlen(label) ? -1 : v;
+}
+
+int sim_paper_loop_judge(struct rng *r, const char *last, double err, struct buf *out) {
+  double flip = rng_double(r);
+  double w = pct_of(last, "weak avg: "), s = pct_of(last, "strong avg: ");
+  int accept = w >= 0 && s >= 0 && s >= 50 && s - w >= 20;
+  const char *why = w < 0 || s < 0 ? "the evaluation shows no scores; improve"
+                    : accept       ? "the strong model mostly succeeds and the weak one does not"
+                    : s < 50       ? "even the strong model fails too often: the question may be "
+                                     "unanswerable from its context"
+                                   : "the weak model does nearly as well as the strong one: ask "
+                                     "for deeper reasoning";
+  if (flip < err) accept = !accept;
+  json_t *o = json_pack("{s:s, s:s}", "verdict", accept ? "accept" : "improve", "reason", why);
+  char *t = json_dumps(o, JSON_COMPACT);
+  int rc = t ? buf_puts(out, t) : AD_EINVAL;
+  free(t);
+  json_decref(o);
+  return rc;
+}

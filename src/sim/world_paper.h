@@ -36,4 +36,10 @@ int sim_paper_weight_ok(const json_t *item);
  * {"suitable": bool, "reason": "...", "extraction"?: "..."}. 0 or a buf error. */
 int sim_paper_extractor(struct rng *r, const char *user, double p_unsuitable, struct buf *out);
 
+/* sim-loop-judge: reads "weak avg: W%" and "strong avg: S%" in the evaluation and answers
+ * accept when the strong model mostly succeeds and clearly beats the weak one (S >= 50 and
+ * S - W >= 20: its own standard, not the recipe's bounds), improve otherwise or when it finds
+ * no numbers; the verdict is flipped with probability err. Reply {"verdict", "reason"}. */
+int sim_paper_loop_judge(struct rng *r, const char *last, double err, struct buf *out);
+
 #endif

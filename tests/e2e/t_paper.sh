@@ -2,8 +2,9 @@
 # t_paper.sh - the paper's three setups: examples/cs-paper.yaml, legal-paper.yaml and
 # math-paper.yaml validate (with their servers and models given by the environment), and
 # their sim twins run end to end offline: the CS twin's signed rubrics (negative criteria,
-# reasoning_skills), the legal twin's 5 + 3 samples and programmatic overrides (candidates
-# sent back with the matching text, shown to the next round's writer), the maths twin's
+# reasoning_skills), the legal twin's two-stage challenger (the unsuitable exit), loop judge,
+# 5 + 3 samples and programmatic overrides (candidates sent back with the matching text,
+# shown to the next round's writer), the maths twin's
 # exact-count gate over 4 + 4 samples judged by the LLM verifier.
 source "$(dirname "$0")/lib.sh"
 T=$E2E_TMP
@@ -87,6 +88,14 @@ for s in uns:
 check "legal twin: the extractor ran once per source" bash -c \
   "'$AUTODATA' status --store '$T/legal/store.db' --json | python3 -c \"import json,sys; j=json.load(sys.stdin); sys.exit(0 if j['calls']['by_role']['extractor']['ok']==15 else 1)\""
 check "legal twin: the writer got the extraction" grep -q "What the extractor found in the source" "$T/show.out"
+check "legal twin: the loop judge's verdict is required (improve sends back, accepted ones had accept)" python3 -c "
+import json
+rows = [json.loads(l) for l in open('$T/legal/candidates.jsonl')]
+imp = [r for r in rows if r['reason'] == 'loop_judge:improve']
+assert imp and all('the loop judge asked to improve: ' in r['record']['detail'] for r in imp)
+acc = [r for r in rows if r['verdict'] == 'accepted']
+assert acc and all(r['record']['stats']['loop_accept'] == 1 for r in acc)
+"
 check "math twin: every example meets the exact-count gate over 4 + 4" python3 -c "
 import json
 for line in open('$T/math/dataset.jsonl'):

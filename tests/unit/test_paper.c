@@ -451,3 +451,33 @@ Test(overrides, candidates_and_recipes_use_them) {
   cr_assert_null(r->checks.overrides);
   recipe_free(r);
 }
+
+/* ---- the loop judge's statistic ---- */
+
+#include "eval/accept.h"
+
+Test(loop_judge, bound_on_loop_accept_is_checked_last) {
+  struct accept_bound b;
+  char err[200];
+  cr_assert_eq(accept_bound_parse("loop_accept == 1", &b, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(b.group, ACC_LOOP);
+  struct accept_spec s = {0};
+  s.bounds[s.n++] = b;
+  cr_assert_eq(accept_bound_parse("gap >= 0.2", &s.bounds[s.n], err, sizeof err), 0);
+  s.n++;
+  struct accept_stats st = {0};
+  st.n_weak = st.n_strong = 1;
+  st.weak[0] = 0.1;
+  st.strong[0] = 0.9;
+  accept_stats_compute(&st, 0.5);
+  char failed[64];
+  cr_assert_str_eq(accept_evaluate(&s, &st, failed, sizeof failed), "loop_judge:improve");
+  cr_assert_str_eq(failed, "loop_accept == 1");
+  st.loop_judged = 1;
+  st.loop_accept = 1;
+  cr_assert_null(accept_evaluate(&s, &st, failed, sizeof failed));
+  st.strong[0] = 0.2; /* a failing gap is reported first */
+  accept_stats_compute(&st, 0.5);
+  st.loop_accept = 0;
+  cr_assert_str_eq(accept_evaluate(&s, &st, failed, sizeof failed), "no_gap");
+}
