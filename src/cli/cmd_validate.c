@@ -127,6 +127,7 @@ static void print_summary(const struct recipe *r) {
   printf("roles\n");
   for (int i = 0; i < RECIPE_N_ROLES; i++) {
     const struct recipe_role *ro = &r->roles[i];
+    if (!ro->present && i >= RECIPE_ROLE_EXTRACTOR) continue; /* optional, rarely used */
     if (!ro->present) {
       printf("  %-13s (off)\n", recipe_role_name((enum recipe_role_id)i));
       continue;
@@ -163,6 +164,16 @@ static void print_summary(const struct recipe *r) {
       c->min_context_chars, c->max_context_chars, c->leakage_ngram, c->leakage_max_overlap,
       c->rubric_min, c->rubric_max, c->max_weight, yesno(c->dedup),
       score_matcher_name(r->verifiable_matcher));
+  if (c->signed_rubric)
+    printf(
+        "rubric      signed: %d..%d positive (weights 1..%d), %d..%d negative (weights "
+        "-%d..-1)%s\n",
+        c->positive_min, c->positive_max, c->max_weight, c->negative_min, c->negative_max,
+        c->max_weight, c->reasoning_skills ? ", reasoning_skills required" : "");
+  else if (c->reasoning_skills) printf("rubric      positive only, reasoning_skills required\n");
+  if (c->overrides)
+    printf("overrides   max question %d chars, %d refused patterns\n",
+           c->overrides->max_question_chars, c->overrides->n);
   printf("baselines   cot k %d, rip threshold %g, answer-consistency share %g\n", r->baselines.k,
          r->baselines.rip_threshold, r->baselines.ac_min_share);
   printf("output      %s  (store %s)\n", r->output_folder, r->store_path);

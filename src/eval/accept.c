@@ -29,6 +29,7 @@ const char *const accept_stat_names[] = {"weak_mean",
                                          "strong_pass_rate",
                                          "n_weak",
                                          "n_strong",
+                                         "loop_accept",
                                          NULL};
 
 static const char *const op_text[] = {"<", "<=", ">", ">=", "==", "!="};
@@ -89,6 +90,7 @@ int accept_stats_get(const struct accept_stats *s, const char *name, double *v) 
   STAT("strong_pass_rate", s->strong_pass_rate)
   STAT("n_weak", s->n_weak)
   STAT("n_strong", s->n_strong)
+  STAT("loop_accept", s->loop_accept)
 #undef STAT
   return AD_ENOTFOUND;
 }
@@ -102,6 +104,7 @@ static int stat_known(const char *name) {
 static enum accept_group group_of(const char *stat) {
   if (strncmp(stat, "weak_", 5) == 0 || strcmp(stat, "n_weak") == 0) return ACC_WEAK;
   if (strncmp(stat, "strong_", 7) == 0 || strcmp(stat, "n_strong") == 0) return ACC_STRONG;
+  if (strcmp(stat, "loop_accept") == 0) return ACC_LOOP;
   return ACC_GAP;
 }
 
@@ -294,6 +297,11 @@ const char *accept_evaluate(const struct accept_spec *s, const struct accept_sta
   if (i >= 0) {
     fail_text(&s->bounds[i], actual, failed, n);
     return "no_gap";
+  }
+  i = first_fail(s, ACC_LOOP, st, &actual);
+  if (i >= 0) {
+    fail_text(&s->bounds[i], actual, failed, n);
+    return "loop_judge:improve";
   }
   if (failed && n) failed[0] = 0;
   return NULL;

@@ -8,7 +8,8 @@
  *
  * Rejection reasons: a failing weak bound -> "too_easy" (or "too_hard" when the
  * bound is a lower bound on a weak statistic, e.g. weak_min > 0); a failing strong
- * bound -> "failed_on_strong"; a failing gap bound -> "no_gap".
+ * bound -> "failed_on_strong"; a failing gap bound -> "no_gap"; a failing bound on the loop
+ * judge's verdict ("loop_accept == 1", checked last) -> "loop_judge:improve".
  */
 #ifndef AD_ACCEPT_H
 #define AD_ACCEPT_H
@@ -30,6 +31,11 @@ struct accept_stats {
   double gap;                       /* strong_mean - weak_mean */
   int weak_correct, strong_correct; /* samples with score >= pass_threshold */
   double weak_pass_rate, strong_pass_rate;
+  /* The loop judge's verdict (the recipe's optional loop_judge role): 1 accept, 0 improve
+   * or not judged; loop_judged says whether it ran. Set by the loop, not by
+   * accept_stats_compute(). */
+  double loop_accept;
+  int loop_judged;
 };
 
 /* Fill the derived fields from weak[]/strong[]. pass_threshold decides
@@ -44,7 +50,7 @@ extern const char *const accept_stat_names[];
 int accept_stats_get(const struct accept_stats *s, const char *name, double *v);
 
 enum accept_op { ACC_LT, ACC_LE, ACC_GT, ACC_GE, ACC_EQ, ACC_NE };
-enum accept_group { ACC_WEAK, ACC_STRONG, ACC_GAP };
+enum accept_group { ACC_WEAK, ACC_STRONG, ACC_GAP, ACC_LOOP };
 
 struct accept_bound {
   char stat[32];

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "eval/extract.h"
+#include "eval/override.h"
 #include "util/err.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
@@ -41,6 +42,38 @@ void cand_checks_default(struct cand_checks *c) {
   c->rubric_max = 20;
   c->max_weight = 7;
   c->dedup = 1;
+  c->signed_rubric = 0;
+  c->positive_min = 1;
+  c->positive_max = 0;
+  c->negative_min = 0;
+  c->negative_max = 0;
+  c->reasoning_skills = 0;
+}
+
+int cand_rubric_preset(const char *name, struct cand_checks *c) {
+  if (!name) return AD_EINVAL;
+  if (!strcmp(name, "positive")) {
+    c->signed_rubric = 0;
+    c->rubric_min = 1;
+    c->rubric_max = 20;
+    c->max_weight = 7;
+    c->positive_min = 1;
+    c->positive_max = 0;
+    c->negative_min = c->negative_max = 0;
+    return 0;
+  }
+  if (!strcmp(name, "signed")) {
+    c->signed_rubric = 1;
+    c->rubric_min = 10;
+    c->rubric_max = 15;
+    c->max_weight = 10;
+    c->positive_min = 7;
+    c->positive_max = 10;
+    c->negative_min = 3;
+    c->negative_max = 5;
+    return 0;
+  }
+  return AD_EINVAL;
 }
 
 static void issue_set(struct cand_issue *is, enum cand_issue_kind kind, const char *reason,
@@ -226,7 +259,7 @@ static const char *need_str(json_t *o, const char *key, int allow_empty, struct 
 
 /* Fill c->rubric from arr. 0; AD_EPARSE for a schema problem; AD_EINVAL when the
  * rubric has more than CAND_MAX_RUBRIC items (a check failure). is is filled. */
-static int parse_rubric(json_t *arr, struct cand *c, struct cand_issue *is) {
+static int parse_rubric(json_t *arr, struct cand *c, int signed_rubric, struct cand_issue *is) {
   if (!json_is_array(arr)) {
     issue_set(
         is, CAND_SCHEMA, "rubric_type",
@@ -280,11 +313,45 @@ static int parse_rubric(json_t *arr, struct cand *c, struct cand_issue *is) {
                   what);
       return AD_EPARSE;
     }
+    json_t *cat = json_object_get(it, "category");
+    const char *cv = json_is_string(cat) ? json_string_value(cat) : NULL;
+    int neg = cv && !strcmp(cv, "negative");
+    if ((cat || signed_rubric) && !(neg || (cv && !strcmp(cv, "positive")))) {
+      issue_set(is, CAND_SCHEMA, "rubric_category",
+                "rubric item %zu has %s \"category\"; it must be \"positive\" or \"negative\"",
+                i + 1, cat ? "an invalid" : "no");
+      return AD_EPARSE;
+    }
     c->rubric[i].criterion = json_string_value(cr);
+    c->rubric[i].negative = neg;
+    c->n_negative += neg;
     c->rubric[i].weight = wv > 1000000 ? 1000000 : (wv < -1000000 ? -1000000 : (int)wv);
     c->total_weight += c->rubric[i].weight > 0 ? c->rubric[i].weight : 0;
   }
   c->n_rubric = (int)n;
+  return 0;
+}
+
+/* "reasoning_skills": absent (an error only when required) or 2-3 non-empty strings. */
+static int parse_skills(json_t *obj, int required, struct cand *c, struct cand_issue *is) {
+  json_t *a = json_object_get(obj, "reasoning_skills");
+  if (!a || json_is_null(a)) {
+    if (!required) return 0;
+    issue_set(is, CAND_SCHEMA, "reasoning_skills",
+              "the candidate has no \"reasoning_skills\" field (2 or 3 short tags)");
+    return AD_EPARSE;
+  }
+  size_t n = json_array_size(a), i;
+  int ok = json_is_array(a) && n >= 2 && n <= 3;
+  json_t *v;
+  if (ok) json_array_foreach(a, i, v) ok &= json_is_string(v) && !blank(json_string_value(v));
+  if (!ok) {
+    issue_set(is, CAND_SCHEMA, "reasoning_skills",
+              "\"reasoning_skills\" must be an array of 2 or 3 non-empty strings (short tags "
+              "such as \"causal_reasoning\")");
+    return AD_EPARSE;
+  }
+  c->reasoning_skills = a;
   return 0;
 }
 
@@ -306,6 +373,7 @@ int cand_from_json(json_t *obj, enum cand_task task, const struct cand_checks *c
   out->json = json_incref(obj);
   json_t *qt = json_object_get(obj, "question_type");
   out->question_type = json_is_string(qt) ? json_string_value(qt) : "";
+  if (parse_skills(obj, checks->reasoning_skills, out, issue)) goto bad;
   if (!(out->question = need_str(obj, "question", 0, issue))) goto bad;
   if (task == CAND_TASK_RUBRIC) {
     if (!(out->context = need_str(obj, "context", 1, issue))) goto bad;
@@ -319,7 +387,8 @@ int cand_from_json(json_t *obj, enum cand_task task, const struct cand_checks *c
       issue_set(issue, CAND_SCHEMA, "missing_field", "the candidate has no \"rubric\" field");
       goto bad;
     }
-    int r = parse_rubric(rub, out, issue);
+    out->signed_rubric = checks->signed_rubric;
+    int r = parse_rubric(rub, out, checks->signed_rubric, issue);
     if (r == AD_EINVAL) return AD_EINVAL; /* oversized rubric: a check failure, cand kept */
     if (r < 0) goto bad;
   } else {
@@ -369,6 +438,31 @@ int cand_parse(const char *text, size_t len, enum cand_task task, const struct c
 
 /* ---- checks ---- */
 
+/* The counts of positive and negative criteria against their bounds. */
+static int kinds_check(const struct cand *c, const struct cand_checks *k, struct cand_issue *is) {
+  int neg = c->n_negative, pos = c->n_rubric - neg;
+  if (neg && !k->signed_rubric) {
+    issue_set(is, CAND_CHECK, "check:rubric_kinds",
+              "the rubric has %d negative criteria; this rubric takes positive criteria only", neg);
+    return AD_EINVAL;
+  }
+  if (pos < k->positive_min || (k->positive_max > 0 && pos > k->positive_max)) {
+    issue_set(is, CAND_CHECK, "check:rubric_kinds",
+              "the rubric has %d positive criteria; it must have %s%d%s%.0d", pos,
+              k->positive_max > 0 ? "between " : "at least ", k->positive_min,
+              k->positive_max > 0 ? " and " : "", k->positive_max);
+    return AD_EINVAL;
+  }
+  if (neg < k->negative_min || (k->negative_max > 0 && neg > k->negative_max)) {
+    issue_set(is, CAND_CHECK, "check:rubric_kinds",
+              "the rubric has %d negative criteria; it must have %s%d%s%.0d", neg,
+              k->negative_max > 0 ? "between " : "at least ", k->negative_min,
+              k->negative_max > 0 ? " and " : "", k->negative_max);
+    return AD_EINVAL;
+  }
+  return 0;
+}
+
 int cand_check(const struct cand *c, const struct cand_checks *checks, const struct cand_seen *seen,
                struct cand_issue *issue) {
   struct cand_checks dflt;
@@ -388,13 +482,22 @@ int cand_check(const struct cand *c, const struct cand_checks *checks, const str
     int maxw = checks->max_weight > 0 ? checks->max_weight : 7;
     for (int i = 0; i < c->n_rubric; i++) {
       int w = c->rubric[i].weight;
-      if (w < 1 || w > maxw) {
+      if (c->rubric[i].negative && checks->signed_rubric) {
+        if (w > -1 || w < -maxw) {
+          issue_set(issue, CAND_CHECK, "check:rubric_weight",
+                    "rubric item %d is a negative criterion with weight %d; negative criteria "
+                    "have integer weights from -%d to -1",
+                    i + 1, w, maxw);
+          return AD_EINVAL;
+        }
+      } else if (w < 1 || w > maxw) {
         issue_set(issue, CAND_CHECK, "check:rubric_weight",
                   "rubric item %d has weight %d; weights are integers from 1 to %d", i + 1, w,
                   maxw);
         return AD_EINVAL;
       }
     }
+    if (kinds_check(c, checks, issue)) return AD_EINVAL;
   }
   const char *ctx = c->context ? c->context : "";
   size_t nch = jx_utf8_chars(ctx);
@@ -436,6 +539,7 @@ int cand_check(const struct cand *c, const struct cand_checks *checks, const str
       }
     }
   }
+  if (override_check(checks->overrides, c->question, ctx, issue)) return AD_EINVAL;
   if (checks->dedup && seen && seen->hashes) {
     for (size_t i = 0; i < seen->n; i++) {
       if (seen->hashes[i] == c->question_hash) {
@@ -456,27 +560,39 @@ json_t *cand_to_json(const struct cand *c) {
   json_t *o = json_object();
   if (c->question_type && c->question_type[0])
     json_object_set_new(o, "question_type", json_string(c->question_type));
+  if (c->reasoning_skills) json_object_set(o, "reasoning_skills", c->reasoning_skills);
   json_object_set_new(o, "context", json_string(c->context ? c->context : ""));
   json_object_set_new(o, "question", json_string(c->question ? c->question : ""));
   if (c->task == CAND_TASK_RUBRIC) {
     json_object_set_new(o, "reference_answer",
                         json_string(c->reference_answer ? c->reference_answer : ""));
-    json_t *r = json_array();
-    for (int i = 0; i < c->n_rubric; i++)
-      json_array_append_new(r, json_pack("{s:s,s:i}", "criterion", c->rubric[i].criterion, "weight",
-                                         c->rubric[i].weight));
-    json_object_set_new(o, "rubric", r);
+    json_object_set_new(o, "rubric", cand_rubric_json(c));
   } else {
     json_object_set_new(o, "answer", json_string(c->reference_answer ? c->reference_answer : ""));
   }
   return o;
 }
 
+json_t *cand_rubric_json(const struct cand *c) {
+  json_t *r = json_array();
+  for (int i = 0; i < c->n_rubric; i++) {
+    json_t *it = json_pack("{s:s,s:i}", "criterion", c->rubric[i].criterion, "weight",
+                           c->rubric[i].weight);
+    if (c->signed_rubric)
+      json_object_set_new(it, "category",
+                          json_string(c->rubric[i].negative ? "negative" : "positive"));
+    json_array_append_new(r, it);
+  }
+  return r;
+}
+
 json_t *cand_rubric_vars(const struct cand *c) {
   json_t *a = json_array();
   for (int i = 0; i < c->n_rubric; i++)
-    json_array_append_new(a, json_pack("{s:i,s:i,s:s}", "number", i + 1, "weight",
-                                       c->rubric[i].weight, "criterion", c->rubric[i].criterion));
+    json_array_append_new(a, json_pack("{s:i,s:i,s:s,s:s,s:b}", "number", i + 1, "weight",
+                                       c->rubric[i].weight, "criterion", c->rubric[i].criterion,
+                                       "category", c->rubric[i].negative ? "negative" : "positive",
+                                       "negative", c->rubric[i].negative));
   return a;
 }
 
@@ -501,27 +617,51 @@ json_t *cand_json_schema(enum cand_task task, const struct cand_checks *checks) 
                      str_prop("the short, exact answer", 1, 0));
   }
   int wmax = checks->max_weight > 0 ? checks->max_weight : 1;
-  json_t *item = json_pack(
-      "{s:s,s:b,s:[s,s],s:{s:o,s:{s:s,s:s,s:i,s:i}}}", "type", "object", "additionalProperties", 0,
-      "required", "criterion", "weight", "properties", "criterion",
-      str_prop("one checkable statement a correct answer makes", 1, 0), "weight", "type", "integer",
-      "description", "importance, an integer from 1 to the maximum weight", "minimum", 1, "maximum",
-      wmax);
+  json_t *item;
+  if (checks->signed_rubric)
+    item = json_pack(
+        "{s:s,s:b,s:[s,s,s],s:{s:o,s:{s:s,s:s,s:i,s:i},s:{s:s,s:[s,s]}}}", "type", "object",
+        "additionalProperties", 0, "required", "criterion", "weight", "category", "properties",
+        "criterion",
+        str_prop("one checkable statement, phrased in the affirmative; a negative criterion "
+                 "states the error an answer may make",
+                 1, 0),
+        "weight", "type", "integer", "description",
+        "importance: from 1 to the maximum weight for a positive criterion, from minus the "
+        "maximum weight to -1 for a negative one",
+        "minimum", -wmax, "maximum", wmax, "category", "type", "string", "enum", "positive",
+        "negative");
+  else
+    item = json_pack("{s:s,s:b,s:[s,s],s:{s:o,s:{s:s,s:s,s:i,s:i}}}", "type", "object",
+                     "additionalProperties", 0, "required", "criterion", "weight", "properties",
+                     "criterion", str_prop("one checkable statement a correct answer makes", 1, 0),
+                     "weight", "type", "integer", "description",
+                     "importance, an integer from 1 to the maximum weight", "minimum", 1, "maximum",
+                     wmax);
   json_t *rubric = json_pack("{s:s,s:o}", "type", "array", "items", item);
   int rmin = checks->rubric_min > 0 ? checks->rubric_min : 1;
   int rmax = checks->rubric_max > 0 && checks->rubric_max < CAND_MAX_RUBRIC ? checks->rubric_max
                                                                             : CAND_MAX_RUBRIC;
   json_object_set_new(rubric, "minItems", json_integer(rmin));
   json_object_set_new(rubric, "maxItems", json_integer(rmax));
-  return json_pack("{s:s,s:b,s:[s,s,s,s,s],s:{s:o,s:o,s:o,s:o,s:o}}", "type", "object",
-                   "additionalProperties", 0, "required", "question_type", "context", "question",
-                   "reference_answer", "rubric", "properties", "question_type",
-                   str_prop("a short phrase naming the kind of question", 0, 0), "context",
-                   str_prop("background that situates the solver without giving the answer",
-                            checks->min_context_chars, checks->max_context_chars),
-                   "question", str_prop("one focused question that requires reasoning", 1, 0),
-                   "reference_answer", str_prop("the correct answer, grounded in the source", 1, 0),
-                   "rubric", rubric);
+  json_t *s = json_pack("{s:s,s:b,s:[s,s,s,s,s],s:{s:o,s:o,s:o,s:o,s:o}}", "type", "object",
+                        "additionalProperties", 0, "required", "question_type", "context",
+                        "question", "reference_answer", "rubric", "properties", "question_type",
+                        str_prop("a short phrase naming the kind of question", 0, 0), "context",
+                        str_prop("background that situates the solver without giving the answer",
+                                 checks->min_context_chars, checks->max_context_chars),
+                        "question", str_prop("one focused question that requires reasoning", 1, 0),
+                        "reference_answer",
+                        str_prop("the correct answer, grounded in the source", 1, 0), "rubric",
+                        rubric);
+  if (checks->reasoning_skills) {
+    json_array_append_new(json_object_get(s, "required"), json_string("reasoning_skills"));
+    json_object_set_new(json_object_get(s, "properties"), "reasoning_skills",
+                        json_pack("{s:s,s:o,s:i,s:i}", "type", "array", "items",
+                                  str_prop("a short tag such as causal_reasoning", 1, 0),
+                                  "minItems", 2, "maxItems", 3));
+  }
+  return s;
 }
 
 /* Drop the keywords some servers' schema support rejects: string lengths, array

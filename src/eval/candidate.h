@@ -1,8 +1,15 @@
 /* candidate.h - parse and validate a challenger's candidate example.
  *
  * Two task kinds:
- *   rubric      {"question_type"?, "context", "question", "reference_answer",
- *                "rubric": [{"criterion": "...", "weight": 5}, ...]}
+ *   rubric      {"question_type"?, "reasoning_skills"?, "context", "question",
+ *                "reference_answer", "rubric": [{"criterion": "...", "weight": 5,
+ *                "category"?: "positive"|"negative"}, ...]}
+ *               A signed rubric (checks.signed_rubric, the paper's original form) gives
+ *               every criterion a "category"; a negative criterion has a negative weight,
+ *               is phrased in the affirmative ("States that X is 12") and is met when
+ *               the answer shows that error (score.h: the clipped, normalised sum).
+ *               "reasoning_skills" is an array of 2-3 short tags, optional unless
+ *               checks.reasoning_skills asks for it.
  *   verifiable  {"question", "answer", "context"?}   (a numeric answer is accepted
  *                and kept as its text, e.g. 17 -> "17")
  *
@@ -21,11 +28,23 @@
  *                   "rubric_empty_criterion"
  *                   "rubric_weight_type"    weight missing, a string ("5"), a bool or
  *                                           a non-integral number
+ *                   "rubric_category"       signed rubric: "category" missing or not
+ *                                           "positive" / "negative" (any rubric: a
+ *                                           category that is neither)
+ *                   "reasoning_skills"      not an array of 2-3 non-empty strings, or
+ *                                           missing when required
  *   CAND_CHECK      "check:rubric_size"     size outside [rubric_min, rubric_max]
- *                   "check:rubric_weight"   weight < 1 or > max_weight
+ *                   "check:rubric_weight"   weight < 1 or > max_weight (signed: a positive
+ *                                           criterion's in [1, max_weight], a negative
+ *                                           one's in [-max_weight, -1])
+ *                   "check:rubric_kinds"    counts of positive / negative criteria outside
+ *                                           their bounds (a negative criterion in a
+ *                                           positive-only rubric)
  *                   "check:context_length"  context outside [min, max] characters
  *                   "check:leakage"         reference answer leaks into the context
  *                   "check:duplicate"       question already seen for this source
+ *                   "check:question_length" overrides: the question is too long
+ *                   "check:pattern"         overrides: a refused pattern matches
  *
  * The message names the field / item and says what is expected, so it can go
  * straight into the challenger's feedback ("QV reason: <reason>: <message>").
@@ -40,6 +59,8 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct override_set;
 
 enum cand_task { CAND_TASK_RUBRIC = 0, CAND_TASK_VERIFIABLE = 1 };
 
@@ -57,12 +78,30 @@ struct cand_checks {
   int rubric_min, rubric_max; /* criteria count bounds; default 1 and 20 */
   int max_weight;             /* weights must be in [1, max_weight]; default 7 */
   int dedup;                  /* reject duplicate questions; default 1 */
+  /* Signed rubrics (the paper's original CS rubric). 0 (default): positive criteria only,
+   * weights in [1, max_weight]. 1: each criterion has a "category"; negative ones carry
+   * weights in [-max_weight, -1]. */
+  int signed_rubric;
+  int positive_min, positive_max; /* counts of positive criteria; default 1 and 0 (no bound) */
+  int negative_min, negative_max; /* counts of negative criteria; default 0 and 0 (no bound) */
+  int reasoning_skills;           /* 1: "reasoning_skills" is required (and in the schema) */
+  /* Programmatic overrides (override.h: maximum question length, refused patterns), checked
+   * after the others; borrowed from its owner (the recipe); NULL: none. */
+  const struct override_set *overrides;
 };
 void cand_checks_default(struct cand_checks *c);
+
+/* Rubric presets (checks.rubric_preset): "positive" (the default: positive criteria only,
+ * weights 1..7, 1..20 criteria - the paper's rule after optimisation) and "signed" (the
+ * paper's original CS rubric: 10-15 criteria, 7-10 positive with weights 1..10 and 3-5
+ * negative with weights -10..-1). Sets the rubric fields of c (the others are kept).
+ * 0, or AD_EINVAL for an unknown name. */
+int cand_rubric_preset(const char *name, struct cand_checks *c);
 
 struct cand_criterion {
   const char *criterion; /* borrowed from cand.json */
   int weight;
+  int negative; /* category "negative" */
 };
 
 #define CAND_MAX_RUBRIC 256 /* hard cap on criteria, whatever rubric_max says */
@@ -76,9 +115,12 @@ struct cand {
   const char *reference_answer;  /* rubric: reference_answer; verifiable: answer (borrowed) */
   struct cand_criterion *rubric; /* owned array (malloc), n_rubric items; NULL for verifiable */
   int n_rubric;
-  int total_weight;
-  uint64_t question_hash; /* cand_question_hash(question) */
-  char answer_buf[64];    /* holds a numeric "answer" rendered as text */
+  int total_weight;         /* sum of the positive weights */
+  int n_negative;           /* criteria with category "negative" */
+  int signed_rubric;        /* parsed under checks.signed_rubric: records carry "category" */
+  json_t *reasoning_skills; /* borrowed array of strings, or NULL when absent */
+  uint64_t question_hash;   /* cand_question_hash(question) */
+  char answer_buf[64];      /* holds a numeric "answer" rendered as text */
 };
 
 enum cand_issue_kind { CAND_OK = 0, CAND_PARSE, CAND_SCHEMA, CAND_CHECK };
@@ -136,13 +178,19 @@ int cand_answer_in_text(const char *answer, const char *text);
 json_t *cand_to_json(const struct cand *c);
 
 /* The rubric as the judge prompt's `rubric` variable: a new array of
- * {"number": 1, "weight": 5, "criterion": "..."} (numbers 1-based). Empty
- * array for verifiable candidates. */
+ * {"number": 1, "weight": 5, "criterion": "...", "category": "positive",
+ *  "negative": false} (numbers 1-based). Empty array for verifiable candidates. */
 json_t *cand_rubric_vars(const struct cand *c);
+
+/* The rubric as records keep it: [{"criterion", "weight"}, ...], each with its
+ * "category" when the candidate is a signed rubric. New reference. */
+json_t *cand_rubric_json(const struct cand *c);
 
 /* JSON Schema of a candidate for the task (new reference), as strict as cand_parse() and
  * the checks (NULL: the defaults) allow: non-empty strings, the context's length bounds,
- * rubric size in [rubric_min, rubric_max] and integer weights in [1, max_weight].
+ * rubric size in [rubric_min, rubric_max] and integer weights in [1, max_weight] (signed
+ * rubrics: in [-max_weight, max_weight], with a required "category"), and a required
+ * "reasoning_skills" of 2-3 strings when checks->reasoning_skills.
  * cand_response_format() wraps it in a Chat Completions response_format object:
  * {"type":"json_schema","json_schema":{"name":"rubric_candidate"|"verifiable_candidate",
  *  "strict":true,"schema":...}}. */

@@ -2,7 +2,10 @@
 #include "eval/feedback.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "util/hash.h"
 
 const char *const fb_heading_too_easy =
     "Questions that were TOO EASY (weak model scored too high):";
@@ -24,7 +27,8 @@ enum fb_group fb_group_of(const char *v) {
   if (strcmp(v, "too_hard") == 0 || strcmp(v, "failed_on_strong") == 0 || strcmp(v, "no_gap") == 0)
     return FB_FAILED_ON_STRONG;
   if (strncmp(v, "parse_error", 11) == 0 || strncmp(v, "check:", 6) == 0 ||
-      strncmp(v, "quality:", 8) == 0 || strncmp(v, "schema", 6) == 0)
+      strncmp(v, "quality:", 8) == 0 || strncmp(v, "schema", 6) == 0 ||
+      strncmp(v, "loop_judge:", 11) == 0)
     return FB_QUALITY;
   return FB_NONE;
 }
@@ -164,4 +168,58 @@ int fb_history(struct buf *out, const struct fb_round *r, int n) {
       "Rounds so far: %d (too easy: %d, failed on strong: %d, failed quality check: %d, "
       "other: %d).",
       n, c[FB_TOO_EASY], c[FB_FAILED_ON_STRONG], c[FB_QUALITY], c[FB_NONE]);
+}
+
+void fb_repair_message(char *out, size_t cap, const char *problem) {
+  snprintf(out, cap,
+           "Your reply could not be used: %s\nReply again with only the corrected JSON object, "
+           "with the same content and nothing before or after it.",
+           problem);
+}
+
+void fb_judge_repair_note(char *out, size_t cap, int verifiable, int n, const char *problem) {
+  if (verifiable)
+    snprintf(out, cap,
+             "NOTE: your previous judgement of this response could not be used: %s\nReply "
+             "with only the JSON object {\"correct\": true or false, \"reason\": \"...\"}.\n\n",
+             problem);
+  else
+    snprintf(out, cap,
+             "NOTE: your previous judgement of this response could not be used: %s\nReply "
+             "with only the JSON object: exactly one verdict for each criterion from 1 to %d, "
+             "each with a boolean \"met\".\n\n",
+             problem, n);
+}
+
+static void text_add(json_t *o, const char *name, const char *text) {
+  char sha[65];
+  sha256_hex(text, strlen(text), sha);
+  json_object_set_new(o, name, json_pack("{s:s, s:s}", "text", text, "sha256", sha));
+}
+
+json_t *fb_program_texts(void) {
+  /* one sample round per group, and one outside every group */
+  static const struct fb_round sample[] = {
+      {1, "<question_type>", "<question>", "too_easy", 0.83, 0, 0, 0, NULL, NULL, "<weak answer>"},
+      {2, "<question_type>", "<question>", "failed_on_strong", 0.2, 0.4, 0.2, 1, NULL, NULL, NULL},
+      {3, "<question_type>", "<question>", "quality:leakage", 0, 0, 0, 0, "<reason>", "<message>",
+       NULL},
+      {4, "<question_type>", "<question>", "error:weak", 0, 0, 0, 0, NULL, NULL, NULL},
+  };
+  int n = (int)(sizeof sample / sizeof *sample);
+  json_t *o = json_object();
+  struct buf b = BUF_INIT;
+  if (!fb_compose(&b, sample, n, "<the orchestrator's instructions>"))
+    text_add(o, "feedback_block", buf_str(&b));
+  buf_reset(&b);
+  if (!fb_history(&b, sample, n)) text_add(o, "orchestrator_history", buf_str(&b));
+  buf_release(&b);
+  char t[1024];
+  fb_repair_message(t, sizeof t, "<the parse error>");
+  text_add(o, "challenger_repair", t);
+  fb_judge_repair_note(t, sizeof t, 0, 5, "<the problem>");
+  text_add(o, "judge_repair_rubric", t);
+  fb_judge_repair_note(t, sizeof t, 1, 0, "<the problem>");
+  text_add(o, "judge_repair_verifiable", t);
+  return o;
 }

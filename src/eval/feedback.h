@@ -23,7 +23,7 @@
  *   "too_hard", "failed_on_strong", "no_gap" -> FAILED ON STRONG (too_hard is a
  *       weak answer scoring 0 before the strong solver ran: the line then reads
  *       "weak avg: 20%, strong avg: n/a, gap: n/a")
- *   "parse_error", "check:*", "quality:*", "schema*" -> FAILED QUALITY CHECK
+ *   "parse_error", "check:*", "quality:*", "schema*", "loop_judge:*" -> FAILED QUALITY CHECK
  *   NULL, "", "accepted", anything else (e.g. infrastructure errors) -> omitted
  * Question text is put on one line (runs of whitespace -> one space) and cut to
  * FB_MAX_QUESTION bytes on a UTF-8 boundary with "…". A missing question_type
@@ -34,6 +34,9 @@
  */
 #ifndef AD_FEEDBACK_H
 #define AD_FEEDBACK_H
+
+#include <jansson.h>
+#include <stddef.h>
 
 #include "util/buf.h"
 
@@ -80,5 +83,23 @@ int fb_compose(struct buf *out, const struct fb_round *r, int n, const char *orc
  *   "Rounds so far: 3 (too easy: 1, failed on strong: 1, failed quality check: 1, other: 0)."
  * n == 0 writes "No earlier rounds for this source." Returns 0 or AD_ETOOBIG. */
 int fb_history(struct buf *out, const struct fb_round *r, int n);
+
+/* The challenger's repair turn: the user message that follows its unusable reply,
+ *   "Your reply could not be used: <problem>\nReply again with only the corrected JSON
+ *    object, with the same content and nothing before or after it."
+ * written into out[cap] (cut at cap, as snprintf). */
+void fb_repair_message(char *out, size_t cap, const char *problem);
+
+/* The judge's repair note, put before the judge's task in its repair turn: names the
+ * problem and restates the reply's shape (verifiable: {"correct", "reason"}; rubric:
+ * one verdict for each criterion 1..n). Written into out[cap] as snprintf. */
+void fb_judge_repair_note(char *out, size_t cap, int verifiable, int n, const char *problem);
+
+/* Every text the program itself writes into prompts, as specimens rendered by the
+ * functions above over fixed sample rounds (placeholders in <angle brackets>):
+ * {"feedback_block": {"text", "sha256"}, "orchestrator_history": ..., "challenger_repair":
+ *  ..., "judge_repair_rubric": ..., "judge_repair_verifiable": ...}. The run records it;
+ * the data card shows it with the hashes. New reference. */
+json_t *fb_program_texts(void);
 
 #endif

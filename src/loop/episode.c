@@ -67,7 +67,16 @@ static int phase_of(enum ep_state s) {
 }
 
 /* A call's tag: what kind of call, for which phase and sample. */
-enum { CALL_ORCHESTRATOR = 1, CALL_CHALLENGER, CALL_QUALITY, CALL_SOLVER, CALL_JUDGE, CALL_TURN };
+enum {
+  CALL_ORCHESTRATOR = 1,
+  CALL_CHALLENGER,
+  CALL_QUALITY,
+  CALL_SOLVER,
+  CALL_JUDGE,
+  CALL_TURN,
+  CALL_EXTRACTOR,
+  CALL_LOOP_JUDGE
+};
 #define TAG(kind, ph, sample) (((kind) << 16) | ((ph) << 8) | (sample))
 #define TAG_KIND(t) ((t) >> 16)
 #define TAG_PHASE(t) (((t) >> 8) & 0xff)
@@ -86,7 +95,11 @@ struct episode {
   json_t *history; /* array of round summaries (feedback material) */
   uint64_t *seen;  /* normalised-question hashes of this source */
   size_t n_seen, cap_seen;
-  void *mstate; /* the method's state (method->state_size bytes) */
+  void *mstate;      /* the method's state (method->state_size bytes) */
+  char *extraction;  /* the extractor's output (once per episode), NULL when none */
+  int extracted;     /* the extractor has judged the document */
+  int closing;       /* ep_end_source: the round in hand is the source's last */
+  char *loop_reason; /* the loop judge's reason this round */
 
   /* the current round */
   char *fail_reason, *fail_detail; /* the last step's failure; NULL when it succeeded */
@@ -148,6 +161,7 @@ static void cand_state_clear(struct episode *ep) {
     ep->n_samples[p] = 0;
   }
   memset(&ep->stats, 0, sizeof ep->stats);
+  xset_str(&ep->loop_reason, NULL);
 }
 
 static void round_reset(struct episode *ep) {
@@ -195,11 +209,18 @@ static int submit(struct episode *ep, enum recipe_role_id role, const char *labe
 /* Variables every prompt may use. New reference. */
 static json_t *base_vars(const struct episode *ep) {
   const struct recipe *rc = ep->rc;
-  return json_pack("{s:s, s:s, s:s, s:i, s:s, s:b, s:i, s:i, s:i}", "source_title",
-                   ep->doc->title ? ep->doc->title : "", "source_text", ep->doc->text, "goal",
-                   rc->goal ? rc->goal : "", "round", ep->round, "task", cand_task_name(rc->task),
-                   "verifiable", is_verifiable(ep), "max_weight", rc->checks.max_weight,
-                   "rubric_min", rc->checks.rubric_min, "rubric_max", rc->checks.rubric_max);
+  json_t *v = json_pack("{s:s, s:s, s:s, s:i, s:s, s:b, s:i, s:i, s:i}", "source_title",
+                        ep->doc->title ? ep->doc->title : "", "source_text", ep->doc->text, "goal",
+                        rc->goal ? rc->goal : "", "round", ep->round, "task",
+                        cand_task_name(rc->task), "verifiable", is_verifiable(ep), "max_weight",
+                        rc->checks.max_weight, "rubric_min", rc->checks.rubric_min, "rubric_max",
+                        rc->checks.rubric_max);
+  const struct cand_checks *k = &rc->checks; /* the counts of each kind (signed rubrics) */
+  json_object_set_new(v, "positive_min", json_integer(k->positive_min));
+  json_object_set_new(v, "positive_max", json_integer(k->positive_max));
+  json_object_set_new(v, "negative_min", json_integer(k->negative_min));
+  json_object_set_new(v, "negative_max", json_integer(k->negative_max));
+  return v;
 }
 
 /* Sampling parameters of a role, with the seed of (label, sample). */
@@ -365,6 +386,124 @@ static void on_orchestrator(struct episode *ep, const struct ep_reply *out) {
   next(ep, EP_ORCHESTRATE);
 }
 
+/* ---- EXTRACT: the two-stage challenger's first stage ---------------------------------- */
+
+void ep_extract(struct episode *ep) {
+  char err[512];
+  ep->state = EP_EXTRACT;
+  set_failure(ep, NULL, NULL);
+  json_t *vars = base_vars(ep);
+  json_t *body = build_request(ep, RECIPE_ROLE_EXTRACTOR, "extractor", 0, vars, NULL, err,
+                               sizeof err);
+  json_decref(vars);
+  if (!body) {
+    ep_end_round(ep, "error:extractor", err, 0); /* before any call: a template error */
+    return;
+  }
+  if (submit(ep, RECIPE_ROLE_EXTRACTOR, "extractor", 0, TAG(CALL_EXTRACTOR, 0, 0), body)) park(ep);
+}
+
+static void on_extractor(struct episode *ep, const struct ep_reply *out) {
+  static const char *const keys[] = {"suitable", NULL};
+  char err[512];
+  json_t *v = NULL;
+  if (!out->ok) {
+    set_failure(ep, "error:extractor", out->error);
+  } else if (truncated(ep, RECIPE_ROLE_EXTRACTOR, "extractor", out, err, sizeof err)) {
+    set_failure(ep, "truncated:extractor", err);
+  } else if (!(v = extract_json(out->content, strlen(out->content), keys, 0, err, sizeof err)) ||
+             !json_is_boolean(json_object_get(v, "suitable"))) {
+    set_failure(ep, "error:extractor_reply",
+                v ? "the extractor's reply has no boolean \"suitable\"" : err);
+  } else {
+    ep->extracted = 1;
+    const char *why = jx_str(v, "reason");
+    if (!json_is_true(json_object_get(v, "suitable"))) {
+      set_failure(ep, "unsuitable", why ? why : "the extractor found the document unsuitable");
+    } else {
+      const char *x = jx_str(v, "extraction");
+      xset_str(&ep->extraction, x ? x : "");
+    }
+  }
+  json_decref(v);
+  next(ep, EP_EXTRACT);
+}
+
+int ep_extracted(const struct episode *ep) { return ep->extracted; }
+
+/* ---- LOOP_JUDGE: accept or improve, a statistic the bounds may require ------------------ */
+
+void ep_loop_judge(struct episode *ep) {
+  char err[512];
+  ep->state = EP_LOOP_JUDGE;
+  set_failure(ep, NULL, NULL);
+  json_t *vars = base_vars(ep);
+  json_t *cj = cand_to_json(&ep->cand);
+  char *cs = json_dumps(cj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_decref(cj);
+  json_object_set_new(vars, "candidate_json", json_string(cs ? cs : "{}"));
+  free(cs);
+  /* the evaluation: the scores, and one weak and one strong answer */
+  struct buf b = BUF_INIT;
+  const struct accept_stats *s = &ep->stats;
+  int brc = buf_printf(
+      &b, "weak avg: %.0f%% over %d answers, strong avg: %.0f%% over %d answers, gap: %.0f%%",
+      s->weak_mean * 100, s->n_weak, s->strong_mean * 100, s->n_strong, s->gap * 100);
+  for (int ph = PH_WEAK; ph <= PH_STRONG && !brc; ph++)
+    for (int i = 0; i < ep->n_samples[ph]; i++)
+      if (ep->samples[ph][i].answer) {
+        const char *a = ep->samples[ph][i].answer;
+        size_t len = strlen(a);
+        brc = buf_printf(&b, "\n\nA %s answer (%.0f%%):\n%.*s", k_phases[ph].label,
+                         ep->samples[ph][i].score * 100, (int)(len > 1500 ? 1500 : len), a);
+        break;
+      }
+  json_object_set_new(vars, "evaluation", jx_string_lossy(buf_str(&b), strlen(buf_str(&b))));
+  buf_release(&b);
+  json_t *body = build_request(ep, RECIPE_ROLE_LOOP_JUDGE, "loop_judge", 0, vars, NULL, err,
+                               sizeof err);
+  json_decref(vars);
+  if (!body) {
+    ep_end_round(ep, "error:loop_judge", err, 0); /* before any call: a template error */
+    return;
+  }
+  if (submit(ep, RECIPE_ROLE_LOOP_JUDGE, "loop_judge", 0, TAG(CALL_LOOP_JUDGE, 0, 0), body))
+    park(ep);
+}
+
+static void on_loop_judge(struct episode *ep, const struct ep_reply *out) {
+  static const char *const keys[] = {"verdict", NULL};
+  char err[512];
+  json_t *v = NULL;
+  const char *verdict = NULL;
+  if (!out->ok) {
+    set_failure(ep, "error:loop_judge", out->error);
+  } else if (truncated(ep, RECIPE_ROLE_LOOP_JUDGE, "loop judge", out, err, sizeof err)) {
+    set_failure(ep, "truncated:loop_judge", err);
+  } else if (!(v = extract_json(out->content, strlen(out->content), keys, 0, err, sizeof err)) ||
+             !(verdict = jx_str(v, "verdict")) ||
+             (strcmp(verdict, "accept") && strcmp(verdict, "improve"))) {
+    set_failure(ep, "error:loop_judge_reply",
+                v ? "the loop judge's \"verdict\" must be \"accept\" or \"improve\"" : err);
+  } else {
+    ep->stats.loop_judged = 1;
+    ep->stats.loop_accept = strcmp(verdict, "accept") ? 0.0 : 1.0;
+    const char *why = jx_str(v, "reason");
+    xset_str(&ep->loop_reason, why ? why : "");
+  }
+  json_decref(v);
+  next(ep, EP_LOOP_JUDGE);
+}
+
+const char *ep_loop_reason(const struct episode *ep) {
+  return ep->loop_reason ? ep->loop_reason : "";
+}
+
+void ep_end_source(struct episode *ep, const char *reason, const char *detail) {
+  ep->closing = 1;
+  ep_end_round(ep, reason, detail, 0);
+}
+
 /* ---- CHALLENGE and REPAIR ----------------------------------------------------------- */
 
 void ep_challenge(struct episode *ep) {
@@ -374,6 +513,7 @@ void ep_challenge(struct episode *ep) {
   json_t *vars = base_vars(ep);
   json_object_set_new(vars, "feedback", history_text(ep, 0));
   json_object_set_new(vars, "instructions", json_string(ep->instructions ? ep->instructions : ""));
+  json_object_set_new(vars, "extraction", json_string(ep->extraction ? ep->extraction : ""));
   json_t *body = build_request(ep, RECIPE_ROLE_CHALLENGER, "challenger", 0, vars,
                                &ep->chal_messages, err, sizeof err);
   json_decref(vars);
@@ -391,10 +531,7 @@ static void repair(struct episode *ep, const char *problem) {
   json_array_append_new(messages, json_pack("{s:s,s:s}", "role", "assistant", "content",
                                             ep->chal_raw ? ep->chal_raw : ""));
   char msg[1024];
-  snprintf(msg, sizeof msg,
-           "Your reply could not be used: %s\nReply again with only the corrected JSON object, "
-           "with the same content and nothing before or after it.",
-           problem);
+  fb_repair_message(msg, sizeof msg, problem); /* the text is recorded (fb_program_texts) */
   json_array_append_new(messages, json_pack("{s:s,s:s}", "role", "user", "content", msg));
   struct llm_params p;
   role_params(ep, RECIPE_ROLE_CHALLENGER, "challenger_repair", 0, &p);
@@ -595,17 +732,7 @@ static void judge_repair(struct episode *ep, int ph, int i, const char *problem)
   json_t *last = json_array_get(messages, json_array_size(messages) - 1);
   const char *task = jx_str(last, "content");
   char note[1024];
-  if (is_verifiable(ep))
-    snprintf(note, sizeof note,
-             "NOTE: your previous judgement of this response could not be used: %s\nReply "
-             "with only the JSON object {\"correct\": true or false, \"reason\": \"...\"}.\n\n",
-             problem);
-  else
-    snprintf(note, sizeof note,
-             "NOTE: your previous judgement of this response could not be used: %s\nReply "
-             "with only the JSON object: exactly one verdict for each criterion from 1 to %d, "
-             "each with a boolean \"met\".\n\n",
-             problem, ep->cand.n_rubric);
+  fb_judge_repair_note(note, sizeof note, is_verifiable(ep), ep->cand.n_rubric, problem);
   char *text = xasprintf("%s%s", note, task ? task : "");
   json_object_set_new(last, "content", jx_string_lossy(text, strlen(text)));
   free(text);
@@ -762,6 +889,7 @@ static json_t *stats_json(const struct accept_stats *s) {
   NUM(strong_max, st);
   NUM(gap, w && st);
 #undef NUM
+  if (s->loop_judged) json_object_set_new(o, "loop_accept", json_integer((int)s->loop_accept));
   json_object_set_new(o, "weak_correct", json_integer(s->weak_correct));
   json_object_set_new(o, "strong_correct", json_integer(s->strong_correct));
   return o;
@@ -836,12 +964,9 @@ static json_t *example_record(const struct episode *ep, const char *example_id) 
     json_object_set_new(ex, "answer", json_string(c->reference_answer));
   } else {
     json_object_set_new(ex, "reference_answer", json_string(c->reference_answer));
-    json_t *rub = json_array();
-    for (int i = 0; i < c->n_rubric; i++)
-      json_array_append_new(rub, json_pack("{s:s,s:i}", "criterion", c->rubric[i].criterion,
-                                           "weight", c->rubric[i].weight));
-    json_object_set_new(ex, "rubric", rub);
+    json_object_set_new(ex, "rubric", cand_rubric_json(c));
   }
+  if (c->reasoning_skills) json_object_set(ex, "reasoning_skills", c->reasoning_skills);
   json_object_set_new(ex, "weak_scores", scores_json(ep->stats.weak, ep->stats.n_weak));
   json_object_set_new(ex, "strong_scores", scores_json(ep->stats.strong, ep->stats.n_strong));
   int w = ep->stats.n_weak > 0, st = ep->stats.n_strong > 0;
@@ -900,7 +1025,8 @@ void ep_end_round(struct episode *ep, const char *reason, const char *detail, in
   if (ep->method->annotate) ep->method->annotate(ep, why, what, rec, ex);
   history_add(ep, why, what);
   int max_rounds = ep->method->max_rounds ? ep->method->max_rounds : rc->budgets.rounds_per_source;
-  int finished = ep->accepted >= rc->budgets.examples_per_source || ep->round >= max_rounds;
+  int finished = ep->accepted >= rc->budgets.examples_per_source || ep->round >= max_rounds ||
+                 ep->closing;
   struct ep_round_end e = {.source_id = ep->doc->id,
                            .round = ep->round,
                            .reason = why,
@@ -1095,6 +1221,8 @@ enum ep_state ep_deliver(struct episode *ep, int tag, const struct ep_reply *out
     case CALL_SOLVER: on_solver(ep, ph, i, out); break;
     case CALL_JUDGE: on_judge(ep, ph, i, out); break;
     case CALL_TURN: on_turn(ep, out); break;
+    case CALL_EXTRACTOR: on_extractor(ep, out); break;
+    case CALL_LOOP_JUDGE: on_loop_judge(ep, out); break;
     default: abort();
     }
   }
@@ -1106,6 +1234,8 @@ void ep_free(struct episode *ep) {
   if (!ep) return;
   round_reset(ep);
   json_decref(ep->history);
+  free(ep->extraction);
+  free(ep->loop_reason);
   free(ep->seen);
   free(ep->mstate);
   free(ep);
@@ -1113,7 +1243,7 @@ void ep_free(struct episode *ep) {
 
 static const char *const k_state_names[] = {"idle",     "orchestrate", "challenge", "repair",
                                             "quality",  "weak",        "strong",    "filter",
-                                            "finished", "parked"};
+                                            "finished", "parked",      "extract",   "loop_judge"};
 
 const char *ep_state_name(enum ep_state s) {
   return (unsigned)s < sizeof k_state_names / sizeof *k_state_names ? k_state_names[s] : "?";

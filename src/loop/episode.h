@@ -53,7 +53,9 @@ enum ep_state {
   EP_STRONG,      /* strong solver samples, each judged */
   EP_FILTER,      /* a method's extra samples (cot-self-instruct's filter), each judged */
   EP_FINISHED,    /* the last round is recorded */
-  EP_PARKED       /* set aside unfinished */
+  EP_PARKED,      /* set aside unfinished */
+  EP_EXTRACT,     /* the extractor reads the source (first stage of a two-stage challenger) */
+  EP_LOOP_JUDGE   /* the loop judge's accept/improve verdict on an evaluated candidate */
 };
 /* "idle", "orchestrate", ... for logs and tests. */
 const char *ep_state_name(enum ep_state s);

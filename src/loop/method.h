@@ -93,6 +93,23 @@ extern const struct method_ops method_agent;
 /* The orchestrator analyses this source's earlier rounds and writes instructions for
  * the challenger. A failed call is recorded on the round; instructions stay empty. */
 void ep_orchestrate(struct episode *ep);
+/* The extractor (the recipe's optional `extractor` role, the first stage of a two-stage
+ * challenger) reads the source once per episode: {"suitable", "reason", "extraction"}. Its
+ * extraction goes to every later challenger prompt (`extraction`). Fails with "unsuitable"
+ * (the document cannot ground a question: end the source with ep_end_source), or
+ * "error:extractor" / "error:extractor_reply". */
+void ep_extract(struct episode *ep);
+/* The loop judge (the recipe's optional `loop_judge` role) reads the evaluated candidate and
+ * its scores and answers {"verdict": "accept"|"improve", "reason"}; the verdict becomes the
+ * statistic loop_accept (1/0) that bounds may require ("loop_accept == 1"): the program still
+ * decides. Fails with "error:loop_judge" / "error:loop_judge_reply". */
+void ep_loop_judge(struct episode *ep);
+/* The loop judge's reason this round ("" when none). */
+const char *ep_loop_reason(const struct episode *ep);
+/* 1 once the extractor has judged the document (suitable or not). */
+int ep_extracted(const struct episode *ep);
+/* End the round and the source: as ep_end_round with keep 0, and no round follows. */
+void ep_end_source(struct episode *ep, const char *reason, const char *detail);
 /* The challenger writes a candidate from the source, the instructions and the feedback
  * on earlier rounds; it is parsed and checked (with one repair turn when the reply does
  * not parse). Fails with "error:challenger", "parse_error" or "check:<name>" (in that

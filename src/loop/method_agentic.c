@@ -9,6 +9,7 @@
  * decide. An accepted candidate is the example; a rejected one feeds the next round.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "loop/method.h"
 
@@ -20,15 +21,37 @@ static int ended_on_failure(struct episode *ep) {
   return 1;
 }
 
+/* The acceptance bounds decide the round. */
+static void gate(struct episode *ep) {
+  char failed[128], detail[600];
+  const char *reason = accept_evaluate(&ep_recipe(ep)->accept, ep_stats(ep), failed, sizeof failed);
+  if (reason && !strcmp(reason, "loop_judge:improve")) {
+    snprintf(detail, sizeof detail, "the loop judge asked to improve: %s", ep_loop_reason(ep));
+    ep_end_round(ep, reason, detail, 0);
+  } else if (reason) {
+    snprintf(detail, sizeof detail, "bound failed: %s", failed);
+    ep_end_round(ep, reason, detail, 0);
+  } else {
+    ep_end_round(ep, NULL, NULL, 1);
+  }
+}
+
 static void agentic_next(struct episode *ep, enum ep_state done) {
   const struct recipe *rc = ep_recipe(ep);
   const struct accept_spec *acc = &rc->accept;
   char failed[128], detail[200];
   switch (done) {
   case EP_IDLE: /* round 1 has no history for the orchestrator to analyse */
-    if (ep_round(ep) > 1 && rc->roles[RECIPE_ROLE_ORCHESTRATOR].present) ep_orchestrate(ep);
+    if (rc->roles[RECIPE_ROLE_EXTRACTOR].present && !ep_extracted(ep)) ep_extract(ep);
+    else if (ep_round(ep) > 1 && rc->roles[RECIPE_ROLE_ORCHESTRATOR].present) ep_orchestrate(ep);
     else ep_challenge(ep);
     return;
+  case EP_EXTRACT: { /* an unsuitable document ends the source: nothing else is spent */
+    struct ep_failure f = ep_failure(ep);
+    if (f.reason && !strcmp(f.reason, "unsuitable")) ep_end_source(ep, f.reason, f.detail);
+    else if (!ended_on_failure(ep)) agentic_next(ep, EP_IDLE);
+    return;
+  }
   case EP_ORCHESTRATE: /* a failed orchestrator call is recorded; the round goes on */
     ep_challenge(ep);
     return;
@@ -49,17 +72,14 @@ static void agentic_next(struct episode *ep, enum ep_state done) {
     }
     ep_solve(ep, EP_STRONG, 0);
     return;
-  case EP_STRONG: {
+  case EP_STRONG:
     if (ended_on_failure(ep)) return;
-    const char *reason = accept_evaluate(acc, ep_stats(ep), failed, sizeof failed);
-    if (reason) {
-      snprintf(detail, sizeof detail, "bound failed: %s", failed);
-      ep_end_round(ep, reason, detail, 0);
-    } else {
-      ep_end_round(ep, NULL, NULL, 1);
-    }
+    if (rc->roles[RECIPE_ROLE_LOOP_JUDGE].present) ep_loop_judge(ep); /* a statistic too */
+    else gate(ep);
     return;
-  }
+  case EP_LOOP_JUDGE:
+    if (!ended_on_failure(ep)) gate(ep);
+    return;
   default: /* EP_REPAIR, EP_FILTER and the end states never reach a method */
     ep_end_round(ep, "error:internal", ep_state_name(done), 0);
     return;

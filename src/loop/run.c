@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eval/feedback.h"
 #include "llm/llm.h"
 #include "loop/callrec.h"
 #include "loop/episode.h"
@@ -955,6 +956,7 @@ static json_t *run_extra(const struct run *r, json_t *identity, const char *iden
                         r->opts->command_line ? r->opts->command_line : "", "version", ad_version(),
                         "method", method_identity(r->method, &r->bl), "identity", identity,
                         "identity_sha256", identity_sha, "env", rc->env_refs, "paths", paths);
+  if (x) json_object_set_new(x, "program_texts", fb_program_texts()); /* for the data card */
   if (x && r->opts->sim_world)
     json_object_set_new(x, "sim_world", json_deep_copy(r->opts->sim_world));
   return x;

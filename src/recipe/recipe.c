@@ -37,8 +37,8 @@
 
 /* ---- names -------------------------------------------------------------- */
 
-static const char *const role_names[RECIPE_N_ROLES] = {"orchestrator", "challenger", "quality",
-                                                       "weak",         "strong",     "judge"};
+static const char *const role_names[RECIPE_N_ROLES] = {
+    "orchestrator", "challenger", "quality", "weak", "strong", "judge", "extractor", "loop_judge"};
 
 const char *recipe_role_name(enum recipe_role_id r) {
   return (unsigned)r < RECIPE_N_ROLES ? role_names[r] : "?";
@@ -53,6 +53,8 @@ const char *recipe_default_prompt_file(enum recipe_role_id role, enum cand_task 
   case RECIPE_ROLE_WEAK:
   case RECIPE_ROLE_STRONG: return "solver.md";
   case RECIPE_ROLE_JUDGE: return v ? "judge-verifiable.md" : "judge-rubric.md";
+  case RECIPE_ROLE_EXTRACTOR: return "extractor.md";
+  case RECIPE_ROLE_LOOP_JUDGE: return "loop-judge.md";
   default: return NULL;
   }
 }
@@ -610,15 +612,21 @@ static const char *const k_role[] = {"endpoint",      "model",       "prompt",
 static const char *const k_solver[] = {"endpoint",    "model", "prompt",     "system_prompt",
                                        "temperature", "top_p", "max_tokens", "extra",
                                        "samples",     NULL};
-static const char *const k_roles[] = {"orchestrator", "challenger", "quality", "weak",
-                                      "strong",       "judge",      NULL};
+static const char *const k_roles[] = {"orchestrator", "challenger", "quality",    "weak", "strong",
+                                      "judge",        "extractor",  "loop_judge", NULL};
 static const char *const k_accept[] = {"preset", "bounds", "short_circuit", "pass_threshold", NULL};
 static const char *const k_budgets[] = {
     "rounds_per_source", "examples_per_source", "max_calls", "max_tokens",
     "max_cost",          "agent_steps",         NULL};
-static const char *const k_checks[] = {
-    "max_context_chars", "min_context_chars", "leakage_ngram", "leakage_max_overlap", "rubric_min",
-    "rubric_max",        "max_weight",        "dedup",         "verifiable_matcher",  NULL};
+static const char *const k_checks[] = {"max_context_chars",  "min_context_chars",
+                                       "leakage_ngram",      "leakage_max_overlap",
+                                       "rubric_min",         "rubric_max",
+                                       "max_weight",         "dedup",
+                                       "verifiable_matcher", "rubric_preset",
+                                       "positive_min",       "positive_max",
+                                       "negative_min",       "negative_max",
+                                       "reasoning_skills",   "max_question_chars",
+                                       "reject_patterns",    NULL};
 static const char *const k_baselines[] = {"k", "rip_threshold", "ac_min_share", NULL};
 static const char *const k_output[] = {"folder", "store", NULL};
 static const char *const v_task[] = {"rubric", "verifiable", NULL};
@@ -1044,7 +1052,8 @@ static void parse_roles(struct ld *L, yaml_node_t *n, yaml_node_t *root) {
   for (int i = 0; i < RECIPE_N_ROLES; i++) {
     yaml_node_t *v = map_get(L, n, role_names[i]);
     if (v) parse_role(L, (enum recipe_role_id)i, v);
-    else if (i != RECIPE_ROLE_ORCHESTRATOR && i != RECIPE_ROLE_QUALITY)
+    else if (i != RECIPE_ROLE_ORCHESTRATOR && i != RECIPE_ROLE_QUALITY &&
+             i != RECIPE_ROLE_EXTRACTOR && i != RECIPE_ROLE_LOOP_JUDGE)
       err_at(L, n, "missing required key '%s' in roles", role_names[i]);
   }
   /* quality defaults to the judge's endpoint and model when not mentioned */
@@ -1149,7 +1158,10 @@ static void parse_accept(struct ld *L, yaml_node_t *n) {
 
 static void parse_budgets(struct ld *L, yaml_node_t *n) {
   struct recipe_budgets *b = &L->r->budgets;
-  b->rounds_per_source = 5;
+  /* The paper's agents needed 6.59 rounds on average for CS (a long tail: its Fig. 4
+   * example was accepted in round 17) and ran legal with a hard cap of 15 rounds: 15
+   * (docs/recipes.md, "Budgets"). */
+  b->rounds_per_source = RECIPE_DEFAULT_ROUNDS;
   b->examples_per_source = 1;
   b->agent_steps = 40;
   if (!n || check_map(L, n, "budgets", k_budgets)) return;
@@ -1168,12 +1180,82 @@ static void parse_budgets(struct ld *L, yaml_node_t *n) {
   if ((v = map_get(L, n, "max_cost"))) get_num(L, v, "budgets.max_cost", 0, 1e12, &b->max_cost);
 }
 
+/* checks.max_question_chars and checks.reject_patterns: the programmatic overrides
+ * (eval/override.h), compiled into the recipe's override set. */
+static void parse_overrides(struct ld *L, yaml_node_t *n) {
+  struct recipe *r = L->r;
+  yaml_node_t *v, *pl = map_get(L, n, "reject_patterns");
+  int maxq = 0, np = 0;
+  char *pats[OVERRIDE_MAX_PATTERNS];
+  if ((v = map_get(L, n, "max_question_chars")))
+    get_intv(L, v, "checks.max_question_chars", 0, INT_MAX, &maxq);
+  if (pl && pl->type != YAML_SEQUENCE_NODE) {
+    err_at(L, pl, "checks.reject_patterns: expected a list of regular expressions, got %s",
+           kind_name(pl));
+    pl = NULL;
+  }
+  int idx = 0;
+  for (yaml_node_item_t *it = pl ? pl->data.sequence.items.start : NULL;
+       pl && it < pl->data.sequence.items.top; it++, idx++) {
+    yaml_node_t *c = node(L, *it);
+    char ip[80], *text = NULL, err[300];
+    snprintf(ip, sizeof ip, "checks.reject_patterns[%d]", idx);
+    if (!c || get_str(L, c, ip, 0, &text)) continue;
+    if (np >= OVERRIDE_MAX_PATTERNS) {
+      err_at(L, c, "%s: more than %d patterns", ip, OVERRIDE_MAX_PATTERNS);
+      free(text);
+      break;
+    }
+    struct override_set one = {0};
+    const char *t1 = text;
+    if (override_compile(&one, &t1, 1, 0, err, sizeof err)) {
+      err_at(L, c, "%s: %s", ip, err);
+      free(text);
+      continue;
+    }
+    override_release(&one);
+    pats[np++] = text;
+  }
+  if (maxq > 0 || np > 0) {
+    char err[300];
+    if (!override_compile(&r->overrides, (const char *const *)pats, np, maxq, err, sizeof err))
+      r->checks.overrides = &r->overrides;
+  }
+  for (int i = 0; i < np; i++) free(pats[i]);
+}
+
 static void parse_checks(struct ld *L, yaml_node_t *n) {
   struct cand_checks *c = &L->r->checks;
   cand_checks_default(c); /* the defaults live with the checks themselves */
   L->r->verifiable_matcher = SCORE_AUTO;
   if (!n || check_map(L, n, "checks", k_checks)) return;
   yaml_node_t *v;
+  if ((v = map_get(L, n, "rubric_preset"))) { /* first: the keys below override it */
+    static const char *const v_rubric[] = {"positive", "signed", NULL};
+    int p = get_enum(L, v, "checks.rubric_preset", v_rubric);
+    if (p >= 0) cand_rubric_preset(v_rubric[p], c);
+  }
+  if ((v = map_get(L, n, "positive_min")))
+    get_intv(L, v, "checks.positive_min", 0, 1000, &c->positive_min);
+  if ((v = map_get(L, n, "positive_max")))
+    get_intv(L, v, "checks.positive_max", 0, 1000, &c->positive_max);
+  if ((v = map_get(L, n, "negative_min")))
+    get_intv(L, v, "checks.negative_min", 0, 1000, &c->negative_min);
+  if ((v = map_get(L, n, "negative_max")))
+    get_intv(L, v, "checks.negative_max", 0, 1000, &c->negative_max);
+  if ((v = map_get(L, n, "reasoning_skills")))
+    get_bool(L, v, "checks.reasoning_skills", &c->reasoning_skills);
+  if (!c->signed_rubric && (c->negative_min > 0 || c->negative_max > 0))
+    err_at(L, n,
+           "checks: negative_min/negative_max need signed rubrics (rubric_preset: signed); a "
+           "positive rubric has no negative criteria");
+  if (c->positive_max > 0 && c->positive_min > c->positive_max)
+    err_at(L, n, "checks: positive_min (%d) is larger than positive_max (%d)", c->positive_min,
+           c->positive_max);
+  if (c->negative_max > 0 && c->negative_min > c->negative_max)
+    err_at(L, n, "checks: negative_min (%d) is larger than negative_max (%d)", c->negative_min,
+           c->negative_max);
+  parse_overrides(L, n);
   if ((v = map_get(L, n, "max_context_chars")))
     get_intv(L, v, "checks.max_context_chars", 0, INT_MAX, &c->max_context_chars);
   if ((v = map_get(L, n, "min_context_chars")))
@@ -1300,6 +1382,9 @@ static void load_prompts(struct ld *L) {
       }
     } else {
       const char *def = recipe_default_prompt_file((enum recipe_role_id)i, r->task);
+      if (r->task == CAND_TASK_RUBRIC && r->checks.signed_rubric &&
+          (i == RECIPE_ROLE_CHALLENGER || i == RECIPE_ROLE_JUDGE))
+        def = i == RECIPE_ROLE_JUDGE ? "judge-rubric-signed.md" : "challenger-rubric-signed.md";
       char *p = r->prompts_dir ? fs_join(r->prompts_dir, def) : NULL;
       if (!p || !is_file(p)) {
         err_pos(L, line, col,
@@ -1343,6 +1428,7 @@ static void free_prompt(struct recipe_prompt *p) {
 
 void recipe_free(struct recipe *r) {
   if (!r) return;
+  override_release(&r->overrides);
   free(r->path);
   free(r->dir);
   free(r->prompts_dir);
@@ -1661,7 +1747,8 @@ json_t *recipe_to_json(const struct recipe *r) {
   for (int i = 0; i < RECIPE_N_ROLES; i++) {
     const struct recipe_role *ro = &r->roles[i];
     if (!ro->present) {
-      json_object_set_new(roles, role_names[i], json_null());
+      if (i < RECIPE_ROLE_EXTRACTOR) /* a role added later is left out when absent, so */
+        json_object_set_new(roles, role_names[i], json_null()); /* identities stay equal */
       continue;
     }
     json_t *rj = json_pack(
@@ -1701,6 +1788,24 @@ json_t *recipe_to_json(const struct recipe *r) {
                 c->leakage_ngram, "leakage_max_overlap", c->leakage_max_overlap, "rubric_min",
                 c->rubric_min, "rubric_max", c->rubric_max, "max_weight", c->max_weight, "dedup",
                 c->dedup, "verifiable_matcher", score_matcher_name(r->verifiable_matcher)));
+  if (c->overrides) { /* only when set: older identities stay equal */
+    json_t *pats = json_array();
+    for (int i = 0; i < c->overrides->n; i++)
+      json_array_append_new(pats, json_string(c->overrides->src[i]));
+    json_object_set_new(json_object_get(root, "checks"), "overrides",
+                        json_pack("{s:i, s:o}", "max_question_chars",
+                                  c->overrides->max_question_chars, "reject_patterns", pats));
+  }
+  struct cand_checks dc;
+  cand_checks_default(&dc);
+  if (c->signed_rubric || c->reasoning_skills || c->positive_min != dc.positive_min ||
+      c->positive_max != dc.positive_max) /* only when set: older identities stay equal */
+    json_object_set_new(json_object_get(root, "checks"), "rubric_kinds",
+                        json_pack("{s:s, s:i, s:i, s:i, s:i, s:b}", "preset",
+                                  c->signed_rubric ? "signed" : "positive", "positive_min",
+                                  c->positive_min, "positive_max", c->positive_max, "negative_min",
+                                  c->negative_min, "negative_max", c->negative_max,
+                                  "reasoning_skills", c->reasoning_skills));
   const struct bl_params *bl = &r->baselines;
   json_object_set_new(root, "baselines",
                       json_pack("{s:i, s:f, s:f}", "k", bl->k, "rip_threshold", bl->rip_threshold,
@@ -1879,11 +1984,17 @@ int recipe_identity_diff(const json_t *old, const json_t *neu, const json_t *env
 static const char *const vars_orchestrator[] = {"task",  "verifiable", "goal", "source_title",
                                                 "round", "history",    NULL};
 static const char *const vars_challenger[] = {
-    "task",     "verifiable",   "goal",       "source_title", "source_text", "round",
-    "feedback", "instructions", "max_weight", "rubric_min",   "rubric_max",  NULL};
+    "task",         "verifiable",   "goal",         "source_title", "source_text", "round",
+    "feedback",     "instructions", "max_weight",   "rubric_min",   "rubric_max",  "positive_min",
+    "positive_max", "negative_min", "negative_max", "extraction",   NULL};
 static const char *const vars_quality[] = {
     "task",           "verifiable", "goal",       "source_title", "source_text",
     "candidate_json", "max_weight", "rubric_min", "rubric_max",   NULL};
+static const char *const vars_extractor[] = {"task",         "verifiable",  "goal",
+                                             "source_title", "source_text", NULL};
+static const char *const vars_loop_judge[] = {"task",         "verifiable",  "goal",
+                                              "source_title", "source_text", "candidate_json",
+                                              "evaluation",   NULL};
 static const char *const vars_solver[] = {"task",    "verifiable", "goal",
                                           "context", "question",   NULL};
 static const char *const vars_judge_rubric[] = {"task",     "verifiable", "goal", "question",
@@ -1897,6 +2008,8 @@ const char *const *recipe_role_vars(enum recipe_role_id role, enum cand_task tas
   case RECIPE_ROLE_ORCHESTRATOR: return vars_orchestrator;
   case RECIPE_ROLE_CHALLENGER: return vars_challenger;
   case RECIPE_ROLE_QUALITY: return vars_quality;
+  case RECIPE_ROLE_EXTRACTOR: return vars_extractor;
+  case RECIPE_ROLE_LOOP_JUDGE: return vars_loop_judge;
   case RECIPE_ROLE_WEAK:
   case RECIPE_ROLE_STRONG: return vars_solver;
   case RECIPE_ROLE_JUDGE:
@@ -1929,9 +2042,14 @@ static json_t *sample_value(const struct recipe *r, const char *name) {
   if (!strcmp(name, "max_weight")) return json_integer(r->checks.max_weight);
   if (!strcmp(name, "rubric_min")) return json_integer(r->checks.rubric_min);
   if (!strcmp(name, "rubric_max")) return json_integer(r->checks.rubric_max);
+  if (!strcmp(name, "positive_min")) return json_integer(r->checks.positive_min);
+  if (!strcmp(name, "positive_max")) return json_integer(r->checks.positive_max);
+  if (!strcmp(name, "negative_min")) return json_integer(r->checks.negative_min);
+  if (!strcmp(name, "negative_max")) return json_integer(r->checks.negative_max);
   if (!strcmp(name, "task")) return json_string(cand_task_name(r->task));
   if (!strcmp(name, "rubric"))
-    return json_pack("[{s:i, s:i, s:s}]", "number", 1, "weight", 1, "criterion", "x");
+    return json_pack("[{s:i, s:i, s:s, s:s, s:b}]", "number", 1, "weight", 1, "criterion", "x",
+                     "category", "positive", "negative", 0);
   return json_string("x");
 }
 

@@ -31,6 +31,7 @@
 #include "eval/accept.h"
 #include "eval/baseline.h"
 #include "eval/candidate.h"
+#include "eval/override.h"
 #include "eval/score.h"
 #include "llm/llm.h"
 #include "prompt/template.h"
@@ -49,9 +50,12 @@ enum recipe_role_id {
   RECIPE_ROLE_WEAK,
   RECIPE_ROLE_STRONG,
   RECIPE_ROLE_JUDGE,
+  RECIPE_ROLE_EXTRACTOR,  /* optional: the two-stage challenger's first stage (docs/recipes.md) */
+  RECIPE_ROLE_LOOP_JUDGE, /* optional: accept/improve after the solvers (stat loop_accept) */
   RECIPE_N_ROLES
 };
-/* "orchestrator", "challenger", "quality", "weak", "strong", "judge". */
+/* "orchestrator", "challenger", "quality", "weak", "strong", "judge", "extractor",
+ * "loop_judge". */
 const char *recipe_role_name(enum recipe_role_id r);
 
 struct recipe_price {
@@ -122,6 +126,9 @@ struct recipe_budgets {
   double max_cost;         /* 0 = none */
 };
 
+/* budgets.rounds_per_source when the recipe does not say (docs/recipes.md, "Budgets"). */
+#define RECIPE_DEFAULT_ROUNDS 15
+
 struct recipe {
   /* Provenance */
   char *path;        /* as given */
@@ -149,7 +156,9 @@ struct recipe {
   char accept_preset[32]; /* "" when bounds were listed or defaulted */
 
   struct recipe_budgets budgets;
-  struct cand_checks checks;             /* `checks:` (defaults: cand_checks_default) */
+  struct cand_checks checks;     /* `checks:` (defaults: cand_checks_default) */
+  struct override_set overrides; /* checks.max_question_chars, checks.reject_patterns (owned;
+                                    checks.overrides points here when any is set) */
   enum score_matcher verifiable_matcher; /* checks.verifiable_matcher; default SCORE_AUTO */
   struct bl_params baselines;            /* `baselines:` (defaults: bl_params_default); only
                                          cot-self-instruct reads them; `autodata run`'s

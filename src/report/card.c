@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "eval/feedback.h"
 #include "report/report.h"
 #include "util/fs.h"
 #include "util/jsonx.h"
@@ -534,6 +535,52 @@ static void agent_method(struct cw *w, const struct card_data *d) {
   free(text);
 }
 
+/* 1 when the run had the role (its recipe records it as an object, not null). */
+static int had_role(const struct card_data *d, const char *role) {
+  return json_is_object(json_object_get(json_object_get(d->recipe, "roles"), role));
+}
+
+/* How a round went, naming only the roles the run had. */
+static void summary_roles(struct cw *w, const struct card_data *d) {
+  int orch = had_role(d, "orchestrator"), qv = had_role(d, "quality");
+  if (had_role(d, "extractor"))
+    outs(w,
+         "Per source document, an extractor model first judged whether the document could "
+         "ground a question (an unsuitable one ended its source with reason `unsuitable`) "
+         "and extracted its key facts for the challenger. ");
+  const char *matcher = jx_str(json_object_get(d->recipe, "checks"), "verifiable_matcher");
+  int verifiable = jx_str(d->recipe, "task") && !strcmp(jx_str(d->recipe, "task"), "verifiable");
+  int judge_model = !verifiable || (matcher && !strcmp(matcher, "llm"));
+  if (orch)
+    outs(w,
+         "Per source document, an orchestrator model wrote instructions for a challenger "
+         "model, which proposed one example ");
+  else outs(w, "Per source document, a challenger model proposed one example ");
+  outs(w,
+       "(context, question, reference answer and a weighted rubric, or a question with a "
+       "verifiable answer). ");
+  outs(w, qv ? "Programmatic checks and a quality-verifier model screened it; "
+             : "Programmatic checks screened it (the run had no quality verifier); ");
+  outs(w,
+       "a weak and a strong solver model answered it several times without seeing the rubric "
+       "or reference; ");
+  outs(w, judge_model ? "a judge model scored each answer. "
+                      : "the program compared each final answer with the reference (no judge "
+                        "model). ");
+  outs(w,
+       "The program (never a model) kept the example only when the scores met the acceptance "
+       "bounds below; otherwise ");
+  if (orch)
+    outs(w,
+         "the round's evidence went back to the orchestrator for another round, up to the "
+         "round budget.\n\n");
+  else
+    outs(w,
+         "the round's evidence went back to the challenger as the program's feedback block "
+         "for another round, up to the round budget. **This run had no orchestrator**: no "
+         "model analysed the earlier rounds or wrote instructions.\n\n");
+}
+
 static void summary(struct cw *w, const struct card_data *d) {
   const char *task = jx_str(d->recipe, "task");
   const char *method = d->method;
@@ -558,16 +605,7 @@ static void summary(struct cw *w, const struct card_data *d) {
          "(each answer scored by a judge model) and submitted one; the program (never a model) "
          "accepted a submitted example only when its scores met the acceptance bounds "
          "below.\n\n");
-  else
-    outs(w,
-         "Per source document, an orchestrator model wrote instructions for a challenger model, "
-         "which proposed one example (context, question, reference answer and a weighted rubric, "
-         "or a question with a verifiable answer). Programmatic checks and a quality-verifier "
-         "model screened it; a weak and a strong solver model answered it several times without "
-         "seeing the rubric or reference; a judge model scored each answer. The program (never a "
-         "model) kept the example only when the scores met the acceptance bounds below; otherwise "
-         "the round's evidence went back to the orchestrator for another round, up to the round "
-         "budget.\n\n");
+  else summary_roles(w, d);
   outs(w,
        "Files: `dataset.jsonl` (one accepted example per line, with its weak and strong scores "
        "and provenance: source id, rounds used, prompt hashes), `rejected.jsonl` (every rejected "
@@ -1258,6 +1296,59 @@ static void prompt_block(struct cw *w, const struct card_data *d, const char *ro
   else outs(w, "The prompt's text is not recorded in the store.\n\n");
 }
 
+/* The texts the program itself writes into prompts (eval/feedback.h, fb_program_texts), as
+ * the run recorded them; only those of the roles the run had. */
+static void program_texts(struct cw *w, const struct card_data *d) {
+  static const struct {
+    const char *key, *what, *role;
+  } k[] = {
+      {"feedback_block",
+       "The challenger's feedback block on this source's earlier rounds (the `feedback` "
+       "variable; a specimen over sample rounds, placeholders in <angle brackets>)",
+       "challenger"},
+      {"orchestrator_history",
+       "The orchestrator's history of this source's rounds (the `history` variable)",
+       "orchestrator"},
+      {"challenger_repair",
+       "The challenger's repair turn: the user message after a reply that did not parse",
+       "challenger"},
+      {"judge_repair_rubric",
+       "The judge's repair note, rubric tasks: put before the judge's task after an invalid "
+       "judgement",
+       "judge"},
+      {"judge_repair_verifiable", "The verifier's repair note, verifiable tasks", "judge"},
+  };
+  outs(w, "### Text the program writes into prompts\n\n");
+  json_t *texts = json_incref(json_object_get(d->meta, "program_texts"));
+  if (!json_is_object(texts)) {
+    json_decref(texts);
+    texts = fb_program_texts();
+    outs(w,
+         "The run did not record these texts (it was made by an older version); this "
+         "version writes:\n\n");
+  } else {
+    outs(w,
+         "Besides the prompt files, the program writes these texts into prompts, as the run "
+         "recorded them:\n\n");
+  }
+  int verifiable = jx_str(d->recipe, "task") && !strcmp(jx_str(d->recipe, "task"), "verifiable");
+  for (size_t i = 0; i < sizeof k / sizeof *k; i++) {
+    if (!had_role(d, k[i].role)) continue;
+    if (verifiable ? !strcmp(k[i].key, "judge_repair_rubric")
+                   : !strcmp(k[i].key, "judge_repair_verifiable"))
+      continue;
+    if (d->baseline && strcmp(k[i].key, "challenger_repair") && strcmp(k[i].role, "judge"))
+      continue; /* a baseline plays one round: no feedback, no history */
+    const json_t *t = json_object_get(texts, k[i].key);
+    if (!jx_str(t, "text")) continue;
+    out(w, "- %s; `%s`, sha256 ", k[i].what, k[i].key);
+    code(w, jx_str(t, "sha256"));
+    outs(w, ":\n\n");
+    fenced(w, "text", jx_str(t, "text"));
+  }
+  json_decref(texts);
+}
+
 static void prompts_section(struct cw *w, const struct card_data *d) {
   outs(w,
        "## Prompts\n\nEvery prompt the run used, in full. Verify a file with "
@@ -1297,6 +1388,67 @@ static void prompts_section(struct cw *w, const struct card_data *d) {
     free(keys);
   }
   if (!any) outs(w, "The run did not record its prompts.\n\n");
+  program_texts(w, d);
+}
+
+/* The environment variables the command needs: those the recipe read (set from the
+ * environment, or left to their default) and each endpoint's API key variable. */
+static void reproduce_env(struct cw *w, const struct card_data *d) {
+  const json_t *env = json_object_get(d->meta, "env");
+  json_t *set = json_object(), *dflt = json_object(), *keys = json_object();
+  size_t i;
+  const json_t *e;
+  json_array_foreach(env, i, e) {
+    const char *var = jx_str(e, "variable"), *from = jx_str(e, "from");
+    if (!var) continue;
+    json_t *into = from && !strcmp(from, "default") ? dflt : set;
+    json_t *fields = json_object_get(into, var);
+    if (!fields) json_object_set_new(into, var, fields = json_array());
+    if (jx_str(e, "field")) json_array_append_new(fields, json_string(jx_str(e, "field")));
+  }
+  const char *name;
+  const json_t *ep;
+  json_object_foreach(json_object_get(d->recipe, "endpoints"), name, ep) {
+    const char *k = jx_str(ep, "api_key_env");
+    if (k) json_object_set_new(keys, k, json_string(name));
+  }
+  if (!json_object_size(set) && !json_object_size(keys) && !json_object_size(dflt)) {
+    if (json_is_array(env)) outs(w, "The command needs no environment variables.\n\n");
+    json_decref(set), json_decref(dflt), json_decref(keys);
+    return;
+  }
+  outs(w, "Environment variables the command needs (names only: values are never recorded):\n\n");
+  json_t *groups[2] = {set, dflt};
+  for (int g = 0; g < 2; g++) {
+    size_t nv = 0;
+    const char **vars = role_keys(groups[g], &nv);
+    for (size_t v = 0; vars && v < nv; v++) {
+      outs(w, "- ");
+      code(w, vars[v]);
+      outs(w, g ? " (unset in the run: leave it unset for the recipe's default) for "
+                : " (set in the run) for ");
+      size_t j;
+      const json_t *f;
+      json_array_foreach(json_object_get(groups[g], vars[v]), j, f) {
+        if (j) outs(w, ", ");
+        code(w, json_string_value(f));
+      }
+      outs(w, "\n");
+    }
+    free(vars);
+  }
+  size_t nk = 0;
+  const char **kv = role_keys(keys, &nk);
+  for (size_t v = 0; kv && v < nk; v++) {
+    outs(w, "- ");
+    code(w, kv[v]);
+    outs(w, ": the API key of endpoint ");
+    code(w, json_string_value(json_object_get(keys, kv[v])));
+    outs(w, "\n");
+  }
+  free(kv);
+  outs(w, "\n");
+  json_decref(set), json_decref(dflt), json_decref(keys);
 }
 
 static void reproduce_section(struct cw *w, const struct card_data *d) {
@@ -1308,6 +1460,7 @@ static void reproduce_section(struct cw *w, const struct card_data *d) {
     fenced(w, "sh", shown);
     free(shown);
   } else outs(w, "The command line is not recorded.\n\n");
+  reproduce_env(w, d);
   outs(w, "- autodata version: ");
   code(w, version);
   out(w, "\n- seed: %llu\n- recipe: ", (unsigned long long)(uint64_t)jx_int(d->row, "seed", 0));

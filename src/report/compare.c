@@ -54,6 +54,7 @@ struct compare_run {
   size_t candidates, accepted_cands;
   double accept_round_sum;
   json_t *src_acc; /* source_id -> true when a candidate passed the gate */
+  json_t *src_fin; /* finished source_id -> 1 accepted by the gate, 0 not */
   json_t *rejections, *filter_rejections;
 };
 
@@ -72,6 +73,7 @@ void compare_run_free(struct compare_run *r) {
   for (int i = 0; i < E_N; i++) vec_free(&r->e[i]);
   vec_free(&r->acc);
   json_decref(r->src_acc);
+  json_decref(r->src_fin);
   json_decref(r->rejections);
   json_decref(r->filter_rejections);
   free(r);
@@ -138,6 +140,7 @@ static int on_source(void *ud, const json_t *row) {
   const char *sid = jx_str(row, "source_id");
   int a = sid && json_is_true(json_object_get(r->src_acc, sid));
   vec_push(&r->acc, a ? 1.0 : 0.0);
+  if (sid) json_object_set_new(r->src_fin, sid, json_integer(a));
   return 0;
 }
 
@@ -148,6 +151,7 @@ int compare_load(store *st, store_id run, const char *label, struct compare_run 
   int rc;
   r->label = xstrdup(label ? label : store_path(st));
   r->src_acc = json_object();
+  r->src_fin = json_object();
   r->rejections = json_object();
   r->filter_rejections = json_object();
   if ((rc = report_run_row(st, run, &r->row, err, n))) goto fail;
@@ -191,10 +195,55 @@ static json_t *diff_ci(const struct vec *x, const struct vec *y, const struct co
   return ci_json(&c);
 }
 
+/* A run's key for its bootstrap seeds: what it is (configuration identity, method, run id,
+ * seed), never where it stands on the command line, so a run's intervals do not change
+ * when the arguments are reordered. Written into key[n]. */
+static void run_key(const struct compare_run *r, char *key, size_t n) {
+  snprintf(key, n, "%s/%s/%lld/%lld",
+           jx_str(r->row, "recipe_sha256") ? jx_str(r->row, "recipe_sha256") : "", r->method,
+           (long long)jx_int(r->row, "id", 0), (long long)jx_int(r->row, "seed", 0));
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The per-source differences r - first of gate acceptance, sorted by source id, when both
+ * runs finished exactly the same sources (then the comparison is paired); else NULL with
+ * *n = 0. Caller frees. */
+static double *paired_acceptance(const struct compare_run *r, const struct compare_run *first,
+                                 size_t *n) {
+  *n = 0;
+  size_t m = json_object_size(r->src_fin);
+  if (!m || m != json_object_size(first->src_fin)) return NULL;
+  const char **ids = xcalloc(m, sizeof *ids);
+  const char *k;
+  json_t *v;
+  size_t i = 0;
+  json_object_foreach(r->src_fin, k, v) {
+    if (!json_object_get(first->src_fin, k)) {
+      free(ids);
+      return NULL;
+    }
+    ids[i++] = k;
+  }
+  qsort(ids, m, sizeof *ids, cmp_str);
+  double *d = xcalloc(m, sizeof *d);
+  for (i = 0; i < m; i++)
+    d[i] = (double)json_integer_value(json_object_get(r->src_fin, ids[i])) -
+           (double)json_integer_value(json_object_get(first->src_fin, ids[i]));
+  free(ids);
+  *n = m;
+  return d;
+}
+
 /* One run's figures (new reference); first is the run to diff against, NULL for
  * the first run itself. */
-static json_t *build_one(const struct compare_run *r, const struct compare_run *first, int idx,
+static json_t *build_one(const struct compare_run *r, const struct compare_run *first,
                          const struct compare_opts *o) {
+  char rk[200], fk[200];
+  run_key(r, rk, sizeof rk);
+  if (first) run_key(first, fk, sizeof fk);
   json_t *j = json_object(), *ds = json_object(), *ev = json_object();
   const json_t *calls = json_object_get(r->stats, "calls");
   const json_t *tokens = json_object_get(r->stats, "tokens");
@@ -215,7 +264,7 @@ static json_t *build_one(const struct compare_run *r, const struct compare_run *
   json_object_set_new(j, "accepted", json_integer((json_int_t)r->accepted_cands));
   json_object_set_new(j, "kept", json_integer((json_int_t)r->d[D_WEAK].n));
   json_object_set_new(j, "acceptance_rate",
-                      mean_ci(&r->acc, o, rng_derive(o->seed, "%d|acceptance", idx)));
+                      mean_ci(&r->acc, o, rng_derive(o->seed, "%s|acceptance", rk)));
   json_object_set_new(j, "rounds_to_accept",
                       num_or_null(acc > 0 ? r->accept_round_sum / acc : NAN));
   json_object_set_new(j, "rounds_per_accepted",
@@ -230,12 +279,12 @@ static json_t *build_one(const struct compare_run *r, const struct compare_run *
   for (int i = 0; i < D_N; i++)
     json_object_set_new(
         ds, k_dnames[i],
-        mean_ci(&r->d[i], o, rng_derive(o->seed, "%d|dataset.%s", idx, k_dnames[i])));
+        mean_ci(&r->d[i], o, rng_derive(o->seed, "%s|dataset.%s", rk, k_dnames[i])));
   json_object_set_new(ev, "n", json_integer((json_int_t)r->e[E_WEAK].n));
   for (int i = 0; i < E_N; i++)
     json_object_set_new(
         ev, k_enames[i],
-        mean_ci(&r->e[i], o, rng_derive(o->seed, "%d|evaluated.%s", idx, k_enames[i])));
+        mean_ci(&r->e[i], o, rng_derive(o->seed, "%s|evaluated.%s", rk, k_enames[i])));
   json_object_set_new(j, "dataset", ds);
   json_object_set_new(j, "evaluated", ev);
   json_object_set_new(j, "rejections", json_deep_copy(r->rejections));
@@ -246,16 +295,30 @@ static json_t *build_one(const struct compare_run *r, const struct compare_run *
     for (int i = 0; i < D_N; i++) {
       snprintf(key, sizeof key, "dataset.%s", k_dnames[i]);
       json_object_set_new(
-          vs, key, diff_ci(&r->d[i], &first->d[i], o, rng_derive(o->seed, "%d|diff|%s", idx, key)));
+          vs, key,
+          diff_ci(&r->d[i], &first->d[i], o, rng_derive(o->seed, "%s|diff|%s|%s", rk, fk, key)));
     }
     for (int i = 0; i < E_N; i++) {
       snprintf(key, sizeof key, "evaluated.%s", k_enames[i]);
       json_object_set_new(
-          vs, key, diff_ci(&r->e[i], &first->e[i], o, rng_derive(o->seed, "%d|diff|%s", idx, key)));
+          vs, key,
+          diff_ci(&r->e[i], &first->e[i], o, rng_derive(o->seed, "%s|diff|%s|%s", rk, fk, key)));
     }
-    json_object_set_new(
-        vs, "acceptance_rate",
-        diff_ci(&r->acc, &first->acc, o, rng_derive(o->seed, "%d|diff|acceptance", idx)));
+    /* Over the same sources the comparison is paired: each source's outcome in this run
+     * against its outcome in the first (the mean of the differences is the difference of
+     * the rates; the interval is that of the paired differences). */
+    size_t np = 0;
+    double *pd = paired_acceptance(r, first, &np);
+    uint64_t sd = rng_derive(o->seed, "%s|diff|%s|acceptance", rk, fk);
+    if (pd) {
+      struct boot_ci c;
+      boot_mean_ci(pd, np, o->resamples, o->level, sd, &c);
+      json_object_set_new(vs, "acceptance_rate", ci_json(&c));
+    } else {
+      json_object_set_new(vs, "acceptance_rate", diff_ci(&r->acc, &first->acc, o, sd));
+    }
+    free(pd);
+    json_object_set_new(vs, "paired_sources", json_integer((json_int_t)np));
     json_object_set_new(j, "vs_first", vs);
   }
   return j;
@@ -275,7 +338,7 @@ int compare_build(struct compare_run *const *runs, int n, const struct compare_o
                            o.level, "seed", (json_int_t)(o.seed & 0x7fffffffffffffffULL), "kind",
                            "percentile");
   for (int i = 0; i < n; i++)
-    json_array_append_new(arr, build_one(runs[i], i ? runs[0] : NULL, i, &o));
+    json_array_append_new(arr, build_one(runs[i], i ? runs[0] : NULL, &o));
   json_object_set_new(root, "runs", arr);
   *out = root;
   return 0;
@@ -428,6 +491,15 @@ int compare_render(const json_t *cmp, int markdown, struct buf *out) {
       {"vs first: acceptance rate", "acceptance_rate", 3},
       {"vs first: evaluated gap", "evaluated.gap", 3},
   };
+  if (nruns > 1) {
+    r = tab_row(&t, "vs first: paired by source");
+    tab_set(&t, r, 1, "-");
+    for (int i = 1; i < nruns; i++) {
+      json_int_t np = json_integer_value(path_get(run_at(cmp, i), "vs_first", "paired_sources"));
+      if (np) tab_set(&t, r, 1 + i, "yes (%lld sources)", (long long)np);
+      else tab_set(&t, r, 1 + i, "no (other sources)");
+    }
+  }
   if (nruns > 1)
     for (size_t k = 0; k < sizeof diffs / sizeof diffs[0]; k++) {
       r = tab_row(&t, diffs[k].label);

@@ -16,6 +16,7 @@
 
 #include "sim/facts.h"
 #include "sim/world_agent.h"
+#include "sim/world_paper.h"
 #include "util/buf.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
@@ -92,17 +93,27 @@ static const char *const DECOY_HARDEST[] = {"as hard as possible", "as difficult
 /* Decoys that sound useful and change nothing (documented; listed for the docs' sake). */
 static const char *const DECOY_NOOP[] = {"be creative", "think step by step", "high quality", NULL};
 
-enum wmodel { W_NONE = 0, W_CHALLENGER, W_ORCHESTRATOR, W_QUALITY, W_JUDGE, W_SOLVER };
+enum wmodel {
+  W_NONE = 0,
+  W_CHALLENGER,
+  W_ORCHESTRATOR,
+  W_QUALITY,
+  W_JUDGE,
+  W_SOLVER,
+  W_EXTRACTOR,
+  W_LOOP_JUDGE
+};
 
 /* The world parameters a model name can set after '@' ("key=value,key=value"). */
 struct wparams {
-  double prior;   /* challenger: its one-shot target; orchestrator: its target before evidence */
-  double est;     /* sd of its (fixed, per fact) misjudgement of a fact's difficulty */
-  double conf;    /* weight of its prior against one feedback item */
-  double trust;   /* challenger: weight of the orchestrator's target against one feedback item */
-  double topic;   /* challenger: sd of its (fixed, per source) misjudgement of a whole source */
-  double err;     /* judge: probability of a wrong verdict on a clear-cut criterion */
-  double lenient; /* judge: extra probability of passing a vague or long answer's criterion */
+  double prior;      /* challenger: its one-shot target; orchestrator: its target before evidence */
+  double est;        /* sd of its (fixed, per fact) misjudgement of a fact's difficulty */
+  double conf;       /* weight of its prior against one feedback item */
+  double trust;      /* challenger: weight of the orchestrator's target against one feedback item */
+  double topic;      /* challenger: sd of its (fixed, per source) misjudgement of a whole source */
+  double err;        /* judge: probability of a wrong verdict on a clear-cut criterion */
+  double lenient;    /* judge: extra probability of passing a vague or long answer's criterion */
+  double unsuitable; /* extractor: probability of declaring a document unsuitable (world_paper.c) */
 };
 
 struct param_def {
@@ -124,6 +135,8 @@ static const struct param_def param_table[] = {
     {W_ORCHESTRATOR, "conf", WP(conf), 1.0, 0, 100},
     {W_JUDGE, "err", WP(err), 0.03, 0, 0.5},
     {W_JUDGE, "lenient", WP(lenient), 0.25, 0, 1},
+    {W_EXTRACTOR, "unsuitable", WP(unsuitable), 0.0, 0, 1},
+    {W_LOOP_JUDGE, "err", WP(err), 0.05, 0, 0.5},
 };
 #undef WP
 
@@ -233,10 +246,9 @@ static int classify(const char *model, double *skill, struct wparams *par, char 
   static const struct {
     const char *name;
     enum wmodel kind;
-  } names[] = {{"sim-challenger", W_CHALLENGER},
-               {"sim-orchestrator", W_ORCHESTRATOR},
-               {"sim-quality", W_QUALITY},
-               {"sim-judge", W_JUDGE}};
+  } names[] = {{"sim-challenger", W_CHALLENGER}, {"sim-orchestrator", W_ORCHESTRATOR},
+               {"sim-quality", W_QUALITY},       {"sim-judge", W_JUDGE},
+               {"sim-extractor", W_EXTRACTOR},   {"sim-loop-judge", W_LOOP_JUDGE}};
   if (!strncmp(model, "sim-solver@", 11)) {
     char *end;
     double s = strtod(model + 11, &end);
@@ -723,6 +735,8 @@ static int challenger(struct wreq *w, struct buf *out) {
       o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "question_type", qt->type, "context", ctx.data,
                     "question", q.data, "reference_answer", ref.data, "rubric", rub);
     else json_decref(rub);
+    if (!rc && sim_paper_wants_negative(w->all.data)) /* a signed rubric (world_paper.c) */
+      rc = sim_paper_sign_rubric(r, o, pick, m);
   }
   buf_release(&q);
   buf_release(&ctx);
@@ -1030,11 +1044,8 @@ static int quality(struct wreq *w, struct buf *out) {
       size_t i;
       const json_t *it;
       if (json_is_array(rubric)) json_array_foreach(rubric, i, it) {
-          const json_t *wt = json_object_get(it, "weight");
           const char *crit = jx_str(it, "criterion");
-          if (!crit || !json_is_integer(wt) || json_integer_value(wt) < 1 ||
-              json_integer_value(wt) > 7)
-            malformed = 1;
+          if (!crit || !sim_paper_weight_ok(it)) malformed = 1;
           if (!crit || i >= MAX_CRITERIA) continue;
           size_t cl = strlen(crit);
           fname_t cn[2];
@@ -1156,6 +1167,8 @@ int sim_world_answer(const json_t *request, char **content, int64_t *prompt_toke
   case W_QUALITY: rc = quality(&w, &reply); break;
   case W_JUDGE: rc = judge(&w, &reply); break;
   case W_SOLVER: rc = solver(&w, &reply); break;
+  case W_EXTRACTOR: rc = sim_paper_extractor(&w.rng, w.user.data, w.par.unsuitable, &reply); break;
+  case W_LOOP_JUDGE: rc = sim_paper_loop_judge(&w.rng, w.last.data, w.par.err, &reply); break;
   default: rc = AD_EINTERNAL; break;
   }
   if (rc) {

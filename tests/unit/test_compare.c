@@ -280,3 +280,63 @@ Test(compare, candidates_jsonl_and_errors) {
   json_t *cmp = NULL;
   cr_assert_neq(compare_build(NULL, 0, NULL, &cmp, err, sizeof err), 0);
 }
+
+/* A run's intervals do not depend on where it stands among the arguments, and runs over
+ * the same sources are compared paired by source. */
+Test(compare, seed_independent_of_order_and_paired_by_source) {
+  char pa[128], pb[128], pc[128];
+  snprintf(pa, sizeof pa, "%s/a.db", tdir);
+  snprintf(pb, sizeof pb, "%s/b.db", tdir);
+  snprintf(pc, sizeof pc, "%s/c.db", tdir);
+  struct cand_spec a[] = {
+      {"s1", 1, NULL, 0.3, 0.9, 1, 1},     {"s2", 1, "too_easy", 0.8, 0, 0, 0},
+      {"s3", 1, NULL, 0.1, 0.7, 1, 1},     {"s4", 1, NULL, 0.2, 0.8, 1, 1},
+      {"s5", 1, "too_easy", 0.9, 0, 0, 0}, {"s6", 1, NULL, 0.4, 0.9, 1, 1},
+  };
+  struct cand_spec b[] = {/* the same sources: paired */
+                          {"s1", 1, NULL, 0.2, 0.8, 1, 1},     {"s2", 1, "too_easy", 0.7, 0, 0, 0},
+                          {"s3", 1, "too_easy", 0.9, 0, 0, 0}, {"s4", 1, NULL, 0.3, 0.9, 1, 1},
+                          {"s5", 1, "too_easy", 0.9, 0, 0, 0}, {"s6", 1, "no_gap", 0.4, 0.5, 0, 1}};
+  struct cand_spec c[] = {/* other sources: unpaired */
+                          {"x1", 1, NULL, 0.2, 0.8, 1, 1},
+                          {"x2", 1, "too_easy", 0.7, 0, 0, 0}};
+  make_store(pa, "agentic", a, 6);
+  make_store(pb, "self-instruct", b, 6);
+  make_store(pc, "cot-self-instruct", c, 2);
+  struct compare_opts o;
+  compare_opts_default(&o);
+  char err[256];
+  struct compare_run *ra = load(pa), *rb = load(pb), *rc = load(pc);
+  struct compare_run *abc[3] = {ra, rb, rc}, *acb[3] = {ra, rc, rb};
+  json_t *x = NULL, *y = NULL;
+  cr_assert_eq(compare_build(abc, 3, &o, &x, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(compare_build(acb, 3, &o, &y, err, sizeof err), 0, "%s", err);
+  const json_t *xr = json_object_get(x, "runs"), *yr = json_object_get(y, "runs");
+  /* b is second in one order and third in the other: the same intervals, every one */
+  json_t *xb = json_deep_copy(json_array_get(xr, 1)), *yb = json_deep_copy(json_array_get(yr, 2));
+  cr_assert(json_equal(xb, yb), "b's figures depend on the argument order");
+  json_t *xc = json_array_get(xr, 2), *yc = json_array_get(yr, 1);
+  cr_assert(json_equal(xc, yc), "c's figures depend on the argument order");
+  /* b finished the same sources as a: paired; c did not */
+  const json_t *vb = json_object_get(xb, "vs_first"), *vc = json_object_get(xc, "vs_first");
+  cr_assert_eq(jx_int(vb, "paired_sources", -1), 6);
+  cr_assert_eq(jx_int(vc, "paired_sources", -1), 0);
+  /* paired: the mean of per-source differences (= the difference of the rates) with the
+   * interval of those differences: s3 and s6 went from accepted to not, the rest agree */
+  const json_t *acc = json_object_get(vb, "acceptance_rate");
+  cr_assert_float_eq(jx_num(acc, "est", 9), 2.0 / 6 - 4.0 / 6, 1e-9);
+  cr_assert(jx_num(acc, "hi", 9) <= 0, "every paired difference is <= 0, so is the CI");
+  cr_assert(jx_num(acc, "lo", 9) >= -1);
+  struct buf t = BUF_INIT;
+  cr_assert_eq(compare_render(x, 0, &t), 0);
+  cr_assert(strstr(buf_str(&t), "yes (6 sources)"), "%s", buf_str(&t));
+  cr_assert(strstr(buf_str(&t), "no (other sources)"), "%s", buf_str(&t));
+  buf_release(&t);
+  json_decref(xb);
+  json_decref(yb);
+  json_decref(x);
+  json_decref(y);
+  compare_run_free(ra);
+  compare_run_free(rb);
+  compare_run_free(rc);
+}

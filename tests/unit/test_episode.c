@@ -64,6 +64,8 @@ struct fake {
   const char *aside_label;  /* calls with this label are set aside (infrastructure) */
   int aside_sample;         /* ... only this sample (-1: all) */
   const char *orchestrator; /* its reply (NULL: "Try a harder angle.") */
+  const char *extractor;    /* the extractor's reply (NULL: suitable, with an extraction) */
+  const char *loop_judge;   /* the loop judge's reply (NULL: accept) */
   const char *cut_label;    /* replies to calls with this label end with finish_reason "length" */
   const char *bad_judge;    /* this judge reply (e.g. skipping a criterion) to judge calls... */
   int bad_judge_repairs;    /* ... and to their repair turns too */
@@ -187,7 +189,13 @@ static void answer_call(struct fake *f, const struct qcall *q, struct ep_reply *
   snprintf(lb, sizeof lb, "%s", l);
   if (repair_turn && !strncmp(l, "judge_", 6)) *strstr(lb, "_repair") = 0;
   l = lb;
-  if (!strcmp(l, "orchestrator")) {
+  if (!strcmp(l, "loop_judge")) {
+    out->content = f->loop_judge ? f->loop_judge : "{\"verdict\": \"accept\", \"reason\": \"ok\"}";
+  } else if (!strcmp(l, "extractor")) {
+    out->content = f->extractor ? f->extractor
+                                : "{\"suitable\": true, \"reason\": \"r\", \"extraction\": "
+                                  "\"EXTRACTED-FACTS\"}";
+  } else if (!strcmp(l, "orchestrator")) {
     out->content = f->orchestrator ? f->orchestrator : "<think>plan</think>Try a harder angle.";
   } else if (!strncmp(l, "challenger", 10)) {
     int k = g_chal_calls++;
@@ -228,6 +236,8 @@ static struct src_doc g_doc = {.id = "doc-1",
                                .title = "Reef recovery",
                                .text = "Reefs recover after storms because larvae settle."};
 
+static const char *g_roles_extra = ""; /* more roles (the extractor) */
+
 static struct recipe *load_recipe(const char *extra, const char *task, const char *bounds) {
   char text[4096];
   snprintf(text, sizeof text,
@@ -240,11 +250,12 @@ static struct recipe *load_recipe(const char *extra, const char *task, const cha
            "  weak: {endpoint: sim, model: w, samples: 3}\n"
            "  strong: {endpoint: sim, model: s, samples: 3}\n"
            "  judge: {endpoint: sim, model: j}\n"
+           "%s"
            "accept:\n"
            "  bounds: %s\n"
            "  short_circuit: true\n"
            "%s",
-           task, bounds, extra ? extra : "");
+           task, g_roles_extra, bounds, extra ? extra : "");
   struct recipe_load_opts o = {0};
   o.prompts_dir = "prompts";
   struct recipe *r = NULL;
@@ -1027,5 +1038,91 @@ Test(episode, solver_prompt_cannot_reach_the_source) {
   cr_assert_str_eq(reason_of(&w, 0), "error:weak");
   cr_assert(strstr(detail_of(&w, 0), "leaky.md:3:9: unknown variable 'source_text'"), "%s",
             detail_of(&w, 0));
+  world_release(&w);
+}
+
+/* ---- the two-stage challenger: the extractor and its "unsuitable" exit ---------------- */
+
+Test(episode, unsuitable_document_ends_the_source_and_spends_nothing_else) {
+  struct world w;
+  g_roles_extra = "  extractor: {endpoint: sim, model: x}\n";
+  world_init(&w, "budgets: {rounds_per_source: 5}\n", "rubric", RUBRIC_BOUNDS, &method_agentic);
+  g_roles_extra = "";
+  w.f.extractor = "{\"suitable\": false, \"reason\": \"a docket entry, no reasoning\"}";
+  cr_assert_eq(drive(&w), EP_FINISHED);
+  cr_assert_eq(w.f.tail, 1, "one call: the extractor's, nothing else is spent");
+  cr_assert_eq(count(&w, "extractor"), 1);
+  cr_assert_eq(count(&w, "challenger"), 0);
+  cr_assert_eq(w.f.n_recs, 1);
+  cr_assert_str_eq(reason_of(&w, 0), "unsuitable");
+  cr_assert_str_eq(detail_of(&w, 0), "a docket entry, no reasoning");
+  cr_assert(w.f.recs[0].finished, "the source ends with this round");
+  cr_assert_eq(w.f.recs[0].accepted, 0);
+  world_release(&w);
+}
+
+Test(episode, suitable_document_goes_to_the_writer_with_the_extraction_once) {
+  struct world w;
+  g_roles_extra = "  extractor: {endpoint: sim, model: x}\n";
+  world_init(&w, "budgets: {rounds_per_source: 2}\n", "rubric", RUBRIC_BOUNDS, &method_agentic);
+  g_roles_extra = "";
+  set_scores(w.f.weak_met, 2, 2, 2); /* too easy: two rounds */
+  cr_assert_eq(drive(&w), EP_FINISHED);
+  cr_assert_eq(count(&w, "extractor"), 1, "the extractor reads the source once per source");
+  cr_assert_eq(count(&w, "challenger"), 2);
+  cr_assert_eq(w.f.n_recs, 2);
+  cr_assert_str_eq(reason_of(&w, 0), "too_easy");
+  /* an unreadable extractor reply is an error, not an exit */
+  world_release(&w);
+  g_roles_extra = "  extractor: {endpoint: sim, model: x}\n";
+  world_init(&w, "budgets: {rounds_per_source: 1}\n", "rubric", RUBRIC_BOUNDS, &method_agentic);
+  g_roles_extra = "";
+  w.f.extractor = "I think it is fine.";
+  drive(&w);
+  cr_assert_str_eq(reason_of(&w, 0), "error:extractor_reply");
+  world_release(&w);
+}
+
+/* ---- the loop judge: its verdict is a statistic the bounds may require ---------------- */
+
+#define LOOP_BOUNDS "[\"weak_mean <= 0.5\", \"strong_mean >= 0.6\", \"loop_accept == 1\"]"
+
+Test(episode, loop_judge_verdict_is_a_statistic_the_bounds_require) {
+  struct world w;
+  g_roles_extra = "  loop_judge: {endpoint: sim, model: lj}\n";
+  world_init(&w, "budgets: {rounds_per_source: 2}\n", "rubric", LOOP_BOUNDS, &method_agentic);
+  g_roles_extra = "";
+  /* weak 0/2, strong 2/2: the statistical bounds pass; the loop judge says improve */
+  w.f.loop_judge = "{\"verdict\": \"improve\", \"reason\": \"the rubric was eased\"}";
+  set_scores(w.f.strong_met, 2, 2, 2);
+  cr_assert_eq(drive(&w), EP_FINISHED);
+  cr_assert_eq(count(&w, "loop_judge"), 2, "once per round, after the strong solver");
+  cr_assert_not_null(strstr(w.f.log, "judge_strong loop_judge"), "%s", w.f.log);
+  cr_assert_str_eq(reason_of(&w, 0), "loop_judge:improve");
+  cr_assert(strstr(detail_of(&w, 0), "the rubric was eased"), "%s", detail_of(&w, 0));
+  cr_assert_eq(jx_int(json_object_get(w.f.recs[0].cand, "stats"), "loop_accept", -1), 0);
+  /* the loop judge saw the scores */
+  cr_assert(strstr(user_content(body_of(&w, "loop_judge", 0)), "strong avg: 100%"));
+  /* its "improve" reaches the next round's writer */
+  cr_assert(strstr(user_content(body_of(&w, "challenger", 1)), "loop_judge:improve"));
+  world_release(&w);
+
+  g_roles_extra = "  loop_judge: {endpoint: sim, model: lj}\n";
+  world_init(&w, "budgets: {rounds_per_source: 2}\n", "rubric", LOOP_BOUNDS, &method_agentic);
+  g_roles_extra = "";
+  set_scores(w.f.strong_met, 2, 2, 2); /* accept: the bounds and the loop judge agree */
+  cr_assert_eq(drive(&w), EP_FINISHED);
+  cr_assert_eq(w.f.n_recs, 1);
+  cr_assert_null(reason_of(&w, 0));
+  cr_assert_eq(jx_int(json_object_get(w.f.recs[0].cand, "stats"), "loop_accept", -1), 1);
+  world_release(&w);
+
+  /* a failing statistical bound wins over the loop judge's accept: the program decides */
+  g_roles_extra = "  loop_judge: {endpoint: sim, model: lj}\n";
+  world_init(&w, "budgets: {rounds_per_source: 1}\n", "rubric", LOOP_BOUNDS, &method_agentic);
+  g_roles_extra = "";
+  set_scores(w.f.strong_met, 0, 1, 0);
+  drive(&w);
+  cr_assert_str_eq(reason_of(&w, 0), "failed_on_strong");
   world_release(&w);
 }

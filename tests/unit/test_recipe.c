@@ -151,7 +151,7 @@ Test(recipe, minimal_defaults) {
   cr_assert_not_null(ro[RECIPE_ROLE_WEAK].prompt.tpl.system);
   cr_assert_not_null(ro[RECIPE_ROLE_WEAK].prompt.tpl.user);
   /* budgets, checks, output */
-  cr_assert_eq(r->budgets.rounds_per_source, 5);
+  cr_assert_eq(r->budgets.rounds_per_source, 15); /* the paper's cap (docs/recipes.md) */
   cr_assert_eq(r->budgets.examples_per_source, 1);
   cr_assert_eq(r->budgets.max_calls, 0);
   cr_assert_eq(r->checks.max_context_chars, 6000);

@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "eval/feedback.h"
 #include "report/report.h"
 #include "store/store.h"
+#include "util/hash.h"
 #include "util/jsonx.h"
 
 #include "helpers.h"
@@ -900,6 +902,45 @@ Test(report, card_paths_relative_and_environment_names) {
   cr_assert(strstr(c, "| `API_TOKEN` | `roles.weak.model` | — | unset: the recipe's default |"),
             "%s", c);
   cr_assert(strstr(c, "configuration sha256 `" SHA_RECIPE "`"), "%s", c);
+  /* the reproduce section names the variables the command needs */
+  char *rep = strstr(c, "## Reproduce");
+  cr_assert(rep && strstr(rep, "- `WEAK_MODEL` (set in the run) for `roles.weak.model`"), "%s", c);
+  cr_assert(strstr(rep, "- `API_TOKEN` (unset in the run: leave it unset"), "%s", c);
+  free(c);
+  store_close(st);
+}
+
+/* The card names only the roles the run had, every text the program writes into prompts
+ * with its hash, and the environment variables a reproduction needs. */
+Test(report, card_roles_program_texts_and_reproduce_env) {
+  build_store(NULL); /* a run with no orchestrator, no quality verifier */
+  store *st = open_ro();
+  char *c = render_card(st);
+  cr_assert(strstr(c, "This run had no orchestrator"), "the summary says so");
+  cr_assert_null(strstr(c, "an orchestrator model wrote instructions"));
+  cr_assert(strstr(c, "(the run had no quality verifier)"));
+  cr_assert(strstr(c, "### Text the program writes into prompts"));
+  /* this store recorded no texts: the card shows the current ones and says so */
+  cr_assert(strstr(c, "The run did not record these texts"));
+  json_t *t = fb_program_texts();
+  const char *keys[] = {"feedback_block", "challenger_repair", "judge_repair_rubric"};
+  for (size_t i = 0; i < 3; i++) {
+    json_t *e = json_object_get(t, keys[i]);
+    const char *sha = json_string_value(json_object_get(e, "sha256"));
+    const char *text = json_string_value(json_object_get(e, "text"));
+    cr_assert(sha && strstr(c, sha), "%s's hash is in the card", keys[i]);
+    char line[200];
+    snprintf(line, sizeof line, "%.60s", text);
+    cr_assert(strstr(c, line), "%s's text is in the card", keys[i]);
+    char want[65];
+    sha256_hex(text, strlen(text), want);
+    cr_assert_str_eq(sha, want);
+  }
+  /* the orchestrator's history is not: the run had none */
+  cr_assert_null(strstr(
+      c, json_string_value(json_object_get(json_object_get(t, "orchestrator_history"), "sha256"))));
+  cr_assert_null(strstr(c, "judge_repair_verifiable"));
+  json_decref(t);
   free(c);
   store_close(st);
 }
