@@ -101,7 +101,10 @@ struct episode {
   int have_qv;
   int pending; /* samples of the current phase still open */
   struct ep_sample samples[N_PH][ACCEPT_MAX_SAMPLES];
-  int n_samples[N_PH]; /* samples requested */
+  int n_samples[N_PH]; /* samples requested (those issued, once the phase stopped early) */
+  int planned[N_PH];   /* samples requested when the phase began */
+  int issued[N_PH];    /* samples submitted so far (waves) */
+  int stopped_early;   /* a phase stopped before all its samples: the verdict was certain */
   struct accept_stats stats;
 };
 
@@ -140,8 +143,9 @@ static void round_reset(struct episode *ep) {
   ep->pending = 0;
   for (int p = 0; p < N_PH; p++) {
     for (int i = 0; i < ACCEPT_MAX_SAMPLES; i++) sample_reset(&ep->samples[p][i]);
-    ep->n_samples[p] = 0;
+    ep->n_samples[p] = ep->planned[p] = ep->issued[p] = 0;
   }
+  ep->stopped_early = 0;
   memset(&ep->stats, 0, sizeof ep->stats);
   if (ep->mstate) {
     if (ep->method->reset) ep->method->reset(ep->mstate);
@@ -514,6 +518,8 @@ static void phase_done(struct episode *ep, int ph) {
   next(ep, k_phases[ph].state);
 }
 
+static void wave_done(struct episode *ep, int ph);
+
 static void sample_finish(struct episode *ep, int ph, int i, int ok, double score,
                           const char *error) {
   struct ep_sample *s = &ep->samples[ph][i];
@@ -522,7 +528,7 @@ static void sample_finish(struct episode *ep, int ph, int i, int ok, double scor
   s->ok = ok;
   s->score = score;
   if (!ok) s->error = xstrdup(error ? error : "failed");
-  if (--ep->pending == 0) phase_done(ep, ph);
+  if (--ep->pending == 0) wave_done(ep, ph);
 }
 
 /* A sample whose next call was not made or not answered (the run is stopping, or an
@@ -530,7 +536,7 @@ static void sample_finish(struct episode *ep, int ph, int i, int ok, double scor
  * as "set the episode aside". */
 static void sample_set_aside(struct episode *ep, int ph, int i) {
   ep->samples[ph][i].done = 1;
-  if (--ep->pending == 0) phase_done(ep, ph);
+  if (--ep->pending == 0) wave_done(ep, ph);
 }
 
 /* Judge one answer: locally with a matcher, or through a judge call. */
@@ -669,30 +675,86 @@ static void on_solver(struct episode *ep, int ph, int i, const struct ep_reply *
   judge(ep, ph, i);
 }
 
-void ep_solve(struct episode *ep, enum ep_state phase, int n) {
-  int ph = phase_of(phase);
-  if (ph < 0) abort(); /* a method bug: not a solver phase */
+/* ---- early decisions: samples in waves ------------------------------------------------ */
+
+/* Early decisions apply to the weak and strong samples of a method that loops on the
+ * acceptance gate (a baseline records its gate's statistics in full). */
+static int early_stop(const struct episode *ep, int ph) {
+  return ep->rc->evaluation.early_stop && !ep->method->baseline &&
+         (ph == PH_WEAK || ph == PH_STRONG);
+}
+
+/* Samples a phase asks for: as requested when it began, else the role's default. */
+static int planned(const struct episode *ep, int ph) {
+  if (ep->planned[ph] > 0) return ep->planned[ph];
+  int n = ep->rc->roles[k_phases[ph].role].samples;
+  return n < 1 ? 1 : n > ACCEPT_MAX_SAMPLES ? ACCEPT_MAX_SAMPLES : n;
+}
+
+/* The judged scores among samples [0, upto) of phase ph, in sample order. */
+static int judged_scores(const struct episode *ep, int ph, int upto, double *out) {
+  int k = 0;
+  for (int i = 0; i < upto && i < ep->n_samples[ph]; i++)
+    if (ep->samples[ph][i].ok) out[k++] = ep->samples[ph][i].score;
+  return k;
+}
+
+/* The weak samples [0, nw) and strong samples [0, ns) are in: is the verdict certain,
+ * whatever the other samples of a full evaluation (planned()) would score? */
+static int certain(const struct episode *ep, int nw, int ns) {
+  double w[ACCEPT_MAX_SAMPLES], st[ACCEPT_MAX_SAMPLES];
+  struct accept_partial p = {w,
+                             st,
+                             judged_scores(ep, PH_WEAK, nw, w),
+                             judged_scores(ep, PH_STRONG, ns, st),
+                             planned(ep, PH_WEAK) - nw,
+                             planned(ep, PH_STRONG) - ns};
+  return accept_decided(&ep->rc->accept, &p, NULL, NULL, 0) == ACCEPT_REJECTED;
+}
+
+/* The shortest prefix of the samples, weak 0.. then strong 0.., after which the
+ * rejection was certain: its length (its statistics in *out), or -1 when there is none
+ * among the samples issued. It is the same under early decisions and full evaluation
+ * (each stops no earlier), so the feedback built from it is too. */
+static int decisive_prefix(const struct episode *ep, struct accept_stats *out) {
+  int nw = planned(ep, PH_WEAK), ns = planned(ep, PH_STRONG);
+  if (!ep->n_samples[PH_WEAK]) return -1;
+  for (int t = 0; t <= nw + ns; t++) {
+    int tw = t < nw ? t : nw, ts = t < nw ? 0 : t - nw;
+    if (tw > ep->n_samples[PH_WEAK] || ts > ep->n_samples[PH_STRONG]) return -1;
+    if (!certain(ep, tw, ts)) continue;
+    memset(out, 0, sizeof *out);
+    out->n_weak = judged_scores(ep, PH_WEAK, tw, out->weak);
+    out->n_strong = judged_scores(ep, PH_STRONG, ts, out->strong);
+    out->strong_ran = ts > 0;
+    accept_stats_compute(out, ep->rc->accept.pass_threshold);
+    return t;
+  }
+  return -1;
+}
+
+/* Submit the next wave of phase ph's samples (all of them without early decisions). */
+static void issue_wave(struct episode *ep, int ph) {
   const struct phase *P = &k_phases[ph];
-  if (n <= 0) n = ep->rc->roles[P->role].samples;
-  if (n < 1) n = 1;
-  if (n > ACCEPT_MAX_SAMPLES) n = ACCEPT_MAX_SAMPLES;
-  ep->state = phase;
-  set_failure(ep, NULL, NULL);
-  ep->n_samples[ph] = n;
-  ep->pending = n;
+  int n = ep->n_samples[ph], from = ep->issued[ph];
+  int to = early_stop(ep, ph) ? from + ep->rc->evaluation.wave : n;
+  if (to > n || to <= from) to = n;
+  ep->issued[ph] = to;
+  ep->pending = to - from;
   json_t *vars = base_vars(ep);
   json_object_set_new(vars, "context", json_string(ep->cand.context ? ep->cand.context : ""));
   json_object_set_new(vars, "question", json_string(ep->cand.question));
   /* Submit every sample first; a sample that cannot start means the run is stopping. */
   int refused = 0;
-  for (int i = 0; i < n; i++) {
+  for (int i = from; i < to; i++) {
     char err[512];
     json_t *body = build_request(ep, P->role, P->label, i, vars, NULL, err, sizeof err);
     if (!body) {
       /* A template error is the same for every sample: fail them all. */
       json_decref(vars);
       for (int k = i; k < n; k++) ep->samples[ph][k].done = 1;
-      ep->pending -= n - i;
+      ep->issued[ph] = n;
+      ep->pending -= to - i;
       if (ep->pending == 0)
         ep_end_round(ep, P->error, err, 0); /* before any call: a template error */
       return;
@@ -707,6 +769,42 @@ void ep_solve(struct episode *ep, enum ep_state phase, int n) {
     ep->pending -= refused;
     if (ep->pending == 0) park(ep);
   }
+}
+
+/* A wave's last sample is in: stop when the verdict is certain (with one sample of the
+ * phase judged, so that "no answer could be judged" is ruled out), else issue the next
+ * wave, else the phase is done. */
+static void wave_done(struct episode *ep, int ph) {
+  int issued = ep->issued[ph], judged = 0, aside = 0;
+  for (int i = 0; i < issued; i++) {
+    const struct ep_sample *s = &ep->samples[ph][i];
+    judged += s->ok;
+    aside += s->done && !s->ok && !s->error;
+  }
+  if (issued < ep->n_samples[ph] && !aside) {
+    int nw = ph == PH_WEAK ? issued : ep->n_samples[PH_WEAK];
+    if (!early_stop(ep, ph) || !judged || !certain(ep, nw, ph == PH_STRONG ? issued : 0)) {
+      issue_wave(ep, ph);
+      return;
+    }
+    ep->n_samples[ph] = issued; /* the rest is never asked for */
+    ep->stopped_early = 1;
+  }
+  phase_done(ep, ph);
+}
+
+void ep_solve(struct episode *ep, enum ep_state phase, int n) {
+  int ph = phase_of(phase);
+  if (ph < 0) abort(); /* a method bug: not a solver phase */
+  const struct phase *P = &k_phases[ph];
+  if (n <= 0) n = ep->rc->roles[P->role].samples;
+  if (n < 1) n = 1;
+  if (n > ACCEPT_MAX_SAMPLES) n = ACCEPT_MAX_SAMPLES;
+  ep->state = phase;
+  set_failure(ep, NULL, NULL);
+  ep->n_samples[ph] = ep->planned[ph] = n;
+  ep->issued[ph] = 0;
+  issue_wave(ep, ph);
 }
 
 /* ---- the end of a round ------------------------------------------------------------- */
@@ -773,6 +871,15 @@ static json_t *candidate_record(const struct episode *ep, const char *reason, co
   json_object_set_new(rec, "weak_scores", scores_json(ep->stats.weak, ep->stats.n_weak));
   json_object_set_new(rec, "strong_scores", scores_json(ep->stats.strong, ep->stats.n_strong));
   json_object_set_new(rec, "stats", ep->n_samples[PH_WEAK] ? stats_json(&ep->stats) : json_null());
+  if (ep->n_samples[PH_WEAK]) { /* early decisions: where the verdict became certain */
+    struct accept_stats pre;
+    int t = decisive_prefix(ep, &pre);
+    json_object_set_new(rec, "decided_after", t >= 0 ? json_integer(t) : json_null());
+    json_object_set_new(rec, "stopped_early", json_boolean(ep->stopped_early));
+    if (ep->stopped_early)
+      json_object_set_new(rec, "stopped_after",
+                          json_integer(ep->n_samples[PH_WEAK] + ep->n_samples[PH_STRONG]));
+  }
   /* Sample failures, for the record. */
   json_t *errs = json_array();
   for (int ph = 0; ph < N_PH; ph++)
@@ -842,10 +949,14 @@ static void history_add(struct episode *ep, const char *reason, const char *deta
   }
   json_object_set_new(h, "reason", json_string(reason ? reason : "accepted"));
   if (detail) json_object_set_new(h, "detail", jx_string_lossy(detail, strlen(detail)));
-  json_object_set_new(h, "weak_mean", json_real(ep->stats.weak_mean));
-  json_object_set_new(h, "strong_mean", json_real(ep->stats.strong_mean));
-  json_object_set_new(h, "gap", json_real(ep->stats.gap));
-  json_object_set_new(h, "strong_ran", json_boolean(ep->stats.strong_ran));
+  /* the statistics of the samples that decided a rejection: the same whether the
+   * evaluation stopped there or went on (docs/loop.md, early decisions) */
+  struct accept_stats pre;
+  const struct accept_stats *hs = decisive_prefix(ep, &pre) >= 0 ? &pre : &ep->stats;
+  json_object_set_new(h, "weak_mean", json_real(hs->weak_mean));
+  json_object_set_new(h, "strong_mean", json_real(hs->strong_mean));
+  json_object_set_new(h, "gap", json_real(hs->gap));
+  json_object_set_new(h, "strong_ran", json_boolean(hs->strong_ran));
   for (int i = 0; i < ep->n_samples[PH_WEAK]; i++) {
     const char *a = ep->samples[PH_WEAK][i].answer;
     if (!a) continue;

@@ -583,9 +583,9 @@ static json_t *get_object(struct ld *L, yaml_node_t *n, const char *path) {
 
 /* ---- sections ----------------------------------------------------------- */
 
-static const char *const k_top[] = {"name",        "task",    "seed",      "method", "goal",
-                                    "concurrency", "sources", "endpoints", "roles",  "accept",
-                                    "budgets",     "checks",  "baselines", "output", NULL};
+static const char *const k_top[] = {
+    "name",  "task",   "seed",    "method",     "goal",   "concurrency", "sources", "endpoints",
+    "roles", "accept", "budgets", "evaluation", "checks", "baselines",   "output",  NULL};
 static const char *const k_sources[] = {"path",         "format",     "id_field", "title_field",
                                         "text_field",   "max_chars",  "limit",    "shuffle",
                                         "shuffle_seed", "on_invalid", NULL};
@@ -615,6 +615,7 @@ static const char *const k_roles[] = {"orchestrator", "challenger", "quality", "
 static const char *const k_accept[] = {"preset", "bounds", "short_circuit", "pass_threshold", NULL};
 static const char *const k_budgets[] = {
     "rounds_per_source", "examples_per_source", "max_calls", "max_tokens", "max_cost", NULL};
+static const char *const k_evaluation[] = {"early_stop", "wave", NULL};
 static const char *const k_checks[] = {
     "max_context_chars", "min_context_chars", "leakage_ngram", "leakage_max_overlap", "rubric_min",
     "rubric_max",        "max_weight",        "dedup",         "verifiable_matcher",  NULL};
@@ -1164,6 +1165,17 @@ static void parse_budgets(struct ld *L, yaml_node_t *n) {
   if ((v = map_get(L, n, "max_cost"))) get_num(L, v, "budgets.max_cost", 0, 1e12, &b->max_cost);
 }
 
+static void parse_evaluation(struct ld *L, yaml_node_t *n) {
+  struct recipe_evaluation *e = &L->r->evaluation;
+  e->early_stop = 1;
+  e->wave = 1;
+  if (!n || check_map(L, n, "evaluation", k_evaluation)) return;
+  yaml_node_t *v;
+  if ((v = map_get(L, n, "early_stop"))) get_bool(L, v, "evaluation.early_stop", &e->early_stop);
+  if ((v = map_get(L, n, "wave")))
+    get_intv(L, v, "evaluation.wave", 1, ACCEPT_MAX_SAMPLES, &e->wave);
+}
+
 static void parse_checks(struct ld *L, yaml_node_t *n) {
   struct cand_checks *c = &L->r->checks;
   cand_checks_default(c); /* the defaults live with the checks themselves */
@@ -1392,6 +1404,7 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
   if (check_map(L, root, "the recipe", k_top)) {
     parse_accept(L, NULL);
     parse_budgets(L, NULL);
+    parse_evaluation(L, NULL);
     parse_checks(L, NULL);
     parse_baselines(L, NULL);
     return;
@@ -1430,6 +1443,7 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
   parse_roles(L, map_get(L, root, "roles"), root);
   parse_accept(L, map_get(L, root, "accept"));
   parse_budgets(L, map_get(L, root, "budgets"));
+  parse_evaluation(L, map_get(L, root, "evaluation"));
   parse_checks(L, map_get(L, root, "checks"));
   parse_baselines(L, map_get(L, root, "baselines"));
   if ((v = map_get(L, root, "output")) && !check_map(L, v, "output", k_output)) {
@@ -1688,6 +1702,9 @@ json_t *recipe_to_json(const struct recipe *r) {
                                 b->rounds_per_source, "examples_per_source", b->examples_per_source,
                                 "max_calls", (json_int_t)b->max_calls, "max_tokens",
                                 (json_int_t)b->max_tokens, "max_cost", b->max_cost));
+  json_object_set_new(
+      root, "evaluation",
+      json_pack("{s:b, s:i}", "early_stop", r->evaluation.early_stop, "wave", r->evaluation.wave));
   const struct cand_checks *c = &r->checks;
   json_object_set_new(
       root, "checks",

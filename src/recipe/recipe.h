@@ -121,6 +121,13 @@ struct recipe_budgets {
   double max_cost;         /* 0 = none */
 };
 
+/* `evaluation:` how a candidate's solver samples and their judgements are issued
+ * (docs/recipes.md). */
+struct recipe_evaluation {
+  int early_stop; /* default 1: stop issuing samples once the verdict is certain */
+  int wave;       /* samples issued together before the next decision; default 1 */
+};
+
 struct recipe {
   /* Provenance */
   char *path;        /* as given */
@@ -148,6 +155,7 @@ struct recipe {
   char accept_preset[32]; /* "" when bounds were listed or defaulted */
 
   struct recipe_budgets budgets;
+  struct recipe_evaluation evaluation;
   struct cand_checks checks;             /* `checks:` (defaults: cand_checks_default) */
   enum score_matcher verifiable_matcher; /* checks.verifiable_matcher; default SCORE_AUTO */
   struct bl_params baselines;            /* `baselines:` (defaults: bl_params_default); only

@@ -243,8 +243,11 @@ static struct recipe *load_recipe(const char *extra, const char *task, const cha
            "accept:\n"
            "  bounds: %s\n"
            "  short_circuit: true\n"
-           "%s",
-           task, bounds, extra ? extra : "");
+           "%s%s",
+           task, bounds,
+           /* full evaluation unless the test says otherwise (the early-decision tests) */
+           extra && strstr(extra, "evaluation:") ? "" : "evaluation: {early_stop: false}\n",
+           extra ? extra : "");
   struct recipe_load_opts o = {0};
   o.prompts_dir = "prompts";
   struct recipe *r = NULL;
@@ -1025,5 +1028,78 @@ Test(episode, solver_prompt_cannot_reach_the_source) {
   cr_assert_str_eq(reason_of(&w, 0), "error:weak");
   cr_assert(strstr(detail_of(&w, 0), "leaky.md:3:9: unknown variable 'source_text'"), "%s",
             detail_of(&w, 0));
+  world_release(&w);
+}
+
+/* ---- early decisions -------------------------------------------------------------------- */
+
+#define EARLY "evaluation: {early_stop: true, wave: 1}\nbudgets: {rounds_per_source: 1}\n"
+
+Test(episode, early_decision_stops_when_the_verdict_is_certain) {
+  struct world w;
+  world_init(&w, EARLY, "rubric", RUBRIC_BOUNDS, &method_agentic);
+  set_scores(w.f.weak_met, 2, 2, 2); /* 1.0, 1.0: the weak mean can no longer be <= 0.5 */
+  drive(&w);
+  cr_assert_str_eq(reason_of(&w, 0), "too_easy");
+  cr_assert_str_eq(detail_of(&w, 0), "weak gate failed: weak_mean <= 0.5");
+  cr_assert_str_eq(w.f.log, "challenger quality weak judge_weak weak judge_weak");
+  const json_t *c = w.f.recs[0].cand;
+  cr_assert(json_is_true(json_object_get(c, "stopped_early")));
+  cr_assert_eq(jx_int(c, "stopped_after", 0), 2);
+  cr_assert_eq(jx_int(c, "decided_after", 0), 2);
+  cr_assert_eq(json_array_size(json_object_get(c, "weak_scores")), 2);
+  world_release(&w);
+}
+
+Test(episode, early_decision_never_accepts_early) {
+  struct world w;
+  world_init(&w, EARLY, "rubric", RUBRIC_BOUNDS, &method_agentic);
+  set_scores(w.f.strong_met, 2, 2, 2);
+  cr_assert_eq(drive(&w), EP_FINISHED);
+  cr_assert_null(reason_of(&w, 0));
+  cr_assert_str_eq(w.f.log,
+                   "challenger quality weak judge_weak weak judge_weak weak judge_weak "
+                   "strong judge_strong strong judge_strong strong judge_strong");
+  cr_assert_eq(json_array_size(json_object_get(w.f.recs[0].example, "weak_scores")), 3);
+  cr_assert_eq(json_array_size(json_object_get(w.f.recs[0].example, "strong_scores")), 3);
+  cr_assert(json_is_false(json_object_get(w.f.recs[0].cand, "stopped_early")));
+  world_release(&w);
+}
+
+Test(episode, early_decision_on_the_strong_side_and_in_waves) {
+  struct world w;
+  world_init(&w, "evaluation: {wave: 2}\nbudgets: {rounds_per_source: 1}\n", "rubric",
+             RUBRIC_BOUNDS, &method_agentic);
+  set_scores(w.f.strong_met, 0, 0, 2); /* strong 0, 0: its mean can no longer reach 0.6 */
+  drive(&w);
+  cr_assert_str_eq(reason_of(&w, 0), "failed_on_strong");
+  cr_assert_str_eq(w.f.log,
+                   "challenger quality weak weak judge_weak judge_weak weak judge_weak "
+                   "strong strong judge_strong judge_strong");
+  cr_assert_eq(jx_int(w.f.recs[0].cand, "stopped_after", 0), 5);
+  cr_assert_eq(jx_int(w.f.recs[0].cand, "decided_after", 0), 5);
+  world_release(&w);
+}
+
+Test(episode, early_decision_needs_a_judged_sample) {
+  /* a failed first answer decides nothing, even when the bounds could never pass */
+  struct world w;
+  world_init(&w, EARLY, "rubric", "[\"weak_mean > 2\"]", &method_agentic);
+  w.f.fail_label = "weak";
+  w.f.fail_sample = 0;
+  drive(&w);
+  cr_assert_str_eq(reason_of(&w, 0), "too_hard");
+  cr_assert_str_eq(w.f.log, "challenger quality weak weak judge_weak");
+  world_release(&w);
+}
+
+Test(episode, early_decision_set_aside_parks_without_the_next_wave) {
+  struct world w;
+  world_init(&w, "evaluation: {wave: 1}\n", "rubric", RUBRIC_BOUNDS, &method_agentic);
+  w.f.aside_label = "judge_weak";
+  w.f.aside_sample = 0;
+  cr_assert_eq(drive(&w), EP_PARKED);
+  cr_assert_eq(w.f.n_recs, 0);
+  cr_assert_str_eq(w.f.log, "challenger quality weak judge_weak");
   world_release(&w);
 }
