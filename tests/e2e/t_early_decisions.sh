@@ -3,7 +3,7 @@
 # outcome: on the sim, with the deployed CS gate (short-circuit on and off) and the
 # verifiable exact-count gate, dataset.jsonl is byte-identical to full evaluation's, every
 # candidate's verdict and reason are the same, fewer calls are made, and a candidate that
-# stopped early says so and after how many samples.
+# stopped early says so and after how many samples. Also: the prefix share in status, card, compare.
 source "$(dirname "$0")/lib.sh"
 T=$E2E_TMP
 "$AUTODATA" sim-sources --count 24 --seed 3 --out "$T/src.jsonl" 2>/dev/null
@@ -44,4 +44,10 @@ same vf v1 "verifiable exact counts"
 # an accepted example always carries all its samples
 check "accepted examples have every weak and strong score" test "$(sqlite3 "$T/r1/store.db" \
   "SELECT count(*) FROM examples WHERE json_array_length(json_extract(example, '\$.weak_scores')) <> 3 OR json_array_length(json_extract(example, '\$.strong_scores')) <> 3")" = 0
+# the prefix share (store/prefix.h): status, the card and compare report it
+"$AUTODATA" status --store "$T/r1/store.db" >"$T/status.out"
+check "status reports the prefix share" grep -qE "^prefix: +[0-9.]+% of prompt tokens" "$T/status.out"
+check "the card reports the prefix share" grep -q "^Prefix share: [0-9.]*% of the prompt tokens" "$T/r1/DATACARD.md"
+"$AUTODATA" compare "$T/rf/store.db" "$T/r1/store.db" >"$T/compare.out"
+check "compare reports the prefix share" grep -qE "^prefix share +0\.[0-9]+ +0\.[0-9]+" "$T/compare.out"
 finish
