@@ -37,6 +37,7 @@ if has cost; then
   echo ""
   echo "== cost: bench/cost/run.sh"
   bench/cost/run.sh || status=1
+  bench/cost/agreement.sh || status=1
 fi
 
 # ---- summary ------------------------------------------------------------------------------

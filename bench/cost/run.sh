@@ -5,15 +5,16 @@
 #
 # Runs the CS-like sim recipe (examples/sim.yaml, in-process sim) over COST_COUNT (default
 # 200) sim sources in each arm - full evaluation (evaluation.early_stop: false), early
-# decisions (the default) and early decisions with batched judging when the build has it
-# (judge.batch) - and prints, per accepted example, the model calls, prompt and completion
+# decisions (the default, waves of 1) and early decisions with batched judging (waves of
+# COST_BATCH_WAVE answers, default the weak samples, each wave graded in one judge call) -
+# and prints, per accepted example, the model calls, prompt and completion
 # tokens, their ratios to full evaluation, and the prefix share of the prompts
 # (`autodata compare --format json` on the three stores). Checks that every arm's
 # dataset.jsonl is the same as full evaluation's (batched judging may differ: its agreement
 # is printed instead). Writes $BUILD/bench/summary-cost.txt.
 #
 # Environment: AUTODATA (default $BUILD/autodata), BUILD (build), COST_COUNT (200),
-# COST_SAMPLES ("3 3": weak and strong samples per candidate).
+# COST_SAMPLES ("3 3": weak and strong samples per candidate), COST_BATCH_WAVE.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -38,10 +39,9 @@ arm() {
 ARMS="full early"
 arm full "{early_stop: false}"
 arm early "{early_stop: true, wave: 1}"
-if grep -q '"batch_judge"' <("$AUTODATA" validate "$DIR/early.yaml" --json 2>/dev/null); then
-  arm batch "{early_stop: true, wave: 1, batch_judge: true}"
-  ARMS="full early batch"
-fi
+# early decisions + batched judging: one judge call per wave of BATCH_WAVE answers
+arm batch "{early_stop: true, wave: ${COST_BATCH_WAVE:-$WS}, batch_judge: true}"
+ARMS="full early batch"
 STORES=()
 for a in $ARMS; do STORES+=("$DIR/$a/store.db"); done
 "$AUTODATA" compare "${STORES[@]}" --format json --resamples 200 >"$DIR/compare.json"

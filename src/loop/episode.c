@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/batch.h"
 #include "eval/extract.h"
 #include "eval/feedback.h"
 #include "loop/method.h"
@@ -67,7 +68,7 @@ static int phase_of(enum ep_state s) {
 }
 
 /* A call's tag: what kind of call, for which phase and sample. */
-enum { CALL_ORCHESTRATOR = 1, CALL_CHALLENGER, CALL_QUALITY, CALL_SOLVER, CALL_JUDGE };
+enum { CALL_ORCHESTRATOR = 1, CALL_CHALLENGER, CALL_QUALITY, CALL_SOLVER, CALL_JUDGE, CALL_BATCH };
 #define TAG(kind, ph, sample) (((kind) << 16) | ((ph) << 8) | (sample))
 #define TAG_KIND(t) ((t) >> 16)
 #define TAG_PHASE(t) (((t) >> 8) & 0xff)
@@ -105,6 +106,12 @@ struct episode {
   int planned[N_PH];   /* samples requested when the phase began */
   int issued[N_PH];    /* samples submitted so far (waves) */
   int stopped_early;   /* a phase stopped before all its samples: the verdict was certain */
+  /* batched judging (evaluation.batch_judge): a wave's answers graded in one call */
+  int batch_wait;                             /* solver replies of the wave still out */
+  int batch_aside;                            /* one of them was set aside: judge none */
+  int batch_n, batch_idx[ACCEPT_MAX_SAMPLES]; /* the samples the batch call grades */
+  json_t *batch_messages;                     /* its request messages, for the repair turn */
+  int batch_repaired;
   struct accept_stats stats;
 };
 
@@ -146,6 +153,9 @@ static void round_reset(struct episode *ep) {
     ep->n_samples[p] = ep->planned[p] = ep->issued[p] = 0;
   }
   ep->stopped_early = 0;
+  ep->batch_wait = ep->batch_aside = ep->batch_n = ep->batch_repaired = 0;
+  json_decref(ep->batch_messages);
+  ep->batch_messages = NULL;
   memset(&ep->stats, 0, sizeof ep->stats);
   if (ep->mstate) {
     if (ep->method->reset) ep->method->reset(ep->mstate);
@@ -660,19 +670,196 @@ static void on_judge(struct episode *ep, int ph, int i, const struct ep_reply *o
   sample_finish(ep, ph, i, 1, score, NULL);
 }
 
+static int batching(const struct episode *ep, int ph);
+static void batch_judge(struct episode *ep, int ph);
+
 static void on_solver(struct episode *ep, int ph, int i, const struct ep_reply *out) {
   char msg[400];
-  if (!out->ok) {
-    sample_finish(ep, ph, i, 0, 0, out->error);
-    return;
-  }
+  const char *error = NULL;
+  if (!out->ok) error = out->error;
   /* a cut-off answer is not the solver's answer: judging it would score the limit */
-  if (truncated(ep, k_phases[ph].role, k_phases[ph].label, out, msg, sizeof msg)) {
-    sample_finish(ep, ph, i, 0, 0, msg);
+  else if (truncated(ep, k_phases[ph].role, k_phases[ph].label, out, msg, sizeof msg)) error = msg;
+  else ep->samples[ph][i].answer = xstrdup(out->content);
+  if (batching(ep, ph)) {
+    /* the wave's answers wait for one judge call, sent when its last reply is in (and
+     * before this sample's error may end the phase) */
+    if (--ep->batch_wait == 0) batch_judge(ep, ph);
+    if (error) sample_finish(ep, ph, i, 0, 0, error);
     return;
   }
-  ep->samples[ph][i].answer = xstrdup(out->content);
-  judge(ep, ph, i);
+  if (error) sample_finish(ep, ph, i, 0, 0, error);
+  else judge(ep, ph, i);
+}
+
+/* ---- batched judging ------------------------------------------------------------------- */
+
+/* One judge call grades every answer of a wave (evaluation.batch_judge) when the phase's
+ * answers go to the LLM judge at all. */
+static int batching(const struct episode *ep, int ph) {
+  if (!ep->rc->evaluation.batch_judge || !ep->rc->judge_batch.tpl.user) return 0;
+  return !(is_verifiable(ep) &&
+           (ep->rc->verifiable_matcher != SCORE_LLM || k_phases[ph].local_match));
+}
+
+/* The batched judge's response_format (new reference) or NULL, as role_schema() decides. */
+static json_t *batch_schema(const struct episode *ep, int n) {
+  const struct recipe_role *ro = &ep->rc->roles[RECIPE_ROLE_JUDGE];
+  int mode = ep->rc->endpoints[ro->endpoint_index].json_schema;
+  if (mode == RECIPE_SCHEMA_OFF || !ep->env.schema_ok(ep->env.data, RECIPE_ROLE_JUDGE)) return NULL;
+  int basic = mode == RECIPE_SCHEMA_BASIC;
+  if (is_verifiable(ep)) return cand_schema_wrap("batch_verdicts", batch_correct_schema(n), basic);
+  return cand_schema_wrap("batch_rubric_verdicts", batch_judge_schema(n, ep->cand.n_rubric), basic);
+}
+
+static json_t *batch_body(struct episode *ep, const char *label, int sample, json_t *messages) {
+  struct llm_params p;
+  role_params(ep, RECIPE_ROLE_JUDGE, label, sample, &p);
+  json_t *rf = batch_schema(ep, ep->batch_n);
+  p.response_format = rf;
+  json_t *body = llm_request_build(ep->rc->roles[RECIPE_ROLE_JUDGE].model, messages, &p);
+  json_decref(rf);
+  return body;
+}
+
+/* Finish every sample of the batch: judged with scores (score != NULL) or failed. */
+static void batch_finish(struct episode *ep, int ph, const double *score, const char *error,
+                         int invalid) {
+  int n = ep->batch_n, idx[ACCEPT_MAX_SAMPLES], repaired = ep->batch_repaired;
+  memcpy(idx, ep->batch_idx, sizeof idx);
+  ep->batch_n = 0; /* the last sample_finish may start the next wave and its batch */
+  for (int k = 0; k < n; k++) {
+    ep->samples[ph][idx[k]].judge_repaired = repaired;
+    ep->samples[ph][idx[k]].judge_invalid = invalid;
+    sample_finish(ep, ph, idx[k], score != NULL, score ? score[k] : 0, error);
+  }
+}
+
+static void batch_aside_all(struct episode *ep, int ph) {
+  int n = ep->batch_n, idx[ACCEPT_MAX_SAMPLES];
+  memcpy(idx, ep->batch_idx, sizeof idx);
+  ep->batch_n = 0;
+  for (int k = 0; k < n; k++) sample_set_aside(ep, ph, idx[k]);
+}
+
+/* The wave's solver replies are in: one judge call for every answer still to grade. */
+static void batch_judge(struct episode *ep, int ph) {
+  int n = 0;
+  for (int i = 0; i < ep->issued[ph]; i++) {
+    const struct ep_sample *s = &ep->samples[ph][i];
+    if (!s->done && s->answer && !s->judge_messages) ep->batch_idx[n++] = i;
+  }
+  ep->batch_n = n;
+  ep->batch_repaired = 0;
+  if (!n) return;
+  if (ep->batch_aside) { /* the phase parks: spend nothing more on it */
+    batch_aside_all(ep, ph);
+    return;
+  }
+  char err[512];
+  json_t *vars = base_vars(ep), *responses = json_array();
+  for (int k = 0; k < n; k++) {
+    const char *a = ep->samples[ph][ep->batch_idx[k]].answer;
+    json_array_append_new(responses, json_pack("{s:i,s:o}", "number", k + 1, "response",
+                                               jx_string_lossy(a, strlen(a))));
+  }
+  json_object_set_new(vars, "question", json_string(ep->cand.question));
+  json_object_set_new(vars, "response", json_string(""));
+  json_object_set_new(vars, "responses", responses);
+  json_object_set_new(vars, "reference_answer", json_string(ep->cand.reference_answer));
+  json_object_set_new(vars, "rubric", cand_rubric_vars(&ep->cand));
+  json_t *given = recipe_role_filter_vars(RECIPE_ROLE_JUDGE, ep->rc->task, vars);
+  json_decref(vars);
+  json_t *messages = NULL;
+  int trc = tpl_prompt_render(&ep->rc->judge_batch.tpl, NULL, given, 0, &messages, err, sizeof err);
+  json_decref(given);
+  char label[24]; /* "batch_weak", ... (the run keeps 23 characters of a label) */
+  snprintf(label, sizeof label, "batch_%s", k_phases[ph].label);
+  json_t *body = trc ? NULL : batch_body(ep, label, ep->batch_idx[0], messages);
+  if (!body) {
+    json_decref(messages);
+    batch_finish(ep, ph, NULL, trc ? err : "could not build the batched judge request", 0);
+    return;
+  }
+  json_decref(ep->batch_messages);
+  ep->batch_messages = messages;
+  for (int k = 0; k < n; k++)
+    ep->samples[ph][ep->batch_idx[k]].judge_messages = json_incref(messages);
+  if (submit(ep, RECIPE_ROLE_JUDGE, label, ep->batch_idx[0], TAG(CALL_BATCH, ph, ep->batch_idx[0]),
+             body))
+    batch_aside_all(ep, ph);
+}
+
+/* The batched judge's repair turn: as the single judge's (judge_repair). */
+static void batch_repair(struct episode *ep, int ph, const char *problem) {
+  ep->batch_repaired = 1;
+  json_t *messages = json_deep_copy(ep->batch_messages);
+  json_t *last = json_array_get(messages, json_array_size(messages) - 1);
+  const char *task = jx_str(last, "content");
+  char note[1024];
+  snprintf(note, sizeof note,
+           "NOTE: your previous grading of these responses could not be used: %s\nReply with "
+           "only the JSON object: exactly one entry for each response from 1 to %d%s.\n\n",
+           problem, ep->batch_n,
+           is_verifiable(ep) ? ", each with a boolean \"correct\""
+                             : ", each with exactly one verdict for each criterion");
+  char *text = xasprintf("%s%s", note, task ? task : "");
+  json_object_set_new(last, "content", jx_string_lossy(text, strlen(text)));
+  free(text);
+  char label[24];
+  snprintf(label, sizeof label, "batch_%s_repair", k_phases[ph].label);
+  json_t *body = batch_body(ep, label, ep->batch_idx[0], messages);
+  json_decref(messages);
+  if (!body) {
+    batch_finish(ep, ph, NULL, problem, 1);
+    return;
+  }
+  if (submit(ep, RECIPE_ROLE_JUDGE, label, ep->batch_idx[0], TAG(CALL_BATCH, ph, ep->batch_idx[0]),
+             body))
+    batch_aside_all(ep, ph);
+}
+
+static void on_batch(struct episode *ep, int ph, const struct ep_reply *out) {
+  char err[512];
+  if (!out->ok) {
+    batch_finish(ep, ph, NULL, out->error, 0);
+    return;
+  }
+  if (truncated(ep, RECIPE_ROLE_JUDGE,
+                ep->batch_repaired ? "batched judge repair" : "batched judge", out, err,
+                sizeof err)) {
+    reply_seen(ep, RECIPE_ROLE_JUDGE, 0, err, out->content);
+    batch_finish(ep, ph, NULL, err, 1);
+    return;
+  }
+  int n = ep->batch_n, nr = ep->cand.n_rubric, rc;
+  size_t len = strlen(out->content);
+  double score[ACCEPT_MAX_SAMPLES];
+  if (is_verifiable(ep)) {
+    int correct[ACCEPT_MAX_SAMPLES];
+    rc = batch_parse_correct(out->content, len, n, correct, err, sizeof err);
+    for (int k = 0; k < n; k++) score[k] = correct[k] ? 1.0 : 0.0;
+  } else {
+    int *met = xcalloc((size_t)n * (size_t)(nr > 0 ? nr : 1), sizeof *met);
+    int *w = xcalloc((size_t)nr + 1, sizeof *w);
+    for (int c = 0; c < nr; c++) w[c] = ep->cand.rubric[c].weight;
+    rc = batch_parse_verdicts(out->content, len, n, nr, met, err, sizeof err);
+    for (int k = 0; k < n; k++) score[k] = rc ? 0 : score_rubric(w, met + (size_t)k * nr, nr);
+    free(met);
+    free(w);
+  }
+  if (rc && !ep->batch_repaired) {
+    batch_repair(ep, ph, err);
+    return;
+  }
+  if (rc) {
+    char e2[600];
+    snprintf(e2, sizeof e2, "invalid batched judgement after a repair turn: %s", err);
+    reply_seen(ep, RECIPE_ROLE_JUDGE, 0, err, out->content);
+    batch_finish(ep, ph, NULL, e2, 1);
+    return;
+  }
+  reply_seen(ep, RECIPE_ROLE_JUDGE, 1, NULL, out->content);
+  batch_finish(ep, ph, score, NULL, 0);
 }
 
 /* ---- early decisions: samples in waves ------------------------------------------------ */
@@ -741,6 +928,8 @@ static void issue_wave(struct episode *ep, int ph) {
   if (to > n || to <= from) to = n;
   ep->issued[ph] = to;
   ep->pending = to - from;
+  ep->batch_wait = to - from;
+  ep->batch_aside = 0;
   json_t *vars = base_vars(ep);
   json_object_set_new(vars, "context", json_string(ep->cand.context ? ep->cand.context : ""));
   json_object_set_new(vars, "question", json_string(ep->cand.question));
@@ -767,6 +956,8 @@ static void issue_wave(struct episode *ep, int ph) {
   json_decref(vars);
   if (refused) {
     ep->pending -= refused;
+    ep->batch_wait -= refused;
+    ep->batch_aside = 1;
     if (ep->pending == 0) park(ep);
   }
 }
@@ -1043,10 +1234,15 @@ enum ep_state ep_deliver(struct episode *ep, int tag, const struct ep_reply *out
   if (ep->inflight <= 0 || ep_ended(ep->state)) abort(); /* a delivery nobody asked for */
   ep->inflight--;
   int kind = TAG_KIND(tag), ph = TAG_PHASE(tag), i = TAG_SAMPLE(tag);
-  int solver_call = kind == CALL_SOLVER || kind == CALL_JUDGE;
+  int solver_call = kind == CALL_SOLVER || kind == CALL_JUDGE || kind == CALL_BATCH;
   if (solver_call && (ph >= N_PH || i >= ep->n_samples[ph])) abort();
   if (out->set_aside) {
-    if (solver_call) sample_set_aside(ep, ph, i);
+    if (kind == CALL_BATCH) batch_aside_all(ep, ph);
+    else if (kind == CALL_SOLVER && batching(ep, ph)) {
+      ep->batch_aside = 1;
+      if (--ep->batch_wait == 0) batch_judge(ep, ph);
+      sample_set_aside(ep, ph, i);
+    } else if (solver_call) sample_set_aside(ep, ph, i);
     else park(ep);
   } else {
     switch (kind) {
@@ -1055,6 +1251,7 @@ enum ep_state ep_deliver(struct episode *ep, int tag, const struct ep_reply *out
     case CALL_QUALITY: on_quality(ep, out); break;
     case CALL_SOLVER: on_solver(ep, ph, i, out); break;
     case CALL_JUDGE: on_judge(ep, ph, i, out); break;
+    case CALL_BATCH: on_batch(ep, ph, out); break;
     default: abort();
     }
   }

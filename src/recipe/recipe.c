@@ -615,7 +615,7 @@ static const char *const k_roles[] = {"orchestrator", "challenger", "quality", "
 static const char *const k_accept[] = {"preset", "bounds", "short_circuit", "pass_threshold", NULL};
 static const char *const k_budgets[] = {
     "rounds_per_source", "examples_per_source", "max_calls", "max_tokens", "max_cost", NULL};
-static const char *const k_evaluation[] = {"early_stop", "wave", NULL};
+static const char *const k_evaluation[] = {"early_stop", "wave", "batch_judge", NULL};
 static const char *const k_checks[] = {
     "max_context_chars", "min_context_chars", "leakage_ngram", "leakage_max_overlap", "rubric_min",
     "rubric_max",        "max_weight",        "dedup",         "verifiable_matcher",  NULL};
@@ -1174,6 +1174,7 @@ static void parse_evaluation(struct ld *L, yaml_node_t *n) {
   if ((v = map_get(L, n, "early_stop"))) get_bool(L, v, "evaluation.early_stop", &e->early_stop);
   if ((v = map_get(L, n, "wave")))
     get_intv(L, v, "evaluation.wave", 1, ACCEPT_MAX_SAMPLES, &e->wave);
+  if ((v = map_get(L, n, "batch_judge"))) get_bool(L, v, "evaluation.batch_judge", &e->batch_judge);
 }
 
 static void parse_checks(struct ld *L, yaml_node_t *n) {
@@ -1341,6 +1342,29 @@ static void load_prompts(struct ld *L) {
   }
 }
 
+/* The batched judge's prompt (evaluation.batch_judge): judge-batch-<task>.md from the
+ * prompts folder, with the judge's variables. */
+static void load_batch_prompt(struct ld *L, yaml_node_t *root) {
+  struct recipe *r = L->r;
+  if (!r->evaluation.batch_judge || !r->roles[RECIPE_ROLE_JUDGE].present) return;
+  const char *def = r->task == CAND_TASK_VERIFIABLE ? "judge-batch-verifiable.md"
+                                                    : "judge-batch-rubric.md";
+  yaml_node_t *n = map_get(L, root, "evaluation");
+  int line = n ? NLINE(n) : 0, col = n ? NCOL(n) : 0;
+  char *p = r->prompts_dir ? fs_join(r->prompts_dir, def) : NULL;
+  if (!p || !is_file(p)) {
+    err_pos(L, line, col,
+            "evaluation.batch_judge: the batched judge's prompt file '%s' was not found (%s); "
+            "set AUTODATA_PROMPTS to the prompts folder",
+            def, r->prompts_dir ? r->prompts_dir : "no default prompts folder found");
+  } else if (!load_prompt_file(L, &r->judge_batch, p, 0, line, col, "evaluation.batch_judge")) {
+    char e[1024];
+    if (recipe_check_prompt(r, RECIPE_ROLE_JUDGE, &r->judge_batch.tpl, NULL, e, sizeof e))
+      add_msg(L, xstrdup(e));
+  }
+  free(p);
+}
+
 /* ---- load --------------------------------------------------------------- */
 
 static void free_prompt(struct recipe_prompt *p) {
@@ -1381,6 +1405,7 @@ void recipe_free(struct recipe *r) {
     free(ro->model);
     free_prompt(&ro->prompt);
     free_prompt(&ro->system_prompt);
+    if (i == 0) free_prompt(&r->judge_batch);
     json_decref(ro->extra);
   }
   free(r->output_folder);
@@ -1528,7 +1553,10 @@ int recipe_load_mem(const char *text, size_t n, const char *virtual_path,
   }
   if (!r->output_folder && r->name) r->output_folder = xasprintf("runs/%s", r->name);
   if (!r->store_path && r->output_folder) r->store_path = fs_join(r->output_folder, "store.db");
-  if (!(opts && opts->skip_prompts)) load_prompts(&L); /* runs after errors too: report them all */
+  if (!(opts && opts->skip_prompts)) { /* runs after errors too: report them all */
+    load_prompts(&L);
+    load_batch_prompt(&L, root);
+  }
   if (L.nerr) rc = AD_EINVAL;
 cleanup:
   if (rc == AD_ENOMEM && L.nerr == 0) err_pos(&L, 0, 0, "out of memory");
@@ -1702,9 +1730,9 @@ json_t *recipe_to_json(const struct recipe *r) {
                                 b->rounds_per_source, "examples_per_source", b->examples_per_source,
                                 "max_calls", (json_int_t)b->max_calls, "max_tokens",
                                 (json_int_t)b->max_tokens, "max_cost", b->max_cost));
-  json_object_set_new(
-      root, "evaluation",
-      json_pack("{s:b, s:i}", "early_stop", r->evaluation.early_stop, "wave", r->evaluation.wave));
+  json_object_set_new(root, "evaluation",
+                      json_pack("{s:b, s:i, s:b}", "early_stop", r->evaluation.early_stop, "wave",
+                                r->evaluation.wave, "batch_judge", r->evaluation.batch_judge));
   const struct cand_checks *c = &r->checks;
   json_object_set_new(
       root, "checks",
@@ -1772,6 +1800,10 @@ json_t *recipe_identity_of(const json_t *full) {
   if (acc) json_object_set(id, "accept", acc);
   json_t *chk = json_object_get(full, "checks");
   if (chk) json_object_set(id, "checks", chk);
+  /* batched judging grades differently (one call for several answers): part of the
+   * identity when on, absent otherwise (so earlier runs' identities are unchanged) */
+  if (json_is_true(json_object_get(json_object_get(full, "evaluation"), "batch_judge")))
+    json_object_set_new(id, "batch_judge", json_true());
   return id;
 }
 
@@ -1898,10 +1930,10 @@ static const char *const vars_quality[] = {
     "candidate_json", "max_weight", "rubric_min", "rubric_max",   NULL};
 static const char *const vars_solver[] = {"task",    "verifiable", "goal",
                                           "context", "question",   NULL};
-static const char *const vars_judge_rubric[] = {"task",     "verifiable", "goal", "question",
-                                                "response", "rubric",     NULL};
+static const char *const vars_judge_rubric[] = {"task",     "verifiable", "goal",      "question",
+                                                "response", "rubric",     "responses", NULL};
 static const char *const vars_judge_verifiable[] = {
-    "task", "verifiable", "goal", "question", "response", "reference_answer", NULL};
+    "task", "verifiable", "goal", "question", "response", "reference_answer", "responses", NULL};
 
 const char *const *recipe_role_vars(enum recipe_role_id role, enum cand_task task) {
   static const char *const none[] = {NULL};
@@ -1944,6 +1976,7 @@ static json_t *sample_value(const struct recipe *r, const char *name) {
   if (!strcmp(name, "task")) return json_string(cand_task_name(r->task));
   if (!strcmp(name, "rubric"))
     return json_pack("[{s:i, s:i, s:s}]", "number", 1, "weight", 1, "criterion", "x");
+  if (!strcmp(name, "responses")) return json_pack("[{s:i, s:s}]", "number", 1, "response", "x");
   return json_string("x");
 }
 

@@ -124,8 +124,9 @@ struct recipe_budgets {
 /* `evaluation:` how a candidate's solver samples and their judgements are issued
  * (docs/recipes.md). */
 struct recipe_evaluation {
-  int early_stop; /* default 1: stop issuing samples once the verdict is certain */
-  int wave;       /* samples issued together before the next decision; default 1 */
+  int early_stop;  /* default 1: stop issuing samples once the verdict is certain */
+  int wave;        /* samples issued together before the next decision; default 1 */
+  int batch_judge; /* default 0: one judge call grades all the answers of a wave */
 };
 
 struct recipe {
@@ -156,6 +157,8 @@ struct recipe {
 
   struct recipe_budgets budgets;
   struct recipe_evaluation evaluation;
+  struct recipe_prompt judge_batch;      /* judge-batch-<task>.md from the prompts folder, loaded
+                                       when evaluation.batch_judge is on */
   struct cand_checks checks;             /* `checks:` (defaults: cand_checks_default) */
   enum score_matcher verifiable_matcher; /* checks.verifiable_matcher; default SCORE_AUTO */
   struct bl_params baselines;            /* `baselines:` (defaults: bl_params_default); only
