@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh - every benchmark (`make bench`; never part of `make test`).
 #
-#   bench/run.sh                  store, client (cpu + latency modes), sim-scale, summary
-#   BENCH_ONLY="client" bench/run.sh     a subset: any of store client sim-scale
+#   bench/run.sh                  store, client (cpu + latency modes), sim-scale, cost, summary
+#   BENCH_ONLY="client" bench/run.sh     a subset: any of store client sim-scale cost
 #
 # Uses the release binary $BUILD/autodata (BUILD defaults to build; AUTODATA=path overrides).
 # See docs/performance.md for what each figure means and the last measured values.
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export BUILD=${BUILD:-build}
 export AUTODATA=${AUTODATA:-$BUILD/autodata}
-ONLY=${BENCH_ONLY:-store client sim-scale}
+ONLY=${BENCH_ONLY:-store client sim-scale cost}
 OUT=$BUILD/bench
 mkdir -p "$OUT"
 [ -x "$AUTODATA" ] || { echo "bench: $AUTODATA not found: run make (or set AUTODATA=)" >&2; exit 2; }
@@ -32,6 +32,12 @@ if has sim-scale; then
   echo ""
   echo "== sim-scale: bench/sim-scale/run.sh"
   bench/sim-scale/run.sh || status=1
+fi
+if has cost; then
+  echo ""
+  echo "== cost: bench/cost/run.sh"
+  bench/cost/run.sh || status=1
+  bench/cost/agreement.sh || status=1
 fi
 
 # ---- summary ------------------------------------------------------------------------------
@@ -63,5 +69,8 @@ if has sim-scale && [ -s "$OUT/summary-sim-scale.txt" ]; then
   echo "  sim-scale: $(v sim-scale sources) sources in $(v sim-scale wall_s) s = $(v sim-scale sources_per_s) sources/s," \
     "$(v sim-scale calls_per_s) calls/s, $(v sim-scale cpu_us_per_call) us CPU/call, peak RSS" \
     "$(mb sim-scale peak_rss_kb) MB"
+fi
+if has cost && [ -s "$OUT/summary-cost.txt" ]; then
+  sed -n 's/^\(early\|batch\): /  cost per accepted, \1: /p' "$OUT/summary-cost.txt"
 fi
 exit $status

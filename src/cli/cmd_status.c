@@ -71,6 +71,11 @@ static void print_human(const char *path, const json_t *s) {
   const json_t *tok = json_object_get(s, "tokens");
   printf("tokens:      %lld prompt, %lld completion (cache hits excluded)\n", ji(tok, "prompt"),
          ji(tok, "completion"));
+  if (ji(tok, "prompt") > 0)
+    printf(
+        "prefix:      %.1f%% of prompt tokens repeat the start of an earlier request to the "
+        "same endpoint and model (%lld tokens a prefix cache can reuse)\n",
+        100.0 * (double)ji(tok, "prefix") / (double)ji(tok, "prompt"), ji(tok, "prefix"));
   json_object_foreach(json_object_get(tok, "by_model"), k, v) {
     printf("  %-24s %12lld prompt %12lld completion %8lld calls", k, ji(v, "prompt"),
            ji(v, "completion"), ji(v, "calls"));

@@ -157,6 +157,10 @@ static void print_summary(const struct recipe *r) {
   if (b->max_tokens) printf(", max tokens %lld", (long long)b->max_tokens);
   if (b->max_cost > 0) printf(", max cost %g", b->max_cost);
   printf("\n");
+  if (r->evaluation.early_stop)
+    printf("evaluation  early decisions, waves of %d sample%s\n", r->evaluation.wave,
+           r->evaluation.wave == 1 ? "" : "s");
+  else printf("evaluation  full (every sample of every candidate)\n");
   const struct cand_checks *c = &r->checks;
   printf(
       "checks      context %d..%d chars, leakage %d-grams > %g, rubric %d..%d items, max weight "

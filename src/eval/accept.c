@@ -306,3 +306,164 @@ const char *accept_evaluate(const struct accept_spec *s, const struct accept_sta
   if (failed && n) failed[0] = 0;
   return NULL;
 }
+
+/* ---- early decisions ------------------------------------------------------------ */
+
+#define N_STATS ((int)(sizeof accept_stat_names / sizeof *accept_stat_names) - 1)
+
+/* The range of every statistic over a set of completions. */
+struct stat_range {
+  double lo[N_STATS], hi[N_STATS];
+  int seen[N_STATS];
+};
+
+static int stat_index(const char *name) {
+  for (int i = 0; accept_stat_names[i]; i++)
+    if (strcmp(accept_stat_names[i], name) == 0) return i;
+  return -1;
+}
+
+static void range_put(struct stat_range *r, int i, double v) {
+  if (!r->seen[i] || v < r->lo[i]) r->lo[i] = v;
+  if (!r->seen[i] || v > r->hi[i]) r->hi[i] = v;
+  r->seen[i] = 1;
+}
+
+/* Widen r by the statistics of one side (weak or strong) of st. */
+static void range_add(struct stat_range *r, const struct accept_stats *st, enum accept_group side) {
+  for (int i = 0; accept_stat_names[i]; i++) {
+    double v;
+    if (group_of(accept_stat_names[i]) == side &&
+        accept_stats_get(st, accept_stat_names[i], &v) == 0)
+      range_put(r, i, v);
+  }
+}
+
+/* The extreme completions of one side: the known scores x[0..k) followed by m of the
+ * r outstanding samples (m = 0..r: the others failed), j of them scoring 1 and m - j
+ * scoring 0 (these give the extremes of every monotone statistic and, the variance
+ * being convex, its maximum), or all m scoring the known mean (the smallest spread). */
+static void side_range(const double *x, int k, int r, enum accept_group side, double thr,
+                       struct stat_range *out) {
+  if (k < 0) k = 0;
+  if (k > ACCEPT_MAX_SAMPLES) k = ACCEPT_MAX_SAMPLES;
+  if (r < 0) r = 0;
+  if (k + r > ACCEPT_MAX_SAMPLES) r = ACCEPT_MAX_SAMPLES - k; /* the statistics stop there */
+  double known_mean = 0;
+  for (int i = 0; i < k; i++) known_mean += x[i];
+  if (k) known_mean /= k;
+  struct accept_stats s;
+  for (int m = 0; m <= r; m++) {
+    for (int j = 0; j <= m + 1; j++) {
+      int at_mean = j == m + 1;
+      if (at_mean && (k == 0 || m == 0)) continue;
+      memset(&s, 0, sizeof s);
+      double *a = side == ACC_WEAK ? s.weak : s.strong;
+      int n = 0;
+      for (int i = 0; i < k; i++) a[n++] = x[i];
+      for (int q = 0; q < m; q++) a[n++] = at_mean ? known_mean : (q < j ? 1.0 : 0.0);
+      if (side == ACC_WEAK) s.n_weak = n;
+      else s.n_strong = n;
+      accept_stats_compute(&s, thr);
+      range_add(out, &s, side);
+    }
+  }
+}
+
+enum { B_PASS, B_FAIL, B_OPEN };
+
+/* Whether bound b passes (or fails) for every value in [lo, hi]. */
+static int classify(const struct accept_bound *b, double lo, double hi) {
+  int hl = holds(b->op, lo, b->value), hh = holds(b->op, hi, b->value);
+  int straddles = lo <= b->value && b->value <= hi;
+  switch (b->op) {
+  case ACC_EQ: /* holds on [v - eps, v + eps] */
+    if (hl && hh) return B_PASS;
+    if (!hl && !hh && !straddles) return B_FAIL;
+    return B_OPEN;
+  case ACC_NE: /* fails on [v - eps, v + eps] */
+    if (!hl && !hh) return B_FAIL;
+    if (hl && hh && !straddles) return B_PASS;
+    return B_OPEN;
+  default: /* a half-line: both ends decide */
+    if (hl && hh) return B_PASS;
+    if (!hl && !hh) return B_FAIL;
+    return B_OPEN;
+  }
+}
+
+/* The rejection reasons a failing bound can give for a statistic in [lo, hi] (k: the
+ * statistic's index, -1 when unknown). */
+enum { R_EASY = 1, R_HARD = 2, R_STRONG = 4, R_GAP = 8 };
+
+static int reasons_of(const struct accept_bound *b, int k, double lo, double hi) {
+  if (b->group == ACC_STRONG) return R_STRONG;
+  if (b->group == ACC_GAP) return R_GAP;
+  if (k < 0) return strcmp(weak_reason(b, NAN), "too_hard") ? R_EASY : R_HARD;
+  switch (b->op) {
+  case ACC_GT:
+  case ACC_GE: return R_HARD;
+  case ACC_EQ: return (lo < b->value ? R_HARD : 0) | (hi >= b->value ? R_EASY : 0);
+  default: return R_EASY;
+  }
+}
+
+static const char *reason_name(int r) {
+  switch (r) {
+  case R_EASY: return "too_easy";
+  case R_HARD: return "too_hard";
+  case R_STRONG: return "failed_on_strong";
+  default: return "no_gap";
+  }
+}
+
+static void set_reason(const char **reason, const char *why) {
+  if (reason) *reason = why;
+}
+
+enum accept_decision accept_decided(const struct accept_spec *s, const struct accept_partial *p,
+                                    const char **reason, char *failed, size_t n) {
+  set_reason(reason, NULL);
+  if (failed && n) failed[0] = 0;
+  if (p->weak_left <= 0 && p->strong_left <= 0) { /* everything is in: evaluate it */
+    struct accept_stats st;
+    memset(&st, 0, sizeof st);
+    st.n_weak = p->n_weak < ACCEPT_MAX_SAMPLES ? p->n_weak : ACCEPT_MAX_SAMPLES;
+    st.n_strong = p->n_strong < ACCEPT_MAX_SAMPLES ? p->n_strong : ACCEPT_MAX_SAMPLES;
+    for (int i = 0; i < st.n_weak; i++) st.weak[i] = p->weak[i];
+    for (int i = 0; i < st.n_strong; i++) st.strong[i] = p->strong[i];
+    accept_stats_compute(&st, s->pass_threshold);
+    const char *why = accept_evaluate(s, &st, failed, n);
+    set_reason(reason, why);
+    return why ? ACCEPT_REJECTED : ACCEPT_ACCEPTED;
+  }
+  struct stat_range r;
+  memset(&r, 0, sizeof r);
+  side_range(p->weak, p->n_weak, p->weak_left, ACC_WEAK, s->pass_threshold, &r);
+  side_range(p->strong, p->n_strong, p->strong_left, ACC_STRONG, s->pass_threshold, &r);
+  int g = stat_index("gap"), wm = stat_index("weak_mean"), sm = stat_index("strong_mean");
+  range_put(&r, g, r.lo[sm] - r.hi[wm]);
+  range_put(&r, g, r.hi[sm] - r.lo[wm]);
+  /* In accept_evaluate()'s order: every completion's first failing bound is one of the
+   * bounds not certain to pass up to the first bound certain to fail; the reason is
+   * certain when all of those give the same one. */
+  static const enum accept_group order[] = {ACC_WEAK, ACC_STRONG, ACC_GAP};
+  int nb = s->n < 0 ? 0 : (s->n > ACCEPT_MAX_BOUNDS ? ACCEPT_MAX_BOUNDS : s->n);
+  int possible = 0;
+  for (int o = 0; o < 3; o++) {
+    for (int i = 0; i < nb; i++) {
+      const struct accept_bound *b = &s->bounds[i];
+      if (b->group != order[o]) continue;
+      int k = stat_index(b->stat);
+      int c = k < 0 ? B_FAIL : classify(b, r.lo[k], r.hi[k]); /* unknown: never passes */
+      if (c == B_PASS) continue;
+      possible |= k < 0 ? reasons_of(b, k, 0, 0) : reasons_of(b, k, r.lo[k], r.hi[k]);
+      if (c == B_OPEN) continue;
+      if (possible & (possible - 1)) return ACCEPT_OPEN; /* more than one reason */
+      fail_text(b, 0, failed, n);
+      set_reason(reason, reason_name(possible));
+      return ACCEPT_REJECTED;
+    }
+  }
+  return ACCEPT_OPEN; /* nothing certain to fail, and accepting needs all the samples */
+}

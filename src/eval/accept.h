@@ -87,4 +87,36 @@ int accept_check_group(const struct accept_spec *s, enum accept_group g,
 const char *accept_evaluate(const struct accept_spec *s, const struct accept_stats *st,
                             char *failed, size_t n);
 
+/* ---- early decisions (sequential evaluation) --------------------------------------
+ *
+ * A candidate whose samples are still coming in: the judged scores so far on each side
+ * (in sample order) and the samples still outstanding. Each outstanding sample ends with
+ * a score in [0,1] or with none (its call failed: it is left out of the statistics), and
+ * comes after the known ones in sample order. */
+struct accept_partial {
+  const double *weak, *strong; /* judged scores so far (may be NULL when n_* is 0) */
+  int n_weak, n_strong;
+  int weak_left, strong_left; /* samples still outstanding */
+};
+
+enum accept_decision {
+  ACCEPT_OPEN = 0, /* the outcome still depends on the outstanding samples */
+  ACCEPT_REJECTED, /* every completion is rejected, for the same reason */
+  ACCEPT_ACCEPTED  /* nothing is outstanding and the candidate passes */
+};
+
+/* Is accept_evaluate()'s verdict already certain, whatever the outstanding samples
+ * score (or whether they are judged at all)? Each statistic is bounded over the best and
+ * worst completions (outstanding samples all 0, all 1 or missing, and the known mean for
+ * the smallest spread); a bound is certain to pass or to fail when it does so over its
+ * statistic's whole range. ACCEPT_REJECTED when some bound is certain to fail and every
+ * bound that could fail before it (in accept_evaluate()'s order) gives the same reason:
+ * every completion is then rejected for that reason, which is set, and failed gets the
+ * bound certain to fail (under full evaluation the first failing bound may be an earlier
+ * one with the same reason, e.g. weak_mean before weak_max). Accepting is certain only
+ * when nothing is outstanding: an accepted candidate always carries all its samples.
+ * Only certain decisions: when in doubt, ACCEPT_OPEN. reason and failed may be NULL/0. */
+enum accept_decision accept_decided(const struct accept_spec *s, const struct accept_partial *p,
+                                    const char **reason, char *failed, size_t n);
+
 #endif

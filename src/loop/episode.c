@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/batch.h"
 #include "eval/extract.h"
 #include "eval/feedback.h"
 #include "loop/method.h"
@@ -75,7 +76,8 @@ enum {
   CALL_JUDGE,
   CALL_TURN,
   CALL_EXTRACTOR,
-  CALL_LOOP_JUDGE
+  CALL_LOOP_JUDGE,
+  CALL_BATCH
 };
 #define TAG(kind, ph, sample) (((kind) << 16) | ((ph) << 8) | (sample))
 #define TAG_KIND(t) ((t) >> 16)
@@ -114,7 +116,16 @@ struct episode {
   int have_qv;
   int pending; /* samples of the current phase still open */
   struct ep_sample samples[N_PH][ACCEPT_MAX_SAMPLES];
-  int n_samples[N_PH]; /* samples requested */
+  int n_samples[N_PH]; /* samples requested (those issued, once the phase stopped early) */
+  int planned[N_PH];   /* samples requested when the phase began */
+  int issued[N_PH];    /* samples submitted so far (waves) */
+  int stopped_early;   /* a phase stopped before all its samples: the verdict was certain */
+  /* batched judging (evaluation.batch_judge): a wave's answers graded in one call */
+  int batch_wait;                             /* solver replies of the wave still out */
+  int batch_aside;                            /* one of them was set aside: judge none */
+  int batch_n, batch_idx[ACCEPT_MAX_SAMPLES]; /* the samples the batch call grades */
+  json_t *batch_messages;                     /* its request messages, for the repair turn */
+  int batch_repaired;
   struct accept_stats stats;
 
   /* a conversational method's round (method.h: the agent method's seam) */
@@ -158,8 +169,12 @@ static void cand_state_clear(struct episode *ep) {
   ep->pending = 0;
   for (int p = 0; p < N_PH; p++) {
     for (int i = 0; i < ACCEPT_MAX_SAMPLES; i++) sample_reset(&ep->samples[p][i]);
-    ep->n_samples[p] = 0;
+    ep->n_samples[p] = ep->planned[p] = ep->issued[p] = 0;
   }
+  ep->stopped_early = 0;
+  ep->batch_wait = ep->batch_aside = ep->batch_n = ep->batch_repaired = 0;
+  json_decref(ep->batch_messages);
+  ep->batch_messages = NULL;
   memset(&ep->stats, 0, sizeof ep->stats);
   xset_str(&ep->loop_reason, NULL);
 }
@@ -671,6 +686,8 @@ static void phase_done(struct episode *ep, int ph) {
   next(ep, k_phases[ph].state);
 }
 
+static void wave_done(struct episode *ep, int ph);
+
 static void sample_finish(struct episode *ep, int ph, int i, int ok, double score,
                           const char *error) {
   struct ep_sample *s = &ep->samples[ph][i];
@@ -679,7 +696,7 @@ static void sample_finish(struct episode *ep, int ph, int i, int ok, double scor
   s->ok = ok;
   s->score = score;
   if (!ok) s->error = xstrdup(error ? error : "failed");
-  if (--ep->pending == 0) phase_done(ep, ph);
+  if (--ep->pending == 0) wave_done(ep, ph);
 }
 
 /* A sample whose next call was not made or not answered (the run is stopping, or an
@@ -687,7 +704,7 @@ static void sample_finish(struct episode *ep, int ph, int i, int ok, double scor
  * as "set the episode aside". */
 static void sample_set_aside(struct episode *ep, int ph, int i) {
   ep->samples[ph][i].done = 1;
-  if (--ep->pending == 0) phase_done(ep, ph);
+  if (--ep->pending == 0) wave_done(ep, ph);
 }
 
 /* Judge one answer: locally with a matcher, or through a judge call. */
@@ -804,45 +821,280 @@ static void on_judge(struct episode *ep, int ph, int i, const struct ep_reply *o
   sample_finish(ep, ph, i, 1, score, NULL);
 }
 
+static int batching(const struct episode *ep, int ph);
+static void batch_judge(struct episode *ep, int ph);
+
 static void on_solver(struct episode *ep, int ph, int i, const struct ep_reply *out) {
   char msg[400];
-  if (!out->ok) {
-    sample_finish(ep, ph, i, 0, 0, out->error);
-    return;
-  }
+  const char *error = NULL;
+  if (!out->ok) error = out->error;
   /* a cut-off answer is not the solver's answer: judging it would score the limit */
-  if (truncated(ep, k_phases[ph].role, k_phases[ph].label, out, msg, sizeof msg)) {
-    sample_finish(ep, ph, i, 0, 0, msg);
+  else if (truncated(ep, k_phases[ph].role, k_phases[ph].label, out, msg, sizeof msg)) error = msg;
+  else ep->samples[ph][i].answer = xstrdup(out->content);
+  if (batching(ep, ph)) {
+    /* the wave's answers wait for one judge call, sent when its last reply is in (and
+     * before this sample's error may end the phase) */
+    if (--ep->batch_wait == 0) batch_judge(ep, ph);
+    if (error) sample_finish(ep, ph, i, 0, 0, error);
     return;
   }
-  ep->samples[ph][i].answer = xstrdup(out->content);
-  judge(ep, ph, i);
+  if (error) sample_finish(ep, ph, i, 0, 0, error);
+  else judge(ep, ph, i);
 }
 
-void ep_solve(struct episode *ep, enum ep_state phase, int n) {
-  int ph = phase_of(phase);
-  if (ph < 0) abort(); /* a method bug: not a solver phase */
+/* ---- batched judging ------------------------------------------------------------------- */
+
+/* One judge call grades every answer of a wave (evaluation.batch_judge) when the phase's
+ * answers go to the LLM judge at all. */
+static int batching(const struct episode *ep, int ph) {
+  if (!ep->rc->evaluation.batch_judge || !ep->rc->judge_batch.tpl.user) return 0;
+  return !(is_verifiable(ep) &&
+           (ep->rc->verifiable_matcher != SCORE_LLM || k_phases[ph].local_match));
+}
+
+/* The batched judge's response_format (new reference) or NULL, as role_schema() decides. */
+static json_t *batch_schema(const struct episode *ep, int n) {
+  const struct recipe_role *ro = &ep->rc->roles[RECIPE_ROLE_JUDGE];
+  int mode = ep->rc->endpoints[ro->endpoint_index].json_schema;
+  if (mode == RECIPE_SCHEMA_OFF || !ep->env.schema_ok(ep->env.data, RECIPE_ROLE_JUDGE)) return NULL;
+  int basic = mode == RECIPE_SCHEMA_BASIC;
+  if (is_verifiable(ep)) return cand_schema_wrap("batch_verdicts", batch_correct_schema(n), basic);
+  return cand_schema_wrap("batch_rubric_verdicts", batch_judge_schema(n, ep->cand.n_rubric), basic);
+}
+
+static json_t *batch_body(struct episode *ep, const char *label, int sample, json_t *messages) {
+  struct llm_params p;
+  role_params(ep, RECIPE_ROLE_JUDGE, label, sample, &p);
+  json_t *rf = batch_schema(ep, ep->batch_n);
+  p.response_format = rf;
+  json_t *body = llm_request_build(ep->rc->roles[RECIPE_ROLE_JUDGE].model, messages, &p);
+  json_decref(rf);
+  return body;
+}
+
+/* Finish every sample of the batch: judged with scores (score != NULL) or failed. */
+static void batch_finish(struct episode *ep, int ph, const double *score, const char *error,
+                         int invalid) {
+  int n = ep->batch_n, idx[ACCEPT_MAX_SAMPLES], repaired = ep->batch_repaired;
+  memcpy(idx, ep->batch_idx, sizeof idx);
+  ep->batch_n = 0; /* the last sample_finish may start the next wave and its batch */
+  for (int k = 0; k < n; k++) {
+    ep->samples[ph][idx[k]].judge_repaired = repaired;
+    ep->samples[ph][idx[k]].judge_invalid = invalid;
+    sample_finish(ep, ph, idx[k], score != NULL, score ? score[k] : 0, error);
+  }
+}
+
+static void batch_aside_all(struct episode *ep, int ph) {
+  int n = ep->batch_n, idx[ACCEPT_MAX_SAMPLES];
+  memcpy(idx, ep->batch_idx, sizeof idx);
+  ep->batch_n = 0;
+  for (int k = 0; k < n; k++) sample_set_aside(ep, ph, idx[k]);
+}
+
+/* The wave's solver replies are in: one judge call for every answer still to grade. */
+static void batch_judge(struct episode *ep, int ph) {
+  int n = 0;
+  for (int i = 0; i < ep->issued[ph]; i++) {
+    const struct ep_sample *s = &ep->samples[ph][i];
+    if (!s->done && s->answer && !s->judge_messages) ep->batch_idx[n++] = i;
+  }
+  ep->batch_n = n;
+  ep->batch_repaired = 0;
+  if (!n) return;
+  if (ep->batch_aside) { /* the phase parks: spend nothing more on it */
+    batch_aside_all(ep, ph);
+    return;
+  }
+  char err[512];
+  json_t *vars = base_vars(ep), *responses = json_array();
+  for (int k = 0; k < n; k++) {
+    const char *a = ep->samples[ph][ep->batch_idx[k]].answer;
+    json_array_append_new(responses, json_pack("{s:i,s:o}", "number", k + 1, "response",
+                                               jx_string_lossy(a, strlen(a))));
+  }
+  json_object_set_new(vars, "question", json_string(ep->cand.question));
+  json_object_set_new(vars, "response", json_string(""));
+  json_object_set_new(vars, "responses", responses);
+  json_object_set_new(vars, "reference_answer", json_string(ep->cand.reference_answer));
+  json_object_set_new(vars, "rubric", cand_rubric_vars(&ep->cand));
+  json_t *given = recipe_role_filter_vars(RECIPE_ROLE_JUDGE, ep->rc->task, vars);
+  json_decref(vars);
+  json_t *messages = NULL;
+  int trc = tpl_prompt_render(&ep->rc->judge_batch.tpl, NULL, given, 0, &messages, err, sizeof err);
+  json_decref(given);
+  char label[24]; /* "batch_weak", ... (the run keeps 23 characters of a label) */
+  snprintf(label, sizeof label, "batch_%s", k_phases[ph].label);
+  json_t *body = trc ? NULL : batch_body(ep, label, ep->batch_idx[0], messages);
+  if (!body) {
+    json_decref(messages);
+    batch_finish(ep, ph, NULL, trc ? err : "could not build the batched judge request", 0);
+    return;
+  }
+  json_decref(ep->batch_messages);
+  ep->batch_messages = messages;
+  for (int k = 0; k < n; k++)
+    ep->samples[ph][ep->batch_idx[k]].judge_messages = json_incref(messages);
+  if (submit(ep, RECIPE_ROLE_JUDGE, label, ep->batch_idx[0], TAG(CALL_BATCH, ph, ep->batch_idx[0]),
+             body))
+    batch_aside_all(ep, ph);
+}
+
+/* The batched judge's repair turn: as the single judge's (judge_repair). */
+static void batch_repair(struct episode *ep, int ph, const char *problem) {
+  ep->batch_repaired = 1;
+  json_t *messages = json_deep_copy(ep->batch_messages);
+  json_t *last = json_array_get(messages, json_array_size(messages) - 1);
+  const char *task = jx_str(last, "content");
+  char note[1024];
+  snprintf(note, sizeof note,
+           "NOTE: your previous grading of these responses could not be used: %s\nReply with "
+           "only the JSON object: exactly one entry for each response from 1 to %d%s.\n\n",
+           problem, ep->batch_n,
+           is_verifiable(ep) ? ", each with a boolean \"correct\""
+                             : ", each with exactly one verdict for each criterion");
+  char *text = xasprintf("%s%s", note, task ? task : "");
+  json_object_set_new(last, "content", jx_string_lossy(text, strlen(text)));
+  free(text);
+  char label[24];
+  snprintf(label, sizeof label, "batch_%s_repair", k_phases[ph].label);
+  json_t *body = batch_body(ep, label, ep->batch_idx[0], messages);
+  json_decref(messages);
+  if (!body) {
+    batch_finish(ep, ph, NULL, problem, 1);
+    return;
+  }
+  if (submit(ep, RECIPE_ROLE_JUDGE, label, ep->batch_idx[0], TAG(CALL_BATCH, ph, ep->batch_idx[0]),
+             body))
+    batch_aside_all(ep, ph);
+}
+
+static void on_batch(struct episode *ep, int ph, const struct ep_reply *out) {
+  char err[512];
+  if (!out->ok) {
+    batch_finish(ep, ph, NULL, out->error, 0);
+    return;
+  }
+  if (truncated(ep, RECIPE_ROLE_JUDGE,
+                ep->batch_repaired ? "batched judge repair" : "batched judge", out, err,
+                sizeof err)) {
+    reply_seen(ep, RECIPE_ROLE_JUDGE, 0, err, out->content);
+    batch_finish(ep, ph, NULL, err, 1);
+    return;
+  }
+  int n = ep->batch_n, nr = ep->cand.n_rubric, rc;
+  size_t len = strlen(out->content);
+  double score[ACCEPT_MAX_SAMPLES];
+  if (is_verifiable(ep)) {
+    int correct[ACCEPT_MAX_SAMPLES];
+    rc = batch_parse_correct(out->content, len, n, correct, err, sizeof err);
+    for (int k = 0; k < n; k++) score[k] = correct[k] ? 1.0 : 0.0;
+  } else {
+    int *met = xcalloc((size_t)n * (size_t)(nr > 0 ? nr : 1), sizeof *met);
+    int *w = xcalloc((size_t)nr + 1, sizeof *w);
+    for (int c = 0; c < nr; c++) w[c] = ep->cand.rubric[c].weight;
+    rc = batch_parse_verdicts(out->content, len, n, nr, met, err, sizeof err);
+    for (int k = 0; k < n; k++) score[k] = rc ? 0 : score_rubric(w, met + (size_t)k * nr, nr);
+    free(met);
+    free(w);
+  }
+  if (rc && !ep->batch_repaired) {
+    batch_repair(ep, ph, err);
+    return;
+  }
+  if (rc) {
+    char e2[600];
+    snprintf(e2, sizeof e2, "invalid batched judgement after a repair turn: %s", err);
+    reply_seen(ep, RECIPE_ROLE_JUDGE, 0, err, out->content);
+    batch_finish(ep, ph, NULL, e2, 1);
+    return;
+  }
+  reply_seen(ep, RECIPE_ROLE_JUDGE, 1, NULL, out->content);
+  batch_finish(ep, ph, score, NULL, 0);
+}
+
+/* ---- early decisions: samples in waves ------------------------------------------------ */
+
+/* Early decisions apply to the weak and strong samples of a method that loops on the
+ * acceptance gate (a baseline records its gate's statistics in full). */
+static int early_stop(const struct episode *ep, int ph) {
+  return ep->rc->evaluation.early_stop && !ep->method->baseline &&
+         (ph == PH_WEAK || ph == PH_STRONG);
+}
+
+/* Samples a phase asks for: as requested when it began, else the role's default. */
+static int planned(const struct episode *ep, int ph) {
+  if (ep->planned[ph] > 0) return ep->planned[ph];
+  int n = ep->rc->roles[k_phases[ph].role].samples;
+  return n < 1 ? 1 : n > ACCEPT_MAX_SAMPLES ? ACCEPT_MAX_SAMPLES : n;
+}
+
+/* The judged scores among samples [0, upto) of phase ph, in sample order. */
+static int judged_scores(const struct episode *ep, int ph, int upto, double *out) {
+  int k = 0;
+  for (int i = 0; i < upto && i < ep->n_samples[ph]; i++)
+    if (ep->samples[ph][i].ok) out[k++] = ep->samples[ph][i].score;
+  return k;
+}
+
+/* The weak samples [0, nw) and strong samples [0, ns) are in: is the verdict certain,
+ * whatever the other samples of a full evaluation (planned()) would score? */
+static int certain(const struct episode *ep, int nw, int ns) {
+  double w[ACCEPT_MAX_SAMPLES], st[ACCEPT_MAX_SAMPLES];
+  struct accept_partial p = {w,
+                             st,
+                             judged_scores(ep, PH_WEAK, nw, w),
+                             judged_scores(ep, PH_STRONG, ns, st),
+                             planned(ep, PH_WEAK) - nw,
+                             planned(ep, PH_STRONG) - ns};
+  return accept_decided(&ep->rc->accept, &p, NULL, NULL, 0) == ACCEPT_REJECTED;
+}
+
+/* The shortest prefix of the samples, weak 0.. then strong 0.., after which the
+ * rejection was certain: its length (its statistics in *out), or -1 when there is none
+ * among the samples issued. It is the same under early decisions and full evaluation
+ * (each stops no earlier), so the feedback built from it is too. */
+static int decisive_prefix(const struct episode *ep, struct accept_stats *out) {
+  int nw = planned(ep, PH_WEAK), ns = planned(ep, PH_STRONG);
+  if (!ep->n_samples[PH_WEAK]) return -1;
+  for (int t = 0; t <= nw + ns; t++) {
+    int tw = t < nw ? t : nw, ts = t < nw ? 0 : t - nw;
+    if (tw > ep->n_samples[PH_WEAK] || ts > ep->n_samples[PH_STRONG]) return -1;
+    if (!certain(ep, tw, ts)) continue;
+    memset(out, 0, sizeof *out);
+    out->n_weak = judged_scores(ep, PH_WEAK, tw, out->weak);
+    out->n_strong = judged_scores(ep, PH_STRONG, ts, out->strong);
+    out->strong_ran = ts > 0;
+    accept_stats_compute(out, ep->rc->accept.pass_threshold);
+    return t;
+  }
+  return -1;
+}
+
+/* Submit the next wave of phase ph's samples (all of them without early decisions). */
+static void issue_wave(struct episode *ep, int ph) {
   const struct phase *P = &k_phases[ph];
-  if (n <= 0) n = ep->rc->roles[P->role].samples;
-  if (n < 1) n = 1;
-  if (n > ACCEPT_MAX_SAMPLES) n = ACCEPT_MAX_SAMPLES;
-  ep->state = phase;
-  set_failure(ep, NULL, NULL);
-  ep->n_samples[ph] = n;
-  ep->pending = n;
+  int n = ep->n_samples[ph], from = ep->issued[ph];
+  int to = early_stop(ep, ph) ? from + ep->rc->evaluation.wave : n;
+  if (to > n || to <= from) to = n;
+  ep->issued[ph] = to;
+  ep->pending = to - from;
+  ep->batch_wait = to - from;
+  ep->batch_aside = 0;
   json_t *vars = base_vars(ep);
   json_object_set_new(vars, "context", json_string(ep->cand.context ? ep->cand.context : ""));
   json_object_set_new(vars, "question", json_string(ep->cand.question));
   /* Submit every sample first; a sample that cannot start means the run is stopping. */
   int refused = 0;
-  for (int i = 0; i < n; i++) {
+  for (int i = from; i < to; i++) {
     char err[512];
     json_t *body = build_request(ep, P->role, P->label, i, vars, NULL, err, sizeof err);
     if (!body) {
       /* A template error is the same for every sample: fail them all. */
       json_decref(vars);
       for (int k = i; k < n; k++) ep->samples[ph][k].done = 1;
-      ep->pending -= n - i;
+      ep->issued[ph] = n;
+      ep->pending -= to - i;
       if (ep->pending == 0)
         ep_end_round(ep, P->error, err, 0); /* before any call: a template error */
       return;
@@ -855,8 +1107,46 @@ void ep_solve(struct episode *ep, enum ep_state phase, int n) {
   json_decref(vars);
   if (refused) {
     ep->pending -= refused;
+    ep->batch_wait -= refused;
+    ep->batch_aside = 1;
     if (ep->pending == 0) park(ep);
   }
+}
+
+/* A wave's last sample is in: stop when the verdict is certain (with one sample of the
+ * phase judged, so that "no answer could be judged" is ruled out), else issue the next
+ * wave, else the phase is done. */
+static void wave_done(struct episode *ep, int ph) {
+  int issued = ep->issued[ph], judged = 0, aside = 0;
+  for (int i = 0; i < issued; i++) {
+    const struct ep_sample *s = &ep->samples[ph][i];
+    judged += s->ok;
+    aside += s->done && !s->ok && !s->error;
+  }
+  if (issued < ep->n_samples[ph] && !aside) {
+    int nw = ph == PH_WEAK ? issued : ep->n_samples[PH_WEAK];
+    if (!early_stop(ep, ph) || !judged || !certain(ep, nw, ph == PH_STRONG ? issued : 0)) {
+      issue_wave(ep, ph);
+      return;
+    }
+    ep->n_samples[ph] = issued; /* the rest is never asked for */
+    ep->stopped_early = 1;
+  }
+  phase_done(ep, ph);
+}
+
+void ep_solve(struct episode *ep, enum ep_state phase, int n) {
+  int ph = phase_of(phase);
+  if (ph < 0) abort(); /* a method bug: not a solver phase */
+  const struct phase *P = &k_phases[ph];
+  if (n <= 0) n = ep->rc->roles[P->role].samples;
+  if (n < 1) n = 1;
+  if (n > ACCEPT_MAX_SAMPLES) n = ACCEPT_MAX_SAMPLES;
+  ep->state = phase;
+  set_failure(ep, NULL, NULL);
+  ep->n_samples[ph] = ep->planned[ph] = n;
+  ep->issued[ph] = 0;
+  issue_wave(ep, ph);
 }
 
 /* ---- the end of a round ------------------------------------------------------------- */
@@ -924,6 +1214,15 @@ static json_t *candidate_record(const struct episode *ep, const char *reason, co
   json_object_set_new(rec, "weak_scores", scores_json(ep->stats.weak, ep->stats.n_weak));
   json_object_set_new(rec, "strong_scores", scores_json(ep->stats.strong, ep->stats.n_strong));
   json_object_set_new(rec, "stats", ep->n_samples[PH_WEAK] ? stats_json(&ep->stats) : json_null());
+  if (ep->n_samples[PH_WEAK]) { /* early decisions: where the verdict became certain */
+    struct accept_stats pre;
+    int t = decisive_prefix(ep, &pre);
+    json_object_set_new(rec, "decided_after", t >= 0 ? json_integer(t) : json_null());
+    json_object_set_new(rec, "stopped_early", json_boolean(ep->stopped_early));
+    if (ep->stopped_early)
+      json_object_set_new(rec, "stopped_after",
+                          json_integer(ep->n_samples[PH_WEAK] + ep->n_samples[PH_STRONG]));
+  }
   /* Sample failures, for the record. */
   json_t *errs = json_array();
   for (int ph = 0; ph < N_PH; ph++)
@@ -990,10 +1289,14 @@ static void history_add(struct episode *ep, const char *reason, const char *deta
   }
   json_object_set_new(h, "reason", json_string(reason ? reason : "accepted"));
   if (detail) json_object_set_new(h, "detail", jx_string_lossy(detail, strlen(detail)));
-  json_object_set_new(h, "weak_mean", json_real(ep->stats.weak_mean));
-  json_object_set_new(h, "strong_mean", json_real(ep->stats.strong_mean));
-  json_object_set_new(h, "gap", json_real(ep->stats.gap));
-  json_object_set_new(h, "strong_ran", json_boolean(ep->stats.strong_ran));
+  /* the statistics of the samples that decided a rejection: the same whether the
+   * evaluation stopped there or went on (docs/loop.md, early decisions) */
+  struct accept_stats pre;
+  const struct accept_stats *hs = decisive_prefix(ep, &pre) >= 0 ? &pre : &ep->stats;
+  json_object_set_new(h, "weak_mean", json_real(hs->weak_mean));
+  json_object_set_new(h, "strong_mean", json_real(hs->strong_mean));
+  json_object_set_new(h, "gap", json_real(hs->gap));
+  json_object_set_new(h, "strong_ran", json_boolean(hs->strong_ran));
   for (int i = 0; i < ep->n_samples[PH_WEAK]; i++) {
     const char *a = ep->samples[PH_WEAK][i].answer;
     if (!a) continue;
@@ -1138,14 +1441,19 @@ struct ep_slot {
   int have_qv;
   struct ep_sample samples[N_PH][ACCEPT_MAX_SAMPLES];
   int n_samples[N_PH];
+  int planned[N_PH];
+  int issued[N_PH];
+  int stopped_early;
   struct accept_stats stats;
 };
 
 /* Move the candidate state fields between the episode and a slot (dst gets src's; src is
  * left empty). */
-#define SLOT_FIELDS(X) \
-  X(chal_messages)     \
-  X(chal_raw) X(repaired) X(cand) X(have_cand) X(qv) X(have_qv) X(samples) X(n_samples) X(stats)
+#define SLOT_FIELDS(X)                                                                           \
+  X(chal_messages)                                                                               \
+  X(chal_raw)                                                                                    \
+  X(repaired) X(cand) X(have_cand) X(qv) X(have_qv) X(samples) X(n_samples) X(planned) X(issued) \
+      X(stopped_early) X(stats)
 #define SLOT_MOVE(f)                       \
   memcpy(&dst->f, &src->f, sizeof dst->f); \
   memset(&src->f, 0, sizeof src->f);
@@ -1208,10 +1516,15 @@ enum ep_state ep_deliver(struct episode *ep, int tag, const struct ep_reply *out
   if (ep->inflight <= 0 || ep_ended(ep->state)) abort(); /* a delivery nobody asked for */
   ep->inflight--;
   int kind = TAG_KIND(tag), ph = TAG_PHASE(tag), i = TAG_SAMPLE(tag);
-  int solver_call = kind == CALL_SOLVER || kind == CALL_JUDGE;
+  int solver_call = kind == CALL_SOLVER || kind == CALL_JUDGE || kind == CALL_BATCH;
   if (solver_call && (ph >= N_PH || i >= ep->n_samples[ph])) abort();
   if (out->set_aside) {
-    if (solver_call) sample_set_aside(ep, ph, i);
+    if (kind == CALL_BATCH) batch_aside_all(ep, ph);
+    else if (kind == CALL_SOLVER && batching(ep, ph)) {
+      ep->batch_aside = 1;
+      if (--ep->batch_wait == 0) batch_judge(ep, ph);
+      sample_set_aside(ep, ph, i);
+    } else if (solver_call) sample_set_aside(ep, ph, i);
     else park(ep);
   } else {
     switch (kind) {
@@ -1223,6 +1536,7 @@ enum ep_state ep_deliver(struct episode *ep, int tag, const struct ep_reply *out
     case CALL_TURN: on_turn(ep, out); break;
     case CALL_EXTRACTOR: on_extractor(ep, out); break;
     case CALL_LOOP_JUDGE: on_loop_judge(ep, out); break;
+    case CALL_BATCH: on_batch(ep, ph, out); break;
     default: abort();
     }
   }

@@ -585,9 +585,9 @@ static json_t *get_object(struct ld *L, yaml_node_t *n, const char *path) {
 
 /* ---- sections ----------------------------------------------------------- */
 
-static const char *const k_top[] = {"name",        "task",    "seed",      "method", "goal",
-                                    "concurrency", "sources", "endpoints", "roles",  "accept",
-                                    "budgets",     "checks",  "baselines", "output", NULL};
+static const char *const k_top[] = {
+    "name",  "task",   "seed",    "method",     "goal",   "concurrency", "sources", "endpoints",
+    "roles", "accept", "budgets", "evaluation", "checks", "baselines",   "output",  NULL};
 static const char *const k_sources[] = {"path",         "format",     "id_field", "title_field",
                                         "text_field",   "max_chars",  "limit",    "shuffle",
                                         "shuffle_seed", "on_invalid", NULL};
@@ -618,6 +618,7 @@ static const char *const k_accept[] = {"preset", "bounds", "short_circuit", "pas
 static const char *const k_budgets[] = {
     "rounds_per_source", "examples_per_source", "max_calls", "max_tokens",
     "max_cost",          "agent_steps",         NULL};
+static const char *const k_evaluation[] = {"early_stop", "wave", "batch_judge", NULL};
 static const char *const k_checks[] = {"max_context_chars",  "min_context_chars",
                                        "leakage_ngram",      "leakage_max_overlap",
                                        "rubric_min",         "rubric_max",
@@ -1224,6 +1225,18 @@ static void parse_overrides(struct ld *L, yaml_node_t *n) {
   for (int i = 0; i < np; i++) free(pats[i]);
 }
 
+static void parse_evaluation(struct ld *L, yaml_node_t *n) {
+  struct recipe_evaluation *e = &L->r->evaluation;
+  e->early_stop = 1;
+  e->wave = 1;
+  if (!n || check_map(L, n, "evaluation", k_evaluation)) return;
+  yaml_node_t *v;
+  if ((v = map_get(L, n, "early_stop"))) get_bool(L, v, "evaluation.early_stop", &e->early_stop);
+  if ((v = map_get(L, n, "wave")))
+    get_intv(L, v, "evaluation.wave", 1, ACCEPT_MAX_SAMPLES, &e->wave);
+  if ((v = map_get(L, n, "batch_judge"))) get_bool(L, v, "evaluation.batch_judge", &e->batch_judge);
+}
+
 static void parse_checks(struct ld *L, yaml_node_t *n) {
   struct cand_checks *c = &L->r->checks;
   cand_checks_default(c); /* the defaults live with the checks themselves */
@@ -1418,6 +1431,29 @@ static void load_prompts(struct ld *L) {
   }
 }
 
+/* The batched judge's prompt (evaluation.batch_judge): judge-batch-<task>.md from the
+ * prompts folder, with the judge's variables. */
+static void load_batch_prompt(struct ld *L, yaml_node_t *root) {
+  struct recipe *r = L->r;
+  if (!r->evaluation.batch_judge || !r->roles[RECIPE_ROLE_JUDGE].present) return;
+  const char *def = r->task == CAND_TASK_VERIFIABLE ? "judge-batch-verifiable.md"
+                                                    : "judge-batch-rubric.md";
+  yaml_node_t *n = map_get(L, root, "evaluation");
+  int line = n ? NLINE(n) : 0, col = n ? NCOL(n) : 0;
+  char *p = r->prompts_dir ? fs_join(r->prompts_dir, def) : NULL;
+  if (!p || !is_file(p)) {
+    err_pos(L, line, col,
+            "evaluation.batch_judge: the batched judge's prompt file '%s' was not found (%s); "
+            "set AUTODATA_PROMPTS to the prompts folder",
+            def, r->prompts_dir ? r->prompts_dir : "no default prompts folder found");
+  } else if (!load_prompt_file(L, &r->judge_batch, p, 0, line, col, "evaluation.batch_judge")) {
+    char e[1024];
+    if (recipe_check_prompt(r, RECIPE_ROLE_JUDGE, &r->judge_batch.tpl, NULL, e, sizeof e))
+      add_msg(L, xstrdup(e));
+  }
+  free(p);
+}
+
 /* ---- load --------------------------------------------------------------- */
 
 static void free_prompt(struct recipe_prompt *p) {
@@ -1459,6 +1495,7 @@ void recipe_free(struct recipe *r) {
     free(ro->model);
     free_prompt(&ro->prompt);
     free_prompt(&ro->system_prompt);
+    if (i == 0) free_prompt(&r->judge_batch);
     json_decref(ro->extra);
   }
   free(r->output_folder);
@@ -1482,6 +1519,7 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
   if (check_map(L, root, "the recipe", k_top)) {
     parse_accept(L, NULL);
     parse_budgets(L, NULL);
+    parse_evaluation(L, NULL);
     parse_checks(L, NULL);
     parse_baselines(L, NULL);
     return;
@@ -1520,6 +1558,7 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
   parse_roles(L, map_get(L, root, "roles"), root);
   parse_accept(L, map_get(L, root, "accept"));
   parse_budgets(L, map_get(L, root, "budgets"));
+  parse_evaluation(L, map_get(L, root, "evaluation"));
   parse_checks(L, map_get(L, root, "checks"));
   parse_baselines(L, map_get(L, root, "baselines"));
   if ((v = map_get(L, root, "output")) && !check_map(L, v, "output", k_output)) {
@@ -1604,7 +1643,10 @@ int recipe_load_mem(const char *text, size_t n, const char *virtual_path,
   }
   if (!r->output_folder && r->name) r->output_folder = xasprintf("runs/%s", r->name);
   if (!r->store_path && r->output_folder) r->store_path = fs_join(r->output_folder, "store.db");
-  if (!(opts && opts->skip_prompts)) load_prompts(&L); /* runs after errors too: report them all */
+  if (!(opts && opts->skip_prompts)) { /* runs after errors too: report them all */
+    load_prompts(&L);
+    load_batch_prompt(&L, root);
+  }
   if (L.nerr) rc = AD_EINVAL;
 cleanup:
   if (rc == AD_ENOMEM && L.nerr == 0) err_pos(&L, 0, 0, "out of memory");
@@ -1780,6 +1822,9 @@ json_t *recipe_to_json(const struct recipe *r) {
                                 "max_calls", (json_int_t)b->max_calls, "max_tokens",
                                 (json_int_t)b->max_tokens, "max_cost", b->max_cost, "agent_steps",
                                 b->agent_steps));
+  json_object_set_new(root, "evaluation",
+                      json_pack("{s:b, s:i, s:b}", "early_stop", r->evaluation.early_stop, "wave",
+                                r->evaluation.wave, "batch_judge", r->evaluation.batch_judge));
   const struct cand_checks *c = &r->checks;
   json_object_set_new(
       root, "checks",
@@ -1865,6 +1910,10 @@ json_t *recipe_identity_of(const json_t *full) {
   if (acc) json_object_set(id, "accept", acc);
   json_t *chk = json_object_get(full, "checks");
   if (chk) json_object_set(id, "checks", chk);
+  /* batched judging grades differently (one call for several answers): part of the
+   * identity when on, absent otherwise (so earlier runs' identities are unchanged) */
+  if (json_is_true(json_object_get(json_object_get(full, "evaluation"), "batch_judge")))
+    json_object_set_new(id, "batch_judge", json_true());
   return id;
 }
 
@@ -1997,10 +2046,10 @@ static const char *const vars_loop_judge[] = {"task",         "verifiable",  "go
                                               "evaluation",   NULL};
 static const char *const vars_solver[] = {"task",    "verifiable", "goal",
                                           "context", "question",   NULL};
-static const char *const vars_judge_rubric[] = {"task",     "verifiable", "goal", "question",
-                                                "response", "rubric",     NULL};
+static const char *const vars_judge_rubric[] = {"task",     "verifiable", "goal",      "question",
+                                                "response", "rubric",     "responses", NULL};
 static const char *const vars_judge_verifiable[] = {
-    "task", "verifiable", "goal", "question", "response", "reference_answer", NULL};
+    "task", "verifiable", "goal", "question", "response", "reference_answer", "responses", NULL};
 
 const char *const *recipe_role_vars(enum recipe_role_id role, enum cand_task task) {
   static const char *const none[] = {NULL};
@@ -2050,6 +2099,7 @@ static json_t *sample_value(const struct recipe *r, const char *name) {
   if (!strcmp(name, "rubric"))
     return json_pack("[{s:i, s:i, s:s, s:s, s:b}]", "number", 1, "weight", 1, "criterion", "x",
                      "category", "positive", "negative", 0);
+  if (!strcmp(name, "responses")) return json_pack("[{s:i, s:s}]", "number", 1, "response", "x");
   return json_string("x");
 }
 

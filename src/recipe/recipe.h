@@ -128,6 +128,13 @@ struct recipe_budgets {
 
 /* budgets.rounds_per_source when the recipe does not say (docs/recipes.md, "Budgets"). */
 #define RECIPE_DEFAULT_ROUNDS 15
+/* `evaluation:` how a candidate's solver samples and their judgements are issued
+ * (docs/recipes.md). */
+struct recipe_evaluation {
+  int early_stop;  /* default 1: stop issuing samples once the verdict is certain */
+  int wave;        /* samples issued together before the next decision; default 1 */
+  int batch_judge; /* default 0: one judge call grades all the answers of a wave */
+};
 
 struct recipe {
   /* Provenance */
@@ -159,6 +166,9 @@ struct recipe {
   struct cand_checks checks;     /* `checks:` (defaults: cand_checks_default) */
   struct override_set overrides; /* checks.max_question_chars, checks.reject_patterns (owned;
                                     checks.overrides points here when any is set) */
+  struct recipe_evaluation evaluation;
+  struct recipe_prompt judge_batch;      /* judge-batch-<task>.md from the prompts folder, loaded
+                                       when evaluation.batch_judge is on */
   enum score_matcher verifiable_matcher; /* checks.verifiable_matcher; default SCORE_AUTO */
   struct bl_params baselines;            /* `baselines:` (defaults: bl_params_default); only
                                          cot-self-instruct reads them; `autodata run`'s

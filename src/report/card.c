@@ -1238,6 +1238,21 @@ static void results_section(struct cw *w, const struct card_data *d) {
   scores_table(w, d, "accepted");
 }
 
+/* The prefix share of the run's prompts (store/prefix.h), when the store has it. */
+static void prefix_line(struct cw *w, const struct card_data *d) {
+  json_t *stats = NULL;
+  if (store_stats(d->st, d->run, &stats)) return;
+  const json_t *tok = json_object_get(stats, "tokens");
+  long long prompt = jx_int(tok, "prompt", 0), prefix = jx_int(tok, "prefix", 0);
+  if (prompt > 0)
+    out(w,
+        "\nPrefix share: %.1f%% of the prompt tokens (%lld of %lld) repeat the start of an "
+        "earlier request to the same endpoint and model, which a server with prefix caching "
+        "(vLLM, SGLang) can reuse.\n",
+        100.0 * (double)prefix / (double)prompt, prefix, prompt);
+  json_decref(stats);
+}
+
 static void cost_section(struct cw *w, const struct card_data *d) {
   outs(w, "## Cost\n\n");
   size_t n = 0;
@@ -1282,6 +1297,7 @@ static void cost_section(struct cw *w, const struct card_data *d) {
          "recipe's endpoints).\n");
   else if (d->any_unpriced)
     outs(w, "\nSome models had no price: the total counts priced models only.\n");
+  prefix_line(w, d);
   outs(w, "\n");
 }
 

@@ -275,6 +275,11 @@ static json_t *build_one(const struct compare_run *r, const struct compare_run *
   json_object_set_new(j, "calls_per_accepted", num_or_null(acc > 0 ? ncalls / acc : NAN));
   json_object_set_new(j, "tokens_per_accepted", num_or_null(acc > 0 ? ntok / acc : NAN));
   json_object_set_new(j, "cost_per_accepted", num_or_null(acc > 0 ? cost / acc : NAN));
+  double ptok = (double)jx_int(tokens, "prompt", 0), ctok = (double)jx_int(tokens, "completion", 0);
+  json_object_set_new(j, "prompt_tokens_per_accepted", num_or_null(acc > 0 ? ptok / acc : NAN));
+  json_object_set_new(j, "completion_tokens_per_accepted", num_or_null(acc > 0 ? ctok / acc : NAN));
+  json_object_set_new(j, "prefix_share",
+                      num_or_null(ptok > 0 ? (double)jx_int(tokens, "prefix", 0) / ptok : NAN));
   json_object_set_new(ds, "n", json_integer((json_int_t)r->d[D_WEAK].n));
   for (int i = 0; i < D_N; i++)
     json_object_set_new(
@@ -439,6 +444,9 @@ int compare_render(const json_t *cmp, int markdown, struct buf *out) {
       {"calls per accepted", "calls_per_accepted", NULL, 1, 0},
       {"tokens per accepted", "tokens_per_accepted", NULL, 0, 0},
       {"cost per accepted", "cost_per_accepted", NULL, 4, 0},
+      {"prompt tokens per accepted", "prompt_tokens_per_accepted", NULL, 0, 0},
+      {"completion tokens per accepted", "completion_tokens_per_accepted", NULL, 0, 0},
+      {"prefix share", "prefix_share", NULL, 3, 0},
   };
   for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
     r = tab_row(&t, rows[k].label);

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "sim/facts.h"
+#include "sim/judge_batch.h"
 #include "sim/world_agent.h"
 #include "sim/world_paper.h"
 #include "util/buf.h"
@@ -913,7 +914,7 @@ static int answers_equal(const char *a, const char *b) {
   return !strcasecmp(a, b);
 }
 
-static int judge(struct wreq *w, struct buf *out) {
+static int judge_one(struct wreq *w, struct buf *out) {
   const char *text = w->last.data;
   json_t *o = NULL;
   int rc = 0;
@@ -1007,6 +1008,23 @@ static int judge(struct wreq *w, struct buf *out) {
   }
   if (!rc) rc = put_reply(o, out);
   json_decref(o);
+  return rc;
+}
+
+/* One response of a batched request, graded as the single judge grades it. */
+static int judge_single(void *ctx, const char *text, struct buf *reply) {
+  struct wreq *w = ctx;
+  buf_reset(&w->last);
+  int rc = buf_puts(&w->last, text);
+  return rc ? rc : judge_one(w, reply);
+}
+
+/* The judge: one response, or several (batched judging: sim/judge_batch.h). */
+static int judge(struct wreq *w, struct buf *out) {
+  if (!sim_judge_is_batch(w->last.data)) return judge_one(w, out);
+  char *text = xstrdup(w->last.data);
+  int rc = sim_judge_batch(text, judge_single, w, out);
+  free(text);
   return rc;
 }
 

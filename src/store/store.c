@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/prefix.h"
 #include "store/store_impl.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
@@ -46,6 +47,7 @@ int store_close(store *st) {
   if (!st) return 0;
   int rc = 0;
   if (st->impl && st->ops->close) rc = st->ops->close(st);
+  store_prefix_free(st->prefix);
   free(st->path);
   free(st);
   return rc;
@@ -265,7 +267,13 @@ int store_call_put(store *st, const struct store_call *c) {
   if (c->cache_key && (rc = bad_key(st, c->cache_key))) return rc;
   if (c->n_attempt_list < 0 || (c->n_attempt_list && !c->attempt_list))
     return store_seterr(st, AD_EINVAL, "store %s: bad attempt list", st->path);
-  return st->ops->call_put(st, c);
+  if (c->cache_hit || c->error || !c->request) return st->ops->call_put(st, c);
+  /* a model call: how much of its prompt repeats an earlier request's start */
+  if (!st->prefix) st->prefix = store_prefix_new();
+  struct store_call cc = *c;
+  cc.prefix_tokens = store_prefix_tokens(st->prefix, c->endpoint, c->model, c->source_id,
+                                         c->request, c->request_len, c->prompt_tokens);
+  return st->ops->call_put(st, &cc);
 }
 
 int store_cache_get(store *st, const char *key, char **reply_body, size_t *len) {

@@ -252,6 +252,8 @@ struct store_call {
   const struct store_attempt *attempt_list; /* each attempt, stored as a JSON array */
   int n_attempt_list;
   const char *finish_reason; /* the reply's finish_reason ("stop", "length"), or NULL */
+  int64_t prefix_tokens;     /* set by store_call_put (callers leave it 0): prompt tokens that
+                                repeat the start of an earlier request (store/prefix.h) */
 };
 
 /* Record a model call (every field borrowed for the call only). */
@@ -312,7 +314,8 @@ AD_WUR int store_events_each(store *st, store_id run, store_row_fn fn, void *ud)
  *  "rejections": {"too_easy": n, ...},
  *  "calls": {"total","ok","error","cache_hits","attempts","retries",
  *            "by_role": {"judge": {"ok": n, "error": n, "cache_hits": n}}},
- *  "tokens": {"prompt","completion",
+ *  "tokens": {"prompt","completion","prefix" (prompt tokens repeating the start of an
+ *             earlier request to the same endpoint and model: store/prefix.h),
  *             "by_model": {"m": {"prompt","completion","calls","cost_usd"?}}},
  *  "cost_usd"?: x,   (only when the run info holds prices for its models)
  *  "latency_ms": {"mean","p50","p95"} (ok, non-cached calls)}

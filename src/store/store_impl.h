@@ -57,6 +57,7 @@ struct store {
   char *path;
   int flags;
   char errmsg[1024];
+  struct store_prefix *prefix; /* the prefix share's tracker (store/prefix.h), on first use */
 };
 
 /* Set st->errmsg (printf style) and return code, so backends can write

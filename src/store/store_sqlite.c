@@ -87,6 +87,8 @@ static const char *const migrations[] = {
     "CREATE INDEX events_run ON events(run);",
     /* 2: why the server stopped a reply ("stop", "length", ...), NULL when not said */
     "ALTER TABLE calls ADD COLUMN finish_reason TEXT;",
+    /* prompt tokens repeating the start of an earlier request (store/prefix.h) */
+    "ALTER TABLE calls ADD COLUMN prefix_tokens INTEGER;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -123,8 +125,9 @@ static const char *const write_sql[W_N] = {
     [W_CALL] =
         "INSERT INTO calls(run, role, source_id, round, endpoint, model, cache_key, "
         "status, error, http_status, prompt_tokens, completion_tokens, latency_us, "
-        "attempts, retries, cache_hit, attempt_list, created, finish_reason) VALUES (?1, ?2, "
-        "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+        "attempts, retries, cache_hit, attempt_list, created, finish_reason, prefix_tokens) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+        "?19, ?20)",
     /* always queued right after its W_CALL, in the same transaction */
     [W_CALL_BODY] =
         "INSERT INTO call_bodies(call_id, request, reply) "
@@ -1197,6 +1200,7 @@ static int sq_call_put(store *st, const struct store_call *c) {
   if (rc) return queued(st, mark, rc);
   v_real(q, time_wall());
   v_text(q, c->finish_reason);
+  v_int(q, c->prefix_tokens);
   if (c->request || c->reply) {
     struct op *o = op_begin(q, W_CALL_BODY);
     if (c->cache_key && ok && !c->cache_hit && c->reply) {
@@ -1716,6 +1720,12 @@ static int sq_stats(store *st, store_id run, json_t **out) {
                 agg_tokens, acc)))
     goto cleanup;
   json_object_set(res, "tokens", json_object_get(acc, "tokens"));
+  if ((rc = stat_int(st, &n,
+                     "SELECT coalesce(sum(prefix_tokens), 0) FROM calls WHERE run = %lld AND "
+                     "cache_hit = 0",
+                     (long long)run)))
+    goto cleanup;
+  set_int(json_object_get(res, "tokens"), "prefix", n);
   if (json_object_get(acc, "cost_usd")) {
     json_object_set(res, "cost_usd", json_object_get(acc, "cost_usd"));
     if (json_array_size(json_object_get(acc, "unpriced")))

@@ -30,7 +30,10 @@ check "--cache-from gives the same dataset" cmp "$T/ref/dataset.jsonl" "$T/cf/da
 # A judge that answers prose, not verdicts: the candidates judged so far end with a
 # recorded reason, and the run stops (exit 3) with a diagnosis naming the role, the
 # model and a sample reply instead of writing off the whole corpus.
-sed -e 's/model: sim-judge}/model: not-a-sim-model}/' examples/sim.yaml >"$T/garbage-judge.yaml"
+# (Full evaluation: with early decisions' waves of one sample, the 10 replies that stop the
+# run are each a different source's first, and no candidate has ended by then.)
+sed -e 's/model: sim-judge}/model: not-a-sim-model}/' \
+  -e 's/^budgets:/evaluation: {early_stop: false}\n\nbudgets:/' examples/sim.yaml >"$T/garbage-judge.yaml"
 AUTODATA_OUT=$T/g "$AUTODATA" run "$T/garbage-judge.yaml" --quiet >"$T/g.out" 2>&1; rc=$?
 check "garbage judge: the run stops (exit 3)" test "$rc" -eq 3
 check "garbage judge: the diagnosis names role, model and a reply" \

@@ -69,6 +69,8 @@ struct fake {
   const char *cut_label;    /* replies to calls with this label end with finish_reason "length" */
   const char *bad_judge;    /* this judge reply (e.g. skipping a criterion) to judge calls... */
   int bad_judge_repairs;    /* ... and to their repair turns too */
+  const char *bad_batch;    /* this reply to batched judge calls (and, with bad_judge_repairs,
+                               to their repair turns) */
 };
 
 static int fake_submit(void *data, struct episode *ep, const struct ep_call *c) {
@@ -155,6 +157,37 @@ static const char *verdicts(int met) {
   return g_reply;
 }
 
+/* A batched judge's reply: for each "RESPONSE k:" of the request, the verdicts the script
+ * gives the sample whose answer ("<phase>-ANSWER-<i>", or "ANSWER: 42/41") it is. */
+static const char *batch_reply(struct fake *f, const struct qcall *q, int verifiable) {
+  if (f->bad_batch && (!strstr(q->label, "_repair") || f->bad_judge_repairs)) return f->bad_batch;
+  const json_t *sent = json_object_get(f->bodies, q->label);
+  const char *u = user_content(json_array_get(sent, json_array_size(sent) - 1));
+  json_t *answers = json_array();
+  int weak = strstr(q->label, "weak") != NULL;
+  char h[32];
+  for (int k = 1; snprintf(h, sizeof h, "RESPONSE %d:", k), u && strstr(u, h); k++) {
+    const char *a = strstr(u, h) + strlen(h);
+    json_t *item = json_pack("{s:i}", "answer", k);
+    if (verifiable) {
+      json_object_set_new(item, "correct", json_boolean(!strncmp(a, "\nWorking.\nANSWER: 42", 20)));
+    } else {
+      const char *n = strstr(a, "-ANSWER-");
+      int i = n ? atoi(n + 8) : 0, met = weak ? f->weak_met[i] : f->strong_met[i];
+      json_object_set_new(item, "verdicts",
+                          json_pack("[{s:i,s:b},{s:i,s:b}]", "criterion", 1, "met", met >= 1,
+                                    "criterion", 2, "met", met >= 2));
+    }
+    json_array_append_new(answers, item);
+  }
+  json_t *o = json_pack("{s:o}", "answers", answers);
+  char *d = json_dumps(o, JSON_COMPACT);
+  snprintf(g_reply, sizeof g_reply, "%s", d);
+  free(d);
+  json_decref(o);
+  return g_reply;
+}
+
 static int matches(const char *label, int sample, const char *want, int want_sample) {
   return want && !strcmp(label, want) && (want_sample < 0 || want_sample == sample);
 }
@@ -212,6 +245,8 @@ static void answer_call(struct fake *f, const struct qcall *q, struct ep_reply *
     snprintf(g_reply, sizeof g_reply, verifiable ? "Working.\nANSWER: %s" : "%s-ANSWER-%d",
              verifiable ? (good ? "42" : "41") : l, i);
     out->content = g_reply;
+  } else if (!strncmp(l, "batch_", 6)) {
+    out->content = batch_reply(f, q, verifiable);
   } else if (!strncmp(l, "judge_", 6)) {
     const char *ph = l + 6;
     int met = !strcmp(ph, "weak")     ? f->weak_met[i]
@@ -254,8 +289,11 @@ static struct recipe *load_recipe(const char *extra, const char *task, const cha
            "accept:\n"
            "  bounds: %s\n"
            "  short_circuit: true\n"
-           "%s",
-           task, g_roles_extra, bounds, extra ? extra : "");
+           "%s%s",
+           task, g_roles_extra, bounds,
+           /* full evaluation unless the test says otherwise (the early-decision tests) */
+           extra && strstr(extra, "evaluation:") ? "" : "evaluation: {early_stop: false}\n",
+           extra ? extra : "");
   struct recipe_load_opts o = {0};
   o.prompts_dir = "prompts";
   struct recipe *r = NULL;
@@ -1124,5 +1162,139 @@ Test(episode, loop_judge_verdict_is_a_statistic_the_bounds_require) {
   set_scores(w.f.strong_met, 0, 1, 0);
   drive(&w);
   cr_assert_str_eq(reason_of(&w, 0), "failed_on_strong");
+  world_release(&w);
+}
+
+/* ---- early decisions -------------------------------------------------------------------- */
+
+#define EARLY "evaluation: {early_stop: true, wave: 1}\nbudgets: {rounds_per_source: 1}\n"
+
+Test(episode, early_decision_stops_when_the_verdict_is_certain) {
+  struct world w;
+  world_init(&w, EARLY, "rubric", RUBRIC_BOUNDS, &method_agentic);
+  set_scores(w.f.weak_met, 2, 2, 2); /* 1.0, 1.0: the weak mean can no longer be <= 0.5 */
+  drive(&w);
+  cr_assert_str_eq(reason_of(&w, 0), "too_easy");
+  cr_assert_str_eq(detail_of(&w, 0), "weak gate failed: weak_mean <= 0.5");
+  cr_assert_str_eq(w.f.log, "challenger quality weak judge_weak weak judge_weak");
+  const json_t *c = w.f.recs[0].cand;
+  cr_assert(json_is_true(json_object_get(c, "stopped_early")));
+  cr_assert_eq(jx_int(c, "stopped_after", 0), 2);
+  cr_assert_eq(jx_int(c, "decided_after", 0), 2);
+  cr_assert_eq(json_array_size(json_object_get(c, "weak_scores")), 2);
+  world_release(&w);
+}
+
+Test(episode, early_decision_never_accepts_early) {
+  struct world w;
+  world_init(&w, EARLY, "rubric", RUBRIC_BOUNDS, &method_agentic);
+  set_scores(w.f.strong_met, 2, 2, 2);
+  cr_assert_eq(drive(&w), EP_FINISHED);
+  cr_assert_null(reason_of(&w, 0));
+  cr_assert_str_eq(w.f.log,
+                   "challenger quality weak judge_weak weak judge_weak weak judge_weak "
+                   "strong judge_strong strong judge_strong strong judge_strong");
+  cr_assert_eq(json_array_size(json_object_get(w.f.recs[0].example, "weak_scores")), 3);
+  cr_assert_eq(json_array_size(json_object_get(w.f.recs[0].example, "strong_scores")), 3);
+  cr_assert(json_is_false(json_object_get(w.f.recs[0].cand, "stopped_early")));
+  world_release(&w);
+}
+
+Test(episode, early_decision_on_the_strong_side_and_in_waves) {
+  struct world w;
+  world_init(&w, "evaluation: {wave: 2}\nbudgets: {rounds_per_source: 1}\n", "rubric",
+             RUBRIC_BOUNDS, &method_agentic);
+  set_scores(w.f.strong_met, 0, 0, 2); /* strong 0, 0: its mean can no longer reach 0.6 */
+  drive(&w);
+  cr_assert_str_eq(reason_of(&w, 0), "failed_on_strong");
+  cr_assert_str_eq(w.f.log,
+                   "challenger quality weak weak judge_weak judge_weak weak judge_weak "
+                   "strong strong judge_strong judge_strong");
+  cr_assert_eq(jx_int(w.f.recs[0].cand, "stopped_after", 0), 5);
+  cr_assert_eq(jx_int(w.f.recs[0].cand, "decided_after", 0), 5);
+  world_release(&w);
+}
+
+Test(episode, early_decision_needs_a_judged_sample) {
+  /* a failed first answer decides nothing, even when the bounds could never pass */
+  struct world w;
+  world_init(&w, EARLY, "rubric", "[\"weak_mean > 2\"]", &method_agentic);
+  w.f.fail_label = "weak";
+  w.f.fail_sample = 0;
+  drive(&w);
+  cr_assert_str_eq(reason_of(&w, 0), "too_hard");
+  cr_assert_str_eq(w.f.log, "challenger quality weak weak judge_weak");
+  world_release(&w);
+}
+
+Test(episode, early_decision_set_aside_parks_without_the_next_wave) {
+  struct world w;
+  world_init(&w, "evaluation: {wave: 1}\n", "rubric", RUBRIC_BOUNDS, &method_agentic);
+  w.f.aside_label = "judge_weak";
+  w.f.aside_sample = 0;
+  cr_assert_eq(drive(&w), EP_PARKED);
+  cr_assert_eq(w.f.n_recs, 0);
+  cr_assert_str_eq(w.f.log, "challenger quality weak judge_weak");
+  world_release(&w);
+}
+
+/* ---- batched judging ------------------------------------------------------------------- */
+
+#define BATCH \
+  "evaluation: {early_stop: false, batch_judge: true}\nbudgets: {rounds_per_source: 1}\n"
+
+Test(episode, batched_judging_grades_a_wave_in_one_call) {
+  struct world w;
+  world_init(&w, BATCH, "rubric", RUBRIC_BOUNDS, &method_agentic);
+  set_scores(w.f.weak_met, 0, 1, 0);
+  set_scores(w.f.strong_met, 2, 2, 1);
+  cr_assert_eq(drive(&w), EP_FINISHED);
+  cr_assert_null(reason_of(&w, 0));
+  cr_assert_str_eq(w.f.log,
+                   "challenger quality weak weak weak batch_weak "
+                   "strong strong strong batch_strong");
+  const json_t *ws = json_object_get(w.f.recs[0].example, "weak_scores");
+  const json_t *ss = json_object_get(w.f.recs[0].example, "strong_scores");
+  cr_assert_eq(json_real_value(json_array_get(ws, 1)), 0.5);
+  cr_assert_eq(json_real_value(json_array_get(ss, 2)), 0.5);
+  cr_assert_eq(json_real_value(json_array_get(ss, 0)), 1.0);
+  cr_assert_eq(jx_int(json_object_get(w.f.recs[0].cand, "judgements"), "total", 0), 6);
+  /* the batch request numbers the answers and sends the batched schema */
+  const json_t *b = body_of(&w, "batch_weak", 0);
+  cr_assert_not_null(strstr(user_content(b), "RESPONSE 3:"));
+  char *rf = json_dumps(json_object_get(b, "response_format"), 0);
+  cr_assert_not_null(rf);
+  cr_assert_not_null(strstr(rf, "answers"));
+  free(rf);
+  world_release(&w);
+}
+
+Test(episode, batched_judging_leaves_out_a_failed_answer) {
+  struct world w;
+  world_init(&w, BATCH, "rubric", RUBRIC_BOUNDS, &method_agentic);
+  set_scores(w.f.strong_met, 2, 2, 2);
+  w.f.fail_label = "weak";
+  w.f.fail_sample = 1;
+  drive(&w);
+  cr_assert_eq(count(&w, "batch_weak"), 1);
+  cr_assert_null(strstr(user_content(body_of(&w, "batch_weak", 0)), "RESPONSE 3:"));
+  cr_assert_eq(json_array_size(json_object_get(w.f.recs[0].cand, "weak_scores")), 2);
+  world_release(&w);
+}
+
+Test(episode, batched_judging_invalid_reply_is_repaired_then_an_error) {
+  struct world w;
+  world_init(&w, BATCH, "rubric", RUBRIC_BOUNDS, &method_agentic);
+  w.f.bad_batch = "{\"answers\": [{\"answer\": 1, \"verdicts\": []}]}";
+  w.f.bad_judge_repairs = 1;
+  drive(&w);
+  cr_assert_str_eq(reason_of(&w, 0), "error:weak");
+  cr_assert_str_eq(w.f.log, "challenger quality weak weak weak batch_weak batch_weak_repair");
+  const char *repair = user_content(body_of(&w, "batch_weak_repair", 0));
+  cr_assert_not_null(strstr(repair, "NOTE: your previous grading"));
+  const json_t *j = json_object_get(w.f.recs[0].cand, "judgements");
+  cr_assert_eq(jx_int(j, "invalid", 0), 3);
+  cr_assert_eq(jx_int(j, "repaired", 0), 3);
+  cr_assert_not_null(strstr(jx_str(w.f.recs[0].cand, "detail"), "invalid batched judgement"));
   world_release(&w);
 }

@@ -350,8 +350,8 @@ Test(recipe, error_unknown_key) {
   char *t2 = with("colour: blue\n");
   expect_error(t2,
                "9:1: unknown key 'colour' in the recipe; expected one of: name, task, seed, "
-               "method, goal, concurrency, sources, endpoints, roles, accept, budgets, checks, "
-               "baselines, output");
+               "method, goal, concurrency, sources, endpoints, roles, accept, budgets, "
+               "evaluation, checks, baselines, output");
   free(t2);
   /* samples is only for solvers */
   const char *t3 =
@@ -1028,4 +1028,24 @@ Test(recipe, prompts_get_only_their_roles_variables) {
   cr_assert_null(json_object_get(f, "source_text"));
   json_decref(f);
   json_decref(all);
+}
+
+Test(recipe, evaluation_defaults_and_errors) {
+  struct recipe *r = NULL;
+  struct recipe_diag d;
+  char *t = with("");
+  cr_assert_eq(load(t, &r, &d), 0);
+  cr_assert_eq(r->evaluation.early_stop, 1, "early decisions by default");
+  cr_assert_eq(r->evaluation.wave, 1);
+  recipe_free(r);
+  free(t);
+  t = with("evaluation: {early_stop: false, wave: 4}\n");
+  cr_assert_eq(load(t, &r, &d), 0);
+  cr_assert_eq(r->evaluation.early_stop, 0);
+  cr_assert_eq(r->evaluation.wave, 4);
+  recipe_free(r);
+  free(t);
+  t = with("evaluation: {wave: 0}\n");
+  expect_error(t, "9:20: evaluation.wave: 0 is out of range (1..64)");
+  free(t);
 }
