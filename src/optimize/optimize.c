@@ -532,6 +532,11 @@ static int setup(struct opt *x, char *err, size_t errlen) {
   if (o->test > 0) c->test = o->test;
   if (o->minibatch > 0) c->minibatch = o->minibatch;
   if (!isnan(o->temperature)) c->temperature = o->temperature;
+  if (c->parallel > 1 && !o->quiet)
+    log_warn(
+        "optimize.parallel %d: iterations run one after another in this version "
+        "(docs/optimize.md)",
+        c->parallel);
   if (c->minibatch > c->train) {
     ad_set_err(err, errlen, "the minibatch (%d) is larger than the train split (%d)", c->minibatch,
                c->train);
