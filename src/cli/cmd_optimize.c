@@ -91,8 +91,8 @@ int cmd_optimize(int argc, char **argv) {
     fprintf(stderr, "autodata optimize: %s\n", err[0] ? err : ad_strerror(rc_));
     status = sum.bad_input ? 2 : 1;
   } else {
-    printf("optimization %s: %d iteration(s): %d admitted, %d not better, %d refused\n", rc->name,
-           sum.iterations, sum.accepted, sum.rejected, sum.refused);
+    printf("optimization %s: %d iteration(s): %d admitted, %d not better, %d gated, %d refused\n",
+           rc->name, sum.iterations, sum.accepted, sum.rejected, sum.gated, sum.refused);
     printf("baseline %.8s validation %.3f; best %.8s validation %.3f over %d evaluation(s)\n",
            sum.baseline, sum.base_val, sum.best, sum.best_val, sum.best_val_n);
     if (sum.test_n)

@@ -19,10 +19,13 @@ struct variant {
   char *diff;      /* against the parent ("" for the baseline) */
   char *rationale; /* the implementer's, "" when none */
   int admitted;    /* in the population */
+  int gated;       /* stopped by the minibatch gate */
   double *val;     /* accumulated validation scores */
   int n_val;
   struct recipe_prompt compiled[RECIPE_N_ROLES]; /* the texts as the loop uses them */
   int has[RECIPE_N_ROLES];
+  double *vs_sum; /* per validation source (split order): the sum and count of its values */
+  int *vs_n;
   double test;      /* test-split score (NAN when not evaluated) */
   double *test_src; /* per-source test values */
   size_t n_test_src;
@@ -48,6 +51,8 @@ struct opt {
   json_t *history; /* array of paragraphs */
   json_t *iters;   /* array of iteration records */
   struct tpl_prompt analyzer_tpl, implementer_tpl;
+  int interrupted; /* a run was stopped (signal, the recipe's budget): no test split */
+  int final;       /* the test split is being read: the optimisation's budget is spent */
   int64_t calls, tokens;
   double cost;
 };

@@ -53,6 +53,8 @@ static void variant_free(struct variant *v) {
   free(v->diff);
   free(v->rationale);
   free(v->val);
+  free(v->vs_sum);
+  free(v->vs_n);
   free(v->test_src);
   for (int i = 0; i < RECIPE_N_ROLES; i++)
     if (v->has[i]) {
@@ -285,14 +287,16 @@ static double src_value(const struct opt *x, const struct src_acc *a) {
 }
 
 struct eval_out {
-  double score; /* mean of the per-source values */
-  double *src;  /* per-source values (sources with a value), owned */
+  double score;  /* mean of the per-source values */
+  double *src;   /* per-source values (sources with a value), owned */
+  double *by_id; /* per source in the order evaluated, NAN when none, owned */
   size_t n_src;
   char *traj; /* trajectories (want_traj), owned */
 };
 
 static void eval_out_release(struct eval_out *e) {
   free(e->src);
+  free(e->by_id);
   free(e->traj);
   memset(e, 0, sizeof *e);
 }
@@ -301,6 +305,7 @@ static void eval_out_release(struct eval_out *e) {
 
 static int over_budget(struct opt *x) {
   const struct recipe_optimize *c = &x->cfg;
+  if (x->final) return 0; /* the test split is read once the budget is spent */
   const char *why = NULL;
   if (c->max_calls > 0 && x->sum->calls_sent >= c->max_calls) why = "optimize.budgets.max_calls";
   else if (c->max_tokens > 0 && x->tokens >= c->max_tokens) why = "optimize.budgets.max_tokens";
@@ -347,6 +352,7 @@ static int evaluate(struct opt *x, struct variant *v, int split, int k, const ch
     return rc_;
   }
   if (rs.stopped) {
+    x->interrupted = 1;
     x->sum->stopped = 1;
     snprintf(x->sum->stop_reason, sizeof x->sum->stop_reason, "%.200s", rs.stop_reason);
     return OPT_STOPPED;
@@ -363,10 +369,12 @@ static int evaluate(struct opt *x, struct variant *v, int split, int k, const ch
   if (!rc_) rc_ = store_candidates_each(x->st, rs.run_id, NULL, collect_cand, &c);
   if (rc_) ad_set_err(err, errlen, "%s", store_errmsg(x->st));
   out->src = xcalloc(n + 1, sizeof *out->src);
+  out->by_id = xcalloc(n + 1, sizeof *out->by_id);
   double sum = 0;
   json_t *per = json_object();
   for (size_t i = 0; i < n && !rc_; i++) {
     double val = src_value(x, &c.acc[i]);
+    out->by_id[i] = val;
     if (isnan(val)) continue;
     out->src[out->n_src++] = val;
     sum += val;
@@ -656,7 +664,62 @@ static int setup(struct opt *x, char *err, size_t errlen) {
 
 /* ---- one iteration ---------------------------------------------------------------- */
 
+/* A validation evaluation's per-source values join the variant's. */
+static void add_val(struct opt *x, struct variant *v, const struct eval_out *e) {
+  size_t n = x->split_n[1];
+  if (!v->vs_sum) {
+    v->vs_sum = xcalloc(n + 1, sizeof *v->vs_sum);
+    v->vs_n = xcalloc(n + 1, sizeof *v->vs_n);
+  }
+  for (size_t j = 0; j < n; j++)
+    if (!isnan(e->by_id[j])) {
+      v->vs_sum[j] += e->by_id[j];
+      v->vs_n[j]++;
+    }
+  v->val = xrealloc(v->val, (size_t)(v->n_val + 1) * sizeof *v->val);
+  v->val[v->n_val++] = e->score;
+}
+
+/* GEPA's Pareto selection: for every validation source, the admitted variants with the best
+ * mean value on it; a variant is drawn with probability proportional to the number of
+ * sources it is best on. NULL when no variant has per-source values. */
+static struct variant *pick_pareto(struct opt *x, struct rng *r) {
+  size_t n = x->split_n[1];
+  int *wins = xcalloc((size_t)x->n_vars + 1, sizeof *wins), total = 0;
+  for (size_t j = 0; j < n; j++) {
+    double best = -INFINITY;
+    for (int i = 0; i < x->n_vars; i++) {
+      const struct variant *v = x->vars[i];
+      if (v->admitted && v->vs_n && v->vs_n[j] && v->vs_sum[j] / v->vs_n[j] > best)
+        best = v->vs_sum[j] / v->vs_n[j];
+    }
+    for (int i = 0; i < x->n_vars; i++) {
+      const struct variant *v = x->vars[i];
+      if (v->admitted && v->vs_n && v->vs_n[j] && v->vs_sum[j] / v->vs_n[j] >= best - 1e-9) {
+        wins[i]++;
+        total++;
+      }
+    }
+  }
+  struct variant *pick = NULL;
+  if (total > 0) {
+    int u = (int)rng_below(r, (uint64_t)total);
+    for (int i = 0; i < x->n_vars && !pick; i++) {
+      if (u < wins[i]) pick = x->vars[i];
+      u -= wins[i];
+    }
+  }
+  free(wins);
+  return pick;
+}
+
 static struct variant *pick_parent(struct opt *x, int iter) {
+  if (x->cfg.strategy == RECIPE_OPT_PARETO) {
+    struct rng r;
+    rng_seed(&r, rng_derive(x->seed, "optimize|pareto|%d", iter));
+    struct variant *v = pick_pareto(x, &r);
+    if (v) return v;
+  }
   double best = -INFINITY;
   for (int i = 0; i < x->n_vars; i++)
     if (x->vars[i]->admitted && opt_val_mean(x->vars[i]) > best) best = opt_val_mean(x->vars[i]);
@@ -734,8 +797,11 @@ static int iteration(struct opt *x, int iter, char *err, size_t errlen) {
   memset(&pv, 0, sizeof pv);
   memset(&mv, 0, sizeof mv);
   int rc = evaluate(x, parent, 0, iter, mb, (size_t)x->cfg.minibatch, 1, &tr, err, errlen);
-  free(mb);
-  if (rc) return rc;
+  if (rc) {
+    free(mb);
+    return rc;
+  }
+  double parent_train = tr.score;
   const char *objective = recipe_opt_objective_name(x->cfg.objective);
   char *analysis = NULL, *reply = NULL, *rationale = NULL;
   json_t *mutant_prompts = NULL, *hist = history_tail(x);
@@ -808,16 +874,45 @@ static int iteration(struct opt *x, int iter, char *err, size_t errlen) {
   }
   mut = variant_new(x, mutant_prompts, parent, iter, rationale);
   mutant_prompts = NULL;
+  if (x->cfg.minibatch_gate) { /* GEPA: the parent's minibatch first */
+    struct eval_out g;
+    if ((rc = evaluate(x, mut, 0, iter, mb, (size_t)x->cfg.minibatch, 0, &g, err, errlen))) {
+      free(ana1);
+      goto out;
+    }
+    double ms = g.score;
+    eval_out_release(&g);
+    if (!(ms > parent_train)) {
+      status = "gated";
+      mut->gated = 1;
+      x->sum->gated++;
+      note(x, iter,
+           "Iteration %d: parent %.8s. Analysis: %s Change: %s. The mutant %.8s scored %.3f on "
+           "the parent's train minibatch against the parent's %.3f: not evaluated on "
+           "validation.",
+           iter, parent->sha, ana1, *mut->rationale ? mut->rationale : "(no rationale given)",
+           mut->sha, ms, parent_train);
+      free(ana1);
+      if ((rc = put_variant(x, mut, "gated", NULL))) {
+        ad_set_err(err, errlen, "%s", store_errmsg(x->st));
+        goto out;
+      }
+      json_array_append_new(
+          x->iters, json_pack("{s:i,s:s,s:s,s:s,s:f,s:i,s:f,s:f}", "iteration", iter, "parent",
+                              parent->sha, "mutant", mut->sha, "status", status, "parent_mean",
+                              jx_round6(parent_mean0), "parent_n", parent->n_val, "parent_train",
+                              jx_round6(parent_train), "mutant_train", jx_round6(ms)));
+      goto out;
+    }
+  }
   if ((rc = evaluate(x, parent, 1, parent->n_val, x->split_ids[1], x->split_n[1], 0, &pv, err,
                      errlen)) ||
       (rc = evaluate(x, mut, 1, 0, x->split_ids[1], x->split_n[1], 0, &mv, err, errlen))) {
     free(ana1);
     goto out;
   }
-  parent->val = xrealloc(parent->val, (size_t)(parent->n_val + 1) * sizeof *parent->val);
-  parent->val[parent->n_val++] = pv.score;
-  mut->val = xcalloc(1, sizeof *mut->val);
-  mut->val[mut->n_val++] = mv.score;
+  add_val(x, parent, &pv);
+  add_val(x, mut, &mv);
   double pmean = opt_val_mean(parent);
   mut->admitted = mv.score > pmean;
   status = mut->admitted ? "accepted" : "rejected";
@@ -864,6 +959,7 @@ out:
                x->cfg.iterations, jx_str(it, "status"), best->sha, opt_val_mean(best), best->n_val,
                (long long)x->sum->calls_sent);
   }
+  free(mb);
   eval_out_release(&pv);
   eval_out_release(&mv);
   json_decref(mutant_prompts);
@@ -928,8 +1024,7 @@ int opt_execute(struct recipe *rc, const struct opt_opts *o, struct opt_summary 
   struct eval_out e;
   r = evaluate(&x, base, 1, 0, x.split_ids[1], x.split_n[1], 0, &e, err, errlen);
   if (r) goto done;
-  base->val = xcalloc(1, sizeof *base->val);
-  base->val[base->n_val++] = e.score;
+  add_val(&x, base, &e);
   eval_out_release(&e);
   if ((r = put_variant(&x, base, "admitted", NULL))) {
     ad_set_err(err, errlen, "%s", store_errmsg(x.st));
@@ -952,10 +1047,11 @@ int opt_execute(struct recipe *rc, const struct opt_opts *o, struct opt_summary 
   sum->base_val = opt_val_mean(base);
   sum->best_val = opt_val_mean(best);
   sum->best_val_n = best->n_val;
-  if (r == OPT_STOPPED) { /* a stopped optimisation does not read the test split */
+  if (r == OPT_STOPPED && x.interrupted) { /* interrupted: the test split waits for the end */
     r = 0;
     goto outputs;
   }
+  x.final = 1; /* done, or the optimisation's budget is spent: the test split, once */
   if ((r = test_split(&x, base, err, errlen)) || (r = test_split(&x, best, err, errlen))) {
     if (r == OPT_STOPPED) r = 0;
     else goto done;

@@ -38,6 +38,7 @@ struct opt_opts {
 struct opt_summary {
   int iterations;                  /* iterations done (this session and before) */
   int accepted, refused, rejected; /* mutants admitted / refused by the lock / not better */
+  int gated;                       /* mutants stopped by the minibatch gate */
   char baseline[65], best[65];     /* variant sha256s */
   double base_val, best_val;       /* validation means */
   int best_val_n;

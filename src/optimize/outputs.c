@@ -113,9 +113,10 @@ int opt_write_outputs(struct opt *x, const struct variant *base, const struct va
   rc = buf_printf(&b,
                   "# Optimisation of `%s`\n\n"
                   "Optimisation `%s`: %d iteration(s) done of %d; objective **%s**; strategy %s "
-                  "(temperature %g); editable prompts:",
+                  "(temperature %g)%s; editable prompts:",
                   x->rc->name, x->id, s->iterations, x->cfg.iterations, objective,
-                  recipe_opt_strategy_name(x->cfg.strategy), x->cfg.temperature);
+                  recipe_opt_strategy_name(x->cfg.strategy), x->cfg.temperature,
+                  x->cfg.minibatch_gate ? ", minibatch gate" : "");
   json_t *v;
   const char *k;
   json_object_foreach(base->prompts, k, v) if (!rc) rc = buf_printf(&b, " %s", k);
@@ -162,7 +163,10 @@ int opt_write_outputs(struct opt *x, const struct variant *base, const struct va
     const struct variant *w = x->vars[j];
     rc = buf_printf(&b, "| `%s` | %s%s%s | %d | %s%s | %.3f | %d |\n", short_sha(w->sha, s1),
                     w->parent[0] ? "`" : "", w->parent[0] ? short_sha(w->parent, s2) : "-",
-                    w->parent[0] ? "`" : "", w->iteration, w->admitted ? "admitted" : "rejected",
+                    w->parent[0] ? "`" : "", w->iteration,
+                    w->admitted ? "admitted"
+                    : w->gated  ? "gated"
+                                : "rejected",
                     w == best ? " (best)" : "", opt_val_mean(w), w->n_val);
   }
   if (!rc) rc = buf_printf(&b, "\n## Accepted diffs\n\n");
@@ -180,6 +184,13 @@ int opt_write_outputs(struct opt *x, const struct variant *base, const struct va
     if (st && !strcmp(st, "refused"))
       rc = buf_printf(&b, "- %lld: refused: %s\n", jx_int(it, "iteration", 0),
                       jx_str(it, "reason"));
+    else if (st && !strcmp(st, "gated"))
+      rc = buf_printf(&b,
+                      "- %lld: gated (mutant `%.8s` %.3f vs parent `%.8s` %.3f on the parent's "
+                      "train minibatch)\n",
+                      jx_int(it, "iteration", 0), jx_str(it, "mutant"),
+                      jx_num(it, "mutant_train", NAN), jx_str(it, "parent"),
+                      jx_num(it, "parent_train", NAN));
     else
       rc = buf_printf(&b, "- %lld: %s (mutant `%.8s` %.3f vs parent `%.8s` mean %.3f over %lld)\n",
                       jx_int(it, "iteration", 0), st ? st : "?", jx_str(it, "mutant"),

@@ -621,14 +621,14 @@ static const char *const k_checks[] = {
 static const char *const k_baselines[] = {"k", "rip_threshold", "ac_min_share", NULL};
 static const char *const k_output[] = {"folder", "store", NULL};
 static const char *const k_optimize[] = {
-    "iterations", "parallel",         "train",    "val",         "test",
-    "minibatch",  "temperature",      "strategy", "objective",   "editable",
-    "budgets",    "max_prompt_chars", "analyzer", "implementer", NULL};
+    "iterations",  "parallel",    "train",          "val",      "test",    "minibatch",
+    "temperature", "strategy",    "objective",      "editable", "budgets", "max_prompt_chars",
+    "analyzer",    "implementer", "minibatch_gate", NULL};
 static const char *const k_opt_budgets[] = {"max_calls", "max_tokens", "max_cost", NULL};
 static const char *const k_opt_role[] = {"endpoint",    "model",      "prompt",
                                          "temperature", "max_tokens", NULL};
 static const char *const v_opt_objective[] = {"pass_rate", "acceptance", "gap", NULL};
-static const char *const v_opt_strategy[] = {"boltzmann", NULL};
+static const char *const v_opt_strategy[] = {"boltzmann", "pareto", NULL};
 static const char *const v_task[] = {"rubric", "verifiable", NULL};
 static const char *const v_format[] = {"auto", "jsonl", "dir", NULL};
 static const char *const v_on_invalid[] = {"fail", "skip", NULL}; /* SRC_INVALID_* order */
@@ -1405,7 +1405,7 @@ const char *recipe_opt_objective_name(enum recipe_opt_objective o) {
   return (unsigned)o < 3 ? v_opt_objective[o] : "?";
 }
 const char *recipe_opt_strategy_name(enum recipe_opt_strategy s) {
-  return (unsigned)s < 1 ? v_opt_strategy[s] : "?";
+  return (unsigned)s < 2 ? v_opt_strategy[s] : "?";
 }
 
 static void opt_defaults(struct recipe_optimize *o) {
@@ -1475,6 +1475,8 @@ static void parse_optimize(struct ld *L, yaml_node_t *n) {
     int x = get_enum(L, v, "optimize.strategy", v_opt_strategy);
     if (x >= 0) o->strategy = (enum recipe_opt_strategy)x;
   }
+  if ((v = map_get(L, n, "minibatch_gate")))
+    get_bool(L, v, "optimize.minibatch_gate", &o->minibatch_gate);
   if ((v = map_get(L, n, "objective"))) {
     int x = get_enum(L, v, "optimize.objective", v_opt_objective);
     if (x >= 0) o->objective = (enum recipe_opt_objective)x;

@@ -127,7 +127,9 @@ enum recipe_opt_objective {
   RECIPE_OPT_ACCEPTANCE,    /* share of sources that end with an accepted example */
   RECIPE_OPT_GAP            /* mean strong - weak gap of the accepted candidates */
 };
-enum recipe_opt_strategy { RECIPE_OPT_BOLTZMANN = 0 /* the paper's: no gate, no merge */ };
+/* Parent selection: the paper's Boltzmann sampling over validation means, or GEPA's
+ * Pareto frontier over per-source validation scores. */
+enum recipe_opt_strategy { RECIPE_OPT_BOLTZMANN = 0, RECIPE_OPT_PARETO };
 /* One of the optimiser's own roles (analyzer, implementer). */
 struct recipe_opt_role {
   int present;
@@ -148,6 +150,8 @@ struct recipe_optimize {
   int minibatch;        /* train sources per iteration; default 5 */
   double temperature;   /* Boltzmann temperature; default 0.1 */
   enum recipe_opt_strategy strategy;
+  int minibatch_gate; /* 1: a mutant goes on to validation only when it beats its parent on
+                         the parent's train minibatch (GEPA); default 0 (the paper's) */
   enum recipe_opt_objective objective;
   int editable[RECIPE_N_ROLES];  /* 1: the role's prompt may change (default challenger,
                                    orchestrator, quality) */
@@ -157,7 +161,7 @@ struct recipe_optimize {
   struct recipe_opt_role analyzer, implementer;
   int line, col;
 };
-/* "pass_rate", "acceptance", "gap"; "boltzmann". */
+/* "pass_rate", "acceptance", "gap"; "boltzmann", "pareto". */
 const char *recipe_opt_objective_name(enum recipe_opt_objective o);
 const char *recipe_opt_strategy_name(enum recipe_opt_strategy s);
 

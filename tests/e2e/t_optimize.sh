@@ -57,6 +57,10 @@ PY
 check "no evaluation on a test source before the end" \
   test "$(q "select count(*) from opt_evaluations e, json_each(json_extract(e.record,'$.per_source')) p, opt_splits s where s.key=p.key and json_extract(s.record,'$.split')='test' and json_extract(e.record,'$.split')!='test'")" = "0"
 
+"$AUTODATA" status --store "$DB" >"$T/status.out" 2>&1
+check "autodata status shows the optimisation's progress" \
+  grep -qE '^optimization [0-9a-f]{16}: 12 iterations \([0-9]+ admitted, [0-9]+ not better, [0-9]+ refused\); best [0-9a-f]{8}' "$T/status.out"
+
 # ---- resume: the same lineage after SIGKILLs ----
 SMALL=(optimize examples/sim-optimize.yaml --quiet --train 10 --minibatch 3)
 small() { # small OUT: a small optimisation

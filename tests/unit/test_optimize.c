@@ -229,7 +229,18 @@ Test(optimize, recipe_section_defaults_and_errors) {
             o->editable[RECIPE_ROLE_QUALITY]);
   cr_assert(!o->editable[RECIPE_ROLE_WEAK] && !o->editable[RECIPE_ROLE_JUDGE]);
   cr_assert_str_eq(o->analyzer.model, "sim-analyzer");
+  cr_assert_eq(o->strategy, RECIPE_OPT_BOLTZMANN);
+  cr_assert(!o->minibatch_gate);
   recipe_free(r);
+  char *gepa = xasprintf("%s  strategy: pareto\n  minibatch_gate: true\n", RECIPE);
+  struct recipe_diag d0;
+  cr_assert_eq(load_text(gepa, &r, &d0), 0, "%s", d0.n ? d0.msgs[0] : "");
+  cr_assert_eq(r->optimize.strategy, RECIPE_OPT_PARETO);
+  cr_assert(r->optimize.minibatch_gate);
+  cr_assert_str_eq(recipe_opt_strategy_name(r->optimize.strategy), "pareto");
+  recipe_diag_release(&d0);
+  recipe_free(r);
+  free(gepa);
   char *bad = xasprintf("%s  editable: [challenger, judge]\n  minibatch: 50\n", RECIPE);
   struct recipe_diag d;
   cr_assert_neq(load_text(bad, &r, &d), 0);
