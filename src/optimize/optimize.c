@@ -173,6 +173,7 @@ struct src_acc {
 };
 
 struct collect {
+  store *st;
   struct src_acc *acc;
   size_t n;
   struct buf *traj; /* NULL: no trajectories */
@@ -214,11 +215,42 @@ static int collect_call(void *ud, const json_t *row) {
   }
   int weak = !strcmp(role, "weak");
   json_t *arr = json_object_get(e, weak ? "weak" : "judge");
-  if (json_array_size(arr) >= 2) return 0;
-  char *t = reply_text(jx_str(row, "reply"), weak ? 400 : 300);
+  /* a reply answered from the cache is not stored again with its row: read it there */
+  const char *body = jx_str(row, "reply"), *ckey = jx_str(row, "cache_key");
+  char *cached = NULL;
+  if (!body && ckey && !store_cache_get(c->st, ckey, &cached, NULL)) body = cached;
+  char *t = reply_text(body, weak ? 400 : 300);
   if (t) json_array_append_new(arr, jx_string_lossy(t, strlen(t)));
   free(t);
+  free(cached);
   return 0;
+}
+
+static int cmp_json_str(const void *a, const void *b) {
+  return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+/* Each source and round's answers and verdicts in a fixed order (sorted, at most 3 of
+ * each): the trajectories do not depend on the order the calls completed in. */
+static void sort_answers(json_t *answers) {
+  const char *k;
+  json_t *e;
+  json_object_foreach(answers, k, e) {
+    static const char *const parts[] = {"weak", "judge"};
+    for (int p = 0; p < 2; p++) {
+      json_t *a = json_object_get(e, parts[p]);
+      size_t n = json_array_size(a);
+      json_t **v = xcalloc(n + 1, sizeof *v);
+      for (size_t i = 0; i < n; i++) v[i] = json_incref(json_array_get(a, i));
+      qsort(v, n, sizeof *v, cmp_json_str);
+      json_array_clear(a);
+      for (size_t i = 0; i < n; i++) {
+        if (i < 3) json_array_append(a, v[i]);
+        json_decref(v[i]);
+      }
+      free(v);
+    }
+  }
 }
 
 static void put_scores(struct buf *b, const char *name, const json_t *a) {
@@ -307,7 +339,10 @@ static int over_budget(struct opt *x) {
   const struct recipe_optimize *c = &x->cfg;
   if (x->final) return 0; /* the test split is read once the budget is spent */
   const char *why = NULL;
-  if (c->max_calls > 0 && x->sum->calls_sent >= c->max_calls) why = "optimize.budgets.max_calls";
+  /* calls used, sent or answered from the store: a resumed optimisation replays the same
+   * calls and so stops where an uninterrupted one would */
+  if (c->max_calls > 0 && x->sum->calls_sent + x->sum->cache_hits >= c->max_calls)
+    why = "optimize.budgets.max_calls";
   else if (c->max_tokens > 0 && x->tokens >= c->max_tokens) why = "optimize.budgets.max_tokens";
   else if (c->max_cost > 0 && x->cost >= c->max_cost) why = "optimize.budgets.max_cost";
   if (!why) return 0;
@@ -357,7 +392,7 @@ static int evaluate(struct opt *x, struct variant *v, int split, int k, const ch
     snprintf(x->sum->stop_reason, sizeof x->sum->stop_reason, "%.200s", rs.stop_reason);
     return OPT_STOPPED;
   }
-  struct collect c = {xcalloc(n + 1, sizeof *c.acc), n, NULL, json_object()};
+  struct collect c = {x->st, xcalloc(n + 1, sizeof *c.acc), n, NULL, json_object()};
   struct buf traj;
   buf_init(&traj, 256 * 1024);
   if (want_traj) c.traj = &traj;
@@ -365,6 +400,7 @@ static int evaluate(struct opt *x, struct variant *v, int split, int k, const ch
   if (want_traj) {
     if (!(rc_ = store_calls_each(x->st, rs.run_id, "weak", 1, collect_call, &c)))
       rc_ = store_calls_each(x->st, rs.run_id, "judge_weak", 1, collect_call, &c);
+    if (!rc_) sort_answers(c.answers);
   }
   if (!rc_) rc_ = store_candidates_each(x->st, rs.run_id, NULL, collect_cand, &c);
   if (rc_) ad_set_err(err, errlen, "%s", store_errmsg(x->st));
@@ -459,7 +495,7 @@ static int model_call(struct opt *x, const struct recipe_opt_role *ro, const cha
   callrec_begin(&c.rec, ro->endpoint, merged);
   char *cached = NULL;
   size_t clen = 0;
-  rc = store_cache_get(x->st, c.rec.key, &cached, &clen);
+  rc = over_budget(x) ? OPT_STOPPED : store_cache_get(x->st, c.rec.key, &cached, &clen);
   if (rc == 0) {
     struct llm_reply rep;
     memset(&rep, 0, sizeof rep);
@@ -471,10 +507,8 @@ static int model_call(struct opt *x, const struct recipe_opt_role *ro, const cha
     x->sum->cache_hits++;
     if (!rc && callrec_put(x->st, x->run_id, &c.rec, &c.id, NULL)) rc = AD_EIO;
   } else if (rc == AD_ENOTFOUND) {
-    if (over_budget(x)) {
-      rc = OPT_STOPPED;
-    } else if ((rc = llm_submit_serialized(x->llm, ro->endpoint, merged, c.rec.canon,
-                                           c.rec.canon_len, ocall_done, ocall_attempt, &c))) {
+    if ((rc = llm_submit_serialized(x->llm, ro->endpoint, merged, c.rec.canon, c.rec.canon_len,
+                                    ocall_done, ocall_attempt, &c))) {
       ad_set_err(err, errlen, "%s", llm_client_errmsg(x->llm));
     } else {
       x->sum->calls_sent++;

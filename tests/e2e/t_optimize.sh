@@ -8,6 +8,8 @@
 #     and the best harness, once each;
 #   - a run killed with SIGKILL twice and resumed reproduces the uninterrupted run's lineage,
 #     best harness and test numbers;
+#   - Pareto selection with the minibatch gate under a calls budget stops (exit 3), still reads
+#     the test split, and a rerun under the same budget replays the same lineage, sending nothing;
 #   - bad input (no optimize: roles, a corpus too small for the splits) exits 2.
 # The full 30-iteration study is bench/optimize/run.sh.
 cd "$(dirname "$0")/../.." || exit 1
@@ -68,14 +70,25 @@ small() { # small OUT: a small optimisation
 }
 small ref >"$T/ref.out" 2>&1
 check "small optimisation exits 0" test $? -eq 0
-for delay in 3 2; do
+# Kill it with SIGKILL twice: once it has recorded an iteration, then once the rerun has
+# recorded a third (the store is read while it runs).
+iters() {
+  python3 -c "import sqlite3; print(sqlite3.connect('file:$T/killed/optimize/store.db?mode=ro', uri=True).execute('select count(*) from opt_iterations').fetchone()[0])" 2>/dev/null || echo 0
+}
+kills=0
+for want in 1 3; do
   AUTODATA_SIM_SOURCES="$T/src.jsonl" AUTODATA_OUT="$T/killed" AUTODATA_ITERATIONS=6 \
     AUTODATA_VAL=12 AUTODATA_TEST=20 "$AUTODATA" "${SMALL[@]}" >/dev/null 2>&1 &
   pid=$!
-  sleep "$delay"
-  kill -9 "$pid" 2>/dev/null
+  for _ in $(seq 1 1200); do
+    [ "$(iters)" -ge "$want" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
   wait "$pid" 2>/dev/null
 done
+check "killed twice mid-optimisation" test "$kills" -eq 2
 small killed >"$T/killed.out" 2>&1
 check "the resumed optimisation exits 0" test $? -eq 0
 tail_of() { sed -n '/^## Test split/,$p' "$1"; }
@@ -87,6 +100,21 @@ check "... and sent fewer calls than the uninterrupted run" python3 -c "
 import re, sys
 n = lambda f: int(re.search(r'model calls sent: (\d+)', open(f).read()).group(1))
 sys.exit(0 if n('$T/killed.out') < n('$T/ref.out') else 1)"
+
+# ---- GEPA's settings, and the calls budget: stopped, tested, replayed the same ----
+gepa() { # gepa OUT
+  opt "$1" AUTODATA_ITERATIONS=50 AUTODATA_VAL=12 AUTODATA_TEST=20 AUTODATA_STRATEGY=pareto \
+    AUTODATA_GATE=true AUTODATA_OPT_MAX_CALLS=4000 "$AUTODATA" "${SMALL[@]}"
+}
+gepa gepa >"$T/gepa.out" 2>&1
+check "pareto + minibatch gate under a calls budget: exit 3 (stopped)" test $? -eq 3
+check "... says the budget stopped it" grep -q 'stopped: budget reached: optimize.budgets.max_calls' "$T/gepa.out"
+check "... and still compares baseline and best on the test split" grep -q '^test split (20 sources' "$T/gepa.out"
+check "... OPTIMIZE.md names the strategy and the gate" grep -q 'strategy pareto (temperature 0.1), minibatch gate' "$T/gepa/optimize/OPTIMIZE.md"
+cp "$T/gepa/optimize/OPTIMIZE.md" "$T/gepa1.md"
+gepa gepa >"$T/gepa2.out" 2>&1
+check "a rerun under the same budget replays: no call sent" grep -q 'model calls sent: 0,' "$T/gepa2.out"
+check "... and reports the same lineage" diff <(tail_of "$T/gepa1.md") <(tail_of "$T/gepa/optimize/OPTIMIZE.md")
 
 # ---- bad input ----
 sed '/^optimize:/,/^output:/{/^output:/!d}' examples/sim-optimize.yaml >"$T/noopt.yaml"
