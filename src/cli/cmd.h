@@ -11,6 +11,7 @@
 
 #define AD_COMMANDS(XX)                                                                    \
   XX("run", run, "run (or resume) a recipe: the agentic loop over its sources")            \
+  XX("optimize", optimize, "optimise the harness's prompts, with a held-out test split")   \
   XX("compare", compare, "compare runs side by side: gap, acceptance, cost, with 95% CIs") \
   XX("status", status, "progress and statistics of a run store")                           \
   XX("show", show, "one source's story: every round, answer and verdict")                  \

@@ -94,6 +94,49 @@ static void print_human(const char *path, const json_t *s) {
            jx_num(lat, "p50", 0), jx_num(lat, "p95", 0));
 }
 
+/* `autodata optimize` stores (docs/optimize.md): the latest optimisation's progress, or NULL
+ * when the store holds none (also a store older than the optimisation tables). */
+struct opt_scan {
+  char id[64]; /* "" when none */
+  json_t *last;
+  int n, admitted, rejected, refused;
+};
+static int opt_run_row(void *ud, const json_t *row) {
+  const char *id = jx_str(json_object_get(json_object_get(row, "info"), "extra"), "optimization");
+  if (id) snprintf(((struct opt_scan *)ud)->id, sizeof((struct opt_scan *)ud)->id, "%s", id);
+  return 0;
+}
+static int opt_iter_row(void *ud, const json_t *row) {
+  struct opt_scan *o = ud;
+  const json_t *rec = json_object_get(row, "record");
+  const char *st = jx_str(rec, "status");
+  o->n++;
+  o->admitted += st && !strcmp(st, "accepted");
+  o->rejected += st && !strcmp(st, "rejected");
+  o->refused += st && !strcmp(st, "refused");
+  json_decref(o->last);
+  o->last = json_deep_copy(rec);
+  return 0;
+}
+static json_t *optimization_status(store *st) {
+  struct opt_scan o = {0};
+  if (store_runs_each(st, opt_run_row, &o) || !o.id[0] ||
+      store_opt_each(st, STORE_OPT_ITERATIONS, o.id, opt_iter_row, &o)) {
+    json_decref(o.last);
+    return NULL;
+  }
+  json_t *r = json_pack("{s:s,s:i,s:i,s:i,s:i}", "id", o.id, "iterations", o.n, "admitted",
+                        o.admitted, "not_better", o.rejected, "refused", o.refused);
+  if (o.last) {
+    json_object_set(r, "best", json_object_get(o.last, "best"));
+    json_object_set(r, "best_mean", json_object_get(o.last, "best_mean"));
+    json_object_set(r, "best_n", json_object_get(o.last, "best_n"));
+    json_object_set(r, "calls_sent", json_object_get(o.last, "calls_sent"));
+  }
+  json_decref(o.last);
+  return r;
+}
+
 int cmd_status(int argc, char **argv) {
   const char *path = NULL;
   int as_json = 0;
@@ -134,6 +177,8 @@ int cmd_status(int argc, char **argv) {
     ret = (rc == AD_ENOTFOUND) ? 2 : 1;
     goto cleanup;
   }
+  json_t *opt = optimization_status(st);
+  if (opt) json_object_set_new(stats, "optimization", opt);
   if (as_json) {
     char *text = json_dumps(stats, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (!text) goto cleanup;
@@ -141,6 +186,13 @@ int cmd_status(int argc, char **argv) {
     free(text);
   } else {
     print_human(path, stats);
+    if (opt)
+      printf(
+          "optimization %s: %lld iterations (%lld admitted, %lld not better, %lld refused); "
+          "best %.8s, validation mean %.3f over %lld evaluation(s); %lld calls sent\n",
+          jx_str(opt, "id"), ji(opt, "iterations"), ji(opt, "admitted"), ji(opt, "not_better"),
+          ji(opt, "refused"), jx_str(opt, "best") ? jx_str(opt, "best") : "-",
+          jx_num(opt, "best_mean", 0), ji(opt, "best_n"), ji(opt, "calls_sent"));
   }
   ret = 0;
 cleanup:

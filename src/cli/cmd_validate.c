@@ -180,6 +180,22 @@ static void print_summary(const struct recipe *r) {
            c->overrides->max_question_chars, c->overrides->n);
   printf("baselines   cot k %d, rip threshold %g, answer-consistency share %g\n", r->baselines.k,
          r->baselines.rip_threshold, r->baselines.ac_min_share);
+  const struct recipe_optimize *o = &r->optimize;
+  if (o->present) {
+    printf(
+        "optimize    %d iterations; train %d, val %d, test %d; minibatch %d; %s (T %g)%s; "
+        "objective %s; editable",
+        o->iterations, o->train, o->val, o->test, o->minibatch,
+        recipe_opt_strategy_name(o->strategy), o->temperature,
+        o->minibatch_gate ? ", minibatch gate" : "", recipe_opt_objective_name(o->objective));
+    for (int i = 0; i < RECIPE_N_ROLES; i++)
+      if (o->editable[i]) printf(" %s", recipe_role_name((enum recipe_role_id)i));
+    printf("; analyzer %s/%s, implementer %s/%s\n",
+           o->analyzer.present ? o->analyzer.endpoint : "-",
+           o->analyzer.present ? o->analyzer.model : "-",
+           o->implementer.present ? o->implementer.endpoint : "-",
+           o->implementer.present ? o->implementer.model : "-");
+  }
   printf("output      %s  (store %s)\n", r->output_folder, r->store_path);
   print_identity(r);
 }

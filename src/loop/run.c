@@ -1001,8 +1001,9 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
   }
   snprintf(r->sum->store_path, sizeof r->sum->store_path, "%s", r->store_path);
   snprintf(r->sum->output_folder, sizeof r->sum->output_folder, "%s", r->output_folder);
-  if ((rc_ = store_open(r->store_path, 0, &r->st)) ||
-      (o->cache_from && (rc_ = store_attach_cache(r->st, o->cache_from)))) {
+  if (o->store) r->st = o->store;
+  else if ((rc_ = store_open(r->store_path, 0, &r->st)) ||
+           (o->cache_from && (rc_ = store_attach_cache(r->st, o->cache_from)))) {
     ad_set_err(err, errlen, "%s", r->st ? store_errmsg(r->st) : ad_strerror(rc_));
     return rc_;
   }
@@ -1115,6 +1116,11 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
     sum->bad_input = 1;
     goto out;
   }
+  if (o->source_ids &&
+      (rc_ = src_corpus_keep(&r.corpus, o->source_ids, o->n_source_ids, err, errlen))) {
+    sum->bad_input = 1;
+    goto out;
+  }
   sum->sources = r.corpus.n;
   sum->invalid_skipped = r.corpus.n_invalid;
   if (r.corpus.n_invalid)
@@ -1189,7 +1195,7 @@ out:
     call_free(c);
   }
   if (r.st) {
-    int frc = store_close(r.st);
+    int frc = o->store ? store_flush(r.st) : store_close(r.st);
     if (frc && !rc_) {
       ad_set_err(err, errlen, "closing the store: %s", ad_strerror(frc));
       rc_ = frc;

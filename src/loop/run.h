@@ -59,6 +59,12 @@ struct run_opts {
                                  default runs/<name>, runs/<name>-<method> */
   const json_t *sim_world;    /* {role: {model, params}} of the roles on sim world models
                                  (docs/sim.md), recorded in the run info as "sim_world"; or NULL */
+  /* `autodata optimize` (docs/optimize.md): play only these sources of the corpus, in this
+   * order (NULL: all); and use this open store (borrowed: flushed, never closed; NULL: open
+   * the recipe's). Prompt texts and the seed come from the recipe the caller passes. */
+  const char *const *source_ids;
+  size_t n_source_ids;
+  store *store;
 };
 
 struct run_summary {

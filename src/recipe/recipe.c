@@ -585,9 +585,10 @@ static json_t *get_object(struct ld *L, yaml_node_t *n, const char *path) {
 
 /* ---- sections ----------------------------------------------------------- */
 
-static const char *const k_top[] = {
-    "name",  "task",   "seed",    "method",     "goal",   "concurrency", "sources", "endpoints",
-    "roles", "accept", "budgets", "evaluation", "checks", "baselines",   "output",  NULL};
+static const char *const k_top[] = {"name",        "task",       "seed",      "method",    "goal",
+                                    "concurrency", "sources",    "endpoints", "roles",     "accept",
+                                    "budgets",     "evaluation", "checks",    "baselines", "output",
+                                    "optimize",    NULL};
 static const char *const k_sources[] = {"path",         "format",     "id_field", "title_field",
                                         "text_field",   "max_chars",  "limit",    "shuffle",
                                         "shuffle_seed", "on_invalid", NULL};
@@ -630,6 +631,15 @@ static const char *const k_checks[] = {"max_context_chars",  "min_context_chars"
                                        "reject_patterns",    NULL};
 static const char *const k_baselines[] = {"k", "rip_threshold", "ac_min_share", NULL};
 static const char *const k_output[] = {"folder", "store", NULL};
+static const char *const k_optimize[] = {
+    "iterations",  "parallel",    "train",          "val",      "test",    "minibatch",
+    "temperature", "strategy",    "objective",      "editable", "budgets", "max_prompt_chars",
+    "analyzer",    "implementer", "minibatch_gate", NULL};
+static const char *const k_opt_budgets[] = {"max_calls", "max_tokens", "max_cost", NULL};
+static const char *const k_opt_role[] = {"endpoint",    "model",      "prompt",
+                                         "temperature", "max_tokens", NULL};
+static const char *const v_opt_objective[] = {"pass_rate", "acceptance", "gap", NULL};
+static const char *const v_opt_strategy[] = {"boltzmann", "pareto", NULL};
 static const char *const v_task[] = {"rubric", "verifiable", NULL};
 static const char *const v_format[] = {"auto", "jsonl", "dir", NULL};
 static const char *const v_on_invalid[] = {"fail", "skip", NULL}; /* SRC_INVALID_* order */
@@ -1498,6 +1508,12 @@ void recipe_free(struct recipe *r) {
     if (i == 0) free_prompt(&r->judge_batch);
     json_decref(ro->extra);
   }
+  struct recipe_opt_role *orl[] = {&r->optimize.analyzer, &r->optimize.implementer};
+  for (int i = 0; i < 2; i++) {
+    free(orl[i]->endpoint);
+    free(orl[i]->model);
+    free(orl[i]->prompt);
+  }
   free(r->output_folder);
   free(r->store_path);
   json_decref(r->env_refs);
@@ -1513,6 +1529,128 @@ static int valid_recipe_name(const char *s) {
   return 1;
 }
 
+const char *recipe_opt_objective_name(enum recipe_opt_objective o) {
+  return (unsigned)o < 3 ? v_opt_objective[o] : "?";
+}
+const char *recipe_opt_strategy_name(enum recipe_opt_strategy s) {
+  return (unsigned)s < 2 ? v_opt_strategy[s] : "?";
+}
+
+static void opt_defaults(struct recipe_optimize *o) {
+  memset(o, 0, sizeof *o);
+  o->iterations = 30;
+  o->parallel = 1;
+  o->train = 20;
+  o->val = 30;
+  o->test = 100;
+  o->minibatch = 5;
+  o->temperature = 0.1;
+  o->editable[RECIPE_ROLE_CHALLENGER] = 1;
+  o->editable[RECIPE_ROLE_ORCHESTRATOR] = 1;
+  o->editable[RECIPE_ROLE_QUALITY] = 1;
+  o->max_prompt_chars = 20000;
+  o->analyzer.endpoint_index = o->implementer.endpoint_index = -1;
+  o->analyzer.temperature = o->implementer.temperature = 0.7;
+  o->analyzer.max_tokens = o->implementer.max_tokens = 8192;
+}
+
+static void parse_opt_role(struct ld *L, struct recipe_opt_role *ro, yaml_node_t *n,
+                           const char *path) {
+  char fp[96];
+#define FP(key) (snprintf(fp, sizeof fp, "%s.%s", path, key), fp)
+  ro->line = NLINE(n);
+  ro->col = NCOL(n);
+  if (check_map(L, n, path, k_opt_role)) return;
+  ro->present = 1;
+  yaml_node_t *v;
+  if ((v = map_get(L, n, "endpoint"))) {
+    if (!get_str(L, v, FP("endpoint"), 0, &ro->endpoint)) {
+      ro->endpoint_index = recipe_find_endpoint(L->r, ro->endpoint);
+      if (ro->endpoint_index < 0)
+        err_at(L, v, "%s: endpoint '%s' is not declared", fp, ro->endpoint);
+    }
+  } else {
+    err_at(L, n, "missing required key 'endpoint' in %s", path);
+  }
+  if ((v = map_get(L, n, "model"))) get_str(L, v, FP("model"), 0, &ro->model);
+  else err_at(L, n, "missing required key 'model' in %s", path);
+  if ((v = map_get(L, n, "prompt"))) get_str(L, v, FP("prompt"), 0, &ro->prompt);
+  if ((v = map_get(L, n, "temperature"))) get_num(L, v, FP("temperature"), 0, 10, &ro->temperature);
+  if ((v = map_get(L, n, "max_tokens")))
+    get_intv(L, v, FP("max_tokens"), 0, 100000000, &ro->max_tokens);
+#undef FP
+}
+
+static void parse_optimize(struct ld *L, yaml_node_t *n) {
+  struct recipe_optimize *o = &L->r->optimize;
+  opt_defaults(o);
+  if (!n || check_map(L, n, "optimize", k_optimize)) return;
+  o->present = 1;
+  o->line = NLINE(n);
+  o->col = NCOL(n);
+  yaml_node_t *v;
+  if ((v = map_get(L, n, "iterations")))
+    get_intv(L, v, "optimize.iterations", 0, 100000, &o->iterations);
+  if ((v = map_get(L, n, "parallel"))) get_intv(L, v, "optimize.parallel", 1, 64, &o->parallel);
+  if ((v = map_get(L, n, "train"))) get_intv(L, v, "optimize.train", 1, 1000000, &o->train);
+  if ((v = map_get(L, n, "val"))) get_intv(L, v, "optimize.val", 1, 1000000, &o->val);
+  if ((v = map_get(L, n, "test"))) get_intv(L, v, "optimize.test", 1, 1000000, &o->test);
+  if ((v = map_get(L, n, "minibatch")))
+    get_intv(L, v, "optimize.minibatch", 1, 1000000, &o->minibatch);
+  if ((v = map_get(L, n, "temperature")))
+    get_num(L, v, "optimize.temperature", 1e-6, 1000, &o->temperature);
+  if ((v = map_get(L, n, "strategy"))) {
+    int x = get_enum(L, v, "optimize.strategy", v_opt_strategy);
+    if (x >= 0) o->strategy = (enum recipe_opt_strategy)x;
+  }
+  if ((v = map_get(L, n, "minibatch_gate")))
+    get_bool(L, v, "optimize.minibatch_gate", &o->minibatch_gate);
+  if ((v = map_get(L, n, "objective"))) {
+    int x = get_enum(L, v, "optimize.objective", v_opt_objective);
+    if (x >= 0) o->objective = (enum recipe_opt_objective)x;
+  }
+  if ((v = map_get(L, n, "max_prompt_chars")))
+    get_intv(L, v, "optimize.max_prompt_chars", 100, 1000000, &o->max_prompt_chars);
+  if ((v = map_get(L, n, "editable"))) {
+    if (v->type != YAML_SEQUENCE_NODE) {
+      err_at(L, v, "optimize.editable: expected a list of role names, got %s", kind_name(v));
+    } else {
+      memset(o->editable, 0, sizeof o->editable);
+      for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+           it++) {
+        yaml_node_t *e = node(L, *it);
+        if (!e) continue;
+        int x = get_enum(L, e, "optimize.editable[]", k_roles);
+        if (x < 0) continue;
+        if (x == RECIPE_ROLE_WEAK || x == RECIPE_ROLE_STRONG || x == RECIPE_ROLE_JUDGE)
+          err_at(L, e,
+                 "optimize.editable: '%s' is part of the locked evaluator (solvers and judge "
+                 "never change); editable roles: orchestrator, challenger, quality",
+                 k_roles[x]);
+        else o->editable[x] = 1;
+      }
+    }
+  }
+  if ((v = map_get(L, n, "budgets")) && !check_map(L, v, "optimize.budgets", k_opt_budgets)) {
+    yaml_node_t *b;
+    long long x;
+    if ((b = map_get(L, v, "max_calls")) &&
+        !get_int(L, b, "optimize.budgets.max_calls", 0, LLONG_MAX, &x))
+      o->max_calls = x;
+    if ((b = map_get(L, v, "max_tokens")) &&
+        !get_int(L, b, "optimize.budgets.max_tokens", 0, LLONG_MAX, &x))
+      o->max_tokens = x;
+    if ((b = map_get(L, v, "max_cost")))
+      get_num(L, b, "optimize.budgets.max_cost", 0, 1e12, &o->max_cost);
+  }
+  if ((v = map_get(L, n, "analyzer"))) parse_opt_role(L, &o->analyzer, v, "optimize.analyzer");
+  if ((v = map_get(L, n, "implementer")))
+    parse_opt_role(L, &o->implementer, v, "optimize.implementer");
+  if (o->minibatch > o->train)
+    err_at(L, n, "optimize: minibatch (%d) is larger than the train split (%d)", o->minibatch,
+           o->train);
+}
+
 static void parse_root(struct ld *L, yaml_node_t *root) {
   struct recipe *r = L->r;
   yaml_node_t *v;
@@ -1522,6 +1660,7 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
     parse_evaluation(L, NULL);
     parse_checks(L, NULL);
     parse_baselines(L, NULL);
+    parse_optimize(L, NULL);
     return;
   }
   if ((v = map_get(L, root, "name"))) {
@@ -1561,6 +1700,7 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
   parse_evaluation(L, map_get(L, root, "evaluation"));
   parse_checks(L, map_get(L, root, "checks"));
   parse_baselines(L, map_get(L, root, "baselines"));
+  parse_optimize(L, map_get(L, root, "optimize"));
   if ((v = map_get(L, root, "output")) && !check_map(L, v, "output", k_output)) {
     yaml_node_t *f;
     if ((f = map_get(L, v, "folder"))) get_str(L, f, "output.folder", 0, &r->output_folder);

@@ -135,6 +135,49 @@ struct recipe_evaluation {
   int wave;        /* samples issued together before the next decision; default 1 */
   int batch_judge; /* default 0: one judge call grades all the answers of a wave */
 };
+/* ---- optimize: (`autodata optimize`, docs/optimize.md) ---- */
+enum recipe_opt_objective {
+  RECIPE_OPT_PASS_RATE = 0, /* share of generated candidates that pass the gate (default) */
+  RECIPE_OPT_ACCEPTANCE,    /* share of sources that end with an accepted example */
+  RECIPE_OPT_GAP            /* mean strong - weak gap of the accepted candidates */
+};
+/* Parent selection: the paper's Boltzmann sampling over validation means, or GEPA's
+ * Pareto frontier over per-source validation scores. */
+enum recipe_opt_strategy { RECIPE_OPT_BOLTZMANN = 0, RECIPE_OPT_PARETO };
+/* One of the optimiser's own roles (analyzer, implementer). */
+struct recipe_opt_role {
+  int present;
+  char *endpoint; /* endpoint name */
+  int endpoint_index;
+  char *model;
+  char *prompt;       /* as written (resolved by the optimiser: recipe folder, then prompts
+                   folder), NULL: prompts/optimize-<role>.md */
+  double temperature; /* default 0.7 */
+  int max_tokens;     /* default 8192 */
+  int line, col;
+};
+struct recipe_optimize {
+  int present;          /* the recipe has an optimize: section */
+  int iterations;       /* default 30 */
+  int parallel;         /* iterations in flight; default 1 */
+  int train, val, test; /* split sizes (sources); defaults 20, 30, 100 */
+  int minibatch;        /* train sources per iteration; default 5 */
+  double temperature;   /* Boltzmann temperature; default 0.1 */
+  enum recipe_opt_strategy strategy;
+  int minibatch_gate; /* 1: a mutant goes on to validation only when it beats its parent on
+                         the parent's train minibatch (GEPA); default 0 (the paper's) */
+  enum recipe_opt_objective objective;
+  int editable[RECIPE_N_ROLES];  /* 1: the role's prompt may change (default challenger,
+                                   orchestrator, quality) */
+  int max_prompt_chars;          /* a mutant's prompt past this is refused; default 20000 */
+  int64_t max_calls, max_tokens; /* the whole optimisation; 0 = none */
+  double max_cost;
+  struct recipe_opt_role analyzer, implementer;
+  int line, col;
+};
+/* "pass_rate", "acceptance", "gap"; "boltzmann", "pareto". */
+const char *recipe_opt_objective_name(enum recipe_opt_objective o);
+const char *recipe_opt_strategy_name(enum recipe_opt_strategy s);
 
 struct recipe {
   /* Provenance */
@@ -173,6 +216,8 @@ struct recipe {
   struct bl_params baselines;            /* `baselines:` (defaults: bl_params_default); only
                                          cot-self-instruct reads them; `autodata run`'s
                                          --cot-k, --rip-threshold, --ac-share override them */
+
+  struct recipe_optimize optimize; /* `optimize:` (defaults when absent) */
 
   char *output_folder; /* default "runs/<name>" */
   char *store_path;    /* default "<output_folder>/store.db" */

@@ -17,6 +17,7 @@
 #include "sim/facts.h"
 #include "sim/judge_batch.h"
 #include "sim/world_agent.h"
+#include "sim/world_optimize.h"
 #include "sim/world_paper.h"
 #include "util/buf.h"
 #include "util/hash.h"
@@ -1132,6 +1133,9 @@ int sim_world_answer(const json_t *request, char **content, int64_t *prompt_toke
     ad_set_err(err, errlen, "request has no 'model' string");
     return AD_EINVAL;
   }
+  int orc = sim_world_optimize_answer(request, model, content, prompt_tokens, completion_tokens,
+                                      err, errlen); /* sim-analyzer, sim-implementer */
+  if (orc) return orc;
   struct wreq w;
   memset(&w, 0, sizeof w);
   int kind = classify(model, &w.skill, &w.par, err, errlen);

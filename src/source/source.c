@@ -138,6 +138,41 @@ void src_corpus_release(struct src_corpus *c) {
   memset(c, 0, sizeof *c);
 }
 
+int src_corpus_keep(struct src_corpus *c, const char *const *ids, size_t n, char *err,
+                    size_t errlen) {
+  size_t *at = xcalloc(n + 1, sizeof *at);
+  for (size_t k = 0; k < n; k++) {
+    size_t i = 0;
+    while (i < c->n && strcmp(c->docs[i].id, ids[k])) i++;
+    if (i == c->n) {
+      ad_set_err(err, errlen, "source '%s' is not in the corpus", ids[k]);
+      free(at);
+      return AD_ENOTFOUND;
+    }
+    at[k] = i;
+  }
+  struct src_doc *kept = xcalloc(n + 1, sizeof *kept);
+  char *taken = xcalloc(c->n + 1, 1);
+  for (size_t k = 0; k < n; k++) {
+    if (taken[at[k]]) { /* a repeated id: keep one copy */
+      continue;
+    }
+    kept[k] = c->docs[at[k]];
+    taken[at[k]] = 1;
+  }
+  size_t m = 0;
+  for (size_t k = 0; k < n; k++)
+    if (kept[k].id) kept[m++] = kept[k];
+  for (size_t i = 0; i < c->n; i++)
+    if (!taken[i]) doc_free(&c->docs[i]);
+  free(c->docs);
+  c->docs = kept;
+  c->n = m;
+  free(taken);
+  free(at);
+  return 0;
+}
+
 static void hash_doc(struct builder *b, const struct src_doc *d) {
   sha256_update(&b->sha, d->id, strlen(d->id) + 1);
   sha256_update(&b->sha, d->text, d->text_len);

@@ -91,6 +91,11 @@ struct src_corpus {
  * AD_MAX_LINE), AD_EINVAL (bad options, e.g. empty folder). */
 AD_WUR int src_load(const struct src_options *o, struct src_corpus *out, char *err, size_t errlen);
 void src_corpus_release(struct src_corpus *c);
+/* Keep only the documents whose ids are ids[0..n), in that order (the others are
+ * freed). Returns 0, or AD_ENOTFOUND naming the first id the corpus does not hold
+ * (the corpus is then unchanged). */
+int src_corpus_keep(struct src_corpus *c, const char *const *ids, size_t n, char *err,
+                    size_t errlen);
 
 /* Byte length to keep of text[0..len) so that at most max_chars characters
  * remain, cutting at the last whitespace before the limit when there is one in

@@ -345,6 +345,23 @@ int store_events_each(store *st, store_id run, store_row_fn fn, void *ud) {
   return st->ops->events_each(st, run, fn, ud);
 }
 
+int store_opt_put(store *st, enum store_opt_table t, const char *optimization, const char *key,
+                  const json_t *record) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_write(st))) return rc;
+  if ((unsigned)t > STORE_OPT_ITERATIONS || !optimization || !key || !record)
+    return store_seterr(st, AD_EINVAL, "store %s: optimisation row incomplete", st->path);
+  return st->ops->opt_put(st, t, optimization, key, record);
+}
+
+int store_opt_each(store *st, enum store_opt_table t, const char *optimization, store_row_fn fn,
+                   void *ud) {
+  NEED_FN(st, fn);
+  if ((unsigned)t > STORE_OPT_ITERATIONS || !optimization) return AD_EINVAL;
+  return st->ops->opt_each(st, t, optimization, fn, ud);
+}
+
 int store_stats(store *st, store_id run, json_t **out) {
   NEED_OPEN(st);
   if (!out) return AD_EINVAL;

@@ -322,4 +322,20 @@ AD_WUR int store_events_each(store *st, store_id run, store_row_fn fn, void *ud)
  * Tokens and cost count real calls only (cache hits cost nothing). */
 AD_WUR int store_stats(store *st, store_id run, json_t **out);
 
+/* ======== Optimisations (`autodata optimize`, docs/optimize.md) ======== */
+
+/* One table per kind; a row is (optimization, key) -> record (a JSON object). */
+enum store_opt_table {
+  STORE_OPT_SPLITS = 0, /* key: source id; {"split": "train"|"val"|"test"} */
+  STORE_OPT_VARIANTS,   /* key: the variant's sha256 */
+  STORE_OPT_EVALUATIONS,
+  STORE_OPT_ITERATIONS
+};
+/* Put a row (batched; putting the same key again replaces it). record is borrowed. */
+AD_WUR int store_opt_put(store *st, enum store_opt_table t, const char *optimization,
+                         const char *key, const json_t *record);
+/* {"key", "record": {}} of one optimization, ordered by key. */
+AD_WUR int store_opt_each(store *st, enum store_opt_table t, const char *optimization,
+                          store_row_fn fn, void *ud);
+
 #endif

@@ -49,6 +49,10 @@ struct store_ops {
   int (*source_calls_each)(store *st, store_id run, const char *source_id, int with_bodies,
                            store_row_fn fn, void *ud);
   int (*stats)(store *st, store_id run, json_t **out);
+  int (*opt_put)(store *st, enum store_opt_table t, const char *optimization, const char *key,
+                 const json_t *record);
+  int (*opt_each)(store *st, enum store_opt_table t, const char *optimization, store_row_fn fn,
+                  void *ud);
 };
 
 struct store {

@@ -89,6 +89,17 @@ static const char *const migrations[] = {
     "ALTER TABLE calls ADD COLUMN finish_reason TEXT;",
     /* prompt tokens repeating the start of an earlier request (store/prefix.h) */
     "ALTER TABLE calls ADD COLUMN prefix_tokens INTEGER;",
+    /* optimize: `autodata optimize` (docs/optimize.md); one row per (optimization, key),
+     * the record as JSON: the split of each source, the harness variants, their
+     * evaluations and the iterations */
+    "CREATE TABLE IF NOT EXISTS opt_splits(optimization TEXT NOT NULL, key TEXT NOT NULL,"
+    "  record TEXT NOT NULL, PRIMARY KEY(optimization, key));"
+    "CREATE TABLE IF NOT EXISTS opt_variants(optimization TEXT NOT NULL, key TEXT NOT NULL,"
+    "  record TEXT NOT NULL, PRIMARY KEY(optimization, key));"
+    "CREATE TABLE IF NOT EXISTS opt_evaluations(optimization TEXT NOT NULL, key TEXT NOT NULL,"
+    "  record TEXT NOT NULL, PRIMARY KEY(optimization, key));"
+    "CREATE TABLE IF NOT EXISTS opt_iterations(optimization TEXT NOT NULL, key TEXT NOT NULL,"
+    "  record TEXT NOT NULL, PRIMARY KEY(optimization, key));",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -103,6 +114,10 @@ enum {
   W_CALL,
   W_CALL_BODY,
   W_EVENT,
+  W_OPT_SPLIT,
+  W_OPT_VARIANT,
+  W_OPT_EVAL,
+  W_OPT_ITER,
   W_N
 };
 static const char *const write_sql[W_N] = {
@@ -133,6 +148,14 @@ static const char *const write_sql[W_N] = {
         "INSERT INTO call_bodies(call_id, request, reply) "
         "VALUES (last_insert_rowid(), ?1, ?2)",
     [W_EVENT] = "INSERT INTO events(run, time, level, event) VALUES (?1, ?2, ?3, ?4)",
+    [W_OPT_SPLIT] =
+        "INSERT OR REPLACE INTO opt_splits(optimization, key, record) VALUES (?1, ?2, ?3)",
+    [W_OPT_VARIANT] =
+        "INSERT OR REPLACE INTO opt_variants(optimization, key, record) VALUES (?1, ?2, ?3)",
+    [W_OPT_EVAL] =
+        "INSERT OR REPLACE INTO opt_evaluations(optimization, key, record) VALUES (?1, ?2, ?3)",
+    [W_OPT_ITER] =
+        "INSERT OR REPLACE INTO opt_iterations(optimization, key, record) VALUES (?1, ?2, ?3)",
 };
 
 /* Call bodies (request and reply) of BODY_ZSTD_MIN bytes or more are stored as
@@ -1308,6 +1331,16 @@ static int sq_event_put(store *st, store_id run, enum log_level level, const jso
   return queued(st, mark, v_json(q, event));
 }
 
+static int sq_opt_put(store *st, enum store_opt_table t, const char *optimization, const char *key,
+                      const json_t *record) {
+  struct sq *q = SQ(st);
+  size_t mark = q->n_ops;
+  op_begin(q, W_OPT_SPLIT + (int)t);
+  v_text(q, optimization);
+  v_text(q, key);
+  return queued(st, mark, v_json(q, record));
+}
+
 /* ======== Reads ======== */
 
 /* Column kinds for row objects: 'i' integer, 'r' real, 't' text (NULL -> null),
@@ -1543,6 +1576,20 @@ static int sq_events_each(store *st, store_id run, store_row_fn fn, void *ud) {
   return each_in_run(st, run,
                      "SELECT id, time, level, event FROM events WHERE run = ?1 ORDER BY id", NULL,
                      cols, NCOLS(cols), fn, ud);
+}
+
+static int sq_opt_each(store *st, enum store_opt_table t, const char *optimization, store_row_fn fn,
+                       void *ud) {
+  static const char *const sql[] = {
+      "SELECT key, record FROM opt_splits WHERE optimization = ?2 ORDER BY key",
+      "SELECT key, record FROM opt_variants WHERE optimization = ?2 ORDER BY key",
+      "SELECT key, record FROM opt_evaluations WHERE optimization = ?2 ORDER BY key",
+      "SELECT key, record FROM opt_iterations WHERE optimization = ?2 ORDER BY key"};
+  static const struct col cols[] = {{"key", 't'}, {"record", 'j'}};
+  sqlite3_stmt *s;
+  int rc = pre_read(st);
+  if (rc || (rc = prep(st, sql[t], 0, optimization, &s))) return rc;
+  return each(st, s, cols, NCOLS(cols), fn, ud);
 }
 
 /* ---- aggregates ---- */
@@ -1802,6 +1849,8 @@ const struct store_ops store_sqlite_ops = {
     .examples_each = sq_examples_each,
     .calls_each = sq_calls_each,
     .events_each = sq_events_each,
+    .opt_put = sq_opt_put,
+    .opt_each = sq_opt_each,
     .source_candidates_each = sq_source_candidates_each,
     .source_calls_each = sq_source_calls_each,
     .stats = sq_stats,
