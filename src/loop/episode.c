@@ -1449,12 +1449,11 @@ struct ep_slot {
 
 /* Move the candidate state fields between the episode and a slot (dst gets src's; src is
  * left empty). */
-#define SLOT_FIELDS(X)                                                               \
-  X(chal_messages)                                                                   \
-  X(chal_raw)                                                                        \
-  X(repaired)                                                                        \
-  X(cand) X(have_cand) X(qv) X(have_qv) X(samples) X(n_samples) X(planned) X(issued) \
-      X(stopped_early) X(stats)
+/* clang-format off */
+#define SLOT_FIELDS(X)                                                                 \
+  X(chal_messages) X(chal_raw) X(repaired) X(cand) X(have_cand) X(qv) X(have_qv)       \
+  X(samples) X(n_samples) X(planned) X(issued) X(stopped_early) X(stats)
+/* clang-format on */
 #define SLOT_MOVE(f)                       \
   memcpy(&dst->f, &src->f, sizeof dst->f); \
   memset(&src->f, 0, sizeof src->f);
