@@ -888,7 +888,7 @@ Test(recipe, api_key_env_must_be_a_variable_name) {
       if (strstr(d.msgs[k], "api_key_env")) named = 1;
       /* the value, or its tail for a long one: never a single character that the temporary
        * folder's name in the message could contain by chance */
-      const char *v = strlen(bad[i]) > 8 ? bad[i] + 3 : bad[i];
+      const char *v = bad[i][0] == '$' ? "sk-secret" : strlen(bad[i]) > 8 ? bad[i] + 3 : bad[i];
       cr_assert_null(strstr(d.msgs[k], v), "echoed: %s", d.msgs[k]);
     }
     cr_assert(named, "'%s': no message names api_key_env", bad[i]);
