@@ -1592,6 +1592,11 @@ const struct ep_sample *ep_samples(const struct episode *ep, enum ep_state phase
   return ep->samples[ph];
 }
 
+int ep_samples_planned(const struct episode *ep, enum ep_state phase) {
+  int ph = phase_of(phase);
+  return ph < 0 ? 0 : ep->planned[ph] > 0 ? ep->planned[ph] : ep->n_samples[ph];
+}
+
 const char *ep_first_error(const struct episode *ep, enum ep_state phase) {
   int n;
   const struct ep_sample *s = ep_samples(ep, phase, &n);

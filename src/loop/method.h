@@ -161,6 +161,9 @@ struct ep_sample {
 };
 /* The samples of a phase (EP_WEAK, EP_STRONG, EP_FILTER) and their count. */
 const struct ep_sample *ep_samples(const struct episode *ep, enum ep_state phase, int *n);
+/* The samples a phase planned to ask for (its role's samples), which ep_samples' count is
+ * below when early decisions stopped the phase once its rejection was certain. */
+int ep_samples_planned(const struct episode *ep, enum ep_state phase);
 /* The first sample error of a phase, or "no answer". */
 const char *ep_first_error(const struct episode *ep, enum ep_state phase);
 /* The method's per-episode state (ops->state_size bytes, zeroed at each round). */

@@ -425,6 +425,14 @@ static void evaluate_done(struct episode *ep, struct agent *a, enum ep_state pha
     json_array_append_new(answers, e);
   }
   json_object_set_new(r, "answers", answers);
+  int planned = ep_samples_planned(ep, phase);
+  if (n < planned) { /* early decisions (recipe evaluation:): the rest was never asked for */
+    json_object_set_new(r, "stopped_early", json_true());
+    json_object_set_new(r, "note",
+                        json_sprintf("the gate's failure was certain after %d of %d "
+                                     "answers; the others were not asked for",
+                                     n, planned));
+  }
   if (f.reason) { /* no answer could be judged: this candidate cannot be accepted */
     snprintf(ac->why, sizeof ac->why, "%s", f.reason);
     ac->failed = ac->why;

@@ -15,6 +15,18 @@ AUTODATA_OUT=$T/a "$AUTODATA" run "$R" --quiet >"$T/a.out" 2>&1
 check "in-process agent run exits 0" test $? -eq 0
 n=$(wc -l <"$T/a/dataset.jsonl")
 check "the agent produced a dataset ($n examples of 24)" test "$n" -ge 8
+check "an evaluate that stopped early says so (answers given < planned)" python3 - "$T/a/candidates.jsonl" <<'PY'
+import json, re, sys
+seen = 0
+for l in open(sys.argv[1]):
+    for st in json.loads(l)["record"]["agent"]["trajectory"]:
+        r = st.get("result") or {}
+        if st.get("tool") == "evaluate" and r.get("stopped_early"):
+            m = re.search(r"after (\d+) of (\d+) answers", r["note"])
+            assert m and int(m.group(1)) == len(r["answers"]) < int(m.group(2)), r
+            seen += 1
+assert seen > 0, "no evaluate stopped early"
+PY
 check "candidates.jsonl carries each source's trajectory" python3 - "$T/a/candidates.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
