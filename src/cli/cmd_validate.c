@@ -67,27 +67,23 @@ static void print_identity(const struct recipe *r) {
   }
 }
 
-/* A method with its own challenger prompt (a baseline): check that prompt's
- * variables too, as `run --method` will. Returns 0 or prints the error. */
+/* A method with its own prompts (a baseline's challenger, the agent's orchestrator): check
+ * them as `run --method` will load them. Returns 0 or prints the error. */
 static int check_method_prompt(const struct recipe *r) {
   const struct method_ops *m = method_find(r->method);
-  if (!m || !m->challenger_prompt || !r->prompts_dir) return 0;
-  char *path = xasprintf("%s/%s-%s.md", r->prompts_dir, m->challenger_prompt,
-                         cand_task_name(r->task));
-  char *text = NULL, err[1024] = "";
-  size_t len = 0;
-  struct tpl_prompt p = {0};
-  int rc = fs_read_all(path, RECIPE_MAX_PROMPT_FILE, &text, &len);
-  if (rc)
-    snprintf(err, sizeof err, "%s: cannot read method %s's prompt: %s", path, r->method,
-             ad_strerror(rc));
-  else if (!(rc = tpl_prompt_compile(text, len, path, &p, err, sizeof err)))
-    rc = recipe_check_prompt(r, RECIPE_ROLE_CHALLENGER, &p, NULL, err, sizeof err);
-  if (rc) fprintf(stderr, "%s\n", err);
-  tpl_prompt_release(&p);
-  free(text);
-  free(path);
-  return rc;
+  const enum recipe_role_id roles[] = {RECIPE_ROLE_CHALLENGER, RECIPE_ROLE_ORCHESTRATOR};
+  for (size_t i = 0; m && i < sizeof roles / sizeof *roles; i++) {
+    if (!method_has_prompt(m, roles[i])) continue;
+    struct method_prompt p;
+    char err[1024] = "";
+    int rc = method_prompt_load(m, r, roles[i], &p, err, sizeof err);
+    method_prompt_release(&p);
+    if (rc) {
+      fprintf(stderr, "%s\n", err);
+      return rc;
+    }
+  }
+  return 0;
 }
 
 static void print_summary(const struct recipe *r) {

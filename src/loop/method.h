@@ -76,6 +76,24 @@ struct method_ops {
 /* The methods, NULL-terminated, and lookup by name (NULL when unknown). */
 extern const struct method_ops *const method_table[];
 const struct method_ops *method_find(const char *name);
+
+/* One of a method's own prompts (the challenger's <stem>-<task>.md, the orchestrator's
+ * <stem>.md), read from the recipe's prompts folder (else the default one), compiled and
+ * checked against the role's variables; `run` uses it and `validate` checks it. */
+struct method_prompt {
+  struct tpl_prompt tpl;
+  char *path, *text;
+  size_t len;
+  char sha[65];
+};
+/* 1 when method m brings its own prompt for role (challenger or orchestrator). */
+int method_has_prompt(const struct method_ops *m, enum recipe_role_id role);
+/* Load it into *pr (released with method_prompt_release, also on failure). 0 or AD_E*
+ * with the path in err. */
+int method_prompt_load(const struct method_ops *m, const struct recipe *rc,
+                       enum recipe_role_id role, struct method_prompt *pr, char *err,
+                       size_t errlen);
+void method_prompt_release(struct method_prompt *pr);
 /* The names, NULL-terminated (for recipe_load_opts.methods), and as one phrase for
  * messages ("agentic, self-instruct or cot-self-instruct"). Static storage. */
 const char *const *method_name_list(void);

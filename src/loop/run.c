@@ -95,12 +95,7 @@ struct run {
   /* The method (loop/method.h) and what its episodes share. */
   const struct method_ops *method;
   struct bl_params bl; /* its filter settings (recipe's `baselines:` + options) */
-  struct own_prompt {
-    struct tpl_prompt tpl;
-    char *path, *text;
-    size_t len;
-    char sha[65];
-  } method_chal, method_orch; /* its own challenger and orchestrator prompts, if any */
+  struct method_prompt method_chal, method_orch; /* its own challenger and orchestrator prompts */
   struct ep_config ep_cfg;
   struct ep_env ep_env;
   char *output_folder, *store_path; /* effective */
@@ -793,36 +788,6 @@ static int setup_method(struct run *r, char *err, size_t errlen) {
   return 0;
 }
 
-/* Load and compile one of the method's own prompts (the challenger's, <stem>-<task>.md,
- * or the orchestrator's, <stem>.md) from the recipe's prompts folder (or the default
- * one) into *pr, checked against the role's variables. */
-static int load_method_prompt(struct run *r, enum recipe_role_id role, struct own_prompt *pr,
-                              char *err, size_t errlen) {
-  char dir[4096];
-  const struct recipe *rc = r->rc;
-  const char *name = r->method->name;
-  if (rc->prompts_dir) snprintf(dir, sizeof dir, "%s", rc->prompts_dir);
-  else if (recipe_default_prompts_dir(dir, sizeof dir)) {
-    ad_set_err(err, errlen,
-               "method %s: the default prompts folder was not found (set AUTODATA_PROMPTS)", name);
-    return AD_ENOTFOUND;
-  }
-  if (role == RECIPE_ROLE_CHALLENGER)
-    pr->path = xasprintf("%s/%s-%s.md", dir, r->method->challenger_prompt,
-                         cand_task_name(rc->task));
-  else pr->path = xasprintf("%s/%s.md", dir, r->method->orchestrator_prompt);
-  int rc_ = fs_read_all(pr->path, RECIPE_MAX_PROMPT_FILE, &pr->text, &pr->len);
-  if (rc_) {
-    ad_set_err(err, errlen, "method %s: cannot read its %s prompt %s: %s", name,
-               recipe_role_name(role), pr->path, ad_strerror(rc_));
-    return rc_;
-  }
-  sha256_hex(pr->text, pr->len, pr->sha);
-  rc_ = tpl_prompt_compile(pr->text, pr->len, pr->path, &pr->tpl, err, errlen);
-  if (!rc_) rc_ = recipe_check_prompt(rc, role, &pr->tpl, NULL, err, errlen);
-  return rc_;
-}
-
 static int latest_run_row(void *ud, const json_t *row) {
   json_t **out = ud;
   json_decref(*out);
@@ -919,7 +884,7 @@ static json_t *prompt_record(const struct run *r, int with_text) {
     const char *path = ro->prompt.path ? ro->prompt.path : "", *sha = ro->prompt.sha256;
     const char *text = ro->prompt.text;
     size_t len = ro->prompt.len;
-    const struct own_prompt *own = NULL;
+    const struct method_prompt *own = NULL;
     if (r->method->challenger_prompt && i == RECIPE_ROLE_CHALLENGER) own = &r->method_chal;
     if (r->method->orchestrator_prompt && i == RECIPE_ROLE_ORCHESTRATOR) own = &r->method_orch;
     if (own) {
@@ -1128,10 +1093,12 @@ int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_su
              r.corpus.n_invalid, r.corpus.first_invalid);
   if ((rc_ = setup_method(&r, err, errlen))) goto out;
   if (r.method->challenger_prompt &&
-      (rc_ = load_method_prompt(&r, RECIPE_ROLE_CHALLENGER, &r.method_chal, err, errlen)))
+      (rc_ = method_prompt_load(r.method, r.rc, RECIPE_ROLE_CHALLENGER, &r.method_chal, err,
+                                errlen)))
     goto out;
   if (r.method->orchestrator_prompt &&
-      (rc_ = load_method_prompt(&r, RECIPE_ROLE_ORCHESTRATOR, &r.method_orch, err, errlen)))
+      (rc_ = method_prompt_load(r.method, r.rc, RECIPE_ROLE_ORCHESTRATOR, &r.method_orch, err,
+                                errlen)))
     goto out;
   r.concurrency = o->concurrency > 0 ? o->concurrency : rc->concurrency;
   if (r.concurrency < 1) r.concurrency = 1;
@@ -1204,12 +1171,8 @@ out:
   json_decref(r.prompt_hashes);
   json_decref(r.no_schema);
   src_corpus_release(&r.corpus);
-  struct own_prompt *own[] = {&r.method_chal, &r.method_orch};
-  for (int i = 0; i < 2; i++) {
-    tpl_prompt_release(&own[i]->tpl);
-    free(own[i]->path);
-    free(own[i]->text);
-  }
+  method_prompt_release(&r.method_chal);
+  method_prompt_release(&r.method_orch);
   free(r.output_folder);
   free(r.store_path);
   sigaction(SIGINT, &old_int, NULL);

@@ -145,4 +145,15 @@ check "tools refused: the diagnosis names the endpoint and suggests --method age
   grep -q "endpoint 'sim' (model 'sim-orchestrator') does not take tool calls.*--method agentic" "$T/notools.out"
 check "tools refused: no source is written off" \
   python3 -c "import sys; sys.exit(open('$T/notools/candidates.jsonl').read() != '')"
+# --- validate checks the agent's own prompt as run will load it
+cp -r prompts "$T/vp" && rm "$T/vp/agent.md"
+"$AUTODATA" validate --prompts "$T/vp" "$R" >/dev/null 2>"$T/v.err"
+check "validate: a missing agent.md is an error (exit 2)" test $? -eq 2
+check "validate: the error names agent.md and the cause" grep -q "agent.md: No such file" "$T/v.err"
+echo 'Act through tools. {{no_such_var}}' >"$T/vp/agent.md"
+"$AUTODATA" validate --prompts "$T/vp" "$R" >/dev/null 2>"$T/v.err"
+check "validate: an unknown variable in agent.md is an error" grep -q "unknown variable 'no_such_var'" "$T/v.err"
+"$AUTODATA" validate --prompts prompts "$R" >/dev/null 2>&1
+check "validate: the shipped agent.md passes" test $? -eq 0
+
 finish
