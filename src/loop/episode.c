@@ -368,23 +368,41 @@ static json_t *history_text(const struct episode *ep, int for_orchestrator) {
   return s;
 }
 
+/* base_vars() plus the current candidate as indented JSON ({{candidate_json}}). */
+static json_t *candidate_vars(struct episode *ep) {
+  json_t *vars = base_vars(ep);
+  json_t *cj = cand_to_json(&ep->cand);
+  char *cs = json_dumps(cj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_decref(cj);
+  json_object_set_new(vars, "candidate_json", json_string(cs ? cs : "{}"));
+  free(cs);
+  return vars;
+}
+
+/* Build one call of a single-reply role (orchestrator, extractor, challenger, quality,
+ * loop judge) from vars (consumed) and submit it tagged kind; a template error ends the
+ * round as "error:<label>" before any call, a refused submit parks the episode. */
+static void send_one(struct episode *ep, enum recipe_role_id role, const char *label, int kind,
+                     json_t *vars, json_t **messages_out) {
+  char err[512], reason[64];
+  json_t *body = build_request(ep, role, label, 0, vars, messages_out, err, sizeof err);
+  json_decref(vars);
+  if (!body) {
+    snprintf(reason, sizeof reason, "error:%s", label);
+    ep_end_round(ep, reason, err, 0); /* before any call: a template error */
+    return;
+  }
+  if (submit(ep, role, label, 0, TAG(kind, 0, 0), body)) park(ep);
+}
+
 /* ---- ORCHESTRATE ------------------------------------------------------------------ */
 
 void ep_orchestrate(struct episode *ep) {
-  char err[512];
   ep->state = EP_ORCHESTRATE;
   set_failure(ep, NULL, NULL);
   json_t *vars = base_vars(ep);
   json_object_set_new(vars, "history", history_text(ep, 1));
-  json_t *body = build_request(ep, RECIPE_ROLE_ORCHESTRATOR, "orchestrator", 0, vars, NULL, err,
-                               sizeof err);
-  json_decref(vars);
-  if (!body) {
-    ep_end_round(ep, "error:orchestrator", err, 0); /* before any call: a template error */
-    return;
-  }
-  if (submit(ep, RECIPE_ROLE_ORCHESTRATOR, "orchestrator", 0, TAG(CALL_ORCHESTRATOR, 0, 0), body))
-    park(ep);
+  send_one(ep, RECIPE_ROLE_ORCHESTRATOR, "orchestrator", CALL_ORCHESTRATOR, vars, NULL);
 }
 
 static void on_orchestrator(struct episode *ep, const struct ep_reply *out) {
@@ -404,18 +422,9 @@ static void on_orchestrator(struct episode *ep, const struct ep_reply *out) {
 /* ---- EXTRACT: the two-stage challenger's first stage ---------------------------------- */
 
 void ep_extract(struct episode *ep) {
-  char err[512];
   ep->state = EP_EXTRACT;
   set_failure(ep, NULL, NULL);
-  json_t *vars = base_vars(ep);
-  json_t *body = build_request(ep, RECIPE_ROLE_EXTRACTOR, "extractor", 0, vars, NULL, err,
-                               sizeof err);
-  json_decref(vars);
-  if (!body) {
-    ep_end_round(ep, "error:extractor", err, 0); /* before any call: a template error */
-    return;
-  }
-  if (submit(ep, RECIPE_ROLE_EXTRACTOR, "extractor", 0, TAG(CALL_EXTRACTOR, 0, 0), body)) park(ep);
+  send_one(ep, RECIPE_ROLE_EXTRACTOR, "extractor", CALL_EXTRACTOR, base_vars(ep), NULL);
 }
 
 static void on_extractor(struct episode *ep, const struct ep_reply *out) {
@@ -449,15 +458,9 @@ int ep_extracted(const struct episode *ep) { return ep->extracted; }
 /* ---- LOOP_JUDGE: accept or improve, a statistic the bounds may require ------------------ */
 
 void ep_loop_judge(struct episode *ep) {
-  char err[512];
   ep->state = EP_LOOP_JUDGE;
   set_failure(ep, NULL, NULL);
-  json_t *vars = base_vars(ep);
-  json_t *cj = cand_to_json(&ep->cand);
-  char *cs = json_dumps(cj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-  json_decref(cj);
-  json_object_set_new(vars, "candidate_json", json_string(cs ? cs : "{}"));
-  free(cs);
+  json_t *vars = candidate_vars(ep);
   /* the evaluation: the scores, and one weak and one strong answer */
   struct buf b = BUF_INIT;
   const struct accept_stats *s = &ep->stats;
@@ -475,15 +478,7 @@ void ep_loop_judge(struct episode *ep) {
       }
   json_object_set_new(vars, "evaluation", jx_string_lossy(buf_str(&b), strlen(buf_str(&b))));
   buf_release(&b);
-  json_t *body = build_request(ep, RECIPE_ROLE_LOOP_JUDGE, "loop_judge", 0, vars, NULL, err,
-                               sizeof err);
-  json_decref(vars);
-  if (!body) {
-    ep_end_round(ep, "error:loop_judge", err, 0); /* before any call: a template error */
-    return;
-  }
-  if (submit(ep, RECIPE_ROLE_LOOP_JUDGE, "loop_judge", 0, TAG(CALL_LOOP_JUDGE, 0, 0), body))
-    park(ep);
+  send_one(ep, RECIPE_ROLE_LOOP_JUDGE, "loop_judge", CALL_LOOP_JUDGE, vars, NULL);
 }
 
 static void on_loop_judge(struct episode *ep, const struct ep_reply *out) {
@@ -522,22 +517,13 @@ void ep_end_source(struct episode *ep, const char *reason, const char *detail) {
 /* ---- CHALLENGE and REPAIR ----------------------------------------------------------- */
 
 void ep_challenge(struct episode *ep) {
-  char err[512];
   ep->state = EP_CHALLENGE;
   set_failure(ep, NULL, NULL);
   json_t *vars = base_vars(ep);
   json_object_set_new(vars, "feedback", history_text(ep, 0));
   json_object_set_new(vars, "instructions", json_string(ep->instructions ? ep->instructions : ""));
   json_object_set_new(vars, "extraction", json_string(ep->extraction ? ep->extraction : ""));
-  json_t *body = build_request(ep, RECIPE_ROLE_CHALLENGER, "challenger", 0, vars,
-                               &ep->chal_messages, err, sizeof err);
-  json_decref(vars);
-  if (!body) {
-    ep_end_round(ep, "error:challenger", err, 0); /* before any call: a template error */
-    return;
-  }
-  if (submit(ep, RECIPE_ROLE_CHALLENGER, "challenger", 0, TAG(CALL_CHALLENGER, 0, 0), body))
-    park(ep);
+  send_one(ep, RECIPE_ROLE_CHALLENGER, "challenger", CALL_CHALLENGER, vars, &ep->chal_messages);
 }
 
 /* The repair turn: the same conversation, the model's reply, and its parse error. */
@@ -613,20 +599,8 @@ void ep_quality(struct episode *ep) {
     next(ep, EP_QUALITY);
     return;
   }
-  char err[512];
-  json_t *vars = base_vars(ep);
-  json_t *cj = cand_to_json(&ep->cand);
-  char *cs = json_dumps(cj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-  json_decref(cj);
-  json_object_set_new(vars, "candidate_json", json_string(cs ? cs : "{}"));
-  free(cs);
-  json_t *body = build_request(ep, RECIPE_ROLE_QUALITY, "quality", 0, vars, NULL, err, sizeof err);
-  json_decref(vars);
-  if (!body) {
-    ep_end_round(ep, "error:quality", err, 0); /* before any call: a template error */
-    return;
-  }
-  if (submit(ep, RECIPE_ROLE_QUALITY, "quality", 0, TAG(CALL_QUALITY, 0, 0), body)) park(ep);
+  json_t *vars = candidate_vars(ep);
+  send_one(ep, RECIPE_ROLE_QUALITY, "quality", CALL_QUALITY, vars, NULL);
 }
 
 static void on_quality(struct episode *ep, const struct ep_reply *out) {
