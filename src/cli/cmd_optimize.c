@@ -8,6 +8,7 @@
 
 #include "cli/cmd.h"
 #include "cli/opts.h"
+#include "cli/recipe_arg.h"
 #include "loop/method.h"
 #include "optimize/optimize.h"
 #include "recipe/recipe.h"
@@ -66,23 +67,13 @@ int cmd_optimize(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   struct buf cl = BUF_INIT;
-  int ok = buf_puts(&cl, "autodata") == 0;
-  for (int i = 0; ok && i < argc; i++) ok = buf_printf(&cl, " %s", argv[i]) == 0;
+  cli_command_line(&cl, argc, argv);
   o.command_line = buf_str(&cl);
-
-  struct recipe *rc = NULL;
-  struct recipe_diag diag;
-  memset(&diag, 0, sizeof diag);
-  struct recipe_load_opts lo = {0};
-  lo.methods = method_name_list();
-  if (recipe_load(op.pos[0], &lo, &rc, &diag)) {
-    for (int i = 0; i < diag.n; i++) fprintf(stderr, "%s\n", diag.msgs[i]);
-    if (diag.dropped) fprintf(stderr, "(%d more errors)\n", diag.dropped);
-    recipe_diag_release(&diag);
+  struct recipe *rc = cli_recipe_load(op.pos[0]);
+  if (!rc) {
     buf_release(&cl);
     return 2;
   }
-  recipe_diag_release(&diag);
   struct opt_summary sum;
   char err[1024] = "";
   int rc_ = opt_execute(rc, &o, &sum, err, sizeof err);

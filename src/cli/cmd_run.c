@@ -9,6 +9,7 @@
 
 #include "cli/cmd.h"
 #include "cli/opts.h"
+#include "cli/recipe_arg.h"
 #include "loop/method.h"
 #include "loop/run.h"
 #include "recipe/recipe.h"
@@ -159,26 +160,14 @@ int cmd_run(int argc, char **argv) {
    * and the outputs are still written; later writes to the pipe just fail. */
   signal(SIGPIPE, SIG_IGN);
 
-  /* The command line, for the record (it never carries secrets: keys come from
-   * the environment). */
   struct buf cl = BUF_INIT;
-  int ok = buf_puts(&cl, "autodata") == 0;
-  for (int i = 0; ok && i < argc; i++) ok = buf_printf(&cl, " %s", argv[i]) == 0;
+  cli_command_line(&cl, argc, argv);
   o.command_line = buf_str(&cl);
-
-  struct recipe *rc = NULL;
-  struct recipe_diag diag;
-  memset(&diag, 0, sizeof diag);
-  struct recipe_load_opts lo = {0};
-  lo.methods = method_name_list();
-  if (recipe_load(path, &lo, &rc, &diag)) {
-    for (int i = 0; i < diag.n; i++) fprintf(stderr, "%s\n", diag.msgs[i]);
-    if (diag.dropped) fprintf(stderr, "(%d more errors)\n", diag.dropped);
-    recipe_diag_release(&diag);
+  struct recipe *rc = cli_recipe_load(path);
+  if (!rc) {
     buf_release(&cl);
     return 2;
   }
-  recipe_diag_release(&diag);
 
   struct run_summary sum;
   char err[1024] = "";
