@@ -133,6 +133,7 @@ static void print_summary(const struct recipe *r) {
     if (ro->top_p != LLM_UNSET) printf("  top_p %g", ro->top_p);
     if (ro->max_tokens > 0) printf("  max_tokens %d", ro->max_tokens);
     if (i == RECIPE_ROLE_WEAK || i == RECIPE_ROLE_STRONG) printf("  samples %d", ro->samples);
+    if (ro->parallel > 1) printf("  parallel %d", ro->parallel);
     printf("\n");
     print_json_setting("extra", ro->extra);
     print_prompt("prompt", &ro->prompt);

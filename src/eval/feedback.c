@@ -163,11 +163,34 @@ int fb_history(struct buf *out, const struct fb_round *r, int n) {
   int c[4] = {0, 0, 0, 0};
   for (int i = 0; i < n; i++) c[fb_group_of(r[i].verdict)]++;
   if (items && (rc = buf_puts(out, "\n\n"))) return rc;
-  return buf_printf(
-      out,
-      "Rounds so far: %d (too easy: %d, failed on strong: %d, failed quality check: %d, "
-      "other: %d).",
-      n, c[FB_TOO_EASY], c[FB_FAILED_ON_STRONG], c[FB_QUALITY], c[FB_NONE]);
+  int rounds = 0; /* several candidates of one round (challenger.parallel) share its number */
+  for (int i = 0; i < n; i++) {
+    int seen = 0;
+    for (int j = 0; j < i && !seen; j++) seen = r[j].round == r[i].round;
+    rounds += !seen;
+  }
+  if (rounds != n && (rc = buf_printf(out, "Rounds so far: %d, with %d candidates", rounds, n)))
+    return rc;
+  if (rounds == n && (rc = buf_printf(out, "Rounds so far: %d", n))) return rc;
+  return buf_printf(out,
+                    " (too easy: %d, failed on strong: %d, failed quality check: %d, other: %d).",
+                    c[FB_TOO_EASY], c[FB_FAILED_ON_STRONG], c[FB_QUALITY], c[FB_NONE]);
+}
+
+static void angle_text(char *out, size_t cap, const char *k, const char *n) {
+  snprintf(out, cap,
+           "\n\nThis round %s challengers write a candidate for this source at the same time, "
+           "and you are challenger %s of %s. Take angle %s of %s: ask about a different part "
+           "of the source, or test a different kind of reasoning, than the most obvious "
+           "question would, so that the candidates differ.",
+           n, k, n, k, n);
+}
+
+void fb_angle_line(char *out, size_t cap, int k, int n) {
+  char ks[16], ns[16];
+  snprintf(ks, sizeof ks, "%d", k);
+  snprintf(ns, sizeof ns, "%d", n);
+  angle_text(out, cap, ks, ns);
 }
 
 void fb_repair_message(char *out, size_t cap, const char *problem) {
@@ -221,5 +244,7 @@ json_t *fb_program_texts(void) {
   text_add(o, "judge_repair_rubric", t);
   fb_judge_repair_note(t, sizeof t, 1, 0, "<the problem>");
   text_add(o, "judge_repair_verifiable", t);
+  angle_text(t, sizeof t, "<k>", "<n>");
+  text_add(o, "challenger_angle", t);
   return o;
 }

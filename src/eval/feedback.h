@@ -81,6 +81,8 @@ int fb_compose(struct buf *out, const struct fb_round *r, int n, const char *orc
  * (the excerpt part only when weak_excerpt is set; cut to 300 bytes), then a
  * blank line and one summary line:
  *   "Rounds so far: 3 (too easy: 1, failed on strong: 1, failed quality check: 1, other: 0)."
+ * (items that share a round number - a parallel round's candidates - make it
+ * "Rounds so far: 2, with 5 candidates (...)"; the counts are per item).
  * n == 0 writes "No earlier rounds for this source." Returns 0 or AD_ETOOBIG. */
 int fb_history(struct buf *out, const struct fb_round *r, int n);
 
@@ -95,10 +97,18 @@ void fb_repair_message(char *out, size_t cap, const char *problem);
  * one verdict for each criterion 1..n). Written into out[cap] as snprintf. */
 void fb_judge_repair_note(char *out, size_t cap, int verifiable, int n, const char *problem);
 
+/* Several challengers per round (roles.challenger.parallel > 1): the line appended to the end
+ * of challenger k's (1-based) last user message, so that the n candidates of a round come
+ * from varied angles while the prompt's start (its shared prefix) stays the same:
+ *   "\n\nThis round <n> challengers write a candidate for this source at the same time, and
+ *    you are challenger <k> of <n>. Take angle <k> of <n>: ..."
+ * Written into out[cap] as snprintf. */
+void fb_angle_line(char *out, size_t cap, int k, int n);
+
 /* Every text the program itself writes into prompts, as specimens rendered by the
  * functions above over fixed sample rounds (placeholders in <angle brackets>):
  * {"feedback_block": {"text", "sha256"}, "orchestrator_history": ..., "challenger_repair":
- *  ..., "judge_repair_rubric": ..., "judge_repair_verifiable": ...}. The run records it;
+ *  ..., "judge_repair_rubric": ..., "judge_repair_verifiable": ..., "challenger_angle": ...}. The run records it;
  * the data card shows it with the hashes. New reference. */
 json_t *fb_program_texts(void);
 

@@ -34,6 +34,7 @@
 #include "eval/batch.h"
 #include "eval/extract.h"
 #include "eval/feedback.h"
+#include "eval/screen.h"
 #include "loop/method.h"
 #include "util/buf.h"
 #include "util/jsonx.h"
@@ -80,7 +81,8 @@ enum {
   CALL_BATCH
 };
 #define TAG(kind, ph, sample) (((kind) << 16) | ((ph) << 8) | (sample))
-#define TAG_KIND(t) ((t) >> 16)
+#define TAG_KIND(t) (((t) >> 16) & 0xff)
+#define TAG_CAND(t) (((t) >> 24) & 0x7f) /* the candidate of a screening call (ep_screen) */
 #define TAG_PHASE(t) (((t) >> 8) & 0xff)
 #define TAG_SAMPLE(t) ((t)&0xff)
 
@@ -133,9 +135,36 @@ struct episode {
   int turn_ok; /* the last orchestrator turn */
   char *turn_content, *turn_finish, *turn_error;
   json_t *turn_calls;
+
+  /* several challengers per round (ep_screen; roles.challenger.parallel) */
+  int cand_index;       /* the current candidate's index in the round (its record's index) */
+  struct scr_cand *scr; /* the round's candidates (NULL: a round of one candidate) */
+  int n_scr, scr_left;  /* their count; those still being screened */
+  int screening;        /* their challenger and quality calls are out */
+  int scr_issuing;      /* ep_screen is submitting them */
+  unsigned scr_gen;     /* ep_screen calls so far (a delivery's screening is still the same) */
+  int order[SCREEN_MAX_PARALLEL], n_order; /* the survivors in evaluation order (screen.h) */
+  int picked;                              /* the survivor evaluated last, -1 before the first */
 };
 
-static void next(struct episode *ep, enum ep_state done) { ep->method->next(ep, done); }
+/* One candidate of a round with several challengers. */
+struct scr_cand {
+  struct ep_slot *slot;  /* its state while it is not the episode's current candidate */
+  char *reason, *detail; /* why screening failed it, or NULL */
+  int done;              /* screened */
+  int aside;             /* one of its calls was set aside: the episode parks */
+  int at_quality;        /* it failed at the quality verifier (not at its checks) */
+  int rank;              /* its place in the evaluation order, -1: not a survivor */
+  int recorded;          /* its record is written */
+};
+
+static void screen_step(struct episode *ep, enum ep_state done);
+
+/* After a step: the method decides, except while the round's candidates are screened. */
+static void next(struct episode *ep, enum ep_state done) {
+  if (ep->screening) screen_step(ep, done);
+  else ep->method->next(ep, done);
+}
 
 /* ---- small helpers ------------------------------------------------------------ */
 
@@ -179,8 +208,11 @@ static void cand_state_clear(struct episode *ep) {
   xset_str(&ep->loop_reason, NULL);
 }
 
+static void scr_free(struct episode *ep);
+
 static void round_reset(struct episode *ep) {
   set_failure(ep, NULL, NULL);
+  scr_free(ep);
   xset_str(&ep->instructions, NULL);
   xset_str(&ep->orch_error, NULL);
   cand_state_clear(ep);
@@ -207,12 +239,30 @@ static void seen_add(struct episode *ep, uint64_t h) {
   ep->seen[ep->n_seen++] = h;
 }
 
-/* The episode is set aside unfinished. */
-static void park(struct episode *ep) { ep->state = EP_PARKED; }
+static void scr_finish(struct episode *ep, int aside, int at_quality);
+
+/* The episode is set aside unfinished (while screening: the current candidate is, and the
+ * episode parks once the others are back). */
+static void park(struct episode *ep) {
+  if (ep->screening) scr_finish(ep, 1, 0);
+  else ep->state = EP_PARKED;
+}
+
+/* A step that cannot make its call ends the round with reason (a template error); while
+ * screening, only the current candidate's screening ends. */
+static void step_abort(struct episode *ep, const char *reason, const char *detail) {
+  if (!ep->screening) {
+    ep_end_round(ep, reason, detail, 0);
+    return;
+  }
+  set_failure(ep, reason, detail);
+  scr_finish(ep, 0, ep->state == EP_QUALITY);
+}
 
 /* Submit a call; 0, or the environment refused it (the run is stopping). */
 static int submit(struct episode *ep, enum recipe_role_id role, const char *label, int sample,
                   int tag, json_t *body) {
+  if (ep->screening) tag |= ep->cand_index << 24; /* whose screening call (TAG_CAND) */
   struct ep_call c = {role, label, sample, tag, ep->doc->id, ep->round, body};
   int rc = ep->env.submit(ep->env.data, ep, &c);
   if (rc == 0) ep->inflight++;
@@ -319,6 +369,16 @@ static json_t *build_request(struct episode *ep, enum recipe_role_id role, const
   int trc = tpl_prompt_render(pt, sys, given, 0, &messages, err, errlen);
   json_decref(given);
   if (trc) return NULL;
+  if (role == RECIPE_ROLE_CHALLENGER && ep->screening && ep->n_scr > 1) {
+    /* several challengers: candidate k's angle, at the end so the prefix stays shared */
+    json_t *last = json_array_get(messages, json_array_size(messages) - 1);
+    const char *text = jx_str(last, "content");
+    char angle[1024];
+    fb_angle_line(angle, sizeof angle, ep->cand_index + 1, ep->n_scr);
+    char *t = xasprintf("%s%s", text ? text : "", angle);
+    json_object_set_new(last, "content", jx_string_lossy(t, strlen(t)));
+    free(t);
+  }
   struct llm_params p;
   role_params(ep, role, label, sample, &p);
   json_t *rf = role_schema(ep, role);
@@ -389,7 +449,7 @@ static void send_one(struct episode *ep, enum recipe_role_id role, const char *l
   json_decref(vars);
   if (!body) {
     snprintf(reason, sizeof reason, "error:%s", label);
-    ep_end_round(ep, reason, err, 0); /* before any call: a template error */
+    step_abort(ep, reason, err); /* before any call: a template error */
     return;
   }
   if (submit(ep, role, label, 0, TAG(kind, 0, 0), body)) park(ep);
@@ -544,7 +604,7 @@ static void repair(struct episode *ep, const char *problem) {
   ep->state = EP_REPAIR;
   ep->repaired = 1;
   if (!body) {
-    ep_end_round(ep, "parse_error", problem, 0);
+    step_abort(ep, "parse_error", problem);
     return;
   }
   if (submit(ep, RECIPE_ROLE_CHALLENGER, "challenger_repair", 0, TAG(CALL_CHALLENGER, 0, 0), body))
@@ -561,9 +621,8 @@ static void on_challenger(struct episode *ep, const struct ep_reply *out) {
   if (ep->have_cand) cand_release(&ep->cand);
   ep->have_cand = 0;
   char msg[400];
-  if (truncated(ep, RECIPE_ROLE_CHALLENGER,
-                ep->state == EP_REPAIR ? "challenger repair" : "challenger", out, msg,
-                sizeof msg)) {
+  if (truncated(ep, RECIPE_ROLE_CHALLENGER, ep->repaired ? "challenger repair" : "challenger", out,
+                msg, sizeof msg)) {
     /* no repair turn: it would ask for the same content under the same limit */
     set_failure(ep, "truncated:challenger", msg);
     reply_seen(ep, RECIPE_ROLE_CHALLENGER, 0, msg, out->content);
@@ -577,7 +636,9 @@ static void on_challenger(struct episode *ep, const struct ep_reply *out) {
                       ep->rc->checks.dedup ? &seen : NULL, &ep->cand, &issue);
   if (rc == 0 || issue.kind == CAND_CHECK) {
     ep->have_cand = 1;
-    seen_add(ep, ep->cand.question_hash);
+    /* while screening, the round's questions join in index order once all are in
+       (screen_end), so no candidate's checks depend on which reply came first */
+    if (!ep->screening) seen_add(ep, ep->cand.question_hash);
   }
   if (rc != 0 && issue.kind != CAND_CHECK && !ep->repaired) {
     repair(ep, issue.message);
@@ -1163,7 +1224,13 @@ static json_t *candidate_record(const struct episode *ep, const char *reason, co
   json_t *rec = json_object();
   json_object_set_new(rec, "source_id", json_string(ep->doc->id));
   json_object_set_new(rec, "round", json_integer(ep->round));
-  json_object_set_new(rec, "index", json_integer(0));
+  json_object_set_new(rec, "index", json_integer(ep->cand_index));
+  if (ep->scr) { /* several challengers: the round's size and this one's evaluation order */
+    int rank = ep->scr[ep->cand_index].rank;
+    json_object_set_new(rec, "screen",
+                        json_pack("{s:i,s:o}", "of", ep->n_scr, "order",
+                                  rank >= 0 ? json_integer(rank) : json_null()));
+  }
   json_object_set_new(rec, "instructions",
                       ep->instructions ? json_string(ep->instructions) : json_null());
   if (ep->orch_error) json_object_set_new(rec, "orchestrator_error", json_string(ep->orch_error));
@@ -1287,10 +1354,18 @@ static void round_begin(struct episode *ep) {
   next(ep, EP_IDLE);
 }
 
+static int record_others(struct episode *ep, int keep);
+
 void ep_end_round(struct episode *ep, const char *reason, const char *detail, int keep) {
   const struct recipe *rc = ep->rc;
   /* reason and detail may point into the round's state: keep copies */
   char *why = xstrdup(reason), *what = xstrdup(detail);
+  if (ep->scr && record_others(ep, keep)) { /* the round's other candidates come first */
+    free(why);
+    free(what);
+    park(ep);
+    return;
+  }
   json_t *rec = candidate_record(ep, why, what);
   json_t *ex = NULL;
   char example_id[300] = "";
@@ -1311,7 +1386,8 @@ void ep_end_round(struct episode *ep, const char *reason, const char *detail, in
                            .example_id = ex ? example_id : NULL,
                            .example = ex,
                            .finished = finished,
-                           .accepted = ep->accepted};
+                           .accepted = ep->accepted,
+                           .index = ep->cand_index};
   int rc_store = ep->env.record(ep->env.data, &e);
   json_decref(rec);
   json_decref(ex);
@@ -1465,6 +1541,179 @@ void ep_slot_free(struct ep_slot *s) {
   free(s);
 }
 
+/* ---- several challengers per round (method.h: ep_screen) --------------------------------- */
+
+static void scr_free(struct episode *ep) {
+  for (int k = 0; k < ep->n_scr; k++) {
+    ep_slot_free(ep->scr[k].slot);
+    free(ep->scr[k].reason);
+    free(ep->scr[k].detail);
+  }
+  free(ep->scr);
+  ep->scr = NULL;
+  ep->n_scr = ep->scr_left = ep->screening = ep->scr_issuing = ep->n_order = 0;
+  ep->cand_index = 0;
+  ep->picked = -1;
+}
+
+static int seen_has(const struct episode *ep, uint64_t h) {
+  for (size_t i = 0; i < ep->n_seen; i++)
+    if (ep->seen[i] == h) return 1;
+  return 0;
+}
+
+/* Every candidate is screened: park when one was set aside; else the round's questions join
+ * the source's (a repeat of an earlier candidate of the round, in index order, fails as
+ * check:duplicate, as it would have in rounds of one), the survivors are put in order
+ * (screen_order) and the method goes on. */
+static void screen_end(struct episode *ep) {
+  ep->screening = 0;
+  int aside = 0;
+  for (int k = 0; k < ep->n_scr; k++) aside |= ep->scr[k].aside;
+  if (aside) {
+    ep->state = EP_PARKED;
+    return;
+  }
+  struct screen_cand sc[SCREEN_MAX_PARALLEL];
+  for (int k = 0; k < ep->n_scr; k++) {
+    struct scr_cand *c = &ep->scr[k];
+    const struct ep_slot *sl = c->slot;
+    if (sl->have_cand) {
+      uint64_t h = sl->cand.question_hash;
+      if (ep->rc->checks.dedup && (!c->reason || c->at_quality) && seen_has(ep, h)) {
+        xset_str(&c->reason, "check:duplicate");
+        xset_str(&c->detail,
+                 "the question repeats an earlier candidate of this round; ask a "
+                 "new question");
+      }
+      seen_add(ep, h);
+    }
+    sc[k].survived = !c->reason;
+    sc[k].qv_issues = sl->have_qv ? sl->qv.n_issues : 0;
+    sc[k].repaired = sl->repaired;
+    c->rank = -1;
+  }
+  ep->n_order = screen_order(sc, ep->n_scr, ep->order);
+  for (int i = 0; i < ep->n_order; i++) ep->scr[ep->order[i]].rank = i;
+  ep->picked = -1;
+  ep->state = EP_SCREEN;
+  ep->method->next(ep, EP_SCREEN);
+}
+
+/* The current candidate's screening is over (aside: a call was set aside). */
+static void scr_finish(struct episode *ep, int aside, int at_quality) {
+  struct scr_cand *c = &ep->scr[ep->cand_index];
+  c->done = 1;
+  c->aside = aside;
+  if (!aside && ep->fail_reason) {
+    c->reason = xstrdup(ep->fail_reason);
+    c->detail = xstrdup(ep->fail_detail ? ep->fail_detail : "");
+    c->at_quality = at_quality;
+  }
+  c->slot = ep_slot_take(ep);
+  if (--ep->scr_left == 0 && !ep->scr_issuing) screen_end(ep);
+}
+
+/* A screening step is done: a candidate that parsed and passed its checks goes to the
+ * quality verifier; otherwise its screening is over. */
+static void screen_step(struct episode *ep, enum ep_state done) {
+  if (done == EP_CHALLENGE && !ep->fail_reason) ep_quality(ep);
+  else scr_finish(ep, 0, done == EP_QUALITY);
+}
+
+void ep_screen(struct episode *ep, int n) {
+  if (n < 1) n = 1;
+  if (n > SCREEN_MAX_PARALLEL) n = SCREEN_MAX_PARALLEL;
+  scr_free(ep);
+  ep->scr = xcalloc((size_t)n, sizeof *ep->scr);
+  ep->n_scr = ep->scr_left = n;
+  ep->screening = ep->scr_issuing = 1;
+  ep->scr_gen++;
+  for (int k = 0; k < n; k++) {
+    ep->cand_index = k;
+    ep->variant = k; /* candidate 0 draws the seeds a round of one would */
+    ep_challenge(ep);
+    if (!ep->scr[k].done) ep->scr[k].slot = ep_slot_take(ep);
+  }
+  ep->scr_issuing = 0;
+  if (ep->scr_left == 0) screen_end(ep);
+}
+
+int ep_screen_count(const struct episode *ep) { return ep->n_scr; }
+
+int ep_screen_next(const struct episode *ep) {
+  if (!ep->scr) return -1;
+  if (ep->picked < 0) return ep->n_order ? ep->order[0] : -1;
+  int rank = ep->scr[ep->picked].rank; /* -1: the pick was not a survivor */
+  return rank >= 0 && rank + 1 < ep->n_order ? ep->order[rank + 1] : -1;
+}
+
+void ep_screen_pick(struct episode *ep, int k) {
+  if (!ep->scr || k < 0 || k >= ep->n_scr || !ep->scr[k].slot) abort(); /* a method bug */
+  ep_slot_put(ep, ep->scr[k].slot);
+  ep->scr[k].slot = NULL;
+  ep->cand_index = k;
+  ep->variant = k; /* its solver and judge calls draw candidate k's seeds */
+  ep->picked = k;
+  set_failure(ep, ep->scr[k].reason, ep->scr[k].detail);
+}
+
+/* Write the current candidate's record (not the round's last), with a history entry when
+ * hist. 0, or the store's error. */
+static int record_current(struct episode *ep, const char *why, const char *what, int hist) {
+  json_t *rec = candidate_record(ep, why, what);
+  if (ep->method->annotate) ep->method->annotate(ep, why, what, rec, NULL);
+  if (hist) history_add(ep, why, what);
+  struct ep_round_end e = {.source_id = ep->doc->id,
+                           .round = ep->round,
+                           .reason = why,
+                           .cand_record = rec,
+                           .accepted = ep->accepted,
+                           .index = ep->cand_index};
+  int rc = ep->env.record(ep->env.data, &e);
+  json_decref(rec);
+  ep->scr[ep->cand_index].recorded = 1;
+  return rc;
+}
+
+int ep_screen_reject(struct episode *ep, const char *reason, const char *detail) {
+  char *why = xstrdup(reason), *what = xstrdup(detail);
+  int rc = record_current(ep, why, what, 1);
+  free(why);
+  free(what);
+  cand_state_clear(ep);
+  if (rc) park(ep);
+  return rc ? -1 : 0;
+}
+
+/* At the round's end, the records of its candidates not yet recorded, in index order: each
+ * with its screening failure, or a survivor never evaluated with not_evaluated:*. The
+ * feedback gets the evaluated candidates (ep_screen_reject, and the last in ep_end_round);
+ * when none survived, every candidate of the round, in index order. */
+static int record_others(struct episode *ep, int keep) {
+  int cur = ep->cand_index, hist = ep->n_order == 0;
+  struct ep_slot *mine = ep_slot_take(ep);
+  int rc = 0;
+  for (int k = 0; k < ep->n_scr && !rc; k++) {
+    struct scr_cand *c = &ep->scr[k];
+    if (k == cur || c->recorded || !c->slot) continue;
+    ep_slot_put(ep, c->slot);
+    c->slot = NULL;
+    ep->cand_index = k;
+    if (c->reason) rc = record_current(ep, c->reason, c->detail, hist);
+    else if (keep)
+      rc = record_current(ep, "not_evaluated:accepted_earlier",
+                          "a candidate earlier in this round's order was accepted", hist);
+    else
+      rc = record_current(ep, "not_evaluated:round_ended",
+                          "the round ended before this candidate was evaluated", hist);
+    c->slot = ep_slot_take(ep);
+  }
+  ep_slot_put(ep, mine);
+  ep->cand_index = cur;
+  return rc;
+}
+
 /* ---- life cycle and delivery ----------------------------------------------------------- */
 
 struct episode *ep_new(const struct ep_config *cfg, const struct ep_env *env,
@@ -1477,6 +1726,7 @@ struct episode *ep_new(const struct ep_config *cfg, const struct ep_env *env,
   ep->doc = doc;
   ep->round = 1;
   ep->history = json_array();
+  ep->picked = -1;
   if (ep->method->state_size) ep->mstate = xcalloc(1, ep->method->state_size);
   return ep;
 }
@@ -1489,9 +1739,20 @@ enum ep_state ep_start(struct episode *ep) {
 enum ep_state ep_deliver(struct episode *ep, int tag, const struct ep_reply *out) {
   if (ep->inflight <= 0 || ep_ended(ep->state)) abort(); /* a delivery nobody asked for */
   ep->inflight--;
-  int kind = TAG_KIND(tag), ph = TAG_PHASE(tag), i = TAG_SAMPLE(tag);
+  int kind = TAG_KIND(tag), ph = TAG_PHASE(tag), i = TAG_SAMPLE(tag), k = TAG_CAND(tag);
   int solver_call = kind == CALL_SOLVER || kind == CALL_JUDGE || kind == CALL_BATCH;
   if (solver_call && (ph >= N_PH || i >= ep->n_samples[ph])) abort();
+  /* a screening call: its candidate becomes the current one while its outcome is read */
+  int screened = ep->screening && (kind == CALL_CHALLENGER || kind == CALL_QUALITY);
+  unsigned gen = ep->scr_gen;
+  if (screened) {
+    if (k >= ep->n_scr || ep->scr[k].done || !ep->scr[k].slot) abort();
+    ep_slot_put(ep, ep->scr[k].slot);
+    ep->scr[k].slot = NULL;
+    ep->cand_index = k;
+    ep->variant = k;
+    set_failure(ep, NULL, NULL); /* another candidate's step may have failed meanwhile */
+  }
   if (out->set_aside) {
     if (kind == CALL_BATCH) batch_aside_all(ep, ph);
     else if (kind == CALL_SOLVER && batching(ep, ph)) {
@@ -1514,6 +1775,9 @@ enum ep_state ep_deliver(struct episode *ep, int tag, const struct ep_reply *out
     default: abort();
     }
   }
+  /* its next call is out (or it finished, and the screening may have ended) */
+  if (screened && ep->screening && ep->scr_gen == gen && !ep->scr[k].done)
+    ep->scr[k].slot = ep_slot_take(ep);
   if (ep_ended(ep->state) && ep->inflight) abort(); /* ended with calls outstanding */
   return ep->state;
 }
@@ -1529,9 +1793,9 @@ void ep_free(struct episode *ep) {
   free(ep);
 }
 
-static const char *const k_state_names[] = {"idle",     "orchestrate", "challenge", "repair",
-                                            "quality",  "weak",        "strong",    "filter",
-                                            "finished", "parked",      "extract",   "loop_judge"};
+static const char *const k_state_names[] = {
+    "idle",   "orchestrate", "challenge", "repair",  "quality",    "weak",  "strong",
+    "filter", "finished",    "parked",    "extract", "loop_judge", "screen"};
 
 const char *ep_state_name(enum ep_state s) {
   return (unsigned)s < sizeof k_state_names / sizeof *k_state_names ? k_state_names[s] : "?";

@@ -14,6 +14,8 @@
  *   EP_IDLE -> ORCHESTRATE -> CHALLENGE (-> REPAIR) -> QUALITY -> WEAK -> STRONG (-> FILTER)
  *      ^                                                                        |
  *      +---------------------- next round (record written) <-------------------+
+ *   (with several challengers per round, CHALLENGE and QUALITY run for each candidate at
+ *   once as one SCREEN step, and the survivors go through WEAK -> STRONG one at a time)
  *   and, from any step, FINISHED (the last round is recorded) or PARKED (set aside
  *   unfinished: the run is stopping, a call failed for infrastructure reasons, or the
  *   store refused a record; a later run resumes the source).
@@ -55,7 +57,8 @@ enum ep_state {
   EP_FINISHED,    /* the last round is recorded */
   EP_PARKED,      /* set aside unfinished */
   EP_EXTRACT,     /* the extractor reads the source (first stage of a two-stage challenger) */
-  EP_LOOP_JUDGE   /* the loop judge's accept/improve verdict on an evaluated candidate */
+  EP_LOOP_JUDGE,  /* the loop judge's accept/improve verdict on an evaluated candidate */
+  EP_SCREEN       /* several challengers at once, each candidate checked and quality-verified */
 };
 /* "idle", "orchestrate", ... for logs and tests. */
 const char *ep_state_name(enum ep_state s);
@@ -101,6 +104,8 @@ struct ep_round_end {
   const json_t *example;     /* the kept example, else NULL */
   int finished;              /* 1: the episode ends with this round */
   int accepted;              /* examples kept for this source so far (this one included) */
+  int index;                 /* the candidate's index within its round (several challengers per
+                                round; 0 otherwise) */
 };
 
 /* The environment: the episode's only way out. `data` is passed back to every hook. */

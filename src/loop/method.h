@@ -24,7 +24,7 @@
  * the table in method.c.
  *
  * Rules a method follows:
- *   - next() either starts exactly one step (ep_orchestrate, ep_challenge,
+ *   - next() either starts exactly one step (ep_orchestrate, ep_challenge, ep_screen,
  *     ep_quality, ep_solve) or ends the round (ep_end_round), then returns;
  *   - a step's outcome is read in next() (ep_failure, ep_cand, ep_qv, ep_stats,
  *     ep_samples), before anything else is started;
@@ -145,6 +145,31 @@ void ep_solve(struct episode *ep, enum ep_state phase, int n);
  * put the example in the dataset. Records the round; then the next round begins, or
  * the episode finishes (examples or rounds spent) or parks (the run is stopping). */
 void ep_end_round(struct episode *ep, const char *reason, const char *detail, int keep);
+
+/* ---- several challengers per round (roles.challenger.parallel; docs/loop.md) ------------
+ * ep_screen(ep, n) replaces ep_challenge + ep_quality for a round of n candidates: candidate k
+ * (0-based) is asked with the seeds of candidate k and the angle line "k+1 of n" at the end of
+ * its prompt (fb_angle_line), parsed (with its repair turn), checked and put to the quality
+ * verifier, all n at once; questions repeated within the round fail as check:duplicate in
+ * index order. Ends in next(ep, EP_SCREEN) with no candidate current; the survivors are in
+ * the order of screen_order (eval/screen.h). The method then picks a candidate, which
+ * becomes the current one for ep_solve, ep_loop_judge and ep_end_round; an evaluated
+ * candidate that is rejected while others remain is recorded with ep_screen_reject. At the
+ * round's end (ep_end_round) the candidates not recorded yet get their records, in index
+ * order, with their own reasons (a survivor never evaluated: not_evaluated:accepted_earlier,
+ * or not_evaluated:round_ended). */
+void ep_screen(struct episode *ep, int n);
+/* The round's candidates (0 in a round without ep_screen). */
+int ep_screen_count(const struct episode *ep);
+/* The survivor to evaluate next (the first one before any pick), or -1 when none is left. */
+int ep_screen_next(const struct episode *ep);
+/* Make candidate k (0..count-1, not picked before) the current one; ep_failure() is then its
+ * screening failure ({NULL, ""} for a survivor). */
+void ep_screen_pick(struct episode *ep, int k);
+/* Record the current, evaluated candidate as rejected (reason, detail) with its own entry in
+ * the next rounds' feedback, and leave no candidate current. 0, or -1: the store refused the
+ * record and the episode parked (the method returns). */
+int ep_screen_reject(struct episode *ep, const char *reason, const char *detail);
 
 /* ---- what a step left (borrowed, valid until the next step starts) ------------- */
 

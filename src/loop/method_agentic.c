@@ -7,18 +7,45 @@
  * runs first and, with short_circuit, a failing weak gate ends the round before the
  * strong solver is paid for (as the paper does); then the recipe's acceptance bounds
  * decide. An accepted candidate is the example; a rejected one feeds the next round.
+ *
+ * With roles.challenger.parallel = n > 1 a round asks n challengers at once (ep_screen): each
+ * candidate is checked and quality-verified before any solver runs, and the survivors are
+ * evaluated one at a time in the order of eval/screen.h until one is accepted; a rejected
+ * survivor is recorded and the next one is evaluated; the round ends with the accepted one,
+ * or with the last survivor's rejection, or (none survived) with the last candidate's own
+ * screening failure.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "loop/method.h"
 
-/* End the round with the step's failure when there is one; 1 if it did. */
+/* The current candidate is rejected: the round's next survivor is evaluated (several
+ * challengers per round), else the round ends. */
+static void reject(struct episode *ep, const char *reason, const char *detail) {
+  int k = ep_screen_next(ep);
+  if (k < 0) {
+    ep_end_round(ep, reason, detail, 0);
+    return;
+  }
+  if (ep_screen_reject(ep, reason, detail)) return; /* parked */
+  ep_screen_pick(ep, k);
+  ep_solve(ep, EP_WEAK, 0);
+}
+
+/* Reject the current candidate with the step's failure when there is one; 1 if it did. */
 static int ended_on_failure(struct episode *ep) {
   struct ep_failure f = ep_failure(ep);
   if (!f.reason) return 0;
-  ep_end_round(ep, f.reason, f.detail, 0);
+  reject(ep, f.reason, f.detail);
   return 1;
+}
+
+/* The round's candidate(s): one challenger, or n at once, screened. */
+static void challenge(struct episode *ep) {
+  int n = ep_recipe(ep)->roles[RECIPE_ROLE_CHALLENGER].parallel;
+  if (n > 1) ep_screen(ep, n);
+  else ep_challenge(ep);
 }
 
 /* The acceptance bounds decide the round. */
@@ -27,10 +54,10 @@ static void gate(struct episode *ep) {
   const char *reason = accept_evaluate(&ep_recipe(ep)->accept, ep_stats(ep), failed, sizeof failed);
   if (reason && !strcmp(reason, "loop_judge:improve")) {
     snprintf(detail, sizeof detail, "the loop judge asked to improve: %s", ep_loop_reason(ep));
-    ep_end_round(ep, reason, detail, 0);
+    reject(ep, reason, detail);
   } else if (reason) {
     snprintf(detail, sizeof detail, "bound failed: %s", failed);
-    ep_end_round(ep, reason, detail, 0);
+    reject(ep, reason, detail);
   } else {
     ep_end_round(ep, NULL, NULL, 1);
   }
@@ -44,7 +71,7 @@ static void agentic_next(struct episode *ep, enum ep_state done) {
   case EP_IDLE: /* round 1 has no history for the orchestrator to analyse */
     if (rc->roles[RECIPE_ROLE_EXTRACTOR].present && !ep_extracted(ep)) ep_extract(ep);
     else if (ep_round(ep) > 1 && rc->roles[RECIPE_ROLE_ORCHESTRATOR].present) ep_orchestrate(ep);
-    else ep_challenge(ep);
+    else challenge(ep);
     return;
   case EP_EXTRACT: { /* an unsuitable document ends the source: nothing else is spent */
     struct ep_failure f = ep_failure(ep);
@@ -53,8 +80,14 @@ static void agentic_next(struct episode *ep, enum ep_state done) {
     return;
   }
   case EP_ORCHESTRATE: /* a failed orchestrator call is recorded; the round goes on */
-    ep_challenge(ep);
+    challenge(ep);
     return;
+  case EP_SCREEN: { /* the first survivor, else the last candidate's own failure ends it */
+    int k = ep_screen_next(ep);
+    ep_screen_pick(ep, k >= 0 ? k : ep_screen_count(ep) - 1);
+    if (!ended_on_failure(ep)) ep_solve(ep, EP_WEAK, 0);
+    return;
+  }
   case EP_CHALLENGE:
     if (!ended_on_failure(ep)) ep_quality(ep);
     return;
@@ -67,7 +100,7 @@ static void agentic_next(struct episode *ep, enum ep_state done) {
         !accept_check_group(acc, ACC_WEAK, ep_stats(ep), failed, sizeof failed)) {
       const char *reason = accept_evaluate(acc, ep_stats(ep), failed, sizeof failed);
       snprintf(detail, sizeof detail, "weak gate failed: %s", failed);
-      ep_end_round(ep, reason ? reason : "too_easy", detail, 0);
+      reject(ep, reason ? reason : "too_easy", detail);
       return;
     }
     ep_solve(ep, EP_STRONG, 0);

@@ -599,7 +599,7 @@ static int env_record(void *data, const struct ep_round_end *e) {
     fin.state = e->accepted > 0 ? STORE_SRC_DONE : STORE_SRC_EXHAUSTED;
     fin.rounds_used = e->round;
     fin.round = e->round;
-    fin.index = 0;
+    fin.index = e->index;
     fin.verdict = verdict;
     fin.reason = e->reason;
     fin.cand_record = e->cand_record;
@@ -607,7 +607,7 @@ static int env_record(void *data, const struct ep_round_end *e) {
     fin.example = e->example;
     rc = store_episode_finish(r->st, r->run_id, &fin);
   } else {
-    rc = store_candidate_put(r->st, r->run_id, e->source_id, e->round, 0, verdict, e->reason,
+    rc = store_candidate_put(r->st, r->run_id, e->source_id, e->round, e->index, verdict, e->reason,
                              e->cand_record);
     if (!rc && e->example)
       rc = store_example_put(r->st, r->run_id, e->source_id, e->example_id, e->example);

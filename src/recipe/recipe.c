@@ -610,6 +610,9 @@ static const char *const k_price[] = {"input_per_mtok", "output_per_mtok", NULL}
 static const char *const k_role[] = {"endpoint",      "model",       "prompt",
                                      "system_prompt", "temperature", "top_p",
                                      "max_tokens",    "extra",       NULL};
+static const char *const k_challenger[] = {"endpoint",    "model", "prompt",     "system_prompt",
+                                           "temperature", "top_p", "max_tokens", "extra",
+                                           "parallel",    NULL};
 static const char *const k_solver[] = {"endpoint",    "model", "prompt",     "system_prompt",
                                        "temperature", "top_p", "max_tokens", "extra",
                                        "samples",     NULL};
@@ -978,7 +981,11 @@ static void parse_role(struct ld *L, enum recipe_role_id id, yaml_node_t *n) {
   ro->line = NLINE(n);
   ro->col = NCOL(n);
   L->role_nodes[id] = n;
-  if (check_map(L, n, path, solver ? k_solver : k_role)) return;
+  if (check_map(L, n, path,
+                solver                         ? k_solver
+                : id == RECIPE_ROLE_CHALLENGER ? k_challenger
+                                               : k_role))
+    return;
   ro->present = 1;
   yaml_node_t *v;
   if ((v = map_get(L, n, "endpoint"))) {
@@ -1017,6 +1024,8 @@ static void parse_role(struct ld *L, enum recipe_role_id id, yaml_node_t *n) {
     if (!get_intv(L, v, FP("samples"), 1, ACCEPT_MAX_SAMPLES, &ro->samples))
       L->explicit_samples[id] = 1;
   }
+  if (id == RECIPE_ROLE_CHALLENGER && (v = map_get(L, n, "parallel")))
+    get_intv(L, v, FP("parallel"), 1, SCREEN_MAX_PARALLEL, &ro->parallel);
 #undef FP
 }
 
@@ -1026,6 +1035,7 @@ static void role_defaults(struct recipe *r) {
     ro->endpoint_index = -1;
     ro->top_p = LLM_UNSET;
     ro->samples = 1;
+    ro->parallel = 1;
     /* max_tokens: room for a reasoning model's thinking plus the reply, and a bound on
      * a reply that runs away (docs/servers.md); 0 in the recipe = not sent */
     switch (i) {
@@ -1940,6 +1950,8 @@ json_t *recipe_to_json(const struct recipe *r) {
         ro->top_p == LLM_UNSET ? json_null() : json_real(ro->top_p), "max_tokens",
         ro->max_tokens > 0 ? json_integer(ro->max_tokens) : json_null(), "extra",
         ro->extra ? ro->extra : json_null(), "samples", ro->samples);
+    if (rj && ro->parallel > 1) /* only when set: the default leaves identities as they were */
+      json_object_set_new(rj, "parallel", json_integer(ro->parallel));
     if (rj) json_object_set_new(roles, role_names[i], rj);
   }
   json_object_set_new(root, "roles", roles);
@@ -2018,8 +2030,8 @@ json_t *recipe_identity_of(const json_t *full) {
   static const char *const k_src[] = {"format",    "id_field", "title_field",  "text_field",
                                       "max_chars", "shuffle",  "shuffle_seed", NULL};
   static const char *const k_ep[] = {"headers", "extra_body", "json_schema", NULL};
-  static const char *const id_role[] = {"endpoint",   "model", "temperature", "top_p",
-                                        "max_tokens", "extra", "samples",     NULL};
+  static const char *const id_role[] = {"endpoint", "model",   "temperature", "top_p", "max_tokens",
+                                        "extra",    "samples", "parallel",    NULL};
   if (!json_is_object(full)) return NULL;
   json_t *id = pick(full, id_top);
   json_object_set_new(id, "sources", pick(json_object_get(full, "sources"), k_src));

@@ -33,6 +33,7 @@
 #include "eval/candidate.h"
 #include "eval/override.h"
 #include "eval/score.h"
+#include "eval/screen.h"
 #include "llm/llm.h"
 #include "prompt/template.h"
 #include "source/source.h"
@@ -114,6 +115,8 @@ struct recipe_role {
   int max_tokens;                     /* 0 when not set */
   json_t *extra;                      /* object merged into the request body, or NULL */
   int samples;   /* weak/strong: default 3 (4 with preset math-exact); others 1 */
+  int parallel;  /* challenger: challengers asked at once per round, 1..SCREEN_MAX_PARALLEL
+                    (docs/loop.md, "Several challengers per round"); default 1; others 1 */
   int line, col; /* position of the role's mapping (0 when defaulted) */
 };
 

@@ -540,6 +540,12 @@ static int had_role(const struct card_data *d, const char *role) {
   return json_is_object(json_object_get(json_object_get(d->recipe, "roles"), role));
 }
 
+/* Challengers asked at once per round (roles.challenger.parallel; 1 when not recorded). */
+static int parallel_of(const struct card_data *d) {
+  const json_t *ch = json_object_get(json_object_get(d->recipe, "roles"), "challenger");
+  return (int)jx_int(ch, "parallel", 1);
+}
+
 /* How a round went, naming only the roles the run had. */
 static void summary_roles(struct cw *w, const struct card_data *d) {
   int orch = had_role(d, "orchestrator"), qv = had_role(d, "quality");
@@ -561,6 +567,13 @@ static void summary_roles(struct cw *w, const struct card_data *d) {
        "verifiable answer). ");
   outs(w, qv ? "Programmatic checks and a quality-verifier model screened it; "
              : "Programmatic checks screened it (the run had no quality verifier); ");
+  if (parallel_of(d) > 1)
+    out(w,
+        "in each round %d challengers proposed a candidate at once, each from its own angle, "
+        "every candidate was screened, and the survivors went on one at a time (fewer "
+        "quality-verifier issues first, then a first reply before a repaired one, then the "
+        "challenger's position) until one was accepted; ",
+        parallel_of(d));
   outs(w,
        "a weak and a strong solver model answered it several times without seeing the rubric "
        "or reference; ");
@@ -1333,6 +1346,10 @@ static void program_texts(struct cw *w, const struct card_data *d) {
        "judgement",
        "judge"},
       {"judge_repair_verifiable", "The verifier's repair note, verifiable tasks", "judge"},
+      {"challenger_angle",
+       "Several challengers per round (`roles.challenger.parallel`): the line appended to "
+       "challenger k's prompt",
+       "challenger"},
   };
   outs(w, "### Text the program writes into prompts\n\n");
   json_t *texts = json_incref(json_object_get(d->meta, "program_texts"));
@@ -1355,6 +1372,8 @@ static void program_texts(struct cw *w, const struct card_data *d) {
       continue;
     if (d->baseline && strcmp(k[i].key, "challenger_repair") && strcmp(k[i].role, "judge"))
       continue; /* a baseline plays one round: no feedback, no history */
+    if (!strcmp(k[i].key, "challenger_angle") && (parallel_of(d) < 2 || d->baseline || is_agent(d)))
+      continue; /* only a run with several challengers per round wrote it */
     const json_t *t = json_object_get(texts, k[i].key);
     if (!jx_str(t, "text")) continue;
     out(w, "- %s; `%s`, sha256 ", k[i].what, k[i].key);

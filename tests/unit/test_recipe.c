@@ -361,7 +361,7 @@ Test(recipe, error_unknown_key) {
       "  strong: {endpoint: sim, model: s}\n  judge: {endpoint: sim, model: j}\n";
   expect_error(t3,
                "4:41: unknown key 'samples' in roles.challenger; expected one of: endpoint, "
-               "model, prompt, system_prompt, temperature, top_p, max_tokens, extra");
+               "model, prompt, system_prompt, temperature, top_p, max_tokens, extra, parallel");
 }
 
 Test(recipe, error_type) {
