@@ -669,6 +669,12 @@ static void print_stat(FILE *f, const char *label, const json_t *stats, const ch
 static void print_round(FILE *f, const json_t *rnd) {
   const json_t *cands = json_object_get(rnd, "candidates");
   const json_t *last = json_array_get(cands, json_array_size(cands) - 1);
+  size_t ci;
+  json_t *cj;
+  json_array_foreach(cands, ci, cj) { /* several per round: the round's verdict is the kept one */
+    const char *v = jx_str(cj, "verdict");
+    if (v && !strcmp(v, "accepted")) last = cj;
+  }
   fprintf(f, "\n== round %lld", jx_int(rnd, "round", 0));
   if (last) {
     const char *reason = jx_str(last, "reason");

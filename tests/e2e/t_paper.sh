@@ -5,7 +5,7 @@
 # reasoning_skills), the legal twin's two-stage challenger (the unsuitable exit), loop judge,
 # 5 + 3 samples and programmatic overrides (candidates sent back with the matching text,
 # shown to the next round's writer), the maths twin's
-# exact-count gate over 4 + 4 samples judged by the LLM verifier.
+# exact-count gate over 4 + 4 samples judged by the LLM verifier, with 3 challengers per round.
 source "$(dirname "$0")/lib.sh"
 T=$E2E_TMP
 printf '{"id": "p1", "title": "A paper", "text": "Some text about a result."}\n' >"$T/corpus.jsonl"
@@ -20,6 +20,7 @@ check "cs-paper: the signed rubric and its prompts" bash -c \
    grep -q 'challenger-rubric-signed.md' '$T/v-cs.out' && grep -q 'judge-rubric-signed.md' '$T/v-cs.out'"
 check "legal-paper: the overrides" grep -q 'overrides   max question 1000 chars, 4 refused patterns' "$T/v-legal.out"
 check "math-paper: the exact-count gate" grep -q 'weak_correct <= 1' "$T/v-math.out"
+check "math-paper: 3 challengers per round" grep -q 'challenger .*parallel 3' "$T/v-math.out"
 
 "$AUTODATA" sim-sources --count 15 --seed 3 --out "$T/src.jsonl" 2>/dev/null
 export AUTODATA_SIM_SOURCES=$T/src.jsonl
@@ -102,6 +103,16 @@ for line in open('$T/math/dataset.jsonl'):
     e = json.loads(line)
     w, s = e['weak_scores'], e['strong_scores']
     assert len(w) == 4 and len(s) == 4 and sum(w) <= 1 and sum(s) >= 3, (e['id'], w, s)
+"
+check "math twin: 3 candidates per round, screened, the survivors evaluated in order" python3 -c "
+import json, collections
+rows = [json.loads(l) for l in open('$T/math/candidates.jsonl')]
+by = collections.defaultdict(list)
+for r in rows: by[(r['source_id'], r['round'])].append(r)
+assert by and all(sorted(r['index'] for r in rs) == [0, 1, 2] for rs in by.values())
+ev = [r for r in rows if r['record']['stats'] is not None]
+assert all(r['record']['screen']['order'] is not None for r in ev)
+assert any(r['index'] > 0 for r in ev)
 "
 check "math twin: the LLM verifier judged the answers" bash -c \
   "'$AUTODATA' status --store '$T/math/store.db' --json | python3 -c \"import json,sys; r=json.load(sys.stdin)['calls']['by_role']; sys.exit(0 if r['judge_weak']['ok']>0 else 1)\""
