@@ -1298,3 +1298,76 @@ Test(episode, batched_judging_invalid_reply_is_repaired_then_an_error) {
   cr_assert_not_null(strstr(jx_str(w.f.recs[0].cand, "detail"), "invalid batched judgement"));
   world_release(&w);
 }
+
+/* ---- several challengers per round (roles.challenger.parallel) -------------------------- */
+
+static const char *rec_reason(const struct world *w, int i) {
+  return w->f.recs[i].reason ? w->f.recs[i].reason : "accepted";
+}
+static int rec_index(const struct world *w, int i) {
+  return (int)jx_int(w->f.recs[i].cand, "index", -1);
+}
+
+Test(episode, parallel_screens_every_candidate_then_evaluates_in_order) {
+  struct world w;
+  world_init(&w, NULL, "rubric", RUBRIC_BOUNDS, &method_agentic);
+  w.rc->roles[RECIPE_ROLE_CHALLENGER].parallel = 3;
+  set_scores(w.f.strong_met, 2, 2, 2); /* the first survivor is accepted */
+  cr_assert_eq(drive(&w), EP_FINISHED);
+  /* the three challengers go out together, each screened before any solver runs */
+  cr_assert_str_eq(w.f.log,
+                   "challenger challenger challenger quality quality quality weak weak weak "
+                   "judge_weak judge_weak judge_weak strong strong strong judge_strong "
+                   "judge_strong judge_strong");
+  for (int k = 0; k < 3; k++) {
+    char want[128];
+    snprintf(want, sizeof want, "you are challenger %d of 3. Take angle %d of 3", k + 1, k + 1);
+    cr_assert_not_null(strstr(user_content(body_of(&w, "challenger", k)), want));
+  }
+  /* their seeds differ (candidate k draws sample + k*64) */
+  cr_assert_neq(jx_int(body_of(&w, "challenger", 0), "seed", 0),
+                jx_int(body_of(&w, "challenger", 1), "seed", 0));
+  /* every candidate has its record: the survivors not evaluated first, then the kept one */
+  cr_assert_eq(w.f.n_recs, 3);
+  cr_assert_eq(rec_index(&w, 0), 1);
+  cr_assert_str_eq(rec_reason(&w, 0), "not_evaluated:accepted_earlier");
+  cr_assert_eq(rec_index(&w, 1), 2);
+  cr_assert_eq(rec_index(&w, 2), 0);
+  cr_assert_null(reason_of(&w, 2));
+  cr_assert(w.f.recs[2].finished && !w.f.recs[0].finished);
+  cr_assert_eq(jx_int(json_object_get(w.f.recs[1].cand, "screen"), "order", -1), 2);
+  cr_assert_eq(jx_int(json_object_get(w.f.recs[1].cand, "screen"), "of", -1), 3);
+  world_release(&w);
+}
+
+Test(episode, parallel_duplicates_rejections_and_a_round_without_survivors) {
+  struct world w;
+  world_init(&w, "budgets: {rounds_per_source: 2}\n", "rubric", RUBRIC_BOUNDS, &method_agentic);
+  w.rc->roles[RECIPE_ROLE_CHALLENGER].parallel = 3;
+  w.f.chal_dup = 1;                     /* every challenger asks the same question */
+  set_scores(w.f.weak_met, 2, 2, 2);    /* too easy */
+  cr_assert_eq(drive(&w), EP_FINISHED); /* exhausted */
+  cr_assert_eq(w.f.n_recs, 6);
+  /* round 1: candidates 1 and 2 repeat candidate 0 (index order, whatever came first) */
+  cr_assert_str_eq(rec_reason(&w, 0), "check:duplicate");
+  cr_assert_eq(rec_index(&w, 0), 1);
+  cr_assert_str_eq(rec_reason(&w, 1), "check:duplicate");
+  cr_assert_str_eq(rec_reason(&w, 2), "too_easy");
+  cr_assert_eq(rec_index(&w, 2), 0);
+  cr_assert(json_is_null(json_object_get(json_object_get(w.f.recs[0].cand, "screen"), "order")));
+  /* round 2: all three repeat round 1's question: no survivor, no solver; the last candidate's
+   * own failure ends the round */
+  for (int i = 3; i < 6; i++) {
+    cr_assert_str_eq(rec_reason(&w, i), "check:duplicate");
+    cr_assert_eq(w.f.recs[i].round, 2);
+  }
+  cr_assert_eq(rec_index(&w, 5), 2);
+  cr_assert(w.f.recs[5].finished);
+  cr_assert_eq(count(&w, "weak"), 3); /* round 1's one survivor only */
+  cr_assert_eq(count(&w, "quality"), 3);
+  /* round 2's feedback covers round 1's evaluated candidate only */
+  const char *fb = user_content(body_of(&w, "challenger", 3));
+  cr_assert_not_null(strstr(fb, "TOO EASY"));
+  cr_assert_null(strstr(fb, "FAILED QUALITY CHECK"));
+  world_release(&w);
+}

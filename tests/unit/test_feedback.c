@@ -162,6 +162,42 @@ Test(feedback, history_block) {
   buf_release(&b);
 }
 
+/* Several candidates of one round (roles.challenger.parallel): each is an item; the history
+ * counts rounds and items apart. */
+Test(feedback, history_parallel_round) {
+  const struct fb_round r[] = {
+      {1, "recall", "First?", "too_easy", 0.8, 0, 0, 0, NULL, NULL, NULL},
+      {1, "recall", "Second?", "no_gap", 0.4, 0.5, 0.1, 1, NULL, NULL, NULL},
+      {2, "design", "Third?", "too_easy", 0.9, 0, 0, 0, NULL, NULL, NULL},
+  };
+  struct buf b = BUF_INIT;
+  cr_assert_eq(fb_history(&b, r, 3), 0);
+  cr_assert(strstr(buf_str(&b),
+                   "\n\nRounds so far: 2, with 3 candidates (too easy: 2, failed on "
+                   "strong: 1, failed quality check: 0, other: 0)."),
+            "%s", buf_str(&b));
+  cr_assert(strstr(buf_str(&b), "   round 1, verdict no_gap"));
+  buf_reset(&b);
+  cr_assert_eq(fb_compose(&b, r, 3, NULL), 0);
+  cr_assert(strstr(buf_str(&b), "1. [recall] \"First?\"") &&
+                strstr(buf_str(&b), "3. [recall] \"Second?\""),
+            "%s", buf_str(&b));
+  buf_release(&b);
+}
+
+Test(feedback, angle_line) {
+  char t[1024];
+  fb_angle_line(t, sizeof t, 2, 3);
+  const char *head = "\n\nThis round 3 challengers write a candidate";
+  cr_assert(!strncmp(t, head, strlen(head)), "%s", t);
+  cr_assert(strstr(t, "you are challenger 2 of 3. Take angle 2 of 3:"), "%s", t);
+  json_t *texts = fb_program_texts();
+  const char *spec = json_string_value(
+      json_object_get(json_object_get(texts, "challenger_angle"), "text"));
+  cr_assert(spec && strstr(spec, "you are challenger <k> of <n>"));
+  json_decref(texts);
+}
+
 Test(feedback, buffer_cap_reported) {
   struct buf b;
   buf_init(&b, 64);
