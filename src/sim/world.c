@@ -71,10 +71,6 @@
 #define QV_COMPOUND_MISS 0.20 /* a compound criterion goes unnoticed */
 #define QV_FALSE_ALARM 0.01   /* a clean candidate is flagged "question_quality" */
 
-/* Solvers: a sample's form, a per-sample shift of the solver's skill (sd): at temperature 1 one
- * sample finds a good path and recalls more, another does not. */
-#define SOLVER_FORM 0.10
-
 /* The orchestrator phrases its target relative to the last question's facts, with steps of at
  * most this size. */
 #define STEP_MAX 0.30
@@ -144,7 +140,7 @@ static const struct param_def param_table[] = {
     {W_CHALLENGER, "generic", WP(generic), P_GENERIC, 0, 1},
     {W_ORCHESTRATOR, "prior", WP(prior), 0.20, 0, 1},
     {W_ORCHESTRATOR, "est", WP(est), 0.08, 0, 1},
-    {W_ORCHESTRATOR, "conf", WP(conf), 3.0, 0, 100},
+    {W_ORCHESTRATOR, "conf", WP(conf), 1.0, 0, 100},
     {W_JUDGE, "err", WP(err), 0.03, 0, 0.5},
     {W_JUDGE, "lenient", WP(lenient), 0.25, 0, 1},
     {W_EXTRACTOR, "unsuitable", WP(unsuitable), 0.0, 0, 1},
@@ -300,6 +296,7 @@ int sim_world_params(const char *model, json_t **params, char *err, size_t errle
     json_object_set_new(o, "hedge", json_real(SOLVER_HEDGE));
     json_object_set_new(o, "recall_slope", json_real(SIM_RECALL_SLOPE));
     json_object_set_new(o, "slip", json_real(SIM_RECALL_SLIP));
+    json_object_set_new(o, "form", json_real(SIM_SOLVER_FORM));
   }
   for (size_t k = 0; k < sizeof param_table / sizeof *param_table; k++)
     if (param_table[k].kind == (enum wmodel)kind)
@@ -892,7 +889,7 @@ static int solver(struct wreq *w, struct buf *out) {
   int verifiable = strstr(w->all.data, "ANSWER:") != NULL;
   long long sum = 0;
   /* This sample's form: its skill for every fact of the question. */
-  double skill = SOLVER_FORM > 0 ? w->skill + SOLVER_FORM * gauss(r) : w->skill;
+  double skill = w->skill + SIM_SOLVER_FORM * gauss(r);
   if (!rc) rc = buf_puts(out, SOLVER_OPEN[rng_below(r, 4)]);
   for (size_t i = 0; i < n && !rc; i++) {
     long long v;
