@@ -5,8 +5,8 @@
 #   scripts/sim-calibrate.sh [BINARY] [SOURCES]     (defaults: build/autodata, 200)
 #
 # Runs, each on SOURCES sim sources (corpus seed 1): the CS-like world (examples/sim.yaml,
-# 8 facts per source) with the agentic loop and CoT-Self-Instruct, and the legal-like world
-# (examples/sim-legal.yaml, 16 facts per source) with both; prints a markdown table of
+# 32 facts per source) with the agentic loop and CoT-Self-Instruct, and the legal-like world
+# (examples/sim-legal.yaml, 64 facts per source) with both; prints a markdown table of
 # `autodata compare`'s figures next to the paper's, and the agentic loop's rejection mix.
 # About a minute on one core.
 set -euo pipefail
@@ -20,10 +20,10 @@ run() { # run WORLD RECIPE FACTS METHOD
   AUTODATA_SIM_SOURCES=$T/src-$3.jsonl "$B" run "$2" --quiet --method "$4" --out "$T/$1-$4" \
     >"$T/$1-$4.log" 2>&1 || { cat "$T/$1-$4.log" >&2; exit 1; }
 }
-run cs examples/sim.yaml 8 cot-self-instruct
-run cs examples/sim.yaml 8 agentic
-run legal examples/sim-legal.yaml 16 cot-self-instruct
-run legal examples/sim-legal.yaml 16 agentic
+run cs examples/sim.yaml 32 cot-self-instruct
+run cs examples/sim.yaml 32 agentic
+run legal examples/sim-legal.yaml 64 cot-self-instruct
+run legal examples/sim-legal.yaml 64 agentic
 "$B" compare "$T/cs-cot-self-instruct" "$T/cs-agentic" --format json >"$T/cs.json"
 "$B" compare "$T/legal-cot-self-instruct" "$T/legal-agentic" --format json >"$T/legal.json"
 python3 - "$T" "$N" <<'PY'

@@ -17,7 +17,8 @@
 
 #define SIM_FACT_NAME_LEN 6 /* "F-" + 4 hex digits, without the NUL */
 #define SIM_RECALL_SLOPE 12.0
-#define SIM_RECALL_SLIP 0.05 /* even a fact well within a solver's skill is misstated this often */
+#define SIM_RECALL_SLIP 0.15 /* even a fact well within a solver's skill is misstated this often */
+#define SIM_SOLVER_FORM 0.10 /* sd of a sample's skill around the solver's (its form) */
 
 struct sim_fact {
   char name[SIM_FACT_NAME_LEN + 2]; /* NUL-terminated "F-xxxx" */

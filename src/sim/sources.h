@@ -18,7 +18,7 @@
 #include "util/err.h"
 
 #define SIM_SOURCE_MAX_FACTS 64
-#define SIM_SOURCE_DEFAULT_FACTS 8
+#define SIM_SOURCE_DEFAULT_FACTS 32
 
 struct sim_source {
   char id[24]; /* "sim-0001" (index 1 -> 0001) */

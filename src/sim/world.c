@@ -46,7 +46,7 @@
 #define GENERIC_MAX 0.15   /* a generic question's facts look at most this difficult */
 
 #define CALL_NOISE 0.06    /* sd of a challenger's or orchestrator's target between calls */
-#define PICK_SPREAD 0.20   /* sd of each picked fact's wanted difficulty around the target */
+#define PICK_SPREAD 0.08   /* sd of each picked fact's wanted difficulty around the target */
 #define ANCHOR_FROM 0.25   /* with the anchor topic, targets from here build on one easy fact */
 #define ANCHOR_MAX 0.10    /* the anchor's wanted difficulty ~ U[0, ANCHOR_MAX] */
 #define AVOID_PENALTY 0.10 /* facts already asked about look this much further */
@@ -69,13 +69,17 @@
 /* Quality verifier noise. */
 #define QV_LEAK_MISS 0.10     /* a leak goes unnoticed */
 #define QV_COMPOUND_MISS 0.20 /* a compound criterion goes unnoticed */
-#define QV_FALSE_ALARM 0.02   /* a clean candidate is flagged "question_quality" */
+#define QV_FALSE_ALARM 0.01   /* a clean candidate is flagged "question_quality" */
+
+/* The orchestrator phrases its target relative to the last question's facts, with steps of at
+ * most this size. */
+#define STEP_MAX 0.30
 
 #define MAX_FACTS 256
 #define MAX_NAMES 32
 #define MAX_ITEMS 128
-#define MAX_QFACTS 16
-#define MAX_PICK 12     /* facts one question asks about */
+#define MAX_QFACTS 24
+#define MAX_PICK 20     /* facts one question asks about */
 #define MAX_CRITERIA 64 /* rubric lines judged / checked; bounds the work on hostile input */
 
 /* Guidance topics the challenger recognises in its messages (case-insensitive; any phrase
@@ -115,6 +119,7 @@ struct wparams {
   double topic;      /* challenger: sd of its (fixed, per source) misjudgement of a whole source */
   double err;        /* judge: probability of a wrong verdict on a clear-cut criterion */
   double lenient;    /* judge: extra probability of passing a vague or long answer's criterion */
+  double generic;    /* challenger: probability of a generic question without the guidance topic */
   double unsuitable; /* extractor: probability of declaring a document unsuitable (world_paper.c) */
 };
 
@@ -127,12 +132,13 @@ struct param_def {
 
 #define WP(f) offsetof(struct wparams, f)
 static const struct param_def param_table[] = {
-    {W_CHALLENGER, "prior", WP(prior), 0.20, 0, 1},
-    {W_CHALLENGER, "est", WP(est), 0.15, 0, 1},
-    {W_CHALLENGER, "topic", WP(topic), 0.0, 0, 1},
+    {W_CHALLENGER, "prior", WP(prior), 0.10, 0, 1},
+    {W_CHALLENGER, "est", WP(est), 0.08, 0, 1},
+    {W_CHALLENGER, "topic", WP(topic), 0.25, 0, 1},
     {W_CHALLENGER, "conf", WP(conf), 1.0, 0, 100},
     {W_CHALLENGER, "trust", WP(trust), 2.0, 0, 100},
-    {W_ORCHESTRATOR, "prior", WP(prior), 0.50, 0, 1},
+    {W_CHALLENGER, "generic", WP(generic), P_GENERIC, 0, 1},
+    {W_ORCHESTRATOR, "prior", WP(prior), 0.20, 0, 1},
     {W_ORCHESTRATOR, "est", WP(est), 0.08, 0, 1},
     {W_ORCHESTRATOR, "conf", WP(conf), 1.0, 0, 100},
     {W_JUDGE, "err", WP(err), 0.03, 0, 0.5},
@@ -290,6 +296,7 @@ int sim_world_params(const char *model, json_t **params, char *err, size_t errle
     json_object_set_new(o, "hedge", json_real(SOLVER_HEDGE));
     json_object_set_new(o, "recall_slope", json_real(SIM_RECALL_SLOPE));
     json_object_set_new(o, "slip", json_real(SIM_RECALL_SLIP));
+    json_object_set_new(o, "form", json_real(SIM_SOLVER_FORM));
   }
   for (size_t k = 0; k < sizeof param_table / sizeof *param_table; k++)
     if (param_table[k].kind == (enum wmodel)kind)
@@ -332,7 +339,9 @@ enum fgroup { G_NONE = 0, G_EASY, G_STRONG, G_QUALITY };
 struct fitem {
   enum fgroup group;
   double pd[MAX_QFACTS]; /* the reader's perceived difficulty of each fact the question names */
+  fname_t names[MAX_QFACTS];
   int npd;
+  int round;     /* the history's "round N" line under the item, 0 when none */
   double weak;   /* -1 when not shown */
   double strong; /* -1 when not shown ("n/a") */
 };
@@ -377,6 +386,8 @@ static int parse_feedback(const struct wreq *w, const char *text, struct fitem *
     else if (g != G_NONE) {
       size_t i = 0;
       while (i < len && p[i] == ' ') i++;
+      if (n > 0 && len - i > 6 && !memcmp(p + i, "round ", 6)) /* history: the item's round */
+        items[n - 1].round = atoi(p + i + 6);
       size_t d0 = i;
       while (i < len && p[i] >= '0' && p[i] <= '9') i++;
       const char *q1 = memchr(p, '"', len);
@@ -400,9 +411,8 @@ static int parse_feedback(const struct wreq *w, const char *text, struct fitem *
         it->group = g;
         it->weak = pct_after(st, stl, "weak avg:", -1);
         it->strong = pct_after(st, stl, "strong avg:", -1);
-        fname_t names[MAX_QFACTS];
-        size_t nn = sim_fact_names_scan(qs, (size_t)(qe - qs), names, MAX_QFACTS);
-        for (size_t k = 0; k < nn; k++) it->pd[it->npd++] = perceived(names[k], w);
+        size_t nn = sim_fact_names_scan(qs, (size_t)(qe - qs), it->names, MAX_QFACTS);
+        for (size_t k = 0; k < nn; k++) it->pd[it->npd++] = perceived(it->names[k], w);
         n++;
       }
     }
@@ -479,6 +489,30 @@ static int find_target(const char *text, double *t) {
   return found;
 }
 
+/* The orchestrator's target relative to a question it names: the last "asked about <facts>;
+ * ... quantities about D harder|easier than those" in text. The target is where the reader
+ * perceives those facts (their mean) moved by D: 1, or 0 when text has no such instruction. */
+static int find_relative(const struct wreq *w, const char *text, double *t) {
+  static const char ask[] = "asked about ", step[] = "quantities about ";
+  const char *a = NULL;
+  for (const char *p = text; (p = strstr(p, ask)) != NULL; p++) a = p + sizeof ask - 1;
+  if (!a) return 0;
+  const char *semi = strchr(a, ';'), *s = semi ? strstr(semi, step) : NULL;
+  if (!s || s - semi > 80) return 0;
+  char *end;
+  double d = strtod(s + sizeof step - 1, &end);
+  if (end == s + sizeof step - 1 || !(d >= 0 && d <= 1)) return 0;
+  if (!strncmp(end, " easier", 7)) d = -d;
+  else if (strncmp(end, " harder", 7)) return 0;
+  fname_t names[MAX_QFACTS];
+  size_t n = sim_fact_names_scan(a, (size_t)(semi - a), names, MAX_QFACTS);
+  if (!n) return 0;
+  double m = 0;
+  for (size_t k = 0; k < n; k++) m += perceived(names[k], w) / (double)n;
+  *t = clamp01(m + d);
+  return 1;
+}
+
 /* ---- challenger ---- */
 
 static const char *const CTX_MENTION[] = {
@@ -544,10 +578,12 @@ static size_t criteria_count(size_t nf) {
 static size_t pick_facts(struct rng *r, struct sim_fact *facts, size_t nf, double t, size_t m,
                          int anchor, const unsigned char *avoid, struct sim_fact **out) {
   if (m > nf) m = nf;
+  /* Footholds: a quarter of the picks (at least one) when anchoring. */
+  size_t anchors = anchor ? (m / 4 > 1 ? m / 4 : 1) : 0;
   int used[MAX_FACTS] = {0};
   for (size_t k = 0; k < m; k++) {
     double g = gauss(r), a = rng_double(r) * ANCHOR_MAX;
-    double want = (anchor && k == 0) ? a : t + PICK_SPREAD * g;
+    double want = k < anchors ? a : t + PICK_SPREAD * g;
     size_t best = nf;
     double bd = 1e9;
     for (size_t i = 0; i < nf; i++) {
@@ -639,13 +675,14 @@ static int challenger(struct wreq *w, struct buf *out) {
   int used = target_from_items(items, ni, w->par.prior, w->par.conf, &t);
   /* A question the weak solver scored nothing on teaches it to give one foothold. */
   for (int i = 0; i < ni && !g_anchor; i++) g_anchor = items[i].npd && items[i].weak == 0;
-  if (find_target(w->user.data, &t_orch)) {
+  if (find_relative(w, w->user.data, &t_orch) || find_target(w->user.data, &t_orch)) {
     double wc = w->par.conf + used, wo = w->par.trust;
     t = wc + wo > 0 ? (wc * t + wo * t_orch) / (wc + wo) : t;
   }
   if (d_hardest) t += HARDEST_SHIFT;
   t = clamp01(t + CALL_NOISE * noise);
-  int generic = u_generic < (g_specific ? P_GENERIC_GUARDED : P_GENERIC);
+  int generic = u_generic <
+                (g_specific ? w->par.generic * (P_GENERIC_GUARDED / P_GENERIC) : w->par.generic);
   if (generic) t = 0;
   int leak = u_leak < (g_leak ? P_LEAK_GUARDED : P_LEAK);
   int wstring = u_weight < (g_weight ? P_WEIGHT_STRING_GUARDED : P_WEIGHT_STRING);
@@ -775,13 +812,16 @@ static int orchestrator(struct wreq *w, struct buf *out) {
     double t;
     target_from_items(items, n, w->par.prior, w->par.conf, &t);
     t = clamp01(t + noise);
-    /* Where the last question with facts stood, as it perceives it. */
+    /* The latest question with facts (the highest round; else the last listed), and where
+     * it stood, as it perceives it. */
+    int li = -1;
+    for (int i = 0; i < n; i++)
+      if (items[i].npd && (li < 0 || items[i].round >= items[li].round)) li = i;
     double last = -1;
-    for (int i = n - 1; i >= 0 && last < 0; i--)
-      if (items[i].npd) {
-        last = 0;
-        for (int j = 0; j < items[i].npd; j++) last += items[i].pd[j] / items[i].npd;
-      }
+    if (li >= 0) {
+      last = 0;
+      for (int j = 0; j < items[li].npd; j++) last += items[li].pd[j] / items[li].npd;
+    }
     rc = buf_printf(out,
                     "Analysis of %d earlier round%s: %d too easy, %d where the strong solver "
                     "struggled, %d that failed the quality check. ",
@@ -796,6 +836,22 @@ static int orchestrator(struct wreq *w, struct buf *out) {
                     "so step back toward quantities a capable model knows. ");
     else if (!rc && last >= 0)
       rc = buf_puts(out, "The level was about right; change the angle, not the difficulty. ");
+    if (!rc && li >= 0) {
+      /* Its target as a step from the last question's facts, which the challenger can place
+       * on its own scale. */
+      double d = t - last;
+      d = d > STEP_MAX ? STEP_MAX : d < -STEP_MAX ? -STEP_MAX : d;
+      rc = buf_puts(out, "The last question asked about ");
+      for (int j = 0; j < items[li].npd && !rc; j++)
+        rc = buf_printf(out, "%s%s",
+                        j == 0                   ? ""
+                        : j + 1 == items[li].npd ? (items[li].npd > 2 ? ", and " : " and ")
+                                                 : ", ",
+                        items[li].names[j]);
+      if (!rc)
+        rc = buf_printf(out, "; the next should rest on quantities about %.2f %s than those. ",
+                        fabs(d), d < 0 ? "easier" : "harder");
+    }
     if (!rc && qual)
       rc = buf_puts(out, "Keep every value out of the context and write the weights as integers. ");
     if (!rc)
@@ -832,6 +888,8 @@ static int solver(struct wreq *w, struct buf *out) {
   size_t n = rc ? 0 : sim_fact_names_scan(q.data, q.len, names, MAX_NAMES);
   int verifiable = strstr(w->all.data, "ANSWER:") != NULL;
   long long sum = 0;
+  /* This sample's form: its skill for every fact of the question. */
+  double skill = w->skill + SIM_SOLVER_FORM * gauss(r);
   if (!rc) rc = buf_puts(out, SOLVER_OPEN[rng_below(r, 4)]);
   for (size_t i = 0; i < n && !rc; i++) {
     long long v;
@@ -841,7 +899,7 @@ static int solver(struct wreq *w, struct buf *out) {
     if (sim_fact_stated(ctx.data, ctx.len, names[i], SIM_STATE_ANY, &v) ||
         sim_fact_stated(q.data, q.len, names[i], SIM_STATE_ANY, &v)) {
       /* stated in the prompt: always right */
-    } else if (u < sim_recall_prob(w->skill, sim_fact_difficulty(names[i]))) {
+    } else if (u < sim_recall_prob(skill, sim_fact_difficulty(names[i]))) {
       v = sim_fact_value(names[i]);
     } else if (!verifiable && u_hedge < SOLVER_HEDGE) {
       /* not recalled: a vague answer that commits to no value */

@@ -247,7 +247,14 @@ Test(sim_world, solver_recall_rate) {
         }
         free(a);
       }
-      double want = sim_recall_prob(skills[si], sim_fact_difficulty(nm));
+      /* each sample's form moves its skill by SIM_SOLVER_FORM x a standard normal */
+      double want = 0, wsum = 0;
+      for (int z = -60; z <= 60; z++) {
+        double x = z / 10.0, wz = exp(-x * x / 2);
+        want += wz * sim_recall_prob(skills[si] + SIM_SOLVER_FORM * x, sim_fact_difficulty(nm));
+        wsum += wz;
+      }
+      want /= wsum;
       double got = (double)hits / N, tol = 4 * sqrt(want * (1 - want) / N) + 0.005;
       cr_assert(fabs(got - want) <= tol, "skill %.2f d %.3f: recall %.3f, want %.3f", skills[si],
                 sim_fact_difficulty(nm), got, want);
@@ -446,8 +453,9 @@ Test(sim_world, challenger_targets_and_feedback) {
   double l0 = 0, lhi = 0, lfb = 0;
   const int N = 300;
   for (int k = 0; k < N; k++) {
-    char *a = ask("sim-challenger", NULL, p0, k), *b = ask("sim-challenger", NULL, p_hi, k),
-         *c = ask("sim-challenger", NULL, p_fb, k);
+    /* the mechanism, apart from the per-source misjudgement; the prior of version one */
+    const char *m = "sim-challenger@prior=0.2,topic=0";
+    char *a = ask(m, NULL, p0, k), *b = ask(m, NULL, p_hi, k), *c = ask(m, NULL, p_fb, k);
     l0 += reply_level(a), lhi += reply_level(b), lfb += reply_level(c);
     free(a), free(b), free(c);
   }
@@ -532,7 +540,7 @@ Test(sim_world, quality_rates) {
                  json_array_size(json_object_get(b, "issues")) == 0);
     json_decref(a), json_decref(b);
   }
-  assert_rate(N - pass_clean, N, 0.03, "false alarms");
+  assert_rate(N - pass_clean, N, 0.01, "false alarms");
   assert_rate(leak_found, N, 0.90, "leaks found");
   json_t *j = qv(badw, 1);
   cr_assert(has_issue(j, "rubric_malformed") && json_is_false(json_object_get(j, "pass")));
@@ -576,8 +584,8 @@ static double orch_target(const char *user, long long seed) {
 
 Test(sim_world, orchestrator) {
   cr_assert_float_eq(orch_target("Source: X\nRound 1.\nNo earlier rounds for this source.", 1),
-                     0.50, 1e-9); /* its prior */
-  cr_assert_float_eq(orch_target("Source: X\nNo earlier rounds.", 1), 0.50, 1e-9);
+                     0.20, 1e-9); /* its prior */
+  cr_assert_float_eq(orch_target("Source: X\nNo earlier rounds.", 1), 0.20, 1e-9);
   char *c = ask("sim-orchestrator@prior=0.3", NULL, "No earlier rounds.", 1);
   cr_assert(strstr(c, "target difficulty around 0.30"), "%s", c);
   free(c);
@@ -985,7 +993,7 @@ Test(sim_world, challenger_criteria_count_and_topic) {
   json_t *par = NULL;
   char err[256];
   cr_assert_eq(sim_world_params("sim-challenger", &par, err, sizeof err), 1);
-  cr_assert_float_eq(json_real_value(json_object_get(par, "topic")), 0.0, 1e-12);
+  cr_assert_float_eq(json_real_value(json_object_get(par, "topic")), 0.25, 1e-12);
   json_decref(par);
   int moved = 0;
   for (unsigned src = 0; src < 6; src++) {
@@ -994,7 +1002,8 @@ Test(sim_world, challenger_criteria_count_and_topic) {
     char *p = challenger_prompt(s.text, 1, NULL);
     double d = 0;
     for (int i = 0; i < 60; i++) {
-      char *a = ask("sim-challenger", NULL, p, i), *b = ask("sim-challenger@topic=0.5", NULL, p, i);
+      char *a = ask("sim-challenger@topic=0", NULL, p, i),
+           *b = ask("sim-challenger@topic=0.5", NULL, p, i);
       if (strstr(a, "\"rubric\"") && strstr(b, "\"rubric\"")) d += reply_level(a) - reply_level(b);
       free(a), free(b);
     }
@@ -1096,7 +1105,7 @@ Test(sim_world, challenger_learns_from_the_numbers) {
              s.facts[6].name, s.facts[8].name, s.facts[10].name, stats[k]);
     char *p = challenger_prompt(s.text, 1, fb);
     for (int i = 0; i < 300; i++) {
-      char *a = ask("sim-challenger", NULL, p, i);
+      char *a = ask("sim-challenger@topic=0", NULL, p, i);
       lvl[k] += reply_level(a) / 300;
       free(a);
     }
