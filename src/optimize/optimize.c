@@ -1,9 +1,10 @@
 /* optimize.c - the optimiser's algorithm (optimize.h, docs/optimize.md).
  *
  * One iteration, in order (every draw seeded from the recipe's seed and the iteration):
- *   1. parent: Boltzmann sampling over the admitted variants' validation means;
- *   2. the parent plays a train minibatch (run_execute on those sources, its prompts
- *      swapped into the recipe); its candidates, answers and verdicts are the trajectories;
+ *   1. parent: Boltzmann sampling over the admitted variants' validation means (or the
+ *      Pareto frontier; or, every merge_every-th iteration, a merge of two lineages);
+ *   2. the parent plays a train minibatch (the loop on those sources, its prompts in a copy
+ *      of the recipe); its candidates, answers and verdicts are the trajectories;
  *   3. the analyzer reads them (and the history log) and writes a root-cause analysis;
  *   4. the implementer reads the analysis, the history and the current prompts and
  *      returns new prompt texts as JSON;
@@ -12,7 +13,14 @@
  *      accumulated scores; the mutant is admitted only when its score strictly exceeds
  *      the parent's mean;
  *   7. a one-paragraph summary goes into the history log.
- * Iterations run one after another. The test split is read only after the last one.
+ * Each iteration is a state machine (struct iter) advanced on the one event loop: its
+ * evaluations are runs in steps (run_start / run_step) on the optimiser's client and store,
+ * its analyzer and implementer calls asynchronous calls on the same client. Up to
+ * optimize.parallel iterations are in flight: iteration n starts on the population after
+ * iterations 1..n-P are applied, and iterations are applied in their order, so the lineage
+ * does not depend on timing. The budgets are checked at each application; a signal stops
+ * everything at once (the calls in flight finish). The test split is read only after the
+ * last iteration.
  */
 #include "optimize/optimize.h"
 

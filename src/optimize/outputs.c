@@ -126,9 +126,9 @@ int opt_write_outputs(struct opt *x, const struct variant *base, const struct va
                     "sources; minibatch %d; %d iteration(s) in flight%s. Model calls used by the "
                     "baseline and the iterations: %lld; this session sent %lld, answered from "
                     "the cache: %lld.%s%s\n\n",
-                    x->split_n[0], x->split_n[1], x->split_n[2], x->cfg.minibatch,
-                    x->cfg.parallel, x->cfg.merge_every > 0 ? "; merges" : "",
-                    (long long)x->used_calls, (long long)s->calls_sent, (long long)s->cache_hits,
+                    x->split_n[0], x->split_n[1], x->split_n[2], x->cfg.minibatch, x->cfg.parallel,
+                    x->cfg.merge_every > 0 ? "; merges" : "", (long long)x->used_calls,
+                    (long long)s->calls_sent, (long long)s->cache_hits,
                     s->stopped ? " **Stopped**: " : "", s->stopped ? s->stop_reason : "");
   if (!rc) rc = buf_printf(&b, "## Test split: baseline against the best harness\n\n");
   if (!rc && tested)
@@ -200,7 +200,8 @@ int opt_write_outputs(struct opt *x, const struct variant *base, const struct va
                       jx_num(it, "mutant_train", NAN), jx_str(it, "parent"),
                       jx_num(it, "parent_train", NAN));
     else
-      rc = buf_printf(&b, "- %lld: %s%s (mutant `%.8s` %.3f vs parent `%.8s` mean %.3f over %lld)\n",
+      rc = buf_printf(&b,
+                      "- %lld: %s%s (mutant `%.8s` %.3f vs parent `%.8s` mean %.3f over %lld)\n",
                       jx_int(it, "iteration", 0), st ? st : "?",
                       json_is_true(json_object_get(it, "merge")) ? ", a merge" : "",
                       jx_str(it, "mutant"), jx_num(it, "mutant_val", NAN), jx_str(it, "parent"),
