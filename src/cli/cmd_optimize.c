@@ -18,8 +18,8 @@ enum { O_ITER = 1, O_PAR, O_TRAIN, O_VAL, O_TEST, O_MB, O_TEMP, O_OUT, O_QUIET }
 static const struct opts_spec optimize_opts[] = {
     {"iterations", "N", O_ITER, "iterations (default: optimize.iterations, 30)"},
     {"parallel", "P", O_PAR,
-     "iterations in flight (default: optimize.parallel, 1; iterations\n"
-     "currently run one after another)"},
+     "iterations in flight on one event loop (default: optimize.parallel,\n"
+     "1); iteration n starts on the population after n-P are applied"},
     {"train", "N", O_TRAIN, "train split size in sources (default: optimize.train, 20)"},
     {"val", "N", O_VAL, "validation split size (default: optimize.val, 30)"},
     {"test", "N", O_TEST, "held-out test split size (default: optimize.test, 100)"},

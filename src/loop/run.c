@@ -71,6 +71,8 @@ struct run {
   json_t *prompt_hashes; /* role -> sha256 */
   size_t next_doc;       /* next corpus index to start */
   int active;            /* episodes in flight */
+  int in_flight;         /* this run's calls submitted to the client and not yet done */
+  int own_llm;           /* the client is the run's (else the caller's: run_opts.llm) */
   int concurrency;
   struct call *ready_head, *ready_tail; /* cache hits waiting for delivery */
   int stopping;                         /* no new calls */
@@ -402,6 +404,7 @@ static void on_attempt(void *ud, const struct llm_attempt *a) {
 static void on_done(void *ud, const struct llm_result *res) {
   struct call *c = ud;
   struct run *r = c->run;
+  r->in_flight--;
   if (res->rc != AD_ECANCELED) record_call(r, c, res);
   if (refused_schema(c, res)) {
     resend_without_schema(r, c, res);
@@ -487,6 +490,7 @@ static int run_call(struct run *r, struct episode *ep, const struct ep_call *ec)
     return rc;
   }
   r->sum->calls_sent++;
+  r->in_flight++;
   return 0;
 }
 
@@ -726,13 +730,13 @@ static void acknowledge_stop(struct run *r, int signals_seen) {
     fprintf(stderr,
             "autodata: second interrupt: abandoning %d call(s) in flight; writing the "
             "outputs (the run resumes where it stopped)\n",
-            llm_client_pending(r->llm));
+            r->in_flight);
   } else {
     fprintf(stderr,
             "autodata: interrupted: starting no new work; waiting for %d call(s) in flight "
             "across %d source(s) to finish, then writing the outputs (interrupt again to "
             "abandon them)\n",
-            llm_client_pending(r->llm), r->active);
+            r->in_flight, r->active);
   }
   fflush(stderr);
 }
@@ -940,6 +944,11 @@ static json_t *prices_json(const struct recipe *rc) {
 }
 
 static int setup_llm(struct run *r, char *err, size_t errlen) {
+  if (r->opts->llm) { /* the caller's, with the recipe's endpoints */
+    r->llm = r->opts->llm;
+    return 0;
+  }
+  r->own_llm = 1;
   r->llm = llm_client_new();
   llm_client_set_seed(r->llm, (uint64_t)r->rc->seed);
   for (int i = 0; i < r->rc->n_endpoints; i++) {
@@ -1021,163 +1030,216 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
   return rc_;
 }
 
-/* The event loop, until every source is done or the run stops. */
+/* One pass of the run's side of the event loop (the client's side is the caller's
+ * llm_client_run_once): deliver what arrived, commit when due, start episodes up to the
+ * concurrency, release held errors that nothing left can explain. */
+int run_step(struct run *r) {
+  drain_ready(r);
+  if (store_maybe_flush(r->st, time_now_ms())) store_failed(r, "committing");
+  progress(r, 0);
+  start_episodes(r);
+  drain_ready(r);
+  /* Held request errors with nothing left that could tell: the run stops for
+   * another reason (set them aside), or nothing else is in flight and no source
+   * is left to start (they were the requests' own errors). */
+  if (r->held && r->stopping) release_held(r, 1);
+  else if (r->held && !r->ready_head && r->in_flight == 0 && r->next_doc >= r->corpus.n)
+    release_held(r, 0);
+  if (r->active == 0 && (r->stopping || r->next_doc >= r->corpus.n)) return 0;
+  return r->ready_head ? 2 : 1;
+}
+
+void run_stop(struct run *r, const char *reason) {
+  if (!r->sum->stopped) {
+    r->sum->stopped = 1;
+    snprintf(r->sum->stop_reason, sizeof r->sum->stop_reason, "%s", reason);
+  }
+  r->stopping = 1;
+}
+
+/* The event loop of a run on its own, until every source is done or the run stops. */
 static void loop(struct run *r) {
-  struct run_summary *sum = r->sum;
   int signals_seen = 0, gone_seen = 0;
   for (;;) {
     if (g_signals > signals_seen || g_session_gone > gone_seen) {
       signals_seen = g_signals;
       gone_seen = g_session_gone;
-      if (!sum->stopped) {
-        sum->stopped = 1;
-        snprintf(sum->stop_reason, sizeof sum->stop_reason, "%s", signal_reason(g_last_signal));
-      }
-      r->stopping = 1;
+      run_stop(r, signal_reason(g_last_signal));
       acknowledge_stop(r, signals_seen);
       if (signals_seen >= 2) llm_client_cancel_all(r->llm);
     }
-    start_episodes(r);
-    drain_ready(r);
-    /* Held request errors with nothing left that could tell: the run stops for
-     * another reason (set them aside), or nothing else is in flight and no source
-     * is left to start (they were the requests' own errors). */
-    if (r->held && r->stopping) release_held(r, 1);
-    else if (r->held && !r->ready_head && llm_client_pending(r->llm) == 0 &&
-             r->next_doc >= r->corpus.n)
-      release_held(r, 0);
-    if (r->active == 0 && (r->stopping || r->next_doc >= r->corpus.n)) break;
-    llm_client_run_once(r->llm, r->ready_head ? 0 : 100);
-    drain_ready(r);
-    if (store_maybe_flush(r->st, time_now_ms())) store_failed(r, "committing");
-    progress(r, 0);
+    int more = run_step(r);
+    if (!more) break;
+    llm_client_run_once(r->llm, more == 2 ? 0 : 100);
   }
 }
 
-int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_summary *sum,
-                char *err, size_t errlen) {
-  struct run r;
-  memset(&r, 0, sizeof r);
-  memset(sum, 0, sizeof *sum);
-  r.rc = rc;
-  r.opts = o;
-  r.sum = sum;
-  r.t0_ms = time_now_ms();
-  r.no_schema = json_object();
-  int rc_ = 0;
-  struct sigaction sa, old_int, old_term, old_hup, old_pipe;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
-  sigaction(SIGPIPE, &sa, &old_pipe);
-  sigaction(SIGHUP, NULL, &old_hup);
-  if (old_hup.sa_handler != SIG_IGN) sigaction(SIGHUP, &sa, NULL); /* nohup: keep running */
-  g_signals = g_session_gone = g_last_signal = 0;
-
-  struct src_options so = rc->sources;
-  if (o->limit) so.limit = o->limit;
-  if ((rc_ = src_load(&so, &r.corpus, err, errlen))) {
-    sum->bad_input = 1;
-    goto out;
-  }
-  if (o->source_ids &&
-      (rc_ = src_corpus_keep(&r.corpus, o->source_ids, o->n_source_ids, err, errlen))) {
-    sum->bad_input = 1;
-    goto out;
-  }
-  sum->sources = r.corpus.n;
-  sum->invalid_skipped = r.corpus.n_invalid;
-  if (r.corpus.n_invalid)
-    log_warn("%zu invalid source records skipped (sources.on_invalid: skip); the first: %s",
-             r.corpus.n_invalid, r.corpus.first_invalid);
-  if ((rc_ = setup_method(&r, err, errlen))) goto out;
-  if (r.method->challenger_prompt &&
-      (rc_ = method_prompt_load(r.method, r.rc, RECIPE_ROLE_CHALLENGER, &r.method_chal, err,
-                                errlen)))
-    goto out;
-  if (r.method->orchestrator_prompt &&
-      (rc_ = method_prompt_load(r.method, r.rc, RECIPE_ROLE_ORCHESTRATOR, &r.method_orch, err,
-                                errlen)))
-    goto out;
-  r.concurrency = o->concurrency > 0 ? o->concurrency : rc->concurrency;
-  if (r.concurrency < 1) r.concurrency = 1;
-  /* The client before the store: a run that cannot start (a key not set, a bad header)
-   * creates no store and no run that a corrected rerun would find "changed". */
-  if ((rc_ = setup_llm(&r, err, errlen))) goto out;
-  if ((rc_ = setup_store(&r, err, errlen))) goto out;
-  r.live_progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
-  r.ep_cfg = (struct ep_config){rc,
-                                r.method,
-                                &r.bl,
-                                r.method->challenger_prompt ? &r.method_chal.tpl : NULL,
-                                r.prompt_hashes,
-                                r.method->orchestrator_prompt ? &r.method_orch.tpl : NULL};
-  r.ep_env = (struct ep_env){&r,         env_submit,   env_seed,      env_schema_ok,
-                             env_record, env_stopping, env_reply_seen};
-  r.schema_no_json = xcalloc((size_t)rc->n_endpoints + 1, sizeof *r.schema_no_json);
-  r.schema_warned = xcalloc((size_t)rc->n_endpoints + 1, sizeof *r.schema_warned);
-
-  loop(&r);
-  for (int i = 0; i < RECIPE_N_ROLES; i++) /* how each shaped role's replies went */
-    if (r.tally[i].seen)
-      put_event(&r, LOG_INFO,
-                json_pack("{s:s,s:s,s:I,s:I}", "msg", "replies", "role",
-                          recipe_role_name((enum recipe_role_id)i), "seen",
-                          (json_int_t)r.tally[i].seen, "unusable",
-                          (json_int_t)r.tally[i].unusable));
-  if (store_run_set_status(r.st, r.run_id,
-                           r.fatal        ? "failed"
-                           : sum->stopped ? "interrupted"
-                                          : "done"))
-    store_failed(&r, "finishing the run");
-  if (store_flush(r.st) && !r.fatal) store_failed(&r, "committing");
-  progress(&r, 1);
-  if (r.fatal) {
-    ad_set_err(err, errlen, "%s", r.fatal_msg);
-    rc_ = AD_EIO;
-    goto out;
-  }
-  sum->pending = r.corpus.n - sum->done - sum->exhausted;
-  if (r.finished_session > 0 && r.finished_error == r.finished_session && sum->done == 0) {
-    sum->all_errors = 1;
-    snprintf(sum->error_reason, sizeof sum->error_reason, "%s", r.last_error);
-  }
-
-out:
-  sum->seconds = (double)(time_now_ms() - r.t0_ms) / 1000.0;
-  /* Free the client first: outstanding calls are dropped without callbacks (and
-   * their episodes with them), then queued cache hits, then the store. */
-  llm_client_free(r.llm);
-  while (r.held) { /* only left when the run ended on an error */
-    struct call *c = r.held;
-    r.held = c->next;
+/* Everything run_end frees; safe on a partly set-up run. */
+static void run_release(struct run *r) {
+  /* Free the client first (when it is the run's): outstanding calls are dropped without
+   * callbacks (and their episodes with them), then queued cache hits, then the store. */
+  if (r->own_llm) llm_client_free(r->llm);
+  while (r->held) { /* only left when the run ended on an error */
+    struct call *c = r->held;
+    r->held = c->next;
     call_free(c);
   }
-  free(r.schema_no_json);
-  free(r.schema_warned);
-  while (r.ready_head) {
-    struct call *c = r.ready_head;
-    r.ready_head = c->next;
+  free(r->schema_no_json);
+  free(r->schema_warned);
+  while (r->ready_head) {
+    struct call *c = r->ready_head;
+    r->ready_head = c->next;
     call_free(c);
   }
-  if (r.st) {
-    int frc = o->store ? store_flush(r.st) : store_close(r.st);
+  json_decref(r->prompt_hashes);
+  json_decref(r->no_schema);
+  src_corpus_release(&r->corpus);
+  method_prompt_release(&r->method_chal);
+  method_prompt_release(&r->method_orch);
+  free(r->output_folder);
+  free(r->store_path);
+}
+
+/* Close (or, when it is the caller's, flush) the store; frees r. */
+static int run_close(struct run *r, int rc_, char *err, size_t errlen) {
+  r->sum->seconds = (double)(time_now_ms() - r->t0_ms) / 1000.0;
+  run_release(r);
+  if (r->st) {
+    int frc = r->opts->store ? store_flush(r->st) : store_close(r->st);
     if (frc && !rc_) {
       ad_set_err(err, errlen, "closing the store: %s", ad_strerror(frc));
       rc_ = frc;
     }
   }
-  json_decref(r.prompt_hashes);
-  json_decref(r.no_schema);
-  src_corpus_release(&r.corpus);
-  method_prompt_release(&r.method_chal);
-  method_prompt_release(&r.method_orch);
-  free(r.output_folder);
-  free(r.store_path);
-  sigaction(SIGINT, &old_int, NULL);
-  sigaction(SIGTERM, &old_term, NULL);
-  sigaction(SIGHUP, &old_hup, NULL);
-  sigaction(SIGPIPE, &old_pipe, NULL);
+  free(r);
+  return rc_;
+}
+
+int run_start(const struct recipe *rc, const struct run_opts *o, struct run_summary *sum,
+              struct run **out, char *err, size_t errlen) {
+  *out = NULL;
+  struct run *r = xcalloc(1, sizeof *r);
+  memset(sum, 0, sizeof *sum);
+  r->rc = rc;
+  r->opts = o;
+  r->sum = sum;
+  r->t0_ms = time_now_ms();
+  r->no_schema = json_object();
+  int rc_ = 0;
+  struct src_options so = rc->sources;
+  if (o->limit) so.limit = o->limit;
+  if ((rc_ = src_load(&so, &r->corpus, err, errlen))) {
+    sum->bad_input = 1;
+    goto fail;
+  }
+  if (o->source_ids &&
+      (rc_ = src_corpus_keep(&r->corpus, o->source_ids, o->n_source_ids, err, errlen))) {
+    sum->bad_input = 1;
+    goto fail;
+  }
+  sum->sources = r->corpus.n;
+  sum->invalid_skipped = r->corpus.n_invalid;
+  if (r->corpus.n_invalid)
+    log_warn("%zu invalid source records skipped (sources.on_invalid: skip); the first: %s",
+             r->corpus.n_invalid, r->corpus.first_invalid);
+  if ((rc_ = setup_method(r, err, errlen))) goto fail;
+  if (r->method->challenger_prompt &&
+      (rc_ = method_prompt_load(r->method, r->rc, RECIPE_ROLE_CHALLENGER, &r->method_chal, err,
+                                errlen)))
+    goto fail;
+  if (r->method->orchestrator_prompt &&
+      (rc_ = method_prompt_load(r->method, r->rc, RECIPE_ROLE_ORCHESTRATOR, &r->method_orch, err,
+                                errlen)))
+    goto fail;
+  r->concurrency = o->concurrency > 0 ? o->concurrency : rc->concurrency;
+  if (r->concurrency < 1) r->concurrency = 1;
+  /* The client before the store: a run that cannot start (a key not set, a bad header)
+   * creates no store and no run that a corrected rerun would find "changed". */
+  if ((rc_ = setup_llm(r, err, errlen))) goto fail;
+  if ((rc_ = setup_store(r, err, errlen))) goto fail;
+  r->live_progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
+  r->ep_cfg = (struct ep_config){rc,
+                                 r->method,
+                                 &r->bl,
+                                 r->method->challenger_prompt ? &r->method_chal.tpl : NULL,
+                                 r->prompt_hashes,
+                                 r->method->orchestrator_prompt ? &r->method_orch.tpl : NULL};
+  r->ep_env = (struct ep_env){r,          env_submit,   env_seed,      env_schema_ok,
+                              env_record, env_stopping, env_reply_seen};
+  r->schema_no_json = xcalloc((size_t)rc->n_endpoints + 1, sizeof *r->schema_no_json);
+  r->schema_warned = xcalloc((size_t)rc->n_endpoints + 1, sizeof *r->schema_warned);
+  *out = r;
+  return 0;
+fail:
+  return run_close(r, rc_, err, errlen);
+}
+
+int run_end(struct run *r, char *err, size_t errlen) {
+  struct run_summary *sum = r->sum;
+  int rc_ = 0;
+  for (int i = 0; i < RECIPE_N_ROLES; i++) /* how each shaped role's replies went */
+    if (r->tally[i].seen)
+      put_event(r, LOG_INFO,
+                json_pack("{s:s,s:s,s:I,s:I}", "msg", "replies", "role",
+                          recipe_role_name((enum recipe_role_id)i), "seen",
+                          (json_int_t)r->tally[i].seen, "unusable",
+                          (json_int_t)r->tally[i].unusable));
+  if (store_run_set_status(r->st, r->run_id,
+                           r->fatal       ? "failed"
+                           : sum->stopped ? "interrupted"
+                                          : "done"))
+    store_failed(r, "finishing the run");
+  if (store_flush(r->st) && !r->fatal) store_failed(r, "committing");
+  progress(r, 1);
+  if (r->fatal) {
+    ad_set_err(err, errlen, "%s", r->fatal_msg);
+    rc_ = AD_EIO;
+  } else {
+    sum->pending = r->corpus.n - sum->done - sum->exhausted;
+    if (r->finished_session > 0 && r->finished_error == r->finished_session && sum->done == 0) {
+      sum->all_errors = 1;
+      snprintf(sum->error_reason, sizeof sum->error_reason, "%s", r->last_error);
+    }
+  }
+  return run_close(r, rc_, err, errlen);
+}
+
+void run_signals_install(struct run_sigsave *save) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, &save->s_int);
+  sigaction(SIGTERM, &sa, &save->s_term);
+  sigaction(SIGPIPE, &sa, &save->s_pipe);
+  sigaction(SIGHUP, NULL, &save->s_hup);
+  if (save->s_hup.sa_handler != SIG_IGN) sigaction(SIGHUP, &sa, NULL); /* nohup: keep running */
+  g_signals = g_session_gone = g_last_signal = 0;
+}
+
+void run_signals_restore(const struct run_sigsave *save) {
+  sigaction(SIGINT, &save->s_int, NULL);
+  sigaction(SIGTERM, &save->s_term, NULL);
+  sigaction(SIGHUP, &save->s_hup, NULL);
+  sigaction(SIGPIPE, &save->s_pipe, NULL);
+}
+
+int run_signals(const char **reason) {
+  int n = g_signals;
+  if (!n && g_session_gone) n = 1;
+  if (n && reason) *reason = signal_reason(g_last_signal);
+  return n;
+}
+
+int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_summary *sum,
+                char *err, size_t errlen) {
+  struct run_sigsave save;
+  run_signals_install(&save);
+  struct run *r;
+  int rc_ = run_start(rc, o, sum, &r, err, errlen);
+  if (!rc_) {
+    loop(r);
+    rc_ = run_end(r, err, errlen);
+  }
+  run_signals_restore(&save);
   return rc_;
 }

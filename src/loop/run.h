@@ -33,10 +33,12 @@
 #ifndef AD_RUN_H
 #define AD_RUN_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "eval/baseline.h"
+#include "llm/llm.h"
 #include "recipe/recipe.h"
 #include "store/store.h"
 
@@ -65,6 +67,9 @@ struct run_opts {
   const char *const *source_ids;
   size_t n_source_ids;
   store *store;
+  /* The client to use (borrowed; the caller drives its loop and owns signals: run_start /
+   * run_step); NULL: the run's own (run_execute). */
+  llm_client *llm;
 };
 
 struct run_summary {
@@ -96,5 +101,36 @@ struct run_summary {
  * code with a one-line message in err (nothing already stored is lost). */
 int run_execute(const struct recipe *rc, const struct run_opts *o, struct run_summary *sum,
                 char *err, size_t errlen);
+
+/* The same run in steps, for a caller that drives several runs on one event loop (`autodata
+ * optimize`): o->llm is the caller's client, which the caller pumps with
+ * llm_client_run_once() between steps, and signals are the caller's (run_execute's own
+ * SIGINT/SIGTERM handling is not installed). rc, o and sum must outlive the run.
+ *
+ * run_start sets the run up (corpus, method, store): 0 and *out, or an AD_E* code with the
+ * message in err (sum->bad_input for a bad corpus) and *out NULL. run_step advances it
+ * without waiting: 2 when it has work ready (step again before waiting), 1 while it waits
+ * on the client, 0 once it is over (every source done, or stopped with nothing in flight).
+ * run_stop asks it to stop like a first Ctrl-C: no new call, calls in flight finish (cancel
+ * them with llm_client_cancel_all for a second one). run_end, once run_step returned 0,
+ * records its status, flushes and frees it; it returns what run_execute would. */
+struct run;
+AD_WUR int run_start(const struct recipe *rc, const struct run_opts *o, struct run_summary *sum,
+                     struct run **out, char *err, size_t errlen);
+int run_step(struct run *r);
+void run_stop(struct run *r, const char *reason);
+int run_end(struct run *r, char *err, size_t errlen);
+
+/* run_execute's signal handling, for such a caller: run_signals_install sets the handlers
+ * (SIGINT, SIGTERM; SIGHUP unless ignored, SIGPIPE) and clears the count, saving the old
+ * ones for run_signals_restore. run_signals: how many stop requests came (each SIGINT or
+ * SIGTERM counts; the session gone, SIGHUP or SIGPIPE, counts as one however often), with
+ * the last one's reason ("interrupted (SIGINT)", ...) when reason is not NULL. */
+struct run_sigsave {
+  struct sigaction s_int, s_term, s_hup, s_pipe;
+};
+void run_signals_install(struct run_sigsave *save);
+void run_signals_restore(const struct run_sigsave *save);
+int run_signals(const char **reason);
 
 #endif

@@ -10,17 +10,20 @@
 #include "recipe/recipe.h"
 #include "store/store.h"
 
+struct eval;
+
 /* A harness variant. */
 struct variant {
   char sha[65];
-  char parent[65]; /* "" for the baseline */
-  int iteration;   /* the iteration that proposed it (0: the baseline) */
-  json_t *prompts; /* role name -> full text, every editable prompt */
-  char *diff;      /* against the parent ("" for the baseline) */
-  char *rationale; /* the implementer's, "" when none */
-  int admitted;    /* in the population */
-  int gated;       /* stopped by the minibatch gate */
-  double *val;     /* accumulated validation scores */
+  char parent[65];  /* "" for the baseline */
+  char parent2[65]; /* a merge's other parent, "" when none */
+  int iteration;    /* the iteration that proposed it (0: the baseline) */
+  json_t *prompts;  /* role name -> full text, every editable prompt */
+  char *diff;       /* against the parent ("" for the baseline) */
+  char *rationale;  /* the implementer's, "" when none */
+  int admitted;     /* in the population */
+  int gated;        /* stopped by the minibatch gate */
+  double *val;      /* accumulated validation scores */
   int n_val;
   struct recipe_prompt compiled[RECIPE_N_ROLES]; /* the texts as the loop uses them */
   int has[RECIPE_N_ROLES];
@@ -51,10 +54,17 @@ struct opt {
   json_t *history; /* array of paragraphs */
   json_t *iters;   /* array of iteration records */
   struct tpl_prompt analyzer_tpl, implementer_tpl;
-  int interrupted; /* a run was stopped (signal, the recipe's budget): no test split */
-  int final;       /* the test split is being read: the optimisation's budget is spent */
-  int64_t calls, tokens;
-  double cost;
+  int interrupted; /* stopped (a signal, a run's own stop, an error): no test split */
+  int stopping;    /* nothing new starts */
+  int signals_seen;
+  int fail; /* an error ended it (fail_err) */
+  char fail_err[1024];
+  struct eval *evals; /* evaluations in flight (optimize.c) */
+  /* what the baseline and the applied iterations used: calls sent or answered from the
+   * store, tokens and cost of the calls sent (the optimisation's budgets) */
+  int64_t used_calls, used_tokens;
+  double used_cost;
+  int budget_hit; /* a budget is spent: no iteration starts */
 };
 
 /* outputs.c: best/, OPTIMIZE.md, curve.jsonl. */

@@ -1,9 +1,10 @@
 /* optimize.c - the optimiser's algorithm (optimize.h, docs/optimize.md).
  *
  * One iteration, in order (every draw seeded from the recipe's seed and the iteration):
- *   1. parent: Boltzmann sampling over the admitted variants' validation means;
- *   2. the parent plays a train minibatch (run_execute on those sources, its prompts
- *      swapped into the recipe); its candidates, answers and verdicts are the trajectories;
+ *   1. parent: Boltzmann sampling over the admitted variants' validation means (or the
+ *      Pareto frontier; or, every merge_every-th iteration, a merge of two lineages);
+ *   2. the parent plays a train minibatch (the loop on those sources, its prompts in a copy
+ *      of the recipe); its candidates, answers and verdicts are the trajectories;
  *   3. the analyzer reads them (and the history log) and writes a root-cause analysis;
  *   4. the implementer reads the analysis, the history and the current prompts and
  *      returns new prompt texts as JSON;
@@ -12,7 +13,14 @@
  *      accumulated scores; the mutant is admitted only when its score strictly exceeds
  *      the parent's mean;
  *   7. a one-paragraph summary goes into the history log.
- * Iterations run one after another. The test split is read only after the last one.
+ * Each iteration is a state machine (struct iter) advanced on the one event loop: its
+ * evaluations are runs in steps (run_start / run_step) on the optimiser's client and store,
+ * its analyzer and implementer calls asynchronous calls on the same client. Up to
+ * optimize.parallel iterations are in flight: iteration n starts on the population after
+ * iterations 1..n-P are applied, and iterations are applied in their order, so the lineage
+ * does not depend on timing. The budgets are checked at each application; a signal stops
+ * everything at once (the calls in flight finish). The test split is read only after the
+ * last iteration.
  */
 #include "optimize/optimize.h"
 
@@ -109,8 +117,9 @@ static char *prompts_diff(const json_t *parent, const json_t *child) {
   return buf_take(&out, NULL);
 }
 
-static struct variant *variant_new(struct opt *x, json_t *prompts, const struct variant *parent,
-                                   int iteration, const char *rationale) {
+/* A variant (taking prompts), not yet in the population's list (variant_add). */
+static struct variant *variant_make(struct opt *x, json_t *prompts, const struct variant *parent,
+                                    int iteration, const char *rationale) {
   struct variant *v = xcalloc(1, sizeof *v);
   v->prompts = prompts;
   opt_variant_sha(prompts, v->sha);
@@ -138,9 +147,12 @@ static struct variant *variant_new(struct opt *x, json_t *prompts, const struct 
     }
     v->has[i] = 1;
   }
+  return v;
+}
+
+static void variant_add(struct opt *x, struct variant *v) {
   x->vars = xrealloc(x->vars, (size_t)(x->n_vars + 1) * sizeof *x->vars);
   x->vars[x->n_vars++] = v;
-  return v;
 }
 
 static struct variant *variant_find(struct opt *x, const char *sha) {
@@ -158,6 +170,7 @@ static int put_variant(struct opt *x, const struct variant *v, const char *statu
                           status, "diff", v->diff, "rationale", v->rationale, "prompts", v->prompts,
                           "validation", val);
   if (reason) json_object_set_new(rec, "reason", json_string(reason));
+  if (v->parent2[0]) json_object_set_new(rec, "parent2", json_string(v->parent2));
   int rc = store_opt_put(x->st, STORE_OPT_VARIANTS, x->id, v->sha, rec);
   json_decref(rec);
   return rc;
@@ -333,76 +346,121 @@ static void eval_out_release(struct eval_out *e) {
   memset(e, 0, sizeof *e);
 }
 
-#define OPT_STOPPED 1 /* evaluate(): the run was stopped (budget, signal) */
+#define OPT_STOPPED 1 /* an evaluation or call was stopped (signal, a run's own stop) */
 
-static int over_budget(struct opt *x) {
-  const struct recipe_optimize *c = &x->cfg;
-  if (x->final) return 0; /* the test split is read once the budget is spent */
-  const char *why = NULL;
-  /* calls used, sent or answered from the store: a resumed optimisation replays the same
-   * calls and so stops where an uninterrupted one would */
-  if (c->max_calls > 0 && x->sum->calls_sent + x->sum->cache_hits >= c->max_calls)
-    why = "optimize.budgets.max_calls";
-  else if (c->max_tokens > 0 && x->tokens >= c->max_tokens) why = "optimize.budgets.max_tokens";
-  else if (c->max_cost > 0 && x->cost >= c->max_cost) why = "optimize.budgets.max_cost";
-  if (!why) return 0;
-  x->sum->stopped = 1;
-  snprintf(x->sum->stop_reason, sizeof x->sum->stop_reason, "budget reached: %s", why);
-  return 1;
+/* An evaluation in flight (eval_start .. eval_poll returned 0). */
+struct eval {
+  struct opt *x;
+  struct variant *v;
+  int split, k, want_traj;
+  const char *const *ids;
+  size_t n;
+  struct recipe rc; /* x->rc with the variant's prompts and the evaluation's seed */
+  struct run_opts ro;
+  struct run_summary rs;
+  struct run *run; /* NULL once over */
+  int rc_;         /* once over: 0 (out), OPT_STOPPED, or an AD_E* code (err) */
+  char err[1024];
+  struct eval_out out;
+  struct eval *next; /* x->evals */
+};
+
+/* The analyzer's or implementer's call (ocall_start .. done). */
+struct ocall {
+  struct opt *x;
+  const struct recipe_opt_role *ro;
+  struct callrec rec;
+  int begun; /* rec is set */
+  struct callrec_id id;
+  json_t *body;
+  int done;
+  int rc_; /* once done: 0 (content), OPT_STOPPED, or an AD_E* code (err) */
+  char err[1024];
+  char *content;
+  int64_t tokens;
+  double cost;
+};
+
+/* Stop the whole optimisation: no new evaluation or model call starts; the runs in flight
+ * stop like at a first Ctrl-C (their calls in flight finish). */
+static void opt_stop(struct opt *x, const char *reason) {
+  if (!x->sum->stopped) {
+    x->sum->stopped = 1;
+    snprintf(x->sum->stop_reason, sizeof x->sum->stop_reason, "%.200s", reason);
+  }
+  x->interrupted = 1;
+  x->stopping = 1;
+  for (struct eval *e = x->evals; e; e = e->next)
+    if (e->run) run_stop(e->run, reason);
 }
 
-static int evaluate(struct opt *x, struct variant *v, int split, int k, const char *const *ids,
-                    size_t n, int want_traj, struct eval_out *out, char *err, size_t errlen) {
-  memset(out, 0, sizeof *out);
-  if (over_budget(x)) return OPT_STOPPED;
-  struct recipe *rc = x->rc;
-  struct recipe_prompt saved[RECIPE_N_ROLES];
+/* An evaluation: the loop (run_start/run_step on the optimiser's client and store) on the
+ * split's sources with the variant's prompts and the seed
+ * rng_derive(seed, "optimize|<sha>|<split>|<k>"). */
+static struct eval *eval_start(struct opt *x, struct variant *v, int split, int k,
+                               const char *const *ids, size_t n, int want_traj) {
+  struct eval *e = xcalloc(1, sizeof *e);
+  e->x = x;
+  e->v = v;
+  e->split = split;
+  e->k = k;
+  e->ids = ids;
+  e->n = n;
+  e->want_traj = want_traj;
+  e->rc = *x->rc; /* a shallow copy: the variant's prompts and this evaluation's seed */
   for (int i = 0; i < RECIPE_N_ROLES; i++)
-    if (v->has[i]) {
-      saved[i] = rc->roles[i].prompt;
-      rc->roles[i].prompt = v->compiled[i];
-    }
-  int64_t seed0 = rc->seed;
-  rc->seed = (int64_t)rng_derive(x->seed, "optimize|%s|%s|%d", v->sha, split_names[split], k);
-  struct run_opts ro;
-  memset(&ro, 0, sizeof ro);
-  ro.new_run = 1;
-  ro.quiet = 1;
-  ro.progress = 0;
-  ro.command_line = x->o->command_line;
-  ro.source_ids = ids;
-  ro.n_source_ids = n;
-  ro.store = x->st;
-  struct run_summary rs;
-  int rc_ = run_execute(rc, &ro, &rs, err, errlen);
-  rc->seed = seed0;
-  for (int i = 0; i < RECIPE_N_ROLES; i++)
-    if (v->has[i]) rc->roles[i].prompt = saved[i];
-  x->sum->calls_sent += rs.calls_sent;
-  x->sum->cache_hits += rs.cache_hits;
-  x->tokens += rs.prompt_tokens + rs.completion_tokens;
-  x->cost += rs.cost;
-  if (rc_) {
-    if (rs.bad_input) x->sum->bad_input = 1;
-    return rc_;
+    if (v->has[i]) e->rc.roles[i].prompt = v->compiled[i];
+  e->rc.seed = (int64_t)rng_derive(x->seed, "optimize|%s|%s|%d", v->sha, split_names[split], k);
+  e->ro.new_run = 1;
+  e->ro.quiet = 1;
+  e->ro.progress = 0;
+  e->ro.command_line = x->o->command_line;
+  e->ro.source_ids = ids;
+  e->ro.n_source_ids = n;
+  e->ro.store = x->st;
+  e->ro.llm = x->llm;
+  e->next = x->evals;
+  x->evals = e;
+  if (x->stopping) {
+    e->rc_ = OPT_STOPPED;
+    return e;
   }
-  if (rs.stopped) {
-    x->interrupted = 1;
-    x->sum->stopped = 1;
-    snprintf(x->sum->stop_reason, sizeof x->sum->stop_reason, "%.200s", rs.stop_reason);
-    return OPT_STOPPED;
+  int r = run_start(&e->rc, &e->ro, &e->rs, &e->run, e->err, sizeof e->err);
+  if (r) {
+    e->rc_ = r;
+    if (e->rs.bad_input) x->sum->bad_input = 1;
   }
+  return e;
+}
+
+static void eval_free(struct eval *e) {
+  if (!e) return;
+  struct eval **p = &e->x->evals;
+  while (*p != e) p = &(*p)->next;
+  *p = e->next;
+  eval_out_release(&e->out);
+  free(e);
+}
+
+/* The finished run's candidates, per source, into e->out (and the trajectories). */
+static int eval_collect(struct eval *e) {
+  struct opt *x = e->x;
+  struct eval_out *out = &e->out;
+  size_t n = e->n;
+  char *err = e->err;
+  size_t errlen = sizeof e->err;
+  int rc_ = 0;
   struct collect c = {x->st, xcalloc(n + 1, sizeof *c.acc), n, NULL, json_object()};
   struct buf traj;
   buf_init(&traj, 256 * 1024);
-  if (want_traj) c.traj = &traj;
-  for (size_t i = 0; i < n; i++) c.acc[i].id = ids[i];
-  if (want_traj) {
-    if (!(rc_ = store_calls_each(x->st, rs.run_id, "weak", 1, collect_call, &c)))
-      rc_ = store_calls_each(x->st, rs.run_id, "judge_weak", 1, collect_call, &c);
+  if (e->want_traj) c.traj = &traj;
+  for (size_t i = 0; i < n; i++) c.acc[i].id = e->ids[i];
+  if (e->want_traj) {
+    if (!(rc_ = store_calls_each(x->st, e->rs.run_id, "weak", 1, collect_call, &c)))
+      rc_ = store_calls_each(x->st, e->rs.run_id, "judge_weak", 1, collect_call, &c);
     if (!rc_) sort_answers(c.answers);
   }
-  if (!rc_) rc_ = store_candidates_each(x->st, rs.run_id, NULL, collect_cand, &c);
+  if (!rc_) rc_ = store_candidates_each(x->st, e->rs.run_id, NULL, collect_cand, &c);
   if (rc_) ad_set_err(err, errlen, "%s", store_errmsg(x->st));
   out->src = xcalloc(n + 1, sizeof *out->src);
   out->by_id = xcalloc(n + 1, sizeof *out->by_id);
@@ -419,17 +477,17 @@ static int evaluate(struct opt *x, struct variant *v, int split, int k, const ch
                                   c.acc[i].passed, "value", jx_round6(val)));
   }
   out->score = out->n_src ? sum / (double)out->n_src : 0.0;
-  if (want_traj) out->traj = buf_take(&traj, NULL);
+  if (e->want_traj) out->traj = buf_take(&traj, NULL);
   buf_release(&traj);
   free(c.acc);
   json_decref(c.answers);
   if (!rc_) {
     char key[160];
-    snprintf(key, sizeof key, "%s|%s|%04d", v->sha, split_names[split], k);
-    json_t *rec = json_pack("{s:s,s:s,s:i,s:I,s:f,s:I,s:o}", "variant", v->sha, "split",
-                            split_names[split], "k", k, "run", (json_int_t)rs.run_id, "score",
-                            jx_round6(out->score), "sources", (json_int_t)out->n_src, "per_source",
-                            per);
+    snprintf(key, sizeof key, "%s|%s|%04d", e->v->sha, split_names[e->split], e->k);
+    json_t *rec = json_pack("{s:s,s:s,s:i,s:I,s:f,s:I,s:o}", "variant", e->v->sha, "split",
+                            split_names[e->split], "k", e->k, "run", (json_int_t)e->rs.run_id,
+                            "score", jx_round6(out->score), "sources", (json_int_t)out->n_src,
+                            "per_source", per);
     per = NULL;
     if (store_opt_put(x->st, STORE_OPT_EVALUATIONS, x->id, key, rec) || store_flush(x->st)) {
       ad_set_err(err, errlen, "%s", store_errmsg(x->st));
@@ -441,39 +499,77 @@ static int evaluate(struct opt *x, struct variant *v, int split, int k, const ch
   return rc_;
 }
 
-/* ---- the optimiser's own model calls (analyzer, implementer), behind the cache --- */
+/* Advance an evaluation: 2 work ready, 1 waiting on the client, 0 over (e->rc_: 0 and
+ * e->out, OPT_STOPPED, or an AD_E* code with e->err). */
+static int eval_poll(struct eval *e) {
+  if (!e->run) return 0;
+  int m = run_step(e->run);
+  if (m) return m;
+  struct opt *x = e->x;
+  int r = run_end(e->run, e->err, sizeof e->err);
+  e->run = NULL;
+  x->sum->calls_sent += e->rs.calls_sent;
+  x->sum->cache_hits += e->rs.cache_hits;
+  if (r) {
+    e->rc_ = r;
+    if (e->rs.bad_input) x->sum->bad_input = 1;
+  } else if (e->rs.stopped) { /* a signal, or the run's own stop (the recipe's budgets...) */
+    opt_stop(x, e->rs.stop_reason);
+    e->rc_ = OPT_STOPPED;
+  } else {
+    e->rc_ = eval_collect(e);
+  }
+  return 0;
+}
 
-struct ocall {
-  struct opt *x;
-  struct callrec rec;
-  struct callrec_id id;
-  int done, store_failed;
-  char *content, *error;
-};
+/* ---- the optimiser's own model calls (analyzer, implementer), behind the cache --- */
 
 static void ocall_attempt(void *ud, const struct llm_attempt *a) {
   callrec_attempt(&((struct ocall *)ud)->rec, a);
 }
 
+static double ocall_cost(const struct opt *x, const struct recipe_opt_role *ro, int64_t pt,
+                         int64_t ct) {
+  double in = 0, out = 0;
+  if (recipe_price(x->rc, ro->endpoint_index, ro->model, &in, &out)) return 0;
+  return (double)pt / 1e6 * in + (double)ct / 1e6 * out;
+}
+
 static void ocall_done(void *ud, const struct llm_result *res) {
   struct ocall *c = ud;
+  struct opt *x = c->x;
   c->done = 1;
-  if (callrec_put(c->x->st, c->x->run_id, &c->rec, &c->id, res)) c->store_failed = 1;
-  if (res->rc == 0 && res->reply) {
+  if (res->rc == AD_ECANCELED) {
+    c->rc_ = OPT_STOPPED;
+    return;
+  }
+  if (callrec_put(x->st, x->run_id, &c->rec, &c->id, res)) {
+    c->rc_ = AD_EIO;
+    ad_set_err(c->err, sizeof c->err, "%s", store_errmsg(x->st));
+  } else if (res->rc == 0 && res->reply) {
     c->content = xstrdup(res->reply->content ? res->reply->content : "");
-    c->x->tokens += res->reply->prompt_tokens + res->reply->completion_tokens;
+    c->tokens = res->reply->prompt_tokens + res->reply->completion_tokens;
+    c->cost = ocall_cost(x, c->ro, res->reply->prompt_tokens, res->reply->completion_tokens);
   } else {
-    c->error = xstrdup(res->error ? res->error : ad_strerror(res->rc));
+    c->rc_ = AD_EHTTP;
+    ad_set_err(c->err, sizeof c->err, "optimize.%s (%s on endpoint '%s'): %s", c->id.role,
+               c->ro->model, c->ro->endpoint, res->error ? res->error : ad_strerror(res->rc));
   }
 }
 
-static int model_call(struct opt *x, const struct recipe_opt_role *ro, const char *label,
-                      const struct tpl_prompt *tp, const json_t *vars, int64_t seed, char **content,
-                      char *err, size_t errlen) {
-  *content = NULL;
+/* Start the analyzer's or implementer's call: answered from the store's cache at once
+ * (c->done), or sent (done later, from the client's loop). */
+static struct ocall *ocall_start(struct opt *x, const struct recipe_opt_role *ro, const char *label,
+                                 const struct tpl_prompt *tp, const json_t *vars, int64_t seed) {
+  struct ocall *c = xcalloc(1, sizeof *c);
+  c->x = x;
+  c->ro = ro;
+  c->id = (struct callrec_id){label, NULL, -1, ro->endpoint, ro->model};
   json_t *messages = NULL;
-  int rc = tpl_prompt_render(tp, NULL, vars, 0, &messages, err, errlen);
-  if (rc) return rc;
+  if ((c->rc_ = tpl_prompt_render(tp, NULL, vars, 0, &messages, c->err, sizeof c->err))) {
+    c->done = 1;
+    return c;
+  }
   struct llm_params p;
   llm_params_init(&p);
   p.temperature = ro->temperature;
@@ -482,54 +578,56 @@ static int model_call(struct opt *x, const struct recipe_opt_role *ro, const cha
   p.seed = seed;
   json_t *body = llm_request_build(ro->model, messages, &p);
   json_decref(messages);
-  json_t *merged = body ? llm_merge_extra(x->llm, ro->endpoint, body) : NULL;
+  c->body = body ? llm_merge_extra(x->llm, ro->endpoint, body) : NULL;
   json_decref(body);
-  if (!merged) {
-    ad_set_err(err, errlen, "optimize.%s: cannot build the request", label);
-    return AD_EINVAL;
+  c->done = 1;
+  if (!c->body) {
+    ad_set_err(c->err, sizeof c->err, "optimize.%s: cannot build the request", label);
+    c->rc_ = AD_EINVAL;
+    return c;
   }
-  struct ocall c;
-  memset(&c, 0, sizeof c);
-  c.x = x;
-  c.id = (struct callrec_id){label, NULL, -1, ro->endpoint, ro->model};
-  callrec_begin(&c.rec, ro->endpoint, merged);
+  callrec_begin(&c->rec, ro->endpoint, c->body);
+  c->begun = 1;
+  if (x->stopping) {
+    c->rc_ = OPT_STOPPED;
+    return c;
+  }
   char *cached = NULL;
   size_t clen = 0;
-  rc = over_budget(x) ? OPT_STOPPED : store_cache_get(x->st, c.rec.key, &cached, &clen);
+  int rc = store_cache_get(x->st, c->rec.key, &cached, &clen);
   if (rc == 0) {
     struct llm_reply rep;
     memset(&rep, 0, sizeof rep);
-    if (llm_reply_parse(cached, clen, &rep, err, errlen) == 0)
-      *content = xstrdup(rep.content ? rep.content : "");
-    else rc = AD_EPARSE;
+    if (llm_reply_parse(cached, clen, &rep, c->err, sizeof c->err) == 0)
+      c->content = xstrdup(rep.content ? rep.content : "");
+    else c->rc_ = AD_EPARSE;
     llm_reply_release(&rep);
     free(cached);
     x->sum->cache_hits++;
-    if (!rc && callrec_put(x->st, x->run_id, &c.rec, &c.id, NULL)) rc = AD_EIO;
-  } else if (rc == AD_ENOTFOUND) {
-    if ((rc = llm_submit_serialized(x->llm, ro->endpoint, merged, c.rec.canon, c.rec.canon_len,
-                                    ocall_done, ocall_attempt, &c))) {
-      ad_set_err(err, errlen, "%s", llm_client_errmsg(x->llm));
-    } else {
-      x->sum->calls_sent++;
-      while (!c.done) llm_client_run_once(x->llm, 100);
-      if (c.store_failed) rc = AD_EIO;
-      else if (c.error) {
-        ad_set_err(err, errlen, "optimize.%s (%s on endpoint '%s'): %s", label, ro->model,
-                   ro->endpoint, c.error);
-        rc = AD_EHTTP;
-      } else {
-        *content = c.content;
-        c.content = NULL;
-      }
+    if (!c->rc_ && callrec_put(x->st, x->run_id, &c->rec, &c->id, NULL)) {
+      c->rc_ = AD_EIO;
+      ad_set_err(c->err, sizeof c->err, "%s", store_errmsg(x->st));
     }
+  } else if (rc != AD_ENOTFOUND) {
+    c->rc_ = rc;
+    ad_set_err(c->err, sizeof c->err, "%s", store_errmsg(x->st));
+  } else if ((rc = llm_submit_serialized(x->llm, ro->endpoint, c->body, c->rec.canon,
+                                         c->rec.canon_len, ocall_done, ocall_attempt, c))) {
+    c->rc_ = rc;
+    ad_set_err(c->err, sizeof c->err, "%s", llm_client_errmsg(x->llm));
+  } else {
+    c->done = 0;
+    x->sum->calls_sent++;
   }
-  if (rc == AD_EIO) ad_set_err(err, errlen, "%s", store_errmsg(x->st));
-  free(c.content);
-  free(c.error);
-  callrec_release(&c.rec);
-  json_decref(merged);
-  return rc;
+  return c;
+}
+
+static void ocall_free(struct ocall *c) {
+  if (!c) return;
+  free(c->content);
+  if (c->begun) callrec_release(&c->rec);
+  json_decref(c->body);
+  free(c);
 }
 
 /* ---- setup ---------------------------------------------------------------------- */
@@ -574,11 +672,6 @@ static int setup(struct opt *x, char *err, size_t errlen) {
   if (o->test > 0) c->test = o->test;
   if (o->minibatch > 0) c->minibatch = o->minibatch;
   if (!isnan(o->temperature)) c->temperature = o->temperature;
-  if (c->parallel > 1 && !o->quiet)
-    log_warn(
-        "optimize.parallel %d: iterations run one after another in this version "
-        "(docs/optimize.md)",
-        c->parallel);
   if (c->minibatch > c->train) {
     ad_set_err(err, errlen, "the minibatch (%d) is larger than the train split (%d)", c->minibatch,
                c->train);
@@ -623,6 +716,9 @@ static int setup(struct opt *x, char *err, size_t errlen) {
       "max_tokens", c->analyzer.max_tokens, "implementer", "endpoint", c->implementer.endpoint,
       "model", c->implementer.model, "temperature", c->implementer.temperature, "max_tokens",
       c->implementer.max_tokens);
+  /* settings added later join the identity only when set, so older ids stay */
+  if (c->parallel > 1) json_object_set_new(ident, "parallel", json_integer(c->parallel));
+  if (c->merge_every > 0) json_object_set_new(ident, "merge_every", json_integer(c->merge_every));
   char sha[65];
   opt_variant_sha(ident, sha);
   json_decref(ident);
@@ -823,183 +919,554 @@ static char *first_line(const char *text, size_t n) {
   return xstrndup(text, k);
 }
 
-static int iteration(struct opt *x, int iter, char *err, size_t errlen) {
-  struct variant *parent = pick_parent(x, iter);
-  double parent_mean0 = opt_val_mean(parent);
-  const char **mb = draw_minibatch(x, iter);
-  struct eval_out tr, pv, mv;
-  memset(&pv, 0, sizeof pv);
-  memset(&mv, 0, sizeof mv);
-  int rc = evaluate(x, parent, 0, iter, mb, (size_t)x->cfg.minibatch, 1, &tr, err, errlen);
-  if (rc) {
-    free(mb);
-    return rc;
+/* ---- merge (GEPA): two admitted lineages that changed different prompts ---------------- */
+
+/* Whether anc is v or one of v's ancestors (through first parents). */
+static int descends(struct opt *x, const struct variant *v, const struct variant *anc) {
+  for (int guard = 0; v && guard <= x->n_vars; guard++) {
+    if (v == anc) return 1;
+    v = v->parent[0] ? variant_find(x, v->parent) : NULL;
   }
-  double parent_train = tr.score;
+  return 0;
+}
+
+/* The prompts v changed against its ancestor anc, as a bit set over the roles. */
+static unsigned changed_roles(const struct variant *v, const struct variant *anc) {
+  unsigned m = 0;
+  for (int i = 0; i < RECIPE_N_ROLES; i++) {
+    const char *name = recipe_role_name((enum recipe_role_id)i);
+    const char *a = json_string_value(json_object_get(v->prompts, name)),
+               *b = json_string_value(json_object_get(anc->prompts, name));
+    if (a && b && strcmp(a, b)) m |= 1u << i;
+  }
+  return m;
+}
+
+/* The merge an iteration tries: among pairs of admitted variants (a, b), neither an
+ * ancestor of the other, whose nearest common ancestor c is such that a and b changed
+ * disjoint, non-empty sets of prompts against it, and whose merge (c's texts, a's changes
+ * and b's changes) is not a variant yet, the pair with the highest sum of validation
+ * means (the first in creation order on a tie). a is the one with the higher mean. The
+ * implementer-style reply (b's texts for b's prompts; the parent is a) in *reply. */
+static int find_merge(struct opt *x, struct variant **pa, struct variant **pb, char **reply) {
+  double best = -INFINITY;
+  struct variant *ba = NULL, *bb = NULL, *bc = NULL;
+  unsigned bmb = 0;
+  for (int i = 0; i < x->n_vars; i++)
+    for (int j = i + 1; j < x->n_vars; j++) {
+      struct variant *a = x->vars[i], *b = x->vars[j];
+      if (!a->admitted || !b->admitted || descends(x, a, b) || descends(x, b, a)) continue;
+      struct variant *c = a->parent[0] ? variant_find(x, a->parent) : NULL;
+      while (c && !descends(x, b, c)) c = c->parent[0] ? variant_find(x, c->parent) : NULL;
+      if (!c) continue;
+      unsigned ma = changed_roles(a, c), mb = changed_roles(b, c);
+      if (!ma || !mb || (ma & mb)) continue;
+      json_t *m = json_deep_copy(a->prompts);
+      for (int r = 0; r < RECIPE_N_ROLES; r++)
+        if (mb & (1u << r)) {
+          const char *name = recipe_role_name((enum recipe_role_id)r);
+          json_object_set(m, name, json_object_get(b->prompts, name));
+        }
+      char sha[65];
+      opt_variant_sha(m, sha);
+      json_decref(m);
+      double s = opt_val_mean(a) + opt_val_mean(b);
+      if (variant_find(x, sha) || !(s > best)) continue;
+      best = s;
+      ba = a, bb = b, bc = c, bmb = mb;
+    }
+  if (!ba) return 0;
+  if (opt_val_mean(bb) > opt_val_mean(ba)) { /* the parent: the higher mean */
+    struct variant *t = ba;
+    ba = bb;
+    bb = t;
+    bmb = changed_roles(bb, bc);
+  }
+  json_t *pr = json_object();
+  char roles[128] = "";
+  for (int r = 0, off = 0; r < RECIPE_N_ROLES; r++)
+    if (bmb & (1u << r)) {
+      const char *name = recipe_role_name((enum recipe_role_id)r);
+      json_object_set(pr, name, json_object_get(bb->prompts, name));
+      off += snprintf(roles + off, sizeof roles - (size_t)off, "%s%s", off ? ", " : "", name);
+    }
+  char why[400];
+  snprintf(why, sizeof why,
+           "merge: %.8s with the %s prompt(s) of %.8s (their common ancestor %.8s; each "
+           "lineage changed different prompts)",
+           ba->sha, roles, bb->sha, bc->sha);
+  json_t *rep = json_pack("{s:o,s:s}", "prompts", pr, "rationale", why);
+  *reply = json_dumps(rep, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref(rep);
+  *pa = ba;
+  *pb = bb;
+  return 1;
+}
+
+/* ---- iterations: state machines on the one event loop -------------------------------- */
+
+enum it_step { IT_TRAIN, IT_ANALYZE, IT_IMPLEMENT, IT_GATE, IT_VAL, IT_DONE };
+enum it_outcome { IT_REFUSED = 1, IT_REPEAT, IT_GATED, IT_VALIDATED };
+
+/* One iteration from its start to its application. Everything it reads of the population
+ * it reads when it starts; everything it changes, it changes when applied. */
+struct iter {
+  int n;
+  enum it_step step;
+  enum it_outcome outcome;
+  int stopped; /* an evaluation or call was stopped: never applied */
+  int merge;   /* a merge iteration: no analyzer or implementer */
+  struct variant *parent, *parent2;
+  double parent_mean0;
+  int parent_n0;
+  const char **mb;
+  json_t *hist; /* the history log's tail when it started */
+  struct eval *ev[2];
+  struct ocall *call;
+  double parent_train, mutant_train;
+  char *analysis, *reply, *rationale;
+  struct variant *mut; /* made, registered when applied */
+  char reason[512];
+  char dup[65]; /* IT_REPEAT: the variant it repeats */
+  struct eval_out pv, mv;
+  int64_t calls, tokens; /* what it used: calls sent or answered from the store */
+  double cost;
+};
+
+static void it_free(struct iter *it) {
+  if (!it) return;
+  for (int k = 0; k < 2; k++) eval_free(it->ev[k]);
+  ocall_free(it->call);
+  free(it->mb);
+  json_decref(it->hist);
+  free(it->analysis);
+  free(it->reply);
+  free(it->rationale);
+  variant_free(it->mut);
+  eval_out_release(&it->pv);
+  eval_out_release(&it->mv);
+  free(it);
+}
+
+/* An evaluation or call failed: stopped (never applied) or an error (the optimisation
+ * ends with it). */
+static void it_fail(struct opt *x, struct iter *it, int rc, const char *err) {
+  it->stopped = 1;
+  it->step = IT_DONE;
+  if (rc == OPT_STOPPED || x->fail) return;
+  x->fail = rc;
+  snprintf(x->fail_err, sizeof x->fail_err, "%s", err && *err ? err : ad_strerror(rc));
+  opt_stop(x, "an error");
+}
+
+/* An evaluation of the iteration is over: its usage is the iteration's. 0, or it failed. */
+static int it_eval_over(struct opt *x, struct iter *it, struct eval *e) {
+  it->calls += e->rs.calls_sent + e->rs.cache_hits;
+  it->tokens += e->rs.prompt_tokens + e->rs.completion_tokens;
+  it->cost += e->rs.cost;
+  if (e->rc_) it_fail(x, it, e->rc_, e->err);
+  return e->rc_;
+}
+
+/* A call of the iteration is over: its content (new string), or NULL when it failed. */
+static char *it_call_over(struct opt *x, struct iter *it) {
+  struct ocall *c = it->call;
+  it->call = NULL;
+  it->calls++;
+  it->tokens += c->tokens;
+  it->cost += c->cost;
+  char *s = NULL;
+  if (c->rc_) it_fail(x, it, c->rc_, c->err);
+  else {
+    s = c->content;
+    c->content = NULL;
+  }
+  ocall_free(c);
+  return s;
+}
+
+static void it_validate(struct opt *x, struct iter *it) {
+  it->ev[0] = eval_start(x, it->parent, 1, it->n, x->split_ids[1], x->split_n[1], 0);
+  it->ev[1] = eval_start(x, it->mut, 1, 0, x->split_ids[1], x->split_n[1], 0);
+  it->step = IT_VAL;
+}
+
+/* The implementer's (or the merge's) reply: the lock, the repeat check against the
+ * variants the iteration saw, then the gate or validation. */
+static void it_propose(struct opt *x, struct iter *it) {
+  json_t *mp = NULL;
+  if (opt_lock_check(x->rc, x->vars[0]->prompts, it->parent->prompts, it->reply, &mp,
+                     &it->rationale, it->reason, sizeof it->reason)) {
+    it->outcome = IT_REFUSED;
+    it->step = IT_DONE;
+    return;
+  }
+  char sha[65];
+  opt_variant_sha(mp, sha);
+  for (int i = 0; i < x->n_vars; i++)
+    if (x->vars[i]->iteration <= it->n - x->cfg.parallel && !strcmp(x->vars[i]->sha, sha)) {
+      snprintf(it->dup, sizeof it->dup, "%s", sha);
+      it->outcome = IT_REPEAT;
+      it->step = IT_DONE;
+      json_decref(mp);
+      return;
+    }
+  it->mut = variant_make(x, mp, it->parent, it->n, it->rationale);
+  if (it->parent2) snprintf(it->mut->parent2, sizeof it->mut->parent2, "%s", it->parent2->sha);
+  if (x->cfg.minibatch_gate) { /* GEPA: the parent's minibatch first */
+    it->ev[0] = eval_start(x, it->mut, 0, it->n, it->mb, (size_t)x->cfg.minibatch, 0);
+    it->step = IT_GATE;
+  } else {
+    it_validate(x, it);
+  }
+}
+
+static void it_analyze(struct opt *x, struct iter *it, const char *traj) {
   const char *objective = recipe_opt_objective_name(x->cfg.objective);
-  char *analysis = NULL, *reply = NULL, *rationale = NULL;
-  json_t *mutant_prompts = NULL, *hist = history_tail(x);
-  json_t *vars = json_pack("{s:s,s:o,s:s,s:f,s:s}", "trajectories", tr.traj ? tr.traj : "",
-                           "history", hist, "objective", objective, "score", jx_round6(tr.score),
+  json_t *vars = json_pack("{s:s,s:O,s:s,s:f,s:s}", "trajectories", traj ? traj : "", "history",
+                           it->hist, "objective", objective, "score", jx_round6(it->parent_train),
                            "goal", x->rc->goal);
-  rc = model_call(x, &x->cfg.analyzer, "analyzer", &x->analyzer_tpl, vars,
-                  (int64_t)rng_derive(x->seed, "optimize|analyzer|%d", iter), &analysis, err,
-                  errlen);
+  it->call = ocall_start(x, &x->cfg.analyzer, "analyzer", &x->analyzer_tpl, vars,
+                         (int64_t)rng_derive(x->seed, "optimize|analyzer|%d", it->n));
   json_decref(vars);
-  eval_out_release(&tr);
-  if (rc) goto out;
+  it->step = IT_ANALYZE;
+}
+
+static void it_implement(struct opt *x, struct iter *it) {
+  const char *objective = recipe_opt_objective_name(x->cfg.objective);
   char list[128] = "";
   for (int i = 0, off = 0; i < RECIPE_N_ROLES; i++)
-    if (x->cfg.editable[i] && json_object_get(parent->prompts, recipe_role_name(i)))
+    if (x->cfg.editable[i] && json_object_get(it->parent->prompts, recipe_role_name(i)))
       off += snprintf(list + off, sizeof list - (size_t)off, "%s%s", off ? ", " : "",
                       recipe_role_name((enum recipe_role_id)i));
-  vars = json_pack("{s:s,s:o,s:o,s:s,s:i,s:s,s:s}", "analysis", analysis, "history",
-                   history_tail(x), "prompts", prompts_list(x, parent->prompts), "editable", list,
-                   "max_prompt_chars", x->cfg.max_prompt_chars, "objective", objective, "goal",
-                   x->rc->goal);
-  rc = model_call(x, &x->cfg.implementer, "implementer", &x->implementer_tpl, vars,
-                  (int64_t)rng_derive(x->seed, "optimize|implementer|%d", iter), &reply, err,
-                  errlen);
+  json_t *vars = json_pack("{s:s,s:O,s:o,s:s,s:i,s:s,s:s}", "analysis", it->analysis, "history",
+                           it->hist, "prompts", prompts_list(x, it->parent->prompts), "editable",
+                           list, "max_prompt_chars", x->cfg.max_prompt_chars, "objective",
+                           objective, "goal", x->rc->goal);
+  it->call = ocall_start(x, &x->cfg.implementer, "implementer", &x->implementer_tpl, vars,
+                         (int64_t)rng_derive(x->seed, "optimize|implementer|%d", it->n));
   json_decref(vars);
-  if (rc) goto out;
-  char reason[512];
-  json_t *base_prompts = x->vars[0]->prompts;
-  const char *status;
-  struct variant *mut = NULL;
-  char *ana1 = first_line(strchr(analysis, '\n') ? strchr(analysis, '\n') + 1 : analysis, 200);
-  if (opt_lock_check(x->rc, base_prompts, parent->prompts, reply, &mutant_prompts, &rationale,
-                     reason, sizeof reason)) {
-    status = "refused";
+  it->step = IT_IMPLEMENT;
+}
+
+/* Advance an iteration as far as it goes without waiting: 2 work ready, 1 waiting, 0 done. */
+static int it_advance(struct opt *x, struct iter *it) {
+  for (;;) {
+    int m = 0;
+    switch (it->step) {
+    case IT_TRAIN: {
+      if ((m = eval_poll(it->ev[0]))) return m;
+      struct eval *e = it->ev[0];
+      it->ev[0] = NULL;
+      if (!it_eval_over(x, it, e)) {
+        it->parent_train = e->out.score;
+        if (it->merge) it_propose(x, it); /* the gate needs the parent's train score */
+        else it_analyze(x, it, e->out.traj);
+      }
+      eval_free(e);
+      break;
+    }
+    case IT_ANALYZE:
+      if (!it->call->done) return 1;
+      if ((it->analysis = it_call_over(x, it))) it_implement(x, it);
+      break;
+    case IT_IMPLEMENT:
+      if (!it->call->done) return 1;
+      if ((it->reply = it_call_over(x, it))) it_propose(x, it);
+      break;
+    case IT_GATE: {
+      if ((m = eval_poll(it->ev[0]))) return m;
+      struct eval *e = it->ev[0];
+      it->ev[0] = NULL;
+      if (!it_eval_over(x, it, e)) {
+        it->mutant_train = e->out.score;
+        if (it->mutant_train > it->parent_train) it_validate(x, it);
+        else {
+          it->outcome = IT_GATED;
+          it->step = IT_DONE;
+        }
+      }
+      eval_free(e);
+      break;
+    }
+    case IT_VAL: {
+      int m0 = eval_poll(it->ev[0]), m1 = eval_poll(it->ev[1]);
+      if (m0 || m1) return m0 == 2 || m1 == 2 ? 2 : 1;
+      int failed = 0;
+      for (int k = 0; k < 2; k++) {
+        failed |= it_eval_over(x, it, it->ev[k]) != 0;
+        struct eval_out *o = k ? &it->mv : &it->pv;
+        *o = it->ev[k]->out;
+        memset(&it->ev[k]->out, 0, sizeof it->ev[k]->out);
+        eval_free(it->ev[k]);
+        it->ev[k] = NULL;
+      }
+      if (!failed) {
+        it->outcome = IT_VALIDATED;
+        it->step = IT_DONE;
+      }
+      break;
+    }
+    case IT_DONE: return 0;
+    }
+  }
+}
+
+/* Start iteration n on the population as it is now (after iterations 1..n-P applied). */
+static struct iter *it_start(struct opt *x, int n) {
+  struct iter *it = xcalloc(1, sizeof *it);
+  it->n = n;
+  if (x->cfg.merge_every > 0 && n % x->cfg.merge_every == 0 &&
+      find_merge(x, &it->parent, &it->parent2, &it->reply))
+    it->merge = 1;
+  else it->parent = pick_parent(x, n);
+  it->parent_mean0 = opt_val_mean(it->parent);
+  it->parent_n0 = it->parent->n_val;
+  it->hist = history_tail(x);
+  it->mb = draw_minibatch(x, n);
+  if (it->merge && !x->cfg.minibatch_gate) it_propose(x, it);
+  else {
+    it->ev[0] = eval_start(x, it->parent, 0, n, it->mb, (size_t)x->cfg.minibatch, !it->merge);
+    it->step = IT_TRAIN;
+  }
+  return it;
+}
+
+/* Whether a budget is spent by what the applied iterations (and the baseline) used. */
+static void check_budget(struct opt *x) {
+  const struct recipe_optimize *c = &x->cfg;
+  const char *why = NULL;
+  if (c->max_calls > 0 && x->used_calls >= c->max_calls) why = "optimize.budgets.max_calls";
+  else if (c->max_tokens > 0 && x->used_tokens >= c->max_tokens)
+    why = "optimize.budgets.max_tokens";
+  else if (c->max_cost > 0 && x->used_cost >= c->max_cost) why = "optimize.budgets.max_cost";
+  if (!why || x->budget_hit) return;
+  x->budget_hit = 1;
+  if (!x->sum->stopped) {
+    x->sum->stopped = 1;
+    snprintf(x->sum->stop_reason, sizeof x->sum->stop_reason, "budget reached: %s", why);
+  }
+}
+
+static void iter_record(struct opt *x, struct iter *it, const char *status, const char *mutant) {
+  json_t *r = json_pack("{s:i,s:s,s:s,s:f,s:i}", "iteration", it->n, "parent", it->parent->sha,
+                        "status", status, "parent_mean", jx_round6(it->parent_mean0), "parent_n",
+                        it->parent_n0);
+  if (mutant) json_object_set_new(r, "mutant", json_string(mutant));
+  if (it->parent2) json_object_set_new(r, "parent2", json_string(it->parent2->sha));
+  if (it->merge) json_object_set_new(r, "merge", json_true());
+  if (it->outcome == IT_REFUSED || it->outcome == IT_REPEAT)
+    json_object_set_new(r, "reason", json_string(it->reason));
+  json_array_append_new(x->iters, r);
+}
+
+/* Apply a finished iteration to the population (in iteration order). */
+static int it_apply(struct opt *x, struct iter *it, char *err, size_t errlen) {
+  int rc = 0;
+  struct variant *parent = it->parent;
+  char *ana1 = it->merge ? xasprintf("(a merge iteration)")
+                         : first_line(strchr(it->analysis, '\n') ? strchr(it->analysis, '\n') + 1
+                                                                 : it->analysis,
+                                      200);
+  if (it->mut && it->outcome != IT_REFUSED) { /* made since the iteration started? */
+    struct variant *d = variant_find(x, it->mut->sha);
+    if (d) {
+      snprintf(it->dup, sizeof it->dup, "%s", d->sha);
+      it->outcome = IT_REPEAT;
+    }
+  }
+  json_t *it_rec = NULL;
+  if (it->outcome == IT_REFUSED) {
     char sha[65];
-    json_t *raw = json_pack("{s:s}", "reply", reply);
+    json_t *raw = json_pack("{s:s}", "reply", it->reply);
     opt_variant_sha(raw, sha);
     json_t *rec = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s}", "sha256", sha, "parent", parent->sha,
-                            "iteration", iter, "status", status, "reason", reason, "reply", reply);
+                            "iteration", it->n, "status", "refused", "reason", it->reason, "reply",
+                            it->reply);
     rc = store_opt_put(x->st, STORE_OPT_VARIANTS, x->id, sha, rec);
     json_decref(rec);
     json_decref(raw);
     x->sum->refused++;
-    note(x, iter,
+    note(x, it->n,
          "Iteration %d: parent %.8s (validation mean %.3f over %d). Analysis: %s The "
          "implementer's proposal was refused by the locked evaluator: %s.",
-         iter, parent->sha, parent_mean0, parent->n_val, ana1, reason);
-    json_array_append_new(x->iters,
-                          json_pack("{s:i,s:s,s:s,s:s,s:f,s:i}", "iteration", iter, "parent",
-                                    parent->sha, "status", status, "reason", reason, "parent_mean",
-                                    jx_round6(parent_mean0), "parent_n", parent->n_val));
-    free(ana1);
-    goto out;
-  }
-  char msha[65];
-  opt_variant_sha(mutant_prompts, msha);
-  struct variant *dup = variant_find(x, msha);
-  if (dup) {
-    status = "refused";
-    snprintf(reason, sizeof reason, "the proposal repeats variant %.8s", dup->sha);
+         it->n, parent->sha, it->parent_mean0, it->parent_n0, ana1, it->reason);
+    iter_record(x, it, "refused", NULL);
+  } else if (it->outcome == IT_REPEAT) {
+    snprintf(it->reason, sizeof it->reason, "the proposal repeats variant %.8s", it->dup);
     x->sum->refused++;
-    note(x, iter, "Iteration %d: parent %.8s. Analysis: %s The proposal repeated variant %.8s.",
-         iter, parent->sha, ana1, dup->sha);
-    json_array_append_new(x->iters,
-                          json_pack("{s:i,s:s,s:s,s:s,s:f,s:i}", "iteration", iter, "parent",
-                                    parent->sha, "status", status, "reason", reason, "parent_mean",
-                                    jx_round6(parent_mean0), "parent_n", parent->n_val));
-    free(ana1);
-    goto out;
-  }
-  mut = variant_new(x, mutant_prompts, parent, iter, rationale);
-  mutant_prompts = NULL;
-  if (x->cfg.minibatch_gate) { /* GEPA: the parent's minibatch first */
-    struct eval_out g;
-    if ((rc = evaluate(x, mut, 0, iter, mb, (size_t)x->cfg.minibatch, 0, &g, err, errlen))) {
-      free(ana1);
-      goto out;
-    }
-    double ms = g.score;
-    eval_out_release(&g);
-    if (!(ms > parent_train)) {
-      status = "gated";
+    note(x, it->n, "Iteration %d: parent %.8s. Analysis: %s The proposal repeated variant %.8s.",
+         it->n, parent->sha, ana1, it->dup);
+    iter_record(x, it, "refused", NULL);
+  } else {
+    struct variant *mut = it->mut;
+    it->mut = NULL;
+    variant_add(x, mut);
+    const char *change = *mut->rationale ? mut->rationale : "(no rationale given)";
+    if (it->outcome == IT_GATED) {
       mut->gated = 1;
       x->sum->gated++;
-      note(x, iter,
+      note(x, it->n,
            "Iteration %d: parent %.8s. Analysis: %s Change: %s. The mutant %.8s scored %.3f on "
            "the parent's train minibatch against the parent's %.3f: not evaluated on "
            "validation.",
-           iter, parent->sha, ana1, *mut->rationale ? mut->rationale : "(no rationale given)",
-           mut->sha, ms, parent_train);
-      free(ana1);
-      if ((rc = put_variant(x, mut, "gated", NULL))) {
-        ad_set_err(err, errlen, "%s", store_errmsg(x->st));
-        goto out;
-      }
-      json_array_append_new(
-          x->iters, json_pack("{s:i,s:s,s:s,s:s,s:f,s:i,s:f,s:f}", "iteration", iter, "parent",
-                              parent->sha, "mutant", mut->sha, "status", status, "parent_mean",
-                              jx_round6(parent_mean0), "parent_n", parent->n_val, "parent_train",
-                              jx_round6(parent_train), "mutant_train", jx_round6(ms)));
-      goto out;
+           it->n, parent->sha, ana1, change, mut->sha, it->mutant_train, it->parent_train);
+      rc = put_variant(x, mut, "gated", NULL);
+      iter_record(x, it, "gated", mut->sha);
+      it_rec = json_array_get(x->iters, json_array_size(x->iters) - 1);
+      json_object_set_new(it_rec, "parent_train", json_real(jx_round6(it->parent_train)));
+      json_object_set_new(it_rec, "mutant_train", json_real(jx_round6(it->mutant_train)));
+    } else {
+      add_val(x, parent, &it->pv);
+      add_val(x, mut, &it->mv);
+      double pmean = opt_val_mean(parent), bar = pmean;
+      if (it->parent2 && opt_val_mean(it->parent2) > bar) bar = opt_val_mean(it->parent2);
+      mut->admitted = it->mv.score > bar;
+      if (mut->admitted) x->sum->accepted++;
+      else x->sum->rejected++;
+      note(x, it->n,
+           "Iteration %d: parent %.8s%s%.8s. Analysis: %s Change: %s. The mutant %.8s scored "
+           "%.3f on validation against the parent's mean %.3f over %d evaluations%s: %s.",
+           it->n, parent->sha, it->parent2 ? " and " : "", it->parent2 ? it->parent2->sha : "",
+           ana1, change, mut->sha, it->mv.score, pmean, parent->n_val,
+           it->parent2 ? " (and the other parent's)" : "",
+           mut->admitted ? "admitted" : "not admitted");
+      if (!(rc = put_variant(x, mut, mut->admitted ? "admitted" : "rejected", NULL)))
+        rc = put_variant(x, parent, "admitted", NULL);
+      iter_record(x, it, mut->admitted ? "accepted" : "rejected", mut->sha);
+      it_rec = json_array_get(x->iters, json_array_size(x->iters) - 1);
+      json_object_set_new(it_rec, "parent_mean", json_real(jx_round6(pmean)));
+      json_object_set_new(it_rec, "parent_n", json_integer(parent->n_val));
+      json_object_set_new(it_rec, "parent_val", json_real(jx_round6(it->pv.score)));
+      json_object_set_new(it_rec, "mutant_val", json_real(jx_round6(it->mv.score)));
     }
   }
-  if ((rc = evaluate(x, parent, 1, parent->n_val, x->split_ids[1], x->split_n[1], 0, &pv, err,
-                     errlen)) ||
-      (rc = evaluate(x, mut, 1, 0, x->split_ids[1], x->split_n[1], 0, &mv, err, errlen))) {
-    free(ana1);
-    goto out;
-  }
-  add_val(x, parent, &pv);
-  add_val(x, mut, &mv);
-  double pmean = opt_val_mean(parent);
-  mut->admitted = mv.score > pmean;
-  status = mut->admitted ? "accepted" : "rejected";
-  if (mut->admitted) x->sum->accepted++;
-  else x->sum->rejected++;
-  note(x, iter,
-       "Iteration %d: parent %.8s. Analysis: %s Change: %s. The mutant %.8s scored %.3f on "
-       "validation against the parent's mean %.3f over %d evaluations: %s.",
-       iter, parent->sha, ana1, *mut->rationale ? mut->rationale : "(no rationale given)", mut->sha,
-       mv.score, pmean, parent->n_val, mut->admitted ? "admitted" : "not admitted");
   free(ana1);
-  if ((rc = put_variant(x, mut, mut->admitted ? "admitted" : "rejected", NULL)) ||
-      (rc = put_variant(x, parent, "admitted", NULL))) {
+  if (rc) {
     ad_set_err(err, errlen, "%s", store_errmsg(x->st));
-    goto out;
+    return rc;
   }
-  json_array_append_new(x->iters,
-                        json_pack("{s:i,s:s,s:s,s:s,s:f,s:i,s:f,s:f}", "iteration", iter, "parent",
-                                  parent->sha, "mutant", mut->sha, "status", status, "parent_mean",
-                                  jx_round6(pmean), "parent_n", parent->n_val, "parent_val",
-                                  jx_round6(pv.score), "mutant_val", jx_round6(mv.score)));
-out:
-  if (!rc) {
-    json_t *it = json_array_get(x->iters, json_array_size(x->iters) - 1);
-    struct variant *best = NULL;
-    for (int i = 0; i < x->n_vars; i++)
-      if (x->vars[i]->admitted && (!best || opt_val_mean(x->vars[i]) > opt_val_mean(best)))
-        best = x->vars[i];
-    json_object_set_new(it, "best", json_string(best->sha));
-    json_object_set_new(it, "best_mean", json_real(jx_round6(opt_val_mean(best))));
-    json_object_set_new(it, "best_n", json_integer(best->n_val));
-    json_object_set_new(it, "calls_sent", json_integer(x->sum->calls_sent));
-    json_object_set_new(it, "summary",
-                        json_deep_copy(json_object_get(
-                            json_array_get(x->history, json_array_size(x->history) - 1), "text")));
-    char key[16];
-    snprintf(key, sizeof key, "%05d", iter);
-    if (store_opt_put(x->st, STORE_OPT_ITERATIONS, x->id, key, it) || store_flush(x->st)) {
-      ad_set_err(err, errlen, "%s", store_errmsg(x->st));
-      rc = AD_EIO;
+  x->used_calls += it->calls;
+  x->used_tokens += it->tokens;
+  x->used_cost += it->cost;
+  check_budget(x);
+  it_rec = json_array_get(x->iters, json_array_size(x->iters) - 1);
+  struct variant *best = NULL;
+  for (int i = 0; i < x->n_vars; i++)
+    if (x->vars[i]->admitted && (!best || opt_val_mean(x->vars[i]) > opt_val_mean(best)))
+      best = x->vars[i];
+  json_object_set_new(it_rec, "best", json_string(best->sha));
+  json_object_set_new(it_rec, "best_mean", json_real(jx_round6(opt_val_mean(best))));
+  json_object_set_new(it_rec, "best_n", json_integer(best->n_val));
+  json_object_set_new(it_rec, "calls_used", json_integer(x->used_calls));
+  json_object_set_new(it_rec, "calls_sent", json_integer(x->sum->calls_sent));
+  json_object_set_new(it_rec, "summary",
+                      json_deep_copy(json_object_get(
+                          json_array_get(x->history, json_array_size(x->history) - 1), "text")));
+  char key[16];
+  snprintf(key, sizeof key, "%05d", it->n);
+  if (store_opt_put(x->st, STORE_OPT_ITERATIONS, x->id, key, it_rec) || store_flush(x->st)) {
+    ad_set_err(err, errlen, "%s", store_errmsg(x->st));
+    return AD_EIO;
+  }
+  x->sum->iterations = it->n;
+  if (!x->o->quiet)
+    log_info("iteration %d/%d: %s; best %.8s validation %.3f over %d; %lld calls used", it->n,
+             x->cfg.iterations, jx_str(it_rec, "status"), best->sha, opt_val_mean(best),
+             best->n_val, (long long)x->used_calls);
+  return 0;
+}
+
+/* Signals: the first stops the optimisation (nothing new starts; calls in flight finish),
+ * a second cancels the calls in flight. */
+static void check_signals(struct opt *x) {
+  const char *why = NULL;
+  int n = run_signals(&why);
+  if (n <= x->signals_seen) return;
+  x->signals_seen = n;
+  opt_stop(x, why);
+  if (n >= 2) {
+    fprintf(stderr, "autodata: second interrupt: abandoning %d call(s) in flight\n",
+            llm_client_pending(x->llm));
+    llm_client_cancel_all(x->llm);
+  } else {
+    fprintf(stderr,
+            "autodata: interrupted: starting no new work; waiting for %d call(s) in flight to "
+            "finish, then writing the outputs (interrupt again to abandon them; rerun the same "
+            "command to resume)\n",
+            llm_client_pending(x->llm));
+  }
+  fflush(stderr);
+}
+
+/* Iterations 1..cfg.iterations, P = cfg.parallel at a time: iteration n starts once
+ * iteration n-P is applied, and iterations are applied in order. */
+static int iterations(struct opt *x, char *err, size_t errlen) {
+  int P = x->cfg.parallel, last = x->cfg.iterations, next = 1, applied = 0, rc = 0;
+  struct iter **win = xcalloc((size_t)P + 1, sizeof *win); /* iteration n at win[(n-1) % P] */
+  for (; next <= last && next <= P && !x->budget_hit; next++) win[next - 1] = it_start(x, next);
+  for (;;) {
+    check_signals(x);
+    int ready = 0;
+    for (int s = 0; s < P; s++)
+      if (win[s]) ready |= it_advance(x, win[s]) == 2;
+    /* apply what is done, in order; each application lets iteration n+P start */
+    while (!rc && applied < next - 1) {
+      struct iter *it = win[applied % P];
+      if (it->step != IT_DONE || it->stopped || x->fail) break;
+      rc = it_apply(x, it, err, errlen);
+      it_free(it);
+      win[applied % P] = NULL;
+      applied++;
+      if (!rc && next <= last && !x->budget_hit && !x->stopping) {
+        win[(next - 1) % P] = it_start(x, next);
+        next++;
+        ready = 1;
+      }
     }
-    if (!x->o->quiet)
-      log_info("iteration %d/%d: %s; best %.8s validation %.3f over %d; %lld calls sent", iter,
-               x->cfg.iterations, jx_str(it, "status"), best->sha, opt_val_mean(best), best->n_val,
-               (long long)x->sum->calls_sent);
+    if (rc) {
+      x->fail = rc;
+      snprintf(x->fail_err, sizeof x->fail_err, "%s", err);
+      opt_stop(x, "an error");
+      rc = 0;
+    }
+    int open = 0, left = 0; /* iterations still moving; started and not applied */
+    for (int s = 0; s < P; s++) {
+      open |= win[s] && win[s]->step != IT_DONE;
+      left |= win[s] != NULL;
+    }
+    if (!open && (!left || x->stopping)) break; /* all applied, or the rest never will be */
+    llm_client_run_once(x->llm, ready ? 0 : 100);
   }
-  free(mb);
-  eval_out_release(&pv);
-  eval_out_release(&mv);
-  json_decref(mutant_prompts);
-  free(analysis);
-  free(reply);
-  free(rationale);
+  for (int s = 0; s < P; s++) it_free(win[s]);
+  free(win);
+  if (x->fail) {
+    ad_set_err(err, errlen, "%s", x->fail_err);
+    return x->fail;
+  }
+  return 0;
+}
+
+/* One evaluation on its own (the baseline's, the test split's), on the same loop. */
+static int eval_sync(struct opt *x, struct variant *v, int split, const char *const *ids, size_t n,
+                     struct eval_out *out, int count, char *err, size_t errlen) {
+  struct eval *e = eval_start(x, v, split, 0, ids, n, 0);
+  int m;
+  for (;;) {
+    check_signals(x);
+    if (!(m = eval_poll(e))) break;
+    llm_client_run_once(x->llm, m == 2 ? 0 : 100);
+  }
+  int rc = e->rc_;
+  if (count) { /* the baseline's: part of the budgets */
+    x->used_calls += e->rs.calls_sent + e->rs.cache_hits;
+    x->used_tokens += e->rs.prompt_tokens + e->rs.completion_tokens;
+    x->used_cost += e->rs.cost;
+  }
+  if (rc && rc != OPT_STOPPED) ad_set_err(err, errlen, "%s", e->err);
+  *out = e->out;
+  memset(&e->out, 0, sizeof e->out);
+  eval_free(e);
   return rc;
 }
 
@@ -1026,8 +1493,11 @@ static void opt_release(struct opt *x) {
 static int test_split(struct opt *x, struct variant *v, char *err, size_t errlen) {
   if (!isnan(v->test)) return 0;
   struct eval_out e;
-  int rc = evaluate(x, v, 2, 0, x->split_ids[2], x->split_n[2], 0, &e, err, errlen);
-  if (rc) return rc;
+  int rc = eval_sync(x, v, 2, x->split_ids[2], x->split_n[2], &e, 0, err, errlen);
+  if (rc) {
+    eval_out_release(&e);
+    return rc;
+  }
   v->test = e.score;
   v->test_src = e.src;
   v->n_test_src = e.n_src;
@@ -1044,6 +1514,8 @@ int opt_execute(struct recipe *rc, const struct opt_opts *o, struct opt_summary 
   x.rc = rc;
   x.o = o;
   x.sum = sum;
+  struct run_sigsave sigs;
+  run_signals_install(&sigs);
   int r = setup(&x, err, errlen);
   if (r) goto done;
   /* the baseline: the recipe's own prompts */
@@ -1052,12 +1524,17 @@ int opt_execute(struct recipe *rc, const struct opt_opts *o, struct opt_summary 
     if (x.cfg.editable[i] && rc->roles[i].present && rc->roles[i].prompt.text)
       json_object_set_new(bp, recipe_role_name((enum recipe_role_id)i),
                           jx_string_lossy(rc->roles[i].prompt.text, rc->roles[i].prompt.len));
-  struct variant *base = variant_new(&x, bp, NULL, 0, "the recipe's prompts");
+  struct variant *base = variant_make(&x, bp, NULL, 0, "the recipe's prompts");
+  variant_add(&x, base);
   base->admitted = 1;
   snprintf(sum->baseline, sizeof sum->baseline, "%s", base->sha);
   struct eval_out e;
-  r = evaluate(&x, base, 1, 0, x.split_ids[1], x.split_n[1], 0, &e, err, errlen);
-  if (r) goto done;
+  r = eval_sync(&x, base, 1, x.split_ids[1], x.split_n[1], &e, 1, err, errlen);
+  if (r) {
+    eval_out_release(&e);
+    if (r == OPT_STOPPED) r = 0;
+    goto done; /* nothing to report yet: rerun to resume */
+  }
   add_val(&x, base, &e);
   eval_out_release(&e);
   if ((r = put_variant(&x, base, "admitted", NULL))) {
@@ -1067,13 +1544,11 @@ int opt_execute(struct recipe *rc, const struct opt_opts *o, struct opt_summary 
   if (!o->quiet)
     log_info(
         "optimization %s: baseline %.8s validation %.3f (%zu sources); train %zu, val %zu, "
-        "test %zu sources",
-        x.id, base->sha, base->val[0], x.split_n[1], x.split_n[0], x.split_n[1], x.split_n[2]);
-  for (int it = 1; it <= x.cfg.iterations; it++) {
-    if ((r = iteration(&x, it, err, errlen))) break;
-    sum->iterations = it;
-  }
-  if (r && r != OPT_STOPPED) goto done;
+        "test %zu sources; %d iteration(s) in flight",
+        x.id, base->sha, base->val[0], x.split_n[1], x.split_n[0], x.split_n[1], x.split_n[2],
+        x.cfg.parallel);
+  check_budget(&x);
+  if ((r = iterations(&x, err, errlen))) goto done;
   struct variant *best = base;
   for (int i = 0; i < x.n_vars; i++)
     if (x.vars[i]->admitted && opt_val_mean(x.vars[i]) > opt_val_mean(best)) best = x.vars[i];
@@ -1081,19 +1556,16 @@ int opt_execute(struct recipe *rc, const struct opt_opts *o, struct opt_summary 
   sum->base_val = opt_val_mean(base);
   sum->best_val = opt_val_mean(best);
   sum->best_val_n = best->n_val;
-  if (r == OPT_STOPPED && x.interrupted) { /* interrupted: the test split waits for the end */
-    r = 0;
-    goto outputs;
+  if (!x.interrupted) { /* done, or a budget is spent: the test split, once (outside it) */
+    if ((r = test_split(&x, base, err, errlen)) || (r = test_split(&x, best, err, errlen))) {
+      if (r == OPT_STOPPED) r = 0;
+      else goto done;
+    }
   }
-  x.final = 1; /* done, or the optimisation's budget is spent: the test split, once */
-  if ((r = test_split(&x, base, err, errlen)) || (r = test_split(&x, best, err, errlen))) {
-    if (r == OPT_STOPPED) r = 0;
-    else goto done;
-  }
-outputs:
   r = opt_write_outputs(&x, base, best, err, errlen);
 done:
   if (r == OPT_STOPPED) r = 0;
   opt_release(&x);
+  run_signals_restore(&sigs);
   return r;
 }

@@ -9,8 +9,10 @@
  * analysis of the trajectories and the implementer role propose new prompt texts, checks
  * the proposal against the locked evaluator (lock.h), evaluates parent and mutant on the
  * validation split, and admits the mutant only when its score strictly exceeds the
- * parent's mean. At the end the baseline and the best variant are evaluated once on the
- * test split, which nothing before reads.
+ * parent's mean. Up to optimize.parallel iterations run at once on one event loop, with a
+ * lineage that does not depend on timing (docs/optimize.md, "Several iterations at once").
+ * At the end the baseline and the best variant are evaluated once on the test split, which
+ * nothing before reads.
  *
  * Every model call goes through the store's cache, and every draw is seeded from the
  * recipe's seed, so a killed optimisation rerun with the same command replays what was

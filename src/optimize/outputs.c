@@ -123,9 +123,11 @@ int opt_write_outputs(struct opt *x, const struct variant *base, const struct va
   if (!rc)
     rc = buf_printf(&b,
                     ".\nSplits (a seeded draw, disjoint): train %zu, validation %zu, test %zu "
-                    "sources; minibatch %d. Model calls sent: %lld, answered from the cache: "
-                    "%lld.%s%s\n\n",
-                    x->split_n[0], x->split_n[1], x->split_n[2], x->cfg.minibatch,
+                    "sources; minibatch %d; %d iteration(s) in flight%s. Model calls used by the "
+                    "baseline and the iterations: %lld; this session sent %lld, answered from "
+                    "the cache: %lld.%s%s\n\n",
+                    x->split_n[0], x->split_n[1], x->split_n[2], x->cfg.minibatch, x->cfg.parallel,
+                    x->cfg.merge_every > 0 ? "; merges" : "", (long long)x->used_calls,
                     (long long)s->calls_sent, (long long)s->cache_hits,
                     s->stopped ? " **Stopped**: " : "", s->stopped ? s->stop_reason : "");
   if (!rc) rc = buf_printf(&b, "## Test split: baseline against the best harness\n\n");
@@ -161,9 +163,12 @@ int opt_write_outputs(struct opt *x, const struct variant *base, const struct va
                     "| evaluations |\n|---|---|---|---|---|---|\n");
   for (int j = 0; j < x->n_vars && !rc; j++) {
     const struct variant *w = x->vars[j];
-    rc = buf_printf(&b, "| `%s` | %s%s%s | %d | %s%s | %.3f | %d |\n", short_sha(w->sha, s1),
+    char s3[9];
+    rc = buf_printf(&b, "| `%s` | %s%s%s%s%s%s | %d | %s%s | %.3f | %d |\n", short_sha(w->sha, s1),
                     w->parent[0] ? "`" : "", w->parent[0] ? short_sha(w->parent, s2) : "-",
-                    w->parent[0] ? "`" : "", w->iteration,
+                    w->parent[0] ? "`" : "", w->parent2[0] ? " + `" : "",
+                    w->parent2[0] ? short_sha(w->parent2, s3) : "", w->parent2[0] ? "`" : "",
+                    w->iteration,
                     w->admitted ? "admitted"
                     : w->gated  ? "gated"
                                 : "rejected",
@@ -173,8 +178,11 @@ int opt_write_outputs(struct opt *x, const struct variant *base, const struct va
   for (int j = 1; j < x->n_vars && !rc; j++) {
     const struct variant *w = x->vars[j];
     if (!w->admitted) continue;
-    rc = buf_printf(&b, "### `%s` (iteration %d, parent `%s`)\n\n%s\n\n```diff\n%s```\n\n",
+    char s3[9];
+    rc = buf_printf(&b, "### `%s` (iteration %d, parent `%s`%s%s%s)\n\n%s\n\n```diff\n%s```\n\n",
                     short_sha(w->sha, s1), w->iteration, short_sha(w->parent, s2),
+                    w->parent2[0] ? ", merged with `" : "",
+                    w->parent2[0] ? short_sha(w->parent2, s3) : "", w->parent2[0] ? "`" : "",
                     *w->rationale ? w->rationale : "(no rationale)", w->diff);
   }
   if (!rc) rc = buf_printf(&b, "## Iterations\n\n");
@@ -192,9 +200,11 @@ int opt_write_outputs(struct opt *x, const struct variant *base, const struct va
                       jx_num(it, "mutant_train", NAN), jx_str(it, "parent"),
                       jx_num(it, "parent_train", NAN));
     else
-      rc = buf_printf(&b, "- %lld: %s (mutant `%.8s` %.3f vs parent `%.8s` mean %.3f over %lld)\n",
-                      jx_int(it, "iteration", 0), st ? st : "?", jx_str(it, "mutant"),
-                      jx_num(it, "mutant_val", NAN), jx_str(it, "parent"),
+      rc = buf_printf(&b,
+                      "- %lld: %s%s (mutant `%.8s` %.3f vs parent `%.8s` mean %.3f over %lld)\n",
+                      jx_int(it, "iteration", 0), st ? st : "?",
+                      json_is_true(json_object_get(it, "merge")) ? ", a merge" : "",
+                      jx_str(it, "mutant"), jx_num(it, "mutant_val", NAN), jx_str(it, "parent"),
                       jx_num(it, "parent_mean", NAN), jx_int(it, "parent_n", 0));
   }
   if (!rc) rc = buf_printf(&b, "\n## History log\n\n");

@@ -635,9 +635,9 @@ static const char *const k_checks[] = {"max_context_chars",  "min_context_chars"
 static const char *const k_baselines[] = {"k", "rip_threshold", "ac_min_share", NULL};
 static const char *const k_output[] = {"folder", "store", NULL};
 static const char *const k_optimize[] = {
-    "iterations",  "parallel",    "train",          "val",      "test",    "minibatch",
-    "temperature", "strategy",    "objective",      "editable", "budgets", "max_prompt_chars",
-    "analyzer",    "implementer", "minibatch_gate", NULL};
+    "iterations",  "parallel",    "train",          "val",         "test",    "minibatch",
+    "temperature", "strategy",    "objective",      "editable",    "budgets", "max_prompt_chars",
+    "analyzer",    "implementer", "minibatch_gate", "merge_every", NULL};
 static const char *const k_opt_budgets[] = {"max_calls", "max_tokens", "max_cost", NULL};
 static const char *const k_opt_role[] = {"endpoint",    "model",      "prompt",
                                          "temperature", "max_tokens", NULL};
@@ -1615,6 +1615,8 @@ static void parse_optimize(struct ld *L, yaml_node_t *n) {
   }
   if ((v = map_get(L, n, "minibatch_gate")))
     get_bool(L, v, "optimize.minibatch_gate", &o->minibatch_gate);
+  if ((v = map_get(L, n, "merge_every")))
+    get_intv(L, v, "optimize.merge_every", 0, 100000, &o->merge_every);
   if ((v = map_get(L, n, "objective"))) {
     int x = get_enum(L, v, "optimize.objective", v_opt_objective);
     if (x >= 0) o->objective = (enum recipe_opt_objective)x;

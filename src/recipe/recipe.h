@@ -169,6 +169,8 @@ struct recipe_optimize {
   enum recipe_opt_strategy strategy;
   int minibatch_gate; /* 1: a mutant goes on to validation only when it beats its parent on
                          the parent's train minibatch (GEPA); default 0 (the paper's) */
+  int merge_every;    /* N > 0: every N-th iteration merges two admitted lineages that changed
+                         different prompts, when a pair exists (GEPA's merge); 0: never */
   enum recipe_opt_objective objective;
   int editable[RECIPE_N_ROLES];  /* 1: the role's prompt may change (default challenger,
                                    orchestrator, quality) */

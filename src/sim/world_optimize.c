@@ -18,6 +18,10 @@
  *   IMP_ROGUE    an edit outside the edit surface (the weak solver's prompt) or one that
  *                drops a template variable: the optimiser must refuse it.
  * It never knows which sentence helps: only the measurement can tell.
+ * sim-implementer@other=P: with probability P the edit goes to one of the other prompts it
+ * is shown (orchestrator, quality; drawn uniformly), which the sim world's models do not
+ * read, so such an edit does nothing; it gives lineages that changed different prompts,
+ * for the optimiser's merge step. Default 0 (the challenger's, as above).
  */
 #include "sim/world_optimize.h"
 
@@ -188,12 +192,22 @@ static char *drop_guidance(const char *text, struct rng *rng) {
   return NULL;
 }
 
-static int implementer(const char *text, struct rng *rng, struct buf *out) {
+static int implementer(const char *text, double other, struct rng *rng, struct buf *out) {
   json_t *prompts = read_prompts(text);
   const char *name = json_object_get(prompts, "challenger") ? "challenger" : NULL;
   if (!name) {
     void *it = json_object_iter(prompts);
     name = it ? json_object_iter_key(it) : NULL;
+  }
+  size_t n_other = json_object_size(prompts) - (name && !strcmp(name, "challenger") ? 1 : 0);
+  if (other > 0 && n_other > 0 && name && !strcmp(name, "challenger") &&
+      rng_double(rng) < other) { /* @other: one of the other prompts shown */
+    size_t k = (size_t)rng_below(rng, n_other);
+    for (void *it = json_object_iter(prompts); it; it = json_object_iter_next(prompts, it))
+      if (strcmp(json_object_iter_key(it), "challenger") && k-- == 0) {
+        name = json_object_iter_key(it);
+        break;
+      }
   }
   if (!name) {
     json_decref(prompts);
@@ -256,7 +270,17 @@ static int implementer(const char *text, struct rng *rng, struct buf *out) {
 int sim_world_optimize_answer(const json_t *request, const char *model, char **content,
                               int64_t *prompt_tokens, int64_t *completion_tokens, char *err,
                               size_t errlen) {
-  int ana = !strcmp(model, "sim-analyzer"), imp = !strcmp(model, "sim-implementer");
+  int ana = !strcmp(model, "sim-analyzer"), imp = !strncmp(model, "sim-implementer", 15);
+  double other = 0;
+  if (imp && model[15]) { /* sim-implementer@other=P */
+    char *end = NULL;
+    if (strncmp(model + 15, "@other=", 7)) imp = 0;
+    else other = strtod(model + 22, &end);
+    if (imp && (end == model + 22 || *end || !(other >= 0 && other <= 1))) {
+      ad_set_err(err, errlen, "model '%s': parameter 'other' must be a number in [0, 1]", model);
+      return AD_EINVAL;
+    }
+  }
   if (!ana && !imp) return 0;
   const json_t *msgs = json_object_get(request, "messages");
   if (!json_is_array(msgs)) {
@@ -277,7 +301,8 @@ int sim_world_optimize_answer(const json_t *request, const char *model, char **c
   rng_seed(&rng,
            rng_derive(hash64(canon, strlen(canon)), "%s/%lld", model, jx_int(request, "seed", 0)));
   free(canon);
-  rc = ana ? analyzer(buf_str(&text), &rng, &reply) : implementer(buf_str(&text), &rng, &reply);
+  rc = ana ? analyzer(buf_str(&text), &rng, &reply)
+           : implementer(buf_str(&text), other, &rng, &reply);
   if (rc) {
     ad_set_err(err, errlen, "sim model '%s' failed: %s", model, ad_strerror(rc));
     buf_release(&text);

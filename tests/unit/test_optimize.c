@@ -237,19 +237,29 @@ Test(optimize, recipe_section_defaults_and_errors) {
   cr_assert_eq(load_text(gepa, &r, &d0), 0, "%s", d0.n ? d0.msgs[0] : "");
   cr_assert_eq(r->optimize.strategy, RECIPE_OPT_PARETO);
   cr_assert(r->optimize.minibatch_gate);
+  cr_assert_eq(r->optimize.merge_every, 0, "no merges unless asked");
   cr_assert_str_eq(recipe_opt_strategy_name(r->optimize.strategy), "pareto");
   recipe_diag_release(&d0);
   recipe_free(r);
   free(gepa);
-  char *bad = xasprintf("%s  editable: [challenger, judge]\n  minibatch: 50\n", RECIPE);
+  char *merge = xasprintf("%s  merge_every: 4\n  parallel: 3\n", RECIPE);
+  cr_assert_eq(load_text(merge, &r, &d0), 0, "%s", d0.n ? d0.msgs[0] : "");
+  cr_assert_eq(r->optimize.merge_every, 4);
+  cr_assert_eq(r->optimize.parallel, 3);
+  recipe_diag_release(&d0);
+  recipe_free(r);
+  free(merge);
+  char *bad = xasprintf("%s  editable: [challenger, judge]\n  minibatch: 50\n  merge_every: -1\n",
+                        RECIPE);
   struct recipe_diag d;
   cr_assert_neq(load_text(bad, &r, &d), 0);
-  int locked = 0, mb = 0;
+  int locked = 0, mb = 0, me = 0;
   for (int i = 0; i < d.n; i++) {
     locked |= strstr(d.msgs[i], "'judge' is part of the locked evaluator") != NULL;
     mb |= strstr(d.msgs[i], "minibatch (50) is larger than the train split (20)") != NULL;
+    me |= strstr(d.msgs[i], "optimize.merge_every") != NULL;
   }
-  cr_assert(locked && mb, "%s", d.n ? d.msgs[0] : "");
+  cr_assert(locked && mb && me, "%s", d.n ? d.msgs[0] : "");
   recipe_diag_release(&d);
   free(bad);
 }
@@ -304,4 +314,36 @@ Test(optimize, sim_implementer_proposes_varied_json_edits) {
   cr_assert_eq(parsed, 60);
   cr_assert(fix > 5 && fix < 50, "the leakage fix in %d of 60", fix);
   cr_assert(weak > 0 && weak < 12, "edits outside the surface in %d of 60", weak);
+}
+
+Test(optimize, sim_implementer_other_edits_the_other_prompts) {
+  const char *msg =
+      "ANALYSIS:\nCAUSE leakage (3 of 4): the context states values.\n\n"
+      "CURRENT PROMPTS:\n<<<PROMPT challenger>>>\n" CHALLENGER
+      "<<<END PROMPT>>>\n"
+      "<<<PROMPT quality>>>\n=== user ===\nCheck {{candidate_json}}\n"
+      "<<<END PROMPT>>>\n";
+  int other = 0, chal = 0, plain = 0;
+  for (int s = 0; s < 40; s++) {
+    char *a = ask("sim-implementer", msg, s);
+    plain += strstr(a, "\"quality\"") != NULL;
+    free(a);
+    char *c = ask("sim-implementer@other=0.5", msg, s);
+    json_t *o = json_loads(c, 0, NULL);
+    cr_assert_not_null(o, "%s", c);
+    const json_t *p = json_object_get(o, "prompts");
+    other += json_object_get(p, "quality") != NULL;
+    chal += json_object_get(p, "challenger") != NULL;
+    json_decref(o);
+    free(c);
+  }
+  cr_assert(other > 8 && chal > 8, "quality %d, challenger %d of 40", other, chal);
+  cr_assert_eq(plain, 0, "without @other it edits the challenger's prompt only");
+  json_t *req = json_pack("{s:s,s:[{s:s,s:s}]}", "model", "sim-implementer@other=2", "messages",
+                          "role", "user", "content", msg);
+  char *content = NULL, err[256] = "";
+  int64_t pt, ct;
+  cr_assert_lt(sim_world_answer(req, &content, &pt, &ct, err, sizeof err), 0);
+  cr_assert(strstr(err, "'other' must be a number in [0, 1]"), "%s", err);
+  json_decref(req);
 }
