@@ -177,4 +177,41 @@ check "... naming file:line" grep -q "$T/bad.jsonl:2: " "$T/bad.out"
 check "a missing file: exit 2 naming it" bash -c "test $? -eq 2 && grep -q 'missing.jsonl' '$T/miss.out'"
 "$AUTODATA" analyze "$T/r" --threshold 2 >"$T/th.out" 2>&1
 check "a bad --threshold: exit 2" test $? -eq 2
+# The recipe's finalize: the same analysis at the end of `autodata run` (a new run of the same
+# store: every call from the cache), kept in the store; dataset.jsonl, removed.jsonl,
+# analysis.json and the card agree and regenerate from the store.
+{ cat examples/sim.yaml; printf 'finalize:\n  against: [%s]\n  fields: [question]\n' "$T/bench.jsonl"; } >"$T/fin.yaml"
+AUTODATA_SIM_SOURCES=$T/src.jsonl AUTODATA_OUT=$T/r "$AUTODATA" run "$T/fin.yaml" --new-run --quiet \
+  >"$T/fin.out" 2>&1
+check "a run with finalize: exits 0" test $? -eq 0
+check "... and names analysis.json" grep -q "analysis:   $T/r/analysis.json (1 examples removed" "$T/fin.out"
+check "outputs, store and card agree" python3 - "$T/r" "$(cat "$T/target")" <<'PY'
+import json, sqlite3, sys
+r, target = sys.argv[1], sys.argv[2]
+db = sqlite3.connect(f"{r}/store.db")
+run = db.execute("select max(id) from runs").fetchone()[0]
+ids = {x[0] for x in db.execute("select example_id from examples where run=?", (run,))}
+a = json.loads(db.execute("select analysis from analyses where run=?", (run,)).fetchone()[0])
+assert a == json.load(open(f"{r}/analysis.json")) and a["run"] == run and a["finalize"]["remove"] is True
+ds = [json.loads(l)["id"] for l in open(f"{r}/dataset.jsonl")]
+rm = [json.loads(l) for l in open(f"{r}/removed.jsonl")]
+assert [x["id"] for x in rm] == [target] and rm[0]["removed"]["reason"] == "contamination", rm
+assert set(ds) | {x["id"] for x in rm} == ids and not set(ds) & {x["id"] for x in rm}
+assert a["kept"] == len(ds) and [x["id"] for x in a["removed"]] == [target]
+card = open(f"{r}/DATACARD.md").read()
+assert "## Dataset-level analysis" in card and "| examples kept | %d |" % len(ds) in card, card[-2000:]
+assert "| 1 examples flagged |" in card
+PY
+mkdir -p "$T/before" && cp "$T/r/dataset.jsonl" "$T/r/removed.jsonl" "$T/r/analysis.json" "$T/r/DATACARD.md" "$T/before/"
+rm -f "$T/r/dataset.jsonl" "$T/r/removed.jsonl" "$T/r/analysis.json"
+AUTODATA_SIM_SOURCES=$T/src.jsonl AUTODATA_OUT=$T/r "$AUTODATA" run "$T/fin.yaml" --quiet >/dev/null 2>&1
+check "the rerun regenerates the same files from the store" bash -c \
+  "for f in dataset.jsonl removed.jsonl analysis.json DATACARD.md; do cmp -s '$T/before/'\$f '$T/r/'\$f || exit 1; done"
+
+# finalize: errors name the file, line and field.
+{ cat examples/sim.yaml; printf 'finalize:\n  against: [%s]\n  thresold: 0.5\n' "$T/nope.jsonl"; } >"$T/bad.yaml"
+"$AUTODATA" validate "$T/bad.yaml" >"$T/badv.out" 2>&1
+check "validate refuses a bad finalize: (exit 2)" test $? -eq 2
+check "... an unreadable against file, with its line" grep -qE "bad.yaml:[0-9]+:[0-9]+: finalize.against\[0\]: cannot read '$T/nope.jsonl'" "$T/badv.out"
+check "... an unknown key" grep -q "thresold" "$T/badv.out"
 finish
