@@ -24,8 +24,8 @@ struct ex {
   char *id, *source_id, *qtype, *question, *context, *answer;
   double gap, weak_mean;
   int has_weak;
-  long rubric; /* -1: no rubric */
-  const char *removed, *detail_ref;
+  long rubric;         /* -1: no rubric */
+  const char *removed; /* the reason, or NULL: kept */
   char *detail;
 };
 
@@ -389,6 +389,11 @@ static json_t *diversity(const struct exs *e, size_t sources_total) {
 
 /* ---- the run ---- */
 
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+
 static json_t *dedup_json(const struct an_opts *o, const struct exs *e,
                           const struct an_dedup_result *r, size_t *removed) {
   json_t *pairs = json_array(), *clusters = json_array();
@@ -396,23 +401,31 @@ static json_t *dedup_json(const struct an_opts *o, const struct exs *e,
     json_array_append_new(pairs, json_pack("{s:s, s:s, s:f}", "a", e->v[r->pairs[i].a].id, "b",
                                            e->v[r->pairs[i].b].id, "jaccard",
                                            jx_round6(r->pairs[i].jaccard)));
-  /* Clusters: members in id order (the examples come sorted by id), the kept one by the rule
-   * among the members that are not contaminated. */
+  /* Clusters: the items ordered by (root, index), so each cluster's members are adjacent and
+   * in id order (the examples come sorted by id); the kept one by the rule among the members
+   * that are not contaminated. */
   size_t n = e->n, nclusters = 0, in_clusters = 0;
-  size_t *size = xcalloc(n + 1, sizeof *size);
-  for (size_t i = 0; i < n; i++) size[r->root[i]]++;
-  for (size_t i = 0; i < n; i++) {
-    if (size[r->root[i]] < 2 || r->root[i] != i) continue;
+  uint64_t *order = xcalloc(n + 1, sizeof *order);
+  for (size_t i = 0; i < n; i++) order[i] = ((uint64_t)r->root[i] << 32) | i;
+  qsort(order, n, sizeof *order, cmp_u64);
+  for (size_t s = 0; s < n;) {
+    size_t t = s + 1;
+    while (t < n && order[t] >> 32 == order[s] >> 32) t++;
+    if (t - s < 2) {
+      s = t;
+      continue;
+    }
     nclusters++;
     long keep = -1;
-    for (size_t j = 0; j < n; j++) {
-      if (r->root[j] != i || e->v[j].removed) continue;
+    for (size_t q = s; q < t; q++) {
+      size_t j = (size_t)(order[q] & 0xffffffffu);
+      if (e->v[j].removed) continue;
       if (keep < 0 || !an_keep_first(e->v[keep].gap, e->v[keep].id, e->v[j].gap, e->v[j].id))
         keep = (long)j;
     }
     json_t *members = json_array();
-    for (size_t j = 0; j < n; j++) {
-      if (r->root[j] != i) continue;
+    for (size_t q = s; q < t; q++) {
+      size_t j = (size_t)(order[q] & 0xffffffffu);
       in_clusters++;
       json_array_append_new(members, json_string(e->v[j].id));
       if ((long)j == keep || e->v[j].removed) continue;
@@ -423,8 +436,9 @@ static json_t *dedup_json(const struct an_opts *o, const struct exs *e,
     json_array_append_new(clusters,
                           json_pack("{s:o, s:o}", "members", members, "kept",
                                     keep >= 0 ? json_string(e->v[keep].id) : json_null()));
+    s = t;
   }
-  free(size);
+  free(order);
   return json_pack("{s:f, s:i, s:i, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "threshold",
                    o->dedup.threshold, "shingle_words", o->dedup.shingle, "permutations",
                    o->dedup.perms, "bands", o->dedup.bands, "text", "question", "keep_rule",
