@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "analyze/analyze.h"
 #include "cli/cmd.h"
 #include "cli/opts.h"
 #include "cli/recipe_arg.h"
@@ -90,6 +91,35 @@ static int write_outputs(const struct run_summary *sum, struct report_paths *pat
   else rc = report_write_all(st, sum->run_id, sum->output_folder, paths, err, errlen);
   if (st) (void)store_close(st); /* read-only: nothing left to commit */
   return rc;
+}
+
+/* The recipe's finalize: step (docs/analyze.md): the dataset-level analysis of the run's
+ * accepted examples, kept in the store, from which write_outputs() writes analysis.json and
+ * removed.jsonl and leaves the removed examples out of dataset.jsonl. */
+static int finalize_run(const struct recipe *rc, const struct run_summary *sum, char *err,
+                        size_t errlen) {
+  const struct recipe_finalize *f = &rc->finalize;
+  struct an_opts o;
+  an_opts_defaults(&o);
+  o.dedup.threshold = f->threshold;
+  o.dedup.shingle = f->shingle;
+  o.ngram = f->ngram;
+  o.against = (const char *const *)f->against;
+  o.nagainst = (size_t)f->n_against;
+  o.fields = (const char *const *)f->fields;
+  o.nfields = (size_t)f->n_fields;
+  store *st = NULL;
+  json_t *doc = NULL;
+  int rc_ = store_open(sum->store_path, 0, &st);
+  if (rc_) ad_set_err(err, errlen, "%s", st ? store_errmsg(st) : ad_strerror(rc_));
+  else if (!(rc_ = an_run(st, sum->run_id, &o, &doc, err, errlen))) {
+    json_object_set_new(doc, "finalize", json_pack("{s:b}", "remove", f->remove));
+    if ((rc_ = store_analysis_put(st, sum->run_id, doc)) || (rc_ = store_flush(st)))
+      ad_set_err(err, errlen, "%s", store_errmsg(st));
+  }
+  json_decref(doc);
+  if (st) (void)store_close(st);
+  return rc_;
 }
 
 /* The sim world's effective parameters of every role whose model is a sim world model
@@ -177,6 +207,7 @@ int cmd_run(int argc, char **argv) {
   json_decref(sim_world);
   signal(SIGHUP, SIG_IGN); /* the terminal closing now must not cut the outputs short */
   struct report_paths paths;
+  if (!rc_ && rc->finalize.present) rc_ = finalize_run(rc, &sum, err, sizeof err);
   if (!rc_) {
     rc_ = write_outputs(&sum, &paths, err, sizeof err);
   } else if (sum.run_id) {
@@ -230,6 +261,9 @@ int cmd_run(int argc, char **argv) {
           sum.parked);
     printf("dataset:    %s\nrejections: %s\ncandidates: %s\ndata card:  %s\nstore:      %s\n",
            paths.dataset, paths.rejected, paths.candidates, paths.card, sum.store_path);
+    if (paths.analysis[0])
+      printf("analysis:   %s (%zu examples removed: %s)\n", paths.analysis, paths.n_removed,
+             paths.removed);
     if (sum.stopped || sum.parked) status = 3;
     if (sum.all_errors && !sum.stopped) {
       fprintf(stderr,

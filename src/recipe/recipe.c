@@ -588,7 +588,7 @@ static json_t *get_object(struct ld *L, yaml_node_t *n, const char *path) {
 static const char *const k_top[] = {"name",        "task",       "seed",      "method",    "goal",
                                     "concurrency", "sources",    "endpoints", "roles",     "accept",
                                     "budgets",     "evaluation", "checks",    "baselines", "output",
-                                    "optimize",    NULL};
+                                    "optimize",    "finalize",   NULL};
 static const char *const k_sources[] = {"path",         "format",     "id_field", "title_field",
                                         "text_field",   "max_chars",  "limit",    "shuffle",
                                         "shuffle_seed", "on_invalid", NULL};
@@ -1257,6 +1257,57 @@ static void parse_evaluation(struct ld *L, yaml_node_t *n) {
   if ((v = map_get(L, n, "batch_judge"))) get_bool(L, v, "evaluation.batch_judge", &e->batch_judge);
 }
 
+static const char *const k_finalize[] = {"threshold", "shingle", "ngram", "against",
+                                         "fields",    "remove",  NULL};
+
+/* A list of non-empty strings at n (path names it in errors) into *out / *count. */
+static void get_str_list(struct ld *L, yaml_node_t *n, const char *path, char ***out, int *count) {
+  if (n->type != YAML_SEQUENCE_NODE) {
+    err_at(L, n, "%s: expected a list, got %s", path, kind_name(n));
+    return;
+  }
+  int idx = 0;
+  for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+       it++, idx++) {
+    yaml_node_t *c = node(L, *it);
+    char ip[96], *text = NULL;
+    snprintf(ip, sizeof ip, "%s[%d]", path, idx);
+    if (!c || get_str(L, c, ip, 0, &text)) continue;
+    *out = xrealloc(*out, (size_t)(*count + 1) * sizeof **out);
+    (*out)[(*count)++] = text;
+  }
+}
+
+static void parse_finalize(struct ld *L, yaml_node_t *n) {
+  struct recipe_finalize *f = &L->r->finalize;
+  f->threshold = 0.7;
+  f->shingle = 3;
+  f->ngram = 13;
+  f->remove = 1;
+  if (!n || check_map(L, n, "finalize", k_finalize)) return;
+  f->present = 1;
+  f->line = NLINE(n);
+  f->col = NCOL(n);
+  yaml_node_t *v;
+  if ((v = map_get(L, n, "threshold")))
+    get_num(L, v, "finalize.threshold", 0.01, 1.0, &f->threshold);
+  if ((v = map_get(L, n, "shingle"))) get_intv(L, v, "finalize.shingle", 1, 64, &f->shingle);
+  if ((v = map_get(L, n, "ngram"))) get_intv(L, v, "finalize.ngram", 1, 1000, &f->ngram);
+  if ((v = map_get(L, n, "remove"))) get_bool(L, v, "finalize.remove", &f->remove);
+  if ((v = map_get(L, n, "fields")))
+    get_str_list(L, v, "finalize.fields", &f->fields, &f->n_fields);
+  if ((v = map_get(L, n, "against"))) {
+    int before = f->n_against;
+    get_str_list(L, v, "finalize.against", &f->against, &f->n_against);
+    for (int i = before; i < f->n_against; i++) {
+      yaml_node_t *c = node(L, v->data.sequence.items.start[i - before]);
+      if (access(f->against[i], R_OK))
+        err_at(L, c ? c : v, "finalize.against[%d]: cannot read '%s': %s", i - before,
+               f->against[i], strerror(errno));
+    }
+  }
+}
+
 static void parse_checks(struct ld *L, yaml_node_t *n) {
   struct cand_checks *c = &L->r->checks;
   cand_checks_default(c); /* the defaults live with the checks themselves */
@@ -1484,6 +1535,10 @@ static void free_prompt(struct recipe_prompt *p) {
 
 void recipe_free(struct recipe *r) {
   if (!r) return;
+  for (int i = 0; i < r->finalize.n_against; i++) free(r->finalize.against[i]);
+  free(r->finalize.against);
+  for (int i = 0; i < r->finalize.n_fields; i++) free(r->finalize.fields[i]);
+  free(r->finalize.fields);
   override_release(&r->overrides);
   free(r->path);
   free(r->dir);
@@ -1673,6 +1728,7 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
     parse_checks(L, NULL);
     parse_baselines(L, NULL);
     parse_optimize(L, NULL);
+    parse_finalize(L, NULL);
     return;
   }
   if ((v = map_get(L, root, "name"))) {
@@ -1713,6 +1769,7 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
   parse_checks(L, map_get(L, root, "checks"));
   parse_baselines(L, map_get(L, root, "baselines"));
   parse_optimize(L, map_get(L, root, "optimize"));
+  parse_finalize(L, map_get(L, root, "finalize"));
   if ((v = map_get(L, root, "output")) && !check_map(L, v, "output", k_output)) {
     yaml_node_t *f;
     if ((f = map_get(L, v, "folder"))) get_str(L, f, "output.folder", 0, &r->output_folder);
@@ -1979,6 +2036,16 @@ json_t *recipe_to_json(const struct recipe *r) {
   json_object_set_new(root, "evaluation",
                       json_pack("{s:b, s:i, s:b}", "early_stop", r->evaluation.early_stop, "wave",
                                 r->evaluation.wave, "batch_judge", r->evaluation.batch_judge));
+  if (r->finalize.present) {
+    const struct recipe_finalize *f = &r->finalize;
+    json_t *ag = json_array(), *fl = json_array();
+    for (int i = 0; i < f->n_against; i++) json_array_append_new(ag, json_string(f->against[i]));
+    for (int i = 0; i < f->n_fields; i++) json_array_append_new(fl, json_string(f->fields[i]));
+    json_object_set_new(root, "finalize",
+                        json_pack("{s:f, s:i, s:i, s:o, s:o, s:b}", "threshold", f->threshold,
+                                  "shingle", f->shingle, "ngram", f->ngram, "against", ag, "fields",
+                                  fl, "remove", f->remove));
+  }
   const struct cand_checks *c = &r->checks;
   json_object_set_new(
       root, "checks",

@@ -184,6 +184,20 @@ struct recipe_optimize {
 const char *recipe_opt_objective_name(enum recipe_opt_objective o);
 const char *recipe_opt_strategy_name(enum recipe_opt_strategy s);
 
+/* `finalize:` the dataset-level analysis after the loop (docs/analyze.md). */
+struct recipe_finalize {
+  int present;      /* the recipe has a finalize: section */
+  double threshold; /* near-duplicate Jaccard threshold; default 0.7 */
+  int shingle;      /* words per shingle; default 3 */
+  int ngram;        /* words per contamination n-gram; default 13 */
+  char **against;   /* reference files (as written: relative to the working folder) */
+  int n_against;
+  char **fields; /* JSONL fields of the reference files; none = every field */
+  int n_fields;
+  int remove; /* default 1: removed examples leave dataset.jsonl for removed.jsonl */
+  int line, col;
+};
+
 struct recipe {
   /* Provenance */
   char *path;        /* as given */
@@ -223,6 +237,7 @@ struct recipe {
                                          --cot-k, --rip-threshold, --ac-share override them */
 
   struct recipe_optimize optimize; /* `optimize:` (defaults when absent) */
+  struct recipe_finalize finalize; /* `finalize:` (defaults when absent) */
 
   char *output_folder; /* default "runs/<name>" */
   char *store_path;    /* default "<output_folder>/store.db" */

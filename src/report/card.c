@@ -1560,6 +1560,7 @@ int report_card_render(store *st, store_id run, struct buf *dst, char *err, size
   agent_section(&w, &d);
   corpus_section(&w, &d);
   results_section(&w, &d);
+  if (!w.rc && (rc = report_card_analysis(st, d.run, &b, err, n))) goto cleanup;
   cost_section(&w, &d);
   prompts_section(&w, &d);
   reproduce_section(&w, &d);

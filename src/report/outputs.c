@@ -20,6 +20,8 @@ struct line_ctx {
   int rc; /* our own failure (vs a store read error) */
   char *err;
   size_t n;
+  const json_t *removed; /* example id -> {"reason", "detail"}: the analysis's removals */
+  int only_removed;      /* 1: removed.jsonl (the removed examples), 0: dataset.jsonl */
 };
 
 static int write_json_line(struct line_ctx *c, const json_t *v) {
@@ -43,7 +45,14 @@ static int dataset_row(void *ud, const json_t *row) {
                               "example '%s' in the store is not a JSON "
                               "object",
                               jx_str(row, "example_id") ? jx_str(row, "example_id") : "?");
-  return write_json_line(c, ex);
+  const json_t *why = c->removed ? json_object_get(c->removed, jx_str(row, "example_id")) : NULL;
+  if (!c->only_removed) return why ? 0 : write_json_line(c, ex);
+  if (!why) return 0;
+  json_t *o = json_deep_copy(ex);
+  json_object_set(o, "removed", (json_t *)why);
+  int rc = write_json_line(c, o);
+  json_decref(o);
+  return rc;
 }
 
 /* Run the iterator `each` into a fresh atomic file at path. */
@@ -58,7 +67,7 @@ static int write_lines(store *st, store_id run, const char *path, each_fn each, 
   json_decref(row);
   struct report_file rf;
   if ((rc = report_file_open(&rf, path, err, n))) return rc;
-  struct line_ctx c = {&rf, 0, 0, err, n};
+  struct line_ctx c = {&rf, 0, 0, err, n, NULL, 0};
   rc = each(st, run, arg, &c);
   if (rc) {
     if (!c.rc) report_err(err, n, rc, "%s", store_errmsg(st));
@@ -70,14 +79,84 @@ static int write_lines(store *st, store_id run, const char *path, each_fn each, 
   return 0;
 }
 
+struct removals {
+  json_t *removed; /* example id -> {"reason", "detail"}, or NULL: nothing removed */
+  int only_removed;
+};
+
 static int each_example(store *st, store_id run, void *arg, struct line_ctx *c) {
-  (void)arg;
+  const struct removals *r = arg;
+  c->removed = r->removed;
+  c->only_removed = r->only_removed;
   return store_examples_each(st, run, dataset_row, c);
+}
+
+/* The removals the run's analysis applied (its finalize step with remove on), or NULL. */
+static json_t *removals_of(const json_t *analysis) {
+  if (!json_is_true(json_object_get(json_object_get(analysis, "finalize"), "remove"))) return NULL;
+  json_t *m = json_object();
+  size_t i;
+  const json_t *r;
+  json_array_foreach(json_object_get(analysis, "removed"), i, r) {
+    if (!jx_str(r, "id")) continue;
+    json_object_set_new(m, jx_str(r, "id"),
+                        json_pack("{s:O?, s:O?}", "reason", json_object_get(r, "reason"), "detail",
+                                  json_object_get(r, "detail")));
+  }
+  return m;
+}
+
+/* The run's stored analysis in *out (NULL when it has none): 0 or a store read error. */
+static int analysis_of(store *st, store_id run, json_t **out, char *err, size_t n) {
+  int rc = store_analysis_get(st, run, out);
+  if (rc == AD_ENOTFOUND) return 0;
+  if (rc) return report_err(err, n, rc, "%s", store_errmsg(st));
+  return 0;
 }
 
 int report_write_dataset(store *st, store_id run, const char *path, size_t *count, char *err,
                          size_t n) {
-  return write_lines(st, run, path, each_example, NULL, count, err, n);
+  json_t *a = NULL;
+  int rc = analysis_of(st, run, &a, err, n);
+  if (rc) return rc;
+  struct removals r = {removals_of(a), 0};
+  rc = write_lines(st, run, path, each_example, &r, count, err, n);
+  json_decref(r.removed);
+  json_decref(a);
+  return rc;
+}
+
+/* removed.jsonl and analysis.json from the run's analysis; without one, stale files of an
+ * earlier analysis are removed (they would disagree with dataset.jsonl). */
+static int write_analysis(store *st, store_id run, struct report_paths *p, char *err, size_t n) {
+  json_t *a = NULL;
+  int rc = analysis_of(st, run, &a, err, n);
+  if (rc) return rc;
+  if (!a) {
+    unlink(p->removed);
+    unlink(p->analysis);
+    p->removed[0] = p->analysis[0] = '\0';
+    return 0;
+  }
+  struct removals r = {removals_of(a), 1};
+  if (!r.removed) r.removed = json_object(); /* analysed, nothing removed */
+  rc = write_lines(st, run, p->removed, each_example, &r, &p->n_removed, err, n);
+  json_decref(r.removed);
+  char *text = rc ? NULL : json_dumps(a, JSON_INDENT(2) | JSON_SORT_KEYS);
+  if (text) {
+    struct report_file rf;
+    size_t len = strlen(text);
+    text[len] = '\n';
+    if (!(rc = report_file_open(&rf, p->analysis, err, n)) &&
+        (rc = report_file_write(&rf, text, len + 1, err, n)))
+      report_file_abort(&rf);
+    else if (!rc) rc = report_file_commit(&rf, err, n);
+  } else if (!rc) {
+    rc = report_err(err, n, AD_EINTERNAL, "cannot serialise the analysis");
+  }
+  free(text);
+  json_decref(a);
+  return rc;
 }
 
 /* ======== rejected.jsonl ======== */
@@ -130,9 +209,12 @@ int report_write_all(store *st, store_id run, const char *folder, struct report_
   if ((rc = report_join(p->dataset, sizeof p->dataset, folder, "dataset.jsonl", err, n)) ||
       (rc = report_join(p->rejected, sizeof p->rejected, folder, "rejected.jsonl", err, n)) ||
       (rc = report_join(p->card, sizeof p->card, folder, "DATACARD.md", err, n)) ||
-      (rc = report_join(p->candidates, sizeof p->candidates, folder, "candidates.jsonl", err, n)))
+      (rc = report_join(p->candidates, sizeof p->candidates, folder, "candidates.jsonl", err, n)) ||
+      (rc = report_join(p->removed, sizeof p->removed, folder, "removed.jsonl", err, n)) ||
+      (rc = report_join(p->analysis, sizeof p->analysis, folder, "analysis.json", err, n)))
     return rc;
   if ((rc = report_write_dataset(st, run, p->dataset, &p->n_examples, err, n))) return rc;
+  if ((rc = write_analysis(st, run, p, err, n))) return rc;
   if ((rc = report_write_rejected(st, run, p->rejected, &p->n_rejected, err, n))) return rc;
   if ((rc = report_write_card(st, run, p->card, err, n))) return rc;
   return compare_write_candidates(st, run, p->candidates, &p->n_candidates, err, n);

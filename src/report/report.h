@@ -67,14 +67,20 @@ struct report_paths {
   char rejected[4096];   /* <folder>/rejected.jsonl */
   char card[4096];       /* <folder>/DATACARD.md */
   char candidates[4096]; /* <folder>/candidates.jsonl */
+  char removed[4096];    /* <folder>/removed.jsonl, "" when the run has no analysis */
+  char analysis[4096];   /* <folder>/analysis.json, "" when the run has no analysis */
   size_t n_examples;     /* lines in dataset.jsonl */
+  size_t n_removed;      /* lines in removed.jsonl */
   size_t n_rejected;     /* lines in rejected.jsonl */
   size_t n_candidates;   /* lines in candidates.jsonl */
 };
 
 /* Create folder (mkdir -p) and write a run's outputs into it: dataset.jsonl,
- * rejected.jsonl, candidates.jsonl (compare.h) and DATACARD.md; out (may be NULL)
- * gets their paths and counts. Everything comes from the store alone. */
+ * rejected.jsonl, candidates.jsonl (compare.h) and DATACARD.md, and when the run has a
+ * stored analysis (store_analysis_get; the recipe's finalize:, docs/analyze.md)
+ * analysis.json and removed.jsonl (the examples it removed, each with "removed":
+ * {"reason", "detail"}; they are then left out of dataset.jsonl); out (may be NULL) gets
+ * their paths and counts. Everything comes from the store alone. */
 AD_WUR int report_write_all(store *st, store_id run, const char *folder, struct report_paths *out,
                             char *err, size_t n);
 
@@ -134,6 +140,10 @@ AD_WUR int report_export(store *st, store_id run, const char *dir,
 AD_WUR int report_export_line(const json_t *example, enum report_format f, struct buf *out);
 
 /* ======== Shared by the report module files (not for other modules) ======== */
+
+/* The data card's section on the run's stored analysis, appended to out; nothing when the
+ * run has none. 0, or a store read error / AD_ETOOBIG with a message in err. */
+AD_WUR int report_card_analysis(store *st, store_id run, struct buf *out, char *err, size_t n);
 
 /* printf into err (NULL-safe); returns code. */
 int report_err(char *err, size_t n, int code, const char *fmt, ...) AD_PRINTF(4, 5);

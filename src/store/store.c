@@ -362,6 +362,21 @@ int store_opt_each(store *st, enum store_opt_table t, const char *optimization, 
   return st->ops->opt_each(st, t, optimization, fn, ud);
 }
 
+int store_analysis_put(store *st, store_id run, const json_t *analysis) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_write(st))) return rc;
+  if (!json_is_object(analysis))
+    return store_seterr(st, AD_EINVAL, "store %s: an analysis must be an object", st->path);
+  return st->ops->analysis_put(st, run, analysis);
+}
+
+int store_analysis_get(store *st, store_id run, json_t **out) {
+  NEED_OPEN(st);
+  if (!out) return AD_EINVAL;
+  return st->ops->analysis_get(st, run, out);
+}
+
 int store_stats(store *st, store_id run, json_t **out) {
   NEED_OPEN(st);
   if (!out) return AD_EINVAL;

@@ -338,4 +338,12 @@ AD_WUR int store_opt_put(store *st, enum store_opt_table t, const char *optimiza
 AD_WUR int store_opt_each(store *st, enum store_opt_table t, const char *optimization,
                           store_row_fn fn, void *ud);
 
+/* ======== Dataset-level analysis (docs/analyze.md) ======== */
+
+/* Keep run's analysis (an object, borrowed; batched), replacing an earlier one of the run. */
+AD_WUR int store_analysis_put(store *st, store_id run, const json_t *analysis);
+/* The latest analysis of run (0 = the latest run) as a new object in *out (caller decrefs);
+ * AD_ENOTFOUND when the run has none (or the store predates analyses). */
+AD_WUR int store_analysis_get(store *st, store_id run, json_t **out);
+
 #endif

@@ -53,6 +53,8 @@ struct store_ops {
                  const json_t *record);
   int (*opt_each)(store *st, enum store_opt_table t, const char *optimization, store_row_fn fn,
                   void *ud);
+  int (*analysis_put)(store *st, store_id run, const json_t *analysis);
+  int (*analysis_get)(store *st, store_id run, json_t **out);
 };
 
 struct store {

@@ -100,6 +100,9 @@ static const char *const migrations[] = {
     "  record TEXT NOT NULL, PRIMARY KEY(optimization, key));"
     "CREATE TABLE IF NOT EXISTS opt_iterations(optimization TEXT NOT NULL, key TEXT NOT NULL,"
     "  record TEXT NOT NULL, PRIMARY KEY(optimization, key));",
+    /* the dataset-level analysis of a run (docs/analyze.md): the latest one per run, as JSON */
+    "CREATE TABLE IF NOT EXISTS analyses(run INTEGER NOT NULL PRIMARY KEY REFERENCES runs(id),"
+    "  analysis TEXT NOT NULL, created REAL NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -118,6 +121,7 @@ enum {
   W_OPT_VARIANT,
   W_OPT_EVAL,
   W_OPT_ITER,
+  W_ANALYSIS,
   W_N
 };
 static const char *const write_sql[W_N] = {
@@ -156,6 +160,7 @@ static const char *const write_sql[W_N] = {
         "INSERT OR REPLACE INTO opt_evaluations(optimization, key, record) VALUES (?1, ?2, ?3)",
     [W_OPT_ITER] =
         "INSERT OR REPLACE INTO opt_iterations(optimization, key, record) VALUES (?1, ?2, ?3)",
+    [W_ANALYSIS] = "INSERT OR REPLACE INTO analyses(run, analysis, created) VALUES (?1, ?2, ?3)",
 };
 
 /* Call bodies (request and reply) of BODY_ZSTD_MIN bytes or more are stored as
@@ -1341,6 +1346,18 @@ static int sq_opt_put(store *st, enum store_opt_table t, const char *optimizatio
   return queued(st, mark, v_json(q, record));
 }
 
+static int sq_analysis_put(store *st, store_id run, const json_t *analysis) {
+  struct sq *q = SQ(st);
+  int rc = check_run(st, run);
+  if (rc) return rc;
+  size_t mark = q->n_ops;
+  op_begin(q, W_ANALYSIS);
+  v_int(q, run);
+  rc = v_json(q, analysis);
+  v_real(q, time_wall());
+  return queued(st, mark, rc);
+}
+
 /* ======== Reads ======== */
 
 /* Column kinds for row objects: 'i' integer, 'r' real, 't' text (NULL -> null),
@@ -1590,6 +1607,33 @@ static int sq_opt_each(store *st, enum store_opt_table t, const char *optimizati
   int rc = pre_read(st);
   if (rc || (rc = prep(st, sql[t], 0, optimization, &s))) return rc;
   return each(st, s, cols, NCOLS(cols), fn, ud);
+}
+
+static int sq_analysis_get(store *st, store_id run, json_t **out) {
+  struct sq *q = SQ(st);
+  sqlite3_stmt *s;
+  *out = NULL;
+  int rc = resolve_run(st, &run);
+  if (rc) return rc;
+  /* A read-only open of a store from before the table: no analysis. */
+  if (sqlite3_table_column_metadata(q->db, NULL, "analyses", "analysis", NULL, NULL, NULL, NULL,
+                                    NULL) != SQLITE_OK)
+    return AD_ENOTFOUND;
+  if ((rc = prep(st, "SELECT analysis FROM analyses WHERE run = ?1", run, NULL, &s))) return rc;
+  int src = sqlite3_step(s);
+  if (src == SQLITE_ROW) {
+    const char *p = (const char *)sqlite3_column_text(s, 0);
+    *out = json_loadb(p, (size_t)sqlite3_column_bytes(s, 0), 0, NULL);
+    rc = *out ? 0
+              : store_seterr(st, AD_ECORRUPT, "store %s: run %lld's analysis is not JSON",
+                             store_path(st), (long long)run);
+  } else if (src == SQLITE_DONE) {
+    rc = AD_ENOTFOUND;
+  } else {
+    rc = sq_err(st, q->db, src, "reading the analysis");
+  }
+  sqlite3_finalize(s);
+  return rc;
 }
 
 /* ---- aggregates ---- */
@@ -1851,6 +1895,8 @@ const struct store_ops store_sqlite_ops = {
     .events_each = sq_events_each,
     .opt_put = sq_opt_put,
     .opt_each = sq_opt_each,
+    .analysis_put = sq_analysis_put,
+    .analysis_get = sq_analysis_get,
     .source_candidates_each = sq_source_candidates_each,
     .source_calls_each = sq_source_calls_each,
     .stats = sq_stats,

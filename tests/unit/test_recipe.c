@@ -351,7 +351,7 @@ Test(recipe, error_unknown_key) {
   expect_error(t2,
                "9:1: unknown key 'colour' in the recipe; expected one of: name, task, seed, "
                "method, goal, concurrency, sources, endpoints, roles, accept, budgets, "
-               "evaluation, checks, baselines, output, optimize");
+               "evaluation, checks, baselines, output, optimize, finalize");
   free(t2);
   /* samples is only for solvers */
   const char *t3 =
