@@ -228,8 +228,10 @@ int cmd_run(int argc, char **argv) {
           "%zu sources were set aside after calls failed for infrastructure reasons (see "
           "`autodata status`); run the same command again to resume them\n",
           sum.parked);
-    printf("dataset:    %s\nrejections: %s\ncandidates: %s\ndata card:  %s\nstore:      %s\n",
-           paths.dataset, paths.rejected, paths.candidates, paths.card, sum.store_path);
+    printf(
+        "dataset:    %s\nrejections: %s\ncandidates: %s\ndata card:  %s\nreport:     %s\n"
+        "store:      %s\n",
+        paths.dataset, paths.rejected, paths.candidates, paths.card, paths.report, sum.store_path);
     if (sum.stopped || sum.parked) status = 3;
     if (sum.all_errors && !sum.stopped) {
       fprintf(stderr,

@@ -67,13 +67,15 @@ struct report_paths {
   char rejected[4096];   /* <folder>/rejected.jsonl */
   char card[4096];       /* <folder>/DATACARD.md */
   char candidates[4096]; /* <folder>/candidates.jsonl */
+  char report[4096];     /* <folder>/report.html (report_html.h) */
   size_t n_examples;     /* lines in dataset.jsonl */
   size_t n_rejected;     /* lines in rejected.jsonl */
   size_t n_candidates;   /* lines in candidates.jsonl */
 };
 
 /* Create folder (mkdir -p) and write a run's outputs into it: dataset.jsonl,
- * rejected.jsonl, candidates.jsonl (compare.h) and DATACARD.md; out (may be NULL)
+ * rejected.jsonl, candidates.jsonl (compare.h), DATACARD.md and report.html
+ * (report_html.h, default options); out (may be NULL)
  * gets their paths and counts. Everything comes from the store alone. */
 AD_WUR int report_write_all(store *st, store_id run, const char *folder, struct report_paths *out,
                             char *err, size_t n);

@@ -998,7 +998,10 @@ static const char k_css[] =
     ".note{color:#666}[hidden]{display:none!important}";
 
 /* The browser's filters: verdict, reason and text, each from its control or from the
- * URL fragment (#verdict=...&reason=...&q=...). data-js="ready" on <body> says it ran. */
+ * URL fragment (#verdict=...&reason=...&q=...; &open=1 opens the rows shown).
+ * data-js="ready" on <body> says it ran. #selftest (tests/e2e/t_report.sh) tries every
+ * verdict and reason option and a search for the first source id, puts the rows shown
+ * by each into <pre id="selftest"> as JSON and logs one console line. */
 static const char k_js[] =
     "(function(){'use strict';\n"
     "var bs=[].slice.call(document.querySelectorAll('section.browser'));\n"
@@ -1019,9 +1022,24 @@ static const char k_js[] =
     "  if(p.has('open'))[].forEach.call(b.querySelectorAll('details.src:not([hidden])'),"
     "function(d){d.open=true;});\n"
     "  apply(b);});}\n"
+    "function shown(b){return b.querySelectorAll('details.src:not([hidden])').length;}\n"
+    "function selftest(){var out=bs.map(function(b){\n"
+    " var sv=b.querySelector('.f-verdict'),sr=b.querySelector('.f-reason'),"
+    "sq=b.querySelector('.f-q'),keep=[sv.value,sr.value,sq.value],"
+    "res={verdict:{},reason:{},q:null};\n"
+    " sr.value='';sq.value='';[].forEach.call(sv.options,function(o){sv.value=o.value;apply(b);"
+    "res.verdict[o.value]=shown(b);});sv.value='';\n"
+    " [].forEach.call(sr.options,function(o){sr.value=o.value;apply(b);"
+    "res.reason[o.value]=shown(b);});sr.value='';\n"
+    " var c=b.querySelector('details.src summary code');if(c){sq.value=c.textContent;apply(b);"
+    "res.q={text:c.textContent,shown:shown(b)};}\n"
+    " sv.value=keep[0];sr.value=keep[1];sq.value=keep[2];apply(b);return res;});\n"
+    " var pre=document.createElement('pre');pre.id='selftest';pre.textContent=JSON.stringify(out);"
+    "document.body.appendChild(pre);console.log('autodata-selftest '+out.length);}\n"
     "bs.forEach(function(b){['.f-verdict','.f-reason','.f-q'].forEach(function(s){\n"
     " b.querySelector(s).addEventListener('input',function(){apply(b);});});});\n"
     "window.addEventListener('hashchange',fromHash);fromHash();\n"
+    "if(/(^|[#&])selftest(=|&|$)/.test(location.hash))selftest();\n"
     "document.body.setAttribute('data-js','ready');})();\n";
 
 int report_html_render(const struct report_html_run *runs, int n,
