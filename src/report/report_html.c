@@ -191,7 +191,9 @@ static void summary(struct html *h, struct rdata *d) {
   json_t *row;
   json_array_foreach(d->sources, i, row) if (jx_int(row, "accepted", 0) > 0) with_acc++;
   char b[512];
-  html_rawf(h, "<section class=\"summary\" id=\"summary%s\"><h2>Summary</h2><table class=\"kv\">",
+  html_rawf(h,
+            "<section class=\"summary\" id=\"summary%s\"><h2>Summary</h2><div class=\"cols\">"
+            "<div><table class=\"kv\">",
             d->sfx);
   row_kv(h, "store", label_of(d));
   snprintf(b, sizeof b, "%s (run %lld, seed %lld, %s)",
@@ -239,7 +241,7 @@ static void summary(struct html *h, struct rdata *d) {
   row_kv(h, "wall time (first to last call)", b);
   row_kv(h, "autodata", jx_str(d->row, "version"));
   row_kv(h, "command", jx_str(d->row, "command_line"));
-  html_raw(h, "</table>");
+  html_raw(h, "</table></div><div>");
 
   /* roles and models */
   const json_t *roles = json_object_get(d->recipe, "roles");
@@ -263,10 +265,11 @@ static void summary(struct html *h, struct rdata *d) {
     html_raw(h, "</table>");
   }
   /* calls, tokens and cost by role */
-  html_raw(h,
-           "<h3>Calls, tokens and cost by role</h3><table class=\"grid\"><tr><th>role</th>"
-           "<th>ok</th><th>failed</th><th>cached</th><th>prompt tokens</th>"
-           "<th>completion tokens</th><th>cost (USD)</th></tr>");
+  html_raw(
+      h,
+      "</div><div><h3>Calls, tokens and cost by role</h3><table class=\"grid\"><tr><th>role</th>"
+      "<th>ok</th><th>failed</th><th>cached</th><th>prompt tokens</th>"
+      "<th>completion tokens</th><th>cost (USD)</th></tr>");
   const char *k;
   json_t *v;
   json_object_foreach(json_object_get(calls, "by_role"), k, v) {
@@ -292,7 +295,7 @@ static void summary(struct html *h, struct rdata *d) {
     }
     html_raw(h, "</ul>");
   }
-  html_raw(h, "</section>\n");
+  html_raw(h, "</div></div></section>\n");
 }
 
 /* ---- plots ---- */
@@ -863,8 +866,7 @@ static int browser(struct html *h, struct rdata *d, const struct report_html_opt
     html_raw(h, "</summary>");
     if (sid && (all || hash64_str(sid) <= cut)) {
       json_t *doc = NULL;
-      rc = report_show_build(d->in->st, (store_id)jx_int(d->row, "id", 0), sid, 0, 0, &doc, err, n);
-      if (rc == AD_ENOTFOUND) rc = 0; /* a source without rounds */
+      rc = report_show_build_source(d->in->st, d->row, row, 0, &doc, err, n);
       if (rc) break;
       size_t k;
       json_t *rnd;
@@ -968,7 +970,8 @@ static const char k_css[] =
     "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#222;"
     "background:#fafafa}header{background:#233;color:#fff;padding:12px 24px}"
     "header h1{margin:0;font-size:20px}header nav a{color:#cde;margin-right:14px}"
-    "main{padding:8px 24px;max-width:1400px}h2{border-bottom:2px solid #ccd;padding-bottom:4px}"
+    "main{padding:8px 24px;max-width:1400px}.cols{display:flex;flex-wrap:wrap;gap:8px 32px}"
+    ".cols h3:first-child{margin-top:0}h2{border-bottom:2px solid #ccd;padding-bottom:4px}"
     "h3{font-size:15px;margin:14px 0 6px}table{border-collapse:collapse}"
     "table.kv th{text-align:left;padding:2px 14px 2px 0;color:#555;font-weight:600}"
     "table.grid th,table.grid td{border:1px solid #ddd;padding:3px 7px;vertical-align:top;"
