@@ -1002,7 +1002,8 @@ static const char k_css[] =
 
 /* The browser's filters: verdict, reason and text, each from its control or from the
  * URL fragment (#verdict=...&reason=...&q=...; &open=1 opens the rows shown).
- * data-js="ready" on <body> says it ran. #selftest (tests/e2e/t_report.sh) tries every
+ * data-js="ready" on <body> says it ran; data-ready-ms when (ms after the navigation
+ * started, the whole page parsed: docs/performance.md's load time). #selftest (tests/e2e/t_report.sh) tries every
  * verdict and reason option and a search for the first source id, puts the rows shown
  * by each into <pre id="selftest"> as JSON and logs one console line. */
 static const char k_js[] =
@@ -1043,6 +1044,7 @@ static const char k_js[] =
     " b.querySelector(s).addEventListener('input',function(){apply(b);});});});\n"
     "window.addEventListener('hashchange',fromHash);fromHash();\n"
     "if(/(^|[#&])selftest(=|&|$)/.test(location.hash))selftest();\n"
+    "document.body.setAttribute('data-ready-ms',String(Math.round(performance.now())));\n"
     "document.body.setAttribute('data-js','ready');})();\n";
 
 int report_html_render(const struct report_html_run *runs, int n,

@@ -100,6 +100,9 @@ static const char *const migrations[] = {
     "  record TEXT NOT NULL, PRIMARY KEY(optimization, key));"
     "CREATE TABLE IF NOT EXISTS opt_iterations(optimization TEXT NOT NULL, key TEXT NOT NULL,"
     "  record TEXT NOT NULL, PRIMARY KEY(optimization, key));",
+    /* one source's calls (`autodata show`, the report's trajectories) without a scan of
+     * the run's calls */
+    "CREATE INDEX IF NOT EXISTS calls_run_source ON calls(run, source_id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 

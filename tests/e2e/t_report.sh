@@ -135,7 +135,7 @@ check "the payload is there as escaped text (question, instructions, title)" \
 if [ -n "$BROWSER" ]; then
   chrome --dump-dom "file://$T/hostile.html#open=1" >"$T/hdom.html" 2>"$T/hchrome.err"
   check "hostile page: the script ran" grep -q 'data-js="ready"' "$T/hdom.html"
-  check "hostile page: the planted handler did not run" sh -c "grep -q '<body data-js=\"ready\">' '$T/hdom.html' && ! grep -qE '<body[^>]*data-pwned' '$T/hdom.html'"
+  check "hostile page: the planted handler did not run" sh -c "grep -qE '<body[^>]* data-js=\"ready\"' '$T/hdom.html' && ! grep -qE '<body[^>]*data-pwned' '$T/hdom.html'"
   check "hostile page: the planted script did not run" sh -c "! grep -q '<title>pwned' '$T/hdom.html' && grep -q '<title>autodata report' '$T/hdom.html'"
   check "hostile page: the payload shows as text" grep -qF 'Q &lt;script&gt;document.title' "$T/hdom.html"
 fi
