@@ -496,10 +496,12 @@ static int optimisation(struct html *h, struct rdata *d, char *err, size_t n) {
     const double *xs[] = {x, x}, *ys[] = {best, mut};
     char id[64];
     snprintf(id, sizeof id, "plot-optimize%s", d->sfx);
+    html_raw(h, "<div class=\"plotgrid\">");
     svg_line_chart(h, &(struct svg_lines){id, "Validation curve", "iteration", "validation score",
                                           "The best admitted variant's mean validation score "
                                           "after each iteration, and each mutant's own score.",
-                                          2, series, nn, xs, ys, 0});
+                                          2, series, nn, xs, ys, 0, 1});
+    html_raw(h, "</div>");
     free(x), free(best), free(mut);
     /* test split */
     int any_test = 0;
@@ -945,7 +947,7 @@ static int comparison(struct html *h, struct rdata *ds, int nr, char *err, size_
                             which ? "Dataset gap (strong - weak mean)" : "Dataset weak mean",
                             which ? "gap" : "weak mean", "share of examples",
                             "The distribution over each run's dataset, in bins of 0.1.", nr, names,
-                            cnt, (const double *const *)xs, (const double *const *)ys, 0});
+                            cnt, (const double *const *)xs, (const double *const *)ys, 0, 0});
       for (int i = 0; i < nr; i++) free(ys[i]);
     }
     free(names), free(cnt), free(xs), free(ys);

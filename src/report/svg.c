@@ -169,10 +169,12 @@ static void y_axis(struct html *h, struct frame *f, double lo, double hi, int pe
   html_raw(h, "</text>");
 }
 
-static void x_axis_numeric(struct html *h, struct frame *f, double lo, double hi,
+static void x_axis_numeric(struct html *h, struct frame *f, double lo, double hi, int integer,
                            const char *label) {
   double t0, t1, st;
   int n = svg_ticks(lo, hi, 6, &t0, &t1, &st);
+  if (integer && st < 1) /* whole numbers only: one tick per value */
+    n = svg_ticks(floor(lo), ceil(hi), (int)(ceil(hi) - floor(lo)), &t0, &t1, &st);
   f->x = (struct svg_scale){t0, t1, ML, W - MR};
   f->xstep = st;
   for (int i = 0; i < n; i++) {
@@ -265,7 +267,7 @@ void svg_scatter_chart(struct html *h, const struct svg_scatter *c) {
   fig_begin(h, c->id, c->title);
   struct frame f;
   y_axis(h, &f, 0, 1, 0, c->y_label);
-  x_axis_numeric(h, &f, 0, 1, c->x_label);
+  x_axis_numeric(h, &f, 0, 1, 0, c->x_label);
   if (c->nr >= 3) {
     html_raw(h, "<polygon class=\"region\" points=\"");
     for (int i = 0; i < c->nr; i++)
@@ -314,7 +316,7 @@ void svg_line_chart(struct html *h, const struct svg_lines *c) {
   if (c->y_unit || ylo > yhi) ylo = 0, yhi = 1;
   struct frame f;
   y_axis(h, &f, ylo, yhi, 0, c->y_label);
-  x_axis_numeric(h, &f, xlo, xhi, c->x_label);
+  x_axis_numeric(h, &f, xlo, xhi, c->x_integer, c->x_label);
   for (int s = 0; s < c->n_series; s++) {
     const char *col = palette[s % NPAL];
     html_rawf(h, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", col);

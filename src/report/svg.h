@@ -80,7 +80,8 @@ struct svg_lines {
   const char *const *series;
   const int *n;
   const double *const *x, *const *y;
-  int y_unit; /* 1: the y axis is fixed to [0,1] */
+  int y_unit;    /* 1: the y axis is fixed to [0,1] */
+  int x_integer; /* 1: x takes whole numbers (ticks at whole numbers only) */
 };
 void svg_line_chart(struct html *h, const struct svg_lines *c);
 
