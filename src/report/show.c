@@ -462,9 +462,8 @@ static int build_doc(store *st, const json_t *row, const json_t *srcrow, int rou
   store_id rid = (store_id)jx_int(row, "id", 0);
   const char *path = store_path(st);
   const char *source_id = jx_str(srcrow, "source_id");
-  json_t *rounds = NULL;
+  json_t *rounds = json_object();
   int rc = 0;
-  rounds = json_object();
   struct cand_scan cs = {source_id, round, rounds};
   rc = store_source_candidates_each(st, rid, source_id, scan_cand, &cs);
   struct call_scan ks = {st, source_id, round, (uint64_t)jx_int(row, "seed", 0), prompts, rounds};
@@ -523,7 +522,7 @@ int report_show_build_source(store *st, const json_t *run_row, const json_t *sou
 int report_show_build(store *st, store_id run, const char *source_id, int round, int prompts,
                       json_t **out, char *err, size_t n) {
   *out = NULL;
-  json_t *row = NULL, *rounds = NULL;
+  json_t *row = NULL;
   int rc = report_run_row(st, run, &row, err, n);
   if (rc) return rc;
   store_id rid = (store_id)jx_int(row, "id", 0);
@@ -553,7 +552,6 @@ int report_show_build(store *st, store_id run, const char *source_id, int round,
   }
   rc = build_doc(st, row, s.row, round, prompts, out, err, n);
 done:
-  json_decref(rounds);
   json_decref(s.row);
   json_decref(s.list);
   json_decref(row);
