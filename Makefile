@@ -2,7 +2,8 @@
 #
 #   make            build build/autodata (BUILD=dir to build elsewhere) (release, -O2)
 #   make demo       install missing packages, build, run examples/sim.yaml end to end
-#   make test       install missing packages, layering and format checks, ASan+UBSan build, unit + e2e
+#   make test       install missing packages (and Chromium for the report test), layering and
+#                   format checks, ASan+UBSan build, unit + e2e
 #   make layers     check module includes against src/LAYERS (scripts/check-layers.sh)
 #   make bench      client / store / sim-scale benchmarks (bench/)
 #   make fuzz       libFuzzer targets in fuzz/, FUZZ_SECONDS each (default 60)
@@ -85,6 +86,7 @@ e2e: $(BUILD)/asan/autodata $(BUILD)/autodata
 	AUTODATA=$(BUILD)/asan/autodata AUTODATA_RELEASE=$(BUILD)/autodata tests/e2e/run.sh
 
 test: deps
+	@AUTODATA_TEST=1 scripts/install-deps.sh
 	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory asan

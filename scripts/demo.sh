@@ -13,4 +13,5 @@ fi
 export AUTODATA_SIM_SOURCES="$OUT/sources.jsonl" AUTODATA_OUT="$OUT"
 "$AUTODATA" run examples/sim.yaml
 echo
+echo "Report: $OUT/report.html   (open it in a browser; \`$AUTODATA report $OUT\` regenerates it)"
 echo "Next: $AUTODATA status --store $OUT/store.db   |   less $OUT/DATACARD.md"

@@ -12,6 +12,9 @@ PKGS=(
   clang libclang-rt-14-dev clang-format
   curl python3
 )
+# `make test` (AUTODATA_TEST=1) also needs Chromium: tests/e2e/t_report.sh opens the HTML
+# report in headless Chromium.
+if [ "${AUTODATA_TEST:-0}" = 1 ]; then PKGS+=(chromium); fi
 # `make bench` also needs Node.js + npm for the openai npm peer.
 if [ "${AUTODATA_BENCH:-0}" = 1 ]; then PKGS+=(nodejs npm); fi
 

@@ -15,6 +15,7 @@
   XX("compare", compare, "compare runs side by side: gap, acceptance, cost, with 95% CIs")    \
   XX("status", status, "progress and statistics of a run store")                              \
   XX("show", show, "one source's story: every round, answer and verdict")                     \
+  XX("report", report, "a self-contained HTML report: summary, plots, trajectory browser")    \
   XX("analyze", analyze, "dataset-level analysis: near-duplicates, contamination, diversity") \
   XX("card", card, "regenerate DATACARD.md from a run store")                                 \
   XX("export", export, "training exports: jsonl, chat (SFT), rl (GRPO)")                      \

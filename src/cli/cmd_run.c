@@ -259,8 +259,10 @@ int cmd_run(int argc, char **argv) {
           "%zu sources were set aside after calls failed for infrastructure reasons (see "
           "`autodata status`); run the same command again to resume them\n",
           sum.parked);
-    printf("dataset:    %s\nrejections: %s\ncandidates: %s\ndata card:  %s\nstore:      %s\n",
-           paths.dataset, paths.rejected, paths.candidates, paths.card, sum.store_path);
+    printf(
+        "dataset:    %s\nrejections: %s\ncandidates: %s\ndata card:  %s\nreport:     %s\n"
+        "store:      %s\n",
+        paths.dataset, paths.rejected, paths.candidates, paths.card, paths.report, sum.store_path);
     if (paths.analysis[0])
       printf("analysis:   %s (%zu examples removed: %s)\n", paths.analysis, paths.n_removed,
              paths.removed);

@@ -8,6 +8,7 @@
 
 #include "report/compare.h"
 #include "report/report.h"
+#include "report/report_html.h"
 #include "util/fs.h"
 #include "util/jsonx.h"
 #include "util/mem.h"
@@ -211,11 +212,14 @@ int report_write_all(store *st, store_id run, const char *folder, struct report_
       (rc = report_join(p->card, sizeof p->card, folder, "DATACARD.md", err, n)) ||
       (rc = report_join(p->candidates, sizeof p->candidates, folder, "candidates.jsonl", err, n)) ||
       (rc = report_join(p->removed, sizeof p->removed, folder, "removed.jsonl", err, n)) ||
-      (rc = report_join(p->analysis, sizeof p->analysis, folder, "analysis.json", err, n)))
+      (rc = report_join(p->analysis, sizeof p->analysis, folder, "analysis.json", err, n)) ||
+      (rc = report_join(p->report, sizeof p->report, folder, "report.html", err, n)))
     return rc;
   if ((rc = report_write_dataset(st, run, p->dataset, &p->n_examples, err, n))) return rc;
   if ((rc = write_analysis(st, run, p, err, n))) return rc;
   if ((rc = report_write_rejected(st, run, p->rejected, &p->n_rejected, err, n))) return rc;
   if ((rc = report_write_card(st, run, p->card, err, n))) return rc;
-  return compare_write_candidates(st, run, p->candidates, &p->n_candidates, err, n);
+  if ((rc = compare_write_candidates(st, run, p->candidates, &p->n_candidates, err, n))) return rc;
+  struct report_html_run one = {st, run, folder};
+  return report_write_html(&one, 1, NULL, p->report, err, n);
 }

@@ -69,6 +69,7 @@ struct report_paths {
   char candidates[4096]; /* <folder>/candidates.jsonl */
   char removed[4096];    /* <folder>/removed.jsonl, "" when the run has no analysis */
   char analysis[4096];   /* <folder>/analysis.json, "" when the run has no analysis */
+  char report[4096];     /* <folder>/report.html (report_html.h) */
   size_t n_examples;     /* lines in dataset.jsonl */
   size_t n_removed;      /* lines in removed.jsonl */
   size_t n_rejected;     /* lines in rejected.jsonl */
@@ -76,11 +77,12 @@ struct report_paths {
 };
 
 /* Create folder (mkdir -p) and write a run's outputs into it: dataset.jsonl,
- * rejected.jsonl, candidates.jsonl (compare.h) and DATACARD.md, and when the run has a
- * stored analysis (store_analysis_get; the recipe's finalize:, docs/analyze.md)
- * analysis.json and removed.jsonl (the examples it removed, each with "removed":
- * {"reason", "detail"}; they are then left out of dataset.jsonl); out (may be NULL) gets
- * their paths and counts. Everything comes from the store alone. */
+ * rejected.jsonl, candidates.jsonl (compare.h), DATACARD.md and report.html (report_html.h,
+ * default options), and when the run has a stored analysis (store_analysis_get; the
+ * recipe's finalize:, docs/analyze.md) analysis.json and removed.jsonl (the examples it
+ * removed, each with "removed": {"reason", "detail"}; they are then left out of
+ * dataset.jsonl); out (may be NULL) gets their paths and counts. Everything comes from
+ * the store alone. */
 AD_WUR int report_write_all(store *st, store_id run, const char *folder, struct report_paths *out,
                             char *err, size_t n);
 

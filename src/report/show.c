@@ -455,10 +455,74 @@ int report_show_sources(store *st, store_id run, json_t **out, char *err, size_t
   return 0;
 }
 
+/* The document of one source whose run row and source row (as store_sources_each()
+ * gives it) are known. */
+static int build_doc(store *st, const json_t *row, const json_t *srcrow, int round, int prompts,
+                     json_t **out, char *err, size_t n) {
+  store_id rid = (store_id)jx_int(row, "id", 0);
+  const char *path = store_path(st);
+  const char *source_id = jx_str(srcrow, "source_id");
+  json_t *rounds = json_object();
+  int rc = 0;
+  struct cand_scan cs = {source_id, round, rounds};
+  rc = store_source_candidates_each(st, rid, source_id, scan_cand, &cs);
+  struct call_scan ks = {st, source_id, round, (uint64_t)jx_int(row, "seed", 0), prompts, rounds};
+  if (!rc) rc = store_source_calls_each(st, rid, source_id, 1, scan_call, &ks);
+  if (!rc) rc = resolve_keys(st, rid, &ks, rounds);
+  if (rc) {
+    rc = report_err(err, n, rc, "%s", store_errmsg(st));
+    goto out;
+  }
+  if (round > 0 && !json_object_size(rounds)) {
+    rc = report_err(err, n, AD_ENOTFOUND,
+                    "source '%s' has no round %d in run %lld of %s (it used %lld round%s)",
+                    source_id, round, (long long)rid, path, jx_int(srcrow, "rounds_used", 0),
+                    jx_int(srcrow, "rounds_used", 0) == 1 ? "" : "s");
+    goto out;
+  }
+  /* rounds in order; calls outside a round (round < 1) come first as round 0 */
+  size_t nr = json_object_size(rounds), k = 0;
+  json_t **list = xcalloc(nr ? nr : 1, sizeof *list);
+  const char *key;
+  json_t *v;
+  json_object_foreach(rounds, key, v) list[k++] = v;
+  qsort(list, nr, sizeof *list, cmp_round);
+  json_t *arr = json_array();
+  size_t n_cand = 0, n_calls = 0, n_samples = 0;
+  for (k = 0; k < nr; k++) {
+    n_samples += build_samples(list[k]);
+    json_t *cands = json_object_get(list[k], "candidates");
+    n_cand += json_array_size(cands);
+    n_calls += json_array_size(json_object_get(list[k], "calls"));
+    json_object_set_new(list[k], "checks", json_string(checks_state(cands)));
+    json_array_append(arr, list[k]);
+  }
+  free(list);
+  json_t *src = json_deep_copy(srcrow);
+  *out = json_pack(
+      "{s:I,s:O,s:O,s:o,s:o,s:{s:I,s:I,s:I,s:I}}", "run", (json_int_t)rid, "seed",
+      json_object_get(row, "seed"), "recipe_name",
+      json_object_get(row, "recipe_name") ? json_object_get(row, "recipe_name") : json_null(),
+      "source", src, "rounds", arr, "counts", "rounds", (json_int_t)nr, "candidates",
+      (json_int_t)n_cand, "calls", (json_int_t)n_calls, "samples", (json_int_t)n_samples);
+  if (!*out) rc = report_err(err, n, AD_EINTERNAL, "could not assemble the document");
+out:
+  json_decref(rounds);
+  return rc;
+}
+
+int report_show_build_source(store *st, const json_t *run_row, const json_t *source_row,
+                             int prompts, json_t **out, char *err, size_t n) {
+  *out = NULL;
+  if (!jx_str(source_row, "source_id"))
+    return report_err(err, n, AD_EINVAL, "a source row without a source_id");
+  return build_doc(st, run_row, source_row, 0, prompts, out, err, n);
+}
+
 int report_show_build(store *st, store_id run, const char *source_id, int round, int prompts,
                       json_t **out, char *err, size_t n) {
   *out = NULL;
-  json_t *row = NULL, *rounds = NULL;
+  json_t *row = NULL;
   int rc = report_run_row(st, run, &row, err, n);
   if (rc) return rc;
   store_id rid = (store_id)jx_int(row, "id", 0);
@@ -486,52 +550,8 @@ int report_show_build(store *st, store_id run, const char *source_id, int round,
                     s.total ? ", e.g. " : "", some, s.total > 3 ? ", ..." : "", path);
     goto done;
   }
-  rounds = json_object();
-  struct cand_scan cs = {source_id, round, rounds};
-  rc = store_source_candidates_each(st, rid, source_id, scan_cand, &cs);
-  struct call_scan ks = {st, source_id, round, (uint64_t)jx_int(row, "seed", 0), prompts, rounds};
-  if (!rc) rc = store_source_calls_each(st, rid, source_id, 1, scan_call, &ks);
-  if (!rc) rc = resolve_keys(st, rid, &ks, rounds);
-  if (rc) {
-    rc = report_err(err, n, rc, "%s", store_errmsg(st));
-    goto done;
-  }
-  if (round > 0 && !json_object_size(rounds)) {
-    rc = report_err(err, n, AD_ENOTFOUND,
-                    "source '%s' has no round %d in run %lld of %s (it used %lld round%s)",
-                    source_id, round, (long long)rid, path, jx_int(s.row, "rounds_used", 0),
-                    jx_int(s.row, "rounds_used", 0) == 1 ? "" : "s");
-    goto done;
-  }
-  /* rounds in order; calls outside a round (round < 1) come first as round 0 */
-  size_t nr = json_object_size(rounds), k = 0;
-  json_t **list = xcalloc(nr ? nr : 1, sizeof *list);
-  const char *key;
-  json_t *v;
-  json_object_foreach(rounds, key, v) list[k++] = v;
-  qsort(list, nr, sizeof *list, cmp_round);
-  json_t *arr = json_array();
-  size_t n_cand = 0, n_calls = 0, n_samples = 0;
-  for (k = 0; k < nr; k++) {
-    n_samples += build_samples(list[k]);
-    json_t *cands = json_object_get(list[k], "candidates");
-    n_cand += json_array_size(cands);
-    n_calls += json_array_size(json_object_get(list[k], "calls"));
-    json_object_set_new(list[k], "checks", json_string(checks_state(cands)));
-    json_array_append(arr, list[k]);
-  }
-  free(list);
-  json_t *src = s.row;
-  s.row = NULL;
-  *out = json_pack(
-      "{s:I,s:O,s:O,s:o,s:o,s:{s:I,s:I,s:I,s:I}}", "run", (json_int_t)rid, "seed",
-      json_object_get(row, "seed"), "recipe_name",
-      json_object_get(row, "recipe_name") ? json_object_get(row, "recipe_name") : json_null(),
-      "source", src, "rounds", arr, "counts", "rounds", (json_int_t)nr, "candidates",
-      (json_int_t)n_cand, "calls", (json_int_t)n_calls, "samples", (json_int_t)n_samples);
-  if (!*out) rc = report_err(err, n, AD_EINTERNAL, "could not assemble the document");
+  rc = build_doc(st, row, s.row, round, prompts, out, err, n);
 done:
-  json_decref(rounds);
   json_decref(s.row);
   json_decref(s.list);
   json_decref(row);

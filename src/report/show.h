@@ -47,6 +47,12 @@
 AD_WUR int report_show_build(store *st, store_id run, const char *source_id, int round, int prompts,
                              json_t **out, char *err, size_t n);
 
+/* The same document for a source already in hand: run_row as store_runs_each() gives it,
+ * source_row as store_sources_each() does (the report's browser: no scan of the run's
+ * sources per source). Every round. */
+AD_WUR int report_show_build_source(store *st, const json_t *run_row, const json_t *source_row,
+                                    int prompts, json_t **out, char *err, size_t n);
+
 /* The sources of a run: {"run": id, "sources": [{"source_id","title","state",
  * "accepted","rounds_used"}, ...]} in *out (caller decrefs). */
 AD_WUR int report_show_sources(store *st, store_id run, json_t **out, char *err, size_t n);

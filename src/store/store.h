@@ -313,12 +313,16 @@ AD_WUR int store_events_each(store *st, store_id run, store_row_fn fn, void *ud)
  *  "accepted": n, "candidates": n,
  *  "rejections": {"too_easy": n, ...},
  *  "calls": {"total","ok","error","cache_hits","attempts","retries",
- *            "by_role": {"judge": {"ok": n, "error": n, "cache_hits": n}}},
+ *            "by_role": {"judge": {"ok": n, "error": n, "cache_hits": n, "prompt": n,
+ *                                  "completion": n (real calls' tokens),
+ *                                  "cost_usd"?: x (when its models are priced)}}},
  *  "tokens": {"prompt","completion","prefix" (prompt tokens repeating the start of an
  *             earlier request to the same endpoint and model: store/prefix.h),
  *             "by_model": {"m": {"prompt","completion","calls","cost_usd"?}}},
  *  "cost_usd"?: x,   (only when the run info holds prices for its models)
- *  "latency_ms": {"mean","p50","p95"} (ok, non-cached calls)}
+ *  "latency_ms": {"mean","p50","p95"} (ok, non-cached calls),
+ *  "wall_s"?: seconds from the first model call's row to the last one's (any pause of a
+ *             resumed run included; absent without calls)}
  * Tokens and cost count real calls only (cache hits cost nothing). */
 AD_WUR int store_stats(store *st, store_id run, json_t **out);
 

@@ -103,6 +103,9 @@ static const char *const migrations[] = {
     /* the dataset-level analysis of a run (docs/analyze.md): the latest one per run, as JSON */
     "CREATE TABLE IF NOT EXISTS analyses(run INTEGER NOT NULL PRIMARY KEY REFERENCES runs(id),"
     "  analysis TEXT NOT NULL, created REAL NOT NULL);",
+    /* one source's calls (`autodata show`, the report's trajectories) without a scan of
+     * the run's calls */
+    "CREATE INDEX IF NOT EXISTS calls_run_source ON calls(run, source_id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -1731,6 +1734,23 @@ static int agg_tokens(sqlite3_stmt *s, json_t *acc) {
   return rc ? AD_EINVAL : 0;
 }
 
+/* role, model, prompt, completion ; acc = {"by_role": ..., "prices": ...}: each role's real
+ * calls' tokens and, when its models are priced, their cost */
+static int agg_role_tokens(sqlite3_stmt *s, json_t *acc) {
+  json_t *r = json_object_get(json_object_get(acc, "by_role"), col_str(s, 0, "unknown"));
+  if (!r) return 0;
+  int64_t p = sqlite3_column_int64(s, 2), c = sqlite3_column_int64(s, 3);
+  int rc = set_int(r, "prompt", json_integer_value(json_object_get(r, "prompt")) + p);
+  rc |= set_int(r, "completion", json_integer_value(json_object_get(r, "completion")) + c);
+  json_t *price = json_object_get(json_object_get(acc, "prices"), col_str(s, 1, "unknown"));
+  if (json_is_object(price)) {
+    double cost = jx_num(r, "cost_usd", 0) + (double)p / 1e6 * jx_num(price, "prompt_per_mtok", 0) +
+                  (double)c / 1e6 * jx_num(price, "completion_per_mtok", 0);
+    rc |= json_object_set_new(r, "cost_usd", json_real(cost));
+  }
+  return rc ? AD_EINVAL : 0;
+}
+
 /* One number of the statistics: the first column of the first row of the query
  * (printf-style; 0 when no row) into *out. 0, or sq_err()'s code. */
 static int stat_int(store *st, int64_t *out, const char *fmt, ...) AD_PRINTF(3, 4);
@@ -1804,6 +1824,13 @@ static int sq_stats(store *st, store_id run, json_t **out) {
                 agg_calls, calls)))
     goto cleanup;
   json_object_set(res, "calls", calls);
+  json_object_set(acc, "by_role", json_object_get(calls, "by_role"));
+  if ((rc = agg(st, run,
+                "SELECT role, model, coalesce(sum(prompt_tokens), 0), "
+                "coalesce(sum(completion_tokens), 0) FROM calls "
+                "WHERE run = ?1 AND cache_hit = 0 GROUP BY role, model",
+                agg_role_tokens, acc)))
+    goto cleanup;
   if ((rc = agg(st, run,
                 "SELECT model, coalesce(sum(prompt_tokens), 0), "
                 "coalesce(sum(completion_tokens), 0), count(*) FROM calls "
@@ -1822,6 +1849,15 @@ static int sq_stats(store *st, store_id run, json_t **out) {
     if (json_array_size(json_object_get(acc, "unpriced")))
       json_object_set(res, "unpriced_models", json_object_get(acc, "unpriced"));
   }
+
+  /* wall time: from the first model call's row to the last one's */
+  if ((rc = prep(st, "SELECT max(created) - min(created) FROM calls WHERE run = ?1", run, NULL,
+                 &s)))
+    goto cleanup;
+  if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+    json_object_set_new(res, "wall_s", json_real(sqlite3_column_double(s, 0)));
+  sqlite3_finalize(s);
+  s = NULL;
 
   /* latency of real successful calls: mean, p50, p95 */
   int64_t cnt = 0, mean = 0;
