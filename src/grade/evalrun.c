@@ -24,7 +24,6 @@ struct sample {
   int state; /* 0 not started, 1 in flight, 2 done */
   int ok;
   double score;
-  int repaired;
   char *answer;
   char *error;
   json_t *detail;
@@ -38,7 +37,7 @@ struct ev {
   int k;
   size_t next; /* next sample index to start */
   size_t done, inflight;
-  char label[32], jlabel[40], rlabel[48];
+  char label[32], jlabel[40];
   struct llm_params sp;
   int fatal;
   char fatal_msg[512];
@@ -63,62 +62,13 @@ static void finish(struct ev *ev, size_t idx, int ok, double score, const char *
   ev->inflight--;
 }
 
-static void judge(struct ev *ev, size_t idx, const char *problem);
-
-static void on_judge(void *ud, const struct grade_reply *r) {
+static void on_verdict(void *ud, const struct grade_verdict *v) {
   struct tag *t = ud;
   struct ev *ev = t->ev;
   size_t idx = t->idx;
   free(t);
-  struct sample *s = &ev->sm[idx];
-  if (!r->ok) {
-    finish(ev, idx, 0, 0, r->error);
-    return;
-  }
-  if (r->finish_reason && !strcmp(r->finish_reason, "length")) {
-    finish(ev, idx, 0, 0, "the judge's reply hit max_tokens and was cut off");
-    return;
-  }
-  char err[512];
-  double score = 0;
-  json_t *detail = NULL;
-  if (grade_judge_reply(ev->s, ex_of(ev, idx), r->content, &score, &detail, err, sizeof err)) {
-    if (!s->repaired) {
-      s->repaired = 1;
-      judge(ev, idx, err);
-      return;
-    }
-    char e2[600];
-    snprintf(e2, sizeof e2, "invalid judgement after a repair turn: %s", err);
-    finish(ev, idx, 0, 0, e2);
-    return;
-  }
-  s->detail = detail;
-  finish(ev, idx, 1, score, NULL);
-}
-
-static void judge(struct ev *ev, size_t idx, const char *problem) {
-  const struct grade_example *e = ex_of(ev, idx);
-  struct sample *s = &ev->sm[idx];
-  int j = (int)(idx % (size_t)ev->k);
-  char err[512];
-  const char *label = problem ? ev->rlabel : ev->jlabel;
-  json_t *body = grade_judge_request(ev->s, e, s->answer, grade_seed(ev->s, e, label, j), problem,
-                                     err, sizeof err);
-  if (!body) {
-    finish(ev, idx, 0, 0, err);
-    return;
-  }
-  struct tag *t = xcalloc(1, sizeof *t);
-  t->ev = ev;
-  t->idx = idx;
-  int rc = grade_call(&ev->caller, ev->s->judge_endpoint, label, e->source_id, e->round, body,
-                      on_judge, t);
-  json_decref(body);
-  if (rc) {
-    free(t);
-    finish(ev, idx, 0, 0, llm_client_errmsg(ev->caller.llm));
-  }
+  if (v->ok) ev->sm[idx].detail = v->detail ? json_incref((json_t *)v->detail) : NULL;
+  finish(ev, idx, v->ok, v->score, v->error);
 }
 
 static void on_solver(void *ud, const struct grade_reply *r) {
@@ -136,12 +86,11 @@ static void on_solver(void *ud, const struct grade_reply *r) {
     return;
   }
   s->answer = xstrdup(r->content);
-  if (!grade_needs_judge(ev->s)) {
-    double sc = grade_match(ev->s, ex_of(ev, idx), s->answer, &s->detail);
-    finish(ev, idx, 1, sc, NULL);
-    return;
-  }
-  judge(ev, idx, NULL);
+  struct tag *jt = xcalloc(1, sizeof *jt);
+  jt->ev = ev;
+  jt->idx = idx;
+  grade_judge_async(&ev->caller, ev->s, ex_of(ev, idx), s->answer, ev->jlabel,
+                    (int)(idx % (size_t)ev->k), on_verdict, jt);
 }
 
 static void start(struct ev *ev, size_t idx) {
@@ -206,6 +155,7 @@ static int write_outputs(struct ev *ev, json_t **out, char *err, size_t errlen) 
     double sc[GRADE_MAX_K];
     int n = 0;
     json_t *scores = json_array(), *errors = json_array(), *details = json_array();
+    json_t *answers = json_array();
     for (int j = 0; j < k; j++) {
       struct sample *m = &ev->sm[i * (size_t)k + (size_t)j];
       if (m->ok) {
@@ -219,6 +169,8 @@ static int write_outputs(struct ev *ev, json_t **out, char *err, size_t errlen) 
         if (!first_error) first_error = json_string(m->error ? m->error : "not run");
       }
       json_array_append(details, m->detail ? m->detail : json_null());
+      json_array_append_new(answers, m->answer ? jx_string_lossy(m->answer, strlen(m->answer))
+                                               : json_null());
     }
     struct grade_metrics gm;
     grade_metrics_of(sc, n, &gm);
@@ -229,6 +181,7 @@ static int write_outputs(struct ev *ev, json_t **out, char *err, size_t errlen) 
     if (json_array_size(errors)) json_object_set_new(l, "errors", errors);
     else json_decref(errors);
     json_object_set_new(l, "detail", details);
+    json_object_set_new(l, "answers", answers);
     if (n) {
       means[scored] = gm.mean;
       bests[scored] = gm.best;
@@ -321,7 +274,6 @@ int grade_eval_run(const struct grade_set *s, const struct grade_eval_opts *o, j
   ev.k = o->k;
   snprintf(ev.label, sizeof ev.label, "%s", o->seed_role ? o->seed_role : "eval");
   snprintf(ev.jlabel, sizeof ev.jlabel, "judge_%s", ev.label);
-  snprintf(ev.rlabel, sizeof ev.rlabel, "judge_%s_repair", ev.label);
   llm_params_init(&ev.sp);
   ev.sp.temperature = o->temperature != LLM_UNSET ? o->temperature : s->solver_temperature;
   ev.sp.top_p = s->solver_top_p;

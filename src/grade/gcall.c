@@ -1,4 +1,5 @@
 /* gcall.c - eval's and the reward server's model calls, behind the store's cache. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,4 +128,104 @@ int grade_caller_pump(struct grade_caller *c, int wait_ms) {
 
 int grade_caller_pending(const struct grade_caller *c) {
   return llm_client_pending(c->llm) + (c->ready_head ? 1 : 0);
+}
+
+/* ---- one response graded, with the judge's repair turn ---- */
+
+struct gj {
+  struct grade_caller *c;
+  const struct grade_set *s;
+  const struct grade_example *e;
+  char *response;
+  char label[48];
+  int sample, repaired;
+  grade_verdict_fn fn;
+  void *ud;
+};
+
+static void gj_end(struct gj *g, const struct grade_verdict *v) {
+  g->fn(g->ud, v);
+  free(g->response);
+  free(g);
+}
+
+static void gj_fail(struct gj *g, const char *error, int infra) {
+  struct grade_verdict v = {0, 0, NULL, error, infra};
+  gj_end(g, &v);
+}
+
+static void gj_send(struct gj *g, const char *problem);
+
+/* The judge endpoint's fault, not the request's (as the loop sorts them, docs/loop.md). */
+static int infra_status(const struct grade_reply *r) {
+  int h = r->http_status;
+  return r->rc != AD_EPARSE &&
+         (h == 0 || h == 401 || h == 403 || h == 404 || h == 408 || h == 429 || h >= 500);
+}
+
+static void gj_done(void *ud, const struct grade_reply *r) {
+  struct gj *g = ud;
+  if (!r->ok) {
+    gj_fail(g, r->error, infra_status(r));
+    return;
+  }
+  if (r->finish_reason && !strcmp(r->finish_reason, "length")) {
+    gj_fail(g, "the judge's reply hit max_tokens and was cut off", 0);
+    return;
+  }
+  char err[512];
+  double score = 0;
+  json_t *detail = NULL;
+  if (grade_judge_reply(g->s, g->e, r->content, &score, &detail, err, sizeof err)) {
+    if (!g->repaired) {
+      g->repaired = 1;
+      gj_send(g, err);
+      return;
+    }
+    char e2[600];
+    snprintf(e2, sizeof e2, "invalid judgement after a repair turn: %s", err);
+    gj_fail(g, e2, 0);
+    return;
+  }
+  struct grade_verdict v = {1, score, detail, NULL, 0};
+  gj_end(g, &v);
+  json_decref(detail);
+}
+
+static void gj_send(struct gj *g, const char *problem) {
+  char err[512], label[64];
+  snprintf(label, sizeof label, problem ? "%s_repair" : "%s", g->label);
+  json_t *body = grade_judge_request(
+      g->s, g->e, g->response, grade_seed(g->s, g->e, label, g->sample), problem, err, sizeof err);
+  if (!body) {
+    gj_fail(g, err, 0);
+    return;
+  }
+  int rc = grade_call(g->c, g->s->judge_endpoint, label, g->e->source_id, g->e->round, body,
+                      gj_done, g);
+  json_decref(body);
+  if (rc) gj_fail(g, llm_client_errmsg(g->c->llm), 1);
+}
+
+void grade_judge_async(struct grade_caller *c, const struct grade_set *s,
+                       const struct grade_example *e, const char *response, const char *label,
+                       int sample, grade_verdict_fn fn, void *ud) {
+  if (!grade_needs_judge(s)) {
+    json_t *detail = NULL;
+    double sc = grade_match(s, e, response, &detail);
+    struct grade_verdict v = {1, sc, detail, NULL, 0};
+    fn(ud, &v);
+    json_decref(detail);
+    return;
+  }
+  struct gj *g = xcalloc(1, sizeof *g);
+  g->c = c;
+  g->s = s;
+  g->e = e;
+  g->response = xstrdup(response);
+  snprintf(g->label, sizeof g->label, "%s", label);
+  g->sample = sample;
+  g->fn = fn;
+  g->ud = ud;
+  gj_send(g, NULL);
 }

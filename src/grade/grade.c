@@ -186,6 +186,9 @@ static int load_examples(struct grade_set *s, const char *text, size_t len, char
     const char *u = jx_str(json_array_get(msgs, json_array_size(msgs) - 1), "content");
     e->prompt_hash = hash64_str(u ? u : "");
     json_decref(msgs);
+    const char *ctx = e->cand.context ? e->cand.context : "";
+    e->user_text = *ctx ? xasprintf("%s\n\n%s", ctx, e->cand.question) : xstrdup(e->cand.question);
+    e->user_hash = hash64_str(e->user_text);
   }
   if (!s->n) {
     ad_set_err(err, errlen, "%s: the dataset holds no example", s->dataset_path);
@@ -247,6 +250,7 @@ void grade_set_release(struct grade_set *s) {
     struct grade_example *e = &s->ex[i];
     free(e->id);
     free(e->source_id);
+    free(e->user_text);
     cand_release(&e->cand);
     json_decref(e->line);
   }
@@ -270,11 +274,24 @@ const struct grade_example *grade_find_id(const struct grade_set *s, const char 
 }
 
 const struct grade_example *grade_find_prompt(const struct grade_set *s, const char *text) {
-  if (!text) return NULL;
+  if (!text || !*text) return NULL;
   uint64_t h = hash64_str(text);
   for (size_t i = 0; i < s->n; i++)
-    if (s->ex[i].prompt_hash == h) return &s->ex[i];
-  return NULL;
+    if (s->ex[i].prompt_hash == h || s->ex[i].user_hash == h) return &s->ex[i];
+  /* a prompt wrapped in a chat template: the example whose export prompt it contains, else
+   * the one with the longest question it contains */
+  const struct grade_example *best = NULL;
+  size_t best_len = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    const struct grade_example *e = &s->ex[i];
+    if (strstr(text, e->user_text)) return e;
+    size_t ql = strlen(e->cand.question);
+    if (ql > best_len && strstr(text, e->cand.question)) {
+      best = e;
+      best_len = ql;
+    }
+  }
+  return best;
 }
 
 static json_t *vars_of(const struct grade_set *s) {

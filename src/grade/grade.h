@@ -34,6 +34,8 @@ struct grade_example {
   struct cand cand;
   json_t *line;         /* the whole line (owned) */
   uint64_t prompt_hash; /* of the solver's user message, for lookups by prompt text */
+  char *user_text;      /* the export's prompt: context + "\n\n" + question, or the question */
+  uint64_t user_hash;
 };
 
 /* The judge and solver settings of the run that made the dataset. */
@@ -75,7 +77,9 @@ int grade_set_load(const char *dataset, const char *store_path, const char *judg
                    const char *judge_model, struct grade_set *out, char *err, size_t errlen);
 void grade_set_release(struct grade_set *s);
 
-/* The example with this id, or whose solver prompt (user message) is text; NULL if none. */
+/* The example with this id; or the one whose solver user message or export prompt
+ * (context + "\n\n" + question) is text, else whose export prompt, else whose longest
+ * question text contains (a prompt in a chat template); NULL if none. */
 const struct grade_example *grade_find_id(const struct grade_set *s, const char *id);
 const struct grade_example *grade_find_prompt(const struct grade_set *s, const char *text);
 
@@ -139,6 +143,21 @@ int grade_call(struct grade_caller *c, const char *endpoint, const char *role,
 int grade_caller_pump(struct grade_caller *c, int wait_ms);
 int grade_caller_pending(const struct grade_caller *c);
 
+/* Grade one response as the loop does: a local matcher, or a judge call (seed of
+ * (label, sample): grade_seed) with one repair turn (label "<label>_repair") for an
+ * invalid judgement. fn is called exactly once, possibly before this returns. */
+struct grade_verdict {
+  int ok;
+  double score;
+  const json_t *detail; /* borrowed for the callback (see grade_judge_reply) */
+  const char *error;    /* when !ok */
+  int infra;            /* !ok because the judge endpoint failed (down, 5xx, 429, auth) */
+};
+typedef void (*grade_verdict_fn)(void *ud, const struct grade_verdict *v);
+void grade_judge_async(struct grade_caller *c, const struct grade_set *s,
+                       const struct grade_example *e, const char *response, const char *label,
+                       int sample, grade_verdict_fn fn, void *ud);
+
 /* ---- `autodata eval` (evalrun.c) -------------------------------------------------------- */
 struct grade_eval_opts {
   const char *base_url, *model, *api_key_env; /* the model under evaluation */
@@ -163,6 +182,46 @@ int grade_eval_read(const char *path, json_t **lines, char *err, size_t errlen);
 /* Paired comparison of two evals' per-example lines: new reference
  * {"a","b","pairs","metrics":{"mean@k":{"a","b","diff","lo","hi","a_wins","b_wins","ties"},...}}. */
 json_t *grade_eval_compare(const json_t *a, const json_t *b, int resamples, uint64_t seed);
+
+/* ---- reward requests (reward.c) --------------------------------------------------------
+ * Two protocols: OpenRLHF's remote reward model (POST /get_reward {"query": [text],
+ * "prompts": [text], "labels": [text]} -> {"rewards": [x]}; a query is prompt + response,
+ * a label an example id or empty) and the plain API (POST /v1/reward {"id" or "prompt",
+ * "responses": [text] or "response": text} -> scores with per-criterion detail). */
+#define GRADE_REWARD_MAX_ITEMS 4096
+enum grade_reward_kind { GRADE_RW_OPENRLHF = 0, GRADE_RW_PLAIN };
+struct grade_reward_item {
+  const char *id;       /* a label / id, or NULL (borrowed from the request) */
+  const char *prompt;   /* or NULL */
+  const char *response; /* never NULL */
+};
+struct grade_reward_req {
+  enum grade_reward_kind kind;
+  json_t *root; /* owns the strings */
+  struct grade_reward_item *items;
+  size_t n;
+};
+/* Parse a request body strictly: 0, or AD_EPARSE / AD_EINVAL with err naming the field
+ * and the problem ("body is not JSON: ... at line 1, column 7", "\"query\"[2]: expected a
+ * string", "\"prompts\" has 2 items but \"query\" has 3", ...). */
+int grade_reward_parse(enum grade_reward_kind kind, const char *body, size_t len,
+                       struct grade_reward_req *out, char *err, size_t errlen);
+void grade_reward_req_release(struct grade_reward_req *r);
+
+struct grade_server_opts {
+  int port;               /* 0: the kernel picks */
+  int threads;            /* HTTP workers; 0 = 2 */
+  size_t max_body;        /* bytes; 0 = 8 MiB */
+  const char *seed_role;  /* NULL: judge seeds labelled "judge_reward"; "weak"/"strong" */
+  const char *cache_path; /* the store of judge calls (created) */
+  int judge_retries;      /* < 0: the recorded endpoint's */
+  int judge_timeout_ms;   /* <= 0: the recorded endpoint's */
+  int quiet;
+};
+/* Serve until SIGINT/SIGTERM (installs the handlers); prints "listening on URL" on stdout
+ * once bound. 0, or an error with err. */
+int grade_serve(const struct grade_set *s, const struct grade_server_opts *o, char *err,
+                size_t errlen);
 
 /* ---- metrics (pure) -------------------------------------------------------------------- */
 
