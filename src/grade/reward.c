@@ -144,6 +144,8 @@ int grade_reward_parse(enum grade_reward_kind kind, const char *body, size_t len
   if (!out->root) {
     ad_set_err(err, errlen, "body is not JSON: %s at line %d, column %d", je.text, je.line,
                je.column);
+    for (char *q = err; q && *q; q++) /* jansson may quote the input: keep it one line */
+      if ((unsigned char)*q < 32) *q = ' ';
     return AD_EPARSE;
   }
   if (!json_is_object(out->root)) {
