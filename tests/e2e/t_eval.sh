@@ -63,6 +63,24 @@ check "--compare: paired difference with a CI above 0" grep -q '^ok' "$T/cmp.txt
 "$AUTODATA" eval --compare "$T/strong" "$T/weak" >"$T/cmp.out" 2>&1
 check "--compare prints a table" grep -q "mean@3" "$T/cmp.out"
 
+# a verifiable dataset graded by the LLM verifier: avg@k / pass@k, the run's scores again
+AUTODATA_MATCHER=llm AUTODATA_LIMIT=12 AUTODATA_SIM_SOURCES=$T/src.jsonl AUTODATA_OUT=$T/vrun \
+  "$AUTODATA" run examples/sim-verifiable.yaml --quiet >/dev/null 2>&1
+ev_v() { "$AUTODATA" eval "$T/vrun" --base-url sim --quiet "$@"; }
+ev_v --model sim-solver@0.35 --seeds weak --k 4 --out "$T/vweak" --json >"$T/vweak.json" 2>&1
+python3 - "$T" <<'PY' >"$T/vreplay.txt" 2>&1
+import json, sys
+t = sys.argv[1]
+s = json.load(open(f"{t}/vweak.json"))
+assert set(s["metrics"]) == {"avg@4", "pass@4"}, s["metrics"]
+ds = {json.loads(l)["id"]: json.loads(l) for l in open(f"{t}/vrun/dataset.jsonl")}
+ev = {json.loads(l)["id"]: json.loads(l) for l in open(f"{t}/vweak/eval.jsonl")}
+assert ds and all(ds[k]["weak_scores"] == ev[k]["scores"] for k in ds)
+assert all(ev[k]["pass@4"] == max(ev[k]["scores"]) for k in ev)
+print("ok")
+PY
+check "verifiable: avg@k/pass@k, the run's weak scores reproduced" grep -q '^ok' "$T/vreplay.txt"
+
 # ---- resume: a killed eval reruns without paying a call twice ----------------------------
 P=$(free_port)
 start_sim_server "$P" --latency-ms 40
