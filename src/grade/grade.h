@@ -218,8 +218,9 @@ struct grade_server_opts {
   int judge_timeout_ms;   /* <= 0: the recorded endpoint's */
   int quiet;
 };
-/* Serve until SIGINT/SIGTERM (installs the handlers); prints "listening on URL" on stdout
- * once bound. 0, or an error with err. */
+/* Serve until SIGINT/SIGTERM (installs the handlers): no new connection is taken, and the
+ * requests being judged are answered first (a second signal cancels their judge calls:
+ * 503). Prints "listening on URL" on stdout once bound. 0, or an error with err. */
 int grade_serve(const struct grade_set *s, const struct grade_server_opts *o, char *err,
                 size_t errlen);
 

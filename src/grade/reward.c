@@ -213,7 +213,7 @@ static void wake(struct srv *v) {
 
 static void on_signal(int sig) {
   (void)sig;
-  g_stop = 1;
+  g_stop = g_stop < 2 ? g_stop + 1 : 2; /* a second signal abandons the judge calls */
   if (g_srv) {
     httpd_stop(g_srv->http);
     uint64_t one = 1;
@@ -473,8 +473,13 @@ int grade_serve(const struct grade_set *s, const struct grade_server_opts *o, ch
       url, s->n, s->judge_model);
   fflush(stdout);
   int64_t last_flush_err = 0;
+  int canceled = 0;
   for (;;) {
     start_jobs(&v);
+    if (g_stop >= 2 && !canceled) { /* their requests get 503 */
+      canceled = 1;
+      llm_client_cancel_all(v.llm);
+    }
     if (atomic_load(&v.http_done) && !v.active) break;
     if (grade_caller_pending(&v.caller)) {
       grade_caller_pump(&v.caller, 100);
