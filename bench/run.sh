@@ -2,7 +2,7 @@
 # bench/run.sh - every benchmark (`make bench`; never part of `make test`).
 #
 #   bench/run.sh                  store, client (cpu + latency modes), sim-scale, cost, summary
-#   BENCH_ONLY="client" bench/run.sh     a subset: any of store client sim-scale analysis cost
+#   BENCH_ONLY="client" bench/run.sh     a subset: any of store client sim-scale analysis cost reward
 #
 # Uses the release binary $BUILD/autodata (BUILD defaults to build; AUTODATA=path overrides).
 # See docs/performance.md for what each figure means and the last measured values.
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export BUILD=${BUILD:-build}
 export AUTODATA=${AUTODATA:-$BUILD/autodata}
-ONLY=${BENCH_ONLY:-store client sim-scale analysis cost}
+ONLY=${BENCH_ONLY:-store client sim-scale analysis cost reward}
 OUT=$BUILD/bench
 mkdir -p "$OUT"
 [ -x "$AUTODATA" ] || { echo "bench: $AUTODATA not found: run make (or set AUTODATA=)" >&2; exit 2; }
@@ -37,6 +37,11 @@ if has analysis; then
   echo ""
   echo "== analysis: bench/analysis/run.sh"
   bench/analysis/run.sh || status=1
+fi
+if has reward; then
+  echo ""
+  echo "== reward: bench/reward/run.sh"
+  bench/reward/run.sh | tee "$OUT/reward.out" || status=1
 fi
 if has cost; then
   echo ""

@@ -25,7 +25,9 @@
   XX("chat", chat, "one model call: check an endpoint")                                       \
   XX("chat-load", chat_load, "(internal) many model calls: client load/fault driver")         \
   XX("validate", validate, "check a recipe without running it")                               \
-  XX("version", version, "print the version")
+  XX("version", version, "print the version")                                                 \
+  XX("eval", eval, "evaluate a model on a dataset with its own judge (mean@k, pass@k, CIs)")  \
+  XX("reward-server", reward_server, "the dataset's judge as an HTTP reward endpoint (GRPO)")
 
 #define XX(name, fn, help) int cmd_##fn(int argc, char **argv);
 AD_COMMANDS(XX)

@@ -1070,6 +1070,8 @@ int llm_client_run_once(llm_client *c, int max_wait_ms) {
 
 int llm_client_pending(const llm_client *c) { return c->outstanding; }
 
+void llm_client_wakeup(llm_client *c) { curl_multi_wakeup(c->multi); }
+
 void llm_client_cancel_all(llm_client *c) { c->cancel_upto = c->next_seq; }
 
 void llm_client_free(llm_client *c) {

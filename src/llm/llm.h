@@ -230,6 +230,9 @@ AD_WUR int llm_submit_serialized(llm_client *c, const char *endpoint, const json
 int llm_client_run_once(llm_client *c, int max_wait_ms);
 /* Outstanding calls. */
 int llm_client_pending(const llm_client *c);
+/* Wake a llm_client_run_once() waiting for transfers (or the next one, when none is
+ * waiting). The only function that may be called from another thread. */
+void llm_client_wakeup(llm_client *c);
 /* Cancel everything outstanding: each pending call's done fires once with
  * AD_ECANCELED from the loop, never from inside this function. Calls submitted
  * afterwards are not affected. Allowed from a callback (RE-ENTRANCY). */
