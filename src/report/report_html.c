@@ -555,6 +555,108 @@ static int optimisation(struct html *h, struct rdata *d, char *err, size_t n) {
   return 0;
 }
 
+/* ---- dataset-level analysis (the recipe's finalize:, docs/analyze.md) ---- */
+
+/* The run's stored analysis, when it has one: the counts, the near-duplicate clusters, the
+ * contaminated examples with the item they match, and the diversity figures. */
+static int analysis(struct html *h, struct rdata *d, char *err, size_t n) {
+  json_t *a = NULL;
+  int rc = store_analysis_get(d->in->st, (store_id)jx_int(d->row, "id", 0), &a);
+  if (rc == AD_ENOTFOUND) return 0;
+  if (rc) return report_err(err, n, rc, "%s", store_errmsg(d->in->st));
+  const json_t *nd = json_object_get(a, "near_duplicates"),
+               *ct = json_object_get(a, "contamination"), *dv = json_object_get(a, "diversity"),
+               *qt = json_object_get(dv, "question_types"), *ds = json_object_get(dv, "distinct"),
+               *so = json_object_get(dv, "sources");
+  char v[160], id[64];
+  html_rawf(h, "<section class=\"analysis\" id=\"analysis%s\"><h2>Dataset-level analysis</h2>",
+            d->sfx);
+  html_raw(h, "<table class=\"kv\">");
+  snprintf(v, sizeof v, "%lld of %lld", jx_int(a, "kept", 0), jx_int(a, "examples", 0));
+  row_kv(h, "examples kept", v);
+  snprintf(v, sizeof v, "%lld pairs in %lld clusters, %lld removed (Jaccard >= %g)",
+           jx_int(nd, "pairs_found", 0), jx_int(nd, "clusters_found", 0), jx_int(nd, "removed", 0),
+           jx_num(nd, "threshold", 0));
+  row_kv(h, "near-duplicates", v);
+  snprintf(v, sizeof v, "%lld examples share %lld-grams with %lld reference items",
+           jx_int(ct, "flagged", 0), jx_int(ct, "ngram_words", 0),
+           jx_int(ct, "reference_items", 0));
+  row_kv(h, "contamination", v);
+  snprintf(v, sizeof v, "%lld, entropy %.3f bits", jx_int(qt, "types", 0),
+           jx_num(qt, "entropy_bits", 0));
+  row_kv(h, "question types", v);
+  snprintf(v, sizeof v, "%.3f / %.3f / %.3f", jx_num(ds, "1", 0), jx_num(ds, "2", 0),
+           jx_num(ds, "3", 0));
+  row_kv(h, "distinct-1 / 2 / 3", v);
+  snprintf(v, sizeof v, "%lld of %lld (%.3f)", jx_int(so, "with_examples", 0),
+           jx_int(so, "total", 0), jx_num(so, "coverage", 0));
+  row_kv(h, "source coverage", v);
+  html_raw(h, "</table><div class=\"plotgrid\">");
+  /* question types and the weak-mean histogram */
+  const json_t *dist = json_object_get(qt, "distribution");
+  int nt = (int)json_object_size(dist), k = 0;
+  const char **cats = xcalloc((size_t)(nt ? nt : 1), sizeof *cats);
+  double *vals = xcalloc((size_t)(nt > 10 ? nt : 10), sizeof *vals);
+  const char *key;
+  json_t *val;
+  json_object_foreach((json_t *)dist, key, val) {
+    cats[k] = key;
+    vals[k++] = json_number_value(val);
+  }
+  snprintf(id, sizeof id, "plot-qtypes%s", d->sfx);
+  svg_bar_chart(h, &(struct svg_bars){id, "Question types", "type", "examples",
+                                      "The kept examples by question type.", nt, 1, cats, NULL,
+                                      vals, 0});
+  const json_t *bins = json_object_get(json_object_get(dv, "weak_mean_histogram"), "bins");
+  const char *bcats[10] = {"0", ".1", ".2", ".3", ".4", ".5", ".6", ".7", ".8", ".9"};
+  for (int b = 0; b < 10; b++) vals[b] = json_number_value(json_array_get(bins, (size_t)b));
+  snprintf(id, sizeof id, "plot-weakhist%s", d->sfx);
+  svg_bar_chart(h, &(struct svg_bars){id, "Difficulty spread", "weak mean (bin start)", "examples",
+                                      "The kept examples by the weak solver's mean score.", 10, 1,
+                                      bcats, NULL, vals, 0});
+  free(cats), free(vals);
+  html_raw(h, "</div>");
+  size_t i, j;
+  const json_t *c, *m;
+  if (json_array_size(json_object_get(nd, "clusters"))) {
+    html_raw(h,
+             "<h3>Near-duplicate clusters</h3><table class=\"grid\"><tr><th>kept</th>"
+             "<th>members</th></tr>");
+    json_array_foreach(json_object_get(nd, "clusters"), i, c) {
+      html_raw(h, "<tr><td><code>");
+      html_text(h, jx_str(c, "kept") ? jx_str(c, "kept") : "none");
+      html_raw(h, "</code></td><td>");
+      json_array_foreach(json_object_get(c, "members"), j, m) {
+        if (j) html_raw(h, ", ");
+        html_raw(h, "<code>");
+        html_text(h, json_string_value(m));
+        html_raw(h, "</code>");
+      }
+      html_raw(h, "</td></tr>");
+    }
+    html_raw(h, "</table>");
+  }
+  if (json_array_size(json_object_get(ct, "examples"))) {
+    html_raw(h,
+             "<h3>Contaminated examples</h3><table class=\"grid\"><tr><th>example</th>"
+             "<th>matching item</th><th>shared n-grams</th><th>first n-gram</th></tr>");
+    json_array_foreach(json_object_get(ct, "examples"), i, c) {
+      m = json_array_get(json_object_get(c, "matches"), 0);
+      html_raw(h, "<tr><td><code>");
+      html_text(h, jx_str(c, "id"));
+      html_raw(h, "</code></td><td>");
+      html_text(h, jx_str(m, "item"));
+      html_rawf(h, "</td><td>%lld</td><td>", jx_int(m, "count", 0));
+      html_text(h, json_string_value(json_array_get(json_object_get(m, "ngrams"), 0)));
+      html_raw(h, "</td></tr>");
+    }
+    html_raw(h, "</table>");
+  }
+  html_raw(h, "</section>\n");
+  json_decref(a);
+  return 0;
+}
+
 /* ---- the trajectory browser ---- */
 
 static void candidate_html(struct html *h, const json_t *rec) {
@@ -1098,6 +1200,7 @@ int report_html_render(const struct report_html_run *runs, int n,
     summary(&h, &ds[i]);
     plots(&h, &ds[i]);
     if ((rc = optimisation(&h, &ds[i], err, errn))) break;
+    if ((rc = analysis(&h, &ds[i], err, errn))) break;
     if ((rc = browser(&h, &ds[i], opts, err, errn))) break;
     html_raw(&h, "</article>\n");
   }

@@ -185,6 +185,19 @@ AUTODATA_SIM_SOURCES=$T/src.jsonl AUTODATA_OUT=$T/r "$AUTODATA" run "$T/fin.yaml
   >"$T/fin.out" 2>&1
 check "a run with finalize: exits 0" test $? -eq 0
 check "... and names analysis.json" grep -q "analysis:   $T/r/analysis.json (1 examples removed" "$T/fin.out"
+check "report.html shows the analysis: its counts and the contaminated example" python3 - "$T/r" "$(cat "$T/target")" <<'PY'
+import json, re, sys
+r, target = sys.argv[1], sys.argv[2]
+page = open(f"{r}/report.html").read()
+m = re.search(r'<section class="analysis" id="analysis">(.*?)</section>', page, re.S)
+assert m, "no analysis section"
+sec = m.group(1)
+a = json.load(open(f"{r}/analysis.json"))
+assert f'{a["kept"]} of {a["examples"]}' in sec, sec[:400]
+c = re.search(r"<h3>Contaminated examples</h3>(.*?)</table>", sec, re.S).group(1)
+assert target in c and c.count("<tr>") == 2, c
+assert 'id="plot-qtypes"' in sec and 'id="plot-weakhist"' in sec
+PY
 check "outputs, store and card agree" python3 - "$T/r" "$(cat "$T/target")" <<'PY'
 import json, sqlite3, sys
 r, target = sys.argv[1], sys.argv[2]
