@@ -210,6 +210,16 @@ static void cand_state_clear(struct episode *ep) {
 
 static void scr_free(struct episode *ep);
 
+/* Forget the agent's last orchestrator turn (its reply, finish reason, error, tool calls). */
+static void turn_clear(struct episode *ep) {
+  ep->turn_ok = 0;
+  xset_str(&ep->turn_content, NULL);
+  xset_str(&ep->turn_finish, NULL);
+  xset_str(&ep->turn_error, NULL);
+  json_decref(ep->turn_calls);
+  ep->turn_calls = NULL;
+}
+
 static void round_reset(struct episode *ep) {
   set_failure(ep, NULL, NULL);
   scr_free(ep);
@@ -217,12 +227,7 @@ static void round_reset(struct episode *ep) {
   xset_str(&ep->orch_error, NULL);
   cand_state_clear(ep);
   ep->variant = 0;
-  ep->turn_ok = 0;
-  xset_str(&ep->turn_content, NULL);
-  xset_str(&ep->turn_finish, NULL);
-  xset_str(&ep->turn_error, NULL);
-  json_decref(ep->turn_calls);
-  ep->turn_calls = NULL;
+  turn_clear(ep);
   if (ep->mstate) {
     if (ep->method->reset) ep->method->reset(ep->mstate);
     memset(ep->mstate, 0, ep->method->state_size);
@@ -1429,12 +1434,7 @@ json_t *ep_orchestrator_messages(struct episode *ep, char *err, size_t errlen) {
 void ep_converse(struct episode *ep, const json_t *messages, const json_t *tools, int turn) {
   ep->state = EP_ORCHESTRATE;
   set_failure(ep, NULL, NULL);
-  ep->turn_ok = 0;
-  xset_str(&ep->turn_content, NULL);
-  xset_str(&ep->turn_finish, NULL);
-  xset_str(&ep->turn_error, NULL);
-  json_decref(ep->turn_calls);
-  ep->turn_calls = NULL;
+  turn_clear(ep);
   struct llm_params p;
   role_params(ep, RECIPE_ROLE_ORCHESTRATOR, "agent", turn, &p);
   json_t *choice = json_string("auto");
