@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "store/bodyref.h"
 #include "store/store_impl.h"
 #include "util/buf.h"
 #include "util/jsonx.h"
@@ -106,6 +107,37 @@ static const char *const migrations[] = {
     /* one source's calls (`autodata show`, the report's trajectories) without a scan of
      * the run's calls */
     "CREATE INDEX IF NOT EXISTS calls_run_source ON calls(run, source_id);",
+    /* the compact store (store/bodyref.h): a source's call bodies are compressed against its
+     * reference, whose generations are body_refs rows; ref NULL: a body written before */
+    "CREATE TABLE IF NOT EXISTS body_refs(id INTEGER PRIMARY KEY, base INTEGER, data BLOB NOT NULL);"
+    "ALTER TABLE call_bodies ADD COLUMN ref INTEGER;",
+    /* fast status: the calls' aggregates, kept by a trigger (and filled from the calls already
+     * there), and an index for the latency percentiles */
+    "CREATE TABLE IF NOT EXISTS call_agg(run INTEGER NOT NULL, role TEXT NOT NULL,"
+    "  model TEXT NOT NULL, model_null INTEGER NOT NULL, status TEXT NOT NULL,"
+    "  cache_hit INTEGER NOT NULL, n INTEGER NOT NULL, attempts INTEGER NOT NULL,"
+    "  retries INTEGER NOT NULL, prompt INTEGER NOT NULL, completion INTEGER NOT NULL,"
+    "  prefix INTEGER NOT NULL, lat_n INTEGER NOT NULL, lat_sum INTEGER NOT NULL,"
+    "  first REAL, last REAL,"
+    "  PRIMARY KEY(run, role, model, model_null, status, cache_hit));"
+    "INSERT INTO call_agg SELECT run, role, coalesce(model, ''), model IS NULL, status, cache_hit,"
+    "  count(*), coalesce(sum(attempts), 0), coalesce(sum(retries), 0),"
+    "  coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0),"
+    "  coalesce(sum(prefix_tokens), 0), count(latency_us), coalesce(sum(latency_us), 0),"
+    "  min(created), max(created) FROM calls GROUP BY 1, 2, 3, 4, 5, 6;"
+    "CREATE TRIGGER IF NOT EXISTS calls_agg AFTER INSERT ON calls BEGIN"
+    "  INSERT INTO call_agg VALUES(NEW.run, NEW.role, coalesce(NEW.model, ''), NEW.model IS NULL,"
+    "    NEW.status, NEW.cache_hit, 1, coalesce(NEW.attempts, 0), coalesce(NEW.retries, 0),"
+    "    coalesce(NEW.prompt_tokens, 0), coalesce(NEW.completion_tokens, 0),"
+    "    coalesce(NEW.prefix_tokens, 0), NEW.latency_us IS NOT NULL,"
+    "    coalesce(NEW.latency_us, 0), NEW.created, NEW.created)"
+    "  ON CONFLICT DO UPDATE SET n = n + 1, attempts = attempts + excluded.attempts,"
+    "    retries = retries + excluded.retries, prompt = prompt + excluded.prompt,"
+    "    completion = completion + excluded.completion, prefix = prefix + excluded.prefix,"
+    "    lat_n = lat_n + excluded.lat_n, lat_sum = lat_sum + excluded.lat_sum,"
+    "    first = min(first, excluded.first), last = max(last, excluded.last);"
+    "END;"
+    "CREATE INDEX IF NOT EXISTS calls_latency ON calls(run, status, cache_hit, latency_us);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -119,6 +151,7 @@ enum {
   W_SRC_ACCEPTED,
   W_CALL,
   W_CALL_BODY,
+  W_BODY_REF,
   W_EVENT,
   W_OPT_SPLIT,
   W_OPT_VARIANT,
@@ -150,10 +183,12 @@ static const char *const write_sql[W_N] = {
         "attempts, retries, cache_hit, attempt_list, created, finish_reason, prefix_tokens) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
         "?19, ?20)",
-    /* always queued right after its W_CALL, in the same transaction */
+    /* always queued after its W_CALL (and its W_BODY_REFs), in the same transaction: the
+     * call is the newest row of calls */
     [W_CALL_BODY] =
-        "INSERT INTO call_bodies(call_id, request, reply) "
-        "VALUES (last_insert_rowid(), ?1, ?2)",
+        "INSERT INTO call_bodies(call_id, request, reply, ref) "
+        "VALUES ((SELECT max(id) FROM calls), ?1, ?2, ?3)",
+    [W_BODY_REF] = "INSERT INTO body_refs(id, base, data) VALUES (?1, ?2, ?3)",
     [W_EVENT] = "INSERT INTO events(run, time, level, event) VALUES (?1, ?2, ?3, ?4)",
     [W_OPT_SPLIT] =
         "INSERT OR REPLACE INTO opt_splits(optimization, key, record) VALUES (?1, ?2, ?3)",
@@ -175,10 +210,29 @@ static const char *const write_sql[W_N] = {
 #define BODY_ZSTD_LEVEL 3
 #define BODY_MAX ((size_t)256 * 1024 * 1024) /* refuse to inflate past this */
 
-static const char CACHE_SQL[] =
-    "SELECT b.reply FROM calls c JOIN call_bodies b ON b.call_id = c.id "
-    "WHERE c.cache_key = ?1 AND c.status = 'ok' AND c.cache_hit = 0 "
-    "AND b.reply IS NOT NULL LIMIT 1";
+#define CACHE_SQL(ref)                                              \
+  "SELECT b.reply, " ref                                            \
+  " FROM calls c JOIN call_bodies b ON b.call_id = c.id "           \
+  "WHERE c.cache_key = ?1 AND c.status = 'ok' AND c.cache_hit = 0 " \
+  "AND b.reply IS NOT NULL LIMIT 1"
+
+/* 1 when db's call_bodies has the compact store's ref column (a store not yet migrated, opened
+ * read-only, has not). */
+static int db_has_refs(sqlite3 *db) {
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('call_bodies') WHERE name = 'ref'",
+                         -1, &s, NULL))
+    return 0;
+  int yes = sqlite3_step(s) == SQLITE_ROW;
+  sqlite3_finalize(s);
+  return yes;
+}
+
+/* Prepare the cache lookup for db. */
+static int prepare_cache(sqlite3 *db, sqlite3_stmt **out) {
+  return sqlite3_prepare_v3(db, db_has_refs(db) ? CACHE_SQL("b.ref") : CACHE_SQL("NULL"), -1,
+                            SQLITE_PREPARE_PERSISTENT, out, NULL);
+}
 
 /* ======== Pending batch ======== */
 
@@ -196,7 +250,9 @@ struct op {
   size_t v0;     /* first value in sq.vals */
   int cacheable; /* a successful, non-hit call: key/reply usable by cache_get */
   char key[33];
-  size_t reply_v; /* index of the reply value */
+  int bound;         /* W_CALL_BODY: bind_call_body() bound its values */
+  const char *reply; /* the reply as sent (in the arena), for cache_get before the flush */
+  size_t reply_n;
 };
 struct chunk {
   struct chunk *next;
@@ -221,8 +277,18 @@ struct sq {
   size_t batch_bytes;
   int64_t last_commit_ms;
   int max_rows, max_ms;
-  store_id max_run; /* highest run id in the file */
-  ZSTD_CCtx *zc;    /* body compression, created on first use */
+  store_id max_run;      /* highest run id in the file */
+  ZSTD_CCtx *zc;         /* body compression, created on first use */
+  int has_refs;          /* call_bodies has its ref column (the compact store's migration) */
+  int has_agg;           /* the call_agg table (fast status's migration) */
+  struct bodyrefs *refs; /* the writer's references (store/bodyref.h) */
+  struct refcache {      /* the reader's last inflated reference contents */
+    sqlite3 *db;
+    int64_t id;
+    char *content;
+    size_t len;
+  } rc[64]; /* direct-mapped by id */
+  ZSTD_DCtx *dc;
 };
 
 #define SQ(st) ((struct sq *)(st)->impl)
@@ -438,6 +504,7 @@ static int exec(store *st, const char *sql, const char *doing) {
 
 static void rollback(struct sq *q) {
   if (!sqlite3_get_autocommit(q->db)) sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+  bodyrefs_reset(q->refs); /* generations of this batch are gone: the next starts anew */
 }
 
 /* ======== Lock ======== */
@@ -570,6 +637,9 @@ static void sq_free(struct sq *q) {
   sqlite3_finalize(q->cache_stmt);
   sqlite3_finalize(q->cache_db_stmt);
   ZSTD_freeCCtx(q->zc);
+  bodyrefs_free(q->refs);
+  ZSTD_freeDCtx(q->dc);
+  for (size_t i = 0; i < sizeof q->rc / sizeof *q->rc; i++) free(q->rc[i].content);
   if (q->cache_db) sqlite3_close(q->cache_db);
   if (q->db) sqlite3_close(q->db);
   if (q->lock_fd >= 0) close(q->lock_fd);
@@ -714,7 +784,17 @@ static int sq_open(store *st, const char *path, int flags) {
       }
     }
   }
-  src = sqlite3_prepare_v3(q->db, CACHE_SQL, -1, SQLITE_PREPARE_PERSISTENT, &q->cache_stmt, NULL);
+  q->has_refs = db_has_refs(q->db);
+  int64_t agg_tables = 0;
+  if ((src = pragma_int(q->db,
+                        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                        "name = 'call_agg'",
+                        &agg_tables))) {
+    rc = sq_err(st, q->db, src, "reading the schema");
+    goto fail;
+  }
+  q->has_agg = agg_tables > 0;
+  src = prepare_cache(q->db, &q->cache_stmt);
   if (src != SQLITE_OK) {
     rc = sq_err(st, q->db, src, "preparing statements");
     goto fail;
@@ -722,6 +802,14 @@ static int sq_open(store *st, const char *path, int flags) {
   if ((src = pragma_int(q->db, "SELECT coalesce(max(id), 0) FROM runs", &q->max_run))) {
     rc = sq_err(st, q->db, src, "reading runs");
     goto fail;
+  }
+  if (!q->ro && q->has_refs) {
+    int64_t max_ref = 0;
+    if ((src = pragma_int(q->db, "SELECT coalesce(max(id), 0) FROM body_refs", &max_ref))) {
+      rc = sq_err(st, q->db, src, "reading body_refs");
+      goto fail;
+    }
+    q->refs = bodyrefs_new(max_ref + 1);
   }
   return 0;
 fail:
@@ -740,8 +828,53 @@ static void drop_ops(struct sq *q, size_t i, size_t n) {
   q->n_ops -= n;
   for (size_t k = i; k < q->n_ops; k++) {
     q->ops[k].v0 -= nv;
-    if (q->ops[k].cacheable) q->ops[k].reply_v -= nv;
   }
+}
+
+/* Bind a call body (op o, its call c) against its source's reference (store/bodyref.h),
+ * writing the generations that a new kind of body adds first: o->bound = 1. A call without a
+ * source, or a store without the ref column, is left to the generic binding (o->bound = 0).
+ * Returns a SQLite code. */
+static int bind_call_body(struct sq *q, const struct op *c, struct op *o, sqlite3_stmt *s) {
+  o->bound = 0;
+  const struct val *run = &q->vals[c->v0], *role = &q->vals[c->v0 + 1],
+                   *source = &q->vals[c->v0 + 2], *body = &q->vals[o->v0];
+  if (!q->refs || source->type != V_TEXT) return SQLITE_OK;
+  for (int i = 0; i < 2; i++) {
+    char kind[160];
+    struct bodyref_gen g;
+    snprintf(kind, sizeof kind, "%s/%c", role->type == V_TEXT ? role->s : "", i ? 'a' : 'q');
+    if (body[i].type != V_TEXT ||
+        bodyrefs_grow(q->refs, run->i, source->s, kind, body[i].s, body[i].n, &g) <= 0)
+      continue;
+    sqlite3_stmt *w = q->w[W_BODY_REF];
+    sqlite3_bind_int64(w, 1, g.id);
+    if (g.base) sqlite3_bind_int64(w, 2, g.base);
+    else sqlite3_bind_null(w, 2);
+    sqlite3_bind_blob64(w, 3, g.data, g.n, free); /* SQLite frees it */
+    int src = sqlite3_step(w);
+    sqlite3_reset(w);
+    sqlite3_clear_bindings(w);
+    if (src != SQLITE_DONE) return src;
+  }
+  void *z[2] = {NULL, NULL};
+  size_t zn[2] = {0, 0};
+  int64_t ref = 0;
+  for (int i = 0; i < 2; i++)
+    if (body[i].type == V_TEXT &&
+        bodyrefs_pack(q->refs, run->i, source->s, body[i].s, body[i].n, &z[i], &zn[i], &ref)) {
+      free(z[0]);
+      free(z[1]);
+      return SQLITE_OK; /* no reference: the generic binding */
+    }
+  for (int i = 0; i < 2; i++) {
+    if (body[i].type == V_TEXT) sqlite3_bind_blob64(s, i + 1, z[i], zn[i], free);
+    else sqlite3_bind_null(s, i + 1);
+  }
+  if (ref) sqlite3_bind_int64(s, 3, ref);
+  else sqlite3_bind_null(s, 3);
+  o->bound = 1;
+  return SQLITE_OK;
 }
 
 static int sq_flush(store *st) {
@@ -756,9 +889,21 @@ static int sq_flush(store *st) {
     return sq_err(st, q->db, src, "starting a transaction");
   }
   for (size_t i = 0; i < q->n_ops; i++) {
-    const struct op *o = &q->ops[i];
+    struct op *o = &q->ops[i];
     sqlite3_stmt *s = q->w[o->stmt];
+    o->bound = 0;
+    if (o->stmt == W_CALL_BODY && i > 0 && q->ops[i - 1].stmt == W_CALL &&
+        (src = bind_call_body(q, &q->ops[i - 1], o, s)) != SQLITE_OK) {
+      int rc = sq_err(st, q->db, src, "saving a batch of records");
+      sqlite3_clear_bindings(s);
+      rollback(q);
+      return rc;
+    }
+    if (o->stmt == W_SRC_STATE && o->nv == 4 && q->vals[o->v0].type == V_TEXT &&
+        strcmp(q->vals[o->v0].s, "in_progress")) /* the episode ended */
+      bodyrefs_release(q->refs, q->vals[o->v0 + 2].i, q->vals[o->v0 + 3].s);
     for (int j = 0; j < o->nv; j++) {
+      if (o->stmt == W_CALL_BODY && o->bound) break;
       const struct val *v = &q->vals[o->v0 + (size_t)j];
       switch (v->type) {
       case V_INT: sqlite3_bind_int64(s, j + 1, v->i); break;
@@ -860,7 +1005,7 @@ static int sq_attach_cache(store *st, const char *other) {
     rc = store_seterr(st, AD_ECORRUPT, "--cache-from %s is empty, not an autodata store", other);
     goto fail;
   }
-  src = sqlite3_prepare_v3(db, CACHE_SQL, -1, SQLITE_PREPARE_PERSISTENT, &q->cache_db_stmt, NULL);
+  src = prepare_cache(db, &q->cache_db_stmt);
   if (src != SQLITE_OK) {
     rc = sq_err(st, db, src, "reading the --cache-from store");
     goto fail;
@@ -1185,6 +1330,7 @@ static int sq_episode_finish(store *st, store_id run, const struct store_episode
     rc = q_cand(q, run, e->source_id, e->round, e->index, e->verdict, e->reason, e->cand_record);
   if (!rc && e->example) rc = q_example(q, run, e->source_id, e->example_id, e->example);
   if (!rc) q_src_state(q, run, e->source_id, e->state, e->rounds_used);
+  if (!rc && e->state != STORE_SRC_IN_PROGRESS) bodyrefs_release(q->refs, run, e->source_id);
   return queued(st, mark, rc);
 }
 
@@ -1200,6 +1346,21 @@ static json_t *attempts_json(const struct store_call *c) {
     json_array_append_new(a, o);
   }
   return a;
+}
+
+/* Queue a call's bodies (text; compressed at the flush: bind_call_body). */
+static void q_call_body(struct sq *q, const struct store_call *c, int ok) {
+  struct op *o = op_begin(q, W_CALL_BODY);
+  v_textn(q, c->request, c->request_len);
+  v_textn(q, c->reply, c->reply_len);
+  v_textn(q, NULL, 0); /* the reference, set at the flush */
+  if (c->cache_key && ok && !c->cache_hit && c->reply) {
+    const struct val *v = &q->vals[o->v0 + 1];
+    o->cacheable = 1;
+    memcpy(o->key, c->cache_key, 33);
+    o->reply = v->s;
+    o->reply_n = v->n;
+  }
 }
 
 static int sq_call_put(store *st, const struct store_call *c) {
@@ -1232,22 +1393,56 @@ static int sq_call_put(store *st, const struct store_call *c) {
   v_real(q, time_wall());
   v_text(q, c->finish_reason);
   v_int(q, c->prefix_tokens);
-  if (c->request || c->reply) {
-    struct op *o = op_begin(q, W_CALL_BODY);
-    if (c->cache_key && ok && !c->cache_hit && c->reply) {
-      o->cacheable = 1;
-      memcpy(o->key, c->cache_key, 33);
-      o->reply_v = q->n_vals + 1;
-    }
-    v_textn(q, c->request, c->request_len);
-    v_textn(q, c->reply, c->reply_len);
-  }
+  if (c->request || c->reply) q_call_body(q, c, ok);
   return 0;
 }
 
-/* A body column as a malloc'd NUL-terminated string (TEXT as is, BLOB inflated).
+/* The content of reference id (store/bodyref.h) in db, borrowed from the reader's cache (valid
+ * until the next call); NULL when it is missing or damaged. Generations inflate from their base,
+ * so reading a source's bodies in order inflates each generation once. */
+static const char *ref_content(struct sq *q, sqlite3 *db, int64_t id, size_t *len, int depth) {
+  struct refcache *c = &q->rc[(uint64_t)id % (sizeof q->rc / sizeof *q->rc)];
+  if (c->content && c->db == db && c->id == id) {
+    *len = c->len;
+    return c->content;
+  }
+  if (!q->dc && !(q->dc = ZSTD_createDCtx())) return NULL;
+  if (depth > 64) return NULL; /* BODYREF_MAX bounds the generations; a loop is damage */
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(db, "SELECT base, data FROM body_refs WHERE id = ?1", -1, &s, NULL))
+    return NULL;
+  sqlite3_bind_int64(s, 1, id);
+  char *content = NULL;
+  size_t n = 0;
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    int64_t base = sqlite3_column_int64(s, 0);
+    const char *bc = NULL;
+    size_t bn = 0;
+    if (!base || (bc = ref_content(q, db, base, &bn, depth + 1))) {
+      char *own = bodyref_inflate(q->dc, sqlite3_column_blob(s, 1),
+                                  (size_t)sqlite3_column_bytes(s, 1), bc, bn, BODYREF_MAX, &n);
+      if (own) {
+        content = xmalloc(bn + n + 1);
+        if (bn) memcpy(content, bc, bn);
+        memcpy(content + bn, own, n + 1);
+        n += bn;
+        free(own);
+      }
+    }
+  }
+  sqlite3_finalize(s);
+  if (!content) return NULL;
+  free(c->content);
+  *c = (struct refcache){db, id, content, n};
+  *len = n;
+  return content;
+}
+
+/* A body column as a malloc'd NUL-terminated string (TEXT as is, BLOB inflated, against
+ * the reference in column ref_col when that is not NULL; ref_col < 0: none).
  * NULL for SQL NULL, a damaged frame, or SQLite out of memory converting the text. */
-static char *column_body(sqlite3_stmt *s, int i, size_t *len) {
+static char *column_body(struct sq *q, sqlite3 *db, sqlite3_stmt *s, int i, int ref_col,
+                         size_t *len) {
   int type = sqlite3_column_type(s, i);
   if (type == SQLITE_NULL) return NULL;
   if (type != SQLITE_BLOB) {
@@ -1257,19 +1452,14 @@ static char *column_body(sqlite3_stmt *s, int i, size_t *len) {
     if (len) *len = n;
     return xstrndup(p, n);
   }
-  const void *z = sqlite3_column_blob(s, i);
-  size_t zn = (size_t)sqlite3_column_bytes(s, i);
-  unsigned long long n = ZSTD_getFrameContentSize(z, zn);
-  if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > BODY_MAX) return NULL;
-  char *r = xmalloc((size_t)n + 1);
-  size_t got = ZSTD_decompress(r, (size_t)n, z, zn);
-  if (ZSTD_isError(got) || got != n) {
-    free(r);
+  const char *dict = NULL;
+  size_t dn = 0;
+  if (ref_col >= 0 && sqlite3_column_type(s, ref_col) != SQLITE_NULL &&
+      !(dict = ref_content(q, db, sqlite3_column_int64(s, ref_col), &dn, 0)))
     return NULL;
-  }
-  r[n] = 0;
-  if (len) *len = (size_t)n;
-  return r;
+  if (!q->dc && !(q->dc = ZSTD_createDCtx())) return NULL;
+  return bodyref_inflate(q->dc, sqlite3_column_blob(s, i), (size_t)sqlite3_column_bytes(s, i), dict,
+                         dn, BODY_MAX, len);
 }
 
 static int cache_query(store *st, sqlite3 *db, sqlite3_stmt *s, const char *key, char **reply,
@@ -1279,7 +1469,7 @@ static int cache_query(store *st, sqlite3 *db, sqlite3_stmt *s, const char *key,
   int rc = AD_ENOTFOUND;
   if (src == SQLITE_ROW) {
     size_t n = 0;
-    char *body = column_body(s, 0, &n);
+    char *body = column_body(SQ(st), db, s, 0, 1, &n);
     if (body) {
       *reply = body;
       if (len) *len = n;
@@ -1305,9 +1495,8 @@ static int sq_cache_get(store *st, const char *key, char **reply, size_t *len) {
   for (size_t i = q->n_ops; i-- > 0;) {
     const struct op *o = &q->ops[i];
     if (o->cacheable && !memcmp(o->key, key, 32)) {
-      const struct val *v = &q->vals[o->reply_v];
-      *reply = xstrndup(v->s, v->n);
-      if (len) *len = v->n;
+      *reply = xstrndup(o->reply, o->reply_n);
+      if (len) *len = o->reply_n;
       return 0;
     }
   }
@@ -1370,12 +1559,13 @@ struct col {
   char kind;
 };
 
-static json_t *col_value(sqlite3_stmt *s, int i, char kind) {
+/* ref_col: the column of a body's reference (-1: none). */
+static json_t *col_value(struct sq *q, sqlite3_stmt *s, int i, char kind, int ref_col) {
   int type = sqlite3_column_type(s, i);
   if (type == SQLITE_NULL) return json_null();
   if (type == SQLITE_BLOB) { /* a compressed call body */
     size_t n = 0;
-    char *body = column_body(s, i, &n);
+    char *body = column_body(q, sqlite3_db_handle(s), s, i, ref_col, &n);
     json_t *v = body ? jx_string_lossy(body, n) : json_null();
     free(body);
     return v;
@@ -1399,10 +1589,11 @@ static json_t *col_value(sqlite3_stmt *s, int i, char kind) {
 
 /* The row as an object; NULL when a column holds a value JSON cannot carry (an
  * infinite real: jansson's json_real() refuses it). */
-static json_t *row_obj(sqlite3_stmt *s, const struct col *cols, int n) {
+static json_t *row_obj(struct sq *q, sqlite3_stmt *s, const struct col *cols, int n) {
   json_t *o = json_object();
+  int ref_col = sqlite3_column_count(s) > n ? n : -1; /* a column past cols: bodies' reference */
   for (int i = 0; i < n; i++) {
-    json_t *v = col_value(s, i, cols[i].kind);
+    json_t *v = col_value(q, s, i, cols[i].kind, ref_col);
     if (!v || json_object_set_new(o, cols[i].name, v)) {
       json_decref(o);
       return NULL;
@@ -1439,7 +1630,7 @@ static int each(store *st, sqlite3_stmt *s, const struct col *cols, int n, store
   struct sq *q = SQ(st);
   int rc = 0, src;
   while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-    json_t *row = row_obj(s, cols, n);
+    json_t *row = row_obj(q, s, cols, n);
     if (!row) {
       rc = store_seterr(st, AD_ECORRUPT, "store %s: a row holds a value that JSON cannot represent",
                         store_path(st));
@@ -1558,7 +1749,9 @@ static int sq_calls_each(store *st, store_id run, const char *role, int with_bod
            "SELECT c.id, role, source_id, round, endpoint, model, cache_key, status, error, "
            "http_status, prompt_tokens, completion_tokens, latency_us, attempts, retries, "
            "cache_hit, attempt_list, finish_reason%s FROM calls c%s WHERE run = ?1%s ORDER BY c.id",
-           with_bodies ? ", b.request, b.reply" : "",
+           !with_bodies       ? ""
+           : SQ(st)->has_refs ? ", b.request, b.reply, b.ref"
+                              : ", b.request, b.reply",
            with_bodies ? " LEFT JOIN call_bodies b ON b.call_id = c.id" : "",
            role ? " AND role = ?2" : "");
   return each_in_run(st, run, sql, role, call_cols, NCOLS(call_cols) - (with_bodies ? 0 : 2), fn,
@@ -1585,7 +1778,9 @@ static int sq_source_calls_each(store *st, store_id run, const char *source_id, 
            "cache_hit, attempt_list, finish_reason%s FROM calls c%s WHERE run = ?1 AND "
            "source_id = ?2 "
            "ORDER BY c.id",
-           with_bodies ? ", b.request, b.reply" : "",
+           !with_bodies       ? ""
+           : SQ(st)->has_refs ? ", b.request, b.reply, b.ref"
+                              : ", b.request, b.reply",
            with_bodies ? " LEFT JOIN call_bodies b ON b.call_id = c.id" : "");
   return each_in_run(st, run, sql, source_id, call_cols, NCOLS(call_cols) - (with_bodies ? 0 : 2),
                      fn, ud);
@@ -1817,30 +2012,43 @@ static int sq_stats(store *st, store_id run, json_t **out) {
                 agg_pairs, rej)))
     goto cleanup;
   json_object_set(res, "rejections", rej);
+  /* the calls' numbers from call_agg (kept by a trigger), in the order a scan of calls gave */
+  int fast = SQ(st)->has_agg;
+#define AGG_MODEL "CASE WHEN model_null THEN NULL ELSE model END"
   if ((rc = agg(st, run,
-                "SELECT role, status, cache_hit, count(*), coalesce(sum(attempts), 0), "
-                "coalesce(sum(retries), 0) FROM calls WHERE run = ?1 "
-                "GROUP BY role, status, cache_hit",
+                fast ? "SELECT role, status, cache_hit, sum(n), sum(attempts), sum(retries) FROM "
+                       "call_agg WHERE run = ?1 GROUP BY role, status, cache_hit "
+                       "ORDER BY role, status, cache_hit"
+                     : "SELECT role, status, cache_hit, count(*), coalesce(sum(attempts), 0), "
+                       "coalesce(sum(retries), 0) FROM calls WHERE run = ?1 "
+                       "GROUP BY role, status, cache_hit",
                 agg_calls, calls)))
     goto cleanup;
   json_object_set(res, "calls", calls);
   json_object_set(acc, "by_role", json_object_get(calls, "by_role"));
   if ((rc = agg(st, run,
-                "SELECT role, model, coalesce(sum(prompt_tokens), 0), "
-                "coalesce(sum(completion_tokens), 0) FROM calls "
-                "WHERE run = ?1 AND cache_hit = 0 GROUP BY role, model",
+                fast ? "SELECT role, " AGG_MODEL " AS m, sum(prompt), sum(completion) FROM "
+                       "call_agg WHERE run = ?1 AND cache_hit = 0 GROUP BY role, m "
+                       "ORDER BY role, m"
+                     : "SELECT role, model, coalesce(sum(prompt_tokens), 0), "
+                       "coalesce(sum(completion_tokens), 0) FROM calls "
+                       "WHERE run = ?1 AND cache_hit = 0 GROUP BY role, model",
                 agg_role_tokens, acc)))
     goto cleanup;
   if ((rc = agg(st, run,
-                "SELECT model, coalesce(sum(prompt_tokens), 0), "
-                "coalesce(sum(completion_tokens), 0), count(*) FROM calls "
-                "WHERE run = ?1 AND cache_hit = 0 GROUP BY model ORDER BY model",
+                fast ? "SELECT " AGG_MODEL " AS m, sum(prompt), sum(completion), sum(n) FROM "
+                       "call_agg WHERE run = ?1 AND cache_hit = 0 GROUP BY m ORDER BY m"
+                     : "SELECT model, coalesce(sum(prompt_tokens), 0), "
+                       "coalesce(sum(completion_tokens), 0), count(*) FROM calls "
+                       "WHERE run = ?1 AND cache_hit = 0 GROUP BY model ORDER BY model",
                 agg_tokens, acc)))
     goto cleanup;
   json_object_set(res, "tokens", json_object_get(acc, "tokens"));
   if ((rc = stat_int(st, &n,
-                     "SELECT coalesce(sum(prefix_tokens), 0) FROM calls WHERE run = %lld AND "
-                     "cache_hit = 0",
+                     fast ? "SELECT coalesce(sum(prefix), 0) FROM call_agg WHERE run = %lld AND "
+                            "cache_hit = 0"
+                          : "SELECT coalesce(sum(prefix_tokens), 0) FROM calls WHERE run = %lld "
+                            "AND cache_hit = 0",
                      (long long)run)))
     goto cleanup;
   set_int(json_object_get(res, "tokens"), "prefix", n);
@@ -1851,8 +2059,10 @@ static int sq_stats(store *st, store_id run, json_t **out) {
   }
 
   /* wall time: from the first model call's row to the last one's */
-  if ((rc = prep(st, "SELECT max(created) - min(created) FROM calls WHERE run = ?1", run, NULL,
-                 &s)))
+  if ((rc = prep(st,
+                 fast ? "SELECT max(last) - min(first) FROM call_agg WHERE run = ?1"
+                      : "SELECT max(created) - min(created) FROM calls WHERE run = ?1",
+                 run, NULL, &s)))
     goto cleanup;
   if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
     json_object_set_new(res, "wall_s", json_real(sqlite3_column_double(s, 0)));
@@ -1862,15 +2072,20 @@ static int sq_stats(store *st, store_id run, json_t **out) {
   /* latency of real successful calls: mean, p50, p95 */
   int64_t cnt = 0, mean = 0;
   if ((rc = stat_int(st, &cnt,
-                     "SELECT count(*) FROM calls WHERE run = %lld AND status = 'ok' "
-                     "AND cache_hit = 0",
+                     fast ? "SELECT coalesce(sum(n), 0) FROM call_agg WHERE run = %lld AND "
+                            "status = 'ok' AND cache_hit = 0"
+                          : "SELECT count(*) FROM calls WHERE run = %lld AND status = 'ok' "
+                            "AND cache_hit = 0",
                      (long long)run)))
     goto cleanup;
   if (cnt > 0) {
     int64_t p50 = 0, p95 = 0;
+    /* avg() of the integers: their sum (exact below 2^53) over their count, truncated */
     if ((rc = stat_int(st, &mean,
-                       "SELECT CAST(avg(latency_us) AS INTEGER) FROM calls WHERE "
-                       "run = %lld AND status = 'ok' AND cache_hit = 0",
+                       fast ? "SELECT CAST(CAST(sum(lat_sum) AS REAL) / sum(lat_n) AS INTEGER) "
+                              "FROM call_agg WHERE run = %lld AND status = 'ok' AND cache_hit = 0"
+                            : "SELECT CAST(avg(latency_us) AS INTEGER) FROM calls WHERE "
+                              "run = %lld AND status = 'ok' AND cache_hit = 0",
                        (long long)run)) ||
         (rc = stat_int(st, &p50,
                        "SELECT latency_us FROM calls WHERE run = %lld AND status = "
