@@ -1803,6 +1803,7 @@ const char *ep_state_name(enum ep_state s) {
 
 enum ep_state ep_state(const struct episode *ep) { return ep->state; }
 const char *ep_source_id(const struct episode *ep) { return ep->doc->id; }
+const struct src_doc *ep_doc(const struct episode *ep) { return ep->doc; }
 int ep_round(const struct episode *ep) { return ep->round; }
 int ep_accepted(const struct episode *ep) { return ep->accepted; }
 

@@ -158,6 +158,8 @@ void ep_free(struct episode *ep);
 
 enum ep_state ep_state(const struct episode *ep);
 const char *ep_source_id(const struct episode *ep);
+/* The source document the episode plays (as given to ep_new). */
+const struct src_doc *ep_doc(const struct episode *ep);
 int ep_round(const struct episode *ep);
 /* Examples kept for this source so far. */
 int ep_accepted(const struct episode *ep);

@@ -636,6 +636,7 @@ static int env_record(void *data, const struct ep_round_end *e) {
 /* ---- episodes ------------------------------------------------------------------------- */
 
 static void episode_ended(struct run *r, struct episode *ep, enum ep_state end) {
+  struct src_doc *doc = (struct src_doc *)ep_doc(ep); /* one of r->corpus.docs */
   r->active--;
   if (end == EP_FINISHED) {
     if (ep_accepted(ep)) r->sum->done++;
@@ -644,6 +645,7 @@ static void episode_ended(struct run *r, struct episode *ep, enum ep_state end) 
     r->sum->parked++;
   }
   ep_free(ep);
+  src_doc_unload(&r->corpus, doc); /* a streamed corpus: its text until the next start */
 }
 
 /* Start episodes up to the concurrency. Sources already finished in the store
@@ -651,7 +653,7 @@ static void episode_ended(struct run *r, struct episode *ep, enum ep_state end) 
 static void start_episodes(struct run *r) {
   while (!r->stopping && r->active - held_episodes(r) < r->concurrency &&
          r->next_doc < r->corpus.n) {
-    const struct src_doc *doc = &r->corpus.docs[r->next_doc++];
+    struct src_doc *doc = &r->corpus.docs[r->next_doc++];
     struct store_source ss;
     int rc = store_source_get(r->st, r->run_id, doc->id, &ss);
     /* --reopen-exhausted: a raised round budget gives exhausted sources more rounds
@@ -672,6 +674,11 @@ static void start_episodes(struct run *r) {
     }
     if (rc != 0 && rc != AD_ENOTFOUND) {
       store_failed(r, "reading a source");
+      return;
+    }
+    if (src_doc_load(&r->corpus, doc, r->fatal_msg, sizeof r->fatal_msg)) {
+      r->fatal = 1; /* the corpus file changed or went away under the run */
+      r->stopping = 1;
       return;
     }
     if (store_source_set_state(r->st, r->run_id, doc->id, STORE_SRC_IN_PROGRESS, -1)) {
@@ -1022,8 +1029,10 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
   for (size_t i = 0; i < r->corpus.n; i++) {
     char sha[65];
     const struct src_doc *d = &r->corpus.docs[i];
-    sha256_hex(d->text, d->text_len, sha);
-    if ((rc_ = store_source_put(r->st, r->run_id, d->id, d->title, sha))) break;
+    src_doc_sha256_hex(&r->corpus, d, sha);
+    if ((rc_ = store_source_put(r->st, r->run_id, d->id, d->title, sha)) ||
+        (rc_ = store_maybe_flush(r->st, time_now_ms()))) /* a batch at a time, not the corpus */
+      break;
   }
   if (!rc_) rc_ = store_flush(r->st);
   if (rc_) ad_set_err(err, errlen, "%s", store_errmsg(r->st));
@@ -1128,6 +1137,7 @@ int run_start(const struct recipe *rc, const struct run_opts *o, struct run_summ
   int rc_ = 0;
   struct src_options so = rc->sources;
   if (o->limit) so.limit = o->limit;
+  so.stream = 1; /* an index in memory; each text from its start to its end (source.h) */
   if ((rc_ = src_load(&so, &r->corpus, err, errlen))) {
     sum->bad_input = 1;
     goto fail;

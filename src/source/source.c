@@ -77,6 +77,7 @@ size_t src_truncate_len(const char *text, size_t len, size_t max_chars) {
 /* ---- corpus building ---------------------------------------------------- */
 
 struct builder {
+  const struct src_options *o;
   struct src_doc *docs;
   size_t n, cap;
   struct sha256 sha;
@@ -135,6 +136,10 @@ void src_corpus_release(struct src_corpus *c) {
   if (!c) return;
   for (size_t i = 0; i < c->n; i++) doc_free(&c->docs[i]);
   free(c->docs);
+  free(c->path);
+  free(c->id_field);
+  free(c->title_field);
+  free(c->text_field);
   memset(c, 0, sizeof *c);
 }
 
@@ -173,10 +178,32 @@ int src_corpus_keep(struct src_corpus *c, const char *const *ids, size_t n, char
   return 0;
 }
 
-static void hash_doc(struct builder *b, const struct src_doc *d) {
+/* Truncate d's text at max_chars (orig_chars, truncated, text_len). */
+static void truncate_doc(struct src_doc *d, size_t max_chars) {
+  d->orig_chars = src_utf8_chars(d->text, d->text_len);
+  size_t keep = src_truncate_len(d->text, d->text_len, max_chars);
+  if (keep < d->text_len) {
+    d->text[keep] = '\0';
+    d->text_len = keep;
+    d->truncated = 1;
+  }
+}
+
+static void hash_doc(struct builder *b, struct src_doc *d) {
   sha256_update(&b->sha, d->id, strlen(d->id) + 1);
   sha256_update(&b->sha, d->text, d->text_len);
   sha256_update(&b->sha, "", 1);
+  if (!b->o->stream) return;
+  /* an index entry: truncated now (the same cut src_load makes later), hashed, text dropped */
+  truncate_doc(d, b->o->max_chars);
+  struct sha256 h;
+  sha256_init(&h);
+  sha256_update(&h, d->text, d->text_len);
+  sha256_final(&h, d->sha);
+  free(d->text);
+  d->text = NULL;
+  json_decref(d->meta);
+  d->meta = NULL;
 }
 
 /* ---- JSONL -------------------------------------------------------------- */
@@ -192,7 +219,7 @@ static int field_type_error(const char *path, long line, const char *field, cons
 }
 
 static int jsonl_line(struct builder *b, const struct src_options *o, const char *path, long line,
-                      const char *p, size_t n, char *err, size_t errlen) {
+                      long long offset, const char *p, size_t n, char *err, size_t errlen) {
   int rc = 0;
   json_t *root = NULL;
   size_t k = 0;
@@ -266,6 +293,8 @@ static int jsonl_line(struct builder *b, const struct src_options *o, const char
     goto cleanup;
   struct src_doc *d = new_doc(b);
   d->line = line;
+  d->offset = offset;
+  d->rec_len = n;
   d->id = xstrdup(ids);
   d->title = xstrdup(json_is_string(title) ? json_string_value(title) : "");
   d->text_len = json_string_length(text);
@@ -291,8 +320,9 @@ static int read_jsonl(struct builder *b, const struct src_options *o, char *err,
   buf_init(&line, AD_MAX_LINE + 1);
   char chunk[65536];
   long lineno = 1;
+  long long base = 0, start = 0; /* bytes before this chunk; the line's first byte */
   size_t got;
-  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+  for (; (got = fread(chunk, 1, sizeof chunk, f)) > 0; base += (long long)got) {
     size_t i = 0;
     while (i < got) {
       char *nl = memchr(chunk + i, '\n', got - i);
@@ -306,7 +336,8 @@ static int read_jsonl(struct builder *b, const struct src_options *o, char *err,
       if ((rc = buf_append(&line, chunk + i, take))) goto cleanup;
       i += take;
       if (nl) {
-        rc = jsonl_line(b, o, o->path, lineno, buf_str(&line), line.len, err, errlen);
+        rc = jsonl_line(b, o, o->path, lineno, start, buf_str(&line), line.len, err, errlen);
+        start = base + (long long)i + 1;
         if (rc == AD_EPARSE) rc = invalid_record(b, o, err, errlen);
         if (rc) goto cleanup;
         buf_reset(&line);
@@ -322,7 +353,7 @@ static int read_jsonl(struct builder *b, const struct src_options *o, char *err,
     goto cleanup;
   }
   if (line.len) {
-    rc = jsonl_line(b, o, o->path, lineno, buf_str(&line), line.len, err, errlen);
+    rc = jsonl_line(b, o, o->path, lineno, start, buf_str(&line), line.len, err, errlen);
     if (rc == AD_EPARSE) rc = invalid_record(b, o, err, errlen);
   }
 cleanup:
@@ -509,7 +540,7 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
     ad_set_err(err, errlen, "%s: is not a folder but sources.format is dir", opt.path);
     return AD_EINVAL;
   }
-  struct builder b = {0};
+  struct builder b = {.o = &opt};
   sha256_init(&b.sha);
   int rc = opt.format == SRC_FORMAT_DIR ? read_dir(&b, &opt, err, errlen)
                                         : read_jsonl(&b, &opt, err, errlen);
@@ -552,16 +583,110 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
   }
   for (size_t i = 0; i < b.n; i++) {
     struct src_doc *d = &b.docs[i];
-    d->orig_chars = src_utf8_chars(d->text, d->text_len);
-    size_t keep = src_truncate_len(d->text, d->text_len, opt.max_chars);
-    if (keep < d->text_len) {
-      d->text[keep] = '\0';
-      d->text_len = keep;
-      d->truncated = 1;
-      out->n_truncated++;
-    }
+    if (!opt.stream) truncate_doc(d, opt.max_chars); /* streamed: when indexed */
+    out->n_truncated += (size_t)d->truncated;
   }
   out->docs = b.docs;
   out->n = b.n;
+  if (opt.stream) {
+    out->stream = 1;
+    out->path = xstrdup(opt.path);
+    out->id_field = xstrdup(opt.id_field);
+    out->title_field = xstrdup(opt.title_field);
+    out->text_field = xstrdup(opt.text_field);
+  }
   return 0;
+}
+
+/* ---- streamed documents ------------------------------------------------- */
+
+/* Read the record of d into *raw (a JSONL line or a folder file). */
+static int read_record(const struct src_corpus *c, const struct src_doc *d, char **raw, size_t *n,
+                       char *err, size_t errlen) {
+  const char *path = d->file ? d->file : c->path;
+  if (d->file) {
+    if (fs_read_all(path, AD_MAX_LINE, raw, n)) {
+      ad_set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+      return AD_EIO;
+    }
+    return 0;
+  }
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    ad_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    return AD_EIO;
+  }
+  *raw = xmalloc(d->rec_len + 1);
+  int ok = fseeko(f, (off_t)d->offset, SEEK_SET) == 0 &&
+           fread(*raw, 1, d->rec_len, f) == d->rec_len;
+  fclose(f);
+  if (!ok) {
+    free(*raw);
+    *raw = NULL;
+    ad_set_err(err, errlen,
+               "%s:%ld: cannot read the record again (the file changed since it was read)", path,
+               d->line);
+    return AD_EIO;
+  }
+  (*raw)[d->rec_len] = '\0';
+  *n = d->rec_len;
+  return 0;
+}
+
+int src_doc_load(const struct src_corpus *c, struct src_doc *d, char *err, size_t errlen) {
+  if (!c->stream || d->text) return 0;
+  char *raw = NULL;
+  size_t n = 0;
+  int rc = read_record(c, d, &raw, &n, err, errlen);
+  if (rc) return rc;
+  json_t *root = NULL;
+  const char *text = raw;
+  size_t tn = n;
+  if (!d->file) {
+    root = json_loadb(raw, n, JSON_REJECT_DUPLICATES, NULL);
+    json_t *t = root ? json_object_get(root, c->text_field) : NULL;
+    text = json_string_value(t);
+    tn = json_string_length(t);
+  }
+  unsigned char sha[32];
+  if (text && tn >= d->text_len) {
+    struct sha256 h;
+    sha256_init(&h);
+    sha256_update(&h, text, d->text_len);
+    sha256_final(&h, sha);
+  }
+  if (!text || tn < d->text_len || memcmp(sha, d->sha, sizeof sha)) {
+    char tmp[512];
+    ad_set_err(err, errlen, "%s: source '%s' changed since the corpus was read; run again",
+               doc_where(d, c->path, tmp, sizeof tmp), d->id);
+    json_decref(root);
+    free(raw);
+    return AD_EMISMATCH;
+  }
+  d->text = xstrndup(text, d->text_len);
+  if (root) {
+    d->meta = json_deep_copy(root);
+    json_object_del(d->meta, c->text_field);
+    json_object_del(d->meta, c->id_field);
+    json_object_del(d->meta, c->title_field);
+  }
+  json_decref(root);
+  free(raw);
+  return 0;
+}
+
+void src_doc_unload(const struct src_corpus *c, struct src_doc *d) {
+  if (!c->stream || !d) return;
+  free(d->text);
+  d->text = NULL;
+  json_decref(d->meta);
+  d->meta = NULL;
+}
+
+void src_doc_sha256_hex(const struct src_corpus *c, const struct src_doc *d, char out[65]) {
+  if (!c->stream) {
+    sha256_hex(d->text, d->text_len, out);
+    return;
+  }
+  for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d->sha[i]);
 }

@@ -51,6 +51,8 @@ struct src_options {
   uint64_t shuffle_seed;   /* used when shuffle = 1 */
   int on_invalid;          /* SRC_INVALID_FAIL (default) or SRC_INVALID_SKIP */
   size_t read_max;         /* stop after this many records (validate's sample); 0 = all */
+  int stream;              /* 1: index the corpus; texts are read by src_doc_load() and freed by
+                 src_doc_unload() (memory for the index, not the texts: `autodata run`) */
 };
 enum { SRC_INVALID_FAIL = 0, SRC_INVALID_SKIP };
 /* Under skip, a corpus whose first this many records are all invalid is an error all the same
@@ -69,6 +71,10 @@ struct src_doc {
   long line;         /* JSONL line number (1-based); 0 for folder documents */
   char *file;        /* folder documents: the file's path; NULL for JSONL */
   json_t *meta;      /* JSONL: the other members of the object (new ref); NULL otherwise */
+  /* stream: where the record is, and the SHA-256 of text (as kept, after truncation) */
+  long long offset;      /* JSONL: the line's first byte */
+  size_t rec_len;        /* JSONL: the line's bytes */
+  unsigned char sha[32]; /* set when the corpus is streamed */
 };
 
 struct src_corpus {
@@ -82,7 +88,18 @@ struct src_corpus {
   char sha256[65];         /* SHA-256 over "id\0text\0" of every document read, in
                              reading order, texts as read (after UTF-8 repair, before
                              truncation), before shuffle and limit */
+  int stream;              /* an index: texts are NULL until src_doc_load() */
+  char *path, *id_field, *title_field, *text_field; /* stream: where to read them (copies) */
 };
+
+/* Stream: read d's text (and meta) from the corpus file, exactly as src_load() would have
+ * kept it; 0 when it is loaded (or the corpus is not streamed), AD_EIO / AD_EPARSE /
+ * AD_EMISMATCH (the file changed since it was indexed) with the place in err. */
+AD_WUR int src_doc_load(const struct src_corpus *c, struct src_doc *d, char *err, size_t errlen);
+/* Stream: free d's text and meta again (no-op for a corpus that is not streamed). */
+void src_doc_unload(const struct src_corpus *c, struct src_doc *d);
+/* The SHA-256 of d's text as kept, as 64 hex digits (streamed: from the index). */
+void src_doc_sha256_hex(const struct src_corpus *c, const struct src_doc *d, char out[65]);
 
 /* Read a corpus. On success fills *out (free with src_corpus_release). On failure
  * *out is left empty and err holds e.g. "data/papers.jsonl:17: missing string

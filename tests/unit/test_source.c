@@ -305,3 +305,71 @@ Test(source, shuffle_is_seeded_and_limit_applies_after) {
   free(other);
   free(lim);
 }
+
+/* A streamed corpus (`autodata run`): the same index as a full load (ids, titles, corpus hash,
+ * truncation, shuffle and limit), texts and meta read on demand exactly as a full load keeps
+ * them, freed again, and a record that changed since it was indexed is refused. */
+static void same_as_full_load(const char *path, size_t max_chars, int shuffle) {
+  struct src_options o;
+  src_options_init(&o);
+  o.max_chars = max_chars;
+  o.shuffle = shuffle;
+  o.limit = 4;
+  struct src_corpus full, idx;
+  char err[256];
+  cr_assert_eq(load(path, &o, &full, err, sizeof err), 0, "%s", err);
+  o.stream = 1;
+  cr_assert_eq(load(path, &o, &idx, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(idx.n, full.n);
+  cr_assert_str_eq(idx.sha256, full.sha256);
+  cr_assert_eq(idx.n_truncated, full.n_truncated);
+  for (size_t i = 0; i < idx.n; i++) {
+    struct src_doc *d = &idx.docs[i], *f = &full.docs[i];
+    cr_assert_str_eq(d->id, f->id);
+    cr_assert_str_eq(d->title, f->title);
+    cr_assert_null(d->text, "an index holds no text");
+    char a[65], b[65];
+    src_doc_sha256_hex(&idx, d, a);
+    src_doc_sha256_hex(&full, f, b);
+    cr_assert_str_eq(a, b);
+    cr_assert_eq(src_doc_load(&idx, d, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(d->text, f->text);
+    cr_assert_eq(d->text_len, f->text_len);
+    cr_assert_eq(d->truncated, f->truncated);
+    cr_assert_eq(d->orig_chars, f->orig_chars);
+    cr_assert(json_equal(d->meta, f->meta) || (!d->meta && !f->meta));
+    src_doc_unload(&idx, d);
+    cr_assert_null(d->text);
+  }
+  src_corpus_release(&full);
+  src_corpus_release(&idx);
+}
+
+Test(source, streamed_corpus_reads_texts_on_demand) {
+  const char *p = write_file(
+      "s.jsonl",
+      "{\"id\":\"a\",\"title\":\"A\",\"text\":\"alpha beta gamma delta\",\"k\":1}\n"
+      "{\"id\":\"b\",\"text\":\"b\\u00e9ta \\u2713 long text here\"}\n"
+      "\n"
+      "{\"id\":\"c\",\"text\":\"gamma\",\"title\":\"C\"}\n"
+      "{\"id\":\"d\",\"text\":\"delta delta delta delta\"}\n"
+      "{\"id\":\"e\",\"text\":\"epsilon\"}");
+  same_as_full_load(p, 0, 0);
+  same_as_full_load(p, 8, 1);
+  write_file("d1.txt", "# Title one\nbody one is here\n");
+  write_file("d2.md", "second document, longer than ten characters\n");
+  same_as_full_load(tmpdir, 10, 0);
+  /* the file changes under the index */
+  struct src_options o;
+  src_options_init(&o);
+  o.stream = 1;
+  struct src_corpus c;
+  char err[256];
+  cr_assert_eq(load(p, &o, &c, err, sizeof err), 0, "%s", err);
+  write_file("s.jsonl",
+             "{\"id\":\"a\",\"title\":\"A\",\"text\":\"ALPHA beta gamma delta\",\"k\":1}\n");
+  cr_assert_eq(src_doc_load(&c, &c.docs[0], err, sizeof err), AD_EMISMATCH);
+  cr_assert(strstr(err, "changed"), "%s", err);
+  cr_assert_neq(src_doc_load(&c, &c.docs[3], err, sizeof err), 0, "past the end of the file");
+  src_corpus_release(&c);
+}
