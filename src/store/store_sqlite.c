@@ -1407,7 +1407,7 @@ static const char *ref_content(struct sq *q, sqlite3 *db, int64_t id, size_t *le
     return c->content;
   }
   if (!q->dc && !(q->dc = ZSTD_createDCtx())) return NULL;
-  if (depth > 64) return NULL; /* BODYREF_MAX bounds the generations; a loop is damage */
+  if (depth > 128) return NULL; /* a root and a source: 64 generations at most; more is a loop */
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(db, "SELECT base, data FROM body_refs WHERE id = ?1", -1, &s, NULL))
     return NULL;
