@@ -65,9 +65,9 @@ static void filter_rebuild(struct an_index *ix) {
   free(ix->filter);
   ix->filter = xcalloc(words, sizeof *ix->filter);
   ix->filter_mask = words - 1;
-  for (size_t i = 0; i < ix->grams.cap; i++)
-    if (ix->grams.slots[i].used)
-      *filter_word(ix, ix->grams.slots[i].key) |= filter_bits(ix->grams.slots[i].key);
+  size_t pos = 0;
+  uint64_t g;
+  while (an_set_next(&ix->grams, &pos, &g)) *filter_word(ix, g) |= filter_bits(g);
 }
 
 size_t an_index_add(struct an_index *ix, const char *text, size_t len, uint32_t item) {

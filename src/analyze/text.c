@@ -85,32 +85,49 @@ static size_t slot_of(uint64_t key, size_t cap) {
 }
 
 static void set_grow(struct an_set *s) {
-  struct an_set t = {0, s->cap ? 2 * s->cap : 64, NULL};
-  t.slots = xcalloc(t.cap, sizeof *t.slots);
+  struct an_set t = {0, s->cap ? 2 * s->cap : 64, NULL, NULL, 0, 0};
+  t.keys = xcalloc(t.cap, sizeof *t.keys);
+  if (s->vals) t.vals = xcalloc(t.cap, sizeof *t.vals);
   for (size_t i = 0; i < s->cap; i++)
-    if (s->slots[i].used) an_set_add(&t, s->slots[i].key, s->slots[i].val);
+    if (s->keys[i]) an_set_add(&t, s->keys[i], s->vals ? s->vals[i] : 0);
+  t.has_zero = s->has_zero;
+  t.zero_val = s->zero_val;
+  t.n += t.has_zero;
   an_set_release(s);
   *s = t;
 }
 
 int an_set_add(struct an_set *s, uint64_t key, uint32_t val) {
+  if (!key) {
+    if (s->has_zero) return 0;
+    s->has_zero = 1;
+    s->zero_val = val;
+    s->n++;
+    return 1;
+  }
   if (2 * (s->n + 1) > s->cap) set_grow(s);
   size_t i = slot_of(key, s->cap);
-  while (s->slots[i].used) {
-    if (s->slots[i].key == key) return 0;
+  while (s->keys[i]) {
+    if (s->keys[i] == key) return 0;
     i = (i + 1) & (s->cap - 1);
   }
-  s->slots[i] = (struct an_slot){key, val, 1};
+  if (val && !s->vals) s->vals = xcalloc(s->cap, sizeof *s->vals);
+  s->keys[i] = key;
+  if (s->vals) s->vals[i] = val;
   s->n++;
   return 1;
 }
 
 int an_set_get(const struct an_set *s, uint64_t key, uint32_t *val) {
+  if (!key) {
+    if (s->has_zero && val) *val = s->zero_val;
+    return s->has_zero;
+  }
   if (!s->cap) return 0;
   size_t i = slot_of(key, s->cap);
-  while (s->slots[i].used) {
-    if (s->slots[i].key == key) {
-      if (val) *val = s->slots[i].val;
+  while (s->keys[i]) {
+    if (s->keys[i] == key) {
+      if (val) *val = s->vals ? s->vals[i] : 0;
       return 1;
     }
     i = (i + 1) & (s->cap - 1);
@@ -118,9 +135,28 @@ int an_set_get(const struct an_set *s, uint64_t key, uint32_t *val) {
   return 0;
 }
 
+int an_set_next(const struct an_set *s, size_t *pos, uint64_t *key) {
+  if (*pos == 0) { /* position 0 is key 0; slot i is position i + 1 */
+    *pos = 1;
+    if (s->has_zero) {
+      *key = 0;
+      return 1;
+    }
+  }
+  while (*pos <= s->cap) {
+    uint64_t k = s->keys[*pos - 1];
+    (*pos)++;
+    if (k) {
+      *key = k;
+      return 1;
+    }
+  }
+  return 0;
+}
+
 void an_set_prefetch(const struct an_set *s, uint64_t key) {
 #if defined(__GNUC__)
-  if (s->cap) __builtin_prefetch(&s->slots[slot_of(key, s->cap)]);
+  if (s->cap) __builtin_prefetch(&s->keys[slot_of(key, s->cap)]);
 #else
   (void)s;
   (void)key;
@@ -128,6 +164,7 @@ void an_set_prefetch(const struct an_set *s, uint64_t key) {
 }
 
 void an_set_release(struct an_set *s) {
-  free(s->slots);
+  free(s->keys);
+  free(s->vals);
   memset(s, 0, sizeof *s);
 }
