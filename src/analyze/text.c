@@ -7,16 +7,16 @@
 #include "util/hash.h"
 #include "util/mem.h"
 
-/* Words are hashed with hash64_seed's function (XXH3), inlined here: a call per word costs
- * as much as the hash of a short word. */
+/* Words are hashed with hash64_seed's function (XXH3), compiled into this file so the short-
+ * input paths are specialised here instead of going through a call per word. */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
 /* Per byte: 0 for a separator, else the byte lowercased (ASCII letters) or as it is. */
-#define WM(c)                                                                           \
-  ((c) >= 'A' && (c) <= 'Z'                                                  ? (c) + 32 \
-   : ((c) >= 'a' && (c) <= 'z') || ((c) >= '0' && (c) <= '9') || (c) >= 0x80 ? (c)      \
-                                                                             : 0)
+#define WM(c)                                                                                      \
+  ((unsigned char)((c) >= 'A' && (c) <= 'Z' ? (c) + 32                                             \
+                   : ((c) >= 'a' && (c) <= 'z') || ((c) >= '0' && (c) <= '9') || (c) >= 0x80 ? (c) \
+                                                                                             : 0))
 #define WM4(c) WM(c), WM((c) + 1), WM((c) + 2), WM((c) + 3)
 #define WM16(c) WM4(c), WM4((c) + 4), WM4((c) + 8), WM4((c) + 12)
 #define WM64(c) WM16(c), WM16((c) + 16), WM16((c) + 32), WM16((c) + 48)
