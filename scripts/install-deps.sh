@@ -17,6 +17,8 @@ PKGS=(
 if [ "${AUTODATA_TEST:-0}" = 1 ]; then PKGS+=(chromium); fi
 # `make bench` also needs Node.js + npm for the openai npm peer.
 if [ "${AUTODATA_BENCH:-0}" = 1 ]; then PKGS+=(nodejs npm); fi
+# ... and numpy for the Python peer of bench/analysis (Debian's python3).
+if [ "${AUTODATA_BENCH:-0}" = 1 ]; then PKGS+=(python3-numpy); fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -20,8 +20,12 @@ void an_opts_defaults(struct an_opts *o) {
   o->max_listed = 3;
 }
 
+/* What the analysis keeps of an example: the question (near-duplicates and distinct-n need
+ * it) but not the context and answer, which are scanned for contamination as the example is
+ * read and then dropped, so memory grows with the questions, not with whole examples. */
 struct ex {
-  char *id, *source_id, *qtype, *question, *context, *answer;
+  char *id, *source_id, *qtype, *question;
+  size_t context_words;
   double gap, weak_mean;
   int has_weak;
   long rubric;         /* -1: no rubric */
@@ -29,9 +33,20 @@ struct ex {
   char *detail;
 };
 
+struct ref_items;
+static json_t *scan_example(const char *question, const char *context, const char *answer,
+                            const struct ref_items *ref, int max_listed);
+static size_t word_count(const char *s);
+static size_t ref_count(const struct ref_items *ref);
+
 struct exs {
   struct ex *v;
   size_t n, cap;
+  /* contamination, as the examples are read: */
+  const struct ref_items *ref;
+  int ngram, max_listed;
+  json_t *flagged; /* [{"id", "matches"}] */
+  size_t n_contam;
 };
 
 static char *dup_or_empty(const char *s) { return xstrdup(s ? s : ""); }
@@ -49,14 +64,24 @@ static int collect_example(void *ud, const json_t *row) {
   p->source_id = dup_or_empty(jx_str(row, "source_id"));
   p->qtype = dup_or_empty(jx_str(x, "question_type"));
   p->question = dup_or_empty(jx_str(x, "question"));
-  p->context = dup_or_empty(jx_str(x, "context"));
-  const char *ans = jx_str(x, "reference_answer");
-  p->answer = dup_or_empty(ans ? ans : jx_str(x, "answer"));
+  const char *ctx = jx_str(x, "context"), *ans = jx_str(x, "reference_answer");
+  ans = ans ? ans : jx_str(x, "answer");
+  p->context_words = word_count(ctx ? ctx : "");
   p->gap = jx_num(x, "gap", 0);
   p->has_weak = json_is_number(json_object_get(x, "weak_mean"));
   p->weak_mean = jx_num(x, "weak_mean", 0);
   const json_t *rub = json_object_get(x, "rubric");
   p->rubric = json_is_array(rub) ? (long)json_array_size(rub) : -1;
+  json_t *m = ref_count(e->ref)
+                  ? scan_example(p->question, ctx ? ctx : "", ans ? ans : "", e->ref, e->max_listed)
+                  : NULL;
+  if (m) {
+    e->n_contam++;
+    p->removed = "contamination";
+    p->detail = xasprintf("shares %d-grams with %s", e->ngram,
+                          jx_str(json_array_get(m, 0), "item"));
+    json_array_append_new(e->flagged, json_pack("{s:s, s:o}", "id", p->id, "matches", m));
+  }
   return 0;
 }
 
@@ -67,8 +92,6 @@ static void exs_release(struct exs *e) {
     free(p->source_id);
     free(p->qtype);
     free(p->question);
-    free(p->context);
-    free(p->answer);
     free(p->detail);
   }
   free(e->v);
@@ -110,6 +133,8 @@ static int load_file(struct ref_items *r, const char *path, const struct an_opts
   return rc;
 }
 
+static size_t ref_count(const struct ref_items *ref) { return ref ? ref->n : 0; }
+
 static void ref_release(struct ref_items *r) {
   for (size_t i = 0; i < r->n; i++) free(r->labels[i]);
   free(r->labels);
@@ -148,10 +173,11 @@ static int on_match(void *ud, const struct an_words *w, size_t word, uint32_t it
 }
 
 /* The matches of one example as an array sorted by count (desc), then label; NULL if none. */
-static json_t *scan_example(const struct ex *e, const struct ref_items *ref, int max_listed) {
+static json_t *scan_example(const char *question, const char *context, const char *answer,
+                            const struct ref_items *ref, int max_listed) {
   struct scan s = {NULL, ref->ix->n, max_listed, json_object(), ref, NULL};
   const char *names[] = {"question", "context", "answer"};
-  const char *texts[] = {e->question, e->context, e->answer};
+  const char *texts[] = {question, context, answer};
   for (int f = 0; f < 3; f++) {
     s.text = texts[f];
     s.field = names[f];
@@ -318,7 +344,7 @@ static json_t *diversity(const struct exs *e, size_t sources_total) {
     bump(per_source, x->source_id);
     an_distinct_add(&d, x->question, strlen(x->question));
     qw[kept] = word_count(x->question);
-    cw[kept] = word_count(x->context);
+    cw[kept] = x->context_words;
     kept++;
     if (x->rubric >= 0) {
       size_t r = (size_t)x->rubric;
@@ -466,13 +492,9 @@ int an_run(store *st, store_id run, const struct an_opts *o, json_t **out, char 
     ad_set_err(err, errlen, "%s holds no run", store_path(st));
     goto done;
   }
-  if ((rc = store_examples_each(st, run, collect_example, &e)) ||
-      (rc = store_sources_each(st, run, count_source, &sources))) {
-    ad_set_err(err, errlen, "%s", store_errmsg(st));
-    goto done;
-  }
-  /* contamination */
+  /* contamination: the reference files first, then each example scanned as it is read */
   json_t *files = json_array();
+  e.flagged = json_array();
   for (size_t i = 0; i < o->nagainst; i++) {
     size_t before = ref.n;
     if ((rc = load_file(&ref, o->against[i], o, err, errlen))) {
@@ -482,17 +504,18 @@ int an_run(store *st, store_id run, const struct an_opts *o, json_t **out, char 
     json_array_append_new(files, json_pack("{s:s, s:I}", "path", o->against[i], "items",
                                            (json_int_t)(ref.n - before)));
   }
-  json_t *flagged = json_array();
-  size_t n_contam = 0;
-  for (size_t i = 0; i < e.n && ref.n; i++) {
-    json_t *m = scan_example(&e.v[i], &ref, o->max_listed);
-    if (!m) continue;
-    n_contam++;
-    e.v[i].removed = "contamination";
-    e.v[i].detail = xasprintf("shares %d-grams with %s", ix.n,
-                              jx_str(json_array_get(m, 0), "item"));
-    json_array_append_new(flagged, json_pack("{s:s, s:o}", "id", e.v[i].id, "matches", m));
+  e.ref = &ref;
+  e.ngram = ix.n;
+  e.max_listed = o->max_listed;
+  if ((rc = store_examples_each(st, run, collect_example, &e)) ||
+      (rc = store_sources_each(st, run, count_source, &sources))) {
+    ad_set_err(err, errlen, "%s", store_errmsg(st));
+    json_decref(files);
+    goto done;
   }
+  json_t *flagged = e.flagged;
+  size_t n_contam = e.n_contam;
+  e.flagged = NULL;
   json_t *contam = json_pack("{s:i, s:o, s:I, s:I, s:o}", "ngram_words", ix.n, "files", files,
                              "reference_items", (json_int_t)ref.n, "flagged", (json_int_t)n_contam,
                              "examples", flagged);
@@ -528,6 +551,7 @@ done:
   an_dedup_release(&dr);
   ref_release(&ref);
   an_index_release(&ix);
+  json_decref(e.flagged);
   exs_release(&e);
   return rc;
 }

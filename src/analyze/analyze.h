@@ -38,17 +38,24 @@ void an_words_release(struct an_words *w);
 /* The hash of the k words starting at word i (i + k <= w->n). */
 uint64_t an_gram_hash(const struct an_words *w, size_t i, size_t k);
 
-/* A set of 64-bit keys, each with a 32-bit value (open addressing; key 0 is allowed). */
+/* A set of 64-bit keys, each with a 32-bit value (open addressing, linear probing; key 0 is
+ * allowed). 8 bytes per slot, and 4 more once a value other than 0 is added: the empty slot is
+ * key 0, and the key 0 itself is kept aside. */
 struct an_set {
   size_t n, cap; /* cap: a power of two */
   uint64_t *keys;
-  uint32_t *vals;
-  unsigned char *used;
+  uint32_t *vals; /* NULL while every value is 0 */
+  int has_zero;   /* key 0 is in the set, with value zero_val */
+  uint32_t zero_val;
 };
 /* Insert key with val; when it is already there its value is kept. Returns 1 when new. */
 int an_set_add(struct an_set *s, uint64_t key, uint32_t val);
 /* 1 and *val (may be NULL) when key is in the set, else 0. */
 int an_set_get(const struct an_set *s, uint64_t key, uint32_t *val);
+/* A hint: key will be looked up soon (fetches its slot's cache line). */
+void an_set_prefetch(const struct an_set *s, uint64_t key);
+/* The keys one by one: *pos = 0 first; 1 and *key while there is one, then 0. */
+int an_set_next(const struct an_set *s, size_t *pos, uint64_t *key);
 void an_set_release(struct an_set *s);
 
 /* ======== Near-duplicates (minhash.c) ======== */
@@ -111,6 +118,11 @@ struct an_index {
   int n; /* words per n-gram */
   struct an_set grams;
   size_t items;
+  /* A Bloom filter of grams (two bits per gram in one 64-bit word, ~16 bits per gram): most
+   * scanned n-grams are in no reference item and the filter, small enough for the cache,
+   * turns them away without a lookup in the set. */
+  uint64_t *filter;
+  size_t filter_mask; /* words - 1 (a power of two minus one) */
 };
 void an_index_init(struct an_index *ix, int n);
 /* Add the n-grams of text as item number item; returns how many n-grams the text has. */

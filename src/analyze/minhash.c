@@ -21,19 +21,38 @@ static int cmp_u64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-size_t an_shingles(const struct an_words *w, int k, uint64_t **out) {
-  *out = NULL;
+/* How many shingles w has: the bound of shingles_into's output. */
+static size_t shingle_count(const struct an_words *w, int k) {
   if (!w->n) return 0;
-  size_t kk = (size_t)k < w->n ? (size_t)k : w->n;
-  size_t m = w->n - kk + 1;
-  uint64_t *s = xmalloc(m * sizeof *s);
+  return w->n - ((size_t)k < w->n ? (size_t)k : w->n) + 1;
+}
+
+/* The sorted distinct shingle hashes of w into s (room for shingle_count(w, k)); their number.
+ * A question's few dozen shingles are sorted by insertion, longer texts by qsort. */
+static size_t shingles_into(const struct an_words *w, int k, uint64_t *s) {
+  size_t m = shingle_count(w, k), kk = (size_t)k < w->n ? (size_t)k : w->n;
   for (size_t i = 0; i < m; i++) s[i] = an_gram_hash(w, i, kk);
-  qsort(s, m, sizeof *s, cmp_u64);
+  if (m > 64) {
+    qsort(s, m, sizeof *s, cmp_u64);
+  } else {
+    for (size_t i = 1; i < m; i++) {
+      uint64_t x = s[i];
+      size_t j = i;
+      for (; j > 0 && s[j - 1] > x; j--) s[j] = s[j - 1];
+      s[j] = x;
+    }
+  }
   size_t u = 0;
   for (size_t i = 0; i < m; i++)
     if (!u || s[u - 1] != s[i]) s[u++] = s[i];
-  *out = s;
   return u;
+}
+
+size_t an_shingles(const struct an_words *w, int k, uint64_t **out) {
+  *out = NULL;
+  if (!w->n) return 0;
+  *out = xmalloc(shingle_count(w, k) * sizeof **out);
+  return shingles_into(w, k, *out);
 }
 
 double an_jaccard(const uint64_t *a, size_t na, const uint64_t *b, size_t nb) {
@@ -63,15 +82,42 @@ static void perm_params(const struct an_dedup_opts *o, uint64_t *a, uint64_t *b)
   }
 }
 
+/* The signature, 8 permutations at a time in vectors (GCC/Clang vector extensions, lowered to
+ * what the target has: SSE2 by default, AVX2 or AVX-512 in the clones below), the 8 minima
+ * kept in a register across the shingles; then the remaining permutations one by one. */
+typedef uint64_t u64x8 __attribute__((vector_size(64)));
+typedef uint32_t u32x8 __attribute__((vector_size(32)));
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define MINHASH_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MINHASH_CLONES
+#endif
+
+MINHASH_CLONES
 static void minhash_with(int perms, const uint64_t *a, const uint64_t *b, const uint64_t *sh,
                          size_t n, uint32_t *sig) {
-  for (int i = 0; i < perms; i++) sig[i] = UINT32_MAX;
-  for (size_t k = 0; k < n; k++) {
-    uint64_t h = sh[k];
-    for (int i = 0; i < perms; i++) {
-      uint32_t v = (uint32_t)((a[i] * h + b[i]) >> 32);
-      if (v < sig[i]) sig[i] = v;
+  int i = 0;
+  for (; i + 8 <= perms; i += 8) {
+    u64x8 va, vb;
+    memcpy(&va, a + i, sizeof va);
+    memcpy(&vb, b + i, sizeof vb);
+    u32x8 m = {UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX,
+               UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX};
+    for (size_t k = 0; k < n; k++) {
+      u32x8 v = __builtin_convertvector((va * sh[k] + vb) >> 32, u32x8);
+      u32x8 lt = (u32x8)(v < m);
+      m = (v & lt) | (m & ~lt);
     }
+    memcpy(sig + i, &m, sizeof m);
+  }
+  for (; i < perms; i++) {
+    uint32_t m = UINT32_MAX;
+    for (size_t k = 0; k < n; k++) {
+      uint32_t v = (uint32_t)((a[i] * sh[k] + b[i]) >> 32);
+      m = v < m ? v : m;
+    }
+    sig[i] = m;
   }
 }
 
@@ -130,10 +176,31 @@ struct bucket_entry {
   uint32_t item;
 };
 
-static int cmp_entry(const void *x, const void *y) {
-  const struct bucket_entry *a = x, *b = y;
-  if (a->key != b->key) return (a->key > b->key) - (a->key < b->key);
-  return (a->item > b->item) - (a->item < b->item);
+/* Sort entries by key, items in their order of insertion (ascending) within a key: an LSD
+ * radix sort, 8 stable passes of 8 bits (a pass where every key has the same byte is
+ * skipped). */
+static void sort_entries(struct bucket_entry *e, size_t n) {
+  if (n < 2) return;
+  size_t(*count)[256] = xcalloc(8, sizeof *count);
+  for (size_t i = 0; i < n; i++)
+    for (int d = 0; d < 8; d++) count[d][(e[i].key >> (8 * d)) & 255]++;
+  struct bucket_entry *tmp = xmalloc(n * sizeof *tmp), *src = e, *dst = tmp;
+  for (int d = 0; d < 8; d++) {
+    if (count[d][(e[0].key >> (8 * d)) & 255] == n) continue;
+    size_t at = 0;
+    for (int v = 0; v < 256; v++) {
+      size_t c = count[d][v];
+      count[d][v] = at;
+      at += c;
+    }
+    for (size_t i = 0; i < n; i++) dst[count[d][(src[i].key >> (8 * d)) & 255]++] = src[i];
+    struct bucket_entry *t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src != e) memcpy(e, src, n * sizeof *e);
+  free(tmp);
+  free(count);
 }
 
 static int cmp_pair(const void *x, const void *y) {
@@ -142,6 +209,23 @@ static int cmp_pair(const void *x, const void *y) {
   return (a->b > b->b) - (a->b < b->b);
 }
 
+/* The shingles of one text into a growing buffer (*buf, *cap); their number. */
+static size_t text_shingles(struct an_words *w, const char *text, int k, uint64_t **buf,
+                            size_t *cap) {
+  w->n = 0;
+  an_words_split(w, text, strlen(text));
+  size_t m = shingle_count(w, k);
+  if (m > *cap) {
+    *cap = m;
+    *buf = xrealloc(*buf, m * sizeof **buf);
+  }
+  return shingles_into(w, k, *buf);
+}
+
+/* Near-duplicates in a few passes that hold 8 bytes per band per text (and the texts, which
+ * the caller has): (1) per text its shingles, signature and band keys; (2) per band the texts
+ * sorted by key, each pair in a bucket a candidate; (3) the distinct candidates, sorted, get
+ * their exact Jaccard from shingles recomputed from the two texts. */
 int an_dedup(const struct an_dedup_opts *o, const char *const *texts, size_t n,
              struct an_dedup_result *res, char *err, size_t errlen) {
   memset(res, 0, sizeof *res);
@@ -156,66 +240,76 @@ int an_dedup(const struct an_dedup_opts *o, const char *const *texts, size_t n,
   int perms = o->perms, rows = o->perms / o->bands;
   uint64_t *a = xmalloc((size_t)perms * sizeof *a), *b = xmalloc((size_t)perms * sizeof *b);
   perm_params(o, a, b);
-  uint64_t **sets = xcalloc(n ? n : 1, sizeof *sets);
-  size_t *nset = xcalloc(n ? n : 1, sizeof *nset);
+  size_t nn = n ? n : 1, cap = 0, capb = 0;
+  uint64_t *keys = xmalloc(nn * (size_t)o->bands * sizeof *keys), *sh = NULL, *sh2 = NULL;
+  unsigned char *empty = xcalloc(nn, 1);
   uint32_t *sig = xmalloc((size_t)perms * sizeof *sig);
-  struct bucket_entry *ent = xmalloc((n ? n : 1) * (size_t)o->bands * sizeof *ent);
-  size_t nent = 0;
   struct an_words w = {0};
   for (size_t i = 0; i < n; i++) {
-    w.n = 0;
-    an_words_split(&w, texts[i], strlen(texts[i]));
-    nset[i] = an_shingles(&w, o->shingle, &sets[i]);
-    if (!nset[i]) continue; /* an empty text is nobody's duplicate */
-    minhash_with(perms, a, b, sets[i], nset[i], sig);
-    for (int band = 0; band < o->bands; band++) {
-      ent[nent].key = hash64_seed(sig + band * rows, (size_t)rows * sizeof *sig, (uint64_t)band);
-      ent[nent].item = (uint32_t)i;
-      nent++;
+    size_t m = text_shingles(&w, texts[i], o->shingle, &sh, &cap);
+    if (!m) { /* an empty text is nobody's duplicate */
+      empty[i] = 1;
+      continue;
     }
+    minhash_with(perms, a, b, sh, m, sig);
+    for (int band = 0; band < o->bands; band++)
+      keys[(size_t)band * n + i] = hash64_seed(sig + band * rows, (size_t)rows * sizeof *sig,
+                                               (uint64_t)band);
   }
-  an_words_release(&w);
-  qsort(ent, nent, sizeof *ent, cmp_entry);
+  struct bucket_entry *ent = xmalloc(nn * sizeof *ent);
   struct an_pair *cand = NULL;
   size_t ncand = 0, capc = 0;
-  for (size_t s = 0; s < nent;) {
-    size_t e = s + 1;
-    while (e < nent && ent[e].key == ent[s].key) e++;
-    for (size_t x = s; x < e; x++)
-      for (size_t y = x + 1; y < e; y++) {
-        if (ent[x].item == ent[y].item) continue;
-        if (ncand == capc) {
-          capc = capc ? 2 * capc : 64;
-          cand = xrealloc(cand, capc * sizeof *cand);
+  for (int band = 0; band < o->bands; band++) {
+    size_t nent = 0;
+    for (size_t i = 0; i < n; i++)
+      if (!empty[i]) ent[nent++] = (struct bucket_entry){keys[(size_t)band * n + i], (uint32_t)i};
+    sort_entries(ent, nent);
+    for (size_t s = 0; s < nent;) {
+      size_t e = s + 1;
+      while (e < nent && ent[e].key == ent[s].key) e++;
+      for (size_t x = s; x < e; x++)
+        for (size_t y = x + 1; y < e; y++) {
+          if (ncand == capc) {
+            capc = capc ? 2 * capc : 64;
+            cand = xrealloc(cand, capc * sizeof *cand);
+          }
+          cand[ncand++] = (struct an_pair){ent[x].item, ent[y].item, 0};
         }
-        cand[ncand++] = (struct an_pair){ent[x].item, ent[y].item, 0};
-      }
-    s = e;
+      s = e;
+    }
   }
+  free(ent);
+  free(keys);
+  free(empty);
   if (ncand) qsort(cand, ncand, sizeof *cand, cmp_pair);
   struct an_uf uf;
   an_uf_init(&uf, n);
-  size_t keep = 0;
+  size_t keep = 0, na = 0;
+  uint32_t shingled = UINT32_MAX; /* the text whose shingles are in sh */
   for (size_t i = 0; i < ncand; i++) {
     if (i && cand[i].a == cand[i - 1].a && cand[i].b == cand[i - 1].b) continue;
     res->candidates++;
-    double j = an_jaccard(sets[cand[i].a], nset[cand[i].a], sets[cand[i].b], nset[cand[i].b]);
+    if (cand[i].a != shingled) {
+      na = text_shingles(&w, texts[cand[i].a], o->shingle, &sh, &cap);
+      shingled = cand[i].a;
+    }
+    size_t nb = text_shingles(&w, texts[cand[i].b], o->shingle, &sh2, &capb);
+    double j = an_jaccard(sh, na, sh2, nb);
     if (j + 1e-12 < o->threshold) continue;
     cand[keep] = cand[i];
     cand[keep].jaccard = j;
     keep++;
     an_uf_union(&uf, cand[i].a, cand[i].b);
   }
+  an_words_release(&w);
   res->pairs = cand;
   res->npairs = keep;
-  res->root = xmalloc((n ? n : 1) * sizeof *res->root);
+  res->root = xmalloc(nn * sizeof *res->root);
   for (size_t i = 0; i < n; i++) res->root[i] = an_uf_find(&uf, (uint32_t)i);
   an_uf_release(&uf);
-  for (size_t i = 0; i < n; i++) free(sets[i]);
-  free(sets);
-  free(nset);
+  free(sh);
+  free(sh2);
   free(sig);
-  free(ent);
   free(a);
   free(b);
   return 0;

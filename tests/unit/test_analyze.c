@@ -244,3 +244,31 @@ Test(analyze, distinct_n) {
   cr_assert_float_eq(an_distinct_value(&d, 3), 2.0 / 4.0, 1e-12);
   an_distinct_release(&d);
 }
+
+/* The set: key 0 and other keys, values kept as first added (0 or not), growth, and every key
+ * listed once by an_set_next. */
+Test(analyze, set_keys_values_and_listing) {
+  struct an_set s = {0};
+  cr_assert_eq(an_set_get(&s, 0, NULL), 0);
+  cr_assert_eq(an_set_get(&s, 5, NULL), 0);
+  for (uint64_t k = 0; k < 1000; k++) cr_assert_eq(an_set_add(&s, k * 0x9e3779b97f4a7c15ull, 0), 1);
+  cr_assert_eq(an_set_add(&s, 0, 7), 0, "already there: the first value stays");
+  cr_assert_eq(an_set_add(&s, 42, 9), 1);
+  cr_assert_eq(s.n, 1001);
+  uint32_t v = 1;
+  cr_assert(an_set_get(&s, 0, &v) && v == 0);
+  cr_assert(an_set_get(&s, 42, &v) && v == 9);
+  cr_assert(an_set_get(&s, 3 * 0x9e3779b97f4a7c15ull, &v) && v == 0);
+  cr_assert_eq(an_set_get(&s, 43, NULL), 0);
+  size_t pos = 0, listed = 0;
+  uint64_t key, sum = 0;
+  while (an_set_next(&s, &pos, &key)) {
+    listed++;
+    sum += key;
+  }
+  uint64_t want = 42;
+  for (uint64_t k = 0; k < 1000; k++) want += k * 0x9e3779b97f4a7c15ull;
+  cr_assert_eq(listed, 1001);
+  cr_assert_eq(sum, want);
+  an_set_release(&s);
+}
