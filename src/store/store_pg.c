@@ -379,6 +379,8 @@ static int pg_err(store *st, const PGresult *r, const char *doing) {
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
   const char *m = msg_of(r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r)
                                                        : (c ? PQerrorMessage(c) : NULL));
+  if (!state && c && PQstatus(c) == CONNECTION_OK)
+    return store_seterr(st, AD_EIO, "store %s: PostgreSQL error while %s (%s)", path, doing, m);
   if (!state || !strncmp(state, "08", 2) || (c && PQstatus(c) == CONNECTION_BAD))
     return store_seterr(st, AD_EIO,
                         "store %s: lost the connection to PostgreSQL while %s (%s). Check that "
@@ -1237,36 +1239,40 @@ static int resolve_run(store *st, store_id *run) {
   return pg_run_latest(st, run);
 }
 
-/* Stream the rows of sql (params: run as $1 when > 0, text1 as $2 when given) to fn. */
+/* Hand the rows of sql (params: run as $1 when > 0, text1 as $2 when given, after as $3 when
+ * >= 0) to fn. The whole result is fetched first, so fn may use the same connection (a copy
+ * writes while it reads); big tables are read in pages (calls_query). *n_rows: rows seen. */
+static int each_page(store *st, const char *sql, store_id run, const char *text1, int64_t after,
+                     const struct col *cols, int n, store_row_fn fn, void *ud, int *n_rows,
+                     int64_t *last_id) {
+  char rs[24], as[24];
+  snprintf(rs, sizeof rs, "%lld", (long long)run);
+  snprintf(as, sizeof as, "%lld", (long long)after);
+  const char *p[3] = {rs, text1 ? text1 : "", as};
+  int np = after >= 0 ? 3 : text1 ? 2 : (run > 0 ? 1 : 0);
+  PGresult *r;
+  int rc = run_sql(st, sql, np, p, &r, "reading");
+  if (rc) return rc;
+  int rows = PQntuples(r);
+  for (int i = 0; i < rows && !rc; i++) {
+    json_t *row = row_obj(r, i, cols, n);
+    if (!row) {
+      rc = store_seterr(st, AD_ECORRUPT, "store %s: a row holds a value that JSON cannot represent",
+                        store_path(st));
+      break;
+    }
+    if (last_id) *last_id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+    rc = fn(ud, row);
+    json_decref(row);
+  }
+  if (n_rows) *n_rows = rows;
+  PQclear(r);
+  return rc;
+}
+
 static int each(store *st, const char *sql, store_id run, const char *text1, const struct col *cols,
                 int n, store_row_fn fn, void *ud) {
-  PGconn *c = PG(st)->c;
-  char rs[24];
-  snprintf(rs, sizeof rs, "%lld", (long long)run);
-  const char *p[2] = {rs, text1};
-  int np = text1 ? 2 : (run > 0 ? 1 : 0);
-  if (!PQsendQueryParams(c, sql, np, NULL, p, NULL, NULL, 0)) return pg_err(st, NULL, "reading");
-  PQsetSingleRowMode(c);
-  int rc = 0;
-  PGresult *r;
-  while ((r = PQgetResult(c))) {
-    ExecStatusType s = PQresultStatus(r);
-    if (s == PGRES_SINGLE_TUPLE) {
-      if (!rc) {
-        json_t *row = row_obj(r, 0, cols, n);
-        if (!row)
-          rc = store_seterr(st, AD_ECORRUPT,
-                            "store %s: a row holds a value that JSON cannot represent",
-                            store_path(st));
-        else rc = fn(ud, row);
-        json_decref(row);
-      }
-    } else if (s != PGRES_TUPLES_OK && !rc) {
-      rc = pg_err(st, r, "reading");
-    }
-    PQclear(r);
-  }
-  return rc;
+  return each_page(st, sql, run, text1, -1, cols, n, fn, ud, NULL, NULL);
 }
 
 static int each_in_run(store *st, store_id run, const char *sql, const char *text1,
@@ -1360,17 +1366,27 @@ static const struct col call_cols[] = {
     {"cache_hit", 'b'},   {"attempt_list", 'j'},  {"finish_reason", 't'},
     {"request", 't'},     {"reply", 't'}};
 
+#define CALL_PAGE 2000
+
+/* The calls of run matching where ($2 = text1), by id, CALL_PAGE rows at a time ($3 = the
+ * last id seen), so bodies never all sit in memory. */
 static int calls_query(store *st, store_id run, const char *where, const char *text1,
                        int with_bodies, store_row_fn fn, void *ud) {
-  char sql[640];
+  char sql[768];
   snprintf(sql, sizeof sql,
            "SELECT c.id, role, source_id, round, endpoint, model, cache_key, status, error, "
            "http_status, prompt_tokens, completion_tokens, latency_us, attempts, retries, "
-           "cache_hit, attempt_list, finish_reason%s FROM calls c%s WHERE run = $1%s ORDER BY c.id",
+           "cache_hit, attempt_list, finish_reason%s FROM calls c%s WHERE run = $1%s AND "
+           "($2::text IS NOT NULL) AND c.id > $3::bigint ORDER BY c.id LIMIT %d",
            with_bodies ? ", b.request, b.reply" : "",
-           with_bodies ? " LEFT JOIN call_bodies b ON b.call_id = c.id" : "", where);
-  return each_in_run(st, run, sql, text1, call_cols, NCOLS(call_cols) - (with_bodies ? 0 : 2), fn,
-                     ud);
+           with_bodies ? " LEFT JOIN call_bodies b ON b.call_id = c.id" : "", where, CALL_PAGE);
+  int rc = resolve_run(st, &run);
+  int64_t last = 0;
+  int rows = CALL_PAGE;
+  while (!rc && rows == CALL_PAGE)
+    rc = each_page(st, sql, run, text1 ? text1 : "", last, call_cols,
+                   NCOLS(call_cols) - (with_bodies ? 0 : 2), fn, ud, &rows, &last);
+  return rc;
 }
 
 static int pg_calls_each(store *st, store_id run, const char *role, int with_bodies,
