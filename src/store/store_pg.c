@@ -12,8 +12,8 @@
  *   reads                      iterators (single-row mode) and aggregates
  *
  * Writes are queued in memory like SQLite's, and a flush sends them in ONE transaction: the
- * other rows statement by statement, the model calls (the bulk) as multi-row INSERTs of up to
- * CALL_CHUNK rows with ids drawn from the calls sequence in one round trip, their bodies the
+ * other rows statement by statement, the model calls (the bulk) with COPY, CALL_CHUNK rows at
+ * a time, ids drawn from the calls sequence in one round trip first, then their bodies the
  * same way. A batch is either all in the database or not at all; a failed flush keeps it.
  * The call cache is the calls table itself, so every process using the database shares it.
  * Every value is sent as text (format 0): bodies with invalid UTF-8 or NUL bytes (an
@@ -39,7 +39,7 @@
 #define DEFAULT_MAX_MS 50
 #define MAX_BATCH_BYTES (32u * 1024 * 1024)
 #define CHUNK_SIZE (1u << 20)
-#define CALL_CHUNK 500 /* calls per multi-row INSERT (20 values each: < 65535 parameters) */
+#define CALL_CHUNK 1000 /* calls per COPY */
 
 /* ======== Schema and migrations ======== */
 
@@ -170,7 +170,6 @@ static const char *const write_sql[W_N] = {
   "run, role, source_id, round, endpoint, model, cache_key, status, error, http_status, " \
   "prompt_tokens, completion_tokens, latency_us, attempts, retries, cache_hit, "          \
   "attempt_list, created, finish_reason, prefix_tokens"
-#define CALL_NV 20
 
 static const char CACHE_SQL[] =
     "SELECT b.reply FROM calls c JOIN call_bodies b ON b.call_id = c.id "
@@ -591,6 +590,9 @@ static int pg_open(store *st, const char *url, int flags) {
       goto fail;
   } else {
     if ((rc = take_lock(st)) || (rc = migrate(st, version))) goto fail;
+    /* lz4 for the bodies PostgreSQL compresses (TOAST): far less server CPU than its default
+     * pglz; a server built without lz4 keeps its default */
+    PQclear(PQexec(q->c, "SET default_toast_compression = 'lz4'"));
   }
   if ((rc = sql_int(st, "SELECT coalesce(max(id), 0) FROM runs", 0, NULL, &q->max_run,
                     "reading runs")))
@@ -613,8 +615,49 @@ static void drop_call(struct pg *q, size_t i) {
   drop_ops(q, i, n);
 }
 
-/* Insert the queued calls and their bodies: chunks of CALL_CHUNK rows (1 after a refused
- * row), ids drawn from the sequence first so the bodies can name them. */
+/* One COPY text-format field: \N for NULL, else the text with backslash, tab, newline and
+ * carriage return escaped. 0 or the buffer's error. */
+static int copy_field(struct buf *b, const char *s, int first) {
+  int rc = first ? 0 : buf_putc(b, '\t');
+  if (!s) return rc ? rc : buf_puts(b, "\\N");
+  const char *run = s;
+  for (const char *p = s; !rc && *p; p++) {
+    const char *esc = *p == '\\'   ? "\\\\"
+                      : *p == '\t' ? "\\t"
+                      : *p == '\n' ? "\\n"
+                      : *p == '\r' ? "\\r"
+                                   : NULL;
+    if (!esc) continue;
+    rc = buf_append(b, run, (size_t)(p - run));
+    if (!rc) rc = buf_puts(b, esc);
+    run = p + 1;
+  }
+  return rc ? rc : buf_puts(b, run);
+}
+
+/* COPY the rows in data (text format) with copy_sql. */
+static int copy_in(store *st, const char *copy_sql, const struct buf *data, const char *doing) {
+  PGconn *c = PG(st)->c;
+  PGresult *r = PQexec(c, copy_sql);
+  if (!r || PQresultStatus(r) != PGRES_COPY_IN) {
+    int rc = pg_err(st, r, doing);
+    PQclear(r);
+    return rc;
+  }
+  PQclear(r);
+  int ok = PQputCopyData(c, data->len ? buf_str(data) : "", (int)data->len) == 1;
+  ok = PQputCopyEnd(c, ok ? NULL : "client error") == 1 && ok;
+  int rc = 0;
+  while ((r = PQgetResult(c))) {
+    if (!rc && PQresultStatus(r) != PGRES_COMMAND_OK) rc = pg_err(st, r, doing);
+    PQclear(r);
+  }
+  if (!rc && !ok) rc = pg_err(st, NULL, doing);
+  return rc;
+}
+
+/* COPY the queued calls and their bodies: chunks of CALL_CHUNK rows (1 after a refused row),
+ * ids drawn from the sequence first so the bodies can name them. */
 static int put_calls(store *st, size_t *bad) {
   struct pg *q = PG(st);
   size_t chunk = q->calls_one_by_one ? 1 : CALL_CHUNK;
@@ -622,9 +665,7 @@ static int put_calls(store *st, size_t *bad) {
   size_t n = 0;
   for (size_t i = 0; i < q->n_ops; i++)
     if (q->ops[i].stmt == W_CALL) idx[n++] = i;
-  const char **p = xmalloc(chunk * (CALL_NV + 1) * sizeof *p);
-  char(*ids)[24] = xmalloc(chunk * sizeof *ids);
-  struct buf sql = BUF_INIT;
+  struct buf rows = BUF_INIT, bodies = BUF_INIT;
   int rc = 0;
   for (size_t k = 0; k < n && !rc; k += chunk) {
     size_t m = n - k < chunk ? n - k : chunk;
@@ -636,55 +677,38 @@ static int put_calls(store *st, size_t *bad) {
                       "generate_series(1, $1::int)",
                       1, (const char *[]){cnt}, &r, "saving a batch of records")))
       break;
-    for (size_t j = 0; j < m; j++) snprintf(ids[j], sizeof ids[j], "%s", PQgetvalue(r, (int)j, 0));
-    PQclear(r);
-    buf_reset(&sql);
-    int np = 0, berr = buf_puts(&sql, "INSERT INTO calls(id, " CALL_COLS ") VALUES ");
-    for (size_t j = 0; j < m; j++) {
-      const struct op *o = &q->ops[idx[k + j]];
-      berr |= buf_puts(&sql, j ? ",(" : "(");
-      p[np] = ids[j];
-      berr |= buf_printf(&sql, "$%d", ++np);
-      for (int v = 0; v < o->nv; v++) {
-        p[np] = q->vals[o->v0 + (size_t)v].s;
-        berr |= buf_printf(&sql, ",$%d", ++np);
-      }
-      berr |= buf_putc(&sql, ')');
-    }
-    if (berr) {
-      rc = store_seterr(st, AD_ENOMEM, "store %s: building a batch", store_path(st));
-      break;
-    }
-    if ((rc = run_sql(st, buf_str(&sql), np, p, NULL,
-                      chunk == 1 ? "saving a record (the row was dropped)"
-                                 : "saving a batch of records"))) {
-      *bad = idx[k];
-      break;
-    }
-    buf_reset(&sql);
-    np = 0;
-    berr = buf_puts(&sql, "INSERT INTO call_bodies(call_id, request, reply) VALUES ");
-    for (size_t j = 0; j < m; j++) {
+    buf_reset(&rows);
+    buf_reset(&bodies);
+    int berr = 0;
+    for (size_t j = 0; j < m && !berr; j++) {
       size_t i = idx[k + j];
-      if (i + 1 >= q->n_ops || q->ops[i + 1].stmt != W_CALL_BODY) continue;
+      const struct op *o = &q->ops[i];
+      const char *id = PQgetvalue(r, (int)j, 0);
+      berr = copy_field(&rows, id, 1);
+      for (int v = 0; v < o->nv && !berr; v++)
+        berr = copy_field(&rows, q->vals[o->v0 + (size_t)v].s, 0);
+      if (!berr) berr = buf_putc(&rows, '\n');
+      if (berr || i + 1 >= q->n_ops || q->ops[i + 1].stmt != W_CALL_BODY) continue;
       const struct op *b = &q->ops[i + 1];
-      berr |= buf_puts(&sql, np ? ",(" : "(");
-      p[np] = ids[j];
-      p[np + 1] = q->vals[b->v0].s;
-      p[np + 2] = q->vals[b->v0 + 1].s;
-      berr |= buf_printf(&sql, "$%d,$%d,$%d)", np + 1, np + 2, np + 3);
-      np += 3;
+      berr = copy_field(&bodies, id, 1);
+      if (!berr) berr = copy_field(&bodies, q->vals[b->v0].s, 0);
+      if (!berr) berr = copy_field(&bodies, q->vals[b->v0 + 1].s, 0);
+      if (!berr) berr = buf_putc(&bodies, '\n');
     }
+    PQclear(r);
     if (berr) {
       rc = store_seterr(st, AD_ENOMEM, "store %s: building a batch", store_path(st));
       break;
     }
-    if (np && (rc = run_sql(st, buf_str(&sql), np, p, NULL, "saving a batch of call bodies")))
+    const char *doing = chunk == 1 ? "saving a record (the row was dropped)"
+                                   : "saving a batch of records";
+    if ((rc = copy_in(st, "COPY calls(id, " CALL_COLS ") FROM STDIN", &rows, doing)) ||
+        (bodies.len && (rc = copy_in(st, "COPY call_bodies(call_id, request, reply) FROM STDIN",
+                                     &bodies, doing))))
       *bad = idx[k];
   }
-  buf_release(&sql);
-  free(ids);
-  free(p);
+  buf_release(&rows);
+  buf_release(&bodies);
   free(idx);
   return rc;
 }
