@@ -13,7 +13,7 @@
 
 enum { O_STORE = 1, O_RUN, O_OUT };
 static const struct opts_spec card_opts[] = {
-    {"store", "FILE", O_STORE, "the run store (SQLite file)"},
+    {"store", "FILE", O_STORE, "the run store (a SQLite file or a postgres:// URL)"},
     {"run", "ID", O_RUN, "a run in the store (default: the latest)"},
     {"out", "PATH", O_OUT, "where to write the card (default: DATACARD.md in the store's folder)"},
     {0}};
