@@ -51,7 +51,7 @@ int cmd_card(int argc, char **argv) {
   }
   char defpath[4096];
   if (!outp) { /* next to the store; a bare file name: in the current folder */
-    char *dir = strchr(path, '/') ? fs_dirname(path) : NULL;
+    char *dir = strchr(path, '/') && !store_is_url(path) ? fs_dirname(path) : NULL;
     int too_long = fs_join_buf(defpath, sizeof defpath, dir, "DATACARD.md");
     free(dir);
     if (too_long) {

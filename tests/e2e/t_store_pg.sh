@@ -36,6 +36,13 @@ check "PostgreSQL: rejected.jsonl identical" cmp "$T/sq/rejected.jsonl" "$T/pg/r
 "$AUTODATA" status --store "$(url a)" | sed '1d;/^latency/d' >"$T/st.pg"
 check "PostgreSQL: status shows the same run" cmp "$T/st.sq" "$T/st.pg"
 
+for c in "show $(url a)" "compare $(url a) $T/sq/store.db" "report $(url a) --out $T/r.html" \
+  "card --store $(url a) --out $T/card.md" "analyze $(url a)"; do
+  # shellcheck disable=SC2086
+  "$AUTODATA" $c >"$T/cmd.out" 2>&1
+  check "PostgreSQL: ${c%% *} reads the store" test $? -eq 0
+done
+
 # copy SQLite -> PostgreSQL -> SQLite
 "$AUTODATA" store copy "$T/sq/store.db" "$(url b)" >"$T/cp1.out" 2>&1
 check "store copy SQLite -> PostgreSQL" test $? -eq 0
@@ -71,6 +78,8 @@ AUTODATA_STORE=$PWURL AUTODATA_SIM_SOURCES=$T/src.jsonl AUTODATA_OUT=$T/pw \
 check "a URL with a password works" test $? -eq 0
 "$AUTODATA" status --store "$PWURL" >>"$T/pw.out" 2>&1
 "$AUTODATA" store copy "$PWURL" "$T/pw.db" >>"$T/pw.out" 2>&1
+"$AUTODATA" report "$PWURL" --out "$T/pw/r2.html" >>"$T/pw.out" 2>&1
+"$AUTODATA" compare "$PWURL" "$T/sq/store.db" >>"$T/pw.out" 2>&1
 check "the run's output names the store with the password masked" grep -q "autodata:\[redacted\]@" "$T/pw.out"
 check "the password is in no output, card, report or log" sh -c "! grep -rq '$PW' '$T/pw' '$T/pw.out'"
 pg_dump "$PGU" -n "${SCH}_c" >"$T/dump.sql" 2>/dev/null
