@@ -3,7 +3,8 @@
 #   make            build build/autodata (BUILD=dir to build elsewhere) (release, -O2)
 #   make demo       install missing packages, build, run examples/sim.yaml end to end
 #   make test       install missing packages (and Chromium for the report test), layering and
-#                   format checks, ASan+UBSan build, unit + e2e
+#                   format checks, ASan+UBSan build, unit + e2e (against a throwaway PostgreSQL
+#                   server it starts and stops: scripts/pg-test-server.sh)
 #   make layers     check module includes against src/LAYERS (scripts/check-layers.sh)
 #   make bench      client / store / sim-scale benchmarks (bench/)
 #   make fuzz       libFuzzer targets in fuzz/, FUZZ_SECONDS each (default 60)
@@ -14,9 +15,9 @@
 # src/cli/main.c is the only file with main(); everything else goes in the library.
 
 CC       ?= cc
-PKGS     := libcurl jansson yaml-0.1 sqlite3 libxxhash libzstd
+PKGS     := libcurl jansson yaml-0.1 sqlite3 libxxhash libzstd libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -ljansson -lyaml -lsqlite3 -lxxhash -lzstd)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -ljansson -lyaml -lsqlite3 -lxxhash -lzstd -lpq)
 WARN     := -Wall -Wextra -Wpedantic -Wshadow
 CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) $(WARN) -g
 CFLAGS   ?= -O2
@@ -90,8 +91,12 @@ test: deps
 	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory asan
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory e2e
+	@pgdir=$$(mktemp -d /tmp/autodata-pg.XXXXXX); \
+	trap 'scripts/pg-test-server.sh stop "'"$$pgdir"'" >/dev/null 2>&1' EXIT INT TERM; \
+	url=$$(scripts/pg-test-server.sh start "$$pgdir") || exit 1; \
+	echo "test: PostgreSQL test server in $$pgdir (stopped at the end)"; \
+	export AUTODATA_TEST_PG_URL="$$url" AUTODATA_TEST_PG_REQUIRED=1; \
+	$(MAKE) --no-print-directory unit && $(MAKE) --no-print-directory e2e
 
 bench: deps all
 	AUTODATA_BENCH=1 scripts/install-deps.sh

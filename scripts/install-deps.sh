@@ -8,13 +8,15 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config
   libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev sqlite3
-  libxxhash-dev libzstd-dev libcriterion-dev
+  libxxhash-dev libzstd-dev libcriterion-dev libpq-dev
   clang libclang-rt-14-dev clang-format
   curl python3
 )
 # `make test` (AUTODATA_TEST=1) also needs Chromium: tests/e2e/t_report.sh opens the HTML
 # report in headless Chromium.
-if [ "${AUTODATA_TEST:-0}" = 1 ]; then PKGS+=(chromium); fi
+# It also runs the store suite and e2e tests against a throwaway PostgreSQL server
+# (scripts/pg-test-server.sh), from Debian's postgresql package.
+if [ "${AUTODATA_TEST:-0}" = 1 ]; then PKGS+=(chromium postgresql); fi
 # `make bench` also needs Node.js + npm for the openai npm peer.
 if [ "${AUTODATA_BENCH:-0}" = 1 ]; then PKGS+=(nodejs npm); fi
 # ... and numpy for the Python peer of bench/analysis (Debian's python3).

@@ -193,8 +193,10 @@ int main(int argc, char **argv) {
       (double)n * 1e6 / (double)wall, (double)cpu / (double)n, gen_us, (double)wall / 1e6);
   printf("  cache_get: %.0f lookups/s (%ld random stored keys)\n",
          (double)lookups * 1e6 / (double)lwall, lookups);
-  printf("  file: %s, %.1f MB (%.0f B/record)\n", path, (double)fsize / 1e6,
-         (double)fsize / (double)n);
+  if (store_is_url(path)) printf("  database: %s\n", path);
+  else
+    printf("  file: %s, %.1f MB (%.0f B/record)\n", path, (double)fsize / 1e6,
+           (double)fsize / (double)n);
   free(req);
   free(rep);
   free(keys);

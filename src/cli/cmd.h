@@ -27,7 +27,8 @@
   XX("validate", validate, "check a recipe without running it")                               \
   XX("version", version, "print the version")                                                 \
   XX("eval", eval, "evaluate a model on a dataset with its own judge (mean@k, pass@k, CIs)")  \
-  XX("reward-server", reward_server, "the dataset's judge as an HTTP reward endpoint (GRPO)")
+  XX("reward-server", reward_server, "the dataset's judge as an HTTP reward endpoint (GRPO)") \
+  XX("store", store, "copy a run store: SQLite file <-> PostgreSQL URL")
 
 #define XX(name, fn, help) int cmd_##fn(int argc, char **argv);
 AD_COMMANDS(XX)

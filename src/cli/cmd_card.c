@@ -13,7 +13,7 @@
 
 enum { O_STORE = 1, O_RUN, O_OUT };
 static const struct opts_spec card_opts[] = {
-    {"store", "FILE", O_STORE, "the run store (SQLite file)"},
+    {"store", "FILE", O_STORE, "the run store (a SQLite file or a postgres:// URL)"},
     {"run", "ID", O_RUN, "a run in the store (default: the latest)"},
     {"out", "PATH", O_OUT, "where to write the card (default: DATACARD.md in the store's folder)"},
     {0}};
@@ -51,7 +51,7 @@ int cmd_card(int argc, char **argv) {
   }
   char defpath[4096];
   if (!outp) { /* next to the store; a bare file name: in the current folder */
-    char *dir = strchr(path, '/') ? fs_dirname(path) : NULL;
+    char *dir = strchr(path, '/') && !store_is_url(path) ? fs_dirname(path) : NULL;
     int too_long = fs_join_buf(defpath, sizeof defpath, dir, "DATACARD.md");
     free(dir);
     if (too_long) {

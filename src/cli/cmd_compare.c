@@ -69,7 +69,7 @@ int cmd_compare(int argc, char **argv) {
     struct stat sb;
     if (stat(arg, &sb) == 0 && S_ISDIR(sb.st_mode)) snprintf(path, sizeof path, "%s/store.db", arg);
     else snprintf(path, sizeof path, "%s", arg);
-    if (stat(path, &sb) != 0) {
+    if (!store_is_url(path) && stat(path, &sb) != 0) {
       fprintf(stderr, "autodata compare: no store at %s\n", path);
       status = 2;
       goto done;
@@ -82,7 +82,8 @@ int cmd_compare(int argc, char **argv) {
       status = 1;
       goto done;
     }
-    rc = compare_load(st, 0, arg, &runs[i], err, sizeof err);
+    /* a URL is labelled by store_path(): its password masked */
+    rc = compare_load(st, 0, store_is_url(arg) ? NULL : arg, &runs[i], err, sizeof err);
     store_close(st);
     if (rc) {
       fprintf(stderr, "autodata compare: %s: %s\n", path, err);

@@ -13,7 +13,7 @@
 
 enum { O_STORE = 1, O_FORMAT, O_OUT, O_HOLDOUT, O_SEED, O_RUN };
 static const struct opts_spec export_opts[] = {
-    {"store", "FILE", O_STORE, "the run store (SQLite file)"},
+    {"store", "FILE", O_STORE, "the run store (a SQLite file or a postgres:// URL)"},
     {"format", "F", O_FORMAT, "jsonl, chat or rl"},
     {"out", "DIR", O_OUT, "output folder (created if missing)"},
     {"holdout", "N", O_HOLDOUT, "hold N examples out into DIR/heldout.jsonl (a seeded shuffle)"},

@@ -38,6 +38,7 @@ static const struct opts_cli report_cli = {
 
 /* arg as a store path (a folder means FOLDER/store.db), or NULL with a message */
 static char *store_path_of(const char *arg) {
+  if (store_is_url(arg)) return xstrdup(arg); /* a PostgreSQL store */
   struct stat sb;
   char *path = (!stat(arg, &sb) && S_ISDIR(sb.st_mode)) ? fs_join(arg, "store.db") : xstrdup(arg);
   if (stat(path, &sb)) {
@@ -100,11 +101,13 @@ int cmd_report(int argc, char **argv) {
       ret = rc == AD_ENOTFOUND ? 2 : 1;
       goto done;
     }
-    runs[opened++] = (struct report_html_run){st, (store_id)run, op.pos[i]};
+    /* a URL is labelled by store_path(): its password masked */
+    runs[opened++] = (struct report_html_run){st, (store_id)run,
+                                              store_is_url(op.pos[i]) ? NULL : op.pos[i]};
   }
   if (out) {
     dest = xstrdup(out);
-  } else if (n == 1) {
+  } else if (n == 1 && !store_is_url(paths[0])) {
     char *dir = xstrdup(paths[0]);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';

@@ -14,7 +14,7 @@
 
 enum { O_STORE = 1, O_RUN, O_JSON };
 static const struct opts_spec status_opts[] = {
-    {"store", "FILE", O_STORE, "the run store (SQLite file)"},
+    {"store", "FILE", O_STORE, "the run store (a SQLite file or a postgres:// URL)"},
     {"run", "ID", O_RUN, "a run in the store (default: the latest)"},
     {"json", NULL, O_JSON, "print the statistics as one JSON object"},
     {0}};

@@ -671,6 +671,7 @@ static int under(const char *p, const char *d) {
  * identifies it). Never an absolute local path. New string. */
 static char *card_path(const struct card_data *d, const char *p) {
   if (!p || !*p) return NULL;
+  if (strstr(p, "://")) return xstrdup(p); /* a store URL (its password already masked) */
   const json_t *paths = json_object_get(d->meta, "paths");
   const char *cwd = jx_str(paths, "cwd"), *outd = jx_str(paths, "output_folder");
   const char *base = strrchr(p, '/');

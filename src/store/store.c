@@ -7,9 +7,11 @@
 
 #include "store/prefix.h"
 #include "store/store_impl.h"
+#include "util/buf.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
 #include "util/mem.h"
+#include "util/secret.h"
 
 int store_seterr(store *st, int code, const char *fmt, ...) {
   if (!st) return code;
@@ -24,6 +26,55 @@ static int is_postgres(const char *path) {
   return !strncmp(path, "postgres://", 11) || !strncmp(path, "postgresql://", 13);
 }
 
+int store_is_url(const char *path) { return path && is_postgres(path); }
+
+/* The password of each "scheme://user:password@" in s: [start, end) offsets via a callback. */
+typedef void (*pw_fn)(void *ud, const char *start, const char *end);
+static void each_url_password(const char *s, pw_fn fn, void *ud) {
+  for (const char *p = s; (p = strstr(p, "://")); p += 3) {
+    const char *ui = p + 3;
+    size_t span = strcspn(ui, "/?# \t\n\"'");
+    const char *at = memchr(ui, '@', span);
+    if (!at) continue;
+    const char *colon = memchr(ui, ':', (size_t)(at - ui));
+    if (colon && at > colon + 1) fn(ud, colon + 1, at);
+  }
+}
+
+static void add_secret(void *ud, const char *a, const char *b) {
+  (void)ud;
+  char *pw = xstrndup(a, (size_t)(b - a));
+  secret_add(pw);
+  free(pw);
+}
+
+void url_password_register(const char *s) {
+  if (s) each_url_password(s, add_secret, NULL);
+}
+
+struct redact {
+  struct buf *out;
+  const char *from;
+};
+static void redact_one(void *ud, const char *a, const char *b) {
+  struct redact *r = ud;
+  if (buf_append(r->out, r->from, (size_t)(a - r->from)) || buf_puts(r->out, SECRET_MASK)) {
+    /* past the buffer's cap: the rest is cut below */
+  }
+  r->from = b;
+}
+
+char *store_url_redact(const char *s) {
+  if (!s) return NULL;
+  struct buf b = BUF_INIT;
+  struct redact r = {&b, s};
+  each_url_password(s, redact_one, &r);
+  char *out = buf_puts(&b, r.from) ? xstrdup("(a store URL too long to show)")
+                                   : xstrdup(buf_str(&b));
+  buf_release(&b);
+  return out;
+}
+
 int store_open(const char *path, int flags, store **out) {
   if (!out) return AD_EINVAL;
   *out = NULL;
@@ -32,12 +83,15 @@ int store_open(const char *path, int flags, store **out) {
   st->flags = flags;
   st->ops = &store_sqlite_ops;
   if (!path || !*path) return store_seterr(st, AD_EINVAL, "store: no path given");
-  st->path = xstrdup(path);
-  if (is_postgres(path))
-    return store_seterr(st, AD_EINVAL,
-                        "store %s: the PostgreSQL backend is not built in this version; "
-                        "use a SQLite file path",
-                        path);
+  if (is_postgres(path)) {
+    /* the URL's password, if any, is a credential: masked wherever text leaves the process,
+     * and never part of the path shown (store_path, errors, status, card) */
+    url_password_register(path);
+    st->ops = &store_pg_ops;
+    st->path = store_url_redact(path);
+  } else {
+    st->path = xstrdup(path);
+  }
   int rc = st->ops->open(st, path, flags);
   if (rc == 0) st->errmsg[0] = 0;
   return rc;

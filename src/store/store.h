@@ -7,8 +7,10 @@
  * model-call table doubles as a cache keyed by store_cache_key().
  * Backends sit behind a vtable (struct store_ops in store/store_impl.h, redis
  * dictType style); callers only ever see the opaque `store` handle. Paths that
- * start with "postgres://" or "postgresql://" are reserved for the PostgreSQL
- * backend (AD_EINVAL until it exists); anything else is a SQLite file.
+ * start with "postgres://" or "postgresql://" open the PostgreSQL backend
+ * (store_pg.c, libpq's connection URI; a password in it is redacted wherever the
+ * path is shown: PGPASSWORD or ~/.pgpass is the documented way); anything else
+ * is a SQLite file.
  *
  * WRITES ARE BATCHED. Every *_put / *_finish / *_set_* call only queues its row
  * in memory (values copied; the caller's json_t and strings are borrowed for the
@@ -80,8 +82,10 @@ int store_close(store *st);
 
 /* The last error message (borrowed, valid until the next call on st). Never NULL. */
 const char *store_errmsg(const store *st);
-/* The path the store was opened with (borrowed). */
+/* The path the store was opened with (borrowed; a URL's password redacted). */
 const char *store_path(const store *st);
+/* 1 when path names a PostgreSQL store (a postgres:// or postgresql:// URL), not a file. */
+int store_is_url(const char *path);
 
 /* Serve cache hits also from another store (read-only; never written), for
  * `--cache-from OTHER`. Only its successful, non-cache-hit call rows are used.

@@ -71,6 +71,17 @@ struct store {
 int store_seterr(store *st, int code, const char *fmt, ...) AD_PRINTF(3, 4);
 
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_pg_ops; /* store_pg.c: postgres:// and postgresql:// URLs */
+
+/* A copy of s (caller frees) with the password of every "scheme://user:PASSWORD@host" in it
+ * replaced by SECRET_MASK (util/secret.h), for the path shown and the command line kept. */
+char *store_url_redact(const char *s);
+/* Register the password of every such URL in s with secret_add(). */
+void url_password_register(const char *s);
+
+/* Tests and tools only: run SQL on a PostgreSQL store's own connection (e.g. create a trigger
+ * that refuses a row). AD_EINVAL when st is not a PostgreSQL store. */
+int store_pg_exec(store *st, const char *sql);
 
 /* Tests and tools only: run SQL on a SQLite store's own connection (e.g.
  * "PRAGMA max_page_count = 50" to simulate a full disk). AD_EINVAL when st is

@@ -258,11 +258,14 @@ Test(store, readonly_open_of_missing_file) {
   cr_assert_neq(access(dbpath, F_OK), 0, "a read-only open creates nothing");
 }
 
-Test(store, postgres_urls_are_reserved) {
+/* A URL opens the PostgreSQL backend (test_store_pg.c), never a file of that name. */
+Test(store, postgres_urls_open_the_postgres_backend) {
   store *st;
-  cr_assert_eq(store_open("postgresql://localhost/x", 0, &st), AD_EINVAL);
-  cr_assert(strstr(store_errmsg(st), "PostgreSQL"));
+  cr_assert_eq(store_open("postgresql://127.0.0.1:1/x", 0, &st), AD_EIO);
+  cr_assert(strstr(store_errmsg(st), "cannot connect to store postgresql://127.0.0.1:1/x"), "%s",
+            store_errmsg(st));
   store_close(st);
+  cr_assert_neq(access("postgresql:", F_OK), 0);
 }
 
 /* ---- lock ---- */
