@@ -151,6 +151,26 @@ void an_distinct_add(struct an_distinct *d, const char *text, size_t len);
 double an_distinct_value(const struct an_distinct *d, int n);
 void an_distinct_release(struct an_distinct *d);
 
+/* ======== Batched dataset-level feedback (feed.c) ======== */
+
+/* An incremental analysis of accepted examples added one at a time, in an order the caller
+ * fixes (the run: source order), and the dataset note it gives (docs/analyze.md). */
+struct an_feed;
+struct an_feed *an_feed_new(void);
+void an_feed_free(struct an_feed *f);
+/* Add one accepted example: its question type, its question, and its source's text (may be
+ * NULL: the note then says nothing about the parts of the sources used). */
+void an_feed_add(struct an_feed *f, const char *qtype, const char *question,
+                 const char *source_text);
+size_t an_feed_examples(const struct an_feed *f);
+/* Examples in near-duplicate clusters (Jaccard >= 0.7 over 3-word shingles). */
+size_t an_feed_duplicates(const struct an_feed *f);
+/* The note on what was added so far (a new string, caller frees): a heading line, then
+ * "- Over-represented question types: T (S%); ...", "- Near-duplicate questions, steer away
+ * from this wording: "FIRST WORDS ..." (N near-identical questions); ...", "- Parts of the
+ * sources used: ...", each line only when it has something to say. */
+char *an_feed_note(const struct an_feed *f);
+
 /* ======== A run's analysis (analyze.c) ======== */
 
 struct an_opts {

@@ -588,7 +588,7 @@ static json_t *get_object(struct ld *L, yaml_node_t *n, const char *path) {
 static const char *const k_top[] = {"name",        "task",       "seed",      "method",    "goal",
                                     "concurrency", "sources",    "endpoints", "roles",     "accept",
                                     "budgets",     "evaluation", "checks",    "baselines", "output",
-                                    "optimize",    "finalize",   NULL};
+                                    "optimize",    "finalize",   "analysis",  NULL};
 static const char *const k_sources[] = {"path",         "format",     "id_field", "title_field",
                                         "text_field",   "max_chars",  "limit",    "shuffle",
                                         "shuffle_seed", "on_invalid", NULL};
@@ -1308,6 +1308,18 @@ static void parse_finalize(struct ld *L, yaml_node_t *n) {
   }
 }
 
+static const char *const k_analysis[] = {"every", NULL};
+
+static void parse_analysis(struct ld *L, yaml_node_t *n) {
+  struct recipe_analysis *a = &L->r->analysis;
+  if (!n || check_map(L, n, "analysis", k_analysis)) return;
+  a->line = NLINE(n);
+  a->col = NCOL(n);
+  yaml_node_t *v;
+  if ((v = map_get(L, n, "every"))) get_intv(L, v, "analysis.every", 1, 1000000, &a->every);
+  else err_at(L, n, "analysis: missing required key 'every'");
+}
+
 static void parse_checks(struct ld *L, yaml_node_t *n) {
   struct cand_checks *c = &L->r->checks;
   cand_checks_default(c); /* the defaults live with the checks themselves */
@@ -1770,6 +1782,7 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
   parse_baselines(L, map_get(L, root, "baselines"));
   parse_optimize(L, map_get(L, root, "optimize"));
   parse_finalize(L, map_get(L, root, "finalize"));
+  parse_analysis(L, map_get(L, root, "analysis"));
   if ((v = map_get(L, root, "output")) && !check_map(L, v, "output", k_output)) {
     yaml_node_t *f;
     if ((f = map_get(L, v, "folder"))) get_str(L, f, "output.folder", 0, &r->output_folder);
@@ -2046,6 +2059,8 @@ json_t *recipe_to_json(const struct recipe *r) {
                                   "shingle", f->shingle, "ngram", f->ngram, "against", ag, "fields",
                                   fl, "remove", f->remove));
   }
+  if (r->analysis.every > 0) /* only when set: older identities stay equal */
+    json_object_set_new(root, "analysis", json_pack("{s:i}", "every", r->analysis.every));
   const struct cand_checks *c = &r->checks;
   json_object_set_new(
       root, "checks",

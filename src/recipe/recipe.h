@@ -198,6 +198,12 @@ struct recipe_finalize {
   int line, col;
 };
 
+/* `analysis:` batched dataset-level feedback during the run (docs/analyze.md). */
+struct recipe_analysis {
+  int every; /* N > 0: a dataset note from every N accepted examples (in source order); 0: off */
+  int line, col;
+};
+
 struct recipe {
   /* Provenance */
   char *path;        /* as given */
@@ -238,6 +244,7 @@ struct recipe {
 
   struct recipe_optimize optimize; /* `optimize:` (defaults when absent) */
   struct recipe_finalize finalize; /* `finalize:` (defaults when absent) */
+  struct recipe_analysis analysis; /* `analysis:` (every 0 when absent) */
 
   char *output_folder; /* default "runs/<name>" */
   char *store_path;    /* default "<output_folder>/store.db" */
