@@ -648,8 +648,9 @@ static void dnote_source_done(struct run *r, const char *source_id) {
   const char *note;
   while (dnote_next_new(r->dnote, &k, &ex, &srcs, &note))
     put_event(r, LOG_INFO,
-              json_pack("{s:s, s:i, s:I, s:I, s:s}", "msg", "dataset note", "checkpoint", k,
-                        "examples", (json_int_t)ex, "sources", (json_int_t)srcs, "note", note));
+              json_pack("{s:s, s:i, s:i, s:I, s:I, s:s}", "msg", "dataset note", "every",
+                        r->rc->analysis.every, "checkpoint", k, "examples", (json_int_t)ex,
+                        "sources", (json_int_t)srcs, "note", note));
 }
 
 static void episode_ended(struct run *r, struct episode *ep, enum ep_state end) {
