@@ -27,6 +27,7 @@ struct ex {
   long rubric;         /* -1: no rubric */
   const char *removed; /* the reason, or NULL: kept */
   char *detail;
+  char *reason_own; /* a reason given by an earlier step (an_opts.removed_before) */
 };
 
 struct exs {
@@ -70,6 +71,7 @@ static void exs_release(struct exs *e) {
     free(p->context);
     free(p->answer);
     free(p->detail);
+    free(p->reason_own);
   }
   free(e->v);
 }
@@ -471,6 +473,14 @@ int an_run(store *st, store_id run, const struct an_opts *o, json_t **out, char 
     ad_set_err(err, errlen, "%s", store_errmsg(st));
     goto done;
   }
+  /* removed by an earlier step */
+  for (size_t i = 0; i < e.n && o->removed_before; i++) {
+    const json_t *why = json_object_get(o->removed_before, e.v[i].id);
+    if (!why) continue;
+    e.v[i].removed = e.v[i].reason_own = xstrdup(jx_str(why, "reason") ? jx_str(why, "reason")
+                                                                       : "removed");
+    e.v[i].detail = xstrdup(jx_str(why, "detail") ? jx_str(why, "detail") : "");
+  }
   /* contamination */
   json_t *files = json_array();
   for (size_t i = 0; i < o->nagainst; i++) {
@@ -485,6 +495,7 @@ int an_run(store *st, store_id run, const struct an_opts *o, json_t **out, char 
   json_t *flagged = json_array();
   size_t n_contam = 0;
   for (size_t i = 0; i < e.n && ref.n; i++) {
+    if (e.v[i].removed) continue;
     json_t *m = scan_example(&e.v[i], &ref, o->max_listed);
     if (!m) continue;
     n_contam++;

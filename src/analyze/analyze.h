@@ -180,8 +180,11 @@ struct an_opts {
   size_t nagainst;
   const char *const *fields; /* JSONL fields of the reference files; none = every field */
   size_t nfields;
-  const char *export_dir; /* an export folder: heldout.jsonl against train.jsonl */
-  int max_listed;         /* n-grams listed per contaminated example (default 3) */
+  const char *export_dir;       /* an export folder: heldout.jsonl against train.jsonl */
+  int max_listed;               /* n-grams listed per contaminated example (default 3) */
+  const json_t *removed_before; /* example id -> {"reason", "detail"?}: removed by an earlier
+                                   step (the end-of-loop quality pass); NULL: none. Such an
+                                   example is not scanned and never kept in a cluster */
 };
 void an_opts_defaults(struct an_opts *o);
 

@@ -194,7 +194,10 @@ struct recipe_finalize {
   int n_against;
   char **fields; /* JSONL fields of the reference files; none = every field */
   int n_fields;
-  int remove; /* default 1: removed examples leave dataset.jsonl for removed.jsonl */
+  int remove;  /* default 1: removed examples leave dataset.jsonl for removed.jsonl */
+  int quality; /* 1: the end-of-loop quality pass (`quality: true` or a mapping) */
+  char *quality_endpoint, *quality_model; /* its endpoint and model: the quality role's, another
+                                             role's (`model: ROLE`) or the named model */
   int line, col;
 };
 

@@ -87,6 +87,15 @@ static int card_finalize(store *st, store_id run, struct buf *out, char *err, si
       jx_int(qt, "types", 0), jx_num(qt, "entropy_bits", 0), jx_num(d, "1", 0), jx_num(d, "2", 0),
       jx_num(d, "3", 0), jx_int(so, "with_examples", 0), jx_int(so, "total", 0),
       jx_num(so, "coverage", 0));
+  const json_t *qp = json_object_get(a, "quality_pass");
+  if (!rc && qp) /* after the table's blank line: its own line */
+    rc = buf_printf(&b,
+                    "The end-of-loop quality pass (model `%s` on endpoint `%s`, the quality "
+                    "verifier's prompt) re-checked %lld accepted examples: %lld failed (removed "
+                    "with reason `quality_pass: <issues>`), %lld replies did not parse (kept).\n\n",
+                    jx_str(qp, "model") ? jx_str(qp, "model") : "?",
+                    jx_str(qp, "endpoint") ? jx_str(qp, "endpoint") : "?", jx_int(qp, "checked", 0),
+                    jx_int(qp, "failed", 0), jx_int(qp, "invalid", 0));
   if (!rc) rc = buf_append(out, b.data, b.len);
   buf_release(&b);
   json_decref(a);

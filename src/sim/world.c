@@ -124,6 +124,7 @@ struct wparams {
   double unsuitable; /* extractor: probability of declaring a document unsuitable (world_paper.c) */
   double habit;      /* challenger: probability of its favourite question (world_notes.c) */
   double notes;      /* challenger: 1 reads a dataset note's lines, 0 ignores them */
+  double miss;       /* quality verifier: probability of missing a leak */
 };
 
 struct param_def {
@@ -146,6 +147,7 @@ static const struct param_def param_table[] = {
     {W_ORCHESTRATOR, "prior", WP(prior), 0.20, 0, 1},
     {W_ORCHESTRATOR, "est", WP(est), 0.08, 0, 1},
     {W_ORCHESTRATOR, "conf", WP(conf), 1.0, 0, 100},
+    {W_QUALITY, "miss", WP(miss), QV_LEAK_MISS, 0, 1},
     {W_JUDGE, "err", WP(err), 0.03, 0, 0.5},
     {W_JUDGE, "lenient", WP(lenient), 0.25, 0, 1},
     {W_EXTRACTOR, "unsuitable", WP(unsuitable), 0.0, 0, 1},
@@ -1166,7 +1168,7 @@ static int quality(struct wreq *w, struct buf *out) {
           (ctx && sim_facts_scan(ctx, strlen(ctx), SIM_STATE_ANY, f, 4)))
         leak = 1;
     }
-    if (leak && u_miss < QV_LEAK_MISS) leak = 0;
+    if (leak && u_miss < w->par.miss) leak = 0;
     if (!rc && leak)
       rc = add_issue(issues, &fb, "leakage",
                      "The context states the value of a fact the rubric asks for. ");
