@@ -2203,6 +2203,9 @@ json_t *recipe_identity_of(const json_t *full) {
    * identity when on, absent otherwise (so earlier runs' identities are unchanged) */
   if (json_is_true(json_object_get(json_object_get(full, "evaluation"), "batch_judge")))
     json_object_set_new(id, "batch_judge", json_true());
+  /* dataset notes change what the loop asks (absent otherwise: earlier identities unchanged) */
+  json_t *an = json_object_get(full, "analysis");
+  if (an) json_object_set(id, "analysis", an);
   return id;
 }
 
