@@ -10,7 +10,7 @@
 #     (sim-challenger@habit=0.4,notes=0) is not distinguishable from the run without it
 #     (its entropy and near-duplicate intervals overlap those of the run without feedback);
 #   - the notes are deterministic: another --concurrency gives the same dataset, and so does
-#     a run over HTTP killed (SIGKILL) at random moments and resumed;
+#     a run over HTTP (the ASan build) killed (SIGKILL) at random moments and resumed;
 #   - the notes are in the store (events), the candidate records and the data card.
 source "$(dirname "$0")/lib.sh"
 T=$E2E_TMP
@@ -64,9 +64,9 @@ check "the card shows the batched feedback" grep -q "Batched dataset feedback" "
 check "no note without analysis:" bash -c "! grep -q '\"dataset_note\":' '$T/off/candidates.jsonl'"
 
 # Deterministic: another concurrency gives the same dataset.
-AUTODATA_SIM_SOURCES=$T/src.jsonl AUTODATA_OUT=$T/c3 "$AUTODATA" run "$T/on.yaml" --quiet \
+AUTODATA_SIM_SOURCES=$T/src.jsonl AUTODATA_OUT=$T/c3 "$BIN" run "$T/on.yaml" --quiet \
   --limit 80 --concurrency 3 >/dev/null 2>&1
-AUTODATA_SIM_SOURCES=$T/src.jsonl AUTODATA_OUT=$T/c64 "$AUTODATA" run "$T/on.yaml" --quiet \
+AUTODATA_SIM_SOURCES=$T/src.jsonl AUTODATA_OUT=$T/c64 "$BIN" run "$T/on.yaml" --quiet \
   --limit 80 --concurrency 64 >/dev/null 2>&1
 check "concurrency 3 and 64 give the same dataset" cmp "$T/c3/dataset.jsonl" "$T/c64/dataset.jsonl"
 
@@ -77,20 +77,20 @@ sed -e "s|model: sim-challenger,|model: 'sim-challenger@habit=0.4',|" examples/s
   >"$T/http.yaml"
 printf 'analysis: {every: 5}\n' >>"$T/http.yaml"
 export AUTODATA_SIM_URL=http://127.0.0.1:$port/v1 AUTODATA_SIM_SOURCES=$T/src.jsonl
-AUTODATA_OUT=$T/ref "$AUTODATA" run "$T/http.yaml" --quiet --limit 60 --concurrency 16 \
+AUTODATA_OUT=$T/ref "$AUTODATA" run "$T/http.yaml" --quiet --limit 40 --concurrency 16 \
   >/dev/null 2>&1
 check "uninterrupted HTTP run exits 0" test $? -eq 0
 RANDOM=17
 killed=0
-for i in 1 2 3 4 5; do
-  AUTODATA_OUT=$T/k "$AUTODATA" run "$T/http.yaml" --quiet --limit 60 --concurrency 16 \
+for i in 1 2 3 4; do
+  AUTODATA_OUT=$T/k "$AUTODATA" run "$T/http.yaml" --quiet --limit 40 --concurrency 16 \
     >/dev/null 2>&1 &
   pid=$!
   sleep "0.$(printf '%03d' $((RANDOM % 400 + 200)))"
   if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; killed=$((killed + 1)); fi
   wait "$pid" 2>/dev/null
 done
-AUTODATA_OUT=$T/k "$AUTODATA" run "$T/http.yaml" --quiet --limit 60 --concurrency 16 >/dev/null 2>&1
+AUTODATA_OUT=$T/k "$AUTODATA" run "$T/http.yaml" --quiet --limit 40 --concurrency 16 >/dev/null 2>&1
 check "final resume exits 0" test $? -eq 0
 echo "  kills landed: $killed"
 check "at least one kill landed mid-run" test "$killed" -ge 1
