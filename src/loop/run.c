@@ -1086,8 +1086,15 @@ int run_step(struct run *r) {
   if (r->held && r->stopping) release_held(r, 1);
   else if (r->held && !r->ready_head && r->in_flight == 0 && r->next_doc >= r->corpus.n)
     release_held(r, 0);
-  /* nothing in flight and the next source waits for one set aside: a rerun resumes both */
-  if (r->active == 0 && (r->stopping || r->next_doc >= r->corpus.n || r->dnote_wait)) return 0;
+  if (r->active == 0 && !r->stopping && r->next_doc < r->corpus.n && r->dnote_wait) {
+    /* the next source waited for earlier ones: now that none is in flight, either its note
+     * is decided (start it on the next pass) or it waits for one set aside (a rerun resumes
+     * both) */
+    const char *note;
+    int k;
+    return dnote_ready(r->dnote, r->next_doc, &note, &k) ? 2 : 0;
+  }
+  if (r->active == 0 && (r->stopping || r->next_doc >= r->corpus.n)) return 0;
   return r->ready_head ? 2 : 1;
 }
 
