@@ -112,7 +112,7 @@ static json_t *qpass_removed(const json_t *qp) {
 /* The recipe's finalize: step (docs/analyze.md): the dataset-level analysis of the run's
  * accepted examples, kept in the store, from which write_outputs() writes analysis.json and
  * removed.jsonl and leaves the removed examples out of dataset.jsonl. */
-static int finalize_run(const struct recipe *rc, const struct run_summary *sum, char *err,
+static int finalize_run(const struct recipe *rc, struct run_summary *sum, char *err,
                         size_t errlen) {
   const struct recipe_finalize *f = &rc->finalize;
   struct an_opts o;
@@ -128,8 +128,13 @@ static int finalize_run(const struct recipe *rc, const struct run_summary *sum, 
   json_t *doc = NULL, *qp = NULL, *before = NULL;
   int rc_ = store_open(sum->store_path, 0, &st);
   if (rc_) ad_set_err(err, errlen, "%s", st ? store_errmsg(st) : ad_strerror(rc_));
-  else if (f->quality && !(rc_ = qpass_run(rc, st, sum->run_id, &qp, err, errlen)))
-    o.removed_before = before = qpass_removed(qp);
+  else if (f->quality) {
+    struct qpass_calls n = {0, 0};
+    rc_ = qpass_run(rc, st, sum->run_id, &qp, &n, err, errlen);
+    sum->calls_sent += n.sent; /* the pass's calls count with the run's */
+    sum->cache_hits += n.cache_hits;
+    if (!rc_) o.removed_before = before = qpass_removed(qp);
+  }
   if (!rc_ && !(rc_ = an_run(st, sum->run_id, &o, &doc, err, errlen))) {
     json_object_set_new(doc, "finalize", json_pack("{s:b}", "remove", f->remove));
     if (qp) json_object_set(doc, "quality_pass", qp);

@@ -35,6 +35,7 @@ struct qp {
   json_t *docs;     /* source id -> position */
   json_t *examples; /* the stored rows */
   int store_failed;
+  struct qpass_calls n;
 };
 
 static void on_attempt(void *ud, const struct llm_attempt *a) {
@@ -132,6 +133,7 @@ static int start(struct qp *q, struct qcall *c, const json_t *row, char *err, si
     struct callrec_id id = {"quality_pass", c->source_id, 0, q->endpoint, q->model};
     if (callrec_put(q->st, q->run, &c->rec, &id, NULL)) q->store_failed = 1;
     c->done = 1;
+    q->n.cache_hits++;
     return 0;
   }
   if (rc != AD_ENOTFOUND) {
@@ -141,6 +143,7 @@ static int start(struct qp *q, struct qcall *c, const json_t *row, char *err, si
   rc = llm_submit_serialized(q->llm, q->endpoint, c->body, c->rec.canon, c->rec.canon_len, on_done,
                              on_attempt, c);
   if (rc) ad_set_err(err, errlen, "quality pass: %s", llm_client_errmsg(q->llm));
+  else q->n.sent++;
   return rc;
 }
 
@@ -189,11 +192,12 @@ static void qcall_free(struct qcall *c) {
   free(c);
 }
 
-int qpass_run(const struct recipe *rc, store *st, store_id run, json_t **out, char *err,
-              size_t errlen) {
+int qpass_run(const struct recipe *rc, store *st, store_id run, json_t **out,
+              struct qpass_calls *counts, char *err, size_t errlen) {
   *out = NULL;
   const struct recipe_finalize *f = &rc->finalize;
-  struct qp q = {rc, st, run, NULL, f->quality_endpoint, f->quality_model, {0}, NULL, NULL, 0};
+  struct qp q = {rc,   st,   run, NULL,  f->quality_endpoint, f->quality_model, {0},
+                 NULL, NULL, 0,   {0, 0}};
   struct src_options so = rc->sources;
   so.limit = 0; /* every source an example may come from */
   int r = src_load(&so, &q.corpus, err, errlen);
@@ -253,6 +257,7 @@ int qpass_run(const struct recipe *rc, store *st, store_id run, json_t **out, ch
   json_decref(q.examples);
   json_decref(q.docs);
   src_corpus_release(&q.corpus);
+  if (counts) *counts = q.n;
   if (r) json_decref(res);
   else *out = res;
   return r;

@@ -12,6 +12,7 @@
 #define AD_QPASS_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "recipe/recipe.h"
 #include "store/store.h"
@@ -22,7 +23,12 @@
  * where "reason" is "quality_pass: <issues>" for a failed example and "invalid" counts replies
  * that did not parse (their examples are kept). 0, or an AD_E* code with a message in err (the
  * corpus cannot be read, an example's source is not in it, a call failed, the store failed). */
-int qpass_run(const struct recipe *rc, store *st, store_id run, json_t **out, char *err,
-              size_t errlen);
+struct qpass_calls {
+  int64_t sent, cache_hits; /* calls sent, calls answered from the cache */
+};
+/* counts (may be NULL) gets the pass's call counts, kept out of *out so that the stored analysis
+ * is the same whether the calls were paid or answered from the cache. */
+int qpass_run(const struct recipe *rc, store *st, store_id run, json_t **out,
+              struct qpass_calls *counts, char *err, size_t errlen);
 
 #endif
