@@ -31,6 +31,7 @@ struct ex {
   long rubric;         /* -1: no rubric */
   const char *removed; /* the reason, or NULL: kept */
   char *detail;
+  char *reason_own; /* a reason given by an earlier step (an_opts.removed_before) */
 };
 
 struct ref_items;
@@ -47,6 +48,7 @@ struct exs {
   int ngram, max_listed;
   json_t *flagged; /* [{"id", "matches"}] */
   size_t n_contam;
+  const json_t *removed_before; /* an_opts.removed_before: not scanned, kept as removed */
 };
 
 static char *dup_or_empty(const char *s) { return xstrdup(s ? s : ""); }
@@ -72,6 +74,12 @@ static int collect_example(void *ud, const json_t *row) {
   p->weak_mean = jx_num(x, "weak_mean", 0);
   const json_t *rub = json_object_get(x, "rubric");
   p->rubric = json_is_array(rub) ? (long)json_array_size(rub) : -1;
+  const json_t *why = e->removed_before ? json_object_get(e->removed_before, p->id) : NULL;
+  if (why) { /* removed by an earlier step */
+    p->removed = p->reason_own = xstrdup(jx_str(why, "reason") ? jx_str(why, "reason") : "removed");
+    p->detail = xstrdup(jx_str(why, "detail") ? jx_str(why, "detail") : "");
+    return 0;
+  }
   json_t *m = ref_count(e->ref)
                   ? scan_example(p->question, ctx ? ctx : "", ans ? ans : "", e->ref, e->max_listed)
                   : NULL;
@@ -93,6 +101,7 @@ static void exs_release(struct exs *e) {
     free(p->qtype);
     free(p->question);
     free(p->detail);
+    free(p->reason_own);
   }
   free(e->v);
 }
@@ -507,6 +516,7 @@ int an_run(store *st, store_id run, const struct an_opts *o, json_t **out, char 
   e.ref = &ref;
   e.ngram = ix.n;
   e.max_listed = o->max_listed;
+  e.removed_before = o->removed_before;
   if ((rc = store_examples_each(st, run, collect_example, &e)) ||
       (rc = store_sources_each(st, run, count_source, &sources))) {
     ad_set_err(err, errlen, "%s", store_errmsg(st));

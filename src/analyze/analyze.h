@@ -163,6 +163,26 @@ void an_distinct_add(struct an_distinct *d, const char *text, size_t len);
 double an_distinct_value(const struct an_distinct *d, int n);
 void an_distinct_release(struct an_distinct *d);
 
+/* ======== Batched dataset-level feedback (feed.c) ======== */
+
+/* An incremental analysis of accepted examples added one at a time, in an order the caller
+ * fixes (the run: source order), and the dataset note it gives (docs/analyze.md). */
+struct an_feed;
+struct an_feed *an_feed_new(void);
+void an_feed_free(struct an_feed *f);
+/* Add one accepted example: its question type, its question, and its source's text (may be
+ * NULL: the note then says nothing about the parts of the sources used). */
+void an_feed_add(struct an_feed *f, const char *qtype, const char *question,
+                 const char *source_text);
+size_t an_feed_examples(const struct an_feed *f);
+/* Examples in near-duplicate clusters (Jaccard >= 0.7 over 3-word shingles). */
+size_t an_feed_duplicates(const struct an_feed *f);
+/* The note on what was added so far (a new string, caller frees): a heading line, then
+ * "- Over-represented question types: T (S%); ...", "- Near-duplicate questions, steer away
+ * from this wording: "FIRST WORDS ..." (N near-identical questions); ...", "- Parts of the
+ * sources used: ...", each line only when it has something to say. */
+char *an_feed_note(const struct an_feed *f);
+
 /* ======== A run's analysis (analyze.c) ======== */
 
 struct an_opts {
@@ -172,8 +192,11 @@ struct an_opts {
   size_t nagainst;
   const char *const *fields; /* JSONL fields of the reference files; none = every field */
   size_t nfields;
-  const char *export_dir; /* an export folder: heldout.jsonl against train.jsonl */
-  int max_listed;         /* n-grams listed per contaminated example (default 3) */
+  const char *export_dir;       /* an export folder: heldout.jsonl against train.jsonl */
+  int max_listed;               /* n-grams listed per contaminated example (default 3) */
+  const json_t *removed_before; /* example id -> {"reason", "detail"?}: removed by an earlier
+                                   step (the end-of-loop quality pass); NULL: none. Such an
+                                   example is not scanned and never kept in a cluster */
 };
 void an_opts_defaults(struct an_opts *o);
 

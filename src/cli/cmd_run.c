@@ -12,12 +12,14 @@
 #include "cli/opts.h"
 #include "cli/recipe_arg.h"
 #include "loop/method.h"
+#include "loop/qpass.h"
 #include "loop/run.h"
 #include "recipe/recipe.h"
 #include "report/report.h"
 #include "sim/world.h"
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/jsonx.h"
 
 /* A recipe whose roles are all sim models and whose corpus file does not exist:
  * after the loop's "cannot open" error, the one command that makes a sim corpus. */
@@ -93,10 +95,24 @@ static int write_outputs(const struct run_summary *sum, struct report_paths *pat
   return rc;
 }
 
+/* The end-of-loop quality pass's failed examples as an_opts.removed_before (new). */
+static json_t *qpass_removed(const json_t *qp) {
+  json_t *out = json_object();
+  const char *id;
+  json_t *v;
+  json_object_foreach(json_object_get(qp, "examples"), id, v) {
+    if (!jx_str(v, "reason")) continue;
+    json_object_set_new(out, id,
+                        json_pack("{s:s, s:s}", "reason", jx_str(v, "reason"), "detail",
+                                  jx_str(v, "feedback") ? jx_str(v, "feedback") : ""));
+  }
+  return out;
+}
+
 /* The recipe's finalize: step (docs/analyze.md): the dataset-level analysis of the run's
  * accepted examples, kept in the store, from which write_outputs() writes analysis.json and
  * removed.jsonl and leaves the removed examples out of dataset.jsonl. */
-static int finalize_run(const struct recipe *rc, const struct run_summary *sum, char *err,
+static int finalize_run(const struct recipe *rc, struct run_summary *sum, char *err,
                         size_t errlen) {
   const struct recipe_finalize *f = &rc->finalize;
   struct an_opts o;
@@ -109,15 +125,25 @@ static int finalize_run(const struct recipe *rc, const struct run_summary *sum, 
   o.fields = (const char *const *)f->fields;
   o.nfields = (size_t)f->n_fields;
   store *st = NULL;
-  json_t *doc = NULL;
+  json_t *doc = NULL, *qp = NULL, *before = NULL;
   int rc_ = store_open(sum->store_path, 0, &st);
   if (rc_) ad_set_err(err, errlen, "%s", st ? store_errmsg(st) : ad_strerror(rc_));
-  else if (!(rc_ = an_run(st, sum->run_id, &o, &doc, err, errlen))) {
+  else if (f->quality) {
+    struct qpass_calls n = {0, 0};
+    rc_ = qpass_run(rc, st, sum->run_id, &qp, &n, err, errlen);
+    sum->calls_sent += n.sent; /* the pass's calls count with the run's */
+    sum->cache_hits += n.cache_hits;
+    if (!rc_) o.removed_before = before = qpass_removed(qp);
+  }
+  if (!rc_ && !(rc_ = an_run(st, sum->run_id, &o, &doc, err, errlen))) {
     json_object_set_new(doc, "finalize", json_pack("{s:b}", "remove", f->remove));
+    if (qp) json_object_set(doc, "quality_pass", qp);
     if ((rc_ = store_analysis_put(st, sum->run_id, doc)) || (rc_ = store_flush(st)))
       ad_set_err(err, errlen, "%s", store_errmsg(st));
   }
   json_decref(doc);
+  json_decref(qp);
+  json_decref(before);
   if (st) (void)store_close(st);
   return rc_;
 }

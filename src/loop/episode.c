@@ -104,6 +104,8 @@ struct episode {
   int extracted;     /* the extractor has judged the document */
   int closing;       /* ep_end_source: the round in hand is the source's last */
   char *loop_reason; /* the loop judge's reason this round */
+  char *note;        /* the dataset note (recipe analysis:), NULL when none */
+  int note_checkpoint;
 
   /* the current round */
   char *fail_reason, *fail_detail; /* the last step's failure; NULL when it succeeded */
@@ -355,6 +357,18 @@ static int truncated(const struct episode *ep, enum recipe_role_id role, const c
   return 1;
 }
 
+/* Who reads the dataset note: the orchestrator whenever it is called, and the challenger in
+ * a round without the orchestrator's instructions (the first round, a method without one,
+ * an orchestrator call that failed). */
+static int reads_note(const struct episode *ep, enum recipe_role_id role) {
+  return role == RECIPE_ROLE_ORCHESTRATOR || (role == RECIPE_ROLE_CHALLENGER && !ep->instructions);
+}
+
+void ep_set_note(struct episode *ep, const char *note, int checkpoint) {
+  xset_str(&ep->note, note);
+  ep->note_checkpoint = checkpoint;
+}
+
 /* Render a role's prompt with vars and build its request body (the caller owns it).
  * Returns NULL with a message in err on a template error. messages_out (may be NULL)
  * gets the rendered messages. */
@@ -374,6 +388,14 @@ static json_t *build_request(struct episode *ep, enum recipe_role_id role, const
   int trc = tpl_prompt_render(pt, sys, given, 0, &messages, err, errlen);
   json_decref(given);
   if (trc) return NULL;
+  if (ep->note && reads_note(ep, role)) {
+    /* the dataset note (analysis:), after the prompt: shipped prompts stay as they are */
+    json_t *last = json_array_get(messages, json_array_size(messages) - 1);
+    const char *text = jx_str(last, "content");
+    char *t = xasprintf("%s\n\n%s", text ? text : "", ep->note);
+    json_object_set_new(last, "content", jx_string_lossy(t, strlen(t)));
+    free(t);
+  }
   if (role == RECIPE_ROLE_CHALLENGER && ep->screening && ep->n_scr > 1) {
     /* several challengers: candidate k's angle, at the end so the prefix stays shared */
     json_t *last = json_array_get(messages, json_array_size(messages) - 1);
@@ -1238,6 +1260,8 @@ static json_t *candidate_record(const struct episode *ep, const char *reason, co
   }
   json_object_set_new(rec, "instructions",
                       ep->instructions ? json_string(ep->instructions) : json_null());
+  if (ep->note) /* only with analysis: (older records stay as they were) */
+    json_object_set_new(rec, "dataset_note", json_integer(ep->note_checkpoint));
   if (ep->orch_error) json_object_set_new(rec, "orchestrator_error", json_string(ep->orch_error));
   json_object_set_new(rec, "candidate", ep->have_cand ? cand_to_json(&ep->cand) : json_null());
   if (!ep->have_cand && ep->chal_raw)
@@ -1788,6 +1812,7 @@ void ep_free(struct episode *ep) {
   json_decref(ep->history);
   free(ep->extraction);
   free(ep->loop_reason);
+  free(ep->note);
   free(ep->seen);
   free(ep->mstate);
   free(ep);

@@ -149,6 +149,11 @@ struct ep_config {
  * failure aborts, see util/mem.h). */
 struct episode *ep_new(const struct ep_config *cfg, const struct ep_env *env,
                        const struct src_doc *doc);
+/* Before ep_start: the dataset note (recipe analysis:, loop/dnote.h) of checkpoint number
+ * checkpoint, copied; it is appended to the orchestrator's requests, and to the challenger's
+ * in a round without the orchestrator's instructions (the first, or every round of a method
+ * without one); the checkpoint goes into every candidate record. */
+void ep_set_note(struct episode *ep, const char *note, int checkpoint);
 /* Begin round 1. Returns the state the episode is in afterwards. */
 enum ep_state ep_start(struct episode *ep);
 /* Hand over the outcome of a call the episode submitted (tag as given in ep_call).

@@ -23,6 +23,7 @@
 #include "eval/feedback.h"
 #include "llm/llm.h"
 #include "loop/callrec.h"
+#include "loop/dnote.h"
 #include "loop/episode.h"
 #include "loop/method.h"
 #include "source/source.h"
@@ -101,6 +102,8 @@ struct run {
   struct ep_config ep_cfg;
   struct ep_env ep_env;
   char *output_folder, *store_path; /* effective */
+  struct dnote *dnote;              /* analysis.every: the dataset notes (dnote.h), else NULL */
+  int dnote_wait; /* the next source waits for earlier ones (its note is not decided) */
 };
 
 /* SIGINT and SIGTERM count (a second one cancels the calls in flight). SIGHUP (the terminal
@@ -629,15 +632,31 @@ static int env_record(void *data, const struct ep_round_end *e) {
     }
   }
   if (e->example && r->method->baseline) r->sum->kept++;
+  if (e->example && r->dnote) dnote_example(r->dnote, e->source_id, e->example_id, e->example);
   if (rc) store_failed(r, "recording a round");
   return rc;
 }
 
 /* ---- episodes ------------------------------------------------------------------------- */
 
+/* A finished source joins the dataset notes' prefix; each new checkpoint is an event. */
+static void dnote_source_done(struct run *r, const char *source_id) {
+  if (!r->dnote) return;
+  dnote_finished(r->dnote, source_id);
+  int k;
+  size_t ex, srcs;
+  const char *note;
+  while (dnote_next_new(r->dnote, &k, &ex, &srcs, &note))
+    put_event(r, LOG_INFO,
+              json_pack("{s:s, s:i, s:i, s:I, s:I, s:s}", "msg", "dataset note", "every",
+                        r->rc->analysis.every, "checkpoint", k, "examples", (json_int_t)ex,
+                        "sources", (json_int_t)srcs, "note", note));
+}
+
 static void episode_ended(struct run *r, struct episode *ep, enum ep_state end) {
   struct src_doc *doc = (struct src_doc *)ep_doc(ep); /* one of r->corpus.docs */
   r->active--;
+  if (end == EP_FINISHED) dnote_source_done(r, ep_source_id(ep));
   if (end == EP_FINISHED) {
     if (ep_accepted(ep)) r->sum->done++;
     else r->sum->exhausted++;
@@ -653,7 +672,7 @@ static void episode_ended(struct run *r, struct episode *ep, enum ep_state end) 
 static void start_episodes(struct run *r) {
   while (!r->stopping && r->active - held_episodes(r) < r->concurrency &&
          r->next_doc < r->corpus.n) {
-    struct src_doc *doc = &r->corpus.docs[r->next_doc++];
+    struct src_doc *doc = &r->corpus.docs[r->next_doc];
     struct store_source ss;
     int rc = store_source_get(r->st, r->run_id, doc->id, &ss);
     /* --reopen-exhausted: a raised round budget gives exhausted sources more rounds
@@ -661,6 +680,8 @@ static void start_episodes(struct run *r) {
     int reopen = rc == 0 && ss.state == STORE_SRC_EXHAUSTED && r->opts->reopen_exhausted &&
                  !r->method->baseline && ss.rounds_used < r->rc->budgets.rounds_per_source;
     if (rc == 0 && !reopen && (ss.state == STORE_SRC_DONE || ss.state == STORE_SRC_EXHAUSTED)) {
+      r->next_doc++;
+      dnote_source_done(r, doc->id);
       r->sum->skipped_done++;
       if (ss.state == STORE_SRC_DONE) {
         r->sum->done++;
@@ -676,6 +697,11 @@ static void start_episodes(struct run *r) {
       store_failed(r, "reading a source");
       return;
     }
+    const char *note = NULL;
+    int checkpoint = 0;
+    r->dnote_wait = r->dnote && !dnote_ready(r->dnote, r->next_doc, &note, &checkpoint);
+    if (r->dnote_wait) return;
+    r->next_doc++;
     if (src_doc_load(&r->corpus, doc, r->fatal_msg, sizeof r->fatal_msg)) {
       r->fatal = 1; /* the corpus file changed or went away under the run */
       r->stopping = 1;
@@ -686,6 +712,7 @@ static void start_episodes(struct run *r) {
       return;
     }
     struct episode *ep = ep_new(&r->ep_cfg, &r->ep_env, doc);
+    if (note) ep_set_note(ep, note, checkpoint);
     r->active++;
     enum ep_state s = ep_start(ep);
     if (ep_ended(s)) episode_ended(r, ep, s);
@@ -1039,6 +1066,20 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
   return rc_;
 }
 
+static int dnote_load_example(void *ud, const json_t *row) {
+  dnote_example(ud, jx_str(row, "source_id"), jx_str(row, "example_id"),
+                json_object_get(row, "example"));
+  return 0;
+}
+
+/* analysis.every: the dataset notes, with the examples earlier sessions accepted. */
+static int setup_dnote(struct run *r, char *err, size_t errlen) {
+  r->dnote = dnote_new(r->rc->analysis.every, &r->corpus);
+  int rc_ = store_examples_each(r->st, r->run_id, dnote_load_example, r->dnote);
+  if (rc_) ad_set_err(err, errlen, "%s", store_errmsg(r->st));
+  return rc_;
+}
+
 /* One pass of the run's side of the event loop (the client's side is the caller's
  * llm_client_run_once): deliver what arrived, commit when due, start episodes up to the
  * concurrency, release held errors that nothing left can explain. */
@@ -1054,6 +1095,14 @@ int run_step(struct run *r) {
   if (r->held && r->stopping) release_held(r, 1);
   else if (r->held && !r->ready_head && r->in_flight == 0 && r->next_doc >= r->corpus.n)
     release_held(r, 0);
+  if (r->active == 0 && !r->stopping && r->next_doc < r->corpus.n && r->dnote_wait) {
+    /* the next source waited for earlier ones: now that none is in flight, either its note
+     * is decided (start it on the next pass) or it waits for one set aside (a rerun resumes
+     * both) */
+    const char *note;
+    int k;
+    return dnote_ready(r->dnote, r->next_doc, &note, &k) ? 2 : 0;
+  }
   if (r->active == 0 && (r->stopping || r->next_doc >= r->corpus.n)) return 0;
   return r->ready_head ? 2 : 1;
 }
@@ -1100,6 +1149,7 @@ static void run_release(struct run *r) {
     r->ready_head = c->next;
     call_free(c);
   }
+  dnote_free(r->dnote);
   json_decref(r->prompt_hashes);
   json_decref(r->no_schema);
   src_corpus_release(&r->corpus);
@@ -1167,6 +1217,7 @@ int run_start(const struct recipe *rc, const struct run_opts *o, struct run_summ
    * creates no store and no run that a corrected rerun would find "changed". */
   if ((rc_ = setup_llm(r, err, errlen))) goto fail;
   if ((rc_ = setup_store(r, err, errlen))) goto fail;
+  if (rc->analysis.every > 0 && (rc_ = setup_dnote(r, err, errlen))) goto fail;
   r->live_progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
   r->ep_cfg = (struct ep_config){rc,
                                  r->method,

@@ -588,7 +588,7 @@ static json_t *get_object(struct ld *L, yaml_node_t *n, const char *path) {
 static const char *const k_top[] = {"name",        "task",       "seed",      "method",    "goal",
                                     "concurrency", "sources",    "endpoints", "roles",     "accept",
                                     "budgets",     "evaluation", "checks",    "baselines", "output",
-                                    "optimize",    "finalize",   NULL};
+                                    "optimize",    "finalize",   "analysis",  NULL};
 static const char *const k_sources[] = {"path",         "format",     "id_field", "title_field",
                                         "text_field",   "max_chars",  "limit",    "shuffle",
                                         "shuffle_seed", "on_invalid", NULL};
@@ -1257,8 +1257,54 @@ static void parse_evaluation(struct ld *L, yaml_node_t *n) {
   if ((v = map_get(L, n, "batch_judge"))) get_bool(L, v, "evaluation.batch_judge", &e->batch_judge);
 }
 
-static const char *const k_finalize[] = {"threshold", "shingle", "ngram", "against",
-                                         "fields",    "remove",  NULL};
+static const char *const k_finalize[] = {"threshold", "shingle", "ngram",   "against",
+                                         "fields",    "remove",  "quality", NULL};
+static const char *const k_finalize_quality[] = {"model", "endpoint", NULL};
+
+/* finalize.quality: true (the quality role), or {model: ROLE | MODEL, endpoint: NAME}. */
+static void parse_finalize_quality(struct ld *L, yaml_node_t *n) {
+  struct recipe_finalize *f = &L->r->finalize;
+  const struct recipe_role *q = &L->r->roles[RECIPE_ROLE_QUALITY];
+  if (n->type == YAML_SCALAR_NODE) {
+    if (get_bool(L, n, "finalize.quality", &f->quality) || !f->quality) return;
+  } else if (check_map(L, n, "finalize.quality", k_finalize_quality)) {
+    return;
+  } else {
+    f->quality = 1;
+  }
+  if (!q->present || !q->model) {
+    err_at(L, n,
+           "finalize.quality: the pass uses the quality role's prompt; the recipe has no "
+           "roles.quality");
+    f->quality = 0;
+    return;
+  }
+  xset_str(&f->quality_endpoint, q->endpoint);
+  xset_str(&f->quality_model, q->model);
+  if (n->type != YAML_MAPPING_NODE) return;
+  yaml_node_t *v;
+  char *model = NULL, *ep = NULL;
+  if ((v = map_get(L, n, "model")) && !get_str(L, v, "finalize.quality.model", 0, &model)) {
+    int role = -1;
+    for (int i = 0; i < RECIPE_N_ROLES; i++)
+      if (!strcmp(model, recipe_role_name((enum recipe_role_id)i))) role = i;
+    if (role >= 0 && !L->r->roles[role].present)
+      err_at(L, v, "finalize.quality.model: the recipe has no roles.%s", model);
+    else if (role >= 0) {
+      xset_str(&f->quality_endpoint, L->r->roles[role].endpoint);
+      xset_str(&f->quality_model, L->r->roles[role].model);
+    } else {
+      xset_str(&f->quality_model, model);
+    }
+  }
+  if ((v = map_get(L, n, "endpoint")) && !get_str(L, v, "finalize.quality.endpoint", 0, &ep)) {
+    if (recipe_find_endpoint(L->r, ep) < 0)
+      err_at(L, v, "finalize.quality.endpoint: no endpoint named '%s'", ep);
+    else xset_str(&f->quality_endpoint, ep);
+  }
+  free(model);
+  free(ep);
+}
 
 /* A list of non-empty strings at n (path names it in errors) into *out / *count. */
 static void get_str_list(struct ld *L, yaml_node_t *n, const char *path, char ***out, int *count) {
@@ -1294,6 +1340,7 @@ static void parse_finalize(struct ld *L, yaml_node_t *n) {
   if ((v = map_get(L, n, "shingle"))) get_intv(L, v, "finalize.shingle", 1, 64, &f->shingle);
   if ((v = map_get(L, n, "ngram"))) get_intv(L, v, "finalize.ngram", 1, 1000, &f->ngram);
   if ((v = map_get(L, n, "remove"))) get_bool(L, v, "finalize.remove", &f->remove);
+  if ((v = map_get(L, n, "quality"))) parse_finalize_quality(L, v);
   if ((v = map_get(L, n, "fields")))
     get_str_list(L, v, "finalize.fields", &f->fields, &f->n_fields);
   if ((v = map_get(L, n, "against"))) {
@@ -1306,6 +1353,18 @@ static void parse_finalize(struct ld *L, yaml_node_t *n) {
                f->against[i], strerror(errno));
     }
   }
+}
+
+static const char *const k_analysis[] = {"every", NULL};
+
+static void parse_analysis(struct ld *L, yaml_node_t *n) {
+  struct recipe_analysis *a = &L->r->analysis;
+  if (!n || check_map(L, n, "analysis", k_analysis)) return;
+  a->line = NLINE(n);
+  a->col = NCOL(n);
+  yaml_node_t *v;
+  if ((v = map_get(L, n, "every"))) get_intv(L, v, "analysis.every", 1, 1000000, &a->every);
+  else err_at(L, n, "analysis: missing required key 'every'");
 }
 
 static void parse_checks(struct ld *L, yaml_node_t *n) {
@@ -1539,6 +1598,8 @@ void recipe_free(struct recipe *r) {
   free(r->finalize.against);
   for (int i = 0; i < r->finalize.n_fields; i++) free(r->finalize.fields[i]);
   free(r->finalize.fields);
+  free(r->finalize.quality_endpoint);
+  free(r->finalize.quality_model);
   override_release(&r->overrides);
   free(r->path);
   free(r->dir);
@@ -1770,6 +1831,7 @@ static void parse_root(struct ld *L, yaml_node_t *root) {
   parse_baselines(L, map_get(L, root, "baselines"));
   parse_optimize(L, map_get(L, root, "optimize"));
   parse_finalize(L, map_get(L, root, "finalize"));
+  parse_analysis(L, map_get(L, root, "analysis"));
   if ((v = map_get(L, root, "output")) && !check_map(L, v, "output", k_output)) {
     yaml_node_t *f;
     if ((f = map_get(L, v, "folder"))) get_str(L, f, "output.folder", 0, &r->output_folder);
@@ -2045,7 +2107,13 @@ json_t *recipe_to_json(const struct recipe *r) {
                         json_pack("{s:f, s:i, s:i, s:o, s:o, s:b}", "threshold", f->threshold,
                                   "shingle", f->shingle, "ngram", f->ngram, "against", ag, "fields",
                                   fl, "remove", f->remove));
+    if (f->quality) /* only when set: older identities stay equal */
+      json_object_set_new(
+          json_object_get(root, "finalize"), "quality",
+          json_pack("{s:s, s:s}", "endpoint", f->quality_endpoint, "model", f->quality_model));
   }
+  if (r->analysis.every > 0) /* only when set: older identities stay equal */
+    json_object_set_new(root, "analysis", json_pack("{s:i}", "every", r->analysis.every));
   const struct cand_checks *c = &r->checks;
   json_object_set_new(
       root, "checks",
@@ -2135,6 +2203,9 @@ json_t *recipe_identity_of(const json_t *full) {
    * identity when on, absent otherwise (so earlier runs' identities are unchanged) */
   if (json_is_true(json_object_get(json_object_get(full, "evaluation"), "batch_judge")))
     json_object_set_new(id, "batch_judge", json_true());
+  /* dataset notes change what the loop asks (absent otherwise: earlier identities unchanged) */
+  json_t *an = json_object_get(full, "analysis");
+  if (an) json_object_set(id, "analysis", an);
   return id;
 }
 

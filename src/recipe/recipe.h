@@ -194,7 +194,16 @@ struct recipe_finalize {
   int n_against;
   char **fields; /* JSONL fields of the reference files; none = every field */
   int n_fields;
-  int remove; /* default 1: removed examples leave dataset.jsonl for removed.jsonl */
+  int remove;  /* default 1: removed examples leave dataset.jsonl for removed.jsonl */
+  int quality; /* 1: the end-of-loop quality pass (`quality: true` or a mapping) */
+  char *quality_endpoint, *quality_model; /* its endpoint and model: the quality role's, another
+                                             role's (`model: ROLE`) or the named model */
+  int line, col;
+};
+
+/* `analysis:` batched dataset-level feedback during the run (docs/analyze.md). */
+struct recipe_analysis {
+  int every; /* N > 0: a dataset note from every N accepted examples (in source order); 0: off */
   int line, col;
 };
 
@@ -238,6 +247,7 @@ struct recipe {
 
   struct recipe_optimize optimize; /* `optimize:` (defaults when absent) */
   struct recipe_finalize finalize; /* `finalize:` (defaults when absent) */
+  struct recipe_analysis analysis; /* `analysis:` (every 0 when absent) */
 
   char *output_folder; /* default "runs/<name>" */
   char *store_path;    /* default "<output_folder>/store.db" */

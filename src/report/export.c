@@ -106,6 +106,7 @@ cleanup:
 struct ids {
   char **v;
   size_t n, cap;
+  const json_t *removed; /* the analysis's removals (report_removals), or NULL */
 };
 
 static void ids_free(struct ids *s) {
@@ -116,7 +117,7 @@ static void ids_free(struct ids *s) {
 static int collect_id(void *ud, const json_t *row) {
   struct ids *s = ud;
   const char *id = jx_str(row, "example_id");
-  if (!id) return 0;
+  if (!id || (s->removed && json_object_get(s->removed, id))) return 0;
   if (s->n == s->cap) {
     size_t nc = s->cap ? 2 * s->cap : 256;
     s->v = xrealloc(s->v, nc * sizeof *s->v);
@@ -136,6 +137,7 @@ struct wctx {
   char **held_ids; /* sorted */
   size_t n_held_ids;
   size_t n_train, n_held;
+  const json_t *removed;
   struct buf line;
   int rc;
   char *err;
@@ -145,7 +147,7 @@ struct wctx {
 static int write_row(void *ud, const json_t *row) {
   struct wctx *c = ud;
   const char *id = jx_str(row, "example_id");
-  if (!id) return 0;
+  if (!id || (c->removed && json_object_get(c->removed, id))) return 0;
   buf_reset(&c->line);
   int rc = report_export_line(json_object_get(row, "example"), c->fmt, &c->line);
   if (rc == AD_EINVAL)
@@ -169,7 +171,8 @@ int report_export(store *st, store_id run, const char *dir, const struct report_
   struct report_export_result local;
   struct report_export_result *r = res ? res : &local;
   memset(r, 0, sizeof *r);
-  struct ids ids = {NULL, 0, 0};
+  struct ids ids = {NULL, 0, 0, NULL};
+  json_t *removed = NULL;
   struct report_file train = {0}, held = {0};
   struct wctx c;
   memset(&c, 0, sizeof c);
@@ -191,6 +194,8 @@ int report_export(store *st, store_id run, const char *dir, const struct report_
   run = (store_id)jx_int(row, "id", run);
   r->seed = opts->seed_set ? opts->seed : (uint64_t)jx_int(row, "seed", 0);
 
+  if ((rc = report_removals(st, run, &removed, err, n))) goto cleanup;
+  ids.removed = c.removed = removed; /* what the analysis removed is not exported */
   rc = store_examples_each(st, run, collect_id, &ids);
   if (rc) {
     report_err(err, n, rc, "%s", store_errmsg(st));
@@ -265,6 +270,7 @@ cleanup:
   buf_release(&c.line);
   free(order);
   ids_free(&ids);
+  json_decref(removed);
   json_decref(row);
   return rc;
 }

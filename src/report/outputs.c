@@ -115,6 +115,15 @@ static int analysis_of(store *st, store_id run, json_t **out, char *err, size_t 
   return 0;
 }
 
+int report_removals(store *st, store_id run, json_t **out, char *err, size_t n) {
+  json_t *a = NULL;
+  *out = NULL;
+  int rc = analysis_of(st, run, &a, err, n);
+  if (!rc) *out = removals_of(a);
+  json_decref(a);
+  return rc;
+}
+
 int report_write_dataset(store *st, store_id run, const char *path, size_t *count, char *err,
                          size_t n) {
   json_t *a = NULL;

@@ -145,6 +145,10 @@ AD_WUR int report_export_line(const json_t *example, enum report_format f, struc
 
 /* The data card's section on the run's stored analysis, appended to out; nothing when the
  * run has none. 0, or a store read error / AD_ETOOBIG with a message in err. */
+/* The examples the run's stored analysis removed (its finalize: step with remove on): a new
+ * object example id -> {"reason", "detail"} in *out, or NULL (no analysis, or remove off).
+ * 0 or a store read error. dataset.jsonl and `autodata export` leave these out. */
+AD_WUR int report_removals(store *st, store_id run, json_t **out, char *err, size_t n);
 AD_WUR int report_card_analysis(store *st, store_id run, struct buf *out, char *err, size_t n);
 
 /* printf into err (NULL-safe); returns code. */

@@ -17,6 +17,7 @@
 #include "sim/facts.h"
 #include "sim/judge_batch.h"
 #include "sim/world_agent.h"
+#include "sim/world_notes.h"
 #include "sim/world_optimize.h"
 #include "sim/world_paper.h"
 #include "util/buf.h"
@@ -121,6 +122,9 @@ struct wparams {
   double lenient;    /* judge: extra probability of passing a vague or long answer's criterion */
   double generic;    /* challenger: probability of a generic question without the guidance topic */
   double unsuitable; /* extractor: probability of declaring a document unsuitable (world_paper.c) */
+  double habit;      /* challenger: probability of its favourite question (world_notes.c) */
+  double notes;      /* challenger: 1 reads a dataset note's lines, 0 ignores them */
+  double miss;       /* quality verifier: probability of missing a leak */
 };
 
 struct param_def {
@@ -138,9 +142,12 @@ static const struct param_def param_table[] = {
     {W_CHALLENGER, "conf", WP(conf), 1.0, 0, 100},
     {W_CHALLENGER, "trust", WP(trust), 2.0, 0, 100},
     {W_CHALLENGER, "generic", WP(generic), P_GENERIC, 0, 1},
+    {W_CHALLENGER, "habit", WP(habit), 0, 0, 1},
+    {W_CHALLENGER, "notes", WP(notes), 1, 0, 1},
     {W_ORCHESTRATOR, "prior", WP(prior), 0.20, 0, 1},
     {W_ORCHESTRATOR, "est", WP(est), 0.08, 0, 1},
     {W_ORCHESTRATOR, "conf", WP(conf), 1.0, 0, 100},
+    {W_QUALITY, "miss", WP(miss), QV_LEAK_MISS, 0, 1},
     {W_JUDGE, "err", WP(err), 0.03, 0, 0.5},
     {W_JUDGE, "lenient", WP(lenient), 0.25, 0, 1},
     {W_EXTRACTOR, "unsuitable", WP(unsuitable), 0.0, 0, 1},
@@ -666,6 +673,15 @@ static int challenger(struct wreq *w, struct buf *out) {
   double u_json = rng_double(r), u_compound = rng_double(r);
   unsigned json_kind = (unsigned)rng_below(r, 3);
   double noise = gauss(r);
+  /* Its favourite question (habit > 0 only: without it the draws stay as they were), unless
+   * a dataset note it reads names its type as over-represented or quotes its wording. */
+  double u_habit = w->par.habit > 0 ? rng_double(r) : 1;
+  char overused[SIM_NOTES_MAX_TYPES][SIM_NOTES_TYPE_LEN];
+  int n_over = w->par.notes > 0 ? sim_notes_overused(w->user.data, overused, SIM_NOTES_MAX_TYPES)
+                                : 0;
+  int habit = u_habit < w->par.habit && !sim_habit_asked_before(w->user.data) &&
+              !sim_notes_listed(overused, n_over, SIM_HABIT_TYPE) &&
+              !(w->par.notes > 0 && sim_notes_steer_away(w->user.data, SIM_HABIT_FMT));
 
   /* Its own target: the prior, moved by what the feedback's items show; then combined
    * with the orchestrator's target when the instructions give one, each weighted by the
@@ -726,9 +742,14 @@ static int challenger(struct wreq *w, struct buf *out) {
     size_t m = nf ? pick_facts(r, facts, nf, t, criteria_count(nf) + (size_t)rng_below(r, 2),
                                g_anchor && t >= ANCHOR_FROM && !generic, avoid, pick)
                   : 0;
-    const struct qtype *qt = t < 0.3    ? &Q_EASY[rng_below(r, 2)]
-                             : t < 0.55 ? &Q_MID[rng_below(r, 3)]
-                                        : &Q_HARD[rng_below(r, 3)];
+    const struct qtype *lv = t < 0.3 ? Q_EASY : t < 0.55 ? Q_MID : Q_HARD;
+    size_t nlv = t < 0.3 ? 2 : 3, ok[3], nok = 0;
+    for (size_t i = 0; i < nlv && n_over; i++) /* types a note it reads says are over-used */
+      if (!sim_notes_listed(overused, n_over, lv[i].type)) ok[nok++] = i;
+    const struct qtype fav = {SIM_HABIT_TYPE, SIM_HABIT_FMT};
+    const struct qtype *qt = habit                  ? &fav
+                             : nok > 0 && nok < nlv ? &lv[ok[rng_below(r, nok)]]
+                                                    : &lv[rng_below(r, nlv)];
     struct buf list = BUF_INIT;
     rc = m ? names_list(&list, pick, m) : buf_puts(&list, "the study's main quantities");
     if (!rc) rc = buf_printf(&q, qt->fmt, list.data);
@@ -860,6 +881,7 @@ static int orchestrator(struct wreq *w, struct buf *out) {
                       "mixing one anchor fact with harder ones.",
                       t);
   }
+  if (!rc) rc = sim_notes_relay(w->user.data, out); /* a dataset note, passed on */
   free(items);
   return rc;
 }
@@ -1146,7 +1168,7 @@ static int quality(struct wreq *w, struct buf *out) {
           (ctx && sim_facts_scan(ctx, strlen(ctx), SIM_STATE_ANY, f, 4)))
         leak = 1;
     }
-    if (leak && u_miss < QV_LEAK_MISS) leak = 0;
+    if (leak && u_miss < w->par.miss) leak = 0;
     if (!rc && leak)
       rc = add_issue(issues, &fb, "leakage",
                      "The context states the value of a fact the rubric asks for. ");

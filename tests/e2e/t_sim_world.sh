@@ -107,7 +107,7 @@ check "store records the sim world's parameters" python3 -c "
 import json, sqlite3, sys
 info = json.loads(sqlite3.connect('file:$T/full/store.db?mode=ro', uri=True).execute('select info from runs').fetchone()[0])
 sys.exit(0 if info['extra']['sim_world']['judge']['params']['err'] == 0.03 else 1)"
-check "card lists the sim world's parameters" grep -q 'challenger: `sim-challenger` `{"conf":1.0,"est":0.08,"generic":0.15,"prior":0.1,"topic":0.25,"trust":2.0}`' "$T/full/DATACARD.md"
+check "card lists the sim world's parameters" grep -q 'challenger: `sim-challenger` `{"conf":1.0,"est":0.08,"generic":0.15,"habit":0.0,"notes":1.0,"prior":0.1,"topic":0.25,"trust":2.0}`' "$T/full/DATACARD.md"
 check "card names a parameter set in the model name" grep -q 'judge: `sim-judge`' "$T/cot/DATACARD.md"
 
 cmpj() { # cmpj OUT RUN...

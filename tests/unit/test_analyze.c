@@ -272,3 +272,38 @@ Test(analyze, set_keys_values_and_listing) {
   cr_assert_eq(sum, want);
   an_set_release(&s);
 }
+
+/* Batched feedback (feed.c): near-duplicates found as examples arrive, over-represented
+ * types named, the note's lines only when they have something to say. */
+Test(analyze, feed_note_names_types_and_clusters) {
+  struct an_feed *f = an_feed_new();
+  char *note = an_feed_note(f);
+  cr_assert(strstr(note, "DATASET NOTE: what the 0 examples"));
+  cr_assert_null(strstr(note, "Over-represented"));
+  cr_assert_null(strstr(note, "Near-duplicate"));
+  free(note);
+  const char *stock =
+      "Using the reported values of the main protocol and the controls of the "
+      "study reason about which quantity dominates the overall response of the "
+      "system and state every value first: ";
+  char q[512];
+  for (int i = 0; i < 6; i++) { /* the same long wording, a different short tail */
+    snprintf(q, sizeof q, "%sF-%04x and F-%04x.", stock, 0x1000 + i, 0x2000 + i);
+    an_feed_add(f, "quantitative reasoning", q, "A source with F-1000 = 12 in it.");
+  }
+  an_feed_add(f, "comparison", "Compare the two lakes by depth.", NULL);
+  an_feed_add(f, "definition", "What is a condensate droplet in this paper?", NULL);
+  cr_assert_eq(an_feed_examples(f), 8);
+  cr_assert_eq(an_feed_duplicates(f), 6);
+  note = an_feed_note(f);
+  cr_assert(strstr(note, "- Over-represented question types: quantitative reasoning (75%)."), "%s",
+            note);
+  cr_assert_null(strstr(note, "comparison ("), "%s", note);
+  cr_assert(strstr(note,
+                   "steer away from this wording: \"Using the reported values of the main "
+                   "protocol ...\" (6 near-identical questions)"),
+            "%s", note);
+  cr_assert(strstr(note, "- Parts of the sources used:"), "%s", note);
+  free(note);
+  an_feed_free(f);
+}

@@ -351,7 +351,7 @@ Test(recipe, error_unknown_key) {
   expect_error(t2,
                "9:1: unknown key 'colour' in the recipe; expected one of: name, task, seed, "
                "method, goal, concurrency, sources, endpoints, roles, accept, budgets, "
-               "evaluation, checks, baselines, output, optimize, finalize");
+               "evaluation, checks, baselines, output, optimize, finalize, analysis");
   free(t2);
   /* samples is only for solvers */
   const char *t3 =
@@ -1049,5 +1049,44 @@ Test(recipe, evaluation_defaults_and_errors) {
   free(t);
   t = with("evaluation: {wave: 0}\n");
   expect_error(t, "9:20: evaluation.wave: 0 is out of range (1..64)");
+  free(t);
+}
+
+/* analysis: and finalize.quality (issue 17): parsed, validated, and in the identity only
+ * when set. */
+Test(recipe, analysis_and_quality_pass) {
+  struct recipe *a = load_ok(MINIMAL);
+  cr_assert_eq(a->analysis.every, 0);
+  cr_assert_eq(a->finalize.quality, 0);
+  json_t *ia = recipe_identity(a);
+  cr_assert_null(json_object_get(ia, "analysis"));
+  char *t = with(
+      "  quality: {endpoint: sim, model: sim-quality}\n"
+      "analysis: {every: 10}\n"
+      "finalize: {quality: {model: judge}}\n");
+  struct recipe *b = load_ok(t);
+  free(t);
+  cr_assert_eq(b->analysis.every, 10);
+  cr_assert_eq(b->finalize.quality, 1);
+  cr_assert_str_eq(b->finalize.quality_model, "sim-judge");
+  cr_assert_str_eq(b->finalize.quality_endpoint, "sim");
+  json_t *ib = recipe_identity(b);
+  cr_assert_eq(json_integer_value(json_object_get(json_object_get(ib, "analysis"), "every")), 10);
+  json_t *fb = recipe_to_json(b);
+  cr_assert_str_eq(json_string_value(json_object_get(
+                       json_object_get(json_object_get(fb, "finalize"), "quality"), "model")),
+                   "sim-judge");
+  json_decref(fb);
+  json_decref(ia);
+  json_decref(ib);
+  recipe_free(a);
+  recipe_free(b);
+  t = with("  quality: {endpoint: sim, model: sim-quality}\nfinalize: {quality: true}\n");
+  struct recipe *c = load_ok(t);
+  free(t);
+  cr_assert_str_eq(c->finalize.quality_model, "sim-quality");
+  recipe_free(c);
+  t = with("analysis: {every: 0}\n");
+  expect_error(t, "9:19: analysis.every: 0 is out of range (1..1000000)");
   free(t);
 }

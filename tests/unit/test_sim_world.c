@@ -13,6 +13,7 @@
 #include "sim/facts.h"
 #include "sim/sources.h"
 #include "sim/world.h"
+#include "sim/world_notes.h"
 #include "util/buf.h"
 #include "util/rng.h"
 
@@ -1156,4 +1157,28 @@ Test(sim_world, guidance_topics_and_decoys) {
   cr_assert(l_hard > l_plain + 0.1 * 300, "decoy: level %.3f vs %.3f", l_hard / 300, l_plain / 300);
   free(plain), free(topics), free(hard);
   sim_source_release(&s);
+}
+
+/* Dataset notes (world_notes.c): what the challenger reads from a note's text. */
+Test(sim_world, notes_are_read_from_the_text) {
+  const char *note =
+      "DATASET NOTE: ...\n"
+      "- Over-represented question types: quantitative reasoning (41%); "
+      "definition (22%). Ask a different kind of question.\n"
+      "- Near-duplicate questions, steer away from this wording: \"Using the "
+      "values the study reports under its ...\" (5 near-identical questions)\n";
+  char types[SIM_NOTES_MAX_TYPES][SIM_NOTES_TYPE_LEN];
+  int n = sim_notes_overused(note, types, SIM_NOTES_MAX_TYPES);
+  cr_assert_eq(n, 2);
+  cr_assert(sim_notes_listed(types, n, "Quantitative Reasoning"));
+  cr_assert(sim_notes_listed(types, n, "definition"));
+  cr_assert_not(sim_notes_listed(types, n, "comparison"));
+  cr_assert(sim_notes_steer_away(note, SIM_HABIT_FMT));
+  cr_assert_not(sim_notes_steer_away(note, "Compare the values"));
+  cr_assert_eq(sim_notes_overused("no note here", types, SIM_NOTES_MAX_TYPES), 0);
+  struct buf b = BUF_INIT;
+  cr_assert_eq(sim_notes_relay(note, &b), 0);
+  cr_assert(strstr(b.data, "Over-represented question types: quantitative reasoning (41%)"));
+  cr_assert(strstr(b.data, "steer away from this wording"));
+  buf_release(&b);
 }
