@@ -20,7 +20,9 @@
 #
 # Environment: AUTODATA (default $BUILD/autodata), BUILD (build), COST_COUNT (200),
 # COST_SAMPLES ("3 3": weak and strong samples per candidate), COST_BATCH_WAVE,
-# COST_THINK ("0": the solvers' mean reasoning lengths in tokens, one pass each).
+# COST_THINK ("0": the solvers' mean reasoning lengths in tokens, one pass each),
+# COST_RECIPE (examples/sim.yaml; examples/sim-verifiable.yaml is the maths-like setup:
+# 4 + 4 samples, the exact-count gate, a local matcher; COST_SAMPLES applies to sim.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -28,6 +30,7 @@ AUTODATA=${AUTODATA:-$BUILD/autodata}
 COUNT=${COST_COUNT:-200}
 read -r WS SS <<<"${COST_SAMPLES:-3 3}"
 THINKS=${COST_THINK:-0}
+RECIPE=${COST_RECIPE:-examples/sim.yaml}
 DIR=$BUILD/bench/cost
 SUMMARY=$BUILD/bench/summary-cost.txt
 [ -x "$AUTODATA" ] || { echo "bench/cost: $AUTODATA not found (make first, or set AUTODATA=)" >&2; exit 2; }
@@ -41,10 +44,12 @@ arm() {
   local keys="" mt=""
   if [ "$1" != 0 ]; then keys=",think=$1" mt=", max_tokens: 65536"; fi
   sed -e "s|^budgets:|evaluation: $3\n\nbudgets:|" \
-    -e "s|^  preset: cs-deployed|  preset: cs-deployed\n  short_circuit: $4|" \
-    -e "s|sim-solver@0.35, samples: 3|'sim-solver@0.35$keys', samples: $WS$mt|" \
-    -e "s|sim-solver@0.8, samples: 3|'sim-solver@0.8$keys', samples: $SS$mt|" \
-    examples/sim.yaml >"$DIR/t$1/$2.yaml"
+    -e "s|^  preset: \(.*\)|  preset: \1\n  short_circuit: $4|" \
+    -e "s|sim-solver@0.35, samples: 3|sim-solver@0.35, samples: $WS|" \
+    -e "s|sim-solver@0.8, samples: 3|sim-solver@0.8, samples: $SS|" \
+    -e "s|model: sim-solver@0.35|model: 'sim-solver@0.35$keys'$mt|" \
+    -e "s|model: sim-solver@0.8|model: 'sim-solver@0.8$keys'$mt|" \
+    "$RECIPE" >"$DIR/t$1/$2.yaml"
   AUTODATA_SIM_SOURCES="$DIR/sources.jsonl" AUTODATA_OUT="$DIR/t$1/$2" \
     "$AUTODATA" run "$DIR/t$1/$2.yaml" --quiet >"$DIR/t$1/$2.log" 2>&1
 }
@@ -61,10 +66,10 @@ for t in $THINKS; do
   "$AUTODATA" compare "${STORES[@]}" --format json --resamples 200 >"$DIR/t$t/compare.json"
 done
 
-python3 - "$DIR" "$COUNT" "$WS" "$SS" "$THINKS" $ARMS <<'PY' | tee "$SUMMARY"
+python3 - "$DIR" "$COUNT" "$WS" "$SS" "$THINKS" "$RECIPE" $ARMS <<'PY' | tee "$SUMMARY"
 import json, sys, filecmp, sqlite3
-d, count, ws, ss, thinks, arms = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5].split(), sys.argv[6:]
-print(f"cost: {count} CS-like sim sources, {ws} weak + {ss} strong samples per candidate")
+d, count, ws, ss, thinks, recipe, arms = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5].split(), sys.argv[6], sys.argv[7:]
+print(f"cost: {count} sim sources, {recipe}, {ws} weak + {ss} strong samples per candidate (sim.yaml)")
 print(f"{'think':>6} {'arm':<6} {'accepted':>8} {'calls/acc':>10} {'prompt/acc':>11} {'compl/acc':>10} "
       f"{'tokens/acc':>11} {'vs full':>8} {'vs every':>9} {'solv+judge':>11} {'prefix':>7}")
 for t in thinks:
