@@ -301,6 +301,7 @@ static int add_think(const json_t *r, const char *cs, char **content, char **rea
     *ct = (int64_t)(rlen + strlen(*content)) / 4;
     *reasoning = text;
   }
+  if (*cut && *ct > max) *ct = max; /* the tags' own characters */
   if (*ct < 1) *ct = 1;
   return 0;
 }
