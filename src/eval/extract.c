@@ -54,6 +54,21 @@ const char *extract_skip_think(const char *text, size_t len, size_t *rest_len) {
   return text + i;
 }
 
+const char *extract_final_text(const char *text, size_t len, size_t *rest_len) {
+  size_t n = 0;
+  const char *t = extract_skip_think(text, len, &n);
+  *rest_len = 0;
+  if (!text) return "";
+  if (t == text) { /* no reasoning (or only a BOM): the reply as it is */
+    *rest_len = n;
+    return t;
+  }
+  if (n == 0 && !find(text, len, "</think>")) return NULL; /* an unclosed <think> */
+  while (n > 0 && is_ws(*t)) t++, n--;
+  *rest_len = n;
+  return t;
+}
+
 /* End (exclusive) of the balanced value opening at t[s], or 0 when it never
  * closes. Strings and escapes are respected. */
 static size_t scan_balanced(const char *t, size_t s, size_t len) {

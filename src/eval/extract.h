@@ -55,4 +55,9 @@ json_t *extract_json_object(const char *text, const char *const *keys, char *err
  * An unterminated leading <think> block yields an empty rest (rest_len 0). */
 const char *extract_skip_think(const char *text, size_t len, size_t *rest_len);
 
+/* A solver's final answer: its reply after the reasoning (extract_skip_think), without
+ * leading whitespace. NULL (*rest_len 0) when the reply opens a <think> block it never
+ * closes: it stopped while still reasoning, so it has no answer to grade. */
+const char *extract_final_text(const char *text, size_t len, size_t *rest_len);
+
 #endif

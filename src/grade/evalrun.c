@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/extract.h"
 #include "grade/grade.h"
 #include "report/bootstrap.h"
 #include "util/buf.h"
@@ -85,7 +86,13 @@ static void on_solver(void *ud, const struct grade_reply *r) {
     finish(ev, idx, 0, 0, "the answer hit max_tokens and was cut off (raise --max-tokens)");
     return;
   }
-  s->answer = xstrdup(r->content);
+  size_t n = 0; /* the judge grades the final answer, never the reasoning before it */
+  const char *a = extract_final_text(r->content, strlen(r->content), &n);
+  if (!a) {
+    finish(ev, idx, 0, 0, "the reply ended inside its <think> block: no final answer");
+    return;
+  }
+  s->answer = xstrndup(a, n);
   struct tag *jt = xcalloc(1, sizeof *jt);
   jt->ev = ev;
   jt->idx = idx;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "eval/extract.h"
 #include "eval/feedback.h"
 #include "recipe/recipe.h"
 #include "report/bootstrap.h"
@@ -327,7 +328,10 @@ json_t *grade_judge_request(const struct grade_set *s, const struct grade_exampl
   int verifiable = s->task == CAND_TASK_VERIFIABLE;
   json_t *vars = vars_of(s);
   json_object_set_new(vars, "question", json_string(e->cand.question));
-  json_object_set_new(vars, "response", jx_string_lossy(response, strlen(response)));
+  /* the final answer, not the reasoning before it (none when it never stopped reasoning) */
+  size_t alen = 0;
+  const char *a = extract_final_text(response, strlen(response), &alen);
+  json_object_set_new(vars, "response", jx_string_lossy(a ? a : "", alen));
   json_object_set_new(vars, "reference_answer", json_string(e->cand.reference_answer));
   json_object_set_new(vars, "rubric", cand_rubric_vars(&e->cand));
   json_t *given = recipe_role_filter_vars(RECIPE_ROLE_JUDGE, s->task, vars);

@@ -68,7 +68,8 @@ static char *dup_json_str(const json_t *v) {
   return xstrndup(json_string_value(v), json_string_length(v));
 }
 
-/* message.content may be a string, null, or an array of parts ({"type":"text","text":...}).
+/* message.content may be a string, null, or an array of parts ({"type":"text","text":...};
+ * "thinking"/"reasoning" parts are left out).
  * NULL only when the parts together exceed AD_MAX_RESPONSE. */
 static char *content_text(const json_t *v) {
   if (json_is_string(v)) return dup_json_str(v);
@@ -78,6 +79,9 @@ static char *content_text(const json_t *v) {
     size_t i;
     const json_t *part;
     json_array_foreach(v, i, part) {
+      const char *type = json_string_value(json_object_get(part, "type"));
+      if (type && (strstr(type, "thinking") || strstr(type, "reasoning")))
+        continue; /* a reasoning part is not the answer */
       const json_t *t = json_is_string(part) ? part : json_object_get(part, "text");
       if (json_is_string(t) && buf_append(&b, json_string_value(t), json_string_length(t))) {
         buf_release(&b);

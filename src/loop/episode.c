@@ -892,7 +892,13 @@ static void on_solver(struct episode *ep, int ph, int i, const struct ep_reply *
   if (!out->ok) error = out->error;
   /* a cut-off answer is not the solver's answer: judging it would score the limit */
   else if (truncated(ep, k_phases[ph].role, k_phases[ph].label, out, msg, sizeof msg)) error = msg;
-  else ep->samples[ph][i].answer = xstrdup(out->content);
+  else {
+    /* the judge grades the final answer, never the reasoning before it */
+    size_t n = 0;
+    const char *a = extract_final_text(out->content, strlen(out->content), &n);
+    if (a) ep->samples[ph][i].answer = xstrndup(a, n);
+    else error = "the reply ended inside its <think> block: no final answer";
+  }
   if (batching(ep, ph)) {
     /* the wave's answers wait for one judge call, sent when its last reply is in (and
      * before this sample's error may end the phase) */

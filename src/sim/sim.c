@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sim/think.h"
 #include "sim/world.h"
 #include "sim/world_agent.h"
 #include "util/buf.h"
@@ -221,7 +222,7 @@ static int put_int(struct buf *b, int64_t v) {
 #define PUT(lit) (rc = rc ? rc : buf_append(&b, lit, sizeof lit - 1))
 
 static char *write_reply(const char *id, const char *model, char **contents, json_t **calls,
-                         long long n, int64_t pt, int64_t ct) {
+                         char **reasonings, const int *cut, long long n, int64_t pt, int64_t ct) {
   struct buf b;
   buf_init(&b, AD_MAX_RESPONSE * 8);
   int rc = 0;
@@ -239,11 +240,16 @@ static char *write_reply(const char *id, const char *model, char **contents, jso
     PUT(",\"message\":{\"role\":\"assistant\",\"content\":");
     if (calls[i] && !contents[i][0]) PUT("null");
     else if (!rc) rc = put_str(&b, contents[i], strlen(contents[i]));
+    if (reasonings[i]) {
+      PUT(",\"reasoning_content\":");
+      if (!rc) rc = put_str(&b, reasonings[i], strlen(reasonings[i]));
+    }
     if (calls[i]) {
       PUT(",\"tool_calls\":");
       if (!rc) rc = jx_dump_buf(calls[i], &b, JSON_COMPACT | JSON_PRESERVE_ORDER);
     }
     if (calls[i]) PUT("},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}");
+    else if (cut[i]) PUT("},\"logprobs\":null,\"finish_reason\":\"length\"}");
     else PUT("},\"logprobs\":null,\"finish_reason\":\"stop\"}");
   }
   PUT("],\"usage\":{\"prompt_tokens\":");
@@ -256,13 +262,57 @@ static char *write_reply(const char *id, const char *model, char **contents, jso
   return take_if_ok(&b, rc);
 }
 
+/* A sim solver's reasoning (think.h) for the world's answer *content to request r, whose
+ * canonical text is cs: in *reasoning, or with tags=1 inside *content before the answer;
+ * completion tokens *ct count it. A request's max_tokens cuts the reply as a reasoning
+ * server does: *cut set, and no answer when the reasoning alone reaches the limit.
+ * 0, or AD_EINVAL (err set) for a bad solver key. */
+static int add_think(const json_t *r, const char *cs, char **content, char **reasoning, int *cut,
+                     int64_t *ct, char *err, size_t errlen) {
+  struct sim_think t;
+  int rc = sim_think_of_model(jx_str(r, "model"), &t, err, errlen);
+  if (rc <= 0 || t.tokens == 0) return rc < 0 ? rc : 0;
+  size_t rlen = 0;
+  char *text = sim_think_text(&t, rng_derive(hash64(cs, strlen(cs)), "think"), &rlen);
+  if (!text) {
+    ad_set_err(err, errlen, "the reasoning is too large");
+    return AD_ETOOBIG;
+  }
+  size_t alen = strlen(*content);
+  json_int_t max = json_integer_value(json_object_get(r, "max_tokens"));
+  if (max > 0 && (json_int_t)((rlen + alen) / 4) > max) { /* cut off, as at finish "length" */
+    *cut = 1;
+    if ((json_int_t)(rlen / 4) >= max) {
+      rlen = (size_t)max * 4;
+      text[rlen] = '\0';
+      (*content)[0] = '\0';
+    } else {
+      (*content)[(size_t)max * 4 - rlen] = '\0';
+    }
+  }
+  if (t.tags) {
+    char *c = xasprintf("<think>\n%s%s%s", text, *cut && !(*content)[0] ? "" : "\n</think>\n\n",
+                        *content);
+    *ct = (int64_t)(strlen(c) + 3) / 4;
+    free(text);
+    free(*content);
+    *content = c;
+  } else {
+    *ct = (int64_t)(rlen + strlen(*content)) / 4;
+    *reasoning = text;
+  }
+  if (*cut && *ct > max) *ct = max; /* the tags' own characters */
+  if (*ct < 1) *ct = 1;
+  return 0;
+}
+
 /* Answer choice i: the world model when it claims the model, else the generic
  * reply. canon0 is the canonical request, usable as choice 0's when the request
  * has no "n". Returns 0, or with err set AD_EINVAL (malformed for the world) or
  * AD_ETOOBIG (a reply past its cap). */
 static int answer_choice(json_t *req, int i, uint64_t seed_base, const char *canon0,
-                         long long prompt_chars, char **content, json_t **calls, int64_t *pt,
-                         int64_t *ct, char *err, size_t errlen) {
+                         long long prompt_chars, char **content, json_t **calls, char **reasoning,
+                         int *cut, int64_t *pt, int64_t *ct, char *err, size_t errlen) {
   json_t *r = req;
   int fresh = i > 0 || json_object_get(req, "n");
   if (fresh) {
@@ -277,7 +327,12 @@ static int answer_choice(json_t *req, int i, uint64_t seed_base, const char *can
   *pt = *ct = 0;
   int rc = sim_agent_answer(r, content, calls, pt, ct, err, errlen);
   if (rc == 0) rc = sim_world_answer(r, content, pt, ct, err, errlen);
-  if (rc == 0) {
+  if (rc == 1) {
+    char *canon = fresh ? jx_dump_canonical(r) : NULL;
+    int trc = add_think(r, fresh ? canon : canon0, content, reasoning, cut, ct, err, errlen);
+    free(canon);
+    if (trc) rc = trc;
+  } else if (rc == 0) {
     char *canon = fresh ? jx_dump_canonical(r) : NULL;
     const char *cs = fresh ? canon : canon0;
     uint64_t h = hash64(cs, strlen(cs));
@@ -301,7 +356,8 @@ static int answer_choice(json_t *req, int i, uint64_t seed_base, const char *can
 static void handle_chat(const char *body, size_t len, struct sim_response *out) {
   json_error_t jerr;
   json_t *req = json_loadb(body ? body : "", body ? len : 0, 0, &jerr);
-  char **contents = NULL;
+  char **contents = NULL, **reasonings = NULL;
+  int *cut = NULL;
   json_t **calls = NULL;
   char *canon = NULL;
   long long n = 1, done = 0;
@@ -360,6 +416,8 @@ static void handle_chat(const char *body, size_t len, struct sim_response *out) 
 
   canon = jx_dump_canonical(req);
   contents = xcalloc((size_t)n, sizeof *contents);
+  reasonings = xcalloc((size_t)n, sizeof *reasonings);
+  cut = xcalloc((size_t)n, sizeof *cut);
   calls = xcalloc((size_t)n, sizeof *calls);
   char hex[33];
   hash128_hex(canon, strlen(canon), hex);
@@ -371,8 +429,8 @@ static void handle_chat(const char *body, size_t len, struct sim_response *out) 
   for (; done < n; done++) {
     int64_t pt, ct;
     err[0] = 0;
-    if (answer_choice(req, (int)done, seed_base, canon, chars, &contents[done], &calls[done], &pt,
-                      &ct, err, sizeof err)) {
+    if (answer_choice(req, (int)done, seed_base, canon, chars, &contents[done], &calls[done],
+                      &reasonings[done], &cut[done], &pt, &ct, err, sizeof err)) {
       set_error(out, 400, "invalid_request_error", "%s", err);
       goto cleanup;
     }
@@ -381,14 +439,19 @@ static void handle_chat(const char *body, size_t len, struct sim_response *out) 
   }
   char id[64];
   snprintf(id, sizeof id, "chatcmpl-sim%.24s", hex);
-  set_body(out, 200, write_reply(id, model, contents, calls, n, prompt_tokens, completion_tokens));
+  set_body(out, 200,
+           write_reply(id, model, contents, calls, reasonings, cut, n, prompt_tokens,
+                       completion_tokens));
 
 cleanup:
   for (long long i = 0; contents && i <= done && i < n; i++) {
     free(contents[i]);
+    free(reasonings[i]);
     json_decref(calls[i]);
   }
   free(contents);
+  free(reasonings);
+  free(cut);
   free(calls);
   free(canon);
   json_decref(req);

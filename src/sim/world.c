@@ -16,6 +16,7 @@
 
 #include "sim/facts.h"
 #include "sim/judge_batch.h"
+#include "sim/think.h"
 #include "sim/world_agent.h"
 #include "sim/world_notes.h"
 #include "sim/world_optimize.h"
@@ -267,10 +268,12 @@ static int classify(const char *model, double *skill, struct wparams *par, char 
   if (!strncmp(model, "sim-solver@", 11)) {
     char *end;
     double s = strtod(model + 11, &end);
-    if (end == model + 11 || *end || !(s >= 0 && s <= 1)) {
+    if (end == model + 11 || (*end && *end != ',') || !(s >= 0 && s <= 1)) {
       ad_set_err(err, errlen, "model '%s': the skill after '@' must be a number in [0,1]", model);
       return AD_EINVAL;
     }
+    struct sim_think t; /* its reasoning (think.h): the backend writes it, not the world */
+    if (*end && sim_think_parse(model, end + 1, &t, err, errlen)) return AD_EINVAL;
     *skill = s;
     return W_SOLVER;
   }
@@ -304,6 +307,11 @@ int sim_world_params(const char *model, json_t **params, char *err, size_t errle
     json_object_set_new(o, "recall_slope", json_real(SIM_RECALL_SLOPE));
     json_object_set_new(o, "slip", json_real(SIM_RECALL_SLIP));
     json_object_set_new(o, "form", json_real(SIM_SOLVER_FORM));
+    struct sim_think t;
+    if (sim_think_of_model(model, &t, NULL, 0) == 1 && strchr(model, ',')) {
+      json_object_set_new(o, "think", json_integer(t.tokens));
+      json_object_set_new(o, "tags", json_integer(t.tags));
+    }
   }
   for (size_t k = 0; k < sizeof param_table / sizeof *param_table; k++)
     if (param_table[k].kind == (enum wmodel)kind)
@@ -1259,10 +1267,12 @@ int sim_world_answer(const json_t *request, char **content, int64_t *prompt_toke
                ad_strerror(rc));
     goto cleanup;
   }
-  /* Seed: canonical messages + model + seed. */
+  /* Seed: canonical messages + model + seed; a solver's reasoning keys (",think=N") are
+   * not part of it, so its answers are the same whatever its reasoning length. */
   canon = jx_dump_canonical(msgs);
   long long seed = jx_int(request, "seed", 0);
-  rng_seed(&w.rng, rng_derive(hash64(canon, strlen(canon)), "%s/%lld", model, seed));
+  int mlen = w.kind == W_SOLVER ? (int)strcspn(model, ",") : (int)strlen(model);
+  rng_seed(&w.rng, rng_derive(hash64(canon, strlen(canon)), "%.*s/%lld", mlen, model, seed));
   switch (w.kind) {
   case W_CHALLENGER: rc = challenger(&w, &reply); break;
   case W_ORCHESTRATOR: rc = orchestrator(&w, &reply); break;

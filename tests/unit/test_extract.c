@@ -133,6 +133,33 @@ Test(extract, skip_think_api) {
   (void)r;
 }
 
+/* A solver's final answer: what the judge grades, never the reasoning before it. */
+Test(extract, final_text_after_reasoning) {
+  size_t n = 99;
+  const char *t = "<think>\nF-0001 is 3, maybe.\n</think>\n\nF-0001 is 4.";
+  const char *r = extract_final_text(t, strlen(t), &n);
+  cr_assert_not_null(r);
+  cr_assert_eq(n, strlen("F-0001 is 4."));
+  cr_assert_eq(strncmp(r, "F-0001 is 4.", n), 0);
+  t = "template-opened reasoning</think>  answer"; /* Qwen3: "<think>" was in the prompt */
+  r = extract_final_text(t, strlen(t), &n);
+  cr_assert(r && n == 6 && !strncmp(r, "answer", 6));
+  t = "  plain answer, kept as it is ";
+  r = extract_final_text(t, strlen(t), &n);
+  cr_assert(r == t && n == strlen(t));
+  r = extract_final_text("", 0, &n);
+  cr_assert(r && n == 0, "an empty reply is an (empty) answer");
+  t = "<think>all reasoning</think>\n";
+  r = extract_final_text(t, strlen(t), &n);
+  cr_assert(r && n == 0, "a closed block and nothing after: an empty answer");
+  t = "<think>still reasoning when the reply end";
+  cr_assert_null(extract_final_text(t, strlen(t), &n), "an unclosed <think>: no answer");
+  cr_assert_eq(n, 0);
+  t = "<think>a</think><think>b</think>B";
+  r = extract_final_text(t, strlen(t), &n);
+  cr_assert(r && n == 1 && *r == 'B');
+}
+
 Test(extract, bom) {
   char err[256];
   json_t *v = ex("\xEF\xBB\xBF{\"a\": \"b\"}", NULL, err, sizeof err);

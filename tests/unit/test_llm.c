@@ -143,6 +143,25 @@ Test(llm_reply, reasoning_and_tool_calls) {
       parse("{\"choices\":[{\"message\":{\"content\":\"A\",\"reasoning\":\"alt\"}}]}", &r, err), 0);
   cr_assert_str_eq(r.reasoning_content, "alt");
   llm_reply_release(&r);
+  /* content as parts: a reasoning or thinking part is not the answer */
+  cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":[{\"type\":\"thinking\","
+                     "\"text\":\"hmm\"},{\"type\":\"reasoning\",\"text\":\"hm\"},{\"type\":"
+                     "\"text\",\"text\":\"A\"},\"B\"]}}]}",
+                     &r, err),
+               0);
+  cr_assert_str_eq(r.content, "AB");
+  llm_reply_release(&r);
+  /* reasoning only, cut off: no content, the tokens counted */
+  cr_assert_eq(parse("{\"choices\":[{\"message\":{\"content\":null,\"reasoning_content\":\"so\"},"
+                     "\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":5,"
+                     "\"completion_tokens\":64}}",
+                     &r, err),
+               0);
+  cr_assert_str_eq(r.content, "");
+  cr_assert_str_eq(r.reasoning_content, "so");
+  cr_assert_str_eq(r.finish_reason, "length");
+  cr_assert_eq(r.completion_tokens, 64);
+  llm_reply_release(&r);
   cr_assert_eq(
       parse("{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"
             "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"x\\\":1}\"}}]},"
