@@ -159,6 +159,28 @@ static void pre(struct html *h, const char *cls, const char *text) {
   html_raw(h, "</pre>");
 }
 
+/* A reply's text (report/show.c puts a reasoning model's reasoning first, in <think> tags):
+ * the reasoning cut to its first REPORT_REASONING_SHOWN bytes, so that a run of reasoning
+ * models (thousands of tokens per sample) keeps its report small; `autodata show` prints it
+ * whole. */
+#define REPORT_REASONING_SHOWN 2000
+static void reply_pre(struct html *h, const char *text) {
+  const char *end = strncmp(text, "<think>", 7) ? NULL : strstr(text, "</think>");
+  size_t len = end ? (size_t)(end - text) - 7 : 0;
+  if (len <= REPORT_REASONING_SHOWN) {
+    pre(h, "t", text);
+    return;
+  }
+  size_t cut = REPORT_REASONING_SHOWN;
+  while (cut > 0 && ((unsigned char)text[7 + cut] & 0xC0) == 0x80) cut--; /* a whole character */
+  char *shown = xasprintf(
+      "<think>%.*s\n[... %zu more bytes of reasoning: autodata show prints "
+      "them]%s",
+      (int)cut, text + 7, len - cut, end);
+  pre(h, "t", shown);
+  free(shown);
+}
+
 static double median(struct dvec *a) {
   if (!a->n) return NAN;
   double *c = xmalloc(a->n * sizeof *c);
@@ -788,7 +810,7 @@ static void samples_html(struct html *h, const json_t *samples) {
         html_raw(h, "</span> ");
         html_text(h, jx_str(s, "error"));
       }
-      if (jx_str(s, "answer")) pre(h, "t", jx_str(s, "answer"));
+      if (jx_str(s, "answer")) reply_pre(h, jx_str(s, "answer"));
       if (jx_str(s, "final_answer")) {
         html_raw(h, "final answer: <code>");
         html_text(h, jx_str(s, "final_answer"));
@@ -820,7 +842,7 @@ static void samples_html(struct html *h, const json_t *samples) {
         html_raw(h, "</span> ");
         html_text(h, jx_str(j, "error"));
       } else if (jx_str(j, "content")) {
-        pre(h, "t", jx_str(j, "content"));
+        reply_pre(h, jx_str(j, "content"));
       }
       html_raw(h, "</td><td>");
       const json_t *sc = json_object_get(j, "score");

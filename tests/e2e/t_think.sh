@@ -20,7 +20,7 @@ tokens() { sqlite3 "$T/$1/store.db" "SELECT coalesce(sum(completion_tokens), 0) 
 calls() { sqlite3 "$T/$1/store.db" "SELECT count(*) FROM calls WHERE role = '$2'"; }
 
 recipe t0 "" ""
-recipe t1 ",think=300,tags=1" ",think=300"
+recipe t1 ",think=1200,tags=1" ",think=300"
 check "the runs accept examples" test "$(wc -l <"$T/t0/dataset.jsonl")" -gt 3
 check "dataset.jsonl byte-identical to think=0's" cmp -s "$T/t0/dataset.jsonl" "$T/t1/dataset.jsonl"
 check "the same solver calls" test "$(calls t0 weak)/$(calls t0 strong)" = "$(calls t1 weak)/$(calls t1 strong)"
@@ -29,6 +29,12 @@ check "weak completion tokens count the reasoning ($w0 -> $w1)" test "$w1" -gt $
 check "strong completion tokens count the reasoning ($s0 -> $s1)" test "$s1" -gt $((s0 + 150 * $(calls t0 strong)))
 check "the judge's tokens are unchanged" test "$(tokens t0 judge_weak)" = "$(tokens t1 judge_weak)"
 check "the card lists the reasoning length" grep -q '"think":300}' "$T/t1/DATACARD.md"
+check "report.html shows the start of each reasoning, not all of it" \
+  grep -q "more bytes of reasoning: autodata show prints them" "$T/t1/report.html"
+first=$(head -1 "$T/src.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+"$AUTODATA" show "$T/t1/store.db" --source "$first" >"$T/show.txt" 2>&1
+check "autodata show prints the reasoning whole" \
+  test "$(grep -c '<think>' "$T/show.txt")" -gt 0 -a "$(grep -c 'more bytes of reasoning' "$T/show.txt")" = 0
 # eval: the same grades whether the answer comes with its reasoning or not
 ev() { "$AUTODATA" eval "$T/t0" --base-url sim --quiet --k 2 --json --model "$1" --out "$T/$2" >"$T/$2.json" 2>"$T/$2.err"; }
 ev sim-solver@0.35 e0
