@@ -22,6 +22,60 @@ int store_seterr(store *st, int code, const char *fmt, ...) {
   return code;
 }
 
+void store_short_hash(char out[16], const char *h) {
+  snprintf(out, 16, "%.8s\u2026", h ? h : "none");
+}
+
+/* Append one difference to b, after "; " when b already holds one: 0 or AD_ETOOBIG. */
+static int diff_add(struct buf *b, const char *fmt, ...) AD_PRINTF(2, 3);
+static int diff_add(struct buf *b, const char *fmt, ...) {
+  int rc = b->len ? buf_puts(b, "; ") : 0;
+  va_list ap;
+  va_start(ap, fmt);
+  if (!rc) rc = buf_vprintf(b, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int store_run_diff(struct buf *b, const char *old_sha, const char *old_prompts, int64_t old_seed,
+                   const struct store_run_info *info) {
+  int rc = 0;
+  if (strcmp(old_sha, info->recipe_sha256)) {
+    char a[16], c[16];
+    store_short_hash(a, old_sha);
+    store_short_hash(c, info->recipe_sha256);
+    rc = diff_add(b, "recipe changed: sha256 %s -> %s", a, c);
+  }
+  json_t *old = json_loads(old_prompts ? old_prompts : "{}", 0, NULL);
+  const json_t *neu = info->prompt_hashes;
+  const char *k;
+  json_t *v;
+  if (json_is_object(old)) {
+    json_object_foreach(old, k, v) {
+      const json_t *nv = neu ? json_object_get(neu, k) : NULL;
+      if (!nv) {
+        if (!rc) rc = diff_add(b, "prompt '%s' removed", k);
+      } else if (!json_equal(v, (json_t *)nv)) {
+        char a[16], c[16];
+        store_short_hash(a, json_string_value(v));
+        store_short_hash(c, json_string_value(nv));
+        if (!rc) rc = diff_add(b, "prompt '%s' changed (sha256 %s -> %s)", k, a, c);
+      }
+    }
+  }
+  if (neu) {
+    json_object_foreach((json_t *)neu, k, v) {
+      if ((!json_is_object(old) || !json_object_get(old, k)) && !rc)
+        rc = diff_add(b, "prompt '%s' added", k);
+    }
+  }
+  json_decref(old);
+  if ((uint64_t)old_seed != info->seed && !rc)
+    rc = diff_add(b, "seed %llu -> %llu", (unsigned long long)(uint64_t)old_seed,
+                  (unsigned long long)info->seed);
+  return rc;
+}
+
 static int is_postgres(const char *path) {
   return !strncmp(path, "postgres://", 11) || !strncmp(path, "postgresql://", 13);
 }

@@ -70,6 +70,15 @@ struct store {
  * `return store_seterr(st, AD_EIO, "...")`. */
 int store_seterr(store *st, int code, const char *fmt, ...) AD_PRINTF(3, 4);
 
+struct buf;
+/* The first 8 hex digits of a hash and an ellipsis ("none" for NULL), for messages. */
+void store_short_hash(char out[16], const char *h);
+/* Describe into b what differs between a stored run (its recipe sha256, prompt hashes as a
+ * JSON text, seed) and info, in the words every backend uses ("recipe changed: ...; prompt
+ * 'x' added; seed 1 -> 2"): 0, or AD_ETOOBIG (a description past b's cap). */
+int store_run_diff(struct buf *b, const char *old_sha, const char *old_prompts, int64_t old_seed,
+                   const struct store_run_info *info);
+
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops; /* store_pg.c: postgres:// and postgresql:// URLs */
 

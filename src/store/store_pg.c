@@ -834,60 +834,6 @@ static int pg_run_set_status(store *st, store_id run, const char *status) {
   return 0;
 }
 
-static void short_hash(char out[16], const char *h) {
-  snprintf(out, 16, "%.8s\u2026", h ? h : "none");
-}
-
-static int diff_add(struct buf *b, const char *fmt, ...) AD_PRINTF(2, 3);
-static int diff_add(struct buf *b, const char *fmt, ...) {
-  int rc = b->len ? buf_puts(b, "; ") : 0;
-  va_list ap;
-  va_start(ap, fmt);
-  if (!rc) rc = buf_vprintf(b, fmt, ap);
-  va_end(ap);
-  return rc;
-}
-
-/* What differs between the stored run and info (the same words as the SQLite backend). */
-static int run_diff(struct buf *b, const char *old_sha, const char *old_prompts, int64_t old_seed,
-                    const struct store_run_info *info) {
-  int rc = 0;
-  if (strcmp(old_sha, info->recipe_sha256)) {
-    char a[16], c[16];
-    short_hash(a, old_sha);
-    short_hash(c, info->recipe_sha256);
-    rc = diff_add(b, "recipe changed: sha256 %s -> %s", a, c);
-  }
-  json_t *old = json_loads(old_prompts ? old_prompts : "{}", 0, NULL);
-  const json_t *neu = info->prompt_hashes;
-  const char *k;
-  json_t *v;
-  if (json_is_object(old)) {
-    json_object_foreach(old, k, v) {
-      const json_t *nv = neu ? json_object_get(neu, k) : NULL;
-      if (!nv) {
-        if (!rc) rc = diff_add(b, "prompt '%s' removed", k);
-      } else if (!json_equal(v, (json_t *)nv)) {
-        char a[16], c[16];
-        short_hash(a, json_string_value(v));
-        short_hash(c, json_string_value(nv));
-        if (!rc) rc = diff_add(b, "prompt '%s' changed (sha256 %s -> %s)", k, a, c);
-      }
-    }
-  }
-  if (neu) {
-    json_object_foreach((json_t *)neu, k, v) {
-      if ((!json_is_object(old) || !json_object_get(old, k)) && !rc)
-        rc = diff_add(b, "prompt '%s' added", k);
-    }
-  }
-  json_decref(old);
-  if ((uint64_t)old_seed != info->seed && !rc)
-    rc = diff_add(b, "seed %llu -> %llu", (unsigned long long)(uint64_t)old_seed,
-                  (unsigned long long)info->seed);
-  return rc;
-}
-
 static int pg_run_begin(store *st, const struct store_run_info *info, int new_run, store_id *run,
                         int *resumed) {
   struct pg *q = PG(st);
@@ -905,8 +851,8 @@ static int pg_run_begin(store *st, const struct store_run_info *info, int new_ru
     goto cleanup;
   if (PQntuples(r) && !new_run) {
     store_id id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    if ((rc = run_diff(&diff, PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
-                       strtoll(PQgetvalue(r, 0, 3), NULL, 10), info))) {
+    if ((rc = store_run_diff(&diff, PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
+                             strtoll(PQgetvalue(r, 0, 3), NULL, 10), info))) {
       rc = store_seterr(st, rc, "store %s: cannot describe how run %lld differs (%s)",
                         store_path(st), (long long)id, ad_strerror(rc));
       goto cleanup;
@@ -988,8 +934,8 @@ static int pg_source_put(store *st, store_id run, const char *source_id, const c
     const char *old = PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0);
     if (old && text_sha256 && strcmp(old, text_sha256)) {
       char a[16], c[16];
-      short_hash(a, old);
-      short_hash(c, text_sha256);
+      store_short_hash(a, old);
+      store_short_hash(c, text_sha256);
       rc = store_seterr(st, AD_EMISMATCH,
                         "store %s: source '%s' changed since the run started (sha256 %s -> "
                         "%s); resume with the same corpus or start a new run",
