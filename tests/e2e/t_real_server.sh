@@ -9,17 +9,17 @@ T=$E2E_TMP
 export AUTODATA_SIM_SOURCES=$T/src.jsonl
 export AUTODATA_ROUNDS=2
 
-# calls.py STORE: one JSON line per stored call: role, finish_reason, request (decoded).
+# calls.py AUTODATA STORE: one JSON line per stored call: role, finish_reason, request (decoded by
+# `autodata store calls`, whatever the store's compression).
 cat >"$T/calls.py" <<'PY'
-import json, sqlite3, subprocess, sys
-db = sqlite3.connect(sys.argv[1])
-q = ("SELECT c.role, c.finish_reason, c.status, b.request FROM calls c "
-     "LEFT JOIN call_bodies b ON b.call_id = c.id ORDER BY c.id")
-for role, fr, status, req in db.execute(q):
-    if isinstance(req, bytes):
-        req = subprocess.run(["zstd", "-dc"], input=req, capture_output=True).stdout.decode()
-    print(json.dumps({"role": role, "finish_reason": fr, "status": status,
-                      "request": json.loads(req) if req else None}))
+import json, subprocess, sys
+out = subprocess.run([sys.argv[1], "store", "calls", sys.argv[2]], check=True,
+                     capture_output=True, text=True).stdout
+for line in out.splitlines():
+    c = json.loads(line)
+    req = c.get("request")
+    print(json.dumps({"role": c.get("role"), "finish_reason": c.get("finish_reason"),
+                      "status": c.get("status"), "request": json.loads(req) if req else None}))
 PY
 
 port=$(free_port)
@@ -31,7 +31,7 @@ url=http://127.0.0.1:$port/v1
 AUTODATA_SIM_URL=$url AUTODATA_OUT=$T/a "$AUTODATA" run examples/sim-http.yaml --quiet \
   >"$T/a.out" 2>"$T/a.err"; rc=$?
 check "judge faults: run exits 0" test "$rc" -eq 0
-python3 "$T/calls.py" "$T/a/store.db" >"$T/a.calls"
+python3 "$T/calls.py" "$AUTODATA" "$T/a/store.db" >"$T/a.calls"
 check "schemas: every challenger, quality and judge request carries response_format" python3 - "$T/a.calls" <<'PY'
 import json, sys
 shaped = 0
@@ -109,7 +109,7 @@ AUTODATA_SIM_URL=http://127.0.0.1:$port/v1 AUTODATA_OUT=$T/c "$AUTODATA" run "$T
 check "truncation: the run stops on the challenger (exit 3)" test "$rc" -eq 3
 check "truncation: rejections say truncated:challenger and name the limit" \
   bash -c "grep '\"reason\":\"truncated:challenger\"' '$T/c/rejected.jsonl' | grep -q 'hit max_tokens (40 tokens'"
-python3 "$T/calls.py" "$T/c/store.db" >"$T/c.calls"
+python3 "$T/calls.py" "$AUTODATA" "$T/c/store.db" >"$T/c.calls"
 check "truncation: finish_reason length is recorded on the calls" grep -q '"role": "challenger", "finish_reason": "length"' "$T/c.calls"
 check "truncation: no repair turn spent on a truncated reply" bash -c "! grep -q '\"role\": \"challenger_repair\"' '$T/c.calls'"
 stop_sim_server "$port"
