@@ -66,7 +66,8 @@ static json_t *vars_for(const struct qp *q, const json_t *row, char *err, size_t
                sid ? sid : "?", jx_str(row, "example_id"), rc->sources.path);
     return NULL;
   }
-  const struct src_doc *d = &q->corpus.docs[json_integer_value(pos)];
+  struct src_doc *d = &q->corpus.docs[json_integer_value(pos)];
+  if (src_doc_load(&q->corpus, d, err, errlen)) return NULL; /* streamed: read it for now */
   struct cand c;
   struct cand_issue issue;
   memset(&c, 0, sizeof c);
@@ -86,6 +87,7 @@ static json_t *vars_for(const struct qp *q, const json_t *row, char *err, size_t
       "positive_min", k->positive_min, "positive_max", k->positive_max, "negative_min",
       k->negative_min, "negative_max", k->negative_max, "candidate_json", cs ? cs : "{}");
   free(cs);
+  src_doc_unload(&q->corpus, d); /* the prompt holds a copy */
   return v;
 }
 
@@ -199,7 +201,8 @@ int qpass_run(const struct recipe *rc, store *st, store_id run, json_t **out,
   struct qp q = {rc,   st,   run, NULL,  f->quality_endpoint, f->quality_model, {0},
                  NULL, NULL, 0,   {0, 0}};
   struct src_options so = rc->sources;
-  so.limit = 0; /* every source an example may come from */
+  so.limit = 0;  /* every source an example may come from */
+  so.stream = 1; /* an index: each text is read while its prompt is rendered */
   int r = src_load(&so, &q.corpus, err, errlen);
   if (r) return r;
   q.docs = json_object();
