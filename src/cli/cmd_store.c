@@ -85,6 +85,10 @@ int cmd_store(int argc, char **argv) {
     opts_usage_error(&store_cli, "copy needs FROM and TO");
     return 2;
   }
+  if (run || role) {
+    opts_usage_error(&store_cli, "--run and --role go with 'calls', not 'copy'");
+    return 2;
+  }
   store *from = NULL, *to = NULL;
   int ret = 1;
   int rc = store_open(op.pos[1], STORE_OPEN_READONLY, &from);
