@@ -7,6 +7,7 @@
 
 #include "store/prefix.h"
 #include "store/store_impl.h"
+#include "store/wqueue.h"
 #include "util/buf.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
@@ -215,6 +216,16 @@ static int bad_str(store *st, const char *what, const char *s) {
   return 0;
 }
 
+/* A queued put's run check (store_ops.check_run), then rc = the queueing's result. */
+static int queue_run(store *st, store_id run) {
+  return st->ops->check_run ? st->ops->check_run(st, run) : 0;
+}
+#define QUEUED(st, run, call)               \
+  do {                                      \
+    int qrc = queue_run(st, run);           \
+    return qrc ? qrc : wq_queued(st, call); \
+  } while (0)
+
 int store_run_begin(store *st, const struct store_run_info *info, int new_run, store_id *run,
                     int *resumed) {
   NEED_OPEN(st);
@@ -233,7 +244,8 @@ int store_run_set_status(store *st, store_id run, const char *status) {
   int rc;
   if ((rc = need_write(st)) || (rc = bad_run(st, run)) || (rc = bad_str(st, "status", status)))
     return rc;
-  return st->ops->run_set_status(st, run, status);
+  if (st->ops->run_set_status) return st->ops->run_set_status(st, run, status);
+  QUEUED(st, run, wq_run_status(st->wq, run, status));
 }
 
 int store_run_latest(store *st, store_id *run) {
@@ -281,7 +293,9 @@ int store_source_set_state(store *st, store_id run, const char *source_id,
   if ((rc = need_write(st)) || (rc = bad_run(st, run)) ||
       (rc = bad_str(st, "source id", source_id)) || (rc = bad_state(st, state)))
     return rc;
-  return st->ops->source_set_state(st, run, source_id, state, rounds_used);
+  if (st->ops->source_set_state)
+    return st->ops->source_set_state(st, run, source_id, state, rounds_used);
+  QUEUED(st, run, wq_source_state(st->wq, run, source_id, state, rounds_used));
 }
 
 int store_source_get(store *st, store_id run, const char *source_id, struct store_source *out) {
@@ -307,7 +321,9 @@ int store_candidate_put(store *st, store_id run, const char *source_id, int roun
   if ((rc = need_write(st)) || (rc = bad_run(st, run)) ||
       (rc = bad_str(st, "source id", source_id)) || (rc = bad_verdict(st, verdict)))
     return rc;
-  return st->ops->candidate_put(st, run, source_id, round, index, verdict, reason, record);
+  if (st->ops->candidate_put)
+    return st->ops->candidate_put(st, run, source_id, round, index, verdict, reason, record);
+  QUEUED(st, run, wq_candidate(st->wq, run, source_id, round, index, verdict, reason, record));
 }
 
 int store_example_put(store *st, store_id run, const char *source_id, const char *example_id,
@@ -318,7 +334,8 @@ int store_example_put(store *st, store_id run, const char *source_id, const char
       (rc = bad_str(st, "source id", source_id)) || (rc = bad_str(st, "example id", example_id)))
     return rc;
   if (!example) return store_seterr(st, AD_EINVAL, "store %s: example missing", st->path);
-  return st->ops->example_put(st, run, source_id, example_id, example);
+  if (st->ops->example_put) return st->ops->example_put(st, run, source_id, example_id, example);
+  QUEUED(st, run, wq_example(st->wq, run, source_id, example_id, example));
 }
 
 int store_episode_finish(store *st, store_id run, const struct store_episode_end *e) {
@@ -329,7 +346,8 @@ int store_episode_finish(store *st, store_id run, const struct store_episode_end
   if ((rc = bad_str(st, "source id", e->source_id)) || (rc = bad_state(st, e->state))) return rc;
   if (e->cand_record && (rc = bad_verdict(st, e->verdict))) return rc;
   if (e->example && (rc = bad_str(st, "example id", e->example_id))) return rc;
-  return st->ops->episode_finish(st, run, e);
+  if (st->ops->episode_finish) return st->ops->episode_finish(st, run, e);
+  QUEUED(st, run, wq_episode(st->wq, run, e));
 }
 
 /* ---- cache key ---- */
@@ -366,6 +384,11 @@ static int bad_key(store *st, const char *key) {
   return 0;
 }
 
+static int call_put(store *st, const struct store_call *c) {
+  if (st->ops->call_put) return st->ops->call_put(st, c);
+  QUEUED(st, c->run, wq_call(st->wq, c));
+}
+
 int store_call_put(store *st, const struct store_call *c) {
   NEED_OPEN(st);
   int rc;
@@ -375,13 +398,13 @@ int store_call_put(store *st, const struct store_call *c) {
   if (c->cache_key && (rc = bad_key(st, c->cache_key))) return rc;
   if (c->n_attempt_list < 0 || (c->n_attempt_list && !c->attempt_list))
     return store_seterr(st, AD_EINVAL, "store %s: bad attempt list", st->path);
-  if (c->cache_hit || c->error || !c->request) return st->ops->call_put(st, c);
+  if (c->cache_hit || c->error || !c->request) return call_put(st, c);
   /* a model call: how much of its prompt repeats an earlier request's start */
   if (!st->prefix) st->prefix = store_prefix_new();
   struct store_call cc = *c;
   cc.prefix_tokens = store_prefix_tokens(st->prefix, c->endpoint, c->model, c->source_id,
                                          c->request, c->request_len, c->prompt_tokens);
-  return st->ops->call_put(st, &cc);
+  return call_put(st, &cc);
 }
 
 int store_cache_get(store *st, const char *key, char **reply_body, size_t *len) {
@@ -399,7 +422,8 @@ int store_event_put(store *st, store_id run, enum log_level level, const json_t 
   int rc;
   if ((rc = need_write(st)) || (rc = bad_run(st, run))) return rc;
   if (!event) return store_seterr(st, AD_EINVAL, "store %s: event missing", st->path);
-  return st->ops->event_put(st, run, level, event);
+  if (st->ops->event_put) return st->ops->event_put(st, run, level, event);
+  QUEUED(st, run, wq_event(st->wq, run, level, event));
 }
 
 #define NEED_FN(st, fn)          \
@@ -460,7 +484,8 @@ int store_opt_put(store *st, enum store_opt_table t, const char *optimization, c
   if ((rc = need_write(st))) return rc;
   if ((unsigned)t > STORE_OPT_ITERATIONS || !optimization || !key || !record)
     return store_seterr(st, AD_EINVAL, "store %s: optimisation row incomplete", st->path);
-  return st->ops->opt_put(st, t, optimization, key, record);
+  if (st->ops->opt_put) return st->ops->opt_put(st, t, optimization, key, record);
+  return wq_queued(st, wq_opt(st->wq, t, optimization, key, record));
 }
 
 int store_opt_each(store *st, enum store_opt_table t, const char *optimization, store_row_fn fn,
@@ -476,7 +501,8 @@ int store_analysis_put(store *st, store_id run, const json_t *analysis) {
   if ((rc = need_write(st))) return rc;
   if (!json_is_object(analysis))
     return store_seterr(st, AD_EINVAL, "store %s: an analysis must be an object", st->path);
-  return st->ops->analysis_put(st, run, analysis);
+  if (st->ops->analysis_put) return st->ops->analysis_put(st, run, analysis);
+  QUEUED(st, run, wq_analysis(st->wq, run, analysis));
 }
 
 int store_analysis_get(store *st, store_id run, json_t **out) {

@@ -22,21 +22,25 @@ struct store_ops {
   void (*set_batch)(store *st, int max_rows, int max_ms);
   int (*run_begin)(store *st, const struct store_run_info *info, int new_run, store_id *run,
                    int *resumed);
-  int (*run_set_status)(store *st, store_id run, const char *status);
+  /* A run id the backend holds (the queued puts below check it first): 0 or AD_EINVAL. */
+  int (*check_run)(store *st, store_id run);
+  /* The puts marked "queued" may be NULL: store.c then checks the run and queues the rows in
+   * st->wq (store/wqueue.h), which the backend's flush writes. */
+  int (*run_set_status)(store *st, store_id run, const char *status); /* queued */
   int (*run_latest)(store *st, store_id *run);
   int (*source_put)(store *st, store_id run, const char *source_id, const char *title,
                     const char *text_sha256);
   int (*source_set_state)(store *st, store_id run, const char *source_id,
-                          enum store_source_state state, int rounds_used);
+                          enum store_source_state state, int rounds_used); /* queued */
   int (*source_get)(store *st, store_id run, const char *source_id, struct store_source *out);
   int (*candidate_put)(store *st, store_id run, const char *source_id, int round, int index,
-                       const char *verdict, const char *reason, const json_t *record);
+                       const char *verdict, const char *reason, const json_t *record); /* queued */
   int (*example_put)(store *st, store_id run, const char *source_id, const char *example_id,
-                     const json_t *example);
-  int (*episode_finish)(store *st, store_id run, const struct store_episode_end *e);
-  int (*call_put)(store *st, const struct store_call *c);
+                     const json_t *example);                                         /* queued */
+  int (*episode_finish)(store *st, store_id run, const struct store_episode_end *e); /* queued */
+  int (*call_put)(store *st, const struct store_call *c);                            /* queued */
   int (*cache_get)(store *st, const char *key, char **reply_body, size_t *len);
-  int (*event_put)(store *st, store_id run, enum log_level level, const json_t *event);
+  int (*event_put)(store *st, store_id run, enum log_level level, const json_t *event); /* queued */
   int (*runs_each)(store *st, store_row_fn fn, void *ud);
   int (*sources_each)(store *st, store_id run, store_row_fn fn, void *ud);
   int (*candidates_each)(store *st, store_id run, const char *verdict, store_row_fn fn, void *ud);
@@ -50,10 +54,10 @@ struct store_ops {
                            store_row_fn fn, void *ud);
   int (*stats)(store *st, store_id run, json_t **out);
   int (*opt_put)(store *st, enum store_opt_table t, const char *optimization, const char *key,
-                 const json_t *record);
+                 const json_t *record); /* queued */
   int (*opt_each)(store *st, enum store_opt_table t, const char *optimization, store_row_fn fn,
                   void *ud);
-  int (*analysis_put)(store *st, store_id run, const json_t *analysis);
+  int (*analysis_put)(store *st, store_id run, const json_t *analysis); /* queued */
   int (*analysis_get)(store *st, store_id run, json_t **out);
 };
 
@@ -64,6 +68,7 @@ struct store {
   int flags;
   char errmsg[1024];
   struct store_prefix *prefix; /* the prefix share's tracker (store/prefix.h), on first use */
+  struct wqueue *wq;           /* the backend's pending batch (store/wqueue.h), set by its open */
 };
 
 /* Set st->errmsg (printf style) and return code, so backends can write
@@ -78,6 +83,37 @@ void store_short_hash(char out[16], const char *h);
  * 'x' added; seed 1 -> 2"): 0, or AD_ETOOBIG (a description past b's cap). */
 int store_run_diff(struct buf *b, const char *old_sha, const char *old_prompts, int64_t old_seed,
                    const struct store_run_info *info);
+
+/* store_stats() for a backend (stats.c): the object's shape and arithmetic are shared, the
+ * queries are the backend's. Each query has the run as its one parameter. */
+#define STORE_STATS_COLS 6
+struct store_stats_row {           /* one row of a statistics query */
+  int64_t i[STORE_STATS_COLS];     /* each column as an integer (0 for NULL), */
+  double d[STORE_STATS_COLS];      /* as a real, */
+  const char *s[STORE_STATS_COLS]; /* as text (NULL for NULL; valid during the callback) */
+  int null[STORE_STATS_COLS];
+};
+typedef int (*store_stats_fn)(void *ud, const struct store_stats_row *r);
+struct store_stats_q {
+  /* Run sql with run as its parameter and give each row to fn until it returns non-zero:
+   * 0, fn's code, or an error with st's message set. */
+  int (*rows)(store *st, store_id run, const char *sql, store_stats_fn fn, void *ud);
+  /* The run's row as store_runs_each() gives it (fn not called: no such run). */
+  int (*run_row)(store *st, store_id run, store_row_fn fn, void *ud);
+  const char *sources;      /* state, count */
+  const char *examples;     /* count */
+  const char *candidates;   /* count */
+  const char *rejections;   /* reason ('unspecified' for none), count; in the output's order */
+  const char *calls;        /* role, status, cache_hit, count, attempts, retries */
+  const char *role_tokens;  /* role, model, prompt, completion (cache_hit = 0) */
+  const char *tokens;       /* model, prompt, completion, count (cache_hit = 0) */
+  const char *prefix;       /* sum of prefix tokens (cache_hit = 0) */
+  const char *wall;         /* seconds from the first call's row to the last one's, or NULL */
+  const char *ok_calls;     /* count of real successful calls */
+  const char *latency_mean; /* their mean latency_us, truncated */
+  const char *latency_at;   /* printf format, one %lld: the latency_us at that offset */
+};
+int store_stats_build(store *st, store_id run, const struct store_stats_q *q, json_t **out);
 
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops; /* store_pg.c: postgres:// and postgresql:// URLs */

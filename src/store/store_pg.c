@@ -5,10 +5,10 @@
  * backend (store_sqlite.c), its own DDL: `migrations[]` below mirrors SQLite's step by step
  * (append only, each step recorded in schema_migrations). Layout of this file:
  *   schema and migrations      the versioned SQL steps
- *   pending batch              an arena + a queue of (statement, text values)
+ *   the handle                 the connection and the pending batch (store/wqueue.h)
  *   errors                     SQLSTATE -> AD_E* with actionable text
  *   open / close / flush       the writer lock is a session advisory lock
- *   writes                     *_put: queue rows; run_begin writes at once
+ *   writes                     *_put: queue rows (store/wqueue.c); run_begin writes at once
  *   reads                      iterators (single-row mode) and aggregates
  *
  * Writes are queued in memory like SQLite's, and a flush sends them in ONE transaction: the
@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "store/store_impl.h"
+#include "store/wqueue.h"
 #include "util/buf.h"
 #include "util/jsonx.h"
 #include "util/mem.h"
@@ -35,10 +36,6 @@
 
 #define APP_ID 1094796372 /* 0x41444154 "ADAT": the advisory lock's first key */
 #define STORE_COMMENT "autodata store"
-#define DEFAULT_MAX_ROWS 1000
-#define DEFAULT_MAX_MS 50
-#define MAX_BATCH_BYTES (32u * 1024 * 1024)
-#define CHUNK_SIZE (1u << 20)
 #define CALL_CHUNK 1000 /* calls per COPY */
 
 /* ======== Schema and migrations ======== */
@@ -110,59 +107,43 @@ static const char *const migrations[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
-enum {
-  W_RUN_STATUS,
-  W_SRC_INS,
-  W_SRC_STATE,
-  W_CAND,
-  W_EXAMPLE,
-  W_SRC_ACCEPTED,
-  W_CALL, /* sent in multi-row chunks, see put_calls() */
-  W_CALL_BODY,
-  W_EVENT,
-  W_OPT_SPLIT,
-  W_OPT_VARIANT,
-  W_OPT_EVAL,
-  W_OPT_ITER,
-  W_ANALYSIS,
-  W_N
-};
-static const char *const write_sql[W_N] = {
-    [W_RUN_STATUS] = "UPDATE runs SET status = $1 WHERE id = $2",
-    [W_SRC_INS] =
+/* The statement of each queued kind (store/wqueue.h); calls and their bodies go by COPY. */
+static const char *const write_sql[WQ_N] = {
+    [WQ_RUN_STATUS] = "UPDATE runs SET status = $1 WHERE id = $2",
+    [WQ_SRC_INS] =
         "INSERT INTO sources(run, source_id, title, text_sha256) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT DO NOTHING",
-    [W_SRC_STATE] =
+    [WQ_SRC_STATE] =
         "UPDATE sources SET state = $1, rounds_used = CASE WHEN $2::int < 0 THEN "
         "rounds_used ELSE $2::int END WHERE run = $3 AND source_id = $4",
-    [W_CAND] =
+    [WQ_CAND] =
         "INSERT INTO candidates(run, source_id, round, idx, verdict, reason, record, created) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (run, source_id, round, idx) DO "
         "UPDATE SET verdict = excluded.verdict, reason = excluded.reason, record = "
         "excluded.record, created = excluded.created",
-    [W_EXAMPLE] =
+    [WQ_EXAMPLE] =
         "INSERT INTO examples(run, example_id, source_id, example, created) "
         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run, example_id) DO UPDATE SET source_id = "
         "excluded.source_id, example = excluded.example, created = excluded.created",
-    [W_SRC_ACCEPTED] =
+    [WQ_SRC_ACCEPTED] =
         "UPDATE sources SET accepted = (SELECT count(*) FROM examples WHERE "
         "run = $1 AND source_id = $2) WHERE run = $1 AND source_id = $2",
-    [W_CALL] = NULL,
-    [W_CALL_BODY] = NULL,
-    [W_EVENT] = "INSERT INTO events(run, time, level, event) VALUES ($1, $2, $3, $4)",
-    [W_OPT_SPLIT] =
+    [WQ_CALL] = NULL,
+    [WQ_CALL_BODY] = NULL,
+    [WQ_EVENT] = "INSERT INTO events(run, time, level, event) VALUES ($1, $2, $3, $4)",
+    [WQ_OPT_SPLIT] =
         "INSERT INTO opt_splits(optimization, key, record) VALUES ($1, $2, $3) "
         "ON CONFLICT (optimization, key) DO UPDATE SET record = excluded.record",
-    [W_OPT_VARIANT] =
+    [WQ_OPT_VARIANT] =
         "INSERT INTO opt_variants(optimization, key, record) VALUES ($1, $2, $3) "
         "ON CONFLICT (optimization, key) DO UPDATE SET record = excluded.record",
-    [W_OPT_EVAL] =
+    [WQ_OPT_EVAL] =
         "INSERT INTO opt_evaluations(optimization, key, record) VALUES ($1, $2, $3) "
         "ON CONFLICT (optimization, key) DO UPDATE SET record = excluded.record",
-    [W_OPT_ITER] =
+    [WQ_OPT_ITER] =
         "INSERT INTO opt_iterations(optimization, key, record) VALUES ($1, $2, $3) "
         "ON CONFLICT (optimization, key) DO UPDATE SET record = excluded.record",
-    [W_ANALYSIS] =
+    [WQ_ANALYSIS] =
         "INSERT INTO analyses(run, analysis, created) VALUES ($1, $2, $3) "
         "ON CONFLICT (run) DO UPDATE SET analysis = excluded.analysis, created = excluded.created",
 };
@@ -176,182 +157,18 @@ static const char CACHE_SQL[] =
     "WHERE c.cache_key = $1 AND c.status = 'ok' AND c.cache_hit = 0 "
     "AND b.reply IS NOT NULL LIMIT 1";
 
-/* ======== Pending batch ======== */
-
-struct val {
-  const char *s; /* in the arena; NULL = SQL NULL */
-  size_t n;
-};
-struct op {
-  int stmt;
-  int nv;
-  size_t v0;
-  int cacheable;
-  char key[33];
-  size_t reply_v;
-};
-struct chunk {
-  struct chunk *next;
-  size_t used, cap;
-  char data[];
-};
+/* ======== The handle ======== */
 
 struct pg {
   PGconn *c;
   int ro;
-  struct op *ops;
-  size_t n_ops, cap_ops;
-  struct val *vals;
-  size_t n_vals, cap_vals;
-  struct chunk *chunks;
-  size_t batch_bytes;
-  int64_t last_commit_ms;
-  int max_rows, max_ms;
+  struct wqueue wq; /* the pending batch, text as PostgreSQL's text takes it */
   store_id max_run;
   int calls_one_by_one; /* after a multi-row INSERT hit a row that cannot be written */
   store *cache_from;    /* --cache-from, read-only, any backend */
 };
 
 #define PG(st) ((struct pg *)(st)->impl)
-
-static char *arena_alloc(struct pg *q, size_t n) {
-  struct chunk *c = q->chunks;
-  if (!c || c->cap - c->used < n) {
-    size_t cap = n > CHUNK_SIZE ? n : CHUNK_SIZE;
-    struct chunk *nc = xmalloc(sizeof *nc + cap);
-    nc->next = c;
-    nc->used = 0;
-    nc->cap = cap;
-    q->chunks = nc;
-    c = nc;
-  }
-  char *p = c->data + c->used;
-  c->used += (n + 7) & ~(size_t)7;
-  if (c->used > c->cap) c->used = c->cap;
-  q->batch_bytes += n;
-  return p;
-}
-
-static void arena_reset(struct pg *q) {
-  struct chunk *keep = NULL, *c = q->chunks;
-  while (c) {
-    struct chunk *next = c->next;
-    if (!keep && c->cap == CHUNK_SIZE) {
-      keep = c;
-      keep->next = NULL;
-      keep->used = 0;
-    } else {
-      free(c);
-    }
-    c = next;
-  }
-  q->chunks = keep;
-  q->batch_bytes = 0;
-}
-
-static void queue_reset(struct pg *q) {
-  q->n_ops = 0;
-  q->n_vals = 0;
-  arena_reset(q);
-}
-
-static struct op *op_begin(struct pg *q, int stmt) {
-  if (q->n_ops == q->cap_ops) {
-    q->cap_ops = q->cap_ops ? q->cap_ops * 2 : 256;
-    q->ops = xrealloc(q->ops, q->cap_ops * sizeof *q->ops);
-  }
-  struct op *o = &q->ops[q->n_ops++];
-  memset(o, 0, sizeof *o);
-  o->stmt = stmt;
-  o->v0 = q->n_vals;
-  return o;
-}
-
-static struct val *val_push(struct pg *q) {
-  if (q->n_vals == q->cap_vals) {
-    q->cap_vals = q->cap_vals ? q->cap_vals * 2 : 2048;
-    q->vals = xrealloc(q->vals, q->cap_vals * sizeof *q->vals);
-  }
-  struct val *v = &q->vals[q->n_vals++];
-  q->ops[q->n_ops - 1].nv++;
-  v->s = NULL;
-  v->n = 0;
-  return v;
-}
-
-static void v_copy(struct pg *q, struct val *v, const char *s, size_t n) {
-  char *p = arena_alloc(q, n + 1);
-  memcpy(p, s, n);
-  p[n] = 0;
-  v->s = p;
-  v->n = n;
-}
-
-static void v_int(struct pg *q, int64_t i) {
-  char b[32];
-  int n = snprintf(b, sizeof b, "%lld", (long long)i);
-  v_copy(q, val_push(q), b, (size_t)n);
-}
-
-static void v_real(struct pg *q, double d) {
-  char b[40];
-  int n = snprintf(b, sizeof b, "%.17g", d);
-  v_copy(q, val_push(q), b, (size_t)n);
-}
-
-/* Text value (copied, secrets scrubbed, made valid UTF-8 without NUL); NULL = SQL NULL. */
-static void v_textn(struct pg *q, const char *s, size_t n) {
-  struct val *v = val_push(q);
-  if (!s) return;
-  if (!n) n = strlen(s);
-  size_t sn;
-  char *clean = secret_scrub(s, n, &sn);
-  if (clean) {
-    s = clean;
-    n = sn;
-  }
-  int prob = jx_text_check(s, n, NULL);
-  if (prob == JX_TEXT_NUL || prob == JX_TEXT_BAD_UTF8) {
-    json_t *j = jx_string_lossy(s, n); /* U+FFFD for each bad byte */
-    v_copy(q, v, json_string_value(j), json_string_length(j));
-    json_decref(j);
-  } else {
-    v_copy(q, v, s, n);
-  }
-  free(clean);
-}
-static void v_text(struct pg *q, const char *s) { v_textn(q, s, 0); }
-
-static int v_json(struct pg *q, const json_t *j) {
-  if (!j) {
-    v_textn(q, NULL, 0);
-    return 0;
-  }
-  char *s = jx_dump_canonical(j);
-  if (!s) return AD_EINVAL;
-  v_textn(q, s, strlen(s));
-  free(s);
-  return 0;
-}
-
-static void queue_truncate(struct pg *q, size_t n_ops) {
-  if (n_ops >= q->n_ops) return;
-  q->n_vals = q->ops[n_ops].v0;
-  q->n_ops = n_ops;
-}
-
-static void drop_ops(struct pg *q, size_t i, size_t n) {
-  size_t v0 = q->ops[i].v0, nv = 0;
-  for (size_t k = i; k < i + n; k++) nv += (size_t)q->ops[k].nv;
-  memmove(&q->vals[v0], &q->vals[v0 + nv], (q->n_vals - v0 - nv) * sizeof *q->vals);
-  q->n_vals -= nv;
-  memmove(&q->ops[i], &q->ops[i + n], (q->n_ops - i - n) * sizeof *q->ops);
-  q->n_ops -= n;
-  for (size_t k = i; k < q->n_ops; k++) {
-    q->ops[k].v0 -= nv;
-    if (q->ops[k].cacheable) q->ops[k].reply_v -= nv;
-  }
-}
 
 /* ======== Errors ======== */
 
@@ -465,10 +282,7 @@ static int ensure_conn(store *st) {
 static void pg_free(struct pg *q) {
   if (q->c) PQfinish(q->c);
   store_close(q->cache_from);
-  queue_reset(q);
-  free(q->chunks);
-  free(q->ops);
-  free(q->vals);
+  wq_release(&q->wq);
   free(q);
 }
 
@@ -554,10 +368,9 @@ static int take_lock(store *st) {
 static int pg_open(store *st, const char *url, int flags) {
   struct pg *q = xcalloc(1, sizeof *q);
   q->ro = !!(flags & STORE_OPEN_READONLY);
-  q->max_rows = DEFAULT_MAX_ROWS;
-  q->max_ms = DEFAULT_MAX_MS;
-  q->last_commit_ms = time_now_ms();
+  wq_init(&q->wq, 1);
   st->impl = q;
+  st->wq = &q->wq;
   char app[64];
   snprintf(app, sizeof app, "autodata pid %ld", (long)getpid());
   const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
@@ -601,18 +414,19 @@ static int pg_open(store *st, const char *url, int flags) {
 fail:
   pg_free(q);
   st->impl = NULL;
+  st->wq = NULL;
   return rc;
 }
 
-/* A parameter list for op o. */
-static void op_params(const struct pg *q, const struct op *o, const char **p) {
-  for (int j = 0; j < o->nv; j++) p[j] = q->vals[o->v0 + (size_t)j].s;
-}
-
-/* Drop call op i (and its body) after it was refused. */
-static void drop_call(struct pg *q, size_t i) {
-  size_t n = (i + 1 < q->n_ops && q->ops[i + 1].stmt == W_CALL_BODY) ? 2 : 1;
-  drop_ops(q, i, n);
+/* Value v as a text parameter: the queue's text, or the number written into num; NULL for
+ * SQL NULL. */
+static const char *param(const struct wq_val *v, char num[40]) {
+  switch (v->type) {
+  case WQ_TEXT: return v->s;
+  case WQ_INT: snprintf(num, 40, "%lld", (long long)v->i); return num;
+  case WQ_REAL: snprintf(num, 40, "%.17g", v->d); return num;
+  default: return NULL;
+  }
 }
 
 /* One COPY text-format field: \N for NULL, else the text with backslash, tab, newline and
@@ -633,6 +447,15 @@ static int copy_field(struct buf *b, const char *s, int first) {
     run = p + 1;
   }
   return rc ? rc : buf_puts(b, run);
+}
+
+/* A COPY row: id, then op o's values. 0 or the buffer's error. */
+static int copy_row(struct buf *b, const char *id, const struct wqueue *q, const struct wq_op *o) {
+  int rc = copy_field(b, id, 1);
+  char num[40];
+  for (int v = 0; v < o->nv && !rc; v++)
+    rc = copy_field(b, param(&q->vals[o->v0 + (size_t)v], num), 0);
+  return rc ? rc : buf_putc(b, '\n');
 }
 
 /* COPY the rows in data (text format) with copy_sql. */
@@ -659,12 +482,13 @@ static int copy_in(store *st, const char *copy_sql, const struct buf *data, cons
 /* COPY the queued calls and their bodies: chunks of CALL_CHUNK rows (1 after a refused row),
  * ids drawn from the sequence first so the bodies can name them. */
 static int put_calls(store *st, size_t *bad) {
-  struct pg *q = PG(st);
-  size_t chunk = q->calls_one_by_one ? 1 : CALL_CHUNK;
+  struct pg *pg = PG(st);
+  const struct wqueue *q = &pg->wq;
+  size_t chunk = pg->calls_one_by_one ? 1 : CALL_CHUNK;
   size_t *idx = xmalloc((q->n_ops + 1) * sizeof *idx);
   size_t n = 0;
   for (size_t i = 0; i < q->n_ops; i++)
-    if (q->ops[i].stmt == W_CALL) idx[n++] = i;
+    if (q->ops[i].kind == WQ_CALL) idx[n++] = i;
   struct buf rows = BUF_INIT, bodies = BUF_INIT;
   int rc = 0;
   for (size_t k = 0; k < n && !rc; k += chunk) {
@@ -682,18 +506,10 @@ static int put_calls(store *st, size_t *bad) {
     int berr = 0;
     for (size_t j = 0; j < m && !berr; j++) {
       size_t i = idx[k + j];
-      const struct op *o = &q->ops[i];
       const char *id = PQgetvalue(r, (int)j, 0);
-      berr = copy_field(&rows, id, 1);
-      for (int v = 0; v < o->nv && !berr; v++)
-        berr = copy_field(&rows, q->vals[o->v0 + (size_t)v].s, 0);
-      if (!berr) berr = buf_putc(&rows, '\n');
-      if (berr || i + 1 >= q->n_ops || q->ops[i + 1].stmt != W_CALL_BODY) continue;
-      const struct op *b = &q->ops[i + 1];
-      berr = copy_field(&bodies, id, 1);
-      if (!berr) berr = copy_field(&bodies, q->vals[b->v0].s, 0);
-      if (!berr) berr = copy_field(&bodies, q->vals[b->v0 + 1].s, 0);
-      if (!berr) berr = buf_putc(&bodies, '\n');
+      berr = copy_row(&rows, id, q, &q->ops[i]);
+      if (!berr && i + 1 < q->n_ops && q->ops[i + 1].kind == WQ_CALL_BODY)
+        berr = copy_row(&bodies, id, q, &q->ops[i + 1]);
     }
     PQclear(r);
     if (berr) {
@@ -713,24 +529,35 @@ static int put_calls(store *st, size_t *bad) {
   return rc;
 }
 
+/* The rows but the calls, statement by statement: 0, or the error with *bad the op. */
+static int put_others(store *st, size_t *bad) {
+  const struct wqueue *q = &PG(st)->wq;
+  const char *p[16];
+  char num[16][40];
+  for (size_t i = 0; i < q->n_ops; i++) {
+    const struct wq_op *o = &q->ops[i];
+    if (o->kind == WQ_CALL || o->kind == WQ_CALL_BODY) continue;
+    for (int j = 0; j < o->nv; j++) p[j] = param(&q->vals[o->v0 + (size_t)j], num[j]);
+    int rc = run_sql(st, write_sql[o->kind], o->nv, p, NULL, "saving a batch of records");
+    if (rc) {
+      *bad = i;
+      return rc;
+    }
+  }
+  return 0;
+}
+
 static int pg_flush(store *st) {
   struct pg *q = PG(st);
-  if (q->ro || !q->n_ops) {
-    q->last_commit_ms = time_now_ms();
+  if (q->ro || !q->wq.n_ops) {
+    q->wq.last_commit_ms = time_now_ms();
     return 0;
   }
   int rc = ensure_conn(st);
   if (rc || (rc = run0(st, "BEGIN", "starting a transaction"))) return rc;
-  const char *p[16];
   size_t bad = (size_t)-1;
   int in_calls = 0;
-  for (size_t i = 0; i < q->n_ops && !rc; i++) {
-    const struct op *o = &q->ops[i];
-    if (o->stmt == W_CALL || o->stmt == W_CALL_BODY) continue;
-    op_params(q, o, p);
-    if ((rc = run_sql(st, write_sql[o->stmt], o->nv, p, NULL, "saving a batch of records")))
-      bad = i;
-  }
+  rc = put_others(st, &bad);
   if (!rc) {
     in_calls = 1;
     rc = put_calls(st, &bad);
@@ -738,43 +565,32 @@ static int pg_flush(store *st) {
   if (!rc) rc = run0(st, "COMMIT", "committing a batch of records");
   if (rc) {
     rollback(st);
-    const char *state = NULL;
-    (void)state;
     if (rc == AD_EINTERNAL && bad != (size_t)-1) {
       if (in_calls && !q->calls_one_by_one) {
-        /* some row of a multi-row INSERT: find it one row at a time */
+        /* some row of a multi-row COPY: find it one row at a time */
         q->calls_one_by_one = 1;
         return pg_flush(st);
       }
       char m[sizeof st->errmsg];
       snprintf(m, sizeof m, "%s", st->errmsg);
-      if (in_calls) drop_call(q, bad);
-      else drop_ops(q, bad, 1);
+      wq_drop_row(&q->wq, bad);
       store_seterr(st, AD_EINTERNAL, "%s (the row was dropped)", m);
     }
     return rc;
   }
   q->calls_one_by_one = 0;
-  queue_reset(q);
-  q->last_commit_ms = time_now_ms();
+  wq_committed(&q->wq);
   return 0;
 }
 
 static int pg_maybe_flush(store *st, int64_t now_ms) {
-  struct pg *q = PG(st);
-  if (!q->n_ops) return 0;
-  if (q->n_ops >= (size_t)q->max_rows || q->batch_bytes >= MAX_BATCH_BYTES ||
-      now_ms - q->last_commit_ms >= q->max_ms)
-    return pg_flush(st);
-  return 0;
+  return wq_due(&PG(st)->wq, now_ms) ? pg_flush(st) : 0;
 }
 
-static size_t pg_pending(const store *st) { return PG(st)->n_ops; }
+static size_t pg_pending(const store *st) { return PG(st)->wq.n_ops; }
 
 static void pg_set_batch(store *st, int max_rows, int max_ms) {
-  struct pg *q = PG(st);
-  q->max_rows = max_rows > 0 ? max_rows : DEFAULT_MAX_ROWS;
-  q->max_ms = max_ms > 0 ? max_ms : DEFAULT_MAX_MS;
+  wq_set_batch(&PG(st)->wq, max_rows, max_ms);
 }
 
 static int pg_close(store *st) {
@@ -782,6 +598,7 @@ static int pg_close(store *st) {
   int rc = q->ro ? 0 : pg_flush(st);
   pg_free(q);
   st->impl = NULL;
+  st->wq = NULL;
   return rc;
 }
 
@@ -812,25 +629,6 @@ static int check_run(store *st, store_id run) {
   if (run > q->max_run)
     return store_seterr(st, AD_EINVAL, "store %s: no run %lld (start one with store_run_begin)",
                         store_path(st), (long long)run);
-  return 0;
-}
-
-static int queued(store *st, size_t mark, int rc) {
-  if (rc) {
-    queue_truncate(PG(st), mark);
-    return store_seterr(st, rc, "store %s: %s while queueing a record", store_path(st),
-                        ad_strerror(rc));
-  }
-  return 0;
-}
-
-static int pg_run_set_status(store *st, store_id run, const char *status) {
-  struct pg *q = PG(st);
-  int rc = check_run(st, run);
-  if (rc) return rc;
-  op_begin(q, W_RUN_STATUS);
-  v_text(q, status);
-  v_int(q, run);
   return 0;
 }
 
@@ -945,163 +743,23 @@ static int pg_source_put(store *st, store_id run, const char *source_id, const c
     return rc;
   }
   PQclear(r);
-  op_begin(q, W_SRC_INS);
-  v_int(q, run);
-  v_text(q, source_id);
-  v_text(q, title);
-  v_text(q, text_sha256);
-  return 0;
-}
-
-static void q_src_state(struct pg *q, store_id run, const char *source_id,
-                        enum store_source_state state, int rounds_used) {
-  op_begin(q, W_SRC_STATE);
-  v_text(q, store_source_state_name(state));
-  v_int(q, rounds_used);
-  v_int(q, run);
-  v_text(q, source_id);
-}
-
-static int pg_source_set_state(store *st, store_id run, const char *source_id,
-                               enum store_source_state state, int rounds_used) {
-  int rc = check_run(st, run);
-  if (rc) return rc;
-  q_src_state(PG(st), run, source_id, state, rounds_used);
-  return 0;
-}
-
-static int q_cand(struct pg *q, store_id run, const char *source_id, int round, int index,
-                  const char *verdict, const char *reason, const json_t *record) {
-  op_begin(q, W_CAND);
-  v_int(q, run);
-  v_text(q, source_id);
-  v_int(q, round);
-  v_int(q, index);
-  v_text(q, verdict);
-  v_text(q, reason);
-  int rc = v_json(q, record);
-  if (!rc) v_real(q, time_wall());
-  return rc;
-}
-
-static int q_example(struct pg *q, store_id run, const char *source_id, const char *example_id,
-                     const json_t *example) {
-  op_begin(q, W_EXAMPLE);
-  v_int(q, run);
-  v_text(q, example_id);
-  v_text(q, source_id);
-  int rc = v_json(q, example);
-  if (rc) return rc;
-  v_real(q, time_wall());
-  op_begin(q, W_SRC_ACCEPTED);
-  v_int(q, run);
-  v_text(q, source_id);
-  return 0;
-}
-
-static int pg_candidate_put(store *st, store_id run, const char *source_id, int round, int index,
-                            const char *verdict, const char *reason, const json_t *record) {
-  struct pg *q = PG(st);
-  int rc = check_run(st, run);
-  if (rc) return rc;
-  size_t mark = q->n_ops;
-  return queued(st, mark, q_cand(q, run, source_id, round, index, verdict, reason, record));
-}
-
-static int pg_example_put(store *st, store_id run, const char *source_id, const char *example_id,
-                          const json_t *example) {
-  struct pg *q = PG(st);
-  int rc = check_run(st, run);
-  if (rc) return rc;
-  size_t mark = q->n_ops;
-  return queued(st, mark, q_example(q, run, source_id, example_id, example));
-}
-
-static int pg_episode_finish(store *st, store_id run, const struct store_episode_end *e) {
-  struct pg *q = PG(st);
-  int rc = check_run(st, run);
-  if (rc) return rc;
-  size_t mark = q->n_ops;
-  if (e->cand_record)
-    rc = q_cand(q, run, e->source_id, e->round, e->index, e->verdict, e->reason, e->cand_record);
-  if (!rc && e->example) rc = q_example(q, run, e->source_id, e->example_id, e->example);
-  if (!rc) q_src_state(q, run, e->source_id, e->state, e->rounds_used);
-  return queued(st, mark, rc);
-}
-
-static json_t *attempts_json(const struct store_call *c) {
-  json_t *a = json_array();
-  for (int i = 0; i < c->n_attempt_list; i++) {
-    const struct store_attempt *t = &c->attempt_list[i];
-    json_t *o = json_pack("{s:i, s:i, s:I}", "n", t->number, "http_status", t->http_status,
-                          "latency_us", (json_int_t)t->latency_us);
-    if (t->error) json_object_set_new(o, "error", jx_string_lossy(t->error, strlen(t->error)));
-    if (t->retry_after_ms)
-      json_object_set_new(o, "retry_after_ms", json_integer((json_int_t)t->retry_after_ms));
-    json_array_append_new(a, o);
-  }
-  return a;
-}
-
-static int pg_call_put(store *st, const struct store_call *c) {
-  struct pg *q = PG(st);
-  int rc = check_run(st, c->run);
-  if (rc) return rc;
-  size_t mark = q->n_ops;
-  op_begin(q, W_CALL);
-  int ok = !c->error;
-  v_int(q, c->run);
-  v_text(q, c->role);
-  v_text(q, c->source_id);
-  v_int(q, c->round);
-  v_text(q, c->endpoint);
-  v_text(q, c->model);
-  v_text(q, c->cache_key);
-  v_text(q, ok ? "ok" : "error");
-  v_text(q, c->error);
-  v_int(q, c->http_status);
-  v_int(q, c->prompt_tokens);
-  v_int(q, c->completion_tokens);
-  v_int(q, c->latency_us);
-  v_int(q, c->attempts);
-  v_int(q, c->retries);
-  v_int(q, c->cache_hit ? 1 : 0);
-  json_t *a = c->n_attempt_list ? attempts_json(c) : NULL;
-  rc = v_json(q, a);
-  json_decref(a);
-  if (rc) return queued(st, mark, rc);
-  v_real(q, time_wall());
-  v_text(q, c->finish_reason);
-  v_int(q, c->prefix_tokens);
-  if (c->request || c->reply) {
-    struct op *o = op_begin(q, W_CALL_BODY);
-    if (c->cache_key && ok && !c->cache_hit && c->reply) {
-      o->cacheable = 1;
-      memcpy(o->key, c->cache_key, 33);
-      o->reply_v = q->n_vals + 1;
-    }
-    v_textn(q, c->request, c->request_len);
-    v_textn(q, c->reply, c->reply_len);
-  }
-  return 0;
+  return wq_source(&q->wq, run, source_id, title, text_sha256);
 }
 
 static int pg_cache_get(store *st, const char *key, char **reply, size_t *len) {
   struct pg *q = PG(st);
-  for (size_t i = q->n_ops; i-- > 0;) {
-    const struct op *o = &q->ops[i];
-    if (o->cacheable && !memcmp(o->key, key, 32)) {
-      const struct val *v = &q->vals[o->reply_v];
-      *reply = xstrndup(v->s, v->n);
-      if (len) *len = v->n;
-      return 0;
-    }
+  size_t n;
+  const char *pending = wq_cached(&q->wq, key, &n);
+  if (pending) {
+    *reply = xstrndup(pending, n);
+    if (len) *len = n;
+    return 0;
   }
   PGresult *r;
   int rc = run_sql(st, CACHE_SQL, 1, (const char *[]){key}, &r, "reading the cache");
   if (rc) return rc;
   if (PQntuples(r)) {
-    size_t n = (size_t)PQgetlength(r, 0, 0);
+    n = (size_t)PQgetlength(r, 0, 0);
     *reply = xstrndup(PQgetvalue(r, 0, 0), n);
     if (len) *len = n;
     PQclear(r);
@@ -1116,49 +774,6 @@ static int pg_cache_get(store *st, const char *key, char **reply, size_t *len) {
   }
   if (rc == AD_ENOTFOUND) store_seterr(st, rc, "no cached reply for key %s", key);
   return rc;
-}
-
-static const char *level_name(enum log_level l) {
-  switch (l) {
-  case LOG_ERROR: return "error";
-  case LOG_WARN: return "warn";
-  case LOG_INFO: return "info";
-  default: return "debug";
-  }
-}
-
-static int pg_event_put(store *st, store_id run, enum log_level level, const json_t *event) {
-  struct pg *q = PG(st);
-  int rc = check_run(st, run);
-  if (rc) return rc;
-  size_t mark = q->n_ops;
-  op_begin(q, W_EVENT);
-  v_int(q, run);
-  v_real(q, time_wall());
-  v_text(q, level_name(level));
-  return queued(st, mark, v_json(q, event));
-}
-
-static int pg_opt_put(store *st, enum store_opt_table t, const char *optimization, const char *key,
-                      const json_t *record) {
-  struct pg *q = PG(st);
-  size_t mark = q->n_ops;
-  op_begin(q, W_OPT_SPLIT + (int)t);
-  v_text(q, optimization);
-  v_text(q, key);
-  return queued(st, mark, v_json(q, record));
-}
-
-static int pg_analysis_put(store *st, store_id run, const json_t *analysis) {
-  struct pg *q = PG(st);
-  int rc = check_run(st, run);
-  if (rc) return rc;
-  size_t mark = q->n_ops;
-  op_begin(q, W_ANALYSIS);
-  v_int(q, run);
-  rc = v_json(q, analysis);
-  v_real(q, time_wall());
-  return queued(st, mark, rc);
 }
 
 /* ======== Reads ======== */
@@ -1199,7 +814,7 @@ static json_t *row_obj(const PGresult *r, int row, const struct col *cols, int n
 
 static int pre_read(store *st) {
   struct pg *q = PG(st);
-  return (!q->ro && q->n_ops) ? pg_flush(st) : 0;
+  return (!q->ro && q->wq.n_ops) ? pg_flush(st) : 0;
 }
 
 static int resolve_run(store *st, store_id *run) {
@@ -1422,237 +1037,76 @@ static int pg_analysis_get(store *st, store_id run, json_t **out) {
                              store_path(st), (long long)run);
 }
 
-/* ---- aggregates (the same object as the SQLite backend's, see store.h) ---- */
+/* ---- aggregates (store_stats_build in stats.c; these are the queries) ---- */
 
-static int set_int(json_t *o, const char *k, int64_t v) {
-  return json_object_set_new(o, k, json_integer((json_int_t)v)) ? AD_EINVAL : 0;
-}
-static int64_t geti(const PGresult *r, int row, int col) {
-  return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-static const char *gets(const PGresult *r, int row, int col, const char *dflt) {
-  return PQgetisnull(r, row, col) ? dflt : PQgetvalue(r, row, col);
-}
-
-typedef int (*agg_fn)(const PGresult *r, int row, json_t *acc);
-static int agg(store *st, store_id run, const char *sql, agg_fn cb, json_t *acc) {
+static int stats_rows(store *st, store_id run, const char *sql, store_stats_fn fn, void *ud) {
   char rs[24];
   snprintf(rs, sizeof rs, "%lld", (long long)run);
   PGresult *r;
   int rc = run_sql(st, sql, 1, (const char *[]){rs}, &r, "computing statistics");
   if (rc) return rc;
-  for (int i = 0; i < PQntuples(r) && !rc; i++)
-    if (cb(r, i, acc))
-      rc = store_seterr(st, AD_EINVAL,
-                        "store %s: computing statistics: a value JSON cannot carry "
-                        "(a name that is not UTF-8, or a cost that is not finite)",
-                        store_path(st));
+  int nc = PQnfields(r) < STORE_STATS_COLS ? PQnfields(r) : STORE_STATS_COLS;
+  for (int i = 0; i < PQntuples(r) && !rc; i++) {
+    struct store_stats_row row;
+    memset(&row, 0, sizeof row);
+    for (int k = 0; k < nc; k++) {
+      row.null[k] = PQgetisnull(r, i, k);
+      if (row.null[k]) continue;
+      row.s[k] = PQgetvalue(r, i, k);
+      row.i[k] = strtoll(row.s[k], NULL, 10);
+      row.d[k] = strtod(row.s[k], NULL);
+    }
+    rc = fn(ud, &row);
+  }
   PQclear(r);
   return rc;
 }
 
-static int agg_sources(const PGresult *r, int i, json_t *o) {
-  int64_t n = geti(r, i, 1);
-  json_t *tot = json_object_get(o, "total");
-  int rc = set_int(o, gets(r, i, 0, "unknown"), n);
-  return rc ? rc : set_int(o, "total", json_integer_value(tot) + n);
+static int stats_run_row(store *st, store_id run, store_row_fn fn, void *ud) {
+  return each(st, RUN_SELECT " WHERE id = $1", run, NULL, run_cols, NCOLS(run_cols), fn, ud);
 }
 
-static int agg_pairs(const PGresult *r, int i, json_t *o) {
-  return set_int(o, gets(r, i, 0, "unknown"), geti(r, i, 1));
-}
-
-static int add_int(json_t *o, const char *k, int64_t n) {
-  return set_int(o, k, json_integer_value(json_object_get(o, k)) + n);
-}
-
-static int agg_calls(const PGresult *r, int i, json_t *calls) {
-  const char *role = gets(r, i, 0, "unknown");
-  const char *status = gets(r, i, 1, "unknown");
-  int hit = geti(r, i, 2) != 0;
-  int64_t n = geti(r, i, 3);
-  json_t *by = json_object_get(calls, "by_role");
-  json_t *o = json_object_get(by, role);
-  if (!o) {
-    o = json_pack("{s:i, s:i, s:i}", "ok", 0, "error", 0, "cache_hits", 0);
-    if (json_object_set_new(by, role, o)) return AD_EINVAL;
-  }
-  const char *k = hit ? "cache_hits" : (!strcmp(status, "ok") ? "ok" : "error");
-  int rc = add_int(o, k, n) | add_int(calls, k, n) | add_int(calls, "total", n);
-  rc |= add_int(calls, "attempts", geti(r, i, 4)) | add_int(calls, "retries", geti(r, i, 5));
-  return rc ? AD_EINVAL : 0;
-}
-
-static int agg_tokens(const PGresult *r, int i, json_t *acc) {
-  json_t *tokens = json_object_get(acc, "tokens");
-  json_t *by = json_object_get(tokens, "by_model");
-  const char *model = gets(r, i, 0, "unknown");
-  int64_t p = geti(r, i, 1), c = geti(r, i, 2);
-  json_t *m = json_pack("{s:I, s:I, s:I}", "prompt", (json_int_t)p, "completion", (json_int_t)c,
-                        "calls", (json_int_t)geti(r, i, 3));
-  if (json_object_set_new(by, model, m)) return AD_EINVAL;
-  int rc = add_int(tokens, "prompt", p) | add_int(tokens, "completion", c);
-  json_t *price = json_object_get(json_object_get(acc, "prices"), model);
-  if (json_is_object(price)) {
-    double cost = (double)p / 1e6 * jx_num(price, "prompt_per_mtok", 0) +
-                  (double)c / 1e6 * jx_num(price, "completion_per_mtok", 0);
-    rc |= json_object_set_new(m, "cost_usd", json_real(cost));
-    rc |= json_object_set_new(acc, "cost_usd", json_real(jx_num(acc, "cost_usd", 0) + cost));
-  } else if (p || c) {
-    json_t *un = json_object_get(acc, "unpriced");
-    if (un) rc |= json_array_append_new(un, json_string(model));
-  }
-  return rc ? AD_EINVAL : 0;
-}
-
-static int agg_role_tokens(const PGresult *r, int i, json_t *acc) {
-  json_t *o = json_object_get(json_object_get(acc, "by_role"), gets(r, i, 0, "unknown"));
-  if (!o) return 0;
-  int64_t p = geti(r, i, 2), c = geti(r, i, 3);
-  int rc = add_int(o, "prompt", p) | add_int(o, "completion", c);
-  json_t *price = json_object_get(json_object_get(acc, "prices"), gets(r, i, 1, "unknown"));
-  if (json_is_object(price)) {
-    double cost = jx_num(o, "cost_usd", 0) + (double)p / 1e6 * jx_num(price, "prompt_per_mtok", 0) +
-                  (double)c / 1e6 * jx_num(price, "completion_per_mtok", 0);
-    rc |= json_object_set_new(o, "cost_usd", json_real(cost));
-  }
-  return rc ? AD_EINVAL : 0;
-}
-
-struct capture {
-  json_t *row;
+#define REAL_OK "WHERE run = $1 AND status = 'ok' AND cache_hit = 0"
+static const struct store_stats_q stats_q = {
+    .rows = stats_rows,
+    .run_row = stats_run_row,
+    .sources =
+        "SELECT state, count(*) FROM sources WHERE run = $1 GROUP BY state "
+        "ORDER BY state COLLATE \"C\"",
+    .examples = "SELECT count(*) FROM examples WHERE run = $1",
+    .candidates = "SELECT count(*) FROM candidates WHERE run = $1",
+    .rejections =
+        "SELECT coalesce(reason, 'unspecified'), count(*) FROM candidates WHERE "
+        "run = $1 AND verdict = 'rejected' GROUP BY 1 "
+        "ORDER BY 2 DESC, coalesce(reason, 'unspecified') COLLATE \"C\"",
+    .calls =
+        "SELECT role, status, cache_hit, count(*), coalesce(sum(attempts), 0), "
+        "coalesce(sum(retries), 0) FROM calls WHERE run = $1 "
+        "GROUP BY role, status, cache_hit "
+        "ORDER BY role COLLATE \"C\", status COLLATE \"C\", cache_hit",
+    .role_tokens =
+        "SELECT role, model, coalesce(sum(prompt_tokens), 0), "
+        "coalesce(sum(completion_tokens), 0) FROM calls WHERE run = $1 AND "
+        "cache_hit = 0 GROUP BY role, model ORDER BY role COLLATE \"C\", "
+        "model COLLATE \"C\"",
+    .tokens =
+        "SELECT model, coalesce(sum(prompt_tokens), 0), "
+        "coalesce(sum(completion_tokens), 0), count(*) FROM calls "
+        "WHERE run = $1 AND cache_hit = 0 GROUP BY model ORDER BY model COLLATE \"C\"",
+    .prefix =
+        "SELECT coalesce(sum(prefix_tokens), 0) FROM calls WHERE run = $1 AND "
+        "cache_hit = 0",
+    .wall = "SELECT max(created) - min(created) FROM calls WHERE run = $1",
+    .ok_calls = "SELECT count(*) FROM calls " REAL_OK,
+    .latency_mean = "SELECT trunc(avg(latency_us))::bigint FROM calls " REAL_OK,
+    .latency_at = "SELECT latency_us FROM calls " REAL_OK
+                  " ORDER BY latency_us LIMIT 1 "
+                  "OFFSET %lld",
 };
-static int capture_row(void *ud, const json_t *row) {
-  ((struct capture *)ud)->row = json_deep_copy(row);
-  return 0;
-}
-
-static int run_int(store *st, store_id run, const char *sql, int64_t *out) {
-  char rs[24];
-  snprintf(rs, sizeof rs, "%lld", (long long)run);
-  return sql_int(st, sql, 1, (const char *[]){rs}, out, "computing statistics");
-}
 
 static int pg_stats(store *st, store_id run, json_t **out) {
   int rc = resolve_run(st, &run);
-  if (rc) return rc;
-  json_t *res = json_object(), *sources = NULL, *rej = NULL, *calls = NULL, *acc = NULL;
-  struct capture cap = {NULL};
-  if ((rc = each(st, RUN_SELECT " WHERE id = $1", run, NULL, run_cols, NCOLS(run_cols), capture_row,
-                 &cap)))
-    goto cleanup;
-  if (!cap.row) {
-    rc = store_seterr(st, AD_ENOTFOUND, "store %s has no run %lld", store_path(st), (long long)run);
-    goto cleanup;
-  }
-  json_object_set_new(res, "run", cap.row);
-  sources = json_pack("{s:i, s:i, s:i, s:i, s:i}", "total", 0, "pending", 0, "in_progress", 0,
-                      "done", 0, "exhausted", 0);
-  rej = json_object();
-  calls = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:{}}", "total", 0, "ok", 0, "error", 0,
-                    "cache_hits", 0, "attempts", 0, "retries", 0, "by_role");
-  acc = json_pack("{s:{s:i, s:i, s:{}}, s:[]}", "tokens", "prompt", 0, "completion", 0, "by_model",
-                  "unpriced");
-  json_t *prices = json_object_get(json_object_get(cap.row, "info"), "prices");
-  if (prices) json_object_set(acc, "prices", prices);
-  int64_t n = 0;
-  if ((rc = agg(st, run,
-                "SELECT state, count(*) FROM sources WHERE run = $1 GROUP BY state "
-                "ORDER BY state COLLATE \"C\"",
-                agg_sources, sources)))
-    goto cleanup;
-  json_object_set(res, "sources", sources);
-  if ((rc = run_int(st, run, "SELECT count(*) FROM examples WHERE run = $1", &n))) goto cleanup;
-  set_int(res, "accepted", n);
-  if ((rc = run_int(st, run, "SELECT count(*) FROM candidates WHERE run = $1", &n))) goto cleanup;
-  set_int(res, "candidates", n);
-  if ((rc = agg(st, run,
-                "SELECT coalesce(reason, 'unspecified'), count(*) FROM candidates WHERE "
-                "run = $1 AND verdict = 'rejected' GROUP BY 1 "
-                "ORDER BY 2 DESC, coalesce(reason, 'unspecified') COLLATE \"C\"",
-                agg_pairs, rej)))
-    goto cleanup;
-  json_object_set(res, "rejections", rej);
-  if ((rc = agg(st, run,
-                "SELECT role, status, cache_hit, count(*), coalesce(sum(attempts), 0), "
-                "coalesce(sum(retries), 0) FROM calls WHERE run = $1 "
-                "GROUP BY role, status, cache_hit "
-                "ORDER BY role COLLATE \"C\", status COLLATE \"C\", cache_hit",
-                agg_calls, calls)))
-    goto cleanup;
-  json_object_set(res, "calls", calls);
-  json_object_set(acc, "by_role", json_object_get(calls, "by_role"));
-  if ((rc = agg(st, run,
-                "SELECT role, model, coalesce(sum(prompt_tokens), 0), "
-                "coalesce(sum(completion_tokens), 0) FROM calls WHERE run = $1 AND cache_hit = 0 "
-                "GROUP BY role, model ORDER BY role COLLATE \"C\", model COLLATE \"C\"",
-                agg_role_tokens, acc)) ||
-      (rc = agg(st, run,
-                "SELECT model, coalesce(sum(prompt_tokens), 0), "
-                "coalesce(sum(completion_tokens), 0), count(*) FROM calls "
-                "WHERE run = $1 AND cache_hit = 0 GROUP BY model ORDER BY model COLLATE \"C\"",
-                agg_tokens, acc)))
-    goto cleanup;
-  json_object_set(res, "tokens", json_object_get(acc, "tokens"));
-  if ((rc = run_int(st, run,
-                    "SELECT coalesce(sum(prefix_tokens), 0) FROM calls WHERE run = $1 AND "
-                    "cache_hit = 0",
-                    &n)))
-    goto cleanup;
-  set_int(json_object_get(res, "tokens"), "prefix", n);
-  if (json_object_get(acc, "cost_usd")) {
-    json_object_set(res, "cost_usd", json_object_get(acc, "cost_usd"));
-    if (json_array_size(json_object_get(acc, "unpriced")))
-      json_object_set(res, "unpriced_models", json_object_get(acc, "unpriced"));
-  }
-  {
-    char rs[24];
-    snprintf(rs, sizeof rs, "%lld", (long long)run);
-    PGresult *r;
-    if ((rc = run_sql(st, "SELECT max(created) - min(created) FROM calls WHERE run = $1", 1,
-                      (const char *[]){rs}, &r, "computing statistics")))
-      goto cleanup;
-    if (PQntuples(r) && !PQgetisnull(r, 0, 0))
-      json_object_set_new(res, "wall_s", json_real(strtod(PQgetvalue(r, 0, 0), NULL)));
-    PQclear(r);
-  }
-  int64_t cnt = 0;
-  if ((rc = run_int(st, run,
-                    "SELECT count(*) FROM calls WHERE run = $1 AND status = 'ok' AND "
-                    "cache_hit = 0",
-                    &cnt)))
-    goto cleanup;
-  if (cnt > 0) {
-    int64_t mean = 0, p50 = 0, p95 = 0;
-    char sql[256];
-    if ((rc = run_int(st, run,
-                      "SELECT trunc(avg(latency_us))::bigint FROM calls WHERE run = $1 AND "
-                      "status = 'ok' AND cache_hit = 0",
-                      &mean)))
-      goto cleanup;
-    snprintf(sql, sizeof sql,
-             "SELECT latency_us FROM calls WHERE run = $1 AND status = 'ok' AND cache_hit = 0 "
-             "ORDER BY latency_us LIMIT 1 OFFSET %lld",
-             (long long)((cnt - 1) / 2));
-    if ((rc = run_int(st, run, sql, &p50))) goto cleanup;
-    snprintf(sql, sizeof sql,
-             "SELECT latency_us FROM calls WHERE run = $1 AND status = 'ok' AND cache_hit = 0 "
-             "ORDER BY latency_us LIMIT 1 OFFSET %lld",
-             (long long)((cnt - 1) * 95 / 100));
-    if ((rc = run_int(st, run, sql, &p95))) goto cleanup;
-    json_object_set_new(res, "latency_ms",
-                        json_pack("{s:f, s:f, s:f}", "mean", (double)mean / 1000.0, "p50",
-                                  (double)p50 / 1000.0, "p95", (double)p95 / 1000.0));
-  }
-  *out = res;
-  res = NULL;
-cleanup:
-  json_decref(sources);
-  json_decref(rej);
-  json_decref(calls);
-  json_decref(acc);
-  json_decref(res);
-  return rc;
+  return rc ? rc : store_stats_build(st, run, &stats_q, out);
 }
 
 int store_pg_exec(store *st, const char *sql) {
@@ -1670,26 +1124,18 @@ const struct store_ops store_pg_ops = {
     .pending = pg_pending,
     .set_batch = pg_set_batch,
     .run_begin = pg_run_begin,
-    .run_set_status = pg_run_set_status,
     .run_latest = pg_run_latest,
+    .check_run = check_run,
     .source_put = pg_source_put,
-    .source_set_state = pg_source_set_state,
     .source_get = pg_source_get,
-    .candidate_put = pg_candidate_put,
-    .example_put = pg_example_put,
-    .episode_finish = pg_episode_finish,
-    .call_put = pg_call_put,
     .cache_get = pg_cache_get,
-    .event_put = pg_event_put,
     .runs_each = pg_runs_each,
     .sources_each = pg_sources_each,
     .candidates_each = pg_candidates_each,
     .examples_each = pg_examples_each,
     .calls_each = pg_calls_each,
     .events_each = pg_events_each,
-    .opt_put = pg_opt_put,
     .opt_each = pg_opt_each,
-    .analysis_put = pg_analysis_put,
     .analysis_get = pg_analysis_get,
     .source_candidates_each = pg_source_candidates_each,
     .source_calls_each = pg_source_calls_each,

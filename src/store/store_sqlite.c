@@ -2,11 +2,11 @@
  *
  * Layout of this file:
  *   schema and migrations      the versioned SQL steps
- *   pending batch              an arena + a queue of (statement, bound values)
+ *   pending batch              the queued rows (store/wqueue.h) bound to statements
  *   errors                     SQLite result codes -> AD_E* with actionable text
  *   lock                       "<path>.lock", an OFD write lock holding our pid
  *   open / close / flush
- *   writes                     *_put: queue rows; run_begin writes at once
+ *   writes                     *_put: queue rows (store/wqueue.c); run_begin writes at once
  *   reads                      iterators and aggregates
  *
  * Why a queue rather than an open transaction: when a COMMIT fails (disk full),
@@ -28,6 +28,7 @@
 
 #include "store/bodyref.h"
 #include "store/store_impl.h"
+#include "store/wqueue.h"
 #include "util/buf.h"
 #include "util/jsonx.h"
 #include "util/mem.h"
@@ -37,10 +38,6 @@
 #define APP_ID 0x41444154           /* "ADAT" in PRAGMA application_id */
 #define WAL_CHECKPOINT_PAGES "1024" /* x 16 KiB pages = 16 MiB */
 #define WAL_SIZE_LIMIT "16777216"
-#define DEFAULT_MAX_ROWS 1000
-#define DEFAULT_MAX_MS 50
-#define MAX_BATCH_BYTES (32u * 1024 * 1024) /* flush early past this much queued data */
-#define CHUNK_SIZE (1u << 20)
 
 /* ======== Schema and migrations ======== */
 
@@ -141,64 +138,47 @@ static const char *const migrations[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
-/* Queued write statements. */
-enum {
-  W_RUN_STATUS,
-  W_SRC_INS,
-  W_SRC_STATE,
-  W_CAND,
-  W_EXAMPLE,
-  W_SRC_ACCEPTED,
-  W_CALL,
-  W_CALL_BODY,
-  W_BODY_REF,
-  W_EVENT,
-  W_OPT_SPLIT,
-  W_OPT_VARIANT,
-  W_OPT_EVAL,
-  W_OPT_ITER,
-  W_ANALYSIS,
-  W_N
-};
+/* Write statements: one per queued kind (store/wqueue.h), then the flush's own. */
+enum { W_BODY_REF = WQ_N, W_N };
 static const char *const write_sql[W_N] = {
-    [W_RUN_STATUS] = "UPDATE runs SET status = ?1 WHERE id = ?2",
-    [W_SRC_INS] =
+    [WQ_RUN_STATUS] = "UPDATE runs SET status = ?1 WHERE id = ?2",
+    [WQ_SRC_INS] =
         "INSERT OR IGNORE INTO sources(run, source_id, title, text_sha256) "
         "VALUES (?1, ?2, ?3, ?4)",
-    [W_SRC_STATE] =
+    [WQ_SRC_STATE] =
         "UPDATE sources SET state = ?1, rounds_used = CASE WHEN ?2 < 0 THEN "
         "rounds_used ELSE ?2 END WHERE run = ?3 AND source_id = ?4",
-    [W_CAND] =
+    [WQ_CAND] =
         "INSERT OR REPLACE INTO candidates(run, source_id, round, idx, verdict, "
         "reason, record, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [W_EXAMPLE] =
+    [WQ_EXAMPLE] =
         "INSERT OR REPLACE INTO examples(run, example_id, source_id, example, "
         "created) VALUES (?1, ?2, ?3, ?4, ?5)",
-    [W_SRC_ACCEPTED] =
+    [WQ_SRC_ACCEPTED] =
         "UPDATE sources SET accepted = (SELECT count(*) FROM examples WHERE "
         "run = ?1 AND source_id = ?2) WHERE run = ?1 AND source_id = ?2",
-    [W_CALL] =
+    [WQ_CALL] =
         "INSERT INTO calls(run, role, source_id, round, endpoint, model, cache_key, "
         "status, error, http_status, prompt_tokens, completion_tokens, latency_us, "
         "attempts, retries, cache_hit, attempt_list, created, finish_reason, prefix_tokens) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
         "?19, ?20)",
-    /* always queued after its W_CALL (and its W_BODY_REFs), in the same transaction: the
+    /* always queued after its WQ_CALL (and its W_BODY_REFs), in the same transaction: the
      * call is the newest row of calls */
-    [W_CALL_BODY] =
+    [WQ_CALL_BODY] =
         "INSERT INTO call_bodies(call_id, request, reply, ref) "
         "VALUES ((SELECT max(id) FROM calls), ?1, ?2, ?3)",
     [W_BODY_REF] = "INSERT INTO body_refs(id, base, data) VALUES (?1, ?2, ?3)",
-    [W_EVENT] = "INSERT INTO events(run, time, level, event) VALUES (?1, ?2, ?3, ?4)",
-    [W_OPT_SPLIT] =
+    [WQ_EVENT] = "INSERT INTO events(run, time, level, event) VALUES (?1, ?2, ?3, ?4)",
+    [WQ_OPT_SPLIT] =
         "INSERT OR REPLACE INTO opt_splits(optimization, key, record) VALUES (?1, ?2, ?3)",
-    [W_OPT_VARIANT] =
+    [WQ_OPT_VARIANT] =
         "INSERT OR REPLACE INTO opt_variants(optimization, key, record) VALUES (?1, ?2, ?3)",
-    [W_OPT_EVAL] =
+    [WQ_OPT_EVAL] =
         "INSERT OR REPLACE INTO opt_evaluations(optimization, key, record) VALUES (?1, ?2, ?3)",
-    [W_OPT_ITER] =
+    [WQ_OPT_ITER] =
         "INSERT OR REPLACE INTO opt_iterations(optimization, key, record) VALUES (?1, ?2, ?3)",
-    [W_ANALYSIS] = "INSERT OR REPLACE INTO analyses(run, analysis, created) VALUES (?1, ?2, ?3)",
+    [WQ_ANALYSIS] = "INSERT OR REPLACE INTO analyses(run, analysis, created) VALUES (?1, ?2, ?3)",
 };
 
 /* Call bodies (request and reply) of BODY_ZSTD_MIN bytes or more are stored as
@@ -236,30 +216,6 @@ static int prepare_cache(sqlite3 *db, sqlite3_stmt **out) {
 
 /* ======== Pending batch ======== */
 
-enum { V_NULL, V_INT, V_REAL, V_TEXT };
-struct val {
-  int type;
-  int64_t i;
-  double d;
-  const char *s; /* in the arena */
-  size_t n;
-};
-struct op {
-  int stmt;
-  int nv;
-  size_t v0;     /* first value in sq.vals */
-  int cacheable; /* a successful, non-hit call: key/reply usable by cache_get */
-  char key[33];
-  int bound;         /* W_CALL_BODY: bind_call_body() bound its values */
-  const char *reply; /* the reply as sent (in the arena), for cache_get before the flush */
-  size_t reply_n;
-};
-struct chunk {
-  struct chunk *next;
-  size_t used, cap;
-  char data[];
-};
-
 struct sq {
   sqlite3 *db;
   int ro;
@@ -269,14 +225,7 @@ struct sq {
   sqlite3 *cache_db; /* --cache-from, read-only */
   sqlite3_stmt *cache_db_stmt;
   char *cache_path;
-  struct op *ops;
-  size_t n_ops, cap_ops;
-  struct val *vals;
-  size_t n_vals, cap_vals;
-  struct chunk *chunks;
-  size_t batch_bytes;
-  int64_t last_commit_ms;
-  int max_rows, max_ms;
+  struct wqueue wq;      /* the pending batch */
   store_id max_run;      /* highest run id in the file */
   ZSTD_CCtx *zc;         /* body compression, created on first use */
   int has_refs;          /* call_bodies has its ref column (the compact store's migration) */
@@ -306,128 +255,6 @@ static void bind_body_zstd(struct sq *q, sqlite3_stmt *s, int idx, const char *p
     return;
   }
   sqlite3_bind_blob64(s, idx, z, zn, free); /* SQLite frees it */
-}
-
-static char *arena_alloc(struct sq *q, size_t n) {
-  struct chunk *c = q->chunks;
-  if (!c || c->cap - c->used < n) {
-    size_t cap = n > CHUNK_SIZE ? n : CHUNK_SIZE;
-    struct chunk *nc = xmalloc(sizeof *nc + cap);
-    nc->next = c;
-    nc->used = 0;
-    nc->cap = cap;
-    q->chunks = nc;
-    c = nc;
-  }
-  char *p = c->data + c->used;
-  c->used += (n + 7) & ~(size_t)7;
-  if (c->used > c->cap) c->used = c->cap;
-  q->batch_bytes += n;
-  return p;
-}
-
-static void arena_reset(struct sq *q) {
-  /* keep one standard chunk for the next batch */
-  struct chunk *keep = NULL, *c = q->chunks;
-  while (c) {
-    struct chunk *next = c->next;
-    if (!keep && c->cap == CHUNK_SIZE) {
-      keep = c;
-      keep->next = NULL;
-      keep->used = 0;
-    } else {
-      free(c);
-    }
-    c = next;
-  }
-  q->chunks = keep;
-  q->batch_bytes = 0;
-}
-
-static void queue_reset(struct sq *q) {
-  q->n_ops = 0;
-  q->n_vals = 0;
-  arena_reset(q);
-}
-
-/* Start an op; its values follow with v_*(). */
-static struct op *op_begin(struct sq *q, int stmt) {
-  if (q->n_ops == q->cap_ops) {
-    q->cap_ops = q->cap_ops ? q->cap_ops * 2 : 256;
-    q->ops = xrealloc(q->ops, q->cap_ops * sizeof *q->ops);
-  }
-  struct op *o = &q->ops[q->n_ops++];
-  memset(o, 0, sizeof *o);
-  o->stmt = stmt;
-  o->v0 = q->n_vals;
-  return o;
-}
-
-static struct val *val_push(struct sq *q) {
-  if (q->n_vals == q->cap_vals) {
-    q->cap_vals = q->cap_vals ? q->cap_vals * 2 : 2048;
-    q->vals = xrealloc(q->vals, q->cap_vals * sizeof *q->vals);
-  }
-  struct val *v = &q->vals[q->n_vals++];
-  q->ops[q->n_ops - 1].nv++;
-  return v;
-}
-
-static void v_int(struct sq *q, int64_t i) {
-  struct val *v = val_push(q);
-  v->type = V_INT;
-  v->i = i;
-}
-
-static void v_real(struct sq *q, double d) {
-  struct val *v = val_push(q);
-  v->type = V_REAL;
-  v->d = d;
-}
-
-/* Text value (copied); s == NULL gives SQL NULL; n == 0 means strlen. */
-static void v_textn(struct sq *q, const char *s, size_t n) {
-  struct val *v = val_push(q);
-  if (!s) {
-    v->type = V_NULL;
-    return;
-  }
-  if (!n) n = strlen(s);
-  size_t sn;
-  char *clean = secret_scrub(s, n, &sn); /* no secret value reaches the file */
-  if (clean) {
-    s = clean;
-    n = sn;
-  }
-  char *p = arena_alloc(q, n + 1);
-  memcpy(p, s, n);
-  p[n] = 0;
-  free(clean);
-  v->type = V_TEXT;
-  v->s = p;
-  v->n = n;
-}
-static void v_text(struct sq *q, const char *s) { v_textn(q, s, 0); }
-
-/* JSON value as canonical text (NULL json -> SQL NULL): 0, or AD_EINVAL for a value
- * jansson cannot dump (one that contains itself). */
-static int v_json(struct sq *q, const json_t *j) {
-  if (!j) {
-    v_textn(q, NULL, 0);
-    return 0;
-  }
-  char *s = jx_dump_canonical(j);
-  if (!s) return AD_EINVAL;
-  v_textn(q, s, strlen(s));
-  free(s);
-  return 0;
-}
-
-/* Roll the queue back to n_ops ops (a call that failed half-way queues nothing). */
-static void queue_truncate(struct sq *q, size_t n_ops) {
-  if (n_ops >= q->n_ops) return;
-  q->n_vals = q->ops[n_ops].v0;
-  q->n_ops = n_ops;
 }
 
 /* ======== Errors ======== */
@@ -643,10 +470,7 @@ static void sq_free(struct sq *q) {
   if (q->cache_db) sqlite3_close(q->cache_db);
   if (q->db) sqlite3_close(q->db);
   if (q->lock_fd >= 0) close(q->lock_fd);
-  queue_reset(q);
-  free(q->chunks);
-  free(q->ops);
-  free(q->vals);
+  wq_release(&q->wq);
   free(q->cache_path);
   free(q);
 }
@@ -701,13 +525,12 @@ static int sq_open(store *st, const char *path, int flags) {
   struct sq *q = xcalloc(1, sizeof *q);
   q->lock_fd = -1;
   q->ro = !!(flags & STORE_OPEN_READONLY);
-  q->max_rows = DEFAULT_MAX_ROWS;
-  q->max_ms = DEFAULT_MAX_MS;
-  q->last_commit_ms = time_now_ms();
+  wq_init(&q->wq, 0);
   int rc = 0, src;
   int64_t version = 0;
   int fresh = 0;
   st->impl = q; /* so helpers can reach the db; undone on failure */
+  st->wq = &q->wq;
 
   if (q->ro) {
     struct stat sb;
@@ -815,36 +638,25 @@ static int sq_open(store *st, const char *path, int flags) {
 fail:
   sq_free(q);
   st->impl = NULL;
+  st->wq = NULL;
   return rc;
 }
 
-/* Remove ops [i, i+n) from the queue (their arena bytes stay until the reset). */
-static void drop_ops(struct sq *q, size_t i, size_t n) {
-  size_t v0 = q->ops[i].v0, nv = 0;
-  for (size_t k = i; k < i + n; k++) nv += (size_t)q->ops[k].nv;
-  memmove(&q->vals[v0], &q->vals[v0 + nv], (q->n_vals - v0 - nv) * sizeof *q->vals);
-  q->n_vals -= nv;
-  memmove(&q->ops[i], &q->ops[i + n], (q->n_ops - i - n) * sizeof *q->ops);
-  q->n_ops -= n;
-  for (size_t k = i; k < q->n_ops; k++) {
-    q->ops[k].v0 -= nv;
-  }
-}
-
 /* Bind a call body (op o, its call c) against its source's reference (store/bodyref.h),
- * writing the generations that a new kind of body adds first: o->bound = 1. A call without a
- * source, or a store without the ref column, is left to the generic binding (o->bound = 0).
+ * writing the generations that a new kind of body adds first: *bound = 1. A call without a
+ * source, or a store without the ref column, is left to the generic binding (*bound = 0).
  * Returns a SQLite code. */
-static int bind_call_body(struct sq *q, const struct op *c, struct op *o, sqlite3_stmt *s) {
-  o->bound = 0;
-  const struct val *run = &q->vals[c->v0], *role = &q->vals[c->v0 + 1],
-                   *source = &q->vals[c->v0 + 2], *body = &q->vals[o->v0];
-  if (!q->refs || source->type != V_TEXT) return SQLITE_OK;
+static int bind_call_body(struct sq *q, const struct wq_op *c, const struct wq_op *o,
+                          sqlite3_stmt *s, int *bound) {
+  *bound = 0;
+  const struct wq_val *run = &q->wq.vals[c->v0], *role = &q->wq.vals[c->v0 + 1],
+                      *source = &q->wq.vals[c->v0 + 2], *body = &q->wq.vals[o->v0];
+  if (!q->refs || source->type != WQ_TEXT) return SQLITE_OK;
   for (int i = 0; i < 2; i++) {
     char kind[160];
     struct bodyref_gen g;
-    snprintf(kind, sizeof kind, "%s/%c", role->type == V_TEXT ? role->s : "", i ? 'a' : 'q');
-    if (body[i].type != V_TEXT ||
+    snprintf(kind, sizeof kind, "%s/%c", role->type == WQ_TEXT ? role->s : "", i ? 'a' : 'q');
+    if (body[i].type != WQ_TEXT ||
         bodyrefs_grow(q->refs, run->i, source->s, kind, body[i].s, body[i].n, &g) <= 0)
       continue;
     sqlite3_stmt *w = q->w[W_BODY_REF];
@@ -861,26 +673,52 @@ static int bind_call_body(struct sq *q, const struct op *c, struct op *o, sqlite
   size_t zn[2] = {0, 0};
   int64_t ref = 0;
   for (int i = 0; i < 2; i++)
-    if (body[i].type == V_TEXT &&
+    if (body[i].type == WQ_TEXT &&
         bodyrefs_pack(q->refs, run->i, source->s, body[i].s, body[i].n, &z[i], &zn[i], &ref)) {
       free(z[0]);
       free(z[1]);
       return SQLITE_OK; /* no reference: the generic binding */
     }
   for (int i = 0; i < 2; i++) {
-    if (body[i].type == V_TEXT) sqlite3_bind_blob64(s, i + 1, z[i], zn[i], free);
+    if (body[i].type == WQ_TEXT) sqlite3_bind_blob64(s, i + 1, z[i], zn[i], free);
     else sqlite3_bind_null(s, i + 1);
   }
   if (ref) sqlite3_bind_int64(s, 3, ref);
   else sqlite3_bind_null(s, 3);
-  o->bound = 1;
+  *bound = 1;
+  return SQLITE_OK;
+}
+
+/* Bind the values of op i to its statement s: a call body against its source's reference
+ * when it has one (bind_call_body), else each value as its type, a call body of
+ * BODY_ZSTD_MIN bytes or more compressed alone. Returns a SQLite code. */
+static int bind_op(struct sq *q, size_t i, sqlite3_stmt *s) {
+  const struct wq_op *o = &q->wq.ops[i];
+  int body = o->kind == WQ_CALL_BODY, bound = 0, src;
+  if (body && i > 0 && q->wq.ops[i - 1].kind == WQ_CALL &&
+      (src = bind_call_body(q, &q->wq.ops[i - 1], o, s, &bound)) != SQLITE_OK)
+    return src;
+  if (bound) return SQLITE_OK;
+  for (int j = 0; j < o->nv; j++) {
+    const struct wq_val *v = &q->wq.vals[o->v0 + (size_t)j];
+    switch (v->type) {
+    case WQ_INT: sqlite3_bind_int64(s, j + 1, v->i); break;
+    case WQ_REAL: sqlite3_bind_double(s, j + 1, v->d); break;
+    case WQ_TEXT:
+      if (body && v->n >= BODY_ZSTD_MIN) bind_body_zstd(q, s, j + 1, v->s, v->n);
+      else sqlite3_bind_text64(s, j + 1, v->s, v->n, SQLITE_STATIC, SQLITE_UTF8);
+      break;
+    default: sqlite3_bind_null(s, j + 1); break;
+    }
+  }
+  if (body) sqlite3_bind_null(s, 3); /* no reference */
   return SQLITE_OK;
 }
 
 static int sq_flush(store *st) {
   struct sq *q = SQ(st);
-  if (q->ro || !q->n_ops) {
-    q->last_commit_ms = time_now_ms();
+  if (q->ro || !q->wq.n_ops) {
+    q->wq.last_commit_ms = time_now_ms();
     return 0;
   }
   int src = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -888,34 +726,19 @@ static int sq_flush(store *st) {
     rollback(q);
     return sq_err(st, q->db, src, "starting a transaction");
   }
-  for (size_t i = 0; i < q->n_ops; i++) {
-    struct op *o = &q->ops[i];
-    sqlite3_stmt *s = q->w[o->stmt];
-    o->bound = 0;
-    if (o->stmt == W_CALL_BODY && i > 0 && q->ops[i - 1].stmt == W_CALL &&
-        (src = bind_call_body(q, &q->ops[i - 1], o, s)) != SQLITE_OK) {
+  for (size_t i = 0; i < q->wq.n_ops; i++) {
+    const struct wq_op *o = &q->wq.ops[i];
+    const struct wq_val *v = &q->wq.vals[o->v0];
+    sqlite3_stmt *s = q->w[o->kind];
+    if ((src = bind_op(q, i, s)) != SQLITE_OK) {
       int rc = sq_err(st, q->db, src, "saving a batch of records");
       sqlite3_clear_bindings(s);
       rollback(q);
       return rc;
     }
-    if (o->stmt == W_SRC_STATE && o->nv == 4 && q->vals[o->v0].type == V_TEXT &&
-        strcmp(q->vals[o->v0].s, "in_progress")) /* the episode ended */
-      bodyrefs_release(q->refs, q->vals[o->v0 + 2].i, q->vals[o->v0 + 3].s);
-    for (int j = 0; j < o->nv; j++) {
-      if (o->stmt == W_CALL_BODY && o->bound) break;
-      const struct val *v = &q->vals[o->v0 + (size_t)j];
-      switch (v->type) {
-      case V_INT: sqlite3_bind_int64(s, j + 1, v->i); break;
-      case V_REAL: sqlite3_bind_double(s, j + 1, v->d); break;
-      case V_TEXT:
-        if (o->stmt == W_CALL_BODY && v->n >= BODY_ZSTD_MIN)
-          bind_body_zstd(q, s, j + 1, v->s, v->n);
-        else sqlite3_bind_text64(s, j + 1, v->s, v->n, SQLITE_STATIC, SQLITE_UTF8);
-        break;
-      default: sqlite3_bind_null(s, j + 1); break;
-      }
-    }
+    if (o->kind == WQ_SRC_STATE && o->nv == 4 && v[0].type == WQ_TEXT &&
+        strcmp(v[0].s, "in_progress")) /* the episode ended */
+      bodyrefs_release(q->refs, v[2].i, v[3].s);
     src = sqlite3_step(s);
     sqlite3_reset(s);
     if (src != SQLITE_DONE) {
@@ -924,14 +747,10 @@ static int sq_flush(store *st) {
                                      : "saving a record (the row was dropped)");
       sqlite3_clear_bindings(s);
       rollback(q);
-      if (!transient(src)) {
-        /* This row can never be written (a bug in the caller or here): drop it
-         * (a call together with its body) so the rest of the batch can still be
-         * committed by the next flush. */
-        size_t n = 1;
-        if (o->stmt == W_CALL && i + 1 < q->n_ops && q->ops[i + 1].stmt == W_CALL_BODY) n = 2;
-        drop_ops(q, i, n);
-      }
+      /* A row that can never be written (a bug in the caller or here) is dropped (a call
+       * together with its body) so the rest of the batch can still be committed by the
+       * next flush. */
+      if (!transient(src)) wq_drop_row(&q->wq, i);
       return rc;
     }
   }
@@ -942,26 +761,18 @@ static int sq_flush(store *st) {
     rollback(q);
     return rc;
   }
-  queue_reset(q);
-  q->last_commit_ms = time_now_ms();
+  wq_committed(&q->wq);
   return 0;
 }
 
 static int sq_maybe_flush(store *st, int64_t now_ms) {
-  struct sq *q = SQ(st);
-  if (!q->n_ops) return 0;
-  if (q->n_ops >= (size_t)q->max_rows || q->batch_bytes >= MAX_BATCH_BYTES ||
-      now_ms - q->last_commit_ms >= q->max_ms)
-    return sq_flush(st);
-  return 0;
+  return wq_due(&SQ(st)->wq, now_ms) ? sq_flush(st) : 0;
 }
 
-static size_t sq_pending(const store *st) { return SQ(st)->n_ops; }
+static size_t sq_pending(const store *st) { return SQ(st)->wq.n_ops; }
 
 static void sq_set_batch(store *st, int max_rows, int max_ms) {
-  struct sq *q = SQ(st);
-  q->max_rows = max_rows > 0 ? max_rows : DEFAULT_MAX_ROWS;
-  q->max_ms = max_ms > 0 ? max_ms : DEFAULT_MAX_MS;
+  wq_set_batch(&SQ(st)->wq, max_rows, max_ms);
 }
 
 static int sq_close(store *st) {
@@ -974,6 +785,7 @@ static int sq_close(store *st) {
     (void)sqlite3_exec(q->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
   sq_free(q);
   st->impl = NULL;
+  st->wq = NULL;
   return rc;
 }
 
@@ -1023,27 +835,6 @@ static int check_run(store *st, store_id run) {
   if (run > SQ(st)->max_run)
     return store_seterr(st, AD_EINVAL, "store %s: no run %lld (start one with store_run_begin)",
                         store_path(st), (long long)run);
-  return 0;
-}
-
-/* Finish a queued call: on failure (a JSON value v_json() cannot dump) drop
- * everything queued since mark. */
-static int queued(store *st, size_t mark, int rc) {
-  if (rc) {
-    queue_truncate(SQ(st), mark);
-    return store_seterr(st, rc, "store %s: %s while queueing a record", store_path(st),
-                        ad_strerror(rc));
-  }
-  return 0;
-}
-
-static int sq_run_set_status(store *st, store_id run, const char *status) {
-  struct sq *q = SQ(st);
-  int rc = check_run(st, run);
-  if (rc) return rc;
-  op_begin(q, W_RUN_STATUS);
-  v_text(q, status);
-  v_int(q, run);
   return 0;
 }
 
@@ -1191,154 +982,17 @@ static int sq_source_put(store *st, store_id run, const char *source_id, const c
     return rc;
   }
   sqlite3_finalize(s);
-  op_begin(q, W_SRC_INS);
-  v_int(q, run);
-  v_text(q, source_id);
-  v_text(q, title);
-  v_text(q, text_sha256);
-  return 0;
+  return wq_source(&q->wq, run, source_id, title, text_sha256);
 }
 
-static void q_src_state(struct sq *q, store_id run, const char *source_id,
-                        enum store_source_state state, int rounds_used) {
-  op_begin(q, W_SRC_STATE);
-  v_text(q, store_source_state_name(state));
-  v_int(q, rounds_used);
-  v_int(q, run);
-  v_text(q, source_id);
-}
-
-static int sq_source_set_state(store *st, store_id run, const char *source_id,
-                               enum store_source_state state, int rounds_used) {
-  int rc = check_run(st, run);
-  if (rc) return rc;
-  q_src_state(SQ(st), run, source_id, state, rounds_used);
-  return 0;
-}
-
-/* 0, or v_json()'s error (the caller truncates the queue). */
-static int q_cand(struct sq *q, store_id run, const char *source_id, int round, int index,
-                  const char *verdict, const char *reason, const json_t *record) {
-  op_begin(q, W_CAND);
-  v_int(q, run);
-  v_text(q, source_id);
-  v_int(q, round);
-  v_int(q, index);
-  v_text(q, verdict);
-  v_text(q, reason);
-  int rc = v_json(q, record);
-  if (!rc) v_real(q, time_wall());
-  return rc;
-}
-
-/* 0, or v_json()'s error (the caller truncates the queue). */
-static int q_example(struct sq *q, store_id run, const char *source_id, const char *example_id,
-                     const json_t *example) {
-  op_begin(q, W_EXAMPLE);
-  v_int(q, run);
-  v_text(q, example_id);
-  v_text(q, source_id);
-  int rc = v_json(q, example);
-  if (rc) return rc;
-  v_real(q, time_wall());
-  op_begin(q, W_SRC_ACCEPTED);
-  v_int(q, run);
-  v_text(q, source_id);
-  return 0;
-}
-
-static int sq_candidate_put(store *st, store_id run, const char *source_id, int round, int index,
-                            const char *verdict, const char *reason, const json_t *record) {
-  struct sq *q = SQ(st);
-  int rc = check_run(st, run);
-  if (rc) return rc;
-  size_t mark = q->n_ops;
-  return queued(st, mark, q_cand(q, run, source_id, round, index, verdict, reason, record));
-}
-
-static int sq_example_put(store *st, store_id run, const char *source_id, const char *example_id,
-                          const json_t *example) {
-  struct sq *q = SQ(st);
-  int rc = check_run(st, run);
-  if (rc) return rc;
-  size_t mark = q->n_ops;
-  return queued(st, mark, q_example(q, run, source_id, example_id, example));
-}
-
+/* The generic queueing (store.c), then the source's reference is let go when its episode
+ * ended. The other puts are store.c's generic ones; call bodies are queued as text and
+ * compressed at the flush (bind_op). */
 static int sq_episode_finish(store *st, store_id run, const struct store_episode_end *e) {
-  struct sq *q = SQ(st);
   int rc = check_run(st, run);
-  if (rc) return rc;
-  size_t mark = q->n_ops;
-  if (e->cand_record)
-    rc = q_cand(q, run, e->source_id, e->round, e->index, e->verdict, e->reason, e->cand_record);
-  if (!rc && e->example) rc = q_example(q, run, e->source_id, e->example_id, e->example);
-  if (!rc) q_src_state(q, run, e->source_id, e->state, e->rounds_used);
-  if (!rc && e->state != STORE_SRC_IN_PROGRESS) bodyrefs_release(q->refs, run, e->source_id);
-  return queued(st, mark, rc);
-}
-
-static json_t *attempts_json(const struct store_call *c) {
-  json_t *a = json_array();
-  for (int i = 0; i < c->n_attempt_list; i++) {
-    const struct store_attempt *t = &c->attempt_list[i];
-    json_t *o = json_pack("{s:i, s:i, s:I}", "n", t->number, "http_status", t->http_status,
-                          "latency_us", (json_int_t)t->latency_us);
-    if (t->error) json_object_set_new(o, "error", jx_string_lossy(t->error, strlen(t->error)));
-    if (t->retry_after_ms)
-      json_object_set_new(o, "retry_after_ms", json_integer((json_int_t)t->retry_after_ms));
-    json_array_append_new(a, o);
-  }
-  return a;
-}
-
-/* Queue a call's bodies (text; compressed at the flush: bind_call_body). */
-static void q_call_body(struct sq *q, const struct store_call *c, int ok) {
-  struct op *o = op_begin(q, W_CALL_BODY);
-  v_textn(q, c->request, c->request_len);
-  v_textn(q, c->reply, c->reply_len);
-  v_textn(q, NULL, 0); /* the reference, set at the flush */
-  if (c->cache_key && ok && !c->cache_hit && c->reply) {
-    const struct val *v = &q->vals[o->v0 + 1];
-    o->cacheable = 1;
-    memcpy(o->key, c->cache_key, 33);
-    o->reply = v->s;
-    o->reply_n = v->n;
-  }
-}
-
-static int sq_call_put(store *st, const struct store_call *c) {
-  struct sq *q = SQ(st);
-  int rc = check_run(st, c->run);
-  if (rc) return rc;
-  size_t mark = q->n_ops;
-  op_begin(q, W_CALL);
-  int ok = !c->error;
-  v_int(q, c->run);
-  v_text(q, c->role);
-  v_text(q, c->source_id);
-  v_int(q, c->round);
-  v_text(q, c->endpoint);
-  v_text(q, c->model);
-  v_text(q, c->cache_key);
-  v_text(q, ok ? "ok" : "error");
-  v_text(q, c->error);
-  v_int(q, c->http_status);
-  v_int(q, c->prompt_tokens);
-  v_int(q, c->completion_tokens);
-  v_int(q, c->latency_us);
-  v_int(q, c->attempts);
-  v_int(q, c->retries);
-  v_int(q, c->cache_hit ? 1 : 0);
-  json_t *a = c->n_attempt_list ? attempts_json(c) : NULL;
-  rc = v_json(q, a); /* NULL: SQL NULL */
-  json_decref(a);
-  if (rc) return queued(st, mark, rc);
-  v_real(q, time_wall());
-  v_text(q, c->finish_reason);
-  v_int(q, c->prefix_tokens);
-  if (c->request || c->reply) q_call_body(q, c, ok);
-  return 0;
+  if (!rc) rc = wq_queued(st, wq_episode(&SQ(st)->wq, run, e));
+  if (!rc && e->state != STORE_SRC_IN_PROGRESS) bodyrefs_release(SQ(st)->refs, run, e->source_id);
+  return rc;
 }
 
 /* The content of reference id (store/bodyref.h) in db, borrowed from the reader's cache (valid
@@ -1436,62 +1090,18 @@ static int cache_query(store *st, sqlite3 *db, sqlite3_stmt *s, const char *key,
 
 static int sq_cache_get(store *st, const char *key, char **reply, size_t *len) {
   struct sq *q = SQ(st);
-  for (size_t i = q->n_ops; i-- > 0;) {
-    const struct op *o = &q->ops[i];
-    if (o->cacheable && !memcmp(o->key, key, 32)) {
-      *reply = xstrndup(o->reply, o->reply_n);
-      if (len) *len = o->reply_n;
-      return 0;
-    }
+  size_t n;
+  const char *pending = wq_cached(&q->wq, key, &n);
+  if (pending) {
+    *reply = xstrndup(pending, n);
+    if (len) *len = n;
+    return 0;
   }
   int rc = cache_query(st, q->db, q->cache_stmt, key, reply, len);
   if (rc == AD_ENOTFOUND && q->cache_db)
     rc = cache_query(st, q->cache_db, q->cache_db_stmt, key, reply, len);
   if (rc == AD_ENOTFOUND) store_seterr(st, rc, "no cached reply for key %s", key);
   return rc;
-}
-
-static const char *level_name(enum log_level l) {
-  switch (l) {
-  case LOG_ERROR: return "error";
-  case LOG_WARN: return "warn";
-  case LOG_INFO: return "info";
-  default: return "debug";
-  }
-}
-
-static int sq_event_put(store *st, store_id run, enum log_level level, const json_t *event) {
-  struct sq *q = SQ(st);
-  int rc = check_run(st, run);
-  if (rc) return rc;
-  size_t mark = q->n_ops;
-  op_begin(q, W_EVENT);
-  v_int(q, run);
-  v_real(q, time_wall());
-  v_text(q, level_name(level));
-  return queued(st, mark, v_json(q, event));
-}
-
-static int sq_opt_put(store *st, enum store_opt_table t, const char *optimization, const char *key,
-                      const json_t *record) {
-  struct sq *q = SQ(st);
-  size_t mark = q->n_ops;
-  op_begin(q, W_OPT_SPLIT + (int)t);
-  v_text(q, optimization);
-  v_text(q, key);
-  return queued(st, mark, v_json(q, record));
-}
-
-static int sq_analysis_put(store *st, store_id run, const json_t *analysis) {
-  struct sq *q = SQ(st);
-  int rc = check_run(st, run);
-  if (rc) return rc;
-  size_t mark = q->n_ops;
-  op_begin(q, W_ANALYSIS);
-  v_int(q, run);
-  rc = v_json(q, analysis);
-  v_real(q, time_wall());
-  return queued(st, mark, rc);
 }
 
 /* ======== Reads ======== */
@@ -1549,7 +1159,7 @@ static json_t *row_obj(struct sq *q, sqlite3_stmt *s, const struct col *cols, in
 /* Writable handles flush before reading so reads see every put. */
 static int pre_read(store *st) {
   struct sq *q = SQ(st);
-  return (!q->ro && q->n_ops) ? sq_flush(st) : 0;
+  return (!q->ro && q->wq.n_ops) ? sq_flush(st) : 0;
 }
 
 static int resolve_run(store *st, store_id *run) {
@@ -1778,282 +1388,100 @@ static int sq_analysis_get(store *st, store_id run, json_t **out) {
   return rc;
 }
 
-/* ---- aggregates ---- */
+/* ---- aggregates (store_stats_build in stats.c; these are the queries) ---- */
 
-/* 0, or AD_EINVAL when jansson refuses the key (a name from the store that is not
- * UTF-8). The aggregates below return 0 or AD_EINVAL the same way. */
-static int set_int(json_t *o, const char *k, int64_t v) {
-  return json_object_set_new(o, k, json_integer((json_int_t)v)) ? AD_EINVAL : 0;
-}
-
-/* Run a query bound to run as ?1 and hand every row to cb. */
-typedef int (*agg_fn)(sqlite3_stmt *s, json_t *acc);
-static int agg(store *st, store_id run, const char *sql, agg_fn cb, json_t *acc) {
+static int stats_rows(store *st, store_id run, const char *sql, store_stats_fn fn, void *ud) {
+  struct sq *q = SQ(st);
   sqlite3_stmt *s;
-  int rc = prep(st, sql, run, NULL, &s);
-  if (rc) return rc;
-  int src;
-  while ((src = sqlite3_step(s)) == SQLITE_ROW)
-    if ((rc = cb(s, acc))) {
-      rc = store_seterr(st, rc,
-                        "store %s: computing statistics: a value JSON cannot carry "
-                        "(a name that is not UTF-8, or a cost that is not finite)",
-                        store_path(st));
-      break;
+  int rc = 0, src = sqlite3_prepare_v2(q->db, sql, -1, &s, NULL);
+  if (src != SQLITE_OK) return sq_err(st, q->db, src, "computing statistics");
+  sqlite3_bind_int64(s, 1, run);
+  int nc = sqlite3_column_count(s);
+  if (nc > STORE_STATS_COLS) nc = STORE_STATS_COLS;
+  while (!rc && (src = sqlite3_step(s)) == SQLITE_ROW) {
+    struct store_stats_row row;
+    memset(&row, 0, sizeof row);
+    for (int k = 0; k < nc; k++) {
+      row.null[k] = sqlite3_column_type(s, k) == SQLITE_NULL;
+      if (row.null[k]) continue;
+      row.i[k] = sqlite3_column_int64(s, k);
+      row.d[k] = sqlite3_column_double(s, k);
+      row.s[k] = (const char *)sqlite3_column_text(s, k);
     }
-  if (!rc && src != SQLITE_DONE) rc = sq_err(st, SQ(st)->db, src, "computing statistics");
+    rc = fn(ud, &row);
+  }
+  if (!rc && src != SQLITE_DONE) rc = sq_err(st, q->db, src, "computing statistics");
   sqlite3_finalize(s);
   return rc;
 }
 
-static const char *col_str(sqlite3_stmt *s, int i, const char *dflt) {
-  const char *p = (const char *)sqlite3_column_text(s, i);
-  return p ? p : dflt;
+static int stats_run_row(store *st, store_id run, store_row_fn fn, void *ud) {
+  sqlite3_stmt *s;
+  int rc = prep(st, RUN_SELECT " WHERE id = ?1", run, NULL, &s);
+  return rc ? rc : each(st, s, run_cols, NCOLS(run_cols), fn, ud);
 }
 
-static int agg_sources(sqlite3_stmt *s, json_t *o) {
-  int64_t n = sqlite3_column_int64(s, 1);
-  json_t *tot = json_object_get(o, "total");
-  int rc = set_int(o, col_str(s, 0, "unknown"), n);
-  return rc ? rc : set_int(o, "total", json_integer_value(tot) + n);
-}
+#define REAL_OK "WHERE run = ?1 AND status = 'ok' AND cache_hit = 0"
+#define COMMON_QUERIES                                                            \
+  .rows = stats_rows, .run_row = stats_run_row,                                   \
+  .sources = "SELECT state, count(*) FROM sources WHERE run = ?1 GROUP BY state", \
+  .examples = "SELECT count(*) FROM examples WHERE run = ?1",                     \
+  .candidates = "SELECT count(*) FROM candidates WHERE run = ?1",                 \
+  .rejections =                                                                   \
+      "SELECT coalesce(reason, 'unspecified'), count(*) FROM candidates WHERE "   \
+      "run = ?1 AND verdict = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1",          \
+  .latency_at = "SELECT latency_us FROM calls " REAL_OK " ORDER BY latency_us LIMIT 1 OFFSET %lld"
 
-static int agg_pairs(sqlite3_stmt *s, json_t *o) {
-  return set_int(o, col_str(s, 0, "unknown"), sqlite3_column_int64(s, 1));
-}
-
-/* role, status, cache_hit, count, attempts, retries */
-static int agg_calls(sqlite3_stmt *s, json_t *calls) {
-  const char *role = col_str(s, 0, "unknown");
-  const char *status = col_str(s, 1, "unknown");
-  int hit = sqlite3_column_int(s, 2);
-  int64_t n = sqlite3_column_int64(s, 3);
-  json_t *by = json_object_get(calls, "by_role");
-  json_t *r = json_object_get(by, role);
-  if (!r) {
-    r = json_pack("{s:i, s:i, s:i}", "ok", 0, "error", 0, "cache_hits", 0);
-    if (json_object_set_new(by, role, r)) return AD_EINVAL; /* role is not UTF-8 */
-  }
-  const char *k = hit ? "cache_hits" : (!strcmp(status, "ok") ? "ok" : "error");
-  int rc = set_int(r, k, json_integer_value(json_object_get(r, k)) + n);
-  const char *tk = hit ? "cache_hits" : (!strcmp(status, "ok") ? "ok" : "error");
-  rc |= set_int(calls, tk, json_integer_value(json_object_get(calls, tk)) + n);
-  rc |= set_int(calls, "total", json_integer_value(json_object_get(calls, "total")) + n);
-  rc |= set_int(calls, "attempts",
-                json_integer_value(json_object_get(calls, "attempts")) +
-                    sqlite3_column_int64(s, 4));
-  rc |= set_int(calls, "retries",
-                json_integer_value(json_object_get(calls, "retries")) + sqlite3_column_int64(s, 5));
-  return rc ? AD_EINVAL : 0;
-}
-
-/* model, prompt, completion, calls ; acc = {"tokens": ..., "prices": ...} */
-static int agg_tokens(sqlite3_stmt *s, json_t *acc) {
-  json_t *tokens = json_object_get(acc, "tokens");
-  json_t *by = json_object_get(tokens, "by_model");
-  const char *model = col_str(s, 0, "unknown");
-  int64_t p = sqlite3_column_int64(s, 1), c = sqlite3_column_int64(s, 2);
-  json_t *m = json_pack("{s:I, s:I, s:I}", "prompt", (json_int_t)p, "completion", (json_int_t)c,
-                        "calls", (json_int_t)sqlite3_column_int64(s, 3));
-  if (json_object_set_new(by, model, m)) return AD_EINVAL; /* model is not UTF-8 */
-  int rc = set_int(tokens, "prompt", json_integer_value(json_object_get(tokens, "prompt")) + p);
-  rc |= set_int(tokens, "completion",
-                json_integer_value(json_object_get(tokens, "completion")) + c);
-  json_t *price = json_object_get(json_object_get(acc, "prices"), model);
-  if (json_is_object(price)) {
-    double cost = (double)p / 1e6 * jx_num(price, "prompt_per_mtok", 0) +
-                  (double)c / 1e6 * jx_num(price, "completion_per_mtok", 0);
-    rc |= json_object_set_new(m, "cost_usd", json_real(cost));
-    double tot = jx_num(acc, "cost_usd", 0) + cost;
-    rc |= json_object_set_new(acc, "cost_usd", json_real(tot));
-  } else if (p || c) {
-    json_t *un = json_object_get(acc, "unpriced");
-    if (un) rc |= json_array_append_new(un, json_string(model));
-  }
-  return rc ? AD_EINVAL : 0;
-}
-
-/* role, model, prompt, completion ; acc = {"by_role": ..., "prices": ...}: each role's real
- * calls' tokens and, when its models are priced, their cost */
-static int agg_role_tokens(sqlite3_stmt *s, json_t *acc) {
-  json_t *r = json_object_get(json_object_get(acc, "by_role"), col_str(s, 0, "unknown"));
-  if (!r) return 0;
-  int64_t p = sqlite3_column_int64(s, 2), c = sqlite3_column_int64(s, 3);
-  int rc = set_int(r, "prompt", json_integer_value(json_object_get(r, "prompt")) + p);
-  rc |= set_int(r, "completion", json_integer_value(json_object_get(r, "completion")) + c);
-  json_t *price = json_object_get(json_object_get(acc, "prices"), col_str(s, 1, "unknown"));
-  if (json_is_object(price)) {
-    double cost = jx_num(r, "cost_usd", 0) + (double)p / 1e6 * jx_num(price, "prompt_per_mtok", 0) +
-                  (double)c / 1e6 * jx_num(price, "completion_per_mtok", 0);
-    rc |= json_object_set_new(r, "cost_usd", json_real(cost));
-  }
-  return rc ? AD_EINVAL : 0;
-}
-
-/* One number of the statistics: the first column of the first row of the query
- * (printf-style; 0 when no row) into *out. 0, or sq_err()'s code. */
-static int stat_int(store *st, int64_t *out, const char *fmt, ...) AD_PRINTF(3, 4);
-static int stat_int(store *st, int64_t *out, const char *fmt, ...) {
-  char sql[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(sql, sizeof sql, fmt, ap);
-  va_end(ap);
-  int src = pragma_int(SQ(st)->db, sql, out);
-  return src ? sq_err(st, SQ(st)->db, src, "computing statistics") : 0;
-}
-
-struct capture {
-  json_t *row;
+/* The calls' numbers from call_agg (kept by a trigger), in the order a scan of calls gave;
+ * the percentiles from the calls_latency index. */
+#define AGG_MODEL "CASE WHEN model_null THEN NULL ELSE model END"
+#define AGG_OK "FROM call_agg WHERE run = ?1 AND status = 'ok' AND cache_hit = 0"
+static const struct store_stats_q stats_agg = {
+    COMMON_QUERIES,
+    .calls =
+        "SELECT role, status, cache_hit, sum(n), sum(attempts), sum(retries) FROM "
+        "call_agg WHERE run = ?1 GROUP BY role, status, cache_hit "
+        "ORDER BY role, status, cache_hit",
+    .role_tokens = "SELECT role, " AGG_MODEL
+                   " AS m, sum(prompt), sum(completion) FROM "
+                   "call_agg WHERE run = ?1 AND cache_hit = 0 GROUP BY role, m ORDER BY role, m",
+    .tokens = "SELECT " AGG_MODEL
+              " AS m, sum(prompt), sum(completion), sum(n) FROM "
+              "call_agg WHERE run = ?1 AND cache_hit = 0 GROUP BY m ORDER BY m",
+    .prefix = "SELECT coalesce(sum(prefix), 0) FROM call_agg WHERE run = ?1 AND cache_hit = 0",
+    .wall = "SELECT max(last) - min(first) FROM call_agg WHERE run = ?1",
+    .ok_calls = "SELECT coalesce(sum(n), 0) " AGG_OK,
+    /* avg() of the integers: their sum (exact below 2^53) over their count, truncated */
+    .latency_mean = "SELECT CAST(CAST(sum(lat_sum) AS REAL) / sum(lat_n) AS INTEGER) " AGG_OK,
 };
-static int capture_row(void *ud, const json_t *row) {
-  ((struct capture *)ud)->row = json_deep_copy(row);
-  return 0;
-}
+
+/* Before the fast status's migration (a store opened read-only): a scan of calls. */
+static const struct store_stats_q stats_scan = {
+    COMMON_QUERIES,
+    .calls =
+        "SELECT role, status, cache_hit, count(*), coalesce(sum(attempts), 0), "
+        "coalesce(sum(retries), 0) FROM calls WHERE run = ?1 "
+        "GROUP BY role, status, cache_hit",
+    .role_tokens =
+        "SELECT role, model, coalesce(sum(prompt_tokens), 0), "
+        "coalesce(sum(completion_tokens), 0) FROM calls "
+        "WHERE run = ?1 AND cache_hit = 0 GROUP BY role, model",
+    .tokens =
+        "SELECT model, coalesce(sum(prompt_tokens), 0), "
+        "coalesce(sum(completion_tokens), 0), count(*) FROM calls "
+        "WHERE run = ?1 AND cache_hit = 0 GROUP BY model ORDER BY model",
+    .prefix =
+        "SELECT coalesce(sum(prefix_tokens), 0) FROM calls WHERE run = ?1 "
+        "AND cache_hit = 0",
+    .wall = "SELECT max(created) - min(created) FROM calls WHERE run = ?1",
+    .ok_calls = "SELECT count(*) FROM calls " REAL_OK,
+    .latency_mean = "SELECT CAST(avg(latency_us) AS INTEGER) FROM calls " REAL_OK,
+};
 
 static int sq_stats(store *st, store_id run, json_t **out) {
   int rc = resolve_run(st, &run);
   if (rc) return rc;
-  json_t *res = json_object(), *sources = NULL, *rej = NULL, *calls = NULL, *acc = NULL;
-  sqlite3_stmt *s = NULL;
-  struct capture cap = {NULL};
-
-  /* the run row */
-  if ((rc = prep(st, RUN_SELECT " WHERE id = ?1", run, NULL, &s))) goto cleanup;
-  rc = each(st, s, run_cols, NCOLS(run_cols), capture_row, &cap);
-  s = NULL;
-  if (rc) goto cleanup;
-  if (!cap.row) {
-    rc = store_seterr(st, AD_ENOTFOUND, "store %s has no run %lld", store_path(st), (long long)run);
-    goto cleanup;
-  }
-  json_object_set_new(res, "run", cap.row);
-
-  sources = json_pack("{s:i, s:i, s:i, s:i, s:i}", "total", 0, "pending", 0, "in_progress", 0,
-                      "done", 0, "exhausted", 0);
-  rej = json_object();
-  calls = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:{}}", "total", 0, "ok", 0, "error", 0,
-                    "cache_hits", 0, "attempts", 0, "retries", 0, "by_role");
-  acc = json_pack("{s:{s:i, s:i, s:{}}, s:[]}", "tokens", "prompt", 0, "completion", 0, "by_model",
-                  "unpriced");
-  json_t *prices = json_object_get(json_object_get(cap.row, "info"), "prices");
-  if (prices) json_object_set(acc, "prices", prices);
-
-  if ((rc = agg(st, run, "SELECT state, count(*) FROM sources WHERE run = ?1 GROUP BY state",
-                agg_sources, sources)))
-    goto cleanup;
-  json_object_set(res, "sources", sources);
-  int64_t n = 0;
-  if ((rc = stat_int(st, &n, "SELECT count(*) FROM examples WHERE run = %lld", (long long)run)))
-    goto cleanup;
-  set_int(res, "accepted", n);
-  if ((rc = stat_int(st, &n, "SELECT count(*) FROM candidates WHERE run = %lld", (long long)run)))
-    goto cleanup;
-  set_int(res, "candidates", n);
-  if ((rc = agg(st, run,
-                "SELECT coalesce(reason, 'unspecified'), count(*) FROM candidates WHERE run = ?1 "
-                "AND verdict = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1",
-                agg_pairs, rej)))
-    goto cleanup;
-  json_object_set(res, "rejections", rej);
-  /* the calls' numbers from call_agg (kept by a trigger), in the order a scan of calls gave */
-  int fast = SQ(st)->has_agg;
-#define AGG_MODEL "CASE WHEN model_null THEN NULL ELSE model END"
-  if ((rc = agg(st, run,
-                fast ? "SELECT role, status, cache_hit, sum(n), sum(attempts), sum(retries) FROM "
-                       "call_agg WHERE run = ?1 GROUP BY role, status, cache_hit "
-                       "ORDER BY role, status, cache_hit"
-                     : "SELECT role, status, cache_hit, count(*), coalesce(sum(attempts), 0), "
-                       "coalesce(sum(retries), 0) FROM calls WHERE run = ?1 "
-                       "GROUP BY role, status, cache_hit",
-                agg_calls, calls)))
-    goto cleanup;
-  json_object_set(res, "calls", calls);
-  json_object_set(acc, "by_role", json_object_get(calls, "by_role"));
-  if ((rc = agg(st, run,
-                fast ? "SELECT role, " AGG_MODEL " AS m, sum(prompt), sum(completion) FROM "
-                       "call_agg WHERE run = ?1 AND cache_hit = 0 GROUP BY role, m "
-                       "ORDER BY role, m"
-                     : "SELECT role, model, coalesce(sum(prompt_tokens), 0), "
-                       "coalesce(sum(completion_tokens), 0) FROM calls "
-                       "WHERE run = ?1 AND cache_hit = 0 GROUP BY role, model",
-                agg_role_tokens, acc)))
-    goto cleanup;
-  if ((rc = agg(st, run,
-                fast ? "SELECT " AGG_MODEL " AS m, sum(prompt), sum(completion), sum(n) FROM "
-                       "call_agg WHERE run = ?1 AND cache_hit = 0 GROUP BY m ORDER BY m"
-                     : "SELECT model, coalesce(sum(prompt_tokens), 0), "
-                       "coalesce(sum(completion_tokens), 0), count(*) FROM calls "
-                       "WHERE run = ?1 AND cache_hit = 0 GROUP BY model ORDER BY model",
-                agg_tokens, acc)))
-    goto cleanup;
-  json_object_set(res, "tokens", json_object_get(acc, "tokens"));
-  if ((rc = stat_int(st, &n,
-                     fast ? "SELECT coalesce(sum(prefix), 0) FROM call_agg WHERE run = %lld AND "
-                            "cache_hit = 0"
-                          : "SELECT coalesce(sum(prefix_tokens), 0) FROM calls WHERE run = %lld "
-                            "AND cache_hit = 0",
-                     (long long)run)))
-    goto cleanup;
-  set_int(json_object_get(res, "tokens"), "prefix", n);
-  if (json_object_get(acc, "cost_usd")) {
-    json_object_set(res, "cost_usd", json_object_get(acc, "cost_usd"));
-    if (json_array_size(json_object_get(acc, "unpriced")))
-      json_object_set(res, "unpriced_models", json_object_get(acc, "unpriced"));
-  }
-
-  /* wall time: from the first model call's row to the last one's */
-  if ((rc = prep(st,
-                 fast ? "SELECT max(last) - min(first) FROM call_agg WHERE run = ?1"
-                      : "SELECT max(created) - min(created) FROM calls WHERE run = ?1",
-                 run, NULL, &s)))
-    goto cleanup;
-  if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-    json_object_set_new(res, "wall_s", json_real(sqlite3_column_double(s, 0)));
-  sqlite3_finalize(s);
-  s = NULL;
-
-  /* latency of real successful calls: mean, p50, p95 */
-  int64_t cnt = 0, mean = 0;
-  if ((rc = stat_int(st, &cnt,
-                     fast ? "SELECT coalesce(sum(n), 0) FROM call_agg WHERE run = %lld AND "
-                            "status = 'ok' AND cache_hit = 0"
-                          : "SELECT count(*) FROM calls WHERE run = %lld AND status = 'ok' "
-                            "AND cache_hit = 0",
-                     (long long)run)))
-    goto cleanup;
-  if (cnt > 0) {
-    int64_t p50 = 0, p95 = 0;
-    /* avg() of the integers: their sum (exact below 2^53) over their count, truncated */
-    if ((rc = stat_int(st, &mean,
-                       fast ? "SELECT CAST(CAST(sum(lat_sum) AS REAL) / sum(lat_n) AS INTEGER) "
-                              "FROM call_agg WHERE run = %lld AND status = 'ok' AND cache_hit = 0"
-                            : "SELECT CAST(avg(latency_us) AS INTEGER) FROM calls WHERE "
-                              "run = %lld AND status = 'ok' AND cache_hit = 0",
-                       (long long)run)) ||
-        (rc = stat_int(st, &p50,
-                       "SELECT latency_us FROM calls WHERE run = %lld AND status = "
-                       "'ok' AND cache_hit = 0 ORDER BY latency_us LIMIT 1 OFFSET %lld",
-                       (long long)run, (long long)((cnt - 1) / 2))) ||
-        (rc = stat_int(st, &p95,
-                       "SELECT latency_us FROM calls WHERE run = %lld AND status = "
-                       "'ok' AND cache_hit = 0 ORDER BY latency_us LIMIT 1 OFFSET %lld",
-                       (long long)run, (long long)((cnt - 1) * 95 / 100))))
-      goto cleanup;
-    json_object_set_new(res, "latency_ms",
-                        json_pack("{s:f, s:f, s:f}", "mean", (double)mean / 1000.0, "p50",
-                                  (double)p50 / 1000.0, "p95", (double)p95 / 1000.0));
-  }
-  *out = res;
-  res = NULL;
-cleanup:
-  sqlite3_finalize(s);
-  json_decref(sources);
-  json_decref(rej);
-  json_decref(calls);
-  json_decref(acc);
-  json_decref(res);
-  return rc;
+  return store_stats_build(st, run, SQ(st)->has_agg ? &stats_agg : &stats_scan, out);
 }
 
 int store_sqlite_exec(store *st, const char *sql) {
@@ -2071,26 +1499,19 @@ const struct store_ops store_sqlite_ops = {
     .pending = sq_pending,
     .set_batch = sq_set_batch,
     .run_begin = sq_run_begin,
-    .run_set_status = sq_run_set_status,
     .run_latest = sq_run_latest,
+    .check_run = check_run,
     .source_put = sq_source_put,
-    .source_set_state = sq_source_set_state,
     .source_get = sq_source_get,
-    .candidate_put = sq_candidate_put,
-    .example_put = sq_example_put,
     .episode_finish = sq_episode_finish,
-    .call_put = sq_call_put,
     .cache_get = sq_cache_get,
-    .event_put = sq_event_put,
     .runs_each = sq_runs_each,
     .sources_each = sq_sources_each,
     .candidates_each = sq_candidates_each,
     .examples_each = sq_examples_each,
     .calls_each = sq_calls_each,
     .events_each = sq_events_each,
-    .opt_put = sq_opt_put,
     .opt_each = sq_opt_each,
-    .analysis_put = sq_analysis_put,
     .analysis_get = sq_analysis_get,
     .source_candidates_each = sq_source_candidates_each,
     .source_calls_each = sq_source_calls_each,
