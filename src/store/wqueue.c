@@ -164,6 +164,26 @@ static void v_copy(struct wqueue *q, struct wq_val *v, const char *s, size_t n) 
   v->n = n;
 }
 
+/* 1 when n bytes are valid UTF-8 without a NUL byte (what PostgreSQL's text takes). Call
+ * bodies are mostly ASCII: eight bytes at a time while no byte has its high bit set or is 0,
+ * jx_utf8_seq for the rest. */
+static int utf8_clean(const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  const uint64_t high = 0x8080808080808080ull, ones = 0x0101010101010101ull;
+  size_t i = 0;
+  while (i < n) {
+    uint64_t w;
+    if (n - i >= 8 && (memcpy(&w, u + i, 8), !(w & high) && !((w - ones) & ~w & high))) {
+      i += 8;
+      continue;
+    }
+    size_t k = u[i] ? jx_utf8_seq(u + i, n - i) : 0;
+    if (!k) return 0;
+    i += k;
+  }
+  return 1;
+}
+
 /* Text value (copied); s == NULL gives SQL NULL; n == 0 means strlen. */
 static void v_textn(struct wqueue *q, const char *s, size_t n) {
   struct wq_val *v = val_push(q);
@@ -175,8 +195,7 @@ static void v_textn(struct wqueue *q, const char *s, size_t n) {
     s = clean;
     n = sn;
   }
-  int prob = q->utf8 ? jx_text_check(s, n, NULL) : 0;
-  if (prob == JX_TEXT_NUL || prob == JX_TEXT_BAD_UTF8) {
+  if (q->utf8 && !utf8_clean(s, n)) {
     json_t *j = jx_string_lossy(s, n); /* U+FFFD for each bad byte */
     v_copy(q, v, json_string_value(j), json_string_length(j));
     json_decref(j);
