@@ -165,6 +165,7 @@ struct pg {
   struct wqueue wq; /* the pending batch, text as PostgreSQL's text takes it */
   store_id max_run;
   int calls_one_by_one; /* after a multi-row INSERT hit a row that cannot be written */
+  int cache_prepared;   /* CACHE_SQL is prepared on this connection (a reset drops it) */
   store *cache_from;    /* --cache-from, read-only, any backend */
 };
 
@@ -273,6 +274,7 @@ static int sql_int(store *st, const char *sql, int n, const char *const *params,
 static int ensure_conn(store *st) {
   PGconn *c = PG(st)->c;
   if (PQstatus(c) == CONNECTION_OK) return 0;
+  PG(st)->cache_prepared = 0;
   PQreset(c);
   return PQstatus(c) == CONNECTION_OK ? 0 : pg_err(st, NULL, "reconnecting");
 }
@@ -758,6 +760,27 @@ static int pg_source_put(store *st, store_id run, const char *source_id, const c
   return wq_source(&q->wq, run, source_id, title, text_sha256);
 }
 
+/* Look key up in the calls table: a prepared statement, as a run looks up every call (parsing
+ * and planning the query each time cost the server about as much as running it). */
+static int cache_query(store *st, const char *key, PGresult **out) {
+  struct pg *q = PG(st);
+  if (!q->cache_prepared) {
+    PGresult *r = PQprepare(q->c, "autodata_cache_get", CACHE_SQL, 1, NULL);
+    int rc = r && PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : pg_err(st, r, "reading the cache");
+    PQclear(r);
+    if (rc) return rc;
+    q->cache_prepared = 1;
+  }
+  PGresult *r = PQexecPrepared(q->c, "autodata_cache_get", 1, (const char *[]){key}, NULL, NULL, 0);
+  if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+    int rc = pg_err(st, r, "reading the cache");
+    PQclear(r);
+    return rc;
+  }
+  *out = r;
+  return 0;
+}
+
 static int pg_cache_get(store *st, const char *key, char **reply, size_t *len) {
   struct pg *q = PG(st);
   size_t n;
@@ -767,8 +790,8 @@ static int pg_cache_get(store *st, const char *key, char **reply, size_t *len) {
     if (len) *len = n;
     return 0;
   }
-  PGresult *r;
-  int rc = run_sql(st, CACHE_SQL, 1, (const char *[]){key}, &r, "reading the cache");
+  PGresult *r = NULL;
+  int rc = cache_query(st, key, &r);
   if (rc) return rc;
   if (PQntuples(r)) {
     n = (size_t)PQgetlength(r, 0, 0);

@@ -363,6 +363,39 @@ Test(store_pg, bodies_round_trip_exactly_and_bad_utf8_is_replaced) {
   store_close(st);
 }
 
+/* The cache lookup is a statement prepared on the connection: when the server drops the
+ * connection, the next flush reconnects and the lookup is prepared again on the new one. */
+Test(store_pg, cache_lookup_survives_a_reconnect) {
+  store *st = open_rw(url);
+  store_id run = simple_run(st);
+  put_call(st, run, "solver", "88888888888888888888888888888881", "{\"n\":1}", NULL, 0);
+  cr_assert_eq(store_flush(st), 0, "%s", store_errmsg(st));
+  char *b = NULL;
+  cr_assert_eq(store_cache_get(st, "88888888888888888888888888888881", &b, NULL), 0, "%s",
+               store_errmsg(st));
+  free(b);
+  char sql[160];
+  snprintf(sql, sizeof sql,
+           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+           "'autodata pid %ld'",
+           (long)getpid());
+  admin_exec(sql);
+  put_call(st, run, "solver", "88888888888888888888888888888882", "{\"n\":2}", NULL, 0);
+  int rc = store_flush(st); /* may fail first: libpq learns of the loss by using it */
+  if (rc) rc = store_flush(st);
+  cr_assert_eq(rc, 0, "%s", store_errmsg(st));
+  cr_assert_eq(pg_count("SELECT count(*) FROM calls"), 2);
+  for (int i = 1; i <= 2; i++) {
+    char key[48], want[24];
+    snprintf(key, sizeof key, "8888888888888888888888888888888%d", i);
+    snprintf(want, sizeof want, "{\"n\":%d}", i);
+    cr_assert_eq(store_cache_get(st, key, &b, NULL), 0, "%s", store_errmsg(st));
+    cr_assert_str_eq(b, want);
+    free(b);
+  }
+  store_close(st);
+}
+
 /* ---- batching and atomicity ---- */
 
 Test(store_pg, maybe_flush_thresholds) {
