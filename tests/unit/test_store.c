@@ -24,6 +24,7 @@
 #include "util/timeu.h"
 
 #include "helpers.h"
+#include "store_shared.h"
 
 /* ---- fixtures ---- */
 
@@ -38,78 +39,6 @@ static void tmp_setup(void) {
 static void tmp_teardown(void) { th_rmtree(tdir); /* best effort */ }
 
 TestSuite(store, .init = tmp_setup, .fini = tmp_teardown);
-
-static store *open_rw(const char *path) {
-  store *st = NULL;
-  int rc = store_open(path, 0, &st);
-  cr_assert_eq(rc, 0, "open %s: %s", path, store_errmsg(st));
-  return st;
-}
-
-static store *open_ro(const char *path) {
-  store *st = NULL;
-  int rc = store_open(path, STORE_OPEN_READONLY, &st);
-  cr_assert_eq(rc, 0, "open ro %s: %s", path, store_errmsg(st));
-  return st;
-}
-
-static json_t *prompts_json(const char *challenger_hash) {
-  return json_pack("{s:s, s:s}", "challenger", challenger_hash, "judge",
-                   "1111111111111111111111111111111111111111111111111111111111111111");
-}
-
-#define SHA_A "aaaaaaaa00000000000000000000000000000000000000000000000000000000"
-#define SHA_B "bbbbbbbb00000000000000000000000000000000000000000000000000000000"
-#define SHA_C "cccccccc00000000000000000000000000000000000000000000000000000000"
-
-static store_id begin_run(store *st, const char *recipe_sha, json_t *prompts, uint64_t seed,
-                          int new_run, int *resumed, int expect_rc) {
-  struct store_run_info info = {.recipe_name = "cs-qa",
-                                .recipe_sha256 = recipe_sha,
-                                .prompt_hashes = prompts,
-                                .seed = seed,
-                                .version = "0.1.0",
-                                .command_line = "autodata run recipe.yaml"};
-  store_id run = 0;
-  int res = -1;
-  int rc = store_run_begin(st, &info, new_run, &run, &res);
-  cr_assert_eq(rc, expect_rc, "run_begin rc %d: %s", rc, store_errmsg(st));
-  if (resumed) *resumed = res;
-  return run;
-}
-
-static store_id simple_run(store *st) {
-  json_t *p = prompts_json(SHA_C);
-  store_id run = begin_run(st, SHA_A, p, 1, 0, NULL, 0);
-  json_decref(p);
-  return run;
-}
-
-/* a successful call with a given key and reply */
-static void put_call(store *st, store_id run, const char *role, const char *key, const char *reply,
-                     const char *error, int cache_hit) {
-  struct store_attempt at[2] = {{1, 429, "rate limited", 1000, 500}, {2, 200, NULL, 2000, 0}};
-  struct store_call c = {.run = run,
-                         .role = role,
-                         .source_id = "s1",
-                         .round = 1,
-                         .endpoint = "local",
-                         .model = "m-small",
-                         .cache_key = key,
-                         .request = "{\"model\":\"m-small\"}",
-                         .reply = reply,
-                         .error = error,
-                         .http_status = error ? 500 : 200,
-                         .prompt_tokens = 100,
-                         .completion_tokens = 20,
-                         .latency_us = 3000,
-                         .attempts = cache_hit ? 0 : 2,
-                         .retries = cache_hit ? 0 : 1,
-                         .cache_hit = cache_hit,
-                         .attempt_list = cache_hit ? NULL : at,
-                         .n_attempt_list = cache_hit ? 0 : 2};
-  cr_assert_eq(store_call_put(st, &c), 0, "%s", store_errmsg(st));
-}
 
 static int64_t count_rows(const char *path, const char *sql) {
   sqlite3 *db;
@@ -190,7 +119,7 @@ Test(store, cache_key_ignores_key_order_and_api_keys) {
 
 Test(store, migrates_an_empty_file) {
   th_write_file(dbpath, ""); /* 0 bytes */
-  store *st = open_rw(dbpath);
+  store *st = ts_open_rw(dbpath);
   store_close(st);
   int64_t ver = count_rows(dbpath, "PRAGMA user_version");
   cr_assert_gt(ver, 0);
@@ -198,14 +127,14 @@ Test(store, migrates_an_empty_file) {
   cr_assert_eq(count_rows(dbpath, "SELECT count(*) FROM schema_migrations"), ver);
   cr_assert_eq(count_rows(dbpath, "SELECT count(*) FROM sqlite_master WHERE name = 'calls'"), 1);
   /* reopening applies nothing twice */
-  st = open_rw(dbpath);
+  st = ts_open_rw(dbpath);
   store_close(st);
   cr_assert_eq(count_rows(dbpath, "PRAGMA user_version"), ver);
   cr_assert_eq(count_rows(dbpath, "SELECT count(*) FROM schema_migrations"), ver);
 }
 
 Test(store, refuses_a_newer_schema) {
-  store *st = open_rw(dbpath);
+  store *st = ts_open_rw(dbpath);
   store_close(st);
   sqlite3 *db;
   cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -271,8 +200,8 @@ Test(store, postgres_urls_open_the_postgres_backend) {
 /* ---- lock ---- */
 
 Test(store, second_writer_is_refused_with_the_pid) {
-  store *st = open_rw(dbpath);
-  store_id run = simple_run(st);
+  store *st = ts_open_rw(dbpath);
+  store_id run = ts_simple_run(st);
   /* same process, second handle */
   store *st2;
   cr_assert_eq(store_open(dbpath, 0, &st2), AD_EBUSY);
@@ -301,15 +230,15 @@ Test(store, second_writer_is_refused_with_the_pid) {
   cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child saw a refusal with the pid");
   store_close(st);
   /* released on close */
-  st = open_rw(dbpath);
+  st = ts_open_rw(dbpath);
   store_close(st);
 }
 
 /* ---- read-only file ---- */
 
 Test(store, readonly_file_is_a_clear_error) {
-  store *st = open_rw(dbpath);
-  simple_run(st);
+  store *st = ts_open_rw(dbpath);
+  ts_simple_run(st);
   store_close(st);
   char lock[160];
   snprintf(lock, sizeof lock, "%s.lock", dbpath);
@@ -337,10 +266,10 @@ Test(store, readonly_file_is_a_clear_error) {
 }
 
 Test(store, readonly_handle_refuses_writes) {
-  store *st = open_rw(dbpath);
-  store_id run = simple_run(st);
+  store *st = ts_open_rw(dbpath);
+  store_id run = ts_simple_run(st);
   store_close(st);
-  st = open_ro(dbpath);
+  st = ts_open_ro(dbpath);
   json_t *e = json_pack("{s:s}", "msg", "x");
   cr_assert_eq(store_event_put(st, run, LOG_INFO, e), AD_EREADONLY);
   json_decref(e);
@@ -350,8 +279,8 @@ Test(store, readonly_handle_refuses_writes) {
 /* ---- full disk ---- */
 
 Test(store, full_disk_keeps_batch_and_retries) {
-  store *st = open_rw(dbpath);
-  store_id run = simple_run(st);
+  store *st = ts_open_rw(dbpath);
+  store_id run = ts_simple_run(st);
   cr_assert_eq(store_flush(st), 0);
   cr_assert_eq(store_sqlite_exec(st, "PRAGMA max_page_count = 1"), 0);
   char reply[4000];
@@ -360,7 +289,7 @@ Test(store, full_disk_keeps_batch_and_retries) {
   char key[33];
   for (int i = 0; i < 100; i++) {
     snprintf(key, sizeof key, "%032x", i);
-    put_call(st, run, "judge", key, reply, NULL, 0);
+    ts_put_call(st, run, "judge", key, reply, NULL, 0);
   }
   cr_assert_eq(store_pending(st), 200); /* a call row + its body each */
   int rc = store_flush(st);
@@ -383,102 +312,14 @@ Test(store, full_disk_keeps_batch_and_retries) {
 
 /* ---- runs and resume ---- */
 
-Test(store, resume_and_mismatch_messages) {
-  store *st = open_rw(dbpath);
-  json_t *p = prompts_json(SHA_C);
-  int resumed;
-  store_id r1 = begin_run(st, SHA_A, p, 1, 0, &resumed, 0);
-  cr_assert_eq(r1, 1);
-  cr_assert_eq(resumed, 0);
-  put_call(st, r1, "challenger", "0123456789abcdef0123456789abcdef", "{\"x\":1}", NULL, 0);
-  cr_assert_eq(store_run_set_status(st, r1, "interrupted"), 0);
-  store_close(st);
+Test(store, resume_and_mismatch_messages) { ts_check_resume_and_mismatch(dbpath); }
 
-  st = open_rw(dbpath);
-  store_id r = begin_run(st, SHA_A, p, 1, 0, &resumed, 0);
-  cr_assert_eq(r, r1);
-  cr_assert_eq(resumed, 1);
-
-  begin_run(st, SHA_B, p, 1, 0, NULL, AD_EMISMATCH);
-  cr_assert(strstr(store_errmsg(st), "recipe changed: sha256 aaaaaaaa\u2026 -> bbbbbbbb\u2026"),
-            "%s", store_errmsg(st));
-
-  json_t *p2 = prompts_json(SHA_B);
-  begin_run(st, SHA_A, p2, 1, 0, NULL, AD_EMISMATCH);
-  cr_assert(strstr(store_errmsg(st), "prompt 'challenger' changed"), "%s", store_errmsg(st));
-  cr_assert_null(strstr(store_errmsg(st), "judge"), "%s", store_errmsg(st));
-
-  begin_run(st, SHA_A, p, 2, 0, NULL, AD_EMISMATCH);
-  cr_assert(strstr(store_errmsg(st), "seed 1 -> 2"), "%s", store_errmsg(st));
-
-  json_t *p3 = prompts_json(SHA_C);
-  json_object_set_new(p3, "orchestrator", json_string(SHA_A));
-  begin_run(st, SHA_B, p3, 3, 0, NULL, AD_EMISMATCH);
-  const char *m = store_errmsg(st);
-  cr_assert(strstr(m, "recipe changed") && strstr(m, "prompt 'orchestrator' added") &&
-                strstr(m, "seed 1 -> 3"),
-            "%s", m);
-
-  /* a new run in the same store; the cache still serves it */
-  store_id r2 = begin_run(st, SHA_B, p2, 2, 1, &resumed, 0);
-  cr_assert_eq(r2, 2);
-  cr_assert_eq(resumed, 0);
-  char *body = NULL;
-  size_t len = 0;
-  cr_assert_eq(store_cache_get(st, "0123456789abcdef0123456789abcdef", &body, &len), 0);
-  cr_assert_str_eq(body, "{\"x\":1}");
-  cr_assert_eq(len, 7);
-  free(body);
-  store_close(st);
-  json_decref(p);
-  json_decref(p2);
-  json_decref(p3);
-}
-
-Test(store, source_text_change_is_reported) {
-  store *st = open_rw(dbpath);
-  store_id run = simple_run(st);
-  cr_assert_eq(store_source_put(st, run, "s1", "Paper 1", SHA_A), 0);
-  cr_assert_eq(store_flush(st), 0);
-  cr_assert_eq(store_source_put(st, run, "s1", "Paper 1", SHA_A), 0, "idempotent");
-  cr_assert_eq(store_pending(st), 0, "nothing queued for a known source");
-  cr_assert_eq(store_source_put(st, run, "s1", "Paper 1", SHA_B), AD_EMISMATCH);
-  cr_assert(strstr(store_errmsg(st), "source 's1' changed"), "%s", store_errmsg(st));
-  store_close(st);
-}
-
-Test(store, puts_for_unknown_run_are_refused) {
-  store *st = open_rw(dbpath);
-  store_id run = simple_run(st);
-  cr_assert_eq(store_source_put(st, run + 1, "s", NULL, NULL), AD_EINVAL);
-  cr_assert_eq(store_candidate_put(st, run, "s", 1, 0, "maybe", NULL, NULL), AD_EINVAL);
-  cr_assert_eq(store_pending(st), 0);
-  store_close(st);
-}
+Test(store, sources_changes_and_unknown_runs) { ts_check_sources_and_unknown_runs(dbpath); }
 
 /* ---- cache ---- */
 
 Test(store, cache_serves_only_successful_real_calls) {
-  store *st = open_rw(dbpath);
-  store_id run = simple_run(st);
-  const char *k_ok = "11111111111111111111111111111111";
-  const char *k_err = "22222222222222222222222222222222";
-  const char *k_hit = "33333333333333333333333333333333";
-  put_call(st, run, "weak_solver", k_ok, "{\"ok\":true}", NULL, 0);
-  put_call(st, run, "weak_solver", k_err, "{\"error\":{}}", "HTTP 500", 0);
-  put_call(st, run, "weak_solver", k_hit, "{\"hit\":1}", NULL, 1);
-  char *b = NULL;
-  cr_assert_eq(store_cache_get(st, k_ok, &b, NULL), 0, "served from the pending batch");
-  cr_assert_str_eq(b, "{\"ok\":true}");
-  free(b);
-  cr_assert_eq(store_flush(st), 0);
-  cr_assert_eq(store_cache_get(st, k_ok, &b, NULL), 0, "served from the file");
-  free(b);
-  cr_assert_eq(store_cache_get(st, k_err, &b, NULL), AD_ENOTFOUND);
-  cr_assert_null(b);
-  cr_assert_eq(store_cache_get(st, k_hit, &b, NULL), AD_ENOTFOUND);
-  cr_assert_eq(store_cache_get(st, "not-a-key", &b, NULL), AD_EINVAL);
-  store_close(st);
+  ts_check_cache_serves_only_successful_real_calls(dbpath);
 }
 
 static int body_cb(void *ud, const json_t *row) {
@@ -488,8 +329,8 @@ static int body_cb(void *ud, const json_t *row) {
 }
 
 Test(store, large_bodies_are_compressed_and_read_back_exactly) {
-  store *st = open_rw(dbpath);
-  store_id run = simple_run(st);
+  store *st = ts_open_rw(dbpath);
+  store_id run = ts_simple_run(st);
   /* A request that repeats a source text, as challenger requests do, and a reply
    * with multi-byte UTF-8; both past the compression threshold. */
   struct buf rq = BUF_INIT, rp = BUF_INIT;
@@ -556,8 +397,8 @@ static int collect_cb(void *ud, const json_t *row) {
  * back exactly by every reader, from this handle and from a new one, and much smaller than
  * standalone frames. */
 Test(store, source_bodies_share_a_reference) {
-  store *st = open_rw(dbpath);
-  store_id run = simple_run(st);
+  store *st = ts_open_rw(dbpath);
+  store_id run = ts_simple_run(st);
   struct buf rq = BUF_INIT;
   json_t *want = json_array();
   const char *roles[] = {"challenger", "quality", "weak"};
@@ -599,7 +440,7 @@ Test(store, source_bodies_share_a_reference) {
                    count_rows(dbpath, "SELECT sum(length(data)) FROM body_refs");
   cr_assert_lt(stored, (int64_t)raw / 12, "stored %lld of %zu bytes", (long long)stored, raw);
   for (int pass = 0; pass < 2; pass++) { /* this handle, then a read-only one */
-    store *r = pass ? open_ro(dbpath) : st;
+    store *r = pass ? ts_open_ro(dbpath) : st;
     json_t *rows = json_array();
     cr_assert_eq(store_calls_each(r, run, NULL, 1, collect_cb, rows), 0, "%s", store_errmsg(r));
     cr_assert_eq(json_array_size(rows), json_array_size(want));
@@ -623,7 +464,7 @@ Test(store, source_bodies_share_a_reference) {
   }
   /* A new writer continues the generations' ids. */
   store_close(st);
-  st = open_rw(dbpath);
+  st = ts_open_rw(dbpath);
   source_request(&rq, 9, 0);
   struct store_call c = {.run = run,
                          .role = "challenger",
@@ -689,7 +530,7 @@ Test(store, migrates_a_store_written_before_the_compact_store) {
   }
   sqlite3_finalize(q);
   sqlite3_close(db);
-  store *st = open_rw(dbpath); /* migrates */
+  store *st = ts_open_rw(dbpath); /* migrates */
   cr_assert_eq(count_rows(dbpath,
                           "SELECT count(*) FROM pragma_table_info('call_bodies') "
                           "WHERE name = 'ref'"),
@@ -738,13 +579,14 @@ Test(store, migrates_a_store_written_before_the_compact_store) {
 Test(store, cache_from_another_store) {
   char other[160];
   snprintf(other, sizeof other, "%s/other.db", tdir);
-  store *o = open_rw(other);
-  store_id orun = simple_run(o);
-  put_call(o, orun, "judge", "44444444444444444444444444444444", "{\"from\":\"other\"}", NULL, 0);
+  store *o = ts_open_rw(other);
+  store_id orun = ts_simple_run(o);
+  ts_put_call(o, orun, "judge", "44444444444444444444444444444444", "{\"from\":\"other\"}", NULL,
+              0);
   cr_assert_eq(store_flush(o), 0);
   /* the other store may stay open for writing: attaching is read-only */
-  store *st = open_rw(dbpath);
-  simple_run(st);
+  store *st = ts_open_rw(dbpath);
+  ts_simple_run(st);
   char *b = NULL;
   cr_assert_eq(store_cache_get(st, "44444444444444444444444444444444", &b, NULL), AD_ENOTFOUND);
   cr_assert_eq(store_attach_cache(st, other), 0, "%s", store_errmsg(st));
@@ -759,8 +601,8 @@ Test(store, cache_from_another_store) {
 /* ---- batching and atomicity ---- */
 
 Test(store, maybe_flush_thresholds) {
-  store *st = open_rw(dbpath);
-  store_id run = simple_run(st);
+  store *st = ts_open_rw(dbpath);
+  store_id run = ts_simple_run(st);
   store_set_batch(st, 3, 1000000);
   json_t *e = json_pack("{s:s}", "msg", "hello");
   int64_t now = time_now_ms();
@@ -804,8 +646,8 @@ static void finish_episode(store *st, store_id run, const char *sid, const char 
 }
 
 Test(store, episode_finish_is_all_or_nothing) {
-  store *st = open_rw(dbpath);
-  store_id run = simple_run(st);
+  store *st = ts_open_rw(dbpath);
+  store_id run = ts_simple_run(st);
   cr_assert_eq(store_source_put(st, run, "s1", "P1", SHA_A), 0);
   cr_assert_eq(store_source_put(st, run, "s2", "P2", SHA_B), 0);
   cr_assert_eq(store_flush(st), 0);
@@ -842,7 +684,7 @@ Test(store, episode_finish_is_all_or_nothing) {
   int status;
   cr_assert_eq(waitpid(pid, &status, 0), pid);
   cr_assert(WIFSIGNALED(status));
-  st = open_rw(dbpath); /* the dead child's lock is gone */
+  st = ts_open_rw(dbpath); /* the dead child's lock is gone */
   cr_assert_eq(store_source_get(st, run, "s2", &s), 0);
   cr_assert_eq(s.state, STORE_SRC_PENDING, "nothing of the killed episode");
   cr_assert_eq(s.accepted, 0);
@@ -852,86 +694,24 @@ Test(store, episode_finish_is_all_or_nothing) {
 
 /* ---- read side ---- */
 
-struct collect {
-  char ids[16][64];
-  int n;
-  const char *key;
-};
-static int collect_fn(void *ud, const json_t *row) {
-  struct collect *c = ud;
-  const char *v = jx_str(row, c->key);
-  if (c->n < 16) snprintf(c->ids[c->n++], 64, "%s", v ? v : "(null)");
-  return 0;
-}
-static int stop_fn(void *ud, const json_t *row) {
-  (void)row;
-  ++*(int *)ud;
-  return 42;
-}
-
-Test(store, iterators_order_and_content) {
-  store *st = open_rw(dbpath);
-  store_id run = simple_run(st);
-  const char *sids[] = {"s3", "s1", "s2"};
-  for (int i = 0; i < 3; i++) cr_assert_eq(store_source_put(st, run, sids[i], NULL, NULL), 0);
-  json_t *ex = json_pack("{s:s}", "question", "q");
-  cr_assert_eq(store_example_put(st, run, "s3", "ex-b", ex), 0);
-  cr_assert_eq(store_example_put(st, run, "s1", "ex-a", ex), 0);
-  cr_assert_eq(store_example_put(st, run, "s1", "ex-a", ex), 0); /* replace, not duplicate */
-  cr_assert_eq(store_candidate_put(st, run, "s2", 1, 0, "rejected", "too_easy", ex), 0);
-  cr_assert_eq(store_candidate_put(st, run, "s1", 2, 0, "rejected", "no_gap", ex), 0);
-  cr_assert_eq(store_candidate_put(st, run, "s1", 3, 0, "accepted", NULL, ex), 0);
-  json_decref(ex);
-
-  struct collect c = {.key = "example_id"};
-  cr_assert_eq(store_examples_each(st, 0, collect_fn, &c), 0, "%s", store_errmsg(st));
-  cr_assert_eq(c.n, 2);
-  cr_assert_str_eq(c.ids[0], "ex-a");
-  cr_assert_str_eq(c.ids[1], "ex-b");
-
-  struct collect r = {.key = "reason"};
-  cr_assert_eq(store_candidates_each(st, run, "rejected", collect_fn, &r), 0);
-  cr_assert_eq(r.n, 2);
-  cr_assert_str_eq(r.ids[0], "no_gap"); /* s1 before s2 */
-  cr_assert_str_eq(r.ids[1], "too_easy");
-
-  struct collect s = {.key = "source_id"};
-  cr_assert_eq(store_sources_each(st, run, collect_fn, &s), 0);
-  cr_assert_eq(s.n, 3);
-  cr_assert_str_eq(s.ids[0], "s3", "insertion order");
-  struct store_source src;
-  cr_assert_eq(store_source_get(st, run, "s1", &src), 0);
-  cr_assert_eq(src.accepted, 1);
-  cr_assert_eq(store_source_get(st, run, "nope", &src), AD_ENOTFOUND);
-
-  int calls = 0;
-  cr_assert_eq(store_candidates_each(st, run, NULL, stop_fn, &calls), 42, "callback stops");
-  cr_assert_eq(calls, 1);
-
-  put_call(st, run, "judge", NULL, "{}", NULL, 0);
-  struct collect k = {.key = "reply"};
-  cr_assert_eq(store_calls_each(st, run, "judge", 1, collect_fn, &k), 0);
-  cr_assert_eq(k.n, 1);
-  cr_assert_str_eq(k.ids[0], "{}");
-  store_close(st);
-}
+Test(store, iterators_order_and_content) { ts_check_iterators_order_and_content(dbpath); }
 
 Test(store, one_sources_rows_only) {
-  store *st = open_rw(dbpath);
-  store_id run = simple_run(st);
+  store *st = ts_open_rw(dbpath);
+  store_id run = ts_simple_run(st);
   json_t *rec = json_pack("{s:s}", "question", "q");
   cr_assert_eq(store_candidate_put(st, run, "s2", 1, 0, "rejected", "too_easy", rec), 0);
   cr_assert_eq(store_candidate_put(st, run, "s1", 2, 0, "rejected", "no_gap", rec), 0);
   cr_assert_eq(store_candidate_put(st, run, "s1", 1, 0, "rejected", "too_hard", rec), 0);
   json_decref(rec);
-  struct collect r = {.key = "reason"};
-  cr_assert_eq(store_source_candidates_each(st, run, "s1", collect_fn, &r), 0, "%s",
+  struct ts_collect r = {.key = "reason"};
+  cr_assert_eq(store_source_candidates_each(st, run, "s1", ts_collect_fn, &r), 0, "%s",
                store_errmsg(st));
   cr_assert_eq(r.n, 2);
   cr_assert_str_eq(r.ids[0], "too_hard", "by round");
   cr_assert_str_eq(r.ids[1], "no_gap");
 
-  put_call(st, run, "judge", NULL, "{\"a\":1}", NULL, 0); /* put_call: source s1 */
+  ts_put_call(st, run, "judge", NULL, "{\"a\":1}", NULL, 0); /* put_call: source s1 */
   struct store_call other = {.run = run,
                              .role = "judge",
                              .source_id = "s2",
@@ -941,28 +721,29 @@ Test(store, one_sources_rows_only) {
                              .request = "{}",
                              .reply = "{}"};
   cr_assert_eq(store_call_put(st, &other), 0);
-  put_call(st, run, "weak", NULL, "{\"b\":2}", NULL, 0);
-  struct collect k = {.key = "reply"};
-  cr_assert_eq(store_source_calls_each(st, 0, "s1", 1, collect_fn, &k), 0, "%s", store_errmsg(st));
+  ts_put_call(st, run, "weak", NULL, "{\"b\":2}", NULL, 0);
+  struct ts_collect k = {.key = "reply"};
+  cr_assert_eq(store_source_calls_each(st, 0, "s1", 1, ts_collect_fn, &k), 0, "%s",
+               store_errmsg(st));
   cr_assert_eq(k.n, 2);
   cr_assert_str_eq(k.ids[0], "{\"a\":1}", "by id, with bodies");
   cr_assert_str_eq(k.ids[1], "{\"b\":2}");
-  struct collect nb = {.key = "reply"};
-  cr_assert_eq(store_source_calls_each(st, run, "s2", 0, collect_fn, &nb), 0);
+  struct ts_collect nb = {.key = "reply"};
+  cr_assert_eq(store_source_calls_each(st, run, "s2", 0, ts_collect_fn, &nb), 0);
   cr_assert_eq(nb.n, 1);
   cr_assert_str_eq(nb.ids[0], "(null)", "no bodies when not asked");
-  struct collect none = {.key = "reply"};
-  cr_assert_eq(store_source_calls_each(st, run, "nope", 1, collect_fn, &none), 0);
+  struct ts_collect none = {.key = "reply"};
+  cr_assert_eq(store_source_calls_each(st, run, "nope", 1, ts_collect_fn, &none), 0);
   cr_assert_eq(none.n, 0);
-  cr_assert_eq(store_source_calls_each(st, run, NULL, 1, collect_fn, &none), AD_EINVAL);
+  cr_assert_eq(store_source_calls_each(st, run, NULL, 1, ts_collect_fn, &none), AD_EINVAL);
   store_close(st);
 }
 
 /* ---- aggregates ---- */
 
 Test(store, stats_aggregates) {
-  store *st = open_rw(dbpath);
-  json_t *p = prompts_json(SHA_C);
+  store *st = ts_open_rw(dbpath);
+  json_t *p = ts_prompts_json(SHA_C);
   json_t *prices = json_pack("{s:{s:f, s:f}}", "m-small", "prompt_per_mtok", 1.0,
                              "completion_per_mtok", 2.0);
   struct store_run_info info = {.recipe_name = "cs-qa",
@@ -980,13 +761,13 @@ Test(store, stats_aggregates) {
   cr_assert_eq(store_candidate_put(st, run, "c", 1, 0, "rejected", "too_easy", NULL), 0);
   cr_assert_eq(store_candidate_put(st, run, "c", 2, 0, "rejected", "too_easy", NULL), 0);
   cr_assert_eq(store_candidate_put(st, run, "c", 3, 0, "rejected", "quality:leakage", NULL), 0);
-  put_call(st, run, "judge", "55555555555555555555555555555555", "{}", NULL, 0);
-  put_call(st, run, "judge", "55555555555555555555555555555555", NULL, NULL, 1);
-  put_call(st, run, "weak_solver", NULL, NULL, "HTTP 500", 0);
+  ts_put_call(st, run, "judge", "55555555555555555555555555555555", "{}", NULL, 0);
+  ts_put_call(st, run, "judge", "55555555555555555555555555555555", NULL, NULL, 1);
+  ts_put_call(st, run, "weak_solver", NULL, NULL, "HTTP 500", 0);
   cr_assert_eq(store_flush(st), 0);
   store_close(st);
 
-  st = open_ro(dbpath);
+  st = ts_open_ro(dbpath);
   json_t *s = NULL;
   cr_assert_eq(store_stats(st, 0, &s), 0, "%s", store_errmsg(st));
   json_t *src = json_object_get(s, "sources");
@@ -1041,8 +822,8 @@ Test(store, stats_aggregates) {
 /* status's numbers come from call_agg (kept by a trigger): the same as a scan of calls gives,
  * NULL models, errors, cache hits and latencies included. */
 Test(store, stats_from_aggregates_equal_a_scan_of_calls) {
-  store *st = open_rw(dbpath);
-  store_id run = simple_run(st);
+  store *st = ts_open_rw(dbpath);
+  store_id run = ts_simple_run(st);
   const char *roles[] = {"judge", "weak", "strong"};
   for (int i = 0; i < 60; i++) {
     char key[33];
@@ -1073,7 +854,7 @@ Test(store, stats_from_aggregates_equal_a_scan_of_calls) {
   cr_assert_eq(store_stats(st, run, &fast), 0, "%s", store_errmsg(st));
   cr_assert_eq(store_sqlite_exec(st, "DROP TRIGGER calls_agg; DROP TABLE call_agg"), 0);
   store_close(st);
-  st = open_ro(dbpath); /* no call_agg: the scan */
+  st = ts_open_ro(dbpath); /* no call_agg: the scan */
   cr_assert_eq(store_stats(st, run, &slow), 0, "%s", store_errmsg(st));
   char *a = json_dumps(fast, JSON_COMPACT), *b = json_dumps(slow, JSON_COMPACT);
   cr_assert_str_eq(a, b);
@@ -1086,16 +867,16 @@ Test(store, stats_from_aggregates_equal_a_scan_of_calls) {
 }
 
 Test(store, poison_row_is_dropped_not_retried_forever) {
-  store *st = open_rw(dbpath);
-  store_id run = simple_run(st);
+  store *st = ts_open_rw(dbpath);
+  store_id run = ts_simple_run(st);
   cr_assert_eq(store_flush(st), 0);
   cr_assert_eq(store_sqlite_exec(st,
                                  "CREATE TEMP TRIGGER boom BEFORE INSERT ON calls WHEN "
                                  "NEW.role = 'bad' BEGIN SELECT RAISE(ABORT, 'boom'); END"),
                0);
-  put_call(st, run, "good1", "66666666666666666666666666666661", "{\"n\":1}", NULL, 0);
-  put_call(st, run, "bad", "66666666666666666666666666666662", "{\"n\":2}", NULL, 0);
-  put_call(st, run, "good3", "66666666666666666666666666666663", "{\"n\":3}", NULL, 0);
+  ts_put_call(st, run, "good1", "66666666666666666666666666666661", "{\"n\":1}", NULL, 0);
+  ts_put_call(st, run, "bad", "66666666666666666666666666666662", "{\"n\":2}", NULL, 0);
+  ts_put_call(st, run, "good3", "66666666666666666666666666666663", "{\"n\":3}", NULL, 0);
   cr_assert_eq(store_pending(st), 6);
   cr_assert_eq(store_flush(st), AD_EINTERNAL);
   cr_assert(strstr(store_errmsg(st), "dropped"), "%s", store_errmsg(st));

@@ -23,6 +23,7 @@
 #include "util/timeu.h"
 
 #include "helpers.h"
+#include "store_shared.h"
 
 static char url[1024];
 static char schema[64];
@@ -88,77 +89,6 @@ static void pg_teardown(void) {
 
 TestSuite(store_pg, .init = pg_setup, .fini = pg_teardown);
 
-static store *open_rw(const char *path) {
-  store *st = NULL;
-  int rc = store_open(path, 0, &st);
-  cr_assert_eq(rc, 0, "open %s: %s", path, store_errmsg(st));
-  return st;
-}
-
-static store *open_ro(const char *path) {
-  store *st = NULL;
-  int rc = store_open(path, STORE_OPEN_READONLY, &st);
-  cr_assert_eq(rc, 0, "open ro %s: %s", path, store_errmsg(st));
-  return st;
-}
-
-#define SHA_A "aaaaaaaa00000000000000000000000000000000000000000000000000000000"
-#define SHA_B "bbbbbbbb00000000000000000000000000000000000000000000000000000000"
-#define SHA_C "cccccccc00000000000000000000000000000000000000000000000000000000"
-
-static json_t *prompts_json(const char *challenger_hash) {
-  return json_pack("{s:s, s:s}", "challenger", challenger_hash, "judge",
-                   "1111111111111111111111111111111111111111111111111111111111111111");
-}
-
-static store_id begin_run(store *st, const char *sha, json_t *prompts, uint64_t seed, int new_run,
-                          int *resumed, int expect_rc) {
-  struct store_run_info info = {.recipe_name = "cs-qa",
-                                .recipe_sha256 = sha,
-                                .prompt_hashes = prompts,
-                                .seed = seed,
-                                .version = "0.1.0",
-                                .command_line = "autodata run recipe.yaml"};
-  store_id run = 0;
-  int res = -1;
-  int rc = store_run_begin(st, &info, new_run, &run, &res);
-  cr_assert_eq(rc, expect_rc, "run_begin rc %d: %s", rc, store_errmsg(st));
-  if (resumed) *resumed = res;
-  return run;
-}
-
-static store_id simple_run(store *st) {
-  json_t *p = prompts_json(SHA_C);
-  store_id run = begin_run(st, SHA_A, p, 1, 0, NULL, 0);
-  json_decref(p);
-  return run;
-}
-
-static void put_call(store *st, store_id run, const char *role, const char *key, const char *reply,
-                     const char *error, int cache_hit) {
-  struct store_attempt at[2] = {{1, 429, "rate limited", 1000, 500}, {2, 200, NULL, 2000, 0}};
-  struct store_call c = {.run = run,
-                         .role = role,
-                         .source_id = "s1",
-                         .round = 1,
-                         .endpoint = "local",
-                         .model = "m-small",
-                         .cache_key = key,
-                         .request = "{\"model\":\"m-small\"}",
-                         .reply = reply,
-                         .error = error,
-                         .http_status = error ? 500 : 200,
-                         .prompt_tokens = 100,
-                         .completion_tokens = 20,
-                         .latency_us = 3000,
-                         .attempts = cache_hit ? 0 : 2,
-                         .retries = cache_hit ? 0 : 1,
-                         .cache_hit = cache_hit,
-                         .attempt_list = cache_hit ? NULL : at,
-                         .n_attempt_list = cache_hit ? 0 : 2};
-  cr_assert_eq(store_call_put(st, &c), 0, "%s", store_errmsg(st));
-}
-
 static int first_row(void *ud, const json_t *row) {
   *(json_t **)ud = json_deep_copy(row);
   return 1;
@@ -171,13 +101,13 @@ Test(store_pg, migrates_a_fresh_schema_and_reads_it_back) {
   cr_assert_eq(store_open(url, STORE_OPEN_READONLY, &st), AD_ENOTFOUND, "nothing there yet");
   cr_assert(strstr(store_errmsg(st), "no autodata store"), "%s", store_errmsg(st));
   store_close(st);
-  st = open_rw(url);
+  st = ts_open_rw(url);
   cr_assert_eq(store_close(st), 0);
   cr_assert_eq(pg_count("SELECT count(*) FROM schema_migrations"), 6, "every step recorded");
-  st = open_rw(url); /* a second open applies nothing */
+  st = ts_open_rw(url); /* a second open applies nothing */
   store_close(st);
   cr_assert_eq(pg_count("SELECT count(*) FROM schema_migrations"), 6);
-  st = open_ro(url);
+  st = ts_open_ro(url);
   store_id run;
   cr_assert_eq(store_run_latest(st, &run), AD_ENOTFOUND);
   store_close(st);
@@ -193,7 +123,7 @@ Test(store_pg, refuses_a_foreign_schema_and_a_newer_one) {
   store_close(st);
   snprintf(sql, sizeof sql, "DROP TABLE %s.schema_migrations", schema);
   admin_exec(sql);
-  st = open_rw(url);
+  st = ts_open_rw(url);
   store_close(st);
   snprintf(sql, sizeof sql, "INSERT INTO %s.schema_migrations VALUES (99, 0)", schema);
   admin_exec(sql);
@@ -203,17 +133,17 @@ Test(store_pg, refuses_a_foreign_schema_and_a_newer_one) {
 }
 
 Test(store_pg, second_writer_is_refused_with_the_pid) {
-  store *st = open_rw(url);
+  store *st = ts_open_rw(url);
   store *st2 = NULL;
   cr_assert_eq(store_open(url, 0, &st2), AD_EBUSY);
   char pid[32];
   snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
   cr_assert(strstr(store_errmsg(st2), pid), "%s", store_errmsg(st2));
   store_close(st2);
-  store *ro = open_ro(url); /* readers take no lock */
+  store *ro = ts_open_ro(url); /* readers take no lock */
   store_close(ro);
   store_close(st);
-  st2 = open_rw(url); /* released at close */
+  st2 = ts_open_rw(url); /* released at close */
   store_close(st2);
 }
 
@@ -240,94 +170,24 @@ Test(store_pg, a_password_in_the_url_is_never_shown) {
 
 /* ---- runs and sources ---- */
 
-Test(store_pg, resume_and_mismatch_messages) {
-  store *st = open_rw(url);
-  json_t *p = prompts_json(SHA_C);
-  int resumed;
-  store_id r1 = begin_run(st, SHA_A, p, 1, 0, &resumed, 0);
-  cr_assert_eq(r1, 1);
-  cr_assert_eq(resumed, 0);
-  put_call(st, r1, "challenger", "0123456789abcdef0123456789abcdef", "{\"x\":1}", NULL, 0);
-  cr_assert_eq(store_run_set_status(st, r1, "interrupted"), 0);
-  store_close(st);
+Test(store_pg, resume_and_mismatch_messages) { ts_check_resume_and_mismatch(url); }
 
-  st = open_rw(url);
-  cr_assert_eq(begin_run(st, SHA_A, p, 1, 0, &resumed, 0), r1);
-  cr_assert_eq(resumed, 1);
-  begin_run(st, SHA_B, p, 1, 0, NULL, AD_EMISMATCH);
-  cr_assert(strstr(store_errmsg(st), "recipe changed: sha256 aaaaaaaa\u2026 -> bbbbbbbb\u2026"),
-            "%s", store_errmsg(st));
-  json_t *p2 = prompts_json(SHA_B);
-  begin_run(st, SHA_A, p2, 1, 0, NULL, AD_EMISMATCH);
-  cr_assert(strstr(store_errmsg(st), "prompt 'challenger' changed"), "%s", store_errmsg(st));
-  begin_run(st, SHA_A, p, 2, 0, NULL, AD_EMISMATCH);
-  cr_assert(strstr(store_errmsg(st), "seed 1 -> 2"), "%s", store_errmsg(st));
-  store_id r2 = begin_run(st, SHA_B, p2, 2, 1, &resumed, 0);
-  cr_assert_eq(r2, 2);
-  cr_assert_eq(resumed, 0);
-  char *body = NULL;
-  size_t len = 0;
-  cr_assert_eq(store_cache_get(st, "0123456789abcdef0123456789abcdef", &body, &len), 0);
-  cr_assert_str_eq(body, "{\"x\":1}");
-  cr_assert_eq(len, 7);
-  free(body);
-  store_close(st);
-  json_decref(p);
-  json_decref(p2);
-}
-
-Test(store_pg, sources_changes_and_unknown_runs) {
-  store *st = open_rw(url);
-  store_id run = simple_run(st);
-  cr_assert_eq(store_source_put(st, run, "s1", "Paper 1", SHA_A), 0);
-  cr_assert_eq(store_flush(st), 0);
-  cr_assert_eq(store_source_put(st, run, "s1", "Paper 1", SHA_A), 0, "idempotent");
-  cr_assert_eq(store_pending(st), 0);
-  cr_assert_eq(store_source_put(st, run, "s1", "Paper 1", SHA_B), AD_EMISMATCH);
-  cr_assert(strstr(store_errmsg(st), "source 's1' changed"), "%s", store_errmsg(st));
-  cr_assert_eq(store_source_put(st, run + 1, "s", NULL, NULL), AD_EINVAL);
-  cr_assert_eq(store_candidate_put(st, run, "s", 1, 0, "maybe", NULL, NULL), AD_EINVAL);
-  cr_assert_eq(store_pending(st), 0);
-  store_close(st);
-}
+Test(store_pg, sources_changes_and_unknown_runs) { ts_check_sources_and_unknown_runs(url); }
 
 /* ---- the cache, shared by every process ---- */
 
 Test(store_pg, cache_serves_only_successful_real_calls_to_every_reader) {
-  store *st = open_rw(url);
-  store_id run = simple_run(st);
-  const char *k_ok = "11111111111111111111111111111111";
-  const char *k_err = "22222222222222222222222222222222";
-  const char *k_hit = "33333333333333333333333333333333";
-  put_call(st, run, "weak_solver", k_ok, "{\"ok\":true}", NULL, 0);
-  put_call(st, run, "weak_solver", k_err, "{\"error\":{}}", "HTTP 500", 0);
-  put_call(st, run, "weak_solver", k_hit, "{\"hit\":1}", NULL, 1);
-  char *b = NULL;
-  cr_assert_eq(store_cache_get(st, k_ok, &b, NULL), 0, "served from the pending batch");
-  cr_assert_str_eq(b, "{\"ok\":true}");
-  free(b);
-  cr_assert_eq(store_flush(st), 0, "%s", store_errmsg(st));
-  store *other = open_ro(url); /* another process's connection */
-  cr_assert_eq(store_cache_get(other, k_ok, &b, NULL), 0, "%s", store_errmsg(other));
-  cr_assert_str_eq(b, "{\"ok\":true}");
-  free(b);
-  b = NULL;
-  cr_assert_eq(store_cache_get(other, k_err, &b, NULL), AD_ENOTFOUND);
-  cr_assert_null(b);
-  cr_assert_eq(store_cache_get(other, k_hit, &b, NULL), AD_ENOTFOUND);
-  cr_assert_eq(store_cache_get(other, "not-a-key", &b, NULL), AD_EINVAL);
-  store_close(other);
-  store_close(st);
+  ts_check_cache_serves_only_successful_real_calls(url);
 }
 
 Test(store_pg, cache_from_a_sqlite_store) {
   char *db = th_path(tdir, "other.db");
-  store *o = open_rw(db);
-  store_id r = simple_run(o);
-  put_call(o, r, "judge", "77777777777777777777777777777777", "{\"from\":\"sqlite\"}", NULL, 0);
+  store *o = ts_open_rw(db);
+  store_id r = ts_simple_run(o);
+  ts_put_call(o, r, "judge", "77777777777777777777777777777777", "{\"from\":\"sqlite\"}", NULL, 0);
   store_close(o);
-  store *st = open_rw(url);
-  simple_run(st);
+  store *st = ts_open_rw(url);
+  ts_simple_run(st);
   cr_assert_eq(store_attach_cache(st, db), 0, "%s", store_errmsg(st));
   char *b = NULL;
   cr_assert_eq(store_cache_get(st, "77777777777777777777777777777777", &b, NULL), 0);
@@ -337,8 +197,8 @@ Test(store_pg, cache_from_a_sqlite_store) {
 }
 
 Test(store_pg, bodies_round_trip_exactly_and_bad_utf8_is_replaced) {
-  store *st = open_rw(url);
-  store_id run = simple_run(st);
+  store *st = ts_open_rw(url);
+  store_id run = ts_simple_run(st);
   struct buf rq = BUF_INIT;
   cr_assert_eq(buf_puts(&rq, "{\"messages\":\""), 0);
   for (int i = 0; i < 2000; i++) cr_assert_eq(buf_printf(&rq, "fact F-%04x = %d. ", i, i % 97), 0);
@@ -366,9 +226,9 @@ Test(store_pg, bodies_round_trip_exactly_and_bad_utf8_is_replaced) {
 /* The cache lookup is a statement prepared on the connection: when the server drops the
  * connection, the next flush reconnects and the lookup is prepared again on the new one. */
 Test(store_pg, cache_lookup_survives_a_reconnect) {
-  store *st = open_rw(url);
-  store_id run = simple_run(st);
-  put_call(st, run, "solver", "88888888888888888888888888888881", "{\"n\":1}", NULL, 0);
+  store *st = ts_open_rw(url);
+  store_id run = ts_simple_run(st);
+  ts_put_call(st, run, "solver", "88888888888888888888888888888881", "{\"n\":1}", NULL, 0);
   cr_assert_eq(store_flush(st), 0, "%s", store_errmsg(st));
   char *b = NULL;
   cr_assert_eq(store_cache_get(st, "88888888888888888888888888888881", &b, NULL), 0, "%s",
@@ -380,7 +240,7 @@ Test(store_pg, cache_lookup_survives_a_reconnect) {
            "'autodata pid %ld'",
            (long)getpid());
   admin_exec(sql);
-  put_call(st, run, "solver", "88888888888888888888888888888882", "{\"n\":2}", NULL, 0);
+  ts_put_call(st, run, "solver", "88888888888888888888888888888882", "{\"n\":2}", NULL, 0);
   int rc = store_flush(st); /* may fail first: libpq learns of the loss by using it */
   if (rc) rc = store_flush(st);
   cr_assert_eq(rc, 0, "%s", store_errmsg(st));
@@ -399,8 +259,8 @@ Test(store_pg, cache_lookup_survives_a_reconnect) {
 /* ---- batching and atomicity ---- */
 
 Test(store_pg, maybe_flush_thresholds) {
-  store *st = open_rw(url);
-  store_id run = simple_run(st);
+  store *st = ts_open_rw(url);
+  store_id run = ts_simple_run(st);
   store_set_batch(st, 3, 1000000);
   json_t *e = json_pack("{s:s}", "msg", "hello");
   int64_t now = time_now_ms();
@@ -441,8 +301,8 @@ static void finish_episode(store *st, store_id run, const char *sid, const char 
 /* A row the database refuses (here a trigger) fails the whole batch, nothing of it is
  * committed; it is found, dropped with its body, and the rest commits on the next flush. */
 Test(store_pg, refused_row_rolls_back_the_batch_then_is_dropped) {
-  store *st = open_rw(url);
-  store_id run = simple_run(st);
+  store *st = ts_open_rw(url);
+  store_id run = ts_simple_run(st);
   cr_assert_eq(store_source_put(st, run, "s1", "P1", SHA_A), 0);
   cr_assert_eq(store_flush(st), 0);
   cr_assert_eq(store_pg_exec(st,
@@ -455,9 +315,9 @@ Test(store_pg, refused_row_rolls_back_the_batch_then_is_dropped) {
                              "EXECUTE FUNCTION boom()"),
                0, "%s", store_errmsg(st));
   finish_episode(st, run, "s1", "ex-0001");
-  put_call(st, run, "good1", "66666666666666666666666666666661", "{\"n\":1}", NULL, 0);
-  put_call(st, run, "bad", "66666666666666666666666666666662", "{\"n\":2}", NULL, 0);
-  put_call(st, run, "good3", "66666666666666666666666666666663", "{\"n\":3}", NULL, 0);
+  ts_put_call(st, run, "good1", "66666666666666666666666666666661", "{\"n\":1}", NULL, 0);
+  ts_put_call(st, run, "bad", "66666666666666666666666666666662", "{\"n\":2}", NULL, 0);
+  ts_put_call(st, run, "good3", "66666666666666666666666666666663", "{\"n\":3}", NULL, 0);
   cr_assert_eq(store_pending(st), 10);
   cr_assert_eq(store_flush(st), AD_EINTERNAL);
   cr_assert(strstr(store_errmsg(st), "dropped"), "%s", store_errmsg(st));
@@ -481,8 +341,8 @@ Test(store_pg, refused_row_rolls_back_the_batch_then_is_dropped) {
 }
 
 Test(store_pg, a_killed_writer_leaves_nothing_half_written) {
-  store *st = open_rw(url);
-  store_id run = simple_run(st);
+  store *st = ts_open_rw(url);
+  store_id run = ts_simple_run(st);
   cr_assert_eq(store_source_put(st, run, "s1", "P1", SHA_A), 0);
   cr_assert_eq(store_source_put(st, run, "s2", "P2", SHA_B), 0);
   finish_episode(st, run, "s1", "ex-0001");
@@ -501,7 +361,7 @@ Test(store_pg, a_killed_writer_leaves_nothing_half_written) {
   int status;
   cr_assert_eq(waitpid(pid, &status, 0), pid);
   cr_assert(WIFSIGNALED(status));
-  st = open_rw(url); /* the dead child's lock went with its connection */
+  st = ts_open_rw(url); /* the dead child's lock went with its connection */
   struct store_source s;
   cr_assert_eq(store_source_get(st, run, "s2", &s), 0);
   cr_assert_eq(s.state, STORE_SRC_PENDING, "nothing of the killed episode");
@@ -513,90 +373,7 @@ Test(store_pg, a_killed_writer_leaves_nothing_half_written) {
 
 /* ---- read side ---- */
 
-struct collect {
-  char ids[16][64];
-  int n;
-  const char *key;
-};
-static int collect_fn(void *ud, const json_t *row) {
-  struct collect *c = ud;
-  const char *v = jx_str(row, c->key);
-  if (c->n < 16) snprintf(c->ids[c->n++], 64, "%s", v ? v : "(null)");
-  return 0;
-}
-
-Test(store_pg, iterators_order_and_content) {
-  store *st = open_rw(url);
-  store_id run = simple_run(st);
-  const char *sids[] = {"s3", "s1", "S2", "s2"};
-  for (int i = 0; i < 4; i++) cr_assert_eq(store_source_put(st, run, sids[i], NULL, NULL), 0);
-  json_t *ex = json_pack("{s:s}", "question", "q");
-  cr_assert_eq(store_example_put(st, run, "s3", "ex-b", ex), 0);
-  cr_assert_eq(store_example_put(st, run, "s1", "ex-a", ex), 0);
-  cr_assert_eq(store_example_put(st, run, "s1", "ex-a", ex), 0); /* replace, not duplicate */
-  cr_assert_eq(store_candidate_put(st, run, "s2", 1, 0, "rejected", "too_easy", ex), 0);
-  cr_assert_eq(store_candidate_put(st, run, "S2", 1, 0, "rejected", "upper", ex), 0);
-  cr_assert_eq(store_candidate_put(st, run, "s1", 2, 0, "rejected", "no_gap", ex), 0);
-  cr_assert_eq(store_candidate_put(st, run, "s1", 3, 0, "accepted", NULL, ex), 0);
-  json_decref(ex);
-  struct collect c = {.key = "example_id"};
-  cr_assert_eq(store_examples_each(st, 0, collect_fn, &c), 0, "%s", store_errmsg(st));
-  cr_assert_eq(c.n, 2);
-  cr_assert_str_eq(c.ids[0], "ex-a");
-  struct collect r = {.key = "reason"};
-  cr_assert_eq(store_candidates_each(st, run, "rejected", collect_fn, &r), 0);
-  cr_assert_eq(r.n, 3);
-  cr_assert_str_eq(r.ids[0], "upper", "bytewise order, as SQLite: S2 < s1 < s2");
-  cr_assert_str_eq(r.ids[1], "no_gap");
-  cr_assert_str_eq(r.ids[2], "too_easy");
-  struct collect s = {.key = "source_id"};
-  cr_assert_eq(store_sources_each(st, run, collect_fn, &s), 0);
-  cr_assert_eq(s.n, 4);
-  cr_assert_str_eq(s.ids[0], "s3", "insertion order");
-  cr_assert_str_eq(s.ids[3], "s2");
-  struct store_source src;
-  cr_assert_eq(store_source_get(st, run, "s1", &src), 0);
-  cr_assert_eq(src.accepted, 1);
-  cr_assert_eq(store_source_get(st, run, "nope", &src), AD_ENOTFOUND);
-  put_call(st, run, "judge", NULL, "{\"a\":1}", NULL, 0);
-  struct store_call other = {.run = run,
-                             .role = "judge",
-                             .source_id = "s2",
-                             .round = 1,
-                             .endpoint = "local",
-                             .model = "m",
-                             .request = "{}",
-                             .reply = "{}"};
-  cr_assert_eq(store_call_put(st, &other), 0);
-  struct collect k = {.key = "reply"};
-  cr_assert_eq(store_source_calls_each(st, 0, "s1", 1, collect_fn, &k), 0, "%s", store_errmsg(st));
-  cr_assert_eq(k.n, 1);
-  cr_assert_str_eq(k.ids[0], "{\"a\":1}");
-  struct collect nb = {.key = "reply"};
-  cr_assert_eq(store_calls_each(st, run, "judge", 0, collect_fn, &nb), 0);
-  cr_assert_eq(nb.n, 2);
-  cr_assert_str_eq(nb.ids[0], "(null)", "no bodies when not asked");
-  struct collect sc = {.key = "reason"};
-  cr_assert_eq(store_source_candidates_each(st, run, "s1", collect_fn, &sc), 0);
-  cr_assert_eq(sc.n, 2);
-  cr_assert_str_eq(sc.ids[0], "no_gap", "by round");
-  json_t *rec = json_pack("{s:s}", "split", "train");
-  cr_assert_eq(store_opt_put(st, STORE_OPT_SPLITS, "o1", "s1", rec), 0);
-  cr_assert_eq(store_opt_put(st, STORE_OPT_SPLITS, "o1", "s1", rec), 0);
-  struct collect ok = {.key = "key"};
-  cr_assert_eq(store_opt_each(st, STORE_OPT_SPLITS, "o1", collect_fn, &ok), 0, "%s",
-               store_errmsg(st));
-  cr_assert_eq(ok.n, 1);
-  json_t *an = json_pack("{s:i}", "n", 3), *got = NULL;
-  cr_assert_eq(store_analysis_get(st, run, &got), AD_ENOTFOUND);
-  cr_assert_eq(store_analysis_put(st, run, an), 0);
-  cr_assert_eq(store_analysis_get(st, run, &got), 0, "%s", store_errmsg(st));
-  cr_assert(json_equal(got, an));
-  json_decref(got);
-  json_decref(an);
-  json_decref(rec);
-  store_close(st);
-}
+Test(store_pg, iterators_order_and_content) { ts_check_iterators_order_and_content(url); }
 
 /* ---- aggregates: the same object as SQLite's for the same rows ---- */
 
@@ -617,15 +394,15 @@ static void feed(store *st, json_t *p, json_t *prices) {
   cr_assert_eq(store_candidate_put(st, run, "c", 2, 0, "rejected", "too_easy", NULL), 0);
   cr_assert_eq(store_candidate_put(st, run, "c", 3, 0, "rejected", "quality:leakage", NULL), 0);
   cr_assert_eq(store_candidate_put(st, run, "d", 1, 0, "rejected", "no_gap", NULL), 0);
-  put_call(st, run, "judge", "55555555555555555555555555555555", "{}", NULL, 0);
-  put_call(st, run, "judge", "55555555555555555555555555555555", NULL, NULL, 1);
-  put_call(st, run, "weak_solver", NULL, NULL, "HTTP 500", 0);
-  put_call(st, run, "Weak", NULL, "{}", NULL, 0);
+  ts_put_call(st, run, "judge", "55555555555555555555555555555555", "{}", NULL, 0);
+  ts_put_call(st, run, "judge", "55555555555555555555555555555555", NULL, NULL, 1);
+  ts_put_call(st, run, "weak_solver", NULL, NULL, "HTTP 500", 0);
+  ts_put_call(st, run, "Weak", NULL, "{}", NULL, 0);
   cr_assert_eq(store_flush(st), 0);
 }
 
 static char *stats_text(const char *path) {
-  store *st = open_ro(path);
+  store *st = ts_open_ro(path);
   json_t *s = NULL;
   cr_assert_eq(store_stats(st, 0, &s), 0, "%s", store_errmsg(st));
   store_close(st);
@@ -637,11 +414,11 @@ static char *stats_text(const char *path) {
 }
 
 Test(store_pg, stats_equal_sqlites) {
-  json_t *p = prompts_json(SHA_C);
+  json_t *p = ts_prompts_json(SHA_C);
   json_t *prices = json_pack("{s:{s:f, s:f}}", "m-small", "prompt_per_mtok", 1.0,
                              "completion_per_mtok", 2.0);
   char *db = th_path(tdir, "same.db");
-  store *a = open_rw(db), *b = open_rw(url);
+  store *a = ts_open_rw(db), *b = ts_open_rw(url);
   feed(a, p, prices);
   feed(b, p, prices);
   store_close(a);
