@@ -165,7 +165,8 @@ struct pg {
   struct wqueue wq; /* the pending batch, text as PostgreSQL's text takes it */
   store_id max_run;
   int calls_one_by_one; /* after a multi-row INSERT hit a row that cannot be written */
-  int cache_prepared;   /* CACHE_SQL is prepared on this connection (a reset drops it) */
+  unsigned prepared;    /* bit i: statement i of prepared_sql() is prepared on this connection
+                           (a reset drops them) */
   store *cache_from;    /* --cache-from, read-only, any backend */
 };
 
@@ -245,6 +246,37 @@ static int run_sql(store *st, const char *sql, int n, const char *const *params,
   return 0;
 }
 
+/* The statements run again and again, prepared once per connection: a queued row's kind
+ * (write_sql), or the cache lookup (PREP_CACHE). Parsing and planning each of them cost the
+ * server about as much as running it. */
+enum { PREP_CACHE = WQ_N };
+static const char *prepared_sql(int id) { return id == PREP_CACHE ? CACHE_SQL : write_sql[id]; }
+
+/* Run prepared statement id (preparing it first) with n text parameters, as run_sql. */
+static int run_prepared(store *st, int id, int n, const char *const *params, PGresult **out,
+                        const char *doing) {
+  struct pg *q = PG(st);
+  char name[32];
+  snprintf(name, sizeof name, "autodata_%d", id);
+  if (!(q->prepared & (1u << id))) {
+    PGresult *r = PQprepare(q->c, name, prepared_sql(id), n, NULL);
+    int rc = r && PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : pg_err(st, r, doing);
+    PQclear(r);
+    if (rc) return rc;
+    q->prepared |= 1u << id;
+  }
+  PGresult *r = PQexecPrepared(q->c, name, n, params, NULL, NULL, 0);
+  ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+    int rc = pg_err(st, r, doing);
+    PQclear(r);
+    return rc;
+  }
+  if (out) *out = r;
+  else PQclear(r);
+  return 0;
+}
+
 /* sql may hold several statements (a migration step). */
 static int run0(store *st, const char *sql, const char *doing) {
   PGresult *r = PQexec(PG(st)->c, sql);
@@ -274,7 +306,7 @@ static int sql_int(store *st, const char *sql, int n, const char *const *params,
 static int ensure_conn(store *st) {
   PGconn *c = PG(st)->c;
   if (PQstatus(c) == CONNECTION_OK) return 0;
-  PG(st)->cache_prepared = 0;
+  PG(st)->prepared = 0;
   PQreset(c);
   return PQstatus(c) == CONNECTION_OK ? 0 : pg_err(st, NULL, "reconnecting");
 }
@@ -552,7 +584,7 @@ static int put_others(store *st, size_t *bad) {
     const struct wq_op *o = &q->ops[i];
     if (o->kind == WQ_CALL || o->kind == WQ_CALL_BODY) continue;
     for (int j = 0; j < o->nv; j++) p[j] = param(&q->vals[o->v0 + (size_t)j], num[j]);
-    int rc = run_sql(st, write_sql[o->kind], o->nv, p, NULL, "saving a batch of records");
+    int rc = run_prepared(st, o->kind, o->nv, p, NULL, "saving a batch of records");
     if (rc) {
       *bad = i;
       return rc;
@@ -760,27 +792,6 @@ static int pg_source_put(store *st, store_id run, const char *source_id, const c
   return wq_source(&q->wq, run, source_id, title, text_sha256);
 }
 
-/* Look key up in the calls table: a prepared statement, as a run looks up every call (parsing
- * and planning the query each time cost the server about as much as running it). */
-static int cache_query(store *st, const char *key, PGresult **out) {
-  struct pg *q = PG(st);
-  if (!q->cache_prepared) {
-    PGresult *r = PQprepare(q->c, "autodata_cache_get", CACHE_SQL, 1, NULL);
-    int rc = r && PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : pg_err(st, r, "reading the cache");
-    PQclear(r);
-    if (rc) return rc;
-    q->cache_prepared = 1;
-  }
-  PGresult *r = PQexecPrepared(q->c, "autodata_cache_get", 1, (const char *[]){key}, NULL, NULL, 0);
-  if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
-    int rc = pg_err(st, r, "reading the cache");
-    PQclear(r);
-    return rc;
-  }
-  *out = r;
-  return 0;
-}
-
 static int pg_cache_get(store *st, const char *key, char **reply, size_t *len) {
   struct pg *q = PG(st);
   size_t n;
@@ -791,7 +802,7 @@ static int pg_cache_get(store *st, const char *key, char **reply, size_t *len) {
     return 0;
   }
   PGresult *r = NULL;
-  int rc = cache_query(st, key, &r);
+  int rc = run_prepared(st, PREP_CACHE, 1, (const char *[]){key}, &r, "reading the cache");
   if (rc) return rc;
   if (PQntuples(r)) {
     n = (size_t)PQgetlength(r, 0, 0);
