@@ -5,7 +5,8 @@
 #
 # Builds with the project's release flags into $BUILD/bench (BUILD defaults to build),
 # then persists 200,000 model-call records (~2 KB request + ~1 KB reply) through the
-# store API and prints records/s and CPU us per record. Target: >= 20,000 records/s.
+# store API and prints records/s and CPU us per record, then makes as many random cache
+# lookups (100,000 at most; --lookups L for L, 0 for none). Target: >= 20,000 records/s.
 # Then the same on PostgreSQL (target >= 10,000 records/s): on AUTODATA_BENCH_PG_URL when
 # set, else on a throwaway server it starts and stops (scripts/pg-test-server.sh);
 # AUTODATA_BENCH_PG=0 skips it. Options given are passed to both runs (--path only to SQLite).
@@ -52,4 +53,4 @@ c1=$(srv_cpu)
 n=$(sed -n 's/^store bench: \([0-9]*\) call records.*/\1/p' "$pgdir/out")
 hz=$(getconf CLK_TCK)
 awk -v a="$c0" -v b="$c1" -v n="$n" -v hz="$hz" \
-  'BEGIN { printf "  server CPU: %.1f us/record (all PostgreSQL processes, writes and lookups)\n", (b - a) / hz * 1e6 / n }' 
+  'BEGIN { printf "  server CPU: %.1f us/record (all PostgreSQL processes: the writes, and the lookups unless --lookups 0)\n", (b - a) / hz * 1e6 / n }' 

@@ -232,9 +232,8 @@ static int pg_err(store *st, const PGresult *r, const char *doing) {
 }
 
 /* Run sql with n text params; *out gets the result when asked (caller PQclear). */
-static int run_sql(store *st, const char *sql, int n, const char *const *params, PGresult **out,
-                   const char *doing) {
-  PGresult *r = PQexecParams(PG(st)->c, sql, n, NULL, params, NULL, NULL, 0);
+/* r's outcome: 0 with r in *out (or cleared when out is NULL), or the error (r cleared). */
+static int take_result(store *st, PGresult *r, PGresult **out, const char *doing) {
   ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
     int rc = pg_err(st, r, doing);
@@ -244,6 +243,11 @@ static int run_sql(store *st, const char *sql, int n, const char *const *params,
   if (out) *out = r;
   else PQclear(r);
   return 0;
+}
+
+static int run_sql(store *st, const char *sql, int n, const char *const *params, PGresult **out,
+                   const char *doing) {
+  return take_result(st, PQexecParams(PG(st)->c, sql, n, NULL, params, NULL, NULL, 0), out, doing);
 }
 
 /* The statements run again and again, prepared once per connection: a queued row's kind
@@ -265,16 +269,7 @@ static int run_prepared(store *st, int id, int n, const char *const *params, PGr
     if (rc) return rc;
     q->prepared |= 1u << id;
   }
-  PGresult *r = PQexecPrepared(q->c, name, n, params, NULL, NULL, 0);
-  ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-  if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-    int rc = pg_err(st, r, doing);
-    PQclear(r);
-    return rc;
-  }
-  if (out) *out = r;
-  else PQclear(r);
-  return 0;
+  return take_result(st, PQexecPrepared(q->c, name, n, params, NULL, NULL, 0), out, doing);
 }
 
 /* sql may hold several statements (a migration step). */
