@@ -216,15 +216,10 @@ static int bad_str(store *st, const char *what, const char *s) {
   return 0;
 }
 
-/* A queued put's run check (store_ops.check_run), then rc = the queueing's result. */
+/* Before a put is queued in st->wq (store/wqueue.h): the backend knows the run. */
 static int queue_run(store *st, store_id run) {
   return st->ops->check_run ? st->ops->check_run(st, run) : 0;
 }
-#define QUEUED(st, run, call)               \
-  do {                                      \
-    int qrc = queue_run(st, run);           \
-    return qrc ? qrc : wq_queued(st, call); \
-  } while (0)
 
 int store_run_begin(store *st, const struct store_run_info *info, int new_run, store_id *run,
                     int *resumed) {
@@ -245,7 +240,8 @@ int store_run_set_status(store *st, store_id run, const char *status) {
   if ((rc = need_write(st)) || (rc = bad_run(st, run)) || (rc = bad_str(st, "status", status)))
     return rc;
   if (st->ops->run_set_status) return st->ops->run_set_status(st, run, status);
-  QUEUED(st, run, wq_run_status(st->wq, run, status));
+  if ((rc = queue_run(st, run))) return rc;
+  return wq_queued(st, wq_run_status(st->wq, run, status));
 }
 
 int store_run_latest(store *st, store_id *run) {
@@ -295,7 +291,8 @@ int store_source_set_state(store *st, store_id run, const char *source_id,
     return rc;
   if (st->ops->source_set_state)
     return st->ops->source_set_state(st, run, source_id, state, rounds_used);
-  QUEUED(st, run, wq_source_state(st->wq, run, source_id, state, rounds_used));
+  if ((rc = queue_run(st, run))) return rc;
+  return wq_queued(st, wq_source_state(st->wq, run, source_id, state, rounds_used));
 }
 
 int store_source_get(store *st, store_id run, const char *source_id, struct store_source *out) {
@@ -323,7 +320,8 @@ int store_candidate_put(store *st, store_id run, const char *source_id, int roun
     return rc;
   if (st->ops->candidate_put)
     return st->ops->candidate_put(st, run, source_id, round, index, verdict, reason, record);
-  QUEUED(st, run, wq_candidate(st->wq, run, source_id, round, index, verdict, reason, record));
+  if ((rc = queue_run(st, run))) return rc;
+  return wq_queued(st, wq_candidate(st->wq, run, source_id, round, index, verdict, reason, record));
 }
 
 int store_example_put(store *st, store_id run, const char *source_id, const char *example_id,
@@ -335,7 +333,8 @@ int store_example_put(store *st, store_id run, const char *source_id, const char
     return rc;
   if (!example) return store_seterr(st, AD_EINVAL, "store %s: example missing", st->path);
   if (st->ops->example_put) return st->ops->example_put(st, run, source_id, example_id, example);
-  QUEUED(st, run, wq_example(st->wq, run, source_id, example_id, example));
+  if ((rc = queue_run(st, run))) return rc;
+  return wq_queued(st, wq_example(st->wq, run, source_id, example_id, example));
 }
 
 int store_episode_finish(store *st, store_id run, const struct store_episode_end *e) {
@@ -347,7 +346,8 @@ int store_episode_finish(store *st, store_id run, const struct store_episode_end
   if (e->cand_record && (rc = bad_verdict(st, e->verdict))) return rc;
   if (e->example && (rc = bad_str(st, "example id", e->example_id))) return rc;
   if (st->ops->episode_finish) return st->ops->episode_finish(st, run, e);
-  QUEUED(st, run, wq_episode(st->wq, run, e));
+  if ((rc = queue_run(st, run))) return rc;
+  return wq_queued(st, wq_episode(st->wq, run, e));
 }
 
 /* ---- cache key ---- */
@@ -385,8 +385,10 @@ static int bad_key(store *st, const char *key) {
 }
 
 static int call_put(store *st, const struct store_call *c) {
+  int rc;
   if (st->ops->call_put) return st->ops->call_put(st, c);
-  QUEUED(st, c->run, wq_call(st->wq, c));
+  if ((rc = queue_run(st, c->run))) return rc;
+  return wq_queued(st, wq_call(st->wq, c));
 }
 
 int store_call_put(store *st, const struct store_call *c) {
@@ -423,7 +425,8 @@ int store_event_put(store *st, store_id run, enum log_level level, const json_t 
   if ((rc = need_write(st)) || (rc = bad_run(st, run))) return rc;
   if (!event) return store_seterr(st, AD_EINVAL, "store %s: event missing", st->path);
   if (st->ops->event_put) return st->ops->event_put(st, run, level, event);
-  QUEUED(st, run, wq_event(st->wq, run, level, event));
+  if ((rc = queue_run(st, run))) return rc;
+  return wq_queued(st, wq_event(st->wq, run, level, event));
 }
 
 #define NEED_FN(st, fn)          \
@@ -502,7 +505,8 @@ int store_analysis_put(store *st, store_id run, const json_t *analysis) {
   if (!json_is_object(analysis))
     return store_seterr(st, AD_EINVAL, "store %s: an analysis must be an object", st->path);
   if (st->ops->analysis_put) return st->ops->analysis_put(st, run, analysis);
-  QUEUED(st, run, wq_analysis(st->wq, run, analysis));
+  if ((rc = queue_run(st, run))) return rc;
+  return wq_queued(st, wq_analysis(st->wq, run, analysis));
 }
 
 int store_analysis_get(store *st, store_id run, json_t **out) {

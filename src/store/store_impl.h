@@ -4,7 +4,10 @@
  * store_ops (redis dictType style) and keeps its own state in st->impl. The
  * public store_* functions in store.c check arguments, then dispatch through
  * st->ops; a backend reports errors with store_seterr() and returns AD_E* codes.
- * Every backend is tested by the same suite (tests/unit/test_store.c).
+ * The puts a backend leaves NULL are queued by store.c in st->wq (store/wqueue.h), which its
+ * flush writes; store_stats() objects are assembled by stats.c from the backend's queries.
+ * Both backends run the same test bodies (tests/unit/store_shared.c) besides their own
+ * (tests/unit/test_store.c, test_store_pg.c).
  */
 #ifndef AD_STORE_IMPL_H
 #define AD_STORE_IMPL_H
