@@ -648,18 +648,23 @@ Test(store, source_bodies_share_a_reference) {
   buf_release(&rq);
 }
 
+/* Copy a fixture store to dbpath (the test changes its copy). */
+static void copy_fixture(const char *path) {
+  char *raw = NULL;
+  size_t n = 0;
+  cr_assert_eq(fs_read_all(path, 1 << 24, &raw, &n), 0);
+  FILE *f = fopen(dbpath, "wb");
+  cr_assert(f && fwrite(raw, 1, n, f) == n);
+  fclose(f);
+  free(raw);
+}
+
 /* A store written by the version before the compact store (tests/unit/fixtures/store-v6.db:
  * `autodata run examples/sim.yaml` on 2 sim sources, 1 round, at commit f23b78f, then
  * VACUUMed with 1 KiB pages to keep it small): a writable open migrates it, every body reads
  * back the same as before, and new calls of a source are written against a reference. */
 Test(store, migrates_a_store_written_before_the_compact_store) {
-  char *raw = NULL;
-  size_t n = 0;
-  cr_assert_eq(fs_read_all("tests/unit/fixtures/store-v6.db", 1 << 24, &raw, &n), 0);
-  FILE *f = fopen(dbpath, "wb");
-  cr_assert(f && fwrite(raw, 1, n, f) == n);
-  fclose(f);
-  free(raw);
+  copy_fixture("tests/unit/fixtures/store-v6.db");
   /* before: the bodies as SQLite holds them (zstd frames and text), inflated by hand */
   cr_assert_eq(count_rows(dbpath, "SELECT count(*) FROM call_bodies"), 6);
   cr_assert_eq(count_rows(dbpath,
@@ -783,6 +788,18 @@ static json_t *raw_rows(const char *path, const char *sql) {
   return rows;
 }
 
+/* Each row's member key equals the JSON text in the first column of raw's row (raw_rows()). */
+static void same_json_members(const json_t *rows, const char *key, const json_t *raw) {
+  cr_assert_eq(json_array_size(rows), json_array_size(raw));
+  for (size_t i = 0; i < json_array_size(rows); i++) {
+    json_t *want = json_loads(json_string_value(json_array_get(json_array_get(raw, i), 0)), 0,
+                              NULL);
+    cr_assert(want && json_equal(json_object_get(json_array_get(rows, i), key), want), "row %zu",
+              i);
+    json_decref(want);
+  }
+}
+
 /* What the version that wrote tests/unit/fixtures/store-v8.db read from it through
  * api_view_sha256() (computed with that version, commit 9f2ae78). */
 #define STORE_V8_VIEW "c4a3fce03a1aadc47bc3f02f544c99a1f81b2b50789cbe4059c8cd7b5abe18b7"
@@ -793,13 +810,7 @@ static json_t *raw_rows(const char *path, const char *sql) {
  * returns what that version returned, the cache answers, the run resumes, and new rows are
  * written in the new layout and read back. */
 Test(store, migrates_a_store_written_before_the_compact_records) {
-  char *raw = NULL;
-  size_t n = 0;
-  cr_assert_eq(fs_read_all("tests/unit/fixtures/store-v8.db", 1 << 24, &raw, &n), 0);
-  FILE *f = fopen(dbpath, "wb");
-  cr_assert(f && fwrite(raw, 1, n, f) == n);
-  fclose(f);
-  free(raw);
+  copy_fixture("tests/unit/fixtures/store-v8.db");
   cr_assert_eq(count_rows(dbpath, "PRAGMA user_version"), 8);
   /* before: records, examples, keys and attempt lists as text, read by hand */
   json_t *cands = raw_rows(dbpath, "SELECT record FROM candidates ORDER BY source_id, round, idx");
@@ -815,22 +826,10 @@ Test(store, migrates_a_store_written_before_the_compact_records) {
   cr_assert_str_eq(view, STORE_V8_VIEW);
   json_t *rows = json_array();
   cr_assert_eq(store_candidates_each(st, 1, NULL, collect_cb, rows), 0);
-  cr_assert_eq(json_array_size(rows), json_array_size(cands));
-  for (size_t i = 0; i < json_array_size(rows); i++) {
-    json_t *want = json_loads(json_string_value(json_array_get(json_array_get(cands, i), 0)), 0,
-                              NULL);
-    cr_assert(json_equal(json_object_get(json_array_get(rows, i), "record"), want));
-    json_decref(want);
-  }
+  same_json_members(rows, "record", cands);
   json_array_clear(rows);
   cr_assert_eq(store_examples_each(st, 1, collect_cb, rows), 0);
-  cr_assert_eq(json_array_size(rows), json_array_size(exs));
-  for (size_t i = 0; i < json_array_size(rows); i++) {
-    json_t *want = json_loads(json_string_value(json_array_get(json_array_get(exs, i), 0)), 0,
-                              NULL);
-    cr_assert(json_equal(json_object_get(json_array_get(rows, i), "example"), want));
-    json_decref(want);
-  }
+  same_json_members(rows, "example", exs);
   json_array_clear(rows);
   cr_assert_eq(store_calls_each(st, 1, NULL, 1, collect_cb, rows), 0);
   cr_assert_eq(json_array_size(rows), json_array_size(keys));
@@ -885,6 +884,23 @@ Test(store, migrates_a_store_written_before_the_compact_records) {
   cr_assert_eq(store_call_put(st, &c), 0, "%s", store_errmsg(st));
   cr_assert_eq(store_flush(st), 0, "%s", store_errmsg(st));
   store_close(st);
+  /* ... compact: the record and the example compressed against the source's reference, the
+   * key as bytes, the lone attempt as its latency; the rows before as they were */
+  cr_assert_eq(count_rows(dbpath, "PRAGMA user_version"), 9);
+  cr_assert_eq(count_rows(dbpath,
+                          "SELECT count(*) FROM candidates WHERE typeof(record) = 'blob' "
+                          "AND ref IS NOT NULL"),
+               1);
+  cr_assert_eq(count_rows(dbpath,
+                          "SELECT count(*) FROM examples WHERE typeof(example) = 'blob' "
+                          "AND ref IS NOT NULL"),
+               1);
+  cr_assert_eq(count_rows(dbpath,
+                          "SELECT count(*) FROM calls WHERE typeof(cache_key) = 'blob' "
+                          "AND length(cache_key) = 16 AND attempt_list = '1234'"),
+               1);
+  cr_assert_eq(count_rows(dbpath, "SELECT count(*) FROM calls WHERE typeof(cache_key) = 'text'"),
+               85);
   st = open_ro(dbpath);
   json_array_clear(rows);
   cr_assert_eq(store_source_candidates_each(st, 1, "sim-0001", collect_cb, rows), 0);
@@ -962,10 +978,15 @@ Test(store, maybe_flush_thresholds) {
   store_close(st);
 }
 
-/* pad: bytes of filler in the candidate record (to need new pages) */
+/* pad: bytes of filler in the candidate record (to need new pages: pseudo-random letters, which
+ * the store's compression cannot shrink away) */
 static void finish_episode(store *st, store_id run, const char *sid, const char *exid, size_t pad) {
   char *fill = calloc(1, pad + 1);
-  memset(fill, 'f', pad);
+  uint32_t x = 12345;
+  for (size_t i = 0; i < pad; i++) {
+    x = x * 1103515245u + 12345u;
+    fill[i] = (char)('a' + (x >> 16) % 26);
+  }
   json_t *cand = json_pack("{s:s, s:f, s:s}", "question", "Q?", "gap", 0.4, "pad", fill);
   free(fill);
   json_t *ex = json_pack("{s:s, s:s}", "question", "Q?", "reference_answer", "A");
