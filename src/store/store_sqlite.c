@@ -288,17 +288,13 @@ struct sq {
   size_t batch_bytes;
   int64_t last_commit_ms;
   int max_rows, max_ms;
-  store_id max_run;      /* highest run id in the file */
-  ZSTD_CCtx *zc;         /* body compression, created on first use */
-  int has_refs;          /* call_bodies has its ref column (the compact store's migration) */
-  int has_agg;           /* the call_agg table (fast status's migration) */
-  struct bodyrefs *refs; /* the writer's references (store/bodyref.h) */
-  struct refcache {      /* the reader's last inflated reference contents */
-    sqlite3 *db;
-    int64_t id;
-    char *content;
-    size_t len;
-  } rc[64]; /* direct-mapped by id */
+  store_id max_run;          /* highest run id in the file */
+  ZSTD_CCtx *zc;             /* body compression, created on first use */
+  int has_refs;              /* call_bodies has its ref column (the compact store's migration) */
+  int has_agg;               /* the call_agg table (fast status's migration) */
+  struct bodyrefs *refs;     /* the writer's references (store/bodyref.h) */
+  struct bodyref_reader *rd; /* the reader's reference contents, by db and id */
+  sqlite3_stmt *ref_stmt[2]; /* a generation's row: in db, in cache_db */
   ZSTD_DCtx *dc;
 };
 
@@ -650,7 +646,9 @@ static void sq_free(struct sq *q) {
   ZSTD_freeCCtx(q->zc);
   bodyrefs_free(q->refs);
   ZSTD_freeDCtx(q->dc);
-  for (size_t i = 0; i < sizeof q->rc / sizeof *q->rc; i++) free(q->rc[i].content);
+  bodyref_reader_free(q->rd);
+  sqlite3_finalize(q->ref_stmt[0]);
+  sqlite3_finalize(q->ref_stmt[1]);
   if (q->cache_db) sqlite3_close(q->cache_db);
   if (q->db) sqlite3_close(q->db);
   if (q->lock_fd >= 0) close(q->lock_fd);
@@ -952,18 +950,20 @@ static int bind_call_body(struct sq *q, const struct op *c, struct op *o, sqlite
   const struct val *run = &q->vals[c->v0], *role = &q->vals[c->v0 + 1],
                    *source = &q->vals[c->v0 + 2], *body = &q->vals[o->v0];
   if (!q->refs || source->type != V_TEXT) return SQLITE_OK;
+  char kind[2][160];
+  struct bodyref_part parts[2];
+  const struct val *round = &q->vals[c->v0 + 3];
   for (int i = 0; i < 2; i++) {
-    char kind[160];
-    struct bodyref_gen g;
     /* a role's first reply of every round joins: later requests of the round quote it (the
      * candidate, the solvers' answers); requests repeat the source and the templates, so a
      * role's first one is enough */
-    const struct val *round = &q->vals[c->v0 + 3];
-    snprintf(kind, sizeof kind, "%s/%c/%lld", role->type == V_TEXT ? role->s : "", i ? 'a' : 'q',
-             i && round->type == V_INT ? (long long)round->i : 0LL);
-    if (body[i].type != V_TEXT ||
-        bodyrefs_grow(q->refs, run->i, source->s, kind, body[i].s, body[i].n, &g) <= 0)
-      continue;
+    snprintf(kind[i], sizeof kind[i], "%s/%c/%lld", role->type == V_TEXT ? role->s : "",
+             i ? 'a' : 'q', i && round->type == V_INT ? (long long)round->i : 0LL);
+    int text = body[i].type == V_TEXT;
+    parts[i] = (struct bodyref_part){kind[i], text ? body[i].s : NULL, text ? body[i].n : 0};
+  }
+  struct bodyref_gen g;
+  if (bodyrefs_grow_n(q->refs, run->i, source->s, 2, parts, &g) > 0) {
     int src = write_gen(q, &g);
     if (src != SQLITE_OK) return src;
   }
@@ -1102,6 +1102,9 @@ static int sq_attach_cache(store *st, const char *other) {
   struct sq *q = SQ(st);
   if (q->cache_db) {
     sqlite3_finalize(q->cache_db_stmt);
+    sqlite3_finalize(q->ref_stmt[1]);
+    q->ref_stmt[1] = NULL;
+    bodyref_reader_forget(q->rd, q->cache_db);
     sqlite3_close(q->cache_db);
     q->cache_db = NULL;
     q->cache_db_stmt = NULL;
@@ -1460,45 +1463,29 @@ static int sq_call_put(store *st, const struct store_call *c) {
   return 0;
 }
 
-/* The content of reference id (store/bodyref.h) in db, borrowed from the reader's cache (valid
- * until the next call); NULL when it is missing or damaged. Generations inflate from their base,
- * so reading a source's bodies in order inflates each generation once. */
-static const char *ref_content(struct sq *q, sqlite3 *db, int64_t id, size_t *len, int depth) {
-  struct refcache *c = &q->rc[(uint64_t)id % (sizeof q->rc / sizeof *q->rc)];
-  if (c->content && c->db == db && c->id == id) {
-    *len = c->len;
-    return c->content;
-  }
-  if (!q->dc && !(q->dc = ZSTD_createDCtx())) return NULL;
-  if (depth > 128) return NULL; /* a root and a source: 64 generations at most; more is a loop */
-  sqlite3_stmt *s;
-  if (sqlite3_prepare_v2(db, "SELECT base, data FROM body_refs WHERE id = ?1", -1, &s, NULL))
-    return NULL;
+/* bodyref_fetch_fn over a prepared "SELECT base, data FROM body_refs WHERE id = ?1". */
+static int fetch_gen(void *ud, int64_t id, int64_t *base, const void **z, size_t *zn) {
+  sqlite3_stmt *s = ud;
+  sqlite3_reset(s);
   sqlite3_bind_int64(s, 1, id);
-  char *content = NULL;
-  size_t n = 0;
-  if (sqlite3_step(s) == SQLITE_ROW) {
-    int64_t base = sqlite3_column_int64(s, 0);
-    const char *bc = NULL;
-    size_t bn = 0;
-    if (!base || (bc = ref_content(q, db, base, &bn, depth + 1))) {
-      char *own = bodyref_inflate(q->dc, sqlite3_column_blob(s, 1),
-                                  (size_t)sqlite3_column_bytes(s, 1), bc, bn, BODYREF_MAX, &n);
-      if (own) {
-        content = xmalloc(bn + n + 1);
-        if (bn) memcpy(content, bc, bn);
-        memcpy(content + bn, own, n + 1);
-        n += bn;
-        free(own);
-      }
-    }
-  }
-  sqlite3_finalize(s);
-  if (!content) return NULL;
-  free(c->content);
-  *c = (struct refcache){db, id, content, n};
-  *len = n;
-  return content;
+  if (sqlite3_step(s) != SQLITE_ROW) return AD_ENOTFOUND;
+  *base = sqlite3_column_int64(s, 0);
+  *z = sqlite3_column_blob(s, 1);
+  *zn = (size_t)sqlite3_column_bytes(s, 1);
+  return 0;
+}
+
+/* The content of reference id (store/bodyref.h) in db (q's or its --cache-from), borrowed from
+ * the reader (valid until the next call); NULL when it is missing or damaged. */
+static const char *ref_content(struct sq *q, sqlite3 *db, int64_t id, size_t *len) {
+  sqlite3_stmt **ps = &q->ref_stmt[db == q->cache_db];
+  if (!*ps && sqlite3_prepare_v3(db, "SELECT base, data FROM body_refs WHERE id = ?1", -1,
+                                 SQLITE_PREPARE_PERSISTENT, ps, NULL))
+    return NULL;
+  if (!q->rd) q->rd = bodyref_reader_new();
+  const char *c = bodyref_reader_content(q->rd, db, id, fetch_gen, *ps, len);
+  sqlite3_reset(*ps); /* hold no read snapshot */
+  return c;
 }
 
 /* A body column as a malloc'd NUL-terminated string (TEXT as is, BLOB inflated, against
@@ -1518,7 +1505,7 @@ static char *column_body(struct sq *q, sqlite3 *db, sqlite3_stmt *s, int i, int 
   const char *dict = NULL;
   size_t dn = 0;
   if (ref_col >= 0 && sqlite3_column_type(s, ref_col) != SQLITE_NULL &&
-      !(dict = ref_content(q, db, sqlite3_column_int64(s, ref_col), &dn, 0)))
+      !(dict = ref_content(q, db, sqlite3_column_int64(s, ref_col), &dn)))
     return NULL;
   if (!q->dc && !(q->dc = ZSTD_createDCtx())) return NULL;
   return bodyref_inflate(q->dc, sqlite3_column_blob(s, i), (size_t)sqlite3_column_bytes(s, i), dict,
