@@ -3,10 +3,11 @@
  * Most of a source's request bodies repeat the same text: the source itself (challenger and
  * quality prompts), the round's candidate (solver and judge prompts), the role's template.
  * So a body of a source is compressed (zstd, a raw-content dictionary) against that source's
- * *reference*: the concatenation of the first request and the first reply of every kind (role)
- * seen for the source so far, at most BODYREF_MAX bytes. A body of a new kind grows the
- * reference by one *generation*: a row (id, base, data) whose data is the body compressed
- * against the base generation's content, so
+ * *reference*: the concatenation of the first body of every kind seen for the source so far,
+ * at most BODYREF_MAX bytes (the writer names the kinds: store_sqlite.c uses each role's first
+ * request, each role's first reply of every round, and the first candidate record and example).
+ * Bodies of new kinds grow the reference by one *generation*: a row (id, base, data) whose data
+ * is those bodies compressed against the base generation's content, so
  *
  *     content(id) = content(base) + inflate(data, dictionary content(base))
  *
