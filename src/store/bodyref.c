@@ -210,7 +210,7 @@ char *bodyref_inflate(ZSTD_DCtx *dc, const void *z, size_t zn, const void *dict,
 
 /* ---- reading ---- */
 
-#define READER_SLOTS 256
+#define READER_SLOTS 64
 #define READER_CHAIN 256                     /* generations of one reference: a root and a source */
 #define READER_MAX (4 * (size_t)BODYREF_MAX) /* a content is at most BODYREF_MAX */
 
