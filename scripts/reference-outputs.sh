@@ -56,15 +56,20 @@ run http-cot "$EX/sim-http.yaml" --method cot-self-instruct
 kill $pid
 wait $pid 2>/dev/null || true
 
+# The store's tables as SQL sees them; a cache key written as bytes (docs/store.md, compact
+# records) is shown as the hex of the text keys written before. Candidates' records and the
+# examples are compressed in the store: their content is checked through the run's
+# candidates.jsonl (every candidate with its record) and dataset.jsonl, which it writes from them.
 for d in "$OUT"/*/; do
   db=$d/store.db
   [ -f "$db" ] || continue
-  sqlite3 "$db" "SELECT role, source_id, round, endpoint, model, cache_key, status, error, http_status,
+  key="CASE typeof(cache_key) WHEN 'blob' THEN lower(hex(cache_key)) ELSE cache_key END"
+  sqlite3 "$db" "SELECT role, source_id, round, endpoint, model, $key AS k, status, error, http_status,
     prompt_tokens, completion_tokens, cache_hit FROM calls
-    ORDER BY source_id, round, role, cache_key, cache_hit, status" >"$d/calls.txt"
-  sqlite3 "$db" "SELECT source_id, round, idx, verdict, reason, record FROM candidates
+    ORDER BY source_id, round, role, k, cache_hit, status" >"$d/calls.txt"
+  sqlite3 "$db" "SELECT source_id, round, idx, verdict, reason FROM candidates
     ORDER BY source_id, round, idx" >"$d/candidates.txt"
-  sqlite3 "$db" "SELECT run, example_id, source_id, example FROM examples ORDER BY example_id" >"$d/examples.txt"
+  sqlite3 "$db" "SELECT run, example_id, source_id FROM examples ORDER BY example_id" >"$d/examples.txt"
   sqlite3 "$db" "SELECT * FROM sources ORDER BY source_id" >"$d/sources.txt"
   sqlite3 "$db" "SELECT level, event FROM events ORDER BY id" >"$d/events.txt"
 done

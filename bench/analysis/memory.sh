@@ -25,12 +25,15 @@ with open(sys.argv[1], "w") as f:
 PY
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 for n in ${*:-1000 10000 100000}; do
-  python3 - "$OUT/r/store.db" "$OUT/s$n.db" "$n" <<'PY'
+  "$A" export --store "$OUT/r/store.db" --format jsonl --out "$OUT/exp" >/dev/null
+  python3 - "$OUT/r/store.db" "$OUT/s$n.db" "$n" "$OUT/exp/train.jsonl" <<'PY'
 import json, random, shutil, sqlite3, sys
 src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 shutil.copy(src, dst)
 db = sqlite3.connect(dst)
-rows = db.execute("select source_id, example from examples order by example_id").fetchall()
+# the store keeps examples compressed: read them with export (train.jsonl), write plain JSON rows
+exp = sorted((json.loads(l) for l in open(sys.argv[4])), key=lambda e: e["id"])
+rows = [(e["source_id"], json.dumps(e)) for e in exp]
 run = db.execute("select max(id) from runs").fetchone()[0]
 rnd = random.Random(1)
 vocab = ["".join(rnd.choice("abcdefghijklmnop") for _ in range(rnd.randint(3, 9))) for _ in range(20000)]

@@ -135,6 +135,17 @@ static const char *const migrations[] = {
     "    first = min(first, excluded.first), last = max(last, excluded.last);"
     "END;"
     "CREATE INDEX IF NOT EXISTS calls_latency ON calls(run, status, cache_hit, latency_us);",
+    /* compact records and call rows (docs/store.md): a candidate's record and an example are
+     * compressed against their source's reference (ref, as call bodies are); rows written from
+     * here on hold cache keys as 16-byte BLOBs and a lone attempt as its latency (rows before
+     * stay as they were and read the same); the index on calls(run, role), which no query
+     * needs, is dropped and the latency index narrowed to the rows status reads */
+    "ALTER TABLE candidates ADD COLUMN ref INTEGER;"
+    "ALTER TABLE examples ADD COLUMN ref INTEGER;"
+    "DROP INDEX IF EXISTS calls_run_role;"
+    "DROP INDEX IF EXISTS calls_latency;"
+    "CREATE INDEX IF NOT EXISTS calls_ok_latency ON calls(run, latency_us)"
+    "  WHERE status = 'ok' AND cache_hit = 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -150,10 +161,10 @@ static const char *const write_sql[W_N] = {
         "rounds_used ELSE ?2 END WHERE run = ?3 AND source_id = ?4",
     [WQ_CAND] =
         "INSERT OR REPLACE INTO candidates(run, source_id, round, idx, verdict, "
-        "reason, record, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "reason, record, created, ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [WQ_EXAMPLE] =
         "INSERT OR REPLACE INTO examples(run, example_id, source_id, example, "
-        "created) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "created, ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [WQ_SRC_ACCEPTED] =
         "UPDATE sources SET accepted = (SELECT count(*) FROM examples WHERE "
         "run = ?1 AND source_id = ?2) WHERE run = ?1 AND source_id = ?2",
@@ -190,10 +201,10 @@ static const char *const write_sql[W_N] = {
 #define BODY_ZSTD_LEVEL 3
 #define BODY_MAX ((size_t)256 * 1024 * 1024) /* refuse to inflate past this */
 
-#define CACHE_SQL(ref)                                              \
-  "SELECT b.reply, " ref                                            \
-  " FROM calls c JOIN call_bodies b ON b.call_id = c.id "           \
-  "WHERE c.cache_key = ?1 AND c.status = 'ok' AND c.cache_hit = 0 " \
+#define CACHE_SQL(ref)                                                     \
+  "SELECT b.reply, " ref                                                   \
+  " FROM calls c JOIN call_bodies b ON b.call_id = c.id "                  \
+  "WHERE c.cache_key IN (?1, ?2) AND c.status = 'ok' AND c.cache_hit = 0 " \
   "AND b.reply IS NOT NULL LIMIT 1"
 
 /* 1 when db's call_bodies has the compact store's ref column (a store not yet migrated, opened
@@ -225,18 +236,14 @@ struct sq {
   sqlite3 *cache_db; /* --cache-from, read-only */
   sqlite3_stmt *cache_db_stmt;
   char *cache_path;
-  struct wqueue wq;      /* the pending batch */
-  store_id max_run;      /* highest run id in the file */
-  ZSTD_CCtx *zc;         /* body compression, created on first use */
-  int has_refs;          /* call_bodies has its ref column (the compact store's migration) */
-  int has_agg;           /* the call_agg table (fast status's migration) */
-  struct bodyrefs *refs; /* the writer's references (store/bodyref.h) */
-  struct refcache {      /* the reader's last inflated reference contents */
-    sqlite3 *db;
-    int64_t id;
-    char *content;
-    size_t len;
-  } rc[64]; /* direct-mapped by id */
+  struct wqueue wq;          /* the pending batch */
+  store_id max_run;          /* highest run id in the file */
+  ZSTD_CCtx *zc;             /* body compression, created on first use */
+  int has_refs;              /* call_bodies has its ref column (the compact store's migration) */
+  int has_agg;               /* the call_agg table (fast status's migration) */
+  struct bodyrefs *refs;     /* the writer's references (store/bodyref.h) */
+  struct bodyref_reader *rd; /* the reader's reference contents, by db and id */
+  sqlite3_stmt *ref_stmt[2]; /* a generation's row: in db, in cache_db */
   ZSTD_DCtx *dc;
 };
 
@@ -466,7 +473,9 @@ static void sq_free(struct sq *q) {
   ZSTD_freeCCtx(q->zc);
   bodyrefs_free(q->refs);
   ZSTD_freeDCtx(q->dc);
-  for (size_t i = 0; i < sizeof q->rc / sizeof *q->rc; i++) free(q->rc[i].content);
+  bodyref_reader_free(q->rd);
+  sqlite3_finalize(q->ref_stmt[0]);
+  sqlite3_finalize(q->ref_stmt[1]);
   if (q->cache_db) sqlite3_close(q->cache_db);
   if (q->db) sqlite3_close(q->db);
   if (q->lock_fd >= 0) close(q->lock_fd);
@@ -642,6 +651,107 @@ fail:
   return rc;
 }
 
+/* Write a generation of a reference (before the rows that use it): a SQLite code. */
+static int write_gen(struct sq *q, struct bodyref_gen *g) {
+  sqlite3_stmt *w = q->w[W_BODY_REF];
+  sqlite3_bind_int64(w, 1, g->id);
+  if (g->base) sqlite3_bind_int64(w, 2, g->base);
+  else sqlite3_bind_null(w, 2);
+  sqlite3_bind_blob64(w, 3, g->data, g->n, free); /* SQLite frees it */
+  int src = sqlite3_step(w);
+  sqlite3_reset(w);
+  sqlite3_clear_bindings(w);
+  return src == SQLITE_DONE ? SQLITE_OK : src;
+}
+
+/* A cache key of 32 lowercase hex digits as its 16 bytes: 1, or 0 when it is not one (it stays
+ * text). Keys are stored as BLOBs (half the bytes, in the row and in the cache's index). */
+static int key_bytes(const char *s, size_t n, unsigned char out[16]) {
+  if (!s || n != 32) return 0;
+  for (size_t i = 0; i < 32; i++) {
+    int c = (unsigned char)s[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return 0;
+    if (i % 2) out[i / 2] = (unsigned char)(out[i / 2] | d);
+    else out[i / 2] = (unsigned char)(d << 4);
+  }
+  return 1;
+}
+
+/* The attempt list of a call answered at its first attempt, exactly
+ * [{"http_status":H,"latency_us":L,"n":1}] with H the call's HTTP status, is stored as L's
+ * digits alone (the column is TEXT; a list always starts with '['; col_value() rebuilds it): 1
+ * with *lat set when list is that text. */
+static int lone_attempt(const struct wq_val *list, const struct wq_val *http, int64_t *lat) {
+  if (list->type != WQ_TEXT || http->type != WQ_INT || list->n > 96) return 0;
+  char pre[64], want[128];
+  int pn = snprintf(pre, sizeof pre, "[{\"http_status\":%lld,\"latency_us\":", (long long)http->i);
+  long long l = 0;
+  if (pn <= 0 || list->n <= (size_t)pn || memcmp(list->s, pre, (size_t)pn) ||
+      sscanf(list->s + pn, "%lld", &l) != 1)
+    return 0;
+  int wn = snprintf(want, sizeof want, "%s%lld,\"n\":1}]", pre, l);
+  if (wn <= 0 || (size_t)wn != list->n || memcmp(want, list->s, list->n)) return 0;
+  *lat = l;
+  return 1;
+}
+
+/* Bind a call row's cache key (?7) as bytes and a lone attempt (?17) as its latency; the bits
+ * of the values bound here. */
+static uint64_t bind_call_row(struct sq *q, const struct wq_op *o, sqlite3_stmt *s) {
+  const struct wq_val *v = &q->wq.vals[o->v0];
+  uint64_t done = 0;
+  unsigned char key[16];
+  int64_t lat;
+  if (o->nv >= 17 && v[6].type == WQ_TEXT && key_bytes(v[6].s, v[6].n, key)) {
+    sqlite3_bind_blob(s, 7, key, 16, SQLITE_TRANSIENT);
+    done |= 1u << 6;
+  }
+  if (o->nv >= 17 && lone_attempt(&v[16], &v[9], &lat)) {
+    char digits[24];
+    int n = snprintf(digits, sizeof digits, "%lld", (long long)lat);
+    sqlite3_bind_text(s, 17, digits, n, SQLITE_TRANSIENT);
+    done |= 1u << 16;
+  }
+  return done;
+}
+
+/* Bind a candidate's record (?7) or an example (?4), canonical JSON, compressed against its
+ * source's reference, which the first record of each kind of the source joins (so the run's
+ * root holds the records' common text), and the reference (?9 or ?6); a source without a
+ * reference: a standalone frame from BODY_ZSTD_MIN bytes, text below. *done: the bits of the
+ * values bound here. Returns a SQLite code. */
+static int bind_record(struct sq *q, const struct wq_op *o, sqlite3_stmt *s, uint64_t *done) {
+  int cand = o->kind == WQ_CAND;
+  int p = cand ? 7 : 4, pref = cand ? 9 : 6;
+  const struct wq_val *run = &q->wq.vals[o->v0], *source = &q->wq.vals[o->v0 + (cand ? 1 : 2)],
+                      *v = &q->wq.vals[o->v0 + (size_t)p - 1];
+  sqlite3_bind_null(s, pref);
+  if (v->type != WQ_TEXT) return SQLITE_OK;
+  if (q->refs && source->type == WQ_TEXT) {
+    struct bodyref_gen g;
+    if (bodyrefs_grow(q->refs, run->i, source->s, cand ? "record/candidate" : "record/example",
+                      v->s, v->n, &g) > 0) {
+      int src = write_gen(q, &g);
+      if (src != SQLITE_OK) return src;
+    }
+    void *z = NULL;
+    size_t zn = 0;
+    int64_t ref = 0;
+    if (!bodyrefs_pack(q->refs, run->i, source->s, v->s, v->n, &z, &zn, &ref)) {
+      sqlite3_bind_blob64(s, p, z, zn, free); /* SQLite frees it */
+      sqlite3_bind_int64(s, pref, ref);
+      *done |= 1u << (p - 1);
+      return SQLITE_OK;
+    }
+  }
+  if (v->n >= BODY_ZSTD_MIN) {
+    bind_body_zstd(q, s, p, v->s, v->n);
+    *done |= 1u << (p - 1);
+  }
+  return SQLITE_OK;
+}
+
 /* Bind a call body (op o, its call c) against its source's reference (store/bodyref.h),
  * writing the generations that a new kind of body adds first: *bound = 1. A call without a
  * source, or a store without the ref column, is left to the generic binding (*bound = 0).
@@ -652,22 +762,22 @@ static int bind_call_body(struct sq *q, const struct wq_op *c, const struct wq_o
   const struct wq_val *run = &q->wq.vals[c->v0], *role = &q->wq.vals[c->v0 + 1],
                       *source = &q->wq.vals[c->v0 + 2], *body = &q->wq.vals[o->v0];
   if (!q->refs || source->type != WQ_TEXT) return SQLITE_OK;
+  char kind[2][160];
+  struct bodyref_part parts[2];
+  const struct wq_val *round = &q->wq.vals[c->v0 + 3];
   for (int i = 0; i < 2; i++) {
-    char kind[160];
-    struct bodyref_gen g;
-    snprintf(kind, sizeof kind, "%s/%c", role->type == WQ_TEXT ? role->s : "", i ? 'a' : 'q');
-    if (body[i].type != WQ_TEXT ||
-        bodyrefs_grow(q->refs, run->i, source->s, kind, body[i].s, body[i].n, &g) <= 0)
-      continue;
-    sqlite3_stmt *w = q->w[W_BODY_REF];
-    sqlite3_bind_int64(w, 1, g.id);
-    if (g.base) sqlite3_bind_int64(w, 2, g.base);
-    else sqlite3_bind_null(w, 2);
-    sqlite3_bind_blob64(w, 3, g.data, g.n, free); /* SQLite frees it */
-    int src = sqlite3_step(w);
-    sqlite3_reset(w);
-    sqlite3_clear_bindings(w);
-    if (src != SQLITE_DONE) return src;
+    /* a role's first reply of every round joins: later requests of the round quote it (the
+     * candidate, the solvers' answers); requests repeat the source and the templates, so a
+     * role's first one is enough */
+    snprintf(kind[i], sizeof kind[i], "%s/%c/%lld", role->type == WQ_TEXT ? role->s : "",
+             i ? 'a' : 'q', i && round->type == WQ_INT ? (long long)round->i : 0LL);
+    int text = body[i].type == WQ_TEXT;
+    parts[i] = (struct bodyref_part){kind[i], text ? body[i].s : NULL, text ? body[i].n : 0};
+  }
+  struct bodyref_gen g;
+  if (bodyrefs_grow_n(q->refs, run->i, source->s, 2, parts, &g) > 0) {
+    int src = write_gen(q, &g);
+    if (src != SQLITE_OK) return src;
   }
   void *z[2] = {NULL, NULL};
   size_t zn[2] = {0, 0};
@@ -695,11 +805,17 @@ static int bind_call_body(struct sq *q, const struct wq_op *c, const struct wq_o
 static int bind_op(struct sq *q, size_t i, sqlite3_stmt *s) {
   const struct wq_op *o = &q->wq.ops[i];
   int body = o->kind == WQ_CALL_BODY, bound = 0, src;
+  uint64_t done = 0; /* values the encoders below bound (compact rows: docs/store.md) */
+  if (o->kind == WQ_CALL) done = bind_call_row(q, o, s);
+  if ((o->kind == WQ_CAND || o->kind == WQ_EXAMPLE) &&
+      (src = bind_record(q, o, s, &done)) != SQLITE_OK)
+    return src;
   if (body && i > 0 && q->wq.ops[i - 1].kind == WQ_CALL &&
       (src = bind_call_body(q, &q->wq.ops[i - 1], o, s, &bound)) != SQLITE_OK)
     return src;
   if (bound) return SQLITE_OK;
   for (int j = 0; j < o->nv; j++) {
+    if (done >> j & 1) continue;
     const struct wq_val *v = &q->wq.vals[o->v0 + (size_t)j];
     switch (v->type) {
     case WQ_INT: sqlite3_bind_int64(s, j + 1, v->i); break;
@@ -794,6 +910,9 @@ static int sq_attach_cache(store *st, const char *other) {
   struct sq *q = SQ(st);
   if (q->cache_db) {
     sqlite3_finalize(q->cache_db_stmt);
+    sqlite3_finalize(q->ref_stmt[1]);
+    q->ref_stmt[1] = NULL;
+    bodyref_reader_forget(q->rd, q->cache_db);
     sqlite3_close(q->cache_db);
     q->cache_db = NULL;
     q->cache_db_stmt = NULL;
@@ -985,55 +1104,29 @@ static int sq_source_put(store *st, store_id run, const char *source_id, const c
   return wq_source(&q->wq, run, source_id, title, text_sha256);
 }
 
-/* The generic queueing (store.c), then the source's reference is let go when its episode
- * ended. The other puts are store.c's generic ones; call bodies are queued as text and
- * compressed at the flush (bind_op). */
-static int sq_episode_finish(store *st, store_id run, const struct store_episode_end *e) {
-  int rc = check_run(st, run);
-  if (!rc) rc = wq_queued(st, wq_episode(&SQ(st)->wq, run, e));
-  if (!rc && e->state != STORE_SRC_IN_PROGRESS) bodyrefs_release(SQ(st)->refs, run, e->source_id);
-  return rc;
+/* bodyref_fetch_fn over a prepared "SELECT base, data FROM body_refs WHERE id = ?1". */
+static int fetch_gen(void *ud, int64_t id, int64_t *base, const void **z, size_t *zn) {
+  sqlite3_stmt *s = ud;
+  sqlite3_reset(s);
+  sqlite3_bind_int64(s, 1, id);
+  if (sqlite3_step(s) != SQLITE_ROW) return AD_ENOTFOUND;
+  *base = sqlite3_column_int64(s, 0);
+  *z = sqlite3_column_blob(s, 1);
+  *zn = (size_t)sqlite3_column_bytes(s, 1);
+  return 0;
 }
 
-/* The content of reference id (store/bodyref.h) in db, borrowed from the reader's cache (valid
- * until the next call); NULL when it is missing or damaged. Generations inflate from their base,
- * so reading a source's bodies in order inflates each generation once. */
-static const char *ref_content(struct sq *q, sqlite3 *db, int64_t id, size_t *len, int depth) {
-  struct refcache *c = &q->rc[(uint64_t)id % (sizeof q->rc / sizeof *q->rc)];
-  if (c->content && c->db == db && c->id == id) {
-    *len = c->len;
-    return c->content;
-  }
-  if (!q->dc && !(q->dc = ZSTD_createDCtx())) return NULL;
-  if (depth > 128) return NULL; /* a root and a source: 64 generations at most; more is a loop */
-  sqlite3_stmt *s;
-  if (sqlite3_prepare_v2(db, "SELECT base, data FROM body_refs WHERE id = ?1", -1, &s, NULL))
+/* The content of reference id (store/bodyref.h) in db (q's or its --cache-from), borrowed from
+ * the reader (valid until the next call); NULL when it is missing or damaged. */
+static const char *ref_content(struct sq *q, sqlite3 *db, int64_t id, size_t *len) {
+  sqlite3_stmt **ps = &q->ref_stmt[db == q->cache_db];
+  if (!*ps && sqlite3_prepare_v3(db, "SELECT base, data FROM body_refs WHERE id = ?1", -1,
+                                 SQLITE_PREPARE_PERSISTENT, ps, NULL))
     return NULL;
-  sqlite3_bind_int64(s, 1, id);
-  char *content = NULL;
-  size_t n = 0;
-  if (sqlite3_step(s) == SQLITE_ROW) {
-    int64_t base = sqlite3_column_int64(s, 0);
-    const char *bc = NULL;
-    size_t bn = 0;
-    if (!base || (bc = ref_content(q, db, base, &bn, depth + 1))) {
-      char *own = bodyref_inflate(q->dc, sqlite3_column_blob(s, 1),
-                                  (size_t)sqlite3_column_bytes(s, 1), bc, bn, BODYREF_MAX, &n);
-      if (own) {
-        content = xmalloc(bn + n + 1);
-        if (bn) memcpy(content, bc, bn);
-        memcpy(content + bn, own, n + 1);
-        n += bn;
-        free(own);
-      }
-    }
-  }
-  sqlite3_finalize(s);
-  if (!content) return NULL;
-  free(c->content);
-  *c = (struct refcache){db, id, content, n};
-  *len = n;
-  return content;
+  if (!q->rd) q->rd = bodyref_reader_new();
+  const char *c = bodyref_reader_content(q->rd, db, id, fetch_gen, *ps, len);
+  sqlite3_reset(*ps); /* hold no read snapshot */
+  return c;
 }
 
 /* A body column as a malloc'd NUL-terminated string (TEXT as is, BLOB inflated, against
@@ -1053,7 +1146,7 @@ static char *column_body(struct sq *q, sqlite3 *db, sqlite3_stmt *s, int i, int 
   const char *dict = NULL;
   size_t dn = 0;
   if (ref_col >= 0 && sqlite3_column_type(s, ref_col) != SQLITE_NULL &&
-      !(dict = ref_content(q, db, sqlite3_column_int64(s, ref_col), &dn, 0)))
+      !(dict = ref_content(q, db, sqlite3_column_int64(s, ref_col), &dn)))
     return NULL;
   if (!q->dc && !(q->dc = ZSTD_createDCtx())) return NULL;
   return bodyref_inflate(q->dc, sqlite3_column_blob(s, i), (size_t)sqlite3_column_bytes(s, i), dict,
@@ -1062,7 +1155,9 @@ static char *column_body(struct sq *q, sqlite3 *db, sqlite3_stmt *s, int i, int 
 
 static int cache_query(store *st, sqlite3 *db, sqlite3_stmt *s, const char *key, char **reply,
                        size_t *len) {
-  sqlite3_bind_text(s, 1, key, 32, SQLITE_STATIC);
+  unsigned char kb[16];
+  sqlite3_bind_text(s, 1, key, 32, SQLITE_STATIC); /* a row written before keys were bytes */
+  if (key_bytes(key, strlen(key), kb)) sqlite3_bind_blob(s, 2, kb, 16, SQLITE_TRANSIENT);
   int src = sqlite3_step(s);
   int rc = AD_ENOTFOUND;
   if (src == SQLITE_ROW) {
@@ -1107,20 +1202,43 @@ static int sq_cache_get(store *st, const char *key, char **reply, size_t *len) {
 /* ======== Reads ======== */
 
 /* Column kinds for row objects: 'i' integer, 'r' real, 't' text (NULL -> null),
- * 'j' JSON text parsed (unparsable -> the text as a string), 'b' boolean. */
+ * 'j' JSON text parsed (unparsable -> the text as a string; a BLOB: a compressed record),
+ * 'b' boolean, 'k' a cache key (a BLOB: its bytes, given as hex), 'A' a call's attempt list
+ * ('j'; a number: a lone attempt's latency, lone_attempt(), with the HTTP status in column
+ * CALL_COL_HTTP). */
 struct col {
   const char *name;
   char kind;
 };
 
+#define CALL_COL_HTTP 9 /* http_status in call_cols */
+
 /* ref_col: the column of a body's reference (-1: none). */
 static json_t *col_value(struct sq *q, sqlite3_stmt *s, int i, char kind, int ref_col) {
   int type = sqlite3_column_type(s, i);
   if (type == SQLITE_NULL) return json_null();
-  if (type == SQLITE_BLOB) { /* a compressed call body */
+  if (type == SQLITE_BLOB && kind == 'k' && sqlite3_column_bytes(s, i) == 16) {
+    const unsigned char *b = sqlite3_column_blob(s, i);
+    static const char digits[] = "0123456789abcdef";
+    char hex[33];
+    for (int k = 0; k < 16; k++) {
+      hex[2 * k] = digits[b[k] >> 4];
+      hex[2 * k + 1] = digits[b[k] & 15];
+    }
+    hex[32] = 0;
+    return json_string(hex);
+  }
+  if (kind == 'A' && type != SQLITE_BLOB) {
+    const char *p = (const char *)sqlite3_column_text(s, i);
+    if (p && *p != '[') /* a lone attempt's latency */
+      return json_pack("[{s:i, s:I, s:i}]", "http_status", sqlite3_column_int(s, CALL_COL_HTTP),
+                       "latency_us", (json_int_t)strtoll(p, NULL, 10), "n", 1);
+  }
+  if (type == SQLITE_BLOB) { /* a compressed call body or record */
     size_t n = 0;
     char *body = column_body(q, sqlite3_db_handle(s), s, i, ref_col, &n);
-    json_t *v = body ? jx_string_lossy(body, n) : json_null();
+    json_t *v = body && kind == 'j' ? json_loadb(body, n, JSON_DECODE_ANY, NULL) : NULL;
+    if (!v) v = body ? jx_string_lossy(body, n) : json_null();
     free(body);
     return v;
   }
@@ -1128,6 +1246,7 @@ static json_t *col_value(struct sq *q, sqlite3_stmt *s, int i, char kind, int re
   case 'i': return json_integer((json_int_t)sqlite3_column_int64(s, i));
   case 'r': return json_real(sqlite3_column_double(s, i));
   case 'b': return json_boolean(sqlite3_column_int64(s, i) != 0);
+  case 'A':
   case 'j': {
     const char *p = (const char *)sqlite3_column_text(s, i);
     size_t n = (size_t)sqlite3_column_bytes(s, i);
@@ -1270,10 +1389,10 @@ static int sq_candidates_each(store *st, store_id run, const char *verdict, stor
   static const struct col cols[] = {{"source_id", 't'}, {"round", 'i'},  {"index", 'i'},
                                     {"verdict", 't'},   {"reason", 't'}, {"record", 'j'}};
   return each_in_run(st, run,
-                     verdict ? "SELECT source_id, round, idx, verdict, reason, record FROM "
+                     verdict ? "SELECT source_id, round, idx, verdict, reason, record, ref FROM "
                                "candidates WHERE run = ?1 AND verdict = ?2 "
                                "ORDER BY source_id, round, idx"
-                             : "SELECT source_id, round, idx, verdict, reason, record FROM "
+                             : "SELECT source_id, round, idx, verdict, reason, record, ref FROM "
                                "candidates WHERE run = ?1 ORDER BY source_id, round, idx",
                      verdict, cols, NCOLS(cols), fn, ud);
 }
@@ -1282,7 +1401,7 @@ static int sq_examples_each(store *st, store_id run, store_row_fn fn, void *ud) 
   static const struct col cols[] = {
       {"example_id", 't'}, {"source_id", 't'}, {"created", 'r'}, {"example", 'j'}};
   return each_in_run(st, run,
-                     "SELECT example_id, source_id, created, example FROM examples "
+                     "SELECT example_id, source_id, created, example, ref FROM examples "
                      "WHERE run = ?1 ORDER BY example_id",
                      NULL, cols, NCOLS(cols), fn, ud);
 }
@@ -1290,10 +1409,10 @@ static int sq_examples_each(store *st, store_id run, store_row_fn fn, void *ud) 
 static const struct col call_cols[] = {
     {"id", 'i'},          {"role", 't'},          {"source_id", 't'},
     {"round", 'i'},       {"endpoint", 't'},      {"model", 't'},
-    {"cache_key", 't'},   {"status", 't'},        {"error", 't'},
+    {"cache_key", 'k'},   {"status", 't'},        {"error", 't'},
     {"http_status", 'i'}, {"prompt_tokens", 'i'}, {"completion_tokens", 'i'},
     {"latency_us", 'i'},  {"attempts", 'i'},      {"retries", 'i'},
-    {"cache_hit", 'b'},   {"attempt_list", 'j'},  {"finish_reason", 't'},
+    {"cache_hit", 'b'},   {"attempt_list", 'A'},  {"finish_reason", 't'},
     {"request", 't'},     {"reply", 't'}};
 
 static int sq_calls_each(store *st, store_id run, const char *role, int with_bodies,
@@ -1317,7 +1436,7 @@ static int sq_source_candidates_each(store *st, store_id run, const char *source
   static const struct col cols[] = {{"source_id", 't'}, {"round", 'i'},  {"index", 'i'},
                                     {"verdict", 't'},   {"reason", 't'}, {"record", 'j'}};
   return each_in_run(st, run,
-                     "SELECT source_id, round, idx, verdict, reason, record FROM candidates "
+                     "SELECT source_id, round, idx, verdict, reason, record, ref FROM candidates "
                      "WHERE run = ?1 AND source_id = ?2 ORDER BY source_id, round, idx",
                      source_id, cols, NCOLS(cols), fn, ud);
 }
@@ -1503,7 +1622,6 @@ const struct store_ops store_sqlite_ops = {
     .check_run = check_run,
     .source_put = sq_source_put,
     .source_get = sq_source_get,
-    .episode_finish = sq_episode_finish,
     .cache_get = sq_cache_get,
     .runs_each = sq_runs_each,
     .sources_each = sq_sources_each,

@@ -27,12 +27,15 @@ assert dv["sources"]["total"] == 40 and dv["sources"]["with_examples"] == n
 assert sum(dv["weak_mean_histogram"]["bins"]) == n
 PY
 
-# Plant paraphrases of accepted questions into a copy of the store, at several similarities.
+# Plant paraphrases of accepted questions into a copy of the store, at several similarities
+# (the store keeps examples compressed: read them with export, write plain JSON rows).
 cp "$T/r/store.db" "$T/planted.db"
-python3 - "$T/planted.db" >"$T/plant.out" <<'PY'
+"$AUTODATA" export --store "$T/r/store.db" --format jsonl --out "$T/exp0" >/dev/null
+python3 - "$T/planted.db" "$T/exp0/train.jsonl" >"$T/plant.out" <<'PY'
 import json, random, sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
-rows = db.execute("select example_id, source_id, example from examples order by example_id").fetchall()
+lines = sorted((json.loads(l) for l in open(sys.argv[2])), key=lambda e: e["id"])
+rows = [(e["id"], e["source_id"], json.dumps(e)) for e in lines]
 rnd = random.Random(7)
 fill = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "theta", "lambda", "zeta"]
 run = db.execute("select max(id) from runs").fetchone()[0]
@@ -57,11 +60,11 @@ PY
 check "planted 72 paraphrases" grep -qx 72 "$T/plant.out"
 "$AUTODATA" analyze "$T/planted.db" --json >"$T/planted.json" 2>"$T/planted.err"
 check "analyze of the planted store exits 0" test $? -eq 0
-python3 - "$T/planted.json" "$T/planted.db" >"$T/pr.out" <<'PY'
-import itertools, json, re, sqlite3, sys
+"$AUTODATA" export --store "$T/planted.db" --format jsonl --out "$T/exp-planted" >/dev/null
+python3 - "$T/planted.json" "$T/exp-planted/train.jsonl" >"$T/pr.out" <<'PY'
+import itertools, json, re, sys
 d = json.load(open(sys.argv[1]))
-db = sqlite3.connect(sys.argv[2])
-ex = {r[0]: json.loads(r[1]) for r in db.execute("select example_id, example from examples")}
+ex = {e["id"]: e for e in map(json.loads, open(sys.argv[2]))}
 def shingles(s, k=3):
     w = re.findall(rb"[a-z0-9]+|[\x80-\xff]+", s.lower().encode())
     k = min(k, len(w))

@@ -119,12 +119,17 @@ fi
 mkdir -p "$T/h"
 cp "$T/r/store.db" "$T/h/store.db"
 PAYLOAD='<script>document.title="pwned"</script><img src=x onerror="document.body.setAttribute('"'"'data-pwned'"'"','"'"'1'"'"')">'
-python3 - "$T/h/store.db" "$PAYLOAD" <<'PY'
+python3 - "$T/h/store.db" "$PAYLOAD" "$T/r/candidates.jsonl" <<'PY'
 import json, sqlite3, sys
 db = sqlite3.connect(sys.argv[1]); p = sys.argv[2]
-rowid, rec = db.execute("select rowid, record from candidates where verdict='accepted' order by rowid limit 1").fetchone()
-r = json.loads(rec); r["candidate"]["question"] = "Q " + p; r["instructions"] = "I " + p
-db.execute("update candidates set record=?, reason=? where rowid=?", (json.dumps(r), None, rowid))
+rowid, sid, rnd, idx = db.execute("select rowid, source_id, round, idx from candidates "
+                                  "where verdict='accepted' order by rowid limit 1").fetchone()
+# the store keeps records compressed: the record from the run's candidates.jsonl, written back
+# as plain JSON (which the store reads as well)
+r = next(c["record"] for c in map(json.loads, open(sys.argv[3]))
+         if (c["source_id"], c["round"], c["index"]) == (sid, rnd, idx))
+r["candidate"]["question"] = "Q " + p; r["instructions"] = "I " + p
+db.execute("update candidates set record=?, reason=?, ref=NULL where rowid=?", (json.dumps(r), None, rowid))
 db.execute("update sources set title=? where rowid=(select min(rowid) from sources)", ("T " + p,))
 db.commit()
 PY

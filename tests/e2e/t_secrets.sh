@@ -84,6 +84,9 @@ if [ -e "$T/echo-out/store.db" ]; then
   dump=$(sqlite3 "$T/echo-out/store.db" .dump 2>&1)
   check "echoing server: the store holds the masked message" bash -c "echo \"\$0\" | grep -q 'redacted'" "$dump"
   check "echoing server: the store holds no secret" bash -c "! echo \"\$0\" | grep -q -e echo-me-if -e do-not-store" "$dump"
+  # bodies and records are compressed in the file: read them decoded too
+  decoded=$("$AUTODATA" store calls "$T/echo-out/store.db" 2>&1)
+  check "echoing server: the store's calls, decoded, hold no secret" bash -c "! echo \"\$0\" | grep -q -e echo-me-if -e do-not-store" "$decoded"
 fi
 "$AUTODATA" status --store "$T/echo-out/store.db" >"$T/st.out" 2>&1
 check "echoing server: status holds no secret" bash -c "! grep -q -e echo-me-if -e do-not-store '$T/st.out'"

@@ -19,6 +19,7 @@
 #include "store/store_impl.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/hash.h"
 #include "util/jsonx.h"
 #include "util/mem.h"
 #include "util/timeu.h"
@@ -488,18 +489,23 @@ Test(store, source_bodies_share_a_reference) {
   buf_release(&rq);
 }
 
+/* Copy a fixture store to dbpath (the test changes its copy). */
+static void copy_fixture(const char *path) {
+  char *raw = NULL;
+  size_t n = 0;
+  cr_assert_eq(fs_read_all(path, 1 << 24, &raw, &n), 0);
+  FILE *f = fopen(dbpath, "wb");
+  cr_assert(f && fwrite(raw, 1, n, f) == n);
+  fclose(f);
+  free(raw);
+}
+
 /* A store written by the version before the compact store (tests/unit/fixtures/store-v6.db:
  * `autodata run examples/sim.yaml` on 2 sim sources, 1 round, at commit f23b78f, then
  * VACUUMed with 1 KiB pages to keep it small): a writable open migrates it, every body reads
  * back the same as before, and new calls of a source are written against a reference. */
 Test(store, migrates_a_store_written_before_the_compact_store) {
-  char *raw = NULL;
-  size_t n = 0;
-  cr_assert_eq(fs_read_all("tests/unit/fixtures/store-v6.db", 1 << 24, &raw, &n), 0);
-  FILE *f = fopen(dbpath, "wb");
-  cr_assert(f && fwrite(raw, 1, n, f) == n);
-  fclose(f);
-  free(raw);
+  copy_fixture("tests/unit/fixtures/store-v6.db");
   /* before: the bodies as SQLite holds them (zstd frames and text), inflated by hand */
   cr_assert_eq(count_rows(dbpath, "SELECT count(*) FROM call_bodies"), 6);
   cr_assert_eq(count_rows(dbpath,
@@ -576,6 +582,196 @@ Test(store, migrates_a_store_written_before_the_compact_store) {
   store_close(st);
 }
 
+/* Everything a store holds as its readers return it: runs, sources, candidates, examples, calls
+ * with their bodies, events and the statistics, as one canonical JSON text's sha256. */
+static void api_view_sha256(store *st, store_id run, char out[65]) {
+  json_t *v = json_object(), *a;
+  json_object_set_new(v, "runs", a = json_array());
+  cr_assert_eq(store_runs_each(st, collect_cb, a), 0, "%s", store_errmsg(st));
+  json_object_set_new(v, "sources", a = json_array());
+  cr_assert_eq(store_sources_each(st, run, collect_cb, a), 0, "%s", store_errmsg(st));
+  json_object_set_new(v, "candidates", a = json_array());
+  cr_assert_eq(store_candidates_each(st, run, NULL, collect_cb, a), 0, "%s", store_errmsg(st));
+  json_object_set_new(v, "examples", a = json_array());
+  cr_assert_eq(store_examples_each(st, run, collect_cb, a), 0, "%s", store_errmsg(st));
+  json_object_set_new(v, "calls", a = json_array());
+  cr_assert_eq(store_calls_each(st, run, NULL, 1, collect_cb, a), 0, "%s", store_errmsg(st));
+  json_object_set_new(v, "events", a = json_array());
+  cr_assert_eq(store_events_each(st, run, collect_cb, a), 0, "%s", store_errmsg(st));
+  json_t *stats = NULL;
+  cr_assert_eq(store_stats(st, run, &stats), 0, "%s", store_errmsg(st));
+  json_object_set_new(v, "stats", stats);
+  char *text = jx_dump_canonical(v);
+  cr_assert(text);
+  sha256_hex(text, strlen(text), out);
+  free(text);
+  json_decref(v);
+}
+
+/* The rows of sql (text columns) from path as SQLite holds them: an array of arrays. */
+static json_t *raw_rows(const char *path, const char *sql) {
+  sqlite3 *db;
+  cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *s;
+  cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+  json_t *rows = json_array();
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    json_t *r = json_array();
+    for (int i = 0; i < sqlite3_column_count(s); i++) {
+      cr_assert_neq(sqlite3_column_type(s, i), SQLITE_BLOB);
+      const char *p = (const char *)sqlite3_column_text(s, i);
+      json_array_append_new(r, p ? json_string(p) : json_null());
+    }
+    json_array_append_new(rows, r);
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return rows;
+}
+
+/* Each row's member key equals the JSON text in the first column of raw's row (raw_rows()). */
+static void same_json_members(const json_t *rows, const char *key, const json_t *raw) {
+  cr_assert_eq(json_array_size(rows), json_array_size(raw));
+  for (size_t i = 0; i < json_array_size(rows); i++) {
+    json_t *want = json_loads(json_string_value(json_array_get(json_array_get(raw, i), 0)), 0,
+                              NULL);
+    cr_assert(want && json_equal(json_object_get(json_array_get(rows, i), key), want), "row %zu",
+              i);
+    json_decref(want);
+  }
+}
+
+/* What the version that wrote tests/unit/fixtures/store-v8.db read from it through
+ * api_view_sha256() (computed with that version, commit 9f2ae78). */
+#define STORE_V8_VIEW "c4a3fce03a1aadc47bc3f02f544c99a1f81b2b50789cbe4059c8cd7b5abe18b7"
+
+/* A store written by the version before the compact records (tests/unit/fixtures/store-v8.db:
+ * `autodata run examples/sim.yaml` on 3 sim sources, 3 rounds, 85 calls, at commit 9f2ae78,
+ * then VACUUMed with 1 KiB pages to keep it small): a writable open migrates it, every reader
+ * returns what that version returned, the cache answers, the run resumes, and new rows are
+ * written in the new layout and read back. */
+Test(store, migrates_a_store_written_before_the_compact_records) {
+  copy_fixture("tests/unit/fixtures/store-v8.db");
+  cr_assert_eq(count_rows(dbpath, "PRAGMA user_version"), 8);
+  /* before: records, examples, keys and attempt lists as text, read by hand */
+  json_t *cands = raw_rows(dbpath, "SELECT record FROM candidates ORDER BY source_id, round, idx");
+  json_t *exs = raw_rows(dbpath, "SELECT example FROM examples ORDER BY example_id");
+  json_t *keys = raw_rows(dbpath, "SELECT cache_key, attempt_list FROM calls ORDER BY id");
+  cr_assert_eq(json_array_size(cands), 9);
+  cr_assert_eq(json_array_size(exs), 3);
+  cr_assert_eq(json_array_size(keys), 85);
+
+  store *st = ts_open_rw(dbpath); /* migrates */
+  char view[65];
+  api_view_sha256(st, 1, view);
+  cr_assert_str_eq(view, STORE_V8_VIEW);
+  json_t *rows = json_array();
+  cr_assert_eq(store_candidates_each(st, 1, NULL, collect_cb, rows), 0);
+  same_json_members(rows, "record", cands);
+  json_array_clear(rows);
+  cr_assert_eq(store_examples_each(st, 1, collect_cb, rows), 0);
+  same_json_members(rows, "example", exs);
+  json_array_clear(rows);
+  cr_assert_eq(store_calls_each(st, 1, NULL, 1, collect_cb, rows), 0);
+  cr_assert_eq(json_array_size(rows), json_array_size(keys));
+  for (size_t i = 0; i < json_array_size(rows); i++) {
+    const json_t *r = json_array_get(rows, i), *k = json_array_get(keys, i);
+    cr_assert_str_eq(jx_str(r, "cache_key"), json_string_value(json_array_get(k, 0)));
+    json_t *want = json_loads(json_string_value(json_array_get(k, 1)), 0, NULL);
+    cr_assert(json_equal(json_object_get(r, "attempt_list"), want));
+    json_decref(want);
+    /* the old cache still answers, with the row's reply */
+    char *b = NULL;
+    if (!strcmp(jx_str(r, "status"), "ok")) {
+      cr_assert_eq(store_cache_get(st, jx_str(r, "cache_key"), &b, NULL), 0);
+      cr_assert_str_eq(b, jx_str(r, "reply"));
+      free(b);
+    }
+  }
+  /* the run resumes */
+  json_array_clear(rows);
+  cr_assert_eq(store_runs_each(st, collect_cb, rows), 0);
+  const json_t *r0 = json_array_get(rows, 0);
+  struct store_run_info info = {.recipe_name = jx_str(r0, "recipe_name"),
+                                .recipe_sha256 = jx_str(r0, "recipe_sha256"),
+                                .prompt_hashes = json_object_get(r0, "prompt_hashes"),
+                                .seed = (uint64_t)json_integer_value(json_object_get(r0, "seed")),
+                                .version = "test"};
+  store_id run = 0;
+  int resumed = 0;
+  cr_assert_eq(store_run_begin(st, &info, 0, &run, &resumed), 0, "%s", store_errmsg(st));
+  cr_assert(resumed && run == 1);
+  /* new rows of a source, in the new layout, read back */
+  json_t *rec = json_loads(json_string_value(json_array_get(json_array_get(cands, 0), 0)), 0, NULL);
+  json_t *ex = json_loads(json_string_value(json_array_get(json_array_get(exs, 0), 0)), 0, NULL);
+  json_object_set_new(rec, "round", json_integer(9));
+  cr_assert_eq(store_candidate_put(st, 1, "sim-0001", 9, 0, "accepted", NULL, rec), 0);
+  cr_assert_eq(store_example_put(st, 1, "sim-0001", "sim-0001-9", ex), 0);
+  struct store_attempt at = {1, 200, NULL, 1234, 0};
+  struct store_call c = {.run = 1,
+                         .role = "challenger",
+                         .source_id = "sim-0001",
+                         .round = 9,
+                         .endpoint = "sim",
+                         .model = "m",
+                         .cache_key = "abcdef0123456789abcdef0123456789",
+                         .request = "{\"new\":1}",
+                         .reply = "{\"new\":2}",
+                         .http_status = 200,
+                         .latency_us = 5000,
+                         .attempts = 1,
+                         .attempt_list = &at,
+                         .n_attempt_list = 1};
+  cr_assert_eq(store_call_put(st, &c), 0, "%s", store_errmsg(st));
+  cr_assert_eq(store_flush(st), 0, "%s", store_errmsg(st));
+  store_close(st);
+  /* ... compact: the record and the example compressed against the source's reference, the
+   * key as bytes, the lone attempt as its latency; the rows before as they were */
+  cr_assert_eq(count_rows(dbpath, "PRAGMA user_version"), 9);
+  cr_assert_eq(count_rows(dbpath,
+                          "SELECT count(*) FROM candidates WHERE typeof(record) = 'blob' "
+                          "AND ref IS NOT NULL"),
+               1);
+  cr_assert_eq(count_rows(dbpath,
+                          "SELECT count(*) FROM examples WHERE typeof(example) = 'blob' "
+                          "AND ref IS NOT NULL"),
+               1);
+  cr_assert_eq(count_rows(dbpath,
+                          "SELECT count(*) FROM calls WHERE typeof(cache_key) = 'blob' "
+                          "AND length(cache_key) = 16 AND attempt_list = '1234'"),
+               1);
+  cr_assert_eq(count_rows(dbpath, "SELECT count(*) FROM calls WHERE typeof(cache_key) = 'text'"),
+               85);
+  st = ts_open_ro(dbpath);
+  json_array_clear(rows);
+  cr_assert_eq(store_source_candidates_each(st, 1, "sim-0001", collect_cb, rows), 0);
+  cr_assert(
+      json_equal(json_object_get(json_array_get(rows, json_array_size(rows) - 1), "record"), rec));
+  json_array_clear(rows);
+  cr_assert_eq(store_examples_each(st, 1, collect_cb, rows), 0);
+  cr_assert_eq(json_array_size(rows), 4);
+  cr_assert(json_equal(json_object_get(json_array_get(rows, 1), "example"), ex));
+  char *b = NULL;
+  cr_assert_eq(store_cache_get(st, "abcdef0123456789abcdef0123456789", &b, NULL), 0);
+  cr_assert_str_eq(b, "{\"new\":2}");
+  free(b);
+  json_array_clear(rows);
+  cr_assert_eq(store_source_calls_each(st, 1, "sim-0001", 1, collect_cb, rows), 0);
+  const json_t *last = json_array_get(rows, json_array_size(rows) - 1);
+  cr_assert_str_eq(jx_str(last, "cache_key"), "abcdef0123456789abcdef0123456789");
+  cr_assert_str_eq(jx_str(last, "request"), "{\"new\":1}");
+  json_t *want_at = json_pack("[{s:i, s:i, s:i}]", "http_status", 200, "latency_us", 1234, "n", 1);
+  cr_assert(json_equal(json_object_get(last, "attempt_list"), want_at));
+  json_decref(want_at);
+  store_close(st);
+  json_decref(rec);
+  json_decref(ex);
+  json_decref(rows);
+  json_decref(cands);
+  json_decref(exs);
+  json_decref(keys);
+}
+
 Test(store, cache_from_another_store) {
   char other[160];
   snprintf(other, sizeof other, "%s/other.db", tdir);
@@ -624,10 +820,15 @@ Test(store, maybe_flush_thresholds) {
   store_close(st);
 }
 
-/* pad: bytes of filler in the candidate record (to need new pages) */
+/* pad: bytes of filler in the candidate record (to need new pages: pseudo-random letters, which
+ * the store's compression cannot shrink away) */
 static void finish_episode(store *st, store_id run, const char *sid, const char *exid, size_t pad) {
   char *fill = calloc(1, pad + 1);
-  memset(fill, 'f', pad);
+  uint32_t x = 12345;
+  for (size_t i = 0; i < pad; i++) {
+    x = x * 1103515245u + 12345u;
+    fill[i] = (char)('a' + (x >> 16) % 26);
+  }
   json_t *cand = json_pack("{s:s, s:f, s:s}", "question", "Q?", "gap", 0.4, "pad", fill);
   free(fill);
   json_t *ex = json_pack("{s:s, s:s}", "question", "Q?", "reference_answer", "A");
