@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "util/buf.h"
 #include "util/fs.h"
@@ -474,6 +475,148 @@ cleanup:
   return rc;
 }
 
+/* ---- the index cache (src_options.index_cache) ---------------------------- */
+
+#define IDX_MAGIC "ADSRCIX1"
+
+struct idx_head {
+  char magic[8];
+  uint64_t doc_size;              /* sizeof(struct idx_doc) */
+  uint64_t key[8];                /* the corpus file's stat (idx_key) */
+  uint64_t opts;                  /* hash of the options that shape it */
+  uint64_t n, n_invalid, strings; /* docs, invalid skipped, string bytes */
+  char sha256[72], first_invalid[512];
+};
+
+struct idx_doc {
+  int64_t offset, line;
+  uint64_t rec_len, text_len, orig_chars;
+  uint32_t id_len, title_len; /* in the string area, each followed by a NUL */
+  uint8_t sha[32];
+  uint64_t truncated;
+};
+
+static void idx_key(const struct stat *sb, uint64_t key[8]) {
+  key[0] = (uint64_t)sb->st_dev;
+  key[1] = (uint64_t)sb->st_ino;
+  key[2] = (uint64_t)sb->st_size;
+  key[3] = (uint64_t)sb->st_mtim.tv_sec;
+  key[4] = (uint64_t)sb->st_mtim.tv_nsec;
+  key[5] = (uint64_t)sb->st_ctim.tv_sec;
+  key[6] = (uint64_t)sb->st_ctim.tv_nsec;
+  key[7] = 0;
+}
+
+static uint64_t idx_opts(const struct src_options *o) {
+  char nums[96];
+  snprintf(nums, sizeof nums, "%zu %d %zu", o->max_chars, o->on_invalid, o->read_max);
+  const char *parts[] = {o->path, o->id_field, o->title_field, o->text_field, nums};
+  uint64_t h = 0;
+  for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+    h = hash64_seed(parts[i], strlen(parts[i]) + 1, h); /* with its NUL: "a","bc" != "ab","c" */
+  return h;
+}
+
+/* The index from the cache when it is the corpus's (key) under these options: 1, else 0. */
+static int idx_read(struct builder *b, const struct src_options *o, const uint64_t key[8],
+                    char sha_hex[65]) {
+  char *raw = NULL;
+  size_t len = 0;
+  if (fs_read_all(o->index_cache, SIZE_MAX / 2, &raw, &len)) return 0;
+  struct idx_head h;
+  int ok = len >= sizeof h + 32;
+  if (ok) memcpy(&h, raw, sizeof h);
+  ok = ok && !memcmp(h.magic, IDX_MAGIC, 8) && h.doc_size == sizeof(struct idx_doc) &&
+       !memcmp(h.key, key, sizeof h.key) && h.opts == idx_opts(o) && h.n > 0 &&
+       h.n <= (len - sizeof h) / sizeof(struct idx_doc) &&
+       len == sizeof h + h.n * sizeof(struct idx_doc) + h.strings + 32;
+  if (ok) { /* the trailer: XXH3-128 of everything before it */
+    char sum[33];
+    hash128_hex(raw, len - 32, sum);
+    ok = !memcmp(sum, raw + len - 32, 32);
+  }
+  const struct idx_doc *docs = (const struct idx_doc *)(raw + sizeof h);
+  const char *str = ok ? raw + sizeof h + h.n * sizeof(struct idx_doc) : raw;
+  const char *end = ok ? str + h.strings : raw;
+  for (size_t i = 0; ok && i < h.n; i++) {
+    const struct idx_doc *x = &docs[i];
+    if ((size_t)(end - str) < (size_t)x->id_len + x->title_len + 2 || str[x->id_len] ||
+        str[x->id_len + 1 + x->title_len]) {
+      ok = 0;
+      break;
+    }
+    struct src_doc *d = new_doc(b);
+    d->offset = x->offset;
+    d->line = (long)x->line;
+    d->rec_len = (size_t)x->rec_len;
+    d->text_len = (size_t)x->text_len;
+    d->orig_chars = (size_t)x->orig_chars;
+    d->truncated = (int)x->truncated;
+    memcpy(d->sha, x->sha, sizeof d->sha);
+    d->id = xstrndup(str, x->id_len);
+    str += x->id_len + 1;
+    d->title = xstrndup(str, x->title_len);
+    str += x->title_len + 1;
+  }
+  if (ok) {
+    h.sha256[64] = h.first_invalid[sizeof h.first_invalid - 1] = '\0';
+    memcpy(sha_hex, h.sha256, 65);
+    b->n_invalid = (size_t)h.n_invalid;
+    snprintf(b->first_invalid, sizeof b->first_invalid, "%s", h.first_invalid);
+  } else {
+    for (size_t i = 0; i < b->n; i++) doc_free(&b->docs[i]);
+    b->n = 0;
+  }
+  free(raw);
+  return ok;
+}
+
+/* Write the index of b (read from a corpus file whose stat was key) to the cache: best effort
+ * (a cache that cannot be written is read from the corpus again next time). */
+static void idx_write(const struct builder *b, const struct src_options *o, const uint64_t key[8],
+                      const char *sha_hex) {
+  struct idx_head h;
+  memset(&h, 0, sizeof h);
+  memcpy(h.magic, IDX_MAGIC, 8);
+  h.doc_size = sizeof(struct idx_doc);
+  memcpy(h.key, key, sizeof h.key);
+  h.opts = idx_opts(o);
+  h.n = b->n;
+  h.n_invalid = b->n_invalid;
+  snprintf(h.sha256, sizeof h.sha256, "%s", sha_hex);
+  snprintf(h.first_invalid, sizeof h.first_invalid, "%s", b->first_invalid);
+  struct buf all = BUF_INIT, str = BUF_INIT;
+  int rc = 0;
+  struct idx_doc *docs = xcalloc(b->n ? b->n : 1, sizeof *docs);
+  for (size_t i = 0; i < b->n; i++) {
+    const struct src_doc *d = &b->docs[i];
+    struct idx_doc *x = &docs[i];
+    x->offset = d->offset;
+    x->line = d->line;
+    x->rec_len = d->rec_len;
+    x->text_len = d->text_len;
+    x->orig_chars = d->orig_chars;
+    x->truncated = (uint64_t)d->truncated;
+    memcpy(x->sha, d->sha, sizeof x->sha);
+    x->id_len = (uint32_t)strlen(d->id);
+    x->title_len = (uint32_t)strlen(d->title);
+    if (!rc) rc = buf_append(&str, d->id, x->id_len + 1);
+    if (!rc) rc = buf_append(&str, d->title, x->title_len + 1);
+  }
+  h.strings = str.len;
+  char sum[33];
+  if (!rc && !(rc = buf_append(&all, &h, sizeof h)) &&
+      !(rc = buf_append(&all, docs, b->n * sizeof *docs)) &&
+      !(rc = buf_append(&all, str.data, str.len))) {
+    hash128_hex(all.data, all.len, sum);
+    if (!(rc = buf_append(&all, sum, 32))) rc = fs_write_atomic(o->index_cache, all.data, all.len);
+  }
+  (void)rc; /* best effort */
+  free(docs);
+  buf_release(&str);
+  buf_release(&all);
+}
+
 /* ---- src_load ----------------------------------------------------------- */
 
 static const char *doc_where(const struct src_doc *d, const char *path, char *tmp, size_t n) {
@@ -542,8 +685,14 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
   }
   struct builder b = {.o = &opt};
   sha256_init(&b.sha);
-  int rc = opt.format == SRC_FORMAT_DIR ? read_dir(&b, &opt, err, errlen)
-                                        : read_jsonl(&b, &opt, err, errlen);
+  uint64_t key[8];
+  idx_key(&sb, key);
+  int use_idx = opt.stream && opt.index_cache && opt.format == SRC_FORMAT_JSONL;
+  char sha_hex[65] = "";
+  int cached = use_idx && idx_read(&b, &opt, key, sha_hex);
+  int rc = cached                         ? 0
+           : opt.format == SRC_FORMAT_DIR ? read_dir(&b, &opt, err, errlen)
+                                          : read_jsonl(&b, &opt, err, errlen);
   if (!rc && b.n == 0 && b.n_invalid) {
     ad_set_err(err, errlen,
                "%s: all %zu records are invalid (sources.on_invalid: skip); the first: %s",
@@ -560,9 +709,19 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
     free(b.docs);
     return rc;
   }
-  unsigned char digest[32];
-  sha256_final(&b.sha, digest);
-  for (int i = 0; i < 32; i++) snprintf(out->sha256 + 2 * i, 3, "%02x", digest[i]);
+  if (!cached) {
+    unsigned char digest[32];
+    sha256_final(&b.sha, digest);
+    for (int i = 0; i < 32; i++) snprintf(sha_hex + 2 * i, 3, "%02x", digest[i]);
+    /* unchanged while read, and not changed in the last 2 s (see index_cache) */
+    struct stat after;
+    uint64_t key2[8];
+    if (use_idx && !stat(opt.path, &after) &&
+        (idx_key(&after, key2), !memcmp(key, key2, sizeof key)) &&
+        (int64_t)time(NULL) - (int64_t)after.st_mtim.tv_sec > 2)
+      idx_write(&b, &opt, key, sha_hex);
+  }
+  memcpy(out->sha256, sha_hex, sizeof out->sha256);
   out->n_read = b.n;
   out->format = opt.format;
   out->n_invalid = b.n_invalid;

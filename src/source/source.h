@@ -53,6 +53,12 @@ struct src_options {
   size_t read_max;         /* stop after this many records (validate's sample); 0 = all */
   int stream;              /* 1: index the corpus; texts are read by src_doc_load() and freed by
                  src_doc_unload() (memory for the index, not the texts: `autodata run`) */
+  const char *index_cache; /* stream, JSONL: a file that keeps the index (NULL: none). When it
+                 matches the corpus file (device, inode, size, modification and change times,
+                 to the nanosecond) and these options, the index is read from it instead of
+                 the corpus; else the corpus is read and the file (re)written, unless the
+                 corpus changed while it was read or was modified in the last 2 seconds (a change within
+                 the same timestamp could go unseen). Git's index trusts the same fields. */
 };
 enum { SRC_INVALID_FAIL = 0, SRC_INVALID_SKIP };
 /* Under skip, a corpus whose first this many records are all invalid is an error all the same

@@ -1112,3 +1112,56 @@ Test(store, poison_row_is_dropped_not_retried_forever) {
   json_decref(row);
   store_close(st);
 }
+
+Test(store, run_stamp_changes_with_what_outputs_read) {
+  store *st = open_rw(dbpath);
+  store_id run = simple_run(st);
+  cr_assert_eq(store_source_put(st, run, "s1", "T", SHA_A), 0);
+  cr_assert_eq(store_source_put(st, run, "s2", "T", SHA_B), 0);
+  char a[33], b[33];
+  cr_assert_eq(store_run_stamp(st, run, a), 0, "%s", store_errmsg(st));
+  cr_assert_eq(strlen(a), 32);
+  cr_assert_eq(store_run_stamp(st, 0, b), 0);
+  cr_assert_str_eq(a, b, "nothing changed, run 0 = the latest");
+  /* a source put again (a resume) changes nothing */
+  cr_assert_eq(store_source_put(st, run, "s1", "T", SHA_A), 0);
+  cr_assert_eq(store_run_stamp(st, run, b), 0);
+  cr_assert_str_eq(a, b);
+#define CHANGED(what)                                      \
+  do {                                                     \
+    cr_assert_eq(store_run_stamp(st, run, b), 0);          \
+    cr_assert_str_neq(a, b, "the stamp follows %s", what); \
+    memcpy(a, b, sizeof a);                                \
+  } while (0)
+  cr_assert_eq(store_source_set_state(st, run, "s2", STORE_SRC_IN_PROGRESS, 1), 0);
+  CHANGED("a source's state");
+  put_call(st, run, "judge", "0123456789abcdef0123456789abcdef", "{\"r\":1}", NULL, 0);
+  CHANGED("a call");
+  json_t *rec = json_pack("{s:s}", "question", "Q?");
+  cr_assert_eq(store_candidate_put(st, run, "s2", 1, 0, "rejected", "too_easy", rec), 0);
+  CHANGED("a candidate");
+  /* the newest candidate replaced: same count, same rowid, a new `created` */
+  usleep(2000);
+  cr_assert_eq(store_candidate_put(st, run, "s2", 1, 0, "rejected", "too_hard", rec), 0);
+  CHANGED("a replaced candidate");
+  json_decref(rec);
+  finish_episode(st, run, "s1", "ex1", 10);
+  CHANGED("an example");
+  json_t *ev = json_pack("{s:s}", "msg", "hello");
+  cr_assert_eq(store_event_put(st, run, LOG_INFO, ev), 0);
+  json_decref(ev);
+  CHANGED("an event");
+  json_t *an = json_pack("{s:i}", "n", 1);
+  cr_assert_eq(store_analysis_put(st, run, an), 0);
+  json_decref(an);
+  CHANGED("the analysis");
+  cr_assert_eq(store_run_set_status(st, run, "done"), 0);
+  CHANGED("the run's status");
+#undef CHANGED
+  cr_assert_eq(store_close(st), 0);
+  /* a read-only handle sees the same stamp */
+  st = open_ro(dbpath);
+  cr_assert_eq(store_run_stamp(st, run, b), 0, "%s", store_errmsg(st));
+  cr_assert_str_eq(a, b);
+  (void)store_close(st);
+}
