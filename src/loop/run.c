@@ -1139,6 +1139,9 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
   }
   if (!rc_) rc_ = store_flush(r->st);
   if (rc_) ad_set_err(err, errlen, "%s", store_errmsg(r->st));
+  /* registered: an episode reads its source's title with its text (memory per source in
+   * flight, not per source of the corpus) */
+  else src_corpus_drop_titles(&r->corpus);
   return rc_;
 }
 

@@ -77,8 +77,43 @@ size_t src_truncate_len(const char *text, size_t len, size_t max_chars) {
 
 /* ---- corpus building ---------------------------------------------------- */
 
+/* The ids and titles of a streamed corpus, packed in blocks (an index of a million documents
+ * makes two million small strings: one allocation each would cost their size again). */
+struct src_strs {
+  struct src_strs *next;
+  size_t used, cap;
+  char data[];
+};
+#define STRS_BLOCK ((size_t)1 << 20)
+
+static char *strs_dup(struct src_strs **head, const char *s, size_t n) {
+  struct src_strs *a = *head;
+  if (!a || a->cap - a->used < n + 1) {
+    size_t cap = n + 1 > STRS_BLOCK ? n + 1 : STRS_BLOCK;
+    a = xmalloc(sizeof *a + cap);
+    a->next = *head;
+    a->used = 0;
+    a->cap = cap;
+    *head = a;
+  }
+  char *p = a->data + a->used;
+  memcpy(p, s, n);
+  p[n] = '\0';
+  a->used += n + 1;
+  return p;
+}
+
+static void strs_free(struct src_strs *a) {
+  while (a) {
+    struct src_strs *next = a->next;
+    free(a);
+    a = next;
+  }
+}
+
 struct builder {
   const struct src_options *o;
+  struct src_strs *strs, *titles; /* stream: the docs' ids; their titles */
   struct src_doc *docs;
   size_t n, cap;
   struct sha256 sha;
@@ -124,9 +159,23 @@ static struct src_doc *new_doc(struct builder *b) {
   return d;
 }
 
-static void doc_free(struct src_doc *d) {
-  free(d->id);
-  free(d->title);
+/* d's id and title (copies): in the builder's strings when streamed. */
+static void doc_names(struct builder *b, struct src_doc *d, const char *id, size_t id_len,
+                      const char *title, size_t title_len) {
+  if (b->o->stream) {
+    d->id = strs_dup(&b->strs, id, id_len);
+    d->title = strs_dup(&b->titles, title, title_len);
+  } else {
+    d->id = xstrndup(id, id_len);
+    d->title = xstrndup(title, title_len);
+  }
+}
+
+/* in_strs: id and title are in a corpus's src_strs (a streamed corpus; a title of one whose
+ * titles were dropped is the doc's own while it is loaded) */
+static void doc_free(struct src_doc *d, int in_strs) {
+  if (!in_strs) free(d->id);
+  if (!in_strs || in_strs == 2) free(d->title);
   free(d->text);
   free(d->file);
   json_decref(d->meta);
@@ -135,8 +184,10 @@ static void doc_free(struct src_doc *d) {
 
 void src_corpus_release(struct src_corpus *c) {
   if (!c) return;
-  for (size_t i = 0; i < c->n; i++) doc_free(&c->docs[i]);
+  for (size_t i = 0; i < c->n; i++) doc_free(&c->docs[i], c->stream + c->titles_dropped);
   free(c->docs);
+  strs_free(c->strs);
+  strs_free(c->titles);
   free(c->path);
   free(c->id_field);
   free(c->title_field);
@@ -170,7 +221,7 @@ int src_corpus_keep(struct src_corpus *c, const char *const *ids, size_t n, char
   for (size_t k = 0; k < n; k++)
     if (kept[k].id) kept[m++] = kept[k];
   for (size_t i = 0; i < c->n; i++)
-    if (!taken[i]) doc_free(&c->docs[i]);
+    if (!taken[i]) doc_free(&c->docs[i], c->stream + c->titles_dropped);
   free(c->docs);
   c->docs = kept;
   c->n = m;
@@ -296,8 +347,8 @@ static int jsonl_line(struct builder *b, const struct src_options *o, const char
   d->line = line;
   d->offset = offset;
   d->rec_len = n;
-  d->id = xstrdup(ids);
-  d->title = xstrdup(json_is_string(title) ? json_string_value(title) : "");
+  doc_names(b, d, ids, strlen(ids), json_is_string(title) ? json_string_value(title) : "",
+            json_is_string(title) ? json_string_length(title) : 0);
   d->text_len = json_string_length(text);
   d->text = xstrndup(json_string_value(text), d->text_len);
   d->meta = json_deep_copy(root);
@@ -462,8 +513,9 @@ static int read_dir(struct builder *b, const struct src_options *o, char *err, s
     raw = NULL;
     if (o->read_max && b->n_records >= o->read_max) break;
     const char *dot = strrchr(names[i], '.'); /* has_ext() found one */
-    d->id = xstrndup(names[i], (size_t)(dot - names[i]));
-    d->title = make_title(d->text, d->text_len);
+    char *title = make_title(d->text, d->text_len);
+    doc_names(b, d, names[i], (size_t)(dot - names[i]), title, strlen(title));
+    free(title);
     hash_doc(b, d);
   }
 cleanup:
@@ -553,10 +605,8 @@ static int idx_read(struct builder *b, const struct src_options *o, const uint64
     d->orig_chars = (size_t)x->orig_chars;
     d->truncated = (int)x->truncated;
     memcpy(d->sha, x->sha, sizeof d->sha);
-    d->id = xstrndup(str, x->id_len);
-    str += x->id_len + 1;
-    d->title = xstrndup(str, x->title_len);
-    str += x->title_len + 1;
+    doc_names(b, d, str, x->id_len, str + x->id_len + 1, x->title_len);
+    str += x->id_len + 1 + x->title_len + 1;
   }
   if (ok) {
     h.sha256[64] = h.first_invalid[sizeof h.first_invalid - 1] = '\0';
@@ -564,8 +614,11 @@ static int idx_read(struct builder *b, const struct src_options *o, const uint64
     b->n_invalid = (size_t)h.n_invalid;
     snprintf(b->first_invalid, sizeof b->first_invalid, "%s", h.first_invalid);
   } else {
-    for (size_t i = 0; i < b->n; i++) doc_free(&b->docs[i]);
+    for (size_t i = 0; i < b->n; i++) doc_free(&b->docs[i], 1);
     b->n = 0;
+    strs_free(b->strs);
+    strs_free(b->titles);
+    b->strs = b->titles = NULL;
   }
   free(raw);
   return ok;
@@ -705,8 +758,10 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
   }
   if (!rc) rc = check_dups(&b, opt.path, err, errlen);
   if (rc) {
-    for (size_t i = 0; i < b.n; i++) doc_free(&b.docs[i]);
+    for (size_t i = 0; i < b.n; i++) doc_free(&b.docs[i], opt.stream);
     free(b.docs);
+    strs_free(b.strs);
+    strs_free(b.titles);
     return rc;
   }
   if (!cached) {
@@ -737,9 +792,10 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
     }
   }
   if (opt.limit && opt.limit < b.n) {
-    for (size_t i = opt.limit; i < b.n; i++) doc_free(&b.docs[i]);
+    for (size_t i = opt.limit; i < b.n; i++) doc_free(&b.docs[i], opt.stream);
     b.n = opt.limit;
   }
+  if (b.n < b.cap) b.docs = xrealloc(b.docs, b.n * sizeof *b.docs); /* doubling's slack */
   for (size_t i = 0; i < b.n; i++) {
     struct src_doc *d = &b.docs[i];
     if (!opt.stream) truncate_doc(d, opt.max_chars); /* streamed: when indexed */
@@ -749,6 +805,8 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
   out->n = b.n;
   if (opt.stream) {
     out->stream = 1;
+    out->strs = b.strs;
+    out->titles = b.titles;
     out->path = xstrdup(opt.path);
     out->id_field = xstrdup(opt.id_field);
     out->title_field = xstrdup(opt.title_field);
@@ -823,6 +881,12 @@ int src_doc_load(const struct src_corpus *c, struct src_doc *d, char *err, size_
     return AD_EMISMATCH;
   }
   d->text = xstrndup(text, d->text_len);
+  if (c->titles_dropped && !d->title) { /* as indexed: the field, else ""; a file's heading */
+    const json_t *t = root ? json_object_get(root, c->title_field) : NULL;
+    d->title = d->file ? make_title(raw, n)
+                       : xstrndup(json_is_string(t) ? json_string_value(t) : "",
+                                  json_is_string(t) ? json_string_length(t) : 0);
+  }
   if (root) {
     d->meta = json_deep_copy(root);
     json_object_del(d->meta, c->text_field);
@@ -838,6 +902,10 @@ void src_doc_unload(const struct src_corpus *c, struct src_doc *d) {
   if (!c->stream || !d) return;
   free(d->text);
   d->text = NULL;
+  if (c->titles_dropped) {
+    free(d->title);
+    d->title = NULL;
+  }
   json_decref(d->meta);
   d->meta = NULL;
 }
@@ -848,4 +916,16 @@ void src_doc_sha256_hex(const struct src_corpus *c, const struct src_doc *d, cha
     return;
   }
   for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d->sha[i]);
+}
+
+void src_corpus_drop_titles(struct src_corpus *c) {
+  if (!c->stream || c->titles_dropped) return;
+  for (size_t i = 0; i < c->n; i++) {
+    struct src_doc *d = &c->docs[i];
+    if (!d->text) d->title = NULL; /* a loaded doc keeps its title until unloaded */
+    else d->title = xstrdup(d->title);
+  }
+  strs_free(c->titles);
+  c->titles = NULL;
+  c->titles_dropped = 1;
 }

@@ -452,3 +452,33 @@ Test(source, index_cache_is_used_only_while_it_matches) {
   src_corpus_release(&plain);
   src_corpus_release(&first);
 }
+
+Test(source, dropped_titles_come_back_with_the_text) {
+  const char *p = write_file("t.jsonl",
+                             "{\"id\":\"a\",\"title\":\"Alpha \\u00e9\",\"text\":\"one two\"}\n"
+                             "{\"id\":\"b\",\"text\":\"three four\"}\n");
+  write_file("d1.md", "# Heading one\nbody text here\n");
+  write_file("d2.txt", "plain first line\nand more\n");
+  const char *paths[] = {p, tmpdir};
+  for (int k = 0; k < 2; k++) {
+    struct src_options o;
+    src_options_init(&o);
+    o.stream = 1;
+    struct src_corpus c;
+    char err[256];
+    cr_assert_eq(load(paths[k], &o, &c, err, sizeof err), 0, "%s", err);
+    char *want = strdup(c.docs[0].title);
+    cr_assert_eq(src_doc_load(&c, &c.docs[1], err, sizeof err), 0, "%s", err);
+    src_corpus_drop_titles(&c);
+    cr_assert_null(c.docs[0].title, "dropped");
+    cr_assert_not_null(c.docs[1].title, "a loaded document keeps its title");
+    src_doc_unload(&c, &c.docs[1]);
+    cr_assert_eq(src_doc_load(&c, &c.docs[0], err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(c.docs[0].title, want);
+    src_doc_unload(&c, &c.docs[0]);
+    cr_assert_null(c.docs[0].title);
+    cr_assert_eq(src_doc_load(&c, &c.docs[0], err, sizeof err), 0, "%s", err);
+    free(want);
+    src_corpus_release(&c); /* a loaded document's title is freed with it */
+  }
+}
