@@ -1113,9 +1113,37 @@ Test(store, poison_row_is_dropped_not_retried_forever) {
   store_close(st);
 }
 
+/* The stamp test's own store calls (not the suite's helpers, which the backends' suites share). */
+static store *stamp_open(int flags) {
+  store *st = NULL;
+  cr_assert_eq(store_open(dbpath, flags, &st), 0, "open %s: %s", dbpath, store_errmsg(st));
+  return st;
+}
+
+static void stamp_call(store *st, store_id run) {
+  struct store_call c = {.run = run,
+                         .role = "judge",
+                         .source_id = "s1",
+                         .round = 1,
+                         .endpoint = "local",
+                         .model = "m",
+                         .cache_key = "0123456789abcdef0123456789abcdef",
+                         .request = "{}",
+                         .reply = "{\"r\":1}",
+                         .http_status = 200,
+                         .attempts = 1};
+  cr_assert_eq(store_call_put(st, &c), 0, "%s", store_errmsg(st));
+}
+
 Test(store, run_stamp_changes_with_what_outputs_read) {
-  store *st = open_rw(dbpath);
-  store_id run = simple_run(st);
+  store *st = stamp_open(0);
+  json_t *prompts = json_pack("{s:s}", "judge", SHA_C);
+  struct store_run_info info = {
+      .recipe_name = "r", .recipe_sha256 = SHA_A, .prompt_hashes = prompts, .seed = 1};
+  store_id run = 0;
+  int resumed = 0;
+  cr_assert_eq(store_run_begin(st, &info, 0, &run, &resumed), 0, "%s", store_errmsg(st));
+  json_decref(prompts);
   cr_assert_eq(store_source_put(st, run, "s1", "T", SHA_A), 0);
   cr_assert_eq(store_source_put(st, run, "s2", "T", SHA_B), 0);
   char a[33], b[33];
@@ -1135,7 +1163,7 @@ Test(store, run_stamp_changes_with_what_outputs_read) {
   } while (0)
   cr_assert_eq(store_source_set_state(st, run, "s2", STORE_SRC_IN_PROGRESS, 1), 0);
   CHANGED("a source's state");
-  put_call(st, run, "judge", "0123456789abcdef0123456789abcdef", "{\"r\":1}", NULL, 0);
+  stamp_call(st, run);
   CHANGED("a call");
   json_t *rec = json_pack("{s:s}", "question", "Q?");
   cr_assert_eq(store_candidate_put(st, run, "s2", 1, 0, "rejected", "too_easy", rec), 0);
@@ -1160,7 +1188,7 @@ Test(store, run_stamp_changes_with_what_outputs_read) {
 #undef CHANGED
   cr_assert_eq(store_close(st), 0);
   /* a read-only handle sees the same stamp */
-  st = open_ro(dbpath);
+  st = stamp_open(STORE_OPEN_READONLY);
   cr_assert_eq(store_run_stamp(st, run, b), 0, "%s", store_errmsg(st));
   cr_assert_str_eq(a, b);
   (void)store_close(st);
