@@ -9,7 +9,8 @@
 # dataset and card included) and reports wall time, sources/s and calls/s, the run process's
 # CPU per model call and peak RSS (from /usr/bin/time -v, the autodata process only), the
 # store's bytes per call, the time of `autodata status` on the finished store and of a resume
-# of the finished run (the same command again). SIM_SCALE_MODE=http (the default) runs
+# of the finished run (the same command again: it rewrites no output, docs/performance.md),
+# and each count's peak RSS as a multiple of the first count's. SIM_SCALE_MODE=http (the default) runs
 # examples/sim-http.yaml against `autodata sim-server --threads 2` on a free 127.0.0.1 port
 # (the server pinned to CPU 0 and the run to CPU 1 when taskset exists); inproc runs
 # examples/sim.yaml with the sim world in the process.
@@ -95,13 +96,17 @@ for COUNT in $COUNTS; do
   run_it "$D/resume.time" "$D/resume.out" || { echo "bench/sim-scale: the resume failed" >&2; exit 1; }
   resume_s=$(secs "$D/resume.time")
   resume_rss=$(field "$D/resume.time" "Maximum resident set size (kbytes)")
+  resume_cpu=$(awk "BEGIN { printf \"%.2f\", $(field "$D/resume.time" "User time (seconds)") + $(field "$D/resume.time" "System time (seconds)") }")
+  FIRST_RSS=${FIRST_RSS:-$rss} # the first count's peak RSS: the others' are compared with it
+  rss_ratio=$(awk "BEGIN { printf \"%.2f\", $rss / $FIRST_RSS }")
   cpu_call=$(awk "BEGIN { printf \"%.1f\", ($user + $sys) * 1e6 / $calls }")
   bpc=$((bytes / calls))
   echo "  $(head -1 "$D/run.out")"
   echo "  wall ${wall} s, ${calls} model calls ($(awk "BEGIN { printf \"%.0f\", $calls / $wall }")/s)," \
-    "${accepted} accepted; CPU ${cpu_call} us per call; peak RSS $((rss / 1024)) MB"
+    "${accepted} accepted; CPU ${cpu_call} us per call; peak RSS $((rss / 1024)) MB" \
+    "(${rss_ratio} x the first count's)"
   echo "  store $((bytes / 1048576)) MB = ${bpc} bytes per call; status ${status_s} s;" \
-    "resume of the finished run ${resume_s} s (peak RSS $((resume_rss / 1024)) MB)"
+    "resume of the finished run ${resume_s} s, ${resume_cpu} s CPU (peak RSS $((resume_rss / 1024)) MB)"
   {
     echo "sources=$COUNT"
     echo "mode=$MODE"
@@ -110,10 +115,12 @@ for COUNT in $COUNTS; do
     echo "accepted=$accepted"
     echo "cpu_us_per_call=$cpu_call"
     echo "peak_rss_kb=$rss"
+    echo "peak_rss_ratio=$rss_ratio"
     echo "store_bytes=$bytes"
     echo "store_bytes_per_call=$bpc"
     echo "status_s=$status_s"
     echo "resume_s=$resume_s"
+    echo "resume_cpu_s=$resume_cpu"
     echo "resume_peak_rss_kb=$resume_rss"
     echo
   } >>"$SUMMARY"

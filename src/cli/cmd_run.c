@@ -88,9 +88,12 @@ static const struct opts_cli run_cli = {
 static int write_outputs(const struct run_summary *sum, struct report_paths *paths, char *err,
                          size_t errlen) {
   store *st = NULL;
+  int skipped = 0; /* up to date: a resume that changed nothing rewrites nothing */
   int rc = store_open(sum->store_path, STORE_OPEN_READONLY, &st);
   if (rc) ad_set_err(err, errlen, "%s", st ? store_errmsg(st) : ad_strerror(rc));
-  else rc = report_write_all(st, sum->run_id, sum->output_folder, paths, err, errlen);
+  else
+    rc = report_write_all_changed(st, sum->run_id, sum->output_folder, paths, &skipped, err,
+                                  errlen);
   if (st) (void)store_close(st); /* read-only: nothing left to commit */
   return rc;
 }

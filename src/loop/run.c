@@ -103,7 +103,17 @@ struct run {
   struct ep_env ep_env;
   char *output_folder, *store_path; /* effective */
   struct dnote *dnote;              /* analysis.every: the dataset notes (dnote.h), else NULL */
-  int dnote_wait; /* the next source waits for earlier ones (its note is not decided) */
+  struct src_known *known; /* per corpus document: its state in the store when the run was set
+                              up (one read of the run's sources instead of one per source) */
+  int dnote_wait;          /* the next source waits for earlier ones (its note is not decided) */
+};
+
+/* A source as the store held it at setup: finished ones are skipped without a query. */
+struct src_known {
+  int32_t accepted;
+  int32_t rounds_used;
+  uint8_t state; /* enum store_source_state */
+  uint8_t seen;  /* registered, with the corpus's text hash */
 };
 
 /* SIGINT and SIGTERM count (a second one cancels the calls in flight). SIGHUP (the terminal
@@ -667,6 +677,20 @@ static void episode_ended(struct run *r, struct episode *ep, enum ep_state end) 
   src_doc_unload(&r->corpus, doc); /* a streamed corpus: its text until the next start */
 }
 
+/* The store's record of doc (the corpus's i-th): from the setup's read when it was finished
+ * then (a finished source stays finished), else read now. */
+static int source_state(struct run *r, size_t i, const struct src_doc *doc,
+                        struct store_source *ss) {
+  const struct src_known *k = r->known ? &r->known[i] : NULL;
+  if (!k || !k->seen || (k->state != STORE_SRC_DONE && k->state != STORE_SRC_EXHAUSTED))
+    return store_source_get(r->st, r->run_id, doc->id, ss);
+  memset(ss, 0, sizeof *ss);
+  ss->state = (enum store_source_state)k->state;
+  ss->accepted = k->accepted;
+  ss->rounds_used = k->rounds_used;
+  return 0;
+}
+
 /* Start episodes up to the concurrency. Sources already finished in the store
  * are skipped (resume). */
 static void start_episodes(struct run *r) {
@@ -674,7 +698,7 @@ static void start_episodes(struct run *r) {
          r->next_doc < r->corpus.n) {
     struct src_doc *doc = &r->corpus.docs[r->next_doc];
     struct store_source ss;
-    int rc = store_source_get(r->st, r->run_id, doc->id, &ss);
+    int rc = source_state(r, r->next_doc, doc, &ss);
     /* --reopen-exhausted: a raised round budget gives exhausted sources more rounds
        (the episode replays its recorded rounds from the cache, then plays on) */
     int reopen = rc == 0 && ss.state == STORE_SRC_EXHAUSTED && r->opts->reopen_exhausted &&
@@ -997,6 +1021,53 @@ static int setup_llm(struct run *r, char *err, size_t errlen) {
   return 0;
 }
 
+/* The run's sources in the store, matched to the corpus by id (an open-addressing table of
+ * document indexes keyed by the ids' hashes). */
+struct known_fill {
+  struct run *r;
+  size_t *slot, mask; /* doc index + 1; 0 = empty */
+};
+
+static size_t *known_slot(struct known_fill *f, const char *id) {
+  size_t h = (size_t)hash64_str(id) & f->mask;
+  while (f->slot[h] && strcmp(f->r->corpus.docs[f->slot[h] - 1].id, id)) h = (h + 1) & f->mask;
+  return &f->slot[h];
+}
+
+static int known_row(void *ud, const json_t *row) {
+  struct known_fill *f = ud;
+  const char *id = jx_str(row, "source_id"), *sha = jx_str(row, "text_sha256");
+  size_t at = id ? *known_slot(f, id) : 0;
+  if (!at) return 0; /* not in this corpus (--limit, a changed corpus) */
+  const struct src_doc *d = &f->r->corpus.docs[at - 1];
+  char want[65];
+  src_doc_sha256_hex(&f->r->corpus, d, want);
+  enum store_source_state state = STORE_SRC_PENDING;
+  if (!sha || strcmp(sha, want) || store_source_state_parse(jx_str(row, "state"), &state))
+    return 0; /* store_source_put says what changed */
+  struct src_known *k = &f->r->known[at - 1];
+  k->seen = 1;
+  k->state = (uint8_t)state;
+  k->accepted = (int32_t)jx_int(row, "accepted", 0);
+  k->rounds_used = (int32_t)jx_int(row, "rounds_used", 0);
+  return 0;
+}
+
+/* r->known from one read of the run's sources (a resume: most are registered, many finished). */
+static int load_known(struct run *r) {
+  size_t n = r->corpus.n, cap = 16;
+  while (cap < 2 * n) cap *= 2;
+  struct known_fill f = {r, xcalloc(cap, sizeof(size_t)), cap - 1};
+  for (size_t i = 0; i < n; i++) {
+    size_t *s = known_slot(&f, r->corpus.docs[i].id);
+    if (!*s) *s = i + 1; /* ids are unique (src_load) */
+  }
+  r->known = xcalloc(n ? n : 1, sizeof *r->known);
+  int rc = store_sources_each(r->st, r->run_id, known_row, &f);
+  free(f.slot);
+  return rc;
+}
+
 /* Open (or resume) the run in the store and register the corpus. */
 static int setup_store(struct run *r, char *err, size_t errlen) {
   const struct recipe *rc = r->rc;
@@ -1053,9 +1124,14 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
   r->sum->run_id = r->run_id;
   if (resumed && !o->quiet)
     log_info("resuming run %lld in %s", (long long)r->run_id, r->store_path);
+  if (resumed && (rc_ = load_known(r))) {
+    ad_set_err(err, errlen, "%s", store_errmsg(r->st));
+    return rc_;
+  }
   for (size_t i = 0; i < r->corpus.n; i++) {
     char sha[65];
     const struct src_doc *d = &r->corpus.docs[i];
+    if (r->known && r->known[i].seen) continue; /* registered with this text */
     src_doc_sha256_hex(&r->corpus, d, sha);
     if ((rc_ = store_source_put(r->st, r->run_id, d->id, d->title, sha)) ||
         (rc_ = store_maybe_flush(r->st, time_now_ms()))) /* a batch at a time, not the corpus */
@@ -1063,6 +1139,9 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
   }
   if (!rc_) rc_ = store_flush(r->st);
   if (rc_) ad_set_err(err, errlen, "%s", store_errmsg(r->st));
+  /* registered: an episode reads its source's title with its text (memory per source in
+   * flight, not per source of the corpus) */
+  else src_corpus_drop_titles(&r->corpus);
   return rc_;
 }
 
@@ -1150,6 +1229,7 @@ static void run_release(struct run *r) {
     call_free(c);
   }
   dnote_free(r->dnote);
+  free(r->known);
   json_decref(r->prompt_hashes);
   json_decref(r->no_schema);
   src_corpus_release(&r->corpus);
@@ -1185,10 +1265,17 @@ int run_start(const struct recipe *rc, const struct run_opts *o, struct run_summ
   r->t0_ms = time_now_ms();
   r->no_schema = json_object();
   int rc_ = 0;
+  if ((rc_ = setup_method(r, err, errlen))) goto fail;
   struct src_options so = rc->sources;
   if (o->limit) so.limit = o->limit;
   so.stream = 1; /* an index in memory; each text from its start to its end (source.h) */
-  if ((rc_ = src_load(&so, &r->corpus, err, errlen))) {
+  /* the index kept in the output folder: a resume does not read the whole corpus again */
+  char *idx = fs_join(r->output_folder, ".sources.idx");
+  so.index_cache = idx;
+  rc_ = fs_mkdirs(r->output_folder); /* not fatal here: setup_store reports it */
+  rc_ = src_load(&so, &r->corpus, err, errlen);
+  free(idx);
+  if (rc_) {
     sum->bad_input = 1;
     goto fail;
   }
@@ -1202,7 +1289,6 @@ int run_start(const struct recipe *rc, const struct run_opts *o, struct run_summ
   if (r->corpus.n_invalid)
     log_warn("%zu invalid source records skipped (sources.on_invalid: skip); the first: %s",
              r->corpus.n_invalid, r->corpus.first_invalid);
-  if ((rc_ = setup_method(r, err, errlen))) goto fail;
   if (r->method->challenger_prompt &&
       (rc_ = method_prompt_load(r->method, r->rc, RECIPE_ROLE_CHALLENGER, &r->method_chal, err,
                                 errlen)))

@@ -723,9 +723,12 @@ static int setup(struct opt *x, char *err, size_t errlen) {
   opt_variant_sha(ident, sha);
   json_decref(ident);
   snprintf(x->id, sizeof x->id, "%.16s", sha);
-  /* the corpus's ids, and the splits */
+  /* the corpus's ids, and the splits: an index is enough (the texts are not kept; each run
+   * of a variant streams them) */
   struct src_corpus corpus;
-  if ((r = src_load(&rc->sources, &corpus, err, errlen))) {
+  struct src_options so = rc->sources;
+  so.stream = 1;
+  if ((r = src_load(&so, &corpus, err, errlen))) {
     x->sum->bad_input = 1;
     return r;
   }

@@ -10,6 +10,8 @@
 void html_init(struct html *h, size_t limit) {
   buf_init(&h->b, limit);
   h->rc = 0;
+  h->spill = NULL;
+  h->spill_ud = NULL;
 }
 
 void html_release(struct html *h) {
@@ -48,6 +50,10 @@ int html_escape(struct buf *out, const char *s, size_t n) {
 
 static void keep(struct html *h, int rc) {
   if (rc && !h->rc) h->rc = rc;
+  if (!h->rc && h->spill && h->b.len >= HTML_SPILL) {
+    h->rc = h->spill(h->spill_ud, h->b.data, h->b.len);
+    buf_reset(&h->b);
+  }
 }
 
 void html_text(struct html *h, const char *s) {

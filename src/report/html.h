@@ -22,7 +22,12 @@
 struct html {
   struct buf b;
   int rc; /* the first append error, 0 while none */
+  /* optional: past HTML_SPILL bytes the buffer is handed to spill (a file being written) and
+   * emptied, so a page of any size takes a bounded buffer; its error sticks in rc */
+  int (*spill)(void *ud, const char *p, size_t n);
+  void *spill_ud;
 };
+#define HTML_SPILL (1u << 20)
 
 /* An empty writer whose buffer holds at most limit bytes (0 = AD_BUF_DEFAULT_CAP). */
 void html_init(struct html *h, size_t limit);

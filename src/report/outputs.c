@@ -10,8 +10,10 @@
 #include "report/report.h"
 #include "report/report_html.h"
 #include "util/fs.h"
+#include "util/hash.h"
 #include "util/jsonx.h"
 #include "util/mem.h"
+#include "util/version.h"
 
 /* ======== dataset.jsonl ======== */
 
@@ -206,16 +208,11 @@ int report_write_rejected(store *st, store_id run, const char *path, size_t *cou
 
 /* ======== all outputs ======== */
 
-int report_write_all(store *st, store_id run, const char *folder, struct report_paths *out,
-                     char *err, size_t n) {
-  struct report_paths local;
-  struct report_paths *p = out ? out : &local;
+/* p's paths in folder (counts 0). */
+static int join_paths(struct report_paths *p, const char *folder, char *err, size_t n) {
   memset(p, 0, sizeof *p);
   int rc;
   if (!folder || !*folder) return report_err(err, n, AD_EINVAL, "no output folder given");
-  if ((rc = fs_mkdirs(folder)))
-    return report_err(err, n, rc, "cannot create the output folder %s: %s", folder,
-                      strerror(errno));
   if ((rc = report_join(p->dataset, sizeof p->dataset, folder, "dataset.jsonl", err, n)) ||
       (rc = report_join(p->rejected, sizeof p->rejected, folder, "rejected.jsonl", err, n)) ||
       (rc = report_join(p->card, sizeof p->card, folder, "DATACARD.md", err, n)) ||
@@ -224,6 +221,18 @@ int report_write_all(store *st, store_id run, const char *folder, struct report_
       (rc = report_join(p->analysis, sizeof p->analysis, folder, "analysis.json", err, n)) ||
       (rc = report_join(p->report, sizeof p->report, folder, "report.html", err, n)))
     return rc;
+  return 0;
+}
+
+int report_write_all(store *st, store_id run, const char *folder, struct report_paths *out,
+                     char *err, size_t n) {
+  struct report_paths local;
+  struct report_paths *p = out ? out : &local;
+  int rc;
+  if ((rc = join_paths(p, folder, err, n))) return rc;
+  if ((rc = fs_mkdirs(folder)))
+    return report_err(err, n, rc, "cannot create the output folder %s: %s", folder,
+                      strerror(errno));
   if ((rc = report_write_dataset(st, run, p->dataset, &p->n_examples, err, n))) return rc;
   if ((rc = write_analysis(st, run, p, err, n))) return rc;
   if ((rc = report_write_rejected(st, run, p->rejected, &p->n_rejected, err, n))) return rc;
@@ -231,4 +240,117 @@ int report_write_all(store *st, store_id run, const char *folder, struct report_
   if ((rc = compare_write_candidates(st, run, p->candidates, &p->n_candidates, err, n))) return rc;
   struct report_html_run one = {st, run, folder};
   return report_write_html(&one, 1, NULL, p->report, err, n);
+}
+
+/* ======== all outputs, when out of date ======== */
+
+/* The record of what a folder's outputs were written from (report_write_all_changed). */
+#define OUTPUTS_MARK ".outputs.json"
+
+/* The files of p that exist after report_write_all, by name. */
+static int mark_files(const struct report_paths *p, const char *names[7], const char *paths[7]) {
+  int k = 0;
+  const char *all[][2] = {{"dataset.jsonl", p->dataset}, {"rejected.jsonl", p->rejected},
+                          {"DATACARD.md", p->card},      {"candidates.jsonl", p->candidates},
+                          {"report.html", p->report},    {"removed.jsonl", p->removed},
+                          {"analysis.json", p->analysis}};
+  for (int i = 0; i < 7; i++) {
+    if (!all[i][1][0]) continue; /* removed/analysis: the run has no analysis */
+    names[k] = all[i][0];
+    paths[k++] = all[i][1];
+  }
+  return k;
+}
+
+/* {"version", "store", "run", "stamp", "files": {name: {"bytes", "xxh128"}}, "counts"}. */
+static json_t *mark_build(store *st, store_id run, const char *stamp,
+                          const struct report_paths *p) {
+  const char *names[7], *paths[7];
+  int k = mark_files(p, names, paths);
+  json_t *files = json_object();
+  for (int i = 0; i < k; i++) {
+    char h[33];
+    uint64_t size = 0;
+    if (hash128_file_hex(paths[i], h, &size)) {
+      json_decref(files);
+      return NULL; /* gone already: no record, the next session writes them */
+    }
+    json_object_set_new(files, names[i],
+                        json_pack("{s:I, s:s}", "bytes", (json_int_t)size, "xxh128", h));
+  }
+  return json_pack("{s:s, s:s, s:I, s:s, s:o, s:{s:I, s:I, s:I, s:I}}", "version", ad_version(),
+                   "store", store_path(st), "run", (json_int_t)run, "stamp", stamp, "files", files,
+                   "counts", "examples", (json_int_t)p->n_examples, "removed",
+                   (json_int_t)p->n_removed, "rejected", (json_int_t)p->n_rejected, "candidates",
+                   (json_int_t)p->n_candidates);
+}
+
+/* 1 when the mark in p's folder says the outputs were written from this stamp by this version
+ * and every file it lists is there with its size and hash; then p's counts are the mark's. */
+static int mark_current(store *st, store_id run, const char *stamp, const char *path,
+                        struct report_paths *p) {
+  json_t *m = json_load_file(path, 0, NULL);
+  const json_t *files = json_object_get(m, "files");
+  int ok = m && json_is_object(files) && jx_str(m, "version") && jx_str(m, "store") &&
+           jx_str(m, "stamp") && !strcmp(jx_str(m, "version"), ad_version()) &&
+           !strcmp(jx_str(m, "store"), store_path(st)) && jx_int(m, "run", 0) == (json_int_t)run &&
+           !strcmp(jx_str(m, "stamp"), stamp);
+  /* the analysis' files are listed when the run has an analysis (as when written) */
+  if (ok && !json_object_get(files, "analysis.json")) p->removed[0] = p->analysis[0] = '\0';
+  const char *names[7], *paths[7];
+  int k = ok ? mark_files(p, names, paths) : 0;
+  ok = ok && (size_t)k == json_object_size(files);
+  for (int i = 0; ok && i < k; i++) {
+    const json_t *f = json_object_get(files, names[i]);
+    char h[33];
+    uint64_t size = 0;
+    ok = f && !hash128_file_hex(paths[i], h, &size) && jx_int(f, "bytes", -1) == (json_int_t)size &&
+         jx_str(f, "xxh128") && !strcmp(jx_str(f, "xxh128"), h);
+  }
+  if (ok) {
+    const json_t *c = json_object_get(m, "counts");
+    p->n_examples = (size_t)jx_int(c, "examples", 0);
+    p->n_removed = (size_t)jx_int(c, "removed", 0);
+    p->n_rejected = (size_t)jx_int(c, "rejected", 0);
+    p->n_candidates = (size_t)jx_int(c, "candidates", 0);
+  }
+  json_decref(m);
+  return ok;
+}
+
+int report_write_all_changed(store *st, store_id run, const char *folder, struct report_paths *out,
+                             int *skipped, char *err, size_t n) {
+  struct report_paths local;
+  struct report_paths *p = out ? out : &local;
+  *skipped = 0;
+  char mark[4096], stamp[33];
+  json_t *row = NULL;
+  int rc = report_run_row(st, run, &row, err, n);
+  if (rc) return rc;
+  run = (store_id)jx_int(row, "id", run);
+  json_decref(row);
+  if ((rc = join_paths(p, folder, err, n)) ||
+      (rc = report_join(mark, sizeof mark, folder, OUTPUTS_MARK, err, n)))
+    return rc;
+  /* no stamp (a backend that keeps none): always written, and no mark left to trust */
+  int stamped = store_run_stamp(st, run, stamp) == 0;
+  if (stamped && mark_current(st, run, stamp, mark, p)) {
+    *skipped = 1;
+    return 0;
+  }
+  unlink(mark);
+  if ((rc = report_write_all(st, run, folder, p, err, n)) || !stamped) return rc;
+  json_t *m = mark_build(st, run, stamp, p);
+  char *text = m ? json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+  json_decref(m);
+  if (!text) return 0; /* nothing recorded: the next session writes them again */
+  struct report_file rf;
+  size_t len = strlen(text);
+  text[len] = '\n';
+  if (!(rc = report_file_open(&rf, mark, err, n)) &&
+      (rc = report_file_write(&rf, text, len + 1, err, n)))
+    report_file_abort(&rf);
+  else if (!rc) rc = report_file_commit(&rf, err, n);
+  free(text);
+  return rc;
 }

@@ -86,6 +86,16 @@ struct report_paths {
 AD_WUR int report_write_all(store *st, store_id run, const char *folder, struct report_paths *out,
                             char *err, size_t n);
 
+/* report_write_all, unless the folder's outputs are up to date: written by this version
+ * from the same store (path, run) in the same state (store_run_stamp) and each file still
+ * as written (size and XXH3-128 hash), as recorded in <folder>/.outputs.json after the last
+ * write. Then nothing is written, *skipped = 1 and out gets the paths and counts of that
+ * write. Otherwise everything is written again (*skipped = 0) and the record renewed; a
+ * store that keeps no stamp is always written. `autodata run` uses it for its outputs, so
+ * a resume of a finished run costs what its checks cost, not what the outputs cost. */
+AD_WUR int report_write_all_changed(store *st, store_id run, const char *folder,
+                                    struct report_paths *out, int *skipped, char *err, size_t n);
+
 /* ======== DATACARD.md ======== */
 
 /* Render the data card of run (0 = latest) into out (appended; the caller

@@ -36,13 +36,26 @@ static void dpush(struct dvec *a, double x) {
   a->v[a->n++] = x;
 }
 
+/* A source of the run, compactly (a report of a million sources keeps a million of these):
+ * its strings are offsets into the run's arena. */
+enum { V_NONE = 0, V_REJECTED, V_ACCEPTED }; /* its candidates' verdict */
+#define NO_STR ((size_t)-1)
+struct srow {
+  size_t id, title, reasons, last; /* reasons "|a|b|"; last: the last candidate's reason */
+  int64_t rounds_used, accepted;
+  uint8_t state, verdict; /* enum store_source_state; V_* */
+};
+
 struct rdata {
   const struct report_html_run *in;
   char sfx[16]; /* id suffix: "" for the first run, "-2", ... */
   json_t *row, *stats;
   const json_t *meta, *recipe;
-  json_t *sources; /* array of source rows, store order */
-  json_t *src;     /* source_id -> {"verdict","reasons":"|a|b|","round","last"} */
+  struct srow *srcs; /* the run's sources, store order */
+  size_t n_srcs, cap_srcs;
+  size_t *by_id;   /* indexes of srcs sorted by id, for the candidates' source ids */
+  size_t cur;      /* the source of the last candidate seen (they come grouped by source) */
+  struct buf strs; /* the arena: NUL-terminated strings */
   int n_rounds;    /* highest round seen (<= MAX_ROUND) */
   double cand_r[MAX_ROUND + 1], acc_r[MAX_ROUND + 1];
   json_t *reasons_r; /* reason -> [count by round] */
@@ -54,16 +67,76 @@ struct rdata {
 static void rdata_release(struct rdata *d) {
   json_decref(d->row);
   json_decref(d->stats);
-  json_decref(d->sources);
-  json_decref(d->src);
+  free(d->srcs);
+  free(d->by_id);
+  buf_release(&d->strs);
   json_decref(d->reasons_r);
   free(d->sx.v), free(d->sy.v), free(d->sc.v), free(d->acc_rounds.v);
 }
 
+/* s into the arena: its offset (NO_STR for NULL). */
+static size_t str_put(struct rdata *d, const char *s) {
+  if (!s) return NO_STR;
+  size_t at = d->strs.len;
+  if (buf_append(&d->strs, s, strlen(s) + 1)) mem_oom(strlen(s) + 1);
+  return at;
+}
+
+static const char *str_at(const struct rdata *d, size_t at) {
+  return at == NO_STR ? NULL : d->strs.data + at;
+}
+
 static int src_row(void *ud, const json_t *row) {
   struct rdata *d = ud;
-  json_array_append_new(d->sources, json_deep_copy(row));
+  if (d->n_srcs == d->cap_srcs) {
+    d->cap_srcs = d->cap_srcs ? d->cap_srcs * 2 : 256;
+    d->srcs = xrealloc(d->srcs, d->cap_srcs * sizeof *d->srcs);
+  }
+  struct srow *r = &d->srcs[d->n_srcs++];
+  enum store_source_state state = STORE_SRC_PENDING;
+  (void)store_source_state_parse(jx_str(row, "state"), &state);
+  *r = (struct srow){str_put(d, jx_str(row, "source_id") ? jx_str(row, "source_id") : ""),
+                     str_put(d, jx_str(row, "title")),
+                     NO_STR,
+                     NO_STR,
+                     jx_int(row, "rounds_used", 0),
+                     jx_int(row, "accepted", 0),
+                     (uint8_t)state,
+                     V_NONE};
   return 0;
+}
+
+static const struct rdata *g_sort; /* qsort has no user pointer */
+static int cmp_src_id(const void *a, const void *b) {
+  return strcmp(str_at(g_sort, g_sort->srcs[*(const size_t *)a].id),
+                str_at(g_sort, g_sort->srcs[*(const size_t *)b].id));
+}
+
+/* d->by_id, once the sources are read. */
+static void index_sources(struct rdata *d) {
+  d->by_id = xcalloc(d->n_srcs ? d->n_srcs : 1, sizeof *d->by_id);
+  for (size_t i = 0; i < d->n_srcs; i++) d->by_id[i] = i;
+  g_sort = d;
+  qsort(d->by_id, d->n_srcs, sizeof *d->by_id, cmp_src_id);
+  g_sort = NULL;
+  d->cur = NO_STR;
+}
+
+/* The source with id sid, or NULL (a candidate of a source the run does not list). */
+static struct srow *src_find(struct rdata *d, const char *sid) {
+  if (d->cur != NO_STR && !strcmp(str_at(d, d->srcs[d->cur].id), sid)) return &d->srcs[d->cur];
+  size_t lo = 0, hi = d->n_srcs;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(str_at(d, d->srcs[d->by_id[mid]].id), sid);
+    if (!c) {
+      d->cur = d->by_id[mid];
+      return &d->srcs[d->cur];
+    }
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return NULL;
 }
 
 static int cand_row(void *ud, const json_t *row) {
@@ -74,28 +147,26 @@ static int cand_row(void *ud, const json_t *row) {
   long long r = jx_int(row, "round", 0);
   int acc = verdict && !strcmp(verdict, "accepted");
   d->n_cands++;
-  if (sid) {
-    json_t *s = json_object_get(d->src, sid);
-    if (!s) {
-      s = json_pack("{s:s,s:s}", "verdict", "rejected", "reasons", "|");
-      json_object_set_new(d->src, sid, s);
-    }
-    if (acc && strcmp(jx_str(s, "verdict"), "accepted")) {
-      json_object_set_new(s, "verdict", json_string("accepted"));
-      json_object_set_new(s, "round", json_integer(r));
+  struct srow *sr = sid ? src_find(d, sid) : NULL;
+  if (sr) {
+    if (sr->verdict == V_NONE) sr->verdict = V_REJECTED;
+    if (acc && sr->verdict != V_ACCEPTED) {
+      sr->verdict = V_ACCEPTED;
       if (r >= 1) dpush(&d->acc_rounds, (double)r);
     }
     if (reason) {
+      const char *had = sr->reasons == NO_STR ? "|" : str_at(d, sr->reasons);
       char *want = xasprintf("|%s|", reason);
-      if (!strstr(jx_str(s, "reasons"), want)) {
-        char *both = xasprintf("%s%s|", jx_str(s, "reasons"), reason);
-        json_object_set_new(s, "reasons", json_string(both));
+      if (!strstr(had, want)) { /* the old string stays in the arena: reasons are few */
+        char *both = xasprintf("%s%s|", had, reason);
+        sr->reasons = str_put(d, both);
         free(both);
       }
       free(want);
     }
-    json_object_set_new(s, "last", reason ? json_string(reason) : json_null());
-    json_object_set_new(s, "last_round", json_integer(r));
+    if (!reason) sr->last = NO_STR;
+    else if (sr->last == NO_STR || strcmp(str_at(d, sr->last), reason))
+      sr->last = str_put(d, reason);
   }
   if (r >= 1 && r <= MAX_ROUND) {
     if (r > d->n_rounds) d->n_rounds = (int)r;
@@ -130,11 +201,12 @@ static int collect(struct rdata *d, char *err, size_t n) {
   store_id run = (store_id)jx_int(d->row, "id", 0);
   d->meta = report_run_meta(d->row);
   d->recipe = json_object_get(d->meta, "recipe");
-  d->sources = json_array();
-  d->src = json_object();
   d->reasons_r = json_object();
-  if ((rc = store_stats(st, run, &d->stats)) || (rc = store_sources_each(st, run, src_row, d)) ||
-      (rc = store_candidates_each(st, run, NULL, cand_row, d)))
+  buf_init(&d->strs, SIZE_MAX / 2);
+  if ((rc = store_stats(st, run, &d->stats)) || (rc = store_sources_each(st, run, src_row, d)))
+    return report_err(err, n, rc, "%s", store_errmsg(st));
+  index_sources(d);
+  if ((rc = store_candidates_each(st, run, NULL, cand_row, d)))
     return report_err(err, n, rc, "%s", store_errmsg(st));
   return 0;
 }
@@ -210,8 +282,7 @@ static void summary(struct html *h, struct rdata *d) {
   long long total = jx_int(src, "total", 0), done = jx_int(src, "done", 0),
             exh = jx_int(src, "exhausted", 0);
   size_t with_acc = 0, i;
-  json_t *row;
-  json_array_foreach(d->sources, i, row) if (jx_int(row, "accepted", 0) > 0) with_acc++;
+  for (i = 0; i < d->n_srcs; i++) with_acc += d->srcs[i].accepted > 0;
   char b[512];
   html_rawf(h,
             "<section class=\"summary\" id=\"summary%s\"><h2>Summary</h2><div class=\"cols\">"
@@ -918,14 +989,13 @@ static int cmp_u64(const void *a, const void *b) {
 
 static int browser(struct html *h, struct rdata *d, const struct report_html_opts *o, char *err,
                    size_t n) {
-  size_t ns = json_array_size(d->sources), i;
+  size_t ns = d->n_srcs, i;
   int max = o && o->max_traj > 0 ? o->max_traj : REPORT_HTML_MAX_TRAJ;
   int all = (o && o->all) || ns <= (size_t)max;
   uint64_t cut = UINT64_MAX;
-  json_t *row;
   if (!all && ns) {
     uint64_t *hs = xcalloc(ns, sizeof *hs);
-    json_array_foreach(d->sources, i, row) hs[i] = hash64_str(jx_str(row, "source_id"));
+    for (i = 0; i < ns; i++) hs[i] = hash64_str(str_at(d, d->srcs[i].id));
     qsort(hs, ns, sizeof *hs, cmp_u64);
     cut = hs[max - 1];
     free(hs);
@@ -962,37 +1032,40 @@ static int browser(struct html *h, struct rdata *d, const struct report_html_opt
             " of %zu sources shown</div><div class=\"rows\">\n",
             ns, ns);
   int rc = 0;
-  json_array_foreach(d->sources, i, row) {
-    const char *sid = jx_str(row, "source_id");
-    const json_t *info = sid ? json_object_get(d->src, sid) : NULL;
-    const char *verdict = info ? jx_str(info, "verdict") : "none";
+  for (i = 0; i < ns; i++) {
+    const struct srow *sr = &d->srcs[i];
+    const char *sid = str_at(d, sr->id);
+    static const char *const verdicts[] = {"none", "rejected", "accepted"};
+    const char *verdict = verdicts[sr->verdict];
     html_raw(h, "<details class=\"src\" data-verdict=\"");
     html_text(h, verdict);
     html_raw(h, "\" data-reasons=\"");
-    html_text(h, info ? jx_str(info, "reasons") : "|");
+    html_text(h, sr->reasons != NO_STR ? str_at(d, sr->reasons) : "|");
     html_raw(h, "\"><summary><code>");
     html_text(h, sid);
     html_rawf(h, "</code> <span class=\"badge %s\">",
               !strcmp(verdict, "accepted") ? "good" : "bad");
     html_text(h, verdict);
     html_raw(h, "</span> ");
-    html_text(h, jx_str(row, "state"));
-    html_rawf(h, ", %lld round%s", jx_int(row, "rounds_used", 0),
-              jx_int(row, "rounds_used", 0) == 1 ? "" : "s");
-    if (info && jx_str(info, "last") && strcmp(verdict, "accepted")) {
+    html_text(h, store_source_state_name((enum store_source_state)sr->state));
+    html_rawf(h, ", %lld round%s", (long long)sr->rounds_used, sr->rounds_used == 1 ? "" : "s");
+    if (sr->last != NO_STR && sr->verdict != V_ACCEPTED) {
       html_raw(h, ", last: <code>");
-      html_text(h, jx_str(info, "last"));
+      html_text(h, str_at(d, sr->last));
       html_raw(h, "</code>");
     }
-    if (jx_str(row, "title")) {
+    if (sr->title != NO_STR) {
       html_raw(h, " <span class=\"title\">");
-      html_text(h, jx_str(row, "title"));
+      html_text(h, str_at(d, sr->title));
       html_raw(h, "</span>");
     }
     html_raw(h, "</summary>");
-    if (sid && (all || hash64_str(sid) <= cut)) {
+    if (*sid && (all || hash64_str(sid) <= cut)) {
       json_t *doc = NULL;
+      json_t *row = json_pack("{s:s, s:I}", "source_id", sid, "rounds_used",
+                              (json_int_t)sr->rounds_used);
       rc = report_show_build_source(d->in->st, d->row, row, 0, &doc, err, n);
+      json_decref(row);
       if (rc) break;
       size_t k;
       json_t *rnd;
@@ -1173,14 +1246,12 @@ static const char k_js[] =
     "document.body.setAttribute('data-ready-ms',String(Math.round(performance.now())));\n"
     "document.body.setAttribute('data-js','ready');})();\n";
 
-int report_html_render(const struct report_html_run *runs, int n,
-                       const struct report_html_opts *opts, struct buf *out, char *err,
-                       size_t errn) {
-  if (!runs || n < 1 || n > REPORT_HTML_MAX_RUNS || !out)
+/* The page into h (its buffer, or through its spill). */
+static int render(const struct report_html_run *runs, int n, const struct report_html_opts *opts,
+                  struct html *hp, char *err, size_t errn) {
+  if (!runs || n < 1 || n > REPORT_HTML_MAX_RUNS)
     return report_err(err, errn, AD_EINVAL, "a report takes 1 to %d stores", REPORT_HTML_MAX_RUNS);
   struct rdata *ds = xcalloc((size_t)n, sizeof *ds);
-  struct html h;
-  html_init(&h, PAGE_CAP);
   int rc = 0;
   for (int i = 0; i < n && !rc; i++) {
     ds[i].in = &runs[i];
@@ -1188,70 +1259,96 @@ int report_html_render(const struct report_html_run *runs, int n,
     rc = collect(&ds[i], err, errn);
   }
   if (rc) goto done;
-  html_raw(&h,
+  html_raw(hp,
            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
            "<title>autodata report: ");
   for (int i = 0; i < n; i++) {
-    if (i) html_raw(&h, " vs ");
-    html_text(&h, jx_str(ds[i].row, "recipe_name") ? jx_str(ds[i].row, "recipe_name") : "run");
+    if (i) html_raw(hp, " vs ");
+    html_text(hp, jx_str(ds[i].row, "recipe_name") ? jx_str(ds[i].row, "recipe_name") : "run");
   }
-  html_rawf(&h, "</title><style>%s</style></head>\n<body><header><h1>autodata report</h1><nav>",
+  html_rawf(hp, "</title><style>%s</style></head>\n<body><header><h1>autodata report</h1><nav>",
             k_css);
-  if (n > 1) html_raw(&h, "<a href=\"#compare\">comparison</a>");
+  if (n > 1) html_raw(hp, "<a href=\"#compare\">comparison</a>");
   for (int i = 0; i < n; i++) {
-    html_rawf(&h, "<a href=\"#summary%s\">", ds[i].sfx);
+    html_rawf(hp, "<a href=\"#summary%s\">", ds[i].sfx);
     if (n > 1) {
-      html_text(&h, label_of(&ds[i]));
-      html_raw(&h, ": ");
+      html_text(hp, label_of(&ds[i]));
+      html_raw(hp, ": ");
     }
-    html_rawf(&h,
+    html_rawf(hp,
               "summary</a><a href=\"#plots%s\">plots</a><a href=\"#trajectories%s\">"
               "trajectories</a>",
               ds[i].sfx, ds[i].sfx);
   }
-  html_raw(&h, "</nav></header><main>\n");
-  if (n > 1 && (rc = comparison(&h, ds, n, err, errn))) goto done;
+  html_raw(hp, "</nav></header><main>\n");
+  if (n > 1 && (rc = comparison(hp, ds, n, err, errn))) goto done;
   for (int i = 0; i < n && !rc; i++) {
-    html_rawf(&h, "<article class=\"run\" id=\"run%s\">", ds[i].sfx);
+    html_rawf(hp, "<article class=\"run\" id=\"run%s\">", ds[i].sfx);
     if (n > 1) {
-      html_raw(&h, "<h2 class=\"runtitle\">");
-      html_text(&h, label_of(&ds[i]));
-      html_raw(&h, "</h2>");
+      html_raw(hp, "<h2 class=\"runtitle\">");
+      html_text(hp, label_of(&ds[i]));
+      html_raw(hp, "</h2>");
     }
-    summary(&h, &ds[i]);
-    plots(&h, &ds[i]);
-    if ((rc = optimisation(&h, &ds[i], err, errn))) break;
-    if ((rc = analysis(&h, &ds[i], err, errn))) break;
-    if ((rc = browser(&h, &ds[i], opts, err, errn))) break;
-    html_raw(&h, "</article>\n");
+    summary(hp, &ds[i]);
+    plots(hp, &ds[i]);
+    if ((rc = optimisation(hp, &ds[i], err, errn))) break;
+    if ((rc = analysis(hp, &ds[i], err, errn))) break;
+    if ((rc = browser(hp, &ds[i], opts, err, errn))) break;
+    html_raw(hp, "</article>\n");
   }
   if (rc) goto done;
-  html_rawf(&h, "</main><script>%s</script></body></html>\n", k_js);
-  if (h.rc) {
-    rc = report_err(err, errn, h.rc, "the report is larger than %u MiB; use fewer trajectories",
-                    PAGE_CAP >> 20);
-    goto done;
-  }
-  if ((rc = buf_append(out, h.b.data, h.b.len)))
-    rc = report_err(err, errn, rc, "the report does not fit its buffer");
+  html_rawf(hp, "</main><script>%s</script></body></html>\n", k_js);
+  if (!rc && hp->rc)
+    rc = hp->spill ? hp->rc /* the file's error, already in err */
+                   : report_err(err, errn, hp->rc,
+                                "the report is larger than %u MiB; use fewer trajectories",
+                                PAGE_CAP >> 20);
 done:
   for (int i = 0; i < n; i++) rdata_release(&ds[i]);
   free(ds);
+  return rc;
+}
+
+int report_html_render(const struct report_html_run *runs, int n,
+                       const struct report_html_opts *opts, struct buf *out, char *err,
+                       size_t errn) {
+  if (!out) return report_err(err, errn, AD_EINVAL, "no buffer for the report");
+  struct html h;
+  html_init(&h, PAGE_CAP);
+  int rc = render(runs, n, opts, &h, err, errn);
+  if (!rc && (rc = buf_append(out, h.b.data, h.b.len)))
+    rc = report_err(err, errn, rc, "the report does not fit its buffer");
   html_release(&h);
   return rc;
 }
 
+struct html_file {
+  struct report_file rf;
+  char *err;
+  size_t errn;
+};
+
+static int html_to_file(void *ud, const char *p, size_t n) {
+  struct html_file *f = ud;
+  return report_file_write(&f->rf, p, n, f->err, f->errn);
+}
+
+/* Written as it is rendered: the page's size does not count against memory. */
 int report_write_html(const struct report_html_run *runs, int n,
                       const struct report_html_opts *opts, const char *path, char *err,
                       size_t errn) {
-  struct buf b;
-  buf_init(&b, PAGE_CAP);
-  int rc = report_html_render(runs, n, opts, &b, err, errn);
-  struct report_file rf = {0};
-  if (!rc) rc = report_file_open(&rf, path, err, errn);
-  if (!rc && (rc = report_file_write(&rf, b.data, b.len, err, errn))) report_file_abort(&rf);
-  if (!rc) rc = report_file_commit(&rf, err, errn);
-  buf_release(&b);
+  struct html_file f = {.err = err, .errn = errn};
+  int rc = report_file_open(&f.rf, path, err, errn);
+  if (rc) return rc;
+  struct html h;
+  html_init(&h, PAGE_CAP);
+  h.spill = html_to_file;
+  h.spill_ud = &f;
+  rc = render(runs, n, opts, &h, err, errn);
+  if (!rc) rc = html_to_file(&f, h.b.data, h.b.len);
+  html_release(&h);
+  if (rc) report_file_abort(&f.rf);
+  else rc = report_file_commit(&f.rf, err, errn);
   return rc;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "util/buf.h"
 #include "util/fs.h"
@@ -76,8 +77,43 @@ size_t src_truncate_len(const char *text, size_t len, size_t max_chars) {
 
 /* ---- corpus building ---------------------------------------------------- */
 
+/* The ids and titles of a streamed corpus, packed in blocks (an index of a million documents
+ * makes two million small strings: one allocation each would cost their size again). */
+struct src_strs {
+  struct src_strs *next;
+  size_t used, cap;
+  char data[];
+};
+#define STRS_BLOCK ((size_t)1 << 20)
+
+static char *strs_dup(struct src_strs **head, const char *s, size_t n) {
+  struct src_strs *a = *head;
+  if (!a || a->cap - a->used < n + 1) {
+    size_t cap = n + 1 > STRS_BLOCK ? n + 1 : STRS_BLOCK;
+    a = xmalloc(sizeof *a + cap);
+    a->next = *head;
+    a->used = 0;
+    a->cap = cap;
+    *head = a;
+  }
+  char *p = a->data + a->used;
+  memcpy(p, s, n);
+  p[n] = '\0';
+  a->used += n + 1;
+  return p;
+}
+
+static void strs_free(struct src_strs *a) {
+  while (a) {
+    struct src_strs *next = a->next;
+    free(a);
+    a = next;
+  }
+}
+
 struct builder {
   const struct src_options *o;
+  struct src_strs *strs, *titles; /* stream: the docs' ids; their titles */
   struct src_doc *docs;
   size_t n, cap;
   struct sha256 sha;
@@ -123,9 +159,23 @@ static struct src_doc *new_doc(struct builder *b) {
   return d;
 }
 
-static void doc_free(struct src_doc *d) {
-  free(d->id);
-  free(d->title);
+/* d's id and title (copies): in the builder's strings when streamed. */
+static void doc_names(struct builder *b, struct src_doc *d, const char *id, size_t id_len,
+                      const char *title, size_t title_len) {
+  if (b->o->stream) {
+    d->id = strs_dup(&b->strs, id, id_len);
+    d->title = strs_dup(&b->titles, title, title_len);
+  } else {
+    d->id = xstrndup(id, id_len);
+    d->title = xstrndup(title, title_len);
+  }
+}
+
+/* in_strs: id and title are in a corpus's src_strs (a streamed corpus; a title of one whose
+ * titles were dropped is the doc's own while it is loaded) */
+static void doc_free(struct src_doc *d, int in_strs) {
+  if (!in_strs) free(d->id);
+  if (!in_strs || in_strs == 2) free(d->title);
   free(d->text);
   free(d->file);
   json_decref(d->meta);
@@ -134,8 +184,10 @@ static void doc_free(struct src_doc *d) {
 
 void src_corpus_release(struct src_corpus *c) {
   if (!c) return;
-  for (size_t i = 0; i < c->n; i++) doc_free(&c->docs[i]);
+  for (size_t i = 0; i < c->n; i++) doc_free(&c->docs[i], c->stream + c->titles_dropped);
   free(c->docs);
+  strs_free(c->strs);
+  strs_free(c->titles);
   free(c->path);
   free(c->id_field);
   free(c->title_field);
@@ -169,7 +221,7 @@ int src_corpus_keep(struct src_corpus *c, const char *const *ids, size_t n, char
   for (size_t k = 0; k < n; k++)
     if (kept[k].id) kept[m++] = kept[k];
   for (size_t i = 0; i < c->n; i++)
-    if (!taken[i]) doc_free(&c->docs[i]);
+    if (!taken[i]) doc_free(&c->docs[i], c->stream + c->titles_dropped);
   free(c->docs);
   c->docs = kept;
   c->n = m;
@@ -295,8 +347,8 @@ static int jsonl_line(struct builder *b, const struct src_options *o, const char
   d->line = line;
   d->offset = offset;
   d->rec_len = n;
-  d->id = xstrdup(ids);
-  d->title = xstrdup(json_is_string(title) ? json_string_value(title) : "");
+  doc_names(b, d, ids, strlen(ids), json_is_string(title) ? json_string_value(title) : "",
+            json_is_string(title) ? json_string_length(title) : 0);
   d->text_len = json_string_length(text);
   d->text = xstrndup(json_string_value(text), d->text_len);
   d->meta = json_deep_copy(root);
@@ -461,8 +513,9 @@ static int read_dir(struct builder *b, const struct src_options *o, char *err, s
     raw = NULL;
     if (o->read_max && b->n_records >= o->read_max) break;
     const char *dot = strrchr(names[i], '.'); /* has_ext() found one */
-    d->id = xstrndup(names[i], (size_t)(dot - names[i]));
-    d->title = make_title(d->text, d->text_len);
+    char *title = make_title(d->text, d->text_len);
+    doc_names(b, d, names[i], (size_t)(dot - names[i]), title, strlen(title));
+    free(title);
     hash_doc(b, d);
   }
 cleanup:
@@ -472,6 +525,149 @@ cleanup:
   free(path);
   closedir(dir);
   return rc;
+}
+
+/* ---- the index cache (src_options.index_cache) ---------------------------- */
+
+#define IDX_MAGIC "ADSRCIX1"
+
+struct idx_head {
+  char magic[8];
+  uint64_t doc_size;              /* sizeof(struct idx_doc) */
+  uint64_t key[8];                /* the corpus file's stat (idx_key) */
+  uint64_t opts;                  /* hash of the options that shape it */
+  uint64_t n, n_invalid, strings; /* docs, invalid skipped, string bytes */
+  char sha256[72], first_invalid[512];
+};
+
+struct idx_doc {
+  int64_t offset, line;
+  uint64_t rec_len, text_len, orig_chars;
+  uint32_t id_len, title_len; /* in the string area, each followed by a NUL */
+  uint8_t sha[32];
+  uint64_t truncated;
+};
+
+static void idx_key(const struct stat *sb, uint64_t key[8]) {
+  key[0] = (uint64_t)sb->st_dev;
+  key[1] = (uint64_t)sb->st_ino;
+  key[2] = (uint64_t)sb->st_size;
+  key[3] = (uint64_t)sb->st_mtim.tv_sec;
+  key[4] = (uint64_t)sb->st_mtim.tv_nsec;
+  key[5] = (uint64_t)sb->st_ctim.tv_sec;
+  key[6] = (uint64_t)sb->st_ctim.tv_nsec;
+  key[7] = 0;
+}
+
+static uint64_t idx_opts(const struct src_options *o) {
+  char nums[96];
+  snprintf(nums, sizeof nums, "%zu %d %zu", o->max_chars, o->on_invalid, o->read_max);
+  const char *parts[] = {o->path, o->id_field, o->title_field, o->text_field, nums};
+  uint64_t h = 0;
+  for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+    h = hash64_seed(parts[i], strlen(parts[i]) + 1, h); /* with its NUL: "a","bc" != "ab","c" */
+  return h;
+}
+
+/* The index from the cache when it is the corpus's (key) under these options: 1, else 0. */
+static int idx_read(struct builder *b, const struct src_options *o, const uint64_t key[8],
+                    char sha_hex[65]) {
+  char *raw = NULL;
+  size_t len = 0;
+  if (fs_read_all(o->index_cache, SIZE_MAX / 2, &raw, &len)) return 0;
+  struct idx_head h;
+  int ok = len >= sizeof h + 32;
+  if (ok) memcpy(&h, raw, sizeof h);
+  ok = ok && !memcmp(h.magic, IDX_MAGIC, 8) && h.doc_size == sizeof(struct idx_doc) &&
+       !memcmp(h.key, key, sizeof h.key) && h.opts == idx_opts(o) && h.n > 0 &&
+       h.n <= (len - sizeof h) / sizeof(struct idx_doc) &&
+       len == sizeof h + h.n * sizeof(struct idx_doc) + h.strings + 32;
+  if (ok) { /* the trailer: XXH3-128 of everything before it */
+    char sum[33];
+    hash128_hex(raw, len - 32, sum);
+    ok = !memcmp(sum, raw + len - 32, 32);
+  }
+  const struct idx_doc *docs = (const struct idx_doc *)(raw + sizeof h);
+  const char *str = ok ? raw + sizeof h + h.n * sizeof(struct idx_doc) : raw;
+  const char *end = ok ? str + h.strings : raw;
+  for (size_t i = 0; ok && i < h.n; i++) {
+    const struct idx_doc *x = &docs[i];
+    if ((size_t)(end - str) < (size_t)x->id_len + x->title_len + 2 || str[x->id_len] ||
+        str[x->id_len + 1 + x->title_len]) {
+      ok = 0;
+      break;
+    }
+    struct src_doc *d = new_doc(b);
+    d->offset = x->offset;
+    d->line = (long)x->line;
+    d->rec_len = (size_t)x->rec_len;
+    d->text_len = (size_t)x->text_len;
+    d->orig_chars = (size_t)x->orig_chars;
+    d->truncated = (int)x->truncated;
+    memcpy(d->sha, x->sha, sizeof d->sha);
+    doc_names(b, d, str, x->id_len, str + x->id_len + 1, x->title_len);
+    str += x->id_len + 1 + x->title_len + 1;
+  }
+  if (ok) {
+    h.sha256[64] = h.first_invalid[sizeof h.first_invalid - 1] = '\0';
+    memcpy(sha_hex, h.sha256, 65);
+    b->n_invalid = (size_t)h.n_invalid;
+    snprintf(b->first_invalid, sizeof b->first_invalid, "%s", h.first_invalid);
+  } else {
+    for (size_t i = 0; i < b->n; i++) doc_free(&b->docs[i], 1);
+    b->n = 0;
+    strs_free(b->strs);
+    strs_free(b->titles);
+    b->strs = b->titles = NULL;
+  }
+  free(raw);
+  return ok;
+}
+
+/* Write the index of b (read from a corpus file whose stat was key) to the cache: best effort
+ * (a cache that cannot be written is read from the corpus again next time). */
+static void idx_write(const struct builder *b, const struct src_options *o, const uint64_t key[8],
+                      const char *sha_hex) {
+  struct idx_head h;
+  memset(&h, 0, sizeof h);
+  memcpy(h.magic, IDX_MAGIC, 8);
+  h.doc_size = sizeof(struct idx_doc);
+  memcpy(h.key, key, sizeof h.key);
+  h.opts = idx_opts(o);
+  h.n = b->n;
+  h.n_invalid = b->n_invalid;
+  snprintf(h.sha256, sizeof h.sha256, "%s", sha_hex);
+  snprintf(h.first_invalid, sizeof h.first_invalid, "%s", b->first_invalid);
+  struct buf all = BUF_INIT, str = BUF_INIT;
+  int rc = 0;
+  struct idx_doc *docs = xcalloc(b->n ? b->n : 1, sizeof *docs);
+  for (size_t i = 0; i < b->n; i++) {
+    const struct src_doc *d = &b->docs[i];
+    struct idx_doc *x = &docs[i];
+    x->offset = d->offset;
+    x->line = d->line;
+    x->rec_len = d->rec_len;
+    x->text_len = d->text_len;
+    x->orig_chars = d->orig_chars;
+    x->truncated = (uint64_t)d->truncated;
+    memcpy(x->sha, d->sha, sizeof x->sha);
+    x->id_len = (uint32_t)strlen(d->id);
+    x->title_len = (uint32_t)strlen(d->title);
+    if (!rc) rc = buf_append(&str, d->id, x->id_len + 1);
+    if (!rc) rc = buf_append(&str, d->title, x->title_len + 1);
+  }
+  h.strings = str.len;
+  char sum[33];
+  if (!rc && !(rc = buf_append(&all, &h, sizeof h)) &&
+      !(rc = buf_append(&all, docs, b->n * sizeof *docs)) &&
+      !(rc = buf_append(&all, str.data, str.len))) {
+    hash128_hex(all.data, all.len, sum);
+    if (!(rc = buf_append(&all, sum, 32))) rc = fs_write_atomic(o->index_cache, all.data, all.len);
+  }
+  (void)rc; /* best effort */
+  free(docs);
+  buf_release(&str);
+  buf_release(&all);
 }
 
 /* ---- src_load ----------------------------------------------------------- */
@@ -542,8 +738,14 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
   }
   struct builder b = {.o = &opt};
   sha256_init(&b.sha);
-  int rc = opt.format == SRC_FORMAT_DIR ? read_dir(&b, &opt, err, errlen)
-                                        : read_jsonl(&b, &opt, err, errlen);
+  uint64_t key[8];
+  idx_key(&sb, key);
+  int use_idx = opt.stream && opt.index_cache && opt.format == SRC_FORMAT_JSONL;
+  char sha_hex[65] = "";
+  int cached = use_idx && idx_read(&b, &opt, key, sha_hex);
+  int rc = cached                         ? 0
+           : opt.format == SRC_FORMAT_DIR ? read_dir(&b, &opt, err, errlen)
+                                          : read_jsonl(&b, &opt, err, errlen);
   if (!rc && b.n == 0 && b.n_invalid) {
     ad_set_err(err, errlen,
                "%s: all %zu records are invalid (sources.on_invalid: skip); the first: %s",
@@ -556,13 +758,25 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
   }
   if (!rc) rc = check_dups(&b, opt.path, err, errlen);
   if (rc) {
-    for (size_t i = 0; i < b.n; i++) doc_free(&b.docs[i]);
+    for (size_t i = 0; i < b.n; i++) doc_free(&b.docs[i], opt.stream);
     free(b.docs);
+    strs_free(b.strs);
+    strs_free(b.titles);
     return rc;
   }
-  unsigned char digest[32];
-  sha256_final(&b.sha, digest);
-  for (int i = 0; i < 32; i++) snprintf(out->sha256 + 2 * i, 3, "%02x", digest[i]);
+  if (!cached) {
+    unsigned char digest[32];
+    sha256_final(&b.sha, digest);
+    for (int i = 0; i < 32; i++) snprintf(sha_hex + 2 * i, 3, "%02x", digest[i]);
+    /* unchanged while read, and not changed in the last 2 s (see index_cache) */
+    struct stat after;
+    uint64_t key2[8];
+    if (use_idx && !stat(opt.path, &after) &&
+        (idx_key(&after, key2), !memcmp(key, key2, sizeof key)) &&
+        (int64_t)time(NULL) - (int64_t)after.st_mtim.tv_sec > 2)
+      idx_write(&b, &opt, key, sha_hex);
+  }
+  memcpy(out->sha256, sha_hex, sizeof out->sha256);
   out->n_read = b.n;
   out->format = opt.format;
   out->n_invalid = b.n_invalid;
@@ -578,9 +792,10 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
     }
   }
   if (opt.limit && opt.limit < b.n) {
-    for (size_t i = opt.limit; i < b.n; i++) doc_free(&b.docs[i]);
+    for (size_t i = opt.limit; i < b.n; i++) doc_free(&b.docs[i], opt.stream);
     b.n = opt.limit;
   }
+  if (b.n < b.cap) b.docs = xrealloc(b.docs, b.n * sizeof *b.docs); /* doubling's slack */
   for (size_t i = 0; i < b.n; i++) {
     struct src_doc *d = &b.docs[i];
     if (!opt.stream) truncate_doc(d, opt.max_chars); /* streamed: when indexed */
@@ -590,6 +805,8 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
   out->n = b.n;
   if (opt.stream) {
     out->stream = 1;
+    out->strs = b.strs;
+    out->titles = b.titles;
     out->path = xstrdup(opt.path);
     out->id_field = xstrdup(opt.id_field);
     out->title_field = xstrdup(opt.title_field);
@@ -664,6 +881,12 @@ int src_doc_load(const struct src_corpus *c, struct src_doc *d, char *err, size_
     return AD_EMISMATCH;
   }
   d->text = xstrndup(text, d->text_len);
+  if (c->titles_dropped && !d->title) { /* as indexed: the field, else ""; a file's heading */
+    const json_t *t = root ? json_object_get(root, c->title_field) : NULL;
+    d->title = d->file ? make_title(raw, n)
+                       : xstrndup(json_is_string(t) ? json_string_value(t) : "",
+                                  json_is_string(t) ? json_string_length(t) : 0);
+  }
   if (root) {
     d->meta = json_deep_copy(root);
     json_object_del(d->meta, c->text_field);
@@ -679,6 +902,10 @@ void src_doc_unload(const struct src_corpus *c, struct src_doc *d) {
   if (!c->stream || !d) return;
   free(d->text);
   d->text = NULL;
+  if (c->titles_dropped) {
+    free(d->title);
+    d->title = NULL;
+  }
   json_decref(d->meta);
   d->meta = NULL;
 }
@@ -689,4 +916,16 @@ void src_doc_sha256_hex(const struct src_corpus *c, const struct src_doc *d, cha
     return;
   }
   for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d->sha[i]);
+}
+
+void src_corpus_drop_titles(struct src_corpus *c) {
+  if (!c->stream || c->titles_dropped) return;
+  for (size_t i = 0; i < c->n; i++) {
+    struct src_doc *d = &c->docs[i];
+    if (!d->text) d->title = NULL; /* a loaded doc keeps its title until unloaded */
+    else d->title = xstrdup(d->title);
+  }
+  strs_free(c->titles);
+  c->titles = NULL;
+  c->titles_dropped = 1;
 }

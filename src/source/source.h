@@ -53,6 +53,12 @@ struct src_options {
   size_t read_max;         /* stop after this many records (validate's sample); 0 = all */
   int stream;              /* 1: index the corpus; texts are read by src_doc_load() and freed by
                  src_doc_unload() (memory for the index, not the texts: `autodata run`) */
+  const char *index_cache; /* stream, JSONL: a file that keeps the index (NULL: none). When it
+                 matches the corpus file (device, inode, size, modification and change times,
+                 to the nanosecond) and these options, the index is read from it instead of
+                 the corpus; else the corpus is read and the file (re)written, unless the
+                 corpus changed while it was read or was modified in the last 2 seconds (a change within
+                 the same timestamp could go unseen). Git's index trusts the same fields. */
 };
 enum { SRC_INVALID_FAIL = 0, SRC_INVALID_SKIP };
 /* Under skip, a corpus whose first this many records are all invalid is an error all the same
@@ -89,6 +95,9 @@ struct src_corpus {
                              reading order, texts as read (after UTF-8 repair, before
                              truncation), before shuffle and limit */
   int stream;              /* an index: texts are NULL until src_doc_load() */
+  struct src_strs *strs;   /* stream: the blocks that hold the documents' ids */
+  struct src_strs *titles; /* stream: their titles, until src_corpus_drop_titles() */
+  int titles_dropped;      /* stream: titles only while a document is loaded */
   char *path, *id_field, *title_field, *text_field; /* stream: where to read them (copies) */
 };
 
@@ -98,6 +107,11 @@ struct src_corpus {
 AD_WUR int src_doc_load(const struct src_corpus *c, struct src_doc *d, char *err, size_t errlen);
 /* Stream: free d's text and meta again (no-op for a corpus that is not streamed). */
 void src_doc_unload(const struct src_corpus *c, struct src_doc *d);
+/* Stream: free the index's titles (once the run has registered its sources, nothing needs
+ * them until an episode starts): from now on d->title is NULL while d is not loaded, and
+ * src_doc_load() reads it again from the record with the text (the same derivation as the
+ * index's: the title field or "", a folder document's heading). A no-op otherwise. */
+void src_corpus_drop_titles(struct src_corpus *c);
 /* The SHA-256 of d's text as kept, as 64 hex digits (streamed: from the index). */
 void src_doc_sha256_hex(const struct src_corpus *c, const struct src_doc *d, char out[65]);
 

@@ -515,6 +515,16 @@ int store_analysis_get(store *st, store_id run, json_t **out) {
   return st->ops->analysis_get(st, run, out);
 }
 
+int store_run_stamp(store *st, store_id run, char out[33]) {
+  NEED_OPEN(st);
+  if (!out) return AD_EINVAL;
+  out[0] = '\0';
+  if (!st->ops->run_stamp)
+    return store_seterr(st, AD_ENOTFOUND, "store %s: the %s backend keeps no stamp", st->path,
+                        st->ops->name);
+  return st->ops->run_stamp(st, run, out);
+}
+
 int store_stats(store *st, store_id run, json_t **out) {
   NEED_OPEN(st);
   if (!out) return AD_EINVAL;

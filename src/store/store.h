@@ -330,6 +330,15 @@ AD_WUR int store_events_each(store *st, store_id run, store_row_fn fn, void *ud)
  * Tokens and cost count real calls only (cache hits cost nothing). */
 AD_WUR int store_stats(store *st, store_id run, json_t **out);
 
+/* A stamp of what a run's outputs are written from (report.h): its run row, sources,
+ * candidates, examples, events, model calls and analysis, and the schema, as 32 hex digits in
+ * out (run 0 = the latest). Two stamps of a run are equal while none of that changed: a
+ * resume of a finished run compares them to leave its outputs as they are (docs/store.md
+ * "Stamps"). It reads aggregates and indexes, not the records: its time does not grow with
+ * their size. 0; AD_ENOTFOUND when the backend keeps no stamp (the caller then treats the
+ * outputs as out of date) or the run does not exist; read errors. */
+AD_WUR int store_run_stamp(store *st, store_id run, char out[33]);
+
 /* ======== Optimisations (`autodata optimize`, docs/optimize.md) ======== */
 
 /* One table per kind; a row is (optimization, key) -> record (a JSON object). */

@@ -62,6 +62,8 @@ struct store_ops {
                   void *ud);
   int (*analysis_put)(store *st, store_id run, const json_t *analysis); /* queued */
   int (*analysis_get)(store *st, store_id run, json_t **out);
+  /* optional: NULL -> store_run_stamp() answers AD_ENOTFOUND (outputs always rewritten) */
+  int (*run_stamp)(store *st, store_id run, char out[33]);
 };
 
 struct store {

@@ -30,6 +30,7 @@
 #include "store/store_impl.h"
 #include "store/wqueue.h"
 #include "util/buf.h"
+#include "util/hash.h"
 #include "util/jsonx.h"
 #include "util/mem.h"
 #include "util/secret.h"
@@ -1608,6 +1609,83 @@ int store_sqlite_exec(store *st, const char *sql) {
   return exec(st, sql, "running SQL");
 }
 
+/* ---- the run's stamp (store_run_stamp) ---- */
+
+/* Feed every value of every row of sql (run bound as ?1) to h, each with its type: 0, or a
+ * read error; optional: a statement that does not prepare (a table an older store lacks in a
+ * read-only open) feeds a marker instead and returns 1. */
+static int stamp_rows(store *st, struct hash128_stream *h, const char *sql, store_id run,
+                      int optional) {
+  struct sq *q = SQ(st);
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(q->db, sql, -1, &s, NULL) != SQLITE_OK) {
+    if (!optional) return sq_err(st, q->db, sqlite3_errcode(q->db), "reading");
+    hash128_stream_update(h, "-", 1);
+    return 1;
+  }
+  if (sqlite3_bind_parameter_count(s) > 0) sqlite3_bind_int64(s, 1, run);
+  int src, nrows = 0;
+  while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+    int nc = sqlite3_column_count(s);
+    for (int i = 0; i < nc; i++) {
+      unsigned char t = (unsigned char)sqlite3_column_type(s, i);
+      int64_t iv;
+      double dv;
+      hash128_stream_update(h, &t, 1);
+      if (t == SQLITE_INTEGER) {
+        iv = sqlite3_column_int64(s, i);
+        hash128_stream_update(h, &iv, sizeof iv);
+      } else if (t == SQLITE_FLOAT) {
+        dv = sqlite3_column_double(s, i);
+        hash128_stream_update(h, &dv, sizeof dv);
+      } else if (t != SQLITE_NULL) {
+        const void *p = sqlite3_column_blob(s, i);
+        int64_t n = sqlite3_column_bytes(s, i);
+        hash128_stream_update(h, &n, sizeof n);
+        hash128_stream_update(h, p, (size_t)n);
+      }
+    }
+    nrows++;
+  }
+  sqlite3_finalize(s);
+  if (src != SQLITE_DONE) return sq_err(st, q->db, src, "reading");
+  hash128_stream_update(h, &nrows, sizeof nrows);
+  return 0;
+}
+
+/* The run row, every source row (small: states change in place), the calls' maintained
+ * aggregates, and of the tables that grow by inserts and replacements (candidates,
+ * examples, events) the count, the sum and maximum of the rowids and the newest row: a
+ * replaced row gets a new rowid, the newest one a new `created`. Schema-agnostic (SELECT *),
+ * so it follows changes to the rows' encoding. */
+static int sq_run_stamp(store *st, store_id run, char out[33]) {
+  static const char *const sql[] = {
+      "PRAGMA user_version",
+      "SELECT * FROM sources WHERE run = ?1 ORDER BY rowid",
+      "SELECT count(*), total(rowid), max(rowid) FROM candidates WHERE run = ?1",
+      "SELECT * FROM candidates WHERE rowid = (SELECT max(rowid) FROM candidates WHERE run = ?1)",
+      "SELECT count(*), total(rowid), max(rowid) FROM examples WHERE run = ?1",
+      "SELECT * FROM examples WHERE rowid = (SELECT max(rowid) FROM examples WHERE run = ?1)",
+      "SELECT count(*), max(id) FROM events WHERE run = ?1",
+  };
+  int rc = resolve_run(st, &run);
+  if (rc) return rc;
+  struct hash128_stream *h = hash128_stream_new();
+  rc = stamp_rows(st, h, "SELECT * FROM runs WHERE id = ?1", run, 0);
+  for (size_t i = 0; !rc && i < sizeof sql / sizeof *sql; i++)
+    rc = stamp_rows(st, h, sql[i], run, 0);
+  /* optional: tables an older store (opened read-only, not migrated) does not have */
+  if (!rc &&
+      (rc = stamp_rows(st, h, "SELECT * FROM call_agg WHERE run = ?1 ORDER BY 1, 2, 3, 4, 5, 6",
+                       run, 1)) == 1) /* calls are only ever inserted */
+    rc = stamp_rows(st, h, "SELECT count(*), max(id) FROM calls WHERE run = ?1", run, 0);
+  if (!rc) rc = stamp_rows(st, h, "SELECT * FROM analyses WHERE run = ?1", run, 1);
+  if (rc == 1) rc = 0;
+  if (!rc) hash128_stream_hex(h, out);
+  hash128_stream_free(h);
+  return rc;
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -1634,4 +1712,5 @@ const struct store_ops store_sqlite_ops = {
     .source_candidates_each = sq_source_candidates_each,
     .source_calls_each = sq_source_calls_each,
     .stats = sq_stats,
+    .run_stamp = sq_run_stamp,
 };

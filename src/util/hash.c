@@ -5,7 +5,11 @@
 #include "util/hash.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "util/err.h"
+#include "util/mem.h"
 
 uint64_t hash64(const void *p, size_t n) { return XXH3_64bits(p, n); }
 uint64_t hash64_seed(const void *p, size_t n, uint64_t seed) {
@@ -16,6 +20,54 @@ uint64_t hash64_str(const char *s) { return XXH3_64bits(s, strlen(s)); }
 void hash128_hex(const void *p, size_t n, char out[33]) {
   XXH128_hash_t h = XXH3_128bits(p, n);
   snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
+}
+
+struct hash128_stream {
+  XXH3_state_t *st;
+};
+
+struct hash128_stream *hash128_stream_new(void) {
+  struct hash128_stream *h = xcalloc(1, sizeof *h);
+  if (!(h->st = XXH3_createState())) mem_oom(sizeof(XXH3_state_t));
+  XXH3_128bits_reset(h->st);
+  return h;
+}
+
+void hash128_stream_update(struct hash128_stream *h, const void *p, size_t n) {
+  if (n) XXH3_128bits_update(h->st, p, n);
+}
+
+void hash128_stream_hex(const struct hash128_stream *h, char out[33]) {
+  XXH128_hash_t d = XXH3_128bits_digest(h->st);
+  snprintf(out, 33, "%016llx%016llx", (unsigned long long)d.high64, (unsigned long long)d.low64);
+}
+
+void hash128_stream_free(struct hash128_stream *h) {
+  if (!h) return;
+  XXH3_freeState(h->st);
+  free(h);
+}
+
+int hash128_file_hex(const char *path, char out[33], uint64_t *size) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return AD_EIO;
+  struct hash128_stream *h = hash128_stream_new();
+  enum { CHUNK = 1 << 16 };
+  char *chunk = xmalloc(CHUNK);
+  size_t got;
+  uint64_t total = 0;
+  while ((got = fread(chunk, 1, CHUNK, f)) > 0) {
+    hash128_stream_update(h, chunk, got);
+    total += got;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  free(chunk);
+  if (!bad) hash128_stream_hex(h, out);
+  hash128_stream_free(h);
+  if (bad) return AD_EIO;
+  if (size) *size = total;
+  return 0;
 }
 
 /* ---- SHA-256 ------------------------------------------------------------ */

@@ -16,6 +16,17 @@ uint64_t hash64_str(const char *s);
 /* 128-bit XXH3 as 32 lowercase hex digits + NUL. */
 void hash128_hex(const void *p, size_t n, char out[33]);
 
+/* The same 128-bit XXH3 over data given in pieces (hash128_hex of their concatenation). */
+struct hash128_stream;
+struct hash128_stream *hash128_stream_new(void);
+void hash128_stream_update(struct hash128_stream *h, const void *p, size_t n);
+/* The digest so far as 32 hex digits + NUL (the stream may go on). */
+void hash128_stream_hex(const struct hash128_stream *h, char out[33]);
+void hash128_stream_free(struct hash128_stream *h);
+/* hash128_hex of a whole file's bytes, and its size: 0, or AD_EIO (errno set) when it cannot
+ * be opened or read. */
+int hash128_file_hex(const char *path, char out[33], uint64_t *size);
+
 struct sha256 {
   uint32_t h[8];
   uint64_t total;

@@ -2,7 +2,8 @@
 # t_resume.sh - crash safety: SIGKILL `autodata run` at random moments of a sim
 # run over HTTP, resume each time; the final dataset must equal an uninterrupted
 # run's, and the calls sent beyond the uninterrupted run's count must stay within
-# what can be in flight at the kills.
+# what can be in flight at the kills. Then a resume of the finished reference run: no output
+# rewritten unless one changed; the corpus index follows the corpus.
 source "$(dirname "$0")/lib.sh"
 T=$E2E_TMP
 KILLS=${RESUME_KILLS:-12}
@@ -47,4 +48,32 @@ check "dataset after kills equals the uninterrupted one" cmp "$T/ref/dataset.jso
 check "calls were counted" test "$ref_calls" -gt 0
 check "extra calls within what was in flight at the kills" test "$extra" -ge 0 -a "$extra" -le "$bound"
 check "store passes integrity_check" bash -c "sqlite3 '$T/k/store.db' 'PRAGMA integrity_check' | grep -qx ok"
+
+# A resume of the finished run, nothing changed: no output is written again (each output is
+# written to a new file renamed over the old one, so an unchanged inode means not rewritten).
+files="dataset.jsonl rejected.jsonl candidates.jsonl DATACARD.md report.html"
+inodes() { for f in $files; do stat -c %i "$T/ref/$f"; done; }
+for f in $files; do cp "$T/ref/$f" "$T/saved.$f"; done
+before=$(inodes)
+resume_ref() { AUTODATA_OUT=$T/ref "$AUTODATA" run "$T/recipe.yaml" --quiet --concurrency 16 >"$T/$1.out" 2>&1; }
+resume_ref again
+check "resume of a finished run exits 0" test $? -eq 0
+check "... rewrites no output" test "$before" = "$(inodes)"
+check "... and prints the run's summary" grep -q "examples accepted: $(wc -l <"$T/ref/dataset.jsonl")" "$T/again.out"
+echo tampered >>"$T/ref/rejected.jsonl"
+rm "$T/ref/DATACARD.md"
+resume_ref fixed
+check "a modified and a deleted output are written again, as they were" \
+  bash -c "for f in $files; do cmp \"$T/saved.\$f\" \"$T/ref/\$f\" || exit 1; done"
+# The corpus index kept in the output folder (.sources.idx): written for a corpus not changed
+# in the last seconds, and not trusted once the file changed, even in place with its size and
+# modification time put back (the change time differs).
+touch -d '-1 min' "$T/src.jsonl"
+resume_ref indexed
+check "the corpus index is written" test -s "$T/ref/.sources.idx"
+mtime=$(stat -c %y "$T/src.jsonl")
+sed -i '1s/\."}$/!"}/' "$T/src.jsonl"
+touch -d "$mtime" "$T/src.jsonl"
+resume_ref changed
+check "a text changed in place is seen through the index" grep -q "changed since the run started" "$T/changed.out"
 finish

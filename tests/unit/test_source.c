@@ -1,10 +1,12 @@
 /* test_source.c - source readers: JSONL fields, bad lines, folders, truncation,
  * shuffle determinism, duplicate ids, UTF-8 repair, corpus hash. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "source/source.h"
@@ -372,4 +374,111 @@ Test(source, streamed_corpus_reads_texts_on_demand) {
   cr_assert(strstr(err, "changed"), "%s", err);
   cr_assert_neq(src_doc_load(&c, &c.docs[3], err, sizeof err), 0, "past the end of the file");
   src_corpus_release(&c);
+}
+
+static ino_t inode_of(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) ? 0 : sb.st_ino;
+}
+
+/* The same index, read through the cache or not. */
+static void same_index(const struct src_corpus *a, const struct src_corpus *b) {
+  cr_assert_eq(a->n, b->n);
+  cr_assert_str_eq(a->sha256, b->sha256);
+  cr_assert_eq(a->n_truncated, b->n_truncated);
+  cr_assert_eq(a->n_invalid, b->n_invalid);
+  for (size_t i = 0; i < a->n; i++) {
+    const struct src_doc *x = &a->docs[i], *y = &b->docs[i];
+    cr_assert_str_eq(x->id, y->id);
+    cr_assert_str_eq(x->title, y->title);
+    cr_assert(x->offset == y->offset && x->rec_len == y->rec_len && x->line == y->line);
+    cr_assert(x->text_len == y->text_len && x->orig_chars == y->orig_chars);
+    cr_assert_eq(x->truncated, y->truncated);
+    cr_assert_eq(memcmp(x->sha, y->sha, sizeof x->sha), 0);
+  }
+}
+
+Test(source, index_cache_is_used_only_while_it_matches) {
+  const char *p = write_file("c.jsonl",
+                             "{\"id\":\"a\",\"title\":\"A\",\"text\":\"alpha beta gamma\"}\n"
+                             "not json\n"
+                             "{\"id\":\"b\",\"text\":\"b\\u00e9ta text\"}\n");
+  struct timespec old[2] = {{time(NULL) - 60, 0}, {time(NULL) - 60, 0}};
+  cr_assert_eq(utimensat(AT_FDCWD, p, old, 0), 0);
+  char cache[256];
+  snprintf(cache, sizeof cache, "%s", th_path(tmpdir, "c.idx"));
+  struct src_options o;
+  src_options_init(&o);
+  o.stream = 1;
+  o.max_chars = 8;
+  o.on_invalid = SRC_INVALID_SKIP;
+  struct src_corpus plain, first, again;
+  char err[256];
+  cr_assert_eq(load(p, &o, &plain, err, sizeof err), 0, "%s", err);
+  o.index_cache = cache;
+  cr_assert_eq(load(p, &o, &first, err, sizeof err), 0, "%s", err);
+  ino_t ino = inode_of(cache);
+  cr_assert_neq(ino, 0, "the cache is written");
+  cr_assert_eq(load(p, &o, &again, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(inode_of(cache), ino, "a matching cache is read, not written again");
+  same_index(&plain, &first);
+  same_index(&plain, &again);
+  cr_assert_eq(again.n_invalid, 1);
+  cr_assert_eq(src_doc_load(&again, &again.docs[1], err, sizeof err), 0, "%s", err);
+  cr_assert_str_eq(again.docs[1].text, "b\xc3\xa9ta");
+  src_corpus_release(&again);
+  /* other options: read from the corpus and written again */
+  o.max_chars = 0;
+  cr_assert_eq(load(p, &o, &again, err, sizeof err), 0, "%s", err);
+  cr_assert_neq(inode_of(cache), ino, "other options do not use the cache");
+  cr_assert_eq(again.docs[0].truncated, 0);
+  src_corpus_release(&again);
+  /* a damaged cache is not trusted */
+  ino = inode_of(cache);
+  FILE *f = fopen(cache, "r+b");
+  cr_assert(f && !fseek(f, 700, SEEK_SET) && fputc('#', f) != EOF && !fclose(f));
+  o.max_chars = 8;
+  cr_assert_eq(load(p, &o, &again, err, sizeof err), 0, "%s", err);
+  same_index(&plain, &again);
+  cr_assert_neq(inode_of(cache), ino, "a damaged cache is written again");
+  src_corpus_release(&again);
+  /* a corpus changed in the last seconds: no cache written */
+  unlink(cache);
+  write_file("c.jsonl", "{\"id\":\"a\",\"text\":\"new text\"}\n");
+  cr_assert_eq(load(p, &o, &again, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(inode_of(cache), 0, "a corpus that just changed is not indexed in the cache");
+  cr_assert_eq(again.n, 1);
+  src_corpus_release(&again);
+  src_corpus_release(&plain);
+  src_corpus_release(&first);
+}
+
+Test(source, dropped_titles_come_back_with_the_text) {
+  const char *p = write_file("t.jsonl",
+                             "{\"id\":\"a\",\"title\":\"Alpha \\u00e9\",\"text\":\"one two\"}\n"
+                             "{\"id\":\"b\",\"text\":\"three four\"}\n");
+  write_file("d1.md", "# Heading one\nbody text here\n");
+  write_file("d2.txt", "plain first line\nand more\n");
+  const char *paths[] = {p, tmpdir};
+  for (int k = 0; k < 2; k++) {
+    struct src_options o;
+    src_options_init(&o);
+    o.stream = 1;
+    struct src_corpus c;
+    char err[256];
+    cr_assert_eq(load(paths[k], &o, &c, err, sizeof err), 0, "%s", err);
+    char *want = strdup(c.docs[0].title);
+    cr_assert_eq(src_doc_load(&c, &c.docs[1], err, sizeof err), 0, "%s", err);
+    src_corpus_drop_titles(&c);
+    cr_assert_null(c.docs[0].title, "dropped");
+    cr_assert_not_null(c.docs[1].title, "a loaded document keeps its title");
+    src_doc_unload(&c, &c.docs[1]);
+    cr_assert_eq(src_doc_load(&c, &c.docs[0], err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(c.docs[0].title, want);
+    src_doc_unload(&c, &c.docs[0]);
+    cr_assert_null(c.docs[0].title);
+    cr_assert_eq(src_doc_load(&c, &c.docs[0], err, sizeof err), 0, "%s", err);
+    free(want);
+    src_corpus_release(&c); /* a loaded document's title is freed with it */
+  }
 }

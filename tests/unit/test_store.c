@@ -1094,3 +1094,84 @@ Test(store, poison_row_is_dropped_not_retried_forever) {
   json_decref(row);
   store_close(st);
 }
+
+/* The stamp test's own store calls (not the suite's helpers, which the backends' suites share). */
+static store *stamp_open(int flags) {
+  store *st = NULL;
+  cr_assert_eq(store_open(dbpath, flags, &st), 0, "open %s: %s", dbpath, store_errmsg(st));
+  return st;
+}
+
+static void stamp_call(store *st, store_id run) {
+  struct store_call c = {.run = run,
+                         .role = "judge",
+                         .source_id = "s1",
+                         .round = 1,
+                         .endpoint = "local",
+                         .model = "m",
+                         .cache_key = "0123456789abcdef0123456789abcdef",
+                         .request = "{}",
+                         .reply = "{\"r\":1}",
+                         .http_status = 200,
+                         .attempts = 1};
+  cr_assert_eq(store_call_put(st, &c), 0, "%s", store_errmsg(st));
+}
+
+Test(store, run_stamp_changes_with_what_outputs_read) {
+  store *st = stamp_open(0);
+  json_t *prompts = json_pack("{s:s}", "judge", SHA_C);
+  struct store_run_info info = {
+      .recipe_name = "r", .recipe_sha256 = SHA_A, .prompt_hashes = prompts, .seed = 1};
+  store_id run = 0;
+  int resumed = 0;
+  cr_assert_eq(store_run_begin(st, &info, 0, &run, &resumed), 0, "%s", store_errmsg(st));
+  json_decref(prompts);
+  cr_assert_eq(store_source_put(st, run, "s1", "T", SHA_A), 0);
+  cr_assert_eq(store_source_put(st, run, "s2", "T", SHA_B), 0);
+  char a[33], b[33];
+  cr_assert_eq(store_run_stamp(st, run, a), 0, "%s", store_errmsg(st));
+  cr_assert_eq(strlen(a), 32);
+  cr_assert_eq(store_run_stamp(st, 0, b), 0);
+  cr_assert_str_eq(a, b, "nothing changed, run 0 = the latest");
+  /* a source put again (a resume) changes nothing */
+  cr_assert_eq(store_source_put(st, run, "s1", "T", SHA_A), 0);
+  cr_assert_eq(store_run_stamp(st, run, b), 0);
+  cr_assert_str_eq(a, b);
+#define CHANGED(what)                                      \
+  do {                                                     \
+    cr_assert_eq(store_run_stamp(st, run, b), 0);          \
+    cr_assert_str_neq(a, b, "the stamp follows %s", what); \
+    memcpy(a, b, sizeof a);                                \
+  } while (0)
+  cr_assert_eq(store_source_set_state(st, run, "s2", STORE_SRC_IN_PROGRESS, 1), 0);
+  CHANGED("a source's state");
+  stamp_call(st, run);
+  CHANGED("a call");
+  json_t *rec = json_pack("{s:s}", "question", "Q?");
+  cr_assert_eq(store_candidate_put(st, run, "s2", 1, 0, "rejected", "too_easy", rec), 0);
+  CHANGED("a candidate");
+  /* the newest candidate replaced: same count, same rowid, a new `created` */
+  usleep(2000);
+  cr_assert_eq(store_candidate_put(st, run, "s2", 1, 0, "rejected", "too_hard", rec), 0);
+  CHANGED("a replaced candidate");
+  json_decref(rec);
+  finish_episode(st, run, "s1", "ex1", 10);
+  CHANGED("an example");
+  json_t *ev = json_pack("{s:s}", "msg", "hello");
+  cr_assert_eq(store_event_put(st, run, LOG_INFO, ev), 0);
+  json_decref(ev);
+  CHANGED("an event");
+  json_t *an = json_pack("{s:i}", "n", 1);
+  cr_assert_eq(store_analysis_put(st, run, an), 0);
+  json_decref(an);
+  CHANGED("the analysis");
+  cr_assert_eq(store_run_set_status(st, run, "done"), 0);
+  CHANGED("the run's status");
+#undef CHANGED
+  cr_assert_eq(store_close(st), 0);
+  /* a read-only handle sees the same stamp */
+  st = stamp_open(STORE_OPEN_READONLY);
+  cr_assert_eq(store_run_stamp(st, run, b), 0, "%s", store_errmsg(st));
+  cr_assert_str_eq(a, b);
+  (void)store_close(st);
+}
