@@ -690,7 +690,9 @@ static int env_record(void *data, const struct ep_round_end *e) {
                              e->cand_record);
     if (!rc && e->example)
       rc = store_example_put(r->st, r->run_id, e->source_id, e->example_id, e->example);
-    if (!rc)
+    /* not for a worker: its lease marked the source in progress, and a write left in the batch
+     * of a worker that stalled past its lease must not reopen a source another one finished */
+    if (!rc && !r->worker)
       rc = store_source_set_state(r->st, r->run_id, e->source_id, STORE_SRC_IN_PROGRESS, e->round);
   }
   if (e->reason) r->sum->rejected_candidates++;

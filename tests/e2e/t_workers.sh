@@ -4,9 +4,10 @@
 # (AUTODATA_TEST_PG_URL; skipped with a message when unset, unless AUTODATA_TEST_PG_REQUIRED=1).
 # Over a sim-server with injected faults, 4 workers with 2 s leases; two of them are killed
 # (SIGKILL) at random moments and replaced. The survivors take the dead ones' leases over and
-# replay what they had answered from the shared cache: every worker writes a dataset.jsonl
-# byte-identical to a single-process SQLite run's, no source has two examples, and the server
-# answered no request twice.
+# replay what they had answered from the shared cache; a third stalls past its lease (SIGSTOP)
+# and drops what it made of the sources taken from it. Every worker writes a dataset.jsonl
+# byte-identical to a single-process SQLite run's, no source has two examples, and the workers
+# sent the SQLite run's requests and no other.
 source "$(dirname "$0")/lib.sh"
 T=$E2E_TMP
 if [ -z "${AUTODATA_TEST_PG_URL:-}" ]; then
@@ -42,15 +43,18 @@ leases_of() { # the unfinished sources leased to the worker of pid $1 (0 before 
   n=$(sql "SELECT count(*) FROM sources s JOIN workers w ON w.id = s.lease_owner WHERE w.pid = $1 AND s.state NOT IN ('done', 'exhausted')" 2>/dev/null)
   echo "${n:-0}"
 }
-# kill_worker N: once it plays a source, stop it, note the leases it holds at that instant,
-# then SIGKILL it
-held=0
-kill_worker() {
+# stop_worker N: once it plays a source, SIGSTOP it; wid[N] its worker id, n_held the leases
+# it holds at that instant
+stop_worker() {
   for _ in $(seq 1 200); do [ "$(leases_of "${pids[$1]}")" -gt 0 ] && break; sleep 0.05; done
   kill -STOP "${pids[$1]}" 2>/dev/null
-  local n
-  n=$(leases_of "${pids[$1]}")
-  held=$((held + ${n:-0}))
+  n_held=$(leases_of "${pids[$1]}")
+  wid[$1]=$(sql "SELECT id FROM workers WHERE pid = ${pids[$1]}")
+}
+held=0
+kill_worker() { # SIGKILLed at a random moment while it plays
+  stop_worker "$1"
+  held=$((held + n_held))
   kill -KILL "${pids[$1]}" 2>/dev/null
   wait "${pids[$1]}" 2>/dev/null
 }
@@ -65,6 +69,12 @@ worker 5
 sleep "0.$((RANDOM % 8))"
 kill_worker 2
 worker 6
+# a worker that stalls past its lease (SIGSTOP 2.8 s): its sources are taken over, and when it
+# wakes up it drops what it made of them
+stop_worker 3
+stalled=$n_held
+sleep 2.8
+kill -CONT "${pids[3]}"
 rcs=""
 for i in 3 4 5 6; do wait "${pids[$i]}"; rcs="$rcs $?"; done
 kill $watchdog 2>/dev/null
@@ -73,15 +83,19 @@ for i in 3 4 5 6; do
   check "worker $i: dataset byte-identical to the SQLite run's" cmp "$T/sq/dataset.jsonl" "$T/w$i/dataset.jsonl"
 done
 echo "  (the killed workers held $held lease(s))"
-took=$(cat "$T"/w[3-6].out | grep -c "took over source")
+took=$(cat "$T"/w[3-6].out | grep -cE "took over source .* from worker (${wid[1]}|${wid[2]}),")
 check "the killed workers held leases ($held)" test "$held" -gt 0
 check "every lease the killed workers held was taken over once ($took of $held)" test "$took" -eq "$held"
+took3=$(cat "$T"/w[4-6].out | grep -cE "took over source .* from worker ${wid[3]},")
+lost3=$(sed -n 's/.* \([0-9]*\) results dropped.*/\1/p' "$T/w3.out")
+echo "  (the stalled worker held $stalled lease(s), $took3 taken over)"
+check "the stalled worker dropped the results of exactly the sources taken from it ($lost3 of $took3)" test "$lost3" = "$took3"
 check "every source finished, no lease left" test "$(sql "SELECT count(*) FROM sources WHERE state NOT IN ('done', 'exhausted') OR lease_owner IS NOT NULL")" = 0
 check "no source accepted twice (examples per source)" test "$(sql "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM examples GROUP BY source_id) x")" = 1
 check "  and each source's count is its examples" test "$(sql "SELECT count(*) FROM sources s WHERE accepted <> (SELECT count(*) FROM examples e WHERE e.source_id = s.source_id)")" = 0
 sqk=$(sqlite3 "$T/sq/store.db" "SELECT cache_key FROM calls WHERE cache_hit = 0 AND status = 'ok' ORDER BY 1" | md5sum)
-pgk=$(sql "SELECT cache_key FROM calls WHERE cache_hit = 0 AND status = 'ok' ORDER BY cache_key COLLATE \"C\"" | md5sum)
-check "the server answered the same requests as for the SQLite run, none twice (takeovers replay from the cache)" test "$sqk" = "$pgk"
+pgk=$(sql "SELECT DISTINCT cache_key COLLATE \"C\" AS k FROM calls WHERE cache_hit = 0 AND status = 'ok' ORDER BY k" | md5sum)
+check "the workers sent the SQLite run's requests, no other" test "$sqk" = "$pgk"
 check "  the takeovers were answered from the cache" test "$(sql "SELECT count(*) FROM calls WHERE cache_hit = 1")" -gt 0
 "$AUTODATA" status --store "$URL" >"$T/status.out" 2>&1
 check "status lists the 6 workers, the killed ones gone" grep -q "^workers:     6 (0 alive, 4 left, 2 gone without leaving)" "$T/status.out"
