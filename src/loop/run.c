@@ -112,7 +112,8 @@ struct run {
   int64_t worker; /* this process's worker id, 0 when the run is not shared */
   int lease_ms;
   int64_t last_beat_ms, last_revisit_ms;
-  struct store_worker_counts others; /* the session's other workers, at the last heartbeat */
+  struct store_worker_counts others;    /* the session's other workers, at the last heartbeat */
+  struct store_worker_counts beat_mine; /* this worker's own, as the last heartbeat sent them */
   int others_alive;
   size_t *skipped; /* corpus indexes leased to other workers when reached: revisited */
   size_t n_skipped, cap_skipped;
@@ -173,9 +174,36 @@ static double call_cost(const struct run *r, const struct call *c, int64_t pt, i
   return (double)pt / 1e6 * in + (double)ct / 1e6 * out;
 }
 
+static void worker_beat(struct run *r);
+
+static int64_t tokens_of(const struct store_worker_counts *c) {
+  return c->prompt_tokens + c->completion_tokens;
+}
+
+/* What a worker spent since its last heartbeat the others cannot see. With a budget it beats
+ * (sends its own, reads theirs) as soon as it has spent an eighth of its share of what is left
+ * (a worker alone: an eighth), so the workers together overshoot a budget by about a call
+ * each; the factor 8 was measured against 2 (docs/store.md). */
+static void budget_refresh(struct run *r) {
+  const struct recipe_budgets *b = &r->rc->budgets;
+  const struct run_summary *s = r->sum;
+  const struct store_worker_counts *m = &r->beat_mine, *o = &r->others;
+  double n = 8.0 * (r->others_alive + 1);
+  int64_t tok = s->prompt_tokens + s->completion_tokens;
+  int due = 0;
+  if (b->max_calls > 0)
+    due |= (double)(s->calls_sent - m->calls) * n >= (double)(b->max_calls - m->calls - o->calls);
+  if (b->max_tokens > 0)
+    due |= (double)(tok - tokens_of(m)) * n >=
+           (double)(b->max_tokens - tokens_of(m) - tokens_of(o));
+  if (b->max_cost > 0) due |= (s->cost - m->cost) * n >= b->max_cost - m->cost - o->cost;
+  if (due) worker_beat(r);
+}
+
 /* Budgets hold over the run's workers: the others' totals at the last heartbeat (all 0 for a
  * run that is not shared) plus this process's own, which are always current. */
 static int budget_exceeded(struct run *r) {
+  if (r->worker) budget_refresh(r);
   const struct recipe_budgets *b = &r->rc->budgets;
   const struct run_summary *s = r->sum;
   const struct store_worker_counts *o = &r->others;
@@ -631,6 +659,7 @@ static void worker_beat(struct run *r) {
                                      (int64_t)(r->finished_session),
                                      s->cost};
   r->last_beat_ms = time_now_ms();
+  r->beat_mine = mine;
   json_object_clear(r->renewed);
   if (store_worker_beat(r->st, r->run_id, r->worker, &mine, lease_renewed, r, &r->others,
                         &r->others_alive)) {
