@@ -106,6 +106,23 @@ w = json.load(sys.stdin)["workers"]
 assert len(w) == 6 and sum(x["calls"] for x in w) > 0 and all(not x["alive"] for x in w), w' 2>"$T/sj.err"
 check "status --json: the workers array" test $? -eq 0
 
+# budgets hold across workers: 3 workers with max_calls 60 on a new run (each alone would
+# send 60); the documented overshoot is about a call per worker
+SCH2=${SCH}_b
+psql -q "$PGU" -c "CREATE SCHEMA $SCH2" >/dev/null
+URL2="$PGU&options=-csearch_path%3D$SCH2"
+bp=()
+for i in 1 2 3; do
+  AUTODATA_MAX_CALLS=60 AUTODATA_OUT=$T/b$i "$AUTODATA" run examples/sim-http.yaml --store "$URL2" \
+    --quiet >"$T/b$i.out" 2>&1 &
+  bp+=($!)
+done
+wait "${bp[@]}"
+sent=$(psql -At "$URL2" -c "SELECT count(*) FROM calls WHERE cache_hit = 0")
+check "max_calls 60 over 3 workers: $sent calls sent (at most 66)" test "$sent" -ge 60 -a "$sent" -le 66
+check "  each worker says the budget stopped it" test "$(grep -l "budget reached: max_calls" "$T"/b[1-3].out | wc -l)" = 3
+psql -q "$PGU" -c "SET client_min_messages = warning; DROP SCHEMA $SCH2 CASCADE" >/dev/null 2>&1
+
 # SQLite stays single-writer: a second run on the same file is refused with the pid
 AUTODATA_OUT=$T/sq1 "$AUTODATA" run examples/sim-http.yaml --quiet >"$T/one.out" 2>&1 &
 p1=$!
