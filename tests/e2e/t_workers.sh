@@ -123,6 +123,23 @@ check "max_calls 60 over 3 workers: $sent calls sent (at most 72)" test "$sent" 
 check "  each worker says the budget stopped it" test "$(grep -l "budget reached: max_calls" "$T"/b[1-3].out | wc -l)" = 3
 psql -q "$PGU" -c "SET client_min_messages = warning; DROP SCHEMA $SCH2 CASCADE" >/dev/null 2>&1
 
+# analysis.every (dataset notes need the finished prefix in source order): one writer, so a
+# second run is refused, naming the key
+sed 's/^budgets:/analysis: {every: 4}\nbudgets:/' examples/sim-http.yaml >"$T/notes.yaml"
+grep -q "^analysis: {every: 4}" "$T/notes.yaml" || fail "a recipe with analysis.every"
+psql -q "$PGU" -c "CREATE SCHEMA $SCH2" >/dev/null
+AUTODATA_OUT=$T/n1 "$AUTODATA" run "$T/notes.yaml" --store "$URL2" --quiet >"$T/n1.out" 2>&1 &
+np=$!
+for _ in $(seq 1 200); do
+  [ "$(psql -At "$PGU" -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND mode = 'ExclusiveLock' AND objsubid = 2")" -gt 0 ] && break
+  sleep 0.05
+done
+AUTODATA_OUT=$T/n2 "$AUTODATA" run "$T/notes.yaml" --store "$URL2" --quiet >"$T/n2.out" 2>&1
+check "analysis.every: a second worker is refused, naming the key" grep -q "in use by pid $np.*analysis.every runs as the store's only writer" "$T/n2.out"
+wait $np
+check "  and the first run ends well" test $? -eq 0
+psql -q "$PGU" -c "SET client_min_messages = warning; DROP SCHEMA $SCH2 CASCADE" >/dev/null 2>&1
+
 # SQLite stays single-writer: a second run on the same file is refused with the pid
 AUTODATA_OUT=$T/sq1 "$AUTODATA" run examples/sim-http.yaml --quiet >"$T/one.out" 2>&1 &
 p1=$!
