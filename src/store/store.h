@@ -33,7 +33,8 @@
  *
  * LOCKING. A writable open takes an exclusive lock on "<path>.lock" (which holds
  * the owner's pid); a second writer, in this or another process, gets AD_EBUSY
- * "store runs/x.db is in use by pid 1234".
+ * "store runs/x.db is in use by pid 1234". A PostgreSQL store's lock is an advisory
+ * lock, which run workers hold shared (STORE_OPEN_SHARED; Workers below).
  *
  * SCHEMA. Versioned with PRAGMA user_version; a writable open applies the
  * missing migration steps in order. A store written by a newer autodata is
