@@ -10,11 +10,7 @@
 # sent the SQLite run's requests and no other.
 source "$(dirname "$0")/lib.sh"
 T=$E2E_TMP
-if [ -z "${AUTODATA_TEST_PG_URL:-}" ]; then
-  if [ "${AUTODATA_TEST_PG_REQUIRED:-0}" = 1 ]; then fail "AUTODATA_TEST_PG_URL is not set"; finish; exit; fi
-  echo "  (skipped: AUTODATA_TEST_PG_URL is not set; make test starts a server: scripts/pg-test-server.sh)"
-  finish; exit
-fi
+need_pg
 PGU=$AUTODATA_TEST_PG_URL
 SCH=e2e_w_$$_$RANDOM
 psql -q "$PGU" -c "CREATE SCHEMA $SCH" >/dev/null
