@@ -743,21 +743,3 @@ Test(store_pg, workers_share_a_run_through_leases) {
   store_close(a);
   store_close(b);
 }
-
-Test(store_pg, sqlite_stores_have_no_workers) {
-  char path[256];
-  snprintf(path, sizeof path, "%s/w.db", tdir);
-  store *st = open_rw(path);
-  store_id run = simple_run(st);
-  int64_t w = 0;
-  cr_assert_eq(store_worker_join(st, run, "h", 30000, &w), AD_EINVAL);
-  cr_assert(strstr(store_errmsg(st), "only in a PostgreSQL store"), "%s", store_errmsg(st));
-  json_t *rows = json_array();
-  cr_assert_eq(store_workers_each(st, run, worker_row_copy, rows), 0);
-  cr_assert_eq(json_array_size(rows), 0);
-  json_decref(rows);
-  store *st2 = NULL; /* a second SQLite writer is refused, shared or not */
-  cr_assert_eq(store_open(path, STORE_OPEN_SHARED, &st2), AD_EBUSY);
-  store_close(st2);
-  store_close(st);
-}
