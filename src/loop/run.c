@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "eval/feedback.h"
@@ -1367,6 +1368,13 @@ static void loop(struct run *r) {
     }
     int more = run_step(r);
     if (!more) break;
+    if (r->worker && r->active == 0 && !llm_client_pending(r->llm)) {
+      /* a worker waiting for sources other workers hold: nothing in flight would wake the
+       * client's poll, which returns at once */
+      struct timespec ts = {0, 100 * 1000000L};
+      nanosleep(&ts, NULL);
+      continue;
+    }
     llm_client_run_once(r->llm, more == 2 ? 0 : 100);
   }
 }
