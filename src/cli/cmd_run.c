@@ -48,7 +48,9 @@ enum {
   O_AC,
   O_OUT,
   O_PROGRESS,
-  O_QUIET
+  O_QUIET,
+  O_STORE,
+  O_LEASE
 };
 static const struct opts_spec run_opts[] = {
     {"limit", "N", O_LIMIT, "process only the first N sources (a quick preview)"},
@@ -74,6 +76,13 @@ static const struct opts_spec run_opts[] = {
     {"out", "DIR", O_OUT,
      "output folder (default: the recipe's; a baseline with the\n"
      "default runs/<name> writes to runs/<name>-<method>)"},
+    {"store", "PATH", O_STORE,
+     "the run store, a SQLite file or a postgres:// URL (default: the\n"
+     "recipe's output.store); on PostgreSQL every `autodata run` of the\n"
+     "same recipe joins the run as a worker (docs/store.md)"},
+    {"lease", "SECONDS", O_LEASE,
+     "workers on PostgreSQL: how long a source stays leased without a\n"
+     "heartbeat before another worker takes it over (default 30)"},
     {"progress", "MODE", O_PROGRESS, "live | plain (default: live on a terminal)"},
     {"quiet", NULL, O_QUIET, "no progress lines"},
     {0}};
@@ -129,7 +138,8 @@ static int finalize_run(const struct recipe *rc, struct run_summary *sum, char *
   o.nfields = (size_t)f->n_fields;
   store *st = NULL;
   json_t *doc = NULL, *qp = NULL, *before = NULL;
-  int rc_ = store_open(sum->store_path, 0, &st);
+  /* shared: on PostgreSQL the other workers of the run may still be leaving it */
+  int rc_ = store_open(sum->store_path, STORE_OPEN_SHARED, &st);
   if (rc_) ad_set_err(err, errlen, "%s", st ? store_errmsg(st) : ad_strerror(rc_));
   else if (f->quality) {
     struct qpass_calls n = {0, 0};
@@ -197,6 +207,13 @@ int cmd_run(int argc, char **argv) {
     case O_RIP: bad = opts_double(op.cmd, op.flag, op.val, 0, 1, &bl.rip_threshold); break;
     case O_AC: bad = opts_double(op.cmd, op.flag, op.val, 0, 1, &bl.ac_min_share); break;
     case O_OUT: o.output_folder = op.val; break;
+    case O_STORE: o.store_path = op.val; break;
+    case O_LEASE: {
+      double sec = 0;
+      bad = opts_double(op.cmd, op.flag, op.val, 0.5, 86400, &sec);
+      o.lease_ms = (int)(sec * 1000);
+      break;
+    }
     case O_PROGRESS: {
       int mode = 0;
       bad = opts_choice(op.cmd, op.flag, op.val, progress_modes, &mode);
@@ -278,6 +295,11 @@ int cmd_run(int argc, char **argv) {
            (long long)(sum.prompt_tokens + sum.completion_tokens));
     if (sum.cost > 0) printf(", cost: %.4f", sum.cost);
     printf("\n");
+    if (sum.worker)
+      printf(
+          "worker %lld: %zu sources taken over from expired leases, %zu results dropped "
+          "(their lease was taken over)\n",
+          (long long)sum.worker, sum.taken_over, sum.lost);
     if (sum.judgements > 0)
       printf("judgements: %lld, invalid after their repair turn: %lld\n", (long long)sum.judgements,
              (long long)sum.judgements_invalid);

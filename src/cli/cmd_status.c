@@ -22,7 +22,8 @@ static const struct opts_cli status_cli = {
     "status", "--store FILE [--run ID] [--json]",
     "Progress and statistics of a run store: sources by state, accepted examples,\n"
     "rejections by reason, model calls by role and status, retries, cache hits,\n"
-    "tokens and cost by model. Read-only: safe while a run is going on.",
+    "tokens and cost by model; the workers of a run shared on PostgreSQL. Read-only:\n"
+    "safe while a run is going on.",
     status_opts, NULL};
 
 static long long ji(const json_t *o, const char *k) { return jx_int(o, k, 0); }
@@ -137,6 +138,47 @@ static json_t *optimization_status(store *st) {
   return r;
 }
 
+/* The run's workers (a PostgreSQL store shared by several `autodata run`; docs/store.md) as an
+ * array with each one's calls per second over its life; NULL when it has none. */
+static int worker_row(void *ud, const json_t *row) {
+  json_t *w = json_deep_copy(row);
+  double life = jx_num(row, "heartbeat", 0) - jx_num(row, "started", 0);
+  json_object_set_new(w, "calls_per_s",
+                      json_real(life > 0 ? (double)jx_int(row, "calls", 0) / life : 0));
+  json_array_append_new(ud, w);
+  return 0;
+}
+
+static json_t *workers_status(store *st, store_id run) {
+  json_t *a = json_array();
+  if (store_workers_each(st, run, worker_row, a) || !json_array_size(a)) {
+    json_decref(a);
+    return NULL;
+  }
+  return a;
+}
+
+static void print_workers(const json_t *ws) {
+  size_t i, alive = 0, left = 0;
+  json_t *w;
+  json_array_foreach(ws, i, w) {
+    alive += json_is_true(json_object_get(w, "alive"));
+    left += json_is_true(json_object_get(w, "left"));
+  }
+  printf("workers:     %zu (%zu alive, %zu left, %zu gone without leaving)\n", json_array_size(ws),
+         alive, left, json_array_size(ws) - alive - left);
+  json_array_foreach(ws, i, w) {
+    const int up = json_is_true(json_object_get(w, "alive"));
+    const char *state = up ? "alive" : json_is_true(json_object_get(w, "left")) ? "left" : "gone";
+    printf(
+        "  worker %-4lld %s pid %lld  %-5s heartbeat %.1f s ago  %lld leases  %lld calls "
+        "(%.1f/s), %lld cached, %lld sources finished\n",
+        ji(w, "id"), jx_str(w, "host") ? jx_str(w, "host") : "?", ji(w, "pid"), state,
+        jx_num(w, "age_s", 0), ji(w, "leases"), ji(w, "calls"), jx_num(w, "calls_per_s", 0),
+        ji(w, "cache_hits"), ji(w, "finished"));
+  }
+}
+
 int cmd_status(int argc, char **argv) {
   const char *path = NULL;
   int as_json = 0;
@@ -179,6 +221,8 @@ int cmd_status(int argc, char **argv) {
   }
   json_t *opt = optimization_status(st);
   if (opt) json_object_set_new(stats, "optimization", opt);
+  json_t *workers = workers_status(st, (store_id)jx_int(json_object_get(stats, "run"), "id", 0));
+  if (workers) json_object_set_new(stats, "workers", workers);
   if (as_json) {
     char *text = json_dumps(stats, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (!text) goto cleanup;
@@ -186,6 +230,7 @@ int cmd_status(int argc, char **argv) {
     free(text);
   } else {
     print_human(path, stats);
+    if (workers) print_workers(workers);
     if (opt)
       printf(
           "optimization %s: %lld iterations (%lld admitted, %lld not better, %lld refused); "

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "eval/feedback.h"
@@ -35,6 +36,9 @@
 #include "util/rng.h"
 #include "util/timeu.h"
 #include "util/version.h"
+
+/* A worker's default lease (run_opts.lease_ms). */
+#define RUN_LEASE_MS 30000
 
 /* A model call of an episode, from submission to delivery. */
 struct call {
@@ -106,6 +110,19 @@ struct run {
   struct src_known *known; /* per corpus document: its state in the store when the run was set
                               up (one read of the run's sources instead of one per source) */
   int dnote_wait;          /* the next source waits for earlier ones (its note is not decided) */
+
+  /* Workers (a PostgreSQL store's run shared by several processes; docs/store.md). */
+  int64_t worker; /* this process's worker id, 0 when the run is not shared */
+  int lease_ms;
+  int64_t last_beat_ms, last_revisit_ms;
+  struct store_worker_counts others;    /* the session's other workers, at the last heartbeat */
+  struct store_worker_counts beat_mine; /* this worker's own, as the last heartbeat sent them */
+  int others_alive;
+  size_t *skipped; /* corpus indexes leased to other workers when reached: revisited */
+  size_t n_skipped, cap_skipped;
+  json_t *leased;  /* source id -> true: this worker's episodes in flight */
+  json_t *renewed; /* the leases the last heartbeat renewed (scratch) */
+  json_t *lost;    /* source id -> true: leases another worker took over; results dropped */
 };
 
 /* A source as the store held it at setup: finished ones are skipped without a query. */
@@ -168,14 +185,46 @@ static double call_cost(const struct run *r, const struct call *c, int64_t pt, i
   return (double)pt / 1e6 * in + (double)ct / 1e6 * out;
 }
 
-static int budget_exceeded(struct run *r) {
+static void worker_beat(struct run *r);
+
+static int64_t tokens_of(const struct store_worker_counts *c) {
+  return c->prompt_tokens + c->completion_tokens;
+}
+
+/* What a worker spent since its last heartbeat the others cannot see. With a budget it beats
+ * (sends its own, reads theirs) as soon as it has spent an eighth of its share of what is left
+ * (a worker alone: an eighth), so the workers together overshoot a budget by about a call
+ * each; the factor 8 was measured against 2 (docs/store.md). */
+static void budget_refresh(struct run *r) {
   const struct recipe_budgets *b = &r->rc->budgets;
   const struct run_summary *s = r->sum;
+  const struct store_worker_counts *m = &r->beat_mine, *o = &r->others;
+  double n = 8.0 * (r->others_alive + 1);
+  int64_t tok = s->prompt_tokens + s->completion_tokens;
+  int due = 0;
+  if (b->max_calls > 0)
+    due |= (double)(s->calls_sent - m->calls) * n >= (double)(b->max_calls - m->calls - o->calls);
+  if (b->max_tokens > 0)
+    due |= (double)(tok - tokens_of(m)) * n >=
+           (double)(b->max_tokens - tokens_of(m) - tokens_of(o));
+  if (b->max_cost > 0) due |= (s->cost - m->cost) * n >= b->max_cost - m->cost - o->cost;
+  if (due) worker_beat(r);
+}
+
+/* Budgets hold over the run's workers: the others' totals at the last heartbeat (all 0 for a
+ * run that is not shared) plus this process's own, which are always current. */
+static int budget_exceeded(struct run *r) {
+  if (r->worker) budget_refresh(r);
+  const struct recipe_budgets *b = &r->rc->budgets;
+  const struct run_summary *s = r->sum;
+  const struct store_worker_counts *o = &r->others;
   const char *why = NULL;
-  if (b->max_calls > 0 && s->calls_sent >= b->max_calls) why = "max_calls";
-  else if (b->max_tokens > 0 && s->prompt_tokens + s->completion_tokens >= b->max_tokens)
+  if (b->max_calls > 0 && s->calls_sent + o->calls >= b->max_calls) why = "max_calls";
+  else if (b->max_tokens > 0 &&
+           s->prompt_tokens + s->completion_tokens + o->prompt_tokens + o->completion_tokens >=
+               b->max_tokens)
     why = "max_tokens";
-  else if (b->max_cost > 0 && s->cost >= b->max_cost) why = "max_cost";
+  else if (b->max_cost > 0 && s->cost + o->cost >= b->max_cost) why = "max_cost";
   if (!why) return 0;
   if (!r->sum->stopped) {
     char msg[200];
@@ -603,12 +652,59 @@ static void env_reply_seen(void *data, enum recipe_role_id role, int usable, con
   r->stopping = 1;
 }
 
+/* ---- workers ------------------------------------------------------------------------- */
+
+static void lease_renewed(void *ud, const char *source_id) {
+  json_object_set_new(((struct run *)ud)->renewed, source_id, json_true());
+}
+
+/* The heartbeat: this worker's counters out, its leases renewed, the other workers' totals in
+ * (the budgets). An episode whose lease was not renewed was taken over by another worker after
+ * it expired (this process stalled past it): its result is dropped from now on. */
+static void worker_beat(struct run *r) {
+  const struct run_summary *s = r->sum;
+  struct store_worker_counts mine = {s->calls_sent,
+                                     s->cache_hits,
+                                     s->prompt_tokens,
+                                     s->completion_tokens,
+                                     (int64_t)(r->finished_session),
+                                     s->cost};
+  r->last_beat_ms = time_now_ms();
+  r->beat_mine = mine;
+  json_object_clear(r->renewed);
+  if (store_worker_beat(r->st, r->run_id, r->worker, &mine, lease_renewed, r, &r->others,
+                        &r->others_alive)) {
+    store_failed(r, "renewing the leases");
+    return;
+  }
+  const char *id;
+  json_t *v;
+  json_object_foreach(r->leased, id, v) {
+    if (json_object_get(r->renewed, id) || json_object_get(r->lost, id)) continue;
+    log_warn(
+        "worker %lld: the lease of source '%s' expired and another worker took it over; "
+        "this worker's result for it is dropped",
+        (long long)r->worker, id);
+    json_object_set_new(r->lost, id, json_true());
+  }
+}
+
+/* Whether a round of source_id may be written: not when its lease was lost, checked afresh
+ * when the last heartbeat is a lease old (the process stalled). */
+static int lease_lost(struct run *r, const char *source_id) {
+  if (!r->worker) return 0;
+  if (time_now_ms() - r->last_beat_ms >= r->lease_ms) worker_beat(r);
+  return json_object_get(r->lost, source_id) != NULL;
+}
+
 /* Record a round: the candidate, the kept example, the source's state; the last
- * round of an episode in one transaction with the source's end. */
+ * round of an episode in one transaction with the source's end (for a worker, only while it
+ * holds the source's lease). */
 static int env_record(void *data, const struct ep_round_end *e) {
   struct run *r = data;
   const char *verdict = e->reason ? "rejected" : "accepted";
   int rc;
+  if (lease_lost(r, e->source_id)) return 0;
   if (e->finished) {
     struct store_episode_end fin;
     memset(&fin, 0, sizeof fin);
@@ -622,13 +718,21 @@ static int env_record(void *data, const struct ep_round_end *e) {
     fin.cand_record = e->cand_record;
     fin.example_id = e->example_id;
     fin.example = e->example;
-    rc = store_episode_finish(r->st, r->run_id, &fin);
+    rc = r->worker ? store_lease_finish(r->st, r->run_id, r->worker, &fin)
+                   : store_episode_finish(r->st, r->run_id, &fin);
+    if (rc == AD_EBUSY && r->worker) { /* taken over in the meantime: the other one's now */
+      log_warn("worker %lld: %s", (long long)r->worker, store_errmsg(r->st));
+      json_object_set_new(r->lost, e->source_id, json_true());
+      return 0;
+    }
   } else {
     rc = store_candidate_put(r->st, r->run_id, e->source_id, e->round, e->index, verdict, e->reason,
                              e->cand_record);
     if (!rc && e->example)
       rc = store_example_put(r->st, r->run_id, e->source_id, e->example_id, e->example);
-    if (!rc)
+    /* not for a worker: its lease marked the source in progress, and a write left in the batch
+     * of a worker that stalled past its lease must not reopen a source another one finished */
+    if (!rc && !r->worker)
       rc = store_source_set_state(r->st, r->run_id, e->source_id, STORE_SRC_IN_PROGRESS, e->round);
   }
   if (e->reason) r->sum->rejected_candidates++;
@@ -663,14 +767,35 @@ static void dnote_source_done(struct run *r, const char *source_id) {
                         "sources", (json_int_t)srcs, "note", note));
 }
 
+/* A worker revisits the corpus's i-th source (revisit()) until it is finished: another worker
+ * held its lease when this one reached it, or took it over from this one. */
+static void skip_doc(struct run *r, size_t i) {
+  if (r->n_skipped == r->cap_skipped) {
+    r->cap_skipped = r->cap_skipped ? 2 * r->cap_skipped : 64;
+    r->skipped = xrealloc(r->skipped, r->cap_skipped * sizeof *r->skipped);
+  }
+  r->skipped[r->n_skipped++] = i;
+}
+
 static void episode_ended(struct run *r, struct episode *ep, enum ep_state end) {
   struct src_doc *doc = (struct src_doc *)ep_doc(ep); /* one of r->corpus.docs */
+  const char *id = ep_source_id(ep);
   r->active--;
-  if (end == EP_FINISHED) dnote_source_done(r, ep_source_id(ep));
-  if (end == EP_FINISHED) {
+  if (r->worker) json_object_del(r->leased, id);
+  if (r->worker && json_object_get(r->lost, id)) {
+    /* another worker's result counts: this one waits for it as for a source it skipped (its
+     * outputs, written when it ends, must hold it) */
+    json_object_del(r->lost, id);
+    r->sum->lost++;
+    skip_doc(r, (size_t)(doc - r->corpus.docs));
+  } else if (end == EP_FINISHED) {
+    dnote_source_done(r, id);
     if (ep_accepted(ep)) r->sum->done++;
     else r->sum->exhausted++;
   } else {
+    /* set aside: a worker frees its lease now, for another worker to play it */
+    if (r->worker && store_lease_release(r->st, r->run_id, r->worker, id))
+      store_failed(r, "releasing a lease");
     r->sum->parked++;
   }
   ep_free(ep);
@@ -691,30 +816,127 @@ static int source_state(struct run *r, size_t i, const struct src_doc *doc,
   return 0;
 }
 
+/* A source the store holds finished (resume, or another worker's): counted, not played. */
+static void count_finished(struct run *r, const struct src_doc *doc,
+                           const struct store_source *ss) {
+  dnote_source_done(r, doc->id);
+  r->sum->skipped_done++;
+  if (ss->state == STORE_SRC_DONE) {
+    r->sum->done++;
+    if (r->method->baseline)
+      r->sum->kept += (size_t)ss->accepted; /* baselines store what their filter keeps */
+    else r->sum->accepted += (size_t)ss->accepted;
+  } else {
+    r->sum->exhausted++;
+  }
+}
+
+static int is_finished(const struct store_source *ss) {
+  return ss->state == STORE_SRC_DONE || ss->state == STORE_SRC_EXHAUSTED;
+}
+
+/* --reopen-exhausted: a raised round budget gives exhausted sources more rounds (the episode
+ * replays its recorded rounds from the cache, then plays on). */
+static int reopens(const struct run *r, const struct store_source *ss) {
+  return ss->state == STORE_SRC_EXHAUSTED && r->opts->reopen_exhausted && !r->method->baseline &&
+         ss->rounds_used < r->rc->budgets.rounds_per_source;
+}
+
+/* Start doc's episode (a worker holds its lease). */
+static void start_doc(struct run *r, struct src_doc *doc, const char *note, int checkpoint) {
+  if (src_doc_load(&r->corpus, doc, r->fatal_msg, sizeof r->fatal_msg)) {
+    r->fatal = 1; /* the corpus file changed or went away under the run */
+    r->stopping = 1;
+    return;
+  }
+  /* a worker's lease marked it in progress already */
+  if (!r->worker && store_source_set_state(r->st, r->run_id, doc->id, STORE_SRC_IN_PROGRESS, -1)) {
+    store_failed(r, "marking a source in progress");
+    return;
+  }
+  if (r->worker) json_object_set_new(r->leased, doc->id, json_true());
+  struct episode *ep = ep_new(&r->ep_cfg, &r->ep_env, doc);
+  if (note) ep_set_note(ep, note, checkpoint);
+  r->active++;
+  enum ep_state s = ep_start(ep);
+  if (ep_ended(s)) episode_ended(r, ep, s);
+}
+
+/* A worker leases doc before playing it: 1 leased (play it), 0 finished meanwhile (counted),
+ * 2 held by another live worker (revisit it), -1 a store error (the run stops). */
+static int claim(struct run *r, const struct src_doc *doc, int reopen) {
+  enum store_claim cl;
+  int64_t from = 0;
+  if (store_lease_claim(r->st, r->run_id, r->worker, doc->id, reopen, &cl, &from)) {
+    store_failed(r, "leasing a source");
+    return -1;
+  }
+  if (cl == STORE_CLAIM_HELD) return 2;
+  if (cl == STORE_CLAIM_GOT) {
+    if (from) {
+      r->sum->taken_over++;
+      log_info(
+          "worker %lld: took over source '%s' from worker %lld, whose lease expired (its "
+          "recorded calls replay from the store's cache)",
+          (long long)r->worker, doc->id, (long long)from);
+    }
+    return 1;
+  }
+  struct store_source ss;
+  if (store_source_get(r->st, r->run_id, doc->id, &ss)) {
+    store_failed(r, "reading a source");
+    return -1;
+  }
+  count_finished(r, doc, &ss);
+  return 0;
+}
+
+static int room(const struct run *r) {
+  return !r->stopping && r->active - held_episodes(r) < r->concurrency;
+}
+
+/* A worker's sources skipped because another worker held them, once the corpus is through:
+ * every poll interval each one is found finished (counted), leased to this worker (played; a
+ * takeover when the other's lease expired) or still held (kept for the next poll). */
+static void revisit(struct run *r) {
+  int64_t now = time_now_ms(), poll = r->lease_ms / 4;
+  if (poll < 200) poll = 200;
+  if (poll > 2000) poll = 2000;
+  if (!r->n_skipped || r->next_doc < r->corpus.n || now - r->last_revisit_ms < poll) return;
+  r->last_revisit_ms = now;
+  size_t k = 0;
+  for (size_t j = 0; j < r->n_skipped; j++) {
+    size_t i = r->skipped[j];
+    struct src_doc *doc = &r->corpus.docs[i];
+    struct store_source ss;
+    int c = 2;
+    if (!room(r)) {
+      /* kept */
+    } else if (store_source_get(r->st, r->run_id, doc->id, &ss)) {
+      store_failed(r, "reading a source");
+    } else if (is_finished(&ss) && !reopens(r, &ss)) {
+      count_finished(r, doc, &ss);
+      c = 0;
+    } else {
+      c = claim(r, doc, reopens(r, &ss));
+    }
+    if (c == 1) start_doc(r, doc, NULL, 0);
+    else if (c != 0) r->skipped[k++] = i;
+  }
+  r->n_skipped = k;
+}
+
 /* Start episodes up to the concurrency. Sources already finished in the store
- * are skipped (resume). */
+ * are skipped (resume); a worker skips those another worker holds, and revisits them. */
 static void start_episodes(struct run *r) {
-  while (!r->stopping && r->active - held_episodes(r) < r->concurrency &&
-         r->next_doc < r->corpus.n) {
+  while (room(r) && r->next_doc < r->corpus.n) {
     struct src_doc *doc = &r->corpus.docs[r->next_doc];
     struct store_source ss;
     int rc = source_state(r, r->next_doc, doc, &ss);
-    /* --reopen-exhausted: a raised round budget gives exhausted sources more rounds
-       (the episode replays its recorded rounds from the cache, then plays on) */
-    int reopen = rc == 0 && ss.state == STORE_SRC_EXHAUSTED && r->opts->reopen_exhausted &&
-                 !r->method->baseline && ss.rounds_used < r->rc->budgets.rounds_per_source;
-    if (rc == 0 && !reopen && (ss.state == STORE_SRC_DONE || ss.state == STORE_SRC_EXHAUSTED)) {
+    int reopen = rc == 0 && reopens(r, &ss);
+    if (rc == 0 && !reopen && is_finished(&ss)) {
       r->next_doc++;
-      dnote_source_done(r, doc->id);
-      r->sum->skipped_done++;
-      if (ss.state == STORE_SRC_DONE) {
-        r->sum->done++;
-        if (r->method->baseline)
-          r->sum->kept += (size_t)ss.accepted; /* baselines store what their filter keeps */
-        else r->sum->accepted += (size_t)ss.accepted;
-      } else {
-        r->sum->exhausted++;
-      }
+      count_finished(r, doc, &ss);
       continue;
     }
     if (rc != 0 && rc != AD_ENOTFOUND) {
@@ -726,21 +948,14 @@ static void start_episodes(struct run *r) {
     r->dnote_wait = r->dnote && !dnote_ready(r->dnote, r->next_doc, &note, &checkpoint);
     if (r->dnote_wait) return;
     r->next_doc++;
-    if (src_doc_load(&r->corpus, doc, r->fatal_msg, sizeof r->fatal_msg)) {
-      r->fatal = 1; /* the corpus file changed or went away under the run */
-      r->stopping = 1;
-      return;
+    int c = r->worker ? claim(r, doc, reopen) : 1;
+    if (c < 0) return;
+    if (c == 2) {
+      skip_doc(r, r->next_doc - 1);
     }
-    if (store_source_set_state(r->st, r->run_id, doc->id, STORE_SRC_IN_PROGRESS, -1)) {
-      store_failed(r, "marking a source in progress");
-      return;
-    }
-    struct episode *ep = ep_new(&r->ep_cfg, &r->ep_env, doc);
-    if (note) ep_set_note(ep, note, checkpoint);
-    r->active++;
-    enum ep_state s = ep_start(ep);
-    if (ep_ended(s)) episode_ended(r, ep, s);
+    if (c == 1) start_doc(r, doc, note, checkpoint);
   }
+  if (r->worker) revisit(r);
 }
 
 /* ---- progress ------------------------------------------------------------------------- */
@@ -843,8 +1058,9 @@ static int setup_method(struct run *r, char *err, size_t errlen) {
   } else {
     r->output_folder = xstrdup(rc->output_folder);
   }
-  r->store_path = default_store ? xasprintf("%s/store.db", r->output_folder)
-                                : xstrdup(rc->store_path);
+  r->store_path = r->opts->store_path ? xstrdup(r->opts->store_path)
+                  : default_store     ? xasprintf("%s/store.db", r->output_folder)
+                                      : xstrdup(rc->store_path);
   free(def);
   free(def_store);
   return 0;
@@ -1068,6 +1284,28 @@ static int load_known(struct run *r) {
   return rc;
 }
 
+/* Join the run as a worker: registered, and its first heartbeat (the others' totals). */
+static int join_run(struct run *r, char *err, size_t errlen) {
+  char host[256] = "";
+  if (gethostname(host, sizeof host - 1) || !host[0]) snprintf(host, sizeof host, "unknown");
+  r->lease_ms = r->opts->lease_ms > 0 ? r->opts->lease_ms : RUN_LEASE_MS;
+  r->leased = json_object();
+  r->renewed = json_object();
+  r->lost = json_object();
+  int rc_ = store_worker_join(r->st, r->run_id, host, r->lease_ms, &r->worker);
+  if (!rc_) {
+    r->sum->worker = r->worker;
+    worker_beat(r);
+    if (r->fatal) rc_ = AD_EIO;
+  }
+  if (rc_) ad_set_err(err, errlen, "%s", store_errmsg(r->st));
+  else if (!r->opts->quiet)
+    log_info("worker %lld of run %lld (%d other worker%s alive; leases of %.1f s)",
+             (long long)r->worker, (long long)r->run_id, r->others_alive,
+             r->others_alive == 1 ? "" : "s", r->lease_ms / 1000.0);
+  return rc_;
+}
+
 /* Open (or resume) the run in the store and register the corpus. */
 static int setup_store(struct run *r, char *err, size_t errlen) {
   const struct recipe *rc = r->rc;
@@ -1080,10 +1318,18 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
   }
   snprintf(r->sum->store_path, sizeof r->sum->store_path, "%s", r->store_path);
   snprintf(r->sum->output_folder, sizeof r->sum->output_folder, "%s", r->output_folder);
+  /* A PostgreSQL store's run is shared by every `autodata run` on it (workers), except with
+   * analysis.every, whose notes need the finished prefix in source order: one writer. */
+  int shared = !o->store && store_is_url(r->store_path) && rc->analysis.every <= 0;
   if (o->store) r->st = o->store;
-  else if ((rc_ = store_open(r->store_path, 0, &r->st)) ||
+  else if ((rc_ = store_open(r->store_path, shared ? STORE_OPEN_SHARED : 0, &r->st)) ||
            (o->cache_from && (rc_ = store_attach_cache(r->st, o->cache_from)))) {
-    ad_set_err(err, errlen, "%s", r->st ? store_errmsg(r->st) : ad_strerror(rc_));
+    ad_set_err(err, errlen, "%s%s", r->st ? store_errmsg(r->st) : ad_strerror(rc_),
+               rc_ == AD_EBUSY && store_is_url(r->store_path) && rc->analysis.every > 0
+                   ? " (a recipe with analysis.every runs as the store's only writer: its "
+                     "dataset notes need the finished sources in order, which workers sharing "
+                     "the run cannot keep; docs/store.md)"
+                   : "");
     return rc_;
   }
   r->prompt_hashes = prompt_record(r, 0);
@@ -1122,6 +1368,7 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
     return rc_;
   }
   r->sum->run_id = r->run_id;
+  if (shared && (rc_ = join_run(r, err, errlen))) return rc_;
   if (resumed && !o->quiet)
     log_info("resuming run %lld in %s", (long long)r->run_id, r->store_path);
   if (resumed && (rc_ = load_known(r))) {
@@ -1163,6 +1410,7 @@ static int setup_dnote(struct run *r, char *err, size_t errlen) {
  * llm_client_run_once): deliver what arrived, commit when due, start episodes up to the
  * concurrency, release held errors that nothing left can explain. */
 int run_step(struct run *r) {
+  if (r->worker && time_now_ms() - r->last_beat_ms >= r->lease_ms / 3) worker_beat(r);
   drain_ready(r);
   if (store_maybe_flush(r->st, time_now_ms())) store_failed(r, "committing");
   progress(r, 0);
@@ -1182,7 +1430,8 @@ int run_step(struct run *r) {
     int k;
     return dnote_ready(r->dnote, r->next_doc, &note, &k) ? 2 : 0;
   }
-  if (r->active == 0 && (r->stopping || r->next_doc >= r->corpus.n)) return 0;
+  if (r->active == 0 && (r->stopping || r->next_doc >= r->corpus.n))
+    return !r->stopping && r->n_skipped ? 1 : 0; /* a worker waits for the skipped ones */
   return r->ready_head ? 2 : 1;
 }
 
@@ -1207,6 +1456,13 @@ static void loop(struct run *r) {
     }
     int more = run_step(r);
     if (!more) break;
+    if (r->worker && r->active == 0 && !llm_client_pending(r->llm)) {
+      /* a worker waiting for sources other workers hold: nothing in flight would wake the
+       * client's poll, which returns at once */
+      struct timespec ts = {0, 100 * 1000000L};
+      nanosleep(&ts, NULL);
+      continue;
+    }
     llm_client_run_once(r->llm, more == 2 ? 0 : 100);
   }
 }
@@ -1230,6 +1486,10 @@ static void run_release(struct run *r) {
   }
   dnote_free(r->dnote);
   free(r->known);
+  free(r->skipped);
+  json_decref(r->leased);
+  json_decref(r->renewed);
+  json_decref(r->lost);
   json_decref(r->prompt_hashes);
   json_decref(r->no_schema);
   src_corpus_release(&r->corpus);
@@ -1331,7 +1591,13 @@ int run_end(struct run *r, char *err, size_t errlen) {
                           recipe_role_name((enum recipe_role_id)i), "seen",
                           (json_int_t)r->tally[i].seen, "unusable",
                           (json_int_t)r->tally[i].unusable));
-  if (store_run_set_status(r->st, r->run_id,
+  if (r->worker) { /* the last counters out, the leases left free for the other workers */
+    worker_beat(r);
+    if (store_lease_release(r->st, r->run_id, r->worker, NULL)) store_failed(r, "leaving the run");
+  }
+  /* A worker that stops while others go on leaves the run's status to them. */
+  if (!(r->worker && (r->fatal || sum->stopped) && r->others_alive) &&
+      store_run_set_status(r->st, r->run_id,
                            r->fatal       ? "failed"
                            : sum->stopped ? "interrupted"
                                           : "done"))

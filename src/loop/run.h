@@ -59,6 +59,9 @@ struct run_opts {
                                  given" (the recipe's value is used); NULL = all from the recipe */
   const char *output_folder;  /* NULL = the recipe's; for a baseline whose recipe keeps the
                                  default runs/<name>, runs/<name>-<method> */
+  const char *store_path;     /* NULL = the recipe's output.store (`--store`) */
+  int lease_ms;               /* a PostgreSQL store's run is shared by every `autodata run` on
+                                 it (workers, docs/store.md): a source's lease, 0 = 30 s */
   const json_t *sim_world;    /* {role: {model, params}} of the roles on sim world models
                                  (docs/sim.md), recorded in the run info as "sim_world"; or NULL */
   /* `autodata optimize` (docs/optimize.md): play only these sources of the corpus, in this
@@ -81,8 +84,11 @@ struct run_summary {
   int64_t calls_sent, cache_hits, prompt_tokens, completion_tokens;
   double cost;
   double seconds;
-  size_t parked; /* episodes set aside unfinished (infrastructure errors, stop) */
-  int stopped;   /* 1 when a budget, a signal, failing endpoints, systematic request errors
+  size_t parked;           /* episodes set aside unfinished (infrastructure errors, stop) */
+  int64_t worker;          /* this process's worker id in a PostgreSQL store's run, else 0 */
+  size_t taken_over, lost; /* workers: sources taken over from an expired lease; episodes
+                              whose lease another worker took over (their result dropped) */
+  int stopped; /* 1 when a budget, a signal, failing endpoints, systematic request errors
                     or a role's unusable replies stopped the run */
   char stop_reason[512];
   int unusable_role;                      /* 1: stopped on a role's unusable replies */

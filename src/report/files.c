@@ -72,7 +72,9 @@ const json_t *report_run_meta(const json_t *run_row) {
 int report_file_open(struct report_file *rf, const char *path, char *err, size_t n) {
   memset(rf, 0, sizeof *rf);
   rf->path = xstrdup(path);
-  rf->tmp = xasprintf("%s.tmp", path);
+  /* the pid keeps apart processes writing the same file at once (workers of one run sharing
+   * an output folder write the same bytes; docs/store.md) */
+  rf->tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
   rf->f = fopen(rf->tmp, "we");
   if (!rf->f) {
     int e = errno;

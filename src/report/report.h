@@ -23,8 +23,8 @@
  * text}}, "corpus": {path, count, sha256, truncated}}. Missing parts are
  * reported as "not recorded", never guessed.
  *
- * Files are written atomically: PATH.tmp, fsync, rename; on failure the old
- * file (if any) is left as it was and PATH.tmp is removed.
+ * Files are written atomically: PATH.PID.tmp, fsync, rename; on failure the old
+ * file (if any) is left as it was and the temporary file is removed.
  *
  * SECRETS. The store holds no API key. As a second line of defence the card is
  * scrubbed of the values of environment variables whose names look secret
@@ -176,7 +176,7 @@ AD_WUR int report_run_row(store *st, store_id run, json_t **row, char *err, size
  * info.extra when that is where they are. Borrowed; NULL when neither. */
 const json_t *report_run_meta(const json_t *run_row);
 
-/* An atomically published output file: written to path.tmp, renamed on commit. */
+/* An atomically published output file: written to path.PID.tmp, renamed on commit. */
 struct report_file {
   FILE *f;
   char *path, *tmp;

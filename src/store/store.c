@@ -531,3 +531,71 @@ int store_stats(store *st, store_id run, json_t **out) {
   *out = NULL;
   return st->ops->stats(st, run, out);
 }
+
+/* ---- workers (PostgreSQL only) ---- */
+
+static int need_workers(store *st, int has_op) {
+  int rc = need_write(st);
+  if (!rc && !has_op)
+    rc = store_seterr(st, AD_EINVAL,
+                      "store %s is a %s store: several workers can share a run only in a "
+                      "PostgreSQL store (--store postgres://...; docs/store.md)",
+                      st->path, st->ops->name);
+  return rc;
+}
+
+int store_worker_join(store *st, store_id run, const char *host, int lease_ms, int64_t *worker) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_workers(st, st->ops->worker_join != NULL)) || (rc = bad_run(st, run)) ||
+      (rc = bad_str(st, "host", host)))
+    return rc;
+  if (lease_ms < 100 || !worker)
+    return store_seterr(st, AD_EINVAL, "store %s: a lease of %d ms is too short", st->path,
+                        lease_ms);
+  return st->ops->worker_join(st, run, host, lease_ms, worker);
+}
+
+int store_lease_claim(store *st, store_id run, int64_t worker, const char *source_id, int reopen,
+                      enum store_claim *out, int64_t *took_from) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_workers(st, st->ops->lease_claim != NULL)) || (rc = bad_run(st, run)) ||
+      (rc = bad_str(st, "source id", source_id)))
+    return rc;
+  if (!out || !took_from) return AD_EINVAL;
+  *took_from = 0;
+  return st->ops->lease_claim(st, run, worker, source_id, reopen, out, took_from);
+}
+
+int store_worker_beat(store *st, store_id run, int64_t worker,
+                      const struct store_worker_counts *mine,
+                      void (*fn)(void *ud, const char *source_id), void *ud,
+                      struct store_worker_counts *others, int *alive) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_workers(st, st->ops->worker_beat != NULL)) || (rc = bad_run(st, run))) return rc;
+  if (!mine) return AD_EINVAL;
+  return st->ops->worker_beat(st, run, worker, mine, fn, ud, others, alive);
+}
+
+int store_lease_finish(store *st, store_id run, int64_t worker, const struct store_episode_end *e) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_workers(st, st->ops->lease_finish != NULL)) || (rc = bad_run(st, run))) return rc;
+  if (!e || (rc = bad_str(st, "source id", e->source_id))) return rc ? rc : AD_EINVAL;
+  return st->ops->lease_finish(st, run, worker, e);
+}
+
+int store_lease_release(store *st, store_id run, int64_t worker, const char *source_id) {
+  NEED_OPEN(st);
+  int rc;
+  if ((rc = need_workers(st, st->ops->lease_release != NULL)) || (rc = bad_run(st, run))) return rc;
+  return st->ops->lease_release(st, run, worker, source_id);
+}
+
+int store_workers_each(store *st, store_id run, store_row_fn fn, void *ud) {
+  NEED_FN(st, fn);
+  if (!st->ops->workers_each) return 0; /* a backend without workers has none */
+  return st->ops->workers_each(st, run, fn, ud);
+}

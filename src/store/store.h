@@ -33,7 +33,8 @@
  *
  * LOCKING. A writable open takes an exclusive lock on "<path>.lock" (which holds
  * the owner's pid); a second writer, in this or another process, gets AD_EBUSY
- * "store runs/x.db is in use by pid 1234".
+ * "store runs/x.db is in use by pid 1234". A PostgreSQL store's lock is an advisory
+ * lock, which run workers hold shared (STORE_OPEN_SHARED; Workers below).
  *
  * SCHEMA. Versioned with PRAGMA user_version; a writable open applies the
  * missing migration steps in order. A store written by a newer autodata is
@@ -67,6 +68,10 @@ typedef int64_t store_id; /* a run id; > 0. Readers accept 0 = "the latest run".
 /* ======== Open / close ======== */
 
 #define STORE_OPEN_READONLY 0x1 /* no lock, no migration; the file must exist */
+/* A run worker (PostgreSQL): the writer lock is shared with the other workers of the store
+ * (they coordinate through leases, below) and excludes only the exclusive writers (store
+ * copy, optimize, a run with analysis.every). SQLite ignores it: its lock stays exclusive. */
+#define STORE_OPEN_SHARED 0x2
 
 /* Open (creating if missing, unless READONLY) the store at path.
  * On success *out is a new handle. On failure *out is still set to a handle
@@ -338,6 +343,59 @@ AD_WUR int store_stats(store *st, store_id run, json_t **out);
  * their size. 0; AD_ENOTFOUND when the backend keeps no stamp (the caller then treats the
  * outputs as out of date) or the run does not exist; read errors. */
 AD_WUR int store_run_stamp(store *st, store_id run, char out[33]);
+
+/* ======== Workers: several processes share one run (PostgreSQL; docs/store.md) ========
+ *
+ * Each worker registers itself (a `workers` row: host, pid, heartbeat, counters) and leases a
+ * source before it plays it: the lease (owner, expiry on the database's clock) is renewed by
+ * the worker's heartbeat, and a lease that expired may be taken over by another worker. The
+ * end of an episode is written only while its lease is held (store_lease_finish). These are
+ * synchronous (not batched). SQLite stores have no workers: every function but
+ * store_workers_each (no rows) fails with AD_EINVAL saying so. */
+
+/* A worker's counters, as this session made them. */
+struct store_worker_counts {
+  int64_t calls, cache_hits, prompt_tokens, completion_tokens, finished;
+  double cost;
+};
+
+/* Register a worker of run with leases of lease_ms: *worker its id. Its session is the one
+ * of the live workers of run (a heartbeat younger than their lease), or a new one when none
+ * is alive: budgets hold over a session (store_worker_beat). */
+AD_WUR int store_worker_join(store *st, store_id run, const char *host, int lease_ms,
+                             int64_t *worker);
+
+enum store_claim {
+  STORE_CLAIM_GOT = 0,  /* leased to this worker (new, its own, or taken over) */
+  STORE_CLAIM_HELD,     /* leased to another worker whose lease has not expired */
+  STORE_CLAIM_FINISHED, /* done or exhausted (reopen: exhausted sources may be claimed) */
+};
+/* Lease source_id of run to worker and mark it in progress. *took_from: the worker whose
+ * expired lease this took over (0 when none). */
+AD_WUR int store_lease_claim(store *st, store_id run, int64_t worker, const char *source_id,
+                             int reopen, enum store_claim *out, int64_t *took_from);
+/* The heartbeat: record mine (this worker's counters), renew this worker's leases (fn is
+ * called with each source id still leased to it; a lease another worker took over is not
+ * renewed) and sum the counters of the other workers of its session into *others, *alive
+ * the number of them alive. fn and others may be NULL. */
+AD_WUR int store_worker_beat(store *st, store_id run, int64_t worker,
+                             const struct store_worker_counts *mine,
+                             void (*fn)(void *ud, const char *source_id), void *ud,
+                             struct store_worker_counts *others, int *alive);
+/* store_episode_finish() fenced by the lease: the pending batch is flushed first, then the
+ * final candidate, example, count and state are written in one transaction that also ends
+ * the lease, only while source e->source_id is leased to worker. AD_EBUSY (nothing written)
+ * when another worker holds it. */
+AD_WUR int store_lease_finish(store *st, store_id run, int64_t worker,
+                              const struct store_episode_end *e);
+/* Release the worker's lease of source_id (NULL: all of them; the worker then has left). */
+AD_WUR int store_lease_release(store *st, store_id run, int64_t worker, const char *source_id);
+/* The workers of run (0 = the latest), by id: {"id","session","host","pid","started",
+ * "heartbeat","age_s" (seconds since its heartbeat, by the database's clock),"lease_s",
+ * "alive" (heartbeat younger than its lease, and it has not left),"left","leases" (sources
+ * leased to it now),"calls","cache_hits","prompt_tokens","completion_tokens","cost",
+ * "finished"}. No rows on a store without workers. */
+AD_WUR int store_workers_each(store *st, store_id run, store_row_fn fn, void *ud);
 
 /* ======== Optimisations (`autodata optimize`, docs/optimize.md) ======== */
 

@@ -64,6 +64,17 @@ struct store_ops {
   int (*analysis_get)(store *st, store_id run, json_t **out);
   /* optional: NULL -> store_run_stamp() answers AD_ENOTFOUND (outputs always rewritten) */
   int (*run_stamp)(store *st, store_id run, char out[33]);
+  /* workers (store.h); NULL in a backend without them (SQLite) */
+  int (*worker_join)(store *st, store_id run, const char *host, int lease_ms, int64_t *worker);
+  int (*lease_claim)(store *st, store_id run, int64_t worker, const char *source_id, int reopen,
+                     enum store_claim *out, int64_t *took_from);
+  int (*worker_beat)(store *st, store_id run, int64_t worker,
+                     const struct store_worker_counts *mine,
+                     void (*fn)(void *ud, const char *source_id), void *ud,
+                     struct store_worker_counts *others, int *alive);
+  int (*lease_finish)(store *st, store_id run, int64_t worker, const struct store_episode_end *e);
+  int (*lease_release)(store *st, store_id run, int64_t worker, const char *source_id);
+  int (*workers_each)(store *st, store_id run, store_row_fn fn, void *ud);
 };
 
 struct store {

@@ -10,6 +10,7 @@
  *   open / close / flush       the writer lock is a session advisory lock
  *   writes                     *_put: queue rows (store/wqueue.c); run_begin writes at once
  *   reads                      iterators (single-row mode) and aggregates
+ *   workers                    leases, heartbeats, the fenced end of an episode (synchronous)
  *
  * Writes are queued in memory like SQLite's, and a flush sends them in ONE transaction: the
  * other rows statement by statement, the model calls (the bulk) with COPY, CALL_CHUNK rows at
@@ -104,6 +105,18 @@ static const char *const migrations[] = {
     "  analysis TEXT NOT NULL, created DOUBLE PRECISION NOT NULL);",
     /* 6 */
     "CREATE INDEX IF NOT EXISTS calls_run_source ON calls(run, source_id);",
+    /* 7: workers sharing a run (PostgreSQL only: SQLite has one writer) */
+    "ALTER TABLE sources ADD COLUMN lease_owner BIGINT, ADD COLUMN lease_until DOUBLE PRECISION;"
+    "CREATE INDEX sources_lease ON sources(run, lease_owner) WHERE lease_owner IS NOT NULL;"
+    "CREATE TABLE workers("
+    "  id BIGSERIAL PRIMARY KEY, run BIGINT NOT NULL REFERENCES runs(id),"
+    "  session BIGINT NOT NULL, host TEXT NOT NULL, pid BIGINT NOT NULL,"
+    "  started DOUBLE PRECISION NOT NULL, heartbeat DOUBLE PRECISION NOT NULL,"
+    "  lease_ms INTEGER NOT NULL, left_at DOUBLE PRECISION,"
+    "  calls BIGINT NOT NULL DEFAULT 0, cache_hits BIGINT NOT NULL DEFAULT 0,"
+    "  prompt_tokens BIGINT NOT NULL DEFAULT 0, completion_tokens BIGINT NOT NULL DEFAULT 0,"
+    "  cost DOUBLE PRECISION NOT NULL DEFAULT 0, finished BIGINT NOT NULL DEFAULT 0);"
+    "CREATE INDEX workers_run ON workers(run, session);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -348,11 +361,30 @@ static int check_schema(store *st, int64_t *version, int *fresh) {
   return 0;
 }
 
+/* Workers open a store together (their writer lock is shared), so each step takes a
+ * transaction lock and skips itself when another process applied it meanwhile. */
 static int migrate(store *st, int64_t from) {
   for (int v = (int)from; v < SCHEMA_VERSION; v++) {
     char sql[160];
+    int64_t now = 0;
     int rc = run0(st, "BEGIN", "starting a schema migration");
-    if (rc) return rc;
+    if (!rc)
+      rc = run0(st, "SELECT pg_advisory_xact_lock(1094796373, hashtext(current_schema()))",
+                "waiting for a schema migration");
+    if (!rc)
+      rc = sql_int(st, "SELECT (to_regclass('schema_migrations') IS NOT NULL)::int", 0, NULL, &now,
+                   "reading the schema version");
+    if (!rc && now)
+      rc = sql_int(st, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, &now,
+                   "reading the schema version");
+    if (rc) {
+      rollback(st);
+      return rc;
+    }
+    if (now > v) { /* applied by another worker */
+      rollback(st);
+      continue;
+    }
     snprintf(sql, sizeof sql, "INSERT INTO schema_migrations(version, applied) VALUES (%d, %.3f)",
              v + 1, time_wall());
     if ((rc = run0(st, migrations[v], "migrating the schema")) ||
@@ -366,11 +398,15 @@ static int migrate(store *st, int64_t from) {
 }
 
 /* The writer lock: a session advisory lock on (APP_ID, the schema), released when the
- * connection ends (also when the process dies). */
-static int take_lock(store *st) {
+ * connection ends (also when the process dies). Run workers (STORE_OPEN_SHARED) hold it
+ * shared: they exclude the exclusive writers, not each other. */
+static int take_lock(store *st, int shared) {
   PGresult *r;
-  int rc = run_sql(st, "SELECT pg_try_advisory_lock($1::int, hashtext(current_schema()))", 1,
-                   (const char *[]){"1094796372"}, &r, "taking the writer lock");
+  int rc = run_sql(st,
+                   shared
+                       ? "SELECT pg_try_advisory_lock_shared($1::int, hashtext(current_schema()))"
+                       : "SELECT pg_try_advisory_lock($1::int, hashtext(current_schema()))",
+                   1, (const char *[]){"1094796372"}, &r, "taking the writer lock");
   if (rc) return rc;
   int got = !strcmp(PQgetvalue(r, 0, 0), "t");
   PQclear(r);
@@ -431,7 +467,8 @@ static int pg_open(store *st, const char *url, int flags) {
     if ((rc = run0(st, "SET default_transaction_read_only = on", "setting up the session")))
       goto fail;
   } else {
-    if ((rc = take_lock(st)) || (rc = migrate(st, version))) goto fail;
+    if ((rc = take_lock(st, !!(flags & STORE_OPEN_SHARED))) || (rc = migrate(st, version)))
+      goto fail;
     /* lz4 for the bodies PostgreSQL compresses (TOAST): far less server CPU than its default
      * pglz; a server built without lz4 keeps its default */
     PQclear(PQexec(q->c, "SET default_toast_compression = 'lz4'"));
@@ -683,6 +720,10 @@ static int pg_run_begin(store *st, const struct store_run_info *info, int new_ru
   struct buf diff = BUF_INIT;
   char *prompts = NULL, *infotext = NULL, *cmdline = NULL;
   json_t *infoj = NULL;
+  /* workers starting together must resume one run, not each create one */
+  if ((rc = run0(st, "SELECT pg_advisory_lock(1094796373, hashtext(current_schema()))",
+                 "waiting for another worker to begin the run")))
+    return rc;
   if ((rc = run_sql(st,
                     "SELECT id, recipe_sha256, prompt_hashes, seed FROM runs ORDER BY id DESC "
                     "LIMIT 1",
@@ -740,6 +781,7 @@ static int pg_run_begin(store *st, const struct store_run_info *info, int new_ru
   q->max_run = *run;
 cleanup:
   PQclear(r);
+  PQclear(PQexec(q->c, "SELECT pg_advisory_unlock(1094796373, hashtext(current_schema()))"));
   buf_release(&diff);
   free(prompts);
   free(infotext);
@@ -1150,6 +1192,203 @@ static int pg_stats(store *st, store_id run, json_t **out) {
   return rc ? rc : store_stats_build(st, run, &stats_q, out);
 }
 
+/* ======== Workers ======== */
+
+/* Several `autodata run` processes share one run (store.h, docs/store.md). Everything here is
+ * synchronous, one statement at a time (autocommit), apart from the write queue: a lease must
+ * be known held before an episode starts, and an episode's end written only while it is. Times
+ * are the database's clock (NOW_EPOCH), so hosts with skewed clocks agree on expiry. */
+#define NOW_EPOCH "extract(epoch from clock_timestamp())"
+#define LEASE_OF(w) "((SELECT lease_ms FROM workers WHERE id = " w ") / 1000.0)"
+#define FINISHED_STATE "state IN ('done', 'exhausted')"
+
+static void id_text(char out[24], int64_t v) { snprintf(out, 24, "%lld", (long long)v); }
+
+static int pg_worker_join(store *st, store_id run, const char *host, int lease_ms,
+                          int64_t *worker) {
+  char rs[24], pid[24], ls[24];
+  id_text(rs, run);
+  id_text(pid, (int64_t)getpid());
+  id_text(ls, lease_ms);
+  int rc = check_run(st, run);
+  /* the live workers' session, or a new one: two first workers at once both take max + 1 */
+  if (!rc)
+    rc = sql_int(
+        st,
+        "INSERT INTO workers(run, session, host, pid, started, heartbeat, lease_ms) "
+        "SELECT $1::bigint, coalesce((SELECT max(session) FROM workers WHERE run = $1 AND "
+        "left_at IS NULL AND heartbeat > " NOW_EPOCH
+        " - lease_ms / 1000.0), "
+        "(SELECT coalesce(max(session), 0) + 1 FROM workers WHERE run = $1)), $2, $3::bigint, " NOW_EPOCH
+        ", " NOW_EPOCH ", $4::int RETURNING id",
+        4, (const char *[]){rs, host, pid, ls}, worker, "registering a worker");
+  return rc;
+}
+
+/* One statement: the row is locked (SKIP LOCKED: a worker claiming or finishing it now makes
+ * it "held", to be revisited), then leased when it is unfinished (or exhausted and reopen)
+ * and unleased, ours, or expired. */
+static int pg_lease_claim(store *st, store_id run, int64_t worker, const char *source_id,
+                          int reopen, enum store_claim *out, int64_t *took_from) {
+  char rs[24], ws[24];
+  id_text(rs, run);
+  id_text(ws, worker);
+  PGresult *r;
+  int rc = run_sql(
+      st,
+      "WITH cur AS (SELECT state, lease_owner, lease_until FROM sources WHERE run = $1 AND "
+      "source_id = $2 FOR UPDATE SKIP LOCKED), "
+      "upd AS (UPDATE sources s SET lease_owner = $3, lease_until = " NOW_EPOCH
+      " + " LEASE_OF("$3") ", state = 'in_progress' FROM cur WHERE s.run = $1 AND "
+      "s.source_id = $2 AND (cur.state NOT IN ('done', 'exhausted') OR ($4 = '1' AND "
+      "cur.state = 'exhausted')) AND (cur.lease_owner IS NULL OR cur.lease_owner = $3 OR "
+      "cur.lease_until < " NOW_EPOCH ") RETURNING 1) "
+      "SELECT cur.state, cur.lease_owner, (SELECT count(*) FROM upd) FROM cur",
+      4, (const char *[]){rs, source_id, ws, reopen ? "1" : "0"}, &r, "leasing a source");
+  if (rc) return rc;
+  *out = STORE_CLAIM_HELD; /* no row: another worker has it locked right now */
+  if (PQntuples(r)) {
+    const char *state = PQgetvalue(r, 0, 0);
+    int64_t owner = PQgetisnull(r, 0, 1) ? 0 : strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    if (atoi(PQgetvalue(r, 0, 2)) == 1) {
+      *out = STORE_CLAIM_GOT;
+      if (owner && owner != worker) *took_from = owner;
+    } else if (!strcmp(state, "done") || !strcmp(state, "exhausted")) {
+      *out = STORE_CLAIM_FINISHED;
+    }
+  }
+  PQclear(r);
+  return 0;
+}
+
+static int pg_worker_beat(store *st, store_id run, int64_t worker,
+                          const struct store_worker_counts *m,
+                          void (*fn)(void *ud, const char *source_id), void *ud,
+                          struct store_worker_counts *others, int *alive) {
+  char rs[24], ws[24], v[6][40];
+  id_text(rs, run);
+  id_text(ws, worker);
+  id_text(v[0], m->calls);
+  id_text(v[1], m->cache_hits);
+  id_text(v[2], m->prompt_tokens);
+  id_text(v[3], m->completion_tokens);
+  id_text(v[4], m->finished);
+  snprintf(v[5], sizeof v[5], "%.17g", m->cost);
+  PGresult *r = NULL;
+  int rc = ensure_conn(st);
+  if (!rc)
+    rc = run_sql(st,
+                 "UPDATE workers SET heartbeat = " NOW_EPOCH
+                 ", calls = $2, cache_hits = $3, "
+                 "prompt_tokens = $4, completion_tokens = $5, finished = $6, cost = $7 "
+                 "WHERE id = $1",
+                 7, (const char *[]){ws, v[0], v[1], v[2], v[3], v[4], v[5]}, NULL,
+                 "recording a heartbeat");
+  if (!rc)
+    rc = run_sql(st,
+                 "UPDATE sources SET lease_until = " NOW_EPOCH
+                 " + " LEASE_OF("$2") " WHERE run = $1 AND lease_owner = $2 AND NOT " FINISHED_STATE
+                                      " RETURNING source_id",
+                 2, (const char *[]){rs, ws}, &r, "renewing leases");
+  if (rc) return rc;
+  for (int i = 0; fn && i < PQntuples(r); i++) fn(ud, PQgetvalue(r, i, 0));
+  PQclear(r);
+  if (!others && !alive) return 0;
+  if ((rc = run_sql(st,
+                    "SELECT coalesce(sum(calls), 0), coalesce(sum(cache_hits), 0), "
+                    "coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), "
+                    "coalesce(sum(finished), 0), coalesce(sum(cost), 0), count(*) FILTER "
+                    "(WHERE left_at IS NULL AND heartbeat > " NOW_EPOCH " - lease_ms / 1000.0) "
+                    "FROM workers WHERE run = $1 AND id <> $2 AND session = (SELECT session "
+                    "FROM workers WHERE id = $2)",
+                    2, (const char *[]){rs, ws}, &r, "reading the workers' totals")))
+    return rc;
+  if (others)
+    *others = (struct store_worker_counts){
+        strtoll(PQgetvalue(r, 0, 0), NULL, 10), strtoll(PQgetvalue(r, 0, 1), NULL, 10),
+        strtoll(PQgetvalue(r, 0, 2), NULL, 10), strtoll(PQgetvalue(r, 0, 3), NULL, 10),
+        strtoll(PQgetvalue(r, 0, 4), NULL, 10), strtod(PQgetvalue(r, 0, 5), NULL)};
+  if (alive) *alive = atoi(PQgetvalue(r, 0, 6));
+  PQclear(r);
+  return 0;
+}
+
+/* The episode's end rows go through the queue's own statements (wq_episode queues them on the
+ * queue the flush emptied), sent here inside the transaction that holds the source's row; the
+ * queue is emptied whatever happens (a result without its lease is dropped). */
+static int pg_lease_finish(store *st, store_id run, int64_t worker,
+                           const struct store_episode_end *e) {
+  struct pg *q = PG(st);
+  int rc = pg_flush(st); /* the episode's calls and earlier rounds first */
+  if (rc) return rc;
+  char rs[24], ws[24];
+  id_text(rs, run);
+  id_text(ws, worker);
+  int64_t owner = 0;
+  size_t bad;
+  if ((rc = run0(st, "BEGIN", "starting a transaction")) ||
+      (rc = sql_int(st,
+                    "SELECT coalesce(lease_owner, 0) FROM sources WHERE run = $1 AND "
+                    "source_id = $2 FOR UPDATE",
+                    2, (const char *[]){rs, e->source_id}, &owner, "checking a lease")))
+    goto done;
+  if (owner != worker) {
+    rc = store_seterr(st, AD_EBUSY,
+                      "store %s: source '%s' is leased to worker %lld, not to this one (%lld): "
+                      "its lease expired and was taken over; this result is dropped",
+                      store_path(st), e->source_id, (long long)owner, (long long)worker);
+    goto done;
+  }
+  if ((rc = wq_queued(st, wq_episode(&q->wq, run, e))) || (rc = put_others(st, &bad))) goto done;
+  rc = run_sql(st,
+               "UPDATE sources SET lease_owner = NULL, lease_until = NULL WHERE run = $1 AND "
+               "source_id = $2",
+               2, (const char *[]){rs, e->source_id}, NULL, "ending a lease");
+  if (!rc) rc = run0(st, "COMMIT", "committing a finished source");
+done:
+  if (rc) rollback(st);
+  wq_committed(&q->wq);
+  return rc;
+}
+
+static int pg_lease_release(store *st, store_id run, int64_t worker, const char *source_id) {
+  char rs[24], ws[24];
+  id_text(rs, run);
+  id_text(ws, worker);
+  int rc = run_sql(st,
+                   source_id ? "UPDATE sources SET lease_owner = NULL, lease_until = NULL WHERE "
+                               "run = $1 AND lease_owner = $2 AND source_id = $3"
+                             : "UPDATE sources SET lease_owner = NULL, lease_until = NULL WHERE "
+                               "run = $1 AND lease_owner = $2",
+                   source_id ? 3 : 2, (const char *[]){rs, ws, source_id}, NULL,
+                   "releasing a lease");
+  if (!rc && !source_id)
+    rc = run_sql(
+        st, "UPDATE workers SET left_at = " NOW_EPOCH ", heartbeat = " NOW_EPOCH " WHERE id = $1",
+        1, (const char *[]){ws}, NULL, "leaving the run");
+  return rc;
+}
+
+static int pg_workers_each(store *st, store_id run, store_row_fn fn, void *ud) {
+  static const struct col cols[] = {
+      {"id", 'i'},         {"session", 'i'},       {"host", 't'},
+      {"pid", 'i'},        {"started", 'r'},       {"heartbeat", 'r'},
+      {"age_s", 'r'},      {"lease_s", 'r'},       {"alive", 'b'},
+      {"left", 'b'},       {"leases", 'i'},        {"calls", 'i'},
+      {"cache_hits", 'i'}, {"prompt_tokens", 'i'}, {"completion_tokens", 'i'},
+      {"cost", 'r'},       {"finished", 'i'}};
+  return each_in_run(
+      st, run,
+      "SELECT w.id, w.session, w.host, w.pid, w.started, w.heartbeat, " NOW_EPOCH
+      " - w.heartbeat, w.lease_ms / 1000.0, (w.left_at IS NULL AND w.heartbeat > " NOW_EPOCH
+      " - w.lease_ms / 1000.0)::int, (w.left_at IS NOT NULL)::int, (SELECT count(*) FROM sources "
+      "s WHERE s.run = w.run AND s.lease_owner = w.id AND NOT s." FINISHED_STATE
+      "), w.calls, "
+      "w.cache_hits, w.prompt_tokens, w.completion_tokens, w.cost, w.finished FROM workers w "
+      "WHERE w.run = $1 ORDER BY w.id",
+      NULL, cols, NCOLS(cols), fn, ud);
+}
+
 int store_pg_exec(store *st, const char *sql) {
   if (!st || !st->impl || st->ops != &store_pg_ops) return AD_EINVAL;
   return run0(st, sql, "running SQL");
@@ -1181,4 +1420,10 @@ const struct store_ops store_pg_ops = {
     .source_candidates_each = pg_source_candidates_each,
     .source_calls_each = pg_source_calls_each,
     .stats = pg_stats,
+    .worker_join = pg_worker_join,
+    .lease_claim = pg_lease_claim,
+    .worker_beat = pg_worker_beat,
+    .lease_finish = pg_lease_finish,
+    .lease_release = pg_lease_release,
+    .workers_each = pg_workers_each,
 };

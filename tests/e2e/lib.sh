@@ -51,6 +51,16 @@ stop_sim_server() {
   [ -n "$SIM_CHAT_COUNT" ]
 }
 
+# need_pg: the PostgreSQL tests run against AUTODATA_TEST_PG_URL (`make test` starts a
+# throwaway server); without it the test ends here, skipped with a message, or failed when
+# AUTODATA_TEST_PG_REQUIRED=1.
+need_pg() {
+  [ -n "${AUTODATA_TEST_PG_URL:-}" ] && return 0
+  if [ "${AUTODATA_TEST_PG_REQUIRED:-0}" = 1 ]; then fail "AUTODATA_TEST_PG_URL is not set"; finish; exit; fi
+  echo "  (skipped: AUTODATA_TEST_PG_URL is not set; make test starts a server: scripts/pg-test-server.sh)"
+  finish; exit
+}
+
 cleanup() {
   for p in "${E2E_PIDS[@]+"${E2E_PIDS[@]}"}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   rm -rf "$E2E_TMP"

@@ -6,11 +6,7 @@
 # password in the URL reaches no output, log, card or table.
 source "$(dirname "$0")/lib.sh"
 T=$E2E_TMP
-if [ -z "${AUTODATA_TEST_PG_URL:-}" ]; then
-  if [ "${AUTODATA_TEST_PG_REQUIRED:-0}" = 1 ]; then fail "AUTODATA_TEST_PG_URL is not set"; finish; exit; fi
-  echo "  (skipped: AUTODATA_TEST_PG_URL is not set; make test starts a server: scripts/pg-test-server.sh)"
-  finish; exit
-fi
+need_pg
 PGU=$AUTODATA_TEST_PG_URL
 SCH=e2e_$$_$RANDOM
 psql -q "$PGU" -c "SET client_min_messages = warning; CREATE SCHEMA ${SCH}_a; CREATE SCHEMA ${SCH}_b; CREATE SCHEMA ${SCH}_c" >/dev/null
@@ -33,8 +29,10 @@ check "PostgreSQL: no store file in the output folder" test ! -e "$T/pg/store.db
 check "PostgreSQL: dataset byte-identical to SQLite's" cmp "$T/sq/dataset.jsonl" "$T/pg/dataset.jsonl"
 check "PostgreSQL: rejected.jsonl identical" cmp "$T/sq/rejected.jsonl" "$T/pg/rejected.jsonl"
 "$AUTODATA" status --store "$T/sq/store.db" | sed '1d;/^latency/d' >"$T/st.sq"
-"$AUTODATA" status --store "$(url a)" | sed '1d;/^latency/d' >"$T/st.pg"
+"$AUTODATA" status --store "$(url a)" >"$T/st.pg.all"
+sed '1d;/^latency/d;/^workers:/,$d' "$T/st.pg.all" >"$T/st.pg"
 check "PostgreSQL: status shows the same run" cmp "$T/st.sq" "$T/st.pg"
+check "  and the run's one worker, gone with no lease" grep -Eq "^  worker 1 .* left .* 0 leases" "$T/st.pg.all"
 
 for c in "show $(url a)" "compare $(url a) $T/sq/store.db" "report $(url a) --out $T/r.html" \
   "card --store $(url a) --out $T/card.md" "analyze $(url a)"; do

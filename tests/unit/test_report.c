@@ -241,7 +241,9 @@ Test(report, dataset_exact_bytes_sorted_by_id) {
   cr_assert_eq(report_write_dataset(st, 1, p2, NULL, err, sizeof err), 0, "%s", err);
   char *t2 = th_read_file(p2, NULL);
   cr_assert_str_eq(t, t2);
-  cr_assert_neq(access(th_path(tdir, "dataset.jsonl.tmp"), F_OK), 0);
+  char tmpname[64];
+  snprintf(tmpname, sizeof tmpname, "dataset.jsonl.%ld.tmp", (long)getpid());
+  cr_assert_neq(access(th_path(tdir, tmpname), F_OK), 0);
   free(t);
   free(t2);
   store_close(st);

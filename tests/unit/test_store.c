@@ -1175,3 +1175,22 @@ Test(store, run_stamp_changes_with_what_outputs_read) {
   cr_assert_str_eq(a, b);
   (void)store_close(st);
 }
+
+/* Workers share a run only in a PostgreSQL store (test_store_pg.c): SQLite says so. */
+Test(store, sqlite_stores_have_no_workers) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/w.db", tdir);
+  store *st = ts_open_rw(path);
+  store_id run = ts_simple_run(st);
+  int64_t w = 0;
+  cr_assert_eq(store_worker_join(st, run, "h", 30000, &w), AD_EINVAL);
+  cr_assert(strstr(store_errmsg(st), "only in a PostgreSQL store"), "%s", store_errmsg(st));
+  json_t *rows = json_array();
+  cr_assert_eq(store_workers_each(st, run, collect_cb, rows), 0);
+  cr_assert_eq(json_array_size(rows), 0);
+  json_decref(rows);
+  store *st2 = NULL; /* a second SQLite writer is refused, shared or not */
+  cr_assert_eq(store_open(path, STORE_OPEN_SHARED, &st2), AD_EBUSY);
+  store_close(st2);
+  store_close(st);
+}

@@ -103,10 +103,10 @@ Test(store_pg, migrates_a_fresh_schema_and_reads_it_back) {
   store_close(st);
   st = ts_open_rw(url);
   cr_assert_eq(store_close(st), 0);
-  cr_assert_eq(pg_count("SELECT count(*) FROM schema_migrations"), 6, "every step recorded");
+  cr_assert_eq(pg_count("SELECT count(*) FROM schema_migrations"), 7, "every step recorded");
   st = ts_open_rw(url); /* a second open applies nothing */
   store_close(st);
-  cr_assert_eq(pg_count("SELECT count(*) FROM schema_migrations"), 6);
+  cr_assert_eq(pg_count("SELECT count(*) FROM schema_migrations"), 7);
   st = ts_open_ro(url);
   store_id run;
   cr_assert_eq(store_run_latest(st, &run), AD_ENOTFOUND);
@@ -430,4 +430,126 @@ Test(store_pg, stats_equal_sqlites) {
   free(tb);
   json_decref(p);
   json_decref(prices);
+}
+
+/* ---- workers (store.h: leases, heartbeats, the fenced end of an episode) ---- */
+
+static store *open_worker(void) {
+  store *st = NULL;
+  int rc = store_open(url, STORE_OPEN_SHARED, &st);
+  cr_assert_eq(rc, 0, "open shared: %s", store_errmsg(st));
+  return st;
+}
+
+static void collect_id(void *ud, const char *source_id) {
+  json_array_append_new(ud, json_string(source_id));
+}
+
+static int worker_row_copy(void *ud, const json_t *row) {
+  json_array_append(ud, (json_t *)row);
+  return 0;
+}
+
+static enum store_claim claim(store *st, store_id run, int64_t w, const char *id, int64_t *from) {
+  enum store_claim c = STORE_CLAIM_HELD;
+  int64_t f = -1;
+  cr_assert_eq(store_lease_claim(st, run, w, id, 0, &c, &f), 0, "%s", store_errmsg(st));
+  if (from) *from = f;
+  return c;
+}
+
+Test(store_pg, workers_share_a_run_through_leases) {
+  store *a = open_worker(), *b = open_worker(); /* the shared lock admits both */
+  store *x = NULL;
+  cr_assert_eq(store_open(url, 0, &x), AD_EBUSY, "an exclusive writer waits for the workers");
+  store_close(x);
+  store_id run = ts_simple_run(a);
+  cr_assert_eq(ts_simple_run(b), run, "the second worker resumes the same run");
+  cr_assert_eq(store_source_put(a, run, "s1", NULL, SHA_A), 0);
+  cr_assert_eq(store_source_put(a, run, "s2", NULL, SHA_B), 0);
+  cr_assert_eq(store_flush(a), 0);
+  int64_t wa = 0, wb = 0;
+  cr_assert_eq(store_worker_join(a, run, "host-a", 300, &wa), 0, "%s", store_errmsg(a));
+  cr_assert_eq(store_worker_join(b, run, "host-b", 300, &wb), 0, "%s", store_errmsg(b));
+  cr_assert(wa > 0 && wb > wa);
+
+  int64_t from = -1;
+  cr_assert_eq(claim(a, run, wa, "s1", &from), STORE_CLAIM_GOT);
+  cr_assert_eq(from, 0, "a fresh lease takes over nothing");
+  cr_assert_eq(claim(a, run, wa, "s1", NULL), STORE_CLAIM_GOT, "its own lease again");
+  cr_assert_eq(claim(b, run, wb, "s1", NULL), STORE_CLAIM_HELD, "leased to a live worker");
+  cr_assert_eq(claim(b, run, wb, "s2", NULL), STORE_CLAIM_GOT);
+
+  /* b's heartbeat renews only its own lease and sums the other workers of its session */
+  struct store_worker_counts ma = {.calls = 7, .prompt_tokens = 100, .cost = 0.5};
+  struct store_worker_counts mb = {.calls = 3}, others;
+  json_t *renewed = json_array();
+  int alive = -1;
+  cr_assert_eq(store_worker_beat(a, run, wa, &ma, NULL, NULL, NULL, NULL), 0);
+  cr_assert_eq(store_worker_beat(b, run, wb, &mb, collect_id, renewed, &others, &alive), 0);
+  cr_assert_eq(json_array_size(renewed), 1);
+  cr_assert_str_eq(json_string_value(json_array_get(renewed, 0)), "s2");
+  cr_assert_eq(others.calls, 7, "a's counters count in b's budget");
+  cr_assert_eq(others.prompt_tokens, 100);
+  cr_assert_float_eq(others.cost, 0.5, 1e-9);
+  cr_assert_eq(alive, 1);
+
+  /* a stalls past its lease: b takes s1 over, a's heartbeat no longer renews it */
+  usleep(400 * 1000);
+  cr_assert_eq(store_worker_beat(b, run, wb, &mb, NULL, NULL, &others, &alive), 0);
+  cr_assert_eq(alive, 0, "a's heartbeat is older than its lease");
+  cr_assert_eq(claim(b, run, wb, "s1", &from), STORE_CLAIM_GOT);
+  cr_assert_eq(from, wa, "taken over from a");
+  json_array_clear(renewed);
+  cr_assert_eq(store_worker_beat(a, run, wa, &ma, collect_id, renewed, NULL, NULL), 0);
+  cr_assert_eq(json_array_size(renewed), 0, "a's lease of s1 is gone");
+  cr_assert_eq(claim(a, run, wa, "s1", NULL), STORE_CLAIM_HELD);
+
+  /* the end of s1: refused to a (nothing written), written by b with its lease ended */
+  json_t *ex = json_pack("{s:s}", "q", "from a");
+  json_t *rec = json_pack("{s:s}", "who", "a");
+  struct store_episode_end e = {.source_id = "s1",
+                                .state = STORE_SRC_DONE,
+                                .rounds_used = 1,
+                                .round = 1,
+                                .verdict = "accepted",
+                                .cand_record = rec,
+                                .example_id = "s1-1",
+                                .example = ex};
+  cr_assert_eq(store_lease_finish(a, run, wa, &e), AD_EBUSY);
+  cr_assert(strstr(store_errmsg(a), "taken over"), "%s", store_errmsg(a));
+  cr_assert_eq(pg_count("SELECT count(*) FROM examples"), 0, "a's result is not in the store");
+  cr_assert_eq(pg_count("SELECT count(*) FROM candidates"), 0);
+  json_object_set_new(ex, "q", json_string("from b"));
+  cr_assert_eq(store_lease_finish(b, run, wb, &e), 0, "%s", store_errmsg(b));
+  cr_assert_eq(store_lease_finish(a, run, wa, &e), AD_EBUSY, "still not a's after the end");
+  cr_assert_eq(pg_count("SELECT count(*) FROM examples WHERE source_id = 's1'"), 1,
+               "accepted once");
+  cr_assert_eq(pg_count("SELECT count(*) FROM examples WHERE example LIKE '%from b%'"), 1);
+  cr_assert_eq(pg_count("SELECT count(*) FROM sources WHERE source_id = 's1' AND state = 'done' "
+                        "AND accepted = 1 AND lease_owner IS NULL"),
+               1);
+  cr_assert_eq(claim(a, run, wa, "s1", NULL), STORE_CLAIM_FINISHED);
+
+  /* b leaves: its leases are free at once, and status shows who is where */
+  cr_assert_eq(store_lease_release(b, run, wb, NULL), 0);
+  cr_assert_eq(claim(a, run, wa, "s2", &from), STORE_CLAIM_GOT);
+  cr_assert_eq(from, 0, "a released lease is no takeover");
+  json_t *rows = json_array();
+  cr_assert_eq(store_workers_each(a, run, worker_row_copy, rows), 0);
+  cr_assert_eq(json_array_size(rows), 2);
+  json_t *ra = json_array_get(rows, 0), *rb = json_array_get(rows, 1);
+  cr_assert_str_eq(jx_str(ra, "host"), "host-a");
+  cr_assert_eq(jx_int(ra, "leases", -1), 1);
+  cr_assert_eq(jx_int(ra, "calls", -1), 7);
+  cr_assert(json_is_true(json_object_get(ra, "alive")), "a's heartbeat is fresh");
+  cr_assert(json_is_true(json_object_get(rb, "left")));
+  cr_assert(json_is_false(json_object_get(rb, "alive")));
+  cr_assert_eq(jx_int(rb, "session", 0), jx_int(ra, "session", -1), "one session");
+  json_decref(rows);
+  json_decref(renewed);
+  json_decref(ex);
+  json_decref(rec);
+  store_close(a);
+  store_close(b);
 }
