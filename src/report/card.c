@@ -178,7 +178,8 @@ struct card_data {
   struct dstat weak, strong, gap, weak_std;
   size_t *rounds; /* rounds[r] = examples accepted after r rounds */
   size_t n_rounds, rounds_unknown;
-  json_t *src_rounds; /* source_id -> rounds_used (fallback) */
+  json_t *no_rounds; /* source ids of examples that recorded no rounds_used (older runs): their
+                       sources' rounds_used, read once the examples are counted */
   /* sources */
   size_t src_total, src_pending, src_progress, src_done, src_exhausted;
   /* the method */
@@ -192,6 +193,7 @@ struct card_data {
   size_t cand_kept;       /* baselines: candidates with passed_filter true */
   json_t *filter_reasons; /* baselines: filter_reason -> count (not kept) */
   /* calls */
+  json_t *stats; /* store_stats() */
   json_t *roles; /* role -> {calls, ok, error, cache_hits, retries, prompt, completion, cost} */
   int any_priced, any_unpriced;
 };
@@ -212,8 +214,6 @@ static int source_row(void *ud, const json_t *row) {
   else if (!strcmp(state, "in_progress")) d->src_progress++;
   else if (!strcmp(state, "done")) d->src_done++;
   else if (!strcmp(state, "exhausted")) d->src_exhausted++;
-  const char *id = jx_str(row, "source_id");
-  if (id) json_object_set_new(d->src_rounds, id, json_integer(jx_int(row, "rounds_used", 0)));
   return 0;
 }
 
@@ -241,11 +241,9 @@ static int example_row(void *ud, const json_t *row) {
   dstat_add(&d->weak_std, json_object_get(ex, "weak_std"));
   if (json_is_true(json_object_get(ex, "passed_gate"))) d->ex_passed_gate++;
   long long r = jx_int(ex, "rounds_used", 0);
-  if (r <= 0) {
-    const char *sid = jx_str(row, "source_id");
-    r = sid ? jx_int(d->src_rounds, sid, 0) : 0;
-  }
-  add_round(d, r);
+  const char *sid = jx_str(row, "source_id");
+  if (r <= 0 && sid) json_array_append_new(d->no_rounds, json_string(sid)); /* after the scan */
+  else add_round(d, r);
   return 0;
 }
 
@@ -275,62 +273,37 @@ static int candidate_row(void *ud, const json_t *row) {
   return 0;
 }
 
-/* Price per million tokens of model on endpoint: the run's prices first
- * ({"model": {"prompt_per_mtok","completion_per_mtok"}}), then the recipe's
- * endpoint prices ({"model": {"input_per_mtok","output_per_mtok"}}). */
-static int price_of(const struct card_data *d, const char *endpoint, const char *model, double *pin,
-                    double *pout) {
-  if (!model) return 0;
-  const json_t *p = json_object_get(json_object_get(json_object_get(d->row, "info"), "prices"),
-                                    model);
-  if (json_is_object(p)) {
-    *pin = jx_num(p, "prompt_per_mtok", 0);
-    *pout = jx_num(p, "completion_per_mtok", 0);
-    return 1;
+/* d->roles from the run's aggregates (store_stats: kept as calls are written, so the card does
+ * not read every call row): {calls, ok, error, cache_hits, retries, prompt, completion, cost,
+ * priced} per role; tokens and cost count real calls only. */
+static void roles_from_stats(struct card_data *d) {
+  const json_t *by = json_object_get(json_object_get(d->stats, "calls"), "by_role");
+  const char *role;
+  const json_t *v;
+  json_object_foreach((json_t *)by, role, v) {
+    long long ok = jx_int(v, "ok", 0), error = jx_int(v, "error", 0),
+              hits = jx_int(v, "cache_hits", 0);
+    json_t *r = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:b}", "calls", (json_int_t)(ok + error + hits),
+        "ok", (json_int_t)ok, "error", (json_int_t)error, "cache_hits", (json_int_t)hits, "retries",
+        (json_int_t)jx_int(v, "retries", 0), "prompt", (json_int_t)jx_int(v, "prompt", 0),
+        "completion", (json_int_t)jx_int(v, "completion", 0), "cost", jx_num(v, "cost_usd", 0),
+        "priced", json_is_number(json_object_get(v, "cost_usd")));
+    json_object_set_new(d->roles, role, r);
+    if (json_is_number(json_object_get(v, "cost_usd"))) d->any_priced = 1;
   }
-  if (endpoint) {
-    const json_t *ep = json_object_get(json_object_get(d->recipe, "endpoints"), endpoint);
-    p = json_object_get(json_object_get(ep, "prices"), model);
-    if (json_is_object(p)) {
-      *pin = jx_num(p, "input_per_mtok", 0);
-      *pout = jx_num(p, "output_per_mtok", 0);
-      return 1;
-    }
-  }
-  return 0;
+  d->any_unpriced = json_array_size(json_object_get(d->stats, "unpriced_models")) > 0;
 }
 
-static int call_row(void *ud, const json_t *row) {
-  struct card_data *d = ud;
-  const char *role = jx_str(row, "role");
-  if (!role) role = "unknown";
-  json_t *r = json_object_get(d->roles, role);
-  if (!r) {
-    r = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:b}", "calls", (json_int_t)0, "ok",
-                  (json_int_t)0, "error", (json_int_t)0, "cache_hits", (json_int_t)0, "retries",
-                  (json_int_t)0, "prompt", (json_int_t)0, "completion", (json_int_t)0, "cost", 0.0,
-                  "priced", 0);
-    json_object_set_new(d->roles, role, r);
-  }
-  const json_t *h = json_object_get(row, "cache_hit"); /* a boolean (or 0/1) */
-  int hit = json_is_true(h) || (json_is_integer(h) && json_integer_value(h) != 0);
-  const char *status = jx_str(row, "status");
-  bump(r, "calls", 1);
-  bump(r, hit ? "cache_hits" : (status && !strcmp(status, "ok")) ? "ok" : "error", 1);
-  bump(r, "retries", jx_int(row, "retries", 0));
-  if (!hit) { /* tokens and cost count real calls only */
-    long long pt = jx_int(row, "prompt_tokens", 0), ct = jx_int(row, "completion_tokens", 0);
-    bump(r, "prompt", pt);
-    bump(r, "completion", ct);
-    double pin = 0, pout = 0;
-    if (price_of(d, jx_str(row, "endpoint"), jx_str(row, "model"), &pin, &pout)) {
-      double cost = jx_num(r, "cost", 0) + (double)pt / 1e6 * pin + (double)ct / 1e6 * pout;
-      json_object_set_new(r, "cost", json_real(cost));
-      json_object_set_new(r, "priced", json_true());
-      d->any_priced = 1;
-    } else if (pt || ct) {
-      d->any_unpriced = 1;
-    }
+/* The rounds of the examples that recorded none: their sources' (one lookup each). */
+static int rounds_of_sources(struct card_data *d) {
+  size_t i;
+  const json_t *sid;
+  json_array_foreach(d->no_rounds, i, sid) {
+    struct store_source ss;
+    int rc = store_source_get(d->st, d->run, json_string_value(sid), &ss);
+    if (rc && rc != AD_ENOTFOUND) return rc;
+    add_round(d, rc ? 0 : ss.rounds_used);
   }
   return 0;
 }
@@ -347,21 +320,23 @@ static int collect(struct card_data *d, char *err, size_t n) {
   if (!d->method) d->method = jx_str(d->recipe, "method");
   if (!d->method) d->method = "agentic"; /* runs from before methods existed */
   d->baseline = strcmp(d->method, "agentic") != 0 && !is_agent(d);
-  d->src_rounds = json_object();
+  d->no_rounds = json_array();
   d->reasons = json_object();
   d->filter_reasons = json_object();
   d->roles = json_object();
   if ((rc = store_sources_each(d->st, d->run, source_row, d)) ||
-      (rc = store_examples_each(d->st, d->run, example_row, d)) ||
+      (rc = store_examples_each(d->st, d->run, example_row, d)) || (rc = rounds_of_sources(d)) ||
       (rc = store_candidates_each(d->st, d->run, NULL, candidate_row, d)) ||
-      (rc = store_calls_each(d->st, d->run, NULL, 0, call_row, d)))
+      (rc = store_stats(d->st, d->run, &d->stats)))
     return report_err(err, n, rc, "%s", store_errmsg(d->st));
+  roles_from_stats(d);
   return 0;
 }
 
 static void card_data_free(struct card_data *d) {
   json_decref(d->row);
-  json_decref(d->src_rounds);
+  json_decref(d->no_rounds);
+  json_decref(d->stats);
   json_decref(d->reasons);
   json_decref(d->filter_reasons);
   json_decref(d->roles);
@@ -1254,9 +1229,7 @@ static void results_section(struct cw *w, const struct card_data *d) {
 
 /* The prefix share of the run's prompts (store/prefix.h), when the store has it. */
 static void prefix_line(struct cw *w, const struct card_data *d) {
-  json_t *stats = NULL;
-  if (store_stats(d->st, d->run, &stats)) return;
-  const json_t *tok = json_object_get(stats, "tokens");
+  const json_t *tok = json_object_get(d->stats, "tokens");
   long long prompt = jx_int(tok, "prompt", 0), prefix = jx_int(tok, "prefix", 0);
   if (prompt > 0)
     out(w,
@@ -1264,7 +1237,6 @@ static void prefix_line(struct cw *w, const struct card_data *d) {
         "earlier request to the same endpoint and model, which a server with prefix caching "
         "(vLLM, SGLang) can reuse.\n",
         100.0 * (double)prefix / (double)prompt, prefix, prompt);
-  json_decref(stats);
 }
 
 static void cost_section(struct cw *w, const struct card_data *d) {

@@ -36,14 +36,15 @@ static void dpush(struct dvec *a, double x) {
   a->v[a->n++] = x;
 }
 
-/* A source of the run, compactly (a report of a million sources keeps a million of these):
- * its strings are offsets into the run's arena. */
+/* What the candidates say of a source of the run, compactly (a report of a million sources
+ * keeps a million of these): its id and its candidates' reasons are offsets into the run's
+ * arena, the reasons interned (a few distinct strings shared by every source). The rest of a
+ * source's row (title, state, rounds) is read again from the store as the row is written. */
 enum { V_NONE = 0, V_REJECTED, V_ACCEPTED }; /* its candidates' verdict */
 #define NO_STR ((size_t)-1)
 struct srow {
-  size_t id, title, reasons, last; /* reasons "|a|b|"; last: the last candidate's reason */
-  int64_t rounds_used, accepted;
-  uint8_t state, verdict; /* enum store_source_state; V_* */
+  size_t id, reasons, last; /* reasons "|a|b|"; last: the last candidate's reason */
+  uint8_t verdict;          /* V_* */
 };
 
 struct rdata {
@@ -53,14 +54,21 @@ struct rdata {
   const json_t *meta, *recipe;
   struct srow *srcs; /* the run's sources, store order */
   size_t n_srcs, cap_srcs;
-  size_t *by_id;   /* indexes of srcs sorted by id, for the candidates' source ids */
-  size_t cur;      /* the source of the last candidate seen (they come grouped by source) */
-  struct buf strs; /* the arena: NUL-terminated strings */
-  int n_rounds;    /* highest round seen (<= MAX_ROUND) */
+  size_t *by_id;    /* indexes of srcs sorted by id, for the candidates' source ids */
+  size_t cur;       /* the source of the last candidate seen (they come grouped by source) */
+  struct buf strs;  /* the arena: NUL-terminated strings */
+  json_t *interned; /* reason strings in the arena: string -> offset */
+  size_t with_acc;  /* sources with an accepted example */
+  int n_rounds;     /* highest round seen (<= MAX_ROUND) */
   double cand_r[MAX_ROUND + 1], acc_r[MAX_ROUND + 1];
-  json_t *reasons_r; /* reason -> [count by round] */
-  struct dvec sx, sy, sc;
-  struct dvec acc_rounds; /* the round of each source's first accepted candidate */
+  json_t *reasons_r;       /* reason -> [count by round] */
+  struct dvec sx, sy, sc;  /* the scatter's points: every `stride`-th candidate with scores */
+  size_t n_points, stride; /* candidates with scores; the sample's stride (a power of two) */
+  /* the round of each source's first accepted candidate, as counts (rounds past MAX_ROUND
+   * listed): bounded memory whatever the number of sources */
+  size_t acc_count[MAX_ROUND + 1], n_acc;
+  double acc_sum;
+  struct dvec acc_over;
   size_t n_cands;
 };
 
@@ -70,8 +78,9 @@ static void rdata_release(struct rdata *d) {
   free(d->srcs);
   free(d->by_id);
   buf_release(&d->strs);
+  json_decref(d->interned);
   json_decref(d->reasons_r);
-  free(d->sx.v), free(d->sy.v), free(d->sc.v), free(d->acc_rounds.v);
+  free(d->sx.v), free(d->sy.v), free(d->sc.v), free(d->acc_over.v);
 }
 
 /* s into the arena: its offset (NO_STR for NULL). */
@@ -80,6 +89,15 @@ static size_t str_put(struct rdata *d, const char *s) {
   size_t at = d->strs.len;
   if (buf_append(&d->strs, s, strlen(s) + 1)) mem_oom(strlen(s) + 1);
   return at;
+}
+
+/* s into the arena once: the offset of its first copy. */
+static size_t str_intern(struct rdata *d, const char *s) {
+  const json_t *at = json_object_get(d->interned, s);
+  if (at) return (size_t)json_integer_value(at);
+  size_t off = str_put(d, s);
+  json_object_set_new(d->interned, s, json_integer((json_int_t)off));
+  return off;
 }
 
 static const char *str_at(const struct rdata *d, size_t at) {
@@ -93,16 +111,9 @@ static int src_row(void *ud, const json_t *row) {
     d->srcs = xrealloc(d->srcs, d->cap_srcs * sizeof *d->srcs);
   }
   struct srow *r = &d->srcs[d->n_srcs++];
-  enum store_source_state state = STORE_SRC_PENDING;
-  (void)store_source_state_parse(jx_str(row, "state"), &state);
-  *r = (struct srow){str_put(d, jx_str(row, "source_id") ? jx_str(row, "source_id") : ""),
-                     str_put(d, jx_str(row, "title")),
-                     NO_STR,
-                     NO_STR,
-                     jx_int(row, "rounds_used", 0),
-                     jx_int(row, "accepted", 0),
-                     (uint8_t)state,
-                     V_NONE};
+  *r = (struct srow){str_put(d, jx_str(row, "source_id") ? jx_str(row, "source_id") : ""), NO_STR,
+                     NO_STR, V_NONE};
+  d->with_acc += jx_int(row, "accepted", 0) > 0;
   return 0;
 }
 
@@ -139,6 +150,56 @@ static struct srow *src_find(struct rdata *d, const char *sid) {
   return NULL;
 }
 
+static void acc_round(struct rdata *d, long long r) {
+  d->n_acc++;
+  d->acc_sum += (double)r;
+  if (r <= MAX_ROUND) d->acc_count[r]++;
+  else dpush(&d->acc_over, (double)r);
+}
+
+/* The value at rank k (0-based) of the rounds to accept, in ascending order. */
+static double acc_rank(const struct rdata *d, size_t k) {
+  for (int r = 1; r <= MAX_ROUND; r++) {
+    if (k < d->acc_count[r]) return r;
+    k -= d->acc_count[r];
+  }
+  return d->acc_over.v[k]; /* sorted by summary() */
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double acc_median(struct rdata *d) {
+  if (!d->n_acc) return NAN;
+  if (d->acc_over.n) qsort(d->acc_over.v, d->acc_over.n, sizeof *d->acc_over.v, cmp_double);
+  size_t n = d->n_acc;
+  return n % 2 ? acc_rank(d, n / 2) : (acc_rank(d, n / 2 - 1) + acc_rank(d, n / 2)) / 2;
+}
+
+/* A candidate's point for the scatter plot: every stride-th one is kept, and the stride doubles
+ * (every other kept point dropped) when MAX_POINTS are kept, so the plot's memory is bounded
+ * and its points spread over the whole run. */
+static void scatter_point(struct rdata *d, double weak, double strong, int acc) {
+  if (!d->stride) d->stride = 1;
+  if (d->n_points++ % d->stride) return;
+  if (d->sx.n == MAX_POINTS) {
+    size_t m = 0;
+    for (size_t k = 0; k < d->sx.n; k += 2, m++) {
+      d->sx.v[m] = d->sx.v[k];
+      d->sy.v[m] = d->sy.v[k];
+      d->sc.v[m] = d->sc.v[k];
+    }
+    d->sx.n = d->sy.n = d->sc.n = m;
+    d->stride *= 2;
+    if ((d->n_points - 1) % d->stride) return;
+  }
+  dpush(&d->sx, weak);
+  dpush(&d->sy, strong);
+  dpush(&d->sc, acc ? 1 : 0);
+}
+
 static int cand_row(void *ud, const json_t *row) {
   struct rdata *d = ud;
   const char *sid = jx_str(row, "source_id");
@@ -152,21 +213,19 @@ static int cand_row(void *ud, const json_t *row) {
     if (sr->verdict == V_NONE) sr->verdict = V_REJECTED;
     if (acc && sr->verdict != V_ACCEPTED) {
       sr->verdict = V_ACCEPTED;
-      if (r >= 1) dpush(&d->acc_rounds, (double)r);
+      if (r >= 1) acc_round(d, r);
     }
     if (reason) {
       const char *had = sr->reasons == NO_STR ? "|" : str_at(d, sr->reasons);
       char *want = xasprintf("|%s|", reason);
-      if (!strstr(had, want)) { /* the old string stays in the arena: reasons are few */
+      if (!strstr(had, want)) {
         char *both = xasprintf("%s%s|", had, reason);
-        sr->reasons = str_put(d, both);
+        sr->reasons = str_intern(d, both);
         free(both);
       }
       free(want);
     }
-    if (!reason) sr->last = NO_STR;
-    else if (sr->last == NO_STR || strcmp(str_at(d, sr->last), reason))
-      sr->last = str_put(d, reason);
+    sr->last = reason ? str_intern(d, reason) : NO_STR;
   }
   if (r >= 1 && r <= MAX_ROUND) {
     if (r > d->n_rounds) d->n_rounds = (int)r;
@@ -186,11 +245,8 @@ static int cand_row(void *ud, const json_t *row) {
   }
   const json_t *st = json_object_get(json_object_get(row, "record"), "stats");
   const json_t *w = json_object_get(st, "weak_mean"), *s = json_object_get(st, "strong_mean");
-  if (json_is_number(w) && json_is_number(s)) {
-    dpush(&d->sx, json_number_value(w));
-    dpush(&d->sy, json_number_value(s));
-    dpush(&d->sc, acc ? 1 : 0);
-  }
+  if (json_is_number(w) && json_is_number(s))
+    scatter_point(d, json_number_value(w), json_number_value(s), acc);
   return 0;
 }
 
@@ -202,6 +258,7 @@ static int collect(struct rdata *d, char *err, size_t n) {
   d->meta = report_run_meta(d->row);
   d->recipe = json_object_get(d->meta, "recipe");
   d->reasons_r = json_object();
+  d->interned = json_object();
   buf_init(&d->strs, SIZE_MAX / 2);
   if ((rc = store_stats(st, run, &d->stats)) || (rc = store_sources_each(st, run, src_row, d)))
     return report_err(err, n, rc, "%s", store_errmsg(st));
@@ -253,21 +310,6 @@ static void reply_pre(struct html *h, const char *text) {
   free(shown);
 }
 
-static double median(struct dvec *a) {
-  if (!a->n) return NAN;
-  double *c = xmalloc(a->n * sizeof *c);
-  memcpy(c, a->v, a->n * sizeof *c);
-  for (size_t i = 1; i < a->n; i++) /* insertion sort: rounds are few distinct values */
-    for (size_t j = i; j > 0 && c[j - 1] > c[j]; j--) {
-      double t = c[j];
-      c[j] = c[j - 1];
-      c[j - 1] = t;
-    }
-  double m = a->n % 2 ? c[a->n / 2] : (c[a->n / 2 - 1] + c[a->n / 2]) / 2;
-  free(c);
-  return m;
-}
-
 static void fmt_duration(double s, char *out, size_t n) {
   if (!isfinite(s) || s < 0) snprintf(out, n, "-");
   else if (s < 120) snprintf(out, n, "%.1f s", s);
@@ -281,8 +323,7 @@ static void summary(struct html *h, struct rdata *d) {
   const json_t *s = d->stats, *src = json_object_get(s, "sources");
   long long total = jx_int(src, "total", 0), done = jx_int(src, "done", 0),
             exh = jx_int(src, "exhausted", 0);
-  size_t with_acc = 0, i;
-  for (i = 0; i < d->n_srcs; i++) with_acc += d->srcs[i].accepted > 0;
+  size_t with_acc = d->with_acc, i;
   char b[512];
   html_rawf(h,
             "<section class=\"summary\" id=\"summary%s\"><h2>Summary</h2><div class=\"cols\">"
@@ -308,11 +349,8 @@ static void summary(struct html *h, struct rdata *d) {
              100.0 * (double)with_acc / (double)(done + exh), with_acc, done + exh);
   else snprintf(b, sizeof b, "- (no finished source)");
   row_kv(h, "acceptance rate", b);
-  if (d->acc_rounds.n) {
-    double sum = 0;
-    for (size_t k = 0; k < d->acc_rounds.n; k++) sum += d->acc_rounds.v[k];
-    snprintf(b, sizeof b, "mean %.2f, median %g", sum / (double)d->acc_rounds.n,
-             median(&d->acc_rounds));
+  if (d->n_acc) {
+    snprintf(b, sizeof b, "mean %.2f, median %g", d->acc_sum / (double)d->n_acc, acc_median(d));
   } else {
     snprintf(b, sizeof b, "- (nothing accepted)");
   }
@@ -438,13 +476,10 @@ static void plots(struct html *h, struct rdata *d) {
                                       nr, 1, (const char *const *)cats, NULL, vals, 1});
   /* rounds to accept */
   for (int r = 1; r <= nr; r++) vals[r - 1] = 0;
-  for (size_t k = 0; k < d->acc_rounds.n; k++) {
-    int r = (int)d->acc_rounds.v[k];
-    if (r >= 1 && r <= nr) vals[r - 1] += 1;
-  }
+  for (int r = 1; r <= nr; r++) vals[r - 1] = (double)d->acc_count[r];
   snprintf(id, sizeof id, "plot-rounds%s", d->sfx);
   snprintf(cap, sizeof cap, "The round in which each of %zu sources got its accepted example.",
-           d->acc_rounds.n);
+           d->n_acc);
   svg_bar_chart(h, &(struct svg_bars){id, "Rounds to accept", "round", "sources", cap, nr, 1,
                                       (const char *const *)cats, NULL, vals, 0});
   /* weak vs strong */
@@ -452,15 +487,9 @@ static void plots(struct html *h, struct rdata *d) {
   int other = 0;
   int nv = region(json_object_get(json_object_get(d->recipe, "accept"), "bounds"), rx, ry, 64,
                   &other);
-  size_t np = d->sx.n, stride = np > MAX_POINTS ? (np + MAX_POINTS - 1) / MAX_POINTS : 1;
-  size_t m = 0;
-  double *px = xcalloc(np ? np : 1, sizeof *px), *py = xcalloc(np ? np : 1, sizeof *py);
-  unsigned char *pc = xcalloc(np ? np : 1, 1);
-  for (size_t k = 0; k < np; k += stride) {
-    px[m] = d->sx.v[k];
-    py[m] = d->sy.v[k];
-    pc[m++] = d->sc.v[k] > 0;
-  }
+  size_t np = d->n_points, stride = d->stride, m = d->sx.n;
+  unsigned char *pc = xcalloc(m ? m : 1, 1);
+  for (size_t k = 0; k < m; k++) pc[k] = d->sc.v[k] > 0;
   snprintf(cap, sizeof cap,
            "Each candidate both solvers answered (%zu%s): mean weak score against mean strong "
            "score. The shaded region is where the bounds on weak_mean, strong_mean and gap "
@@ -475,14 +504,14 @@ static void plots(struct html *h, struct rdata *d) {
                                              cap,
                                              {"rejected", "accepted"},
                                              m,
-                                             px,
-                                             py,
+                                             d->sx.v,
+                                             d->sy.v,
                                              pc,
                                              nv,
                                              rx,
                                              ry,
                                              "acceptance region"});
-  free(px), free(py), free(pc);
+  free(pc);
   /* rejection reasons by round: the most frequent MAX_REASONS, then "other" */
   const json_t *rej = json_object_get(d->stats, "rejections"); /* ordered by count */
   const char *names[MAX_REASONS + 1];
@@ -987,6 +1016,79 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* The browser's rows: the sources read again in store order (their title, state and rounds),
+ * each joined with what the candidates said of it (d->srcs, the same order). */
+struct browse {
+  struct html *h;
+  struct rdata *d;
+  int all;
+  uint64_t cut;
+  size_t i;
+  int rc;
+  char *err;
+  size_t n;
+};
+
+static int browse_row(void *ud, const json_t *row) {
+  struct browse *b = ud;
+  struct html *h = b->h;
+  struct rdata *d = b->d;
+  const char *sid = jx_str(row, "source_id") ? jx_str(row, "source_id") : "";
+  const char *title = jx_str(row, "title");
+  long long rounds = jx_int(row, "rounds_used", 0);
+  enum store_source_state state = STORE_SRC_PENDING;
+  (void)store_source_state_parse(jx_str(row, "state"), &state);
+  /* a source registered since the first read (a run writing the store) has no candidates' row */
+  static const struct srow none = {NO_STR, NO_STR, NO_STR, V_NONE};
+  const struct srow *sr = b->i < d->n_srcs && !strcmp(str_at(d, d->srcs[b->i].id), sid)
+                              ? &d->srcs[b->i]
+                              : &none;
+  b->i++;
+  static const char *const verdicts[] = {"none", "rejected", "accepted"};
+  const char *verdict = verdicts[sr->verdict];
+  html_raw(h, "<details class=\"src\" data-verdict=\"");
+  html_text(h, verdict);
+  html_raw(h, "\" data-reasons=\"");
+  html_text(h, sr->reasons != NO_STR ? str_at(d, sr->reasons) : "|");
+  html_raw(h, "\"><summary><code>");
+  html_text(h, sid);
+  html_rawf(h, "</code> <span class=\"badge %s\">", !strcmp(verdict, "accepted") ? "good" : "bad");
+  html_text(h, verdict);
+  html_raw(h, "</span> ");
+  html_text(h, store_source_state_name(state));
+  html_rawf(h, ", %lld round%s", rounds, rounds == 1 ? "" : "s");
+  if (sr->last != NO_STR && sr->verdict != V_ACCEPTED) {
+    html_raw(h, ", last: <code>");
+    html_text(h, str_at(d, sr->last));
+    html_raw(h, "</code>");
+  }
+  if (title) {
+    html_raw(h, " <span class=\"title\">");
+    html_text(h, title);
+    html_raw(h, "</span>");
+  }
+  html_raw(h, "</summary>");
+  if (*sid && (b->all || hash64_str(sid) <= b->cut)) {
+    json_t *doc = NULL;
+    json_t *r = json_pack("{s:s, s:I}", "source_id", sid, "rounds_used", (json_int_t)rounds);
+    b->rc = report_show_build_source(d->in->st, d->row, r, 0, &doc, b->err, b->n);
+    json_decref(r);
+    if (b->rc) return b->rc;
+    size_t k;
+    json_t *rnd;
+    json_array_foreach(json_object_get(doc, "rounds"), k, rnd) round_html(h, rnd);
+    if (!json_array_size(json_object_get(doc, "rounds")))
+      html_raw(h, "<p class=\"note\">No round recorded.</p>");
+    json_decref(doc);
+  } else {
+    html_raw(h,
+             "<p class=\"note\">Trajectory not included (sampled); "
+             "<code>autodata show STORE --source ID</code> prints it.</p>");
+  }
+  html_raw(h, "</details>\n");
+  return h->rc ? (b->rc = h->rc) : 0;
+}
+
 static int browser(struct html *h, struct rdata *d, const struct report_html_opts *o, char *err,
                    size_t n) {
   size_t ns = d->n_srcs, i;
@@ -1031,56 +1133,10 @@ static int browser(struct html *h, struct rdata *d, const struct report_html_opt
             "placeholder=\"text in a source's rows\"></label> <span class=\"f-count\">%zu</span>"
             " of %zu sources shown</div><div class=\"rows\">\n",
             ns, ns);
-  int rc = 0;
-  for (i = 0; i < ns; i++) {
-    const struct srow *sr = &d->srcs[i];
-    const char *sid = str_at(d, sr->id);
-    static const char *const verdicts[] = {"none", "rejected", "accepted"};
-    const char *verdict = verdicts[sr->verdict];
-    html_raw(h, "<details class=\"src\" data-verdict=\"");
-    html_text(h, verdict);
-    html_raw(h, "\" data-reasons=\"");
-    html_text(h, sr->reasons != NO_STR ? str_at(d, sr->reasons) : "|");
-    html_raw(h, "\"><summary><code>");
-    html_text(h, sid);
-    html_rawf(h, "</code> <span class=\"badge %s\">",
-              !strcmp(verdict, "accepted") ? "good" : "bad");
-    html_text(h, verdict);
-    html_raw(h, "</span> ");
-    html_text(h, store_source_state_name((enum store_source_state)sr->state));
-    html_rawf(h, ", %lld round%s", (long long)sr->rounds_used, sr->rounds_used == 1 ? "" : "s");
-    if (sr->last != NO_STR && sr->verdict != V_ACCEPTED) {
-      html_raw(h, ", last: <code>");
-      html_text(h, str_at(d, sr->last));
-      html_raw(h, "</code>");
-    }
-    if (sr->title != NO_STR) {
-      html_raw(h, " <span class=\"title\">");
-      html_text(h, str_at(d, sr->title));
-      html_raw(h, "</span>");
-    }
-    html_raw(h, "</summary>");
-    if (*sid && (all || hash64_str(sid) <= cut)) {
-      json_t *doc = NULL;
-      json_t *row = json_pack("{s:s, s:I}", "source_id", sid, "rounds_used",
-                              (json_int_t)sr->rounds_used);
-      rc = report_show_build_source(d->in->st, d->row, row, 0, &doc, err, n);
-      json_decref(row);
-      if (rc) break;
-      size_t k;
-      json_t *rnd;
-      json_array_foreach(json_object_get(doc, "rounds"), k, rnd) round_html(h, rnd);
-      if (!json_array_size(json_object_get(doc, "rounds")))
-        html_raw(h, "<p class=\"note\">No round recorded.</p>");
-      json_decref(doc);
-    } else {
-      html_raw(h,
-               "<p class=\"note\">Trajectory not included (sampled); "
-               "<code>autodata show STORE --source ID</code> prints it.</p>");
-    }
-    html_raw(h, "</details>\n");
-    if (h->rc) break;
-  }
+  struct browse b = {h, d, all, cut, 0, 0, err, n};
+  int rc = store_sources_each(d->in->st, (store_id)jx_int(d->row, "id", 0), browse_row, &b);
+  if (b.rc) rc = b.rc;
+  else if (rc) rc = report_err(err, n, rc, "%s", store_errmsg(d->in->st));
   html_raw(h, "</div></section>\n");
   return rc;
 }

@@ -43,11 +43,12 @@ static int agg_calls(const struct store_stats_row *r, json_t *calls) {
   json_t *by = json_object_get(calls, "by_role");
   json_t *o = json_object_get(by, role);
   if (!o) {
-    o = json_pack("{s:i, s:i, s:i}", "ok", 0, "error", 0, "cache_hits", 0);
+    o = json_pack("{s:i, s:i, s:i, s:i}", "ok", 0, "error", 0, "cache_hits", 0, "retries", 0);
     if (json_object_set_new(by, role, o)) return AD_EINVAL; /* role is not UTF-8 */
   }
   const char *k = hit ? "cache_hits" : (!strcmp(status, "ok") ? "ok" : "error");
-  int rc = add_int(o, k, n) | add_int(calls, k, n) | add_int(calls, "total", n);
+  int rc = add_int(o, k, n) | add_int(o, "retries", r->i[5]) | add_int(calls, k, n) |
+           add_int(calls, "total", n);
   rc |= add_int(calls, "attempts", r->i[4]) | add_int(calls, "retries", r->i[5]);
   return rc ? AD_EINVAL : 0;
 }

@@ -322,7 +322,7 @@ AD_WUR int store_events_each(store *st, store_id run, store_row_fn fn, void *ud)
  *  "accepted": n, "candidates": n,
  *  "rejections": {"too_easy": n, ...},
  *  "calls": {"total","ok","error","cache_hits","attempts","retries",
- *            "by_role": {"judge": {"ok": n, "error": n, "cache_hits": n, "prompt": n,
+ *            "by_role": {"judge": {"ok": n, "error": n, "cache_hits": n, "retries": n, "prompt": n,
  *                                  "completion": n (real calls' tokens),
  *                                  "cost_usd"?: x (when its models are priced)}}},
  *  "tokens": {"prompt","completion","prefix" (prompt tokens repeating the start of an

@@ -12,6 +12,7 @@
 #include "cli/cmd.h"
 #include "eval/feedback.h"
 #include "report/report.h"
+#include "report/report_html.h"
 #include "store/store.h"
 #include "util/hash.h"
 #include "util/jsonx.h"
@@ -469,6 +470,72 @@ Test(report, write_all_and_card_command) {
   cr_assert_eq(cmd_card(5, argv2), 2, "a missing run is an input error");
   free(mine);
   free(cli);
+}
+
+/* A run of many sources: the page's memory must not grow with them, and its figures stay
+ * exact. 4,501 candidates with scores: the scatter draws a sample spread over the whole run
+ * (at most 4,000 points); the rounds to accept are counted, so their mean and median are
+ * those of every source, a round past the plotted ones (1,500) included. The card counts
+ * the rounds of an example that recorded none from its source's row. */
+Test(report, many_sources_bounded_page_exact_rounds) {
+  store *st = open_rw();
+  store_id run = begin(st, "autodata run x.yaml");
+  char sid[32];
+  for (int i = 0; i <= 4500; i++) {
+    snprintf(sid, sizeof sid, "s%05d", i);
+    cr_assert_eq(store_source_put(st, run, sid, "T", NULL), 0);
+    int round = i == 4500 ? 1500 : i % 3 + 1; /* 1,500 each of 1, 2, 3; one of 1500 */
+    json_t *rec = json_pack("{s:{s:f, s:f}}", "stats", "weak_mean", (i % 100) / 100.0,
+                            "strong_mean", 1.0);
+    cr_assert_eq(store_candidate_put(st, run, sid, round, 0, "accepted", NULL, rec), 0);
+    json_decref(rec);
+  }
+  /* the card's rounds: one example with rounds_used, one without (its source's: 4) */
+  json_t *e = example("ex-1", "s00001", 0.2, 2);
+  cr_assert_eq(store_example_put(st, run, "s00001", "ex-1", e), 0);
+  json_decref(e);
+  e = example("ex-2", "s00002", 0.2, 0);
+  cr_assert_eq(store_example_put(st, run, "s00002", "ex-2", e), 0);
+  json_decref(e);
+  cr_assert_eq(store_source_set_state(st, run, "s00002", STORE_SRC_DONE, 4), 0);
+  cr_assert_eq(store_flush(st), 0);
+  store_close(st);
+
+  st = open_ro();
+  struct report_html_run one = {st, 0, NULL};
+  struct buf page = BUF_INIT;
+  char err[256] = "";
+  cr_assert_eq(report_html_render(&one, 1, NULL, &page, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(buf_append(&page, "", 1), 0);
+  const char *html = page.data;
+  /* mean (1500 * (1 + 2 + 3) + 1500) / 4501; the median of 4501 values is the 2251st: 2 */
+  char want[128];
+  snprintf(want, sizeof want, "mean %.2f, median 2", (1500.0 * 6 + 1500) / 4501);
+  cr_assert_not_null(strstr(html, want), "%s", want);
+  cr_assert_not_null(strstr(html, "Each candidate both solvers answered (4501, every few drawn)"));
+  const char *sc = strstr(html, "id=\"plot-scatter");
+  cr_assert_not_null(sc);
+  const char *end = strstr(sc, "</svg>");
+  cr_assert_not_null(end);
+  size_t circles = 0;
+  for (const char *c = sc; (c = strstr(c, "<circle")) && c < end; c++) circles++;
+  cr_assert(circles >= 2000 && circles <= 4000, "%zu points drawn", circles);
+  /* every source has a row, its title read back from the store */
+  size_t rows = 0;
+  for (const char *c = html; (c = strstr(c, "<details class=\"src\"")); c++) rows++;
+  cr_assert_eq(rows, 4501);
+  cr_assert_not_null(strstr(html, "<code>s04500</code> <span class=\"badge good\">accepted"));
+  buf_release(&page);
+
+  char card[256];
+  snprintf(card, sizeof card, "%s/card.md", tdir);
+  cr_assert_eq(report_write_card(st, 0, card, err, sizeof err), 0, "%s", err);
+  char *c = th_read_file(card, NULL);
+  cr_assert_not_null(strstr(c, "| 2 | 1 |"), "the example that recorded its rounds");
+  cr_assert_not_null(strstr(c, "| 4 | 1 |"), "the one that did not: its source's rounds");
+  cr_assert_not_null(strstr(c, "Mean rounds to accept: 3.00."));
+  free(c);
+  store_close(st);
 }
 
 /* ---- exports ---- */
