@@ -20,6 +20,7 @@
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/jsonx.h"
+#include "util/mem.h"
 
 /* A recipe whose roles are all sim models and whose corpus file does not exist:
  * after the loop's "cannot open" error, the one command that makes a sim corpus. */
@@ -98,6 +99,7 @@ static int write_outputs(const struct run_summary *sum, struct report_paths *pat
                          size_t errlen) {
   store *st = NULL;
   int skipped = 0; /* up to date: a resume that changed nothing rewrites nothing */
+  mem_release_free(); /* the loop's freed heap, before the writers map their own buffers */
   int rc = store_open(sum->store_path, STORE_OPEN_READONLY, &st);
   if (rc) ad_set_err(err, errlen, "%s", st ? store_errmsg(st) : ad_strerror(rc));
   else

@@ -2,11 +2,20 @@
 #include "util/mem.h"
 
 #include <jansson.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 void mem_init(void) { json_set_alloc_funcs(xmalloc, free); }
+
+void mem_release_free(void) {
+#ifdef __GLIBC__
+  (void)malloc_trim(0);
+#endif
+}
 
 _Noreturn void mem_oom(size_t n) {
   fprintf(stderr,

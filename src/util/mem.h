@@ -41,4 +41,10 @@ char *xvasprintf(const char *fmt, va_list ap);
 /* Replace *dst (freed) with an owned copy of s (NULL allowed). */
 void xset_str(char **dst, const char *s);
 
+/* Give the heap's free pages back to the system (glibc's malloc_trim; a no-op elsewhere).
+ * For the turn between two phases with different working sets: a loop's heap, freed, keeps
+ * its pages resident and scattered, while the next phase's large buffers are mapped anew,
+ * so without this the process holds both (`autodata run`: the loop, then the outputs). */
+void mem_release_free(void);
+
 #endif
