@@ -33,7 +33,7 @@ struct dnote *dnote_new(int every, const struct src_corpus *corpus) {
   d->corpus = corpus;
   d->pos = json_object();
   for (size_t i = 0; i < corpus->n; i++)
-    json_object_set_new(d->pos, corpus->docs[i].id, json_integer((json_int_t)i));
+    json_object_set_new(d->pos, src_corpus_id(corpus, i), json_integer((json_int_t)i));
   d->examples = xcalloc(corpus->n + 1, sizeof *d->examples);
   d->done = xcalloc(corpus->n + 1, 1);
   d->ck = xcalloc(corpus->n + 1, sizeof *d->ck);
@@ -82,15 +82,14 @@ static void add_source(struct dnote *d, size_t p) {
   qsort(ids, n, sizeof *ids, cmp_str);
   /* A streamed corpus holds a text only while its episode runs: read it again here, so the
      note does not depend on which episode happened to end last (nor on a resume). */
-  struct src_doc *doc = &d->corpus->docs[p];
+  struct src_doc *doc = NULL;
   char err[256];
-  int loaded = d->corpus->stream && !doc->text &&
-               src_doc_load(d->corpus, doc, err, sizeof err) == 0;
+  if (src_doc_open(d->corpus, p, &doc, err, sizeof err)) doc = NULL; /* its text unseen */
   for (k = 0; k < n; k++) {
     const json_t *e = json_object_get(ex, ids[k]);
-    an_feed_add(d->feed, jx_str(e, "question_type"), jx_str(e, "question"), doc->text);
+    an_feed_add(d->feed, jx_str(e, "question_type"), jx_str(e, "question"), doc ? doc->text : NULL);
   }
-  if (loaded) src_doc_unload(d->corpus, doc);
+  src_doc_close(d->corpus, doc);
   free(ids);
   json_decref(ex);
   d->examples[p] = NULL;

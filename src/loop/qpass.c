@@ -66,8 +66,9 @@ static json_t *vars_for(const struct qp *q, const json_t *row, char *err, size_t
                sid ? sid : "?", jx_str(row, "example_id"), rc->sources.path);
     return NULL;
   }
-  struct src_doc *d = &q->corpus.docs[json_integer_value(pos)];
-  if (src_doc_load(&q->corpus, d, err, errlen)) return NULL; /* streamed: read it for now */
+  struct src_doc *d;
+  if (src_doc_open(&q->corpus, (size_t)json_integer_value(pos), &d, err, errlen))
+    return NULL; /* streamed: read it for now */
   struct cand c;
   struct cand_issue issue;
   memset(&c, 0, sizeof c);
@@ -87,7 +88,7 @@ static json_t *vars_for(const struct qp *q, const json_t *row, char *err, size_t
       "positive_min", k->positive_min, "positive_max", k->positive_max, "negative_min",
       k->negative_min, "negative_max", k->negative_max, "candidate_json", cs ? cs : "{}");
   free(cs);
-  src_doc_unload(&q->corpus, d); /* the prompt holds a copy */
+  src_doc_close(&q->corpus, d); /* the prompt holds a copy */
   return v;
 }
 
@@ -207,7 +208,7 @@ int qpass_run(const struct recipe *rc, store *st, store_id run, json_t **out,
   if (r) return r;
   q.docs = json_object();
   for (size_t i = 0; i < q.corpus.n; i++)
-    json_object_set_new(q.docs, q.corpus.docs[i].id, json_integer((json_int_t)i));
+    json_object_set_new(q.docs, src_corpus_id(&q.corpus, i), json_integer((json_int_t)i));
   q.examples = json_array();
   if ((r = store_examples_each(st, run, collect, q.examples)))
     ad_set_err(err, errlen, "%s", store_errmsg(st));

@@ -128,9 +128,9 @@ struct run {
 /* A source as the store held it at setup: finished ones are skipped without a query. */
 struct src_known {
   int32_t accepted;
-  int32_t rounds_used;
-  uint8_t state; /* enum store_source_state */
-  uint8_t seen;  /* registered, with the corpus's text hash */
+  uint16_t rounds_used; /* a source with more is not kept here (read when reached) */
+  uint8_t state;        /* enum store_source_state */
+  uint8_t seen;         /* registered, with the corpus's text hash */
 };
 
 /* SIGINT and SIGTERM count (a second one cancels the calls in flight). SIGHUP (the terminal
@@ -778,7 +778,7 @@ static void skip_doc(struct run *r, size_t i) {
 }
 
 static void episode_ended(struct run *r, struct episode *ep, enum ep_state end) {
-  struct src_doc *doc = (struct src_doc *)ep_doc(ep); /* one of r->corpus.docs */
+  struct src_doc *doc = (struct src_doc *)ep_doc(ep); /* src_doc_open()'s, closed here */
   const char *id = ep_source_id(ep);
   r->active--;
   if (r->worker) json_object_del(r->leased, id);
@@ -787,7 +787,7 @@ static void episode_ended(struct run *r, struct episode *ep, enum ep_state end) 
      * outputs, written when it ends, must hold it) */
     json_object_del(r->lost, id);
     r->sum->lost++;
-    skip_doc(r, (size_t)(doc - r->corpus.docs));
+    skip_doc(r, doc->index);
   } else if (end == EP_FINISHED) {
     dnote_source_done(r, id);
     if (ep_accepted(ep)) r->sum->done++;
@@ -799,16 +799,15 @@ static void episode_ended(struct run *r, struct episode *ep, enum ep_state end) 
     r->sum->parked++;
   }
   ep_free(ep);
-  src_doc_unload(&r->corpus, doc); /* a streamed corpus: its text until the next start */
+  src_doc_close(&r->corpus, doc); /* a streamed corpus: its text from start to end */
 }
 
-/* The store's record of doc (the corpus's i-th): from the setup's read when it was finished
+/* The store's record of the corpus's i-th source: from the setup's read when it was finished
  * then (a finished source stays finished), else read now. */
-static int source_state(struct run *r, size_t i, const struct src_doc *doc,
-                        struct store_source *ss) {
+static int source_state(struct run *r, size_t i, struct store_source *ss) {
   const struct src_known *k = r->known ? &r->known[i] : NULL;
   if (!k || !k->seen || (k->state != STORE_SRC_DONE && k->state != STORE_SRC_EXHAUSTED))
-    return store_source_get(r->st, r->run_id, doc->id, ss);
+    return store_source_get(r->st, r->run_id, src_corpus_id(&r->corpus, i), ss);
   memset(ss, 0, sizeof *ss);
   ss->state = (enum store_source_state)k->state;
   ss->accepted = k->accepted;
@@ -817,9 +816,8 @@ static int source_state(struct run *r, size_t i, const struct src_doc *doc,
 }
 
 /* A source the store holds finished (resume, or another worker's): counted, not played. */
-static void count_finished(struct run *r, const struct src_doc *doc,
-                           const struct store_source *ss) {
-  dnote_source_done(r, doc->id);
+static void count_finished(struct run *r, const char *id, const struct store_source *ss) {
+  dnote_source_done(r, id);
   r->sum->skipped_done++;
   if (ss->state == STORE_SRC_DONE) {
     r->sum->done++;
@@ -842,9 +840,10 @@ static int reopens(const struct run *r, const struct store_source *ss) {
          ss->rounds_used < r->rc->budgets.rounds_per_source;
 }
 
-/* Start doc's episode (a worker holds its lease). */
-static void start_doc(struct run *r, struct src_doc *doc, const char *note, int checkpoint) {
-  if (src_doc_load(&r->corpus, doc, r->fatal_msg, sizeof r->fatal_msg)) {
+/* Start the episode of the corpus's i-th source (a worker holds its lease). */
+static void start_doc(struct run *r, size_t i, const char *note, int checkpoint) {
+  struct src_doc *doc;
+  if (src_doc_open(&r->corpus, i, &doc, r->fatal_msg, sizeof r->fatal_msg)) {
     r->fatal = 1; /* the corpus file changed or went away under the run */
     r->stopping = 1;
     return;
@@ -852,6 +851,7 @@ static void start_doc(struct run *r, struct src_doc *doc, const char *note, int 
   /* a worker's lease marked it in progress already */
   if (!r->worker && store_source_set_state(r->st, r->run_id, doc->id, STORE_SRC_IN_PROGRESS, -1)) {
     store_failed(r, "marking a source in progress");
+    src_doc_close(&r->corpus, doc);
     return;
   }
   if (r->worker) json_object_set_new(r->leased, doc->id, json_true());
@@ -862,12 +862,12 @@ static void start_doc(struct run *r, struct src_doc *doc, const char *note, int 
   if (ep_ended(s)) episode_ended(r, ep, s);
 }
 
-/* A worker leases doc before playing it: 1 leased (play it), 0 finished meanwhile (counted),
- * 2 held by another live worker (revisit it), -1 a store error (the run stops). */
-static int claim(struct run *r, const struct src_doc *doc, int reopen) {
+/* A worker leases source id before playing it: 1 leased (play it), 0 finished meanwhile
+ * (counted), 2 held by another live worker (revisit it), -1 a store error (the run stops). */
+static int claim(struct run *r, const char *id, int reopen) {
   enum store_claim cl;
   int64_t from = 0;
-  if (store_lease_claim(r->st, r->run_id, r->worker, doc->id, reopen, &cl, &from)) {
+  if (store_lease_claim(r->st, r->run_id, r->worker, id, reopen, &cl, &from)) {
     store_failed(r, "leasing a source");
     return -1;
   }
@@ -878,16 +878,16 @@ static int claim(struct run *r, const struct src_doc *doc, int reopen) {
       log_info(
           "worker %lld: took over source '%s' from worker %lld, whose lease expired (its "
           "recorded calls replay from the store's cache)",
-          (long long)r->worker, doc->id, (long long)from);
+          (long long)r->worker, id, (long long)from);
     }
     return 1;
   }
   struct store_source ss;
-  if (store_source_get(r->st, r->run_id, doc->id, &ss)) {
+  if (store_source_get(r->st, r->run_id, id, &ss)) {
     store_failed(r, "reading a source");
     return -1;
   }
-  count_finished(r, doc, &ss);
+  count_finished(r, id, &ss);
   return 0;
 }
 
@@ -907,20 +907,20 @@ static void revisit(struct run *r) {
   size_t k = 0;
   for (size_t j = 0; j < r->n_skipped; j++) {
     size_t i = r->skipped[j];
-    struct src_doc *doc = &r->corpus.docs[i];
+    const char *id = src_corpus_id(&r->corpus, i);
     struct store_source ss;
     int c = 2;
     if (!room(r)) {
       /* kept */
-    } else if (store_source_get(r->st, r->run_id, doc->id, &ss)) {
+    } else if (store_source_get(r->st, r->run_id, id, &ss)) {
       store_failed(r, "reading a source");
     } else if (is_finished(&ss) && !reopens(r, &ss)) {
-      count_finished(r, doc, &ss);
+      count_finished(r, id, &ss);
       c = 0;
     } else {
-      c = claim(r, doc, reopens(r, &ss));
+      c = claim(r, id, reopens(r, &ss));
     }
-    if (c == 1) start_doc(r, doc, NULL, 0);
+    if (c == 1) start_doc(r, i, NULL, 0);
     else if (c != 0) r->skipped[k++] = i;
   }
   r->n_skipped = k;
@@ -930,13 +930,14 @@ static void revisit(struct run *r) {
  * are skipped (resume); a worker skips those another worker holds, and revisits them. */
 static void start_episodes(struct run *r) {
   while (room(r) && r->next_doc < r->corpus.n) {
-    struct src_doc *doc = &r->corpus.docs[r->next_doc];
+    size_t i = r->next_doc;
+    const char *id = src_corpus_id(&r->corpus, i);
     struct store_source ss;
-    int rc = source_state(r, r->next_doc, doc, &ss);
+    int rc = source_state(r, i, &ss);
     int reopen = rc == 0 && reopens(r, &ss);
     if (rc == 0 && !reopen && is_finished(&ss)) {
       r->next_doc++;
-      count_finished(r, doc, &ss);
+      count_finished(r, id, &ss);
       continue;
     }
     if (rc != 0 && rc != AD_ENOTFOUND) {
@@ -948,12 +949,12 @@ static void start_episodes(struct run *r) {
     r->dnote_wait = r->dnote && !dnote_ready(r->dnote, r->next_doc, &note, &checkpoint);
     if (r->dnote_wait) return;
     r->next_doc++;
-    int c = r->worker ? claim(r, doc, reopen) : 1;
+    int c = r->worker ? claim(r, id, reopen) : 1;
     if (c < 0) return;
     if (c == 2) {
-      skip_doc(r, r->next_doc - 1);
+      skip_doc(r, i);
     }
-    if (c == 1) start_doc(r, doc, note, checkpoint);
+    if (c == 1) start_doc(r, i, note, checkpoint);
   }
   if (r->worker) revisit(r);
 }
@@ -1246,7 +1247,8 @@ struct known_fill {
 
 static size_t *known_slot(struct known_fill *f, const char *id) {
   size_t h = (size_t)hash64_str(id) & f->mask;
-  while (f->slot[h] && strcmp(f->r->corpus.docs[f->slot[h] - 1].id, id)) h = (h + 1) & f->mask;
+  while (f->slot[h] && strcmp(src_corpus_id(&f->r->corpus, f->slot[h] - 1), id))
+    h = (h + 1) & f->mask;
   return &f->slot[h];
 }
 
@@ -1255,17 +1257,19 @@ static int known_row(void *ud, const json_t *row) {
   const char *id = jx_str(row, "source_id"), *sha = jx_str(row, "text_sha256");
   size_t at = id ? *known_slot(f, id) : 0;
   if (!at) return 0; /* not in this corpus (--limit, a changed corpus) */
-  const struct src_doc *d = &f->r->corpus.docs[at - 1];
   char want[65];
-  src_doc_sha256_hex(&f->r->corpus, d, want);
+  src_corpus_sha256_hex(&f->r->corpus, at - 1, want);
   enum store_source_state state = STORE_SRC_PENDING;
   if (!sha || strcmp(sha, want) || store_source_state_parse(jx_str(row, "state"), &state))
     return 0; /* store_source_put says what changed */
+  long long accepted = jx_int(row, "accepted", 0), rounds = jx_int(row, "rounds_used", 0);
+  if (accepted < 0 || accepted > INT32_MAX || rounds < 0 || rounds > UINT16_MAX)
+    return 0; /* not kept in 8 bytes: registered and read again (exact, slower) */
   struct src_known *k = &f->r->known[at - 1];
   k->seen = 1;
   k->state = (uint8_t)state;
-  k->accepted = (int32_t)jx_int(row, "accepted", 0);
-  k->rounds_used = (int32_t)jx_int(row, "rounds_used", 0);
+  k->accepted = (int32_t)accepted;
+  k->rounds_used = (uint16_t)rounds;
   return 0;
 }
 
@@ -1275,7 +1279,7 @@ static int load_known(struct run *r) {
   while (cap < 2 * n) cap *= 2;
   struct known_fill f = {r, xcalloc(cap, sizeof(size_t)), cap - 1};
   for (size_t i = 0; i < n; i++) {
-    size_t *s = known_slot(&f, r->corpus.docs[i].id);
+    size_t *s = known_slot(&f, src_corpus_id(&r->corpus, i));
     if (!*s) *s = i + 1; /* ids are unique (src_load) */
   }
   r->known = xcalloc(n ? n : 1, sizeof *r->known);
@@ -1377,10 +1381,10 @@ static int setup_store(struct run *r, char *err, size_t errlen) {
   }
   for (size_t i = 0; i < r->corpus.n; i++) {
     char sha[65];
-    const struct src_doc *d = &r->corpus.docs[i];
     if (r->known && r->known[i].seen) continue; /* registered with this text */
-    src_doc_sha256_hex(&r->corpus, d, sha);
-    if ((rc_ = store_source_put(r->st, r->run_id, d->id, d->title, sha)) ||
+    src_corpus_sha256_hex(&r->corpus, i, sha);
+    if ((rc_ = store_source_put(r->st, r->run_id, src_corpus_id(&r->corpus, i),
+                                src_corpus_title(&r->corpus, i), sha)) ||
         (rc_ = store_maybe_flush(r->st, time_now_ms()))) /* a batch at a time, not the corpus */
       break;
   }

@@ -734,7 +734,7 @@ static int setup(struct opt *x, char *err, size_t errlen) {
   }
   x->n_ids = corpus.n;
   x->ids = xcalloc(corpus.n + 1, sizeof *x->ids);
-  for (size_t i = 0; i < corpus.n; i++) x->ids[i] = xstrdup(corpus.docs[i].id);
+  for (size_t i = 0; i < corpus.n; i++) x->ids[i] = xstrdup(src_corpus_id(&corpus, i));
   src_corpus_release(&corpus);
   int *split = xcalloc(x->n_ids + 1, sizeof *split);
   if ((r = opt_split_draw(x->n_ids, x->seed, c->train, c->val, c->test, split, err, errlen))) {

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "util/fs.h"
@@ -77,50 +78,91 @@ size_t src_truncate_len(const char *text, size_t len, size_t max_chars) {
 
 /* ---- corpus building ---------------------------------------------------- */
 
-/* The ids and titles of a streamed corpus, packed in blocks (an index of a million documents
- * makes two million small strings: one allocation each would cost their size again). */
-struct src_strs {
-  struct src_strs *next;
-  size_t used, cap;
-  char data[];
+/* A streamed corpus's entry: where a document's record is and what it holds, 64 bytes. Its
+ * strings are in the corpus's `names`, from `name` on: the id, then (ENT_FILE) the folder
+ * document's path, then (until src_corpus_drop_titles) the title, each NUL-terminated. The
+ * 32-bit fields cannot overflow: a record is at most AD_MAX_LINE bytes; a corpus whose names
+ * pass 4 GiB or whose lines pass 2^32 - 1 is refused (AD_ETOOBIG) rather than indexed. */
+struct src_ent {
+  int64_t offset;      /* JSONL: the line's first byte */
+  uint8_t sha[32];     /* SHA-256 of the text as kept (after truncation) */
+  uint32_t name;       /* the id's offset in names */
+  uint32_t rec_len;    /* JSONL: the line's bytes */
+  uint32_t text_len;   /* bytes of the text as kept */
+  uint32_t orig_chars; /* characters before truncation */
+  uint32_t line;       /* JSONL line number; 0 for folder documents */
+  uint32_t flags;      /* ENT_* */
 };
-#define STRS_BLOCK ((size_t)1 << 20)
-
-static char *strs_dup(struct src_strs **head, const char *s, size_t n) {
-  struct src_strs *a = *head;
-  if (!a || a->cap - a->used < n + 1) {
-    size_t cap = n + 1 > STRS_BLOCK ? n + 1 : STRS_BLOCK;
-    a = xmalloc(sizeof *a + cap);
-    a->next = *head;
-    a->used = 0;
-    a->cap = cap;
-    *head = a;
-  }
-  char *p = a->data + a->used;
-  memcpy(p, s, n);
-  p[n] = '\0';
-  a->used += n + 1;
-  return p;
-}
-
-static void strs_free(struct src_strs *a) {
-  while (a) {
-    struct src_strs *next = a->next;
-    free(a);
-    a = next;
-  }
-}
+enum { ENT_TRUNCATED = 1, ENT_FILE = 2 };
+_Static_assert(sizeof(struct src_ent) == 64, "a streamed corpus's entry is 64 bytes");
 
 struct builder {
   const struct src_options *o;
-  struct src_strs *strs, *titles; /* stream: the docs' ids; their titles */
-  struct src_doc *docs;
-  size_t n, cap;
+  struct src_doc *docs; /* not streamed: the documents */
+  struct src_ent *ents; /* streamed: their entries */
+  size_t n, cap;        /* of docs or ents */
+  char *names;          /* streamed: the entries' strings (struct src_ent) */
+  size_t names_len, names_cap;
+  struct src_doc cur; /* streamed: the record being indexed */
+  int too_big;        /* streamed: names over 4 GiB or a line number over 2^32 - 1 */
   struct sha256 sha;
   size_t n_records; /* records seen, valid or not (read_max) */
   size_t n_invalid; /* skipped (on_invalid: skip) */
   char first_invalid[512];
 };
+
+static const char *ent_id(const char *names, const struct src_ent *e) { return names + e->name; }
+static const char *ent_file(const char *names, const struct src_ent *e) {
+  if (!(e->flags & ENT_FILE)) return NULL;
+  const char *id = ent_id(names, e);
+  return id + strlen(id) + 1;
+}
+/* Only while the names hold the titles. */
+static const char *ent_title(const char *names, const struct src_ent *e) {
+  const char *p = ent_id(names, e);
+  p += strlen(p) + 1;
+  if (e->flags & ENT_FILE) p += strlen(p) + 1;
+  return p;
+}
+/* The bytes of e's strings (titles: with its title). */
+static size_t ent_names_len(const char *names, const struct src_ent *e, int titles) {
+  const char *p = ent_id(names, e), *s = p;
+  p += strlen(p) + 1;
+  if (e->flags & ENT_FILE) p += strlen(p) + 1;
+  if (titles) p += strlen(p) + 1;
+  return (size_t)(p - s);
+}
+
+static void names_add(struct builder *b, const char *s, size_t n) {
+  if (b->names_cap - b->names_len < n + 1) {
+    while (b->names_cap - b->names_len < n + 1)
+      b->names_cap = b->names_cap ? 2 * b->names_cap : 4096;
+    b->names = xrealloc(b->names, b->names_cap);
+  }
+  memcpy(b->names + b->names_len, s, n);
+  b->names[b->names_len + n] = '\0';
+  b->names_len += n + 1;
+}
+
+/* Copy the names of ents[0..n) (which had their titles: had_titles) into one new array, keeping
+ * the titles or not; ents' name offsets follow. Drops the names of entries no longer kept. */
+static void names_compact(struct src_ent *ents, size_t n, char **names, size_t *len, int had_titles,
+                          int keep_titles) {
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    total += ent_names_len(*names, &ents[i], had_titles && keep_titles);
+  char *out = xmalloc(total ? total : 1);
+  size_t at = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t k = ent_names_len(*names, &ents[i], had_titles && keep_titles);
+    memcpy(out + at, *names + ents[i].name, k);
+    ents[i].name = (uint32_t)at;
+    at += k;
+  }
+  free(*names);
+  *names = out;
+  *len = total;
+}
 
 /* An invalid record, its message in err: AD_EPARSE under "fail", or counted and skipped. */
 static int invalid_record(struct builder *b, const struct src_options *o, char *err,
@@ -149,7 +191,21 @@ static int check_text(const char *where, const char *what, const char *t, size_t
   return AD_EPARSE;
 }
 
+static void doc_free(struct src_doc *d) {
+  free(d->id);
+  free(d->title);
+  free(d->text);
+  free(d->file);
+  json_decref(d->meta);
+  memset(d, 0, sizeof *d);
+}
+
+/* The next document to fill: streamed, the one record being indexed (hash_doc packs it). */
 static struct src_doc *new_doc(struct builder *b) {
+  if (b->o->stream) {
+    doc_free(&b->cur);
+    return &b->cur;
+  }
   if (b->n == b->cap) {
     b->cap = b->cap ? b->cap * 2 : 64;
     b->docs = xrealloc(b->docs, b->cap * sizeof *b->docs);
@@ -159,35 +215,34 @@ static struct src_doc *new_doc(struct builder *b) {
   return d;
 }
 
-/* d's id and title (copies): in the builder's strings when streamed. */
-static void doc_names(struct builder *b, struct src_doc *d, const char *id, size_t id_len,
-                      const char *title, size_t title_len) {
-  if (b->o->stream) {
-    d->id = strs_dup(&b->strs, id, id_len);
-    d->title = strs_dup(&b->titles, title, title_len);
-  } else {
-    d->id = xstrndup(id, id_len);
-    d->title = xstrndup(title, title_len);
-  }
+static void doc_names(struct src_doc *d, const char *id, size_t id_len, const char *title,
+                      size_t title_len) {
+  d->id = xstrndup(id, id_len);
+  d->title = xstrndup(title, title_len);
 }
 
-/* in_strs: id and title are in a corpus's src_strs (a streamed corpus; a title of one whose
- * titles were dropped is the doc's own while it is loaded) */
-static void doc_free(struct src_doc *d, int in_strs) {
-  if (!in_strs) free(d->id);
-  if (!in_strs || in_strs == 2) free(d->title);
-  free(d->text);
-  free(d->file);
-  json_decref(d->meta);
-  memset(d, 0, sizeof *d);
+static const char *b_id(const struct builder *b, size_t i) {
+  return b->o->stream ? ent_id(b->names, &b->ents[i]) : b->docs[i].id;
+}
+
+static void builder_free(struct builder *b) {
+  for (size_t i = 0; !b->o->stream && i < b->n; i++) doc_free(&b->docs[i]);
+  doc_free(&b->cur);
+  free(b->docs);
+  free(b->ents);
+  free(b->names);
+  b->docs = NULL;
+  b->ents = NULL;
+  b->names = NULL;
+  b->n = b->cap = b->names_len = b->names_cap = 0;
 }
 
 void src_corpus_release(struct src_corpus *c) {
   if (!c) return;
-  for (size_t i = 0; i < c->n; i++) doc_free(&c->docs[i], c->stream + c->titles_dropped);
+  for (size_t i = 0; c->docs && i < c->n; i++) doc_free(&c->docs[i]);
   free(c->docs);
-  strs_free(c->strs);
-  strs_free(c->titles);
+  free(c->ents);
+  free(c->names);
   free(c->path);
   free(c->id_field);
   free(c->title_field);
@@ -195,12 +250,30 @@ void src_corpus_release(struct src_corpus *c) {
   memset(c, 0, sizeof *c);
 }
 
+const char *src_corpus_id(const struct src_corpus *c, size_t i) {
+  return c->stream ? ent_id(c->names, &c->ents[i]) : c->docs[i].id;
+}
+
+const char *src_corpus_title(const struct src_corpus *c, size_t i) {
+  if (!c->stream) return c->docs[i].title;
+  return c->titles_dropped ? NULL : ent_title(c->names, &c->ents[i]);
+}
+
+static void hex32(const unsigned char sha[32], char out[65]) {
+  for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", sha[i]);
+}
+
+void src_corpus_sha256_hex(const struct src_corpus *c, size_t i, char out[65]) {
+  if (c->stream) hex32(c->ents[i].sha, out);
+  else sha256_hex(c->docs[i].text, c->docs[i].text_len, out);
+}
+
 int src_corpus_keep(struct src_corpus *c, const char *const *ids, size_t n, char *err,
                     size_t errlen) {
   size_t *at = xcalloc(n + 1, sizeof *at);
   for (size_t k = 0; k < n; k++) {
     size_t i = 0;
-    while (i < c->n && strcmp(c->docs[i].id, ids[k])) i++;
+    while (i < c->n && strcmp(src_corpus_id(c, i), ids[k])) i++;
     if (i == c->n) {
       ad_set_err(err, errlen, "source '%s' is not in the corpus", ids[k]);
       free(at);
@@ -208,22 +281,29 @@ int src_corpus_keep(struct src_corpus *c, const char *const *ids, size_t n, char
     }
     at[k] = i;
   }
-  struct src_doc *kept = xcalloc(n + 1, sizeof *kept);
   char *taken = xcalloc(c->n + 1, 1);
-  for (size_t k = 0; k < n; k++) {
-    if (taken[at[k]]) { /* a repeated id: keep one copy */
-      continue;
-    }
-    kept[k] = c->docs[at[k]];
+  size_t m = 0;
+  for (size_t k = 0; k < n; k++) { /* a repeated id: keep one copy */
+    if (!taken[at[k]]) at[m++] = at[k];
     taken[at[k]] = 1;
   }
-  size_t m = 0;
-  for (size_t k = 0; k < n; k++)
-    if (kept[k].id) kept[m++] = kept[k];
-  for (size_t i = 0; i < c->n; i++)
-    if (!taken[i]) doc_free(&c->docs[i], c->stream + c->titles_dropped);
-  free(c->docs);
-  c->docs = kept;
+  if (c->stream) {
+    struct src_ent *kept = xcalloc(m + 1, sizeof *kept);
+    for (size_t k = 0; k < m; k++) kept[k] = c->ents[at[k]];
+    free(c->ents);
+    c->ents = kept;
+    names_compact(c->ents, m, &c->names, &c->names_len, !c->titles_dropped, 1);
+  } else {
+    struct src_doc *kept = xcalloc(m + 1, sizeof *kept);
+    for (size_t k = 0; k < m; k++) {
+      kept[k] = c->docs[at[k]];
+      kept[k].index = k;
+    }
+    for (size_t i = 0; i < c->n; i++)
+      if (!taken[i]) doc_free(&c->docs[i]);
+    free(c->docs);
+    c->docs = kept;
+  }
   c->n = m;
   free(taken);
   free(at);
@@ -241,6 +321,34 @@ static void truncate_doc(struct src_doc *d, size_t max_chars) {
   }
 }
 
+/* Streamed: d (b->cur, truncated and hashed) as an entry. */
+static void push_ent(struct builder *b, const struct src_doc *d) {
+  size_t id_len = strlen(d->id), file_len = d->file ? strlen(d->file) + 1 : 0;
+  size_t title_len = strlen(d->title);
+  if (b->too_big || d->line > (long)UINT32_MAX ||
+      b->names_len + id_len + file_len + title_len + 2 > (size_t)UINT32_MAX) {
+    b->too_big = 1;
+    return;
+  }
+  if (b->n == b->cap) {
+    b->cap = b->cap ? b->cap * 2 : 64;
+    b->ents = xrealloc(b->ents, b->cap * sizeof *b->ents);
+  }
+  struct src_ent *e = &b->ents[b->n++];
+  memset(e, 0, sizeof *e);
+  e->offset = d->offset;
+  memcpy(e->sha, d->sha, sizeof e->sha);
+  e->name = (uint32_t)b->names_len;
+  e->rec_len = (uint32_t)d->rec_len;
+  e->text_len = (uint32_t)d->text_len;
+  e->orig_chars = (uint32_t)d->orig_chars;
+  e->line = (uint32_t)d->line;
+  e->flags = (d->truncated ? ENT_TRUNCATED : 0) | (d->file ? ENT_FILE : 0);
+  names_add(b, d->id, id_len);
+  if (d->file) names_add(b, d->file, file_len - 1);
+  names_add(b, d->title, title_len);
+}
+
 static void hash_doc(struct builder *b, struct src_doc *d) {
   sha256_update(&b->sha, d->id, strlen(d->id) + 1);
   sha256_update(&b->sha, d->text, d->text_len);
@@ -252,10 +360,8 @@ static void hash_doc(struct builder *b, struct src_doc *d) {
   sha256_init(&h);
   sha256_update(&h, d->text, d->text_len);
   sha256_final(&h, d->sha);
-  free(d->text);
-  d->text = NULL;
-  json_decref(d->meta);
-  d->meta = NULL;
+  push_ent(b, d);
+  doc_free(d);
 }
 
 /* ---- JSONL -------------------------------------------------------------- */
@@ -347,14 +453,16 @@ static int jsonl_line(struct builder *b, const struct src_options *o, const char
   d->line = line;
   d->offset = offset;
   d->rec_len = n;
-  doc_names(b, d, ids, strlen(ids), json_is_string(title) ? json_string_value(title) : "",
+  doc_names(d, ids, strlen(ids), json_is_string(title) ? json_string_value(title) : "",
             json_is_string(title) ? json_string_length(title) : 0);
   d->text_len = json_string_length(text);
   d->text = xstrndup(json_string_value(text), d->text_len);
-  d->meta = json_deep_copy(root);
-  json_object_del(d->meta, o->text_field);
-  json_object_del(d->meta, o->id_field);
-  json_object_del(d->meta, o->title_field);
+  if (!o->stream) { /* streamed: read again with the text */
+    d->meta = json_deep_copy(root);
+    json_object_del(d->meta, o->text_field);
+    json_object_del(d->meta, o->id_field);
+    json_object_del(d->meta, o->title_field);
+  }
   hash_doc(b, d);
 cleanup:
   json_decref(root);
@@ -514,7 +622,7 @@ static int read_dir(struct builder *b, const struct src_options *o, char *err, s
     if (o->read_max && b->n_records >= o->read_max) break;
     const char *dot = strrchr(names[i], '.'); /* has_ext() found one */
     char *title = make_title(d->text, d->text_len);
-    doc_names(b, d, names[i], (size_t)(dot - names[i]), title, strlen(title));
+    doc_names(d, names[i], (size_t)(dot - names[i]), title, strlen(title));
     free(title);
     hash_doc(b, d);
   }
@@ -529,23 +637,17 @@ cleanup:
 
 /* ---- the index cache (src_options.index_cache) ---------------------------- */
 
-#define IDX_MAGIC "ADSRCIX1"
+/* The file: struct idx_head, the n entries as kept in memory (struct src_ent, read order),
+ * the names (ids and titles), and the XXH3-128 (32 hex digits) of everything before it. */
+#define IDX_MAGIC "ADSRCIX2"
 
 struct idx_head {
   char magic[8];
-  uint64_t doc_size;              /* sizeof(struct idx_doc) */
-  uint64_t key[8];                /* the corpus file's stat (idx_key) */
-  uint64_t opts;                  /* hash of the options that shape it */
-  uint64_t n, n_invalid, strings; /* docs, invalid skipped, string bytes */
+  uint64_t ent_size;            /* sizeof(struct src_ent) */
+  uint64_t key[8];              /* the corpus file's stat (idx_key) */
+  uint64_t opts;                /* hash of the options that shape it */
+  uint64_t n, n_invalid, names; /* entries, invalid skipped, bytes of names */
   char sha256[72], first_invalid[512];
-};
-
-struct idx_doc {
-  int64_t offset, line;
-  uint64_t rec_len, text_len, orig_chars;
-  uint32_t id_len, title_len; /* in the string area, each followed by a NUL */
-  uint8_t sha[32];
-  uint64_t truncated;
 };
 
 static void idx_key(const struct stat *sb, uint64_t key[8]) {
@@ -569,139 +671,140 @@ static uint64_t idx_opts(const struct src_options *o) {
   return h;
 }
 
-/* The index from the cache when it is the corpus's (key) under these options: 1, else 0. */
-static int idx_read(struct builder *b, const struct src_options *o, const uint64_t key[8],
-                    char sha_hex[65]) {
-  char *raw = NULL;
-  size_t len = 0;
-  if (fs_read_all(o->index_cache, SIZE_MAX / 2, &raw, &len)) return 0;
-  struct idx_head h;
-  int ok = len >= sizeof h + 32;
-  if (ok) memcpy(&h, raw, sizeof h);
-  ok = ok && !memcmp(h.magic, IDX_MAGIC, 8) && h.doc_size == sizeof(struct idx_doc) &&
-       !memcmp(h.key, key, sizeof h.key) && h.opts == idx_opts(o) && h.n > 0 &&
-       h.n <= (len - sizeof h) / sizeof(struct idx_doc) &&
-       len == sizeof h + h.n * sizeof(struct idx_doc) + h.strings + 32;
-  if (ok) { /* the trailer: XXH3-128 of everything before it */
-    char sum[33];
-    hash128_hex(raw, len - 32, sum);
-    ok = !memcmp(sum, raw + len - 32, 32);
-  }
-  const struct idx_doc *docs = (const struct idx_doc *)(raw + sizeof h);
-  const char *str = ok ? raw + sizeof h + h.n * sizeof(struct idx_doc) : raw;
-  const char *end = ok ? str + h.strings : raw;
-  for (size_t i = 0; ok && i < h.n; i++) {
-    const struct idx_doc *x = &docs[i];
-    if ((size_t)(end - str) < (size_t)x->id_len + x->title_len + 2 || str[x->id_len] ||
-        str[x->id_len + 1 + x->title_len]) {
-      ok = 0;
-      break;
-    }
-    struct src_doc *d = new_doc(b);
-    d->offset = x->offset;
-    d->line = (long)x->line;
-    d->rec_len = (size_t)x->rec_len;
-    d->text_len = (size_t)x->text_len;
-    d->orig_chars = (size_t)x->orig_chars;
-    d->truncated = (int)x->truncated;
-    memcpy(d->sha, x->sha, sizeof d->sha);
-    doc_names(b, d, str, x->id_len, str + x->id_len + 1, x->title_len);
-    str += x->id_len + 1 + x->title_len + 1;
-  }
-  if (ok) {
-    h.sha256[64] = h.first_invalid[sizeof h.first_invalid - 1] = '\0';
-    memcpy(sha_hex, h.sha256, 65);
-    b->n_invalid = (size_t)h.n_invalid;
-    snprintf(b->first_invalid, sizeof b->first_invalid, "%s", h.first_invalid);
-  } else {
-    for (size_t i = 0; i < b->n; i++) doc_free(&b->docs[i], 1);
-    b->n = 0;
-    strs_free(b->strs);
-    strs_free(b->titles);
-    b->strs = b->titles = NULL;
-  }
-  free(raw);
-  return ok;
+/* fread of n bytes into p, hashed: 1 when all were read. */
+static int idx_fread(FILE *f, void *p, size_t n, struct hash128_stream *hs) {
+  if (n && fread(p, 1, n, f) != n) return 0;
+  hash128_stream_update(hs, p, n);
+  return 1;
 }
 
-/* Write the index of b (read from a corpus file whose stat was key) to the cache: best effort
- * (a cache that cannot be written is read from the corpus again next time). */
+/* Every entry's strings inside the names (an id, and its title: the cache is JSONL's). */
+static int idx_names_ok(const struct src_ent *ents, size_t n, const char *names, size_t len) {
+  if (!len || names[len - 1]) return 0;
+  for (size_t i = 0; i < n; i++) {
+    const struct src_ent *e = &ents[i];
+    if (e->flags & ~(uint32_t)ENT_TRUNCATED || e->name >= len) return 0;
+    size_t id_len = strlen(names + e->name);
+    if (!id_len || e->name + id_len + 1 >= len) return 0;
+  }
+  return 1;
+}
+
+/* The index from the cache, straight into b's entries and names, when it is the corpus's (key)
+ * under these options: 1, else 0 (b left empty). */
+static int idx_read(struct builder *b, const struct src_options *o, const uint64_t key[8],
+                    char sha_hex[65]) {
+  FILE *f = fopen(o->index_cache, "rb");
+  if (!f) return 0;
+  struct hash128_stream *hs = hash128_stream_new();
+  struct idx_head h;
+  struct stat sb;
+  char sum[33], want[32];
+  int ok = !fstat(fileno(f), &sb) && idx_fread(f, &h, sizeof h, hs) &&
+           !memcmp(h.magic, IDX_MAGIC, 8) && h.ent_size == sizeof(struct src_ent) &&
+           !memcmp(h.key, key, sizeof h.key) && h.opts == idx_opts(o) && h.n > 0 && h.names > 0 &&
+           h.names <= (uint64_t)UINT32_MAX + 1 &&
+           h.n <= ((uint64_t)sb.st_size - sizeof h) / sizeof(struct src_ent) &&
+           (uint64_t)sb.st_size == sizeof h + h.n * sizeof(struct src_ent) + h.names + 32;
+  if (ok) { /* sizes checked against the file's: no allocation a damaged header could inflate */
+    b->ents = xmalloc((size_t)h.n * sizeof *b->ents);
+    b->names = xmalloc((size_t)h.names);
+    ok = idx_fread(f, b->ents, (size_t)h.n * sizeof *b->ents, hs) &&
+         idx_fread(f, b->names, (size_t)h.names, hs) && fread(want, 1, 32, f) == 32;
+  }
+  if (ok) { /* the trailer */
+    hash128_stream_hex(hs, sum);
+    ok = !memcmp(sum, want, 32) && idx_names_ok(b->ents, (size_t)h.n, b->names, (size_t)h.names);
+  }
+  hash128_stream_free(hs);
+  fclose(f);
+  if (!ok) {
+    builder_free(b);
+    return 0;
+  }
+  b->n = b->cap = (size_t)h.n;
+  b->names_len = b->names_cap = (size_t)h.names;
+  h.sha256[64] = h.first_invalid[sizeof h.first_invalid - 1] = '\0';
+  memcpy(sha_hex, h.sha256, 65);
+  b->n_invalid = (size_t)h.n_invalid;
+  snprintf(b->first_invalid, sizeof b->first_invalid, "%s", h.first_invalid);
+  return 1;
+}
+
+static int idx_fwrite(FILE *f, const void *p, size_t n, struct hash128_stream *hs) {
+  hash128_stream_update(hs, p, n);
+  return !n || fwrite(p, 1, n, f) == n;
+}
+
+/* Write the index of b (read from a corpus file whose stat was key) to the cache, through a
+ * temporary file renamed over it (fs_write_atomic's way, without a copy of it in memory): best
+ * effort (a cache that cannot be written is read from the corpus again next time). */
 static void idx_write(const struct builder *b, const struct src_options *o, const uint64_t key[8],
                       const char *sha_hex) {
   struct idx_head h;
   memset(&h, 0, sizeof h);
   memcpy(h.magic, IDX_MAGIC, 8);
-  h.doc_size = sizeof(struct idx_doc);
+  h.ent_size = sizeof(struct src_ent);
   memcpy(h.key, key, sizeof h.key);
   h.opts = idx_opts(o);
   h.n = b->n;
   h.n_invalid = b->n_invalid;
+  h.names = b->names_len;
   snprintf(h.sha256, sizeof h.sha256, "%s", sha_hex);
   snprintf(h.first_invalid, sizeof h.first_invalid, "%s", b->first_invalid);
-  struct buf all = BUF_INIT, str = BUF_INIT;
-  int rc = 0;
-  struct idx_doc *docs = xcalloc(b->n ? b->n : 1, sizeof *docs);
-  for (size_t i = 0; i < b->n; i++) {
-    const struct src_doc *d = &b->docs[i];
-    struct idx_doc *x = &docs[i];
-    x->offset = d->offset;
-    x->line = d->line;
-    x->rec_len = d->rec_len;
-    x->text_len = d->text_len;
-    x->orig_chars = d->orig_chars;
-    x->truncated = (uint64_t)d->truncated;
-    memcpy(x->sha, d->sha, sizeof x->sha);
-    x->id_len = (uint32_t)strlen(d->id);
-    x->title_len = (uint32_t)strlen(d->title);
-    if (!rc) rc = buf_append(&str, d->id, x->id_len + 1);
-    if (!rc) rc = buf_append(&str, d->title, x->title_len + 1);
+  char *tmp = xasprintf("%s.tmp", o->index_cache);
+  FILE *f = fopen(tmp, "wb");
+  if (!f) {
+    free(tmp);
+    return;
   }
-  h.strings = str.len;
+  struct hash128_stream *hs = hash128_stream_new();
   char sum[33];
-  if (!rc && !(rc = buf_append(&all, &h, sizeof h)) &&
-      !(rc = buf_append(&all, docs, b->n * sizeof *docs)) &&
-      !(rc = buf_append(&all, str.data, str.len))) {
-    hash128_hex(all.data, all.len, sum);
-    if (!(rc = buf_append(&all, sum, 32))) rc = fs_write_atomic(o->index_cache, all.data, all.len);
-  }
-  (void)rc; /* best effort */
-  free(docs);
-  buf_release(&str);
-  buf_release(&all);
+  int ok = idx_fwrite(f, &h, sizeof h, hs) && idx_fwrite(f, b->ents, b->n * sizeof *b->ents, hs) &&
+           idx_fwrite(f, b->names, b->names_len, hs);
+  hash128_stream_hex(hs, sum);
+  hash128_stream_free(hs);
+  ok = ok && fwrite(sum, 1, 32, f) == 32 && !fflush(f) && !fsync(fileno(f));
+  ok = !fclose(f) && ok && !rename(tmp, o->index_cache);
+  if (!ok) unlink(tmp);
+  free(tmp);
 }
 
 /* ---- src_load ----------------------------------------------------------- */
 
-static const char *doc_where(const struct src_doc *d, const char *path, char *tmp, size_t n) {
-  if (d->file) return d->file;
-  snprintf(tmp, n, "%s:%ld", path, d->line);
+/* "file" or "path:line" of the builder's i-th document. */
+static const char *b_where(const struct builder *b, size_t i, const char *path, char *tmp,
+                           size_t n) {
+  const char *file = b->o->stream ? ent_file(b->names, &b->ents[i]) : b->docs[i].file;
+  if (file) return file;
+  snprintf(tmp, n, "%s:%ld", path, b->o->stream ? (long)b->ents[i].line : b->docs[i].line);
   return tmp;
 }
 
-static int cmp_doc_id(const void *a, const void *b) {
-  const struct src_doc *const *x = a, *const *y = b;
-  int c = strcmp((*x)->id, (*y)->id);
+static int cmp_id_ptr(const void *a, const void *b) {
+  const char *const *x = a, *const *y = b;
+  int c = strcmp(*x, *y);
   if (c) return c;
-  return *x < *y ? -1 : *x > *y;
+  return *x < *y ? -1 : *x > *y; /* each id is its own string: reading order */
 }
 
 static int check_dups(struct builder *b, const char *path, char *err, size_t errlen) {
   if (b->n < 2) return 0;
-  struct src_doc **idx = xmalloc(b->n * sizeof *idx);
-  for (size_t i = 0; i < b->n; i++) idx[i] = &b->docs[i];
-  qsort(idx, b->n, sizeof *idx, cmp_doc_id);
+  const char **ids = xmalloc(b->n * sizeof *ids);
+  for (size_t i = 0; i < b->n; i++) ids[i] = b_id(b, i);
+  qsort(ids, b->n, sizeof *ids, cmp_id_ptr);
   int rc = 0;
-  for (size_t i = 1; i < b->n; i++) {
-    if (!strcmp(idx[i - 1]->id, idx[i]->id)) {
-      char w1[512], w2[512];
-      ad_set_err(err, errlen, "duplicate source id '%s': %s and %s", idx[i]->id,
-                 doc_where(idx[i - 1], path, w1, sizeof w1),
-                 doc_where(idx[i], path, w2, sizeof w2));
-      rc = AD_EEXISTS;
-      break;
-    }
+  for (size_t k = 1; k < b->n && !rc; k++) {
+    if (strcmp(ids[k - 1], ids[k])) continue;
+    size_t at[2] = {0, 0}; /* the two documents (a linear search, once) */
+    for (int j = 0; j < 2; j++)
+      while (b_id(b, at[j]) != ids[k - 1 + j]) at[j]++;
+    char w1[512], w2[512];
+    ad_set_err(err, errlen, "duplicate source id '%s': %s and %s", ids[k],
+               b_where(b, at[0], path, w1, sizeof w1), b_where(b, at[1], path, w2, sizeof w2));
+    rc = AD_EEXISTS;
   }
-  free(idx);
+  free(ids);
   return rc;
 }
 
@@ -746,7 +849,13 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
   int rc = cached                         ? 0
            : opt.format == SRC_FORMAT_DIR ? read_dir(&b, &opt, err, errlen)
                                           : read_jsonl(&b, &opt, err, errlen);
-  if (!rc && b.n == 0 && b.n_invalid) {
+  doc_free(&b.cur); /* streamed: a record read_max stopped at */
+  if (!rc && b.too_big) {
+    ad_set_err(err, errlen,
+               "%s: too large to index: the ids and titles pass 4 GiB, or the lines 2^32 - 1",
+               opt.path);
+    rc = AD_ETOOBIG;
+  } else if (!rc && b.n == 0 && b.n_invalid) {
     ad_set_err(err, errlen,
                "%s: all %zu records are invalid (sources.on_invalid: skip); the first: %s",
                opt.path, b.n_invalid, b.first_invalid);
@@ -758,16 +867,13 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
   }
   if (!rc) rc = check_dups(&b, opt.path, err, errlen);
   if (rc) {
-    for (size_t i = 0; i < b.n; i++) doc_free(&b.docs[i], opt.stream);
-    free(b.docs);
-    strs_free(b.strs);
-    strs_free(b.titles);
+    builder_free(&b);
     return rc;
   }
   if (!cached) {
     unsigned char digest[32];
     sha256_final(&b.sha, digest);
-    for (int i = 0; i < 32; i++) snprintf(sha_hex + 2 * i, 3, "%02x", digest[i]);
+    hex32(digest, sha_hex);
     /* unchanged while read, and not changed in the last 2 s (see index_cache) */
     struct stat after;
     uint64_t key2[8];
@@ -786,36 +892,56 @@ int src_load(const struct src_options *o, struct src_corpus *out, char *err, siz
     rng_seed(&r, opt.shuffle_seed);
     for (size_t i = b.n - 1; i > 0; i--) {
       size_t j = (size_t)rng_below(&r, (uint64_t)i + 1);
-      struct src_doc tmp = b.docs[i];
-      b.docs[i] = b.docs[j];
-      b.docs[j] = tmp;
+      if (opt.stream) {
+        struct src_ent tmp = b.ents[i];
+        b.ents[i] = b.ents[j];
+        b.ents[j] = tmp;
+      } else {
+        struct src_doc tmp = b.docs[i];
+        b.docs[i] = b.docs[j];
+        b.docs[j] = tmp;
+      }
     }
   }
   if (opt.limit && opt.limit < b.n) {
-    for (size_t i = opt.limit; i < b.n; i++) doc_free(&b.docs[i], opt.stream);
+    for (size_t i = opt.limit; !opt.stream && i < b.n; i++) doc_free(&b.docs[i]);
     b.n = opt.limit;
   }
-  if (b.n < b.cap) b.docs = xrealloc(b.docs, b.n * sizeof *b.docs); /* doubling's slack */
-  for (size_t i = 0; i < b.n; i++) {
-    struct src_doc *d = &b.docs[i];
-    if (!opt.stream) truncate_doc(d, opt.max_chars); /* streamed: when indexed */
-    out->n_truncated += (size_t)d->truncated;
-  }
-  out->docs = b.docs;
   out->n = b.n;
-  if (opt.stream) {
-    out->stream = 1;
-    out->strs = b.strs;
-    out->titles = b.titles;
-    out->path = xstrdup(opt.path);
-    out->id_field = xstrdup(opt.id_field);
-    out->title_field = xstrdup(opt.title_field);
-    out->text_field = xstrdup(opt.text_field);
+  if (!opt.stream) {
+    if (b.n < b.cap) b.docs = xrealloc(b.docs, b.n * sizeof *b.docs); /* doubling's slack */
+    for (size_t i = 0; i < b.n; i++) {
+      struct src_doc *d = &b.docs[i];
+      truncate_doc(d, opt.max_chars); /* streamed: when indexed */
+      d->index = i;
+      out->n_truncated += (size_t)d->truncated;
+    }
+    out->docs = b.docs;
+    return 0;
   }
+  if (b.n < b.cap) b.ents = xrealloc(b.ents, b.n * sizeof *b.ents);
+  if (b.n < out->n_read) /* limit: only the kept entries' names */
+    names_compact(b.ents, b.n, &b.names, &b.names_len, 1, 1);
+  else if (b.names_len < b.names_cap) b.names = xrealloc(b.names, b.names_len);
+  for (size_t i = 0; i < b.n; i++) out->n_truncated += (b.ents[i].flags & ENT_TRUNCATED) != 0;
+  out->stream = 1;
+  out->ents = b.ents;
+  out->names = b.names;
+  out->names_len = b.names_len;
+  out->path = xstrdup(opt.path);
+  out->id_field = xstrdup(opt.id_field);
+  out->title_field = xstrdup(opt.title_field);
+  out->text_field = xstrdup(opt.text_field);
   return 0;
 }
 
 /* ---- streamed documents ------------------------------------------------- */
+
+static const char *doc_where(const struct src_doc *d, const char *path, char *tmp, size_t n) {
+  if (d->file) return d->file;
+  snprintf(tmp, n, "%s:%ld", path, d->line);
+  return tmp;
+}
 
 /* Read the record of d into *raw (a JSONL line or a folder file). */
 static int read_record(const struct src_corpus *c, const struct src_doc *d, char **raw, size_t *n,
@@ -850,8 +976,9 @@ static int read_record(const struct src_corpus *c, const struct src_doc *d, char
   return 0;
 }
 
-int src_doc_load(const struct src_corpus *c, struct src_doc *d, char *err, size_t errlen) {
-  if (!c->stream || d->text) return 0;
+/* Read d's text, meta and (when NULL) title from its record, exactly as src_load() would have
+ * kept them; AD_EMISMATCH when the text is not the one indexed. */
+static int doc_load(const struct src_corpus *c, struct src_doc *d, char *err, size_t errlen) {
   char *raw = NULL;
   size_t n = 0;
   int rc = read_record(c, d, &raw, &n, err, errlen);
@@ -881,7 +1008,7 @@ int src_doc_load(const struct src_corpus *c, struct src_doc *d, char *err, size_
     return AD_EMISMATCH;
   }
   d->text = xstrndup(text, d->text_len);
-  if (c->titles_dropped && !d->title) { /* as indexed: the field, else ""; a file's heading */
+  if (!d->title) { /* as indexed: the field, else ""; a file's heading */
     const json_t *t = root ? json_object_get(root, c->title_field) : NULL;
     d->title = d->file ? make_title(raw, n)
                        : xstrndup(json_is_string(t) ? json_string_value(t) : "",
@@ -898,34 +1025,50 @@ int src_doc_load(const struct src_corpus *c, struct src_doc *d, char *err, size_
   return 0;
 }
 
-void src_doc_unload(const struct src_corpus *c, struct src_doc *d) {
-  if (!c->stream || !d) return;
-  free(d->text);
-  d->text = NULL;
-  if (c->titles_dropped) {
-    free(d->title);
-    d->title = NULL;
+int src_doc_open(const struct src_corpus *c, size_t i, struct src_doc **out, char *err,
+                 size_t errlen) {
+  *out = NULL;
+  if (!c->stream) {
+    *out = &c->docs[i];
+    return 0;
   }
-  json_decref(d->meta);
-  d->meta = NULL;
+  const struct src_ent *e = &c->ents[i];
+  const char *file = ent_file(c->names, e);
+  struct src_doc *d = xcalloc(1, sizeof *d);
+  d->index = i;
+  d->id = xstrdup(ent_id(c->names, e));
+  d->title = c->titles_dropped ? NULL : xstrdup(ent_title(c->names, e));
+  d->file = file ? xstrdup(file) : NULL;
+  d->line = (long)e->line;
+  d->offset = e->offset;
+  d->rec_len = e->rec_len;
+  d->text_len = e->text_len;
+  d->orig_chars = e->orig_chars;
+  d->truncated = (e->flags & ENT_TRUNCATED) != 0;
+  memcpy(d->sha, e->sha, sizeof d->sha);
+  int rc = doc_load(c, d, err, errlen);
+  if (rc) {
+    doc_free(d);
+    free(d);
+    return rc;
+  }
+  *out = d;
+  return 0;
+}
+
+void src_doc_close(const struct src_corpus *c, struct src_doc *d) {
+  if (!c->stream || !d) return;
+  doc_free(d);
+  free(d);
 }
 
 void src_doc_sha256_hex(const struct src_corpus *c, const struct src_doc *d, char out[65]) {
-  if (!c->stream) {
-    sha256_hex(d->text, d->text_len, out);
-    return;
-  }
-  for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d->sha[i]);
+  if (c->stream) hex32(d->sha, out);
+  else sha256_hex(d->text, d->text_len, out);
 }
 
 void src_corpus_drop_titles(struct src_corpus *c) {
   if (!c->stream || c->titles_dropped) return;
-  for (size_t i = 0; i < c->n; i++) {
-    struct src_doc *d = &c->docs[i];
-    if (!d->text) d->title = NULL; /* a loaded doc keeps its title until unloaded */
-    else d->title = xstrdup(d->title);
-  }
-  strs_free(c->titles);
-  c->titles = NULL;
+  names_compact(c->ents, c->n, &c->names, &c->names_len, 1, 0);
   c->titles_dropped = 1;
 }

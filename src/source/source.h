@@ -51,8 +51,9 @@ struct src_options {
   uint64_t shuffle_seed;   /* used when shuffle = 1 */
   int on_invalid;          /* SRC_INVALID_FAIL (default) or SRC_INVALID_SKIP */
   size_t read_max;         /* stop after this many records (validate's sample); 0 = all */
-  int stream;              /* 1: index the corpus; texts are read by src_doc_load() and freed by
-                 src_doc_unload() (memory for the index, not the texts: `autodata run`) */
+  int stream;              /* 1: index the corpus (about 64 bytes per document and its id): a
+                 document's text is read by src_doc_open() and freed by src_doc_close()
+                 (memory for the index and the documents in flight: `autodata run`) */
   const char *index_cache; /* stream, JSONL: a file that keeps the index (NULL: none). When it
                  matches the corpus file (device, inode, size, modification and change times,
                  to the nanosecond) and these options, the index is read from it instead of
@@ -77,14 +78,19 @@ struct src_doc {
   long line;         /* JSONL line number (1-based); 0 for folder documents */
   char *file;        /* folder documents: the file's path; NULL for JSONL */
   json_t *meta;      /* JSONL: the other members of the object (new ref); NULL otherwise */
+  size_t index;      /* its place in the corpus (in use order) */
   /* stream: where the record is, and the SHA-256 of text (as kept, after truncation) */
   long long offset;      /* JSONL: the line's first byte */
   size_t rec_len;        /* JSONL: the line's bytes */
   unsigned char sha[32]; /* set when the corpus is streamed */
 };
 
+struct src_ent; /* a streamed corpus's entry (source.c): 64 bytes per document */
+
+/* Use the accessors below rather than docs[], which only a corpus that is not streamed has. */
 struct src_corpus {
-  struct src_doc *docs; /* n documents, in use order (after shuffle and limit) */
+  struct src_doc *docs; /* not streamed: n documents, in use order (after shuffle and limit) */
+  struct src_ent *ents; /* streamed: n entries, in use order; texts read by src_doc_open() */
   size_t n;
   size_t n_read;           /* documents read before the limit */
   size_t n_truncated;      /* of the n kept */
@@ -94,23 +100,33 @@ struct src_corpus {
   char sha256[65];         /* SHA-256 over "id\0text\0" of every document read, in
                              reading order, texts as read (after UTF-8 repair, before
                              truncation), before shuffle and limit */
-  int stream;              /* an index: texts are NULL until src_doc_load() */
-  struct src_strs *strs;   /* stream: the blocks that hold the documents' ids */
-  struct src_strs *titles; /* stream: their titles, until src_corpus_drop_titles() */
-  int titles_dropped;      /* stream: titles only while a document is loaded */
+  int stream;              /* an index of entries (ents), no texts */
+  char *names;             /* stream: the entries' ids (a folder document's path; the titles
+                              until src_corpus_drop_titles()), one array */
+  size_t names_len;
+  int titles_dropped; /* stream: titles are read with the text (src_doc_open) */
   char *path, *id_field, *title_field, *text_field; /* stream: where to read them (copies) */
 };
 
-/* Stream: read d's text (and meta) from the corpus file, exactly as src_load() would have
- * kept it; 0 when it is loaded (or the corpus is not streamed), AD_EIO / AD_EPARSE /
- * AD_EMISMATCH (the file changed since it was indexed) with the place in err. */
-AD_WUR int src_doc_load(const struct src_corpus *c, struct src_doc *d, char *err, size_t errlen);
-/* Stream: free d's text and meta again (no-op for a corpus that is not streamed). */
-void src_doc_unload(const struct src_corpus *c, struct src_doc *d);
+/* The i-th document's id (i < c->n). */
+const char *src_corpus_id(const struct src_corpus *c, size_t i);
+/* Its title; NULL once a streamed corpus's titles were dropped. */
+const char *src_corpus_title(const struct src_corpus *c, size_t i);
+/* The SHA-256 of its text as kept, as 64 hex digits (streamed: from the index). */
+void src_corpus_sha256_hex(const struct src_corpus *c, size_t i, char out[65]);
+/* The i-th document with its text, title and meta, for as long as it is used (an episode):
+ * streamed, a new struct src_doc filled from the entry and the record read again exactly as
+ * src_load() would have kept it; else &c->docs[i]. 0, or AD_EIO / AD_EPARSE / AD_EMISMATCH (the
+ * file changed since it was indexed) with the place in err, *out NULL. Close with
+ * src_doc_close(). */
+AD_WUR int src_doc_open(const struct src_corpus *c, size_t i, struct src_doc **out, char *err,
+                        size_t errlen);
+/* Free a document src_doc_open() made (a no-op for a corpus that is not streamed, or NULL). */
+void src_doc_close(const struct src_corpus *c, struct src_doc *d);
 /* Stream: free the index's titles (once the run has registered its sources, nothing needs
- * them until an episode starts): from now on d->title is NULL while d is not loaded, and
- * src_doc_load() reads it again from the record with the text (the same derivation as the
- * index's: the title field or "", a folder document's heading). A no-op otherwise. */
+ * them until an episode starts): from now on src_corpus_title() is NULL and src_doc_open()
+ * reads the title from the record with the text (the same derivation as the index's: the
+ * title field or "", a folder document's heading). A no-op otherwise. */
 void src_corpus_drop_titles(struct src_corpus *c);
 /* The SHA-256 of d's text as kept, as 64 hex digits (streamed: from the index). */
 void src_doc_sha256_hex(const struct src_corpus *c, const struct src_doc *d, char out[65]);

@@ -119,6 +119,10 @@ Test(source, duplicate_ids_are_an_error) {
   cr_assert_eq(load(path, &o, &c, err, sizeof err), AD_EEXISTS);
   snprintf(want, sizeof want, "duplicate source id 'a': %s:1 and %s:3", path, path);
   cr_assert_str_eq(err, want);
+  o.stream = 1; /* the same check over an index's entries */
+  cr_assert_eq(load(path, &o, &c, err, sizeof err), AD_EEXISTS);
+  cr_assert_str_eq(err, want);
+  o.stream = 0;
   /* a missing id defaults to the line number, which can collide with an explicit one */
   p = write_file("d2.jsonl", "{\"id\":\"2\",\"text\":\"1\"}\n{\"text\":\"2\"}\n");
   cr_assert_eq(load(p, &o, &c, err, sizeof err), AD_EEXISTS);
@@ -310,7 +314,8 @@ Test(source, shuffle_is_seeded_and_limit_applies_after) {
 
 /* A streamed corpus (`autodata run`): the same index as a full load (ids, titles, corpus hash,
  * truncation, shuffle and limit), texts and meta read on demand exactly as a full load keeps
- * them, freed again, and a record that changed since it was indexed is refused. */
+ * them, in a document src_doc_open() makes and src_doc_close() frees, and a record that changed
+ * since it was indexed is refused. */
 static void same_as_full_load(const char *path, size_t max_chars, int shuffle) {
   struct src_options o;
   src_options_init(&o);
@@ -323,25 +328,35 @@ static void same_as_full_load(const char *path, size_t max_chars, int shuffle) {
   o.stream = 1;
   cr_assert_eq(load(path, &o, &idx, err, sizeof err), 0, "%s", err);
   cr_assert_eq(idx.n, full.n);
+  cr_assert_null(idx.docs, "an index holds entries, not documents");
   cr_assert_str_eq(idx.sha256, full.sha256);
   cr_assert_eq(idx.n_truncated, full.n_truncated);
   for (size_t i = 0; i < idx.n; i++) {
-    struct src_doc *d = &idx.docs[i], *f = &full.docs[i];
+    struct src_doc *f = &full.docs[i], *d = NULL, *g = NULL;
+    cr_assert_str_eq(src_corpus_id(&idx, i), f->id);
+    cr_assert_str_eq(src_corpus_id(&full, i), f->id);
+    cr_assert_str_eq(src_corpus_title(&idx, i), f->title);
+    char a[65], b[65], c[65];
+    src_corpus_sha256_hex(&idx, i, a);
+    src_corpus_sha256_hex(&full, i, b);
+    cr_assert_str_eq(a, b);
+    cr_assert_eq(src_doc_open(&full, i, &g, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(g, f, "a corpus that is not streamed lends its own document");
+    src_doc_close(&full, g);
+    cr_assert_eq(src_doc_open(&idx, i, &d, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(d->index, i);
     cr_assert_str_eq(d->id, f->id);
     cr_assert_str_eq(d->title, f->title);
-    cr_assert_null(d->text, "an index holds no text");
-    char a[65], b[65];
-    src_doc_sha256_hex(&idx, d, a);
-    src_doc_sha256_hex(&full, f, b);
-    cr_assert_str_eq(a, b);
-    cr_assert_eq(src_doc_load(&idx, d, err, sizeof err), 0, "%s", err);
     cr_assert_str_eq(d->text, f->text);
     cr_assert_eq(d->text_len, f->text_len);
     cr_assert_eq(d->truncated, f->truncated);
     cr_assert_eq(d->orig_chars, f->orig_chars);
+    cr_assert_eq(d->line, f->line);
+    cr_assert((!d->file && !f->file) || !strcmp(d->file, f->file));
     cr_assert(json_equal(d->meta, f->meta) || (!d->meta && !f->meta));
-    src_doc_unload(&idx, d);
-    cr_assert_null(d->text);
+    src_doc_sha256_hex(&idx, d, c);
+    cr_assert_str_eq(c, b);
+    src_doc_close(&idx, d); /* ASan: nothing left behind */
   }
   src_corpus_release(&full);
   src_corpus_release(&idx);
@@ -361,6 +376,7 @@ Test(source, streamed_corpus_reads_texts_on_demand) {
   write_file("d1.txt", "# Title one\nbody one is here\n");
   write_file("d2.md", "second document, longer than ten characters\n");
   same_as_full_load(tmpdir, 10, 0);
+  same_as_full_load(tmpdir, 10, 1);
   /* the file changes under the index */
   struct src_options o;
   src_options_init(&o);
@@ -370,10 +386,45 @@ Test(source, streamed_corpus_reads_texts_on_demand) {
   cr_assert_eq(load(p, &o, &c, err, sizeof err), 0, "%s", err);
   write_file("s.jsonl",
              "{\"id\":\"a\",\"title\":\"A\",\"text\":\"ALPHA beta gamma delta\",\"k\":1}\n");
-  cr_assert_eq(src_doc_load(&c, &c.docs[0], err, sizeof err), AD_EMISMATCH);
-  cr_assert(strstr(err, "changed"), "%s", err);
-  cr_assert_neq(src_doc_load(&c, &c.docs[3], err, sizeof err), 0, "past the end of the file");
+  struct src_doc *d = (struct src_doc *)&c;
+  cr_assert_eq(src_doc_open(&c, 0, &d, err, sizeof err), AD_EMISMATCH);
+  cr_assert_null(d);
+  cr_assert(strstr(err, "changed") && strstr(err, "'a'"), "%s", err);
+  cr_assert_neq(src_doc_open(&c, 3, &d, err, sizeof err), 0, "past the end of the file");
+  cr_assert_null(d);
   src_corpus_release(&c);
+}
+
+Test(source, streamed_corpus_keeps_named_sources) {
+  const char *p = write_file("k.jsonl",
+                             "{\"id\":\"a\",\"title\":\"A\",\"text\":\"one\"}\n"
+                             "{\"id\":\"b\",\"title\":\"B\",\"text\":\"two\"}\n"
+                             "{\"id\":\"c\",\"title\":\"C\",\"text\":\"three\"}\n");
+  for (int stream = 0; stream < 2; stream++) {
+    struct src_options o;
+    src_options_init(&o);
+    o.stream = stream;
+    struct src_corpus c;
+    char err[256];
+    cr_assert_eq(load(p, &o, &c, err, sizeof err), 0, "%s", err);
+    const char *none[] = {"a", "zz"};
+    cr_assert_eq(src_corpus_keep(&c, none, 2, err, sizeof err), AD_ENOTFOUND);
+    cr_assert(strstr(err, "'zz'"), "%s", err);
+    cr_assert_eq(c.n, 3, "unchanged");
+    const char *ids[] = {"c", "a", "c"};
+    cr_assert_eq(src_corpus_keep(&c, ids, 3, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(c.n, 2);
+    cr_assert_str_eq(src_corpus_id(&c, 0), "c");
+    cr_assert_str_eq(src_corpus_id(&c, 1), "a");
+    cr_assert_str_eq(src_corpus_title(&c, 0), "C");
+    cr_assert_str_eq(src_corpus_title(&c, 1), "A");
+    struct src_doc *d;
+    cr_assert_eq(src_doc_open(&c, 1, &d, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(d->text, "one");
+    cr_assert_eq(d->index, 1);
+    src_doc_close(&c, d);
+    src_corpus_release(&c);
+  }
 }
 
 static ino_t inode_of(const char *path) {
@@ -381,21 +432,40 @@ static ino_t inode_of(const char *path) {
   return stat(path, &sb) ? 0 : sb.st_ino;
 }
 
-/* The same index, read through the cache or not. */
+/* The same index, read through the cache or not (the corpus file is unchanged). */
 static void same_index(const struct src_corpus *a, const struct src_corpus *b) {
   cr_assert_eq(a->n, b->n);
   cr_assert_str_eq(a->sha256, b->sha256);
   cr_assert_eq(a->n_truncated, b->n_truncated);
   cr_assert_eq(a->n_invalid, b->n_invalid);
+  cr_assert_str_eq(a->first_invalid, b->first_invalid);
+  char err[256];
   for (size_t i = 0; i < a->n; i++) {
-    const struct src_doc *x = &a->docs[i], *y = &b->docs[i];
-    cr_assert_str_eq(x->id, y->id);
-    cr_assert_str_eq(x->title, y->title);
+    cr_assert_str_eq(src_corpus_id(a, i), src_corpus_id(b, i));
+    cr_assert_str_eq(src_corpus_title(a, i), src_corpus_title(b, i));
+    struct src_doc *x, *y;
+    cr_assert_eq(src_doc_open(a, i, &x, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(src_doc_open(b, i, &y, err, sizeof err), 0, "%s", err);
     cr_assert(x->offset == y->offset && x->rec_len == y->rec_len && x->line == y->line);
     cr_assert(x->text_len == y->text_len && x->orig_chars == y->orig_chars);
     cr_assert_eq(x->truncated, y->truncated);
     cr_assert_eq(memcmp(x->sha, y->sha, sizeof x->sha), 0);
+    cr_assert_str_eq(x->text, y->text);
+    src_doc_close(a, x);
+    src_doc_close(b, y);
   }
+}
+
+/* Change the cache file: put `with` (n bytes) at offset (from the end when negative). */
+static void poke(const char *path, long offset, const char *with, size_t n) {
+  FILE *f = fopen(path, "r+b");
+  cr_assert(f && !fseek(f, offset, offset < 0 ? SEEK_END : SEEK_SET));
+  cr_assert(fwrite(with, 1, n, f) == n && !fclose(f));
+}
+
+static long file_size(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) ? -1 : (long)sb.st_size;
 }
 
 Test(source, index_cache_is_used_only_while_it_matches) {
@@ -419,28 +489,66 @@ Test(source, index_cache_is_used_only_while_it_matches) {
   cr_assert_eq(load(p, &o, &first, err, sizeof err), 0, "%s", err);
   ino_t ino = inode_of(cache);
   cr_assert_neq(ino, 0, "the cache is written");
+  char tmp[300];
+  snprintf(tmp, sizeof tmp, "%s.tmp", cache);
+  cr_assert_eq(inode_of(tmp), 0, "no temporary file left");
+  long size = file_size(cache);
+  /* the format: a header, 64 bytes per entry, the ids and titles, a 32-digit trailer */
+  cr_assert_eq(size, 696 + 2 * 64 + 7 + 32); /* "a\0A\0b\0\0" */
   cr_assert_eq(load(p, &o, &again, err, sizeof err), 0, "%s", err);
   cr_assert_eq(inode_of(cache), ino, "a matching cache is read, not written again");
   same_index(&plain, &first);
   same_index(&plain, &again);
   cr_assert_eq(again.n_invalid, 1);
-  cr_assert_eq(src_doc_load(&again, &again.docs[1], err, sizeof err), 0, "%s", err);
-  cr_assert_str_eq(again.docs[1].text, "b\xc3\xa9ta");
+  struct src_doc *d;
+  cr_assert_eq(src_doc_open(&again, 1, &d, err, sizeof err), 0, "%s", err);
+  cr_assert_str_eq(d->text, "b\xc3\xa9ta");
+  src_doc_close(&again, d);
   src_corpus_release(&again);
   /* other options: read from the corpus and written again */
   o.max_chars = 0;
   cr_assert_eq(load(p, &o, &again, err, sizeof err), 0, "%s", err);
   cr_assert_neq(inode_of(cache), ino, "other options do not use the cache");
-  cr_assert_eq(again.docs[0].truncated, 0);
+  cr_assert_eq(again.n_truncated, 0);
   src_corpus_release(&again);
-  /* a damaged cache is not trusted */
-  ino = inode_of(cache);
-  FILE *f = fopen(cache, "r+b");
-  cr_assert(f && !fseek(f, 700, SEEK_SET) && fputc('#', f) != EOF && !fclose(f));
   o.max_chars = 8;
+  /* a damaged cache is not trusted: an entry, the trailer, a short file, an old format */
+  struct {
+    long at;
+    const char *with;
+    size_t n;
+  } damage[] = {{700, "#", 1}, {-1, "g", 1}, {-20, "x", 1}, {0, "ADSRCIX1", 8}};
+  for (size_t k = 0; k < sizeof damage / sizeof *damage + 1; k++) {
+    cr_assert_eq(load(p, &o, &again, err, sizeof err), 0, "%s", err); /* a good cache */
+    src_corpus_release(&again);
+    ino = inode_of(cache);
+    if (k < sizeof damage / sizeof *damage) poke(cache, damage[k].at, damage[k].with, damage[k].n);
+    else cr_assert_eq(truncate(cache, file_size(cache) - 1), 0);
+    cr_assert_eq(load(p, &o, &again, err, sizeof err), 0, "%s", err);
+    same_index(&plain, &again);
+    cr_assert_neq(inode_of(cache), ino, "a damaged cache (%zu) is written again", k);
+    cr_assert_eq(file_size(cache), size);
+    src_corpus_release(&again);
+  }
+  /* the corpus changed in place (same size, same modification time): its change time differs,
+   * so the cache is not used; a document opened from an index read before is refused */
   cr_assert_eq(load(p, &o, &again, err, sizeof err), 0, "%s", err);
-  same_index(&plain, &again);
-  cr_assert_neq(inode_of(cache), ino, "a damaged cache is written again");
+  ino = inode_of(cache);
+  sleep(1); /* a later change time */
+  p = write_file("c.jsonl",
+                 "{\"id\":\"a\",\"title\":\"A\",\"text\":\"ALPHA beta gamma\"}\n"
+                 "not json\n"
+                 "{\"id\":\"b\",\"text\":\"b\\u00e9ta text\"}\n");
+  cr_assert_eq(utimensat(AT_FDCWD, p, old, 0), 0);
+  cr_assert_eq(src_doc_open(&again, 0, &d, err, sizeof err), AD_EMISMATCH, "%s", err);
+  struct src_corpus changed;
+  cr_assert_eq(load(p, &o, &changed, err, sizeof err), 0, "%s", err);
+  cr_assert_str_neq(changed.sha256, again.sha256, "read from the changed corpus");
+  cr_assert_neq(inode_of(cache), ino, "and the cache written again");
+  cr_assert_eq(src_doc_open(&changed, 0, &d, err, sizeof err), 0, "%s", err);
+  cr_assert_str_eq(d->text, "ALPHA");
+  src_doc_close(&changed, d);
+  src_corpus_release(&changed);
   src_corpus_release(&again);
   /* a corpus changed in the last seconds: no cache written */
   unlink(cache);
@@ -460,6 +568,7 @@ Test(source, dropped_titles_come_back_with_the_text) {
   write_file("d1.md", "# Heading one\nbody text here\n");
   write_file("d2.txt", "plain first line\nand more\n");
   const char *paths[] = {p, tmpdir};
+  const char *titles[][2] = {{"Alpha \xc3\xa9", ""}, {"Heading one", "plain first line"}};
   for (int k = 0; k < 2; k++) {
     struct src_options o;
     src_options_init(&o);
@@ -467,18 +576,22 @@ Test(source, dropped_titles_come_back_with_the_text) {
     struct src_corpus c;
     char err[256];
     cr_assert_eq(load(paths[k], &o, &c, err, sizeof err), 0, "%s", err);
-    char *want = strdup(c.docs[0].title);
-    cr_assert_eq(src_doc_load(&c, &c.docs[1], err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(src_corpus_title(&c, 0), titles[k][0]);
+    struct src_doc *d0, *d1;
+    cr_assert_eq(src_doc_open(&c, 1, &d1, err, sizeof err), 0, "%s", err);
+    size_t before = c.names_len;
     src_corpus_drop_titles(&c);
-    cr_assert_null(c.docs[0].title, "dropped");
-    cr_assert_not_null(c.docs[1].title, "a loaded document keeps its title");
-    src_doc_unload(&c, &c.docs[1]);
-    cr_assert_eq(src_doc_load(&c, &c.docs[0], err, sizeof err), 0, "%s", err);
-    cr_assert_str_eq(c.docs[0].title, want);
-    src_doc_unload(&c, &c.docs[0]);
-    cr_assert_null(c.docs[0].title);
-    cr_assert_eq(src_doc_load(&c, &c.docs[0], err, sizeof err), 0, "%s", err);
-    free(want);
-    src_corpus_release(&c); /* a loaded document's title is freed with it */
+    cr_assert_lt(c.names_len, before, "the titles' bytes are freed");
+    cr_assert_null(src_corpus_title(&c, 0), "dropped");
+    cr_assert_str_eq(src_corpus_id(&c, 1), k ? "d2" : "b", "the ids stay");
+    cr_assert_str_eq(d1->title, titles[k][1], "an open document keeps its title");
+    src_doc_close(&c, d1);
+    cr_assert_eq(src_doc_open(&c, 0, &d0, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(d0->title, titles[k][0], "read again with the text");
+    cr_assert_eq(src_doc_open(&c, 1, &d1, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(d1->title, titles[k][1]);
+    src_doc_close(&c, d0);
+    src_corpus_release(&c); /* d1 outlives its corpus's index */
+    src_doc_close(&(struct src_corpus){.stream = 1}, d1);
   }
 }
