@@ -98,7 +98,7 @@ static const struct opts_cli run_cli = {
 static int write_outputs(const struct run_summary *sum, struct report_paths *paths, char *err,
                          size_t errlen) {
   store *st = NULL;
-  int skipped = 0; /* up to date: a resume that changed nothing rewrites nothing */
+  int skipped = 0;    /* up to date: a resume that changed nothing rewrites nothing */
   mem_release_free(); /* the loop's freed heap, before the writers map their own buffers */
   int rc = store_open(sum->store_path, STORE_OPEN_READONLY, &st);
   if (rc) ad_set_err(err, errlen, "%s", st ? store_errmsg(st) : ad_strerror(rc));
