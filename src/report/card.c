@@ -283,14 +283,15 @@ static void roles_from_stats(struct card_data *d) {
   json_object_foreach((json_t *)by, role, v) {
     long long ok = jx_int(v, "ok", 0), error = jx_int(v, "error", 0),
               hits = jx_int(v, "cache_hits", 0);
+    int priced = json_is_number(json_object_get(v, "cost_usd"));
     json_t *r = json_pack(
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:b}", "calls", (json_int_t)(ok + error + hits),
         "ok", (json_int_t)ok, "error", (json_int_t)error, "cache_hits", (json_int_t)hits, "retries",
         (json_int_t)jx_int(v, "retries", 0), "prompt", (json_int_t)jx_int(v, "prompt", 0),
         "completion", (json_int_t)jx_int(v, "completion", 0), "cost", jx_num(v, "cost_usd", 0),
-        "priced", json_is_number(json_object_get(v, "cost_usd")));
+        "priced", priced);
     json_object_set_new(d->roles, role, r);
-    if (json_is_number(json_object_get(v, "cost_usd"))) d->any_priced = 1;
+    if (priced) d->any_priced = 1;
   }
   d->any_unpriced = json_array_size(json_object_get(d->stats, "unpriced_models")) > 0;
 }

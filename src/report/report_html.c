@@ -182,7 +182,6 @@ static double acc_median(struct rdata *d) {
  * (every other kept point dropped) when MAX_POINTS are kept, so the plot's memory is bounded
  * and its points spread over the whole run. */
 static void scatter_point(struct rdata *d, double weak, double strong, int acc) {
-  if (!d->stride) d->stride = 1;
   if (d->n_points++ % d->stride) return;
   if (d->sx.n == MAX_POINTS) {
     size_t m = 0;
@@ -259,6 +258,7 @@ static int collect(struct rdata *d, char *err, size_t n) {
   d->recipe = json_object_get(d->meta, "recipe");
   d->reasons_r = json_object();
   d->interned = json_object();
+  d->stride = 1;
   buf_init(&d->strs, SIZE_MAX / 2);
   if ((rc = store_stats(st, run, &d->stats)) || (rc = store_sources_each(st, run, src_row, d)))
     return report_err(err, n, rc, "%s", store_errmsg(st));
@@ -475,7 +475,6 @@ static void plots(struct html *h, struct rdata *d) {
                                       "bounds accepted.",
                                       nr, 1, (const char *const *)cats, NULL, vals, 1});
   /* rounds to accept */
-  for (int r = 1; r <= nr; r++) vals[r - 1] = 0;
   for (int r = 1; r <= nr; r++) vals[r - 1] = (double)d->acc_count[r];
   snprintf(id, sizeof id, "plot-rounds%s", d->sfx);
   snprintf(cap, sizeof cap, "The round in which each of %zu sources got its accepted example.",
@@ -1040,10 +1039,8 @@ static int browse_row(void *ud, const json_t *row) {
   (void)store_source_state_parse(jx_str(row, "state"), &state);
   /* a source registered since the first read (a run writing the store) has no candidates' row */
   static const struct srow none = {NO_STR, NO_STR, NO_STR, V_NONE};
-  const struct srow *sr = b->i < d->n_srcs && !strcmp(str_at(d, d->srcs[b->i].id), sid)
-                              ? &d->srcs[b->i]
-                              : &none;
-  b->i++;
+  const struct srow *sr = &none;
+  if (b->i < d->n_srcs && !strcmp(str_at(d, d->srcs[b->i].id), sid)) sr = &d->srcs[b->i++];
   static const char *const verdicts[] = {"none", "rejected", "accepted"};
   const char *verdict = verdicts[sr->verdict];
   html_raw(h, "<details class=\"src\" data-verdict=\"");

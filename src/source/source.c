@@ -1062,11 +1062,6 @@ void src_doc_close(const struct src_corpus *c, struct src_doc *d) {
   free(d);
 }
 
-void src_doc_sha256_hex(const struct src_corpus *c, const struct src_doc *d, char out[65]) {
-  if (c->stream) hex32(d->sha, out);
-  else sha256_hex(d->text, d->text_len, out);
-}
-
 void src_corpus_drop_titles(struct src_corpus *c) {
   if (!c->stream || c->titles_dropped) return;
   names_compact(c->ents, c->n, &c->names, &c->names_len, 1, 0);

@@ -128,8 +128,6 @@ void src_doc_close(const struct src_corpus *c, struct src_doc *d);
  * reads the title from the record with the text (the same derivation as the index's: the
  * title field or "", a folder document's heading). A no-op otherwise. */
 void src_corpus_drop_titles(struct src_corpus *c);
-/* The SHA-256 of d's text as kept, as 64 hex digits (streamed: from the index). */
-void src_doc_sha256_hex(const struct src_corpus *c, const struct src_doc *d, char out[65]);
 
 /* Read a corpus. On success fills *out (free with src_corpus_release). On failure
  * *out is left empty and err holds e.g. "data/papers.jsonl:17: missing string
