@@ -525,6 +525,10 @@ Test(report, many_sources_bounded_page_exact_rounds) {
   for (const char *c = html; (c = strstr(c, "<details class=\"src\"")); c++) rows++;
   cr_assert_eq(rows, 4501);
   cr_assert_not_null(strstr(html, "<code>s04500</code> <span class=\"badge good\">accepted"));
+  cr_assert_not_null(strstr(html,
+                            "<code>s00002</code> <span class=\"badge good\">accepted</span> "
+                            "done, 4 rounds <span class=\"title\">T</span></summary>"),
+                     "the row's state, rounds and title are the store's");
   buf_release(&page);
 
   char card[256];
